@@ -1,0 +1,67 @@
+"""Typed errors. A handler that raises one of these fails its Task with Error = the class name,
+which is what the state machine's Retry and Catch clauses match on."""
+from __future__ import annotations
+
+
+class DeploymentError(Exception):
+    """Base class of every error the workflow raises on purpose."""
+
+
+class InvalidDeploymentRequest(DeploymentError):
+    """The input was rejected before anything was created."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
+
+
+class DeploymentInProgress(DeploymentError):
+    """Another execution holds this app's lock."""
+
+
+class TransientAwsError(DeploymentError):
+    """Throttling or a 5xx from AWS that outlived the SDK's own retries: the state machine retries it."""
+
+
+class StagingLaunchFailed(DeploymentError):
+    """No instance type / subnet / market combination could launch the staging instance."""
+
+
+class StagingInterrupted(DeploymentError):
+    """The staging instance was interrupted (spot) or stopped during the bake, and the one relaunch was used."""
+
+
+class StagingNotReady(DeploymentError):
+    """The staging instance did not pass its status checks and ready commands in time."""
+
+
+class CommandFailed(DeploymentError):
+    """An SSM Run Command that had to succeed failed."""
+
+
+class ApprovalRejected(DeploymentError):
+    """An operator rejected the release (or nobody approved it in time)."""
+
+
+class ImageFailed(DeploymentError):
+    """The image ended in the failed state."""
+
+
+class WaitTimedOut(DeploymentError):
+    """A polling loop ran past its timeout."""
+
+
+class GreenUnhealthy(DeploymentError):
+    """Green did not reach its desired number of healthy instances."""
+
+
+class BlueUnhealthy(DeploymentError):
+    """Blue did not become healthy again behind its load balancers."""
+
+
+class ResourceConflict(DeploymentError):
+    """A resource with this deployment's name exists but was not created by this execution."""
+
+
+class NothingToRollBack(DeploymentError):
+    """A rollback found no kept group to put back."""

@@ -1,0 +1,44 @@
+"""Deterministic names and tags: a step that runs twice finds what its first run created."""
+from __future__ import annotations
+
+import hashlib
+import re
+
+TAG_APP = "immutable-deploy:app"
+TAG_VERSION = "immutable-deploy:version"
+TAG_EXECUTION = "immutable-deploy:execution"
+TAG_ROLE = "immutable-deploy:role"
+TAG_SUSPENDED = "immutable-deploy:suspended-by-deploy"
+TAG_IMAGE = "immutable-deploy:image"
+
+
+def short_id(execution_arn: str) -> str:
+    return hashlib.sha256(execution_arn.encode()).hexdigest()[:8]
+
+
+def _safe(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]", "-", value)
+
+
+def green_asg(app: str, version: str, short: str) -> str:
+    return f"{app}-{_safe(version)}-{short}"
+
+
+def image_name(app: str, version: str, short: str) -> str:
+    return f"immutable-deploy/{app}/{_safe(version)}/{short}"
+
+
+def tags(app: str, version: str | None, execution_arn: str) -> dict[str, str]:
+    out = {TAG_APP: app, TAG_EXECUTION: execution_arn}
+    if version is not None:
+        out[TAG_VERSION] = version
+    return out
+
+
+def client_token(*parts: str) -> str:
+    """An EC2 idempotency token (at most 64 ASCII characters)."""
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:64]
+
+
+def as_tag_list(values: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in values.items()]
