@@ -147,6 +147,7 @@ class RollbackPlan(Loose):
     execution: Execution
     names: Names
     serving: list[str] = Field(default_factory=list)
+    retiring: str | None = None
     previous: str | None = None
 
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env python3
+"""The CDK app: ``cdk synth`` / ``cdk deploy`` (or ``python app.py``) builds ImmutableDeployStack.
+
+cdk-nag's AwsSolutions pack runs on every synth (CDK policy validation); an unacknowledged finding
+fails the synth.
+"""
+from __future__ import annotations
+
+import os
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from stacks.immutable_deploy_stack import ImmutableDeployStack
+
+
+def build(app: cdk.App) -> ImmutableDeployStack:
+    name = app.node.try_get_context("stack_name") or "ImmutableDeploy"
+    env = None
+    if os.environ.get("CDK_DEFAULT_ACCOUNT"):
+        env = cdk.Environment(account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION"))
+    stack = ImmutableDeployStack(app, name, env=env, description="Immutable Deploy: blue/green EC2 deployments")
+    cdk.Tags.of(stack).add("immutable-deploy:component", "control-plane")
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
+    return stack
+
+
+if __name__ == "__main__":
+    application = cdk.App()
+    build(application)
+    application.synth()

@@ -1,0 +1,151 @@
+"""Read-only look-ups across services: does what the request names exist, and what did an
+execution leave behind. Every call is read-only; the audit and request functions' roles allow only
+Describe/Get/List calls."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable
+
+from botocore.exceptions import ClientError
+
+from blue_green import naming
+from blue_green.aws import client, error_code, transient_errors
+
+
+def _ids_that_exist(call: Callable[..., dict], key: str, id_field: str, ids: list[str]) -> set[str]:
+    """Look ids up one by one: a batch call fails whole on one unknown id."""
+    found: set[str] = set()
+    for one in ids:
+        try:
+            with transient_errors():
+                resp = call(**{_PARAMS[key]: [one]})
+        except ClientError as exc:
+            if "NotFound" in error_code(exc) or "Malformed" in error_code(exc) or error_code(exc) in _NOT_FOUND:
+                continue
+            raise
+        found.update(item[id_field] for item in resp.get(key, []))
+    return found
+
+
+_PARAMS = {
+    "Subnets": "SubnetIds",
+    "SecurityGroups": "GroupIds",
+    "LoadBalancerDescriptions": "LoadBalancerNames",
+    "TargetGroups": "TargetGroupArns",
+}
+_NOT_FOUND = {"LoadBalancerNotFound", "TargetGroupNotFound", "ValidationError", "InvalidGroup.NotFound"}
+
+
+def existing_images(ids: list[str]) -> dict[str, str]:
+    """image id -> state, for the ids that exist."""
+    out: dict[str, str] = {}
+    for image_id in ids:
+        try:
+            with transient_errors():
+                resp = client("ec2").describe_images(ImageIds=[image_id])
+        except ClientError as exc:
+            if "NotFound" in error_code(exc) or "Malformed" in error_code(exc):
+                continue
+            raise
+        out.update({i["ImageId"]: i.get("State", "available") for i in resp.get("Images", [])})
+    return out
+
+
+def existing_subnets(ids: list[str]) -> set[str]:
+    return _ids_that_exist(client("ec2").describe_subnets, "Subnets", "SubnetId", ids)
+
+
+def existing_security_groups(ids: list[str]) -> set[str]:
+    return _ids_that_exist(client("ec2").describe_security_groups, "SecurityGroups", "GroupId", ids)
+
+
+def existing_load_balancers(names: list[str]) -> set[str]:
+    return _ids_that_exist(client("elb").describe_load_balancers, "LoadBalancerDescriptions", "LoadBalancerName", names)
+
+
+def existing_target_groups(arns: list[str]) -> set[str]:
+    return _ids_that_exist(client("elbv2").describe_target_groups, "TargetGroups", "TargetGroupArn", arns)
+
+
+def instance_profile_exists(name: str) -> bool:
+    try:
+        with transient_errors():
+            client("iam").get_instance_profile(InstanceProfileName=name)
+        return True
+    except ClientError as exc:
+        if error_code(exc) == "NoSuchEntity":
+            return False
+        raise
+
+
+def key_pair_exists(name: str) -> bool:
+    try:
+        with transient_errors():
+            client("ec2").describe_key_pairs(KeyNames=[name])
+        return True
+    except ClientError as exc:
+        if "NotFound" in error_code(exc):
+            return False
+        raise
+
+
+def serving_groups(app: str, traffic: Any) -> list[dict]:
+    from blue_green.logic import discovery
+
+    return discovery.serving_groups(app, traffic)
+
+
+def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict | None:
+    from blue_green.logic import discovery
+
+    return discovery.previous_group(app, traffic, exclude=list(exclude))
+
+
+# --- what an execution left behind -------------------------------------------------------------
+
+def _execution_filter(execution_arn: str) -> list[dict]:
+    return [{"Name": f"tag:{naming.TAG_EXECUTION}", "Values": [execution_arn]}]
+
+
+def live_instances(execution_arn: str) -> list[str]:
+    with transient_errors():
+        pages = client("ec2").get_paginator("describe_instances").paginate(Filters=_execution_filter(execution_arn))
+        return [
+            i["InstanceId"]
+            for page in pages
+            for r in page["Reservations"]
+            for i in r["Instances"]
+            if i["State"]["Name"] not in ("terminated", "shutting-down")
+        ]
+
+
+def images(execution_arn: str) -> list[str]:
+    with transient_errors():
+        resp = client("ec2").describe_images(Owners=["self"], Filters=_execution_filter(execution_arn))
+    return [i["ImageId"] for i in resp.get("Images", [])]
+
+
+def snapshots(execution_arn: str) -> list[str]:
+    with transient_errors():
+        pages = client("ec2").get_paginator("describe_snapshots").paginate(
+            OwnerIds=["self"], Filters=_execution_filter(execution_arn)
+        )
+        return [s["SnapshotId"] for page in pages for s in page["Snapshots"]]
+
+
+def launch_templates(execution_arn: str) -> list[str]:
+    with transient_errors():
+        resp = client("ec2").describe_launch_templates(Filters=_execution_filter(execution_arn))
+    return [t["LaunchTemplateName"] for t in resp.get("LaunchTemplates", [])]
+
+
+def launch_configuration_exists(name: str) -> bool:
+    with transient_errors():
+        resp = client("autoscaling").describe_launch_configurations(LaunchConfigurationNames=[name])
+    return bool(resp.get("LaunchConfigurations"))
+
+
+def group(name: str) -> dict | None:
+    with transient_errors():
+        resp = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
+    groups = resp.get("AutoScalingGroups", [])
+    return groups[0] if groups else None

@@ -1,0 +1,46 @@
+"""One deployment or rollback per app at a time: a DynamoDB item ``LOCK#<app>`` written with a
+condition. A lock whose holder is no longer running (it was stopped, or crashed past its own
+release) is taken over."""
+from __future__ import annotations
+
+from aws_lambda_powertools.metrics import MetricUnit
+
+from blue_green import clock
+from blue_green.adapters import store, workflow
+from blue_green.errors import DeploymentInProgress
+from blue_green.observability import logger, metrics
+
+OWNER = "owner"
+
+
+def _key(app: str) -> str:
+    return f"LOCK#{app}"
+
+
+def acquire(app: str, owner: str, purpose: str) -> dict:
+    values = {OWNER: owner, "acquired_at": clock.iso(), "purpose": purpose}
+    # Taking it again is fine: Step Functions may run this step twice.
+    if store.put_if(_key(app), values, "attribute_not_exists(pk) OR #o = :me", {"#o": OWNER}, {":me": owner}):
+        return {"owner": owner, "acquired_at": values["acquired_at"]}
+    holder = store.get(_key(app))
+    if holder is None:  # released between our two calls
+        return acquire(app, owner, purpose)
+    status = workflow.execution_status(holder[OWNER])
+    if status != "RUNNING":
+        logger.warning("taking over a stale lock", extra={"holder": holder[OWNER], "holder_status": status})
+        if store.put_if(_key(app), values, "#o = :holder", {"#o": OWNER}, {":holder": holder[OWNER]}):
+            return {"owner": owner, "acquired_at": values["acquired_at"], "took_over_from": holder[OWNER]}
+        return acquire(app, owner, purpose)
+    raise DeploymentInProgress(
+        f"{app}: {holder.get('purpose', 'a deployment')} is in progress since {holder.get('acquired_at')} "
+        f"({holder[OWNER]})"
+    )
+
+
+def release(app: str, owner: str, purpose: str, outcome: str) -> dict:
+    """Release (only our own lock) and count the outcome: metric ``Deployments`` or ``Rollbacks``
+    with dimension ``outcome`` (DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
+    released = store.delete_if_owner(_key(app), OWNER, owner)
+    metrics.add_dimension(name="outcome", value=outcome)
+    metrics.add_metric(name="Deployments" if purpose == "deploy" else "Rollbacks", unit=MetricUnit.Count, value=1)
+    return {"released": released, "outcome": outcome}

@@ -1,0 +1,136 @@
+"""Validate a deployment request before anything is created, and find blue.
+
+``validate`` checks the shape of the input (pydantic, every problem named by its field) and then
+that everything it names exists in the account (image, subnets, security groups, instance profiles,
+load balancers, target groups), so a typo fails in seconds instead of after a 20-minute bake.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from blue_green import naming
+from blue_green.adapters import inventory
+from blue_green.errors import InvalidDeploymentRequest, NothingToRollBack
+from blue_green.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
+from blue_green.models.state import BlueGroup, BlueState, DeployDocument, Execution, Names, Plan, RollbackPlan
+
+
+def names_for(app: str, version: str, execution: Execution) -> Names:
+    short = naming.short_id(execution.arn)
+    group = naming.green_asg(app, version, short)
+    return Names(
+        short_id=short,
+        green_asg=group,
+        launch_template=group,
+        launch_configuration=group,
+        image=naming.image_name(app, version, short),
+        staging=f"{app}-{version}-staging",
+        lock_owner=execution.arn,
+    )
+
+
+def parse_request(raw: Any) -> DeploymentRequest:
+    if not isinstance(raw, dict):
+        raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
+    try:
+        return DeploymentRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidDeploymentRequest(describe_validation_error(exc)) from exc
+
+
+def validate(raw: Any, execution: Execution) -> Plan:
+    request = parse_request(raw)
+    problems = check_references(request.profile)
+    if problems:
+        raise InvalidDeploymentRequest(problems)
+    return Plan(
+        app=request.app,
+        release=request.release,
+        profile=request.profile,
+        execution=execution,
+        names=names_for(request.app, request.release.version, execution),
+        tags=naming.tags(request.app, request.release.version, execution.arn),
+    )
+
+
+def check_references(profile: Profile) -> list[str]:
+    """Every AWS resource the profile names must exist; each missing one is reported by field."""
+    bake, fleet = profile.bake, profile.fleet
+    problems: list[str] = []
+    images = inventory.existing_images([bake.source_ami_id])
+    state = images.get(bake.source_ami_id)
+    if state is None:
+        problems.append(f"profile.bake.source_ami_id: image {bake.source_ami_id} does not exist")
+    elif state != "available":
+        problems.append(f"profile.bake.source_ami_id: image {bake.source_ami_id} is {state}, not available")
+    problems += _missing("profile.bake.subnet_ids", bake.subnet_ids, inventory.existing_subnets)
+    problems += _missing("profile.fleet.subnet_ids", fleet.subnet_ids, inventory.existing_subnets)
+    problems += _missing("profile.bake.security_group_ids", bake.security_group_ids, inventory.existing_security_groups)
+    problems += _missing("profile.fleet.security_group_ids", fleet.security_group_ids, inventory.existing_security_groups)
+    for field, name in (("profile.bake.instance_profile", bake.instance_profile), ("profile.fleet.instance_profile", fleet.instance_profile)):
+        if name and not inventory.instance_profile_exists(name):
+            problems.append(f"{field}: instance profile {name} does not exist")
+    for field, name in (("profile.bake.key_name", bake.key_name), ("profile.fleet.key_name", fleet.key_name)):
+        if name and not inventory.key_pair_exists(name):
+            problems.append(f"{field}: key pair {name} does not exist")
+    problems += traffic_problems(profile.traffic, "profile.traffic")
+    return problems
+
+
+def traffic_problems(traffic: Traffic, field: str) -> list[str]:
+    problems = _missing(f"{field}.load_balancer_names", traffic.load_balancer_names, inventory.existing_load_balancers)
+    problems += _missing(f"{field}.target_group_arns", traffic.target_group_arns, inventory.existing_target_groups)
+    return problems
+
+
+def _missing(field: str, wanted: list[str], lookup) -> list[str]:
+    if not wanted:
+        return []
+    found = lookup(wanted)
+    return [f"{field}[{i}]: {value} does not exist" for i, value in enumerate(wanted) if value not in found]
+
+
+def discover_blue(doc: DeployDocument) -> BlueState:
+    """Blue is found, not named: the app's groups that serve the profile's load balancers now."""
+    plan = doc.request
+    groups = [BlueGroup.model_validate(g) for g in inventory.serving_groups(plan.app, plan.profile.traffic)]
+    groups = [g for g in groups if g.name != plan.names.green_asg]
+    groups.sort(key=lambda g: g.desired_capacity, reverse=True)
+    primary = groups[0] if groups else None
+    fleet = plan.profile.fleet
+    if fleet.desired_capacity is not None:
+        desired = fleet.desired_capacity
+    elif primary is not None:
+        desired = min(max(primary.desired_capacity, fleet.min_size), fleet.max_size)
+    else:
+        desired = fleet.min_size
+    return BlueState(groups=groups, primary=primary.name if primary else None, green_desired=desired)
+
+
+def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:
+    if not isinstance(raw, dict):
+        raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
+    try:
+        request = RollbackRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidDeploymentRequest(describe_validation_error(exc)) from exc
+    problems = traffic_problems(request.profile.traffic, "profile.traffic")
+    if problems:
+        raise InvalidDeploymentRequest(problems)
+    serving = [g["name"] for g in inventory.serving_groups(request.app, request.profile.traffic)]
+    previous = inventory.previous_group(request.app, request.profile.traffic, exclude=serving)
+    if previous is None:
+        raise NothingToRollBack(
+            f"{request.app} has no kept group to put back (serving now: {', '.join(serving) or 'nothing'})"
+        )
+    return RollbackPlan(
+        app=request.app,
+        profile=request.profile,
+        execution=execution,
+        names=names_for(request.app, "rollback", execution),
+        serving=serving,
+        retiring=serving[0] if serving else None,
+        previous=previous["name"],
+    )

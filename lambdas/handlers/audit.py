@@ -1,0 +1,16 @@
+"""Report what the compensating branch undid and what, if anything, is left behind."""
+from __future__ import annotations
+
+from typing import Any
+
+from blue_green.handler import dispatch
+from blue_green.logic import audit
+from blue_green.models.state import DeployDocument
+from blue_green.observability import logger, metrics, tracer
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: Any) -> Any:
+    return dispatch(event, {"audit": audit.audit}, DeployDocument)

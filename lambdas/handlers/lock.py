@@ -1,0 +1,44 @@
+"""Take and release the per-app lock (deploy and rollback state machines)."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from blue_green.logic import lock
+from blue_green.observability import logger, metrics, tracer
+
+
+class _Exec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    arn: str
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    app: str
+    execution: _Exec
+
+
+class _State(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    request: _Req
+
+
+class LockEvent(BaseModel):
+    action: Literal["acquire", "release"]
+    purpose: Literal["deploy", "rollback"] = "deploy"
+    outcome: str = "DEPLOYED"
+    state: _State
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: Any) -> Any:
+    parsed = LockEvent.model_validate(event)
+    req = parsed.state.request
+    logger.append_keys(app=req.app, execution=req.execution.arn, action=parsed.action)
+    if parsed.action == "acquire":
+        return lock.acquire(req.app, req.execution.arn, parsed.purpose)
+    return lock.release(req.app, req.execution.arn, parsed.purpose, parsed.outcome)

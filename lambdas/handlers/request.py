@@ -1,0 +1,31 @@
+"""Validate a deploy or rollback request, and find blue."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from blue_green.handler import dispatch, to_json
+from blue_green.logic import request
+from blue_green.models.state import DeployDocument, Execution
+from blue_green.observability import logger, metrics, tracer
+
+
+class ValidateEvent(BaseModel):
+    action: str
+    input: Any = None
+    execution: Execution
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict, context: Any) -> Any:
+    if event.get("action") in ("validate", "validate_rollback"):
+        parsed = ValidateEvent.model_validate(event)
+        logger.append_keys(execution=parsed.execution.arn, action=parsed.action)
+        if isinstance(parsed.input, dict) and isinstance(parsed.input.get("app"), str):
+            logger.append_keys(app=parsed.input["app"])
+        check = request.validate if parsed.action == "validate" else request.validate_rollback
+        return to_json(check(parsed.input, parsed.execution))
+    return dispatch(event, {"discover_blue": request.discover_blue}, DeployDocument)

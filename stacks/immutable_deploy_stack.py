@@ -1,0 +1,96 @@
+"""ImmutableDeployStack: the state table, the notification topic, the handlers and the deploy and
+rollback state machines."""
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import CfnOutput, Duration, RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from stacks import nag
+from stacks.functions import HandlerFunctions
+from statemachine.deploy import DeployDefinition
+from statemachine.rollback import RollbackDefinition
+
+
+class ImmutableDeployStack(cdk.Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        deploy_name = f"{construct_id}-Deploy"
+        rollback_name = f"{construct_id}-Rollback"
+
+        self.table = dynamodb.Table(
+            self, "State",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            time_to_live_attribute="ttl",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.topic = sns.Topic(
+            self, "Notifications",
+            display_name="Immutable Deploy",
+            enforce_ssl=True,
+            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+        )
+        executions = [
+            self.format_arn(service="states", resource="execution", resource_name=f"{name}:*",
+                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+            for name in (deploy_name, rollback_name)
+        ]
+        self.functions = HandlerFunctions(
+            self, "Handlers", table=self.table, topic=self.topic, execution_arn_patterns=executions,
+            execution_arn_findings=[
+                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
+                for name in (deploy_name, rollback_name)
+            ],
+        )
+        fns = self.functions.as_functions()
+
+        self.deploy = self._state_machine("Deploy", deploy_name, DeployDefinition(self, "DeployDefinition", fns).start,
+                                          "Bake, approve, image, green fleet, traffic switch; compensates on failure.",
+                                          self.functions.all())
+        self.rollback = self._state_machine("Rollback", rollback_name,
+                                            RollbackDefinition(self, "RollbackDefinition", fns).start,
+                                            "Put the kept group back behind the load balancers.",
+                                            [self.functions.request, self.functions.lock, self.functions.traffic])
+
+        CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
+        CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)
+        CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
+        CfnOutput(self, "StateTableName", value=self.table.table_name)
+
+    def _state_machine(self, construct_id: str, name: str, start: sfn.IChainable, comment: str,
+                       functions: list) -> sfn.StateMachine:
+        log_group = logs.LogGroup(
+            self, f"{construct_id}Logs",
+            log_group_name=f"/aws/vendedlogs/states/{name}",
+            retention=logs.RetentionDays.SIX_MONTHS,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        machine = sfn.StateMachine(
+            self, construct_id,
+            state_machine_name=name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(start),
+            comment=comment,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+            # Every wait has its own timeout; this is the backstop (approval may take up to a day by default).
+            timeout=Duration.days(8),
+        )
+        findings = {
+            nag.wildcard("*"): "Log delivery (logs:CreateLogDelivery and friends) and X-Ray actions support only "
+            "Resource '*' (CDK's generated policy for state machine logging and tracing).",
+        }
+        for function in functions:
+            findings[nag.wildcard(f"{nag.arn_of(function)}:*")] = (
+                "lambda:InvokeFunction on the handler's versions and aliases (CDK's generated invoke policy).")
+        nag.acknowledge(machine.role, findings)
+        return machine

@@ -1,0 +1,123 @@
+"""Building blocks shared by the deploy and rollback definitions.
+
+Every Lambda Task gets the same payload shape (``{"action", "state": $}``), the same retry policy
+for transient failures (exponential backoff with full jitter), and — after the lock is held — a
+Catch that records where it failed and enters the compensating branch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+#: Retried by the state machine: Lambda's own service errors and AWS trouble that outlived the SDK's retries.
+TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.Unknown",
+    "TransientAwsError",
+]
+
+#: Each Lambda Task may run this long before Step Functions gives up on it (the functions time out sooner).
+TASK_TIMEOUT = Duration.minutes(5)
+
+
+@dataclass(frozen=True)
+class Functions:
+    """The handlers, one function (and one role) each."""
+
+    request: lambda_.IFunction
+    lock: lambda_.IFunction
+    bake: lambda_.IFunction
+    approval: lambda_.IFunction
+    image: lambda_.IFunction
+    fleet: lambda_.IFunction
+    traffic: lambda_.IFunction
+    audit: lambda_.IFunction
+
+
+def with_retry(task: sfn.TaskStateBase, attempts: int = 6) -> sfn.TaskStateBase:
+    task.add_retry(
+        errors=TRANSIENT_ERRORS,
+        interval=Duration.seconds(2),
+        max_attempts=attempts,
+        backoff_rate=2,
+        max_delay=Duration.seconds(60),
+        jitter_strategy=sfn.JitterType.FULL,
+    )
+    return task
+
+
+def invoke(
+    scope: Construct,
+    state_name: str,
+    function: lambda_.IFunction,
+    action: str,
+    result_path: str | None,
+    comment: str,
+    **extra: Any,
+) -> tasks.LambdaInvoke:
+    """A Task that calls ``function`` with ``{"action", "state": <whole document>, **extra}`` and
+    writes the handler's return value to ``result_path`` (``None`` discards it)."""
+    payload = {"action": action, "state": sfn.JsonPath.entire_payload, **extra}
+    task = tasks.LambdaInvoke(
+        scope,
+        state_name,
+        lambda_function=function,
+        payload=sfn.TaskInput.from_object(payload),
+        payload_response_only=True,
+        retry_on_service_exceptions=False,
+        result_path=result_path if result_path is not None else sfn.JsonPath.DISCARD,
+        task_timeout=sfn.Timeout.duration(TASK_TIMEOUT),
+        comment=comment,
+    )
+    with_retry(task)
+    return task
+
+
+def wait_for(scope: Construct, state_name: str, seconds_path: str, comment: str) -> sfn.Wait:
+    return sfn.Wait(scope, state_name, time=sfn.WaitTime.seconds_path(seconds_path), comment=comment)
+
+
+def error_message_fail(scope: Construct, state_name: str, error: str, comment: str) -> sfn.IChainable:
+    """Fail with ``error`` and the handler's message as Cause (the Lambda error Cause carries a stack trace)."""
+    extract = sfn.Pass(
+        scope,
+        f"Explain {state_name}",
+        parameters={"detail.$": "States.StringToJson($.error.Cause)"},
+        result_path="$.rejection",
+        comment="Keep the error message, drop the stack trace.",
+    )
+    fail = sfn.Fail(scope, state_name, error=error, cause_path="$.rejection.detail.errorMessage", comment=comment)
+    return extract.next(fail)
+
+
+class Compensable:
+    """Attaches a Catch to tasks run while something may have been created: it records which state
+    failed, with what, in ``$.failure``, then enters the compensating branch."""
+
+    def __init__(self, scope: Construct, compensation: sfn.IChainable):
+        self.scope = scope
+        self.compensation = compensation
+
+    def guard(self, task: sfn.TaskStateBase, state_name: str) -> sfn.TaskStateBase:
+        record = sfn.Pass(
+            self.scope,
+            f"{state_name} failed",
+            parameters={
+                "state": state_name,
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause",
+            },
+            result_path="$.failure",
+        )
+        record.next(self.compensation)
+        task.add_catch(record, errors=["States.ALL"], result_path="$.error")
+        return task

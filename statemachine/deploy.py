@@ -1,0 +1,325 @@
+"""The deploy state machine: validate, lock, bake, approve, image, green fleet, traffic switch —
+and, from any failure after the lock, the compensating branch that puts blue back and removes
+everything this execution created.
+
+Polling is always Wait -> Check -> Choice: the Check (a Lambda) returns its phase's state with
+``poll.wait_seconds`` (backoff) and raises a typed error once its deadline from the input passed.
+"""
+from __future__ import annotations
+
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from statemachine.common import Compensable, Functions, error_message_fail, invoke, wait_for, with_retry
+
+APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
+
+
+class DeployDefinition(Construct):
+    """``self.start`` is the first state of the deploy workflow."""
+
+    def __init__(self, scope: Construct, construct_id: str, fn: Functions) -> None:
+        super().__init__(scope, construct_id)
+        self.fn = fn
+        compensation = self._compensation()
+        guard = Compensable(self, compensation).guard
+
+        start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
+        validate = invoke(
+            self, "ValidateRequest", fn.request, "validate", "$.request",
+            "Check the input and that everything it names exists; nothing is created before this passes.",
+            input=sfn.JsonPath.object_at("$.input"),
+            execution={
+                "arn": sfn.JsonPath.execution_id,
+                "name": sfn.JsonPath.execution_name,
+                "started_at": sfn.JsonPath.execution_start_time,
+            },
+        )
+        validate.add_catch(
+            error_message_fail(self, "InvalidDeploymentRequest", "InvalidDeploymentRequest", "The input was rejected."),
+            errors=["InvalidDeploymentRequest"],
+            result_path="$.error",
+        )
+        acquire = invoke(self, "AcquireLock", fn.lock, "acquire", "$.lock", "One deployment per app at a time.", purpose="deploy")
+        acquire.add_catch(
+            error_message_fail(self, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
+            errors=["DeploymentInProgress"],
+            result_path="$.error",
+        )
+        discover = guard(invoke(self, "DiscoverBlue", fn.request, "discover_blue", "$.blue",
+                                "Find the groups serving the load balancers now (blue)."), "DiscoverBlue")
+
+        # --- bake ------------------------------------------------------------------------------
+        launch = guard(invoke(self, "LaunchStaging", fn.bake, "launch", "$.bake",
+                              "Launch the staging instance (spot first, on-demand when spot says no)."), "LaunchStaging")
+        wait_staging = wait_for(self, "WaitForStaging", "$.bake.poll.wait_seconds", "Staging boots and warms up.")
+        check_staging = guard(invoke(self, "CheckStaging", fn.bake, "check", "$.bake",
+                                     "Running, status checks ok, ready commands pass?"), "CheckStaging")
+        relaunch = guard(invoke(self, "RelaunchStaging", fn.bake, "relaunch", "$.bake",
+                                "Staging was interrupted: relaunch it once."), "RelaunchStaging")
+
+        # --- approval --------------------------------------------------------------------------
+        await_approval = tasks.LambdaInvoke(
+            self,
+            "AwaitApproval",
+            lambda_function=fn.approval,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {"action": "request", "token": sfn.JsonPath.task_token, "state": sfn.JsonPath.entire_payload}
+            ),
+            result_path="$.approval",
+            task_timeout=sfn.Timeout.at(APPROVAL_TIMEOUT_PATH),
+            retry_on_service_exceptions=False,
+            comment="Pause until an operator approves or rejects staging (or the approval times out).",
+        )
+        with_retry(await_approval)
+        guard(await_approval, "AwaitApproval")
+        clear_approval = guard(invoke(self, "ClearApproval", fn.approval, "clear", None,
+                                      "Forget the answered approval."), "ClearApproval")
+
+        # --- production settings and image -----------------------------------------------------
+        apply_settings = guard(invoke(self, "ApplyProductionSettings", fn.bake, "apply_settings", "$.bake",
+                                      "Switch staging to production settings (SSM Run Command)."), "ApplyProductionSettings")
+        wait_settings = wait_for(self, "WaitForProductionSettings", "$.bake.poll.wait_seconds", "The settings command runs.")
+        check_settings = guard(invoke(self, "CheckProductionSettings", fn.bake, "check_settings", "$.bake",
+                                      "Did the settings command succeed?"), "CheckProductionSettings")
+        create_image = guard(invoke(self, "CreateImage", fn.image, "create", "$.image",
+                                    "Bake the image from staging."), "CreateImage")
+        wait_image = wait_for(self, "WaitForImage", "$.image.poll.wait_seconds", "The image is pending.")
+        check_image = guard(invoke(self, "CheckImage", fn.image, "check", "$.image", "Is the image available?"), "CheckImage")
+        terminate_staging = guard(invoke(self, "TerminateStaging", fn.bake, "terminate", "$.staging",
+                                         "Staging is no longer needed."), "TerminateStaging")
+
+        # --- green fleet -----------------------------------------------------------------------
+        create_launch = guard(invoke(self, "CreateLaunchSettings", fn.fleet, "create_launch", "$.fleet",
+                                     "Launch template (IMDSv2 required) or launch configuration from the image."),
+                              "CreateLaunchSettings")
+        create_group = guard(invoke(self, "CreateGreenGroup", fn.fleet, "create_group", "$.fleet",
+                                    "Green Auto Scaling group beside blue, with blue's scaling policies and alarms."),
+                             "CreateGreenGroup")
+        wait_green = wait_for(self, "WaitForGreen", "$.fleet.poll.wait_seconds", "Green instances boot.")
+        check_green = guard(invoke(self, "CheckGreenHealth", fn.fleet, "check", "$.fleet",
+                                   "Viable (InService and Healthy) instances >= desired?"), "CheckGreenHealth")
+
+        # --- traffic ---------------------------------------------------------------------------
+        attach_green = guard(invoke(self, "AttachGreen", fn.traffic, "attach_green", "$.traffic",
+                                    "Put green behind every load balancer and target group."), "AttachGreen")
+        wait_in_service = wait_for(self, "WaitForGreenInService", "$.traffic.poll.wait_seconds",
+                                   "Load balancer health checks pass.")
+        check_in_service = guard(invoke(self, "CheckGreenInService", fn.traffic, "check_green", "$.traffic",
+                                        "Every green instance InService / healthy everywhere?"), "CheckGreenInService")
+        detach_blue = guard(invoke(self, "DetachBlue", fn.traffic, "detach_blue", "$.traffic",
+                                   "Take blue out (never while green is short of healthy instances)."), "DetachBlue")
+        drain_blue = sfn.Wait(self, "DrainBlue", time=sfn.WaitTime.seconds_path("$.request.profile.timing.drain_seconds"),
+                              comment="Let blue's in-flight requests finish.")
+        suspend_blue = guard(invoke(self, "SuspendBlue", fn.traffic, "suspend_blue", "$.traffic",
+                                    "Keep blue at its capacity for rollback: suspend its scaling processes."), "SuspendBlue")
+        release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
+                         purpose="deploy", outcome="DEPLOYED")
+        output_lt = sfn.Pass(self, "DeployedWithLaunchTemplate", parameters={
+            "status": "DEPLOYED",
+            "app.$": "$.request.app",
+            "version.$": "$.request.release.version",
+            "image_id.$": "$.image.image_id",
+            "green_asg.$": "$.fleet.green_asg",
+            "blue_asg.$": "$.blue.primary",
+            "launch_template_id.$": "$.fleet.launch_template_id",
+            "execution.$": "$.request.execution.arn",
+        })
+        output_lc = sfn.Pass(self, "DeployedWithLaunchConfiguration", parameters={
+            "status": "DEPLOYED",
+            "app.$": "$.request.app",
+            "version.$": "$.request.release.version",
+            "image_id.$": "$.image.image_id",
+            "green_asg.$": "$.fleet.green_asg",
+            "blue_asg.$": "$.blue.primary",
+            "launch_configuration_name.$": "$.fleet.launch_configuration_name",
+            "execution.$": "$.request.execution.arn",
+        })
+        deployed = sfn.Succeed(self, "Deployed")
+        output = (
+            sfn.Choice(self, "Which launch settings?")
+            .when(sfn.Condition.string_equals("$.request.profile.fleet.launch", "launch_configuration"), output_lc.next(deployed))
+            .otherwise(output_lt.next(deployed))
+        )
+        # A deployment that switched traffic is done even if the lock could not be released: a
+        # lock whose execution has ended is taken over by the next one.
+        release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
+
+        # --- wiring ----------------------------------------------------------------------------
+        start.next(validate)
+        validate.next(acquire)
+        acquire.next(discover)
+        discover.next(launch)
+        launch.next(wait_staging)
+        wait_staging.next(check_staging)
+        after_ready = (
+            sfn.Choice(self, "Approval required?")
+            .when(sfn.Condition.boolean_equals("$.request.profile.bake.approval.required", True), await_approval)
+            .otherwise(apply_settings)
+        )
+        check_staging.next(
+            sfn.Choice(self, "Staging ready?")
+            .when(sfn.Condition.string_equals("$.bake.status", "READY"), after_ready)
+            .when(sfn.Condition.string_equals("$.bake.status", "INTERRUPTED"), relaunch)
+            .otherwise(wait_staging)
+        )
+        relaunch.next(wait_staging)
+        await_approval.next(clear_approval)
+        clear_approval.next(apply_settings)
+        settings_done = (
+            sfn.Choice(self, "Production settings applied?")
+            .when(sfn.Condition.string_equals("$.bake.status", "SETTINGS_APPLIED"), create_image)
+            .otherwise(wait_settings)
+        )
+        apply_settings.next(settings_done)
+        wait_settings.next(check_settings)
+        check_settings.next(settings_done)
+        create_image.next(wait_image)
+        wait_image.next(check_image)
+        check_image.next(
+            sfn.Choice(self, "Image available?")
+            .when(sfn.Condition.string_equals("$.image.state", "available"), terminate_staging)
+            .otherwise(wait_image)
+        )
+        terminate_staging.next(create_launch)
+        create_launch.next(create_group)
+        create_group.next(wait_green)
+        wait_green.next(check_green)
+        check_green.next(
+            sfn.Choice(self, "Green healthy?")
+            .when(sfn.Condition.string_equals("$.fleet.status", "HEALTHY"), attach_green)
+            .otherwise(wait_green)
+        )
+        attach_green.next(wait_in_service)
+        wait_in_service.next(check_in_service)
+        check_in_service.next(
+            sfn.Choice(self, "Green in service?")
+            .when(sfn.Condition.string_equals("$.traffic.status", "IN_SERVICE"), detach_blue)
+            .otherwise(wait_in_service)
+        )
+        detach_blue.next(
+            sfn.Choice(self, "Blue to drain?")
+            .when(sfn.Condition.is_null("$.blue.primary"), suspend_blue)
+            .otherwise(drain_blue)
+        )
+        drain_blue.next(suspend_blue)
+        suspend_blue.next(release)
+        release.next(output)
+        self.start = start
+
+    # --- the compensating branch -------------------------------------------------------------------
+    def _compensation(self) -> sfn.IChainable:
+        """Undo, in reverse order, what this execution did. Every undo is idempotent, retried, and
+        never stops the branch: a failed undo is recorded under ``$.undo`` and the audit reports
+        whatever is left."""
+        fn = self.fn
+
+        def undo(state_name: str, function, action: str, key: str, comment: str) -> tasks.LambdaInvoke:
+            task = invoke(self, state_name, function, action, f"$.undo.{key}", comment)
+            task.add_catch(
+                sfn.Pass(self, f"{state_name} could not undo", parameters={
+                    "Error.$": "$.undo_error.Error", "Cause.$": "$.undo_error.Cause"}, result_path=f"$.undo.{key}"),
+                errors=["States.ALL"],
+                result_path="$.undo_error",
+            )
+            return task
+
+        begin = sfn.Pass(self, "Compensate", parameters={}, result_path="$.undo",
+                         comment="Something failed after the lock was taken: undo what this execution did.")
+        restore_blue = undo("RestoreBlue", fn.traffic, "restore_blue", "restore_blue",
+                            "Resume blue's processes and put blue back behind its load balancers.")
+        wait_blue = wait_for(self, "WaitForBlue", "$.undo.restore_blue.poll.wait_seconds", "Blue's health checks pass.")
+        check_blue = undo("CheckBlue", fn.traffic, "check_blue", "check_blue", "Is blue healthy behind its load balancers?")
+        wait_blue_again = wait_for(self, "WaitForBlueAgain", "$.undo.check_blue.poll.wait_seconds", "Blue's health checks pass.")
+        detach_green = undo("DetachGreen", fn.traffic, "detach_green", "detach_green", "Take green out of the load balancers.")
+        delete_group = undo("DeleteGreenGroup", fn.fleet, "delete_group", "delete_group", "Delete green's group and copied alarms.")
+        wait_deleted = wait_for(self, "WaitForGreenDeleted", "$.undo.delete_group.poll.wait_seconds", "Green's instances terminate.")
+        check_deleted = undo("CheckGreenDeleted", fn.fleet, "check_group_deleted", "delete_group", "Is green's group gone?")
+        delete_launch = undo("DeleteLaunchSettings", fn.fleet, "delete_launch", "delete_launch",
+                             "Delete green's launch template or configuration.")
+        delete_image = undo("DeleteImage", fn.image, "delete", "delete_image", "Deregister the image, delete its snapshots.")
+        terminate = undo("TerminateStagingInstance", fn.bake, "terminate", "terminate_staging", "Terminate staging.")
+        clear = undo("ClearPendingApproval", fn.approval, "clear", "clear_approval", "Forget a pending approval.")
+        audit = invoke(self, "AuditRollback", fn.audit, "audit", "$.report", "What is left behind?")
+        audit.add_catch(
+            sfn.Pass(self, "Audit failed", parameters={
+                "complete": False, "left_behind": ["unknown: the audit itself failed"],
+                "error.$": "$.failure.error", "failed_state.$": "$.failure.state",
+                "audit_error.$": "$.audit_error"}, result_path="$.report"
+            ).next(self._finish_incomplete()),
+            errors=["States.ALL"],
+            result_path="$.audit_error",
+        )
+
+        report_cause = sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report"))
+        rejected = sfn.Fail(self, "ApprovalRejected", error="ApprovalRejected", cause_path=report_cause,
+                            comment="The release was rejected (or not approved in time); staging was cleaned up.")
+        rolled_back = sfn.Fail(self, "DeploymentRolledBack", error="DeploymentRolledBack", cause_path=report_cause,
+                               comment="Blue serves again and nothing of this deployment is left.")
+        release_rejected = self._release("ReleaseLockRejected", "REJECTED", rejected)
+        release_rolled_back = self._release("ReleaseLockRolledBack", "ROLLED_BACK", rolled_back)
+        was_rejected = sfn.Condition.or_(
+            sfn.Condition.string_equals("$.failure.error", "ApprovalRejected"),
+            sfn.Condition.and_(
+                sfn.Condition.string_equals("$.failure.state", "AwaitApproval"),
+                sfn.Condition.string_equals("$.failure.error", "States.Timeout"),
+            ),
+        )
+        outcome = (
+            sfn.Choice(self, "Rollback complete?")
+            .when(sfn.Condition.boolean_equals("$.report.complete", False), self._finish_incomplete())
+            .when(was_rejected, release_rejected)
+            .otherwise(release_rolled_back)
+        )
+
+        begin.next(restore_blue)
+        restore_blue.next(
+            sfn.Choice(self, "Blue to wait for?")
+            .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
+            .otherwise(detach_green)
+        )
+        wait_blue.next(check_blue)
+        check_blue.next(
+            sfn.Choice(self, "Blue healthy?")
+            .when(sfn.Condition.is_present("$.undo.check_blue.Error"), detach_green)
+            .when(sfn.Condition.boolean_equals("$.undo.check_blue.healthy", True), detach_green)
+            .otherwise(wait_blue_again)
+        )
+        wait_blue_again.next(check_blue)
+        detach_green.next(delete_group)
+        green_gone = (
+            sfn.Choice(self, "Green deleted?")
+            .when(sfn.Condition.is_present("$.undo.delete_group.Error"), delete_launch)
+            .when(sfn.Condition.boolean_equals("$.undo.delete_group.deleting", True), wait_deleted)
+            .otherwise(delete_launch)
+        )
+        delete_group.next(green_gone)
+        wait_deleted.next(check_deleted)
+        check_deleted.next(green_gone)
+        delete_launch.next(delete_image)
+        delete_image.next(terminate)
+        terminate.next(clear)
+        clear.next(audit)
+        audit.next(outcome)
+        return begin
+
+    def _release(self, state_name: str, outcome: str, then: sfn.Fail) -> tasks.LambdaInvoke:
+        """Release the lock, then fail as ``then`` says; a lock that cannot be released does not
+        change the outcome (the next execution takes over a lock whose holder has ended)."""
+        task = invoke(self, state_name, self.fn.lock, "release", None, "Release the lock.",
+                      purpose="deploy", outcome=outcome)
+        task.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
+        task.next(then)
+        return task
+
+    _incomplete: sfn.IChainable | None = None
+
+    def _finish_incomplete(self) -> sfn.IChainable:
+        if self._incomplete is None:
+            fail = sfn.Fail(self, "RollbackIncomplete", error="RollbackIncomplete",
+                            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
+                            comment="Something could not be undone: the Cause lists every resource left behind.")
+            self._incomplete = self._release("ReleaseLockIncomplete", "ROLLBACK_INCOMPLETE", fail)
+        return self._incomplete

@@ -1,0 +1,93 @@
+"""The rollback state machine: put the kept (previous) group back behind the load balancers and
+take the current one out. It takes seconds: the previous group is still running at its capacity.
+
+If it fails midway, it undoes itself (the current group serves again) and fails with
+``RollbackFailed``."""
+from __future__ import annotations
+
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from statemachine.common import Functions, error_message_fail, invoke, wait_for
+
+
+class RollbackDefinition(Construct):
+    def __init__(self, scope: Construct, construct_id: str, fn: Functions) -> None:
+        super().__init__(scope, construct_id)
+        start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
+        validate = invoke(
+            self, "ValidateRollback", fn.request, "validate_rollback", "$.request",
+            "Check the input; find the serving group and the kept one to put back.",
+            input=sfn.JsonPath.object_at("$.input"),
+            execution={
+                "arn": sfn.JsonPath.execution_id,
+                "name": sfn.JsonPath.execution_name,
+                "started_at": sfn.JsonPath.execution_start_time,
+            },
+        )
+        validate.add_catch(
+            error_message_fail(self, "InvalidRollbackRequest", "InvalidDeploymentRequest", "The input was rejected."),
+            errors=["InvalidDeploymentRequest"], result_path="$.error",
+        )
+        validate.add_catch(
+            error_message_fail(self, "NothingToRollBack", "NothingToRollBack", "No kept group exists."),
+            errors=["NothingToRollBack"], result_path="$.error",
+        )
+        acquire = invoke(self, "AcquireLock", fn.lock, "acquire", "$.lock", "No deployment or rollback may run beside this one.",
+                         purpose="rollback")
+        acquire.add_catch(
+            error_message_fail(self, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
+            errors=["DeploymentInProgress"], result_path="$.error",
+        )
+
+        undo = invoke(self, "UndoRollback", fn.traffic, "rollback_undo", "$.undo",
+                      "The current group serves again; the previous one is taken out and suspended again.")
+        release_failed = invoke(self, "ReleaseLockAfterFailure", fn.lock, "release", None, "Release the lock.",
+                                purpose="rollback", outcome="FAILED")
+        failed = sfn.Fail(self, "RollbackFailed", error="RollbackFailed",
+                          cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
+                          comment="The rollback was undone: the group that served before still serves.")
+        undo.add_catch(release_failed, errors=["States.ALL"], result_path="$.undo_error")
+        undo.next(release_failed)
+        release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
+        release_failed.next(failed)
+
+        def guard(task, state_name: str):
+            record = sfn.Pass(self, f"{state_name} failed", parameters={
+                "state": state_name, "error.$": "$.error.Error", "cause.$": "$.error.Cause"}, result_path="$.failure")
+            record.next(undo)
+            task.add_catch(record, errors=["States.ALL"], result_path="$.error")
+            return task
+
+        attach = guard(invoke(self, "AttachPrevious", fn.traffic, "rollback_attach", "$.traffic",
+                              "Resume the kept group and put it behind the load balancers."), "AttachPrevious")
+        wait = wait_for(self, "WaitForPrevious", "$.traffic.poll.wait_seconds", "Health checks pass.")
+        check = guard(invoke(self, "CheckPrevious", fn.traffic, "rollback_check", "$.traffic",
+                             "Is the kept group InService / healthy everywhere?"), "CheckPrevious")
+        detach = guard(invoke(self, "DetachCurrent", fn.traffic, "rollback_detach", "$.traffic",
+                              "Take the current group out and keep it, suspended."), "DetachCurrent")
+        release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
+                         purpose="rollback", outcome="ROLLED_BACK")
+        output = sfn.Pass(self, "RolledBack", parameters={
+            "status": "ROLLED_BACK",
+            "app.$": "$.request.app",
+            "serving_asg.$": "$.request.previous",
+            "retired_asg.$": "$.request.retiring",
+            "retired_asgs.$": "$.request.serving",
+            "execution.$": "$.request.execution.arn",
+        })
+        release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
+
+        start.next(validate)
+        validate.next(acquire)
+        acquire.next(attach)
+        attach.next(wait)
+        wait.next(check)
+        check.next(
+            sfn.Choice(self, "Previous in service?")
+            .when(sfn.Condition.string_equals("$.traffic.status", "IN_SERVICE"), detach)
+            .otherwise(wait)
+        )
+        detach.next(release)
+        release.next(output)
+        self.start = start
