@@ -1,0 +1,186 @@
+"""IMAGE: create the image from the staging instance (idempotently), wait for it, and delete it
+with its snapshots as the undo."""
+from __future__ import annotations
+
+import pytest
+
+from blue_green import naming
+from blue_green.adapters import ec2 as ec2_adapter
+from blue_green.errors import ImageFailed, ResourceConflict, WaitTimedOut
+from blue_green.logic import bake, image
+from blue_green.observability import metrics
+from handlers import image as image_handler
+
+from ._bake_fixtures import (  # noqa: F401 - fixtures
+    ARN,
+    OTHER_ARN,
+    FakeContext,
+    clock_at,
+    document,
+    event,
+    make_plan,
+    world,
+)
+
+
+def tags_of(resource):
+    return {t["Key"]: t["Value"] for t in resource.get("Tags", [])}
+
+
+@pytest.fixture
+def baked(world):
+    plan = make_plan(world)
+    state = bake.launch(document(plan)).model_copy(update={"status": "SETTINGS_APPLIED"})
+    return plan, state
+
+
+def images_named(world, name):
+    return world.ec2.describe_images(Owners=["self"], Filters=[{"Name": "name", "Values": [name]}])["Images"]
+
+
+def test_create_tags_image_and_snapshots_and_is_idempotent(world, baked):
+    plan, staging = baked
+    # When the image is created
+    state = image.create(document(plan, bake=staging))
+
+    # Then it is named after the release and execution, pending, with a poll until the image timeout
+    assert state.name == "immutable-deploy/shop/1.4.2/" + naming.short_id(ARN) == plan.names.image
+    assert state.state == "pending" and state.poll.deadline == "2026-01-05T12:20:00Z"
+    [made] = images_named(world, plan.names.image)
+    assert made["ImageId"] == state.image_id
+    assert made["SourceInstanceId"] == staging.instance_id
+    assert "shop 1.4.2" in made["Description"] and "0123abc" in made["Description"]
+    assert "refs/tags/v1.4.2" in made["Description"]
+    tags = tags_of(made)
+    assert tags[naming.TAG_ROLE] == "image" and tags[naming.TAG_EXECUTION] == ARN and tags[naming.TAG_VERSION] == "1.4.2"
+    snapshot_id = made["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
+    snapshot = world.ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    assert tags_of(snapshot)[naming.TAG_ROLE] == "image"
+
+    # And running create again reuses it
+    again = image.create(document(plan, bake=staging))
+    assert again.image_id == state.image_id
+    assert len(images_named(world, plan.names.image)) == 1
+
+
+def test_create_refuses_an_image_of_another_execution_with_this_name(world, baked):
+    plan, staging = baked
+    world.ec2.create_image(InstanceId=staging.instance_id, Name=plan.names.image)
+    with pytest.raises(ResourceConflict):
+        image.create(document(plan, bake=staging))
+
+
+def test_create_after_a_duplicate_name_race_reuses_the_image(world, baked, monkeypatch):
+    plan, staging = baked
+    first = image.create(document(plan, bake=staging))
+    # the name look-up misses it (eventual consistency) once, CreateImage says the name is taken
+    real_find = ec2_adapter.find_images
+    calls = []
+
+    def find_once_empty(name=None, tags=None):
+        calls.append(name)
+        return [] if len(calls) == 1 else real_find(name=name, tags=tags)
+
+    monkeypatch.setattr(ec2_adapter, "find_images", find_once_empty)
+    monkeypatch.setattr(ec2_adapter, "create_image", lambda *a: (_ for _ in ()).throw(ec2_adapter.ImageNameTaken(a[1])))
+    assert image.create(document(plan, bake=staging)).image_id == first.image_id
+
+
+def test_check_pending_then_available(world, baked, monkeypatch):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    real = ec2_adapter.describe_image
+
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "pending"})
+    world.clock.advance(250)
+    pending = image.check(document(plan, bake=staging, image=state))
+    assert pending.state == "pending" and pending.progress == "image pending 4m10s"
+    assert pending.poll.attempt == 1
+
+    monkeypatch.undo()
+    world.clock.advance(50)
+    done = image.check(document(plan, bake=staging, image=pending))
+    [made] = images_named(world, plan.names.image)
+    assert done.state == "available"
+    assert done.snapshot_ids == [made["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]]
+    assert metrics.metric_set["ImageDuration"]["Value"] == [300.0]
+
+
+def test_check_not_visible_yet_is_pending(world, baked, monkeypatch):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: None)
+    assert image.check(document(plan, bake=staging, image=state)).state == "pending"
+
+
+def test_check_times_out(world, baked, monkeypatch):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    real = ec2_adapter.describe_image
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "pending"})
+    world.clock.advance(1201)
+    with pytest.raises(WaitTimedOut, match="image still pending|still pending"):
+        image.check(document(plan, bake=staging, image=state))
+
+
+def test_check_failed_raises_image_failed_with_reason(world, baked, monkeypatch):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    real = ec2_adapter.describe_image
+    monkeypatch.setattr(
+        ec2_adapter,
+        "describe_image",
+        lambda i: real(i) | {"state": "failed", "state_reason": "Client.InternalError: snapshot copy failed"},
+    )
+    with pytest.raises(ImageFailed, match="snapshot copy failed"):
+        image.check(document(plan, bake=staging, image=state))
+
+
+def test_delete_removes_images_and_snapshots_and_is_idempotent(world, baked):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    state = image.check(document(plan, bake=staging, image=state))
+    [snapshot_id] = state.snapshot_ids
+    # an orphan snapshot tagged with this execution, and another execution's image that must stay
+    volume = world.ec2.create_volume(AvailabilityZone="us-east-1a", Size=8)["VolumeId"]
+    orphan = world.ec2.create_snapshot(
+        VolumeId=volume,
+        TagSpecifications=[{"ResourceType": "snapshot", "Tags": [{"Key": naming.TAG_EXECUTION, "Value": ARN}]}],
+    )["SnapshotId"]
+    other_plan = make_plan(world, arn=OTHER_ARN)
+    other = image.create(document(other_plan, bake=staging))
+
+    # When the image is deleted (the document no longer needed: it is found by name and tag)
+    result = image.delete(document(plan))
+
+    # Then the image is deregistered and both snapshots deleted
+    assert sorted(result["undone"]) == sorted(
+        [
+            f"deregistered image {state.image_id} ({plan.names.image})",
+            f"deleted snapshot {snapshot_id}",
+            f"deleted snapshot {orphan}",
+        ]
+    )
+    assert images_named(world, plan.names.image) == []
+    left = {s["SnapshotId"] for s in world.ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]}
+    assert snapshot_id not in left and orphan not in left
+    assert [i["ImageId"] for i in images_named(world, other_plan.names.image)] == [other.image_id]
+    # and again: nothing to undo
+    assert image.delete(document(plan, bake=staging, image=state)) == {"undone": []}
+
+
+def test_handler_create_check_and_typed_error(world, baked, monkeypatch):
+    plan, staging = baked
+    created = image_handler.handler(event("create", document(plan, bake=staging)), FakeContext())
+    assert created["state"] == "pending" and created["image_id"].startswith("ami-")
+    checked = image_handler.handler(event("check", document(plan, bake=staging, image=created)), FakeContext())
+    assert checked["state"] == "available" and checked["snapshot_ids"]
+
+    real = ec2_adapter.describe_image
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "failed", "state_reason": "boom"})
+    with pytest.raises(ImageFailed) as caught:
+        image_handler.handler(event("check", document(plan, bake=staging, image=created)), FakeContext())
+    assert type(caught.value).__name__ == "ImageFailed"
+
+    undone = image_handler.handler(event("delete", document(plan, bake=staging, image=checked)), FakeContext())
+    assert any(line.startswith("deregistered image") for line in undone["undone"])
