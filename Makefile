@@ -1,0 +1,32 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Each sets up what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt | sha256sum | cut -c1-12)
+
+.PHONY: demo test synth bench clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "Installing the environment into $(VENV) (first run only)..."
+	@$(PY) -m pip install --quiet --upgrade pip
+	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
+
+## demo: a full blue/green deployment on the built-in local AWS, with live progress
+demo: $(STAMP)
+	@$(PY) -m immutable_deploy.demo
+
+## test: the whole test suite, exactly as CI runs it
+test: $(STAMP)
+	@$(PY) -m pytest
+
+## synth: synthesize the stack for a real account into cdk.out (bundles the dependencies layer with pip)
+synth: $(STAMP)
+	@$(PY) app.py
+
+clean:
+	rm -rf $(VENV) .build cdk.out .pytest_cache

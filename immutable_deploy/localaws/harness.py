@@ -1,0 +1,173 @@
+"""The local AWS in one process: moto, the simulator of AWS's pace and faults, the synthesized
+stack with its handlers in-process, and a sample world. Tests, the demo and benchmarks drive
+deployments through it.
+
+    with LocalAws(scenario=Scenario(image_fails=True)) as aws:
+        arn = aws.start_deploy(aws.world.request("2.0.0"))
+        result = aws.wait(arn)
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import datetime, timezone
+from typing import Any
+
+import boto3
+
+from immutable_deploy.localaws.stack import InProcessLambda, LocalStack, cached_template, create_stack
+from immutable_deploy.localaws.world import World, build_world
+
+DEFAULT_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SECURITY_TOKEN": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_SERVICE_NAME": "immutable-deploy",
+    "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
+}
+
+
+class LocalAws:
+    def __init__(
+        self,
+        *,
+        scenario: Any = None,
+        pace: Any = None,
+        speedup: float | None = None,
+        start: datetime | None = None,
+        template: dict | None = None,
+        blue_version: str | None = "1.0.0",
+        blue_capacity: int = 3,
+        blue_targets: str = "both",
+        quiet: bool = True,
+    ) -> None:
+        self.scenario = scenario
+        self.pace = pace
+        self.speedup = speedup
+        self.start_time = start or datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+        self.template = template
+        self.blue = (blue_version, blue_capacity, blue_targets)
+        self.quiet = quiet
+        self._stack = ExitStack()
+        self.stack: LocalStack
+        self.world: World
+        self.lambdas: InProcessLambda
+        self.sim: Any = None
+        self.clock: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> "LocalAws":
+        from moto import mock_aws
+
+        for key, value in DEFAULT_ENV.items():
+            os.environ.setdefault(key, value)
+        if self.quiet:
+            logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+            logging.getLogger("moto").setLevel(logging.CRITICAL)
+        template = self.template or cached_template()
+        self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
+        from blue_green import aws as bg_aws
+
+        bg_aws.reset_clients()
+        self._start_simulator()
+        self.stack = create_stack(template)
+        self.lambdas = InProcessLambda(self.stack)
+        self.lambdas.install()
+        self._stack.callback(self.lambdas.uninstall)
+        version, capacity, targets = self.blue
+        self.world = build_world(blue_version=version, blue_capacity=capacity, blue_targets=targets)
+        self.settle()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stack.close()
+        from blue_green import aws as bg_aws
+
+        bg_aws.reset_clients()
+
+    def _start_simulator(self) -> None:
+        from immutable_deploy.localaws.clock import VirtualClock
+        from immutable_deploy.localaws.sim import Pace, Simulator
+        from immutable_deploy.localaws.faults import Scenario
+
+        self.clock = VirtualClock(self.start_time, speedup=self.speedup)
+        self.sim = Simulator(self.clock, pace=self.pace or Pace(), scenario=self.scenario or Scenario())
+        self.sim.install()
+        self._stack.callback(self.sim.uninstall)
+
+    def settle(self, seconds: float = 600) -> None:
+        """Let simulated time pass so that what exists becomes ready (used after seeding blue)."""
+        if self.clock is not None and not self.clock.realtime:
+            self.clock.advance(seconds)
+
+    # -- clients ---------------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.world.region if hasattr(self, "world") else "us-east-1")
+
+    # -- executions ------------------------------------------------------------------------------
+    def start_deploy(self, request: dict, name: str | None = None) -> str:
+        return self._start(self.stack.deploy_arn, request, name or f"{request.get('app', 'x')}-{uuid.uuid4().hex[:8]}")
+
+    def start_rollback(self, request: dict, name: str | None = None) -> str:
+        return self._start(self.stack.rollback_arn, request, name or f"rollback-{uuid.uuid4().hex[:8]}")
+
+    def _start(self, machine: str, request: Any, name: str) -> str:
+        resp = self.client("stepfunctions").start_execution(
+            stateMachineArn=machine, name=name, input=json.dumps(request)
+        )
+        return resp["executionArn"]
+
+    def wait(self, execution_arn: str, timeout: float = 120, until: str | None = None) -> dict:
+        """Poll until the execution ends (or, with ``until``, until that state was entered)."""
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout
+        while True:
+            desc = sfn.describe_execution(executionArn=execution_arn)
+            if desc["status"] != "RUNNING":
+                return desc
+            if until and until in self.states_entered(execution_arn):
+                return desc
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{execution_arn} still running after {timeout}s; states: {self.states_entered(execution_arn)}")
+            time.sleep(0.02)
+
+    def history(self, execution_arn: str) -> list[dict]:
+        sfn = self.client("stepfunctions")
+        events: list[dict] = []
+        kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+        while True:
+            page = sfn.get_execution_history(**kwargs)
+            events += page["events"]
+            if not page.get("nextToken"):
+                return events
+            kwargs["nextToken"] = page["nextToken"]
+
+    def states_entered(self, execution_arn: str) -> list[str]:
+        return [
+            e["stateEnteredEventDetails"]["name"]
+            for e in self.history(execution_arn)
+            if "stateEnteredEventDetails" in e
+        ]
+
+    # -- the world -------------------------------------------------------------------------------
+    def serving(self) -> dict[str, list[str]]:
+        """Which Auto Scaling groups are attached to the world's classic ELB and target group."""
+        asg = self.client("autoscaling")
+        out: dict[str, list[str]] = {"elb": [], "tg": []}
+        for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
+            if self.world.load_balancer_name in group.get("LoadBalancerNames", []):
+                out["elb"].append(group["AutoScalingGroupName"])
+            if self.world.target_group_arn in group.get("TargetGroupARNs", []):
+                out["tg"].append(group["AutoScalingGroupName"])
+        return out
+
+    def groups(self) -> list[str]:
+        return sorted(g["AutoScalingGroupName"] for g in self.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"])

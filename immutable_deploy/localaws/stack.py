@@ -1,0 +1,296 @@
+"""Stand the synthesized ImmutableDeploy stack up in moto and run its handlers in-process.
+
+moto's Step Functions interpreter really executes the definitions that ``cdk synth`` produced; the
+Lambda Tasks reach :meth:`moto.awslambda.models.LambdaFunction.invoke`, which this module replaces
+with a call of the function's real handler (from ``lambdas/``) in this process, so the handlers'
+boto3 calls land in the same moto backends.
+
+What it does not do: run CloudFormation. It reads the template and creates the table, the topic,
+the functions and the state machines itself (moto's CloudFormation would put the state machines in
+a backend that does not execute them).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import io
+import json
+import os
+import sys
+import threading
+import traceback
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS = ROOT / "lambdas"
+ACCOUNT = "123456789012"
+
+
+def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None) -> dict:
+    """Synthesize the CDK app in this process (without bundling the dependencies layer) and return
+    the stack's CloudFormation template."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import aws_cdk as cdk
+
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import app as cdk_app
+
+    app = cdk.App(
+        context={"aws:cdk:bundling-stacks": [], "stack_name": stack_name},
+        outdir=outdir,
+    )
+    stack = cdk_app.build(app)
+    assembly = app.synth()
+    return assembly.get_stack_by_name(stack.stack_name).template
+
+
+def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
+    """The synthesized template, cached under .build/ by a hash of everything that shapes it."""
+    digest = hashlib.sha256()
+    for base in ("app.py", "cdk.json", "stacks", "statemachine"):
+        path = ROOT / base
+        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
+        for f in files:
+            digest.update(f.read_bytes())
+    digest.update(stack_name.encode())
+    cache = ROOT / ".build" / f"template-{digest.hexdigest()[:16]}.json"
+    if cache.exists():
+        return json.loads(cache.read_text())
+    template = synthesize(stack_name)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(template))
+    return template
+
+
+class _Resolver:
+    """Resolves the intrinsic functions the template uses into plain values."""
+
+    def __init__(self, template: dict, region: str, physical: dict[str, dict[str, str]]):
+        self.template = template
+        self.region = region
+        self.physical = physical  # logical id -> {"Ref": ..., "Arn": ..., ...}
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if len(value) == 1:
+                (key, arg), = value.items()
+                if key == "Ref":
+                    return self._ref(arg)
+                if key == "Fn::GetAtt":
+                    logical, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                    return self.physical[logical][attr]
+                if key == "Fn::Join":
+                    sep, parts = arg
+                    return sep.join(str(self(p)) for p in parts)
+                if key == "Fn::Sub":
+                    text = arg if isinstance(arg, str) else arg[0]
+                    for name in ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"):
+                        text = text.replace("${" + name + "}", self._ref(name))
+                    return text
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        return value
+
+    def _ref(self, name: str) -> str:
+        pseudo = {
+            "AWS::Region": self.region,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": "ImmutableDeploy",
+        }
+        if name in pseudo:
+            return pseudo[name]
+        return self.physical[name]["Ref"]
+
+
+@dataclass
+class LocalStack:
+    """The stack as created in moto: names and ARNs, and the outputs of the template."""
+
+    template: dict
+    region: str = "us-east-1"
+    outputs: dict[str, str] = field(default_factory=dict)
+    functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # function name -> {handler, env}
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def deploy_arn(self) -> str:
+        return self.outputs["DeployStateMachineArn"]
+
+    @property
+    def rollback_arn(self) -> str:
+        return self.outputs["RollbackStateMachineArn"]
+
+    @property
+    def topic_arn(self) -> str:
+        return self.outputs["NotificationTopicArn"]
+
+    @property
+    def table_name(self) -> str:
+        return self.outputs["StateTableName"]
+
+
+def _dummy_zip() -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("placeholder.py", "# the real handlers run in-process\n")
+    return buf.getvalue()
+
+
+def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "ImmutableDeploy") -> LocalStack:
+    """Create the template's table, topic, functions and state machines in the active moto backend."""
+    resources = template["Resources"]
+    physical: dict[str, dict[str, str]] = {}
+    resolve = _Resolver(template, region, physical)
+    local = LocalStack(template=template, region=region)
+    iam = boto3.client("iam", region_name=region)
+    ddb = boto3.client("dynamodb", region_name=region)
+    sns = boto3.client("sns", region_name=region)
+    lam = boto3.client("lambda", region_name=region)
+    sfn = boto3.client("stepfunctions", region_name=region)
+    logs = boto3.client("logs", region_name=region)
+
+    def short(logical: str) -> str:
+        return f"{stack_name}-{logical}"[:64]
+
+    # Pass 1: things nothing else needs resolved first.
+    for logical, res in resources.items():
+        kind, props = res["Type"], res.get("Properties", {})
+        if kind == "AWS::IAM::Role":
+            name = short(logical)
+            arn = iam.create_role(
+                RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
+            )["Role"]["Arn"]
+            physical[logical] = {"Ref": name, "Arn": arn}
+        elif kind == "AWS::DynamoDB::Table":
+            name = short(logical)
+            ddb.create_table(
+                TableName=name,
+                KeySchema=props["KeySchema"],
+                AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
+        elif kind == "AWS::SNS::Topic":
+            arn = sns.create_topic(Name=short(logical))["TopicArn"]
+            physical[logical] = {"Ref": arn, "TopicArn": arn, "TopicName": short(logical)}
+        elif kind == "AWS::Logs::LogGroup":
+            name = props.get("LogGroupName") or f"/aws/lambda/{short(logical)}"
+            logs.create_log_group(logGroupName=name)
+            physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"}
+        elif kind == "AWS::Lambda::LayerVersion":
+            physical[logical] = {"Ref": f"arn:aws:lambda:{region}:{ACCOUNT}:layer:{short(logical)}:1"}
+
+    # Pass 2: functions (their environment refers to the table and topic).
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::Lambda::Function":
+            continue
+        props = res["Properties"]
+        name = short(logical)
+        env = resolve(props.get("Environment", {}).get("Variables", {}))
+        arn = lam.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=resolve(props["Role"]),
+            Handler=props["Handler"],
+            Code={"ZipFile": _dummy_zip()},
+            Timeout=int(props.get("Timeout", 60)),
+            Environment={"Variables": env},
+        )["FunctionArn"]
+        physical[logical] = {"Ref": name, "Arn": arn}
+        local.functions[name] = {"handler": props["Handler"], "env": env, "timeout": int(props.get("Timeout", 60))}
+        local.env.update(env)
+
+    # Pass 3: state machines.
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::StepFunctions::StateMachine":
+            continue
+        props = res["Properties"]
+        definition = resolve(props["DefinitionString"])
+        arn = sfn.create_state_machine(
+            name=props.get("StateMachineName", short(logical)),
+            definition=definition,
+            roleArn=resolve(props["RoleArn"]),
+            type=props.get("StateMachineType", "STANDARD"),
+        )["stateMachineArn"]
+        physical[logical] = {"Ref": arn, "Arn": arn, "Name": props.get("StateMachineName", short(logical))}
+
+    for key, output in template.get("Outputs", {}).items():
+        local.outputs[key] = resolve(output["Value"])
+    return local
+
+
+class InProcessLambda:
+    """Replaces moto's Lambda invocation with a call of the real handler in this process."""
+
+    def __init__(self, local: LocalStack):
+        self.local = local
+        self.calls: list[tuple[str, str]] = []  # (function name, action)
+        self._original = None
+        self._lock = threading.Lock()
+
+    def install(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        if str(LAMBDAS) not in sys.path:
+            sys.path.insert(0, str(LAMBDAS))
+        os.environ.update(self.local.env)
+        runner = self
+        self._original = LambdaFunction.invoke
+
+        def invoke(fn_self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+            return runner.invoke(fn_self.function_name, body, response_headers)
+
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from moto.awslambda.models import LambdaFunction
+
+        if self._original is not None:
+            LambdaFunction.invoke = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def invoke(self, function_name: str, body: str, response_headers: Any) -> bytes:
+        spec = self.local.functions[function_name]
+        event = json.loads(body) if body else {}
+        with self._lock:
+            self.calls.append((function_name, str(event.get("action", ""))))
+        module_name, func_name = spec["handler"].rsplit(".", 1)
+        handler = getattr(importlib.import_module(module_name), func_name)
+        context = LambdaContext(function_name, spec["timeout"])
+        try:
+            result = handler(event, context)
+        except Exception as exc:  # noqa: BLE001 - reported to Step Functions the way Lambda does
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = {
+                "errorMessage": str(exc),
+                "errorType": type(exc).__name__,
+                "stackTrace": traceback.format_exception(exc)[-6:],
+            }
+            return json.dumps(payload).encode()
+        return json.dumps(result).encode()
+
+
+class LambdaContext:
+    """What Powertools reads from a Lambda context."""
+
+    def __init__(self, function_name: str, timeout: int):
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.memory_limit_in_mb = 512
+        self.invoked_function_arn = f"arn:aws:lambda:us-east-1:{ACCOUNT}:function:{function_name}"
+        self.aws_request_id = hashlib.sha1(os.urandom(8)).hexdigest()
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._timeout_ms = timeout * 1000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_ms

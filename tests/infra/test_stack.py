@@ -1,0 +1,92 @@
+"""The synthesized stack: what a real account gets. (cdk-nag's AwsSolutions pack runs in the synth
+itself: an unacknowledged finding makes the synth fail, so these tests would not even start.)"""
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cdk.assertions import Match, Template
+
+from immutable_deploy.localaws.stack import synthesize
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    # Given the CDK app with cdk-nag's AwsSolutions checks attached (a finding fails the synth)
+    return synthesize()
+
+
+def resources(template: dict, kind: str) -> dict:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_outputs_name_both_state_machines_and_the_topic(template):
+    assert {"DeployStateMachineArn", "RollbackStateMachineArn", "NotificationTopicArn", "StateTableName"} <= set(template["Outputs"])
+
+
+def test_every_function_has_its_own_role(template):
+    functions = resources(template, "AWS::Lambda::Function")
+    assert len(functions) == 8
+    roles = [json.dumps(f["Properties"]["Role"]) for f in functions.values()]
+    assert len(set(roles)) == len(roles)
+    handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
+    assert handlers == sorted(f"handlers.{m}.handler" for m in
+                              ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit"))
+
+
+def test_functions_trace_and_use_the_dependencies_layer(template):
+    t = Template.from_json(template)
+    t.all_resources_properties("AWS::Lambda::Function", {
+        "TracingConfig": {"Mode": "Active"},
+        "Layers": Match.any_value(),
+        "Architectures": ["arm64"],
+        "Environment": {"Variables": Match.object_like({"STATE_TABLE": Match.any_value(), "NOTIFY_TOPIC_ARN": Match.any_value()})},
+    })
+
+
+def test_no_role_uses_managed_policies_or_admin_wildcards(template):
+    for role in resources(template, "AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert not any(a == "*" or a.endswith(":*") for a in actions), statement
+
+
+def test_destructive_actions_are_scoped_by_the_app_tag(template):
+    destructive = {"ec2:TerminateInstances", "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DeleteLaunchTemplate",
+                   "autoscaling:DeleteAutoScalingGroup", "autoscaling:DetachLoadBalancers",
+                   "autoscaling:DetachLoadBalancerTargetGroups", "autoscaling:SuspendProcesses"}
+    seen = set()
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            for action in set(actions) & destructive:
+                seen.add(action)
+                assert "immutable-deploy:app" in json.dumps(statement.get("Condition", {})), (action, statement)
+    assert seen == destructive
+
+
+def test_state_machines_log_everything_and_trace(template):
+    machines = resources(template, "AWS::StepFunctions::StateMachine")
+    assert len(machines) == 2
+    for machine in machines.values():
+        props = machine["Properties"]
+        assert props["TracingConfiguration"] == {"Enabled": True}
+        assert props["LoggingConfiguration"]["Level"] == "ALL"
+        assert props["StateMachineType"] == "STANDARD"
+
+
+def test_definitions_are_jsonpath_only(template):
+    for machine in resources(template, "AWS::StepFunctions::StateMachine").values():
+        body = json.dumps(machine["Properties"]["DefinitionString"])
+        assert "JSONata" not in body and '\\"Assign\\"' not in body
+
+
+def test_state_table_and_topic_are_protected(template):
+    t = Template.from_json(template)
+    t.has_resource_properties("AWS::DynamoDB::Table", {
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+    })
+    t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})

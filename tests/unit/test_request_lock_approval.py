@@ -1,0 +1,141 @@
+"""Request validation (shape and references), blue discovery, the per-app lock and the approval
+store, against moto."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from blue_green import aws, naming
+from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
+from blue_green.logic import approval, lock, request
+from blue_green.models.request import Release, render_user_data
+from blue_green.models.state import DeployDocument, Execution
+from immutable_deploy.localaws.world import build_world
+
+EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
+                 name="one", started_at="2026-11-28T09:00:00Z")
+
+
+@pytest.fixture
+def world(monkeypatch):
+    with mock_aws():
+        aws.reset_clients()
+        ddb = boto3.client("dynamodb")
+        ddb.create_table(TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        monkeypatch.setenv("STATE_TABLE", "state")
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns").create_topic(Name="notify")["TopicArn"])
+        yield build_world()
+        aws.reset_clients()
+
+
+def test_a_valid_request_becomes_a_plan_with_names_and_tags(world):
+    plan = request.validate(world.request("2.0.0"), EXEC)
+    short = naming.short_id(EXEC.arn)
+    assert plan.names.green_asg == f"web-2.0.0-{short}"
+    assert plan.names.image == f"immutable-deploy/web/2.0.0/{short}"
+    assert plan.tags == {"immutable-deploy:app": "web", "immutable-deploy:version": "2.0.0",
+                         "immutable-deploy:execution": EXEC.arn}
+    assert plan.profile.timing.poll_seconds == 15
+
+
+def test_shape_problems_are_all_named_by_field(world):
+    bad = world.request("2.0.0")
+    bad["app"] = "Web App"
+    bad["profile"]["bake"]["market"] = "cheap"
+    bad["profile"]["fleet"]["instance_types"] = ["m5.large"]
+    del bad["release"]["commit"]
+    with pytest.raises(InvalidDeploymentRequest) as err:
+        request.validate(bad, EXEC)
+    text = str(err.value)
+    for expected in ("app:", "release.commit: required field is missing", "profile.bake.market:",
+                     "profile.fleet.instance_types: unknown field"):
+        assert expected in text
+
+
+def test_inconsistent_sizes_are_named(world):
+    bad = world.request("2.0.0")
+    bad["profile"]["fleet"].update(min_size=5, max_size=3)
+    with pytest.raises(InvalidDeploymentRequest, match=r"profile.fleet: min_size \(5\) is larger than max_size \(3\)"):
+        request.validate(bad, EXEC)
+
+
+def test_references_that_do_not_exist_are_named(world):
+    bad = world.request("2.0.0")
+    bad["profile"]["bake"]["source_ami_id"] = "ami-0123456789abcdef0"
+    bad["profile"]["fleet"]["subnet_ids"] = [world.subnet_ids[0], "subnet-0123456789abcdef0"]
+    bad["profile"]["traffic"]["load_balancer_names"] = ["nope-elb"]
+    bad["profile"]["fleet"]["instance_profile"] = "missing-profile"
+    with pytest.raises(InvalidDeploymentRequest) as err:
+        request.validate(bad, EXEC)
+    assert err.value.problems == [
+        "profile.bake.source_ami_id: image ami-0123456789abcdef0 does not exist",
+        "profile.fleet.subnet_ids[1]: subnet-0123456789abcdef0 does not exist",
+        "profile.fleet.instance_profile: instance profile missing-profile does not exist",
+        "profile.traffic.load_balancer_names[0]: nope-elb does not exist",
+    ]
+
+
+def test_not_an_object_is_rejected(world):
+    with pytest.raises(InvalidDeploymentRequest, match="JSON object"):
+        request.validate(["web"], EXEC)
+
+
+def test_user_data_fills_only_known_placeholders():
+    text = render_user_data('echo {app} {version} ${HOME} {unknown} {commit}', "web",
+                            Release(version="2.0.0", git_ref="r", commit="abcdef1"))
+    assert text == "echo web 2.0.0 ${HOME} {unknown} abcdef1"
+
+
+def test_blue_is_the_tagged_group_serving_the_load_balancer(world):
+    plan = request.validate(world.request("2.0.0"), EXEC)
+    blue = request.discover_blue(DeployDocument(request=plan))
+    assert blue.primary == "web-1.0.0"
+    assert blue.green_desired == 3  # copied from blue
+    assert blue.groups[0].load_balancer_names == ["web-elb"]
+
+
+def test_first_deploy_has_no_blue_and_uses_min_size(world):
+    boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName="web-1.0.0", LoadBalancerNames=["web-elb"])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(
+        AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[world.target_group_arn])
+    plan = request.validate(world.request("2.0.0"), EXEC)
+    blue = request.discover_blue(DeployDocument(request=plan))
+    assert blue.primary is None and blue.groups == []
+    assert blue.green_desired == 2
+
+
+def test_the_lock_admits_one_execution_and_is_reentrant(world, monkeypatch):
+    monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "RUNNING")
+    lock.acquire("web", EXEC.arn, "deploy")
+    lock.acquire("web", EXEC.arn, "deploy")  # Step Functions may run the step twice
+    with pytest.raises(DeploymentInProgress, match="deploy is in progress"):
+        lock.acquire("web", "arn:other", "deploy")
+    lock.acquire("api", "arn:other", "deploy")  # another app is independent
+    assert lock.release("web", EXEC.arn, "deploy", "DEPLOYED")["released"] is True
+    assert lock.release("web", EXEC.arn, "deploy", "DEPLOYED")["released"] is False
+    lock.acquire("web", "arn:other", "deploy")
+
+
+def test_a_lock_whose_holder_ended_is_taken_over(world, monkeypatch):
+    monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "ABORTED")
+    lock.acquire("web", "arn:stopped", "deploy")
+    taken = lock.acquire("web", EXEC.arn, "deploy")
+    assert taken["took_over_from"] == "arn:stopped"
+
+
+def test_approval_is_stored_by_app_and_answered_with_the_token(world, monkeypatch):
+    plan = request.validate(world.request("2.0.0", approval=True), EXEC)
+    sent = []
+    monkeypatch.setattr("blue_green.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output)))
+    monkeypatch.setattr("blue_green.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c)))
+    approval.request(DeployDocument(request=plan), "token-1")
+    assert approval.pending("web")["execution"] == EXEC.arn
+    approval.approve("web", "alice", "looks good")
+    assert sent[0][:2] == ("ok", "token-1") and json.loads(sent[0][2])["approved_by"] == "alice"
+    assert approval.pending("web") is None
+    with pytest.raises(approval.NoPendingApproval):
+        approval.reject("web", "bob", "too late")
