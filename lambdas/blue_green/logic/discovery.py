@@ -1,0 +1,86 @@
+"""Which of an app's Auto Scaling groups serve its load balancers now, and which kept group a
+rollback would put back. Groups are found by their ``immutable-deploy:app`` tag.
+
+Tags written by the traffic phase and read here:
+
+- ``immutable-deploy:state``: ``serving`` (the group took traffic at its last switch) or ``kept``
+  (it was detached and set aside, its processes suspended).
+- ``immutable-deploy:retired-at``: when a kept group stopped serving (``clock.iso()``).
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from blue_green import naming
+from blue_green.adapters import autoscaling
+
+TAG_STATE = "immutable-deploy:state"
+TAG_RETIRED_AT = "immutable-deploy:retired-at"
+STATE_SERVING = "serving"
+STATE_KEPT = "kept"
+
+
+def _targets(traffic: Any) -> tuple[list[str], list[str]]:
+    """Accept a ``Traffic`` model or its dict."""
+    if isinstance(traffic, dict):
+        return list(traffic.get("load_balancer_names", [])), list(traffic.get("target_group_arns", []))
+    return list(traffic.load_balancer_names), list(traffic.target_group_arns)
+
+
+def describe(info: dict, lbs: list[str], tgs: list[str]) -> dict:
+    """A group as the document's ``BlueGroup`` has it (plus state, retired_at, execution, instances)."""
+    tags = info["tags"]
+    return {
+        "name": info["name"],
+        "version": tags.get(naming.TAG_VERSION),
+        "desired_capacity": info["desired_capacity"],
+        "min_size": info["min_size"],
+        "max_size": info["max_size"],
+        "load_balancer_names": [n for n in info["load_balancer_names"] if n in lbs],
+        "target_group_arns": [a for a in info["target_group_arns"] if a in tgs],
+        "suspended_processes": list(info["suspended_processes"]),
+        "state": tags.get(TAG_STATE),
+        "retired_at": tags.get(TAG_RETIRED_AT),
+        "execution": tags.get(naming.TAG_EXECUTION),
+        "instances": len(info["instances"]),
+    }
+
+
+def _app_groups(app: str) -> list[dict]:
+    return [g for g in autoscaling.groups(tags={naming.TAG_APP: app}) if g.get("status") != autoscaling.DELETING]
+
+
+def serving_groups(app: str, traffic: Any) -> list[dict]:
+    """The app's groups attached now to any of ``traffic``'s classic ELBs or target groups.
+
+    Each: ``{name, version, desired_capacity, min_size, max_size, load_balancer_names,
+    target_group_arns, suspended_processes, state, retired_at, execution, instances}``, where the
+    attachment lists hold only the profile's load balancers / target groups."""
+    lbs, tgs = _targets(traffic)
+    out = []
+    for info in _app_groups(app):
+        found = describe(info, lbs, tgs)
+        if found["load_balancer_names"] or found["target_group_arns"]:
+            out.append(found)
+    return sorted(out, key=lambda g: g["name"])
+
+
+def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict | None:
+    """The most recently retired kept group of the app (state=kept, latest retired-at), not attached
+    to ``traffic`` now and not named in ``exclude``; None when there is none. Same shape as
+    :func:`serving_groups`."""
+    lbs, tgs = _targets(traffic)
+    skip = set(exclude)
+    kept = []
+    for info in _app_groups(app):
+        if info["name"] in skip or info["tags"].get(TAG_STATE) != STATE_KEPT:
+            continue
+        found = describe(info, lbs, tgs)
+        if found["load_balancer_names"] or found["target_group_arns"]:
+            continue  # attached: it serves, it is not set aside
+        kept.append(found)
+    if not kept:
+        return None
+    # ISO timestamps in one format sort as text; a kept group without retired-at sorts first.
+    kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]))
+    return kept[-1]

@@ -1,0 +1,431 @@
+"""The traffic phase: attach green to the profile's load balancers, wait until every green instance is
+in service behind each of them, detach blue and set it aside (its processes suspended, so an idle
+blue is not scaled in), plus the undo steps and the rollback state machine's switch back.
+
+Attaching and detaching go through Auto Scaling (AttachLoadBalancers /
+AttachLoadBalancerTargetGroups), so the group keeps registering the instances it launches.
+
+Every process this workflow suspends on a group is recorded first, in the group's
+``immutable-deploy:suspended-by-deploy`` tag: compact JSON ``{"execution": <ARN>, "processes": [...]}``
+listing only the processes that call suspended (not those suspended before), so an undo or a
+rollback resumes exactly those. When the ARN would make the value longer than a tag value may be
+(256 characters), ``execution`` holds the execution's short id instead.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+from blue_green import clock, naming, polling
+from blue_green.adapters import autoscaling, elb
+from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
+from blue_green.models.request import Timing, Traffic
+from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
+from blue_green.observability import logger
+
+#: the processes a kept group has suspended (InstanceRefresh and the rest are left alone)
+SUSPENDED_PROCESSES = (
+    "Launch",
+    "Terminate",
+    "AZRebalance",
+    "AlarmNotification",
+    "ScheduledActions",
+    "ReplaceUnhealthy",
+    "HealthCheck",
+    "AddToLoadBalancer",
+)
+TAG_VALUE_MAX = 256
+
+
+# --- health behind the load balancers ----------------------------------------------------------
+
+def _label(target: str) -> str:
+    return elb.target_group_label(target) if target.startswith("arn:") else target
+
+
+def in_service(instance_ids: list[str], traffic: Traffic) -> dict[str, int]:
+    """For each classic ELB name / target group ARN of ``traffic``: how many of ``instance_ids``
+    it reports InService (ELB) or healthy (target group)."""
+    wanted = set(instance_ids)
+    counts: dict[str, int] = {}
+    for name in traffic.load_balancer_names:
+        states = elb.instance_states(name)
+        counts[name] = sum(1 for i in wanted if states.get(i) == elb.ELB_HEALTHY)
+    for arn in traffic.target_group_arns:
+        states = elb.target_states(arn)
+        counts[arn] = sum(1 for i in wanted if states.get(i) == elb.TG_HEALTHY)
+    return counts
+
+
+def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tuple[bool, int, dict[str, str], str]:
+    """(ok, count, in_service map, progress) of one group behind every target of ``traffic``: ok when
+    every InService+Healthy instance of the group is in service behind each target and there are at
+    least ``desired`` of them (the group's own desired capacity when None)."""
+    info = autoscaling.group(group_name)
+    ids = autoscaling.in_service_instances(info) if info else []
+    if desired is None:
+        desired = info["desired_capacity"] if info else 0
+    counts = in_service(ids, traffic)
+    denominator = max(desired, len(ids))
+    served = min(counts.values()) if counts else 0
+    ok = info is not None and served >= desired and all(n == len(ids) for n in counts.values())
+    shown = {_label(t): f"{n}/{denominator}" for t, n in counts.items()}
+    progress = ", ".join(
+        f"{_label(t)} {n}/{denominator} {'InService' if t in traffic.load_balancer_names else 'healthy'}"
+        for t, n in counts.items()
+    )
+    if info is None:
+        progress = f"{group_name} does not exist"
+    return ok, served, shown, progress
+
+
+# --- attach / detach / suspend helpers -------------------------------------------------------
+
+def _attach(group_name: str, lbs: list[str], tgs: list[str]) -> list[str]:
+    autoscaling.attach_load_balancers(group_name, lbs)
+    autoscaling.attach_target_groups(group_name, tgs)
+    return [_label(t) for t in [*lbs, *tgs]]
+
+
+def _detach(info: dict, traffic: Traffic) -> list[str]:
+    """Detach the group from those of ``traffic``'s targets it is attached to; returns their labels."""
+    lbs = [n for n in traffic.load_balancer_names if n in info["load_balancer_names"]]
+    tgs = [a for a in traffic.target_group_arns if a in info["target_group_arns"]]
+    autoscaling.detach_load_balancers(info["name"], lbs)
+    autoscaling.detach_target_groups(info["name"], tgs)
+    return [_label(t) for t in [*lbs, *tgs]]
+
+
+def _record(info: dict) -> dict | None:
+    raw = info["tags"].get(naming.TAG_SUSPENDED)
+    if not raw:
+        return None
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        logger.warning("unreadable suspended-by tag", extra={"group": info["name"], "value": raw})
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _names_us(record: dict | None, arn: str, short: str) -> bool:
+    return record is not None and record.get("execution") in (arn, short)
+
+
+def _suspend(info: dict, arn: str, short: str) -> list[str]:
+    """Tag first, then suspend. A repeat by the same execution keeps its first record (by then every
+    process is suspended, and the record must still name those it suspended)."""
+    record = _record(info)
+    if _names_us(record, arn, short):
+        processes = list(record.get("processes", []))
+    else:
+        processes = [p for p in SUSPENDED_PROCESSES if p not in info["suspended_processes"]]
+        value = json.dumps({"execution": arn, "processes": processes}, separators=(",", ":"))
+        if len(value) > TAG_VALUE_MAX:
+            value = json.dumps({"execution": short, "processes": processes}, separators=(",", ":"))
+        autoscaling.put_tags(info["name"], {naming.TAG_SUSPENDED: value})
+    autoscaling.suspend_processes(info["name"], processes)
+    return processes
+
+
+def _resume(info: dict, arn: str | None, short: str | None) -> list[str]:
+    """Resume the processes the suspended-by tag records (only when it names this execution, unless
+    ``arn`` is None: then whatever execution) and remove the tag."""
+    record = _record(info)
+    if record is None or (arn is not None and not _names_us(record, arn, short or "")):
+        return []
+    processes = [p for p in record.get("processes", []) if isinstance(p, str)]
+    autoscaling.resume_processes(info["name"], processes)
+    autoscaling.delete_tags(info["name"], [naming.TAG_SUSPENDED])
+    return processes
+
+
+def _set_state(name: str, state: str, retired: bool = False) -> None:
+    tags = {TAG_STATE: state}
+    if retired:
+        tags[TAG_RETIRED_AT] = clock.iso()
+    autoscaling.put_tags(name, tags)
+
+
+def _start(timing: Timing) -> Poll:
+    return polling.start(timing, timing.healthy_timeout_seconds)
+
+
+# --- deploy ---------------------------------------------------------------------------------
+
+def _fleet(doc: DeployDocument) -> FleetState:
+    if doc.fleet is None:
+        raise ValueError("the document has no fleet ($.fleet): the fleet phase must run first")
+    return doc.fleet
+
+
+def _traffic_state(doc: DeployDocument | RollbackDocument) -> TrafficState:
+    return doc.traffic or TrafficState()
+
+
+def attach_green(doc: DeployDocument) -> TrafficState:
+    plan = doc.request
+    traffic = plan.profile.traffic
+    green = _fleet(doc).green_asg
+    attached = _attach(green, traffic.load_balancer_names, traffic.target_group_arns)
+    logger.info("attached green", extra={"green_asg": green, "targets": attached})
+    return TrafficState(
+        status="ATTACHING",
+        poll=_start(plan.profile.timing),
+        progress=f"attached green {green} to {', '.join(attached)}",
+    )
+
+
+def check_green(doc: DeployDocument) -> TrafficState:
+    plan = doc.request
+    fleet = _fleet(doc)
+    state = _traffic_state(doc)
+    timing = plan.profile.timing
+    ok, _, shown, progress = _health(fleet.green_asg, plan.profile.traffic, fleet.desired)
+    poll = state.poll or _start(timing)
+    if ok:
+        return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
+    poll = polling.advance(poll, timing, f"green {fleet.green_asg} not in service: {progress}", GreenUnhealthy)
+    return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
+
+
+def detach_blue(doc: DeployDocument) -> TrafficState:
+    plan = doc.request
+    fleet = _fleet(doc)
+    traffic = plan.profile.traffic
+    ok, _, shown, progress = _health(fleet.green_asg, traffic, fleet.desired)
+    if not ok:
+        raise GreenUnhealthy(f"refusing to detach blue: green {fleet.green_asg} is short of in-service instances ({progress})")
+    detached = []
+    notes = []
+    for blue in doc.blue.groups if doc.blue else []:
+        if blue.name == fleet.green_asg:
+            continue
+        info = autoscaling.group(blue.name)
+        if info is None:
+            notes.append(f"{blue.name} is gone")
+            continue
+        targets = _detach(info, traffic)
+        detached.append(blue.name)
+        notes.append(f"detached {blue.name} from {', '.join(targets) or 'nothing (already detached)'}")
+    logger.info("detached blue", extra={"blue": detached})
+    return _traffic_state(doc).model_copy(
+        update={"blue_detached": detached, "in_service": shown, "progress": "; ".join(notes) or "no blue to detach"}
+    )
+
+
+def suspend_blue(doc: DeployDocument) -> TrafficState:
+    plan = doc.request
+    arn, short = plan.execution.arn, plan.names.short_id
+    green = _fleet(doc).green_asg
+    suspended = []
+    notes = []
+    for blue in doc.blue.groups if doc.blue else []:
+        if blue.name == green:
+            continue
+        info = autoscaling.group(blue.name)
+        if info is None:
+            continue
+        processes = _suspend(info, arn, short)
+        _set_state(blue.name, STATE_KEPT, retired=True)
+        suspended.append(blue.name)
+        notes.append(f"kept {blue.name} (suspended {', '.join(processes) or 'nothing new'})")
+    _set_state(green, STATE_SERVING)
+    return _traffic_state(doc).model_copy(
+        update={
+            "status": "SWITCHED",
+            "blue_suspended": suspended,
+            "progress": "; ".join([f"{green} serving", *notes]),
+        }
+    )
+
+
+def restore_blue(doc: DeployDocument) -> dict:
+    """Undo of detach_blue / suspend_blue: resume what this execution suspended, re-attach blue.
+
+    Returns ``{"undone": [...]}`` plus ``poll`` when blue was changed (or is not healthy behind its
+    targets now), so the state machine waits for blue only when there is something to wait for."""
+    plan = doc.request
+    traffic = plan.profile.traffic
+    undone = []
+    waiting = False
+    for blue in doc.blue.groups if doc.blue else []:
+        info = autoscaling.group(blue.name)
+        if info is None:
+            undone.append(f"blue {blue.name} is gone; nothing to restore")
+            continue
+        resumed = _resume(info, plan.execution.arn, plan.names.short_id)
+        if resumed:
+            undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
+        lbs = [n for n in blue.load_balancer_names if n in traffic.load_balancer_names]
+        tgs = [a for a in blue.target_group_arns if a in traffic.target_group_arns]
+        missing_lbs = [n for n in lbs if n not in info["load_balancer_names"]]
+        missing_tgs = [a for a in tgs if a not in info["target_group_arns"]]
+        # Attach is idempotent; call it for every target blue served, report only the missing ones.
+        _attach(blue.name, lbs, tgs)
+        if missing_lbs or missing_tgs:
+            undone.append(f"re-attached {blue.name} to {', '.join(_label(t) for t in [*missing_lbs, *missing_tgs])}")
+        if info["tags"].get(TAG_STATE) == STATE_KEPT:
+            autoscaling.put_tags(blue.name, {TAG_STATE: STATE_SERVING})
+        served = Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
+        if resumed or missing_lbs or missing_tgs or not _health(blue.name, served)[0]:
+            waiting = True
+    result: dict = {"undone": undone}
+    if waiting:  # the state machine waits for blue's health only when there is something to wait for
+        result["poll"] = _start(plan.profile.timing).model_dump(mode="json")
+    return result
+
+
+def check_blue(doc: DeployDocument) -> dict:
+    plan = doc.request
+    timing = plan.profile.timing
+    previous = doc.undo.get("check_blue") or doc.undo.get("restore_blue") or {}
+    previous = previous if isinstance(previous, dict) else {}
+    undone = list(previous.get("undone", []))
+    poll = Poll.model_validate(previous["poll"]) if previous.get("poll") else _start(timing)
+    problems = []
+    for blue in doc.blue.groups if doc.blue else []:
+        served = Traffic.model_construct(
+            load_balancer_names=[n for n in blue.load_balancer_names if n in plan.profile.traffic.load_balancer_names],
+            target_group_arns=[a for a in blue.target_group_arns if a in plan.profile.traffic.target_group_arns],
+        )
+        ok, _, _, progress = _health(blue.name, served)
+        if not ok:
+            problems.append(f"{blue.name}: {progress}")
+    if not problems:
+        return {"undone": undone, "healthy": True, "poll": poll.model_dump(mode="json"), "progress": "blue in service"}
+    progress = "; ".join(problems)
+    poll = polling.advance(poll, timing, f"blue not in service again: {progress}", BlueUnhealthy)
+    return {"undone": undone, "healthy": False, "poll": poll.model_dump(mode="json"), "progress": progress}
+
+
+def detach_green(doc: DeployDocument) -> dict:
+    plan = doc.request
+    info = autoscaling.group(plan.names.green_asg)
+    if info is None or info["tags"].get(naming.TAG_EXECUTION) != plan.execution.arn:
+        return {"undone": []}
+    targets = _detach(info, plan.profile.traffic)
+    return {"undone": [f"detached green {info['name']} from {', '.join(targets)}"] if targets else []}
+
+
+# --- rollback -------------------------------------------------------------------------------
+
+def _previous(doc: RollbackDocument) -> dict:
+    name = doc.request.previous
+    info = autoscaling.group(name) if name else None
+    if info is None:
+        raise NothingToRollBack(f"the kept group to put back ({name or 'none named'}) does not exist")
+    return info
+
+
+def rollback_attach(doc: RollbackDocument) -> TrafficState:
+    plan = doc.request
+    traffic = plan.profile.traffic
+    info = _previous(doc)
+    resumed = _resume(info, None, None)
+    attached = _attach(info["name"], traffic.load_balancer_names, traffic.target_group_arns)
+    return TrafficState(
+        status="ATTACHING",
+        poll=_start(plan.profile.timing),
+        progress=f"attached {info['name']} to {', '.join(attached)}"
+        + (f" (resumed {', '.join(resumed)})" if resumed else ""),
+    )
+
+
+def rollback_check(doc: RollbackDocument) -> TrafficState:
+    plan = doc.request
+    timing = plan.profile.timing
+    info = _previous(doc)
+    state = _traffic_state(doc)
+    ok, _, shown, progress = _health(info["name"], plan.profile.traffic)
+    poll = state.poll or _start(timing)
+    if ok:
+        return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
+    poll = polling.advance(poll, timing, f"{info['name']} not in service: {progress}", BlueUnhealthy)
+    return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
+
+
+def _serving(doc: RollbackDocument) -> Iterable[dict]:
+    for name in doc.request.serving:
+        if name == doc.request.previous:
+            continue
+        info = autoscaling.group(name)
+        if info is not None:
+            yield info
+
+
+def rollback_detach(doc: RollbackDocument) -> TrafficState:
+    plan = doc.request
+    traffic = plan.profile.traffic
+    previous = _previous(doc)
+    ok, _, shown, progress = _health(previous["name"], traffic)
+    if not ok:
+        raise BlueUnhealthy(f"refusing to detach the serving groups: {previous['name']} is not in service ({progress})")
+    detached, notes = [], []
+    for info in _serving(doc):
+        targets = _detach(info, traffic)
+        processes = _suspend(info, plan.execution.arn, plan.names.short_id)
+        _set_state(info["name"], STATE_KEPT, retired=True)
+        detached.append(info["name"])
+        notes.append(f"kept {info['name']} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})")
+    _set_state(previous["name"], STATE_SERVING)
+    return _traffic_state(doc).model_copy(
+        update={
+            "status": "SWITCHED",
+            "in_service": shown,
+            "blue_detached": detached,
+            "blue_suspended": detached,
+            "progress": "; ".join([f"{previous['name']} serving", *notes]),
+        }
+    )
+
+
+def rollback_undo(doc: RollbackDocument) -> dict:
+    """The rollback failed midway: put the serving groups back and set the previous group aside again."""
+    plan = doc.request
+    traffic = plan.profile.traffic
+    arn, short = plan.execution.arn, plan.names.short_id
+    undone = []
+    for info in _serving(doc):
+        resumed = _resume(info, arn, short)
+        if resumed:
+            undone.append(f"resumed {', '.join(resumed)} on {info['name']}")
+        missing = [n for n in traffic.load_balancer_names if n not in info["load_balancer_names"]]
+        missing += [a for a in traffic.target_group_arns if a not in info["target_group_arns"]]
+        _attach(info["name"], traffic.load_balancer_names, traffic.target_group_arns)
+        if missing:
+            undone.append(f"re-attached {info['name']} to {', '.join(_label(t) for t in missing)}")
+        if info["tags"].get(TAG_STATE) != STATE_SERVING:
+            autoscaling.put_tags(info["name"], {TAG_STATE: STATE_SERVING})
+    name = plan.previous
+    info = autoscaling.group(name) if name else None
+    if info is not None:
+        targets = _detach(info, traffic)
+        if targets:
+            undone.append(f"detached {name} from {', '.join(targets)}")
+        before = set(info["suspended_processes"])
+        processes = _suspend(info, arn, short)
+        if set(processes) - before:
+            undone.append(f"suspended {', '.join(p for p in processes if p not in before)} on {name} again")
+        if info["tags"].get(TAG_STATE) != STATE_KEPT:
+            autoscaling.put_tags(name, {TAG_STATE: STATE_KEPT})
+    return {"undone": undone}
+
+
+ACTIONS = {
+    "attach_green": attach_green,
+    "check_green": check_green,
+    "detach_blue": detach_blue,
+    "suspend_blue": suspend_blue,
+    "restore_blue": restore_blue,
+    "check_blue": check_blue,
+    "detach_green": detach_green,
+}
+
+ROLLBACK_ACTIONS = {
+    "rollback_attach": rollback_attach,
+    "rollback_check": rollback_check,
+    "rollback_detach": rollback_detach,
+    "rollback_undo": rollback_undo,
+}
