@@ -190,7 +190,7 @@ class HandlerFunctions(Construct):
                 "autoscaling:ResourceTag",
             ),
             iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms"],
+                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
                 resources=[f"arn:{stack.partition}:cloudwatch:{region}:{account}:alarm:*"],
             ),
             _pass_role_to_ec2(),

@@ -12,7 +12,6 @@ for _key, _value in {
     "AWS_DEFAULT_REGION": "us-east-1",
     "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
     "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_DISABLED": "true",
     "POWERTOOLS_LOG_LEVEL": "WARNING",
     "POWERTOOLS_SERVICE_NAME": "immutable-deploy",
     "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
