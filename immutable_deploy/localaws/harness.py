@@ -77,6 +77,9 @@ class LocalAws:
         from blue_green import aws as bg_aws
 
         bg_aws.reset_clients()
+        from immutable_deploy.localaws import gaps
+
+        self._stack.callback(gaps.install())
         self._start_simulator()
         self.stack = create_stack(template)
         self.lambdas = InProcessLambda(self.stack)

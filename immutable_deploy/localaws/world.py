@@ -29,7 +29,7 @@ class World:
     blue_asg: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def profile(self, *, traffic: str = "elb", launch: str = "launch_template", approval: bool = False,
+    def profile(self, *, traffic: str = "both", launch: str = "launch_template", approval: bool = False,
                 **timing: int) -> dict:
         """A deployment profile for this world (the input contract's ``profile``)."""
         targets = {

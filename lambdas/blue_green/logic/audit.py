@@ -32,7 +32,7 @@ def readable_cause(cause: Any) -> Any:
         except ValueError:
             return cause
         if isinstance(parsed, dict) and "errorMessage" in parsed:
-            return parsed["errorMessage"]
+            return parsed["errorMessage"] or parsed.get("errorType", "")
         return parsed
     return cause
 
