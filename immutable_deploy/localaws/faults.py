@@ -1,0 +1,173 @@
+"""Faults the simulated AWS can inject, and the error responses AWS would send for them."""
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import AbstractSet, Any, Callable, Mapping
+from xml.sax.saxutils import escape
+
+from werkzeug.exceptions import HTTPException
+
+# (group name, group tags) -> the group's instances never become healthy
+GroupPredicate = Callable[[str, Mapping[str, str]], bool]
+
+VERSION_TAG = "immutable-deploy:version"
+ROLE_TAG = "immutable-deploy:role"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What goes wrong in the simulated AWS. The default scenario is a healthy world.
+
+    ``spot_capacity_refused``
+        Instance types (or ``"*"`` for all) for which a *spot* ``RunInstances`` fails with
+        ``InsufficientInstanceCapacity`` (an EC2 error response with HTTP 500, as on AWS,
+        so the SDK retries it before it surfaces). Spot means
+        ``InstanceMarketOptions.MarketType=spot`` in the request or in its launch template.
+        Launches by Auto Scaling groups are never refused.
+    ``on_demand_capacity_refused``
+        The same for on-demand ``RunInstances``.
+    ``spot_interruption_after_seconds``
+        If set, the first spot instance started by a direct ``RunInstances`` (not by an Auto
+        Scaling group; if it carries an ``immutable-deploy:role`` tag, only ``staging``) is
+        terminated that many simulated seconds after it reaches ``running``, with StateReason
+        ``Server.SpotInstanceTermination``.
+    ``image_fails``
+        ``CreateImage`` images end ``failed`` (with a StateReason message) instead of
+        ``available``, after the same pending time.
+    ``unhealthy_versions``
+        Values of the ``immutable-deploy:version`` tag (on the Auto Scaling group, or on a
+        stand-alone instance) whose instances never become healthy: the group's HealthStatus turns
+        ``Unhealthy``, classic ELB says ``OutOfService``, target groups say ``unhealthy``.
+    ``unhealthy_groups``
+        A predicate ``(group_name, group_tags) -> bool`` with the same effect, for groups that the
+        version tag does not identify.
+    ``ready_command_failures``
+        The first N SSM command invocations (one per instance per SendCommand) end ``Failed``
+        instead of ``Success``.
+    ``throttle``
+        Operation name (as in the API, e.g. ``"DescribeImages"``) -> how many calls to it fail
+        with the service's throttling error before it answers normally again: EC2
+        ``RequestLimitExceeded`` (HTTP 503), query services (Auto Scaling, ELB, ELBv2, ...)
+        ``Throttling`` (400), JSON services (SSM, DynamoDB, Step Functions, ...)
+        ``ThrottlingException`` (400). Every HTTP attempt counts, so the SDK's own retries use
+        them up too.
+    """
+
+    spot_capacity_refused: AbstractSet[str] = frozenset()
+    on_demand_capacity_refused: AbstractSet[str] = frozenset()
+    spot_interruption_after_seconds: float | None = None
+    image_fails: bool = False
+    unhealthy_versions: AbstractSet[str] = frozenset()
+    unhealthy_groups: GroupPredicate | None = None
+    ready_command_failures: int = 0
+    throttle: Mapping[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # set-valued fields are stored as frozensets (a plain set, or one string, is accepted)
+        for name in ("spot_capacity_refused", "on_demand_capacity_refused", "unhealthy_versions"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                value = (value,)
+            object.__setattr__(self, name, frozenset(value))
+        object.__setattr__(self, "throttle", dict(self.throttle))
+
+    def capacity_refused(self, instance_type: str, spot: bool) -> bool:
+        refused = self.spot_capacity_refused if spot else self.on_demand_capacity_refused
+        return "*" in refused or instance_type in refused
+
+    def group_unhealthy(self, group_name: str, tags: Mapping[str, str]) -> bool:
+        if tags.get(VERSION_TAG) in self.unhealthy_versions:
+            return True
+        return bool(self.unhealthy_groups and self.unhealthy_groups(group_name, tags))
+
+
+def capacity_message(instance_type: str, zone: str | None, spot: bool) -> str:
+    if spot:
+        return (
+            f"There is no Spot capacity available that matches your request "
+            f"(instance type {instance_type}, {zone or 'any Availability Zone'})."
+        )
+    return (
+        f"We currently do not have sufficient {instance_type} capacity in the Availability Zone "
+        f"you requested ({zone or 'any'}). Our system will be working on provisioning additional "
+        f"capacity. You can currently get {instance_type} capacity by not specifying an "
+        f"Availability Zone in your request or choosing a different Availability Zone."
+    )
+
+
+# -- error responses -----------------------------------------------------------------------------
+
+Response = tuple[int, dict[str, str], str]
+
+# code and HTTP status AWS uses to throttle, by botocore protocol name
+_THROTTLING: dict[str, tuple[str, int]] = {
+    "ec2": ("RequestLimitExceeded", 503),
+    "query": ("Throttling", 400),
+    "json": ("ThrottlingException", 400),
+    "rest-json": ("ThrottlingException", 429),
+    "rest-xml": ("SlowDown", 503),
+}
+
+
+def error_response(protocol: str, code: str, message: str, status: int) -> Response:
+    """The (status, headers, body) of an AWS error in the wire format of ``protocol``
+    (botocore's protocol names: ec2, query, json, rest-json, rest-xml)."""
+    request_id = str(uuid.uuid4())
+    message = escape(message)
+    if protocol == "ec2":
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error></Errors>"
+            f"<RequestID>{request_id}</RequestID></Response>"
+        )
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
+    if protocol == "query":
+        body = (
+            f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
+            "</ErrorResponse>"
+        )
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
+    if protocol == "rest-xml":
+        body = (
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<RequestId>{request_id}</RequestId></Error>"
+        )
+        return status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body
+    body = json.dumps({"__type": code, "message": message})
+    headers = {
+        "Content-Type": "application/x-amz-json-1.1",
+        "x-amzn-ErrorType": code,
+        "x-amzn-RequestId": request_id,
+    }
+    return status, headers, body
+
+
+def throttle_response(protocol: str, operation: str) -> Response:
+    """What AWS answers when it throttles ``operation``: EC2 ``RequestLimitExceeded`` (503),
+    query services ``Throttling`` (400), JSON services ``ThrottlingException`` (400; 429 for
+    REST-JSON), S3-style ``SlowDown`` (503)."""
+    code, status = _THROTTLING.get(protocol, _THROTTLING["json"])
+    return error_response(protocol, code, f"Rate exceeded ({operation})", status)
+
+
+class AwsErrorResponse(HTTPException):
+    """Raised from inside a moto model to make moto answer with this exact error response
+    (moto turns any werkzeug ``HTTPException`` into a response with its code and description)."""
+
+    def __init__(self, response: Response) -> None:
+        status, headers, body = response
+        super().__init__(description=body)
+        self.code = status
+        self._headers = headers
+
+    def get_headers(self, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        return list(self._headers.items())
+
+
+def insufficient_capacity(instance_type: str, zone: str | None, spot: bool) -> AwsErrorResponse:
+    """EC2's ``InsufficientInstanceCapacity``. AWS sends it with HTTP 500, so SDKs retry it."""
+    message = capacity_message(instance_type, zone, spot)
+    return AwsErrorResponse(error_response("ec2", "InsufficientInstanceCapacity", message, 500))
