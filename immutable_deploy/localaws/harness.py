@@ -116,8 +116,9 @@ class LocalAws:
         return boto3.client(service, region_name=self.world.region if hasattr(self, "world") else "us-east-1")
 
     # -- executions ------------------------------------------------------------------------------
-    def start_deploy(self, request: dict, name: str | None = None) -> str:
-        return self._start(self.stack.deploy_arn, request, name or f"{request.get('app', 'x')}-{uuid.uuid4().hex[:8]}")
+    def start_deploy(self, request: Any, name: str | None = None) -> str:
+        app = request.get("app", "app") if isinstance(request, dict) else "app"
+        return self._start(self.stack.deploy_arn, request, name or f"{app}-{uuid.uuid4().hex[:8]}")
 
     def start_rollback(self, request: dict, name: str | None = None) -> str:
         return self._start(self.stack.rollback_arn, request, name or f"rollback-{uuid.uuid4().hex[:8]}")

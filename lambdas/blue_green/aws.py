@@ -42,7 +42,7 @@ TRANSIENT_CODES = frozenset(
 @functools.lru_cache(maxsize=None)
 def client(service: str) -> Any:
     attempts = int(os.environ.get("IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS", "5"))
-    return boto3.client(service, config=Config(retries={"mode": "standard", "max_attempts": attempts}))
+    return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
 
 def reset_clients() -> None:
