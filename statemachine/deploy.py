@@ -216,15 +216,22 @@ class DeployDefinition(Construct):
         whatever is left."""
         fn = self.fn
 
+        recorders: dict[str, sfn.Pass] = {}
+
         def undo(state_name: str, function, action: str, key: str, comment: str) -> tasks.LambdaInvoke:
+            """An undo Task whose failure (after retries) is recorded under $.undo.<key> and never
+            stops the branch: see ``then``."""
             task = invoke(self, state_name, function, action, f"$.undo.{key}", comment)
-            task.add_catch(
-                sfn.Pass(self, f"{state_name} could not undo", parameters={
-                    "Error.$": "$.undo_error.Error", "Cause.$": "$.undo_error.Cause"}, result_path=f"$.undo.{key}"),
-                errors=["States.ALL"],
-                result_path="$.undo_error",
-            )
+            record = sfn.Pass(self, f"{state_name} could not undo", parameters={
+                "Error.$": "$.undo_error.Error", "Cause.$": "$.undo_error.Cause"}, result_path=f"$.undo.{key}")
+            task.add_catch(record, errors=["States.ALL"], result_path="$.undo_error")
+            recorders[state_name] = record
             return task
+
+        def then(task: tasks.LambdaInvoke, following: sfn.IChainable) -> None:
+            """After an undo, successful or not, go on with ``following``."""
+            task.next(following)
+            recorders[task.node.id].next(following)
 
         begin = sfn.Pass(self, "Compensate", parameters={}, result_path="$.undo",
                          comment="Something failed after the lock was taken: undo what this execution did.")
@@ -275,33 +282,33 @@ class DeployDefinition(Construct):
         )
 
         begin.next(restore_blue)
-        restore_blue.next(
+        then(restore_blue,
             sfn.Choice(self, "Blue to wait for?")
             .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
             .otherwise(detach_green)
         )
         wait_blue.next(check_blue)
-        check_blue.next(
+        then(check_blue,
             sfn.Choice(self, "Blue healthy?")
             .when(sfn.Condition.is_present("$.undo.check_blue.Error"), detach_green)
             .when(sfn.Condition.boolean_equals("$.undo.check_blue.healthy", True), detach_green)
             .otherwise(wait_blue_again)
         )
         wait_blue_again.next(check_blue)
-        detach_green.next(delete_group)
+        then(detach_green, delete_group)
         green_gone = (
             sfn.Choice(self, "Green deleted?")
             .when(sfn.Condition.is_present("$.undo.delete_group.Error"), delete_launch)
             .when(sfn.Condition.boolean_equals("$.undo.delete_group.deleting", True), wait_deleted)
             .otherwise(delete_launch)
         )
-        delete_group.next(green_gone)
+        then(delete_group, green_gone)
         wait_deleted.next(check_deleted)
-        check_deleted.next(green_gone)
-        delete_launch.next(delete_image)
-        delete_image.next(terminate)
-        terminate.next(clear)
-        clear.next(audit)
+        then(check_deleted, green_gone)
+        then(delete_launch, delete_image)
+        then(delete_image, terminate)
+        then(terminate, clear)
+        then(clear, audit)
         audit.next(outcome)
         return begin
 

@@ -68,7 +68,7 @@ class RollbackDefinition(Construct):
                               "Take the current group out and keep it, suspended."), "DetachCurrent")
         release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
                          purpose="rollback", outcome="ROLLED_BACK")
-        output = sfn.Pass(self, "RolledBack", parameters={
+        output = sfn.Pass(self, "RollbackOutput", parameters={
             "status": "ROLLED_BACK",
             "app.$": "$.request.app",
             "serving_asg.$": "$.request.previous",
@@ -90,4 +90,5 @@ class RollbackDefinition(Construct):
         )
         detach.next(release)
         release.next(output)
+        output.next(sfn.Succeed(self, "RolledBack"))
         self.start = start

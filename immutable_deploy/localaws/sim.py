@@ -255,6 +255,21 @@ class Simulator:
         self._interruption_used = False
         self._domain_clock: Any = None
 
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Change what goes wrong from now on (throttle and command-failure counts start afresh),
+        e.g. to let one deployment succeed and make the next one fail."""
+        with self._lock:
+            self.scenario = scenario
+            self._throttle_left = dict(scenario.throttle)
+            self._command_failures_left = scenario.ready_command_failures
+            self._interruption_used = False
+            # Instances that exist now follow the new scenario too (an app can go bad while it runs):
+            # their next health-check verdict (after a new registration) uses it.
+            for record in self._instances.values():
+                if record.group is not None:
+                    tags = {t["key"]: t["value"] for t in record.obj.get_tags()}
+                    record.unhealthy = scenario.group_unhealthy(record.group, tags)
+
     # == installation ==============================================================================
 
     def install(self) -> Simulator:

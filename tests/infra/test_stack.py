@@ -90,3 +90,16 @@ def test_state_table_and_topic_are_protected(template):
         "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
     })
     t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
+
+
+def test_only_succeed_and_fail_states_end_an_execution(template):
+    # A Task or Pass without Next would end the execution as SUCCEEDED in the middle of a
+    # compensation: every path must end in Succeed or Fail.
+    for logical, machine in resources(template, "AWS::StepFunctions::StateMachine").items():
+        parts = machine["Properties"]["DefinitionString"]["Fn::Join"][1]
+        text = "".join(p if isinstance(p, str) else "arn:resolved" for p in parts)
+        definition = json.loads(text)
+        for name, state in definition["States"].items():
+            if state["Type"] in ("Succeed", "Fail"):
+                continue
+            assert state["Type"] == "Choice" or "Next" in state, f"{logical}: state {name!r} ends the execution"
