@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import time
+import warnings
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -101,13 +103,6 @@ def describe_world(aws: Any) -> str:
 
 
 def run(speedup: float, version: str, out: TextIO) -> int:
-    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
-    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.disable(logging.CRITICAL)
     from immutable_deploy.localaws.harness import LocalAws
 
     out.write("Immutable Deploy demo: the deploy workflow on the built-in local AWS\n")
@@ -147,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--speedup", type=float, default=60.0, help="simulated seconds per real second")
     parser.add_argument("--version", default="2.0.0", help="the release to deploy over 1.0.0")
     args = parser.parse_args(argv)
+    # The handlers' own structured logs and metrics would drown the progress view.
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.CRITICAL)
     return run(args.speedup, args.version, sys.stdout)
 
 

@@ -186,7 +186,7 @@ class HandlerFunctions(Construct):
                 resources=[f"arn:{stack.partition}:autoscaling:{region}:{account}:launchConfiguration:*"],
             ),
             _tagged(
-                ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy", "autoscaling:UpdateAutoScalingGroup"],
+                ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy"],
                 "autoscaling:ResourceTag",
             ),
             iam.PolicyStatement(

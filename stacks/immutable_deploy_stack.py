@@ -81,9 +81,12 @@ class ImmutableDeployStack(cdk.Stack):
             definition_body=sfn.DefinitionBody.from_chainable(start),
             comment=comment,
             tracing_enabled=True,
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
-            # Every wait has its own timeout; this is the backstop (approval may take up to a day by default).
-            timeout=Duration.days(8),
+            # Every event, without execution data: the documents carry approval task tokens, which would
+            # let anyone who can read the logs answer an approval. (The execution history keeps the data.)
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+            # Every wait has its own timeout (approval at most 7 days, each poll at most a day); this is
+            # only the backstop, far beyond the longest path including its compensation.
+            timeout=Duration.days(30),
         )
         findings = {
             nag.wildcard("*"): "Log delivery (logs:CreateLogDelivery and friends) and X-Ray actions support only "

@@ -2,7 +2,7 @@
 take the current one out. It takes seconds: the previous group is still running at its capacity.
 
 If it fails midway, it undoes itself (the current group serves again) and fails with
-``RollbackFailed``."""
+``RollbackFailed``; if the undo fails too, it fails with ``RollbackIncomplete``."""
 from __future__ import annotations
 
 from aws_cdk import aws_stepfunctions as sfn
@@ -47,7 +47,20 @@ class RollbackDefinition(Construct):
         failed = sfn.Fail(self, "RollbackFailed", error="RollbackFailed",
                           cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
                           comment="The rollback was undone: the group that served before still serves.")
-        undo.add_catch(release_failed, errors=["States.ALL"], result_path="$.undo_error")
+        release_incomplete = invoke(self, "ReleaseLockAfterIncompleteUndo", fn.lock, "release", None,
+                                    "Release the lock.", purpose="rollback", outcome="ROLLBACK_INCOMPLETE")
+        incomplete = sfn.Fail(self, "RollbackIncomplete", error="RollbackIncomplete",
+                              cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
+                              comment="The rollback failed and so did its undo: both groups may be attached.")
+        report = sfn.Pass(self, "Undo failed", parameters={
+            "failed_state.$": "$.failure.state", "error.$": "$.failure.error", "cause.$": "$.failure.cause",
+            "undo_error.$": "$.undo_error.Error", "undo_cause.$": "$.undo_error.Cause",
+            "left_behind": ["the load balancers may have both groups attached: check them"],
+        }, result_path="$.report")
+        undo.add_catch(report, errors=["States.ALL"], result_path="$.undo_error")
+        report.next(release_incomplete)
+        release_incomplete.add_catch(incomplete, errors=["States.ALL"], result_path="$.lock_release_error")
+        release_incomplete.next(incomplete)
         undo.next(release_failed)
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)

@@ -31,6 +31,16 @@ LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "123456789012"
 
 
+def ensure_import_paths() -> None:
+    """The handlers' packages live in lambdas/ (the Lambda asset), the CDK app at the top level."""
+    for path in (str(LAMBDAS), str(ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+
+ensure_import_paths()
+
+
 def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None) -> dict:
     """Synthesize the CDK app in this process (without bundling the dependencies layer) and return
     the stack's CloudFormation template."""

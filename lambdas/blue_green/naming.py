@@ -9,7 +9,6 @@ TAG_VERSION = "immutable-deploy:version"
 TAG_EXECUTION = "immutable-deploy:execution"
 TAG_ROLE = "immutable-deploy:role"
 TAG_SUSPENDED = "immutable-deploy:suspended-by-deploy"
-TAG_IMAGE = "immutable-deploy:image"
 
 
 def short_id(execution_arn: str) -> str:

@@ -126,3 +126,17 @@ def test_approval_timeout_fails_as_rejected_and_cleans_up(local_aws):
     report = cause(desc)
     assert report["failed_state"] == "AwaitApproval" and report["error"] == "States.Timeout"
     assert not leftovers(arn)["instances"]
+
+
+def test_a_rollback_whose_undo_fails_too_is_incomplete(local_aws):
+    aws = local_aws()
+    deploy(aws, "2.0.0")
+    aws.sim.set_scenario(Scenario(unhealthy_versions={"1.0.0"}, throttle={"DetachLoadBalancers": 1000}))
+    request = rollback_input(aws)
+    request["profile"]["timing"] = {"healthy_timeout_seconds": 300}
+    desc = aws.wait(aws.start_rollback(request))
+    assert desc["status"] == "FAILED" and desc["error"] == "RollbackIncomplete", cause(desc)
+    report = cause(desc)
+    assert report["failed_state"] == "CheckPrevious" and report["undo_error"] == "TransientAwsError"
+    assert report["left_behind"]
+    assert lock_item(aws) is None

@@ -1,4 +1,4 @@
-"""Notifications to the stack's SNS topic (approval needed, deployed, rolled back, incomplete)."""
+"""Notifications to the stack's SNS topic (so far: approval needed, rolled back, rollback incomplete)."""
 from __future__ import annotations
 
 import json

@@ -51,6 +51,8 @@ def request(doc: DeployDocument, token: str) -> dict:
             f"at {address or 'an address not known'} (instance {item['staging_instance']}).\n"
             f"Approve:  immutable-deploy approve {plan.app}\n"
             f"Reject:   immutable-deploy reject {plan.app} --reason '...'\n"
+            f"(or answer the task token of item APPROVAL#{plan.app} in the state table with "
+            f"aws stepfunctions send-task-success / send-task-failure --error ApprovalRejected)\n"
             f"Unanswered by {item['expires_at']}, the deployment is cancelled and cleaned up."
         ),
         attributes={"event": "approval_needed", "app": plan.app},

@@ -16,7 +16,6 @@ UNDO_ORDER = (
     "check_blue",
     "detach_green",
     "delete_group",
-    "check_group_deleted",
     "delete_launch",
     "delete_image",
     "terminate_staging",
@@ -66,7 +65,8 @@ def audit(doc: DeployDocument) -> dict:
     undo_errors: dict[str, Any] = {}
     for step in UNDO_ORDER:
         result = doc.undo.get(step) or {}
-        undone += result.get("undone", [])
+        # a check carries its step's list forward (check_blue repeats restore_blue's): keep each once
+        undone += [u for u in result.get("undone", []) if u not in undone]
         if "Error" in result:
             undo_errors[step] = {"error": result["Error"], "cause": readable_cause(result.get("Cause"))}
     remaining = left_behind(doc)

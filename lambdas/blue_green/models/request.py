@@ -62,8 +62,9 @@ class Release(Strict):
 
 class Approval(Strict):
     required: bool = False
-    # Step Functions keeps a task token for at most a year.
-    timeout_seconds: int = Field(default=86400, ge=1, le=31_536_000)
+    # At most a week: the state machine's own timeout (30 days) must stay a backstop that never cuts
+    # a deployment short before its compensating branch has run.
+    timeout_seconds: int = Field(default=86400, ge=1, le=604_800)
 
 
 class Bake(Strict):
