@@ -99,6 +99,47 @@ def error_message_fail(scope: Construct, state_name: str, error: str, comment: s
     return extract.next(fail)
 
 
+def validate_then_lock(
+    scope: Construct,
+    fn: Functions,
+    *,
+    validate_state: str,
+    action: str,
+    purpose: str,
+    rejections: dict[str, str],
+    comment: str,
+) -> tuple[sfn.Pass, tasks.LambdaInvoke]:
+    """Start -> validate -> AcquireLock, shared by both state machines. Nothing is created before
+    the lock is held, so a rejection (``rejections``: error -> name of its Fail state) or a held lock
+    simply fails the execution. Returns the first state and the AcquireLock task."""
+    start = sfn.Pass(scope, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
+    validate = invoke(
+        scope, validate_state, fn.request, action, "$.request", comment,
+        input=sfn.JsonPath.object_at("$.input"),
+        execution={
+            "arn": sfn.JsonPath.execution_id,
+            "name": sfn.JsonPath.execution_name,
+            "started_at": sfn.JsonPath.execution_start_time,
+        },
+    )
+    for error, fail_state in rejections.items():
+        validate.add_catch(
+            error_message_fail(scope, fail_state, error, "The input was rejected; nothing was created."),
+            errors=[error],
+            result_path="$.error",
+        )
+    acquire = invoke(scope, "AcquireLock", fn.lock, "acquire", "$.lock",
+                     "One deployment or rollback per app at a time.", purpose=purpose)
+    acquire.add_catch(
+        error_message_fail(scope, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
+        errors=["DeploymentInProgress"],
+        result_path="$.error",
+    )
+    start.next(validate)
+    validate.next(acquire)
+    return start, acquire
+
+
 class Compensable:
     """Attaches a Catch to tasks run while something may have been created: it records which state
     failed, with what, in ``$.failure``, then enters the compensating branch."""
@@ -107,7 +148,8 @@ class Compensable:
         self.scope = scope
         self.compensation = compensation
 
-    def guard(self, task: sfn.TaskStateBase, state_name: str) -> sfn.TaskStateBase:
+    def guard(self, task: sfn.TaskStateBase) -> sfn.TaskStateBase:
+        state_name = task.node.id
         record = sfn.Pass(
             self.scope,
             f"{state_name} failed",

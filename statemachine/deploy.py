@@ -11,7 +11,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from statemachine.common import Compensable, Functions, error_message_fail, invoke, wait_for, with_retry
+from statemachine.common import Compensable, Functions, invoke, validate_then_lock, wait_for, with_retry
 
 APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
 
@@ -25,39 +25,22 @@ class DeployDefinition(Construct):
         compensation = self._compensation()
         guard = Compensable(self, compensation).guard
 
-        start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
-        validate = invoke(
-            self, "ValidateRequest", fn.request, "validate", "$.request",
-            "Check the input and that everything it names exists; nothing is created before this passes.",
-            input=sfn.JsonPath.object_at("$.input"),
-            execution={
-                "arn": sfn.JsonPath.execution_id,
-                "name": sfn.JsonPath.execution_name,
-                "started_at": sfn.JsonPath.execution_start_time,
-            },
-        )
-        validate.add_catch(
-            error_message_fail(self, "InvalidDeploymentRequest", "InvalidDeploymentRequest", "The input was rejected."),
-            errors=["InvalidDeploymentRequest"],
-            result_path="$.error",
-        )
-        acquire = invoke(self, "AcquireLock", fn.lock, "acquire", "$.lock", "One deployment per app at a time.", purpose="deploy")
-        acquire.add_catch(
-            error_message_fail(self, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
-            errors=["DeploymentInProgress"],
-            result_path="$.error",
+        start, acquire = validate_then_lock(
+            self, fn, validate_state="ValidateRequest", action="validate", purpose="deploy",
+            rejections={"InvalidDeploymentRequest": "InvalidDeploymentRequest"},
+            comment="Check the input and that everything it names exists; nothing is created before this passes.",
         )
         discover = guard(invoke(self, "DiscoverBlue", fn.request, "discover_blue", "$.blue",
-                                "Find the groups serving the load balancers now (blue)."), "DiscoverBlue")
+                                "Find the groups serving the load balancers now (blue)."))
 
         # --- bake ------------------------------------------------------------------------------
         launch = guard(invoke(self, "LaunchStaging", fn.bake, "launch", "$.bake",
-                              "Launch the staging instance (spot first, on-demand when spot says no)."), "LaunchStaging")
+                              "Launch the staging instance (spot first, on-demand when spot says no)."))
         wait_staging = wait_for(self, "WaitForStaging", "$.bake.poll.wait_seconds", "Staging boots and warms up.")
         check_staging = guard(invoke(self, "CheckStaging", fn.bake, "check", "$.bake",
-                                     "Running, status checks ok, ready commands pass?"), "CheckStaging")
+                                     "Running, status checks ok, ready commands pass?"))
         relaunch = guard(invoke(self, "RelaunchStaging", fn.bake, "relaunch", "$.bake",
-                                "Staging was interrupted: relaunch it once."), "RelaunchStaging")
+                                "Staging was interrupted: relaunch it once."))
 
         # --- approval --------------------------------------------------------------------------
         await_approval = tasks.LambdaInvoke(
@@ -74,69 +57,65 @@ class DeployDefinition(Construct):
             comment="Pause until an operator approves or rejects staging (or the approval times out).",
         )
         with_retry(await_approval)
-        guard(await_approval, "AwaitApproval")
+        guard(await_approval)
         clear_approval = guard(invoke(self, "ClearApproval", fn.approval, "clear", None,
-                                      "Forget the answered approval."), "ClearApproval")
+                                      "Forget the answered approval."))
 
         # --- production settings and image -----------------------------------------------------
         apply_settings = guard(invoke(self, "ApplyProductionSettings", fn.bake, "apply_settings", "$.bake",
-                                      "Switch staging to production settings (SSM Run Command)."), "ApplyProductionSettings")
+                                      "Switch staging to production settings (SSM Run Command)."))
         wait_settings = wait_for(self, "WaitForProductionSettings", "$.bake.poll.wait_seconds", "The settings command runs.")
         check_settings = guard(invoke(self, "CheckProductionSettings", fn.bake, "check_settings", "$.bake",
-                                      "Did the settings command succeed?"), "CheckProductionSettings")
+                                      "Did the settings command succeed?"))
         create_image = guard(invoke(self, "CreateImage", fn.image, "create", "$.image",
-                                    "Bake the image from staging."), "CreateImage")
+                                    "Bake the image from staging."))
         wait_image = wait_for(self, "WaitForImage", "$.image.poll.wait_seconds", "The image is pending.")
-        check_image = guard(invoke(self, "CheckImage", fn.image, "check", "$.image", "Is the image available?"), "CheckImage")
+        check_image = guard(invoke(self, "CheckImage", fn.image, "check", "$.image", "Is the image available?"))
         terminate_staging = guard(invoke(self, "TerminateStaging", fn.bake, "terminate", "$.staging",
-                                         "Staging is no longer needed."), "TerminateStaging")
+                                         "Staging is no longer needed."))
 
         # --- green fleet -----------------------------------------------------------------------
         create_launch = guard(invoke(self, "CreateLaunchSettings", fn.fleet, "create_launch", "$.fleet",
-                                     "Launch template (IMDSv2 required) or launch configuration from the image."),
-                              "CreateLaunchSettings")
+                                     "Launch template (IMDSv2 required) or launch configuration from the image."))
         create_group = guard(invoke(self, "CreateGreenGroup", fn.fleet, "create_group", "$.fleet",
-                                    "Green Auto Scaling group beside blue, with blue's scaling policies and alarms."),
-                             "CreateGreenGroup")
+                                    "Green Auto Scaling group beside blue, with blue's scaling policies and alarms."))
         wait_green = wait_for(self, "WaitForGreen", "$.fleet.poll.wait_seconds", "Green instances boot.")
         check_green = guard(invoke(self, "CheckGreenHealth", fn.fleet, "check", "$.fleet",
-                                   "Viable (InService and Healthy) instances >= desired?"), "CheckGreenHealth")
+                                   "Viable (InService and Healthy) instances >= desired?"))
 
         # --- traffic ---------------------------------------------------------------------------
         attach_green = guard(invoke(self, "AttachGreen", fn.traffic, "attach_green", "$.traffic",
-                                    "Put green behind every load balancer and target group."), "AttachGreen")
+                                    "Put green behind every load balancer and target group."))
         wait_in_service = wait_for(self, "WaitForGreenInService", "$.traffic.poll.wait_seconds",
                                    "Load balancer health checks pass.")
         check_in_service = guard(invoke(self, "CheckGreenInService", fn.traffic, "check_green", "$.traffic",
-                                        "Every green instance InService / healthy everywhere?"), "CheckGreenInService")
+                                        "Every green instance InService / healthy everywhere?"))
         detach_blue = guard(invoke(self, "DetachBlue", fn.traffic, "detach_blue", "$.traffic",
-                                   "Take blue out (never while green is short of healthy instances)."), "DetachBlue")
+                                   "Take blue out (never while green is short of healthy instances)."))
         drain_blue = sfn.Wait(self, "DrainBlue", time=sfn.WaitTime.seconds_path("$.request.profile.timing.drain_seconds"),
                               comment="Let blue's in-flight requests finish.")
         suspend_blue = guard(invoke(self, "SuspendBlue", fn.traffic, "suspend_blue", "$.traffic",
-                                    "Keep blue at its capacity for rollback: suspend its scaling processes."), "SuspendBlue")
+                                    "Keep blue at its capacity for rollback: suspend its scaling processes."))
+        prune = invoke(self, "PruneKeptGroups", fn.fleet, "prune_kept", "$.pruned",
+                       "Delete kept groups older than the newest fleet.kept_groups (blue stays).")
         release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
                          purpose="deploy", outcome="DEPLOYED")
-        output_lt = sfn.Pass(self, "DeployedWithLaunchTemplate", parameters={
+        # Traffic is on green already: a failed clean-up of old groups is reported, never rolled back.
+        prune.add_catch(release, errors=["States.ALL"], result_path="$.pruned")
+        summary = {
             "status": "DEPLOYED",
             "app.$": "$.request.app",
             "version.$": "$.request.release.version",
             "image_id.$": "$.image.image_id",
             "green_asg.$": "$.fleet.green_asg",
             "blue_asg.$": "$.blue.primary",
-            "launch_template_id.$": "$.fleet.launch_template_id",
             "execution.$": "$.request.execution.arn",
-        })
-        output_lc = sfn.Pass(self, "DeployedWithLaunchConfiguration", parameters={
-            "status": "DEPLOYED",
-            "app.$": "$.request.app",
-            "version.$": "$.request.release.version",
-            "image_id.$": "$.image.image_id",
-            "green_asg.$": "$.fleet.green_asg",
-            "blue_asg.$": "$.blue.primary",
-            "launch_configuration_name.$": "$.fleet.launch_configuration_name",
-            "execution.$": "$.request.execution.arn",
-        })
+            "pruned.$": "$.pruned",
+        }
+        output_lt = sfn.Pass(self, "DeployedWithLaunchTemplate",
+                             parameters={**summary, "launch_template_id.$": "$.fleet.launch_template_id"})
+        output_lc = sfn.Pass(self, "DeployedWithLaunchConfiguration",
+                             parameters={**summary, "launch_configuration_name.$": "$.fleet.launch_configuration_name"})
         deployed = sfn.Succeed(self, "Deployed")
         output = (
             sfn.Choice(self, "Which launch settings?")
@@ -148,8 +127,6 @@ class DeployDefinition(Construct):
         release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
 
         # --- wiring ----------------------------------------------------------------------------
-        start.next(validate)
-        validate.next(acquire)
         acquire.next(discover)
         discover.next(launch)
         launch.next(wait_staging)
@@ -205,7 +182,8 @@ class DeployDefinition(Construct):
             .otherwise(drain_blue)
         )
         drain_blue.next(suspend_blue)
-        suspend_blue.next(release)
+        suspend_blue.next(prune)
+        prune.next(release)
         release.next(output)
         self.start = start
 

@@ -8,36 +8,16 @@ from __future__ import annotations
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from statemachine.common import Functions, error_message_fail, invoke, wait_for
+from statemachine.common import Compensable, Functions, invoke, validate_then_lock, wait_for
 
 
 class RollbackDefinition(Construct):
     def __init__(self, scope: Construct, construct_id: str, fn: Functions) -> None:
         super().__init__(scope, construct_id)
-        start = sfn.Pass(self, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
-        validate = invoke(
-            self, "ValidateRollback", fn.request, "validate_rollback", "$.request",
-            "Check the input; find the serving group and the kept one to put back.",
-            input=sfn.JsonPath.object_at("$.input"),
-            execution={
-                "arn": sfn.JsonPath.execution_id,
-                "name": sfn.JsonPath.execution_name,
-                "started_at": sfn.JsonPath.execution_start_time,
-            },
-        )
-        validate.add_catch(
-            error_message_fail(self, "InvalidRollbackRequest", "InvalidDeploymentRequest", "The input was rejected."),
-            errors=["InvalidDeploymentRequest"], result_path="$.error",
-        )
-        validate.add_catch(
-            error_message_fail(self, "NothingToRollBack", "NothingToRollBack", "No kept group exists."),
-            errors=["NothingToRollBack"], result_path="$.error",
-        )
-        acquire = invoke(self, "AcquireLock", fn.lock, "acquire", "$.lock", "No deployment or rollback may run beside this one.",
-                         purpose="rollback")
-        acquire.add_catch(
-            error_message_fail(self, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
-            errors=["DeploymentInProgress"], result_path="$.error",
+        start, acquire = validate_then_lock(
+            self, fn, validate_state="ValidateRollback", action="validate_rollback", purpose="rollback",
+            rejections={"InvalidDeploymentRequest": "InvalidRollbackRequest", "NothingToRollBack": "NothingToRollBack"},
+            comment="Check the input; find the serving group and the kept one to put back.",
         )
 
         undo = invoke(self, "UndoRollback", fn.traffic, "rollback_undo", "$.undo",
@@ -65,20 +45,15 @@ class RollbackDefinition(Construct):
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)
 
-        def guard(task, state_name: str):
-            record = sfn.Pass(self, f"{state_name} failed", parameters={
-                "state": state_name, "error.$": "$.error.Error", "cause.$": "$.error.Cause"}, result_path="$.failure")
-            record.next(undo)
-            task.add_catch(record, errors=["States.ALL"], result_path="$.error")
-            return task
+        guard = Compensable(self, undo).guard
 
         attach = guard(invoke(self, "AttachPrevious", fn.traffic, "rollback_attach", "$.traffic",
-                              "Resume the kept group and put it behind the load balancers."), "AttachPrevious")
+                              "Resume the kept group and put it behind the load balancers."))
         wait = wait_for(self, "WaitForPrevious", "$.traffic.poll.wait_seconds", "Health checks pass.")
         check = guard(invoke(self, "CheckPrevious", fn.traffic, "rollback_check", "$.traffic",
-                             "Is the kept group InService / healthy everywhere?"), "CheckPrevious")
+                             "Is the kept group InService / healthy everywhere?"))
         detach = guard(invoke(self, "DetachCurrent", fn.traffic, "rollback_detach", "$.traffic",
-                              "Take the current group out and keep it, suspended."), "DetachCurrent")
+                              "Take the current group out and keep it, suspended."))
         release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
                          purpose="rollback", outcome="ROLLED_BACK")
         output = sfn.Pass(self, "RollbackOutput", parameters={
@@ -91,8 +66,6 @@ class RollbackDefinition(Construct):
         })
         release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
 
-        start.next(validate)
-        validate.next(acquire)
         acquire.next(attach)
         attach.next(wait)
         wait.next(check)

@@ -65,20 +65,26 @@ def serving_groups(app: str, traffic: Any) -> list[dict]:
     return sorted(out, key=lambda g: g["name"])
 
 
+def kept_groups(app: str, traffic: Any) -> list[dict]:
+    """The app's groups set aside (state=kept) and not attached to ``traffic`` now, in no order.
+    Same shape as :func:`serving_groups`."""
+    lbs, tgs = _targets(traffic)
+    kept = []
+    for info in _app_groups(app):
+        if info["tags"].get(TAG_STATE) != STATE_KEPT:
+            continue
+        found = describe(info, lbs, tgs)
+        if not (found["load_balancer_names"] or found["target_group_arns"]):
+            kept.append(found)
+    return kept
+
+
 def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict | None:
     """The most recently retired kept group of the app (state=kept, latest retired-at), not attached
     to ``traffic`` now and not named in ``exclude``; None when there is none. Same shape as
     :func:`serving_groups`."""
-    lbs, tgs = _targets(traffic)
     skip = set(exclude)
-    kept = []
-    for info in _app_groups(app):
-        if info["name"] in skip or info["tags"].get(TAG_STATE) != STATE_KEPT:
-            continue
-        found = describe(info, lbs, tgs)
-        if found["load_balancer_names"] or found["target_group_arns"]:
-            continue  # attached: it serves, it is not set aside
-        kept.append(found)
+    kept = [g for g in kept_groups(app, traffic) if g["name"] not in skip]
     if not kept:
         return None
     # ISO timestamps in one format sort as text; a kept group without retired-at sorts first.

@@ -98,6 +98,8 @@ class Fleet(Strict):
     desired_capacity: int | None = Field(default=None, ge=0, le=1000)
     health_check_grace_period_seconds: int = Field(default=300, ge=0, le=7200)
     health_check_type: Literal["ELB", "EC2"] = "ELB"
+    #: previous groups kept running for rollback; older ones this tool created are deleted after a switch
+    kept_groups: int = Field(default=1, ge=1, le=5)
 
     @field_validator("subnet_ids", "security_group_ids")
     @classmethod

@@ -1,0 +1,89 @@
+"""After a successful switch, delete kept groups beyond the newest ``fleet.kept_groups``.
+
+Every deployment sets the old blue aside, running at its capacity, so that a rollback takes
+seconds; without pruning, every release would leave a full fleet running. Blue, retired a moment
+ago, is the newest kept group, so the default (1) keeps exactly the group a rollback would use.
+
+Only groups this tool created are deleted (they carry an ``immutable-deploy:execution`` tag); a
+hand-made group adopted by tagging it ``immutable-deploy:app`` is never deleted, only reported.
+Images are kept: they are the record of what ran, and deregistering them is a separate decision.
+"""
+from __future__ import annotations
+
+import re
+
+from botocore.exceptions import ClientError
+
+from blue_green import naming
+from blue_green.adapters import autoscaling, cloudwatch
+from blue_green.aws import error_code
+from blue_green.logic import discovery
+from blue_green.models.state import DeployDocument
+from blue_green.observability import logger
+
+
+def _alarms_of(group: str) -> list[str]:
+    marker = f"autoScalingGroupName/{group}:"
+    names = []
+    for alarm in cloudwatch.metric_alarms():
+        if alarm["AlarmName"].startswith("TargetTracking-"):
+            continue  # AWS removes these with their policy
+        actions = alarm.get("AlarmActions", []) + alarm.get("OKActions", []) + alarm.get("InsufficientDataActions", [])
+        dims = {(d["Name"], d["Value"]) for d in alarm.get("Dimensions", [])}
+        if ("AutoScalingGroupName", group) in dims or any(marker in a for a in actions):
+            names.append(alarm["AlarmName"])
+    return sorted(names)
+
+
+def _delete_kept(info: dict) -> list[str]:
+    name = info["name"]
+    done: list[str] = []
+    alarms = _alarms_of(name)
+    if alarms:
+        cloudwatch.delete_alarms(alarms)
+        done.append(f"deleted alarms {', '.join(alarms)}")
+    autoscaling.delete_group(name, force=True)
+    done.append(f"deleting kept group {name} ({info['version'] or 'unknown version'}, {info['instances']} instances)")
+    template = autoscaling.launch_template(name)
+    if template is not None and template["tags"].get(naming.TAG_EXECUTION) == info["execution"]:
+        autoscaling.delete_launch_template(template["id"])
+        done.append(f"deleted launch template {name}")
+    return done
+
+
+def _orphan_launch_configurations(app: str) -> list[str]:
+    """Launch configurations of deleted groups: a configuration cannot be deleted while its group
+    is still being deleted, so each prune sweeps what the previous one had to leave."""
+    pattern = re.compile(rf"^{re.escape(app)}-.+-[0-9a-f]{{8}}$")
+    in_use = {g.get("launch_configuration_name") for g in autoscaling.groups()}
+    done = []
+    for name in autoscaling.launch_configuration_names():
+        if pattern.match(name) and name not in in_use:
+            try:
+                autoscaling.delete_launch_configuration(name)
+                done.append(f"deleted launch configuration {name}")
+            except ClientError as exc:
+                if error_code(exc) != "ResourceInUse":
+                    raise
+    return done
+
+
+def prune(doc: DeployDocument) -> dict:
+    plan = doc.request
+    keep = plan.profile.fleet.kept_groups
+    protected = {plan.names.green_asg} | {g.name for g in (doc.blue.groups if doc.blue else [])}
+    kept = discovery.kept_groups(plan.app, plan.profile.traffic)
+    kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
+    deleted: list[str] = []
+    left: list[str] = []
+    for position, info in enumerate(kept):
+        if position < keep or info["name"] in protected:
+            continue
+        if not info["execution"]:
+            left.append(f"{info['name']} (not created by immutable-deploy: delete it yourself)")
+            continue
+        deleted += _delete_kept(info)
+    deleted += _orphan_launch_configurations(plan.app)
+    if deleted or left:
+        logger.info("pruned kept groups", extra={"deleted": deleted, "left": left})
+    return {"deleted": deleted, "left": left, "kept": [g["name"] for g in kept[:keep]]}
