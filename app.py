@@ -26,6 +26,7 @@ def build(app: cdk.App) -> ImmutableDeployStack:
 
 
 if __name__ == "__main__":
-    application = cdk.App()
+    # Under the CDK CLI, CDK_OUTDIR says where; `python app.py` alone writes to ./cdk.out.
+    application = cdk.App(outdir=None if os.environ.get("CDK_OUTDIR") else "cdk.out")
     build(application)
     application.synth()

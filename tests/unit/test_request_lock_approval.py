@@ -139,3 +139,14 @@ def test_approval_is_stored_by_app_and_answered_with_the_token(world, monkeypatc
     assert approval.pending("web") is None
     with pytest.raises(approval.NoPendingApproval):
         approval.reject("web", "bob", "too late")
+
+
+def test_every_log_line_of_a_step_carries_app_and_execution(world):
+    from blue_green.handler import dispatch
+    from blue_green.observability import logger
+
+    plan = request.validate(world.request("2.0.0"), EXEC)
+    dispatch({"action": "discover_blue", "state": {"request": plan.model_dump(mode="json")}},
+             {"discover_blue": request.discover_blue}, DeployDocument)
+    keys = logger.get_current_keys()
+    assert keys["app"] == "web" and keys["execution"] == EXEC.arn and keys["action"] == "discover_blue"

@@ -16,13 +16,15 @@ from __future__ import annotations
 import json
 from typing import Iterable
 
+from aws_lambda_powertools.metrics import MetricUnit
+
 from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
 from blue_green.models.request import Timing, Traffic
 from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
-from blue_green.observability import logger
+from blue_green.observability import logger, metrics
 
 #: the processes a kept group has suspended (InstanceRefresh and the rest are left alone)
 SUSPENDED_PROCESSES = (
@@ -185,6 +187,7 @@ def check_green(doc: DeployDocument) -> TrafficState:
     ok, _, shown, progress = _health(fleet.green_asg, plan.profile.traffic, fleet.desired)
     poll = state.poll or _start(timing)
     if ok:
+        metrics.add_metric(name="GreenInServiceDuration", unit=MetricUnit.Seconds, value=polling.elapsed(poll))
         return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
     poll = polling.advance(poll, timing, f"green {fleet.green_asg} not in service: {progress}", GreenUnhealthy)
     return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
