@@ -7,6 +7,7 @@ fails the synth.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -19,7 +20,9 @@ def build(app: cdk.App) -> ImmutableDeployStack:
     env = None
     if os.environ.get("CDK_DEFAULT_ACCOUNT"):
         env = cdk.Environment(account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION"))
-    stack = ImmutableDeployStack(app, name, env=env, description="Immutable Deploy: blue/green EC2 deployments")
+    inventory = Path(app.node.try_get_context("inventory") or "inventory")
+    stack = ImmutableDeployStack(app, name, env=env, inventory=inventory,
+                                 description="Immutable Deploy: blue/green EC2 deployments")
     cdk.Tags.of(stack).add("immutable-deploy:component", "control-plane")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack

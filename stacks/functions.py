@@ -87,6 +87,7 @@ class HandlerFunctions(Construct):
         topic: sns.ITopic,
         execution_arn_patterns: list[str],
         execution_arn_findings: list[str],
+        profile_prefix: str,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -115,6 +116,7 @@ class HandlerFunctions(Construct):
             "POWERTOOLS_SERVICE_NAME": "immutable-deploy",
             "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
             "POWERTOOLS_LOG_LEVEL": "INFO",
+            "PROFILE_PARAMETER_PREFIX": profile_prefix,
         }
         self._retention = log_retention
 
@@ -124,9 +126,15 @@ class HandlerFunctions(Construct):
         publish = iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
         region, account = stack.region, stack.account
 
+        profiles = f"arn:{stack.partition}:ssm:{region}:{account}:parameter{profile_prefix}*"
         self.request = self._function("Request", "request", "Validates requests and finds blue", [
             _any(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB + ["iam:GetInstanceProfile"]),
-        ])
+            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[profiles]),
+        ], extra_findings={
+            nag.wildcard(f"arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter{profile_prefix}*"):
+            "The stored profiles of every app in the inventory, read-only; one parameter per app under the "
+            "stack's own prefix.",
+        })
         self.lock = self._function("Lock", "lock", "Per-app deployment lock", [
             table_rw,
             iam.PolicyStatement(actions=["states:DescribeExecution"], resources=execution_arn_patterns),

@@ -2,6 +2,8 @@
 rollback state machines."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import aws_cdk as cdk
 from aws_cdk import CfnOutput, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
@@ -13,12 +15,13 @@ from constructs import Construct
 
 from stacks import nag
 from stacks.functions import HandlerFunctions
+from stacks.inventory import StoredProfiles
 from statemachine.deploy import DeployDefinition
 from statemachine.rollback import RollbackDefinition
 
 
 class ImmutableDeployStack(cdk.Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, inventory: Path | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         deploy_name = f"{construct_id}-Deploy"
         rollback_name = f"{construct_id}-Rollback"
@@ -39,6 +42,9 @@ class ImmutableDeployStack(cdk.Stack):
             enforce_ssl=True,
             master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
         )
+        self.profile_prefix = f"/immutable-deploy/{construct_id}/profiles/"
+        self.profiles = StoredProfiles(self, "Inventory", directory=inventory or Path("inventory"),
+                                       prefix=self.profile_prefix)
         executions = [
             self.format_arn(service="states", resource="execution", resource_name=f"{name}:*",
                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
@@ -46,6 +52,7 @@ class ImmutableDeployStack(cdk.Stack):
         ]
         self.functions = HandlerFunctions(
             self, "Handlers", table=self.table, topic=self.topic, execution_arn_patterns=executions,
+            profile_prefix=self.profile_prefix,
             execution_arn_findings=[
                 f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
                 for name in (deploy_name, rollback_name)
@@ -65,6 +72,7 @@ class ImmutableDeployStack(cdk.Stack):
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.table.table_name)
+        CfnOutput(self, "ProfileParameterPrefix", value=self.profile_prefix)
 
     def _state_machine(self, construct_id: str, name: str, start: sfn.IChainable, comment: str,
                        functions: list) -> sfn.StateMachine:

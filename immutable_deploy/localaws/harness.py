@@ -115,6 +115,13 @@ class LocalAws:
     def client(self, service: str) -> Any:
         return boto3.client(service, region_name=self.world.region if hasattr(self, "world") else "us-east-1")
 
+    def store_profile(self, app: str, profile: dict) -> None:
+        """Store an app's profile as the stack does from inventory/<app>.yaml."""
+        self.client("ssm").put_parameter(
+            Name=f"{self.stack.outputs['ProfileParameterPrefix']}{app}", Value=json.dumps(profile),
+            Type="String", Overwrite=True,
+        )
+
     # -- executions ------------------------------------------------------------------------------
     def start_deploy(self, request: Any, name: str | None = None) -> str:
         app = request.get("app", "app") if isinstance(request, dict) else "app"

@@ -233,9 +233,29 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
         )["stateMachineArn"]
         physical[logical] = {"Ref": arn, "Arn": arn, "Name": props.get("StateMachineName", short(logical))}
 
+    # Pass 4: the inventory's stored profiles.
+    ssm = boto3.client("ssm", region_name=region)
+    for logical, res in resources.items():
+        if res["Type"] == "AWS::SSM::Parameter":
+            props = res["Properties"]
+            ssm.put_parameter(Name=props["Name"], Value=resolve(props["Value"]), Type="String", Overwrite=True)
+
     for key, output in template.get("Outputs", {}).items():
         local.outputs[key] = resolve(output["Value"])
+    register_outputs(stack_name, local.outputs, region)
     return local
+
+
+def register_outputs(stack_name: str, outputs: dict[str, str], region: str) -> None:
+    """A CloudFormation stack that carries only the outputs, so that tools that find the state
+    machines from the stack's outputs (the CLI) work against the local AWS as against a real one."""
+    body = {
+        "Resources": {"Outputs": {"Type": "AWS::SSM::Parameter",
+                                  "Properties": {"Name": f"/immutable-deploy/local/{stack_name}", "Type": "String",
+                                                 "Value": "outputs of the locally created stack"}}},
+        "Outputs": {key: {"Value": value} for key, value in outputs.items()},
+    }
+    boto3.client("cloudformation", region_name=region).create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
 
 
 class InProcessLambda:

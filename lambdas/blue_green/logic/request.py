@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green import naming
+from blue_green import naming, profiles
 from blue_green.adapters import inventory
 from blue_green.errors import InvalidDeploymentRequest, NothingToRollBack
 from blue_green.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
@@ -31,11 +31,26 @@ def names_for(app: str, version: str, execution: Execution) -> Names:
     )
 
 
-def parse_request(raw: Any) -> DeploymentRequest:
+NO_PROFILE = (
+    "profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) "
+    "and the request carries none"
+)
+
+
+def _complete(raw: Any) -> dict:
+    """The request as a dict with its stored profile merged under its own."""
     if not isinstance(raw, dict):
         raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
+    merged = profiles.with_stored_profile(raw)
+    if merged.get("profile") is None and isinstance(merged.get("app"), str):
+        raise InvalidDeploymentRequest([NO_PROFILE.format(app=merged["app"])])
+    return merged
+
+
+def parse_request(raw: Any) -> DeploymentRequest:
+    merged = _complete(raw)
     try:
-        return DeploymentRequest.model_validate(raw)
+        return DeploymentRequest.model_validate(merged)
     except ValidationError as exc:
         raise InvalidDeploymentRequest(describe_validation_error(exc)) from exc
 
@@ -110,10 +125,12 @@ def discover_blue(doc: DeployDocument) -> BlueState:
 
 
 def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:
-    if not isinstance(raw, dict):
-        raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
+    merged = _complete(raw)
+    if isinstance(merged.get("profile"), dict):
+        # a rollback needs only where traffic goes (and timing) from the deployment profile
+        merged = {**merged, "profile": {k: v for k, v in merged["profile"].items() if k in ("traffic", "timing")}}
     try:
-        request = RollbackRequest.model_validate(raw)
+        request = RollbackRequest.model_validate(merged)
     except ValidationError as exc:
         raise InvalidDeploymentRequest(describe_validation_error(exc)) from exc
     problems = traffic_problems(request.profile.traffic, "profile.traffic")
