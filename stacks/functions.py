@@ -150,6 +150,11 @@ class HandlerFunctions(Construct):
                 actions=["ec2:CreateTags"], resources=["*"],
                 conditions={"StringEquals": {"ec2:CreateAction": ["RunInstances", "RequestSpotInstances"]}},
             ),
+            iam.PolicyStatement(
+                # the first spot launch in an account creates EC2's spot service-linked role
+                actions=["iam:CreateServiceLinkedRole"], resources=["*"],
+                conditions={"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
+            ),
             _tagged(["ec2:TerminateInstances", "ec2:CancelSpotInstanceRequests"], "ec2:ResourceTag"),
             iam.PolicyStatement(
                 actions=["ssm:SendCommand"],
@@ -179,6 +184,7 @@ class HandlerFunctions(Construct):
         ])
         self.fleet = self._function("Fleet", "fleet", "Creates, checks and deletes the green group", [
             _any(DESCRIBE_EC2 + DESCRIBE_SCALING + ["cloudwatch:DescribeAlarms"]),
+            table_rw,  # launch configurations of pruned groups, deleted once their group is gone
             iam.PolicyStatement(actions=["ec2:CreateLaunchTemplate", "ec2:RunInstances"], resources=["*"]),
             iam.PolicyStatement(
                 actions=["ec2:CreateTags"], resources=["*"],

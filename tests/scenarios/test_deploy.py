@@ -71,6 +71,8 @@ def test_blue_green_behind_a_classic_elb(local_aws):
     assert {p["ProcessName"] for p in blue["SuspendedProcesses"]} >= {"Launch", "Terminate", "AlarmNotification"}
     assert tags(blue)["immutable-deploy:state"] == "kept"
     assert tags(green)["immutable-deploy:state"] == "serving"
+    # green's alarm-driven scaling, held while it was idle, runs now that it serves
+    assert not green["SuspendedProcesses"]
     # green's launch template requires IMDSv2 and has no key pair
     lt = boto3.client("ec2").describe_launch_template_versions(LaunchTemplateId=out["launch_template_id"])
     data = lt["LaunchTemplateVersions"][0]["LaunchTemplateData"]
@@ -166,8 +168,9 @@ def test_green_never_healthy_rolls_back_and_blue_serves(local_aws):
 
 
 def test_failure_after_blue_was_detached_puts_blue_back(local_aws):
-    # SuspendBlue runs after DetachBlue; Auto Scaling keeps throttling it past every retry.
-    aws = local_aws(scenario=Scenario(throttle={"SuspendProcesses": 1000}))
+    # SuspendBlue runs after DetachBlue; Auto Scaling keeps throttling its first call (tagging blue
+    # with what it is about to suspend) past every retry.
+    aws = local_aws(scenario=Scenario(throttle={"CreateOrUpdateTags": 1000}))
     arn = aws.start_deploy(aws.world.request("2.0.0"))
     desc = aws.wait(arn)
     assert desc["error"] == "DeploymentRolledBack", cause(desc)
@@ -281,3 +284,22 @@ def test_steps_delivered_twice_create_nothing_twice(local_aws):
     # the second SuspendBlue did not overwrite the record of what the first one suspended
     suspended_by = json.loads(tags(blue)["immutable-deploy:suspended-by-deploy"])
     assert "Launch" in suspended_by["processes"] and "Terminate" in suspended_by["processes"]
+
+
+def test_when_blue_cannot_be_restored_green_keeps_serving(local_aws):
+    # The switch completes but SuspendBlue fails; then blue turns out to be unhealthy, so the
+    # compensation must not take green out: something healthy keeps serving.
+    aws = local_aws()
+    aws.sim.set_scenario(Scenario(throttle={"CreateOrUpdateTags": 1000}, unhealthy_versions={"1.0.0"}))
+    arn = aws.start_deploy(aws.world.request("2.0.0", healthy_timeout_seconds=300))
+    desc = aws.wait(arn)
+    assert desc["error"] == "RollbackIncomplete", cause(desc)
+    report = cause(desc)
+    assert report["failed_state"] == "SuspendBlue"
+    assert report["left_behind"][0].startswith("blue could not be restored, so green was left serving")
+    green = [g for g in aws.groups() if g.startswith("web-2.0.0-")]
+    assert green and aws.serving()["elb"] == sorted(["web-1.0.0", *green])
+    states = aws.states_entered(arn)
+    assert "DeleteGreenGroup" not in states and "DeleteImage" not in states
+    assert "TerminateStagingInstance" in states
+    assert {i["State"]["Name"] for i in staging_instances(arn)} == {"terminated"}

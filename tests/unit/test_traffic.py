@@ -363,4 +363,6 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
         rb["traffic"] = handler({"action": action, "state": rb}, FakeContext())
     assert rb["traffic"]["status"] == "SWITCHED"
     assert handler({"action": "rollback_undo", "state": rb}, FakeContext())["undone"]
-    assert handler({"action": "detach_green", "state": doc}, FakeContext())["undone"]
+    # the rollback's undo took blue out again: green must not be taken out now (nothing would serve)
+    with pytest.raises(BlueUnhealthy, match="refusing to take green"):
+        handler({"action": "detach_green", "state": doc}, FakeContext())

@@ -187,12 +187,6 @@ def launch_configuration(name: str) -> dict | None:
     return None
 
 
-def launch_configuration_names() -> list[str]:
-    with transient_errors():
-        pages = _asg().get_paginator("describe_launch_configurations").paginate()
-        return [lc["LaunchConfigurationName"] for page in pages for lc in page["LaunchConfigurations"]]
-
-
 def create_launch_configuration(params: dict) -> None:
     with transient_errors():
         _asg().create_launch_configuration(**params)

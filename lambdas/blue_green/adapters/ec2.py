@@ -25,6 +25,8 @@ CAPACITY_CODES = frozenset(
         "InsufficientFreeAddressesInSubnet",
         "InsufficientAddressCapacity",
         "SpotMaxPriceTooLow",
+        # an account that never used spot needs AWSServiceRoleForEC2Spot; without it, spot says no
+        "AuthFailure.ServiceLinkedRoleCreationNotPermitted",
         "MaxSpotInstanceCountExceeded",
         "InstanceLimitExceeded",
         "VcpuLimitExceeded",

@@ -36,6 +36,18 @@ def send_command(instance_id: str, commands: list[str], comment: str) -> str:
     return response["Command"]["CommandId"]
 
 
+def find_command(instance_id: str, comment: str) -> str | None:
+    """The id of a command already sent to the instance with exactly this comment (so that a step
+    Step Functions runs twice does not run its commands twice)."""
+    with transient_errors():
+        pages = client("ssm").get_paginator("list_commands").paginate(InstanceId=instance_id)
+        for page in pages:
+            for command in page.get("Commands", []):
+                if command.get("Comment") == comment[:100]:
+                    return str(command["CommandId"])
+    return None
+
+
 def invocation(command_id: str, instance_id: str) -> dict[str, Any]:
     """``{status, details, response_code, stdout, stderr}``; status is ``InvocationDoesNotExist``
     while SSM has not registered the invocation yet."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from blue_green import naming
 from blue_green.adapters import inventory, notify
 from blue_green.logic import discovery
 from blue_green.models.state import DeployDocument
@@ -53,6 +54,11 @@ def left_behind(doc: DeployDocument) -> list[str]:
     for blue in doc.blue.groups if doc.blue else []:
         if blue.name not in serving:
             found.append(f"blue group {blue.name} is not serving")
+        info = inventory.group(blue.name)
+        record = (info or {}).get("Tags", [])
+        suspended_by = next((t["Value"] for t in record if t["Key"] == naming.TAG_SUSPENDED), "")
+        if arn in suspended_by or plan.names.short_id in suspended_by:
+            found.append(f"blue group {blue.name} still has the scaling processes this deployment suspended")
     if plan.names.green_asg in serving:
         found.append(f"green group {plan.names.green_asg} still serves traffic")
     return found
@@ -70,6 +76,9 @@ def audit(doc: DeployDocument) -> dict:
         if "Error" in result:
             undo_errors[step] = {"error": result["Error"], "cause": readable_cause(result.get("Cause"))}
     remaining = left_behind(doc)
+    if "detach_green" in undo_errors:
+        remaining.insert(0, f"blue could not be restored, so green was left serving: "
+                            f"{undo_errors['detach_green']['cause']}")
     report = {
         "complete": not remaining,
         "app": plan.app,

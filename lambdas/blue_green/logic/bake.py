@@ -248,10 +248,16 @@ def apply_settings(doc: DeployDocument) -> BakeState:
     commands = plan.profile.bake.production_settings_commands
     if not commands:
         return bake.model_copy(update={"status": "SETTINGS_APPLIED", "progress": "no production settings commands"})
-    try:
-        command_id = ssm.send_command(
-            bake.instance_id, commands, f"{plan.app} {plan.release.version} production settings"
+    instance = ec2.describe_instance(bake.instance_id)
+    if instance is None or instance["state"] != "running":
+        # e.g. a spot interruption while the release waited for approval: what was approved is gone
+        state = "gone" if instance is None else f"{instance['state']} ({instance['state_reason'] or 'no reason given'})"
+        raise StagingInterrupted(
+            f"staging {bake.instance_id} is {state}: it was lost before the production settings; deploy again"
         )
+    comment = f"immutable-deploy {plan.names.short_id} {plan.app} {plan.release.version} production settings"
+    try:
+        command_id = ssm.find_command(bake.instance_id, comment) or ssm.send_command(bake.instance_id, commands, comment)
     except ssm.InstanceNotManaged as exc:
         raise TransientAwsError(f"the SSM agent of {bake.instance_id} is not reachable: {exc}") from exc
     timing = plan.profile.timing

@@ -43,6 +43,7 @@ def describe(info: dict, lbs: list[str], tgs: list[str]) -> dict:
         "retired_at": tags.get(TAG_RETIRED_AT),
         "execution": tags.get(naming.TAG_EXECUTION),
         "instances": len(info["instances"]),
+        "launch_configuration": info.get("launch_configuration_name"),
     }
 
 

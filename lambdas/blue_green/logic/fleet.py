@@ -158,6 +158,20 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 
 # --- create_group ---------------------------------------------------------------------------
 
+#: green's alarm-driven and scheduled scaling waits until green takes the traffic (SuspendBlue
+#: resumes them): an idle green would otherwise be scaled in by blue's copied policies while it
+#: waits for its health checks.
+HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
+
+
+def _live_desired(state: FleetState, fleet, blue_info: dict | None) -> int:
+    """Blue's desired capacity now (it may have scaled during the bake and the approval), unless
+    the profile fixes green's size."""
+    if fleet.desired_capacity is not None or blue_info is None:
+        return state.desired
+    return min(max(blue_info["desired_capacity"], state.desired, fleet.min_size), fleet.max_size)
+
+
 def create_group(doc: DeployDocument) -> FleetState:
     plan = doc.request
     fleet = plan.profile.fleet
@@ -165,6 +179,7 @@ def create_group(doc: DeployDocument) -> FleetState:
     state = doc.fleet or create_launch(doc)
     blue_primary = doc.blue.primary if doc.blue else None
     blue_info = autoscaling.group(blue_primary) if blue_primary else None
+    state = state.model_copy(update={"desired": _live_desired(state, fleet, blue_info)})
 
     existing = autoscaling.group(name)
     if existing is None:
@@ -197,6 +212,9 @@ def create_group(doc: DeployDocument) -> FleetState:
     policy_names: list[str] = []
     alarm_names: list[str] = []
     if blue_info is not None:
+        held = [p for p in HELD_UNTIL_SWITCH if p not in existing["suspended_processes"]]
+        if held:
+            autoscaling.suspend_processes(name, held)
         blue_arns, green_arns = _copy_policies(blue_info["name"], name)
         policy_names = sorted(green_arns)
         alarm_names = _copy_alarms(doc, blue_info["name"], name, blue_arns, green_arns)

@@ -10,12 +10,12 @@ Images are kept: they are the record of what ran, and deregistering them is a se
 """
 from __future__ import annotations
 
-import re
+import json
 
 from botocore.exceptions import ClientError
 
 from blue_green import naming
-from blue_green.adapters import autoscaling, cloudwatch
+from blue_green.adapters import autoscaling, cloudwatch, store
 from blue_green.aws import error_code
 from blue_green.logic import discovery
 from blue_green.models.state import DeployDocument
@@ -51,20 +51,28 @@ def _delete_kept(info: dict) -> list[str]:
     return done
 
 
-def _orphan_launch_configurations(app: str) -> list[str]:
-    """Launch configurations of deleted groups: a configuration cannot be deleted while its group
-    is still being deleted, so each prune sweeps what the previous one had to leave."""
-    pattern = re.compile(rf"^{re.escape(app)}-.+-[0-9a-f]{{8}}$")
-    in_use = {g.get("launch_configuration_name") for g in autoscaling.groups()}
-    done = []
-    for name in autoscaling.launch_configuration_names():
-        if pattern.match(name) and name not in in_use:
-            try:
-                autoscaling.delete_launch_configuration(name)
-                done.append(f"deleted launch configuration {name}")
-            except ClientError as exc:
-                if error_code(exc) != "ResourceInUse":
-                    raise
+def _pending_key(app: str) -> str:
+    return f"LAUNCHCONFIGS#{app}"
+
+
+def _delete_pending_launch_configurations(app: str, new: list[str]) -> list[str]:
+    """A launch configuration cannot be deleted while its group is still being deleted, so the
+    names of pruned groups' configurations are remembered in the state table and deleted by a
+    later prune. Only names recorded here are ever deleted."""
+    item = store.get(_pending_key(app)) or {}
+    pending = sorted(set(json.loads(item.get("names", "[]"))) | set(new))
+    done, still = [], []
+    for name in pending:
+        try:
+            autoscaling.delete_launch_configuration(name)
+            done.append(f"deleted launch configuration {name}")
+        except ClientError as exc:
+            if error_code(exc) == "ResourceInUse":
+                still.append(name)
+            elif error_code(exc) not in ("ValidationError", "NotFound"):
+                raise
+    if still or item:
+        store.put(_pending_key(app), {"names": json.dumps(still)})
     return done
 
 
@@ -76,6 +84,7 @@ def prune(doc: DeployDocument) -> dict:
     kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
     deleted: list[str] = []
     left: list[str] = []
+    configurations: list[str] = []
     for position, info in enumerate(kept):
         if position < keep or info["name"] in protected:
             continue
@@ -83,7 +92,9 @@ def prune(doc: DeployDocument) -> dict:
             left.append(f"{info['name']} (not created by immutable-deploy: delete it yourself)")
             continue
         deleted += _delete_kept(info)
-    deleted += _orphan_launch_configurations(plan.app)
+        if info.get("launch_configuration"):
+            configurations.append(info["launch_configuration"])
+    deleted += _delete_pending_launch_configurations(plan.app, configurations)
     if deleted or left:
         logger.info("pruned kept groups", extra={"deleted": deleted, "left": left})
     return {"deleted": deleted, "left": left, "kept": [g["name"] for g in kept[:keep]]}

@@ -21,6 +21,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from blue_green.logic.fleet import HELD_UNTIL_SWITCH
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
 from blue_green.models.request import Timing, Traffic
 from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
@@ -235,6 +236,13 @@ def suspend_blue(doc: DeployDocument) -> TrafficState:
         suspended.append(blue.name)
         notes.append(f"kept {blue.name} (suspended {', '.join(processes) or 'nothing new'})")
     _set_state(green, STATE_SERVING)
+    # green takes the traffic now: let its copied alarms and schedules scale it (see fleet.create_group)
+    green_info = autoscaling.group(green)
+    if green_info is not None:
+        held = [p for p in HELD_UNTIL_SWITCH if p in green_info["suspended_processes"]]
+        if held:
+            autoscaling.resume_processes(green, held)
+            notes.append(f"resumed {', '.join(held)} on {green}")
     return _traffic_state(doc).model_copy(
         update={
             "status": "SWITCHED",
@@ -258,17 +266,19 @@ def restore_blue(doc: DeployDocument) -> dict:
         if info is None:
             undone.append(f"blue {blue.name} is gone; nothing to restore")
             continue
-        resumed = _resume(info, plan.execution.arn, plan.names.short_id)
-        if resumed:
-            undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
         lbs = [n for n in blue.load_balancer_names if n in traffic.load_balancer_names]
         tgs = [a for a in blue.target_group_arns if a in traffic.target_group_arns]
         missing_lbs = [n for n in lbs if n not in info["load_balancer_names"]]
         missing_tgs = [a for a in tgs if a not in info["target_group_arns"]]
-        # Attach is idempotent; call it for every target blue served, report only the missing ones.
+        # Traffic first: attach is idempotent; call it for every target blue served, report only
+        # the missing ones. Resuming the scaling processes comes after, so that a failure to resume
+        # never keeps blue out of its load balancers.
         _attach(blue.name, lbs, tgs)
         if missing_lbs or missing_tgs:
             undone.append(f"re-attached {blue.name} to {', '.join(_label(t) for t in [*missing_lbs, *missing_tgs])}")
+        resumed = _resume(info, plan.execution.arn, plan.names.short_id)
+        if resumed:
+            undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
         if info["tags"].get(TAG_STATE) == STATE_KEPT:
             autoscaling.put_tags(blue.name, {TAG_STATE: STATE_SERVING})
         served = Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
@@ -287,27 +297,42 @@ def check_blue(doc: DeployDocument) -> dict:
     previous = previous if isinstance(previous, dict) else {}
     undone = list(previous.get("undone", []))
     poll = Poll.model_validate(previous["poll"]) if previous.get("poll") else _start(timing)
-    problems = []
-    for blue in doc.blue.groups if doc.blue else []:
-        served = Traffic.model_construct(
-            load_balancer_names=[n for n in blue.load_balancer_names if n in plan.profile.traffic.load_balancer_names],
-            target_group_arns=[a for a in blue.target_group_arns if a in plan.profile.traffic.target_group_arns],
-        )
-        ok, _, _, progress = _health(blue.name, served)
-        if not ok:
-            problems.append(f"{blue.name}: {progress}")
-    if not problems:
+    serves, progress = _blue_serves(doc)
+    if serves:
         return {"undone": undone, "healthy": True, "poll": poll.model_dump(mode="json"), "progress": "blue in service"}
-    progress = "; ".join(problems)
     poll = polling.advance(poll, timing, f"blue not in service again: {progress}", BlueUnhealthy)
     return {"undone": undone, "healthy": False, "poll": poll.model_dump(mode="json"), "progress": progress}
 
 
+def _blue_serves(doc: DeployDocument) -> tuple[bool, str]:
+    """Is every blue group in service again behind every target it served?"""
+    traffic = doc.request.profile.traffic
+    problems = []
+    for blue in doc.blue.groups if doc.blue else []:
+        served = Traffic.model_construct(
+            load_balancer_names=[n for n in blue.load_balancer_names if n in traffic.load_balancer_names],
+            target_group_arns=[a for a in blue.target_group_arns if a in traffic.target_group_arns],
+        )
+        ok, _, _, progress = _health(blue.name, served)
+        if not ok:
+            problems.append(f"{blue.name}: {progress}")
+    return not problems, "; ".join(problems)
+
+
 def detach_green(doc: DeployDocument) -> dict:
+    """Undo of attach_green. Never takes green out while blue is not serving again: a failed
+    restore of blue must leave green serving (the audit then reports an incomplete rollback)
+    rather than leave the load balancers with nothing healthy behind them."""
     plan = doc.request
     info = autoscaling.group(plan.names.green_asg)
     if info is None or info["tags"].get(naming.TAG_EXECUTION) != plan.execution.arn:
         return {"undone": []}
+    attached = [n for n in info["load_balancer_names"] if n in plan.profile.traffic.load_balancer_names]
+    attached += [a for a in info["target_group_arns"] if a in plan.profile.traffic.target_group_arns]
+    if attached and doc.blue and doc.blue.groups:
+        serves, problems = _blue_serves(doc)
+        if not serves:
+            raise BlueUnhealthy(f"refusing to take green {info['name']} out: blue does not serve again ({problems})")
     targets = _detach(info, plan.profile.traffic)
     return {"undone": [f"detached green {info['name']} from {', '.join(targets)}"] if targets else []}
 
