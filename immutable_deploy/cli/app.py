@@ -1,0 +1,150 @@
+"""The command line: argparse, global options, dispatch and error reporting."""
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from immutable_deploy.cli import commands, exitcodes
+from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
+
+DESCRIPTION = """\
+Immutable blue/green deployments of EC2 applications: start, follow, approve, roll back and
+inspect the Immutable Deploy state machines.
+
+The state machines, state table and profile parameters are found from the outputs of the
+CloudFormation stack (--stack, default ImmutableDeploy) unless given explicitly. Works against
+any endpoint (--endpoint-url or AWS_ENDPOINT_URL)."""
+
+DEPLOY_HELP = """\
+Validate the request locally (the stored profile of APP, with --profile merged over it, against the
+same model the workflow uses: a bad request starts nothing), start an execution named
+<app>-<version>-<UTC time>-<random>, and follow it. --git-ref defaults to refs/tags/VERSION;
+--commit defaults to that ref's commit in the git repository of the working directory, else its
+HEAD (outside a git repository --commit is required). Ctrl-C stops following, not the deployment."""
+
+
+def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """Global options, accepted before and after the command (defaults live on the top parser)."""
+    d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
+    g = parser.add_argument_group("AWS and stack")
+    g.add_argument("--region", default=d(None), help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
+    g.add_argument("--endpoint-url", default=d(None), metavar="URL",
+                   help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)")
+    g.add_argument("--stack", default=d(DEFAULT_STACK), help=f"stack whose outputs locate everything (default {DEFAULT_STACK})")
+    g.add_argument("--deploy-arn", default=d(None), metavar="ARN", help="deploy state machine (instead of the stack output)")
+    g.add_argument("--rollback-arn", default=d(None), metavar="ARN", help="rollback state machine (instead of the stack output)")
+    g.add_argument("--table", default=d(None), metavar="NAME", help="state table (instead of the stack output)")
+    g.add_argument("--poll-seconds", type=float, default=d(None), metavar="S",
+                   help="seconds between two polls while following (default 2)")
+
+
+def _follow_options(parser: argparse.ArgumentParser) -> None:
+    wait = parser.add_mutually_exclusive_group()
+    wait.add_argument("--wait", dest="wait", action="store_true", default=True,
+                      help="follow the execution until it ends (default)")
+    wait.add_argument("--no-wait", dest="wait", action="store_false",
+                      help="start it and return (exit 0 once started)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON result on stdout at the end; progress goes to stderr")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="immutable-deploy", description=DESCRIPTION, epilog=exitcodes.EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(parser, suppress=False)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=description or help_text, epilog=exitcodes.EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        _common(p, suppress=True)
+        return p
+
+    p = command("deploy", "deploy a release of an app and follow it", DEPLOY_HELP)
+    p.add_argument("app", metavar="APP")
+    p.add_argument("version", metavar="VERSION")
+    p.add_argument("--git-ref", help="branch or tag of the release (default refs/tags/VERSION)")
+    p.add_argument("--commit", help="commit id, 7-40 hex digits (default: from the local git repository)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="a profile (YAML or JSON) merged over the stored one, field by field")
+    _follow_options(p)
+    p.set_defaults(handler=commands.deploy)
+
+    p = command("approve", "approve the deployment of APP that waits for approval")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--comment", default="", help="recorded with the approval")
+    p.set_defaults(handler=commands.approve, json=False)
+
+    p = command("reject", "reject the deployment of APP that waits for approval (staging is cleaned up)")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--reason", required=True, help="why (recorded in the execution's cause)")
+    p.set_defaults(handler=commands.reject, json=False)
+
+    p = command("rollback", "put the kept group of APP back in service and follow it",
+                "Start the rollback state machine for APP: the most recently retired kept group serves "
+                "again. Traffic targets come from the stored profile, or from --profile FILE.")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--profile", metavar="FILE", help="a profile (YAML or JSON) whose traffic (and timing) to use")
+    _follow_options(p)
+    p.set_defaults(handler=commands.rollback)
+
+    p = command("status", "what serves APP now, what is kept for rollback, what is running")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
+    p.set_defaults(handler=commands.status)
+
+    p = command("history", "past deployments and rollbacks of APP, newest first")
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N executions (default 20)")
+    p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
+    p.set_defaults(handler=commands.history)
+    return parser
+
+
+def _prefix(args: Any) -> str:
+    """``immutable-deploy`` with the global options given, for the commands the tool prints."""
+    words = ["immutable-deploy"]
+    for option, value in (("--region", args.region), ("--endpoint-url", args.endpoint_url),
+                          ("--stack", args.stack if args.stack != DEFAULT_STACK else None),
+                          ("--deploy-arn", args.deploy_arn), ("--rollback-arn", args.rollback_arn),
+                          ("--table", args.table)):
+        if value:
+            words += [option, shlex.quote(value)]
+    return " ".join(words)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help (0) and usage errors (2)
+        return exc.code if isinstance(exc.code, int) else exitcodes.USAGE
+    as_json = bool(getattr(args, "json", False))
+    out = sys.stderr if as_json else sys.stdout
+    try:
+        aws = Aws(region=args.region, endpoint_url=args.endpoint_url, stack=args.stack,
+                  deploy_arn_option=args.deploy_arn, rollback_arn_option=args.rollback_arn, table_option=args.table)
+        ctx = commands.Context(aws=aws, json=as_json, out=out, stdout=sys.stdout, prefix=_prefix(args),
+                               poll_seconds=args.poll_seconds)
+        return int(args.handler(ctx, args))
+    except CliError as exc:
+        sys.stderr.write(f"immutable-deploy: error: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("immutable-deploy: interrupted\n")
+        return exitcodes.FOLLOW_STOPPED
+    except (NoCredentialsError, NoRegionError) as exc:
+        sys.stderr.write(f"immutable-deploy: error: {exc}\n")
+        return exitcodes.ERROR
+    except ClientError as exc:
+        sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")
+        return exitcodes.ERROR
+    except BotoCoreError as exc:
+        sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")
+        return exitcodes.ERROR

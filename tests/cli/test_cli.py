@@ -1,0 +1,360 @@
+"""Every command of ``immutable-deploy`` against the local AWS, with the real workflow running."""
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+import yaml
+
+from immutable_deploy.cli import exitcodes, follow, main
+from immutable_deploy.cli.commands import execution_name
+from immutable_deploy.localaws.faults import Scenario
+from tests.cli.conftest import executions, table_item, wait_for_item
+
+COMMIT = "9fceb02"
+
+
+def group(name: str) -> dict:
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+
+
+def describe(arn: str) -> dict:
+    return boto3.client("stepfunctions").describe_execution(executionArn=arn)
+
+
+# --- deploy ----------------------------------------------------------------------------------------
+
+def test_deploy_follows_every_phase_in_plain_lines_and_exits_0(aws, cli):
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
+    assert run.code == exitcodes.OK, run.out + run.err
+    out = run.out
+    # not a terminal: plain lines, no ANSI, each stamped with the elapsed time
+    assert "\x1b[" not in out
+    lines = [line for line in out.splitlines() if line.startswith("[+")]
+    assert len(lines) > 20
+    for phase in ("start", "bake", "image", "fleet", "traffic", "done"):
+        assert any(line.split()[1] == phase for line in lines), phase
+    assert "image pending" in out and "green healthy 0/3" in out and "green healthy 3/3" in out
+    assert "3/3 InService" in out
+    assert "DrainBlue                  done in 30s" in out
+    assert "SUCCEEDED after" in out
+    (arn,) = [e["executionArn"] for e in executions(aws)]
+    name = arn.rsplit(":", 1)[-1]
+    assert name.startswith("web-2-0-0-") and name in out
+    out_json = json.loads(describe(arn)["output"])
+    assert f"Deployed web 2.0.0: image {out_json['image_id']}, {out_json['green_asg']} serves." in out
+    assert "web-1.0.0 is kept for rollback: immutable-deploy rollback web" in out
+    assert aws.serving() == {"elb": [out_json["green_asg"]], "tg": [out_json["green_asg"]]}
+    # the input is the stored profile, and the release from the command line
+    sent = json.loads(describe(arn)["input"])
+    assert sent["release"] == {"version": "2.0.0", "git_ref": "refs/tags/2.0.0", "commit": COMMIT}
+    assert sent["profile"]["traffic"] == aws.world.profile()["traffic"]
+
+
+def test_deploy_json_prints_one_object_on_stdout_and_progress_on_stderr(aws, cli):
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--git-ref", "release/2.0.0", "--json")
+    assert run.code == 0
+    result = json.loads(run.out)  # the whole of stdout is one JSON object
+    assert result["status"] == "DEPLOYED" and result["version"] == "2.0.0"
+    assert result["image_id"].startswith("ami-") and result["blue_asg"] == "web-1.0.0"
+    assert result["execution"] == executions(aws)[0]["executionArn"]
+    assert "image pending" in run.err and "Deployed web 2.0.0" in run.err
+
+
+def test_a_locally_invalid_request_starts_nothing_and_exits_3(aws, cli, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"fleet": {"min_size": -1}, "timing": {"poll_secs": 5}}))
+    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad))
+    assert run.code == exitcodes.REJECTED_INPUT
+    assert "nothing was started" in run.out
+    assert "profile.fleet.min_size: Input should be greater than or equal to 0" in run.out
+    assert "profile.timing.poll_secs: unknown field" in run.out
+    assert "release.commit: 'not-hex' is not a git commit id" in run.out
+    assert executions(aws) == []
+    # --json: the problems as a list, and still nothing started
+    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad), "--json")
+    assert run.code == 3
+    result = json.loads(run.out)
+    assert result["status"] == "REJECTED" and result["error"] == "InvalidDeploymentRequest"
+    assert "profile.timing.poll_secs: unknown field" in result["cause"] and result["execution"] is None
+    assert executions(aws) == []
+
+
+def test_no_stored_profile_and_none_given_is_rejected_locally(local_aws, cli):
+    aws = local_aws()
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
+    assert run.code == 3
+    assert "profile: web has no stored profile" in run.out and "--profile FILE" in run.out
+    assert executions(aws) == []
+
+
+def test_the_profile_file_is_merged_over_the_stored_profile(aws, cli, tmp_path):
+    override = tmp_path / "web.json"
+    override.write_text(json.dumps({"fleet": {"desired_capacity": 4, "instance_type": "c6i.large"},
+                                    "timing": {"drain_seconds": 0}}))
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override), "--json")
+    assert run.code == 0, run.err
+    result = json.loads(run.out)
+    green = group(result["green_asg"])
+    assert green["DesiredCapacity"] == 4 and green["MinSize"] == 2  # from the file, and from the store
+    data = boto3.client("ec2").describe_launch_template_versions(
+        LaunchTemplateId=result["launch_template_id"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    assert data["InstanceType"] == "c6i.large"
+    assert "DrainBlue" not in run.err or "DrainBlue                  done in 0s" in run.err
+
+
+def test_deploy_while_one_runs_exits_4_and_starts_nothing(local_aws, cli):
+    # the first deployment waits for approval, so it holds the lock for as long as the test needs
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+    first = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait", "--json")
+    assert first.code == 0
+    started = json.loads(first.out)
+    assert started["status"] == "RUNNING"
+    arn = started["execution"]
+    wait_for_item(aws, "APPROVAL#web")
+    # status shows the running deployment
+    status = cli("status", "web")
+    assert status.code == 0
+    assert f"running: deploy {arn.rsplit(':', 1)[-1]}" in status.out and "now at AwaitApproval" in status.out
+    second = cli("deploy", "web", "2.1.0", "--commit", COMMIT)
+    assert second.code == exitcodes.IN_PROGRESS
+    assert "in progress" in second.out and arn in second.out
+    assert len(executions(aws)) == 1
+    assert cli("rollback", "web").code == exitcodes.IN_PROGRESS
+    assert executions(aws, "rollback") == []
+    assert cli("approve", "web").code == 0
+    assert aws.wait(arn)["status"] == "SUCCEEDED"
+
+
+def test_a_deployment_that_is_rolled_back_exits_5(local_aws, cli, tmp_path):
+    aws = local_aws(scenario=Scenario(unhealthy_versions={"2.1.0"}))
+    aws.store_profile("web", aws.world.profile(healthy_timeout_seconds=600))
+    run = cli("deploy", "web", "2.1.0", "--commit", COMMIT, "--json")
+    assert run.code == exitcodes.ROLLED_BACK
+    result = json.loads(run.out)
+    assert result["status"] == "FAILED" and result["error"] == "DeploymentRolledBack"
+    assert result["cause"]["failed_state"] == "CheckGreenInService"  # the cause is parsed JSON
+    assert result["cause"]["error"] == "GreenUnhealthy"
+    assert "CheckGreenInService failed with GreenUnhealthy" in run.err
+    assert any(line.split()[1:2] == ["rollback"] for line in run.err.splitlines() if line.startswith("[+"))
+    assert "failed at CheckGreenInService with GreenUnhealthy" in run.err
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
+# --- approval --------------------------------------------------------------------------------------
+
+def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+    assert cli("approve", "web").code == exitcodes.NOTHING_PENDING
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait", "--json")
+    assert run.code == 0
+    arn = json.loads(run.out)["execution"]
+    wait_for_item(aws, "APPROVAL#web")
+    status = cli("status", "web")
+    assert "waiting for approval: web 2.0.0, staging at" in status.out
+    approved = cli("approve", "web", "--comment", "looks good")
+    assert approved.code == 0, approved.out + approved.err
+    assert "Approved web 2.0.0" in approved.out
+    assert table_item(aws, "APPROVAL#web") is None
+    desc = aws.wait(arn)
+    assert desc["status"] == "SUCCEEDED"
+    answer = [json.loads(e["stateExitedEventDetails"]["output"])["approval"] for e in aws.history(arn)
+              if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "AwaitApproval"]
+    assert answer == [{"approved_by": "arn:aws:sts::123456789012:user/moto", "comment": "looks good"}]
+    # nothing is pending any more
+    assert cli("reject", "web", "--reason", "late").code == exitcodes.NOTHING_PENDING
+
+
+def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch, capsys):
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+    answered = []
+
+    seen = []
+
+    def sleep(seconds):
+        # answer once the follower has polled with the approval pending (it then shows the block)
+        if not answered and table_item(aws, "APPROVAL#web"):
+            seen.append(True)
+            if len(seen) == 2:
+                answered.append(main(["reject", "web", "--reason", "checkout is broken"]))
+
+    monkeypatch.setattr(follow, "sleep", sleep)
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
+    assert answered == [0]
+    assert run.code == exitcodes.APPROVAL_REJECTED
+    out = run.out
+    assert "Waiting for approval: web 2.0.0 (refs/tags/2.0.0 @ 9fceb02)" in out
+    item_line = next(line for line in out.splitlines() if line.startswith("  staging:"))
+    assert "instance i-" in item_line
+    assert "  approve:  immutable-deploy approve web" in out
+    assert "  reject:   immutable-deploy reject web --reason TEXT" in out
+    assert "Rejected web 2.0.0" in out
+    assert "ApprovalRejected" in out
+    (execution,) = executions(aws)
+    desc = describe(execution["executionArn"])
+    assert desc["error"] == "ApprovalRejected"
+    assert json.loads(desc["cause"])["failed_state"] == "AwaitApproval"
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
+# --- rollback, status, history ---------------------------------------------------------------------
+
+def test_rollback_status_and_history(aws, cli):
+    deployed = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--json")
+    assert deployed.code == 0
+    green = json.loads(deployed.out)["green_asg"]
+
+    status = cli("status", "web")
+    assert status.code == 0
+    lines = status.out.splitlines()
+    serving = lines.index("serving:")
+    assert lines[serving + 1].startswith(f"  {green}  version 2.0.0  image ami-")
+    assert "classic ELB  web-elb" in lines[serving + 2] and "3/3 InService" in lines[serving + 2]
+    assert "target group web-tg" in lines[serving + 3] and "3/3 healthy" in lines[serving + 3]
+    assert any(line.startswith("  web-1.0.0  version 1.0.0") and "a rollback puts this one back" in line
+               for line in lines)
+    assert "running: nothing" in lines
+
+    rolled = cli("rollback", "web", "--json")
+    assert rolled.code == 0, rolled.err
+    result = json.loads(rolled.out)
+    assert result["status"] == "ROLLED_BACK" and result["serving_asg"] == "web-1.0.0"
+    assert "CheckPrevious" in rolled.err and "Rolled back web: web-1.0.0 serves again" in rolled.err
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+    report = cli("status", "web", "--json").json()
+    assert [g["name"] for g in report["serving"]] == ["web-1.0.0"]
+    assert [g["name"] for g in report["kept"]] == [green]
+    assert report["kept"][0]["retired_at"] and report["running"] is None
+
+    history = cli("history", "web")
+    assert history.code == 0
+    rows = history.out.splitlines()
+    assert rows[0].split()[:4] == ["STARTED", "KIND", "VERSION", "OUTCOME"]
+    assert rows[1].split()[1:5] == ["rollback", "to", "web-1.0.0", "SUCCEEDED"]  # newest first
+    assert rows[2].split()[1:4] == ["deploy", "2.0.0", "SUCCEEDED"] and "13m54s" in rows[2]
+    limited = cli("history", "web", "--limit", "1", "--json").json()
+    assert [e["kind"] for e in limited["executions"]] == ["rollback"]
+    assert cli("history", "other").out.startswith("No deployments or rollbacks of other")
+
+
+def test_rollback_with_nothing_to_put_back_exits_9(local_aws, cli):
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile())
+    run = cli("rollback", "web")
+    assert run.code == exitcodes.ROLLBACK_FAILED
+    assert "NothingToRollBack" in run.out and "no kept group" in run.out
+
+
+def test_rollback_without_any_profile_is_rejected_locally(local_aws, cli, tmp_path):
+    aws = local_aws()
+    assert cli("rollback", "web").code == exitcodes.REJECTED_INPUT
+    assert executions(aws, "rollback") == []
+    traffic = tmp_path / "t.yaml"
+    traffic.write_text(yaml.safe_dump({"traffic": {"load_balancer_names": ["Not A Name!"]}}))
+    run = cli("rollback", "web", "--profile", str(traffic))
+    assert run.code == 3 and "profile.traffic.load_balancer_names[0]" in run.out
+
+
+# --- following -------------------------------------------------------------------------------------
+
+def test_ctrl_c_stops_following_not_the_deployment(local_aws, cli, monkeypatch):
+    # the deployment waits for approval, so it is surely still running when Ctrl-C comes
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+
+    def sleep(seconds):
+        if table_item(aws, "APPROVAL#web"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(follow, "sleep", sleep)
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--json")
+    assert run.code == exitcodes.FOLLOW_STOPPED
+    result = json.loads(run.out)
+    assert result["status"] == "RUNNING" and result["error"] == "FollowStopped"
+    assert "Stopped following" in run.err and "immutable-deploy status web" in run.err
+    assert describe(result["execution"])["status"] == "RUNNING"  # it goes on
+    assert cli("approve", "web").code == 0
+    assert aws.wait(result["execution"])["status"] == "SUCCEEDED"
+
+
+def test_on_a_terminal_the_view_redraws_in_place(aws, cli, monkeypatch):
+    monkeypatch.setattr(follow, "is_tty", lambda out: True)
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--stack", "ImmutableDeploy")
+    assert run.code == 0
+    assert "\x1b[" in run.out and "\x1b[J" in run.out
+    assert "phase image" in run.out and "elapsed" in run.out
+    assert "CheckImage" in run.out and "checks)" in run.out
+
+
+def test_global_options_reach_the_printed_commands(local_aws, cli):
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+    run = cli("--region", "us-east-1", "deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait")
+    assert run.code == 0 and "immutable-deploy --region us-east-1 status web" in run.out
+    assert cli("--stack", "Missing", "status", "web").code == exitcodes.ERROR
+
+
+# --- small parts -----------------------------------------------------------------------------------
+
+def test_usage_errors_and_help(capsys):
+    assert main(["reject", "web"]) == exitcodes.USAGE  # --reason is required
+    assert main(["deploy", "web"]) == exitcodes.USAGE
+    assert main(["--help"]) == 0
+    text = capsys.readouterr().out
+    for code in range(0, 11):
+        assert f"\n  {code} " in text
+
+
+def test_exit_codes_of_finished_executions():
+    assert exitcodes.for_execution({"status": "SUCCEEDED"}) == 0
+    assert exitcodes.for_execution({"status": "FAILED", "error": "InvalidDeploymentRequest"}) == 3
+    assert exitcodes.for_execution({"status": "FAILED", "error": "DeploymentInProgress"}) == 4
+    assert exitcodes.for_execution({"status": "FAILED", "error": "DeploymentRolledBack"}) == 5
+    assert exitcodes.for_execution({"status": "FAILED", "error": "RollbackIncomplete"}) == 6
+    assert exitcodes.for_execution({"status": "FAILED", "error": "ApprovalRejected"}) == 7
+    assert exitcodes.for_execution({"status": "FAILED", "error": "RollbackFailed"}) == 9
+    assert exitcodes.for_execution({"status": "FAILED", "error": "NothingToRollBack"}) == 9
+    assert exitcodes.for_execution({"status": "FAILED", "error": "States.Runtime"}) == 1
+    assert exitcodes.for_execution({"status": "ABORTED"}) == 1
+
+
+@pytest.mark.parametrize("app,version", [("web", "2.3.0"), ("a" * 31, "1.0.0+build.7/" + "x" * 60)])
+def test_execution_names_are_readable_unique_and_valid(app, version):
+    from datetime import datetime, timezone
+
+    now = datetime(2026, 11, 28, 10, 15, tzinfo=timezone.utc)
+    names = {execution_name(app, version, now) for _ in range(20)}
+    assert len(names) > 1
+    for name in names:
+        assert len(name) <= 80 and all(c.isalnum() or c in "-_" for c in name)
+        assert "20261128T101500Z" in name and name.startswith(f"{app}-")
+    assert execution_name("web", "2.3.0", now).startswith("web-2-3-0-20261128T101500Z-")
+
+
+def test_the_tracker_says_what_is_being_waited_for():
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+
+    def ev(i, kind, seconds, **details):
+        return {"id": i, "type": kind, "timestamp": t0 + timedelta(seconds=seconds), **details}
+
+    tracker = follow.Tracker("deploy", "web")
+    doc = json.dumps({"image": {"progress": "image pending 4m10s"}})
+    changes = []
+    for event in [
+        ev(1, "ExecutionStarted", 0, executionStartedEventDetails={"input": json.dumps({"release": {"version": "2.0.0"}})}),
+        ev(2, "TaskStateEntered", 10, stateEnteredEventDetails={"name": "CheckImage"}),
+        ev(3, "TaskStateExited", 11, stateExitedEventDetails={"name": "CheckImage", "output": doc}),
+        ev(4, "WaitStateEntered", 11, stateEnteredEventDetails={"name": "WaitForImage"}),
+    ]:
+        changes += tracker.apply(event)
+    assert tracker.phase == "image" and tracker.waiting_for() == "image pending 4m10s"
+    assert [c.text for c in changes] == ["started", "image pending 4m10s"]
+    view = follow.TtyView(__import__("io").StringIO(), "deploy web")
+    assert "  waiting for: image pending 4m10s" in view.render(tracker)
