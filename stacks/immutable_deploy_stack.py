@@ -1,5 +1,9 @@
-"""ImmutableDeployStack: the state table, the notification topic, the handlers and the deploy and
-rollback state machines."""
+"""ImmutableDeployStack: the state table, the notification topic, the handlers, the deploy and
+rollback state machines, and the release trigger (an EventBridge rule that starts the deploy).
+
+Context values: ``stack_name``, ``inventory``, ``event_bus_name`` (the bus the release rule
+listens on; default: the account's default bus) and ``release_event_source`` (when set, only
+release events with that ``source`` start a deployment; default: any source)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,6 +20,7 @@ from constructs import Construct
 from stacks import nag
 from stacks.functions import HandlerFunctions
 from stacks.inventory import StoredProfiles
+from stacks.release_trigger import ReleaseTrigger
 from statemachine.deploy import DeployDefinition
 from statemachine.rollback import RollbackDefinition
 
@@ -60,19 +65,29 @@ class ImmutableDeployStack(cdk.Stack):
         )
         fns = self.functions.as_functions()
 
-        self.deploy = self._state_machine("Deploy", deploy_name, DeployDefinition(self, "DeployDefinition", fns).start,
+        self.deploy = self._state_machine("Deploy", deploy_name, DeployDefinition(self, "DeployDefinition", fns,
+                                                                           topic=self.topic).start,
                                           "Bake, approve, image, green fleet, traffic switch; compensates on failure.",
                                           self.functions.all())
         self.rollback = self._state_machine("Rollback", rollback_name,
-                                            RollbackDefinition(self, "RollbackDefinition", fns).start,
+                                            RollbackDefinition(self, "RollbackDefinition", fns, topic=self.topic).start,
                                             "Put the kept group back behind the load balancers.",
                                             [self.functions.request, self.functions.lock, self.functions.traffic])
+
+        self.trigger = ReleaseTrigger(
+            self, "ReleaseTrigger", machine=self.deploy,
+            event_bus_name=self.node.try_get_context("event_bus_name"),
+            source=self.node.try_get_context("release_event_source"),
+        )
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.table.table_name)
         CfnOutput(self, "ProfileParameterPrefix", value=self.profile_prefix)
+        CfnOutput(self, "ReleaseRuleName", value=self.trigger.rule_name)
+        CfnOutput(self, "ReleaseEventBusName", value=self.trigger.bus_name)
+        CfnOutput(self, "ReleaseDeadLetterQueueUrl", value=self.trigger.dead_letters.queue_url)
 
     def _state_machine(self, construct_id: str, name: str, start: sfn.IChainable, comment: str,
                        functions: list) -> sfn.StateMachine:

@@ -11,6 +11,7 @@ from typing import Any
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
@@ -23,6 +24,14 @@ TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.Unknown",
     "TransientAwsError",
+]
+
+#: SNS errors worth a retry when the state machine publishes a notification itself.
+SNS_TRANSIENT_ERRORS = [
+    "SNS.ThrottledException",
+    "SNS.InternalErrorException",
+    "SNS.KMSThrottlingException",
+    "SNS.SdkClientException",
 ]
 
 #: Each Lambda Task may run this long before Step Functions gives up on it (the functions time out sooner).
@@ -163,3 +172,49 @@ class Compensable:
         record.next(self.compensation)
         task.add_catch(record, errors=["States.ALL"], result_path="$.error")
         return task
+
+
+def notify(
+    scope: Construct,
+    state_name: str,
+    topic: sns.ITopic,
+    *,
+    event: str,
+    app_path: str,
+    subject: str,
+    message: dict[str, Any],
+    comment: str,
+) -> tasks.SnsPublish:
+    """A native ``sns:publish`` Task that tells the topic's subscribers about ``event``: the message
+    is ``message`` (JSON, paths resolved), with the attributes ``event`` and ``app`` (what
+    subscription filter policies select on, as for the handlers' notifications). Its result is
+    discarded, so the state's output is its input.
+
+    A notification is never worth failing the execution for: the caller must catch its failure
+    (``on_failure``) and go on."""
+    task = tasks.SnsPublish(
+        scope,
+        state_name,
+        topic=topic,
+        subject=subject,
+        message=sfn.TaskInput.from_object({"event": event, **message}),
+        message_attributes={
+            "event": tasks.MessageAttribute(value=event, data_type=tasks.MessageAttributeDataType.STRING),
+            "app": tasks.MessageAttribute(value=sfn.JsonPath.string_at(app_path),
+                                          data_type=tasks.MessageAttributeDataType.STRING),
+        },
+        result_path=sfn.JsonPath.DISCARD,
+        task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
+        comment=comment,
+    )
+    task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=3, backoff_rate=2,
+                   jitter_strategy=sfn.JitterType.FULL)
+    return task
+
+
+def never_fails(task: tasks.SnsPublish, following: sfn.IChainable) -> tasks.SnsPublish:
+    """``task`` then ``following``, whether ``task`` succeeded or not (its error is kept in
+    ``$.notification_error`` only for the execution history; later states pick their output)."""
+    task.add_catch(following, errors=["States.ALL"], result_path="$.notification_error")
+    task.next(following)
+    return task

@@ -2,16 +2,30 @@
 and, from any failure after the lock, the compensating branch that puts blue back and removes
 everything this execution created.
 
+A deployment that succeeds is announced on the notification topic by the state machine itself
+(``NotifyDeployed``, a native ``sns:publish`` whose failure never fails the deployment); approval,
+rolled back and rollback incomplete are announced by the handlers.
+
 Polling is always Wait -> Check -> Choice: the Check (a Lambda) returns its phase's state with
 ``poll.wait_seconds`` (backoff) and raises a typed error once its deadline from the input passed.
 """
 from __future__ import annotations
 
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from statemachine.common import Compensable, Functions, invoke, validate_then_lock, wait_for, with_retry
+from statemachine.common import (
+    Compensable,
+    Functions,
+    invoke,
+    never_fails,
+    notify,
+    validate_then_lock,
+    wait_for,
+    with_retry,
+)
 
 APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
 
@@ -19,7 +33,7 @@ APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
 class DeployDefinition(Construct):
     """``self.start`` is the first state of the deploy workflow."""
 
-    def __init__(self, scope: Construct, construct_id: str, fn: Functions) -> None:
+    def __init__(self, scope: Construct, construct_id: str, fn: Functions, *, topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         self.fn = fn
         compensation = self._compensation()
@@ -122,9 +136,27 @@ class DeployDefinition(Construct):
             .when(sfn.Condition.string_equals("$.request.profile.fleet.launch", "launch_configuration"), output_lc.next(deployed))
             .otherwise(output_lt.next(deployed))
         )
+        app, version = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.release.version")
+        green, image = sfn.JsonPath.string_at("$.fleet.green_asg"), sfn.JsonPath.string_at("$.image.image_id")
+        notify_deployed = never_fails(notify(
+            self, "NotifyDeployed", topic, event="deployed", app_path="$.request.app",
+            subject=sfn.JsonPath.format("{} {}: deployed", app, version),
+            message={
+                "text": sfn.JsonPath.format("{} {} is deployed: {} serves it, from image {}.", app, version, green, image),
+                "app": app,
+                "version": version,
+                "git_ref": sfn.JsonPath.string_at("$.request.release.git_ref"),
+                "commit": sfn.JsonPath.string_at("$.request.release.commit"),
+                "image_id": image,
+                "green_asg": green,
+                "blue_asg": sfn.JsonPath.string_at("$.blue.primary"),
+                "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+            },
+            comment="Tell the topic (event=deployed); a failed notification never fails the deployment.",
+        ), output)
         # A deployment that switched traffic is done even if the lock could not be released: a
         # lock whose execution has ended is taken over by the next one.
-        release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
+        release.add_catch(notify_deployed, errors=["States.ALL"], result_path="$.lock_release_error")
 
         # --- wiring ----------------------------------------------------------------------------
         acquire.next(discover)
@@ -184,7 +216,7 @@ class DeployDefinition(Construct):
         drain_blue.next(suspend_blue)
         suspend_blue.next(prune)
         prune.next(release)
-        release.next(output)
+        release.next(notify_deployed)
         self.start = start
 
     # --- the compensating branch -------------------------------------------------------------------
@@ -263,6 +295,8 @@ class DeployDefinition(Construct):
         then(restore_blue,
             sfn.Choice(self, "Blue to wait for?")
             .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
+            # a restore that failed may have done part of its work: see whether blue serves
+            .when(sfn.Condition.is_present("$.undo.restore_blue.Error"), check_blue)
             .otherwise(detach_green)
         )
         wait_blue.next(check_blue)
@@ -273,7 +307,16 @@ class DeployDefinition(Construct):
             .otherwise(wait_blue_again)
         )
         wait_blue_again.next(check_blue)
-        then(detach_green, delete_group)
+        # Green stays whole when it could not be taken out (blue does not serve again): the audit
+        # then reports the rollback incomplete instead of leaving nothing behind the load balancers.
+        drain_green = sfn.Wait(self, "DrainGreen", time=sfn.WaitTime.seconds_path("$.request.profile.timing.drain_seconds"),
+                               comment="Let green's in-flight requests finish before its instances go.")
+        drain_green.next(delete_group)
+        then(detach_green,
+             sfn.Choice(self, "Green taken out?")
+             .when(sfn.Condition.is_present("$.undo.detach_green.Error"), terminate)
+             .when(sfn.Condition.is_present("$.undo.detach_green.undone[0]"), drain_green)
+             .otherwise(delete_group))
         green_gone = (
             sfn.Choice(self, "Green deleted?")
             .when(sfn.Condition.is_present("$.undo.delete_group.Error"), delete_launch)

@@ -2,17 +2,20 @@
 take the current one out. It takes seconds: the previous group is still running at its capacity.
 
 If it fails midway, it undoes itself (the current group serves again) and fails with
-``RollbackFailed``; if the undo fails too, it fails with ``RollbackIncomplete``."""
+``RollbackFailed``; if the undo fails too, it fails with ``RollbackIncomplete``. A rollback that
+succeeds is announced on the notification topic (``NotifyRolledBack``, event
+``rolled_back_manually``); a failed notification never fails the rollback."""
 from __future__ import annotations
 
+from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from statemachine.common import Compensable, Functions, invoke, validate_then_lock, wait_for
+from statemachine.common import Compensable, Functions, invoke, never_fails, notify, validate_then_lock, wait_for
 
 
 class RollbackDefinition(Construct):
-    def __init__(self, scope: Construct, construct_id: str, fn: Functions) -> None:
+    def __init__(self, scope: Construct, construct_id: str, fn: Functions, *, topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         start, acquire = validate_then_lock(
             self, fn, validate_state="ValidateRollback", action="validate_rollback", purpose="rollback",
@@ -64,7 +67,20 @@ class RollbackDefinition(Construct):
             "retired_asgs.$": "$.request.serving",
             "execution.$": "$.request.execution.arn",
         })
-        release.add_catch(output, errors=["States.ALL"], result_path="$.lock_release_error")
+        app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
+        notify_rolled_back = never_fails(notify(
+            self, "NotifyRolledBack", topic, event="rolled_back_manually", app_path="$.request.app",
+            subject=sfn.JsonPath.format("{}: rolled back", app),
+            message={
+                "text": sfn.JsonPath.format("{} was rolled back: {} serves again.", app, previous),
+                "app": app,
+                "serving_asg": previous,
+                "retired_asg": sfn.JsonPath.string_at("$.request.retiring"),
+                "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+            },
+            comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
+        ), output)
+        release.add_catch(notify_rolled_back, errors=["States.ALL"], result_path="$.lock_release_error")
 
         acquire.next(attach)
         attach.next(wait)
@@ -75,6 +91,6 @@ class RollbackDefinition(Construct):
             .otherwise(wait)
         )
         detach.next(release)
-        release.next(output)
+        release.next(notify_rolled_back)
         output.next(sfn.Succeed(self, "RolledBack"))
         self.start = start

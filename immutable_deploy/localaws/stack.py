@@ -6,8 +6,8 @@ with a call of the function's real handler (from ``lambdas/``) in this process, 
 boto3 calls land in the same moto backends.
 
 What it does not do: run CloudFormation. It reads the template and creates the table, the topic,
-the functions and the state machines itself (moto's CloudFormation would put the state machines in
-a backend that does not execute them).
+the queues, the functions, the state machines and the EventBridge rules (with their targets)
+itself (moto's CloudFormation would put the state machines in a backend that does not execute them).
 """
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def ensure_import_paths() -> None:
 ensure_import_paths()
 
 
-def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None) -> dict:
+def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None, context: dict | None = None) -> dict:
     """Synthesize the CDK app in this process (without bundling the dependencies layer) and return
-    the stack's CloudFormation template."""
+    the stack's CloudFormation template. ``context``: more CDK context values (e.g. ``event_bus_name``)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
 
@@ -52,7 +52,7 @@ def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None) -
     import app as cdk_app
 
     app = cdk.App(
-        context={"aws:cdk:bundling-stacks": [], "stack_name": stack_name},
+        context={**(context or {}), "aws:cdk:bundling-stacks": [], "stack_name": stack_name},
         outdir=outdir,
     )
     stack = cdk_app.build(app)
@@ -98,6 +98,12 @@ class _Resolver:
                 if key == "Fn::Join":
                     sep, parts = arg
                     return sep.join(str(self(p)) for p in parts)
+                if key == "Fn::Split":
+                    sep, text = arg
+                    return str(self(text)).split(sep)
+                if key == "Fn::Select":
+                    index, items = arg
+                    return self(items)[int(self(index))]
                 if key == "Fn::Sub":
                     text = arg if isinstance(arg, str) else arg[0]
                     for name in ("AWS::Region", "AWS::AccountId", "AWS::Partition", "AWS::URLSuffix"):
@@ -147,6 +153,14 @@ class LocalStack:
     def table_name(self) -> str:
         return self.outputs["StateTableName"]
 
+    @property
+    def release_rule_name(self) -> str:
+        return self.outputs["ReleaseRuleName"]
+
+    @property
+    def release_bus_name(self) -> str:
+        return self.outputs["ReleaseEventBusName"]
+
 
 def _dummy_zip() -> bytes:
     buf = io.BytesIO()
@@ -156,7 +170,8 @@ def _dummy_zip() -> bytes:
 
 
 def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "ImmutableDeploy") -> LocalStack:
-    """Create the template's table, topic, functions and state machines in the active moto backend."""
+    """Create the template's table, topic, queues, functions, state machines and EventBridge rules in
+    the active moto backend."""
     resources = template["Resources"]
     physical: dict[str, dict[str, str]] = {}
     resolve = _Resolver(template, region, physical)
@@ -167,6 +182,8 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
     lam = boto3.client("lambda", region_name=region)
     sfn = boto3.client("stepfunctions", region_name=region)
     logs = boto3.client("logs", region_name=region)
+    sqs = boto3.client("sqs", region_name=region)
+    events = boto3.client("events", region_name=region)
 
     def short(logical: str) -> str:
         return f"{stack_name}-{logical}"[:64]
@@ -198,6 +215,16 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
             physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"}
         elif kind == "AWS::Lambda::LayerVersion":
             physical[logical] = {"Ref": f"arn:aws:lambda:{region}:{ACCOUNT}:layer:{short(logical)}:1"}
+        elif kind == "AWS::SQS::Queue":
+            name = props.get("QueueName") or short(logical)
+            attributes = {"MessageRetentionPeriod": str(props["MessageRetentionPeriod"])} \
+                if "MessageRetentionPeriod" in props else {}
+            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            physical[logical] = {"Ref": url, "QueueUrl": url, "QueueName": name,
+                                 "Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{name}"}
+        elif kind == "AWS::Events::EventBus":
+            arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
+            physical[logical] = {"Ref": props["Name"], "Name": props["Name"], "Arn": arn}
 
     # Pass 2: functions (their environment refers to the table and topic).
     for logical, res in resources.items():
@@ -233,7 +260,30 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
         )["stateMachineArn"]
         physical[logical] = {"Ref": arn, "Arn": arn, "Name": props.get("StateMachineName", short(logical))}
 
-    # Pass 4: the inventory's stored profiles.
+    # Pass 4: EventBridge rules and their targets (the release trigger starts the deploy state
+    # machine: moto does not deliver to Step Functions, gaps.py does).
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::Events::Rule":
+            continue
+        props = resolve(res["Properties"])
+        bus = props.get("EventBusName", "default")
+        if bus != "default" and not any(b["Name"] == bus for b in events.list_event_buses()["EventBuses"]):
+            events.create_event_bus(Name=bus)  # a bus the stack only refers to by name
+        name = props.get("Name") or short(logical)
+        rule = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
+        if "EventPattern" in props:
+            rule["EventPattern"] = json.dumps(props["EventPattern"])
+        if "ScheduleExpression" in props:
+            rule["ScheduleExpression"] = props["ScheduleExpression"]
+        if "Description" in props:
+            rule["Description"] = props["Description"]
+        arn = events.put_rule(**rule)["RuleArn"]
+        if props.get("Targets"):
+            events.put_targets(Rule=name, EventBusName=bus, Targets=props["Targets"])
+        # Ref of a rule on a custom bus is "<bus>|<rule>", as CloudFormation has it.
+        physical[logical] = {"Ref": name if bus == "default" else f"{bus}|{name}", "Arn": arn}
+
+    # Pass 5: the inventory's stored profiles.
     ssm = boto3.client("ssm", region_name=region)
     for logical, res in resources.items():
         if res["Type"] == "AWS::SSM::Parameter":
