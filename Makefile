@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test synth clean
+.PHONY: demo test synth diagram clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(STAMP)
 ## synth: synthesize the stack for a real account into cdk.out (bundles the dependencies layer with pip)
 synth: $(STAMP)
 	@$(PY) app.py
+
+## diagram: regenerate the README's deploy state machine diagram from the synthesized definition
+diagram: $(STAMP)
+	@$(PY) -m immutable_deploy.diagram --write
 
 clean:
 	rm -rf $(VENV) .build cdk.out .pytest_cache
