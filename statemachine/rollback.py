@@ -19,9 +19,23 @@ class RollbackDefinition(Construct):
         super().__init__(scope, construct_id)
         start, acquire = validate_then_lock(
             self, fn, validate_state="ValidateRollback", action="validate_rollback", purpose="rollback",
-            rejections={"InvalidDeploymentRequest": "InvalidRollbackRequest", "NothingToRollBack": "NothingToRollBack"},
-            comment="Check the input; find the serving group and the kept one to put back.",
+            rejections={"InvalidDeploymentRequest": "InvalidRollbackRequest"},
+            comment="Check the input (and that its load balancers and target groups exist).",
         )
+        # What serves and what to put back is decided under the lock: a deployment that finished a
+        # moment before must not leave a stale plan behind.
+        plan = invoke(self, "PlanRollback", fn.request, "plan_rollback", "$.request",
+                      "Find the groups serving now and the kept group to put back.")
+        nothing = sfn.Pass(self, "Explain NothingToRollBack",
+                           parameters={"detail.$": "States.StringToJson($.error.Cause)"}, result_path="$.rejection")
+        release_nothing = invoke(self, "ReleaseLockNothingToRollBack", fn.lock, "release", None, "Release the lock.",
+                                 purpose="rollback", outcome="NOTHING_TO_ROLL_BACK")
+        nothing_fail = sfn.Fail(self, "NothingToRollBack", error="NothingToRollBack",
+                                cause_path="$.rejection.detail.errorMessage", comment="No kept group exists.")
+        plan.add_catch(nothing, errors=["NothingToRollBack"], result_path="$.error")
+        nothing.next(release_nothing)
+        release_nothing.add_catch(nothing_fail, errors=["States.ALL"], result_path="$.lock_release_error")
+        release_nothing.next(nothing_fail)
 
         undo = invoke(self, "UndoRollback", fn.traffic, "rollback_undo", "$.undo",
                       "The current group serves again; the previous one is taken out and suspended again.")
@@ -49,6 +63,7 @@ class RollbackDefinition(Construct):
         release_failed.next(failed)
 
         guard = Compensable(self, undo).guard
+        guard(plan)
 
         attach = guard(invoke(self, "AttachPrevious", fn.traffic, "rollback_attach", "$.traffic",
                               "Resume the kept group and put it behind the load balancers."))
@@ -82,7 +97,8 @@ class RollbackDefinition(Construct):
         ), output)
         release.add_catch(notify_rolled_back, errors=["States.ALL"], result_path="$.lock_release_error")
 
-        acquire.next(attach)
+        acquire.next(plan)
+        plan.next(attach)
         attach.next(wait)
         wait.next(check)
         check.next(

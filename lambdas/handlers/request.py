@@ -7,7 +7,7 @@ from pydantic import BaseModel
 
 from blue_green.handler import dispatch, to_json
 from blue_green.logic import request
-from blue_green.models.state import DeployDocument, Execution
+from blue_green.models.state import DeployDocument, Execution, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
 
 
@@ -28,4 +28,6 @@ def handler(event: dict, context: Any) -> Any:
             logger.append_keys(app=parsed.input["app"])
         check = request.validate if parsed.action == "validate" else request.validate_rollback
         return to_json(check(parsed.input, parsed.execution))
+    if event.get("action") == "plan_rollback":
+        return dispatch(event, {"plan_rollback": request.plan_rollback}, RollbackDocument)
     return dispatch(event, {"discover_blue": request.discover_blue}, DeployDocument)

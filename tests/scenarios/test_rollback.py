@@ -56,9 +56,14 @@ def test_roll_back_then_deploy_again(local_aws):
 
 def test_nothing_to_roll_back_on_a_fresh_app(local_aws):
     aws = local_aws()
-    desc = aws.wait(aws.start_rollback(rollback_input(aws)))
+    arn = aws.start_rollback(rollback_input(aws))
+    desc = aws.wait(arn)
     assert desc["status"] == "FAILED" and desc["error"] == "NothingToRollBack"
     assert "web-1.0.0" in desc["cause"]
+    # decided under the lock (a deployment finishing a moment before cannot leave a stale plan)
+    states = aws.states_entered(arn)
+    assert states.index("AcquireLock") < states.index("PlanRollback")
+    assert lock_item(aws) is None
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
 
 

@@ -14,7 +14,16 @@ from blue_green import naming, profiles
 from blue_green.adapters import inventory
 from blue_green.errors import InvalidDeploymentRequest, NothingToRollBack
 from blue_green.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
-from blue_green.models.state import BlueGroup, BlueState, DeployDocument, Execution, Names, Plan, RollbackPlan
+from blue_green.models.state import (
+    BlueGroup,
+    BlueState,
+    DeployDocument,
+    Execution,
+    Names,
+    Plan,
+    RollbackDocument,
+    RollbackPlan,
+)
 
 
 def names_for(app: str, version: str, execution: Execution) -> Names:
@@ -136,18 +145,25 @@ def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:
     problems = traffic_problems(request.profile.traffic, "profile.traffic")
     if problems:
         raise InvalidDeploymentRequest(problems)
+    return RollbackPlan(
+        app=request.app,
+        profile=request.profile,
+        execution=execution,
+        names=names_for(request.app, "rollback", execution),
+    )
+
+
+def plan_rollback(doc: RollbackDocument) -> RollbackPlan:
+    """Under the lock: which groups serve now, and which kept group goes back."""
+    request = doc.request
     serving = [g["name"] for g in inventory.serving_groups(request.app, request.profile.traffic)]
     previous = inventory.previous_group(request.app, request.profile.traffic, exclude=serving)
     if previous is None:
         raise NothingToRollBack(
             f"{request.app} has no kept group to put back (serving now: {', '.join(serving) or 'nothing'})"
         )
-    return RollbackPlan(
-        app=request.app,
-        profile=request.profile,
-        execution=execution,
-        names=names_for(request.app, "rollback", execution),
-        serving=serving,
-        retiring=serving[0] if serving else None,
-        previous=previous["name"],
-    )
+    return request.model_copy(update={
+        "serving": serving,
+        "retiring": serving[0] if serving else None,
+        "previous": previous["name"],
+    })

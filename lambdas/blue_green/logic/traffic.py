@@ -429,6 +429,14 @@ def rollback_undo(doc: RollbackDocument) -> dict:
     name = plan.previous
     info = autoscaling.group(name) if name else None
     if info is not None:
+        # Take the previous group out again only while the serving groups are healthy behind every
+        # target; otherwise both stay attached (something healthy serves) and the undo fails.
+        unhealthy = [p for g in _serving(doc) for ok, _, _, p in [_health(g["name"], traffic)] if not ok]
+        if unhealthy:
+            raise BlueUnhealthy(
+                f"left {name} attached beside the groups that served before, which are not in service yet: "
+                + "; ".join(unhealthy)
+            )
         targets = _detach(info, traffic)
         if targets:
             undone.append(f"detached {name} from {', '.join(targets)}")
