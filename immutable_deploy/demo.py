@@ -1,153 +1,159 @@
-"""`make demo`: a full blue/green deployment on the built-in local AWS, with live progress.
+"""`make demo`: Immutable Deploy's main job on the built-in local AWS, driven through the
+``immutable-deploy`` command exactly as an operator would use it.
 
-The local AWS is moto running the synthesized state machine, with the project's handlers in this
-process and a simulator that gives AWS its pace (images pending for minutes, instances booting,
-health checks) on a compressed clock: one simulated minute lasts about a second.
+1. deploy web 2.0.0 over 1.0.0 (staging is approved by the demo, as an operator would);
+2. status;
+3. deploy 2.1.0, whose instances never pass their health checks: the workflow rolls back on its own;
+4. roll 2.0.0 back by hand to 1.0.0;
+5. status and history, then a summary of what served when.
+
+The local AWS is moto running the synthesized state machines, the project's handlers in this
+process, and a simulator that gives AWS its pace (images pending for minutes, instances booting,
+health checks) on a compressed clock: by default one simulated minute lasts one second.
 """
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import logging
 import os
 import sys
+import threading
 import time
 import warnings
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "lambdas"), str(ROOT)]
+for _path in (str(ROOT / "lambdas"), str(ROOT)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
 
-#: which document key a state's progress text lives in
-PROGRESS_KEY = {
-    "LaunchStaging": "bake", "CheckStaging": "bake", "RelaunchStaging": "bake",
-    "ApplyProductionSettings": "bake", "CheckProductionSettings": "bake",
-    "CreateImage": "image", "CheckImage": "image",
-    "CreateLaunchSettings": "fleet", "CreateGreenGroup": "fleet", "CheckGreenHealth": "fleet",
-    "AttachGreen": "traffic", "CheckGreenInService": "traffic", "DetachBlue": "traffic", "SuspendBlue": "traffic",
-}
-PHASES = {
-    "ValidateRequest": "request", "AcquireLock": "request", "DiscoverBlue": "request",
-    "LaunchStaging": "bake", "CheckStaging": "bake", "RelaunchStaging": "bake", "AwaitApproval": "approval",
-    "ApplyProductionSettings": "image", "CheckProductionSettings": "image", "CreateImage": "image",
-    "CheckImage": "image", "TerminateStaging": "image",
-    "CreateLaunchSettings": "fleet", "CreateGreenGroup": "fleet", "CheckGreenHealth": "fleet",
-    "AttachGreen": "traffic", "CheckGreenInService": "traffic", "DetachBlue": "traffic", "DrainBlue": "traffic",
-    "SuspendBlue": "traffic", "ReleaseLock": "traffic",
-}
+APP = "web"
+COMMIT = "9fceb02"
 
 
-class Progress:
-    """Follows an execution's history and prints each step once, with what is being waited for."""
-
-    def __init__(self, aws: Any, execution_arn: str, out: TextIO) -> None:
+class Demo:
+    def __init__(self, aws: Any, out: TextIO, poll_seconds: float) -> None:
         self.aws = aws
-        self.arn = execution_arn
         self.out = out
-        self.seen = 0
-        self.start: datetime | None = None
-        self.last_progress: dict[str, str] = {}
+        self.poll = poll_seconds
+        self.served: list[tuple[str, str, str]] = []  # (simulated time, group, why)
+        self.outcomes: dict[str, int] = {}
 
-    def stamp(self, event: dict) -> str:
-        ts = event["timestamp"]
-        if self.start is None:
-            self.start = ts
-        seconds = int((ts - self.start).total_seconds())
-        return f"[+{seconds // 60:02d}:{seconds % 60:02d}]"
-
-    def poll(self) -> None:
-        events = self.aws.history(self.arn)
-        for event in events[self.seen:]:
-            self.show(event)
-        self.seen = len(events)
-
-    def show(self, event: dict) -> None:
-        kind = event["type"]
-        if kind.endswith("StateEntered"):
-            name = event["stateEnteredEventDetails"]["name"]
-            if name.startswith(("Wait", "Drain")) and name != "DrainBlue":
-                return
-            if kind == "TaskStateEntered" and name in PROGRESS_KEY and name.startswith("Check"):
-                return  # checks print only when their progress text changes
-            if kind in ("TaskStateEntered", "WaitStateEntered") or name in ("Compensate", "Deployed"):
-                self.line(event, name, "")
-        elif kind == "TaskStateExited":
-            name = event["stateExitedEventDetails"]["name"]
-            key = PROGRESS_KEY.get(name)
-            if key is None:
-                return
-            output = json.loads(event["stateExitedEventDetails"].get("output") or "{}")
-            text = (output.get(key) or {}).get("progress", "")
-            if text and text != self.last_progress.get(key):
-                self.last_progress[key] = text
-                self.line(event, name, text)
-        elif kind == "TaskFailed":
-            details = event.get("taskFailedEventDetails", {})
-            self.out.write(f"{self.stamp(event)}   ! {details.get('error')}\n")
-
-    def line(self, event: dict, name: str, text: str) -> None:
-        phase = PHASES.get(name, "rollback" if name not in ("Deployed",) else "done")
-        self.out.write(f"{self.stamp(event)} {phase:<9} {name:<26} {text}\n")
+    # -- output ------------------------------------------------------------------------------------
+    def say(self, text: str = "") -> None:
+        self.out.write(text + "\n")
         self.out.flush()
 
+    def banner(self, text: str) -> None:
+        self.say()
+        self.say(f"== {text} " + "=" * max(0, 70 - len(text)))
 
-def describe_world(aws: Any) -> str:
-    serving = aws.serving()
-    lines = []
-    for target, groups in (("classic ELB " + aws.world.load_balancer_name, serving["elb"]),
-                           ("target group web-tg", serving["tg"])):
-        lines.append(f"  {target:<26} <- {', '.join(groups) or 'nothing'}")
-    return "\n".join(lines)
+    def now(self) -> str:
+        return self.aws.clock.now().strftime("%H:%M:%S")
+
+    # -- the command -------------------------------------------------------------------------------
+    def cli(self, *words: str) -> int:
+        from immutable_deploy.cli import main
+
+        self.say(f"$ immutable-deploy {' '.join(words)}")
+        argv = ["--poll-seconds", str(self.poll), *words]
+        with contextlib.redirect_stdout(self.out):
+            code = main(argv)
+        self.say(f"(exit code {code})")
+        return code
+
+    def approve_when_asked(self, comment: str) -> threading.Thread:
+        """The operator: wait until staging asks for approval, then approve it."""
+        from blue_green.logic import approval
+
+        def run() -> None:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                if approval.pending(APP):
+                    self.say("\n[operator] staging looks good; approving")
+                    self.cli("approve", APP, "--comment", comment)
+                    return
+                time.sleep(self.poll)
+
+        thread = threading.Thread(target=run, name="demo-operator", daemon=True)
+        thread.start()
+        return thread
+
+    def record(self, why: str) -> None:
+        serving = self.aws.serving()
+        self.served.append((self.now(), ", ".join(serving["elb"]) or "nothing", why))
+
+    # -- the story ---------------------------------------------------------------------------------
+    def run(self) -> bool:
+        world = self.aws.world
+        self.say("Immutable Deploy demo: blue/green deployments on the built-in local AWS")
+        self.say(f"(simulated AWS pace, {self.aws.clock.speedup:g}x faster than real time; times below are simulated)")
+        self.say(f"World: VPC {world.vpc_id}, classic ELB {world.load_balancer_name} and an ALB target group,")
+        self.say(f"       blue group {world.blue_asg} (1.0.0, 3 instances) serving; the stored profile of {APP!r}")
+        self.say("       requires approval of staging.")
+        self.record("at the start")
+
+        self.banner("1. Deploy web 2.0.0 over 1.0.0")
+        operator = self.approve_when_asked("demo: checked staging by hand")
+        self.outcomes["deploy 2.0.0"] = self.cli("deploy", APP, "2.0.0", "--commit", COMMIT)
+        operator.join(timeout=5)
+        self.record("2.0.0 deployed")
+
+        self.banner("2. What serves now")
+        self.cli("status", APP)
+
+        self.banner("3. Deploy web 2.1.0: its instances never become healthy")
+        operator = self.approve_when_asked("demo: staging of 2.1.0 looked fine")
+        self.outcomes["deploy 2.1.0"] = self.cli("deploy", APP, "2.1.0", "--commit", COMMIT)
+        operator.join(timeout=5)
+        self.record("2.1.0 failed its health checks and was rolled back automatically")
+
+        self.banner("4. Roll 2.0.0 back by hand")
+        self.outcomes["rollback"] = self.cli("rollback", APP)
+        self.record("rolled back by hand")
+
+        self.banner("5. Status and history")
+        self.cli("status", APP)
+        self.cli("history", APP)
+
+        self.banner("Summary: what served web-elb when")
+        for when, group, why in self.served:
+            self.say(f"  {when}  {group:<24} {why}")
+        expected = {"deploy 2.0.0": 0, "deploy 2.1.0": 5, "rollback": 0}
+        ok = self.outcomes == expected and self.served[-1][1] == world.blue_asg
+        self.say()
+        self.say("Every step ended as expected." if ok else f"Unexpected outcomes: {self.outcomes} (expected {expected})")
+        return ok
 
 
-def run(speedup: float, version: str, out: TextIO) -> int:
+def run(speedup: float = 60.0, out: TextIO | None = None, poll_seconds: float = 0.25) -> int:
+    from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.harness import LocalAws
 
-    out.write("Immutable Deploy demo: the deploy workflow on the built-in local AWS\n")
-    out.write(f"(moto runs the synthesized state machine; simulated AWS pace, {speedup:g}x faster than real time)\n\n")
-    real_start = time.monotonic()
+    out = out or sys.stdout
+    started = time.monotonic()
     out.write("Synthesizing the stack and starting the local AWS...\n")
     out.flush()
-    with LocalAws(speedup=speedup) as aws:
-        out.write(f"Before:\n{describe_world(aws)}\n\n")
-        request = aws.world.request(version)
-        out.write(f"Deploying {request['app']} {version} ({request['release']['git_ref']}) over 1.0.0:\n")
-        arn = aws.start_deploy(request)
-        progress = Progress(aws, arn, out)
-        sim_start = aws.clock.now()
-        while True:
-            progress.poll()
-            desc = aws.client("stepfunctions").describe_execution(executionArn=arn)
-            if desc["status"] != "RUNNING":
-                progress.poll()
-                break
-            time.sleep(0.2)
-        sim_minutes = (aws.clock.now() - sim_start).total_seconds() / 60
-        out.write("\n")
-        if desc["status"] != "SUCCEEDED":
-            out.write(f"Deployment ended {desc['status']}: {desc.get('error')}\n{desc.get('cause')}\n")
-            return 1
-        result = json.loads(desc["output"])
-        out.write(f"Deployed {result['app']} {result['version']}: image {result['image_id']}, "
-                  f"green {result['green_asg']}, blue {result['blue_asg']} kept for rollback.\n")
-        out.write(f"After:\n{describe_world(aws)}\n\n")
-        out.write(f"Simulated time {sim_minutes:.0f} min, real time {time.monotonic() - real_start:.0f} s.\n")
-    return 0
+    with LocalAws(speedup=speedup, scenario=Scenario(unhealthy_versions={"2.1.0"})) as aws:
+        # the app's stored profile, as the stack deploys it from inventory/web.yaml
+        aws.store_profile(APP, aws.world.profile(approval=True, healthy_timeout_seconds=300))
+        ok = Demo(aws, out, poll_seconds).run()
+        out.write(f"Real time: {time.monotonic() - started:.0f} s. Local AWS stopped.\n")
+    return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--speedup", type=float, default=60.0, help="simulated seconds per real second")
-    parser.add_argument("--version", default="2.0.0", help="the release to deploy over 1.0.0")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--speedup", type=float, default=60.0, help="simulated seconds per real second (default 60)")
     args = parser.parse_args(argv)
-    # The handlers' own structured logs and metrics would drown the progress view.
+    # The handlers' own structured logs and metrics would drown the operator's view.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
     warnings.filterwarnings("ignore")
     logging.disable(logging.CRITICAL)
-    return run(args.speedup, args.version, sys.stdout)
+    return run(args.speedup)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`make demo` runs a real deployment on the local AWS in real (compressed) time."""
+"""`make demo` runs in CI non-interactively: its outcomes are asserted, not only its exit code."""
 from __future__ import annotations
 
 import io
@@ -6,11 +6,22 @@ import io
 from immutable_deploy import demo
 
 
-def test_the_demo_deploys_2_0_0_over_1_0_0():
+def test_the_demo_tells_the_whole_story():
     out = io.StringIO()
-    assert demo.run(speedup=120, version="2.0.0", out=out) == 0
+    assert demo.run(speedup=240, out=out, poll_seconds=0.05) == 0
     text = out.getvalue()
-    assert "Deployed web 2.0.0" in text and "blue web-1.0.0 kept for rollback" in text
-    assert "image pending" in text and "green healthy 3/3" in text
-    after = text.split("After:")[1]
-    assert "web-1.0.0" not in after and "web-2.0.0-" in after
+    # 1. 2.0.0 over 1.0.0, approved by the demo's operator
+    assert "$ immutable-deploy deploy web 2.0.0" in text and "Waiting for approval: web 2.0.0" in text
+    assert "$ immutable-deploy approve web" in text and "Deployed web 2.0.0" in text
+    # 3. 2.1.0 never healthy: rolled back on its own (exit code 5)
+    assert "FAILED: DeploymentRolledBack" in text and "(exit code 5)" in text
+    # 4. by hand back to 1.0.0
+    assert "Rolled back web: web-1.0.0 serves again" in text
+    # 5. history lists all three, and the summary ends on 1.0.0
+    history = text.split("$ immutable-deploy history web")[1]
+    assert history.count("deploy ") >= 2 and "rollback" in history
+    summary = text.split("Summary: what served web-elb when")[1].splitlines()[1:5]
+    assert [line.split()[1] for line in summary][0] == "web-1.0.0"
+    assert summary[1].split()[1].startswith("web-2.0.0-") and summary[2].split()[1].startswith("web-2.0.0-")
+    assert summary[3].split()[1] == "web-1.0.0"
+    assert "Every step ended as expected." in text
