@@ -104,7 +104,60 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N executions (default 20)")
     p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
     p.set_defaults(handler=commands.history)
+
+    _local_commands(sub)
     return parser
+
+
+LOCAL_UP_HELP = """\
+Serve an AWS endpoint on 127.0.0.1 (moto's server in this process, with state machines that really
+execute and the project's Lambda handlers running in it), deploy the synthesized stack into it and
+seed a sample world: a VPC with two subnets, security groups, a base image, a classic ELB and an ALB
+target group, and a blue group web at --blue-version with three instances serving; the profile of
+web is stored as the stack stores inventory/web.yaml. AWS's pace (pending images, booting instances,
+health checks, draining) is simulated on a clock --speedup times faster than real time. Runs until
+Ctrl-C or SIGTERM.
+
+--scenario KEY=VALUE (repeatable) injects faults:
+  spot_capacity_refused=t3.medium,t3a.medium   spot RunInstances refused (* for every type)
+  on_demand_capacity_refused=m5.large          on-demand RunInstances refused
+  spot_interruption_after_seconds=60           the staging spot instance is interrupted (simulated s)
+  image_fails=true                             images end 'failed'
+  unhealthy_versions=2.1.0                     instances of these versions never become healthy
+  ready_command_failures=2                     the first N SSM command invocations fail
+  throttle=DescribeImages:3                    the first N calls of an operation are throttled"""
+
+
+def _local_commands(sub: Any) -> None:
+    """``local``: the built-in local AWS (imported only when used: it needs the dev dependencies)."""
+    local = sub.add_parser("local", help="a local AWS to try Immutable Deploy on, without an AWS account",
+                           description="The built-in local AWS: moto with the Immutable Deploy stack and "
+                                       "a simulator of AWS's pace and faults.")
+    commands_ = local.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
+    p = commands_.add_parser("up", help="serve the local AWS on 127.0.0.1 until Ctrl-C", description=LOCAL_UP_HELP,
+                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", type=int, default=4566, help="port (default 4566; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "::1", "localhost"),
+                   help="loopback address to listen on (default 127.0.0.1)")
+    p.add_argument("--speedup", type=float, default=60.0, metavar="N",
+                   help="simulated seconds per real second (default 60)")
+    p.add_argument("--scenario", action="append", default=[], metavar="KEY=VALUE",
+                   help="a fault to simulate (see above)")
+    p.add_argument("--blue-version", default="1.0.0", metavar="VERSION",
+                   help="version of the group serving at the start (default 1.0.0)")
+    p.add_argument("--approval", action="store_true",
+                   help="web's stored profile requires approval of the staging instance")
+    p.add_argument("--timeline", metavar="FILE", help="on stop, write the simulator's timeline there as JSON")
+    p.add_argument("--events", action="store_true",
+                   help="print the simulated AWS's events as they happen (instances, images, health, ...)")
+    p.add_argument("--verbose", action="store_true", help="log every request, and the handlers' logs")
+    p.set_defaults(local_handler=_local_up)
+
+
+def _local_up(args: Any) -> int:
+    from immutable_deploy.localaws.server import up
+
+    return up(args)
 
 
 def _prefix(args: Any) -> str:
@@ -125,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else exitcodes.USAGE
+    if getattr(args, "local_handler", None) is not None:
+        return int(args.local_handler(args))
     as_json = bool(getattr(args, "json", False))
     out = sys.stderr if as_json else sys.stdout
     try:

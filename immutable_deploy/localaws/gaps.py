@@ -175,10 +175,23 @@ def _send_to_targets_with_step_functions(original: Callable) -> Callable:
     return send_to_targets
 
 
+def _command_targets_only_when_given(original: Callable) -> Callable:
+    """moto's SendCommand adds the instances matched by ``Targets`` to ``InstanceIds``; without
+    Targets its empty filter matches every instance, so a command for one instance ran on all of
+    them. AWS runs it on the instances named."""
+
+    def instance_ids_from_targets(self: Any) -> list[str]:
+        return original(self) if self.targets else []
+
+    instance_ids_from_targets.__wrapped__ = original  # type: ignore[attr-defined]
+    return instance_ids_from_targets
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.ec2.models.amis import AmiBackend
     from moto.events.models import Rule
+    from moto.ssm.models import Command
 
     original = AmiBackend.create_image
     if hasattr(original, "__wrapped__"):
@@ -186,9 +199,12 @@ def install() -> Callable[[], None]:
     AmiBackend.create_image = _create_image_tagging_snapshots(original)  # type: ignore[method-assign]
     original_send = Rule.send_to_targets
     Rule.send_to_targets = _send_to_targets_with_step_functions(original_send)  # type: ignore[method-assign]
+    original_targets = Command._get_instance_ids_from_targets
+    Command._get_instance_ids_from_targets = _command_targets_only_when_given(original_targets)  # type: ignore[method-assign]
 
     def uninstall() -> None:
         AmiBackend.create_image = original  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
+        Command._get_instance_ids_from_targets = original_targets  # type: ignore[method-assign]
 
     return uninstall

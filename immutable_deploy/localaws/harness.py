@@ -14,6 +14,7 @@ import os
 import time
 import uuid
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -33,6 +34,64 @@ DEFAULT_ENV = {
     "POWERTOOLS_SERVICE_NAME": "immutable-deploy",
     "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
 }
+
+
+@dataclass
+class Provisioned:
+    """What :func:`provision` set up in a running moto."""
+
+    clock: Any
+    sim: Any
+    stack: LocalStack
+    lambdas: InProcessLambda
+    world: World
+
+
+def provision(
+    cleanup: ExitStack,
+    template: dict,
+    *,
+    scenario: Any = None,
+    pace: Any = None,
+    speedup: float | None = None,
+    start: datetime | None = None,
+    blue_version: str | None = "1.0.0",
+    blue_capacity: int = 3,
+    blue_targets: str = "both",
+) -> Provisioned:
+    """Set the local AWS up in a moto that is already running: moto's in-process mock (``mock_aws``)
+    or a moto server in this process that boto3 reaches (``AWS_ENDPOINT_URL``); Step Functions must
+    execute state machines. Installs moto's gap fixes and the simulator (a virtual clock, or real
+    time compressed by ``speedup``), creates the synthesized stack, runs its Lambda handlers
+    in-process and seeds the sample world. Every patch is undone by ``cleanup``."""
+    from blue_green import aws as bg_aws
+
+    from immutable_deploy.localaws import gaps
+    from immutable_deploy.localaws.clock import VirtualClock
+    from immutable_deploy.localaws.faults import Scenario
+    from immutable_deploy.localaws.sim import Pace, Simulator
+
+    bg_aws.reset_clients()
+    cleanup.callback(gaps.install())
+    clock = VirtualClock(start, speedup=speedup)
+    sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario())
+    sim.install()
+    cleanup.callback(sim.uninstall)
+    stack = create_stack(template)
+    lambdas = InProcessLambda(stack)
+    lambdas.install()
+    cleanup.callback(lambdas.uninstall)
+    world = build_world(blue_version=blue_version, blue_capacity=blue_capacity, blue_targets=blue_targets)
+    return Provisioned(clock=clock, sim=sim, stack=stack, lambdas=lambdas, world=world)
+
+
+def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-east-1") -> str:
+    """Store an app's profile as the stack does from inventory/<app>.yaml; returns the parameter's name."""
+    name = f"{stack.outputs['ProfileParameterPrefix']}{app}"
+    boto3.client("ssm", region_name=region).put_parameter(
+        Name=name, Value=json.dumps(profile), Type="String", Overwrite=True,
+    )
+    return name
 
 
 class LocalAws:
@@ -74,19 +133,17 @@ class LocalAws:
             logging.getLogger("moto").setLevel(logging.CRITICAL)
         template = self.template or cached_template()
         self._stack.enter_context(mock_aws(config={"stepfunctions": {"execute_state_machine": True}}))
-        from blue_green import aws as bg_aws
-
-        bg_aws.reset_clients()
-        from immutable_deploy.localaws import gaps
-
-        self._stack.callback(gaps.install())
-        self._start_simulator()
-        self.stack = create_stack(template)
-        self.lambdas = InProcessLambda(self.stack)
-        self.lambdas.install()
-        self._stack.callback(self.lambdas.uninstall)
         version, capacity, targets = self.blue
-        self.world = build_world(blue_version=version, blue_capacity=capacity, blue_targets=targets)
+        try:
+            parts = provision(
+                self._stack, template, scenario=self.scenario, pace=self.pace, speedup=self.speedup,
+                start=self.start_time, blue_version=version, blue_capacity=capacity, blue_targets=targets,
+            )
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        self.clock, self.sim = parts.clock, parts.sim
+        self.stack, self.lambdas, self.world = parts.stack, parts.lambdas, parts.world
         self.settle()
         return self
 
@@ -95,16 +152,6 @@ class LocalAws:
         from blue_green import aws as bg_aws
 
         bg_aws.reset_clients()
-
-    def _start_simulator(self) -> None:
-        from immutable_deploy.localaws.clock import VirtualClock
-        from immutable_deploy.localaws.sim import Pace, Simulator
-        from immutable_deploy.localaws.faults import Scenario
-
-        self.clock = VirtualClock(self.start_time, speedup=self.speedup)
-        self.sim = Simulator(self.clock, pace=self.pace or Pace(), scenario=self.scenario or Scenario())
-        self.sim.install()
-        self._stack.callback(self.sim.uninstall)
 
     def settle(self, seconds: float = 600) -> None:
         """Let simulated time pass so that what exists becomes ready (used after seeding blue)."""
@@ -117,10 +164,7 @@ class LocalAws:
 
     def store_profile(self, app: str, profile: dict) -> None:
         """Store an app's profile as the stack does from inventory/<app>.yaml."""
-        self.client("ssm").put_parameter(
-            Name=f"{self.stack.outputs['ProfileParameterPrefix']}{app}", Value=json.dumps(profile),
-            Type="String", Overwrite=True,
-        )
+        store_profile(self.stack, app, profile, self.world.region)
 
     # -- executions ------------------------------------------------------------------------------
     def start_deploy(self, request: Any, name: str | None = None) -> str:
