@@ -6,6 +6,7 @@
     immutable-deploy rollback APP [--profile FILE] [--wait|--no-wait] [--json]
     immutable-deploy status APP [--json]
     immutable-deploy history APP [--limit N] [--json]
+    immutable-deploy local up [--port 4566] [--speedup 60] [--scenario KEY=VALUE ...] [--timeline FILE]
 
 Global options (before or after the command): --region, --endpoint-url (or AWS_ENDPOINT_URL),
 --stack (default ImmutableDeploy), --deploy-arn, --rollback-arn, --table, --poll-seconds.
