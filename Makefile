@@ -17,7 +17,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
 
-## demo: a full blue/green deployment on the built-in local AWS, with live progress
+## demo: deployments, an automatic and a manual rollback on the built-in local AWS, through the CLI
 demo: $(STAMP)
 	@$(PY) -m immutable_deploy.demo
 

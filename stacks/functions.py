@@ -200,7 +200,8 @@ class HandlerFunctions(Construct):
                 resources=[f"arn:{stack.partition}:autoscaling:{region}:{account}:launchConfiguration:*"],
             ),
             _tagged(
-                ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy"],
+                # SuspendProcesses: green's alarm-driven scaling waits until it serves (fleet.create_group)
+                ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy", "autoscaling:SuspendProcesses"],
                 "autoscaling:ResourceTag",
             ),
             iam.PolicyStatement(

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from blue_green.aws import client, error_code, transient_errors
 
-DEFAULT_PREFIX = "/immutable-deploy/profiles/"
+DEFAULT_PREFIX = "/immutable-deploy/ImmutableDeploy/profiles/"  # the stack sets PROFILE_PARAMETER_PREFIX
 
 
 def parameter_name(app: str, prefix: str | None = None) -> str:

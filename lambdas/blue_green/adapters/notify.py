@@ -1,4 +1,5 @@
-"""Notifications to the stack's SNS topic (so far: approval needed, rolled back, rollback incomplete)."""
+"""Notifications the handlers publish to the stack's SNS topic (approval needed, rolled back, rollback
+incomplete); the state machines publish deployed and rolled_back_manually themselves."""
 from __future__ import annotations
 
 import json

@@ -3,13 +3,12 @@ condition. A lock whose holder is no longer running (it was stopped, or crashed 
 release) is taken over."""
 from __future__ import annotations
 
-from aws_lambda_powertools import single_metric
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from blue_green import clock
 from blue_green.adapters import store, workflow
 from blue_green.errors import DeploymentInProgress
-from blue_green.observability import NAMESPACE, logger
+from blue_green.observability import NAMESPACE, SERVICE, logger
 
 OWNER = "owner"
 
@@ -43,7 +42,8 @@ def release(app: str, owner: str, purpose: str, outcome: str) -> dict:
     with dimension ``outcome`` (DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
     released = store.delete_if_owner(_key(app), OWNER, owner)
     # its own EMF document, so that the outcome dimension stays on this metric alone
-    name = "Deployments" if purpose == "deploy" else "Rollbacks"
-    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE) as metric:
-        metric.add_dimension(name="outcome", value=outcome)
+    outcome_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
+    outcome_metrics.add_dimension(name="outcome", value=outcome)
+    outcome_metrics.add_metric(name="Deployments" if purpose == "deploy" else "Rollbacks", unit=MetricUnit.Count, value=1)
+    outcome_metrics.flush_metrics()
     return {"released": released, "outcome": outcome}
