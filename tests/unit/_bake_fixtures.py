@@ -2,7 +2,6 @@
 to make RunInstances refuse (botocore's before-call hook, so the adapter sees a real ClientError)."""
 from __future__ import annotations
 
-import os
 import types
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
@@ -10,18 +9,7 @@ from typing import Any, Callable
 import boto3
 import pytest
 
-for _key, _value in {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "Test",
-    "POWERTOOLS_SERVICE_NAME": "test",
-}.items():
-    os.environ[_key] = _value
+# fake credentials, region and quiet observability come from tests/conftest.py
 
 from moto import mock_aws  # noqa: E402
 

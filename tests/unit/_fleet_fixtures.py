@@ -3,23 +3,11 @@ serving a classic ELB and a target group (with scaling policies and alarms), a d
 green release of the same app, a controllable clock and a fake Lambda context."""
 from __future__ import annotations
 
-import os
 import types
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-for _key, _value in {
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SECURITY_TOKEN": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "MOTO_EC2_LOAD_DEFAULT_AMIS": "false",
-    "POWERTOOLS_TRACE_DISABLED": "true",
-    "POWERTOOLS_METRICS_NAMESPACE": "Test",
-    "POWERTOOLS_SERVICE_NAME": "test",
-}.items():
-    os.environ[_key] = _value
+# fake credentials, region and quiet observability come from tests/conftest.py
 
 import boto3  # noqa: E402
 import pytest  # noqa: E402
