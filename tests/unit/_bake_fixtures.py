@@ -3,7 +3,7 @@ to make RunInstances refuse (botocore's before-call hook, so the adapter sees a 
 from __future__ import annotations
 
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Callable
 
 import boto3
@@ -14,8 +14,10 @@ import pytest
 from moto import mock_aws  # noqa: E402
 
 from blue_green import aws, clock, naming  # noqa: E402
+from tests.unit._clock import Clock  # noqa: E402
 from blue_green.models.request import DeploymentRequest  # noqa: E402
-from blue_green.models.state import DeployDocument, Execution, Names, Plan  # noqa: E402
+from blue_green.logic.request import names_for  # noqa: E402
+from blue_green.models.state import DeployDocument, Execution, Plan  # noqa: E402
 from blue_green.observability import metrics  # noqa: E402
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:deploy:abc"
@@ -23,17 +25,6 @@ OTHER_ARN = "arn:aws:states:us-east-1:123456789012:execution:deploy:other"
 APP = "shop"
 VERSION = "1.4.2"
 T0 = datetime(2026, 1, 5, 12, 0, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class World(types.SimpleNamespace):
@@ -65,7 +56,7 @@ def _create_image_tagging_snapshots(original: Callable) -> Callable:
 
 @pytest.fixture
 def clock_at() -> Clock:
-    fake = Clock()
+    fake = Clock(T0)
     clock.set_clock(fake)
     yield fake
     clock.set_clock(None)
@@ -118,22 +109,13 @@ def make_plan(world: World, arn: str = ARN, **bake: Any) -> Plan:
             },
         }
     )
-    short = naming.short_id(arn)
-    group = naming.green_asg(APP, VERSION, short)
+    execution = Execution(arn=arn, name=arn.rsplit(":", 1)[-1], started_at=clock.iso())
     return Plan(
         app=APP,
         release=request.release,
         profile=request.profile,
-        execution=Execution(arn=arn, name=arn.rsplit(":", 1)[-1], started_at=clock.iso()),
-        names=Names(
-            short_id=short,
-            green_asg=group,
-            launch_template=group,
-            launch_configuration=group,
-            image=naming.image_name(APP, VERSION, short),
-            staging=f"{APP}-{VERSION}-staging",
-            lock_owner=arn,
-        ),
+        execution=execution,
+        names=names_for(APP, VERSION, execution),
         tags=naming.tags(APP, VERSION, arn),
     )
 

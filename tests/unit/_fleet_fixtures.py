@@ -4,7 +4,7 @@ green release of the same app, a controllable clock and a fake Lambda context.""
 from __future__ import annotations
 
 import types
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 
 # fake credentials, region and quiet observability come from tests/conftest.py
@@ -14,6 +14,7 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 from blue_green import aws, clock, naming  # noqa: E402
+from tests.unit._clock import Clock  # noqa: E402
 from blue_green.logic import discovery  # noqa: E402
 from blue_green.models.state import DeployDocument, RollbackDocument  # noqa: E402
 
@@ -26,17 +27,6 @@ ROLLBACK_ARN = "arn:aws:states:us-east-1:123456789012:execution:rollback:web-bac
 BLUE = f"{APP}-{BLUE_VERSION}-aaaaaaaa"
 ELB_NAME = "web-elb"
 T0 = datetime(2026, 3, 2, 9, 0, 0, tzinfo=timezone.utc)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: int) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 class FakeContext:
@@ -58,7 +48,7 @@ class World(types.SimpleNamespace):
 
 @pytest.fixture
 def fake_clock():
-    c = Clock()
+    c = Clock(T0)
     clock.set_clock(c)
     yield c
     clock.set_clock(None)

@@ -6,7 +6,7 @@ Green is not attached to any load balancer here; the traffic phase does that.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Callable
 
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
@@ -101,19 +101,29 @@ def _launch_template_data(doc: DeployDocument) -> dict:
     return data
 
 
-def _ensure_launch_template(doc: DeployDocument) -> str:
-    name = doc.request.names.launch_template
-    found = autoscaling.launch_template(name)
+def _create_once(what: str, name: str, describe: Callable[[str], dict | None], create: Callable[[], None]) -> dict:
+    """Describe ``name``; create it when it is not there. A create that repeats (Step Functions may
+    run a step twice) or loses a race finds what exists instead."""
+    found = describe(name)
     if found is None:
         try:
-            autoscaling.create_launch_template(name, _launch_template_data(doc), _green_tags(doc))
-            logger.info("created launch template", extra={"launch_template": name})
+            create()
+            logger.info(f"created {what}", extra={"name": name})
         except ClientError as exc:
             if "AlreadyExists" not in error_code(exc):
                 raise
-        found = autoscaling.launch_template(name)
+        found = describe(name)
         if found is None:  # pragma: no cover - AWS said it exists
-            raise ResourceConflict(f"launch template {name} exists but cannot be described")
+            raise ResourceConflict(f"{what} {name} exists but cannot be described")
+    return found
+
+
+def _ensure_launch_template(doc: DeployDocument) -> str:
+    name = doc.request.names.launch_template
+    found = _create_once(
+        "launch template", name, autoscaling.launch_template,
+        lambda: autoscaling.create_launch_template(name, _launch_template_data(doc), _green_tags(doc)),
+    )
     if not _ours(found["tags"], doc):
         raise ResourceConflict(
             f"launch template {name} exists but was not created by this execution "
@@ -126,8 +136,8 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
     fleet = doc.request.profile.fleet
     name = doc.request.names.launch_configuration
     image_id = _image_id(doc)
-    found = autoscaling.launch_configuration(name)
-    if found is None:
+
+    def create() -> None:
         params: dict[str, Any] = {
             "LaunchConfigurationName": name,
             "ImageId": image_id,
@@ -139,15 +149,9 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
             params["IamInstanceProfile"] = fleet.instance_profile
         if fleet.key_name:
             params["KeyName"] = fleet.key_name
-        try:
-            autoscaling.create_launch_configuration(params)
-            logger.info("created launch configuration", extra={"launch_configuration": name})
-        except ClientError as exc:
-            if error_code(exc) != "AlreadyExists":
-                raise
-        found = autoscaling.launch_configuration(name)
-        if found is None:  # pragma: no cover
-            raise ResourceConflict(f"launch configuration {name} exists but cannot be described")
+        autoscaling.create_launch_configuration(params)
+
+    found = _create_once("launch configuration", name, autoscaling.launch_configuration, create)
     # Launch configurations carry no tags: one with our name but another image is not ours.
     if found.get("ImageId") != image_id:
         raise ResourceConflict(
@@ -181,8 +185,7 @@ def create_group(doc: DeployDocument) -> FleetState:
     blue_info = autoscaling.group(blue_primary) if blue_primary else None
     state = state.model_copy(update={"desired": _live_desired(state, fleet, blue_info)})
 
-    existing = autoscaling.group(name)
-    if existing is None:
+    def create() -> None:
         params: dict[str, Any] = {
             "AutoScalingGroupName": name,
             "MinSize": fleet.min_size,
@@ -194,15 +197,9 @@ def create_group(doc: DeployDocument) -> FleetState:
             "Tags": _group_tags(doc, name, blue_info),
         }
         params.update(_launch_source(doc, state))
-        try:
-            autoscaling.create_group(params)
-            logger.info("created green group", extra={"green_asg": name, "desired": state.desired})
-        except ClientError as exc:
-            if error_code(exc) != "AlreadyExists":
-                raise
-        existing = autoscaling.group(name)
-        if existing is None:  # pragma: no cover
-            raise ResourceConflict(f"group {name} exists but cannot be described")
+        autoscaling.create_group(params)
+
+    existing = _create_once("green group", name, autoscaling.group, create)
     if not _ours(existing["tags"], doc):
         raise ResourceConflict(
             f"Auto Scaling group {name} exists but was not created by this execution "
