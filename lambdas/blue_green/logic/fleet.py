@@ -108,7 +108,7 @@ def _create_once(what: str, name: str, describe: Callable[[str], dict | None], c
     if found is None:
         try:
             create()
-            logger.info(f"created {what}", extra={"name": name})
+            logger.info(f"created {what}", extra={"resource": name})
         except ClientError as exc:
             if "AlreadyExists" not in error_code(exc):
                 raise
