@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test synth diagram clean
+.PHONY: demo test synth diagram docs clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,14 @@ test: $(STAMP)
 synth: $(STAMP)
 	@$(PY) app.py
 
-## diagram: regenerate the README's deploy state machine diagram from the synthesized definition
+## diagram: regenerate docs/how-it-works.md's deploy state machine diagram from the synthesized definition
 diagram: $(STAMP)
 	@$(PY) -m immutable_deploy.diagram --write
+
+## docs: regenerate the generated parts of docs/ (the diagram, the table of every role's grants)
+docs: $(STAMP)
+	@$(PY) -m immutable_deploy.diagram --write
+	@$(PY) -m immutable_deploy.permissions_doc --write
 
 clean:
 	rm -rf $(VENV) .build cdk.out .pytest_cache

@@ -145,8 +145,10 @@ def run(speedup: float = 60.0, out: TextIO | None = None, poll_seconds: float = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from immutable_deploy.cli.app import SPEEDUP
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speedup", type=float, default=60.0, help="simulated seconds per real second (default 60)")
+    parser.add_argument("--speedup", type=SPEEDUP, default=60.0, help="simulated seconds per real second (default 60)")
     args = parser.parse_args(argv)
     # The handlers' own structured logs and metrics would drown the operator's view.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")

@@ -1,8 +1,8 @@
 """A Mermaid flowchart of the deploy state machine, generated from its synthesized definition.
 
     python -m immutable_deploy.diagram            # print the diagram
-    python -m immutable_deploy.diagram --write    # replace the README's block between the markers
-    python -m immutable_deploy.diagram --check    # exit 1 when the README's block is out of date
+    python -m immutable_deploy.diagram --write    # replace docs/how-it-works.md's block between the markers
+    python -m immutable_deploy.diagram --check    # exit 1 when that block is out of date
 
 What is drawn, and what is summarised:
 
@@ -28,7 +28,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
+#: the page the diagram lives in (between the markers)
+DOC = ROOT / "docs" / "how-it-works.md"
 START_MARKER = "<!-- deploy-diagram:start -->"
 END_MARKER = "<!-- deploy-diagram:end -->"
 
@@ -318,7 +319,7 @@ def condition(rule: dict) -> str:
     return "?"
 
 
-# --- the README ----------------------------------------------------------------------------------------
+# --- the page ------------------------------------------------------------------------------------------
 
 def generate() -> str:
     return Chart(deploy_definition()).mermaid()
@@ -331,12 +332,12 @@ def readme_block(diagram: str) -> str:
 def current_block(text: str) -> str:
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < start:
-        raise ValueError(f"README.md has no {START_MARKER} ... {END_MARKER} block")
+        raise ValueError(f"{DOC.name} has no {START_MARKER} ... {END_MARKER} block")
     return text[start:end + len(END_MARKER)]
 
 
-def write(readme: Path = README) -> bool:
-    """Replace the README's block; True when it changed."""
+def write(readme: Path = DOC) -> bool:
+    """Replace the page's block; True when it changed."""
     text = readme.read_text()
     old = current_block(text)
     new = readme_block(generate())
@@ -349,16 +350,16 @@ def write(readme: Path = README) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m immutable_deploy.diagram", description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--write", action="store_true", help="replace the diagram block in README.md")
-    group.add_argument("--check", action="store_true", help="exit 1 if README.md's diagram is out of date")
+    group.add_argument("--write", action="store_true", help="replace the diagram block in docs/how-it-works.md")
+    group.add_argument("--check", action="store_true", help="exit 1 if docs/how-it-works.md's diagram is out of date")
     args = parser.parse_args(argv)
     if args.write:
         changed = write()
-        print("README.md: diagram updated" if changed else "README.md: diagram already current", file=sys.stderr)
+        print(f"{DOC.name}: diagram updated" if changed else f"{DOC.name}: diagram already current", file=sys.stderr)
         return 0
     if args.check:
-        if current_block(README.read_text()) != readme_block(generate()):
-            print("README.md's deploy diagram is out of date: run `make diagram`", file=sys.stderr)
+        if current_block(DOC.read_text()) != readme_block(generate()):
+            print(f"{DOC.name}'s deploy diagram is out of date: run `make diagram`", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(generate())

@@ -1,10 +1,5 @@
-"""The handlers: one Lambda function and one IAM role each, scoped to what that function touches.
-
-Describe/List/Get calls of EC2, Auto Scaling, Elastic Load Balancing and SSM cannot be scoped to
-resources (AWS supports only ``*`` for them); every mutating call is scoped by resource or by the
-``immutable-deploy:app`` tag that everything the workflow creates — and the blue groups it manages —
-carries.
-"""
+"""The handlers: one Lambda function and one IAM role each, scoped to what that function touches
+(the grants are data, in :mod:`stacks.permissions`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,64 +13,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
-from stacks import nag
+from stacks import nag, permissions
 from stacks.bundling import PipLayerBundling
+from stacks.permissions import Arns, Grant, Scope
 from statemachine.common import Functions
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
-APP_TAG = "immutable-deploy:app"
-
-DESCRIBE_EC2 = [
-    "ec2:DescribeImages",
-    "ec2:DescribeInstances",
-    "ec2:DescribeInstanceStatus",
-    "ec2:DescribeSnapshots",
-    "ec2:DescribeSubnets",
-    "ec2:DescribeSecurityGroups",
-    "ec2:DescribeKeyPairs",
-    "ec2:DescribeLaunchTemplates",
-    "ec2:DescribeLaunchTemplateVersions",
-    "ec2:DescribeSpotInstanceRequests",
-]
-DESCRIBE_SCALING = [
-    "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:DescribeAutoScalingInstances",
-    "autoscaling:DescribeLaunchConfigurations",
-    "autoscaling:DescribeLoadBalancers",
-    "autoscaling:DescribeLoadBalancerTargetGroups",
-    "autoscaling:DescribePolicies",
-    "autoscaling:DescribeTags",
-    "autoscaling:DescribeScalingActivities",
-]
-DESCRIBE_ELB = [
-    "elasticloadbalancing:DescribeLoadBalancers",
-    "elasticloadbalancing:DescribeInstanceHealth",
-    "elasticloadbalancing:DescribeTargetGroups",
-    "elasticloadbalancing:DescribeTargetHealth",
-    "elasticloadbalancing:DescribeTargetGroupAttributes",
-    "elasticloadbalancing:DescribeTags",
-]
-
-
-def _any(actions: list[str]) -> iam.PolicyStatement:
-    return iam.PolicyStatement(actions=actions, resources=["*"])
-
-
-def _tagged(actions: list[str], condition_key: str) -> iam.PolicyStatement:
-    """Mutations allowed only on resources carrying the immutable-deploy:app tag."""
-    return iam.PolicyStatement(
-        actions=actions, resources=["*"], conditions={"StringLike": {f"{condition_key}/{APP_TAG}": "*"}}
-    )
-
-
-def _pass_role_to_ec2() -> iam.PolicyStatement:
-    return iam.PolicyStatement(
-        actions=["iam:PassRole"], resources=["*"], conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}}
-    )
-
 
 class HandlerFunctions(Construct):
     def __init__(
@@ -86,8 +32,9 @@ class HandlerFunctions(Construct):
         table: dynamodb.ITable,
         topic: sns.ITopic,
         execution_arn_patterns: list[str],
-        execution_arn_findings: list[str],
         profile_prefix: str,
+        permission_scope: Scope,
+        allow_request_profiles: bool = False,
         log_retention: logs.RetentionDays = logs.RetentionDays.THREE_MONTHS,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -117,133 +64,31 @@ class HandlerFunctions(Construct):
             "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
             "POWERTOOLS_LOG_LEVEL": "INFO",
             "PROFILE_PARAMETER_PREFIX": profile_prefix,
+            # requests may carry the whole profile of an app that has no stored profile (context allow_request_profiles)
+            "ALLOW_REQUEST_PROFILES": "true" if allow_request_profiles else "false",
         }
         self._retention = log_retention
+        #: module -> the grants of its role (tests and documentation read them)
+        self.grants: dict[str, list[Grant]] = {}
 
-        table_rw = iam.PolicyStatement(
-            actions=["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], resources=[table.table_arn]
+        grants = permissions.Grants(
+            Arns.of(stack), permission_scope, table_arn=table.table_arn, topic_arn=topic.topic_arn,
+            profile_prefix=profile_prefix, executions=execution_arn_patterns,
         )
-        publish = iam.PolicyStatement(actions=["sns:Publish"], resources=[topic.topic_arn])
-        region, account = stack.region, stack.account
-
-        profiles = f"arn:{stack.partition}:ssm:{region}:{account}:parameter{profile_prefix}*"
-        self.request = self._function("Request", "request", "Validates requests and finds blue", [
-            _any(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB + ["iam:GetInstanceProfile"]),
-            iam.PolicyStatement(actions=["ssm:GetParameter"], resources=[profiles]),
-        ], extra_findings={
-            nag.wildcard(f"arn:<AWS::Partition>:ssm:<AWS::Region>:<AWS::AccountId>:parameter{profile_prefix}*"):
-            "The stored profiles of every app in the inventory, read-only; one parameter per app under the "
-            "stack's own prefix.",
-        })
-        self.lock = self._function("Lock", "lock", "Per-app deployment lock", [
-            table_rw,
-            iam.PolicyStatement(actions=["states:DescribeExecution"], resources=execution_arn_patterns),
-        ], extra_findings={
-            nag.wildcard(p): "Any execution of this stack's own two state machines may hold the lock; the lock "
-            "function asks whether the holder still runs before taking a stale lock over."
-            for p in execution_arn_findings
-        })
-        self.bake = self._function("Bake", "bake", "Launches, checks and terminates the staging instance", [
-            _any(DESCRIBE_EC2 + ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations"]),
-            iam.PolicyStatement(actions=["ec2:RunInstances"], resources=["*"]),
-            iam.PolicyStatement(
-                actions=["ec2:CreateTags"], resources=["*"],
-                conditions={"StringEquals": {"ec2:CreateAction": ["RunInstances", "RequestSpotInstances"]}},
-            ),
-            iam.PolicyStatement(
-                # the first spot launch in an account creates EC2's spot service-linked role
-                actions=["iam:CreateServiceLinkedRole"], resources=["*"],
-                conditions={"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
-            ),
-            _tagged(["ec2:TerminateInstances", "ec2:CancelSpotInstanceRequests"], "ec2:ResourceTag"),
-            iam.PolicyStatement(
-                actions=["ssm:SendCommand"],
-                resources=[f"arn:{stack.partition}:ssm:{region}::document/AWS-RunShellScript"],
-            ),
-            iam.PolicyStatement(
-                actions=["ssm:SendCommand"],
-                resources=[f"arn:{stack.partition}:ec2:{region}:{account}:instance/*"],
-                conditions={"StringLike": {f"ssm:resourceTag/{APP_TAG}": "*"}},
-            ),
-            _pass_role_to_ec2(),
-        ], extra_findings={
-            nag.wildcard("arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:instance/*"):
-            "ssm:SendCommand to instances, limited by condition to those tagged immutable-deploy:app (staging).",
-        })
-        self.approval = self._function("Approval", "approval", "Stores the approval token and notifies", [
-            table_rw, publish,
-        ], timeout=Duration.seconds(30))
-        self.image = self._function("Image", "image", "Creates, checks and deletes the image", [
-            _any(DESCRIBE_EC2),
-            iam.PolicyStatement(actions=["ec2:CreateImage"], resources=["*"]),
-            iam.PolicyStatement(
-                actions=["ec2:CreateTags"], resources=["*"],
-                conditions={"StringEquals": {"ec2:CreateAction": ["CreateImage"]}},
-            ),
-            _tagged(["ec2:DeregisterImage", "ec2:DeleteSnapshot"], "ec2:ResourceTag"),
-        ])
-        self.fleet = self._function("Fleet", "fleet", "Creates, checks and deletes the green group", [
-            _any(DESCRIBE_EC2 + DESCRIBE_SCALING + ["cloudwatch:DescribeAlarms"]),
-            table_rw,  # launch configurations of pruned groups, deleted once their group is gone
-            iam.PolicyStatement(actions=["ec2:CreateLaunchTemplate", "ec2:RunInstances"], resources=["*"]),
-            iam.PolicyStatement(
-                actions=["ec2:CreateTags"], resources=["*"],
-                conditions={"StringEquals": {"ec2:CreateAction": ["CreateLaunchTemplate", "RunInstances"]}},
-            ),
-            _tagged(["ec2:DeleteLaunchTemplate"], "ec2:ResourceTag"),
-            iam.PolicyStatement(
-                actions=["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"], resources=["*"],
-                conditions={"StringLike": {f"aws:RequestTag/{APP_TAG}": "*"}},
-            ),
-            iam.PolicyStatement(
-                actions=["autoscaling:CreateLaunchConfiguration", "autoscaling:DeleteLaunchConfiguration"],
-                resources=[f"arn:{stack.partition}:autoscaling:{region}:{account}:launchConfiguration:*"],
-            ),
-            _tagged(
-                # SuspendProcesses: green's alarm-driven scaling waits until it serves (fleet.create_group)
-                ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy", "autoscaling:SuspendProcesses"],
-                "autoscaling:ResourceTag",
-            ),
-            iam.PolicyStatement(
-                actions=["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
-                resources=[f"arn:{stack.partition}:cloudwatch:{region}:{account}:alarm:*"],
-            ),
-            _pass_role_to_ec2(),
-            iam.PolicyStatement(
-                actions=["iam:CreateServiceLinkedRole"], resources=["*"],
-                conditions={"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}},
-            ),
-        ], extra_findings={
-            nag.wildcard("arn:<AWS::Partition>:autoscaling:<AWS::Region>:<AWS::AccountId>:launchConfiguration:*"):
-            "Launch configuration names are derived from app, version and execution; CreateLaunchConfiguration "
-            "supports no tag condition.",
-            nag.wildcard("arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*"):
-            "Alarm names are derived from the green group's name, which is only known at run time.",
-        })
-        self.traffic = self._function("Traffic", "traffic", "Switches load balancers between blue and green", [
-            _any(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB),
-            _tagged(
-                [
-                    "autoscaling:AttachLoadBalancers",
-                    "autoscaling:DetachLoadBalancers",
-                    "autoscaling:AttachLoadBalancerTargetGroups",
-                    "autoscaling:DetachLoadBalancerTargetGroups",
-                    "autoscaling:SuspendProcesses",
-                    "autoscaling:ResumeProcesses",
-                    "autoscaling:CreateOrUpdateTags",
-                    "autoscaling:DeleteTags",
-                ],
-                "autoscaling:ResourceTag",
-            ),
-        ])
-        self.audit = self._function("Audit", "audit", "Reports what a rollback left behind", [
-            _any(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB), publish,
-        ])
+        self.request = self._function("Request", "request", "Validates requests and finds blue", grants.request())
+        self.lock = self._function("Lock", "lock", "Per-app deployment lock", grants.lock())
+        self.bake = self._function("Bake", "bake", "Launches, checks and terminates the staging instance", grants.bake())
+        self.approval = self._function("Approval", "approval", "Stores the approval token and notifies",
+                                       grants.approval(), timeout=Duration.seconds(30))
+        self.image = self._function("Image", "image", "Creates, checks and deletes the image", grants.image())
+        self.fleet = self._function("Fleet", "fleet", "Creates, checks and deletes the green group", grants.fleet())
+        self.traffic = self._function("Traffic", "traffic", "Switches load balancers between blue and green",
+                                      grants.traffic())
+        self.audit = self._function("Audit", "audit", "Reports what a rollback left behind", grants.audit())
 
     def _function(
-        self, construct_id: str, module: str, description: str, statements: list[iam.PolicyStatement],
+        self, construct_id: str, module: str, description: str, grants: list[Grant],
         timeout: Duration = Duration.seconds(90),
-        extra_findings: dict[str, str] | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self, f"{construct_id}Logs", retention=self._retention, removal_policy=RemovalPolicy.DESTROY
@@ -253,14 +98,18 @@ class HandlerFunctions(Construct):
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Immutable Deploy {module} handler",
         )
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[f"{log_group.log_group_arn}:*"],
-        ))
-        role.add_to_policy(iam.PolicyStatement(
-            actions=["xray:PutTraceSegments", "xray:PutTelemetryRecords"], resources=["*"],
-        ))
-        for statement in statements:
-            role.add_to_policy(statement)
+        grants = [*permissions.runtime(log_group.log_group_arn), *grants]
+        # a grant bounded by the inventory to nothing (no app names a key pair, say) grants nothing
+        grants = [grant for grant in grants if not grant.grants_nothing]
+        findings: dict[str, list[str]] = {}
+        for grant in grants:
+            role.add_to_policy(grant.statement())
+            for resource in grant.resources:
+                found = nag.finding(role, resource)
+                if found and grant.why not in findings.setdefault(found, []):
+                    findings[found].append(grant.why)
+        nag.acknowledge(role, {found: " ".join(reasons) for found, reasons in findings.items()})
+        self.grants[module] = grants
         function = lambda_.Function(
             self, construct_id,
             runtime=RUNTIME,
@@ -276,12 +125,6 @@ class HandlerFunctions(Construct):
             environment=dict(self._env),
             description=f"Immutable Deploy: {description}",
         )
-        findings = {
-            nag.wildcard("*"): nag.DESCRIBE_REASON,
-            nag.wildcard(f"{nag.arn_of(log_group)}:*"): nag.LOG_STREAMS_REASON,
-        }
-        findings.update(extra_findings or {})
-        nag.acknowledge(role, findings)
         return function
 
     def all(self) -> list[lambda_.Function]:

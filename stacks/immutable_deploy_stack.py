@@ -1,9 +1,10 @@
 """ImmutableDeployStack: the state table, the notification topic, the handlers, the deploy and
 rollback state machines, and the release trigger (an EventBridge rule that starts the deploy).
 
-Context values: ``stack_name``, ``inventory``, ``event_bus_name`` (the bus the release rule
-listens on; default: the account's default bus) and ``release_event_source`` (when set, only
-release events with that ``source`` start a deployment; default: any source)."""
+Context values: ``stack_name``, ``inventory``, ``release_event_accounts`` (the accounts the release
+bus's policy admits; default: the stack's own), ``event_bus_name`` (an existing bus for the release
+rule instead of the stack's own ``<stack_name>-releases``) and ``release_event_source`` (when set,
+only release events with that ``source`` start a deployment; default: any source)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,9 +21,20 @@ from constructs import Construct
 from stacks import nag
 from stacks.functions import HandlerFunctions
 from stacks.inventory import StoredProfiles
+from stacks.permissions import Scope, parse_roles
 from stacks.release_trigger import ReleaseTrigger
 from statemachine.deploy import DeployDefinition
 from statemachine.rollback import RollbackDefinition
+
+
+def context_flag(scope: Construct, key: str) -> bool:
+    """A boolean context value: ``-c key=true`` arrives as the string "true", cdk.json's as a bool."""
+    value = scope.node.try_get_context(key)
+    if isinstance(value, str):
+        if value.strip().lower() not in ("true", "false", ""):
+            raise ValueError(f"context {key}: expected true or false, got {value!r}")
+        return value.strip().lower() == "true"
+    return bool(value)
 
 
 class ImmutableDeployStack(cdk.Stack):
@@ -55,13 +67,17 @@ class ImmutableDeployStack(cdk.Stack):
                             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
             for name in (deploy_name, rollback_name)
         ]
+        self.allow_request_profiles = context_flag(self, "allow_request_profiles")
+        self.permission_scope = Scope.from_inventory(
+            {app: stored.profile for app, stored in self.profiles.stored.items()},
+            {app: list(stored.overridable) for app, stored in self.profiles.stored.items()},
+            allow_request_profiles=self.allow_request_profiles,
+            instance_roles=parse_roles(self.node.try_get_context("instance_roles")),
+        )
         self.functions = HandlerFunctions(
             self, "Handlers", table=self.table, topic=self.topic, execution_arn_patterns=executions,
-            profile_prefix=self.profile_prefix,
-            execution_arn_findings=[
-                f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{name}:*"
-                for name in (deploy_name, rollback_name)
-            ],
+            profile_prefix=self.profile_prefix, allow_request_profiles=self.allow_request_profiles,
+            permission_scope=self.permission_scope,
         )
         fns = self.functions.as_functions()
 
@@ -77,6 +93,8 @@ class ImmutableDeployStack(cdk.Stack):
         self.trigger = ReleaseTrigger(
             self, "ReleaseTrigger", machine=self.deploy,
             event_bus_name=self.node.try_get_context("event_bus_name"),
+            sender_accounts=self.node.try_get_context("release_event_accounts"),
+            sender_principals=self.node.try_get_context("release_event_principals"),
             source=self.node.try_get_context("release_event_source"),
         )
 
@@ -85,8 +103,13 @@ class ImmutableDeployStack(cdk.Stack):
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.table.table_name)
         CfnOutput(self, "ProfileParameterPrefix", value=self.profile_prefix)
+        CfnOutput(self, "RequestProfiles", value="accepted" if self.allow_request_profiles else "refused",
+                  description="Whether a request may carry the profile of an app without a stored profile "
+                              "(context allow_request_profiles)")
         CfnOutput(self, "ReleaseRuleName", value=self.trigger.rule_name)
         CfnOutput(self, "ReleaseEventBusName", value=self.trigger.bus_name)
+        CfnOutput(self, "ReleaseEventBusArn", value=self.trigger.bus_arn,
+                  description="Where CI sends Release Published events (events:PutEvents on this ARN)")
         CfnOutput(self, "ReleaseDeadLetterQueueUrl", value=self.trigger.dead_letters.queue_url)
 
     def _state_machine(self, construct_id: str, name: str, start: sfn.IChainable, comment: str,

@@ -1,12 +1,16 @@
 """The user's inventory: one profile per app (``inventory/<app>.yaml`` or ``.json``), deployed as
-SSM parameters that the workflow reads and merges the request's own profile over.
+SSM parameters that the workflow reads (``blue_green.profiles``: one parser for every reader).
 
-Profiles are checked at synth time: unknown fields and wrong values fail the synth with the file and
-field named. A profile may leave fields out (a release may pass them, e.g. ``bake.source_ami_id``).
+A file holds the profile itself (``bake``, ``fleet``, ``traffic``, ``timing`` at the top) with an
+optional ``overridable`` list, or ``{profile, overridable}``. Everything is checked at synth, each
+problem naming the file and the field: unknown fields and wrong values; an overridable entry that is
+unknown or protected; and a missing required field, unless a request may set it (a profile may
+leave out what a release passes, e.g. ``bake.source_ami_id``, only if it makes it overridable).
 """
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,19 +24,26 @@ if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
 from blue_green.models.request import APP_PATTERN, Profile, describe_validation_error  # noqa: E402
+from blue_green.profiles import (  # noqa: E402
+    StoredProfile,
+    StoredProfileError,
+    from_inventory,
+    is_overridable,
+    required_fields,
+)
 
 STANDARD_TIER_LIMIT = 4096
+#: SSM refuses a parameter value above this (Advanced tier)
+ADVANCED_TIER_LIMIT = 8192
 
 
 class InventoryError(ValueError):
     pass
 
 
-def load_profiles(directory: Path) -> dict[str, dict]:
-    """app -> profile, from every ``*.yaml`` / ``*.yml`` / ``*.json`` in ``directory``."""
-    import re
-
-    profiles: dict[str, dict] = {}
+def load_profiles(directory: Path) -> dict[str, StoredProfile]:
+    """app -> stored profile, from every ``*.yaml`` / ``*.yml`` / ``*.json`` in ``directory``."""
+    profiles: dict[str, StoredProfile] = {}
     if not directory.is_dir():
         return profiles
     for path in sorted(directory.iterdir()):
@@ -42,37 +53,50 @@ def load_profiles(directory: Path) -> dict[str, dict]:
         if not re.match(APP_PATTERN, app):
             raise InventoryError(f"{path}: {app!r} is not an app name (lowercase letters, digits and '-')")
         data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
-        profile = data.get("profile", data) if isinstance(data, dict) else None
-        if not isinstance(profile, dict):
-            raise InventoryError(f"{path}: a profile is a mapping with bake, fleet, traffic and timing")
-        check_partial(profile, path)
+        try:
+            stored = from_inventory(data)
+        except StoredProfileError as exc:
+            raise InventoryError(f"{path}: {exc}") from exc
+        check_partial(stored, path)
         if app in profiles:
             raise InventoryError(f"{path}: a second profile for {app}")
-        profiles[app] = profile
+        size = len(stored.parameter_value())
+        if size > ADVANCED_TIER_LIMIT:
+            raise InventoryError(f"{path}: the stored profile is {size:,} characters of JSON; an SSM parameter "
+                                 f"holds at most {ADVANCED_TIER_LIMIT:,}")
+        profiles[app] = stored
     return profiles
 
 
-def check_partial(profile: dict, path: Path) -> None:
-    """Everything present must be valid; fields may be missing (the request can supply them)."""
+def check_partial(stored: StoredProfile, path: Path) -> None:
+    """Everything present must be valid; a required field may be missing only when a request may
+    set it (else no request could ever complete the profile)."""
     try:
-        Profile.model_validate(profile)
+        Profile.model_validate(stored.profile)
     except ValidationError as exc:
-        problems = [
-            line for err, line in zip(exc.errors(), describe_validation_error(exc)) if err.get("type") != "missing"
-        ]
+        problems = []
+        for err, line in zip(exc.errors(), describe_validation_error(exc)):
+            if err.get("type") != "missing":
+                problems.append(f"profile.{line}")
+                continue
+            missing = ".".join(str(part) for part in err["loc"])
+            problems += [f"profile.{field}: required field is missing, and a request may not set it "
+                         f"(not overridable), so no deployment could use this profile"
+                         for field in required_fields(missing) if not is_overridable(field, stored.overridable)]
         if problems:
-            raise InventoryError(f"{path}: " + "; ".join(f"profile.{p}" for p in problems)) from exc
+            raise InventoryError(f"{path}: " + "; ".join(problems)) from exc
 
 
 class StoredProfiles(Construct):
-    """One String parameter per app under ``prefix``."""
+    """One String parameter per app under ``prefix``: ``{"profile": ..., "overridable": [...]}``."""
 
     def __init__(self, scope: Construct, construct_id: str, *, directory: Path, prefix: str) -> None:
         super().__init__(scope, construct_id)
         self.prefix = prefix
-        self.apps: list[str] = []
-        for app, profile in load_profiles(directory).items():
-            value = json.dumps(profile, separators=(",", ":"), sort_keys=True)
+        #: app -> its stored profile (the stack bounds its roles' permissions by what they name)
+        self.stored: dict[str, StoredProfile] = {}
+        for app, stored in load_profiles(directory).items():
+            value = stored.parameter_value()
             ssm.StringParameter(
                 self, f"Profile-{app}",
                 parameter_name=f"{prefix}{app}",
@@ -80,4 +104,4 @@ class StoredProfiles(Construct):
                 description=f"Immutable Deploy profile of {app} (from the inventory)",
                 tier=ssm.ParameterTier.ADVANCED if len(value) > STANDARD_TIER_LIMIT else ssm.ParameterTier.STANDARD,
             )
-            self.apps.append(app)
+            self.stored[app] = stored

@@ -1,17 +1,58 @@
-"""cdk-nag acknowledgments, each with the reason it is acceptable. cdk-nag 3 reports IAM5 per
-finding (``AwsSolutions-IAM5[Resource::...]``), so each wildcard is acknowledged by name."""
+"""cdk-nag acknowledgments, each with the reason it is acceptable.
+
+cdk-nag 3 reports IAM5 once per wildcard (``AwsSolutions-IAM5[Resource::<the resource, flattened>]``)
+and an acknowledgment must name that exact text. The text depends on the environment: in an
+environment-agnostic synth the account is ``<AWS::AccountId>``, in an environment-bound one (what
+``cdk deploy`` does) it is ``123456789012``. So findings are never written by hand: :func:`finding`
+flattens the resource the policy really uses, the way cdk-nag does, and both forms match.
+"""
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import aws_cdk as cdk
 from constructs import Construct, IConstruct
 
 PREFIX = "AwsSolutions::"
+#: (construct path, acknowledged id) of every acknowledgment made in this process: a test compares
+#: them with the validation report, so that an acknowledgment matching nothing (stale) is caught
+ACKNOWLEDGED: list[tuple[str, str]] = []
 
 
 def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
     cdk.Validations.of(scope).acknowledge(
         *[cdk.Acknowledgment(id=PREFIX + finding, reason=reason) for finding, reason in findings.items()]
     )
+    ACKNOWLEDGED.extend((scope.node.path, PREFIX + finding) for finding in findings)
+
+
+def flatten(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag prints it (its ``flattenCfnReference``): ``Ref`` ->
+    ``<Name>``, ``Fn::GetAtt`` -> ``<Logical.Attr>``, ``Fn::Join`` joined, ``${X}`` -> ``<X>``."""
+    if isinstance(value, str):
+        return value.replace("${", "<").replace("}", ">")
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            delimiter, items = value["Fn::Join"]
+            return delimiter.join(flatten(item) for item in items)
+        if "Fn::Sub" in value:
+            return flatten(value["Fn::Sub"])
+        if "Fn::GetAtt" in value:
+            resource, attribute = value["Fn::GetAtt"]
+            return f"<{flatten(resource)}.{flatten(attribute)}>"
+        if "Fn::ImportValue" in value:
+            return flatten(value["Fn::ImportValue"])
+        if "Ref" in value:
+            return f"<{flatten(value['Ref'])}>"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def finding(scope: IConstruct, resource: str) -> str | None:
+    """The IAM5 finding that ``resource`` (a string that may hold tokens) raises in a policy of
+    ``scope``'s stack, or None when it has no wildcard."""
+    flat = flatten(cdk.Stack.of(scope).resolve(resource))
+    return f"AwsSolutions-IAM5[Resource::{flat}]" if "*" in flat else None
 
 
 def arn_of(resource: Construct) -> str:
@@ -23,11 +64,3 @@ def arn_of(resource: Construct) -> str:
 def wildcard(resource: str) -> str:
     return f"AwsSolutions-IAM5[Resource::{resource}]"
 
-
-DESCRIBE_REASON = (
-    "Describe/List/Get calls of EC2, Auto Scaling, Elastic Load Balancing, SSM and CloudWatch, X-Ray trace "
-    "writes, and RunInstances/CreateImage/CreateLaunchTemplate (whose resources do not exist yet) support only "
-    "Resource '*'. Mutations in the same policy are limited by conditions (the immutable-deploy:app resource or "
-    "request tag, ec2:CreateAction, iam:PassedToService ec2.amazonaws.com)."
-)
-LOG_STREAMS_REASON = "Log streams of the function's own log group; their names are chosen by Lambda at run time."

@@ -3,6 +3,11 @@
 Every Lambda Task gets the same payload shape (``{"action", "state": $}``), the same retry policy
 for transient failures (exponential backoff with full jitter), and — after the lock is held — a
 Catch that records where it failed and enters the compensating branch.
+
+The execution document must stay small (Step Functions fails an execution whose state input or
+output passes 256 KB, without running any Catch): after validation it holds the validated plan
+(``$.request``, which carries the profile) and not the caller's raw input, a failure is recorded
+once (``$.failure``, an undo's in ``$.undo.<step>``), and a task-token answer is not kept.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ TRANSIENT_ERRORS = [
     "Lambda.AWSLambdaException",
     "Lambda.SdkClientException",
     "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
     "Lambda.Unknown",
     "TransientAwsError",
 ]
@@ -71,11 +77,15 @@ def invoke(
     action: str,
     result_path: str | None,
     comment: str,
+    *,
+    with_state: bool = True,
+    result_selector: dict[str, Any] | None = None,
     **extra: Any,
 ) -> tasks.LambdaInvoke:
-    """A Task that calls ``function`` with ``{"action", "state": <whole document>, **extra}`` and
-    writes the handler's return value to ``result_path`` (``None`` discards it)."""
-    payload = {"action": action, "state": sfn.JsonPath.entire_payload, **extra}
+    """A Task that calls ``function`` with ``{"action", "state": <whole document>, **extra}``
+    (without ``state`` when ``with_state`` is False) and writes the handler's return value
+    (shaped by ``result_selector``) to ``result_path`` (``None`` discards it)."""
+    payload = {"action": action, **({"state": sfn.JsonPath.entire_payload} if with_state else {}), **extra}
     task = tasks.LambdaInvoke(
         scope,
         state_name,
@@ -83,6 +93,7 @@ def invoke(
         payload=sfn.TaskInput.from_object(payload),
         payload_response_only=True,
         retry_on_service_exceptions=False,
+        result_selector=result_selector,
         result_path=result_path if result_path is not None else sfn.JsonPath.DISCARD,
         task_timeout=sfn.Timeout.duration(TASK_TIMEOUT),
         comment=comment,
@@ -95,16 +106,19 @@ def wait_for(scope: Construct, state_name: str, seconds_path: str, comment: str)
     return sfn.Wait(scope, state_name, time=sfn.WaitTime.seconds_path(seconds_path), comment=comment)
 
 
-def error_message_fail(scope: Construct, state_name: str, error: str, comment: str) -> sfn.IChainable:
-    """Fail with ``error`` and the handler's message as Cause (the Lambda error Cause carries a stack trace)."""
+def error_message_fail(scope: Construct, state_name: str, error: str, comment: str,
+                       error_path: str = "$.error") -> sfn.IChainable:
+    """Fail with ``error`` and the handler's message as Cause (the Lambda error Cause carries a
+    stack trace). ``error_path``: where the Catch put the error. Nothing runs after a Fail, so the
+    document becomes just the parsed error."""
     extract = sfn.Pass(
         scope,
         f"Explain {state_name}",
-        parameters={"detail.$": "States.StringToJson($.error.Cause)"},
-        result_path="$.rejection",
+        parameters={"detail.$": f"States.StringToJson({error_path}.Cause)"},
+        result_path="$",
         comment="Keep the error message, drop the stack trace.",
     )
-    fail = sfn.Fail(scope, state_name, error=error, cause_path="$.rejection.detail.errorMessage", comment=comment)
+    fail = sfn.Fail(scope, state_name, error=error, cause_path="$.detail.errorMessage", comment=comment)
     return extract.next(fail)
 
 
@@ -120,10 +134,15 @@ def validate_then_lock(
 ) -> tuple[sfn.Pass, tasks.LambdaInvoke]:
     """Start -> validate -> AcquireLock, shared by both state machines. Nothing is created before
     the lock is held, so a rejection (``rejections``: error -> name of its Fail state) or a held lock
-    simply fails the execution. Returns the first state and the AcquireLock task."""
+    simply fails the execution. Returns the first state and the AcquireLock task.
+
+    The validation replaces the whole document with ``{"request": <plan>}``: the plan carries the
+    (merged, validated) profile, so the caller's raw input is not kept beside it."""
     start = sfn.Pass(scope, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
     validate = invoke(
-        scope, validate_state, fn.request, action, "$.request", comment,
+        scope, validate_state, fn.request, action, "$", comment,
+        with_state=False,
+        result_selector={"request.$": "$"},
         input=sfn.JsonPath.object_at("$.input"),
         execution={
             "arn": sfn.JsonPath.execution_id,
@@ -133,9 +152,10 @@ def validate_then_lock(
     )
     for error, fail_state in rejections.items():
         validate.add_catch(
-            error_message_fail(scope, fail_state, error, "The input was rejected; nothing was created."),
+            error_message_fail(scope, fail_state, error, "The input was rejected; nothing was created.",
+                               error_path="$"),
             errors=[error],
-            result_path="$.error",
+            result_path="$",
         )
     acquire = invoke(scope, "AcquireLock", fn.lock, "acquire", "$.lock",
                      "One deployment or rollback per app at a time.", purpose=purpose)
@@ -151,7 +171,8 @@ def validate_then_lock(
 
 class Compensable:
     """Attaches a Catch to tasks run while something may have been created: it records which state
-    failed, with what, in ``$.failure``, then enters the compensating branch."""
+    failed, with what, in ``$.failure`` (the Catch writes the error there and a Pass adds the state's
+    name: the Cause is kept once), then enters the compensating branch."""
 
     def __init__(self, scope: Construct, compensation: sfn.IChainable):
         self.scope = scope
@@ -164,13 +185,13 @@ class Compensable:
             f"{state_name} failed",
             parameters={
                 "state": state_name,
-                "error.$": "$.error.Error",
-                "cause.$": "$.error.Cause",
+                "error.$": "$.failure.Error",
+                "cause.$": "$.failure.Cause",
             },
             result_path="$.failure",
         )
         record.next(self.compensation)
-        task.add_catch(record, errors=["States.ALL"], result_path="$.error")
+        task.add_catch(record, errors=["States.ALL"], result_path="$.failure")
         return task
 
 

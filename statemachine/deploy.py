@@ -65,7 +65,8 @@ class DeployDefinition(Construct):
             payload=sfn.TaskInput.from_object(
                 {"action": "request", "token": sfn.JsonPath.task_token, "state": sfn.JsonPath.entire_payload}
             ),
-            result_path="$.approval",
+            # The answer is whatever SendTaskSuccess sent (up to 256 KB): not kept in the document.
+            result_path=sfn.JsonPath.DISCARD,
             task_timeout=sfn.Timeout.at(APPROVAL_TIMEOUT_PATH),
             retry_on_service_exceptions=False,
             comment="Pause until an operator approves or rejects staging (or the approval times out).",
@@ -140,7 +141,8 @@ class DeployDefinition(Construct):
         green, image = sfn.JsonPath.string_at("$.fleet.green_asg"), sfn.JsonPath.string_at("$.image.image_id")
         notify_deployed = never_fails(notify(
             self, "NotifyDeployed", topic, event="deployed", app_path="$.request.app",
-            subject=sfn.JsonPath.format("{} {}: deployed", app, version),
+            # the label is app and version cut to 80 printable characters: SNS refuses subjects of 100 or more
+            subject=sfn.JsonPath.format("{}: deployed", sfn.JsonPath.string_at("$.request.label")),
             message={
                 "text": sfn.JsonPath.format("{} {} is deployed: {} serves it, from image {}.", app, version, green, image),
                 "app": app,
@@ -226,22 +228,19 @@ class DeployDefinition(Construct):
         whatever is left."""
         fn = self.fn
 
-        recorders: dict[str, sfn.Pass] = {}
+        keys: dict[str, str] = {}
 
         def undo(state_name: str, function, action: str, key: str, comment: str) -> tasks.LambdaInvoke:
-            """An undo Task whose failure (after retries) is recorded under $.undo.<key> and never
-            stops the branch: see ``then``."""
-            task = invoke(self, state_name, function, action, f"$.undo.{key}", comment)
-            record = sfn.Pass(self, f"{state_name} could not undo", parameters={
-                "Error.$": "$.undo_error.Error", "Cause.$": "$.undo_error.Cause"}, result_path=f"$.undo.{key}")
-            task.add_catch(record, errors=["States.ALL"], result_path="$.undo_error")
-            recorders[state_name] = record
-            return task
+            """An undo Task whose result, or failure (after retries: ``{"Error", "Cause"}``, written
+            by its Catch), is recorded under $.undo.<key>, and which never stops the branch: see
+            ``then``."""
+            keys[state_name] = key
+            return invoke(self, state_name, function, action, f"$.undo.{key}", comment)
 
         def then(task: tasks.LambdaInvoke, following: sfn.IChainable) -> None:
             """After an undo, successful or not, go on with ``following``."""
             task.next(following)
-            recorders[task.node.id].next(following)
+            task.add_catch(following, errors=["States.ALL"], result_path=f"$.undo.{keys[task.node.id]}")
 
         begin = sfn.Pass(self, "Compensate", parameters={}, result_path="$.undo",
                          comment="Something failed after the lock was taken: undo what this execution did.")
@@ -257,7 +256,8 @@ class DeployDefinition(Construct):
         delete_launch = undo("DeleteLaunchSettings", fn.fleet, "delete_launch", "delete_launch",
                              "Delete green's launch template or configuration.")
         delete_image = undo("DeleteImage", fn.image, "delete", "delete_image", "Deregister the image, delete its snapshots.")
-        terminate = undo("TerminateStagingInstance", fn.bake, "terminate", "terminate_staging", "Terminate staging.")
+        terminate = undo("TerminateStagingInstance", fn.bake, "undo_terminate", "terminate_staging",
+                         "Terminate this execution's staging instances (with or without the lock).")
         clear = undo("ClearPendingApproval", fn.approval, "clear", "clear_approval", "Forget a pending approval.")
         audit = invoke(self, "AuditRollback", fn.audit, "audit", "$.report", "What is left behind?")
         audit.add_catch(
@@ -295,6 +295,10 @@ class DeployDefinition(Construct):
         then(restore_blue,
             sfn.Choice(self, "Blue to wait for?")
             .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
+            # another execution owns the app now: blue is its business (detach_green decides about green)
+            .when(sfn.Condition.and_(sfn.Condition.is_present("$.undo.restore_blue.Error"),
+                                     sfn.Condition.string_equals("$.undo.restore_blue.Error", "LockLost")),
+                  detach_green, comment="restore blue: LockLost")
             # a restore that failed may have done part of its work: see whether blue serves
             .when(sfn.Condition.is_present("$.undo.restore_blue.Error"), check_blue)
             .otherwise(detach_green)

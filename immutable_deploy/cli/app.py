@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import math
 import shlex
 import sys
-from typing import Any
+from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -20,11 +21,37 @@ CloudFormation stack (--stack, default ImmutableDeploy) unless given explicitly.
 any endpoint (--endpoint-url or AWS_ENDPOINT_URL)."""
 
 DEPLOY_HELP = """\
-Validate the request locally (the stored profile of APP, with --profile merged over it, against the
-same model the workflow uses: a bad request starts nothing), start an execution named
+Validate the request locally with the workflow's own rules and model (--profile may set only the
+fields the stored profile of APP makes overridable, and is merged over it; a bad request starts
+nothing), start an execution named
 <app>-<version>-<UTC time>-<random>, and follow it. --git-ref defaults to refs/tags/VERSION;
 --commit defaults to that ref's commit in the git repository of the working directory, else its
 HEAD (outside a git repository --commit is required). Ctrl-C stops following, not the deployment."""
+
+
+def number(kind: type, low: float, high: float, *, above: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type`` for a numeric option: ``kind`` (int or float) from ``low`` (excluded
+    with ``above``) to ``high``. Anything else is a usage error (exit 2) that says what is expected,
+    instead of a traceback once the command has started."""
+    noun = "an integer" if kind is int else "a number"
+    wanted = f"{noun} above {low:g} and at most {high:g}" if above else f"{noun} from {low:g} to {high:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}") from None
+        if not math.isfinite(value) or value < low or (above and value == low) or value > high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {wanted}")
+        return value
+
+    return parse
+
+
+#: seconds between two polls while following: not so short that it hammers the Step Functions API
+POLL_SECONDS = number(float, 0.01, 3600)
+#: simulated seconds per real second (local up, the demo)
+SPEEDUP = number(float, 0, 100_000, above=True)
 
 
 def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
@@ -38,8 +65,8 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     g.add_argument("--deploy-arn", default=d(None), metavar="ARN", help="deploy state machine (instead of the stack output)")
     g.add_argument("--rollback-arn", default=d(None), metavar="ARN", help="rollback state machine (instead of the stack output)")
     g.add_argument("--table", default=d(None), metavar="NAME", help="state table (instead of the stack output)")
-    g.add_argument("--poll-seconds", type=float, default=d(None), metavar="S",
-                   help="seconds between two polls while following (default 2)")
+    g.add_argument("--poll-seconds", type=POLL_SECONDS, default=d(None), metavar="S",
+                   help="seconds between two polls while following, 0.01 to 3600 (default 2)")
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--git-ref", help="branch or tag of the release (default refs/tags/VERSION)")
     p.add_argument("--commit", help="commit id, 7-40 hex digits (default: from the local git repository)")
     p.add_argument("--profile", metavar="FILE",
-                   help="a profile (YAML or JSON) merged over the stored one, field by field")
+                   help="a profile (YAML or JSON): the stored profile's overridable fields, merged over it "
+                        "field by field (for an app without a stored profile, the whole profile)")
     _follow_options(p)
     p.set_defaults(handler=commands.deploy)
 
@@ -90,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "Start the rollback state machine for APP: the most recently retired kept group serves "
                 "again. Traffic targets come from the stored profile, or from --profile FILE.")
     p.add_argument("app", metavar="APP")
-    p.add_argument("--profile", metavar="FILE", help="a profile (YAML or JSON) whose traffic (and timing) to use")
+    p.add_argument("--profile", metavar="FILE",
+                   help="a profile (YAML or JSON) whose timing (and, for an app without a stored profile, traffic) to use")
     _follow_options(p)
     p.set_defaults(handler=commands.rollback)
 
@@ -101,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("history", "past deployments and rollbacks of APP, newest first")
     p.add_argument("app", metavar="APP")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="at most N executions (default 20)")
+    p.add_argument("--limit", type=number(int, 1, 2000), default=20, metavar="N",
+                   help="at most N executions, 1 to 2000 (default 20)")
     p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
     p.set_defaults(handler=commands.history)
 
@@ -136,11 +166,11 @@ def _local_commands(sub: Any) -> None:
     commands_ = local.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
     p = commands_.add_parser("up", help="serve the local AWS on 127.0.0.1 until Ctrl-C", description=LOCAL_UP_HELP,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--port", type=int, default=4566, help="port (default 4566; 0: any free port)")
+    p.add_argument("--port", type=number(int, 0, 65535), default=4566, help="port (default 4566; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "::1", "localhost"),
                    help="loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--speedup", type=float, default=60.0, metavar="N",
-                   help="simulated seconds per real second (default 60)")
+    p.add_argument("--speedup", type=SPEEDUP, default=60.0, metavar="N",
+                   help="simulated seconds per real second, above 0 and at most 100000 (default 60)")
     p.add_argument("--scenario", action="append", default=[], metavar="KEY=VALUE",
                    help="a fault to simulate (see above)")
     p.add_argument("--blue-version", default="1.0.0", metavar="VERSION",

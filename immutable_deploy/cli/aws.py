@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from blue_green.profiles import StoredProfile, read_parameter
 from immutable_deploy.cli import exitcodes
 
 DEFAULT_STACK = "ImmutableDeploy"
@@ -104,6 +105,13 @@ class Aws:
         return self.table_option or self.outputs("StateTableName")["StateTableName"]
 
     @property
+    def request_profiles(self) -> bool | None:
+        """Whether the stack accepts a request's profile for an app without a stored profile (its
+        output ``RequestProfiles``); None when the stack's outputs cannot be read."""
+        value = self.outputs().get("RequestProfiles")
+        return None if value is None else value == "accepted"
+
+    @property
     def profile_prefix(self) -> str:
         return (self.outputs().get("ProfileParameterPrefix")
                 or os.environ.get("PROFILE_PARAMETER_PREFIX") or DEFAULT_PROFILE_PREFIX)
@@ -112,20 +120,10 @@ class Aws:
     def profile_parameter(self, app: str) -> str:
         return f"{self.profile_prefix}{app}"
 
-    def stored_profile(self, app: str) -> dict | None:
-        """The app's stored profile (the SSM parameter the stack deploys from the inventory)."""
-        name = self.profile_parameter(app)
-        try:
-            value = self.client("ssm").get_parameter(Name=name)["Parameter"]["Value"]
-        except ClientError as exc:
-            if error_code(exc) == "ParameterNotFound":
-                return None
-            raise
-        try:
-            profile = json.loads(value)
-        except ValueError as exc:
-            raise CliError(f"the stored profile {name} is not JSON: {exc}") from exc
-        return profile if isinstance(profile, dict) else None
+    def stored_profile(self, app: str) -> StoredProfile | None:
+        """The app's stored profile (the SSM parameter the stack deploys from the inventory), read
+        with the workflow's own parser; raises StoredProfileError when it cannot be used."""
+        return read_parameter(self.client("ssm"), self.profile_parameter(app))
 
     # -- the state table -------------------------------------------------------------------------
     def item(self, pk: str) -> dict | None:

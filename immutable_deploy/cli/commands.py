@@ -15,8 +15,9 @@ import yaml
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from blue_green.models.request import DeploymentRequest, RollbackRequest, describe_validation_error
-from blue_green.profiles import merge
+from blue_green.errors import InvalidDeploymentRequest
+from blue_green.models.request import APP_PATTERN, DeploymentRequest, RollbackRequest, describe_validation_error
+from blue_green.profiles import StoredProfileError, complete_request
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli import follow as live
 from immutable_deploy.cli.aws import Aws, CliError, error_code
@@ -26,8 +27,7 @@ TAG_APP = "immutable-deploy:app"
 TAG_VERSION = "immutable-deploy:version"
 TAG_STATE = "immutable-deploy:state"
 TAG_RETIRED_AT = "immutable-deploy:retired-at"
-NO_PROFILE = ("profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) "
-              "and none was given (--profile FILE)")
+NONE_GIVEN = "none was given (--profile FILE)"
 
 
 @dataclass
@@ -138,6 +138,16 @@ def in_progress(ctx: Context, app: str, holder: dict) -> int:
 
 # --- deploy ------------------------------------------------------------------------------------
 
+def with_profile(ctx: Context, request: dict) -> dict:
+    """The request with the profile it runs with, by the workflow's own rules and code
+    (``blue_green.profiles.complete_request``): the app name first, then only the fields the
+    stored profile makes overridable, and no profile of an app without a stored one unless the
+    stack accepts them (its output ``RequestProfiles``; when the stack cannot be read, the
+    workflow's ValidateRequest decides). Raises InvalidDeploymentRequest."""
+    return complete_request(request, ctx.aws.stored_profile, accept_request_profiles=ctx.aws.request_profiles is not False,
+                            none_given=NONE_GIVEN)
+
+
 def deploy(ctx: Context, args: Any) -> int:
     app, version = args.app, args.version
     override = load_profile_file(args.profile) if args.profile else None
@@ -147,25 +157,23 @@ def deploy(ctx: Context, args: Any) -> int:
         commit, source = default_commit(git_ref)
         if commit:
             ctx.say(f"commit {commit[:12]}: {source}")
-    stored = ctx.aws.stored_profile(app) if re.match(r"^[a-z0-9][a-z0-9-]{0,30}$", app) else None
-    if stored is not None and override is not None:
-        profile = merge(stored, override)
-    else:
-        profile = override if override is not None else stored
     release = {"version": version, "git_ref": git_ref}
     if commit:
         release["commit"] = commit
+    # what is sent: the release and only the --profile file; the workflow merges it over the stored profile
     request: dict[str, Any] = {"app": app, "release": release}
-    if profile is not None:
-        request["profile"] = profile
+    if override:
+        request["profile"] = override
+    try:
+        complete = with_profile(ctx, request)
+    except InvalidDeploymentRequest as exc:
+        return rejected(ctx, exc.problems)
     problems: list[str] = []
     try:
-        DeploymentRequest.model_validate(request)
+        DeploymentRequest.model_validate(complete)
     except ValidationError as exc:
         for problem in describe_validation_error(exc):
-            if problem == "profile: required field is missing":
-                problem = NO_PROFILE.format(app=app)
-            elif problem == "release.commit: required field is missing":
+            if problem == "release.commit: required field is missing":
                 problem = "release.commit: not given (--commit) and the working directory is not a git repository"
             problems.append(problem)
     if problems:
@@ -301,22 +309,23 @@ def reject(ctx: Context, args: Any) -> int:
 def rollback(ctx: Context, args: Any) -> int:
     app = args.app
     override = load_profile_file(args.profile) if args.profile else None
+    # a rollback uses only traffic and timing: the rest of a deployment's profile file is not sent
     given = {k: v for k, v in (override or {}).items() if k in ("traffic", "timing")}
-    stored = ctx.aws.stored_profile(app) if re.match(r"^[a-z0-9][a-z0-9-]{0,30}$", app) else None
-    merged = merge({k: v for k, v in (stored or {}).items() if k in ("traffic", "timing")}, given)
-    if not merged.get("traffic"):
-        return rejected(ctx, [f"profile.traffic: {app} has no stored profile and --profile FILE names no traffic"],
-                        "rollback request")
+    payload: dict[str, Any] = {"app": app}
+    if given:
+        payload["profile"] = given
     try:
-        RollbackRequest.model_validate({"app": app, "profile": merged})
+        complete = with_profile(ctx, payload)
+    except InvalidDeploymentRequest as exc:
+        return rejected(ctx, exc.problems, "rollback request")
+    target = {k: v for k, v in complete["profile"].items() if k in ("traffic", "timing")}
+    try:
+        RollbackRequest.model_validate({"app": complete["app"], "profile": target})
     except ValidationError as exc:
         return rejected(ctx, describe_validation_error(exc), "rollback request")
     holder = ctx.aws.running_holder(app)
     if holder:
         return in_progress(ctx, app, holder)
-    payload: dict[str, Any] = {"app": app}
-    if given:
-        payload["profile"] = given
     name = execution_name(app, "rollback")
     arn = ctx.aws.start_execution(ctx.aws.rollback_arn, name, payload)
     ctx.say(f"Rolling back {app}: execution {name}")
@@ -404,8 +413,11 @@ def current_state(aws: Aws, arn: str) -> str | None:
 
 def status(ctx: Context, args: Any) -> int:
     aws, app = ctx.aws, args.app
-    stored = aws.stored_profile(app) if re.match(r"^[a-z0-9][a-z0-9-]{0,30}$", app) else None
-    traffic = (stored or {}).get("traffic") if isinstance((stored or {}).get("traffic"), dict) else None
+    try:
+        stored = aws.stored_profile(app) if re.match(APP_PATTERN, app) else None
+    except StoredProfileError as exc:
+        raise CliError(str(exc)) from exc
+    traffic = stored.profile.get("traffic") if stored and isinstance(stored.profile.get("traffic"), dict) else None
     serving, kept, other = [], [], []
     for group in app_groups(aws, app):
         tags = _tags(group)
@@ -517,8 +529,6 @@ def _rows(aws: Aws, machine: str, kind: str, app: str) -> Iterator[dict]:
 
 
 def history(ctx: Context, args: Any) -> int:
-    if args.limit < 1:
-        raise CliError("--limit must be at least 1", exitcodes.USAGE)
     streams = [_rows(ctx.aws, ctx.aws.deploy_arn, "deploy", args.app),
                _rows(ctx.aws, ctx.aws.rollback_arn, "rollback", args.app)]
     rows = []

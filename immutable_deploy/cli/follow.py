@@ -137,6 +137,8 @@ class Tracker:
         self.compensating = False
         self.ended: dict | None = None
         self.approval: dict | None = None
+        #: what the operator answered (SendTaskSuccess's output, from the history's TaskSucceeded)
+        self.approval_answer: dict | None = None
 
     # -- what the views show ---------------------------------------------------------------------
     def elapsed(self, extra: float = 0.0) -> float:
@@ -182,6 +184,11 @@ class Tracker:
                     "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed", "TaskSubmitFailed", "TaskStartFailed"):
             details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             return self._failed(details, at, timed_out=kind.endswith("TimedOut"))
+        if kind == "TaskSucceeded" and self.current is not None and self.current.name == "AwaitApproval":
+            # the answer (SendTaskSuccess's output) is not kept in the execution document: read it here
+            answer = parse_json(event.get("taskSucceededEventDetails", {}).get("output"))
+            self.approval_answer = answer if isinstance(answer, dict) else {}
+            return []
         if kind in ("TaskScheduled", "LambdaFunctionScheduled"):
             step = self.current
             if step is not None and step.status == "failed" and step.ended is None:
@@ -250,8 +257,8 @@ class Tracker:
         if not isinstance(doc, dict):
             return ""
         news: list[str] = []
-        if step.name == "AwaitApproval" and isinstance(doc.get("approval"), dict):
-            answer = doc["approval"]
+        if step.name == "AwaitApproval" and self.approval_answer is not None:
+            answer = self.approval_answer
             news.append(f"approved by {answer.get('approved_by', '?')}"
                         + (f": {answer['comment']}" if answer.get("comment") else ""))
         for key in DOC_KEYS:

@@ -19,7 +19,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 
+from immutable_deploy.localaws.iam.enforce import IamRecorder, Mode
 from immutable_deploy.localaws.stack import InProcessLambda, LocalStack, cached_template, create_stack
 from immutable_deploy.localaws.world import World, build_world
 
@@ -35,6 +38,77 @@ DEFAULT_ENV = {
     "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
 }
 
+def share_model_loader() -> None:
+    """One botocore data loader for every session of this process. moto's ``mock_aws`` starts each
+    mock with a new default session, and a new session's loader reads every service model from disk
+    again (the EC2 model alone is megabytes of JSON): about a second of every local AWS a test
+    starts. The models never change while a process runs, and botocore only reads them."""
+    if getattr(botocore.session, "_immutable_deploy_shared_loader", None) is not None:
+        return
+    shared: dict[str, botocore.loaders.Loader] = {}
+    original = botocore.loaders.create_loader
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        key = search_path_string or ""
+        if key not in shared:
+            shared[key] = original(search_path_string)
+        return shared[key]
+
+    botocore.session.create_loader = create_loader  # type: ignore[assignment]
+    botocore.session._immutable_deploy_shared_loader = shared  # type: ignore[attr-defined]
+
+
+def remember_valid_definitions() -> None:
+    """moto parses a state machine's definition (an ANTLR grammar, about a second for ours) to
+    validate it on every CreateStateMachine, and every test creates the same two: a definition that
+    passed once passes again. (Each execution still parses its own copy.)"""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = StepFunctionsParserBackend._validate_definition
+    if getattr(validate, "remembers", False):
+        return
+    valid: set[str] = set()
+
+    def remembering(definition: str) -> None:
+        if definition not in valid:
+            validate(definition)
+            valid.add(definition)
+
+    remembering.remembers = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
+
+
+def reuse_interpreter_clients() -> None:
+    """moto's Step Functions interpreter creates a new boto3 client for every Task it runs (a Lambda
+    invoke, an SNS publish): most of an execution's time here. One client per region, service and
+    endpoint does the same (botocore clients are thread-safe; moto's stubber intercepts them all)."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    create = boto_client.boto_client_for
+    if getattr(create, "reuses", False):
+        return
+    clients: dict[tuple, Any] = {}
+
+    def reusing(region: str, service: str, state_credentials: Any = None) -> Any:
+        # what the original decides the endpoint by: the stubber intercepting, else moto's server port
+        key = (region, service, boto_client.botocore_stubber.enabled, boto_client.moto_server_port(),
+               repr(state_credentials))
+        if key not in clients:
+            clients[key] = create(region, service, state_credentials)
+        return clients[key]
+
+    reusing.reuses = True  # type: ignore[attr-defined]
+    for module in list(sys.modules.values()):  # every interpreter module imported it by name
+        if getattr(module, "boto_client_for", None) is create:
+            module.boto_client_for = reusing  # type: ignore[attr-defined]
+
+
+#: the IAM check of LocalAws by default: "record" (decisions are recorded, nothing is refused) or
+#: "enforce" (a call the function's role does not allow fails as on AWS; see iam/enforce.py)
+DEFAULT_IAM_MODE: Mode | None = "enforce"
+
 
 @dataclass
 class Provisioned:
@@ -45,6 +119,8 @@ class Provisioned:
     stack: LocalStack
     lambdas: InProcessLambda
     world: World
+    #: the IAM check of the functions' calls (None when provisioned without one)
+    iam: IamRecorder | None = None
 
 
 def provision(
@@ -58,12 +134,15 @@ def provision(
     blue_version: str | None = "1.0.0",
     blue_capacity: int = 3,
     blue_targets: str = "both",
+    iam: Mode | None = None,
 ) -> Provisioned:
     """Set the local AWS up in a moto that is already running: moto's in-process mock (``mock_aws``)
     or a moto server in this process that boto3 reaches (``AWS_ENDPOINT_URL``); Step Functions must
     execute state machines. Installs moto's gap fixes and the simulator (a virtual clock, or real
     time compressed by ``speedup``), creates the synthesized stack, runs its Lambda handlers
-    in-process and seeds the sample world. Every patch is undone by ``cleanup``."""
+    in-process and seeds the sample world. With ``iam`` ("record" or "enforce"), every AWS call a
+    function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
+    by ``cleanup``."""
     from blue_green import aws as bg_aws
 
     from immutable_deploy.localaws import gaps
@@ -81,15 +160,23 @@ def provision(
     lambdas = InProcessLambda(stack)
     lambdas.install()
     cleanup.callback(lambdas.uninstall)
+    recorder = None
+    if iam is not None:
+        recorder = IamRecorder(stack.role_policies, stack.role_arns, mode=iam, region=stack.region).install()
+        cleanup.callback(recorder.uninstall)
     world = build_world(blue_version=blue_version, blue_capacity=blue_capacity, blue_targets=blue_targets)
-    return Provisioned(clock=clock, sim=sim, stack=stack, lambdas=lambdas, world=world)
+    return Provisioned(clock=clock, sim=sim, stack=stack, lambdas=lambdas, world=world, iam=recorder)
 
 
 def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-east-1") -> str:
-    """Store an app's profile as the stack does from inventory/<app>.yaml; returns the parameter's name."""
+    """Store an app's profile as the stack does from inventory/<app>.yaml: ``profile`` is that file's
+    content (the profile, with an optional ``overridable`` list, or ``{profile, overridable}``), read
+    by the stack's own parser. Returns the parameter's name."""
+    from blue_green.profiles import from_inventory
+
     name = f"{stack.outputs['ProfileParameterPrefix']}{app}"
     boto3.client("ssm", region_name=region).put_parameter(
-        Name=name, Value=json.dumps(profile), Type="String", Overwrite=True,
+        Name=name, Value=from_inventory(profile).parameter_value(), Type="String", Overwrite=True,
     )
     return name
 
@@ -107,6 +194,7 @@ class LocalAws:
         blue_capacity: int = 3,
         blue_targets: str = "both",
         quiet: bool = True,
+        iam: Mode | None | str = "default",
     ) -> None:
         self.scenario = scenario
         self.pace = pace
@@ -115,6 +203,10 @@ class LocalAws:
         self.template = template
         self.blue = (blue_version, blue_capacity, blue_targets)
         self.quiet = quiet
+        #: "record", "enforce" or None (no check); "default" is DEFAULT_IAM_MODE
+        self.iam_mode: Mode | None = DEFAULT_IAM_MODE if iam == "default" else iam  # type: ignore[assignment]
+        #: the IAM check (``.calls``, ``.denials``, ``.report()``, ``.expect_denials()``); None with iam=None
+        self.iam: IamRecorder | None = None
         self._stack = ExitStack()
         self.stack: LocalStack
         self.world: World
@@ -126,6 +218,9 @@ class LocalAws:
     def __enter__(self) -> "LocalAws":
         from moto import mock_aws
 
+        share_model_loader()
+        remember_valid_definitions()
+        reuse_interpreter_clients()
         for key, value in DEFAULT_ENV.items():
             os.environ.setdefault(key, value)
         if self.quiet:
@@ -138,12 +233,14 @@ class LocalAws:
             parts = provision(
                 self._stack, template, scenario=self.scenario, pace=self.pace, speedup=self.speedup,
                 start=self.start_time, blue_version=version, blue_capacity=capacity, blue_targets=targets,
+                iam=self.iam_mode,
             )
         except BaseException:
             self.__exit__(None, None, None)
             raise
         self.clock, self.sim = parts.clock, parts.sim
         self.stack, self.lambdas, self.world = parts.stack, parts.lambdas, parts.world
+        self.iam = parts.iam
         self.settle()
         return self
 
@@ -163,7 +260,7 @@ class LocalAws:
         return boto3.client(service, region_name=self.world.region if hasattr(self, "world") else "us-east-1")
 
     def store_profile(self, app: str, profile: dict) -> None:
-        """Store an app's profile as the stack does from inventory/<app>.yaml."""
+        """Store an app's profile as the stack does from inventory/<app>.yaml (see :func:`store_profile`)."""
         store_profile(self.stack, app, profile, self.world.region)
 
     # -- executions ------------------------------------------------------------------------------

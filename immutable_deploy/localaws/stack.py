@@ -26,6 +26,8 @@ from typing import Any
 
 import boto3
 
+from immutable_deploy.localaws.iam.enforce import running_as
+
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "123456789012"
@@ -41,9 +43,16 @@ def ensure_import_paths() -> None:
 ensure_import_paths()
 
 
+#: CDK context of the local AWS's stack: requests may carry whole profiles (most tests send them), and
+#: the functions may pass the sample world's instance role (world.py: the profile web-instance holds
+#: the role web-instance) to EC2, as a real stack may pass the roles its inventory's profiles name
+LOCAL_CONTEXT = {"allow_request_profiles": True, "instance_roles": ["web-instance"]}
+
+
 def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None, context: dict | None = None) -> dict:
     """Synthesize the CDK app in this process (without bundling the dependencies layer) and return
-    the stack's CloudFormation template. ``context``: more CDK context values (e.g. ``event_bus_name``)."""
+    the stack's CloudFormation template. ``context``: more CDK context values (e.g. ``event_bus_name``)
+    over :data:`LOCAL_CONTEXT` (``{"allow_request_profiles": False}`` synthesizes the default stack)."""
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
 
@@ -52,7 +61,7 @@ def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None, c
     import app as cdk_app
 
     app = cdk.App(
-        context={**(context or {}), "aws:cdk:bundling-stacks": [], "stack_name": stack_name},
+        context={**LOCAL_CONTEXT, **(context or {}), "aws:cdk:bundling-stacks": [], "stack_name": stack_name},
         outdir=outdir,
     )
     stack = cdk_app.build(app)
@@ -61,13 +70,22 @@ def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None, c
 
 
 def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
-    """The synthesized template, cached under .build/ by a hash of everything that shapes it."""
+    """The synthesized template, cached under .build/ by a hash of everything that shapes it: the CDK
+    app, its context, the inventory (``inventory/`` of the working directory, as app.py reads it)
+    and the code that turns the inventory into stored profile parameters."""
     digest = hashlib.sha256()
-    for base in ("app.py", "cdk.json", "stacks", "statemachine"):
-        path = ROOT / base
+    shaping = [ROOT / "app.py", ROOT / "cdk.json", ROOT / "stacks", ROOT / "statemachine",
+               LAMBDAS / "blue_green" / "profiles.py", LAMBDAS / "blue_green" / "models" / "request.py"]
+    for path in shaping:
         files = [path] if path.is_file() else sorted(path.rglob("*.py"))
         for f in files:
             digest.update(f.read_bytes())
+    inventory = Path("inventory")
+    if inventory.is_dir():
+        for f in sorted(inventory.iterdir()):
+            if f.suffix in (".yaml", ".yml", ".json"):
+                digest.update(f.name.encode() + f.read_bytes())
+    digest.update(json.dumps(LOCAL_CONTEXT, sort_keys=True).encode())
     digest.update(stack_name.encode())
     cache = ROOT / ".build" / f"template-{digest.hexdigest()[:16]}.json"
     if cache.exists():
@@ -136,6 +154,10 @@ class LocalStack:
     outputs: dict[str, str] = field(default_factory=dict)
     functions: dict[str, dict[str, Any]] = field(default_factory=dict)  # function name -> {handler, env}
     env: dict[str, str] = field(default_factory=dict)
+    #: function name -> its role's identity-based policy documents, ARNs resolved (the IAM check's input)
+    role_policies: dict[str, list[dict]] = field(default_factory=dict)
+    #: function name -> its role's ARN
+    role_arns: dict[str, str] = field(default_factory=dict)
 
     @property
     def deploy_arn(self) -> str:
@@ -160,6 +182,11 @@ class LocalStack:
     @property
     def release_bus_name(self) -> str:
         return self.outputs["ReleaseEventBusName"]
+
+    @property
+    def release_bus_arn(self) -> str:
+        """Where CI sends release events (PutEvents' EventBusName takes the name or the ARN)."""
+        return self.outputs["ReleaseEventBusArn"]
 
 
 def _dummy_zip() -> bytes:
@@ -225,6 +252,11 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
         elif kind == "AWS::Events::EventBus":
             arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
             physical[logical] = {"Ref": props["Name"], "Name": props["Name"], "Arn": arn}
+            if props.get("Policy"):  # the bus's whole resource policy (moto stores it, does not enforce it)
+                policy = props["Policy"]
+                policy = resolve(json.loads(policy) if isinstance(policy, str) else policy)
+                events.put_permission(EventBusName=props["Name"], Policy=json.dumps(policy))
+                physical[logical]["Policy"] = json.dumps(policy)
 
     # Pass 2: functions (their environment refers to the table and topic).
     for logical, res in resources.items():
@@ -292,8 +324,33 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
 
     for key, output in template.get("Outputs", {}).items():
         local.outputs[key] = resolve(output["Value"])
+
+    # The functions' role policies, for the local AWS's IAM check (immutable_deploy.localaws.iam).
+    by_role = role_policy_documents(template, resolve)
+    for logical, res in resources.items():
+        if res["Type"] == "AWS::Lambda::Function":
+            role = res["Properties"]["Role"]["Fn::GetAtt"][0]
+            name = physical[logical]["Ref"]
+            local.role_policies[name] = by_role.get(role, [])
+            local.role_arns[name] = physical[role]["Arn"]
     register_outputs(stack_name, local.outputs, region)
     return local
+
+
+def role_policy_documents(template: dict, resolve: Any) -> dict[str, list[dict]]:
+    """Role logical id -> the identity-based policy documents attached to it in the template: its
+    inline ``Policies`` and every ``AWS::IAM::Policy`` whose ``Roles`` name it, resolved by
+    ``resolve`` (a :class:`_Resolver`). Managed policies (``ManagedPolicyArns``) are not in the
+    template: what only they allow is denied by the check (a false denial, never a false allowance)."""
+    out: dict[str, list[dict]] = {}
+    for logical, res in template["Resources"].items():
+        props = res.get("Properties", {})
+        if res["Type"] == "AWS::IAM::Role":
+            out.setdefault(logical, []).extend(resolve(p["PolicyDocument"]) for p in props.get("Policies", []))
+        elif res["Type"] == "AWS::IAM::Policy":
+            for role in props.get("Roles", []):
+                out.setdefault(role["Ref"], []).append(resolve(props["PolicyDocument"]))
+    return out
 
 
 def register_outputs(stack_name: str, outputs: dict[str, str], region: str) -> None:
@@ -349,11 +406,12 @@ class InProcessLambda:
         handler = getattr(importlib.import_module(module_name), func_name)
         context = LambdaContext(function_name, spec["timeout"])
         try:
-            result = handler(event, context)
-            if event.get("action") in self.repeat:
-                with self._lock:
-                    self.calls.append((function_name, str(event.get("action", ""))))
-                result = handler(json.loads(body), context)
+            with running_as(function_name):  # its AWS calls are checked against its role (iam/enforce.py)
+                result = handler(event, context)
+                if event.get("action") in self.repeat:
+                    with self._lock:
+                        self.calls.append((function_name, str(event.get("action", ""))))
+                    result = handler(json.loads(body), context)
         except Exception as exc:  # noqa: BLE001 - reported to Step Functions the way Lambda does
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = {

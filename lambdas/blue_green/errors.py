@@ -65,3 +65,19 @@ class ResourceConflict(DeploymentError):
 
 class NothingToRollBack(DeploymentError):
     """A rollback found no kept group to put back."""
+
+
+class LockLost(DeploymentError):
+    """Another execution holds this app's lock (it took a stale lock over while this execution was
+    stopped or failed, and this one was then redriven): a step that changes AWS refuses to run."""
+
+    def __init__(self, app: str, holder: str, owner: str, purpose: str | None = None, since: str | None = None):
+        self.app, self.holder, self.owner = app, holder, owner
+        held = f" ({purpose or 'held'} since {since})" if since else ""
+        super().__init__(f"{app}: another execution holds the lock, so this step changed nothing: {holder}{held}; "
+                         f"this execution: {owner}")
+
+
+class DocumentTooLarge(DeploymentError):
+    """A step's result would make the execution document too large for Step Functions (256 KB per
+    state input or output, a failure that no Catch sees): the step fails instead, with this error."""

@@ -19,8 +19,17 @@ def _safe(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", value)
 
 
+#: names of what the workflow creates without tags to scope it by (launch configurations, copied
+#: alarms) start with this, so that IAM can limit the functions to them by name
+NAME_PREFIX = "immutable-deploy-"
+
+
 def green_asg(app: str, version: str, short: str) -> str:
     return f"{app}-{_safe(version)}-{short}"
+
+
+def launch_configuration(group: str) -> str:
+    return f"{NAME_PREFIX}{group}"
 
 
 def image_name(app: str, version: str, short: str) -> str:

@@ -1,15 +1,23 @@
 """Polling loops are Wait -> Check -> Choice in the state machine; this computes the Wait's length
-(backoff from ``poll_seconds`` up to ``max_poll_seconds``) and enforces the loop's deadline."""
+(backoff from ``poll_seconds`` up to ``max_poll_seconds``) and enforces the loop's deadline.
+
+:func:`rounds` replays the same schedule without a clock: how many rounds a loop can run, which is
+what an execution's history budget is made of (see ``budget``)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from blue_green import clock
 from blue_green.errors import WaitTimedOut
-from blue_green.models.request import Timing
 from blue_green.models.state import Poll
 
+if TYPE_CHECKING:
+    from blue_green.models.request import Timing
+
 BACKOFF = 1.5
+#: past this many attempts the backoff is past any max_poll_seconds (and 1.5 ** attempt would overflow)
+BACKOFF_ATTEMPTS_MAX = 64
 
 
 def start(timing: Timing, timeout_seconds: int) -> Poll:
@@ -22,6 +30,12 @@ def start(timing: Timing, timeout_seconds: int) -> Poll:
     )
 
 
+def next_wait(attempt: int, timing: Timing, remaining: int) -> int:
+    """The Wait before check number ``attempt + 1``: the backoff, never past the deadline, at least 1 s."""
+    wait = min(int(timing.poll_seconds * BACKOFF ** min(attempt, BACKOFF_ATTEMPTS_MAX)), timing.max_poll_seconds)
+    return max(1, min(wait, max(remaining, 1)))
+
+
 def advance(poll: Poll, timing: Timing, what: str, error: type[Exception] = WaitTimedOut) -> Poll:
     """Called by a Check that found the thing not ready yet: raise ``error`` once the deadline has
     passed, otherwise return the poll with its next (longer) wait."""
@@ -30,9 +44,26 @@ def advance(poll: Poll, timing: Timing, what: str, error: type[Exception] = Wait
         waited = int((now - clock.parse(poll.started_at)).total_seconds())
         raise error(f"{what} after {waited}s (timeout reached)")
     attempt = poll.attempt + 1
-    wait = min(int(timing.poll_seconds * BACKOFF**attempt), timing.max_poll_seconds)
     remaining = int((clock.parse(poll.deadline) - now).total_seconds())
-    return poll.model_copy(update={"attempt": attempt, "wait_seconds": max(1, min(wait, max(remaining, 1)))})
+    return poll.model_copy(update={"attempt": attempt, "wait_seconds": next_wait(attempt, timing, remaining)})
+
+
+def rounds(timing: Timing, timeout_seconds: int) -> int:
+    """The most Wait -> Check rounds a loop started by :func:`start` with ``timeout_seconds`` can
+    run: the schedule of :func:`advance` when every Check takes no time (a real Check takes some, so
+    it runs fewer). The last round's Check is the one that raises at the deadline, or in a loop that
+    ends well, the one that found the thing ready just in time."""
+    elapsed, wait, attempt, count = 0, timing.poll_seconds, 0, 0
+    while True:
+        elapsed += wait
+        count += 1
+        if elapsed >= timeout_seconds:
+            return count
+        attempt += 1
+        wait = next_wait(attempt, timing, timeout_seconds - elapsed)
+        if wait == timing.max_poll_seconds:
+            # from here every wait is max_poll_seconds, the last one cut at the deadline
+            return count + -(-(timeout_seconds - elapsed) // wait)
 
 
 def elapsed(poll: Poll) -> int:

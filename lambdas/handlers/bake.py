@@ -3,18 +3,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import dispatch
+from blue_green.handler import Locked, dispatch
 from blue_green.logic import bake
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
+#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
 ACTIONS = {
-    "launch": bake.launch,
-    "check": bake.check,
-    "relaunch": bake.relaunch,
-    "apply_settings": bake.apply_settings,
+    "launch": Locked(bake.launch),
+    "check": Locked(bake.check),  # sends the ready commands
+    "relaunch": Locked(bake.relaunch),
+    "apply_settings": Locked(bake.apply_settings),
     "check_settings": bake.check_settings,
-    "terminate": bake.terminate,
+    "terminate": Locked(bake.terminate),
+    # the undo touches only this execution's own staging instances: with or without the lock
+    "undo_terminate": bake.terminate,
 }
 
 

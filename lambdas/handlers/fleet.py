@@ -5,13 +5,23 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from blue_green.handler import dispatch
-from blue_green.logic import retention
-from blue_green.logic.fleet import ACTIONS as FLEET_ACTIONS
+from blue_green.handler import Locked, dispatch
+from blue_green.logic import fleet, retention
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
-ACTIONS = {**FLEET_ACTIONS, "prune_kept": retention.prune}
+#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
+ACTIONS = {
+    "create_launch": Locked(fleet.create_launch),
+    "create_group": Locked(fleet.create_group),
+    "check": fleet.check,
+    # the undo: only this execution's own group, alarms and launch settings
+    "delete_group": fleet.delete_group,
+    "check_group_deleted": fleet.check_group_deleted,
+    "delete_launch": fleet.delete_launch,
+    # deletes kept groups, which a rollback of the app would use
+    "prune_kept": Locked(retention.prune),
+}
 
 
 @logger.inject_lambda_context(log_event=False)

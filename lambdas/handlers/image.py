@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import dispatch
+from blue_green.handler import Locked, dispatch
 from blue_green.logic import image
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
+#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
 ACTIONS = {
-    "create": image.create,
+    "create": Locked(image.create),
     "check": image.check,
-    "delete": image.delete,
+    "delete": image.delete,  # the undo: only this execution's own image
 }
 
 

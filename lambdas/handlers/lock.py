@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from blue_green.handler import bounded_errors
 from blue_green.logic import lock
 from blue_green.observability import logger, metrics, tracer
 
@@ -36,9 +37,10 @@ class LockEvent(BaseModel):
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> Any:
-    parsed = LockEvent.model_validate(event)
-    req = parsed.state.request
-    logger.append_keys(app=req.app, execution=req.execution.arn, action=parsed.action)
-    if parsed.action == "acquire":
-        return lock.acquire(req.app, req.execution.arn, parsed.purpose)
-    return lock.release(req.app, req.execution.arn, parsed.purpose, parsed.outcome)
+    with bounded_errors():
+        parsed = LockEvent.model_validate(event)
+        req = parsed.state.request
+        logger.append_keys(app=req.app, execution=req.execution.arn, action=parsed.action)
+        if parsed.action == "acquire":
+            return lock.acquire(req.app, req.execution.arn, parsed.purpose)
+        return lock.release(req.app, req.execution.arn, parsed.purpose, parsed.outcome)

@@ -5,7 +5,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from blue_green.handler import dispatch, to_json
+from blue_green import budget
+from blue_green.errors import InvalidDeploymentRequest
+from blue_green.handler import bounded_errors, dispatch, to_json
 from blue_green.logic import request
 from blue_green.models.state import DeployDocument, Execution, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
@@ -22,12 +24,22 @@ class ValidateEvent(BaseModel):
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> Any:
     if event.get("action") in ("validate", "validate_rollback"):
-        parsed = ValidateEvent.model_validate(event)
-        logger.append_keys(execution=parsed.execution.arn, action=parsed.action)
-        if isinstance(parsed.input, dict) and isinstance(parsed.input.get("app"), str):
-            logger.append_keys(app=parsed.input["app"])
-        check = request.validate if parsed.action == "validate" else request.validate_rollback
-        return to_json(check(parsed.input, parsed.execution))
+        with bounded_errors():
+            return _validate(ValidateEvent.model_validate(event))
     if event.get("action") == "plan_rollback":
         return dispatch(event, {"plan_rollback": request.plan_rollback}, RollbackDocument)
     return dispatch(event, {"discover_blue": request.discover_blue}, DeployDocument)
+
+
+def _validate(parsed: ValidateEvent) -> Any:
+    """The plan, which becomes the whole execution document: refused (InvalidDeploymentRequest,
+    naming its largest fields) when it would not leave the deployment room in the document."""
+    logger.append_keys(execution=parsed.execution.arn, action=parsed.action)
+    if isinstance(parsed.input, dict) and isinstance(parsed.input.get("app"), str):
+        logger.append_keys(app=parsed.input["app"])
+    check = request.validate if parsed.action == "validate" else request.validate_rollback
+    plan = to_json(check(parsed.input, parsed.execution))
+    problem = budget.plan_problem(plan)
+    if problem:
+        raise InvalidDeploymentRequest([problem])
+    return plan

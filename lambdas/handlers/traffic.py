@@ -5,10 +5,40 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from blue_green.handler import dispatch
-from blue_green.logic.traffic import ACTIONS, ROLLBACK_ACTIONS
+from blue_green import naming
+from blue_green.adapters import autoscaling
+from blue_green.handler import Locked, dispatch
+from blue_green.logic import traffic
 from blue_green.models.state import DeployDocument, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
+
+
+def _no_green_of_ours(doc: DeployDocument) -> bool:
+    """Green was never created (or the group by its name is not this execution's): detach_green
+    then touches nothing, so the compensation of an execution that lost its lock early still
+    deletes its own image and launch settings. Once green exists, only the lock's owner may decide
+    about it (another execution may have found it serving and taken it for blue)."""
+    info = autoscaling.group(doc.request.names.green_asg)
+    return info is None or info["tags"].get(naming.TAG_EXECUTION) != doc.request.execution.arn
+
+
+#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked). Every
+#: step here changes what serves the app's traffic, except the checks.
+ACTIONS = {
+    "attach_green": Locked(traffic.attach_green),
+    "check_green": traffic.check_green,
+    "detach_blue": Locked(traffic.detach_blue),
+    "suspend_blue": Locked(traffic.suspend_blue),
+    "restore_blue": Locked(traffic.restore_blue),
+    "check_blue": traffic.check_blue,
+    "detach_green": Locked(traffic.detach_green, unless=_no_green_of_ours),
+}
+ROLLBACK_ACTIONS = {
+    "rollback_attach": Locked(traffic.rollback_attach),
+    "rollback_check": traffic.rollback_check,
+    "rollback_detach": Locked(traffic.rollback_detach),
+    "rollback_undo": Locked(traffic.rollback_undo),
+}
 
 
 @logger.inject_lambda_context(log_event=False)

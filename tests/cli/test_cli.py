@@ -7,7 +7,9 @@ import boto3
 import pytest
 import yaml
 
+from blue_green.profiles import DEFAULT_OVERRIDABLE
 from immutable_deploy.cli import exitcodes, follow, main
+from immutable_deploy.cli.aws import Aws
 from immutable_deploy.cli.commands import execution_name
 from immutable_deploy.localaws.faults import Scenario
 from tests.cli.conftest import executions, table_item, wait_for_item
@@ -46,10 +48,9 @@ def test_deploy_follows_every_phase_in_plain_lines_and_exits_0(aws, cli):
     assert f"Deployed web 2.0.0: image {out_json['image_id']}, {out_json['green_asg']} serves." in out
     assert "web-1.0.0 is kept for rollback: immutable-deploy rollback web" in out
     assert aws.serving() == {"elb": [out_json["green_asg"]], "tg": [out_json["green_asg"]]}
-    # the input is the stored profile, and the release from the command line
+    # the input is the release from the command line; the workflow reads the stored profile itself
     sent = json.loads(describe(arn)["input"])
-    assert sent["release"] == {"version": "2.0.0", "git_ref": "refs/tags/2.0.0", "commit": COMMIT}
-    assert sent["profile"]["traffic"] == aws.world.profile()["traffic"]
+    assert sent == {"app": "web", "release": {"version": "2.0.0", "git_ref": "refs/tags/2.0.0", "commit": COMMIT}}
 
 
 def test_deploy_json_prints_one_object_on_stdout_and_progress_on_stderr(aws, cli):
@@ -90,6 +91,7 @@ def test_no_stored_profile_and_none_given_is_rejected_locally(local_aws, cli):
 
 
 def test_the_profile_file_is_merged_over_the_stored_profile(aws, cli, tmp_path):
+    aws.store_profile("web", {**aws.world.profile(), "overridable": [*DEFAULT_OVERRIDABLE, "fleet.instance_type"]})
     override = tmp_path / "web.json"
     override.write_text(json.dumps({"fleet": {"desired_capacity": 4, "instance_type": "c6i.large"},
                                     "timing": {"drain_seconds": 0}}))
@@ -102,6 +104,74 @@ def test_the_profile_file_is_merged_over_the_stored_profile(aws, cli, tmp_path):
         LaunchTemplateId=result["launch_template_id"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
     assert data["InstanceType"] == "c6i.large"
     assert "DrainBlue" not in run.err or "DrainBlue                  done in 0s" in run.err
+    # only the file is sent: the workflow merges it over the stored profile
+    assert json.loads(describe(result["execution"])["input"])["profile"] == json.loads(override.read_text())
+
+
+def test_an_override_the_stored_profile_does_not_allow_is_refused_locally(local_aws, cli, tmp_path):
+    aws = local_aws()
+    aws.store_profile("web", aws.world.profile(approval=True))
+    override = tmp_path / "quick.yaml"
+    override.write_text(yaml.safe_dump({"bake": {"approval": {"required": False}, "instance_profile": "admin"},
+                                        "fleet": {"desired_capacity": 3}}))
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override))
+    assert run.code == exitcodes.REJECTED_INPUT
+    allowed = "(web's stored profile makes overridable: fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)"
+    assert f"profile.bake.approval.required: a request may not set this field {allowed}" in run.out
+    assert f"profile.bake.instance_profile: a request may not set this field {allowed}" in run.out
+    assert "desired_capacity: a request may not" not in run.out
+    traffic = tmp_path / "traffic.yaml"
+    traffic.write_text(yaml.safe_dump({"traffic": {"load_balancer_names": ["web-elb"]}}))
+    run = cli("rollback", "web", "--profile", str(traffic), "--json")
+    assert run.code == exitcodes.REJECTED_INPUT
+    assert run.json()["cause"][0].startswith("profile.traffic.load_balancer_names: a request may not set this field")
+    assert executions(aws) == [] and executions(aws, "rollback") == []
+
+
+def test_a_stack_that_refuses_request_profiles_refuses_them_locally(local_aws, cli, tmp_path, monkeypatch):
+    aws = local_aws()
+    assert aws.stack.outputs["RequestProfiles"] == "accepted"  # the local AWS's stack
+    read = Aws.outputs
+    monkeypatch.setattr(Aws, "outputs", lambda self, required=None: {**read(self, required), "RequestProfiles": "refused"})
+    whole = tmp_path / "api.yaml"
+    whole.write_text(yaml.safe_dump(aws.world.profile()))
+    run = cli("deploy", "api", "1.0.0", "--commit", COMMIT, "--profile", str(whole))
+    assert run.code == exitcodes.REJECTED_INPUT
+    assert "profile: api has no stored profile" in run.out and "allow_request_profiles=true" in run.out
+    run = cli("rollback", "api")
+    assert run.code == exitcodes.REJECTED_INPUT and "app: api has no stored profile" in run.out
+    assert executions(aws) == [] and executions(aws, "rollback") == []
+
+
+def test_an_invalid_app_name_is_named_as_such(aws, cli):
+    for command in (["deploy", "WEB", "2.0.0", "--commit", COMMIT], ["rollback", "WEB"]):
+        run = cli(*command)
+        assert run.code == exitcodes.REJECTED_INPUT
+        assert "app: 'WEB' is not an app name (lowercase letters, digits and '-', at most 31)" in run.out
+        assert "stored profile" not in run.out
+    assert executions(aws) == [] and executions(aws, "rollback") == []
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--poll-seconds", "-1", "deploy", "web", "2.0.0"], "argument --poll-seconds: '-1' is not a number from 0.01 to 3600"),
+    (["deploy", "web", "2.0.0", "--poll-seconds", "-1"], "argument --poll-seconds: '-1' is not a number from 0.01 to 3600"),
+    (["deploy", "web", "2.0.0", "--poll-seconds", "0"], "'0' is not a number from 0.01 to 3600"),
+    (["deploy", "web", "2.0.0", "--poll-seconds", "nan"], "'nan' is not a number from 0.01 to 3600"),
+    (["deploy", "web", "2.0.0", "--poll-seconds", "inf"], "'inf' is not a number from 0.01 to 3600"),
+    (["deploy", "web", "2.0.0", "--poll-seconds", "soon"], "'soon' is not a number from 0.01 to 3600"),
+    (["rollback", "web", "--poll-seconds", "1e9"], "'1e9' is not a number from 0.01 to 3600"),
+    (["history", "web", "--limit", "0"], "argument --limit: '0' is not an integer from 1 to 2000"),
+    (["history", "web", "--limit", "2.5"], "'2.5' is not an integer from 1 to 2000"),
+    (["local", "up", "--port", "-1"], "argument --port: '-1' is not an integer from 0 to 65535"),
+    (["local", "up", "--port", "65536"], "'65536' is not an integer from 0 to 65535"),
+    (["local", "up", "--speedup", "0"], "argument --speedup: '0' is not a number above 0 and at most 100000"),
+    (["local", "up", "--speedup=-inf"], "'-inf' is not a number above 0 and at most 100000"),
+])
+def test_numeric_options_are_checked_before_anything_starts(aws, cli, argv, message):
+    run = cli(*argv, "--commit", COMMIT) if argv[0] == "deploy" else cli(*argv)
+    assert run.code == exitcodes.USAGE
+    assert message in run.err and "Traceback" not in run.err
+    assert executions(aws) == [] and executions(aws, "rollback") == []
 
 
 def test_deploy_while_one_runs_exits_4_and_starts_nothing(local_aws, cli):
@@ -161,8 +231,9 @@ def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
     assert table_item(aws, "APPROVAL#web") is None
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED"
-    answer = [json.loads(e["stateExitedEventDetails"]["output"])["approval"] for e in aws.history(arn)
-              if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "AwaitApproval"]
+    # the answer is in the history (the execution document does not carry it: its size is not ours to bound)
+    answer = [json.loads(e["taskSucceededEventDetails"]["output"]) for e in aws.history(arn)
+              if e["type"] == "TaskSucceeded" and "approved_by" in e["taskSucceededEventDetails"].get("output", "")]
     assert answer == [{"approved_by": "arn:aws:sts::123456789012:user/moto", "comment": "looks good"}]
     # nothing is pending any more
     assert cli("reject", "web", "--reason", "late").code == exitcodes.NOTHING_PENDING
@@ -358,3 +429,20 @@ def test_the_tracker_says_what_is_being_waited_for():
     assert [c.text for c in changes] == ["started", "image pending 4m10s"]
     view = follow.TtyView(__import__("io").StringIO(), "deploy web")
     assert "  waiting for: image pending 4m10s" in view.render(tracker)
+
+
+def test_the_tracker_names_who_approved_from_the_history():
+    # the execution document does not carry the answer: the follower reads it from TaskSucceeded
+    from datetime import datetime, timedelta, timezone
+
+    t0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+    answer = json.dumps({"approved_by": "arn:aws:iam::123456789012:user/ana", "comment": "looks good"})
+    tracker = follow.Tracker("deploy", "web")
+    changes = []
+    for i, (kind, details) in enumerate([
+        ("TaskStateEntered", {"stateEnteredEventDetails": {"name": "AwaitApproval"}}),
+        ("TaskSucceeded", {"taskSucceededEventDetails": {"output": answer}}),
+        ("TaskStateExited", {"stateExitedEventDetails": {"name": "AwaitApproval", "output": "{}"}}),
+    ]):
+        changes += tracker.apply({"id": i, "type": kind, "timestamp": t0 + timedelta(seconds=i), **details})
+    assert changes[-1].text.endswith("approved by arn:aws:iam::123456789012:user/ana: looks good")

@@ -1,4 +1,4 @@
-"""The README's diagram of the deploy state machine is generated from the synthesized definition
+"""docs/how-it-works.md's diagram of the deploy state machine is generated from the synthesized definition
 (``python -m immutable_deploy.diagram --write``, or ``make diagram``) and must be current."""
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from immutable_deploy import diagram
 
 def test_the_readme_diagram_is_current():
     expected = diagram.readme_block(diagram.generate())
-    actual = diagram.current_block(diagram.README.read_text())
+    actual = diagram.current_block(diagram.DOC.read_text())
     assert actual == expected, (
-        "README.md's deploy state machine diagram differs from the synthesized definition: run `make diagram` "
-        "(python -m immutable_deploy.diagram --write) and commit README.md"
+        "docs/how-it-works.md's deploy state machine diagram differs from the synthesized definition: run `make diagram` "
+        "(python -m immutable_deploy.diagram --write) and commit docs/how-it-works.md"
     )
 
 
@@ -46,3 +46,4 @@ def test_conditions_in_short_words():
     assert diagram.condition({"Variable": "$.undo.check_blue.Error", "IsPresent": True}) == "check blue failed"
     assert diagram.condition({"Or": [{"Variable": "$.a.x", "StringEquals": "A"},
                                      {"Variable": "$.a.y", "StringEquals": "B"}]}) == "A or B"
+

@@ -1,5 +1,6 @@
-"""The synthesized stack: what a real account gets. (cdk-nag's AwsSolutions pack runs in the synth
-itself: an unacknowledged finding makes the synth fail, so these tests would not even start.)"""
+"""The synthesized stack: what a real account gets (the example inventory, requests without
+profiles, bound to an account: tests/infra/conftest.py). (cdk-nag's AwsSolutions pack runs in the
+synth itself: an unacknowledged finding makes the synth fail, so these tests would not even start.)"""
 from __future__ import annotations
 
 import json
@@ -7,13 +8,12 @@ import json
 import pytest
 from aws_cdk.assertions import Match, Template
 
-from immutable_deploy.localaws.stack import synthesize
 
 
 @pytest.fixture(scope="module")
-def template() -> dict:
+def template(example_template) -> dict:
     # Given the CDK app with cdk-nag's AwsSolutions checks attached (a finding fails the synth)
-    return synthesize()
+    return example_template
 
 
 def resources(template: dict, kind: str) -> dict:
@@ -54,9 +54,9 @@ def test_no_role_uses_managed_policies_or_admin_wildcards(template):
 
 
 def test_destructive_actions_are_scoped_by_the_app_tag(template):
+    # (the example inventory names no target group: nobody may detach one)
     destructive = {"ec2:TerminateInstances", "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DeleteLaunchTemplate",
-                   "autoscaling:DeleteAutoScalingGroup", "autoscaling:DetachLoadBalancers",
-                   "autoscaling:DetachLoadBalancerTargetGroups", "autoscaling:SuspendProcesses"}
+                   "autoscaling:DeleteAutoScalingGroup", "autoscaling:DetachLoadBalancers", "autoscaling:SuspendProcesses"}
     seen = set()
     for policy in resources(template, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:

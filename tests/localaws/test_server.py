@@ -80,7 +80,7 @@ def test_the_world_is_there_and_blue_serves(server: LocalServer) -> None:
     outputs = client(server, "cloudformation").describe_stacks(StackName="ImmutableDeploy")["Stacks"][0]["Outputs"]
     assert {o["OutputKey"] for o in outputs} >= {"DeployStateMachineArn", "RollbackStateMachineArn", "StateTableName"}
     profile = client(server, "ssm").get_parameter(Name=server.profile_parameter)["Parameter"]["Value"]
-    assert json.loads(profile)["traffic"]["load_balancer_names"] == ["web-elb"]
+    assert json.loads(profile)["profile"]["traffic"]["load_balancer_names"] == ["web-elb"]
     # a command runs on the instances named, not on every instance (a gap of moto's)
     instance = health[0]["InstanceId"]
     command = client(server, "ssm").send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",

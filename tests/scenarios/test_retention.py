@@ -24,6 +24,13 @@ def test_only_the_newest_kept_group_stays_by_default(local_aws):
     second = deploy(aws, "2.1.0")
     # 1.0.0 was made by hand (adopted by its tag): never deleted, only reported
     assert second["pruned"]["left"] == ["web-1.0.0 (not created by immutable-deploy: delete it yourself)"]
+    # a person watches the first green group with an alarm of their own
+    cloudwatch = boto3.client("cloudwatch")
+    cloudwatch.put_metric_alarm(
+        AlarmName="oncall-web-latency", MetricName="Latency", Namespace="Web", Statistic="Average", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": first["green_asg"]}],
+    )
     third = deploy(aws, "2.2.0")
     assert third["blue_asg"] == second["green_asg"]
     assert any(first["green_asg"] in line for line in third["pruned"]["deleted"])
@@ -34,8 +41,9 @@ def test_only_the_newest_kept_group_stays_by_default(local_aws):
     assert ec2.describe_launch_templates(LaunchTemplateNames=[second["green_asg"]])["LaunchTemplates"]
     names = [t["LaunchTemplateName"] for t in ec2.describe_launch_templates()["LaunchTemplates"]]
     assert first["green_asg"] not in names
-    alarms = [a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]]
-    assert not any(first["green_asg"] in a for a in alarms)
+    alarms = [a["AlarmName"] for a in cloudwatch.describe_alarms()["MetricAlarms"]]
+    assert not any(first["green_asg"] in a for a in alarms)  # its copied alarm went with it
+    assert "oncall-web-latency" in alarms  # a person's alarm on it is never touched
     # and a rollback still has blue to go back to
     rollback = {"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}
     desc = aws.wait(aws.start_rollback(rollback))

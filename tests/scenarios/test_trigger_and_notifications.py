@@ -1,5 +1,5 @@
-"""The release trigger (an EventBridge "Release Published" event starts the deploy state machine)
-and the notification topic (approval needed, deployed, rolled back, rollback incomplete, manual
+"""The release trigger (a "Release Published" event on the stack's release bus starts the deploy
+state machine) and the notification topic (approval needed, deployed, rolled back, rollback incomplete, manual
 rollback), read the way a subscriber reads them: from an SQS queue subscribed to the topic."""
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ DETAIL = {"app": "web", "version": "2.0.0", "git_ref": "release/2.0.0", "commit"
 # --- helpers ---------------------------------------------------------------------------------------
 
 def put_release_event(aws, detail: dict | None = None, detail_type: str = "Release Published",
-                      source: str = "ci.example") -> dict:
+                      source: str = "ci.example", bus: str | None = None) -> dict:
+    """As CI sends it: to the bus ARN of the stack output ReleaseEventBusArn (``bus``: another one)."""
     entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(DETAIL if detail is None else detail),
-             "EventBusName": aws.stack.release_bus_name}
+             "EventBusName": bus or aws.stack.release_bus_arn}
     response = boto3.client("events").put_events(Entries=[entry])
     assert response["FailedEntryCount"] == 0, response
     return response
@@ -86,10 +87,39 @@ def subscriber(aws) -> Subscriber:
 
 # --- the release trigger ---------------------------------------------------------------------------
 
-def test_the_stack_outputs_name_the_rule_and_its_bus(aws):
-    assert aws.stack.release_bus_name == "default"
-    rule = boto3.client("events").describe_rule(Name=aws.stack.release_rule_name)
-    assert json.loads(rule["EventPattern"])["detail-type"] == ["Release Published"]
+def release_rule(aws) -> dict:
+    return boto3.client("events").describe_rule(Name=aws.stack.release_rule_name,
+                                                EventBusName=aws.stack.release_bus_name)
+
+
+def test_the_stack_outputs_name_the_rule_and_its_own_bus(aws):
+    assert aws.stack.release_bus_name == "ImmutableDeploy-releases"
+    bus = boto3.client("events").describe_event_bus(Name=aws.stack.release_bus_name)
+    assert bus["Arn"] == aws.stack.release_bus_arn
+    assert json.loads(release_rule(aws)["EventPattern"])["detail-type"] == ["Release Published"]
+
+
+def test_the_release_bus_policy_admits_only_the_stacks_own_account(aws):
+    policy = json.loads(boto3.client("events").describe_event_bus(Name=aws.stack.release_bus_name)["Policy"])
+    account = aws.stack.release_bus_arn.split(":")[4]
+    assert policy["Statement"] == [
+        {"Sid": "AdmitReleaseAccounts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+         "Action": "events:PutEvents", "Resource": aws.stack.release_bus_arn},
+        {"Sid": "RefuseOtherAccounts", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
+         "Resource": aws.stack.release_bus_arn,
+         "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account}}},
+    ]
+
+
+def test_a_release_event_on_the_default_bus_starts_nothing(aws):
+    aws.store_profile("web", aws.world.profile())
+    # Whoever may put events on the account's default bus cannot start a deployment any more
+    put_release_event(aws, bus="default")
+    time.sleep(0.1)
+    assert deploy_executions(aws) == []
+    # while the same event on the release bus (here by name: PutEvents takes the name or the ARN) does
+    put_release_event(aws, bus=aws.stack.release_bus_name)
+    assert execution_input(wait_for_execution(aws))["app"] == "web"
 
 
 def test_a_release_event_starts_a_deployment_with_exactly_the_release(aws):
@@ -148,7 +178,8 @@ def test_a_delivery_that_fails_lands_in_the_dead_letter_queue(aws):
     assert json.loads(messages[0]["Body"])["detail"] == DETAIL
     attributes = {k: v["StringValue"] for k, v in messages[0]["MessageAttributes"].items()}
     assert attributes["TARGET_ARN"] == aws.stack.deploy_arn
-    assert attributes["RULE_ARN"].endswith(f":rule/{aws.stack.release_rule_name}")
+    assert attributes["RULE_ARN"] == release_rule(aws)["Arn"]
+    assert attributes["RULE_ARN"].endswith(f":rule/{aws.stack.release_bus_name}/{aws.stack.release_rule_name}")
     assert attributes["ERROR_CODE"] == "RESOURCE_NOT_FOUND"
     assert "State Machine Does Not Exist" in attributes["ERROR_MESSAGE"]
 
@@ -259,18 +290,20 @@ def test_a_manual_rollback_is_announced(aws, subscriber):
     assert aws.states_entered(arn)[-3:] == ["NotifyRolledBack", "RollbackOutput", "RolledBack"]
 
 
-def test_a_rule_on_a_custom_bus_with_a_source_filter():
+def test_the_rule_on_an_existing_bus_named_in_the_context_with_a_source_filter():
     from immutable_deploy.localaws.harness import LocalAws
     from immutable_deploy.localaws.stack import synthesize
 
+    # -c event_bus_name=releases: the stack creates no bus, the rule listens on that one
     template = synthesize(context={"event_bus_name": "releases", "release_event_source": "ci.example"})
     with LocalAws(template=template) as aws:
         assert aws.stack.release_bus_name == "releases"
-        rule = boto3.client("events").describe_rule(Name=aws.stack.release_rule_name, EventBusName="releases")
-        assert json.loads(rule["EventPattern"])["source"] == ["ci.example"]
+        assert aws.stack.release_bus_arn.endswith(":event-bus/releases")
+        names = [b["Name"] for b in boto3.client("events").list_event_buses()["EventBuses"]]
+        assert "ImmutableDeploy-releases" not in names
+        assert json.loads(release_rule(aws)["EventPattern"])["source"] == ["ci.example"]
         put_release_event(aws, source="someone.else")
-        boto3.client("events").put_events(Entries=[{  # the default bus
-            "Source": "ci.example", "DetailType": "Release Published", "Detail": json.dumps(DETAIL)}])
+        put_release_event(aws, source="ci.example", bus="default")
         time.sleep(0.1)
         assert deploy_executions(aws) == []
         put_release_event(aws, source="ci.example")

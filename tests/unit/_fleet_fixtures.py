@@ -212,7 +212,7 @@ def names(app: str, version: str, arn: str) -> dict:
         "short_id": short,
         "green_asg": group,
         "launch_template": group,
-        "launch_configuration": group,
+        "launch_configuration": naming.launch_configuration(group),
         "image": naming.image_name(app, version, short),
         "staging": f"{app}-{version}-staging",
         "lock_owner": arn,

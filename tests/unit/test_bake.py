@@ -227,7 +227,7 @@ def test_not_visible_yet_is_booting(world, monkeypatch):
 
 
 def test_ready_commands_fail_then_succeed(world, monkeypatch):
-    plan, state = launched(world, ready_commands=["curl -fsS localhost:8080/health"])
+    plan, state = launched(world, ready_commands=["curl -fsS localhost:8080/health/{app}"])
     doc = lambda s: document(plan, bake=s)  # noqa: E731
 
     # First check after status checks: the ready commands are sent through Run Command
@@ -236,7 +236,7 @@ def test_ready_commands_fail_then_succeed(world, monkeypatch):
     assert state.command.purpose == "ready" and state.command.attempt == 1
     sent = world.ssm.list_commands(CommandId=state.command.command_id)["Commands"][0]
     assert sent["DocumentName"] == "AWS-RunShellScript"
-    assert sent["Parameters"]["commands"] == ["curl -fsS localhost:8080/health"]
+    assert sent["Parameters"]["commands"] == ["curl -fsS localhost:8080/health/shop"]  # placeholders rendered
     assert sent["InstanceIds"] == [state.instance_id]
     assert "shop 1.4.2" in sent["Comment"]
     first_command = state.command.command_id
@@ -341,13 +341,13 @@ def test_apply_settings_without_commands(world):
 
 
 def test_apply_and_check_settings(world, monkeypatch):
-    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
+    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config --ref {git_ref}"])
     world.clock.advance(900)
     state = bake.apply_settings(document(plan, bake=state))
     assert state.status == "SETTINGS" and state.command.purpose == "production_settings"
     assert state.poll.started_at == "2026-01-05T12:15:00Z" and state.poll.attempt == 0
     sent = world.ssm.list_commands(CommandId=state.command.command_id)["Commands"][0]
-    assert sent["Parameters"]["commands"] == ["/opt/shop/use-production-config"]
+    assert sent["Parameters"]["commands"] == ["/opt/shop/use-production-config --ref refs/tags/v1.4.2"]
 
     monkeypatch.setattr(ssm_adapter, "invocation", invocation("InProgress"))
     pending = bake.check_settings(document(plan, bake=state))

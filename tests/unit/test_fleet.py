@@ -109,7 +109,8 @@ def test_launch_configuration_option(aws_world):
     # and the green group launches from it
     doc["fleet"] = state.model_dump(mode="json")
     fleet.create_group(deploy(doc))
-    assert group(name)["LaunchConfigurationName"] == name
+    assert name == "immutable-deploy-" + doc["request"]["names"]["green_asg"]  # the prefix IAM limits it to
+    assert group(doc["request"]["names"]["green_asg"])["LaunchConfigurationName"] == name
 
 
 def test_launch_configuration_with_another_image_is_a_conflict(aws_world):
@@ -160,16 +161,17 @@ def test_policies_and_alarms_are_copied_and_repointed(aws_world):
     custom = policies["queue-depth"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
     assert custom["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": green}]
 
-    expected = sorted([f"{green}-cpu-high", f"{green}-web-cpu-low", f"{green}-web-status-failed"])
+    copy = f"immutable-deploy-{green}"  # every copy is named with the prefix IAM limits the fleet role to
+    expected = sorted([f"{copy}-cpu-high", f"{copy}-web-cpu-low", f"{copy}-web-status-failed"])
     assert state["alarms"] == expected
     alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms(AlarmNames=expected)["MetricAlarms"]}
-    high = alarms[f"{green}-cpu-high"]
+    high = alarms[f"{copy}-cpu-high"]
     assert high["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": green}]
     assert set(high["AlarmActions"]) == {policies["scale-out"]["PolicyARN"], "arn:aws:sns:us-east-1:123456789012:ops"}
-    low = alarms[f"{green}-web-cpu-low"]
+    low = alarms[f"{copy}-web-cpu-low"]
     assert low["AlarmActions"] == [policies["scale-in-steps"]["PolicyARN"]]
     assert low["Dimensions"] == [{"Name": "Fleet", "Value": "web"}]
-    status = alarms[f"{green}-web-status-failed"]
+    status = alarms[f"{copy}-web-status-failed"]
     assert status["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": green}]
     # target tracking's own alarms and unrelated ones are not copied
     all_names = [a["AlarmName"] for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]]
@@ -318,3 +320,14 @@ def test_handler_runs_the_fleet_phase(aws_world):
     doc["undo"] = {"delete_group": handler({"action": "delete_group", "state": doc}, FakeContext())}
     assert handler({"action": "check_group_deleted", "state": doc}, FakeContext())["deleting"] is False
     assert handler({"action": "delete_launch", "state": doc}, FakeContext())["undone"]
+
+
+def test_copied_alarm_names_carry_the_prefix_once():
+    # Given blue's own alarm, and later the copy of a copy (green becomes blue at the next release)
+    first = fleet.copied_alarm_name("web-1.0.0-cpu-high", "web-1.0.0", "web-2.0.0-aaaa")
+    second = fleet.copied_alarm_name(first, "web-2.0.0-aaaa", "web-3.0.0-bbbb")
+    unrelated = fleet.copied_alarm_name("queue-depth", "web-1.0.0", "web-2.0.0-aaaa")
+    # Then every copy starts with the prefix the fleet role's alarm permissions are limited to, once
+    assert first == "immutable-deploy-web-2.0.0-aaaa-cpu-high"
+    assert second == "immutable-deploy-web-3.0.0-bbbb-cpu-high"
+    assert unrelated == "immutable-deploy-web-2.0.0-aaaa-queue-depth"

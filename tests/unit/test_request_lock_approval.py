@@ -11,7 +11,7 @@ from moto import mock_aws
 from blue_green import aws, naming
 from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
 from blue_green.logic import approval, lock, request
-from blue_green.models.request import Release, render_user_data
+from blue_green.models.request import Release, render
 from blue_green.models.state import DeployDocument, Execution
 from immutable_deploy.localaws.world import build_world
 
@@ -27,6 +27,7 @@ def world(monkeypatch):
         ddb.create_table(TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
                          AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
         monkeypatch.setenv("STATE_TABLE", "state")
+        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")  # these requests carry whole profiles
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns").create_topic(Name="notify")["TopicArn"])
         yield build_world()
         aws.reset_clients()
@@ -44,16 +45,27 @@ def test_a_valid_request_becomes_a_plan_with_names_and_tags(world):
 
 def test_shape_problems_are_all_named_by_field(world):
     bad = world.request("2.0.0")
-    bad["app"] = "Web App"
     bad["profile"]["bake"]["market"] = "cheap"
     bad["profile"]["fleet"]["instance_types"] = ["m5.large"]
     del bad["release"]["commit"]
     with pytest.raises(InvalidDeploymentRequest) as err:
         request.validate(bad, EXEC)
     text = str(err.value)
-    for expected in ("app:", "release.commit: required field is missing", "profile.bake.market:",
+    for expected in ("release.commit: required field is missing", "profile.bake.market:",
                      "profile.fleet.instance_types: unknown field"):
         assert expected in text
+
+
+def test_the_app_name_is_checked_first(world):
+    # an invalid name is named as such, before any stored profile is looked for
+    for app, expected in (("WEB", "app: 'WEB' is not an app name"), ("Web App", "app: 'Web App' is not an app name"),
+                          (None, "app: required field is missing")):
+        bad = world.request("2.0.0")
+        bad["app"] = app
+        with pytest.raises(InvalidDeploymentRequest) as err:
+            request.validate(bad, EXEC)
+        assert err.value.problems[0].startswith(expected)
+        assert "stored profile" not in str(err.value)
 
 
 def test_inconsistent_sizes_are_named(world):
@@ -85,9 +97,9 @@ def test_not_an_object_is_rejected(world):
 
 
 def test_user_data_fills_only_known_placeholders():
-    text = render_user_data('echo {app} {version} ${HOME} {unknown} {commit}', "web",
-                            Release(version="2.0.0", git_ref="r", commit="abcdef1"))
-    assert text == "echo web 2.0.0 ${HOME} {unknown} abcdef1"
+    text = render('echo {app} {version} ${HOME} ${app} {unknown} {commit} {git_ref}', "web",
+                  Release(version="2.0.0", git_ref="release/2.0.0", commit="abcdef1"))
+    assert text == "echo web 2.0.0 ${HOME} ${app} {unknown} abcdef1 release/2.0.0"
 
 
 def test_blue_is_the_tagged_group_serving_the_load_balancer(world):

@@ -32,7 +32,7 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import elb  # noqa: E402
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack  # noqa: E402
-from blue_green.logic import discovery, fleet, traffic  # noqa: E402
+from blue_green.logic import discovery, fleet, lock, traffic  # noqa: E402
 from handlers.traffic import handler  # noqa: E402
 
 ALL = set(traffic.SUSPENDED_PROCESSES)
@@ -358,11 +358,13 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
     for action in ("attach_green", "check_green", "detach_blue", "suspend_blue"):
         doc["traffic"] = handler({"action": action, "state": doc}, FakeContext())
     assert doc["traffic"]["status"] == "SWITCHED"
+    lock.release(APP, ARN, "deploy", "DEPLOYED")  # the deployment ended; the rollback takes the lock
     rb = rollback_document(aws_world, [doc["fleet"]["green_asg"]], BLUE)
     for action in ("rollback_attach", "rollback_check", "rollback_detach"):
         rb["traffic"] = handler({"action": action, "state": rb}, FakeContext())
     assert rb["traffic"]["status"] == "SWITCHED"
     assert handler({"action": "rollback_undo", "state": rb}, FakeContext())["undone"]
+    lock.release(APP, ROLLBACK_ARN, "rollback", "FAILED")
     # the rollback's undo took blue out again: green must not be taken out now (nothing would serve)
     with pytest.raises(BlueUnhealthy, match="refusing to take green"):
         handler({"action": "detach_green", "state": doc}, FakeContext())

@@ -45,7 +45,7 @@ def request(doc: DeployDocument, token: str) -> dict:
     }
     store.put(_key(plan.app), item)
     notify.publish(
-        subject=f"{plan.app} {plan.release.version}: approval needed",
+        subject=f"{plan.label}: approval needed",
         message=(
             f"Staging for {plan.app} {plan.release.version} ({plan.release.git_ref} @ {plan.release.commit}) is ready "
             f"at {address or 'an address not known'} (instance {item['staging_instance']}).\n"

@@ -1,16 +1,28 @@
 """After the compensating branch: look at the world, not at our notes, and say what is left.
 
 The report becomes the Cause of ``DeploymentRolledBack`` (nothing left behind) or of
-``RollbackIncomplete`` (``left_behind`` lists every resource still there)."""
+``RollbackIncomplete`` (``left_behind`` lists the resources still there), and stays in the
+execution document: it is bounded (:func:`report`), its lists cut with "... and N more" (the
+notification lists everything left behind)."""
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from blue_green import naming
+from blue_green import naming, text
 from blue_green.adapters import inventory, notify
 from blue_green.logic import discovery
 from blue_green.models.state import DeployDocument
+
+#: entries of ``undone`` and of ``left_behind`` kept in the report, and characters of each
+REPORT_NOTES = 12
+REPORT_NOTE_MAX = 160
+#: characters of the failure's message and of each undo error's
+REPORT_MESSAGE_MAX = 240
+#: characters of an error's name, of the app and version, and of the failed state's name
+REPORT_NAME_MAX = 96
+#: resources left behind listed in the notification's text
+NOTIFIED_MAX = 200
 
 UNDO_ORDER = (
     "restore_blue",
@@ -64,6 +76,30 @@ def left_behind(doc: DeployDocument) -> list[str]:
     return found
 
 
+def report(*, app: str, version: str, failed_state: str | None, error: str | None, cause: Any,
+           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict:
+    """The audit's report, every text bounded (printable, cut) and every list cut: its JSON is at
+    most a few KB, whatever the failure and the undo steps said."""
+    def name(value: Any) -> str | None:
+        return None if value is None else text.printable(value, REPORT_NAME_MAX)
+
+    def message(value: Any) -> str | None:
+        return None if value is None else text.printable(readable_cause(value), REPORT_MESSAGE_MAX)
+
+    return {
+        "complete": not left,
+        "app": name(app),
+        "version": name(version),
+        "failed_state": name(failed_state),
+        "error": name(error),
+        "cause": message(cause),
+        "undone": text.notes(undone, REPORT_NOTES, REPORT_NOTE_MAX),
+        "left_behind": text.notes(left, REPORT_NOTES, REPORT_NOTE_MAX),
+        "undo_errors": {step: {"error": name(e.get("error")), "cause": message(e.get("cause"))}
+                        for step, e in undo_errors.items() if step in UNDO_ORDER},
+    }
+
+
 def audit(doc: DeployDocument) -> dict:
     plan = doc.request
     failure = doc.failure
@@ -79,22 +115,17 @@ def audit(doc: DeployDocument) -> dict:
     if "detach_green" in undo_errors:
         remaining.insert(0, f"blue could not be restored, so green was left serving: "
                             f"{undo_errors['detach_green']['cause']}")
-    report = {
-        "complete": not remaining,
-        "app": plan.app,
-        "version": plan.release.version,
-        "failed_state": failure.state if failure else None,
-        "error": failure.error if failure else None,
-        "cause": readable_cause(failure.cause) if failure else None,
-        "undone": undone,
-        "left_behind": remaining,
-        "undo_errors": undo_errors,
-    }
+    result = report(
+        app=plan.app, version=plan.release.version,
+        failed_state=failure.state if failure else None, error=failure.error if failure else None,
+        cause=failure.cause if failure else None, undone=undone, left=remaining, undo_errors=undo_errors,
+    )
     if remaining:
-        subject = f"{plan.app} {plan.release.version}: ROLLBACK INCOMPLETE"
-        text = "The deployment failed and its rollback left resources behind:\n- " + "\n- ".join(remaining)
+        subject = f"{plan.label}: ROLLBACK INCOMPLETE"
+        listed = text.notes(remaining, NOTIFIED_MAX, 1000)
+        body = "The deployment failed and its rollback left resources behind:\n- " + "\n- ".join(listed)
     else:
-        subject = f"{plan.app} {plan.release.version}: rolled back"
-        text = f"The deployment failed in {report['failed_state']} ({report['error']}) and was rolled back; blue serves."
-    notify.publish(subject, text, {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app}, report)
-    return report
+        subject = f"{plan.label}: rolled back"
+        body = f"The deployment failed in {result['failed_state']} ({result['error']}) and was rolled back; blue serves."
+    notify.publish(subject, body, {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app}, result)
+    return result

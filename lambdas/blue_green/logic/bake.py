@@ -14,7 +14,7 @@ from blue_green import naming, polling
 from blue_green.adapters import ec2, ssm
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
 from blue_green.handler import BadEvent
-from blue_green.models.request import render_user_data
+from blue_green.models.request import render
 from blue_green.models.state import BakeState, CommandRun, DeployDocument, Plan
 from blue_green.observability import logger, metrics
 
@@ -52,6 +52,11 @@ def require_bake(doc: DeployDocument) -> BakeState:
     if doc.bake is None:
         raise BadEvent("the document has no $.bake: the staging instance was never launched")
     return doc.bake
+
+
+def rendered(plan: Plan, commands: list[str]) -> list[str]:
+    """The commands as Run Command receives them: placeholders filled, shell-quoted, for this release."""
+    return [render(command, plan.app, plan.release) for command in commands]
 
 
 def _identity(plan: Plan) -> dict[str, str]:
@@ -101,7 +106,8 @@ def _run_params(plan: Plan, number: int, instance_type: str, subnet_id: str, mar
     tags = naming.as_tag_list(
         dict(plan.tags) | {"Name": plan.names.staging, naming.TAG_ROLE: ROLE, TAG_LAUNCH: str(number)}
     )
-    resource_types = ["instance", "volume"] + (["spot-instances-request"] if market == "spot" else [])
+    # every resource the launch creates carries the tags IAM checks (aws:RequestTag, then aws:ResourceTag)
+    resource_types = ["instance", "volume", "network-interface"] + (["spot-instances-request"] if market == "spot" else [])
     params: dict[str, Any] = {
         "ImageId": bake.source_ami_id,
         "InstanceType": instance_type,
@@ -110,7 +116,7 @@ def _run_params(plan: Plan, number: int, instance_type: str, subnet_id: str, mar
         "TagSpecifications": [{"ResourceType": rt, "Tags": tags} for rt in resource_types],
         "ClientToken": naming.client_token(plan.execution.arn, str(number), instance_type, subnet_id, market),
     }
-    user_data = render_user_data(bake.user_data, plan.app, plan.release)
+    user_data = render(bake.user_data, plan.app, plan.release)
     if user_data:
         params["UserData"] = user_data
     if bake.security_group_ids:
@@ -190,9 +196,8 @@ def check(doc: DeployDocument) -> BakeState:
 def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeState:
     what = f"ready commands (attempt {attempt})" + (f"; {note}" if note else "")
     try:
-        command_id = ssm.send_command(
-            bake.instance_id, plan.profile.bake.ready_commands, f"{plan.app} {plan.release.version} ready check"
-        )
+        command_id = ssm.send_command(bake.instance_id, rendered(plan, plan.profile.bake.ready_commands),
+                                      f"{plan.app} {plan.release.version} ready check")
     except ssm.InstanceNotManaged:
         # status checks pass before the SSM agent has registered: wait for it (same attempt number)
         return _waiting(plan, bake, "the SSM agent to register" + (f"; {note}" if note else ""), status="CHECKING")
@@ -257,7 +262,9 @@ def apply_settings(doc: DeployDocument) -> BakeState:
         )
     comment = f"immutable-deploy {plan.names.short_id} {plan.app} {plan.release.version} production settings"
     try:
-        command_id = ssm.find_command(bake.instance_id, comment) or ssm.send_command(bake.instance_id, commands, comment)
+        command_id = ssm.find_command(bake.instance_id, comment) or ssm.send_command(
+            bake.instance_id, rendered(plan, commands), comment
+        )
     except ssm.InstanceNotManaged as exc:
         raise TransientAwsError(f"the SSM agent of {bake.instance_id} is not reachable: {exc}") from exc
     timing = plan.profile.timing

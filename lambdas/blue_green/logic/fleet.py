@@ -90,6 +90,7 @@ def _launch_template_data(doc: DeployDocument) -> dict:
         "TagSpecifications": [
             {"ResourceType": "instance", "Tags": tags},
             {"ResourceType": "volume", "Tags": tags},
+            {"ResourceType": "network-interface", "Tags": tags},
         ],
     }
     if fleet.security_group_ids:
@@ -298,9 +299,12 @@ def _copy_policies(blue: str, green: str) -> tuple[dict[str, str], dict[str, str
 
 
 def copied_alarm_name(alarm_name: str, blue: str, green: str) -> str:
-    """Deterministic: a repeat of create_group (and the undo) finds the copy by name."""
-    name = alarm_name.replace(blue, green) if blue in alarm_name else f"{green}-{alarm_name}"
-    return name[:255]
+    """Deterministic: a repeat of create_group (and the undo) finds the copy by name. Every copy
+    starts with ``immutable-deploy-`` (the functions may only put and delete alarms named so), once:
+    the copy of a copy replaces the group's name and keeps one prefix."""
+    base = alarm_name.removeprefix(naming.NAME_PREFIX)
+    name = base.replace(blue, green) if blue in base else f"{green}-{base}"
+    return (naming.NAME_PREFIX + name)[:255]
 
 
 def _acts_on(alarm: dict, arns: set[str]) -> bool:
@@ -401,6 +405,8 @@ def _our_alarms(doc: DeployDocument) -> list[str]:
         actions = alarm.get("AlarmActions", []) + alarm.get("OKActions", []) + alarm.get("InsufficientDataActions", [])
         if alarm["AlarmName"].startswith(TARGET_TRACKING_PREFIX):
             continue  # AWS removes these with their policy
+        if not alarm["AlarmName"].startswith(naming.NAME_PREFIX):
+            continue  # not a copy this workflow made: never touched
         if alarm["AlarmName"] in recorded or _has_dimension(alarm, green) or any(marker in a for a in actions):
             names.append(alarm["AlarmName"])
     return sorted(names)

@@ -7,7 +7,7 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from blue_green import clock
 from blue_green.adapters import store, workflow
-from blue_green.errors import DeploymentInProgress
+from blue_green.errors import DeploymentInProgress, LockLost
 from blue_green.observability import NAMESPACE, SERVICE, logger
 
 OWNER = "owner"
@@ -35,6 +35,30 @@ def acquire(app: str, owner: str, purpose: str) -> dict:
         f"{app}: {holder.get('purpose', 'a deployment')} is in progress since {holder.get('acquired_at')} "
         f"({holder[OWNER]})"
     )
+
+
+def ensure_owner(app: str, owner: str, purpose: str) -> None:
+    """Called before every step that changes AWS: go on only while ``owner`` holds ``app``'s lock.
+
+    The lock normally stays ours from AcquireLock to the release. It is lost when this execution
+    stopped or failed (a DataLimitExceeded, a timeout, a person) and another one took the stale lock
+    over before this one was redriven: then this raises :class:`LockLost`, naming the holder, before
+    anything is touched. A lock that nobody holds any more (the other execution released it) is
+    taken again, with the same conditional put as :func:`acquire`. Unlike ``acquire``, a holder that
+    has ended is never taken over here: an execution that lost its lock does not win it back from
+    one that may have changed the fleet since."""
+    for _ in range(3):
+        holder = store.get(_key(app))
+        if holder is not None:
+            if holder.get(OWNER) == owner:
+                return
+            raise LockLost(app, str(holder.get(OWNER)), owner, holder.get("purpose"), holder.get("acquired_at"))
+        values = {OWNER: owner, "acquired_at": clock.iso(), "purpose": purpose}
+        if store.put_if(_key(app), values, "attribute_not_exists(pk)"):
+            logger.warning("the lock was released while this execution ran: taken again", extra={"owner": owner})
+            return
+        # someone took it between our read and our put: read again to name them
+    raise LockLost(app, "an execution that keeps taking and releasing it", owner)
 
 
 def release(app: str, owner: str, purpose: str, outcome: str) -> dict:

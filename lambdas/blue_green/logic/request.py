@@ -1,7 +1,10 @@
 """Validate a deployment request before anything is created, and find blue.
 
-``validate`` checks the shape of the input (pydantic, every problem named by its field) and then
-that everything it names exists in the account (image, subnets, security groups, instance profiles,
+``validate`` checks, in this order: that the input is a JSON object of bounded size with a valid app
+name; what its profile may set over the app's stored profile (``profiles.effective_profile``: only
+the overridable fields, and no profile at all for an app without a stored one unless the stack
+accepts them); the shape of the result (pydantic, every problem named by its field); and that
+everything it names exists in the account (image, subnets, security groups, instance profiles,
 load balancers, target groups), so a typo fails in seconds instead of after a 20-minute bake.
 """
 from __future__ import annotations
@@ -33,27 +36,20 @@ def names_for(app: str, version: str, execution: Execution) -> Names:
         short_id=short,
         green_asg=group,
         launch_template=group,
-        launch_configuration=group,
+        launch_configuration=naming.launch_configuration(group),
         image=naming.image_name(app, version, short),
         staging=f"{app}-{version}-staging",
         lock_owner=execution.arn,
     )
 
 
-NO_PROFILE = (
-    "profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) "
-    "and the request carries none"
-)
-
-
 def _complete(raw: Any) -> dict:
-    """The request as a dict with its stored profile merged under its own."""
+    """The request with the profile it runs with (``profiles.complete_request``), before anything
+    is created."""
     if not isinstance(raw, dict):
         raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
-    merged = profiles.with_stored_profile(raw)
-    if merged.get("profile") is None and isinstance(merged.get("app"), str):
-        raise InvalidDeploymentRequest([NO_PROFILE.format(app=merged["app"])])
-    return merged
+    return profiles.complete_request(raw, profiles.stored_profile,
+                                     accept_request_profiles=profiles.request_profiles_accepted())
 
 
 def parse_request(raw: Any) -> DeploymentRequest:
@@ -134,9 +130,9 @@ def discover_blue(doc: DeployDocument) -> BlueState:
 
 
 def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:
+    """The same rules as a deployment's; a rollback then uses only traffic and timing."""
     merged = _complete(raw)
     if isinstance(merged.get("profile"), dict):
-        # a rollback needs only where traffic goes (and timing) from the deployment profile
         merged = {**merged, "profile": {k: v for k, v in merged["profile"].items() if k in ("traffic", "timing")}}
     try:
         request = RollbackRequest.model_validate(merged)

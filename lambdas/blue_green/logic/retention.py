@@ -28,6 +28,8 @@ def _alarms_of(group: str) -> list[str]:
     for alarm in cloudwatch.metric_alarms():
         if alarm["AlarmName"].startswith("TargetTracking-"):
             continue  # AWS removes these with their policy
+        if not alarm["AlarmName"].startswith(naming.NAME_PREFIX):
+            continue  # not a copy this workflow made (a person's alarm): never touched
         actions = alarm.get("AlarmActions", []) + alarm.get("OKActions", []) + alarm.get("InsufficientDataActions", [])
         dims = {(d["Name"], d["Value"]) for d in alarm.get("Dimensions", [])}
         if ("AutoScalingGroupName", group) in dims or any(marker in a for a in actions):

@@ -1,16 +1,42 @@
 """The execution document: what the state machine carries from step to step.
 
-``$.request`` is a :class:`Plan` (the validated request plus names), and each phase writes its own
-key (``$.blue``, ``$.bake``, ``$.image``, ``$.fleet``, ``$.traffic``). Handlers receive
+``$.request`` is a :class:`Plan` (the validated request plus names): after validation the document
+holds the profile only there (the caller's raw input is dropped). Each phase writes its own key
+(``$.blue``, ``$.bake``, ``$.image``, ``$.fleet``, ``$.traffic``). Handlers receive
 ``{"action": ..., "state": <the whole document>}`` and return the new value of their own key.
+
+The document must stay far below Step Functions' 256 KB (see ``budget``): what a handler writes that
+only informs (progress texts, notes, names kept as hints) is bounded when it is serialized, whatever
+built the model.
 """
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
 
+from blue_green import text
 from blue_green.models.request import Profile, Release, RollbackTarget
+
+#: a progress text or a note: at most this many characters in the document
+TEXT_MAX = 240
+#: notes (fallbacks) kept in the document
+NOTES_MAX = 8
+#: names kept as hints (copied policies and alarms: the undo also finds alarms by their dimension
+#: and actions; the groups a switch detached): at most this many, the last one saying how many more
+NAMES_MAX = 10
+NAME_MAX = 255
+#: ``label``: app and version, cut to fit in a notification subject with room for what it says
+LABEL_MAX = 80
+
+Text = Annotated[str, PlainSerializer(lambda v: text.printable(v, TEXT_MAX), return_type=str)]
+Notes = Annotated[list[str], PlainSerializer(lambda v: text.notes(v, NOTES_MAX, TEXT_MAX), return_type=list[str])]
+NameList = Annotated[list[str], PlainSerializer(lambda v: text.notes(v, NAMES_MAX, NAME_MAX), return_type=list[str])]
+
+
+def label(app: str, version: str) -> str:
+    """``app version`` as printable ASCII of at most :data:`LABEL_MAX` characters."""
+    return text.printable(f"{app} {version}", LABEL_MAX)
 
 
 class Loose(BaseModel):
@@ -42,6 +68,12 @@ class Plan(Loose):
     execution: Execution
     names: Names
     tags: dict[str, str]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:
+        """App and version for subjects (``NotifyDeployed`` formats its subject from it)."""
+        return label(self.app, self.release.version)
 
 
 class Poll(Loose):
@@ -80,13 +112,13 @@ class BakeState(Loose):
     subnet_id: str
     market: Literal["spot", "on-demand"]
     launches: int = 1
-    fallbacks: list[str] = Field(default_factory=list)
+    fallbacks: Notes = Field(default_factory=list)
     status: Literal["BOOTING", "CHECKING", "READY", "INTERRUPTED", "SETTINGS", "SETTINGS_APPLIED"] = "BOOTING"
     private_ip: str | None = None
     public_ip: str | None = None
     command: CommandRun | None = None
     poll: Poll
-    progress: str = ""
+    progress: Text = ""
 
 
 class ImageState(Loose):
@@ -95,7 +127,7 @@ class ImageState(Loose):
     state: str = "pending"
     snapshot_ids: list[str] = Field(default_factory=list)
     poll: Poll
-    progress: str = ""
+    progress: Text = ""
 
 
 class FleetState(Loose):
@@ -106,19 +138,19 @@ class FleetState(Loose):
     healthy: int = 0
     total: int = 0
     status: Literal["LAUNCHING", "HEALTHY"] = "LAUNCHING"
-    policies: list[str] = Field(default_factory=list)
-    alarms: list[str] = Field(default_factory=list)
+    policies: NameList = Field(default_factory=list)
+    alarms: NameList = Field(default_factory=list)
     poll: Poll | None = None
-    progress: str = ""
+    progress: Text = ""
 
 
 class TrafficState(Loose):
     status: Literal["ATTACHING", "IN_SERVICE", "SWITCHED"] = "ATTACHING"
     in_service: dict[str, str] = Field(default_factory=dict)
-    blue_detached: list[str] = Field(default_factory=list)
-    blue_suspended: list[str] = Field(default_factory=list)
+    blue_detached: NameList = Field(default_factory=list)
+    blue_suspended: NameList = Field(default_factory=list)
     poll: Poll | None = None
-    progress: str = ""
+    progress: Text = ""
 
 
 class Failure(Loose):
@@ -128,12 +160,15 @@ class Failure(Loose):
 
 
 class DeployDocument(Loose):
-    """The whole execution document as a handler sees it."""
+    """The whole execution document as a handler sees it. (An approval's answer is not kept: it is
+    whatever ``SendTaskSuccess`` sent, of any size; the history's ``TaskSucceeded`` event of
+    AwaitApproval has it.)"""
+
+    PURPOSE: ClassVar[str] = "deploy"
 
     request: Plan
     blue: BlueState | None = None
     bake: BakeState | None = None
-    approval: dict | None = None
     image: ImageState | None = None
     fleet: FleetState | None = None
     traffic: TrafficState | None = None
@@ -152,6 +187,8 @@ class RollbackPlan(Loose):
 
 
 class RollbackDocument(Loose):
+    PURPOSE: ClassVar[str] = "rollback"
+
     request: RollbackPlan
     traffic: TrafficState | None = None
     failure: Failure | None = None

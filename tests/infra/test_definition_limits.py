@@ -1,0 +1,166 @@
+"""What the synthesized definitions promise about time and size, pinned so that a one-line change to
+any of them fails here: the Retry policy of every Lambda Task, every Task's timeout, the state
+machines' timeouts, and the longest subject any native SNS publish can send."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from pydantic import TypeAdapter, ValidationError
+
+from blue_green.adapters.notify import SUBJECT_MAX
+from blue_green.models import state
+from blue_green.models.request import AppName, Version
+from immutable_deploy.localaws.stack import cached_template
+
+#: Lambda's own transient errors and ours (TransientAwsError), exactly
+TRANSIENT = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+    "Lambda.Unknown",
+    "TransientAwsError",
+]
+LAMBDA_RETRY = [{"ErrorEquals": TRANSIENT, "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2,
+                 "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}]
+SNS_RETRY = [{"ErrorEquals": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException",
+                              "SNS.SdkClientException"],
+              "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}]
+#: 30 days: a backstop after every wait's own timeout (approval at most 7 days, each poll at most a day)
+MACHINE_TIMEOUT = 30 * 24 * 3600
+
+
+def definitions() -> dict[str, dict]:
+    template = cached_template()
+
+    def part(value: Any) -> str:
+        """A token of the definition's Fn::Join as text: a function's ARN, the partition, or a placeholder."""
+        if isinstance(value, str):
+            return value
+        if "Fn::GetAtt" in value and template["Resources"][value["Fn::GetAtt"][0]]["Type"] == "AWS::Lambda::Function":
+            return f"arn:aws:lambda:us-east-1:123456789012:function:{value['Fn::GetAtt'][0]}"
+        return "aws" if value == {"Ref": "AWS::Partition"} else "resolved"
+
+    out = {}
+    for logical, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::StepFunctions::StateMachine":
+            body = resource["Properties"]["DefinitionString"]["Fn::Join"][1]
+            name = "deploy" if logical.startswith("Deploy") else "rollback"
+            out[name] = json.loads("".join(part(p) for p in body))
+    assert set(out) == {"deploy", "rollback"}
+    return out
+
+
+def resource_of(task: dict) -> str:
+    """The Task's integration: ``lambda:invoke`` (a function's ARN, which is how a Task that returns
+    only the payload calls it), ``lambda:invoke.waitForTaskToken``, ``sns:publish``."""
+    if task["Resource"].startswith("arn:aws:lambda:"):
+        return "lambda:invoke"
+    match = re.search(r":states:::([a-z]+:[A-Za-z.]+)", task["Resource"])
+    assert match, task["Resource"]
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def machines() -> dict[str, dict]:
+    return definitions()
+
+
+def tasks(machine: dict) -> dict[str, dict]:
+    return {name: s for name, s in machine["States"].items() if s["Type"] == "Task"}
+
+
+def test_every_lambda_task_retries_the_transient_errors_with_the_same_policy(machines):
+    seen = 0
+    for kind, machine in machines.items():
+        for name, task in tasks(machine).items():
+            if resource_of(task).startswith("lambda:invoke"):
+                seen += 1
+                assert task.get("Retry") == LAMBDA_RETRY, f"{kind}: {name}"
+    assert seen >= 35  # both machines' Lambda steps (a Task that lost its Retry would not be counted out)
+
+
+def test_every_task_has_its_timeout(machines):
+    for kind, machine in machines.items():
+        for name, task in tasks(machine).items():
+            integration = resource_of(task)
+            if integration == "lambda:invoke":
+                assert task.get("TimeoutSeconds") == 300 and "TimeoutSecondsPath" not in task, f"{kind}: {name}"
+            elif integration == "lambda:invoke.waitForTaskToken":
+                assert name == "AwaitApproval"
+                assert task.get("TimeoutSecondsPath") == "$.request.profile.bake.approval.timeout_seconds"
+                assert "TimeoutSeconds" not in task and "HeartbeatSeconds" not in task
+            else:
+                assert integration == "sns:publish", f"{kind}: {name} {integration}"
+                assert task.get("TimeoutSeconds") == 60 and task.get("Retry") == SNS_RETRY, f"{kind}: {name}"
+
+
+def test_the_state_machines_time_out_after_thirty_days(machines):
+    assert {kind: m.get("TimeoutSeconds") for kind, m in machines.items()} == {
+        "deploy": MACHINE_TIMEOUT, "rollback": MACHINE_TIMEOUT}
+
+
+# --- SNS subjects --------------------------------------------------------------------------------
+
+def longest_accepted(adapter: TypeAdapter, char: str = "a", first: str = "a") -> int:
+    """The longest value of ``first`` then ``char``s that the model accepts (the model's maximum)."""
+    longest = 0
+    for n in range(1, 1025):
+        try:
+            adapter.validate_python(first + char * (n - 1))
+            longest = n
+        except ValidationError:
+            continue
+    assert 0 < longest < 1024
+    return longest
+
+
+def path_maxima() -> dict[str, int]:
+    """The longest text each document path a subject may use can hold, from the request model and
+    from the plan's label (built from the longest app and version)."""
+    app = longest_accepted(TypeAdapter(AppName))
+    version = longest_accepted(TypeAdapter(Version), "9", "1")
+    label = len(state.label("a" * app, "1" * version))
+    return {"$.request.app": app, "$.request.label": label}
+
+
+def longest_subject(task: dict, maxima: dict[str, int]) -> int:
+    """The longest subject a native publish can send: its literal Subject, or a ``States.Format``
+    whose template's ``{}`` are filled with the longest value of each path."""
+    params = task["Parameters"]
+    if "Subject" in params:
+        return len(params["Subject"])
+    expression = params["Subject.$"]
+    match = re.fullmatch(r"States\.Format\('((?:[^'\\]|\\.)*)'((?:,\s*\$[\w.]+)*)\)", expression)
+    assert match, f"a subject this test cannot bound: {expression}"
+    template, args = match.group(1), re.findall(r"\$[\w.]+", match.group(2))
+    assert template.count("{}") == len(args)
+    unknown = [a for a in args if a not in maxima]
+    assert not unknown, f"{unknown}: no known maximum; format the subject from bounded fields (e.g. $.request.label)"
+    return len(template.replace("{}", "")) + sum(maxima[a] for a in args)
+
+
+def test_every_native_subject_is_shorter_than_sns_allows(machines):
+    maxima = path_maxima()
+    assert maxima["$.request.app"] == 31 and maxima["$.request.label"] <= state.LABEL_MAX
+    publishes = {f"{kind}: {name}": t for kind, m in machines.items() for name, t in tasks(m).items()
+                 if resource_of(t) == "sns:publish"}
+    assert set(publishes) == {"deploy: NotifyDeployed", "rollback: NotifyRolledBack"}
+    for name, task in publishes.items():
+        assert longest_subject(task, maxima) <= SUBJECT_MAX, name
+    # app (31) and version (64) with ": deployed" would not be: the label is what makes it fit
+    assert 31 + 1 + 64 + len(": deployed") > SUBJECT_MAX
+
+
+@pytest.mark.parametrize(("app", "version"), [
+    ("a" * 31, "1" * 64), ("web", "2.0.0"), ("w", "1" + "+" * 63), ("a-b", "1.0.0-rc.1+build.5"),
+])
+def test_the_label_is_app_and_version_bounded_and_printable(app, version):
+    label = state.label(app, version)
+    assert len(label) <= state.LABEL_MAX and label.isascii() and label.isprintable()
+    assert label == f"{app} {version}" if len(app) + 1 + len(version) <= state.LABEL_MAX else label.endswith("...")
+    assert label.startswith(app + " ")

@@ -1,0 +1,110 @@
+"""The history budget against real executions: loops run to (nearly) their timeout on the virtual
+clock, with small timings, and the history moto records is compared with what ``budget`` computes
+for the same timings, state by state (events per state kind) and in total."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+from immutable_deploy.localaws.faults import Scenario
+from immutable_deploy.localaws.sim import Pace
+from tests.scenarios.conftest import cause
+
+from blue_green import budget
+from blue_green.models.request import Timing
+
+#: every loop may run 30 simulated seconds, polling every 1 to 2 s (about 16 rounds)
+TIMING = dict(poll_seconds=1, max_poll_seconds=2, ready_timeout_seconds=30, image_timeout_seconds=30,
+              healthy_timeout_seconds=30, drain_seconds=1)
+#: AWS as slow as the timeouts allow: each loop ends a few seconds before its deadline
+SLOW = Pace(instance_pending=6, status_checks_initializing=10, command_in_progress=10, image_pending=27,
+            group_instance_pending=27, health_check_interval=13, healthy_threshold=2, deregistration_delay=0,
+            group_delete=27)
+
+
+def per_state(history: list[dict]) -> list[tuple[str, str, Counter]]:
+    """(kind, state, event types) of each state the execution entered, in order: a state's events run
+    from its ``...StateEntered`` to the next state's."""
+    states: list[tuple[str, str, Counter]] = []
+    for event in history:
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            states.append((kind.removesuffix("StateEntered"), event["stateEnteredEventDetails"]["name"], Counter()))
+        if states:
+            states[-1][2][kind] += 1
+    return states
+
+
+def check_event_costs(history: list[dict]) -> None:
+    """Each state records what budget.EVENTS says (a Lambda Task 5, plus 3 per retried attempt)."""
+    costs = {"Pass": "Pass", "Wait": "Wait", "Choice": "Choice", "Fail": "Fail", "Succeed": "Succeed"}
+    for kind, name, events in per_state(history):
+        total = sum(events.values())
+        if kind == "Task":
+            attempts = events["LambdaFunctionScheduled"] + events["TaskScheduled"]
+            expected = budget.EVENTS["TokenTask" if events["TaskSubmitted"] else "Task"]
+            assert total == expected + budget.RETRY_EVENTS * (attempts - 1), (name, events)
+        else:
+            assert total == budget.EVENTS[costs[kind]] + (1 if kind == "Fail" else 0), (name, events)  # + ExecutionFailed
+
+
+def test_a_deployment_whose_loops_all_run_long_stays_within_its_budget(local_aws):
+    # Given AWS as slow as the timeouts allow, a spot interruption (the bake runs twice) and a
+    # failure at the last guarded step (SuspendBlue: Auto Scaling throttles its tagging past retries)
+    aws = local_aws(pace=SLOW, scenario=Scenario(spot_interruption_after_seconds=19,
+                                                 throttle={"CreateOrUpdateTags": 1000}))
+    arn = aws.start_deploy(aws.world.request("2.0.0", **TIMING))
+    desc = aws.wait(arn, timeout=600)
+    history = aws.history(arn)
+    # Then it went the longest way: every loop, the relaunch, the failure at the end, the whole compensation
+    assert desc["error"] == "DeploymentRolledBack", cause(desc)
+    assert cause(desc)["failed_state"] == "SuspendBlue"
+    states = Counter(aws.states_entered(arn))
+    assert states["RelaunchStaging"] == 1 and states["DrainGreen"] == 1
+    for check in ("CheckStaging", "CheckProductionSettings", "CheckImage", "CheckGreenHealth", "CheckGreenInService",
+                  "CheckBlue", "CheckGreenDeleted"):
+        assert states[check] >= 5, (check, states)
+    # each state cost what the budget counts, retries included (SuspendBlue was retried 6 times: MaxAttempts)
+    check_event_costs(history)
+    assert [sum(e.values()) for _, n, e in per_state(history) if n == "SuspendBlue"] == [5 + 6 * 3]
+    # and the real history is within the computed budget, which is not absurdly loose
+    computed = budget.deploy_history(Timing(**TIMING), approval_required=False)
+    assert len(history) <= computed.events <= 2 * len(history), (len(history), computed)
+    # the loops ran most of their rounds
+    rounds = {n: states[n] for n in ("CheckImage", "CheckGreenHealth", "CheckGreenInService", "CheckGreenDeleted")}
+    assert all(r >= computed.loops["image"] * 0.8 for r in rounds.values()), (rounds, computed.loops)
+
+
+def test_green_never_healthy_times_out_within_the_budget(local_aws):
+    aws = local_aws(pace=Pace.instant(),
+                    scenario=Scenario(unhealthy_groups=lambda name, tags: name.startswith("web-2.1.0-")))
+    arn = aws.start_deploy(aws.world.request("2.1.0", **TIMING))
+    desc = aws.wait(arn, timeout=600)
+    assert desc["error"] == "DeploymentRolledBack", cause(desc)
+    assert cause(desc)["error"] == "GreenUnhealthy"
+    history = aws.history(arn)
+    check_event_costs(history)
+    computed = budget.deploy_history(Timing(**TIMING), approval_required=False)
+    timed_out = Counter(aws.states_entered(arn))
+    loop = timed_out["CheckGreenHealth"] or timed_out["CheckGreenInService"]
+    assert loop == computed.loops["green healthy"]  # the loop ran to its timeout, exactly as counted
+    assert len(history) <= computed.events
+
+
+def test_a_rollback_whose_previous_group_never_serves_stays_within_its_budget(local_aws):
+    aws = local_aws(pace=Pace.instant())
+    deployed = aws.wait(aws.start_deploy(aws.world.request("2.0.0")))
+    assert deployed["status"] == "SUCCEEDED", cause(deployed)
+    # the kept group never passes its health checks, and the undo cannot take it out again
+    aws.sim.set_scenario(Scenario(unhealthy_versions={"1.0.0"}, throttle={"DetachLoadBalancers": 1000}))
+    request: dict[str, Any] = {"app": "web", "profile": {"traffic": aws.world.profile()["traffic"], "timing": TIMING}}
+    arn = aws.start_rollback(request)
+    desc = aws.wait(arn, timeout=600)
+    assert desc["error"] == "RollbackIncomplete", cause(desc)
+    history = aws.history(arn)
+    check_event_costs(history)
+    computed = budget.rollback_history(Timing(**TIMING))
+    assert Counter(aws.states_entered(arn))["CheckPrevious"] == computed.loops["previous group in service"]
+    assert len(history) <= computed.events <= 2 * len(history), (len(history), computed)
+    assert json.loads(desc["cause"])["failed_state"] == "CheckPrevious"

@@ -1,0 +1,134 @@
+"""The history and document budgets: what they count, that they match the real polling schedule, and
+that validation refuses what could pass Step Functions' limits, naming the field."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Iterator
+
+import pytest
+from moto import mock_aws
+from pydantic import ValidationError
+
+from blue_green import aws, budget, clock, polling
+from blue_green.errors import StagingNotReady
+from blue_green.models.request import DeploymentRequest, Timing, describe_validation_error
+from blue_green.models.state import Execution
+from immutable_deploy.localaws.stack import LambdaContext
+from immutable_deploy.localaws.world import World, build_world
+from tests.unit._clock import Clock
+
+EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
+                 name="one", started_at="2026-11-28T09:00:00Z")
+
+
+def replay(timing: Timing, timeout: int) -> int:
+    """Rounds of a loop run by polling.start/advance themselves, every check instant, until the
+    check raises at the deadline."""
+    moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+    clock.set_clock(moved)
+    try:
+        poll, count = polling.start(timing, timeout), 0
+        while True:
+            moved.advance(poll.wait_seconds)
+            count += 1
+            try:
+                poll = polling.advance(poll, timing, "staging", StagingNotReady)
+            except StagingNotReady:
+                return count
+    finally:
+        clock.set_clock(None)
+
+
+@pytest.mark.parametrize(("poll", "max_poll", "timeout"), [
+    (15, 60, 1800), (15, 60, 3600), (15, 60, 900), (1, 1, 300), (1, 4, 97), (5, 300, 86_400), (60, 30, 600),
+    (7, 7, 7), (10, 3600, 5), (2, 9, 1234),
+])
+def test_rounds_are_the_real_polling_schedule_run_to_its_deadline(poll, max_poll, timeout):
+    timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
+    assert polling.rounds(timing, timeout) == replay(timing, timeout)
+
+
+def test_the_deploy_history_counts_every_loop_of_the_longest_path():
+    timing = Timing()
+    history = budget.deploy_history(timing)
+    ready, healthy = polling.rounds(timing, 1800), polling.rounds(timing, 900)
+    assert history.loops == {
+        "staging ready": ready, "staging ready after a relaunch": ready, "production settings": ready,
+        "image": polling.rounds(timing, 3600), "green healthy": healthy, "green in service": healthy,
+        "blue in service again": healthy, "green group deleted": healthy,
+    }
+    rounds = sum(history.loops.values())
+    fixed = 3 * 2 + 22 * 5 + 6 + 2 * 2 + 6 * 2 + 1
+    invocations = 22 + 1 + rounds
+    assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + 3 * invocations
+    assert budget.deploy_history(timing, approval_required=False).events == history.events - 6 - 5 - 2 * 3
+    assert budget.rollback_history(timing).events < history.events
+
+
+def test_timings_whose_worst_case_history_is_too_long_are_refused_naming_profile_timing():
+    # the defaults, and generous ones, fit
+    for fine in ({}, {"image_timeout_seconds": 7200, "ready_timeout_seconds": 3600, "healthy_timeout_seconds": 3600},
+                 {"poll_seconds": 1, "max_poll_seconds": 30, "healthy_timeout_seconds": 1800}):
+        assert budget.deploy_history(Timing(**fine)).events <= budget.HISTORY_LIMIT
+    # a poll every second for a day is not
+    with pytest.raises(ValidationError) as err:
+        DeploymentRequest.model_validate({
+            "app": "web", "release": {"version": "2.0.0", "git_ref": "main", "commit": "9fceb02"},
+            "profile": {"bake": {"source_ami_id": "ami-12345678", "instance_types": ["t3.medium"],
+                                 "subnet_ids": ["subnet-12345678"]},
+                        "fleet": {"instance_type": "m5.large", "subnet_ids": ["subnet-12345678"], "min_size": 1,
+                                  "max_size": 2},
+                        "traffic": {"load_balancer_names": ["web"]},
+                        "timing": {"poll_seconds": 1, "max_poll_seconds": 1, "healthy_timeout_seconds": 86_400}}})
+    (line,) = describe_validation_error(err.value)
+    assert line.startswith("profile.timing: with these timings a deployment can record up to ")
+    assert "at most 20,000 are accepted" in line and "raise poll_seconds and max_poll_seconds" in line
+    # right at the limit: one more second of timeout, one more round, refused
+    timing = dict(poll_seconds=1, max_poll_seconds=1, image_timeout_seconds=1, ready_timeout_seconds=1,
+                  drain_seconds=0)
+    healthy = max(h for h in range(1, 3000) if budget.deploy_history(
+        Timing.model_construct(**timing, healthy_timeout_seconds=h)).events <= budget.HISTORY_LIMIT)
+    Timing(**timing, healthy_timeout_seconds=healthy)
+    with pytest.raises(ValidationError, match="history events"):
+        Timing(**timing, healthy_timeout_seconds=healthy + 1)
+
+
+def test_the_worst_case_document_fits_in_step_functions_limit():
+    parts = budget.document_budget()
+    assert parts["total"] <= budget.DOCUMENT_LIMIT < budget.DOCUMENT_HARD_LIMIT == 256 * 1024
+    assert parts["request"] == budget.PLAN_MAX and parts["blue"] == budget.STEP_RESULT_MAX
+    # a failed undo step records a whole Cause: the stack trace allowance and an escaped message
+    assert parts["undo"] >= 8 * budget.cause_bytes() > 8 * (2 * budget.ERROR_MESSAGE_MAX + budget.STACK_TRACE_ALLOWANCE)
+    assert all(size <= budget.STEP_RESULT_MAX for name, size in parts.items()
+               if name in ("lock", "bake", "image", "fleet", "traffic", "staging", "report"))
+
+
+def test_a_plan_too_large_for_the_document_is_named_by_its_largest_fields():
+    plan = {"app": "web", "profile": {"bake": {"user_data": "u" * 40_000, "ready_commands": ["c" * 30_000]},
+                                      "fleet": {"min_size": 1}}}
+    problem = budget.plan_problem(plan)
+    assert problem.startswith("request: validated, it is 70,")
+    assert "largest: profile.bake.user_data 40,002 bytes, profile.bake.ready_commands 30,004 bytes" in problem
+    assert budget.plan_problem({"app": "web", "profile": {"bake": {"user_data": "u" * 1000}}}) is None
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with mock_aws():
+        aws.reset_clients()
+        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")
+        yield build_world()
+        aws.reset_clients()
+
+
+def test_the_request_handler_refuses_a_plan_that_would_not_fit(world, monkeypatch):
+    from handlers.request import handler
+
+    event = {"action": "validate", "input": world.request("2.0.0"), "execution": EXEC.model_dump()}
+    plan = handler(event, LambdaContext("request", 30))
+    assert plan["app"] == "web" and plan["label"] == "web 2.0.0"
+    monkeypatch.setattr(budget, "PLAN_MAX", budget.json_bytes(plan) - 1)
+    with pytest.raises(Exception) as err:
+        handler(event, LambdaContext("request", 30))
+    assert type(err.value).__name__ == "InvalidDeploymentRequest"
+    assert str(err.value).startswith("request: validated, it is ") and "largest: profile." in str(err.value)
