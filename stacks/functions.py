@@ -66,6 +66,9 @@ class HandlerFunctions(Construct):
             "PROFILE_PARAMETER_PREFIX": profile_prefix,
             # requests may carry the whole profile of an app that has no stored profile (context allow_request_profiles)
             "ALLOW_REQUEST_PROFILES": "true" if allow_request_profiles else "false",
+            # the roles the bake and fleet functions may pass (ValidateRequest names a profile whose role is not)
+            "PASSABLE_ROLES_BAKE": ",".join(permission_scope.staging_roles),
+            "PASSABLE_ROLES_FLEET": ",".join(permission_scope.fleet_roles),
         }
         self._retention = log_retention
         #: module -> the grants of its role (tests and documentation read them)

@@ -264,6 +264,27 @@ def test_invalid_input_is_rejected_before_anything_is_created(local_aws):
     assert [i["ImageId"] for i in images] == [aws.world.base_image_id]
 
 
+def test_an_instance_role_the_stack_may_not_pass_is_named_before_anything_is_created(local_aws):
+    # Given an instance profile whose role is not among those the stack may pass to EC2 (the local
+    # stack may pass web-instance only), as when a profile's role is named otherwise than the profile
+    aws = local_aws()
+    iam = boto3.client("iam")
+    iam.create_role(RoleName="payments-admin", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+    iam.create_instance_profile(InstanceProfileName="web-staging-2")
+    iam.add_role_to_instance_profile(InstanceProfileName="web-staging-2", RoleName="payments-admin")
+    request = aws.world.request("2.0.0")
+    request["profile"]["bake"]["instance_profile"] = "web-staging-2"
+    # When it is deployed
+    arn = aws.start_deploy(request)
+    desc = aws.wait(arn)
+    # Then validation names the field and the role, and nothing was created or touched
+    assert desc["error"] == "InvalidDeploymentRequest"
+    assert "profile.bake.instance_profile: instance profile web-staging-2 holds role payments-admin, which this " \
+           "stack may not pass to EC2 (it may pass: web-instance)" in desc["cause"]
+    assert nothing_left(arn) and lock_item(aws) is None
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
 def test_steps_delivered_twice_create_nothing_twice(local_aws):
     aws = local_aws()
     aws.lambdas.repeat = {"acquire", "launch", "apply_settings", "create", "create_launch", "create_group",

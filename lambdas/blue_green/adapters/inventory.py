@@ -66,15 +66,16 @@ def existing_target_groups(arns: list[str]) -> set[str]:
     return _ids_that_exist(client("elbv2").describe_target_groups, "TargetGroups", "TargetGroupArn", arns)
 
 
-def instance_profile_exists(name: str) -> bool:
+def instance_profile_roles(name: str) -> list[str] | None:
+    """The ARNs of the roles in instance profile ``name``; None when it does not exist."""
     try:
         with transient_errors():
-            client("iam").get_instance_profile(InstanceProfileName=name)
-        return True
+            profile = client("iam").get_instance_profile(InstanceProfileName=name)["InstanceProfile"]
     except ClientError as exc:
         if error_code(exc) == "NoSuchEntity":
-            return False
+            return None
         raise
+    return [role["Arn"] for role in profile.get("Roles", [])]
 
 
 def key_pair_exists(name: str) -> bool:

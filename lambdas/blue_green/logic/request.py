@@ -5,10 +5,12 @@ name; what its profile may set over the app's stored profile (``profiles.effecti
 the overridable fields, and no profile at all for an app without a stored one unless the stack
 accepts them); the shape of the result (pydantic, every problem named by its field); and that
 everything it names exists in the account (image, subnets, security groups, instance profiles,
-load balancers, target groups), so a typo fails in seconds instead of after a 20-minute bake.
+load balancers, target groups) and that the instance profiles' roles are ones this stack may pass,
+so a typo fails in seconds instead of after a 20-minute bake.
 """
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pydantic import ValidationError
@@ -89,14 +91,37 @@ def check_references(profile: Profile) -> list[str]:
     problems += _missing("profile.fleet.subnet_ids", fleet.subnet_ids, inventory.existing_subnets)
     problems += _missing("profile.bake.security_group_ids", bake.security_group_ids, inventory.existing_security_groups)
     problems += _missing("profile.fleet.security_group_ids", fleet.security_group_ids, inventory.existing_security_groups)
-    for field, name in (("profile.bake.instance_profile", bake.instance_profile), ("profile.fleet.instance_profile", fleet.instance_profile)):
-        if name and not inventory.instance_profile_exists(name):
-            problems.append(f"{field}: instance profile {name} does not exist")
+    for section, name in (("bake", bake.instance_profile), ("fleet", fleet.instance_profile)):
+        if name:
+            problems += _instance_profile_problems(f"profile.{section}.instance_profile", name, section)
     for field, name in (("profile.bake.key_name", bake.key_name), ("profile.fleet.key_name", fleet.key_name)):
         if name and not inventory.key_pair_exists(name):
             problems.append(f"{field}: key pair {name} does not exist")
     problems += traffic_problems(profile.traffic, "profile.traffic")
     return problems
+
+
+#: the roles the bake and fleet functions may pass to EC2 (the stack sets them from the inventory and
+#: the context instance_roles): comma-separated role names or ARNs; unset, nothing is checked here
+PASSABLE_ROLES_ENV = {"bake": "PASSABLE_ROLES_BAKE", "fleet": "PASSABLE_ROLES_FLEET"}
+
+
+def _instance_profile_problems(field: str, name: str, section: str) -> list[str]:
+    """The instance profile exists, and its role is one this stack's functions may pass to EC2: an
+    instance profile whose role they may not pass would fail the launch (AccessDenied) after the
+    lock, so it is named here, before anything is created."""
+    roles = inventory.instance_profile_roles(name)
+    if roles is None:
+        return [f"{field}: instance profile {name} does not exist"]
+    raw = os.environ.get(PASSABLE_ROLES_ENV[section])
+    if raw is None:  # not running in the stack: nothing to check against
+        return []
+    allowed = [r for r in raw.split(",") if r]
+    refused = [arn for arn in roles if arn not in allowed and arn.rsplit("/", 1)[-1] not in allowed]
+    may = ", ".join(allowed) or "no role"
+    return [f"{field}: instance profile {name} holds role {arn.rsplit('/', 1)[-1]}, which this stack may not "
+            f"pass to EC2 (it may pass: {may}); name it in the stack's context (-c instance_roles=...) "
+            f"and deploy the stack again" for arn in refused]
 
 
 def traffic_problems(traffic: Traffic, field: str) -> list[str]:
