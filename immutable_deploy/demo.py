@@ -33,10 +33,39 @@ APP = "web"
 COMMIT = "9fceb02"
 
 
+class Watched:
+    """The demo's output, watched: the operator reads the live view before answering, as a person
+    would (so the view shows the approval block before the answer, whatever the machine's speed)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.seen = ""
+        self.changed = threading.Condition()
+
+    def write(self, text: str) -> int:
+        with self.changed:
+            self.seen = (self.seen + text)[-20_000:]
+            self.changed.notify_all()
+        return self.out.write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+    def wait_for(self, text: str, seconds: float) -> bool:
+        with self.changed:
+            return self.changed.wait_for(lambda: text in self.seen, timeout=seconds)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.out, name)
+
+
 class Demo:
     def __init__(self, aws: Any, out: TextIO, poll_seconds: float) -> None:
         self.aws = aws
-        self.out = out
+        self.out = Watched(out)
         self.poll = poll_seconds
         self.served: list[tuple[str, str, str]] = []  # (simulated time, group, why)
         self.outcomes: dict[str, int] = {}
@@ -64,12 +93,14 @@ class Demo:
         self.say(f"(exit code {code})")
         return code
 
-    def approve_when_asked(self, comment: str) -> threading.Thread:
-        """The operator: wait until staging asks for approval, then approve it."""
+    def approve_when_asked(self, comment: str, version: str) -> threading.Thread:
+        """The operator: wait until the live view asks for approval of ``version`` and the approval is
+        pending, then approve it."""
         from blue_green.logic import approval
 
         def run() -> None:
             deadline = time.monotonic() + 300
+            self.out.wait_for(f"Waiting for approval: {APP} {version}", 300)
             while time.monotonic() < deadline:
                 if approval.pending(APP):
                     self.say("\n[operator] staging looks good; approving")
@@ -96,7 +127,7 @@ class Demo:
         self.record("at the start")
 
         self.banner("1. Deploy web 2.0.0 over 1.0.0")
-        operator = self.approve_when_asked("demo: checked staging by hand")
+        operator = self.approve_when_asked("demo: checked staging by hand", "2.0.0")
         self.outcomes["deploy 2.0.0"] = self.cli("deploy", APP, "2.0.0", "--commit", COMMIT)
         operator.join(timeout=5)
         self.record("2.0.0 deployed")
@@ -105,7 +136,7 @@ class Demo:
         self.cli("status", APP)
 
         self.banner("3. Deploy web 2.1.0: its instances never become healthy")
-        operator = self.approve_when_asked("demo: staging of 2.1.0 looked fine")
+        operator = self.approve_when_asked("demo: staging of 2.1.0 looked fine", "2.1.0")
         self.outcomes["deploy 2.1.0"] = self.cli("deploy", APP, "2.1.0", "--commit", COMMIT)
         operator.join(timeout=5)
         self.record("2.1.0 failed its health checks and was rolled back automatically")
