@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test synth diagram docs clean
+.PHONY: demo test synth diagram docs mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ diagram: $(STAMP)
 docs: $(STAMP)
 	@$(PY) -m immutable_deploy.diagram --write
 	@$(PY) -m immutable_deploy.permissions_doc --write
+
+## mutation: the mutation score (mutmut over lambdas/blue_green/logic/, and the state machines); slow: hours on 2 cores, resumable
+mutation: $(STAMP)
+	@$(PY) -m tests.mutation.run
 
 clean:
 	rm -rf $(VENV) .build cdk.out .pytest_cache

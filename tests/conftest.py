@@ -10,3 +10,49 @@ os.environ.update(DEFAULT_ENV)
 os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
 
 logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
+
+
+# --- the suite is offline ---------------------------------------------------------------------------
+# Nothing in the suite may reach the network: the local AWS runs in this process or on loopback, and a
+# test that needs a package index, a real AWS endpoint or DNS is a test that fails on an offline
+# machine (and in a sandboxed CI). Every socket's connect and send is refused unless it goes to
+# loopback or a local (Unix) socket. Child processes (the CDK's node, pip) are not covered: tests that
+# start them point them at local files (see tests/infra/test_lambda_asset.py).
+
+import ipaddress  # noqa: E402
+import socket  # noqa: E402
+
+
+class NetworkAccessBlocked(RuntimeError):
+    """A test tried to reach a host that is not this machine."""
+
+
+def _is_local(address: object) -> bool:
+    if not isinstance(address, tuple) or not address:  # AF_UNIX paths and abstract names
+        return True
+    host = address[0]
+    if isinstance(host, bytes):
+        host = host.decode()
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name other than localhost would need DNS
+
+
+def _guard(method_name: str):  # noqa: ANN202
+    original = getattr(socket.socket, method_name)
+
+    def guarded(self: socket.socket, *args: object):  # noqa: ANN202
+        address = args[-1] if method_name == "sendto" else args[0]
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
+            raise NetworkAccessBlocked(f"the test suite is offline: {method_name} to {address!r} refused")
+        return original(self, *args)
+
+    guarded.__name__ = method_name
+    return guarded
+
+
+for _method in ("connect", "connect_ex", "sendto"):
+    setattr(socket.socket, _method, _guard(_method))

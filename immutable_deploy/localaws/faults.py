@@ -12,6 +12,28 @@ from werkzeug.exceptions import HTTPException
 # (group name, group tags) -> the group's instances never become healthy
 GroupPredicate = Callable[[str, Mapping[str, str]], bool]
 
+
+@dataclass(frozen=True)
+class Load:
+    """What a group's instances do, as CloudWatch sees it (one value per minute).
+
+    ``cpu_percent``: the group's average ``AWS/EC2 CPUUtilization``. ``requests_per_minute``: the
+    requests the group receives through each load balancer / target group that it serves from (its
+    ``AWS/ELB RequestCount``, ``AWS/ApplicationELB RequestCount``; ``RequestCountPerTarget`` divides
+    it by the target group's healthy targets)."""
+
+    cpu_percent: float
+    requests_per_minute: float = 0.0
+
+
+#: a group that serves no traffic (nothing healthy behind a load balancer): it idles
+IDLE = Load(cpu_percent=2.0, requests_per_minute=0.0)
+#: a group that serves: busy, well under the usual scale-out thresholds
+SERVING = Load(cpu_percent=40.0, requests_per_minute=1200.0)
+
+# (group name, group tags, serving) -> its load, or None for the default (SERVING / IDLE)
+LoadFunction = Callable[[str, Mapping[str, str], bool], "Load | None"]
+
 VERSION_TAG = "immutable-deploy:version"
 ROLE_TAG = "immutable-deploy:role"
 
@@ -33,6 +55,9 @@ class Scenario:
         Scaling group; if it carries an ``immutable-deploy:role`` tag, only ``staging``) is
         terminated that many simulated seconds after it reaches ``running``, with StateReason
         ``Server.SpotInstanceTermination``.
+    ``spot_interruptions``
+        How many such spot instances are interrupted, the first ones started (default 1; 2 also
+        interrupts the instance that replaces the first).
     ``image_fails``
         ``CreateImage`` images end ``failed`` (with a StateReason message) instead of
         ``available``, after the same pending time.
@@ -53,16 +78,31 @@ class Scenario:
         ``Throttling`` (400), JSON services (SSM, DynamoDB, Step Functions, ...)
         ``ThrottlingException`` (400). Every HTTP attempt counts, so the SDK's own retries use
         them up too.
+    ``group_load``
+        ``(group_name, group_tags, serving) -> Load | None``: what CloudWatch measures of a group
+        each minute (``serving``: some instance of the group is healthy behind a load balancer or
+        target group). None, or a function that answers None, is the default: ``SERVING``
+        (CPU 40 %, 1200 requests a minute) while it serves, ``IDLE`` (CPU 2 %, no requests)
+        otherwise. A group without running instances sends no CPU data.
+    ``eventual_consistency_seconds``
+        Describe calls do not see an instance, image, launch template or Auto Scaling group until
+        that many simulated seconds after it was created (0, the default: at once), as AWS's
+        eventually consistent APIs may: DescribeInstances / DescribeInstanceStatus /
+        DescribeImages / DescribeLaunchTemplates that name it answer ``...NotFound``; listings and
+        DescribeAutoScalingGroups leave it out.
     """
 
     spot_capacity_refused: AbstractSet[str] = frozenset()
     on_demand_capacity_refused: AbstractSet[str] = frozenset()
     spot_interruption_after_seconds: float | None = None
+    spot_interruptions: int = 1
     image_fails: bool = False
     unhealthy_versions: AbstractSet[str] = frozenset()
     unhealthy_groups: GroupPredicate | None = None
     ready_command_failures: int = 0
     throttle: Mapping[str, int] = field(default_factory=dict)
+    group_load: LoadFunction | None = None
+    eventual_consistency_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         # set-valued fields are stored as frozensets (a plain set, or one string, is accepted)
@@ -76,6 +116,11 @@ class Scenario:
     def capacity_refused(self, instance_type: str, spot: bool) -> bool:
         refused = self.spot_capacity_refused if spot else self.on_demand_capacity_refused
         return "*" in refused or instance_type in refused
+
+    def load(self, group_name: str, tags: Mapping[str, str], serving: bool) -> Load:
+        """The group's load this minute (see ``group_load``)."""
+        load = self.group_load(group_name, tags, serving) if self.group_load else None
+        return load or (SERVING if serving else IDLE)
 
     def group_unhealthy(self, group_name: str, tags: Mapping[str, str]) -> bool:
         if tags.get(VERSION_TAG) in self.unhealthy_versions:

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
+
+logger = logging.getLogger(__name__)
 
 
 def _create_image_tagging_snapshots(original: Callable) -> Callable:
@@ -118,12 +121,39 @@ def _dead_letter(rule: Any, target: dict, event: dict, code: str, message: str) 
     if not dlq:
         return
     queue = parse_arn(dlq)
+    backend = sqs_backends[queue.account][queue.region]
+    if not _events_may_send(rule, backend.get_queue(queue.resource_id), dlq):
+        # EventBridge's SendMessage is denied: the event is lost (AWS counts it in the rule's
+        # InvocationsFailedToBeSentToDlq metric)
+        logger.warning("EventBridge may not send to %s (its queue policy does not allow rule %s): event dropped",
+                       dlq, rule.arn)
+        return
     attributes = {"ERROR_CODE": code, "ERROR_MESSAGE": message[:256], "RULE_ARN": rule.arn, "TARGET_ARN": target["Arn"]}
-    sqs_backends[queue.account][queue.region].send_message(
+    backend.send_message(
         queue_name=queue.resource_id,
         message_body=json.dumps(_as_delivered(event), default=str),
         message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
     )
+
+
+def _events_may_send(rule: Any, queue: Any, queue_arn: str) -> bool:
+    """Whether the queue's policy lets EventBridge send this rule's dead letters: AWS evaluates
+    ``sqs:SendMessage`` by the service principal ``events.amazonaws.com`` on the queue, with the rule
+    as ``aws:SourceArn`` (an account's own identity policies do not apply to a service principal)."""
+    from immutable_deploy.localaws.iam.evaluator import evaluate, for_service_principal
+    from immutable_deploy.localaws.iam.model import AuthzRequest
+
+    raw = getattr(queue, "policy", None)
+    if not raw:
+        return False
+    policy = for_service_principal(json.loads(raw) if isinstance(raw, str) else raw, "events.amazonaws.com")
+    if policy is None:
+        return False
+    request = AuthzRequest("sqs:SendMessage", queue_arn, context={
+        "aws:SourceArn": rule.arn, "aws:SourceAccount": rule.arn.split(":")[4],
+        "aws:PrincipalServiceName": "events.amazonaws.com", "aws:SecureTransport": True,
+    }, why="EventBridge sending a failed delivery to the rule's dead-letter queue")
+    return evaluate([policy], request).allowed
 
 
 def _start_execution(rule: Any, target: dict, event: dict) -> None:
@@ -187,8 +217,236 @@ def _command_targets_only_when_given(original: Callable) -> Callable:
     return instance_ids_from_targets
 
 
+def _launch_configuration_in_use_refused(original: Callable) -> Callable:
+    """moto deletes a launch configuration that a group still uses; AWS refuses (``ResourceInUse``)
+    while any group uses it, one whose deletion is in progress too."""
+
+    def delete_launch_configuration(self: Any, launch_configuration_name: str) -> None:
+        from moto.autoscaling.exceptions import AutoscalingClientError
+
+        for group in self.autoscaling_groups.values():
+            if getattr(group, "launch_configuration_name", None) == launch_configuration_name:
+                raise AutoscalingClientError(
+                    "ResourceInUse",
+                    f"Cannot delete launch configuration {launch_configuration_name} because it is attached "
+                    f"to AutoScalingGroup {group.name}",
+                )
+        original(self, launch_configuration_name)
+
+    delete_launch_configuration.__wrapped__ = original  # type: ignore[attr-defined]
+    return delete_launch_configuration
+
+
+# --- Auto Scaling: scaling policies belong to their group -----------------------------------------
+#
+# moto keys scaling policies by name alone (``backend.policies[name]``): a policy of the same name put
+# on a second group replaces the first group's, and every policy ARN carries the same UUID. On AWS a
+# policy belongs to its group (PutScalingPolicy "creates or updates a scaling policy for an Auto
+# Scaling group"; its ARN is scalingPolicy:<uuid>:autoScalingGroupName/<group>:policyName/<name>),
+# DeletePolicy and ExecutePolicy name it by group and name (or by ARN), PutScalingPolicy answers its
+# PolicyARN (moto's answer spells it PolicyArn, which botocore drops), and DeleteAutoScalingGroup
+# deletes the group's policies with it.
+
+_POLICY_UUID = "_immutable_deploy_uuid"
+
+
+def policy_key(group_name: str, policy_name: str) -> tuple[str, str]:
+    """The key of a scaling policy in moto's ``AutoScalingBackend.policies`` once this is installed."""
+    return (group_name, policy_name)
+
+
+def find_policy(backend: Any, group_name: str | None, name_or_arn: str | None) -> Any:
+    """The policy named ``name_or_arn`` (a name on ``group_name``, or an ARN), or None."""
+    if not name_or_arn:
+        return None
+    if name_or_arn.startswith("arn:"):
+        return next((p for p in backend.policies.values() if p.arn == name_or_arn), None)
+    if group_name:
+        return backend.policies.get(policy_key(group_name, name_or_arn))
+    named = [p for p in backend.policies.values() if p.name == name_or_arn]
+    return named[0] if len(named) == 1 else None
+
+
+def _policy_arn(policy: Any) -> str:
+    from moto.utilities.utils import get_partition
+
+    backend = policy.autoscaling_backend
+    uuid_part = policy.__dict__.get(_POLICY_UUID, "c322761b-3172-4d56-9a21-0ed9d6161d67")
+    return (
+        f"arn:{get_partition(backend.region_name)}:autoscaling:{backend.region_name}:{backend.account_id}"
+        f":scalingPolicy:{uuid_part}:autoScalingGroupName/{policy.auto_scaling_group_name}"
+        f":policyName/{policy.name}"
+    )
+
+
+def _put_scaling_policy_per_group(original: Callable) -> Callable:
+    def put_scaling_policy(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        group_name = kwargs["as_name"] if "as_name" in kwargs else args[3]
+        previous = self.policies.pop(policy_key(group_name, name), None)
+        displaced = self.policies.pop(name, None)  # moto stores it under policies[name]
+        policy = original(self, name, *args, **kwargs)
+        self.policies.pop(name, None)
+        if displaced is not None:
+            self.policies[name] = displaced
+        # an update keeps the policy's ARN
+        policy.__dict__[_POLICY_UUID] = previous.__dict__.get(_POLICY_UUID) if previous else str(uuid.uuid4())
+        self.policies[policy_key(group_name, name)] = policy
+        return policy
+
+    put_scaling_policy.__wrapped__ = original  # type: ignore[attr-defined]
+    return put_scaling_policy
+
+
+def _delete_group_with_its_policies(original: Callable) -> Callable:
+    def delete_auto_scaling_group(self: Any, group_name: str) -> None:
+        original(self, group_name)
+        if group_name not in self.autoscaling_groups:
+            for key, policy in list(self.policies.items()):
+                if policy.auto_scaling_group_name == group_name:
+                    del self.policies[key]
+
+    delete_auto_scaling_group.__wrapped__ = original  # type: ignore[attr-defined]
+    return delete_auto_scaling_group
+
+
+def _put_scaling_policy_response(original: Callable) -> Callable:
+    def put_scaling_policy(response: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        original(response)
+        policy = find_policy(response.autoscaling_backend, response._get_param("AutoScalingGroupName"),
+                             response._get_param("PolicyName"))
+        return ActionResult({"PolicyARN": policy.arn if policy is not None else None, "Alarms": []})
+
+    put_scaling_policy.__wrapped__ = original  # type: ignore[attr-defined]
+    return put_scaling_policy
+
+
+def _delete_policy_response(response: Any) -> Any:
+    from moto.core.responses import EmptyResult
+
+    backend = response.autoscaling_backend
+    policy = find_policy(backend, response._get_param("AutoScalingGroupName"), response._get_param("PolicyName"))
+    for key, value in list(backend.policies.items()):
+        if value is policy:
+            del backend.policies[key]
+    return EmptyResult()
+
+
+def execute_policy_response(response: Any, execute: Callable[[Any, bool], None]) -> Any:
+    """ExecutePolicy: the policy named by group and name (or by ARN), run by
+    ``execute(policy, honor_cooldown)``."""
+    from moto.autoscaling.exceptions import ValidationError
+    from moto.core.responses import EmptyResult
+
+    backend = response.autoscaling_backend
+    policy = find_policy(backend, response._get_param("AutoScalingGroupName"), response._get_param("PolicyName"))
+    if policy is None:
+        raise ValidationError("No such policy.")
+    execute(policy, str(response._get_param("HonorCooldown", False)).lower() == "true")
+    return EmptyResult()
+
+
+def _execute_policy_response(response: Any) -> Any:
+    return execute_policy_response(response, lambda policy, _honor: policy.execute())
+
+
+# --- EC2: idempotency by ClientToken ----------------------------------------------------------------
+#
+# moto stores RunInstances' ClientToken and never looks at it again. AWS ("Ensuring idempotency in
+# Amazon EC2 API requests"): a retry with the same client token and the same parameters completes
+# without doing anything more and returns the first result (RunInstances: the same reservation, in
+# its current state); the same token with other parameters fails with IdempotentParameterMismatch.
+
+IDEMPOTENT_MISMATCH = (
+    "Arguments on this idempotent request are inconsistent with arguments used in previous request(s)."
+)
+_TOKENS = "_immutable_deploy_client_tokens"
+
+
+def _idempotent(original: Callable, action: str) -> Callable:
+    def method(self: Any) -> Any:
+        from moto.ec2.exceptions import EC2ClientError
+
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        params = json.dumps(
+            {k: v for k, v in self.querystring.items() if k not in ("Action", "Version")},
+            sort_keys=True, default=str,
+        )
+        seen = self.ec2_backend.__dict__.setdefault(_TOKENS, {})
+        first = seen.get((action, token))
+        if first is not None:
+            if first[0] != params:
+                raise EC2ClientError("IdempotentParameterMismatch", IDEMPOTENT_MISMATCH)
+            return first[1]
+        result = original(self)
+        seen[(action, token)] = (params, result)
+        return result
+
+    method.__wrapped__ = original  # type: ignore[attr-defined]
+    return method
+
+
+def _refuse_a_taken_name(original: Callable, kind: str, existing: Callable[[Any], dict]) -> Callable:
+    """moto replaces an Auto Scaling group or launch configuration created again with a name in use
+    (the first group's instances run on, orphaned); AWS refuses: ``AlreadyExists`` ("AutoScalingGroup
+    by this name already exists", "Launch Configuration by this name already exists"). A group
+    whose deletion is in progress still holds its name."""
+
+    def create(self: Any, *args: Any, **kwargs: Any) -> Any:
+        from moto.autoscaling.exceptions import AutoscalingClientError
+
+        name = kwargs.get("name") if "name" in kwargs else args[0]
+        if name in existing(self):
+            raise AutoscalingClientError("AlreadyExists", f"{kind} by this name already exists - "
+                                         f"A {kind.lower()} with the name {name} already exists")
+        return original(self, *args, **kwargs)
+
+    create.__wrapped__ = original  # type: ignore[attr-defined]
+    return create
+
+
+def _install_policies_and_tokens() -> Callable[[], None]:
+    from moto.autoscaling.models import AutoScalingBackend, FakeScalingPolicy
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.ec2.responses.instances import InstanceResponse
+    from moto.ec2.responses.launch_templates import LaunchTemplates
+
+    saved: list[tuple[Any, str, Any]] = []
+
+    def patch(owner: Any, name: str, value: Any) -> None:
+        saved.append((owner, name, owner.__dict__[name]))
+        setattr(owner, name, value)
+
+    patch(FakeScalingPolicy, "arn", property(_policy_arn))
+    patch(FakeScalingPolicy, "policy_arn", property(_policy_arn))
+    patch(AutoScalingBackend, "put_scaling_policy", _put_scaling_policy_per_group(AutoScalingBackend.put_scaling_policy))
+    patch(AutoScalingBackend, "delete_auto_scaling_group",
+          _delete_group_with_its_policies(AutoScalingBackend.delete_auto_scaling_group))
+    patch(AutoScalingResponse, "put_scaling_policy", _put_scaling_policy_response(AutoScalingResponse.put_scaling_policy))
+    patch(AutoScalingResponse, "delete_policy", _delete_policy_response)
+    patch(AutoScalingResponse, "execute_policy", _execute_policy_response)
+    patch(InstanceResponse, "run_instances", _idempotent(InstanceResponse.run_instances, "RunInstances"))
+    patch(LaunchTemplates, "create_launch_template",
+          _idempotent(LaunchTemplates.create_launch_template, "CreateLaunchTemplate"))
+    patch(AutoScalingBackend, "create_auto_scaling_group", _refuse_a_taken_name(
+        AutoScalingBackend.create_auto_scaling_group, "AutoScalingGroup", lambda b: b.autoscaling_groups))
+    patch(AutoScalingBackend, "create_launch_configuration", _refuse_a_taken_name(
+        AutoScalingBackend.create_launch_configuration, "Launch Configuration", lambda b: b.launch_configurations))
+
+    def uninstall() -> None:
+        while saved:
+            owner, name, value = saved.pop()
+            setattr(owner, name, value)
+
+    return uninstall
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
+    from moto.autoscaling.models import AutoScalingBackend
     from moto.ec2.models.amis import AmiBackend
     from moto.events.models import Rule
     from moto.ssm.models import Command
@@ -201,10 +459,16 @@ def install() -> Callable[[], None]:
     Rule.send_to_targets = _send_to_targets_with_step_functions(original_send)  # type: ignore[method-assign]
     original_targets = Command._get_instance_ids_from_targets
     Command._get_instance_ids_from_targets = _command_targets_only_when_given(original_targets)  # type: ignore[method-assign]
+    original_delete_lc = AutoScalingBackend.delete_launch_configuration
+    AutoScalingBackend.delete_launch_configuration = _launch_configuration_in_use_refused(original_delete_lc)  # type: ignore[method-assign]
+
+    undo_policies_and_tokens = _install_policies_and_tokens()
 
     def uninstall() -> None:
+        undo_policies_and_tokens()
         AmiBackend.create_image = original  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]
         Command._get_instance_ids_from_targets = original_targets  # type: ignore[method-assign]
+        AutoScalingBackend.delete_launch_configuration = original_delete_lc  # type: ignore[method-assign]
 
     return uninstall

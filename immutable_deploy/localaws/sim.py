@@ -52,6 +52,9 @@ from types import TracebackType
 from typing import Any, Callable, Iterable
 
 from immutable_deploy.localaws.clock import VirtualClock
+from immutable_deploy.localaws.sim_alarms import CloudWatchSim
+from immutable_deploy.localaws.sim_scaling import AutoScalingSim, suspended
+from immutable_deploy.localaws.sim_visibility import Visibility
 from immutable_deploy.localaws.faults import (
     ROLE_TAG,
     VERSION_TAG,
@@ -62,7 +65,7 @@ from immutable_deploy.localaws.faults import (
 
 LOG = logging.getLogger(__name__)
 
-SIMULATED_SERVICES = frozenset({"ec2", "autoscaling", "elb", "elbv2", "ssm"})
+SIMULATED_SERVICES = frozenset({"ec2", "autoscaling", "elb", "elbv2", "ssm", "cloudwatch"})
 DELETE_IN_PROGRESS = "Delete in progress"
 _MISSING = object()
 
@@ -83,9 +86,11 @@ class Pace:
     healthy_threshold: int = 2
     # True: take threshold and interval from the load balancer's / target group's own health check
     use_configured_health_checks: bool = False
-    # None: use the target group's deregistration_delay.timeout_seconds attribute (moto: 300);
-    # otherwise this value, unless the attribute was set with ModifyTargetGroupAttributes
-    deregistration_delay: float | None = 30.0
+    # None (AWS): each target group's deregistration_delay.timeout_seconds attribute (300 unless
+    # set) and each classic ELB's connection draining timeout (when enabled; disabled unless set);
+    # a number: that many seconds of draining for every target group and for every classic ELB
+    # with connection draining enabled
+    deregistration_delay: float | None = None
     group_delete: float = 30.0
 
     @classmethod
@@ -249,10 +254,15 @@ class Simulator:
         self._instances: dict[str, _Instance] = {}
         self._health: dict[tuple[str, str], _Registration] = {}
         self._drains: dict[tuple[str, str], _Drain] = {}
-        self._explicit_delay: set[str] = set()
+        self._elb_drains: dict[tuple[str, str], datetime] = {}  # (classic ELB, instance) -> drained at
+        # the services moto leaves static: Auto Scaling's own behaviour, CloudWatch alarms, and the
+        # eventual consistency of describes (each in its own module)
+        self.scaling = AutoScalingSim(self)
+        self.alarms = CloudWatchSim(self)
+        self.visibility = Visibility(self)
         self._throttle_left = dict(scenario.throttle)
         self._command_failures_left = scenario.ready_command_failures
-        self._interruption_used = False
+        self._interruptions_used = 0
         self._domain_clock: Any = None
 
     def set_scenario(self, scenario: Scenario) -> None:
@@ -262,7 +272,7 @@ class Simulator:
             self.scenario = scenario
             self._throttle_left = dict(scenario.throttle)
             self._command_failures_left = scenario.ready_command_failures
-            self._interruption_used = False
+            self._interruptions_used = 0
             # Instances that exist now follow the new scenario too (an app can go bad while it runs):
             # their next health-check verdict (after a new registration) uses it.
             for record in self._instances.values():
@@ -290,6 +300,10 @@ class Simulator:
                 self._install_autoscaling()
                 self._install_elb()
                 self._install_elbv2()
+                self.scaling.install()
+                self.alarms.install()
+                self.visibility.install()
+                self._start_minutes()
             except BaseException:
                 self._patches.restore()
                 self._restore_domain_clock()
@@ -374,6 +388,21 @@ class Simulator:
             heapq.heappush(self._agenda, (due, next(self._seq), action))
             if not self._ticking and due <= self.clock.now():
                 self.tick()
+
+    def _start_minutes(self) -> None:
+        """CloudWatch and Auto Scaling act on the minute: from the next whole minute on."""
+        now = self.clock.now()
+        first = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        self._at(first, self._minute)
+
+    def _minute(self) -> None:
+        now = self._now()
+        try:
+            self.scaling.minute(now)
+            self.alarms.minute(now)
+        except Exception:  # noqa: BLE001 - a bug here must not break every later transition
+            LOG.exception("the simulator's minute failed")
+        self._at(now + timedelta(minutes=1), self._minute)
 
     def _record(self, kind: str, subject: str, resource: str, detail: str = "") -> None:
         now = self._now()
@@ -460,7 +489,11 @@ class Simulator:
                 return throttled
             if getattr(response, "service_name", None) in SIMULATED_SERVICES:
                 with sim._lock:
-                    return original(response)
+                    previous, sim._local.action = getattr(sim._local, "action", None), response._get_action()
+                    try:
+                        return original(response)
+                    finally:
+                        sim._local.action = previous
             return original(response)
 
         self._patches.set(BaseResponse, "call_action", call_action)
@@ -543,16 +576,18 @@ class Simulator:
             record.unhealthy = tags.get(VERSION_TAG) in self.scenario.unhealthy_versions
             record.interrupt = self._claims_interruption(spot, tags)
         self._instances[instance.id] = record
+        self.visibility.created(instance.id)
         market = "spot" if spot else "on-demand"
         self._record("created", "instance", instance.id, f"{instance.instance_type} {market} {group or ''}".strip())
         self._after(self.pace.instance_pending, lambda: self._instance_running(record))
 
     def _claims_interruption(self, spot: bool, tags: dict[str, str]) -> bool:
-        if not spot or self._interruption_used or self.scenario.spot_interruption_after_seconds is None:
+        if (not spot or self._interruptions_used >= self.scenario.spot_interruptions
+                or self.scenario.spot_interruption_after_seconds is None):
             return False
         if tags.get(ROLE_TAG, "staging") != "staging":
             return False
-        self._interruption_used = True
+        self._interruptions_used += 1
         return True
 
     def _instance_running(self, record: _Instance) -> None:
@@ -625,6 +660,7 @@ class Simulator:
                 image.state = "pending"
                 image.creation_date = _naive(sim._now())
                 sim._record("created", "image", image.id, str(image.name or ""))
+                sim.visibility.created(image.id)
                 sim._after(sim.pace.image_pending, lambda: sim._image_done(image))
             return image
 
@@ -722,9 +758,19 @@ class Simulator:
         def replace_(group: Any, count_needed: int, propagated_tags: dict[str, str]) -> None:
             before = {s.instance.id for s in group.instance_states}
             previous, sim._local.group = getattr(sim._local, "group", None), group.name
+            subnets, zones = group.vpc_zone_identifier, group.availability_zones
             try:
-                replace(group, count_needed, propagated_tags)
+                # one at a time, each in the Availability Zone with the fewest instances (moto puts
+                # them all in the group's first subnet)
+                for subnet, zone in sim.scaling.placements(group, count_needed):
+                    if subnet:
+                        group.vpc_zone_identifier = subnet
+                    if zone and not subnet:
+                        group.availability_zones = [zone]
+                    replace(group, 1, dict(propagated_tags))
+                    group.vpc_zone_identifier, group.availability_zones = subnets, zones
             finally:
+                group.vpc_zone_identifier, group.availability_zones = subnets, zones
                 sim._local.group = previous
             with sim._lock:
                 for state in group.instance_states:
@@ -732,6 +778,10 @@ class Simulator:
                         sim._group_launch(group, state)
 
         def set_desired_(group: Any, new_capacity: int | None) -> None:
+            with sim._lock:
+                if sim.scaling.holds(group, new_capacity):  # Launch / Terminate suspended
+                    return
+                sim.scaling.order_for_scale_in(group, new_capacity)
             before = {s.instance.id for s in group.instance_states}
             set_desired(group, new_capacity)
             removed = before - {s.instance.id for s in group.instance_states}
@@ -759,7 +809,8 @@ class Simulator:
         patches.set(AutoScalingBackend, "delete_auto_scaling_group", delete_group_)
         patches.set(AutoScalingResponse, "delete_auto_scaling_group", delete_response_)
         patches.set(AutoScalingBackend, "update_attached_elbs", update_attached_elbs)
-        patches.set(AutoScalingBackend, "update_attached_target_groups", _update_attached_target_groups)
+        patches.set(AutoScalingBackend, "update_attached_target_groups",
+                    lambda backend, group_name: sim._update_attached_target_groups(backend, group_name))
         patches.set(AutoScalingBackend, "detach_load_balancers", _detach_load_balancers)
         patches.set(AutoScalingBackend, "detach_load_balancer_target_groups", _detach_target_groups)
 
@@ -776,12 +827,38 @@ class Simulator:
             elbs = backend.elb_backend.describe_load_balancers(names=group.load_balancer_names)
         except LoadBalancerNotFoundError:
             return
-        wanted = _in_service_ids(group)
+        in_service = _in_service_ids(group)
+        wanted = self._to_register(in_service)
         for elb in elbs:
             present = set(elb.instance_ids)
-            gone = {i for i in present - wanted if self._owner(i) == group_name}
+            gone = {i for i in present - in_service if self._owner(i) == group_name}
             backend.elb_backend.register_instances(elb.name, sorted(wanted - present), from_autoscaling=True)
             backend.elb_backend.deregister_instances(elb.name, sorted(gone), from_autoscaling=True)
+
+    def _to_register(self, in_service: set[str]) -> set[str]:
+        """Of a group's InService instances, those Auto Scaling registers now: not the ones that
+        became InService while AddToLoadBalancer was suspended, unless the group is being attached
+        (AttachLoadBalancers / AttachLoadBalancerTargetGroups register every instance)."""
+        if getattr(self._local, "attaching", False):
+            self.scaling.not_added -= in_service
+            return in_service
+        return in_service - self.scaling.not_added
+
+    def _update_attached_target_groups(self, backend: Any, group_name: str) -> None:
+        """moto's, registering only InService instances that are not registered yet."""
+        group = backend.autoscaling_groups[group_name]
+        if not group.target_group_arns:
+            return
+        target_groups = backend.elbv2_backend.describe_target_groups(
+            target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
+        )
+        wanted = self._to_register(_in_service_ids(group))
+        for target_group in target_groups:
+            missing = sorted(wanted - set(target_group.targets))
+            if missing:
+                backend.elbv2_backend.register_targets(
+                    target_group.arn, [{"Id": i, "Port": target_group.port} for i in missing]
+                )
 
     def _owner(self, instance_id: str) -> str | None:
         record = self._instances.get(instance_id)
@@ -804,17 +881,18 @@ class Simulator:
         self._record("ready", "group-instance", state.instance.id, f"{group.name} InService")
         if record is not None:
             self._instance_ready(record)
-            if record.unhealthy:
-                self._after(self.pace.health_checks(), lambda: self._group_instance_unhealthy(group, state))
         backend = group.autoscaling_backend
-        if backend.autoscaling_groups.get(group.name) is group:
+        if backend.autoscaling_groups.get(group.name) is not group:
+            return
+        if "AddToLoadBalancer" in suspended(group):
+            self.scaling.not_added.add(state.instance.id)
+            if group.load_balancer_names or group.target_group_arns:
+                self._record("not-registered", "group-instance", state.instance.id,
+                             f"{group.name}: AddToLoadBalancer suspended")
+        else:
             backend.update_attached_elbs(group.name)
             backend.update_attached_target_groups(group.name)
-
-    def _group_instance_unhealthy(self, group: Any, state: Any) -> None:
-        if state in group.instance_states:
-            state.health_status = "Unhealthy"
-            self._record("failed", "group-instance", state.instance.id, f"{group.name} Unhealthy")
+        self.scaling.in_service(group, state)
 
     def _deregister_from_target_groups(self, group: Any, instance_ids: Iterable[str]) -> None:
         """Auto Scaling deregisters the instances it removes (moto only ever registers)."""
@@ -846,7 +924,12 @@ class Simulator:
             group.status = DELETE_IN_PROGRESS
             self._record("deleting", "group", group_name)
             group.min_size = 0
-            group.set_desired_capacity(0)
+            # a forced delete terminates the instances even while Terminate is suspended
+            self._local.deleting = True
+            try:
+                group.set_desired_capacity(0)
+            finally:
+                self._local.deleting = False
 
             def finish() -> None:
                 if backend.autoscaling_groups.get(group_name) is group:
@@ -858,7 +941,9 @@ class Simulator:
     # == classic ELB ===============================================================================
 
     def _install_elb(self) -> None:
+        from moto.core.responses import ActionResult
         from moto.elb.models import ELBBackend
+        from moto.elb.responses import ELBResponse
 
         sim = self
         register = self._patches.original(ELBBackend, "register_instances")
@@ -870,6 +955,8 @@ class Simulator:
             lb = register(backend, name, ids, from_autoscaling)
             with sim._lock:
                 for instance_id in ids:
+                    if sim._elb_drains.pop((name, instance_id), None) is not None:
+                        sim._record("deregistered", "elb-target", instance_id, f"{name}: registered again")
                     sim._register(f"elb:{name}", instance_id, sim._elb_checks(lb), "elb-target")
             return lb
 
@@ -881,20 +968,87 @@ class Simulator:
                     if instance_id in lb.instance_ids:
                         continue  # still registered (the other way: by hand vs by Auto Scaling)
                     if sim._health.pop((f"elb:{name}", instance_id), None) is not None:
-                        sim._record("deregistered", "elb-target", instance_id, name)
+                        sim._elb_drain(lb, instance_id)
             return lb
 
         def describe_health_(backend: Any, name: str, instances: list[dict[str, str]]) -> list[dict[str, Any]]:
             states: list[dict[str, Any]] = describe_health(backend, name, instances)
             for state in states:
-                registration = sim._health.get((f"elb:{name}", state["InstanceId"]))
-                if registration is not None and state["State"] == "InService":
-                    state["State"] = "InService" if registration.state == "healthy" else "OutOfService"
+                sim._elb_state(name, state)
+            if not instances:  # a draining instance is no longer registered, but still listed
+                states += [
+                    sim._elb_state(name, {"InstanceId": instance_id, "State": "Unknown"})
+                    for (lb_name, instance_id) in sim._elb_drains
+                    if lb_name == name and sim._running(instance_id)
+                ]
             return states
+
+        def describe_health_response(response: Any) -> Any:
+            # moto answers every instance with Description and ReasonCode "N/A"
+            states = response.elb_backend.describe_instance_health(
+                response._get_param("LoadBalancerName"), response._get_param("Instances", [])
+            )
+            return ActionResult({"InstanceStates": [
+                {"InstanceId": s["InstanceId"], "State": s["State"], "ReasonCode": s.get("ReasonCode", "N/A"),
+                 "Description": s.get("Description", "N/A")}
+                for s in states
+            ]})
 
         self._patches.set(ELBBackend, "register_instances", register_)
         self._patches.set(ELBBackend, "deregister_instances", deregister_)
         self._patches.set(ELBBackend, "describe_instance_health", describe_health_)
+        self._patches.set(ELBResponse, "describe_instance_health", describe_health_response)
+
+    def _running(self, instance_id: str) -> bool:
+        record = self._instances.get(instance_id)
+        return record is None or record.obj.state == "running"
+
+    def _elb_state(self, name: str, state: dict[str, Any]) -> dict[str, Any]:
+        """Rewrite moto's verdict (InService when running) with the simulated one, worded as AWS."""
+        instance_id = state["InstanceId"]
+        if (name, instance_id) in self._elb_drains and self._running(instance_id):
+            state.update(State="InService", ReasonCode="N/A",
+                         Description="Instance deregistration currently in progress.")
+            return state
+        registration = self._health.get((f"elb:{name}", instance_id))
+        if registration is not None and state["State"] == "InService":
+            if registration.state == "healthy":
+                state.update(ReasonCode="N/A", Description="N/A")
+            elif registration.state == "initial":
+                state.update(State="OutOfService", ReasonCode="ELB",
+                             Description="Instance registration is still in progress.")
+            else:
+                state.update(State="OutOfService", ReasonCode="Instance",
+                             Description="Instance has failed at least the UnhealthyThreshold number of "
+                                         "health checks consecutively.")
+        elif state["State"] == "Unknown":
+            state.update(State="OutOfService", ReasonCode="Instance",
+                         Description="Instance is not currently registered with the LoadBalancer.")
+        return state
+
+    def _elb_drain(self, lb: Any, instance_id: str) -> None:
+        """Connection draining ("Configure connection draining for your Classic Load Balancer"):
+        while enabled, a deregistered instance that still runs is reported ``InService: Instance
+        deregistration currently in progress`` for the timeout (300 s unless set), then is gone."""
+        name = lb.name
+        setting = lb.attributes.get("connection_draining") or {}
+        enabled = str(setting.get("Enabled", setting.get("enabled", False))).lower() == "true"
+        timeout = float(setting.get("Timeout", setting.get("timeout", 300)))
+        if self.pace.deregistration_delay is not None:
+            timeout = float(self.pace.deregistration_delay)
+        if not enabled or timeout <= 0 or not self._running(instance_id):
+            self._record("deregistered", "elb-target", instance_id, name)
+            return
+        until = self._now() + timedelta(seconds=timeout)
+        self._elb_drains[(name, instance_id)] = until
+        self._record("draining", "elb-target", instance_id, f"{name} for {timeout:g}s")
+
+        def finish() -> None:
+            if self._elb_drains.get((name, instance_id)) == until:
+                del self._elb_drains[(name, instance_id)]
+                self._record("deregistered", "elb-target", instance_id, name)
+
+        self._at(until, finish)
 
     def _elb_checks(self, lb: Any) -> float:
         check = lb.health_check
@@ -912,7 +1066,6 @@ class Simulator:
         register = patches.original(FakeTargetGroup, "register")
         deregister = patches.original(FakeTargetGroup, "deregister")
         deregister_terminated = patches.original(FakeTargetGroup, "deregister_terminated_instances")
-        modify_attributes = patches.original(ELBv2Backend, "modify_target_group_attributes")
         describe_health = patches.original(ELBv2Backend, "describe_target_health")
 
         def register_(target_group: Any, targets: list[dict[str, Any]]) -> None:
@@ -935,12 +1088,6 @@ class Simulator:
             with sim._lock:
                 for instance_id, port in ports.items():
                     sim._start_drain(target_group, instance_id, port)
-
-        def modify_attributes_(backend: Any, arn: str, attributes: dict[str, Any]) -> Any:
-            result = modify_attributes(backend, arn, attributes)
-            if "deregistration_delay.timeout_seconds" in attributes:
-                sim._explicit_delay.add(arn)
-            return result
 
         def describe_health_(backend: Any, arn: str, targets: list[dict[str, Any]]) -> list[Any]:
             statuses: list[Any] = describe_health(backend, arn, targets)
@@ -966,7 +1113,6 @@ class Simulator:
         patches.set(FakeTargetGroup, "register", register_)
         patches.set(FakeTargetGroup, "deregister", deregister_)
         patches.set(FakeTargetGroup, "deregister_terminated_instances", deregister_terminated_)
-        patches.set(ELBv2Backend, "modify_target_group_attributes", modify_attributes_)
         patches.set(ELBv2Backend, "describe_target_health", describe_health_)
 
     def _target_group_checks(self, target_group: Any) -> float:
@@ -992,10 +1138,11 @@ class Simulator:
             status.description = "Health checks failed"
 
     def _deregistration_delay(self, target_group: Any) -> float:
-        attribute = float(target_group.attributes.get("deregistration_delay.timeout_seconds", 300))
-        if self.pace.deregistration_delay is None or target_group.arn in self._explicit_delay:
-            return attribute
-        return self.pace.deregistration_delay
+        """ "Deregistration delay" (ELB user guide): draining for the target group's
+        deregistration_delay.timeout_seconds (default 300), unless the pace says otherwise."""
+        if self.pace.deregistration_delay is not None:
+            return self.pace.deregistration_delay
+        return float(target_group.attributes.get("deregistration_delay.timeout_seconds", 300))
 
     def _start_drain(self, target_group: Any, instance_id: str, port: Any) -> None:
         key = (target_group.arn, instance_id)
@@ -1044,6 +1191,24 @@ class Simulator:
         subject = "elb-target" if registration.target.startswith("elb:") else "target"
         where = registration.target.removeprefix("elb:")
         self._record("failed" if unhealthy else "ready", subject, registration.instance_id, where)
+        group = self._group_of(registration.instance_id) if unhealthy else None
+        if group is not None:
+            self.scaling.check_health(group)  # ELB health checks: the group may replace it
+
+    def _group_of(self, instance_id: str) -> Any:
+        """The Auto Scaling group (moto's) that the instance is in, if any."""
+        record = self._instances.get(instance_id)
+        if record is None or record.group is None:
+            return None
+        from moto.autoscaling.models import autoscaling_backends
+
+        from immutable_deploy.localaws.sim_alarms import created_backends
+
+        for backend in created_backends(autoscaling_backends):
+            group = backend.autoscaling_groups.get(record.group)
+            if group is not None and any(s.instance.id == instance_id for s in group.instance_states):
+                return group
+        return None
 
 
 # == moto helpers (module level: they replace moto methods one to one) ===========================
@@ -1083,23 +1248,6 @@ def _instance_type(backend: Any, kwargs: dict[str, Any]) -> str:
 
 def _in_service_ids(group: Any) -> set[str]:
     return {s.instance.id for s in group.instance_states if s.lifecycle_state == "InService"}
-
-
-def _update_attached_target_groups(backend: Any, group_name: str) -> None:
-    """moto's, registering only InService instances that are not registered yet."""
-    group = backend.autoscaling_groups[group_name]
-    if not group.target_group_arns:
-        return
-    target_groups = backend.elbv2_backend.describe_target_groups(
-        target_group_arns=group.target_group_arns, load_balancer_arn=None, names=None
-    )
-    wanted = _in_service_ids(group)
-    for target_group in target_groups:
-        missing = sorted(wanted - set(target_group.targets))
-        if missing:
-            backend.elbv2_backend.register_targets(
-                target_group.arn, [{"Id": i, "Port": target_group.port} for i in missing]
-            )
 
 
 def _detach_load_balancers(backend: Any, group_name: str, load_balancer_names: list[str]) -> None:

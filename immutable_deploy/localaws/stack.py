@@ -315,6 +315,15 @@ def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "I
         # Ref of a rule on a custom bus is "<bus>|<rule>", as CloudFormation has it.
         physical[logical] = {"Ref": name if bus == "default" else f"{bus}|{name}", "Arn": arn}
 
+    # Pass 4b: queue policies (they name the rules that may send to a queue: the release trigger's
+    # dead-letter queue admits EventBridge for its rule only; gaps.py evaluates it at each dead letter).
+    for logical, res in resources.items():
+        if res["Type"] != "AWS::SQS::QueuePolicy":
+            continue
+        props = resolve(res["Properties"])
+        for url in props["Queues"]:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+
     # Pass 5: the inventory's stored profiles.
     ssm = boto3.client("ssm", region_name=region)
     for logical, res in resources.items():

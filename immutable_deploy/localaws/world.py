@@ -12,6 +12,11 @@ from typing import Any
 import boto3
 
 APP_TAG = "immutable-deploy:app"
+#: how long the world's load balancers drain a deregistered instance (the target group's
+#: deregistration delay, the classic ELB's connection draining timeout), and how long the
+#: deployment profile waits for it (timing.drain_seconds): 30 s, a usual setting for a web app whose
+#: requests take seconds (AWS's default, 300 s, is for long-lived connections)
+DRAIN_SECONDS = 30
 VERSION_TAG = "immutable-deploy:version"
 STATE_TAG = "immutable-deploy:state"
 
@@ -68,7 +73,7 @@ class World:
                 "image_timeout_seconds": 3600,
                 "ready_timeout_seconds": 1800,
                 "healthy_timeout_seconds": 900,
-                "drain_seconds": 30,
+                "drain_seconds": DRAIN_SECONDS,
                 **timing,
             },
         }
@@ -116,11 +121,19 @@ def build_world(region: str = "us-east-1", app: str = "web", blue_version: str |
         LoadBalancerName=f"{app}-elb",
         HealthCheck={"Target": "HTTP:80/health", "Interval": 10, "Timeout": 5, "UnhealthyThreshold": 2, "HealthyThreshold": 2},
     )
+    elb.modify_load_balancer_attributes(
+        LoadBalancerName=f"{app}-elb",
+        LoadBalancerAttributes={"ConnectionDraining": {"Enabled": True, "Timeout": DRAIN_SECONDS}},
+    )
     alb = elbv2.create_load_balancer(Name=f"{app}-alb", Subnets=subnets, SecurityGroups=[sg])["LoadBalancers"][0]
     tg = elbv2.create_target_group(
         Name=f"{app}-tg", Protocol="HTTP", Port=80, VpcId=vpc_id, HealthCheckPath="/health",
         HealthCheckIntervalSeconds=10, HealthyThresholdCount=2,
     )["TargetGroups"][0]
+    elbv2.modify_target_group_attributes(
+        TargetGroupArn=tg["TargetGroupArn"],
+        Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}],
+    )
     elbv2.create_listener(
         LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],

@@ -1,6 +1,7 @@
-"""What the synthesized definitions promise about time and size, pinned so that a one-line change to
-any of them fails here: the Retry policy of every Lambda Task, every Task's timeout, the state
-machines' timeouts, and the longest subject any native SNS publish can send."""
+"""What the synthesized definitions promise about time, size and failure, pinned so that a one-line
+change to any of them fails here: the Retry policy of every Lambda Task and of every notification,
+every Task's Catch (which errors, where the error is kept, where it goes), every Task's timeout, the
+state machines' timeouts, and the longest subject any native SNS publish can send."""
 from __future__ import annotations
 
 import json
@@ -97,6 +98,132 @@ def test_every_task_has_its_timeout(machines):
             else:
                 assert integration == "sns:publish", f"{kind}: {name} {integration}"
                 assert task.get("TimeoutSeconds") == 60 and task.get("Retry") == SNS_RETRY, f"{kind}: {name}"
+
+
+# --- Catch ---------------------------------------------------------------------------------------
+
+ALL = ["States.ALL"]
+#: the deploy steps taken once the lock is held: any error is recorded (``$.failure``) by the Pass
+#: "<state> failed", which enters the compensating branch
+DEPLOY_GUARDED = [
+    "DiscoverBlue", "LaunchStaging", "CheckStaging", "RelaunchStaging", "AwaitApproval", "ClearApproval",
+    "ApplyProductionSettings", "CheckProductionSettings", "CreateImage", "CheckImage", "TerminateStaging",
+    "CreateLaunchSettings", "CreateGreenGroup", "CheckGreenHealth", "AttachGreen", "CheckGreenInService",
+    "DetachBlue", "SuspendBlue",
+]
+#: the compensating branch's undo steps: a failure is recorded under ``$.undo.<key>`` and the branch
+#: goes on where the step's success would have gone
+DEPLOY_UNDO = {
+    "RestoreBlue": ("restore_blue", "Blue to wait for?"),
+    "CheckBlue": ("check_blue", "Blue healthy?"),
+    "DetachGreen": ("detach_green", "Green taken out?"),
+    "DeleteGreenGroup": ("delete_group", "Green deleted?"),
+    "CheckGreenDeleted": ("delete_group", "Green deleted?"),
+    "DeleteLaunchSettings": ("delete_launch", "DeleteImage"),
+    "DeleteImage": ("delete_image", "TerminateStagingInstance"),
+    "TerminateStagingInstance": ("terminate_staging", "ClearPendingApproval"),
+    "ClearPendingApproval": ("clear_approval", "AuditRollback"),
+}
+ROLLBACK_GUARDED = ["PlanRollback", "AttachPrevious", "CheckPrevious", "DetachCurrent"]
+
+
+def catch(errors: list[str], result_path: str, next_state: str) -> dict:
+    return {"ErrorEquals": errors, "ResultPath": result_path, "Next": next_state}
+
+
+def guarded(name: str) -> dict:
+    return catch(ALL, "$.failure", f"{name} failed")
+
+
+CATCHES: dict[str, dict[str, list[dict]]] = {
+    "deploy": {
+        # before the lock: a rejection ends the execution with its own name; nothing to undo
+        "ValidateRequest": [catch(["InvalidDeploymentRequest"], "$", "Explain InvalidDeploymentRequest")],
+        "AcquireLock": [catch(["DeploymentInProgress"], "$.error", "Explain DeploymentInProgress")],
+        **{name: [guarded(name)] for name in DEPLOY_GUARDED},
+        # traffic is on green: a failed clean-up, lock release or notification never rolls it back
+        "PruneKeptGroups": [catch(ALL, "$.pruned", "ReleaseLock")],
+        "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyDeployed")],
+        "NotifyDeployed": [catch(ALL, "$.notification_error", "Which launch settings?")],
+        **{name: [catch(ALL, f"$.undo.{key}", after)] for name, (key, after) in DEPLOY_UNDO.items()},
+        "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
+        "ReleaseLockRolledBack": [catch(ALL, "$.lock_release_error", "DeploymentRolledBack")],
+        "ReleaseLockRejected": [catch(ALL, "$.lock_release_error", "ApprovalRejected")],
+        "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+    },
+    "rollback": {
+        "ValidateRollback": [catch(["InvalidDeploymentRequest"], "$", "Explain InvalidRollbackRequest")],
+        "AcquireLock": [catch(["DeploymentInProgress"], "$.error", "Explain DeploymentInProgress")],
+        # NothingToRollBack first: it is not a failure to undo
+        "PlanRollback": [catch(["NothingToRollBack"], "$.error", "Explain NothingToRollBack"), guarded("PlanRollback")],
+        **{name: [guarded(name)] for name in ROLLBACK_GUARDED[1:]},
+        "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyRolledBack")],
+        "NotifyRolledBack": [catch(ALL, "$.notification_error", "RollbackOutput")],
+        "UndoRollback": [catch(ALL, "$.undo_error", "Undo failed")],
+        "ReleaseLockAfterFailure": [catch(ALL, "$.lock_release_error", "RollbackFailed")],
+        "ReleaseLockAfterIncompleteUndo": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+        "ReleaseLockNothingToRollBack": [catch(ALL, "$.lock_release_error", "NothingToRollBack")],
+    },
+}
+#: where each machine's recorded failure goes: the compensating branch / the rollback's undo
+COMPENSATION = {"deploy": ("Compensate", DEPLOY_GUARDED), "rollback": ("UndoRollback", ROLLBACK_GUARDED)}
+
+
+def test_every_task_catches_exactly_these_errors_keeps_them_there_and_goes_there(machines):
+    for kind, machine in machines.items():
+        found = {name: task.get("Catch") for name, task in tasks(machine).items()}
+        # every Task is listed (a new Task, or one that lost its Catch, fails here)
+        assert set(found) == set(CATCHES[kind]), f"{kind}: {sorted(set(found) ^ set(CATCHES[kind]))}"
+        for name, expected in CATCHES[kind].items():
+            assert found[name] == expected, f"{kind}: {name}"
+            for caught in expected:
+                assert caught["Next"] in machine["States"], f"{kind}: {name} -> {caught['Next']}"
+
+
+def test_a_caught_failure_after_the_lock_is_recorded_with_its_state_then_compensated(machines):
+    for kind, (compensation, guarded_states) in COMPENSATION.items():
+        states = machines[kind]["States"]
+        for name in guarded_states:
+            record = states[f"{name} failed"]
+            assert record == {"Type": "Pass", "Parameters": {
+                "state": name, "error.$": "$.failure.Error", "cause.$": "$.failure.Cause"},
+                "ResultPath": "$.failure", "Next": compensation}, f"{kind}: {name}"
+
+
+def test_an_undo_that_fails_goes_on_as_if_it_had_succeeded(machines):
+    states = machines["deploy"]["States"]
+    for name, (_, after) in DEPLOY_UNDO.items():
+        assert states[name]["Next"] == after, name
+
+
+#: the error the handler raised is turned into the execution's error: (machine, Pass that parses the
+#: Cause, where the Catch put the error, where the Pass writes, the Fail state, its Error, its CausePath)
+REJECTIONS = [
+    ("deploy", "Explain InvalidDeploymentRequest", "$", "$", "InvalidDeploymentRequest", "InvalidDeploymentRequest",
+     "$.detail.errorMessage"),
+    ("deploy", "Explain DeploymentInProgress", "$.error", "$", "DeploymentInProgress", "DeploymentInProgress",
+     "$.detail.errorMessage"),
+    ("rollback", "Explain InvalidRollbackRequest", "$", "$", "InvalidRollbackRequest", "InvalidDeploymentRequest",
+     "$.detail.errorMessage"),
+    ("rollback", "Explain DeploymentInProgress", "$.error", "$", "DeploymentInProgress", "DeploymentInProgress",
+     "$.detail.errorMessage"),
+    # the lock is held by then: released first (keeping the parsed error beside the document)
+    ("rollback", "Explain NothingToRollBack", "$.error", "$.rejection", "NothingToRollBack", "NothingToRollBack",
+     "$.rejection.detail.errorMessage"),
+]
+
+
+def test_a_rejection_fails_with_its_own_error_and_the_handlers_message(machines):
+    for kind, explain_state, error_path, result_path, fail_state, error, cause_path in REJECTIONS:
+        states = machines[kind]["States"]
+        explain = states[explain_state]
+        assert (explain["Type"], explain["Parameters"], explain["ResultPath"]) == (
+            "Pass", {"detail.$": f"States.StringToJson({error_path}.Cause)"}, result_path), f"{kind}: {explain_state}"
+        following = explain["Next"]
+        if following != fail_state:
+            assert following == "ReleaseLockNothingToRollBack" and states[following]["Next"] == fail_state
+        fail = states[fail_state]
+        assert (fail["Type"], fail["Error"], fail["CausePath"]) == ("Fail", error, cause_path), f"{kind}: {fail_state}"
 
 
 def test_the_state_machines_time_out_after_thirty_days(machines):

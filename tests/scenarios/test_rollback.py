@@ -8,6 +8,8 @@ import boto3
 from immutable_deploy.localaws.faults import Scenario
 from tests.scenarios.conftest import cause, leftovers, lock_item
 
+BLUE = "web-1.0.0"
+
 
 def rollback_input(aws) -> dict:
     return {"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}
@@ -134,14 +136,25 @@ def test_approval_timeout_fails_as_rejected_and_cleans_up(local_aws):
 
 
 def test_a_rollback_whose_undo_fails_too_is_incomplete(local_aws):
+    # Given 2.0.0 serving, 1.0.0 kept, and 1.0.0 now failing its health checks
     aws = local_aws()
-    deploy(aws, "2.0.0")
+    green = deploy(aws, "2.0.0")["green_asg"]
     aws.sim.set_scenario(Scenario(unhealthy_versions={"1.0.0"}, throttle={"DetachLoadBalancers": 1000}))
     request = rollback_input(aws)
     request["profile"]["timing"] = {"healthy_timeout_seconds": 300}
+    # When a rollback attaches 1.0.0, which never becomes healthy, and its undo cannot detach it
     desc = aws.wait(aws.start_rollback(request))
+    # Then it ends incomplete, saying what to check, and the release still serves beside 1.0.0
     assert desc["status"] == "FAILED" and desc["error"] == "RollbackIncomplete", cause(desc)
     report = cause(desc)
     assert report["failed_state"] == "CheckPrevious" and report["undo_error"] == "TransientAwsError"
-    assert report["left_behind"]
+    assert report["left_behind"] == ["the load balancers may have both groups attached: check them"]
+    serving = aws.serving()
+    assert sorted(serving["elb"]) == sorted([BLUE, green]), serving
+    assert green in serving["tg"], serving
+    elb = boto3.client("elb").describe_instance_health(LoadBalancerName=aws.world.load_balancer_name)
+    green_instances = {i["InstanceId"] for g in boto3.client("autoscaling").describe_auto_scaling_groups(
+        AutoScalingGroupNames=[green])["AutoScalingGroups"] for i in g["Instances"]}
+    in_service = {s["InstanceId"] for s in elb["InstanceStates"] if s["State"] == "InService"}
+    assert green_instances and green_instances <= in_service  # nothing serving was taken away
     assert lock_item(aws) is None

@@ -184,6 +184,23 @@ def test_a_delivery_that_fails_lands_in_the_dead_letter_queue(aws):
     assert "State Machine Does Not Exist" in attributes["ERROR_MESSAGE"]
 
 
+def test_dead_letters_arrive_only_because_the_queue_policy_admits_the_rule(aws):
+    # The queue policy the stack writes is what lets EventBridge send there (AWS evaluates
+    # sqs:SendMessage by events.amazonaws.com with the rule as aws:SourceArn): one that admits
+    # another rule loses the event, as on AWS.
+    sqs = boto3.client("sqs")
+    url = aws.stack.outputs["ReleaseDeadLetterQueueUrl"]
+    policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
+    (statement,) = [st for st in policy["Statement"] if st["Effect"] == "Allow"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    assert statement["Condition"] == {"ArnEquals": {"aws:SourceArn": release_rule(aws)["Arn"]}}
+    statement["Condition"]["ArnEquals"]["aws:SourceArn"] += "-another"
+    sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
+    boto3.client("stepfunctions").delete_state_machine(stateMachineArn=aws.stack.deploy_arn)
+    put_release_event(aws)
+    assert "Messages" not in sqs.receive_message(QueueUrl=url)
+
+
 # --- notifications ---------------------------------------------------------------------------------
 
 def test_a_successful_deployment_is_announced(aws, subscriber):

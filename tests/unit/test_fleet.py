@@ -27,6 +27,17 @@ from blue_green.logic import fleet  # noqa: E402
 from handlers.fleet import handler  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def scaling_policies_per_group():
+    """AWS keys scaling policies by group and name (moto by name alone): the local AWS's moto gap
+    fixes, as LocalAws installs them."""
+    from immutable_deploy.localaws import gaps
+
+    undo = gaps.install()
+    yield
+    undo()
+
+
 def _launch_data(template_id: str) -> dict:
     versions = boto3.client("ec2").describe_launch_template_versions(LaunchTemplateId=template_id)
     return versions["LaunchTemplateVersions"][0]["LaunchTemplateData"]
@@ -160,6 +171,15 @@ def test_policies_and_alarms_are_copied_and_repointed(aws_world):
     assert policies["scale-in-steps"]["StepAdjustments"][0]["ScalingAdjustment"] == -1
     custom = policies["queue-depth"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
     assert custom["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": green}]
+    # blue keeps its own policies, untouched; green's are copies with ARNs of their own
+    blue = {p["PolicyName"]: p for p in asg.describe_policies(AutoScalingGroupName=BLUE)["ScalingPolicies"]}
+    assert sorted(blue) == ["queue-depth", "scale-in-steps", "scale-out"]
+    assert all(p["AutoScalingGroupName"] == BLUE and f"autoScalingGroupName/{BLUE}:" in p["PolicyARN"] for p in blue.values())
+    assert blue["scale-out"]["ScalingAdjustment"] == 1
+    blue_custom = blue["queue-depth"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
+    assert blue_custom["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": BLUE}]
+    assert all(f"autoScalingGroupName/{green}:" in p["PolicyARN"] for p in policies.values())
+    assert not {p["PolicyARN"] for p in policies.values()} & {p["PolicyARN"] for p in blue.values()}
 
     copy = f"immutable-deploy-{green}"  # every copy is named with the prefix IAM limits the fleet role to
     expected = sorted([f"{copy}-cpu-high", f"{copy}-web-cpu-low", f"{copy}-web-status-failed"])
@@ -186,11 +206,12 @@ def test_create_group_twice_makes_no_duplicates(aws_world):
     groups = boto3.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
     assert [g["AutoScalingGroupName"] for g in groups].count(green) == 1
     assert again.policies == doc["fleet"]["policies"]
-    # moto keys scaling policies by name alone, so green's copies replaced blue's same-named ones and
-    # the repeat no longer sees "web-cpu-low" acting on blue (AWS keys them per group): a subset here.
-    assert set(again.alarms) <= set(doc["fleet"]["alarms"])
+    # a repeat finds blue's policies and alarms as they were and copies the same alarms again
+    assert again.alarms == doc["fleet"]["alarms"]
     assert len(boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]) == 8
-    assert len(boto3.client("autoscaling").describe_policies(AutoScalingGroupName=green)["ScalingPolicies"]) == 3
+    asg = boto3.client("autoscaling")
+    assert len(asg.describe_policies(AutoScalingGroupName=green)["ScalingPolicies"]) == 3
+    assert len(asg.describe_policies(AutoScalingGroupName=BLUE)["ScalingPolicies"]) == 3
 
 
 def test_same_named_group_from_elsewhere_is_a_conflict(aws_world):

@@ -33,6 +33,7 @@ from blue_green import naming  # noqa: E402
 from blue_green.adapters import elb  # noqa: E402
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack  # noqa: E402
 from blue_green.logic import discovery, fleet, lock, traffic  # noqa: E402
+from blue_green.logic.fleet import HELD_UNTIL_SWITCH  # noqa: E402
 from handlers.traffic import handler  # noqa: E402
 
 ALL = set(traffic.SUSPENDED_PROCESSES)
@@ -264,7 +265,9 @@ def test_rollback_puts_the_kept_group_back(aws_world, fake_clock):
     rb = rollback_document(aws_world, serving, previous["name"])
     rb["traffic"] = traffic.rollback_attach(rollback(rb)).model_dump(mode="json")
     assert rb["traffic"]["status"] == "ATTACHING"
-    assert suspended_of(BLUE) == set() and naming.TAG_SUSPENDED not in tags_of(BLUE)
+    # blue idled while kept: its alarm-driven and scheduled scaling waits until it serves again
+    assert suspended_of(BLUE) == set(HELD_UNTIL_SWITCH)
+    assert set(json.loads(tags_of(BLUE)[naming.TAG_SUSPENDED])["processes"]) == ALL
     assert _attached(BLUE) == ([aws_world.elb], [aws_world.tg])
 
     rb["traffic"] = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
@@ -272,6 +275,8 @@ def test_rollback_puts_the_kept_group_back(aws_world, fake_clock):
 
     rb["traffic"] = traffic.rollback_detach(rollback(rb)).model_dump(mode="json")
     assert rb["traffic"]["status"] == "SWITCHED" and rb["traffic"]["blue_detached"] == [green]
+    assert suspended_of(BLUE) == set() and naming.TAG_SUSPENDED not in tags_of(BLUE)
+    assert f"resumed {', '.join(HELD_UNTIL_SWITCH)} on {BLUE}" in rb["traffic"]["progress"]
     assert _attached(green) == ([], []) and _attached(BLUE) == ([aws_world.elb], [aws_world.tg])
     assert elb_instances() == instance_ids(BLUE)
     assert suspended_of(green) == ALL
@@ -315,7 +320,7 @@ def test_rollback_undo_restores_the_serving_groups(aws_world):
     # the kept group can be rolled back to again later
     again = rollback_document(aws_world, [green], BLUE, arn=ROLLBACK_ARN + "-2")
     traffic.rollback_attach(rollback(again))
-    assert suspended_of(BLUE) == set()
+    assert suspended_of(BLUE) == set(HELD_UNTIL_SWITCH)  # until it serves (rollback_detach)
 
 
 def test_rollback_without_a_previous_group(aws_world):

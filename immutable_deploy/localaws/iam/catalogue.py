@@ -508,6 +508,14 @@ def _group_arn(w: World, name: str) -> str:
     return w.group_arn(name) or f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
 
 
+def _new_group_arn(w: World, name: str) -> str:
+    """The ARN CreateAutoScalingGroup is authorized on, whether or not the name is taken: AWS
+    authorizes a create before it looks the name up (AlreadyExists comes after), and the group's
+    id is not known then (``autoScalingGroup:*:...``). A repeat of a create that succeeded (Step
+    Functions may run a step twice) is evaluated as the first was, then answered AlreadyExists."""
+    return f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+
+
 def _group_request(action: str, name: str, w: World, why: str, **context: ContextValue | None) -> AuthzRequest:
     """An action on an existing group, with its tags as autoscaling:ResourceTag and aws:ResourceTag [SAR]."""
     return _req(f"autoscaling:{action}", _group_arn(w, name), why,
@@ -540,9 +548,9 @@ def _create_group(p: Params, w: World) -> list[AuthzRequest]:
         "autoscaling:LoadBalancerNames": list(p["LoadBalancerNames"]) if p.get("LoadBalancerNames") else None,
         "autoscaling:TargetGroupARNs": list(p["TargetGroupARNs"]) if p.get("TargetGroupARNs") else None,
     }
-    out = [_req("autoscaling:CreateAutoScalingGroup", _group_arn(w, name), f"CreateAutoScalingGroup {name}", **context)]
+    out = [_req("autoscaling:CreateAutoScalingGroup", _new_group_arn(w, name), f"CreateAutoScalingGroup {name}", **context)]
     if tags:
-        out.append(_req("autoscaling:CreateOrUpdateTags", _group_arn(w, name),
+        out.append(_req("autoscaling:CreateOrUpdateTags", _new_group_arn(w, name),
                         f"CreateAutoScalingGroup {name}: tags it at creation", **request_tags(tags)))
     if spec:
         template = _launch_template_of(w, spec)

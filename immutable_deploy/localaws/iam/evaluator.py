@@ -146,6 +146,27 @@ def evaluate(policies: list[dict], request: AuthzRequest) -> Decision:
                     f"ImplicitDeny: no statement allows {_describe(request)}:\n" + "\n".join(misses))
 
 
+def for_service_principal(resource_policy: dict, service: str) -> dict | None:
+    """The statements of a resource-based policy that name the AWS service principal ``service``
+    (``events.amazonaws.com``) or ``*``, without their Principal: a policy :func:`evaluate` can judge
+    a request from that service with. None when no statement names it (implicitly denied).
+    NotPrincipal statements are left out (none of ours use it; AWS advises against it)."""
+
+    def names_it(statement: dict) -> bool:
+        principal = statement.get("Principal")
+        if principal == "*":
+            return True
+        if not isinstance(principal, dict):
+            return False
+        return principal.get("AWS") == "*" or service in _as_list(principal.get("Service", []))
+
+    kept = [{k: v for k, v in st.items() if k != "Principal"} for st in _statements(resource_policy)
+            if isinstance(st, dict) and "NotPrincipal" not in st and names_it(st)]
+    if not kept:
+        return None
+    return {**{k: v for k, v in resource_policy.items() if k in ("Version",)}, "Statement": kept}
+
+
 def validate_policy(policy: dict) -> None:
     """Raise ValueError naming the first malformed element of an identity-based policy document."""
     if not isinstance(policy, dict) or "Statement" not in policy:

@@ -139,10 +139,12 @@ def launch_templates(execution_arn: str) -> list[str]:
     return [t["LaunchTemplateName"] for t in resp.get("LaunchTemplates", [])]
 
 
-def launch_configuration_exists(name: str) -> bool:
+def launch_configuration_image(name: str) -> str | None:
+    """The image of launch configuration ``name``; None when it does not exist."""
     with transient_errors():
         resp = client("autoscaling").describe_launch_configurations(LaunchConfigurationNames=[name])
-    return bool(resp.get("LaunchConfigurations"))
+    found = [lc for lc in resp.get("LaunchConfigurations", []) if lc["LaunchConfigurationName"] == name]
+    return found[0].get("ImageId") if found else None
 
 
 def group(name: str) -> dict | None:

@@ -56,10 +56,15 @@ def left_behind(doc: DeployDocument) -> list[str]:
     found += [f"image {i}" for i in inventory.images(arn)]
     found += [f"snapshot {s}" for s in inventory.snapshots(arn)]
     found += [f"launch template {t}" for t in inventory.launch_templates(arn)]
-    if plan.profile.fleet.launch == "launch_configuration" and inventory.launch_configuration_exists(plan.names.launch_configuration):
+    # Found by name, but only this execution's: a launch configuration made from its image (they carry
+    # no tags), a group tagged with it. One that only bears the name was refused as a ResourceConflict
+    # and never touched: it is not left behind by this execution.
+    if (plan.profile.fleet.launch == "launch_configuration" and doc.image is not None
+            and inventory.launch_configuration_image(plan.names.launch_configuration) == doc.image.image_id):
         found.append(f"launch configuration {plan.names.launch_configuration}")
     group = inventory.group(plan.names.green_asg)
-    if group is not None:
+    ours = group is not None and any(t["Key"] == naming.TAG_EXECUTION and t["Value"] == arn for t in group.get("Tags", []))
+    if ours:
         found.append(f"auto scaling group {plan.names.green_asg} ({group.get('Status') or 'active'})")
     # Blue must serve again: every blue group behind every target it served before.
     serving = {g["name"] for g in discovery.serving_groups(plan.app, plan.profile.traffic)}
@@ -71,7 +76,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
         suspended_by = next((t["Value"] for t in record if t["Key"] == naming.TAG_SUSPENDED), "")
         if arn in suspended_by or plan.names.short_id in suspended_by:
             found.append(f"blue group {blue.name} still has the scaling processes this deployment suspended")
-    if plan.names.green_asg in serving:
+    if ours and plan.names.green_asg in serving:
         found.append(f"green group {plan.names.green_asg} still serves traffic")
     return found
 

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 from blue_green import naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.aws import error_code
-from blue_green.errors import GreenUnhealthy, ResourceConflict
+from blue_green.errors import GreenUnhealthy, ResourceConflict, TransientAwsError
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
 
@@ -114,8 +114,11 @@ def _create_once(what: str, name: str, describe: Callable[[str], dict | None], c
             if "AlreadyExists" not in error_code(exc):
                 raise
         found = describe(name)
-        if found is None:  # pragma: no cover - AWS said it exists
-            raise ResourceConflict(f"{what} {name} exists but cannot be described")
+        if found is None:
+            # AWS's describes are eventually consistent: what was just created (or that AWS says
+            # exists) may not be listed for a few seconds. The state's Retry runs the step again,
+            # and the repeat finds it.
+            raise TransientAwsError(f"{what} {name} exists but is not visible yet")
     return found
 
 
@@ -459,8 +462,10 @@ def delete_launch(doc: DeployDocument) -> dict:
             autoscaling.delete_launch_template(template["id"])
             undone.append(f"deleted launch template {names.launch_template} ({template['id']})")
     else:
-        # The name embeds the execution's short id; configurations carry no tags to check.
-        if autoscaling.launch_configuration(names.launch_configuration) is not None:
+        # The name embeds the execution's short id; configurations carry no tags to check: one made
+        # from another image is not this execution's (create_launch refused it as a ResourceConflict).
+        found = autoscaling.launch_configuration(names.launch_configuration)
+        if found is not None and doc.image is not None and found.get("ImageId") == doc.image.image_id:
             autoscaling.delete_launch_configuration(names.launch_configuration)
             undone.append(f"deleted launch configuration {names.launch_configuration}")
     return {"undone": undone}

@@ -118,29 +118,39 @@ def _names_us(record: dict | None, arn: str, short: str) -> bool:
 
 def _suspend(info: dict, arn: str, short: str) -> list[str]:
     """Tag first, then suspend. A repeat by the same execution keeps its first record (by then every
-    process is suspended, and the record must still name those it suspended)."""
+    process is suspended, and the record must still name those it suspended). Processes another
+    execution recorded and that are still suspended (a rollback holds some until the group serves:
+    see rollback_attach) stay in the record, so that whoever resumes the group resumes them too."""
     record = _record(info)
     if _names_us(record, arn, short):
         processes = list(record.get("processes", []))
     else:
         processes = [p for p in SUSPENDED_PROCESSES if p not in info["suspended_processes"]]
-        value = json.dumps({"execution": arn, "processes": processes}, separators=(",", ":"))
+        carried = [
+            p for p in (record or {}).get("processes", [])
+            if isinstance(p, str) and p in info["suspended_processes"] and p not in processes
+        ]
+        value = json.dumps({"execution": arn, "processes": processes + carried}, separators=(",", ":"))
         if len(value) > TAG_VALUE_MAX:
-            value = json.dumps({"execution": short, "processes": processes}, separators=(",", ":"))
+            value = json.dumps({"execution": short, "processes": processes + carried}, separators=(",", ":"))
         autoscaling.put_tags(info["name"], {naming.TAG_SUSPENDED: value})
     autoscaling.suspend_processes(info["name"], processes)
     return processes
 
 
-def _resume(info: dict, arn: str | None, short: str | None) -> list[str]:
+def _resume(info: dict, arn: str | None, short: str | None, hold: Iterable[str] = ()) -> list[str]:
     """Resume the processes the suspended-by tag records (only when it names this execution, unless
-    ``arn`` is None: then whatever execution) and remove the tag."""
+    ``arn`` is None: then whatever execution) and remove the tag. Recorded processes in ``hold`` stay
+    suspended, and the tag stays, for a later call (without ``hold``) to resume them."""
     record = _record(info)
     if record is None or (arn is not None and not _names_us(record, arn, short or "")):
         return []
-    processes = [p for p in record.get("processes", []) if isinstance(p, str)]
+    recorded = [p for p in record.get("processes", []) if isinstance(p, str)]
+    held = set(hold)
+    processes = [p for p in recorded if p not in held]
     autoscaling.resume_processes(info["name"], processes)
-    autoscaling.delete_tags(info["name"], [naming.TAG_SUSPENDED])
+    if len(processes) == len(recorded):
+        autoscaling.delete_tags(info["name"], [naming.TAG_SUSPENDED])
     return processes
 
 
@@ -351,7 +361,10 @@ def rollback_attach(doc: RollbackDocument) -> TrafficState:
     plan = doc.request
     traffic = plan.profile.traffic
     info = _previous(doc)
-    resumed = _resume(info, None, None)
+    # The kept group idled while it was set aside: its scale-in alarms are in ALARM, and Auto Scaling
+    # acts on an alarm in breach as soon as AlarmNotification is resumed. Its alarm-driven and
+    # scheduled scaling waits until it serves again (rollback_detach resumes it), as green's does.
+    resumed = _resume(info, None, None, hold=HELD_UNTIL_SWITCH)
     attached = _attach(info["name"], traffic.load_balancer_names, traffic.target_group_arns)
     return TrafficState(
         status="ATTACHING",
@@ -390,13 +403,18 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
     ok, _, shown, progress = _health(previous["name"], traffic)
     if not ok:
         raise BlueUnhealthy(f"refusing to detach the serving groups: {previous['name']} is not in service ({progress})")
-    detached, notes = [], []
+    detached, notes, resumed_notes = [], [], []
     for info in _serving(doc):
         targets = _detach(info, traffic)
         processes = _suspend(info, plan.execution.arn, plan.names.short_id)
         _set_state(info["name"], STATE_KEPT, retired=True)
         detached.append(info["name"])
         notes.append(f"kept {info['name']} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})")
+    # the previous group serves: its alarms and schedules may scale it again (see rollback_attach)
+    held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous["suspended_processes"]]
+    _resume(previous, None, None)
+    if held:
+        resumed_notes.append(f"resumed {', '.join(held)} on {previous['name']}")
     _set_state(previous["name"], STATE_SERVING)
     return _traffic_state(doc).model_copy(
         update={
@@ -404,7 +422,8 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
             "in_service": shown,
             "blue_detached": detached,
             "blue_suspended": detached,
-            "progress": "; ".join([f"{previous['name']} serving", *notes]),
+            # what the serving group does again comes before the (long) notes on the groups set aside
+            "progress": "; ".join([f"{previous['name']} serving", *resumed_notes, *notes]),
         }
     )
 

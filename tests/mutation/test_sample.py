@@ -1,0 +1,145 @@
+"""A sample of `make mutation` that runs in `make test` (the whole run takes hours on 2 cores).
+
+* Every state machine mutant (tests/mutation/asl.py) runs against the definition pins here, in this
+  process: each mutant of a Retry, a timeout or a Catch must be killed by them.
+* The three one-line breaks that once passed the whole suite (issue #8) are applied again, each to
+  a copy of the code, and the tests that must notice them run against it and must fail:
+  TransientAwsError dropped from the states' Retry, green's AlarmNotification no longer held until
+  the switch, and the audit no longer reporting blue's processes left suspended.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from immutable_deploy.localaws.harness import LocalAws
+from immutable_deploy.localaws.stack import cached_template
+from tests.mutation import asl, run
+from tests.mutation.equivalent import EQUIVALENT
+
+ROOT = Path(__file__).resolve().parents[2]
+#: the operators the definition pins alone must kill, every one of their mutants
+PINNED = {"retry-removed", "retry-transient-dropped", "timeout-removed", "catch-disabled", "catch-result-discarded"}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return cached_template()
+
+
+def test_the_definition_pins_kill_every_retry_timeout_and_catch_mutant(template):
+    mutants = asl.mutants(template)
+    assert len(mutants) > 300 and {m.operator for m in mutants} >= PINNED
+    survivors = [m.id for m in mutants if m.operator in PINNED and run.pins_verdict(asl.apply(template, m.id)) is None]
+    assert survivors == []
+    # the pins pass on the definitions as they are (a kill is the mutant's doing)
+    assert run.pins_verdict(template) is None
+
+
+def test_every_equivalent_mutant_named_exists_and_says_why(template):
+    # a renumbered or removed mutant must not keep its place in the list (nor its reason); mutmut's
+    # names are checked where `make mutation` has run (its results are not in a clean checkout)
+    state_machine = {m.id for m in asl.mutants(template)}
+    python = set(run.python_results())
+    for name, reason in EQUIVALENT.items():
+        if name.startswith(("deploy:", "rollback:")):
+            assert name in state_machine, name
+        else:
+            assert name.startswith("blue_green.logic.") and "__mutmut_" in name, name
+            assert not python or name in python, name
+        assert len(reason.split()) >= 5, f"{name}: say why no test can tell it from the original"
+
+
+# --- the three breaks ------------------------------------------------------------------------------
+
+def without_transient_retry(template: dict) -> dict:
+    """The definitions as statemachine/common.py makes them without TransientAwsError in
+    TRANSIENT_ERRORS: no Task retries it."""
+    mutated = copy.deepcopy(template)
+    for machine in asl.MACHINES:
+        definition, tokens = asl.read(mutated, machine)
+        for state in definition["States"].values():
+            for retrier in state.get("Retry", []):
+                if "TransientAwsError" in retrier["ErrorEquals"]:
+                    retrier["ErrorEquals"].remove("TransientAwsError")
+        asl.write(mutated, machine, definition, tokens)
+    return mutated
+
+
+@pytest.fixture
+def broken_local_aws(template) -> Iterator[Any]:
+    opened: list[LocalAws] = []
+    broken = without_transient_retry(template)
+
+    def make(**kwargs: Any) -> LocalAws:
+        aws = LocalAws(template=broken, **kwargs)
+        opened.append(aws.__enter__())
+        return aws
+
+    yield make
+    for aws in reversed(opened):
+        aws.__exit__(None, None, None)
+
+
+def test_dropping_transient_aws_error_from_the_retry_is_noticed(template, broken_local_aws):
+    assert run.pins_verdict(without_transient_retry(template)) == \
+        "test_every_lambda_task_retries_the_transient_errors_with_the_same_policy"
+    from tests.scenarios import test_retry
+
+    with pytest.raises(AssertionError):
+        test_retry.test_throttling_that_outlasts_botocores_attempts_is_retried_by_the_state_and_the_deployment_succeeds(
+            broken_local_aws)
+
+
+def run_against_changed_code(tmp_path: Path, file: str, old: str, new: str, tests: list[str]) -> subprocess.CompletedProcess:
+    """Run ``tests`` with lambdas/ replaced by a copy where ``old`` is ``new`` in ``file``."""
+    copy_root = tmp_path / "lambdas"
+    shutil.copytree(ROOT / "lambdas", copy_root, ignore=shutil.ignore_patterns("__pycache__", "layer"))
+    path = copy_root / file
+    source = path.read_text()
+    assert source.count(old) == 1, f"{file} no longer holds the line this break changes: update the sample"
+    path.write_text(source.replace(old, new))
+    env = {**os.environ, "IMMUTABLE_DEPLOY_LAMBDAS_UNDER_TEST": str(copy_root)}
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "tests.mutation.mutmut_plugin", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+BREAKS = {
+    "green's alarm scaling no longer held until the switch": (
+        "blue_green/logic/fleet.py",
+        'HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]',
+        'HELD_UNTIL_SWITCH = ["ScheduledActions"]',
+        ["tests/scenarios/test_fidelity.py::test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held"],
+    ),
+    "the audit no longer reports blue's processes left suspended": (
+        "blue_green/logic/audit.py",
+        "        if arn in suspended_by or plan.names.short_id in suspended_by:\n",
+        "        if False:\n",
+        ["tests/scenarios/test_documented_failures.py::test_a_failed_restore_blue_goes_on_to_check_blue"],
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(BREAKS))
+def test_a_break_that_once_passed_the_suite_is_noticed(tmp_path, name):
+    file, old, new, tests = BREAKS[name]
+    result = run_against_changed_code(tmp_path, file, old, new, tests)
+    # the run failed, and because the named test did (not an error of the run itself)
+    assert result.returncode == 1 and f"FAILED {tests[0]}" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
+    # the copy itself (and the plugin that pins the imports to it) changes nothing
+    tests = [t for _, _, _, ts in BREAKS.values() for t in ts]
+    file, line, _, _ = next(iter(BREAKS.values()))
+    result = run_against_changed_code(tmp_path, file, line, line, tests)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "FAILED" not in result.stdout and "ERROR" not in result.stdout
