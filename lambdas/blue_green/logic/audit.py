@@ -67,10 +67,16 @@ def left_behind(doc: DeployDocument) -> list[str]:
     if ours:
         found.append(f"auto scaling group {plan.names.green_asg} ({group.get('Status') or 'active'})")
     # Blue must serve again: every blue group behind every target it served before.
-    serving = {g["name"] for g in discovery.serving_groups(plan.app, plan.profile.traffic)}
+    serving = {g["name"]: g for g in discovery.serving_groups(plan.app, plan.profile.traffic)}
     for blue in doc.blue.groups if doc.blue else []:
-        if blue.name not in serving:
+        now = serving.get(blue.name)
+        if now is None:
             found.append(f"blue group {blue.name} is not serving")
+        else:
+            attached = {*now["load_balancer_names"], *now["target_group_arns"]}
+            missing = [t for t in (*blue.load_balancer_names, *blue.target_group_arns) if t not in attached]
+            if missing:
+                found.append(f"blue group {blue.name} is no longer behind {', '.join(missing)}")
         info = inventory.group(blue.name)
         record = (info or {}).get("Tags", [])
         suspended_by = next((t["Value"] for t in record if t["Key"] == naming.TAG_SUSPENDED), "")
