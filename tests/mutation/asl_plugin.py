@@ -58,7 +58,7 @@ if COVERAGE:
                 sfn = self.client("stepfunctions")
                 for machine in sfn.list_state_machines()["stateMachines"]:
                     for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
-                        kind = "deploy" if machine["name"].startswith("Deploy") else "rollback"
+                        kind = "rollback" if "Rollback" in machine["name"] else "deploy"
                         state = None
                         for event in sfn.get_execution_history(executionArn=execution["executionArn"],
                                                                 maxResults=1000)["events"]:

@@ -26,10 +26,8 @@ def _alarms_of(group: str) -> list[str]:
     marker = f"autoScalingGroupName/{group}:"
     names = []
     for alarm in cloudwatch.metric_alarms():
-        if alarm["AlarmName"].startswith("TargetTracking-"):
-            continue  # AWS removes these with their policy
         if not alarm["AlarmName"].startswith(naming.NAME_PREFIX):
-            continue  # not a copy this workflow made (a person's alarm): never touched
+            continue  # not a copy this workflow made (a person's, or AWS's own TargetTracking-*): never touched
         actions = alarm.get("AlarmActions", []) + alarm.get("OKActions", []) + alarm.get("InsufficientDataActions", [])
         dims = {(d["Name"], d["Value"]) for d in alarm.get("Dimensions", [])}
         if ("AutoScalingGroupName", group) in dims or any(marker in a for a in actions):
