@@ -198,3 +198,40 @@ def _with_configuration(describe, name: str):
             found["launch_configuration"] = "immutable-deploy-old"
         return found
     return described
+
+
+# --- which kept group a manual rollback puts back (request.plan_rollback) ---------------------------
+
+def plan(world):
+    from tests.unit._fleet_fixtures import rollback, rollback_document
+    from blue_green.logic import request
+
+    return request.plan_rollback(rollback(rollback_document(world, serving=[], previous=None)))
+
+
+def test_a_rollback_plans_the_most_recently_retired_kept_group_and_retires_what_serves(aws_world):
+    kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z")
+    newest = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
+    planned = plan(aws_world)
+    assert (planned.serving, planned.retiring, planned.previous) == ([BLUE], BLUE, newest)
+
+
+def test_with_nothing_serving_the_kept_group_still_goes_back(aws_world):
+    newest = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
+    boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE,
+                                                                   TargetGroupARNs=[aws_world.tg])
+    planned = plan(aws_world)
+    assert (planned.serving, planned.retiring, planned.previous) == ([], None, newest)
+
+
+def test_without_a_kept_group_there_is_nothing_to_roll_back_and_it_says_what_serves(aws_world):
+    from blue_green.errors import NothingToRollBack
+
+    with pytest.raises(NothingToRollBack, match=f"^web has no kept group to put back \\(serving now: {BLUE}\\)$"):
+        plan(aws_world)
+    boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE,
+                                                                   TargetGroupARNs=[aws_world.tg])
+    with pytest.raises(NothingToRollBack, match=r"\(serving now: nothing\)$"):
+        plan(aws_world)
