@@ -184,3 +184,76 @@ def test_handler_create_check_and_typed_error(world, baked, monkeypatch):
 
     undone = image_handler.handler(event("delete", document(plan, bake=staging, image=checked)), FakeContext())
     assert any(line.startswith("deregistered image") for line in undone["undone"])
+
+
+# --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
+
+def test_the_description_names_app_version_commit_and_ref_within_aws_limit(world):
+    plan = make_plan(world)
+    release = plan.release
+    assert image._description(plan) == (
+        f"{plan.app} {release.version} commit {release.commit} git ref {release.git_ref} (immutable-deploy)")
+    head = f"{plan.app} {release.version} commit {release.commit} git ref "
+    room = image.DESCRIPTION_LIMIT - len(head) - len(" (immutable-deploy)")
+    for length, shown in ((room, "r" * room), (room + 1, "r" * (room - 3) + "...")):
+        long = plan.model_copy(update={"release": release.model_copy(update={"git_ref": "r" * length})})
+        described = image._description(long)
+        assert described == f"{head}{shown} (immutable-deploy)"
+        assert len(described) <= image.DESCRIPTION_LIMIT
+
+
+def test_create_starts_pending_and_says_from_what(world, baked):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    assert (state.state, state.snapshot_ids) == ("pending", [])
+    assert state.progress == f"image {state.image_id} creating from {staging.instance_id}"
+
+
+def test_a_name_taken_by_an_image_not_yet_visible_is_transient(world, baked, monkeypatch):
+    from blue_green.errors import TransientAwsError
+
+    plan, staging = baked
+    monkeypatch.setattr(ec2_adapter, "create_image", lambda *a: (_ for _ in ()).throw(ec2_adapter.ImageNameTaken(a[1])))
+    with pytest.raises(TransientAwsError, match=f"^image name {plan.names.image} is taken but the image is not visible yet$"):
+        image.create(document(plan, bake=staging))
+
+
+def test_a_conflicting_image_is_named_in_the_error(world, baked):
+    plan, staging = baked
+    other = world.ec2.create_image(InstanceId=staging.instance_id, Name=plan.names.image)["ImageId"]
+    with pytest.raises(ResourceConflict, match=f"^image {other} is already named {plan.names.image} "
+                                               "but was not created by this execution$"):
+        image.create(document(plan, bake=staging))
+
+
+def test_an_available_image_says_so_and_counts_its_duration_once(world, baked):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    world.clock.advance(90)
+    done = image.check(document(plan, bake=staging, image=state))
+    assert done.state == "available" and done.progress == f"image {state.image_id} available after 1m30s"
+    assert metrics.metric_set["ImageDuration"]["Value"] == [90.0]
+    assert metrics.metric_set["ImageDuration"]["Unit"] == "Seconds"
+    image.check(document(plan, bake=staging, image=done))  # a repeat: already counted
+    assert metrics.metric_set["ImageDuration"]["Value"] == [90.0]
+
+
+def test_check_without_an_image_is_a_bad_event(world, baked):
+    from blue_green.handler import BadEvent
+
+    plan, staging = baked
+    with pytest.raises(BadEvent, match=r"^the document has no \$\.image: the image was never created$"):
+        image.check(document(plan, bake=staging))
+
+
+def test_a_pending_image_past_its_deadline_times_out_naming_it(world, baked, monkeypatch):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    real = ec2_adapter.describe_image
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "transient"})
+    world.clock.advance(30)
+    waiting = image.check(document(plan, bake=staging, image=state))
+    assert (waiting.state, waiting.progress) == ("transient", "image transient 30s")
+    world.clock.advance(5000)
+    with pytest.raises(WaitTimedOut, match=f"image {state.image_id} still pending"):
+        image.check(document(plan, bake=staging, image=waiting))
