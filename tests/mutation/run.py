@@ -20,6 +20,7 @@ score table of docs/reliability.md (between its ``mutation-score`` markers).
 
     python -m tests.mutation.run                  # both kinds, then the report
     python -m tests.mutation.run python --max-children 2
+    python -m tests.mutation.run python --only 'blue_green.logic.audit*'   # again, after new tests
     python -m tests.mutation.run asl [--pins-only] [--limit N]
     python -m tests.mutation.run report           # the report from what earlier runs recorded
 
@@ -67,11 +68,13 @@ def stage() -> None:
 
 # --- Python mutants (mutmut) -----------------------------------------------------------------------
 
-def run_python(max_children: int) -> None:
+def run_python(max_children: int, only: list[str]) -> None:
+    """mutmut over every mutant not yet checked, or again over those named by ``only`` (globs of
+    mutant names, e.g. ``blue_green.logic.audit*`` after the audit's tests changed)."""
     stage()
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT)])}
-    subprocess.run([str(mutmut), "run", "--max-children", str(max_children)], cwd=STAGE, env=env, check=False)
+    subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *only], cwd=STAGE, env=env, check=False)
 
 
 def python_results() -> dict[str, str]:
@@ -251,11 +254,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--pins-only", action="store_true", help="state machines: the definition pins only")
     parser.add_argument("--limit", type=int, help="state machines: at most this many scenario runs")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="python: run these mutants again (a glob of names; repeatable)")
     args = parser.parse_args(argv)
     if args.what in ("all", "asl"):
         run_asl(args.pins_only, args.limit)
     if args.what in ("all", "python"):
-        run_python(args.max_children)
+        run_python(args.max_children, args.only)
     report()
     return 0
 

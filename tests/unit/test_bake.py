@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 from botocore.exceptions import ClientError
@@ -431,3 +432,89 @@ def test_handler_rejects_unknown_action_and_missing_bake(world):
         bake_handler.handler(event("bake_it", document(plan)), FakeContext())
     with pytest.raises(BadEvent):
         bake_handler.handler(event("check", document(plan)), FakeContext())
+
+
+# --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
+
+
+@pytest.mark.parametrize(("given", "shown"), [
+    ("  short  ", "short"), ("x" * bake.EXCERPT, "x" * bake.EXCERPT),
+    ("a" + "x" * bake.EXCERPT, "..." + "x" * bake.EXCERPT), (None, ""),
+])
+def test_an_excerpt_keeps_the_end_of_long_output(given, shown):
+    assert bake.excerpt(given) == shown
+
+
+def test_production_settings_are_sent_once_as_attempt_one_and_say_so(world):
+    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
+    sent = bake.apply_settings(document(plan, bake=state))
+    assert sent.command.attempt == 1
+    assert sent.progress == f"staging {state.instance_id} production settings sent ({sent.command.command_id})"
+    assert bake.apply_settings(document(plan, bake=state)).command.command_id == sent.command.command_id  # a repeat
+    done = bake.check_settings(document(plan, bake=sent))
+    assert (done.status, done.progress) == ("SETTINGS_APPLIED", f"staging {state.instance_id} production settings applied")
+    assert bake.apply_settings(document(plan, bake=state.model_copy(update={"status": "READY"})))
+    without = make_plan(world)
+    assert bake.apply_settings(document(without, bake=state)).progress == "no production settings commands"
+
+
+@pytest.mark.parametrize("lost", ["terminated", "stopped", "gone"])
+def test_staging_lost_before_the_production_settings_is_named_with_its_state(world, monkeypatch, lost):
+    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
+    if lost == "gone":
+        monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: None)
+        expected = "gone"
+    else:
+        real = ec2_adapter.describe_instance
+        reason = "Server.SpotInstanceTermination" if lost == "terminated" else None
+        monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: real(i) | {"state": lost, "state_reason": reason})
+        expected = f"{lost} ({reason or 'no reason given'})"
+    with pytest.raises(StagingInterrupted, match=f"^staging {state.instance_id} is {re.escape(expected)}: it was lost "
+                                                 "before the production settings; deploy again$"):
+        bake.apply_settings(document(plan, bake=state))
+
+
+def test_settings_checked_without_a_command_is_a_bad_event_unless_already_applied(world):
+    plan, state = launched(world)
+    with pytest.raises(BadEvent, match="^check_settings: no production settings command was sent$"):
+        bake.check_settings(document(plan, bake=state))
+    applied = state.model_copy(update={"status": "SETTINGS_APPLIED"})
+    assert bake.check_settings(document(plan, bake=applied)) == applied
+
+
+@pytest.mark.parametrize(("stderr", "stdout", "shown"), [
+    ("config key missing", "ignored", "config key missing"), ("", "printed to stdout", "printed to stdout"),
+    ("", "", "no output"),
+])
+def test_a_failed_settings_command_names_the_command_its_exit_code_and_output(world, monkeypatch, stderr, stdout, shown):
+    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
+    sent = bake.apply_settings(document(plan, bake=state))
+    monkeypatch.setattr(ssm_adapter, "invocation", invocation("Failed", stderr=stderr, stdout=stdout))
+    with pytest.raises(CommandFailed) as caught:
+        bake.check_settings(document(plan, bake=sent))
+    assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
+                                 f"Failed (exit code 1): {shown}")
+
+
+def test_settings_still_running_say_for_how_long(world, monkeypatch):
+    plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
+    sent = bake.apply_settings(document(plan, bake=state))
+    monkeypatch.setattr(ssm_adapter, "invocation", invocation("InProgress"))
+    world.clock.advance(75)
+    waiting = bake.check_settings(document(plan, bake=sent))
+    assert (waiting.status, waiting.progress) == ("SETTINGS", f"staging {state.instance_id} production settings InProgress 1m15s")
+    world.clock.advance(5000)
+    with pytest.raises(CommandFailed, match=f"production settings commands {sent.command.command_id} still InProgress"):
+        bake.check_settings(document(plan, bake=waiting))
+
+
+def test_terminate_cancels_the_spot_request_of_an_instance_even_when_the_request_is_untagged(world, monkeypatch):
+    plan, state = launched(world)
+    real = ec2_adapter.find_instances
+    monkeypatch.setattr(ec2_adapter, "find_instances",
+                        lambda identity: [i | {"spot_request_id": "sir-untagged"} for i in real(identity)])
+    monkeypatch.setattr(ec2_adapter, "find_spot_requests", lambda identity: [])
+    cancelled = []
+    monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: cancelled.extend(ids) or ids)
+    assert "cancelled spot request sir-untagged" in bake.terminate(document(plan, bake=state))["undone"]
+    assert cancelled == ["sir-untagged"]
