@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from blue_green.handler import bounded_errors
 from blue_green.logic import lock
@@ -27,10 +27,19 @@ class _State(BaseModel):
 
 
 class LockEvent(BaseModel):
+    """What the state machines send: every field named (no default stands in for a field a state
+    forgot to send: the lock's purpose is shown to whoever waits for it, the outcome is counted)."""
+
     action: Literal["acquire", "release"]
-    purpose: Literal["deploy", "rollback"] = "deploy"
-    outcome: str = "DEPLOYED"
+    purpose: Literal["deploy", "rollback"]
+    outcome: str | None = None
     state: _State
+
+    @model_validator(mode="after")
+    def _release_says_how_it_ended(self) -> "LockEvent":
+        if self.action == "release" and not self.outcome:
+            raise ValueError("release needs the outcome of the execution")
+        return self
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -43,4 +52,4 @@ def handler(event: dict, context: Any) -> Any:
         logger.append_keys(app=req.app, execution=req.execution.arn, action=parsed.action)
         if parsed.action == "acquire":
             return lock.acquire(req.app, req.execution.arn, parsed.purpose)
-        return lock.release(req.app, req.execution.arn, parsed.purpose, parsed.outcome)
+        return lock.release(req.app, req.execution.arn, parsed.purpose, str(parsed.outcome))

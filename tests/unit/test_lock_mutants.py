@@ -151,3 +151,23 @@ def test_release_counts_the_outcome_under_its_own_namespace_and_service(monkeypa
     assert document["outcome"] == "ROLLED_BACK" and document["service"] == "immutable-deploy"
     assert document[metric] == [1.0] or document[metric] == 1.0
     assert ["outcome", "service"] in [sorted(d) for d in directive["Dimensions"]]
+
+
+# --- the handler's contract with the state machines --------------------------------------------------
+
+def lock_event(**fields) -> dict:
+    return {"state": {"request": {"app": "web", "execution": {"arn": ME}}}, **fields}
+
+
+def test_the_lock_handler_takes_every_field_from_the_state_machine_with_no_default():
+    from pydantic import ValidationError
+
+    from handlers.lock import LockEvent
+
+    with pytest.raises(ValidationError, match="purpose"):
+        LockEvent.model_validate(lock_event(action="acquire"))
+    with pytest.raises(ValidationError, match="release needs the outcome"):
+        LockEvent.model_validate(lock_event(action="release", purpose="rollback"))
+    parsed = LockEvent.model_validate(lock_event(action="release", purpose="rollback", outcome="ROLLED_BACK"))
+    assert (parsed.purpose, parsed.outcome) == ("rollback", "ROLLED_BACK")
+    assert LockEvent.model_validate(lock_event(action="acquire", purpose="deploy")).outcome is None
