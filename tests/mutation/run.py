@@ -48,7 +48,8 @@ DOC = ROOT / "docs" / "reliability.md"
 MARK_BEGIN, MARK_END = "<!-- mutation-score:begin -->", "<!-- mutation-score:end -->"
 #: the scenario tests a surviving state machine mutant may run (the rest are not about executions)
 SCENARIO_DIRS = ["tests/scenarios", "tests/cli"]
-PER_MUTANT_TIMEOUT = 900
+#: a mutant that makes an execution loop (a negated "done?" rule) is killed by this timeout, as CI's would
+PER_MUTANT_TIMEOUT = 300
 #: a state machine mutant runs at most this many of its covering tests (the fastest): a state that
 #: every execution enters (AcquireLock) is covered by hundreds, and a survivor would run them all
 MAX_TESTS = 40
