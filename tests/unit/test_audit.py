@@ -22,6 +22,15 @@ from blue_green import naming  # noqa: E402
 from blue_green.logic import audit, fleet  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def sent(monkeypatch) -> list[tuple]:
+    """What the audit publishes (never a real topic, whatever NOTIFY_TOPIC_ARN an earlier test left)."""
+    published: list[tuple] = []
+    monkeypatch.setattr(audit.notify, "publish", lambda subject, body, attributes, details: published.append(
+        (subject, body, attributes, details)))
+    return published
+
+
 def tag(resource_type: str, arn: str = ARN) -> list[dict]:
     return [{"ResourceType": resource_type, "Tags": [{"Key": naming.TAG_EXECUTION, "Value": arn}]}]
 
@@ -159,10 +168,7 @@ def test_green_left_serving_because_blue_could_not_be_restored_comes_first(aws_w
                                      f"staging instance {instance}"]
 
 
-def test_the_outcome_is_announced_as_rolled_back_or_incomplete(aws_world, monkeypatch):
-    sent = []
-    monkeypatch.setattr(audit.notify, "publish", lambda subject, body, attributes, details: sent.append(
-        (subject, body, attributes, details)))
+def test_the_outcome_is_announced_as_rolled_back_or_incomplete(aws_world, sent):
     clean = audit.audit(deploy(compensated(aws_world)))
     instance = staging(aws_world)
     incomplete = audit.audit(deploy(compensated(aws_world)))
