@@ -22,6 +22,7 @@ score table of docs/reliability.md (between its ``mutation-score`` markers).
     python -m tests.mutation.run python --max-children 2
     python -m tests.mutation.run python --only 'blue_green.logic.audit*'   # again, after new tests
     python -m tests.mutation.run asl [--pins-only] [--limit N]
+    python -m tests.mutation.run asl --again --new-tests tests/scenarios/test_x.py   # after new tests
     python -m tests.mutation.run report           # the report from what earlier runs recorded
 
 Both kinds are resumable: mutmut keeps each mutant's result in ``.build/mutation/mutants/``, and
@@ -130,15 +131,23 @@ def pins_verdict(template: dict) -> str | None:
         pins.cached_template = original  # type: ignore[assignment]
 
 
-def record_coverage() -> dict[str, dict]:
-    """Run the scenario tests once, recording which states each test's executions entered."""
-    if ASL_COVERAGE.exists():
-        return json.loads(ASL_COVERAGE.read_text())
+def record_coverage(tests: list[str] | None = None) -> dict[str, dict]:
+    """Run the scenario tests once, recording which states each test's executions entered; with
+    ``tests`` (paths or node ids, e.g. a new test file), record those again into the existing map."""
+    known = json.loads(ASL_COVERAGE.read_text()) if ASL_COVERAGE.exists() else None
+    if known is not None and not tests:
+        return known
     ASL_COVERAGE.parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "IMMUTABLE_DEPLOY_ASL_COVERAGE": str(ASL_COVERAGE)}
+    target = STAGE / "asl-coverage-new.json" if known is not None else ASL_COVERAGE
+    env = {**os.environ, "IMMUTABLE_DEPLOY_ASL_COVERAGE": str(target)}
     subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.mutation.asl_plugin", "-p", "no:cacheprovider",
-                    *SCENARIO_DIRS], cwd=ROOT, env=env, check=False)
-    return json.loads(ASL_COVERAGE.read_text())
+                    *(tests or SCENARIO_DIRS)], cwd=ROOT, env=env, check=False)
+    if known is None:
+        return json.loads(ASL_COVERAGE.read_text())
+    known.update(json.loads(target.read_text()))
+    target.unlink()
+    ASL_COVERAGE.write_text(json.dumps(known, indent=1, sort_keys=True))
+    return known
 
 
 def covering_tests(mutant: Any, coverage: dict[str, dict]) -> list[str]:
@@ -149,12 +158,20 @@ def covering_tests(mutant: Any, coverage: dict[str, dict]) -> list[str]:
     return sorted(tests, key=lambda node: (coverage[node]["seconds"], node))
 
 
-def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS) -> None:
+def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS, again: bool = False,
+            new_tests: list[str] | None = None) -> None:
+    """Every state machine mutant not checked yet; ``again``: the survivors too (after new tests,
+    whose coverage ``new_tests`` records first)."""
     from immutable_deploy.localaws.stack import cached_template
     from tests.mutation import asl
 
     template = cached_template()
     results = _load_asl_results()
+    if new_tests:
+        record_coverage(new_tests)
+    if again:
+        results = {name: r if r["status"] != "survived" else {"status": "not checked", "by": ""}
+                   for name, r in results.items()}
     pending = [m for m in asl.mutants(template) if m.id not in results or results[m.id]["status"] == "not checked"]
     started = time.monotonic()
     for mutant in pending:
@@ -261,11 +278,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, help="state machines: at most this many scenario runs")
     parser.add_argument("--max-tests", type=int, default=MAX_TESTS,
                         help=f"state machines: covering tests run per mutant, fastest first (default {MAX_TESTS})")
+    parser.add_argument("--again", action="store_true", help="state machines: run the survivors again too")
+    parser.add_argument("--new-tests", action="append", default=[], metavar="PATH",
+                        help="state machines: record which states these (new) scenario tests enter first")
     parser.add_argument("--only", action="append", default=[], metavar="GLOB",
                         help="python: run these mutants again (a glob of names; repeatable)")
     args = parser.parse_args(argv)
     if args.what in ("all", "asl"):
-        run_asl(args.pins_only, args.limit, args.max_tests)
+        run_asl(args.pins_only, args.limit, args.max_tests, args.again, args.new_tests)
     if args.what in ("all", "python"):
         run_python(args.max_children, args.only)
     report()
