@@ -104,3 +104,25 @@ def test_approve_sends_who_and_the_comment(doc, monkeypatch):
     approval.approve("web", "alice")
     assert sent == [("token-2", {"approved_by": "alice", "comment": ""})]
     assert approval.pending("web") is None
+
+
+def test_reject_without_a_pending_approval_says_so(world):  # noqa: F811 - the fixture imported above
+    with pytest.raises(approval.NoPendingApproval) as err:
+        approval.reject("web", "bob", "too late")
+    assert str(err.value) == "no deployment of web is waiting for approval"
+
+
+def test_the_request_time_and_the_expiry_come_from_one_reading_of_the_clock(doc, monkeypatch):
+    published(monkeypatch)
+    readings: list[datetime] = []
+
+    def ticking() -> datetime:  # every reading is a second later than the one before
+        readings.append(NOW + timedelta(seconds=len(readings)))
+        return readings[-1]
+
+    clock.set_clock(ticking)
+    approval.request(doc, "token-1")
+    timeout = doc.request.profile.bake.approval.timeout_seconds
+    item = approval.pending("web")
+    assert item["requested_at"] == "2026-11-28T09:00:00Z"
+    assert clock.parse(item["expires_at"]) - clock.parse(item["requested_at"]) == timedelta(seconds=timeout)

@@ -19,7 +19,7 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
 )
 
 from blue_green import naming  # noqa: E402
-from blue_green.logic import audit, fleet  # noqa: E402
+from blue_green.logic import audit, discovery, fleet  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -190,3 +190,145 @@ def test_the_report_is_bounded_whatever_the_failure_said(aws_world):
     assert len(result["undone"]) == audit.REPORT_NOTES and result["undone"][-1] == f"... and {42 - (audit.REPORT_NOTES - 1)} more"
     assert all(len(u) <= audit.REPORT_NOTE_MAX for u in result["undone"])
     assert len(json.dumps(result)) < 6000
+
+
+# --- where mutation testing (docs/reliability.md) found the audit loose: a document without a recorded
+# failure or without blue, groups described without tags or while being deleted, a group tagged by
+# another execution, the exact lines of the notification, and the report's empty fields
+
+def tag_group(name: str, key: str, value: str) -> None:
+    boto3.client("autoscaling").create_or_update_tags(Tags=[{
+        "ResourceId": name, "ResourceType": "auto-scaling-group", "Key": key, "Value": value, "PropagateAtLaunch": False}])
+
+
+def ours_green(world, doc: dict) -> str:
+    """A green group (not attached) tagged with this execution, as CreateGreenGroup leaves it."""
+    green = doc["request"]["names"]["green_asg"]
+    make_group(world, green, "2.3.0", attach=False)
+    tag_group(green, naming.TAG_EXECUTION, ARN)
+    return green
+
+
+def described(monkeypatch, change) -> None:
+    """inventory.group as AWS may answer: ``change(name, group)`` edits each description."""
+    real = audit.inventory.group
+
+    def group(name: str):
+        found = real(name)
+        if found is not None:
+            change(name, found)
+        return found
+
+    monkeypatch.setattr(audit.inventory, "group", group)
+
+
+# --- readable_cause and report ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("cause", "readable"), [
+    (json.dumps({"errorMessage": ""}), ""),  # no message and no type: empty, not None
+    (json.dumps({"errorMessage": None, "errorType": "Boom"}), "Boom"),
+])
+def test_a_cause_without_a_message_or_type_reads_as_empty(cause, readable):
+    assert audit.readable_cause(cause) == readable
+
+
+def test_a_report_keeps_absent_fields_absent_rather_than_the_text_none():
+    result = audit.report(app="web", version="2.3.0", failed_state=None, error=None, cause=None,
+                          undone=[], left=[], undo_errors={"delete_group": {"error": "TransientAwsError"}})
+    assert result == {
+        "complete": True, "app": "web", "version": "2.3.0", "failed_state": None, "error": None, "cause": None,
+        "undone": [], "left_behind": [],
+        "undo_errors": {"delete_group": {"error": "TransientAwsError", "cause": None}},
+    }
+
+
+# --- audit -----------------------------------------------------------------------------------------
+
+def test_a_document_without_a_recorded_failure_is_still_audited(aws_world, sent):
+    doc = document(aws_world)
+    assert "failure" not in doc
+    result = audit.audit(deploy(doc))
+    assert result == {
+        "complete": True, "app": "web", "version": "2.3.0", "failed_state": None, "error": None, "cause": None,
+        "undone": [], "left_behind": [], "undo_errors": {},
+    }
+    ((subject, _body, attributes, details),) = sent
+    assert subject == "web 2.3.0: rolled back" and attributes == {"event": "rolled_back", "app": "web"}
+    assert details == result
+
+
+def test_the_notification_lists_each_thing_left_on_its_own_line_each_cut_at_1000_characters(aws_world, sent):
+    doc = document(aws_world)
+    doc["failure"] = {"state": "CheckGreenHealth", "error": "GreenUnhealthy", "cause": "0/2 healthy"}
+    long_cause = "blue web-2.2.0 still unhealthy " + "z" * 2000
+    doc["undo"] = {"detach_green": {"Error": "BlueUnhealthy", "Cause": json.dumps({"errorMessage": long_cause})}}
+    green = ours_green(aws_world, doc)
+    result = audit.audit(deploy(doc))
+    first = f"blue could not be restored, so green was left serving: {long_cause}"
+    ((subject, body, attributes, details),) = sent
+    assert subject == "web 2.3.0: ROLLBACK INCOMPLETE"
+    assert attributes == {"event": "rollback_incomplete", "app": "web"}
+    assert body == ("The deployment failed and its rollback left resources behind:\n"
+                    f"- {first[:997]}...\n"
+                    f"- auto scaling group {green} (active)")
+    # the report (in the execution document) cuts much shorter
+    assert result["left_behind"] == [first[:157] + "...", f"auto scaling group {green} (active)"]
+    assert details == result
+
+
+# --- left_behind -----------------------------------------------------------------------------------
+
+def test_a_group_of_greens_name_tagged_by_another_execution_or_naming_us_under_another_key_is_not_ours(aws_world):
+    doc = document(aws_world)
+    green = doc["request"]["names"]["green_asg"]
+    make_group(aws_world, green, "2.3.0", attach=False)
+    tag_group(green, naming.TAG_EXECUTION, OTHER_ARN)
+    assert left(doc) == []
+    tag_group(green, "notes", ARN)  # our ARN, but not as the execution tag
+    assert left(doc) == []
+    tag_group(green, naming.TAG_EXECUTION, ARN)
+    assert left(doc) == [f"auto scaling group {green} (active)"]
+
+
+def test_a_green_being_deleted_is_named_with_its_status(aws_world, monkeypatch):
+    doc = document(aws_world)
+    green = ours_green(aws_world, doc)
+    described(monkeypatch, lambda name, g: g.update(Status="Delete in progress") if name == green else None)
+    assert left(doc) == [f"auto scaling group {green} (Delete in progress)"]
+
+
+def test_groups_described_without_tags_are_neither_ours_nor_suspended_by_us(aws_world, monkeypatch):
+    doc = document(aws_world)
+    green = doc["request"]["names"]["green_asg"]
+    make_group(aws_world, green, "2.3.0", attach=False)
+    described(monkeypatch, lambda name, g: g.pop("Tags", None))  # Tags is not a required member of the output
+    assert left(doc) == []
+
+
+def test_a_blue_group_that_was_deleted_is_named_as_not_serving(aws_world):
+    doc = document(aws_world)
+    boto3.client("autoscaling").delete_auto_scaling_group(AutoScalingGroupName=BLUE, ForceDelete=True)
+    assert left(doc) == [f"blue group {BLUE} is not serving"]
+
+
+def test_a_failure_before_blue_was_discovered_checks_no_blue(aws_world):
+    doc = document(aws_world)
+    doc["blue"] = None
+    boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
+    assert left(doc) == []
+
+
+def test_every_target_blue_is_no_longer_behind_is_named_in_one_line(aws_world):
+    doc = document(aws_world)
+    elbv2 = boto3.client("elbv2")
+    tg2 = elbv2.create_target_group(Name="web-tg-2", Protocol="HTTP", Port=8080, VpcId=aws_world.vpc,
+                                    TargetType="instance")["TargetGroups"][0]["TargetGroupArn"]
+    asg = boto3.client("autoscaling")
+    asg.attach_load_balancer_target_groups(AutoScalingGroupName=BLUE, TargetGroupARNs=[tg2])
+    traffic = doc["request"]["profile"]["traffic"]
+    traffic["target_group_arns"].append(tg2)
+    doc["blue"]["groups"] = discovery.serving_groups("web", traffic)
+    assert left(doc) == []
+    asg.detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
+    asg.detach_load_balancer_target_groups(AutoScalingGroupName=BLUE, TargetGroupARNs=[tg2])
+    assert left(doc) == [f"blue group {BLUE} is no longer behind {aws_world.elb}, {tg2}"]

@@ -257,3 +257,124 @@ def test_a_pending_image_past_its_deadline_times_out_naming_it(world, baked, mon
     world.clock.advance(5000)
     with pytest.raises(WaitTimedOut, match=f"image {state.image_id} still pending"):
         image.check(document(plan, bake=staging, image=waiting))
+
+
+@pytest.mark.parametrize("given, shown", [("Client.InternalError: snapshot copy failed", "Client.InternalError: snapshot copy failed"),
+                                          ("", "no reason given")])
+def test_a_failed_image_error_names_the_image_and_its_reason(world, baked, monkeypatch, given, shown):
+    plan, staging = baked
+    state = image.create(document(plan, bake=staging))
+    real = ec2_adapter.describe_image
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "failed", "state_reason": given})
+    with pytest.raises(ImageFailed) as caught:
+        image.check(document(plan, bake=staging, image=state))
+    assert str(caught.value) == f"image {state.image_id} ({plan.names.image}) is failed: {shown}"
+
+
+# --- delete, against a fake EC2 (what the name/tag look-ups see lags behind what exists) -------------
+
+class FakeEc2:
+    """Images and snapshots of the account. ``hidden`` images exist (DescribeImages by id finds
+    them) but the name and tag filters do not see them yet."""
+
+    def __init__(self, monkeypatch):
+        self.images: dict[str, dict] = {}
+        self.hidden: set[str] = set()
+        self.snapshot_tags: dict[str, dict[str, str]] = {}
+        self.deregistered: list[str] = []
+        self.deleted: list[str] = []
+        for fn in ("find_images", "describe_image", "deregister_image", "find_snapshots", "delete_snapshot"):
+            monkeypatch.setattr(ec2_adapter, fn, getattr(self, fn))
+
+    def image(self, image_id, name, tags, snapshot_ids, state="available", hidden=False):
+        self.images[image_id] = {"image_id": image_id, "name": name, "state": state, "state_reason": "",
+                                 "snapshot_ids": list(snapshot_ids), "tags": dict(tags)}
+        for snapshot_id in snapshot_ids:
+            self.snapshot_tags.setdefault(snapshot_id, {})
+        if hidden:
+            self.hidden.add(image_id)
+
+    def find_images(self, name=None, tags=None):
+        return [dict(i) for i in self.images.values()
+                if i["image_id"] not in self.hidden and i["state"] != "deregistered"
+                and (name is None or i["name"] == name)
+                and all(i["tags"].get(k) == v for k, v in (tags or {}).items())]
+
+    def describe_image(self, image_id):
+        found = self.images.get(image_id)
+        return dict(found) if found else None
+
+    def deregister_image(self, image_id):
+        self.deregistered.append(image_id)
+        found = self.images.get(image_id)
+        if found is None or found["state"] == "deregistered":
+            return False
+        found["state"] = "deregistered"
+        return True
+
+    def find_snapshots(self, tags):
+        return [s for s, t in self.snapshot_tags.items() if all(t.get(k) == v for k, v in tags.items())]
+
+    def delete_snapshot(self, snapshot_id):
+        self.deleted.append(snapshot_id)
+        return self.snapshot_tags.pop(snapshot_id, None) is not None
+
+
+def recorded(plan, image_id, snapshot_ids=()):
+    from blue_green.models.state import ImageState
+
+    poll = {"started_at": "2026-01-05T12:00:00Z", "deadline": "2026-01-05T12:20:00Z", "wait_seconds": 10}
+    return ImageState(image_id=image_id, name=plan.names.image, state="pending", snapshot_ids=list(snapshot_ids),
+                      poll=poll)
+
+
+def test_delete_finds_the_recorded_image_by_id_when_name_and_tag_look_ups_miss_it(world, monkeypatch):
+    plan = make_plan(world)
+    fake = FakeEc2(monkeypatch)
+    fake.image("ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, ["snap-1"],
+               hidden=True)
+    result = image.delete(document(plan, image=recorded(plan, "ami-1")))
+    assert result == {"undone": [f"deregistered image ami-1 ({plan.names.image})", "deleted snapshot snap-1"]}
+    assert fake.deregistered == ["ami-1"]
+
+
+def test_delete_does_not_deregister_a_recorded_image_already_deregistered(world, monkeypatch):
+    plan = make_plan(world)
+    fake = FakeEc2(monkeypatch)
+    fake.image("ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, [],
+               state="deregistered")
+    fake.snapshot_tags["snap-1"] = {}
+    result = image.delete(document(plan, image=recorded(plan, "ami-1", ["snap-1"])))
+    assert result == {"undone": ["deleted snapshot snap-1"]}
+    assert fake.deregistered == []
+
+
+def test_delete_removes_the_snapshots_of_every_image_the_recorded_ones_and_the_tagged_ones(world, monkeypatch):
+    plan = make_plan(world)
+    fake = FakeEc2(monkeypatch)
+    ours = {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}
+    fake.image("ami-1", plan.names.image, ours, ["snap-a1", "snap-a2"])  # by name and tag
+    fake.image("ami-2", "an-earlier-attempt", ours, ["snap-b"])  # by tag only
+    fake.snapshot_tags["snap-r"] = {}  # recorded in the document only
+    fake.snapshot_tags["snap-t"] = {naming.TAG_EXECUTION: ARN}  # an orphan, by its tag
+    result = image.delete(document(plan, image=recorded(plan, "ami-1", ["snap-a1", "snap-r"])))
+    assert result == {"undone": [
+        f"deregistered image ami-1 ({plan.names.image})",
+        "deregistered image ami-2 (an-earlier-attempt)",
+        "deleted snapshot snap-a1",
+        "deleted snapshot snap-a2",
+        "deleted snapshot snap-b",
+        "deleted snapshot snap-r",
+        "deleted snapshot snap-t",
+    ]}
+    assert fake.deleted == ["snap-a1", "snap-a2", "snap-b", "snap-r", "snap-t"]  # each once
+
+
+def test_delete_leaves_an_image_that_only_carries_the_execution_tag(world, monkeypatch):
+    # e.g. an image someone made of a green instance, copying its tags: not this execution's image
+    plan = make_plan(world)
+    fake = FakeEc2(monkeypatch)
+    fake.image("ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, [])
+    fake.image("ami-9", "web-debug-copy", {naming.TAG_EXECUTION: ARN}, [])
+    assert image.delete(document(plan)) == {"undone": [f"deregistered image ami-1 ({plan.names.image})"]}
+    assert fake.deregistered == ["ami-1"]

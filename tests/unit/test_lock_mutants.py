@@ -126,7 +126,17 @@ def test_ensure_owner_tries_three_times_then_gives_up(monkeypatch):
     with pytest.raises(LockLost) as err:
         lock.ensure_owner("web", ME, "deploy")
     assert reads == ["LOCK#web"] * 3
-    assert err.value.holder == "an execution that keeps taking and releasing it"
+    assert (err.value.app, err.value.holder, err.value.owner) == (
+        "web", "an execution that keeps taking and releasing it", ME)
+    assert str(err.value) == ("web: another execution holds the lock, so this step changed nothing: "
+                              f"an execution that keeps taking and releasing it; this execution: {ME}")
+
+
+def test_a_lock_released_meanwhile_is_taken_again_with_the_time_and_purpose():
+    assert lock.ensure_owner("web", ME, "rollback") is None
+    assert store.get("LOCK#web") == {"pk": "LOCK#web", "owner": ME, "acquired_at": NOW, "purpose": "rollback"}
+    lock.ensure_owner("web", ME, "deploy")  # ours now: left as it is
+    assert store.get("LOCK#web")["purpose"] == "rollback"
 
 
 # --- release ---------------------------------------------------------------------------------------

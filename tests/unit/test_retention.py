@@ -235,3 +235,72 @@ def test_without_a_kept_group_there_is_nothing_to_roll_back_and_it_says_what_ser
                                                                    TargetGroupARNs=[aws_world.tg])
     with pytest.raises(NothingToRollBack, match=r"\(serving now: nothing\)$"):
         plan(aws_world)
+
+
+# --- pinned where mutation testing found them loose ------------------------------------------------
+
+def test_a_copied_alarm_is_found_by_any_of_its_actions_or_its_dimension_whichever_keys_aws_returns(monkeypatch):
+    # DescribeAlarms may leave out any of the action lists and the dimensions
+    from blue_green.adapters import cloudwatch
+
+    group_name = "web-1-0-0-abcde"
+    marker = f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:autoScalingGroupName/{group_name}:policyName/p"
+    prefix = naming.NAME_PREFIX
+    monkeypatch.setattr(cloudwatch, "metric_alarms", lambda *a, **k: [
+        {"AlarmName": f"{prefix}{group_name}-ok", "OKActions": [marker]},
+        {"AlarmName": f"{prefix}{group_name}-insufficient", "InsufficientDataActions": [marker]},
+        {"AlarmName": f"{prefix}{group_name}-alarm", "AlarmActions": [marker]},
+        {"AlarmName": f"{prefix}{group_name}-dim", "Dimensions": [{"Name": "AutoScalingGroupName", "Value": group_name}]},
+        {"AlarmName": f"{prefix}{group_name}-bare"},
+        {"AlarmName": f"{prefix}other", "OKActions": [marker.replace(group_name, "web-other")],
+         "Dimensions": [{"Name": "AutoScalingGroupName", "Value": "web-other"}]},
+    ])
+    assert retention._alarms_of(group_name) == sorted(
+        f"{prefix}{group_name}-{s}" for s in ("ok", "insufficient", "alarm", "dim"))
+
+
+def test_a_kept_group_is_force_deleted_and_reported_even_without_a_version(monkeypatch):
+    from blue_green.adapters import cloudwatch
+
+    calls = []
+    monkeypatch.setattr(cloudwatch, "metric_alarms", lambda *a, **k: [])
+    monkeypatch.setattr(autoscaling, "delete_group", lambda name, force=True: calls.append((name, force)))
+    monkeypatch.setattr(autoscaling, "launch_template", lambda name: None)
+    info = {"name": "web-old", "version": None, "instances": 3, "execution": MADE_BY + "1"}
+    assert retention._delete_kept(info) == ["deleting kept group web-old (unknown version, 3 instances)"]
+    assert calls == [("web-old", True)]  # its instances go with it
+
+
+def test_a_document_without_blue_protects_only_green(aws_world):
+    older = kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z")
+    newer = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
+    doc = document(aws_world)
+    doc.pop("blue")
+    assert retention.prune(deploy(doc)) == {
+        "deleted": [f"deleting kept group {older} (1.0.0, 1 instances)"], "left": [], "kept": [newer]}
+
+
+def test_past_a_hand_made_group_every_older_group_is_still_deleted(aws_world):
+    oldest = kept(aws_world, "0.8.0", "2025-06-01T00:00:00Z")
+    older = kept(aws_world, "0.9.0", "2025-09-01T00:00:00Z")
+    hand_made = kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z", execution=None)
+    newest = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
+    assert prune(aws_world) == {
+        "deleted": [f"deleting kept group {older} (0.9.0, 1 instances)", f"deleting kept group {oldest} (0.8.0, 1 instances)"],
+        "left": [f"{hand_made} (not created by immutable-deploy: delete it yourself)"],
+        "kept": [newest],
+    }
+    assert exists(hand_made) and not exists(older) and not exists(oldest)
+
+
+@pytest.mark.parametrize("hand_made", [False, True])
+def test_what_a_prune_deleted_or_left_is_logged(aws_world, monkeypatch, hand_made):
+    logged = []
+    monkeypatch.setattr(retention.logger, "info", lambda message, **kw: logged.append((message, kw)))
+    old = kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z", execution=None if hand_made else "default")
+    kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
+    result = prune(aws_world)
+    assert (result["deleted"], result["left"]) == (
+        ([], [f"{old} (not created by immutable-deploy: delete it yourself)"]) if hand_made
+        else ([f"deleting kept group {old} (1.0.0, 1 instances)"], []))
+    assert logged == [("pruned kept groups", {"extra": {"deleted": result["deleted"], "left": result["left"]}})]
