@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -291,3 +292,76 @@ def test_the_label_is_app_and_version_bounded_and_printable(app, version):
     assert len(label) <= state.LABEL_MAX and label.isascii() and label.isprintable()
     assert label == f"{app} {version}" if len(app) + 1 + len(version) <= state.LABEL_MAX else label.endswith("...")
     assert label.startswith(app + " ")
+
+
+#: how long each Wait state waits (how-it-works.md): a drain waits ``timing.drain_seconds``; a poll
+#: waits what the check before it returned as ``poll.wait_seconds`` (its backoff, capped by the
+#: profile's ``max_poll_seconds`` and the time left before its timeout)
+WAIT_SECONDS = {
+    "deploy": {
+        "WaitForStaging": "$.bake.poll.wait_seconds",
+        "WaitForProductionSettings": "$.bake.poll.wait_seconds",
+        "WaitForImage": "$.image.poll.wait_seconds",
+        "WaitForGreen": "$.fleet.poll.wait_seconds",
+        "WaitForGreenInService": "$.traffic.poll.wait_seconds",
+        "DrainBlue": "$.request.profile.timing.drain_seconds",
+        "WaitForBlue": "$.undo.restore_blue.poll.wait_seconds",
+        "WaitForBlueAgain": "$.undo.check_blue.poll.wait_seconds",
+        "DrainGreen": "$.request.profile.timing.drain_seconds",
+        "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
+    },
+    "rollback": {"WaitForPrevious": "$.traffic.poll.wait_seconds"},
+}
+
+
+
+def test_every_wait_state_waits_the_documented_seconds(machines):
+    """A drain or a poll that stopped waiting passes every test that only looks at what serves
+    afterwards (tests/scenarios/test_documented_contract.py checks the waits of real executions)."""
+    found = {kind: {name: state.get("SecondsPath", state.get("Seconds"))
+                    for name, state in machine["States"].items() if state["Type"] == "Wait"}
+             for kind, machine in machines.items()}
+    assert found == WAIT_SECONDS
+
+
+#: the fields of a successful execution's output (outputs-and-errors.md, "Success"), per final Pass state
+DOCUMENTED_OUTPUTS = {
+    ("deploy", "DeployedWithLaunchTemplate"): {"status", "app", "version", "image_id", "green_asg", "blue_asg",
+                                               "launch_template_id", "execution", "pruned"},
+    ("deploy", "DeployedWithLaunchConfiguration"): {"status", "app", "version", "image_id", "green_asg", "blue_asg",
+                                                    "launch_configuration_name", "execution", "pruned"},
+    ("rollback", "RollbackOutput"): {"status", "app", "serving_asg", "retired_asg", "retired_asgs", "execution"},
+}
+
+#: the error each Fail state ends an execution with (outputs-and-errors.md, "Failures"): what CI matches on
+DOCUMENTED_FAILURES = {
+    ("deploy", "InvalidDeploymentRequest"): "InvalidDeploymentRequest",
+    ("deploy", "DeploymentInProgress"): "DeploymentInProgress",
+    ("deploy", "ApprovalRejected"): "ApprovalRejected",
+    ("deploy", "DeploymentRolledBack"): "DeploymentRolledBack",
+    ("deploy", "RollbackIncomplete"): "RollbackIncomplete",
+    ("rollback", "InvalidRollbackRequest"): "InvalidDeploymentRequest",
+    ("rollback", "DeploymentInProgress"): "DeploymentInProgress",
+    ("rollback", "NothingToRollBack"): "NothingToRollBack",
+    ("rollback", "RollbackFailed"): "RollbackFailed",
+    ("rollback", "RollbackIncomplete"): "RollbackIncomplete",
+}
+
+
+def test_a_successful_execution_outputs_the_documented_fields(machines):
+    found = {}
+    for kind, machine in machines.items():
+        states = machine["States"]
+        for name, state in states.items():
+            if state["Type"] == "Pass" and states.get(state.get("Next"), {}).get("Type") == "Succeed":
+                found[(kind, name)] = {key.removesuffix(".$") for key in state["Parameters"]}
+    assert found == DOCUMENTED_OUTPUTS
+
+
+def test_every_failure_ends_with_its_documented_error(machines):
+    found = {(kind, name): state.get("Error") for kind, machine in machines.items()
+             for name, state in machine["States"].items() if state["Type"] == "Fail"}
+    assert found == DOCUMENTED_FAILURES
+    page = (Path(__file__).resolve().parents[2] / "docs" / "outputs-and-errors.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Za-z]+)`", page, flags=re.MULTILINE))
+    assert set(DOCUMENTED_FAILURES.values()) <= documented, documented

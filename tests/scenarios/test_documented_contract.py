@@ -16,6 +16,7 @@ import boto3
 import pytest
 
 from immutable_deploy.localaws.faults import Scenario
+from tests.infra.test_definition_limits import WAIT_SECONDS
 from tests.scenarios.conftest import cause
 
 BLUE = "web-1.0.0"
@@ -31,35 +32,6 @@ def at_path(document: Any, path: str) -> Any:
     for key in path[2:].split("."):
         document = document[key]
     return document
-
-
-#: how long each Wait state waits (how-it-works.md): a drain waits ``timing.drain_seconds``; a poll
-#: waits what the check before it returned as ``poll.wait_seconds`` (its backoff, capped by the
-#: profile's ``max_poll_seconds`` and the time left before its timeout)
-WAIT_SECONDS = {
-    "deploy": {
-        "WaitForStaging": "$.bake.poll.wait_seconds",
-        "WaitForProductionSettings": "$.bake.poll.wait_seconds",
-        "WaitForImage": "$.image.poll.wait_seconds",
-        "WaitForGreen": "$.fleet.poll.wait_seconds",
-        "WaitForGreenInService": "$.traffic.poll.wait_seconds",
-        "DrainBlue": "$.request.profile.timing.drain_seconds",
-        "WaitForBlue": "$.undo.restore_blue.poll.wait_seconds",
-        "WaitForBlueAgain": "$.undo.check_blue.poll.wait_seconds",
-        "DrainGreen": "$.request.profile.timing.drain_seconds",
-        "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
-    },
-    "rollback": {"WaitForPrevious": "$.traffic.poll.wait_seconds"},
-}
-
-
-def test_every_wait_state_waits_the_documented_seconds():
-    from tests.infra.test_definition_limits import definitions
-
-    found = {machine: {name: state.get("SecondsPath", state.get("Seconds"))
-                       for name, state in definition["States"].items() if state["Type"] == "Wait"}
-             for machine, definition in definitions().items()}
-    assert found == WAIT_SECONDS
 
 
 def waits(aws, arn: str) -> list[tuple[str, float, float]]:
