@@ -373,3 +373,466 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
     # the rollback's undo took blue out again: green must not be taken out now (nothing would serve)
     with pytest.raises(BlueUnhealthy, match="refusing to take green"):
         handler({"action": "detach_green", "state": doc}, FakeContext())
+
+
+# --- over a fake Auto Scaling: what each step reports and asks of AWS -----------------------------
+# The steps above run against moto; these run against FakeAws (below), which describes groups as
+# adapters.autoscaling does and lets a test say which instances a load balancer reports out of service.
+
+import copy  # noqa: E402
+import types  # noqa: E402
+
+from botocore.exceptions import ParamValidationError  # noqa: E402
+
+from blue_green.adapters import autoscaling  # noqa: E402
+from tests.unit._fleet_fixtures import ELB_NAME, rollback_document as _rollback_document  # noqa: E402
+
+TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
+FAKE_WORLD = types.SimpleNamespace(
+    subnets=["subnet-0a1b2c3d", "subnet-0a1b2c3e"], sg="sg-0a1b2c3d", base_image="ami-0a1b2c3d4e5f60718",
+    green_image="ami-0a1b2c3d4e5f60719", elb=ELB_NAME, tg=TG,
+)
+GREEN = naming.green_asg(APP, "2.3.0", naming.short_id(ARN))
+OLD = "web-2.1.0-bbbbbbbb"
+GONE = "web-2.0.0-cccccccc"
+#: what a kept group has suspended, in the order the workflow suspends (and reports) them
+SUSPENDED_LIST = ", ".join(traffic.SUSPENDED_PROCESSES)
+#: the poll a step starts at T0 with the profile's timing (healthy_timeout_seconds 300, poll_seconds 10)
+POLL_AT_T0 = {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:05:00Z", "attempt": 0, "wait_seconds": 10}
+
+
+class FakeAws:
+    """Auto Scaling groups as ``adapters.autoscaling.group`` describes them, what the load balancers
+    report of their instances (in service unless a test marks one out), and every change asked of
+    AWS in order (as the adapters do, nothing for an empty list)."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, dict] = {}
+        self.calls: list[tuple] = []
+        self.out: set[tuple[str, str]] = set()  # (load balancer name or target group ARN, instance id)
+
+    def add(self, name: str, lbs=(ELB_NAME,), tgs=(TG,), suspended=(), tags=None, instances: int = 2) -> list[str]:
+        ids = [f"i-{name}-{n}" for n in range(instances)]
+        self.groups[name] = {
+            "name": name, "desired_capacity": instances, "min_size": 1, "max_size": 6,
+            "load_balancer_names": list(lbs), "target_group_arns": list(tgs),
+            "suspended_processes": sorted(suspended), "tags": dict(tags or {}),
+            "instances": [{"id": i, "lifecycle": "InService", "health": "Healthy"} for i in ids],
+        }
+        return ids
+
+    def mark_out(self, target: str, *ids: str) -> None:
+        self.out.update((target, i) for i in ids)
+
+    def record(self, name: str, execution: str, processes) -> None:
+        self.groups[name]["tags"][naming.TAG_SUSPENDED] = json.dumps({"execution": execution, "processes": list(processes)})
+
+    def changes(self, kind: str, name: str | None = None) -> list:
+        return [c[2] for c in self.calls if c[0] == kind and (name is None or c[1] == name)]
+
+    # --- adapters.autoscaling
+    def group(self, name: str) -> dict | None:
+        if not isinstance(name, str):  # what botocore says of AutoScalingGroupNames=[None]
+            raise ParamValidationError(report=f"Invalid type for parameter AutoScalingGroupNames[0], value: {name!r}")
+        g = self.groups.get(name)
+        return copy.deepcopy(g) if g else None
+
+    def _call(self, kind: str, name: str, values) -> bool:
+        if not values:
+            return False
+        self.calls.append((kind, name, copy.deepcopy(values)))
+        return True
+
+    def attach_load_balancers(self, name, lbs):
+        if self._call("attach_load_balancers", name, lbs):
+            g = self.groups[name]
+            g["load_balancer_names"] += [n for n in lbs if n not in g["load_balancer_names"]]
+
+    def attach_target_groups(self, name, tgs):
+        if self._call("attach_target_groups", name, tgs):
+            g = self.groups[name]
+            g["target_group_arns"] += [a for a in tgs if a not in g["target_group_arns"]]
+
+    def detach_load_balancers(self, name, lbs):
+        if self._call("detach_load_balancers", name, lbs):
+            g = self.groups[name]
+            g["load_balancer_names"] = [n for n in g["load_balancer_names"] if n not in lbs]
+
+    def detach_target_groups(self, name, tgs):
+        if self._call("detach_target_groups", name, tgs):
+            g = self.groups[name]
+            g["target_group_arns"] = [a for a in g["target_group_arns"] if a not in tgs]
+
+    def suspend_processes(self, name, processes):
+        if self._call("suspend_processes", name, processes):
+            g = self.groups[name]
+            g["suspended_processes"] = sorted({*g["suspended_processes"], *processes})
+
+    def resume_processes(self, name, processes):
+        if self._call("resume_processes", name, processes):
+            g = self.groups[name]
+            g["suspended_processes"] = [p for p in g["suspended_processes"] if p not in processes]
+
+    def put_tags(self, name, tags, propagate=False):
+        if self._call("put_tags", name, tags):
+            self.groups[name]["tags"].update(tags)
+
+    def delete_tags(self, name, keys):
+        if self._call("delete_tags", name, keys):
+            for k in keys:
+                self.groups[name]["tags"].pop(k, None)
+
+    # --- adapters.elb
+    def _states(self, key: str, target: str, good: str, bad: str) -> dict[str, str]:
+        return {
+            i["id"]: bad if (target, i["id"]) in self.out else good
+            for g in self.groups.values() if target in g[key] for i in g["instances"]
+        }
+
+    def instance_states(self, name: str) -> dict[str, str]:
+        return self._states("load_balancer_names", name, elb.ELB_HEALTHY, "OutOfService")
+
+    def target_states(self, arn: str) -> dict[str, str]:
+        return self._states("target_group_arns", arn, elb.TG_HEALTHY, "unhealthy")
+
+
+@pytest.fixture
+def fake_aws(monkeypatch, fake_clock) -> FakeAws:
+    fake = FakeAws()
+    for name in (
+        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
+        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
+    ):
+        monkeypatch.setattr(autoscaling, name, getattr(fake, name))
+    monkeypatch.setattr(elb, "instance_states", fake.instance_states)
+    monkeypatch.setattr(elb, "target_states", fake.target_states)
+    return fake
+
+
+def blue_group(name: str, lbs=(ELB_NAME,), tgs=(TG,)) -> dict:
+    """A group as discovery recorded it in ``$.blue.groups`` (with the targets it served then)."""
+    return {"name": name, "desired_capacity": 2, "min_size": 1, "max_size": 6,
+            "load_balancer_names": list(lbs), "target_group_arns": list(tgs)}
+
+
+def deploy_doc(blue=(BLUE,), arn: str = ARN, traffic: str = "both", undo: dict | None = None) -> dict:
+    """A deploy document (of ``arn``, green GREEN) whose ``$.blue.groups`` are ``blue``: names, or
+    blue_group dicts; None for a document without ``$.blue``."""
+    doc = document(FAKE_WORLD, arn=arn, blue=False, traffic=traffic)
+    doc["fleet"] = {"green_asg": doc["request"]["names"]["green_asg"], "desired": 2}
+    if blue is None:
+        doc["blue"] = None
+    else:
+        doc["blue"]["groups"] = [b if isinstance(b, dict) else blue_group(b) for b in blue]
+    if undo is not None:
+        doc["undo"] = undo
+    return doc
+
+
+def rollback_doc(serving: list[str], previous: str | None, arn: str = ROLLBACK_ARN) -> dict:
+    return _rollback_document(FAKE_WORLD, serving, previous, arn=arn)
+
+
+def fields(state) -> dict:
+    """The state as the step returned it: its JSON, with the whole progress (the document keeps 240 characters)."""
+    return {**state.model_dump(mode="json"), "progress": state.progress}
+
+
+def test_fake_world_documents_name_green_as_the_fixtures_do(fake_aws):
+    assert deploy_doc()["fleet"]["green_asg"] == GREEN
+    assert fake_aws.group(GREEN) is None
+
+
+# --- suspend_blue and the suspended-by record
+
+def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
+    fake_aws.add(GREEN, suspended=HELD_UNTIL_SWITCH, tags={naming.TAG_EXECUTION: ARN})
+    fake_aws.add(BLUE, lbs=(), tgs=())
+    fake_aws.add(OLD, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES)  # everything suspended already
+    doc = deploy_doc(blue=[GREEN, GONE, BLUE, OLD])  # green listed (a re-run), a group gone since
+    state = fields(traffic.suspend_blue(deploy(doc)))
+    assert state == {
+        "status": "SWITCHED", "in_service": {}, "blue_detached": [], "blue_suspended": [BLUE, OLD], "poll": None,
+        "progress": f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new); "
+                    f"resumed AlarmNotification, ScheduledActions on {GREEN}",
+    }
+    assert fake_aws.changes("put_tags", GREEN) == [{discovery.TAG_STATE: "serving"}]  # green is not retired
+    assert fake_aws.changes("put_tags", BLUE)[1] == {discovery.TAG_STATE: "kept", discovery.TAG_RETIRED_AT: "2026-03-02T09:00:00Z"}
+    assert fake_aws.changes("resume_processes", GREEN) == [HELD_UNTIL_SWITCH]
+    assert fake_aws.groups[OLD]["tags"][naming.TAG_SUSPENDED] == json.dumps({"execution": ARN, "processes": []}, separators=(",", ":"))
+
+    # a repeat reports what the record says this execution suspended, and leaves the record alone
+    fake_aws.calls.clear()
+    state = fields(traffic.suspend_blue(deploy(doc)))
+    assert state["progress"] == f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new)"
+    assert [t for t in fake_aws.changes("put_tags") if naming.TAG_SUSPENDED in t] == []
+
+
+def test_suspend_blue_without_blue_groups(fake_aws):
+    fake_aws.add(GREEN)
+    state = traffic.suspend_blue(deploy(deploy_doc(blue=None)))
+    assert (state.status, state.blue_suspended, state.progress) == ("SWITCHED", [], f"{GREEN} serving")
+
+
+def test_a_long_arn_is_recorded_compactly_by_short_id_and_recognised_on_a_repeat(fake_aws):
+    long_arn = "arn:aws:states:us-east-1:123456789012:execution:" + "d" * 80 + ":" + "e" * 80
+    short = naming.short_id(long_arn)
+    fake_aws.add(naming.green_asg(APP, "2.3.0", short))
+    fake_aws.add(BLUE, lbs=(), tgs=())
+    doc = deploy_doc(arn=long_arn)
+    traffic.suspend_blue(deploy(doc))
+    assert fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED] == (
+        '{"execution":"%s","processes":%s}' % (short, json.dumps(list(traffic.SUSPENDED_PROCESSES), separators=(",", ":")))
+    )
+    state = traffic.suspend_blue(deploy(doc))
+    assert f"kept {BLUE} (suspended {SUSPENDED_LIST})" in state.progress.split("; ")
+
+
+@pytest.mark.parametrize("extra, recorded_as", [(0, "arn"), (1, "short id")])
+def test_the_record_names_the_arn_up_to_the_tag_value_limit(fake_aws, extra, recorded_as):
+    processes = list(traffic.SUSPENDED_PROCESSES)
+    prefix = "arn:aws:states:us-east-1:123456789012:execution:deploy:"
+    room = traffic.TAG_VALUE_MAX - len(json.dumps({"execution": prefix, "processes": processes}, separators=(",", ":")))
+    arn = prefix + "x" * (room + extra)
+    as_arn = json.dumps({"execution": arn, "processes": processes}, separators=(",", ":"))
+    assert len(as_arn) == traffic.TAG_VALUE_MAX + extra
+    fake_aws.add(naming.green_asg(APP, "2.3.0", naming.short_id(arn)))
+    fake_aws.add(BLUE, lbs=(), tgs=())
+    traffic.suspend_blue(deploy(deploy_doc(arn=arn)))
+    value = fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]
+    expected = arn if recorded_as == "arn" else naming.short_id(arn)
+    assert value == json.dumps({"execution": expected, "processes": processes}, separators=(",", ":"))
+
+
+def test_suspend_keeps_in_the_record_what_another_execution_still_holds(fake_aws):
+    """Only processes the other record lists *and* that are still suspended are carried over (and
+    only once); the others are this execution's to suspend, or not suspended any more."""
+    fake_aws.add(GREEN)
+    fake_aws.add(BLUE, lbs=(), tgs=(), suspended=["ScheduledActions"])
+    fake_aws.record(BLUE, ROLLBACK_ARN, ["Launch", "ScheduledActions", "InstanceRefresh", 7])
+    state = traffic.suspend_blue(deploy(deploy_doc()))
+    ours = [p for p in traffic.SUSPENDED_PROCESSES if p != "ScheduledActions"]
+    assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
+        "execution": ARN, "processes": [*ours, "ScheduledActions"],
+    }
+    assert fake_aws.changes("suspend_processes", BLUE) == [ours]
+    assert f"kept {BLUE} (suspended {', '.join(ours)})" in state.progress.split("; ")
+
+
+def test_a_record_of_ours_without_processes_suspends_nothing_new(fake_aws):
+    fake_aws.add(GREEN)
+    fake_aws.add(BLUE, lbs=(), tgs=(), tags={naming.TAG_SUSPENDED: json.dumps({"execution": ARN})})
+    state = traffic.suspend_blue(deploy(deploy_doc()))
+    assert f"kept {BLUE} (suspended nothing new)" in state.progress.split("; ")
+    assert fake_aws.changes("suspend_processes") == []
+
+
+# --- rollback steps
+
+@pytest.mark.parametrize("previous, named", [(None, "none named"), ("web-0.9-gone", "web-0.9-gone")])
+def test_rollback_without_a_previous_group_says_which(fake_aws, previous, named):
+    with pytest.raises(NothingToRollBack) as raised:
+        traffic.rollback_attach(rollback(rollback_doc([GREEN], previous)))
+    assert str(raised.value) == f"the kept group to put back ({named}) does not exist"
+
+
+@pytest.mark.parametrize("recorded, note", [
+    (True, " (resumed Launch, Terminate, AZRebalance, ReplaceUnhealthy, HealthCheck, AddToLoadBalancer)"),
+    (False, ""),
+])
+def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded, note):
+    fake_aws.add(GREEN)
+    fake_aws.add(BLUE, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES if recorded else ())
+    if recorded:
+        fake_aws.record(BLUE, ARN, traffic.SUSPENDED_PROCESSES)
+    state = traffic.rollback_attach(rollback(rollback_doc([GREEN], BLUE)))
+    assert fields(state) == {
+        "status": "ATTACHING", "in_service": {}, "blue_detached": [], "blue_suspended": [], "poll": POLL_AT_T0,
+        "progress": f"attached {BLUE} to web-elb, web-tg{note}",
+    }
+    assert fake_aws.groups[BLUE]["suspended_processes"] == (sorted(HELD_UNTIL_SWITCH) if recorded else [])
+
+
+def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_clock):
+    fake_aws.add(GREEN)
+    ids = fake_aws.add(BLUE)
+    rb = rollback_doc([GREEN], BLUE)  # no $.traffic yet: the check starts the poll
+    fake_aws.mark_out(ELB_NAME, ids[0])
+    fake_aws.mark_out(TG, ids[1])
+    fake_clock.advance(5)
+    state = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
+    assert state == {
+        "status": "ATTACHING", "in_service": {"web-elb": "1/2", "web-tg": "1/2"}, "blue_detached": [], "blue_suspended": [],
+        "poll": {**POLL_AT_T0, "started_at": "2026-03-02T09:00:05Z", "deadline": "2026-03-02T09:05:05Z", "attempt": 1, "wait_seconds": 15},
+        "progress": "web-elb 1/2 InService, web-tg 1/2 healthy",
+    }
+    rb["traffic"] = state
+    fake_clock.advance(300)
+    with pytest.raises(BlueUnhealthy) as raised:
+        traffic.rollback_check(rollback(rb))
+    assert str(raised.value) == f"{BLUE} not in service: web-elb 1/2 InService, web-tg 1/2 healthy after 300s (timeout reached)"
+    fake_aws.out.clear()
+    state = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
+    assert state == {
+        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
+        "poll": rb["traffic"]["poll"], "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+    }
+
+
+def test_rollback_check_in_service_at_once_starts_and_keeps_a_poll(fake_aws):
+    fake_aws.add(BLUE)
+    assert fields(traffic.rollback_check(rollback(rollback_doc([GREEN], BLUE)))) == {
+        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
+        "poll": POLL_AT_T0, "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+    }
+
+
+def test_rollback_check_status_is_what_this_check_found(fake_aws):
+    ids = fake_aws.add(BLUE)
+    fake_aws.mark_out(ELB_NAME, *ids)
+    rb = rollback_doc([GREEN], BLUE)
+    rb["traffic"] = {"status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "poll": POLL_AT_T0}
+    state = traffic.rollback_check(rollback(rb))
+    assert (state.status, state.in_service) == ("ATTACHING", {"web-elb": "0/2", "web-tg": "2/2"})
+
+
+def test_rollback_detach_reports_each_group_it_set_aside(fake_aws):
+    fake_aws.add(BLUE, suspended=HELD_UNTIL_SWITCH)  # as rollback_attach left it
+    fake_aws.record(BLUE, ARN, traffic.SUSPENDED_PROCESSES)
+    fake_aws.add(GREEN)
+    fake_aws.add(OLD, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES)
+    state = traffic.rollback_detach(rollback(rollback_doc([BLUE, GREEN, OLD], BLUE)))  # previous listed first
+    assert fields(state) == {
+        "status": "SWITCHED", "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [GREEN, OLD], "blue_suspended": [GREEN, OLD], "poll": None,
+        "progress": f"{BLUE} serving; resumed AlarmNotification, ScheduledActions on {BLUE}; "
+                    f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
+                    f"kept {OLD} (detached from nothing; suspended nothing new)",
+    }
+    assert fake_aws.changes("put_tags", BLUE) == [{discovery.TAG_STATE: "serving"}]
+    assert json.loads(fake_aws.groups[GREEN]["tags"][naming.TAG_SUSPENDED]) == {
+        "execution": ROLLBACK_ARN, "processes": list(traffic.SUSPENDED_PROCESSES),
+    }
+
+
+def test_rollback_detach_with_a_record_without_processes(fake_aws):
+    fake_aws.add(BLUE, tags={naming.TAG_SUSPENDED: json.dumps({"execution": ARN})})
+    fake_aws.add(GREEN)
+    state = traffic.rollback_detach(rollback(rollback_doc([GREEN], BLUE)))
+    assert state.progress == f"{BLUE} serving; kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST})"
+    assert naming.TAG_SUSPENDED not in fake_aws.groups[BLUE]["tags"]
+
+
+def test_suspend_replaces_a_suspended_by_tag_that_is_not_a_record(fake_aws):
+    fake_aws.add(GREEN)
+    fake_aws.add(BLUE, lbs=(), tgs=())
+    for value in ('["Launch"]', '"Launch"', "Launch,Terminate"):
+        fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED] = value
+        fake_aws.groups[BLUE]["suspended_processes"] = []
+        state = traffic.suspend_blue(deploy(deploy_doc()))
+        assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
+            "execution": ARN, "processes": list(traffic.SUSPENDED_PROCESSES),
+        }, value
+        assert f"kept {BLUE} (suspended {SUSPENDED_LIST})" in state.progress.split("; ")
+
+
+# --- the deploy's switch
+
+@pytest.mark.parametrize("step", ["attach_green", "check_green", "detach_blue", "suspend_blue"])
+def test_a_switch_step_needs_the_fleet(fake_aws, step):
+    doc = deploy_doc()
+    doc["fleet"] = None
+    with pytest.raises(ValueError) as raised:
+        traffic.ACTIONS[step](deploy(doc))
+    assert str(raised.value) == "the document has no fleet ($.fleet): the fleet phase must run first"
+
+
+def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
+    fake_aws.add(GREEN, lbs=(), tgs=())
+    assert fields(traffic.attach_green(deploy(deploy_doc()))) == {
+        "status": "ATTACHING", "in_service": {}, "blue_detached": [], "blue_suspended": [], "poll": POLL_AT_T0,
+        "progress": f"attached green {GREEN} to web-elb, web-tg",
+    }
+    assert fake_aws.calls == [("attach_load_balancers", GREEN, [ELB_NAME]), ("attach_target_groups", GREEN, [TG])]
+
+
+class MetricsRecorder:
+    def __init__(self):
+        self.added: list[dict] = []
+
+    def add_metric(self, **metric):
+        self.added.append(metric)
+
+
+def test_check_green_in_service_records_how_long_it_took(fake_aws, fake_clock, monkeypatch):
+    from aws_lambda_powertools.metrics import MetricUnit
+
+    recorder = MetricsRecorder()
+    monkeypatch.setattr(traffic, "metrics", recorder)
+    fake_aws.add(GREEN)
+    doc = deploy_doc()
+    doc["traffic"] = {"status": "ATTACHING", "poll": POLL_AT_T0}
+    fake_clock.advance(45)
+    state = traffic.check_green(deploy(doc))
+    assert (state.status, state.poll.model_dump()) == ("IN_SERVICE", POLL_AT_T0)
+    assert recorder.added == [{"name": "GreenInServiceDuration", "unit": MetricUnit.Seconds, "value": 45}]
+
+
+def test_check_green_without_a_poll_starts_one(fake_aws, monkeypatch):
+    monkeypatch.setattr(traffic, "metrics", MetricsRecorder())
+    fake_aws.add(GREEN)
+    assert fields(traffic.check_green(deploy(deploy_doc()))) == {
+        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
+        "poll": POLL_AT_T0, "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+    }
+
+
+def test_detach_blue_holds_green_to_the_count_the_fleet_wanted(fake_aws):
+    fake_aws.add(GREEN)  # the group wants (and has) 2 in service; the deployment wanted 3
+    fake_aws.add(BLUE)
+    doc = deploy_doc()
+    doc["fleet"]["desired"] = 3
+    with pytest.raises(GreenUnhealthy) as raised:
+        traffic.detach_blue(deploy(doc))
+    assert str(raised.value) == (
+        f"refusing to detach blue: green {GREEN} is short of in-service instances (web-elb 2/3 InService, web-tg 2/3 healthy)"
+    )
+    assert fake_aws.calls == []
+
+
+def test_detach_blue_reports_each_blue_group(fake_aws):
+    fake_aws.add(GREEN)
+    fake_aws.add(BLUE)
+    fake_aws.add(OLD, lbs=("other-elb",), tgs=())  # attached to none of the profile's targets
+    state = traffic.detach_blue(deploy(deploy_doc(blue=[GREEN, GONE, BLUE, OLD])))
+    assert fields(state) == {
+        "status": "ATTACHING", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [BLUE, OLD],
+        "blue_suspended": [], "poll": None,
+        "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; detached {OLD} from nothing (already detached)",
+    }
+    assert fake_aws.groups[OLD]["load_balancer_names"] == ["other-elb"]
+
+
+def test_detach_blue_without_blue(fake_aws):
+    fake_aws.add(GREEN)
+    state = traffic.detach_blue(deploy(deploy_doc(blue=None)))
+    assert (state.blue_detached, state.progress) == ([], "no blue to detach")
+
+
+def test_check_green_status_is_what_this_check_found(fake_aws, monkeypatch):
+    monkeypatch.setattr(traffic, "metrics", MetricsRecorder())
+    ids = fake_aws.add(GREEN)
+    fake_aws.mark_out(TG, ids[0])
+    doc = deploy_doc()
+    doc["traffic"] = {"status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "poll": POLL_AT_T0}
+    state = traffic.check_green(deploy(doc))
+    assert (state.status, state.in_service, state.progress) == (
+        "ATTACHING", {"web-elb": "2/2", "web-tg": "1/2"}, "web-elb 2/2 InService, web-tg 1/2 healthy",
+    )
+
+
+def test_rollback_check_waits_for_the_previous_groups_own_desired_count(fake_aws):
+    fake_aws.add(BLUE)  # desired 2
+    fake_aws.groups[BLUE]["instances"][1]["lifecycle"] = "Pending"  # one still launching
+    state = traffic.rollback_check(rollback(rollback_doc([GREEN], BLUE)))
+    assert (state.status, state.in_service) == ("ATTACHING", {"web-elb": "1/2", "web-tg": "1/2"})
