@@ -71,8 +71,10 @@ def _successors(state: dict) -> list[str]:
 
 
 class Chart:
-    def __init__(self, definition: dict):
+    def __init__(self, definition: dict, phase_of: dict[str, str] | None = None):
+        """``phase_of``: state -> its phase (blue_green.phases), drawn as a box inside the guarded part."""
         self.d = definition
+        self.phase_of = phase_of or {}
         self.states: dict[str, dict] = definition["States"]
         self.compensation_entry = self._compensation_entry()
         # "<state> failed" recorders: Pass states that lead straight into the compensating branch
@@ -183,7 +185,7 @@ class Chart:
         for name in main:
             if name in region:
                 if name == self.guarded_region[0]:
-                    lines += self._subgraph("guarded", "Any failure here is undone", self.guarded_region)
+                    lines += self._guarded()
                 continue
             lines.append(f"  {node(name, self.states[name])}")
         if self.compensation:
@@ -198,6 +200,21 @@ class Chart:
             lines.append(f'  guarded -.->|"any failure: state, error and cause go to $.failure"| '
                          f'{node_id(self.compensation_entry)}')
         return "\n".join(lines) + "\n"
+
+    def _guarded(self) -> list[str]:
+        """The guarded part, one box per phase (in the order the workflow first meets each)."""
+        lines = ['  subgraph guarded ["Any failure here is undone"]']
+        runs: dict[str | None, list[str]] = {}
+        for name in self.guarded_region:
+            runs.setdefault(self.phase_of.get(name), []).append(name)
+        for phase, names in runs.items():
+            if phase is None:
+                lines += [f"    {node(n, self.states[n])}" for n in names]
+                continue
+            lines.append(f'    subgraph phase_{node_id(phase)} ["{phase}"]')
+            lines += [f"      {node(n, self.states[n])}" for n in names]
+            lines.append("    end")
+        return lines + ["  end"]
 
     def _subgraph(self, ident: str, title: str, names: list[str]) -> list[str]:
         return [f'  subgraph {ident} ["{title}"]'] + \
@@ -322,7 +339,9 @@ def condition(rule: dict) -> str:
 # --- the page ------------------------------------------------------------------------------------------
 
 def generate() -> str:
-    return Chart(deploy_definition()).mermaid()
+    from blue_green import phases
+
+    return Chart(deploy_definition(), phases.phase_of_state(phases.DEPLOY)).mermaid()
 
 
 def readme_block(diagram: str) -> str:

@@ -12,7 +12,7 @@ once (``$.failure``, an undo's in ``$.undo.<step>``), and a task-token answer is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
@@ -20,6 +20,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
+
+from blue_green import phases
 
 #: Retried by the state machine: Lambda's own service errors and AWS trouble that outlived the SDK's retries.
 TRANSIENT_ERRORS = [
@@ -239,3 +241,73 @@ def never_fails(task: tasks.SnsPublish, following: sfn.IChainable) -> tasks.SnsP
     task.add_catch(following, errors=["States.ALL"], result_path="$.notification_error")
     task.next(following)
     return task
+
+
+# --- a workflow's phases (blue_green.phases), built ------------------------------------------------
+
+_CONDITIONS = {
+    "string_equals": lambda rule: sfn.Condition.string_equals(rule.path, rule.value),
+    "boolean_equals": lambda rule: sfn.Condition.boolean_equals(rule.path, rule.value),
+    "is_null": lambda rule: sfn.Condition.is_null(rule.path),
+    "is_present": lambda rule: sfn.Condition.is_present(rule.path),
+}
+
+
+class Flow:
+    """The states of a workflow's phases, in two steps: building creates every state (``states``, by
+    name), so that a definition can add its own Catches first (they come before the compensation's
+    catch-all); ``wire`` then links each step to the next and guards every compensated Task."""
+
+    def __init__(self, scope: Construct, fn: Functions, workflow: tuple[phases.Phase, ...]) -> None:
+        self.steps = phases.steps(workflow)
+        self.states: dict[str, sfn.State] = {step.state: _build(scope, fn, step) for step in self.steps}
+        self.start = self.states[self.steps[0].state]
+
+    def wire(self, guard: Callable[[sfn.TaskStateBase], sfn.TaskStateBase],
+             external: dict[str, sfn.IChainable]) -> None:
+        """``external``: the states built outside the phases that a step goes to (by name)."""
+        lookup: dict[str, sfn.IChainable] = {**self.states, **external}
+        for at, step in enumerate(self.steps):
+            state = self.states[step.state]
+            if isinstance(step, phases.Choice):
+                assert isinstance(state, sfn.Choice)
+                for rule in step.rules:
+                    state.when(_CONDITIONS[rule.test](rule), lookup[rule.next], comment=rule.comment)
+                state.otherwise(lookup[step.default])
+                continue
+            if isinstance(step, phases.Task):
+                assert isinstance(state, tasks.LambdaInvoke)
+                if step.catch:
+                    target, result_path = step.catch
+                    state.add_catch(lookup[target], errors=["States.ALL"], result_path=result_path)
+                if step.compensated:
+                    guard(state)
+            following = step.next or (self.steps[at + 1].state if at + 1 < len(self.steps) else None)
+            if following:
+                state.next(lookup[following])  # type: ignore[attr-defined]
+
+
+def _build(scope: Construct, fn: Functions, step: phases.Step) -> sfn.State:
+    if isinstance(step, phases.Choice):
+        return sfn.Choice(scope, step.state)
+    if isinstance(step, phases.Wait):
+        return wait_for(scope, step.state, step.seconds_path, step.comment)
+    function = getattr(fn, step.function)
+    if isinstance(step, phases.AwaitToken):
+        task = tasks.LambdaInvoke(
+            scope,
+            step.state,
+            lambda_function=function,
+            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+            payload=sfn.TaskInput.from_object(
+                {"action": step.action, "token": sfn.JsonPath.task_token, "state": sfn.JsonPath.entire_payload}
+            ),
+            # The answer is whatever SendTaskSuccess sent (up to 256 KB): not kept in the document.
+            result_path=sfn.JsonPath.DISCARD,
+            task_timeout=sfn.Timeout.at(step.timeout_path),
+            retry_on_service_exceptions=False,
+            comment=step.comment,
+        )
+        with_retry(task)
+        return task
+    return invoke(scope, step.state, function, step.action, step.result, step.comment, **step.payload)

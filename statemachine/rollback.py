@@ -11,7 +11,8 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from statemachine.common import Compensable, Functions, invoke, never_fails, notify, validate_then_lock, wait_for
+from blue_green import phases
+from statemachine.common import Compensable, Flow, Functions, invoke, never_fails, notify, validate_then_lock
 
 
 class RollbackDefinition(Construct):
@@ -22,10 +23,10 @@ class RollbackDefinition(Construct):
             rejections={"InvalidDeploymentRequest": "InvalidRollbackRequest"},
             comment="Check the input (and that its load balancers and target groups exist).",
         )
-        # What serves and what to put back is decided under the lock: a deployment that finished a
-        # moment before must not leave a stale plan behind.
-        plan = invoke(self, "PlanRollback", fn.request, "plan_rollback", "$.request",
-                      "Find the groups serving now and the kept group to put back.")
+        # The phases, declared once in blue_green/phases.py (read it to find any step).
+        flow = Flow(self, fn, phases.ROLLBACK)
+        plan = flow.states["PlanRollback"]
+        assert isinstance(plan, sfn.TaskStateBase)
         nothing = sfn.Pass(self, "Explain NothingToRollBack",
                            parameters={"detail.$": "States.StringToJson($.error.Cause)"}, result_path="$.rejection")
         release_nothing = invoke(self, "ReleaseLockNothingToRollBack", fn.lock, "release", None, "Release the lock.",
@@ -62,18 +63,6 @@ class RollbackDefinition(Construct):
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)
 
-        guard = Compensable(self, undo).guard
-        guard(plan)
-
-        attach = guard(invoke(self, "AttachPrevious", fn.traffic, "rollback_attach", "$.traffic",
-                              "Resume the kept group and put it behind the load balancers."))
-        wait = wait_for(self, "WaitForPrevious", "$.traffic.poll.wait_seconds", "Health checks pass.")
-        check = guard(invoke(self, "CheckPrevious", fn.traffic, "rollback_check", "$.traffic",
-                             "Is the kept group InService / healthy everywhere?"))
-        detach = guard(invoke(self, "DetachCurrent", fn.traffic, "rollback_detach", "$.traffic",
-                              "Take the current group out and keep it, suspended."))
-        release = invoke(self, "ReleaseLock", fn.lock, "release", None, "Done: release the lock.",
-                         purpose="rollback", outcome="ROLLED_BACK")
         output = sfn.Pass(self, "RollbackOutput", parameters={
             "status": "ROLLED_BACK",
             "app.$": "$.request.app",
@@ -95,18 +84,8 @@ class RollbackDefinition(Construct):
             },
             comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
         ), output)
-        release.add_catch(notify_rolled_back, errors=["States.ALL"], result_path="$.lock_release_error")
-
-        acquire.next(plan)
-        plan.next(attach)
-        attach.next(wait)
-        wait.next(check)
-        check.next(
-            sfn.Choice(self, "Previous in service?")
-            .when(sfn.Condition.string_equals("$.traffic.status", "IN_SERVICE"), detach)
-            .otherwise(wait)
-        )
-        detach.next(release)
-        release.next(notify_rolled_back)
+        # NothingToRollBack is caught above, before the compensation's catch-all that wire adds.
+        flow.wire(Compensable(self, undo).guard, external={"NotifyRolledBack": notify_rolled_back})
+        acquire.next(flow.start)
         output.next(sfn.Succeed(self, "RolledBack"))
         self.start = start

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TextIO
 
+from blue_green import phases as workflow
+
 #: seconds between two polls (``--poll-seconds``); tests make it tiny
 POLL_SECONDS = 2.0
 
@@ -29,18 +31,9 @@ def sleep(seconds: float) -> None:
 #: the document keys whose ``progress`` texts say what is being waited for
 DOC_KEYS = ("bake", "image", "fleet", "traffic")
 
-_PHASE_STATES = {
-    "start": ("Start", "ValidateRequest", "AcquireLock", "DiscoverBlue", "ValidateRollback"),
-    "bake": ("LaunchStaging", "WaitForStaging", "CheckStaging", "RelaunchStaging"),
-    "approval": ("AwaitApproval", "ClearApproval"),
-    "image": ("ApplyProductionSettings", "WaitForProductionSettings", "CheckProductionSettings",
-              "CreateImage", "WaitForImage", "CheckImage", "TerminateStaging"),
-    "fleet": ("CreateLaunchSettings", "CreateGreenGroup", "WaitForGreen", "CheckGreenHealth"),
-    "traffic": ("AttachGreen", "WaitForGreenInService", "CheckGreenInService", "DetachBlue", "DrainBlue",
-                "SuspendBlue", "PruneKeptGroups", "ReleaseLock"),
-    "done": ("DeployedWithLaunchTemplate", "DeployedWithLaunchConfiguration", "Deployed"),
-}
-PHASE_OF = {state: phase for phase, states in _PHASE_STATES.items() for state in states}
+#: state -> phase, from the phase lists the state machines are built from
+_PHASE_OF = {"deploy": workflow.phase_of_state(workflow.DEPLOY),
+             "rollback": workflow.phase_of_state(workflow.ROLLBACK)}
 #: Pass states that are plumbing, not steps
 _QUIET_PASSES = ("Start", "Explain ", "DeployedWith", "RollbackOutput", "Undo failed")
 
@@ -49,15 +42,14 @@ def phase_of(kind: str, state: str, current: str = "start", compensating: bool =
     """The phase a state belongs to: start, bake, approval, image, fleet, traffic, rollback, done.
     Everything in the rollback state machine, and the deploy's compensating branch, is "rollback";
     a state this view does not know stays in the current phase ("done" for notifications)."""
-    if state in ("Start", "ValidateRequest", "ValidateRollback", "AcquireLock"):
+    known = _PHASE_OF["rollback" if kind == "rollback" else "deploy"]
+    if known.get(state) == "start":
         return "start"
     if kind == "rollback":
-        return "done" if state in ("RollbackOutput", "RolledBack") or state.startswith("Notify") else "rollback"
+        return known.get(state, "rollback")
     if compensating:
         return "rollback"
-    if state in PHASE_OF:
-        return PHASE_OF[state]
-    return "done" if state.startswith("Notify") else current
+    return known.get(state, current)
 
 
 def duration(seconds: float | None) -> str:

@@ -75,7 +75,8 @@ def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
     and the code that turns the inventory into stored profile parameters."""
     digest = hashlib.sha256()
     shaping = [ROOT / "app.py", ROOT / "cdk.json", ROOT / "stacks", ROOT / "statemachine",
-               LAMBDAS / "blue_green" / "profiles.py", LAMBDAS / "blue_green" / "models" / "request.py"]
+               LAMBDAS / "blue_green" / "profiles.py", LAMBDAS / "blue_green" / "models" / "request.py",
+               LAMBDAS / "blue_green" / "phases.py"]
     for path in shaping:
         files = [path] if path.is_file() else sorted(path.rglob("*.py"))
         for f in files:

@@ -9,13 +9,14 @@ from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 
+#: ``request`` also takes the task token the state machine sent beside the document
+ACTIONS = {"request": approval.request, "clear": approval.clear}
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> Any:
     token = event.get("token")
-    actions = {
-        "request": lambda doc: approval.request(doc, token),
-        "clear": approval.clear,
-    }
+    actions = {**ACTIONS, "request": lambda doc: ACTIONS["request"](doc, token)}
     return dispatch(event, actions, DeployDocument)

@@ -9,8 +9,11 @@ from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 
+ACTIONS = {"audit": audit.audit}
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict, context: Any) -> Any:
-    return dispatch(event, {"audit": audit.audit}, DeployDocument)
+    return dispatch(event, ACTIONS, DeployDocument)

@@ -26,6 +26,10 @@ class _State(BaseModel):
     request: _Req
 
 
+#: acquire(app, execution, purpose) and release(app, execution, purpose, outcome)
+ACTIONS = {"acquire": lock.acquire, "release": lock.release}
+
+
 class LockEvent(BaseModel):
     """What the state machines send: every field named (no default stands in for a field a state
     forgot to send: the lock's purpose is shown to whoever waits for it, the outcome is counted)."""
@@ -51,5 +55,5 @@ def handler(event: dict, context: Any) -> Any:
         req = parsed.state.request
         logger.append_keys(app=req.app, execution=req.execution.arn, action=parsed.action)
         if parsed.action == "acquire":
-            return lock.acquire(req.app, req.execution.arn, parsed.purpose)
-        return lock.release(req.app, req.execution.arn, parsed.purpose, str(parsed.outcome))
+            return ACTIONS["acquire"](req.app, req.execution.arn, parsed.purpose)
+        return ACTIONS["release"](req.app, req.execution.arn, parsed.purpose, str(parsed.outcome))

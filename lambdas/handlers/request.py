@@ -19,6 +19,15 @@ class ValidateEvent(BaseModel):
     execution: Execution
 
 
+#: validate and validate_rollback get the caller's input (the document does not exist yet)
+ACTIONS = {
+    "validate": request.validate,
+    "validate_rollback": request.validate_rollback,
+    "plan_rollback": request.plan_rollback,
+    "discover_blue": request.discover_blue,
+}
+
+
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
@@ -27,8 +36,8 @@ def handler(event: dict, context: Any) -> Any:
         with bounded_errors():
             return _validate(ValidateEvent.model_validate(event))
     if event.get("action") == "plan_rollback":
-        return dispatch(event, {"plan_rollback": request.plan_rollback}, RollbackDocument)
-    return dispatch(event, {"discover_blue": request.discover_blue}, DeployDocument)
+        return dispatch(event, {"plan_rollback": ACTIONS["plan_rollback"]}, RollbackDocument)
+    return dispatch(event, {"discover_blue": ACTIONS["discover_blue"]}, DeployDocument)
 
 
 def _validate(parsed: ValidateEvent) -> Any:
@@ -37,7 +46,7 @@ def _validate(parsed: ValidateEvent) -> Any:
     logger.append_keys(execution=parsed.execution.arn, action=parsed.action)
     if isinstance(parsed.input, dict) and isinstance(parsed.input.get("app"), str):
         logger.append_keys(app=parsed.input["app"])
-    check = request.validate if parsed.action == "validate" else request.validate_rollback
+    check = ACTIONS[parsed.action]
     plan = to_json(check(parsed.input, parsed.execution))
     problem = budget.plan_problem(plan)
     if problem:
