@@ -14,6 +14,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.immutable_deploy_stack import ImmutableDeployStack
 
+from blue_green import contract  # noqa: E402  (importable once stacks put lambdas/ on the path)
+
 
 def build(app: cdk.App) -> ImmutableDeployStack:
     name = app.node.try_get_context("stack_name") or "ImmutableDeploy"
@@ -23,7 +25,7 @@ def build(app: cdk.App) -> ImmutableDeployStack:
     inventory = Path(app.node.try_get_context("inventory") or "inventory")
     stack = ImmutableDeployStack(app, name, env=env, inventory=inventory,
                                  description="Immutable Deploy: blue/green EC2 deployments")
-    cdk.Tags.of(stack).add("immutable-deploy:component", "control-plane")
+    cdk.Tags.of(stack).add(contract.TAG_COMPONENT, "control-plane")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack
 

@@ -30,13 +30,13 @@ from typing import Any, Iterable
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
+from blue_green import contract
 from blue_green.profiles import is_overridable
 
-TAG_APP = "immutable-deploy:app"
-TAG_ROLE = "immutable-deploy:role"
+from blue_green.contract import NAME_PREFIX, TAG_APP, TAG_ROLE
+
 #: the tags the traffic role writes on groups that exist (blue and green): never the app or role tag
-STATE_TAG_KEYS = ["immutable-deploy:state", "immutable-deploy:retired-at", "immutable-deploy:suspended-by-deploy"]
-NAME_PREFIX = "immutable-deploy-"
+STATE_TAG_KEYS = list(contract.STATE_TAG_KEYS)
 ROLE_NAME = re.compile(r"^[\w+=,.@-]{1,64}$")
 ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 

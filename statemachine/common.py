@@ -21,7 +21,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from blue_green import phases
+from blue_green import contract, phases
 
 #: Retried by the state machine: Lambda's own service errors and AWS trouble that outlived the SDK's retries.
 TRANSIENT_ERRORS = [
@@ -31,7 +31,7 @@ TRANSIENT_ERRORS = [
     "Lambda.TooManyRequestsException",
     "Lambda.ClientExecutionTimeoutException",
     "Lambda.Unknown",
-    "TransientAwsError",
+    contract.TRANSIENT,
 ]
 
 #: SNS errors worth a retry when the state machine publishes a notification itself.
@@ -162,8 +162,8 @@ def validate_then_lock(
     acquire = invoke(scope, "AcquireLock", fn.lock, "acquire", "$.lock",
                      "One deployment or rollback per app at a time.", purpose=purpose)
     acquire.add_catch(
-        error_message_fail(scope, "DeploymentInProgress", "DeploymentInProgress", "Another execution holds the lock."),
-        errors=["DeploymentInProgress"],
+        error_message_fail(scope, contract.IN_PROGRESS, contract.IN_PROGRESS, "Another execution holds the lock."),
+        errors=[contract.IN_PROGRESS],
         result_path="$.error",
     )
     start.next(validate)

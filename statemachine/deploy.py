@@ -16,7 +16,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from blue_green import phases
+from blue_green import contract, phases
 from statemachine.common import (
     Compensable,
     Flow,
@@ -40,7 +40,7 @@ class DeployDefinition(Construct):
 
         start, acquire = validate_then_lock(
             self, fn, validate_state="ValidateRequest", action="validate", purpose="deploy",
-            rejections={"InvalidDeploymentRequest": "InvalidDeploymentRequest"},
+            rejections={contract.INVALID_REQUEST: contract.INVALID_REQUEST},
             comment="Check the input and that everything it names exists; nothing is created before this passes.",
         )
         # The phases, declared once in blue_green/phases.py (read it to find any step).
@@ -139,14 +139,14 @@ class DeployDefinition(Construct):
         )
 
         report_cause = sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report"))
-        rejected = sfn.Fail(self, "ApprovalRejected", error="ApprovalRejected", cause_path=report_cause,
+        rejected = sfn.Fail(self, contract.APPROVAL_REJECTED, error=contract.APPROVAL_REJECTED, cause_path=report_cause,
                             comment="The release was rejected (or not approved in time); staging was cleaned up.")
-        rolled_back = sfn.Fail(self, "DeploymentRolledBack", error="DeploymentRolledBack", cause_path=report_cause,
+        rolled_back = sfn.Fail(self, contract.ROLLED_BACK, error=contract.ROLLED_BACK, cause_path=report_cause,
                                comment="Blue serves again and nothing of this deployment is left.")
         release_rejected = self._release("ReleaseLockRejected", "REJECTED", rejected)
         release_rolled_back = self._release("ReleaseLockRolledBack", "ROLLED_BACK", rolled_back)
         was_rejected = sfn.Condition.or_(
-            sfn.Condition.string_equals("$.failure.error", "ApprovalRejected"),
+            sfn.Condition.string_equals("$.failure.error", contract.APPROVAL_REJECTED),
             sfn.Condition.and_(
                 sfn.Condition.string_equals("$.failure.state", "AwaitApproval"),
                 sfn.Condition.string_equals("$.failure.error", "States.Timeout"),
@@ -165,7 +165,7 @@ class DeployDefinition(Construct):
             .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
             # another execution owns the app now: blue is its business (detach_green decides about green)
             .when(sfn.Condition.and_(sfn.Condition.is_present("$.undo.restore_blue.Error"),
-                                     sfn.Condition.string_equals("$.undo.restore_blue.Error", "LockLost")),
+                                     sfn.Condition.string_equals("$.undo.restore_blue.Error", contract.LOCK_LOST)),
                   detach_green, comment="restore blue: LockLost")
             # a restore that failed may have done part of its work: see whether blue serves
             .when(sfn.Condition.is_present("$.undo.restore_blue.Error"), check_blue)
@@ -218,7 +218,7 @@ class DeployDefinition(Construct):
 
     def _finish_incomplete(self) -> sfn.IChainable:
         if self._incomplete is None:
-            fail = sfn.Fail(self, "RollbackIncomplete", error="RollbackIncomplete",
+            fail = sfn.Fail(self, contract.ROLLBACK_INCOMPLETE, error=contract.ROLLBACK_INCOMPLETE,
                             cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
                             comment="Something could not be undone: the Cause lists every resource left behind.")
             self._incomplete = self._release("ReleaseLockIncomplete", "ROLLBACK_INCOMPLETE", fail)

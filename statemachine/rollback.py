@@ -11,7 +11,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from blue_green import phases
+from blue_green import contract, phases
 from statemachine.common import Compensable, Flow, Functions, invoke, never_fails, notify, validate_then_lock
 
 
@@ -20,7 +20,7 @@ class RollbackDefinition(Construct):
         super().__init__(scope, construct_id)
         start, acquire = validate_then_lock(
             self, fn, validate_state="ValidateRollback", action="validate_rollback", purpose="rollback",
-            rejections={"InvalidDeploymentRequest": "InvalidRollbackRequest"},
+            rejections={contract.INVALID_REQUEST: "InvalidRollbackRequest"},  # error: state name
             comment="Check the input (and that its load balancers and target groups exist).",
         )
         # The phases, declared once in blue_green/phases.py (read it to find any step).
@@ -31,9 +31,9 @@ class RollbackDefinition(Construct):
                            parameters={"detail.$": "States.StringToJson($.error.Cause)"}, result_path="$.rejection")
         release_nothing = invoke(self, "ReleaseLockNothingToRollBack", fn.lock, "release", None, "Release the lock.",
                                  purpose="rollback", outcome="NOTHING_TO_ROLL_BACK")
-        nothing_fail = sfn.Fail(self, "NothingToRollBack", error="NothingToRollBack",
+        nothing_fail = sfn.Fail(self, contract.NOTHING_TO_ROLL_BACK, error=contract.NOTHING_TO_ROLL_BACK,
                                 cause_path="$.rejection.detail.errorMessage", comment="No kept group exists.")
-        plan.add_catch(nothing, errors=["NothingToRollBack"], result_path="$.error")
+        plan.add_catch(nothing, errors=[contract.NOTHING_TO_ROLL_BACK], result_path="$.error")
         nothing.next(release_nothing)
         release_nothing.add_catch(nothing_fail, errors=["States.ALL"], result_path="$.lock_release_error")
         release_nothing.next(nothing_fail)
@@ -42,12 +42,12 @@ class RollbackDefinition(Construct):
                       "The current group serves again; the previous one is taken out and suspended again.")
         release_failed = invoke(self, "ReleaseLockAfterFailure", fn.lock, "release", None, "Release the lock.",
                                 purpose="rollback", outcome="FAILED")
-        failed = sfn.Fail(self, "RollbackFailed", error="RollbackFailed",
+        failed = sfn.Fail(self, contract.ROLLBACK_FAILED, error=contract.ROLLBACK_FAILED,
                           cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
                           comment="The rollback was undone: the group that served before still serves.")
         release_incomplete = invoke(self, "ReleaseLockAfterIncompleteUndo", fn.lock, "release", None,
                                     "Release the lock.", purpose="rollback", outcome="ROLLBACK_INCOMPLETE")
-        incomplete = sfn.Fail(self, "RollbackIncomplete", error="RollbackIncomplete",
+        incomplete = sfn.Fail(self, contract.ROLLBACK_INCOMPLETE, error=contract.ROLLBACK_INCOMPLETE,
                               cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
                               comment="The rollback failed and so did its undo: both groups may be attached.")
         report = sfn.Pass(self, "Undo failed", parameters={

@@ -12,6 +12,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from blue_green import contract
 from blue_green.profiles import StoredProfile, read_parameter
 from immutable_deploy.cli import exitcodes
 
@@ -144,7 +145,7 @@ class Aws:
 
     def running_holder(self, app: str) -> dict | None:
         """The ``LOCK#<app>`` item when its owner execution is still running (else None)."""
-        lock = self.item(f"LOCK#{app}")
+        lock = self.item(contract.lock_key(app))
         if not lock or not lock.get("owner"):
             return None
         try:

@@ -17,16 +17,17 @@ from pydantic import ValidationError
 
 from blue_green.errors import InvalidDeploymentRequest
 from blue_green.models.request import APP_PATTERN, DeploymentRequest, RollbackRequest, describe_validation_error
+from blue_green import contract
 from blue_green.profiles import StoredProfileError, complete_request
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli import follow as live
 from immutable_deploy.cli.aws import Aws, CliError, error_code
 
-APPROVAL_ERROR = "ApprovalRejected"
-TAG_APP = "immutable-deploy:app"
-TAG_VERSION = "immutable-deploy:version"
-TAG_STATE = "immutable-deploy:state"
-TAG_RETIRED_AT = "immutable-deploy:retired-at"
+APPROVAL_ERROR = contract.APPROVAL_REJECTED
+TAG_APP = contract.TAG_APP
+TAG_VERSION = contract.TAG_VERSION
+TAG_STATE = contract.TAG_STATE
+TAG_RETIRED_AT = contract.TAG_RETIRED_AT
 NONE_GIVEN = "none was given (--profile FILE)"
 
 
@@ -123,7 +124,7 @@ def rejected(ctx: Context, problems: list[str], what: str = "request") -> int:
     ctx.say(f"Rejected: the {what} is invalid; nothing was started.")
     for problem in problems:
         ctx.say(f"  {problem}")
-    ctx.result({"status": "REJECTED", "error": "InvalidDeploymentRequest", "cause": problems, "execution": None})
+    ctx.result({"status": "REJECTED", "error": contract.INVALID_REQUEST, "cause": problems, "execution": None})
     return exitcodes.REJECTED_INPUT
 
 
@@ -132,7 +133,7 @@ def in_progress(ctx: Context, app: str, holder: dict) -> int:
              f"({holder.get('owner')})")
     ctx.say(f"Not started: {cause}.")
     ctx.say(f"  see it with: {ctx.hint(f'status {app}')}")
-    ctx.result({"status": "REJECTED", "error": "DeploymentInProgress", "cause": cause, "execution": holder.get("owner")})
+    ctx.result({"status": "REJECTED", "error": contract.IN_PROGRESS, "cause": cause, "execution": holder.get("owner")})
     return exitcodes.IN_PROGRESS
 
 
@@ -241,7 +242,7 @@ def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any)
             ctx.say(f"  LEFT BEHIND: {line}")
         if cause.get("undo_error"):
             ctx.say(f"  undo failed: {cause.get('undo_error')}: {cause.get('undo_cause')}")
-    elif error == "InvalidDeploymentRequest" and isinstance(cause, str):
+    elif error == contract.INVALID_REQUEST and isinstance(cause, str):
         for problem in cause.split("; "):
             ctx.say(f"  {problem}")
     elif cause:
@@ -251,7 +252,7 @@ def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any)
 # --- approve / reject -----------------------------------------------------------------------------
 
 def _pending(ctx: Context, app: str) -> dict | None:
-    item = ctx.aws.item(f"APPROVAL#{app}")
+    item = ctx.aws.item(contract.approval_key(app))
     if item is None or not item.get("token"):
         ctx.say(f"Nothing to answer: no deployment of {app} is waiting for approval.")
         holder = ctx.aws.running_holder(app)
@@ -266,12 +267,12 @@ def _answer(ctx: Context, app: str, item: dict, send: Any) -> int | None:
         send()
     except ClientError as exc:
         if error_code(exc) in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-            ctx.aws.delete_item_if(f"APPROVAL#{app}", "execution", item.get("execution", ""))
+            ctx.aws.delete_item_if(contract.approval_key(app), "execution", item.get("execution", ""))
             ctx.say(f"Nothing to answer: the approval of {app} {item.get('version')} is no longer pending "
                     f"({error_code(exc)}); its execution: {item.get('execution')}")
             return exitcodes.NOTHING_PENDING
         raise
-    ctx.aws.delete_item_if(f"APPROVAL#{app}", "execution", item.get("execution", ""))
+    ctx.aws.delete_item_if(contract.approval_key(app), "execution", item.get("execution", ""))
     return None
 
 
@@ -440,7 +441,7 @@ def status(ctx: Context, args: Any) -> int:
             other.append(info)
     kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
     running = None
-    lock = aws.item(f"LOCK#{app}")
+    lock = aws.item(contract.lock_key(app))
     if lock and lock.get("owner"):
         try:
             owner_status = aws.describe_execution(lock["owner"])["status"]
@@ -449,7 +450,7 @@ def status(ctx: Context, args: Any) -> int:
         running = {"execution": lock["owner"], "purpose": lock.get("purpose"), "since": lock.get("acquired_at"),
                    "status": owner_status,
                    "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None}
-    approval = aws.item(f"APPROVAL#{app}")
+    approval = aws.item(contract.approval_key(app))
     if approval:
         approval = {k: v for k, v in approval.items() if k not in ("token", "ttl", "pk")}
     report = {"app": app, "serving": serving, "kept": kept, "other": other, "running": running,

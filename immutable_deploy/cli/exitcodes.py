@@ -22,6 +22,8 @@ code  meaning
 """
 from __future__ import annotations
 
+from blue_green import contract
+
 OK = 0
 ERROR = 1
 USAGE = 2
@@ -36,13 +38,13 @@ NOTHING_PENDING = 10
 
 #: execution error name -> exit code
 BY_ERROR = {
-    "InvalidDeploymentRequest": REJECTED_INPUT,
-    "DeploymentInProgress": IN_PROGRESS,
-    "DeploymentRolledBack": ROLLED_BACK,
-    "RollbackIncomplete": ROLLBACK_INCOMPLETE,
-    "ApprovalRejected": APPROVAL_REJECTED,
-    "RollbackFailed": ROLLBACK_FAILED,
-    "NothingToRollBack": ROLLBACK_FAILED,
+    contract.INVALID_REQUEST: REJECTED_INPUT,
+    contract.IN_PROGRESS: IN_PROGRESS,
+    contract.ROLLED_BACK: ROLLED_BACK,
+    contract.ROLLBACK_INCOMPLETE: ROLLBACK_INCOMPLETE,
+    contract.APPROVAL_REJECTED: APPROVAL_REJECTED,
+    contract.ROLLBACK_FAILED: ROLLBACK_FAILED,
+    contract.NOTHING_TO_ROLL_BACK: ROLLBACK_FAILED,
 }
 
 EPILOG = """\

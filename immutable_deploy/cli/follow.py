@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TextIO
 
+from blue_green import contract
 from blue_green import phases as workflow
 
 #: seconds between two polls (``--poll-seconds``); tests make it tiny
@@ -420,7 +421,7 @@ def follow(aws: Any, arn: str, *, app: str, kind: str, out: TextIO, tty: bool | 
             changes += tracker.apply(event)
         notes: list[str] = []
         if tracker.awaiting_approval and tracker.approval is None:
-            item = aws.item(f"APPROVAL#{app}")
+            item = aws.item(contract.approval_key(app))
             if item and item.get("execution") == arn:
                 notes = tracker.approval_reached(item)
         view.update(tracker, changes, notes if isinstance(view, PlainView) else [])

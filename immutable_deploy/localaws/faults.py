@@ -9,6 +9,8 @@ from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException
 
+from blue_green import contract
+
 # (group name, group tags) -> the group's instances never become healthy
 GroupPredicate = Callable[[str, Mapping[str, str]], bool]
 
@@ -34,8 +36,8 @@ SERVING = Load(cpu_percent=40.0, requests_per_minute=1200.0)
 # (group name, group tags, serving) -> its load, or None for the default (SERVING / IDLE)
 LoadFunction = Callable[[str, Mapping[str, str], bool], "Load | None"]
 
-VERSION_TAG = "immutable-deploy:version"
-ROLE_TAG = "immutable-deploy:role"
+VERSION_TAG = contract.TAG_VERSION
+ROLE_TAG = contract.TAG_ROLE
 
 
 @dataclass(frozen=True)

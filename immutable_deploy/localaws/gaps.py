@@ -444,6 +444,50 @@ def _install_policies_and_tokens() -> Callable[[], None]:
     return uninstall
 
 
+# --- Step Functions: a Choice rule on a path the input does not have -----------------------------------
+#
+# AWS fails the execution (States.Runtime, "Invalid path '$.x': The choice state's condition path
+# references an invalid value.") when a Choice rule compares a field the state's input does not
+# have; only IsPresent may look at a missing field. moto evaluates such a rule to false and goes on,
+# so a definition that forgot an IsPresent guard passes here and breaks on AWS.
+
+
+def _choice_path_must_exist(original: Callable) -> Callable:
+    def _eval_body(self: Any, env: Any) -> None:
+        from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+            FailureEvent,
+            FailureEventException,
+        )
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+        from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+            StatesErrorNameType,
+        )
+        from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_operator_type import (
+            ComparisonOperatorType,
+        )
+        from moto.stepfunctions.parser.asl.component.state.choice.comparison.variable import NoSuchVariable
+        from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+        if self.comparison_function.operator_type != ComparisonOperatorType.IsPresent:
+            self.variable.eval(env)
+            missing = env.stack.pop()
+            if isinstance(missing, NoSuchVariable):
+                path = self.variable.string_sampler.literal_value
+                cause = f"Invalid path '{path}': The choice state's condition path references an invalid value."
+                raise FailureEventException(failure_event=FailureEvent(
+                    env=env,
+                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                    event_type=HistoryEventType.TaskFailed,
+                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                        error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)),
+                ))
+        original(self, env)
+
+    _eval_body.__wrapped__ = original  # type: ignore[attr-defined]
+    return _eval_body
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.autoscaling.models import AutoScalingBackend
@@ -462,9 +506,16 @@ def install() -> Callable[[], None]:
     original_delete_lc = AutoScalingBackend.delete_launch_configuration
     AutoScalingBackend.delete_launch_configuration = _launch_configuration_in_use_refused(original_delete_lc)  # type: ignore[method-assign]
 
+    from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (
+        ComparisonVariable,
+    )
+
+    original_compare = ComparisonVariable._eval_body
+    ComparisonVariable._eval_body = _choice_path_must_exist(original_compare)  # type: ignore[method-assign]
     undo_policies_and_tokens = _install_policies_and_tokens()
 
     def uninstall() -> None:
+        ComparisonVariable._eval_body = original_compare  # type: ignore[method-assign]
         undo_policies_and_tokens()
         AmiBackend.create_image = original  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]

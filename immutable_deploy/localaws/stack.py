@@ -76,7 +76,7 @@ def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
     digest = hashlib.sha256()
     shaping = [ROOT / "app.py", ROOT / "cdk.json", ROOT / "stacks", ROOT / "statemachine",
                LAMBDAS / "blue_green" / "profiles.py", LAMBDAS / "blue_green" / "models" / "request.py",
-               LAMBDAS / "blue_green" / "phases.py"]
+               LAMBDAS / "blue_green" / "phases.py", LAMBDAS / "blue_green" / "contract.py"]
     for path in shaping:
         files = [path] if path.is_file() else sorted(path.rglob("*.py"))
         for f in files:

@@ -11,14 +11,16 @@ from typing import Any
 
 import boto3
 
-APP_TAG = "immutable-deploy:app"
+from blue_green import contract
+
+APP_TAG = contract.TAG_APP
 #: how long the world's load balancers drain a deregistered instance (the target group's
 #: deregistration delay, the classic ELB's connection draining timeout), and how long the
 #: deployment profile waits for it (timing.drain_seconds): 30 s, a usual setting for a web app whose
 #: requests take seconds (AWS's default, 300 s, is for long-lived connections)
 DRAIN_SECONDS = 30
-VERSION_TAG = "immutable-deploy:version"
-STATE_TAG = "immutable-deploy:state"
+VERSION_TAG = contract.TAG_VERSION
+STATE_TAG = contract.TAG_STATE
 
 
 @dataclass

@@ -4,11 +4,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-TAG_APP = "immutable-deploy:app"
-TAG_VERSION = "immutable-deploy:version"
-TAG_EXECUTION = "immutable-deploy:execution"
-TAG_ROLE = "immutable-deploy:role"
-TAG_SUSPENDED = "immutable-deploy:suspended-by-deploy"
+from blue_green.contract import NAME_PREFIX, TAG_APP, TAG_EXECUTION, TAG_ROLE, TAG_SUSPENDED, TAG_VERSION
+
+__all__ = ["NAME_PREFIX", "TAG_APP", "TAG_EXECUTION", "TAG_ROLE", "TAG_SUSPENDED", "TAG_VERSION"]
 
 
 def short_id(execution_arn: str) -> str:
@@ -17,11 +15,6 @@ def short_id(execution_arn: str) -> str:
 
 def _safe(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]", "-", value)
-
-
-#: names of what the workflow creates without tags to scope it by (launch configurations, copied
-#: alarms) start with this, so that IAM can limit the functions to them by name
-NAME_PREFIX = "immutable-deploy-"
 
 
 def green_asg(app: str, version: str, short: str) -> str:

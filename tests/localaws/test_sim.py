@@ -17,7 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock
+from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 REGION = "us-east-1"
@@ -595,10 +595,10 @@ def test_sdk_retries_use_up_the_throttled_calls_in_simulated_time(make_sim: SimF
 # -- Step Functions --------------------------------------------------------------------------------
 
 
-def run_machine(definition: dict[str, Any], execution_input: dict[str, Any] | None = None) -> Any:
+def run_machine(definition: dict[str, Any], execution_input: dict[str, Any] | None = None, name: str = "m") -> Any:
     sfn = client("stepfunctions")
     arn = sfn.create_state_machine(
-        name="m", definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
+        name=name, definition=json.dumps(definition), roleArn="arn:aws:iam::123456789012:role/sfn"
     )["stateMachineArn"]
     execution = sfn.start_execution(stateMachineArn=arn, input=json.dumps(execution_input or {}))["executionArn"]
     deadline = time.monotonic() + 10
@@ -624,6 +624,35 @@ def test_wait_until_a_timestamp_uses_simulated_time(sim: Simulator, clock: Virtu
     definition = {"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "TimestampPath": "$.until", "End": True}}}
     assert run_machine(definition, {"until": until})["status"] == "SUCCEEDED"
     assert clock.elapsed() == 300
+
+
+@pytest.mark.parametrize(("rule", "status"), [
+    ({"Variable": "$.result.deleting", "BooleanEquals": True}, "FAILED"),
+    ({"Variable": "$.result.status", "StringEquals": "DONE"}, "FAILED"),
+    ({"Variable": "$.result.primary", "IsNull": True}, "FAILED"),
+    ({"Not": {"Variable": "$.result.status", "StringEquals": "DONE"}}, "FAILED"),
+    ({"Variable": "$.result.Error", "IsPresent": True}, "SUCCEEDED"),
+    # And stops at its first false rule: the usual guard of a comparison
+    ({"And": [{"Variable": "$.result.Error", "IsPresent": True},
+              {"Variable": "$.result.Error", "StringEquals": "LockLost"}]}, "SUCCEEDED"),
+])
+def test_a_choice_rule_on_a_missing_field_fails_the_execution_as_on_aws(sim: Simulator, rule: dict, status: str,
+                                                                      request: pytest.FixtureRequest) -> None:
+    """AWS: "Invalid path '$.x': The choice state's condition path references an invalid value."
+    (States.Runtime, no Catch runs); only IsPresent may look at a field that is not there."""
+    definition = {"StartAt": "Decide", "States": {
+        "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+        "Yes": {"Type": "Succeed"}, "No": {"Type": "Succeed"}}}
+    undo_gaps = gaps.install()
+    request.addfinalizer(undo_gaps)
+    result = run_machine(definition, {"result": {"other": 1}})
+    assert result["status"] == status
+    if status == "FAILED":
+        assert result["error"] == "States.Runtime"
+        assert "references an invalid value" in result["cause"]
+    # the same rule on an input that has the field decides as usual
+    present = {"result": {"deleting": True, "status": "DONE", "primary": None, "Error": "LockLost"}}
+    assert run_machine(definition, present, name="again")["status"] == "SUCCEEDED"
 
 
 def test_retry_backoff_advances_the_clock(sim: Simulator, clock: VirtualClock) -> None:

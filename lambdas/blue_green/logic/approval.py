@@ -8,20 +8,19 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
-from blue_green import clock
+from blue_green import clock, contract
 from blue_green.adapters import notify, store, workflow
 from blue_green.errors import ApprovalRejected, DeploymentError
 from blue_green.models.state import DeployDocument
 
-APPROVAL_ERROR = "ApprovalRejected"
+APPROVAL_ERROR = contract.APPROVAL_REJECTED
 
 
 class NoPendingApproval(DeploymentError):
     """No deployment of this app is waiting for approval."""
 
 
-def _key(app: str) -> str:
-    return f"APPROVAL#{app}"
+_key = contract.approval_key
 
 
 def request(doc: DeployDocument, token: str) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from blue_green import naming, polling
+from blue_green import contract, naming, polling
 from blue_green.adapters import ec2, ssm
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
 from blue_green.handler import BadEvent
@@ -20,7 +20,7 @@ from blue_green.observability import logger, metrics
 
 ROLE = "staging"
 #: which launch of this execution an instance is (1, or 2 after an interruption)
-TAG_LAUNCH = "immutable-deploy:launch"
+TAG_LAUNCH = contract.TAG_LAUNCH
 MAX_LAUNCHES = 2
 #: an instance in one of these states will not become ready: the bake was interrupted
 GONE_STATES = frozenset({"shutting-down", "terminated", "stopping", "stopped"})

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from blue_green import naming
+from blue_green import contract, naming
 from blue_green.adapters import autoscaling
 
-TAG_STATE = "immutable-deploy:state"
-TAG_RETIRED_AT = "immutable-deploy:retired-at"
+TAG_STATE = contract.TAG_STATE
+TAG_RETIRED_AT = contract.TAG_RETIRED_AT
 STATE_SERVING = "serving"
 STATE_KEPT = "kept"
 

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.exceptions import ClientError
 
-from blue_green import naming, polling
+from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.aws import error_code
 from blue_green.errors import GreenUnhealthy, ResourceConflict, TransientAwsError
@@ -23,7 +23,7 @@ ASG_DIMENSION = "AutoScalingGroupName"
 #: alarms that target tracking policies create and manage themselves
 TARGET_TRACKING_PREFIX = "TargetTracking-"
 #: tags of blue that are not copied to green
-RESERVED_PREFIXES = ("aws:", "immutable-deploy:")
+RESERVED_PREFIXES = ("aws:", contract.TAG_PREFIX)
 METADATA_OPTIONS = {"HttpTokens": "required", "HttpEndpoint": "enabled"}
 
 #: put_scaling_policy parameters that a described policy gives back as is

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from blue_green import clock
+from blue_green import clock, contract
 from blue_green.adapters import store, workflow
 from blue_green.errors import DeploymentInProgress, LockLost
 from blue_green.observability import NAMESPACE, SERVICE, logger
@@ -13,8 +13,7 @@ from blue_green.observability import NAMESPACE, SERVICE, logger
 OWNER = "owner"
 
 
-def _key(app: str) -> str:
-    return f"LOCK#{app}"
+_key = contract.lock_key
 
 
 def acquire(app: str, owner: str, purpose: str) -> dict:

@@ -1,0 +1,72 @@
+"""What every part of Immutable Deploy agrees on, spelled once: the tags on what it creates, the keys
+of its state table, and the error names its executions end with.
+
+The stack (IAM conditions on tags), the handlers, the ``immutable-deploy`` command and the local
+AWS import these; the state and phase names are in :mod:`blue_green.phases`. Plain constants: no
+AWS imports.
+"""
+from __future__ import annotations
+
+from blue_green import errors
+
+# --- tags --------------------------------------------------------------------------------------------
+
+TAG_PREFIX = "immutable-deploy:"
+#: the app a resource belongs to; a hand-made group tagged with it is adopted as blue
+TAG_APP = f"{TAG_PREFIX}app"
+#: the release version it was made for
+TAG_VERSION = f"{TAG_PREFIX}version"
+#: the execution that created it (only resources with this tag are ever deleted)
+TAG_EXECUTION = f"{TAG_PREFIX}execution"
+#: what it is: ``staging`` instances, ``image`` images and snapshots, ``green`` launch templates
+TAG_ROLE = f"{TAG_PREFIX}role"
+#: on a group: ``serving`` (it took traffic at its last switch) or ``kept`` (set aside for rollback)
+TAG_STATE = f"{TAG_PREFIX}state"
+#: on a kept group: when it stopped serving (ISO time)
+TAG_RETIRED_AT = f"{TAG_PREFIX}retired-at"
+#: on a group whose scaling processes a deployment suspended: which execution, which processes
+TAG_SUSPENDED = f"{TAG_PREFIX}suspended-by-deploy"
+#: on a staging instance: which launch of this execution it is (1, or 2 after an interruption)
+TAG_LAUNCH = f"{TAG_PREFIX}launch"
+#: on the stack's own resources
+TAG_COMPONENT = f"{TAG_PREFIX}component"
+#: the tags the traffic role writes on groups that already exist (never the app or role tag)
+STATE_TAG_KEYS = (TAG_STATE, TAG_RETIRED_AT, TAG_SUSPENDED)
+
+#: names of what the workflow creates without tags to scope it by (launch configurations, copied
+#: alarms) start with this, so that IAM can limit the functions to them by name
+NAME_PREFIX = "immutable-deploy-"
+
+# --- the state table (one DynamoDB table, string partition key ``pk``) -----------------------------------
+
+LOCK_PREFIX = "LOCK#"
+APPROVAL_PREFIX = "APPROVAL#"
+
+
+def lock_key(app: str) -> str:
+    """The item of the app's lock: one deployment or rollback at a time."""
+    return f"{LOCK_PREFIX}{app}"
+
+
+def approval_key(app: str) -> str:
+    """The item of the app's pending approval (its task token)."""
+    return f"{APPROVAL_PREFIX}{app}"
+
+
+# --- error names the state machines match on and end with (docs/outputs-and-errors.md) -------------------
+
+#: raised by the handlers (the class names of blue_green.errors)
+INVALID_REQUEST = errors.InvalidDeploymentRequest.__name__
+IN_PROGRESS = errors.DeploymentInProgress.__name__
+APPROVAL_REJECTED = errors.ApprovalRejected.__name__
+NOTHING_TO_ROLL_BACK = errors.NothingToRollBack.__name__
+LOCK_LOST = errors.LockLost.__name__
+TRANSIENT = errors.TransientAwsError.__name__
+#: the state machines' own
+ROLLED_BACK = "DeploymentRolledBack"
+ROLLBACK_INCOMPLETE = "RollbackIncomplete"
+ROLLBACK_FAILED = "RollbackFailed"
+
+#: every error a failed execution can end with
+ENDS_WITH = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE,
+             NOTHING_TO_ROLL_BACK, ROLLBACK_FAILED)
