@@ -148,6 +148,9 @@ def test_a_rollback_whose_undo_fails_too_is_incomplete(local_aws):
     assert desc["status"] == "FAILED" and desc["error"] == "RollbackIncomplete", cause(desc)
     report = cause(desc)
     assert report["failed_state"] == "CheckPrevious" and report["undo_error"] == "TransientAwsError"
+    # what failed and why, and why the undo could not finish, each in the handler's words
+    assert report["error"] == "BlueUnhealthy" and BLUE in json.loads(report["cause"])["errorMessage"], report
+    assert "DetachLoadBalancers" in json.loads(report["undo_cause"])["errorMessage"], report
     assert report["left_behind"] == ["the load balancers may have both groups attached: check them"]
     serving = aws.serving()
     assert sorted(serving["elb"]) == sorted([BLUE, green]), serving
