@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test synth diagram docs mutation clean
+.PHONY: demo test synth diagram docs docs-serve mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,16 @@ synth: $(STAMP)
 diagram: $(STAMP)
 	@$(PY) -m immutable_deploy.diagram --write
 
-## docs: regenerate the generated parts of docs/ (the diagram, the table of every role's grants)
+## docs: regenerate the generated parts of docs/ (the diagram, the table of every role's grants), then build
+## the documentation site into .build/site strictly (a broken link fails); `make docs-serve` serves it
 docs: $(STAMP)
 	@$(PY) -m immutable_deploy.diagram --write
 	@$(PY) -m immutable_deploy.permissions_doc --write
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+	@echo "The site is in .build/site (open .build/site/index.html)"
+
+docs-serve: $(STAMP)
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs serve
 
 ## mutation: the mutation score (mutmut over lambdas/blue_green/logic/, and the state machines); slow: hours on 2 cores, resumable
 mutation: $(STAMP)
