@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test synth diagram docs docs-serve mutation clean
+.PHONY: demo test unit integration scenarios lint synth diagram docs docs-serve mutation clean
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,24 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 demo: $(STAMP)
 	@$(PY) -m immutable_deploy.demo
 
-## test: the whole test suite, exactly as CI runs it
-test: $(STAMP)
+## test: the linter, then the whole test suite, exactly as CI runs it
+test: lint
 	@$(PY) -m pytest
+
+## unit / integration / scenarios: one tier of the suite, for a fast loop (make test runs them all)
+unit: $(STAMP)
+	@$(PY) -m pytest tests/unit
+
+## integration: the local AWS itself, the stack and its IAM, the CLI against the local AWS
+integration: $(STAMP)
+	@$(PY) -m pytest tests/localaws tests/infra tests/cli tests/mutation tests/test_offline.py
+
+scenarios: $(STAMP)
+	@$(PY) -m pytest tests/scenarios
+
+## lint: ruff over the code and the tests (pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff])
+lint: $(STAMP)
+	@$(VENV)/bin/ruff check --quiet .
 
 ## synth: synthesize the stack for a real account into cdk.out (bundles the dependencies layer with pip)
 synth: $(STAMP)

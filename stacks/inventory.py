@@ -75,7 +75,7 @@ def check_partial(stored: StoredProfile, path: Path) -> None:
         Profile.model_validate(stored.profile)
     except ValidationError as exc:
         problems = []
-        for err, line in zip(exc.errors(), describe_validation_error(exc)):
+        for err, line in zip(exc.errors(), describe_validation_error(exc), strict=False):
             if err.get("type") != "missing":
                 problems.append(f"profile.{line}")
                 continue

@@ -56,3 +56,44 @@ def _guard(method_name: str):  # noqa: ANN202
 
 for _method in ("connect", "connect_ex", "sendto"):
     setattr(socket.socket, _method, _guard(_method))
+
+
+# --- the local AWS with the synthesized stack (scenarios, CLI, IAM enforcement tests) -------------------
+
+from typing import Any, Callable, Iterator  # noqa: E402
+
+import pytest  # noqa: E402
+
+from immutable_deploy.localaws.harness import LocalAws  # noqa: E402
+from immutable_deploy.localaws.stack import cached_template  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def template() -> dict:
+    return cached_template()
+
+
+@pytest.fixture
+def local_aws(template) -> Iterator[Callable[..., LocalAws]]:
+    """``local_aws(scenario=Scenario(...), blue_version=..., blue_targets=..., iam="enforce")`` -> an
+    entered LocalAws.
+
+    At teardown the IAM check (``aws.iam``, see immutable_deploy/localaws/iam/enforce.py) fails the
+    test for every AWS call a function made that the IAM catalogue does not model and, in "enforce"
+    mode, for every denied request the test did not announce with ``aws.iam.expect_denials(function=...,
+    action=...)``; the failure names the function, the action, the resource and the evaluator's
+    explanation."""
+    opened: list[LocalAws] = []
+
+    def make(**kwargs: Any) -> LocalAws:
+        kwargs.setdefault("template", template)
+        aws = LocalAws(**kwargs)
+        opened.append(aws.__enter__())
+        return aws
+
+    yield make
+    for aws in reversed(opened):
+        aws.__exit__(None, None, None)
+    problems = [p for aws in opened if aws.iam is not None for p in aws.iam.teardown_problems()]
+    if problems:
+        pytest.fail("IAM check of the functions' AWS calls:\n" + "\n".join(problems), pytrace=False)

@@ -380,7 +380,7 @@ def banner(handle: LocalServer) -> str:
         "",
         f"  simulated clock  {pace}; now {clock.now():%Y-%m-%d %H:%M:%S} UTC",
         f"  scenario         {describe_scenario(handle.scenario)}",
-        f"  stack            ImmutableDeploy (describe-stacks gives its outputs)",
+        "  stack            ImmutableDeploy (describe-stacks gives its outputs)",
         f"    deploy         {stack.deploy_arn}",
         f"    rollback       {stack.rollback_arn}",
         f"    state table    {stack.table_name}",

@@ -22,7 +22,7 @@ import traceback
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import boto3
 
@@ -197,143 +197,158 @@ def _dummy_zip() -> bytes:
     return buf.getvalue()
 
 
-def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "ImmutableDeploy") -> LocalStack:
-    """Create the template's table, topic, queues, functions, state machines and EventBridge rules in
-    the active moto backend."""
-    resources = template["Resources"]
-    physical: dict[str, dict[str, str]] = {}
-    resolve = _Resolver(template, region, physical)
-    local = LocalStack(template=template, region=region)
-    iam = boto3.client("iam", region_name=region)
-    ddb = boto3.client("dynamodb", region_name=region)
-    sns = boto3.client("sns", region_name=region)
-    lam = boto3.client("lambda", region_name=region)
-    sfn = boto3.client("stepfunctions", region_name=region)
-    logs = boto3.client("logs", region_name=region)
-    sqs = boto3.client("sqs", region_name=region)
-    events = boto3.client("events", region_name=region)
+class _StackBuilder:
+    """Creates a template's resources in passes: each pass's resources may refer to those of the
+    passes before it (a function's environment to the table and topic, a state machine to the
+    functions, a rule to the state machine, a queue policy to the rule)."""
 
-    def short(logical: str) -> str:
-        return f"{stack_name}-{logical}"[:64]
+    def __init__(self, template: dict, region: str, stack_name: str) -> None:
+        self.template, self.region, self.stack_name = template, region, stack_name
+        self.resources: dict[str, dict] = template["Resources"]
+        self.physical: dict[str, dict[str, str]] = {}
+        self.resolve = _Resolver(template, region, self.physical)
+        self.local = LocalStack(template=template, region=region)
+        self.passes: list[dict[str, Callable[[str, dict], None]]] = [
+            # 1: things nothing else needs resolved first
+            {"AWS::IAM::Role": self._role, "AWS::DynamoDB::Table": self._table, "AWS::SNS::Topic": self._topic,
+             "AWS::Logs::LogGroup": self._log_group, "AWS::Lambda::LayerVersion": self._layer,
+             "AWS::SQS::Queue": self._queue, "AWS::Events::EventBus": self._bus},
+            {"AWS::Lambda::Function": self._function},
+            {"AWS::StepFunctions::StateMachine": self._state_machine},
+            # the release trigger starts the deploy state machine: moto does not deliver to Step
+            # Functions, gaps.py does
+            {"AWS::Events::Rule": self._rule},
+            # queue policies name the rules that may send to a queue: the release trigger's dead-letter
+            # queue admits EventBridge for its rule only; gaps.py evaluates it at each dead letter
+            {"AWS::SQS::QueuePolicy": self._queue_policy},
+            # the inventory's stored profiles
+            {"AWS::SSM::Parameter": self._parameter},
+        ]
 
-    # Pass 1: things nothing else needs resolved first.
-    for logical, res in resources.items():
-        kind, props = res["Type"], res.get("Properties", {})
-        if kind == "AWS::IAM::Role":
-            name = short(logical)
-            arn = iam.create_role(
-                RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
-            )["Role"]["Arn"]
-            physical[logical] = {"Ref": name, "Arn": arn}
-        elif kind == "AWS::DynamoDB::Table":
-            name = short(logical)
-            ddb.create_table(
-                TableName=name,
-                KeySchema=props["KeySchema"],
-                AttributeDefinitions=props["AttributeDefinitions"],
-                BillingMode="PAY_PER_REQUEST",
-            )
-            physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{region}:{ACCOUNT}:table/{name}"}
-        elif kind == "AWS::SNS::Topic":
-            arn = sns.create_topic(Name=short(logical))["TopicArn"]
-            physical[logical] = {"Ref": arn, "TopicArn": arn, "TopicName": short(logical)}
-        elif kind == "AWS::Logs::LogGroup":
-            name = props.get("LogGroupName") or f"/aws/lambda/{short(logical)}"
-            logs.create_log_group(logGroupName=name)
-            physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{region}:{ACCOUNT}:log-group:{name}:*"}
-        elif kind == "AWS::Lambda::LayerVersion":
-            physical[logical] = {"Ref": f"arn:aws:lambda:{region}:{ACCOUNT}:layer:{short(logical)}:1"}
-        elif kind == "AWS::SQS::Queue":
-            name = props.get("QueueName") or short(logical)
-            attributes = {"MessageRetentionPeriod": str(props["MessageRetentionPeriod"])} \
-                if "MessageRetentionPeriod" in props else {}
-            url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-            physical[logical] = {"Ref": url, "QueueUrl": url, "QueueName": name,
-                                 "Arn": f"arn:aws:sqs:{region}:{ACCOUNT}:{name}"}
-        elif kind == "AWS::Events::EventBus":
-            arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
-            physical[logical] = {"Ref": props["Name"], "Name": props["Name"], "Arn": arn}
-            if props.get("Policy"):  # the bus's whole resource policy (moto stores it, does not enforce it)
-                policy = props["Policy"]
-                policy = resolve(json.loads(policy) if isinstance(policy, str) else policy)
-                events.put_permission(EventBusName=props["Name"], Policy=json.dumps(policy))
-                physical[logical]["Policy"] = json.dumps(policy)
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
 
-    # Pass 2: functions (their environment refers to the table and topic).
-    for logical, res in resources.items():
-        if res["Type"] != "AWS::Lambda::Function":
-            continue
-        props = res["Properties"]
-        name = short(logical)
-        env = resolve(props.get("Environment", {}).get("Variables", {}))
-        arn = lam.create_function(
+    def short(self, logical: str) -> str:
+        return f"{self.stack_name}-{logical}"[:64]
+
+    def build(self) -> None:
+        for creators in self.passes:
+            for logical, res in self.resources.items():
+                create = creators.get(res["Type"])
+                if create is not None:
+                    create(logical, res.get("Properties", {}))
+        for key, output in self.template.get("Outputs", {}).items():
+            self.local.outputs[key] = self.resolve(output["Value"])
+
+    def _role(self, logical: str, props: dict) -> None:
+        name = self.short(logical)
+        arn = self.client("iam").create_role(
+            RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
+        )["Role"]["Arn"]
+        self.physical[logical] = {"Ref": name, "Arn": arn}
+
+    def _table(self, logical: str, props: dict) -> None:
+        name = self.short(logical)
+        self.client("dynamodb").create_table(
+            TableName=name,
+            KeySchema=props["KeySchema"],
+            AttributeDefinitions=props["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}"}
+
+    def _topic(self, logical: str, props: dict) -> None:
+        arn = self.client("sns").create_topic(Name=self.short(logical))["TopicArn"]
+        self.physical[logical] = {"Ref": arn, "TopicArn": arn, "TopicName": self.short(logical)}
+
+    def _log_group(self, logical: str, props: dict) -> None:
+        name = props.get("LogGroupName") or f"/aws/lambda/{self.short(logical)}"
+        self.client("logs").create_log_group(logGroupName=name)
+        self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"}
+
+    def _layer(self, logical: str, props: dict) -> None:
+        self.physical[logical] = {"Ref": f"arn:aws:lambda:{self.region}:{ACCOUNT}:layer:{self.short(logical)}:1"}
+
+    def _queue(self, logical: str, props: dict) -> None:
+        name = props.get("QueueName") or self.short(logical)
+        attributes = {"MessageRetentionPeriod": str(props["MessageRetentionPeriod"])} \
+            if "MessageRetentionPeriod" in props else {}
+        url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+        self.physical[logical] = {"Ref": url, "QueueUrl": url, "QueueName": name,
+                                  "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"}
+
+    def _bus(self, logical: str, props: dict) -> None:
+        events = self.client("events")
+        arn = events.create_event_bus(Name=props["Name"])["EventBusArn"]
+        self.physical[logical] = {"Ref": props["Name"], "Name": props["Name"], "Arn": arn}
+        if props.get("Policy"):  # the bus's whole resource policy (moto stores it, does not enforce it)
+            policy = props["Policy"]
+            policy = self.resolve(json.loads(policy) if isinstance(policy, str) else policy)
+            events.put_permission(EventBusName=props["Name"], Policy=json.dumps(policy))
+            self.physical[logical]["Policy"] = json.dumps(policy)
+
+    def _function(self, logical: str, props: dict) -> None:
+        name = self.short(logical)
+        env = self.resolve(props.get("Environment", {}).get("Variables", {}))
+        arn = self.client("lambda").create_function(
             FunctionName=name,
             Runtime="python3.12",
-            Role=resolve(props["Role"]),
+            Role=self.resolve(props["Role"]),
             Handler=props["Handler"],
             Code={"ZipFile": _dummy_zip()},
             Timeout=int(props.get("Timeout", 60)),
             Environment={"Variables": env},
         )["FunctionArn"]
-        physical[logical] = {"Ref": name, "Arn": arn}
-        local.functions[name] = {"handler": props["Handler"], "env": env, "timeout": int(props.get("Timeout", 60))}
-        local.env.update(env)
+        self.physical[logical] = {"Ref": name, "Arn": arn}
+        self.local.functions[name] = {"handler": props["Handler"], "env": env, "timeout": int(props.get("Timeout", 60))}
+        self.local.env.update(env)
 
-    # Pass 3: state machines.
-    for logical, res in resources.items():
-        if res["Type"] != "AWS::StepFunctions::StateMachine":
-            continue
-        props = res["Properties"]
-        definition = resolve(props["DefinitionString"])
-        arn = sfn.create_state_machine(
-            name=props.get("StateMachineName", short(logical)),
-            definition=definition,
-            roleArn=resolve(props["RoleArn"]),
+    def _state_machine(self, logical: str, props: dict) -> None:
+        name = props.get("StateMachineName", self.short(logical))
+        arn = self.client("stepfunctions").create_state_machine(
+            name=name,
+            definition=self.resolve(props["DefinitionString"]),
+            roleArn=self.resolve(props["RoleArn"]),
             type=props.get("StateMachineType", "STANDARD"),
         )["stateMachineArn"]
-        physical[logical] = {"Ref": arn, "Arn": arn, "Name": props.get("StateMachineName", short(logical))}
+        self.physical[logical] = {"Ref": arn, "Arn": arn, "Name": name}
 
-    # Pass 4: EventBridge rules and their targets (the release trigger starts the deploy state
-    # machine: moto does not deliver to Step Functions, gaps.py does).
-    for logical, res in resources.items():
-        if res["Type"] != "AWS::Events::Rule":
-            continue
-        props = resolve(res["Properties"])
+    def _rule(self, logical: str, raw: dict) -> None:
+        events = self.client("events")
+        props = self.resolve(raw)
         bus = props.get("EventBusName", "default")
         if bus != "default" and not any(b["Name"] == bus for b in events.list_event_buses()["EventBuses"]):
             events.create_event_bus(Name=bus)  # a bus the stack only refers to by name
-        name = props.get("Name") or short(logical)
+        name = props.get("Name") or self.short(logical)
         rule = {"Name": name, "EventBusName": bus, "State": props.get("State", "ENABLED")}
         if "EventPattern" in props:
             rule["EventPattern"] = json.dumps(props["EventPattern"])
-        if "ScheduleExpression" in props:
-            rule["ScheduleExpression"] = props["ScheduleExpression"]
-        if "Description" in props:
-            rule["Description"] = props["Description"]
+        for key in ("ScheduleExpression", "Description"):
+            if key in props:
+                rule[key] = props[key]
         arn = events.put_rule(**rule)["RuleArn"]
         if props.get("Targets"):
             events.put_targets(Rule=name, EventBusName=bus, Targets=props["Targets"])
         # Ref of a rule on a custom bus is "<bus>|<rule>", as CloudFormation has it.
-        physical[logical] = {"Ref": name if bus == "default" else f"{bus}|{name}", "Arn": arn}
+        self.physical[logical] = {"Ref": name if bus == "default" else f"{bus}|{name}", "Arn": arn}
 
-    # Pass 4b: queue policies (they name the rules that may send to a queue: the release trigger's
-    # dead-letter queue admits EventBridge for its rule only; gaps.py evaluates it at each dead letter).
-    for logical, res in resources.items():
-        if res["Type"] != "AWS::SQS::QueuePolicy":
-            continue
-        props = resolve(res["Properties"])
+    def _queue_policy(self, logical: str, raw: dict) -> None:
+        props = self.resolve(raw)
         for url in props["Queues"]:
-            sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+            self.client("sqs").set_queue_attributes(
+                QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
 
-    # Pass 5: the inventory's stored profiles.
-    ssm = boto3.client("ssm", region_name=region)
-    for logical, res in resources.items():
-        if res["Type"] == "AWS::SSM::Parameter":
-            props = res["Properties"]
-            ssm.put_parameter(Name=props["Name"], Value=resolve(props["Value"]), Type="String", Overwrite=True)
+    def _parameter(self, logical: str, props: dict) -> None:
+        self.client("ssm").put_parameter(Name=props["Name"], Value=self.resolve(props["Value"]), Type="String",
+                                         Overwrite=True)
 
-    for key, output in template.get("Outputs", {}).items():
-        local.outputs[key] = resolve(output["Value"])
+
+def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "ImmutableDeploy") -> LocalStack:
+    """Create the template's table, topic, queues, functions, state machines and EventBridge rules in
+    the active moto backend."""
+    builder = _StackBuilder(template, region, stack_name)
+    builder.build()
+    local, resources, physical, resolve = builder.local, builder.resources, builder.physical, builder.resolve
 
     # The functions' role policies, for the local AWS's IAM check (immutable_deploy.localaws.iam).
     by_role = role_policy_documents(template, resolve)

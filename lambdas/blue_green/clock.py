@@ -4,7 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
-_now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+def _wall_clock() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+_now: Callable[[], datetime] = _wall_clock
 
 
 def now() -> datetime:

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from immutable_deploy.cli import follow, main
-from tests.scenarios.conftest import local_aws, template  # noqa: F401
+
 
 
 @pytest.fixture(autouse=True)

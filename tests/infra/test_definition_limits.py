@@ -352,9 +352,9 @@ def test_a_successful_execution_outputs_the_documented_fields(machines):
     found = {}
     for kind, machine in machines.items():
         states = machine["States"]
-        for name, state in states.items():
-            if state["Type"] == "Pass" and states.get(state.get("Next"), {}).get("Type") == "Succeed":
-                found[(kind, name)] = {key.removesuffix(".$") for key in state["Parameters"]}
+        for name, entry in states.items():
+            if entry["Type"] == "Pass" and states.get(entry.get("Next"), {}).get("Type") == "Succeed":
+                found[(kind, name)] = {key.removesuffix(".$") for key in entry["Parameters"]}
     assert found == DOCUMENTED_OUTPUTS
 
 

@@ -17,7 +17,7 @@ from immutable_deploy.localaws.iam.catalogue import (
     ImageFacts, InstanceProfileFacts, LaunchTemplateFacts, NotModelled, SubnetFacts, modelled, requests_for,
 )
 from immutable_deploy.localaws.iam.model import AuthzRequest
-from tests.scenarios.conftest import local_aws, template  # noqa: F401 - the scenario tests' fixtures
+
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP = "immutable-deploy:app"

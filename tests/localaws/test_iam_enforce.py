@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from immutable_deploy.localaws.iam.catalogue import NotModelled
 from immutable_deploy.localaws.iam.enforce import CURRENT_FUNCTION, IamRecorder, MotoWorld, running_as
-from tests.scenarios.conftest import local_aws, template  # noqa: F401 - the scenario tests' fixtures
+
 
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fn-role"
@@ -248,7 +248,7 @@ def test_the_stack_gives_each_function_its_roles_policies(local_aws):
         assert aws.stack.role_arns[name].startswith(f"arn:aws:iam::{ACCOUNT}:role/ImmutableDeploy-Handlers")
 
 
-def test_a_permission_missing_from_the_request_role_fails_the_deployment(local_aws, template):  # noqa: F811
+def test_a_permission_missing_from_the_request_role_fails_the_deployment(local_aws, template):
     aws = local_aws(iam="enforce", template=without_permission(template, "Request", "ssm:GetParameter"))
     request_fn = function_named(aws, "Request")
     aws.iam.expect_denials(function=request_fn, action="ssm:GetParameter")
@@ -262,7 +262,7 @@ def test_a_permission_missing_from_the_request_role_fails_the_deployment(local_a
     assert "Bake" not in " ".join(f for f, _ in aws.lambdas.calls)  # nothing was launched
 
 
-def test_a_permission_missing_from_the_bake_role_fails_the_launch_and_nothing_runs(local_aws, template):  # noqa: F811
+def test_a_permission_missing_from_the_bake_role_fails_the_launch_and_nothing_runs(local_aws, template):
     aws = local_aws(iam="enforce", template=without_permission(template, "Bake", "ec2:RunInstances", only=True))
     bake = function_named(aws, "Bake")
     aws.iam.expect_denials(function=bake, action="ec2:RunInstances")

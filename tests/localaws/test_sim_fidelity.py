@@ -18,7 +18,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Iterator
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws

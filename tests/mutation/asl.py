@@ -161,7 +161,7 @@ def _negate(condition: dict) -> dict:
     return {"Not": rule, "Next": condition["Next"]}
 
 
-def _operators(definition: dict) -> Iterator[tuple[str | None, str, str, str, Edit]]:
+def _operators(definition: dict) -> Iterator[tuple[str | None, str, str, str, Edit]]:  # noqa: C901 - one branch per state field, read as the operator list
     """(state, operator[detail], description, covered_by, edit) for every mutant of ``definition``."""
     if "TimeoutSeconds" in definition:
         yield None, "timeout-removed", "the state machine has no timeout", "none", lambda d: d.pop("TimeoutSeconds")

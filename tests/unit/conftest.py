@@ -34,3 +34,11 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
         return name
 
     monkeypatch.setattr(store, "table_name", table_name)
+
+
+# The fixtures the unit tests share, registered here once (their modules hold the helpers too).
+from tests.unit._bake_fixtures import clock_at, world  # noqa: E402
+from tests.unit._fleet_fixtures import aws_world, fake_clock  # noqa: E402
+from tests.unit._traffic_fakes import fake_aws  # noqa: E402
+
+__all__ = ["aws_world", "clock_at", "fake_aws", "fake_clock", "state_table", "world"]

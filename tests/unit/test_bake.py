@@ -28,13 +28,11 @@ from ._bake_fixtures import (  # noqa: F401 - fixtures
     ARN,
     OTHER_ARN,
     FakeContext,
-    clock_at,
     document,
     event,
     make_plan,
     market,
     refuse_run_instances,
-    world,
 )
 
 

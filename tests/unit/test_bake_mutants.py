@@ -17,10 +17,8 @@ from blue_green.observability import metrics
 
 from ._bake_fixtures import (  # noqa: F401 - fixtures
     ARN,
-    clock_at,
     document,
     make_plan,
-    world,
 )
 
 CONNECT_ERROR = "curl: (7) Failed to connect"

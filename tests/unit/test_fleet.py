@@ -12,10 +12,8 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
     BLUE,
     OTHER_ARN,
     FakeContext,
-    aws_world,
     deploy,
     document,
-    fake_clock,
     group,
     tags_of,
 )

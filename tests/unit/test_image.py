@@ -15,11 +15,9 @@ from ._bake_fixtures import (  # noqa: F401 - fixtures
     ARN,
     OTHER_ARN,
     FakeContext,
-    clock_at,
     document,
     event,
     make_plan,
-    world,
 )
 
 

@@ -11,10 +11,8 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
     ARN,
     BLUE,
     OTHER_ARN,
-    aws_world,
     deploy,
     document,
-    fake_clock,
     group,
     make_group,
 )

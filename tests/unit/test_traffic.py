@@ -14,11 +14,9 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
     OTHER_ARN,
     ROLLBACK_ARN,
     FakeContext,
-    aws_world,
     deploy,
     document,
     elb_instances,
-    fake_clock,
     group,
     instance_ids,
     make_group,
@@ -376,166 +374,22 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
 
 
 # --- over a fake Auto Scaling: what each step reports and asks of AWS -----------------------------
-# The steps above run against moto; these run against FakeAws (below), which describes groups as
-# adapters.autoscaling does and lets a test say which instances a load balancer reports out of service.
+# The steps above run against moto; these run against FakeAws (tests/unit/_traffic_fakes.py), which
+# describes groups as adapters.autoscaling does and lets a test say which instances a load balancer
+# reports out of service.
 
-import copy  # noqa: E402
-import types  # noqa: E402
-
-from botocore.exceptions import ParamValidationError  # noqa: E402
-
-from blue_green.adapters import autoscaling  # noqa: E402
-from tests.unit._fleet_fixtures import ELB_NAME, rollback_document as _rollback_document  # noqa: E402
-
-TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
-FAKE_WORLD = types.SimpleNamespace(
-    subnets=["subnet-0a1b2c3d", "subnet-0a1b2c3e"], sg="sg-0a1b2c3d", base_image="ami-0a1b2c3d4e5f60718",
-    green_image="ami-0a1b2c3d4e5f60719", elb=ELB_NAME, tg=TG,
+from tests.unit._fleet_fixtures import ELB_NAME  # noqa: E402
+from tests.unit._traffic_fakes import (  # noqa: E402
+    GONE,
+    GREEN,
+    OLD,
+    POLL_AT_T0,
+    SUSPENDED_LIST,
+    TG,
+    deploy_doc,
+    fields,
+    rollback_doc,
 )
-GREEN = naming.green_asg(APP, "2.3.0", naming.short_id(ARN))
-OLD = "web-2.1.0-bbbbbbbb"
-GONE = "web-2.0.0-cccccccc"
-#: what a kept group has suspended, in the order the workflow suspends (and reports) them
-SUSPENDED_LIST = ", ".join(traffic.SUSPENDED_PROCESSES)
-#: the poll a step starts at T0 with the profile's timing (healthy_timeout_seconds 300, poll_seconds 10)
-POLL_AT_T0 = {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:05:00Z", "attempt": 0, "wait_seconds": 10}
-
-
-class FakeAws:
-    """Auto Scaling groups as ``adapters.autoscaling.group`` describes them, what the load balancers
-    report of their instances (in service unless a test marks one out), and every change asked of
-    AWS in order (as the adapters do, nothing for an empty list)."""
-
-    def __init__(self) -> None:
-        self.groups: dict[str, dict] = {}
-        self.calls: list[tuple] = []
-        self.out: set[tuple[str, str]] = set()  # (load balancer name or target group ARN, instance id)
-
-    def add(self, name: str, lbs=(ELB_NAME,), tgs=(TG,), suspended=(), tags=None, instances: int = 2) -> list[str]:
-        ids = [f"i-{name}-{n}" for n in range(instances)]
-        self.groups[name] = {
-            "name": name, "desired_capacity": instances, "min_size": 1, "max_size": 6,
-            "load_balancer_names": list(lbs), "target_group_arns": list(tgs),
-            "suspended_processes": sorted(suspended), "tags": dict(tags or {}),
-            "instances": [{"id": i, "lifecycle": "InService", "health": "Healthy"} for i in ids],
-        }
-        return ids
-
-    def mark_out(self, target: str, *ids: str) -> None:
-        self.out.update((target, i) for i in ids)
-
-    def record(self, name: str, execution: str, processes) -> None:
-        self.groups[name]["tags"][naming.TAG_SUSPENDED] = json.dumps({"execution": execution, "processes": list(processes)})
-
-    def changes(self, kind: str, name: str | None = None) -> list:
-        return [c[2] for c in self.calls if c[0] == kind and (name is None or c[1] == name)]
-
-    # --- adapters.autoscaling
-    def group(self, name: str) -> dict | None:
-        if not isinstance(name, str):  # what botocore says of AutoScalingGroupNames=[None]
-            raise ParamValidationError(report=f"Invalid type for parameter AutoScalingGroupNames[0], value: {name!r}")
-        g = self.groups.get(name)
-        return copy.deepcopy(g) if g else None
-
-    def _call(self, kind: str, name: str, values) -> bool:
-        if not values:
-            return False
-        self.calls.append((kind, name, copy.deepcopy(values)))
-        return True
-
-    def attach_load_balancers(self, name, lbs):
-        if self._call("attach_load_balancers", name, lbs):
-            g = self.groups[name]
-            g["load_balancer_names"] += [n for n in lbs if n not in g["load_balancer_names"]]
-
-    def attach_target_groups(self, name, tgs):
-        if self._call("attach_target_groups", name, tgs):
-            g = self.groups[name]
-            g["target_group_arns"] += [a for a in tgs if a not in g["target_group_arns"]]
-
-    def detach_load_balancers(self, name, lbs):
-        if self._call("detach_load_balancers", name, lbs):
-            g = self.groups[name]
-            g["load_balancer_names"] = [n for n in g["load_balancer_names"] if n not in lbs]
-
-    def detach_target_groups(self, name, tgs):
-        if self._call("detach_target_groups", name, tgs):
-            g = self.groups[name]
-            g["target_group_arns"] = [a for a in g["target_group_arns"] if a not in tgs]
-
-    def suspend_processes(self, name, processes):
-        if self._call("suspend_processes", name, processes):
-            g = self.groups[name]
-            g["suspended_processes"] = sorted({*g["suspended_processes"], *processes})
-
-    def resume_processes(self, name, processes):
-        if self._call("resume_processes", name, processes):
-            g = self.groups[name]
-            g["suspended_processes"] = [p for p in g["suspended_processes"] if p not in processes]
-
-    def put_tags(self, name, tags, propagate=False):
-        if self._call("put_tags", name, tags):
-            self.groups[name]["tags"].update(tags)
-
-    def delete_tags(self, name, keys):
-        if self._call("delete_tags", name, keys):
-            for k in keys:
-                self.groups[name]["tags"].pop(k, None)
-
-    # --- adapters.elb
-    def _states(self, key: str, target: str, good: str, bad: str) -> dict[str, str]:
-        return {
-            i["id"]: bad if (target, i["id"]) in self.out else good
-            for g in self.groups.values() if target in g[key] for i in g["instances"]
-        }
-
-    def instance_states(self, name: str) -> dict[str, str]:
-        return self._states("load_balancer_names", name, elb.ELB_HEALTHY, "OutOfService")
-
-    def target_states(self, arn: str) -> dict[str, str]:
-        return self._states("target_group_arns", arn, elb.TG_HEALTHY, "unhealthy")
-
-
-@pytest.fixture
-def fake_aws(monkeypatch, fake_clock) -> FakeAws:
-    fake = FakeAws()
-    for name in (
-        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
-        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
-    ):
-        monkeypatch.setattr(autoscaling, name, getattr(fake, name))
-    monkeypatch.setattr(elb, "instance_states", fake.instance_states)
-    monkeypatch.setattr(elb, "target_states", fake.target_states)
-    return fake
-
-
-def blue_group(name: str, lbs=(ELB_NAME,), tgs=(TG,)) -> dict:
-    """A group as discovery recorded it in ``$.blue.groups`` (with the targets it served then)."""
-    return {"name": name, "desired_capacity": 2, "min_size": 1, "max_size": 6,
-            "load_balancer_names": list(lbs), "target_group_arns": list(tgs)}
-
-
-def deploy_doc(blue=(BLUE,), arn: str = ARN, traffic: str = "both", undo: dict | None = None) -> dict:
-    """A deploy document (of ``arn``, green GREEN) whose ``$.blue.groups`` are ``blue``: names, or
-    blue_group dicts; None for a document without ``$.blue``."""
-    doc = document(FAKE_WORLD, arn=arn, blue=False, traffic=traffic)
-    doc["fleet"] = {"green_asg": doc["request"]["names"]["green_asg"], "desired": 2}
-    if blue is None:
-        doc["blue"] = None
-    else:
-        doc["blue"]["groups"] = [b if isinstance(b, dict) else blue_group(b) for b in blue]
-    if undo is not None:
-        doc["undo"] = undo
-    return doc
-
-
-def rollback_doc(serving: list[str], previous: str | None, arn: str = ROLLBACK_ARN) -> dict:
-    return _rollback_document(FAKE_WORLD, serving, previous, arn=arn)
-
-
-def fields(state) -> dict:
-    """The state as the step returned it: its JSON, with the whole progress (the document keeps 240 characters)."""
-    return {**state.model_dump(mode="json"), "progress": state.progress}
 
 
 def test_fake_world_documents_name_green_as_the_fixtures_do(fake_aws):

@@ -1,13 +1,13 @@
 """The traffic phase's undo steps (restore_blue, check_blue, detach_green) and the rollback's undo,
-over the fake Auto Scaling of test_traffic: what each one reports, waits for and refuses."""
+over the fake Auto Scaling of _traffic_fakes.py: what each one reports, waits for and refuses."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-from tests.unit._fleet_fixtures import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, fake_clock, rollback  # noqa: F401 - fixture
-from tests.unit.test_traffic import (  # noqa: F401 - fixtures
+from tests.unit._fleet_fixtures import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, rollback
+from tests.unit._traffic_fakes import (
     GONE,
     GREEN,
     OLD,
@@ -16,7 +16,6 @@ from tests.unit.test_traffic import (  # noqa: F401 - fixtures
     TG,
     blue_group,
     deploy_doc,
-    fake_aws,
     rollback_doc,
 )
 

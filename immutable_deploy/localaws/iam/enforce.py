@@ -353,7 +353,7 @@ class IamRecorder:
         header = ("function", "action", "resource", "decision", "n")
         table = [header] + [(*key, str(n)) for key, n in rows.items()]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in table]
+        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
         return "\n".join([lines[0], "  ".join("-" * w for w in widths)] + lines[1:])
 
     def teardown_problems(self) -> list[str]:

@@ -465,7 +465,7 @@ def _arn_like(value: str, pattern: _Glob) -> bool:
     components = value.split(":", 5)
     patterns = _arn_components(pattern)
     return len(components) == len(patterns) == 6 and all(
-        _regex(p, "like").fullmatch(c) for p, c in zip(patterns, components)
+        _regex(p, "like").fullmatch(c) for p, c in zip(patterns, components, strict=True)
     )
 
 

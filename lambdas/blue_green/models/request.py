@@ -143,7 +143,7 @@ _OPENERS = (
 )
 
 
-def _scan_shell(script: str) -> tuple[list[tuple[int, str, str]], str | None]:
+def _scan_shell(script: str) -> tuple[list[tuple[int, str, str]], str | None]:  # noqa: C901 - one scanner loop over the shell's contexts, kept whole on purpose (the quoting guard: see tests/unit/test_shell_quoting.py)
     """Read ``script`` the way the shell splits it, just far enough to tell where each placeholder
     lands. Returns each placeholder that shell quoting cannot protect as ``(line, placeholder,
     context)``, and the context still open at the end (None when the script closes everything)."""
