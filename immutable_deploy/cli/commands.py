@@ -17,13 +17,14 @@ from pydantic import ValidationError
 
 from blue_green.errors import InvalidDeploymentRequest
 from blue_green.models.request import APP_PATTERN, DeploymentRequest, RollbackRequest, describe_validation_error
+from blue_green import aws as domain_aws
 from blue_green import contract
+from blue_green.logic import approval as approvals
 from blue_green.profiles import StoredProfileError, complete_request
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli import follow as live
-from immutable_deploy.cli.aws import Aws, CliError, error_code
+from immutable_deploy.cli.aws import Aws, CliError
 
-APPROVAL_ERROR = contract.APPROVAL_REJECTED
 TAG_APP = contract.TAG_APP
 TAG_VERSION = contract.TAG_VERSION
 TAG_STATE = contract.TAG_STATE
@@ -250,57 +251,41 @@ def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any)
 
 
 # --- approve / reject -----------------------------------------------------------------------------
+# The operator's side of the approval runs the domain's own logic (blue_green.logic.approval) with this
+# command's clients and state table: the same item, token and clean-up as the tests of the workflow.
 
-def _pending(ctx: Context, app: str) -> dict | None:
-    item = ctx.aws.item(contract.approval_key(app))
-    if item is None or not item.get("token"):
+def _answer(ctx: Context, app: str, answer: Any) -> dict | int:
+    """``answer()`` under this command's clients; the item answered, or the exit code when nothing was."""
+    try:
+        with domain_aws.using(ctx.aws.client, state_table=ctx.aws.table):
+            return answer()
+    except approvals.NoPendingApproval:
         ctx.say(f"Nothing to answer: no deployment of {app} is waiting for approval.")
         holder = ctx.aws.running_holder(app)
         if holder:
             ctx.say(f"  running: {holder.get('owner')} (since {holder.get('acquired_at')})")
-        return None
-    return item
-
-
-def _answer(ctx: Context, app: str, item: dict, send: Any) -> int | None:
-    try:
-        send()
-    except ClientError as exc:
-        if error_code(exc) in ("TaskTimedOut", "TaskDoesNotExist", "InvalidToken"):
-            ctx.aws.delete_item_if(contract.approval_key(app), "execution", item.get("execution", ""))
-            ctx.say(f"Nothing to answer: the approval of {app} {item.get('version')} is no longer pending "
-                    f"({error_code(exc)}); its execution: {item.get('execution')}")
-            return exitcodes.NOTHING_PENDING
-        raise
-    ctx.aws.delete_item_if(contract.approval_key(app), "execution", item.get("execution", ""))
-    return None
+    except approvals.ApprovalNoLongerPending as exc:
+        ctx.say(f"Nothing to answer: {exc}")
+    return exitcodes.NOTHING_PENDING
 
 
 def approve(ctx: Context, args: Any) -> int:
-    item = _pending(ctx, args.app)
-    if item is None:
-        return exitcodes.NOTHING_PENDING
-    answer = {"approved_by": ctx.aws.caller(), "comment": args.comment or ""}
-    failed = _answer(ctx, args.app, item, lambda: ctx.aws.client("stepfunctions").send_task_success(
-        taskToken=item["token"], output=json.dumps(answer)))
-    if failed is not None:
-        return failed
-    ctx.say(f"Approved {args.app} {item.get('version')} as {answer['approved_by']}; the deployment continues.")
+    approved_by = ctx.aws.caller()
+    item = _answer(ctx, args.app, lambda: approvals.approve(args.app, approved_by, args.comment or ""))
+    if isinstance(item, int):
+        return item
+    ctx.say(f"Approved {args.app} {item.get('version')} as {approved_by}; the deployment continues.")
     ctx.say(f"  execution: {item.get('execution')}")
     ctx.say(f"  see it with: {ctx.hint(f'status {args.app}')}")
     return exitcodes.OK
 
 
 def reject(ctx: Context, args: Any) -> int:
-    item = _pending(ctx, args.app)
-    if item is None:
-        return exitcodes.NOTHING_PENDING
-    cause = {"rejected_by": ctx.aws.caller(), "reason": args.reason}
-    failed = _answer(ctx, args.app, item, lambda: ctx.aws.client("stepfunctions").send_task_failure(
-        taskToken=item["token"], error=APPROVAL_ERROR, cause=json.dumps(cause)))
-    if failed is not None:
-        return failed
-    ctx.say(f"Rejected {args.app} {item.get('version')} as {cause['rejected_by']}: staging is being cleaned up.")
+    rejected_by = ctx.aws.caller()
+    item = _answer(ctx, args.app, lambda: approvals.reject(args.app, rejected_by, args.reason))
+    if isinstance(item, int):
+        return item
+    ctx.say(f"Rejected {args.app} {item.get('version')} as {rejected_by}: staging is being cleaned up.")
     ctx.say(f"  execution: {item.get('execution')}")
     return exitcodes.OK
 

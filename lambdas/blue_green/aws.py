@@ -39,14 +39,42 @@ TRANSIENT_CODES = frozenset(
 )
 
 
-@functools.lru_cache(maxsize=None)
+#: set by :func:`using`: another caller's clients and state table (the CLI's), instead of this process's
+_borrowed: dict[str, Any] = {}
+
+
 def client(service: str) -> Any:
+    factory = _borrowed.get("client")
+    return factory(service) if factory is not None else _own_client(service)
+
+
+@functools.lru_cache(maxsize=None)
+def _own_client(service: str) -> Any:
     attempts = int(os.environ.get("IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS", "5"))
     return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
 
 def reset_clients() -> None:
-    client.cache_clear()
+    _own_client.cache_clear()
+
+
+def state_table() -> str:
+    """The state table's name: the function's environment, or the caller's under :func:`using`."""
+    return _borrowed.get("state_table") or os.environ["STATE_TABLE"]
+
+
+@contextmanager
+def using(client_factory: Any, *, state_table: str) -> Iterator[None]:
+    """Run domain code with a caller's own clients (``client_factory(service)``: its session, region,
+    endpoint and retries) and state table: how the ``immutable-deploy`` command calls the same logic
+    the handlers run (approving, rejecting) instead of a copy of it."""
+    saved = dict(_borrowed)
+    _borrowed.update(client=client_factory, state_table=state_table)
+    try:
+        yield
+    finally:
+        _borrowed.clear()
+        _borrowed.update(saved)
 
 
 def error_code(exc: BaseException) -> str:

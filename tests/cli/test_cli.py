@@ -239,6 +239,21 @@ def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
     assert cli("reject", "web", "--reason", "late").code == exitcodes.NOTHING_PENDING
 
 
+def test_an_approval_whose_task_no_longer_waits_is_removed_and_nothing_is_answered(local_aws, cli):
+    # Given an approval item left by an execution whose task no longer waits (its token is unknown)
+    aws = local_aws()
+    boto3.client("dynamodb").put_item(TableName=aws.stack.table_name, Item={
+        "pk": {"S": "APPROVAL#web"}, "token": {"S": "a-token-nobody-waits-for"}, "version": {"S": "2.0.0"},
+        "execution": {"S": "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:gone"}})
+    # When an operator approves
+    run = cli("approve", "web")
+    # Then nothing is answered, the command says why, and the stale item is gone
+    assert run.code == exitcodes.NOTHING_PENDING, run.out + run.err
+    assert "the approval of web 2.0.0 is no longer pending" in run.out
+    assert "execution:ImmutableDeploy-Deploy:gone" in run.out
+    assert table_item(aws, "APPROVAL#web") is None
+
+
 def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch, capsys):
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))

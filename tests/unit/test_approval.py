@@ -126,3 +126,49 @@ def test_the_request_time_and_the_expiry_come_from_one_reading_of_the_clock(doc,
     item = approval.pending("web")
     assert item["requested_at"] == "2026-11-28T09:00:00Z"
     assert clock.parse(item["expires_at"]) - clock.parse(item["requested_at"]) == timedelta(seconds=timeout)
+
+
+@pytest.mark.parametrize("answer", ["approve", "reject"])
+def test_an_answer_to_a_task_that_no_longer_waits_removes_the_item_and_says_why(doc, monkeypatch, answer):
+    published(monkeypatch)
+    approval.request(doc, "token-3")
+
+    def gone(*args):
+        raise approval.workflow.TaskNoLongerWaiting("TaskTimedOut")
+
+    monkeypatch.setattr(approval.workflow, "send_success", gone)
+    monkeypatch.setattr(approval.workflow, "send_failure", gone)
+    with pytest.raises(approval.ApprovalNoLongerPending) as raised:
+        approval.approve("web", "alice") if answer == "approve" else approval.reject("web", "bob", "no")
+    assert str(raised.value) == (f"the approval of web 2.0.0 is no longer pending (TaskTimedOut); "
+                                 f"its execution: {EXEC.arn}")
+    assert (raised.value.reason, raised.value.item["token"]) == ("TaskTimedOut", "token-3")
+    assert approval.pending("web") is None
+
+
+def test_an_item_without_a_token_is_nothing_to_answer(doc, monkeypatch):
+    approval.store.put("APPROVAL#web", {"execution": EXEC.arn, "version": "2.0.0"})
+    assert approval.pending("web") is None
+    with pytest.raises(approval.NoPendingApproval):
+        approval.approve("web", "alice")
+
+
+@pytest.mark.parametrize(("code", "raised"), [
+    ("TaskTimedOut", "TaskNoLongerWaiting"), ("TaskDoesNotExist", "TaskNoLongerWaiting"),
+    ("InvalidToken", "TaskNoLongerWaiting"), ("AccessDeniedException", "ClientError"),
+])
+def test_the_workflow_adapter_tells_a_task_that_no_longer_waits_from_other_errors(monkeypatch, code, raised):
+    from botocore.exceptions import ClientError
+
+    from blue_green.adapters import workflow
+
+    class Sfn:
+        def send_task_success(self, **kwargs):
+            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "SendTaskSuccess")
+
+    monkeypatch.setattr(workflow, "client", lambda service: Sfn())
+    with pytest.raises(Exception) as caught:
+        workflow.send_success("token", "{}")
+    assert type(caught.value).__name__ == raised
+    if raised == "TaskNoLongerWaiting":
+        assert caught.value.reason == code

@@ -3,16 +3,15 @@
 One table, string partition key ``pk``: ``LOCK#<app>`` and ``APPROVAL#<app>``."""
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from blue_green.aws import client, error_code, state_table, transient_errors
 
 
 def table_name() -> str:
-    return os.environ["STATE_TABLE"]
+    return state_table()
 
 
 def _plain(item: dict[str, Any]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from typing import Callable
 
 from blue_green import clock, contract
 from blue_green.adapters import notify, store, workflow
@@ -18,6 +19,16 @@ APPROVAL_ERROR = contract.APPROVAL_REJECTED
 
 class NoPendingApproval(DeploymentError):
     """No deployment of this app is waiting for approval."""
+
+
+class ApprovalNoLongerPending(DeploymentError):
+    """The app's approval item names a task that no longer waits (it timed out, or its execution
+    ended): the item was removed. ``item`` is what it said; ``reason`` is Step Functions' error code."""
+
+    def __init__(self, app: str, item: dict, reason: str) -> None:
+        super().__init__(f"the approval of {app} {item.get('version')} is no longer pending ({reason}); "
+                         f"its execution: {item.get('execution')}")
+        self.item, self.reason = item, reason
 
 
 _key = contract.approval_key
@@ -69,26 +80,36 @@ def clear(doc: DeployDocument) -> dict:
 # --- the operator's side (used by the CLI and the tests) -----------------------------------------
 
 def pending(app: str) -> dict | None:
-    return store.get(_key(app))
+    """The app's approval item, when it holds a task token to answer."""
+    item = store.get(_key(app))
+    return item if item is not None and item.get("token") else None
+
+
+def _answer(app: str, send: Callable[[str], None]) -> dict:
+    """Answer the app's pending approval with ``send(token)``, then remove the item (it belongs to
+    the execution it names: an approval of a later execution is never removed)."""
+    item = pending(app)
+    if item is None:
+        raise NoPendingApproval(f"no deployment of {app} is waiting for approval")
+    try:
+        send(item["token"])
+    except workflow.TaskNoLongerWaiting as exc:
+        store.delete_if_owner(_key(app), "execution", item.get("execution", ""))
+        raise ApprovalNoLongerPending(app, item, exc.reason) from exc
+    store.delete_if_owner(_key(app), "execution", item.get("execution", ""))
+    return item
 
 
 def approve(app: str, approved_by: str, comment: str = "") -> dict:
-    item = pending(app)
-    if item is None:
-        raise NoPendingApproval(f"no deployment of {app} is waiting for approval")
-    workflow.send_success(item["token"], json.dumps({"approved_by": approved_by, "comment": comment}))
-    store.delete_if_owner(_key(app), "execution", item["execution"])
-    return item
+    """The operator's approval: the deployment goes on to production settings."""
+    answer = json.dumps({"approved_by": approved_by, "comment": comment})
+    return _answer(app, lambda token: workflow.send_success(token, answer))
 
 
 def reject(app: str, rejected_by: str, reason: str) -> dict:
-    item = pending(app)
-    if item is None:
-        raise NoPendingApproval(f"no deployment of {app} is waiting for approval")
+    """The operator's rejection: the deployment fails with ApprovalRejected and cleans staging up."""
     cause = json.dumps({"rejected_by": rejected_by, "reason": reason})
-    workflow.send_failure(item["token"], APPROVAL_ERROR, cause)
-    store.delete_if_owner(_key(app), "execution", item["execution"])
-    return item
+    return _answer(app, lambda token: workflow.send_failure(token, APPROVAL_ERROR, cause))
 
 
 assert ApprovalRejected.__name__ == APPROVAL_ERROR
