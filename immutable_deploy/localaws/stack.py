@@ -93,7 +93,10 @@ def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
         return json.loads(cache.read_text())
     template = synthesize(stack_name)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_text(json.dumps(template))
+    # written whole, then renamed: test processes running side by side (pytest -n) may read it meanwhile
+    partial = cache.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(template))
+    partial.replace(cache)
     return template
 
 
