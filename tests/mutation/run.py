@@ -77,9 +77,27 @@ def run_python(max_children: int, only: list[str]) -> None:
     """mutmut over every mutant not yet checked, or again over those named by ``only`` (globs of
     mutant names, e.g. ``blue_green.logic.audit*`` after the audit's tests changed)."""
     stage()
+    forget_stale_stats()
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT)])}
     subprocess.run([str(mutmut), "run", "--max-children", str(max_children), *only], cwd=STAGE, env=env, check=False)
+
+
+def forget_stale_stats() -> None:
+    """mutmut regenerates the mutants of a changed module, but keeps its record of which tests call
+    which function: a function or a test added since would run against no test, or the wrong ones,
+    and its mutants would survive for that reason alone. When the logic or the unit tests are newer
+    than that record, drop it (mutmut takes it again: one traced run of the unit tests)."""
+    stats = STAGE / "mutants" / "mutmut-stats.json"
+    if not stats.exists():
+        return
+    recorded = stats.stat().st_mtime
+    sources = [*(ROOT / "lambdas" / "blue_green").rglob("*.py"), *(ROOT / "tests" / "unit").rglob("*.py")]
+    newer = [p for p in sources if p.stat().st_mtime > recorded]
+    if newer:
+        print(f"{len(newer)} source or test files changed since mutmut recorded which tests call what "
+              f"(e.g. {newer[0].relative_to(ROOT)}): recording it again", flush=True)
+        stats.unlink()
 
 
 def python_results() -> dict[str, str]:

@@ -143,3 +143,24 @@ def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
     result = run_against_changed_code(tmp_path, file, line, line, tests)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "FAILED" not in result.stdout and "ERROR" not in result.stdout
+
+
+def test_mutmuts_record_of_which_tests_call_what_is_dropped_when_code_or_tests_are_newer(tmp_path, monkeypatch):
+    root, stage = tmp_path / "repo", tmp_path / "repo" / ".build" / "mutation"
+    logic, unit = root / "lambdas" / "blue_green" / "logic", root / "tests" / "unit"
+    for folder in (logic, unit, stage / "mutants"):
+        folder.mkdir(parents=True)
+    (logic / "approval.py").write_text("x = 1\n")
+    (unit / "test_approval.py").write_text("def test_x(): pass\n")
+    stats = stage / "mutants" / "mutmut-stats.json"
+    stats.write_text("{}")
+    monkeypatch.setattr(run, "ROOT", root)
+    monkeypatch.setattr(run, "STAGE", stage)
+    os.utime(logic / "approval.py", (1_000, 1_000))
+    os.utime(unit / "test_approval.py", (1_000, 1_000))
+    os.utime(stats, (2_000, 2_000))
+    run.forget_stale_stats()
+    assert stats.exists()  # nothing changed since it was recorded
+    os.utime(unit / "test_approval.py", (3_000, 3_000))
+    run.forget_stale_stats()
+    assert not stats.exists()  # a test changed: mutmut records it again
