@@ -94,9 +94,9 @@ def _answer(app: str, send: Callable[[str], None]) -> dict:
     try:
         send(item["token"])
     except workflow.TaskNoLongerWaiting as exc:
-        store.delete_if_owner(_key(app), "execution", item.get("execution", ""))
+        store.delete_if_owner(_key(app), "execution", item["execution"])
         raise ApprovalNoLongerPending(app, item, exc.reason) from exc
-    store.delete_if_owner(_key(app), "execution", item.get("execution", ""))
+    store.delete_if_owner(_key(app), "execution", item["execution"])
     return item
 
 
