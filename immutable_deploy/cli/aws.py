@@ -131,18 +131,6 @@ class Aws:
         resp = self.client("dynamodb").get_item(TableName=self.table, Key={"pk": {"S": pk}}, ConsistentRead=True)
         return plain_item(resp["Item"]) if resp.get("Item") else None
 
-    def delete_item_if(self, pk: str, field_name: str, value: str) -> bool:
-        try:
-            self.client("dynamodb").delete_item(
-                TableName=self.table, Key={"pk": {"S": pk}}, ConditionExpression="#f = :v",
-                ExpressionAttributeNames={"#f": field_name}, ExpressionAttributeValues={":v": {"S": value}},
-            )
-            return True
-        except ClientError as exc:
-            if error_code(exc) == "ConditionalCheckFailedException":
-                return False
-            raise
-
     def running_holder(self, app: str) -> dict | None:
         """The ``LOCK#<app>`` item when its owner execution is still running (else None)."""
         lock = self.item(contract.lock_key(app))

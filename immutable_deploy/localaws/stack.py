@@ -211,6 +211,7 @@ class _StackBuilder:
         self.physical: dict[str, dict[str, str]] = {}
         self.resolve = _Resolver(template, region, self.physical)
         self.local = LocalStack(template=template, region=region)
+        self._clients: dict[str, Any] = {}
         self.passes: list[dict[str, Callable[[str, dict], None]]] = [
             # 1: things nothing else needs resolved first
             {"AWS::IAM::Role": self._role, "AWS::DynamoDB::Table": self._table, "AWS::SNS::Topic": self._topic,
@@ -229,7 +230,10 @@ class _StackBuilder:
         ]
 
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        """One client per service for the whole stack (creating one is slow, and a stack has dozens of resources)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
 
     def short(self, logical: str) -> str:
         return f"{self.stack_name}-{logical}"[:64]

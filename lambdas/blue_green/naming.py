@@ -4,9 +4,15 @@ from __future__ import annotations
 import hashlib
 import re
 
-from blue_green.contract import NAME_PREFIX, TAG_APP, TAG_EXECUTION, TAG_ROLE, TAG_SUSPENDED, TAG_VERSION
-
-__all__ = ["NAME_PREFIX", "TAG_APP", "TAG_EXECUTION", "TAG_ROLE", "TAG_SUSPENDED", "TAG_VERSION"]
+# re-exported: the logic reads the tag keys as naming.TAG_* (spelled once, in blue_green.contract)
+from blue_green.contract import (  # noqa: F401
+    NAME_PREFIX,
+    TAG_APP,
+    TAG_EXECUTION,
+    TAG_ROLE,
+    TAG_SUSPENDED,
+    TAG_VERSION,
+)
 
 
 def short_id(execution_arn: str) -> str:
