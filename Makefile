@@ -4,15 +4,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test unit integration scenarios lint synth diagram docs docs-serve mutation clean
+.PHONY: demo test unit integration scenarios lint synth diagram docs docs-serve mutation lock clean
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "Installing the environment into $(VENV) (first run only)..."
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet -r requirements-dev.txt
+	@$(PY) -m pip install --quiet -r requirements.lock
 	@$(PY) -m pip install --quiet --no-deps -e .
 	@rm -f $(VENV)/.installed-*
 	@touch $(STAMP)
@@ -62,6 +62,18 @@ docs-serve: $(STAMP)
 ## mutation: the mutation score (mutmut over lambdas/blue_green/logic/, and the state machines); slow: hours on 2 cores, resumable
 mutation: $(STAMP)
 	@$(PY) -m tests.mutation.run
+
+## lock: resolve pyproject.toml's dependencies into requirements.lock (every package pinned, for every
+## platform) and, at the same versions, the Lambda layer's requirements for the functions' platform,
+## leaving out what the Lambda runtime brings. Existing pins are kept; `make lock UPGRADE=1` upgrades.
+RUNTIME_PROVIDED := boto3 botocore jmespath s3transfer python-dateutil six urllib3
+LOCK_FLAGS = --quiet --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
+lock: $(STAMP)
+	@$(VENV)/bin/uv pip compile pyproject.toml --extra cdk --extra dev --universal --python-version 3.11 \
+		--annotation-style line -o requirements.lock $(LOCK_FLAGS)
+	@$(VENV)/bin/uv pip compile lambdas/layer/requirements.in -c requirements.lock --python-version 3.14 \
+		--python-platform aarch64-manylinux_2_17 $(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p)) \
+		--no-annotate -o lambdas/layer/requirements.txt $(LOCK_FLAGS)
 
 clean:
 	rm -rf $(VENV) .build cdk.out .pytest_cache
