@@ -58,7 +58,9 @@ def finding(scope: IConstruct, resource: str) -> str | None:
 def arn_of(resource: Construct) -> str:
     """How cdk-nag prints ``Fn::GetAtt [X, Arn]`` in a finding."""
     stack = cdk.Stack.of(resource)
-    return f"<{stack.get_logical_id(resource.node.default_child)}.Arn>"
+    child = resource.node.default_child
+    assert isinstance(child, cdk.CfnElement), f"{resource.node.path} has no CloudFormation resource"
+    return f"<{stack.get_logical_id(child)}.Arn>"
 
 
 def wildcard(resource: str) -> str:

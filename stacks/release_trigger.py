@@ -63,6 +63,12 @@ BUS_SUFFIX = "-releases"
 ACCOUNT_ID = re.compile(r"\d{12}")
 #: A principal that may publish: a role or user ARN of an admitted account (``*`` allowed in the name)
 PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:iam::(\d{12}):(role|user)/[\w+=,.@/*-]{1,512}")
+
+
+def _account_of(principal: str) -> str | None:
+    """The account of a principal ARN that PRINCIPAL_ARN admitted (validated before this is asked)."""
+    found = PRINCIPAL_ARN.fullmatch(principal)
+    return found.group(1) if found else None
 #: An existing bus named by ``event_bus_name``: a custom bus's name (no ``/``) or ``default``.
 BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 
@@ -165,7 +171,7 @@ def settings_from(event_bus_name: Any = None, accounts: Any = None, source: Any 
                          f"{BUS_KEY}={settings.existing_bus} the stack does not manage who may publish to that "
                          "bus (its own policy does): remove one of the two")
     outside = [p for p in settings.principals
-               if settings.accounts and PRINCIPAL_ARN.fullmatch(p).group(1) not in settings.accounts]
+               if settings.accounts and _account_of(p) not in settings.accounts]
     if outside:
         raise ValueError(f"context {PRINCIPALS_KEY}: {', '.join(outside)} not in an admitted account "
                          f"({ACCOUNTS_KEY}: {', '.join(settings.accounts)}): its events would be refused")

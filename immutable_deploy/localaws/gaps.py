@@ -41,7 +41,7 @@ def _json_path(path: str, event: dict) -> Any:
     """The value at ``path`` (``$.a.b`` or ``$.a[0]``) in the event, or ``None`` when absent."""
     from jsonpath_ng.ext import parse
 
-    matches = parse(path).find(event)  # type: ignore[no-untyped-call]
+    matches = parse(path).find(event)
     return matches[0].value if matches else None
 
 
@@ -479,7 +479,8 @@ def _choice_path_must_exist(original: Callable) -> Callable:
                     env=env,
                     error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
                     event_type=HistoryEventType.TaskFailed,
-                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(
+                    # moto's EventDetails TypedDict marks all of its ~35 keys required; AWS sends one
+                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
                         error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)),
                 ))
         original(self, env)

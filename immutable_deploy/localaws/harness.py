@@ -54,8 +54,8 @@ def share_model_loader() -> None:
             shared[key] = original(search_path_string)
         return shared[key]
 
-    botocore.session.create_loader = create_loader  # type: ignore[assignment]
-    botocore.session._immutable_deploy_shared_loader = shared  # type: ignore[attr-defined]
+    botocore.session.create_loader = create_loader
+    botocore.session._immutable_deploy_shared_loader = shared
 
 
 def remember_valid_definitions() -> None:

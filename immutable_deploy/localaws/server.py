@@ -128,7 +128,7 @@ def describe_scenario(scenario: Scenario) -> str:
     changed = []
     for f in dataclasses.fields(Scenario):
         value = getattr(scenario, f.name)
-        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default  # type: ignore[misc]
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if value != default:
             if isinstance(value, frozenset):
                 value = ",".join(sorted(value))

@@ -405,7 +405,7 @@ class InProcessLambda:
         self.calls: list[tuple[str, str]] = []  # (function name, action)
         #: actions delivered twice, as Step Functions may (at-least-once): the second result is returned
         self.repeat: set[str] = set()
-        self._original = None
+        self._original: Callable[..., Any] | None = None
         self._lock = threading.Lock()
 
     def install(self) -> None:
@@ -420,7 +420,7 @@ class InProcessLambda:
         def invoke(fn_self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
             return runner.invoke(fn_self.function_name, body, response_headers)
 
-        LambdaFunction.invoke = invoke  # type: ignore[method-assign]
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
 
     def uninstall(self) -> None:
         from moto.awslambda.models import LambdaFunction

@@ -559,10 +559,10 @@ def _create_group(p: Params, w: World) -> list[AuthzRequest]:
         launch.subnet_ids = subnets or launch.subnet_ids
         launch.from_template.discard("SubnetId")
         if template is None:
-            launch.template = LaunchTemplateFacts(id=spec.get("LaunchTemplateId") or "*",
-                                                  name=spec.get("LaunchTemplateName", ""), data={})
+            template = launch.template = LaunchTemplateFacts(id=spec.get("LaunchTemplateId") or "*",
+                                                             name=spec.get("LaunchTemplateName", ""), data={})
         out += launch_requests(w, launch, create_action="RunInstances",
-                               why=f"CreateAutoScalingGroup {name} from launch template {launch.template.name or launch.template.id}")
+                               why=f"CreateAutoScalingGroup {name} from launch template {template.name or template.id}")
     return out
 
 

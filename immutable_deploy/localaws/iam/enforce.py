@@ -237,14 +237,14 @@ class IamRecorder:
 
         _make_api_call.__wrapped__ = original  # type: ignore[attr-defined]
         self._original = original
-        BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+        BaseClient._make_api_call = _make_api_call
         return self
 
     def uninstall(self) -> None:
         from botocore.client import BaseClient
 
         if self._original is not None:
-            BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+            BaseClient._make_api_call = self._original
             self._original = None
 
     # -- the check
@@ -306,7 +306,7 @@ class IamRecorder:
             message = f"You are not authorized to perform this operation. {message}"
         code = _DENIAL_CODES.get(service, "AccessDenied")
         response = {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}}
-        return ClientError(response, operation)  # type: ignore[arg-type]
+        return ClientError(response, operation)
 
     # -- what tests read
     @property

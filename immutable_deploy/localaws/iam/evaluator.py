@@ -82,7 +82,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from immutable_deploy.localaws.iam.model import AuthzRequest, ContextValue, Decision
 
@@ -469,20 +469,28 @@ def _arn_like(value: str, pattern: _Glob) -> bool:
     )
 
 
-_ORDERINGS: dict[str, Callable[[object, object], bool]] = {
+_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
     "Equals": operator.eq, "LessThan": operator.lt, "LessThanEquals": operator.le,
     "GreaterThan": operator.gt, "GreaterThanEquals": operator.ge,
 }
+
+
+def _ordering(parse: Callable[[str], Any], cmp: Callable[[Any, Any], bool]) -> Callable[[str, "_Glob"], bool]:
+    """A Numeric*/Date* comparison: both sides parsed, then ordered."""
+    return lambda value, p: cmp(parse(value), parse(p.text))
+
+
+def _like(pattern: "_Glob", value: str) -> bool:
+    return _regex(pattern, "like").fullmatch(value) is not None
+
 
 #: the positive comparisons: (request-context value as text, policy value after variables) -> match
 _COMPARATORS: dict[str, Callable[[str, "_Glob"], bool]] = {
     "StringEquals": lambda value, p: value == p.text,
     "StringEqualsIgnoreCase": lambda value, p: value.casefold() == p.text.casefold(),
-    "StringLike": lambda value, p: _regex(p, "like").fullmatch(value) is not None,
-    **{f"Numeric{suffix}": (lambda value, p, cmp=cmp: cmp(_number(value), _number(p.text)))
-       for suffix, cmp in _ORDERINGS.items()},
-    **{f"Date{suffix}": (lambda value, p, cmp=cmp: cmp(_date(value), _date(p.text)))
-       for suffix, cmp in _ORDERINGS.items()},
+    "StringLike": lambda value, p: _like(p, value),
+    **{f"Numeric{suffix}": _ordering(_number, cmp) for suffix, cmp in _ORDERINGS.items()},
+    **{f"Date{suffix}": _ordering(_date, cmp) for suffix, cmp in _ORDERINGS.items()},
     "Bool": lambda value, p: _bool(value) == _bool(p.text),
     "BinaryEquals": lambda value, p: _binary(value) == _binary(p.text),
     "IpAddress": lambda value, p: _in_range(value, p.text),
