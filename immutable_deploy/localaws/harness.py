@@ -145,13 +145,14 @@ def provision(
     by ``cleanup``."""
     from blue_green import aws as bg_aws
 
-    from immutable_deploy.localaws import gaps
+    from immutable_deploy.localaws import gaps, parse_cache
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
 
     bg_aws.reset_clients()
     cleanup.callback(gaps.install())
+    cleanup.callback(parse_cache.install())
     clock = VirtualClock(start, speedup=speedup)
     sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario())
     sim.install()

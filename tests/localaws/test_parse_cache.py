@@ -1,0 +1,127 @@
+"""The local AWS parses a state machine definition once per process (parse_cache.py), and that
+changes nothing an execution sees: each execution runs components of its own, and a definition
+that does not parse is refused at every attempt."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Iterator
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from immutable_deploy.localaws import parse_cache
+
+ROLE = "arn:aws:iam::123456789012:role/sfn"
+
+
+def _moto_parse():
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    found = AmazonStateLanguageParser.__dict__["parse"].__func__
+    assert found is not parse_cache.parse, "imported with the cache installed"
+    return found
+
+
+_ORIGINAL = _moto_parse()
+
+
+def _definition(marker: str) -> str:
+    # a Pass state that echoes its input, and a Choice that reads it: what an execution evaluates
+    return json.dumps({
+        "Comment": marker,
+        "StartAt": "Echo",
+        "States": {
+            "Echo": {"Type": "Pass", "ResultPath": "$.echo", "Parameters": {"seen.$": "$.value"}, "Next": "Big?"},
+            "Big?": {"Type": "Choice", "Choices": [{"Variable": "$.value", "NumericGreaterThan": 10, "Next": "Big"}],
+                     "Default": "Small"},
+            "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+            "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+        },
+    })
+
+
+@pytest.fixture
+def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+        undo = parse_cache.install()
+        try:
+            yield boto3.client("stepfunctions")
+        finally:
+            undo()
+
+
+def _run(sfn, machine: str, value: int) -> dict:
+    arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"value": value}))["executionArn"]
+    for _ in range(500):
+        described = sfn.describe_execution(executionArn=arn)
+        if described["status"] != "RUNNING":
+            return described
+        time.sleep(0.01)
+    raise AssertionError("the execution did not end")
+
+
+def test_a_definition_is_parsed_once_for_its_creation_and_all_its_executions(sfn) -> None:
+    definition = _definition(f"once {uuid.uuid4()}")
+    before = parse_cache.parses()
+    machine = sfn.create_state_machine(name="once", definition=definition, roleArn=ROLE)["stateMachineArn"]
+    runs = [_run(sfn, machine, value) for value in (3, 30, 4)]
+    after = parse_cache.parses()
+    assert after.misses - before.misses == 1
+    assert after.hits - before.hits >= 3  # at least one per execution
+    # and every execution evaluated its own input through the kept tree
+    assert [json.loads(r["output"]) for r in runs] == [
+        {"value": 3, "echo": {"seen": 3}, "size": "small"},
+        {"value": 30, "echo": {"seen": 30}, "size": "big"},
+        {"value": 4, "echo": {"seen": 4}, "size": "small"},
+    ]
+
+
+def test_every_parse_gets_components_of_its_own_over_the_shared_tree(sfn) -> None:
+    definition = _definition(f"fresh {uuid.uuid4()}")
+    first, first_tree = parse_cache.parse(definition)
+    second, second_tree = parse_cache.parse(definition)
+    assert first_tree is second_tree
+    assert first is not second
+    assert type(first) is type(second)
+
+
+def test_a_definition_that_does_not_parse_is_refused_every_time_as_without_the_cache(sfn) -> None:
+    from botocore.exceptions import ClientError
+
+    broken = '{"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}'  # one brace short
+    refusals = []
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            sfn.create_state_machine(name="broken", definition=broken, roleArn=ROLE)
+        refusals.append(str(refused.value))
+    from moto.stepfunctions.parser.asl.parse import asl_parser
+
+    cached = asl_parser.AmazonStateLanguageParser.parse
+    asl_parser.AmazonStateLanguageParser.parse = staticmethod(_ORIGINAL)  # moto's own parser
+    try:
+        with pytest.raises(ClientError) as uncached:
+            sfn.create_state_machine(name="broken", definition=broken, roleArn=ROLE)
+    finally:
+        asl_parser.AmazonStateLanguageParser.parse = staticmethod(cached)
+    assert refusals == [str(uncached.value)] * 2
+    assert "ASLParserException" in refusals[0]
+    assert sfn.list_state_machines()["stateMachines"] == []
+
+
+def test_install_is_undone_and_not_stacked() -> None:
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    original = AmazonStateLanguageParser.__dict__["parse"]
+    undo = parse_cache.install()
+    again = parse_cache.install()  # a second install (a nested local AWS) changes nothing
+    assert AmazonStateLanguageParser.parse is parse_cache.parse
+    again()
+    assert AmazonStateLanguageParser.parse is parse_cache.parse
+    undo()
+    assert AmazonStateLanguageParser.__dict__["parse"] is original
