@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from blue_green.errors import TransientAwsError
 from immutable_deploy.cli import commands, exitcodes
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 
@@ -229,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.ERROR
     except ClientError as exc:
         sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")
+        return exitcodes.ERROR
+    except TransientAwsError as exc:  # the domain's code that a command runs: throttling, 5xx, no connection
+        sys.stderr.write(f"immutable-deploy: AWS error: {exc.__cause__ or exc}\n")
         return exitcodes.ERROR
     except BotoCoreError as exc:
         sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")

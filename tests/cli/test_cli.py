@@ -254,6 +254,18 @@ def test_an_approval_whose_task_no_longer_waits_is_removed_and_nothing_is_answer
     assert table_item(aws, "APPROVAL#web") is None
 
 
+def test_throttling_beyond_the_retries_in_the_domain_code_a_command_runs_is_an_aws_error(local_aws, cli):
+    # Given a state table that throttles more reads than the command's client retries (5 attempts)
+    aws = local_aws()
+    aws.sim.set_scenario(Scenario(throttle={"GetItem": 10}))
+    # When an operator approves (the domain's approval logic reads the item: TransientAwsError)
+    run = cli("approve", "web")
+    # Then the command reports an AWS error, as for its own calls, and exits 1
+    assert run.code == exitcodes.ERROR
+    assert run.err.startswith("immutable-deploy: AWS error: An error occurred (ThrottlingException) when calling "
+                              "the GetItem operation"), run.err
+
+
 def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch, capsys):
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))
