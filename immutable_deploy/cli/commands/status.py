@@ -1,4 +1,12 @@
-"""``immutable-deploy status APP``: what serves the app now, what is kept for rollback, what runs."""
+"""``immutable-deploy status APP``: what serves the app now, what is kept for rollback, what runs.
+
+Which of the app's groups serve and which are kept is the domain's answer
+(:mod:`blue_green.logic.discovery`, what the workflow decides by), and so is how many of a group's
+instances a load balancer or target group has in service (:func:`blue_green.logic.traffic.in_service`);
+both run with this command's clients (:func:`blue_green.aws.using`). What the domain does not carry
+is read here: the groups as AWS describes them (for their image, their instances, and the groups
+that neither serve nor are kept).
+"""
 from __future__ import annotations
 
 import re
@@ -6,9 +14,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from blue_green import aws as domain_aws
 from blue_green import contract
-from blue_green.models.request import APP_PATTERN
-from blue_green.profiles import StoredProfileError
+from blue_green.adapters import elb
+from blue_green.adapters.autoscaling import DELETING
+from blue_green.errors import TransientAwsError
+from blue_green.logic import discovery, traffic as traffic_logic
+from blue_green.models.request import APP_PATTERN, Traffic
+from blue_green.profiles import StoredProfile, StoredProfileError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import Aws, CliError
 from immutable_deploy.cli.commands.common import Context
@@ -42,40 +55,82 @@ def _image_of(aws: Aws, group: dict) -> str | None:
     return None
 
 
-def _health(aws: Aws, group: dict, lbs: list[str], tgs: list[str]) -> list[dict]:
+def _described(aws: Aws, app: str) -> dict[str, dict]:
+    """The app's groups (by its tag) as AWS describes them, by name; not those being deleted."""
+    groups: dict[str, dict] = {}
+    paginator = aws.client("autoscaling").get_paginator("describe_auto_scaling_groups")
+    for page in paginator.paginate(Filters=[{"Name": f"tag:{TAG_APP}", "Values": [app]}]):
+        groups.update((g["AutoScalingGroupName"], g) for g in page.get("AutoScalingGroups", [])
+                      if g.get("Status") != DELETING)
+    return groups
+
+
+def _targets(stored: StoredProfile | None, described: dict[str, dict]) -> Traffic:
+    """The load balancers and target groups that count: the stored profile's traffic, else every one
+    a group of the app is attached to."""
+    traffic = stored.profile.get("traffic") if stored and isinstance(stored.profile.get("traffic"), dict) else None
+    if traffic is not None:
+        lbs, tgs = list(traffic.get("load_balancer_names") or []), list(traffic.get("target_group_arns") or [])
+    else:
+        lbs = list(dict.fromkeys(n for g in described.values() for n in g.get("LoadBalancerNames", [])))
+        tgs = list(dict.fromkeys(a for g in described.values() for a in g.get("TargetGroupARNs", [])))
+    # not validated: a profile's traffic was when stored, and a group may be attached to anything
+    return Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
+
+
+def _in_service(instance_ids: list[str], lbs: list[str], tgs: list[str]) -> int:
+    """How many of the instances the one load balancer or target group has in service (the domain's
+    count); 0 when it cannot be asked (deleted meanwhile, for example)."""
+    if not instance_ids:
+        return 0
+    try:
+        counts = traffic_logic.in_service(instance_ids, Traffic.model_construct(load_balancer_names=lbs,
+                                                                                target_group_arns=tgs))
+    except (ClientError, TransientAwsError):
+        return 0
+    return sum(counts.values())
+
+
+def _health(group: dict, lbs: list[str], tgs: list[str]) -> list[dict]:
     ids = [i["InstanceId"] for i in group.get("Instances", [])]
     out = []
     for name in lbs:
-        healthy = 0
-        if ids:
-            try:
-                states = aws.client("elb").describe_instance_health(
-                    LoadBalancerName=name, Instances=[{"InstanceId": i} for i in ids])["InstanceStates"]
-                healthy = sum(1 for s in states if s.get("State") == "InService")
-            except ClientError:
-                healthy = 0
-        out.append({"kind": "classic ELB", "target": name, "healthy": healthy, "total": len(ids), "word": "InService"})
+        out.append({"kind": "classic ELB", "target": name, "healthy": _in_service(ids, [name], []),
+                    "total": len(ids), "word": elb.ELB_HEALTHY})
     for arn in tgs:
-        healthy = 0
-        if ids:
-            try:
-                targets = aws.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
-                healthy = sum(1 for t in targets if t["Target"]["Id"] in ids
-                              and t.get("TargetHealth", {}).get("State") == "healthy")
-            except ClientError:
-                healthy = 0
-        label = arn.split(":targetgroup/")[-1].split("/")[0] if ":targetgroup/" in arn else arn
-        out.append({"kind": "target group", "target": label, "arn": arn, "healthy": healthy, "total": len(ids),
-                    "word": "healthy"})
+        out.append({"kind": "target group", "target": elb.target_group_label(arn), "arn": arn,
+                    "healthy": _in_service(ids, [], [arn]), "total": len(ids), "word": elb.TG_HEALTHY})
     return out
 
 
-def app_groups(aws: Aws, app: str) -> list[dict]:
-    groups: list[dict] = []
-    paginator = aws.client("autoscaling").get_paginator("describe_auto_scaling_groups")
-    for page in paginator.paginate(Filters=[{"Name": f"tag:{TAG_APP}", "Values": [app]}]):
-        groups += [g for g in page.get("AutoScalingGroups", []) if g.get("Status") != "Delete in progress"]
-    return groups
+def _info(aws: Aws, group: dict) -> dict:
+    tags = _tags(group)
+    return {
+        "name": group["AutoScalingGroupName"], "version": tags.get(TAG_VERSION), "state": tags.get(TAG_STATE),
+        "retired_at": tags.get(TAG_RETIRED_AT) or None, "image_id": _image_of(aws, group),
+        "instances": len(group.get("Instances", [])), "desired_capacity": group.get("DesiredCapacity"),
+        "suspended_processes": sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", [])),
+    }
+
+
+def _groups(aws: Aws, app: str, stored: StoredProfile | None) -> tuple[list[dict], list[dict], list[dict]]:
+    """(serving, kept newest first, other): the serving groups with the health of each of their
+    targets that count, as the domain's discovery classifies the app's groups."""
+    described = _described(aws, app)
+    if not described:
+        return [], [], []
+    targets = _targets(stored, described)
+    with domain_aws.using(aws.client, state_table=aws.table):
+        # the attachments that count, per serving group (sorted by name); the kept groups' names
+        attached = {g["name"]: (g["load_balancer_names"], g["target_group_arns"])
+                    for g in discovery.serving_groups(app, targets)}
+        kept_names = {g["name"] for g in discovery.kept_groups(app, targets)}
+        serving = [{**_info(aws, described[name]), "targets": _health(described[name], lbs, tgs)}
+                   for name, (lbs, tgs) in attached.items() if name in described]
+    kept = [_info(aws, g) for name, g in described.items() if name in kept_names and name not in attached]
+    kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
+    other = [_info(aws, g) for name, g in described.items() if name not in attached and name not in kept_names]
+    return serving, kept, other
 
 
 def current_state(aws: Aws, arn: str) -> str | None:
@@ -91,44 +146,27 @@ def current_state(aws: Aws, arn: str) -> str | None:
     return None
 
 
+def _running(aws: Aws, app: str) -> dict | None:
+    """The execution holding the app's lock, and the state it is in when it runs."""
+    lock = aws.item(contract.lock_key(app))
+    if not lock or not lock.get("owner"):
+        return None
+    try:
+        owner_status = aws.describe_execution(lock["owner"])["status"]
+    except ClientError:
+        owner_status = "UNKNOWN"
+    return {"execution": lock["owner"], "purpose": lock.get("purpose"), "since": lock.get("acquired_at"),
+            "status": owner_status, "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None}
+
+
 def status(ctx: Context, args: Any) -> int:
     aws, app = ctx.aws, args.app
     try:
         stored = aws.stored_profile(app) if re.match(APP_PATTERN, app) else None
     except StoredProfileError as exc:
         raise CliError(str(exc)) from exc
-    traffic = stored.profile.get("traffic") if stored and isinstance(stored.profile.get("traffic"), dict) else None
-    serving, kept, other = [], [], []
-    for group in app_groups(aws, app):
-        tags = _tags(group)
-        lbs, tgs = list(group.get("LoadBalancerNames", [])), list(group.get("TargetGroupARNs", []))
-        if traffic is not None:
-            lbs = [n for n in lbs if n in (traffic.get("load_balancer_names") or [])]
-            tgs = [a for a in tgs if a in (traffic.get("target_group_arns") or [])]
-        info = {
-            "name": group["AutoScalingGroupName"], "version": tags.get(TAG_VERSION), "state": tags.get(TAG_STATE),
-            "retired_at": tags.get(TAG_RETIRED_AT) or None, "image_id": _image_of(aws, group),
-            "instances": len(group.get("Instances", [])), "desired_capacity": group.get("DesiredCapacity"),
-            "suspended_processes": sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", [])),
-        }
-        if lbs or tgs:
-            info["targets"] = _health(aws, group, lbs, tgs)
-            serving.append(info)
-        elif info["state"] == "kept":
-            kept.append(info)
-        else:
-            other.append(info)
-    kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
-    running = None
-    lock = aws.item(contract.lock_key(app))
-    if lock and lock.get("owner"):
-        try:
-            owner_status = aws.describe_execution(lock["owner"])["status"]
-        except ClientError:
-            owner_status = "UNKNOWN"
-        running = {"execution": lock["owner"], "purpose": lock.get("purpose"), "since": lock.get("acquired_at"),
-                   "status": owner_status,
-                   "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None}
+    serving, kept, other = _groups(aws, app, stored)
+    running = _running(aws, app)
     approval = aws.item(contract.approval_key(app))
     if approval:
         approval = {k: v for k, v in approval.items() if k not in ("token", "ttl", "pk")}
