@@ -9,7 +9,10 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from immutable_deploy.cli import commands, exitcodes
+from blue_green.errors import TransientAwsError
+from immutable_deploy.cli import exitcodes
+from immutable_deploy.cli.commands import approval, deploy, history, rollback, status
+from immutable_deploy.cli.commands.common import Context
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 
 DESCRIPTION = """\
@@ -102,17 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a profile (YAML or JSON): the stored profile's overridable fields, merged over it "
                         "field by field (for an app without a stored profile, the whole profile)")
     _follow_options(p)
-    p.set_defaults(handler=commands.deploy)
+    p.set_defaults(handler=deploy.deploy)
 
     p = command("approve", "approve the deployment of APP that waits for approval")
     p.add_argument("app", metavar="APP")
     p.add_argument("--comment", default="", help="recorded with the approval")
-    p.set_defaults(handler=commands.approve, json=False)
+    p.set_defaults(handler=approval.approve, json=False)
 
     p = command("reject", "reject the deployment of APP that waits for approval (staging is cleaned up)")
     p.add_argument("app", metavar="APP")
     p.add_argument("--reason", required=True, help="why (recorded in the execution's cause)")
-    p.set_defaults(handler=commands.reject, json=False)
+    p.set_defaults(handler=approval.reject, json=False)
 
     p = command("rollback", "put the kept group of APP back in service and follow it",
                 "Start the rollback state machine for APP: the most recently retired kept group serves "
@@ -121,19 +124,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", metavar="FILE",
                    help="a profile (YAML or JSON) whose timing (and, for an app without a stored profile, traffic) to use")
     _follow_options(p)
-    p.set_defaults(handler=commands.rollback)
+    p.set_defaults(handler=rollback.rollback)
 
     p = command("status", "what serves APP now, what is kept for rollback, what is running")
     p.add_argument("app", metavar="APP")
     p.add_argument("--json", action="store_true", help="print the status as JSON on stdout")
-    p.set_defaults(handler=commands.status)
+    p.set_defaults(handler=status.status)
 
     p = command("history", "past deployments and rollbacks of APP, newest first")
     p.add_argument("app", metavar="APP")
     p.add_argument("--limit", type=number(int, 1, 2000), default=20, metavar="N",
                    help="at most N executions, 1 to 2000 (default 20)")
     p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
-    p.set_defaults(handler=commands.history)
+    p.set_defaults(handler=history.history)
 
     _local_commands(sub)
     return parser
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         aws = Aws(region=args.region, endpoint_url=args.endpoint_url, stack=args.stack,
                   deploy_arn_option=args.deploy_arn, rollback_arn_option=args.rollback_arn, table_option=args.table)
-        ctx = commands.Context(aws=aws, json=as_json, out=out, stdout=sys.stdout, prefix=_prefix(args),
+        ctx = Context(aws=aws, json=as_json, out=out, stdout=sys.stdout, prefix=_prefix(args),
                                poll_seconds=args.poll_seconds)
         return int(args.handler(ctx, args))
     except CliError as exc:
@@ -229,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         return exitcodes.ERROR
     except ClientError as exc:
         sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")
+        return exitcodes.ERROR
+    except TransientAwsError as exc:  # the domain's code that a command runs: throttling, 5xx, no connection
+        sys.stderr.write(f"immutable-deploy: AWS error: {exc.__cause__ or exc}\n")
         return exitcodes.ERROR
     except BotoCoreError as exc:
         sys.stderr.write(f"immutable-deploy: AWS error: {exc}\n")

@@ -7,6 +7,7 @@ import boto3
 import pytest
 import yaml
 
+from blue_green.contract import TAG_APP
 from blue_green.profiles import DEFAULT_OVERRIDABLE
 from immutable_deploy.cli import exitcodes, follow, main
 from immutable_deploy.cli.aws import Aws
@@ -254,6 +255,18 @@ def test_an_approval_whose_task_no_longer_waits_is_removed_and_nothing_is_answer
     assert table_item(aws, "APPROVAL#web") is None
 
 
+def test_throttling_beyond_the_retries_in_the_domain_code_a_command_runs_is_an_aws_error(local_aws, cli):
+    # Given a state table that throttles more reads than the command's client retries (5 attempts)
+    aws = local_aws()
+    aws.sim.set_scenario(Scenario(throttle={"GetItem": 10}))
+    # When an operator approves (the domain's approval logic reads the item: TransientAwsError)
+    run = cli("approve", "web")
+    # Then the command reports an AWS error, as for its own calls, and exits 1
+    assert run.code == exitcodes.ERROR
+    assert run.err.startswith("immutable-deploy: AWS error: An error occurred (ThrottlingException) when calling "
+                              "the GetItem operation"), run.err
+
+
 def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch, capsys):
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))
@@ -326,6 +339,32 @@ def test_rollback_status_and_history(aws, cli):
     limited = cli("history", "web", "--limit", "1", "--json").json()
     assert [e["kind"] for e in limited["executions"]] == ["rollback"]
     assert cli("history", "other").out.startswith("No deployments or rollbacks of other")
+
+
+def test_status_without_a_stored_profile_counts_every_target_and_lists_the_other_groups(local_aws, cli):
+    # Given web without a stored profile: blue web-1.0.0 serves the ELB and the target group, and
+    # another group of web is attached to nothing
+    local_aws()
+    asg = boto3.client("autoscaling")
+    blue = group("web-1.0.0")
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="web-other", MinSize=0, MaxSize=1, DesiredCapacity=0,
+        LaunchTemplate={"LaunchTemplateId": blue["LaunchTemplate"]["LaunchTemplateId"]},
+        VPCZoneIdentifier=blue["VPCZoneIdentifier"],
+        Tags=[{"Key": TAG_APP, "Value": "web", "PropagateAtLaunch": True}])
+    # When its status is asked
+    run = cli("status", "web", "--json")
+    # Then every target a group is attached to counts, and the other group is listed
+    assert run.code == 0
+    report = run.json()
+    assert report["stored_profile"] is False and report["kept"] == []
+    (serving,) = report["serving"]
+    assert serving["name"] == "web-1.0.0" and serving["instances"] == 3
+    assert [(t["kind"], t["target"], t["healthy"], t["total"], t["word"]) for t in serving["targets"]] == [
+        ("classic ELB", "web-elb", 3, 3, "InService"), ("target group", "web-tg", 3, 3, "healthy")]
+    assert [(g["name"], g["state"], g["instances"]) for g in report["other"]] == [("web-other", None, 0)]
+    assert "(no stored profile: every load balancer and target group a group is attached to counts)" in run.err
+    assert "other group: web-other  version ?  not attached, state -" in run.err
 
 
 def test_rollback_with_nothing_to_put_back_exits_9(local_aws, cli):

@@ -24,7 +24,7 @@ from moto import mock_aws
 
 from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps
 from immutable_deploy.localaws.faults import Load
-from immutable_deploy.localaws.sim_scaling import cron_matches
+from immutable_deploy.localaws.sim.scaling_policies import cron_matches
 from tests.localaws.test_sim import (  # noqa: F401 - the autouse environment fixture
     START,
     aws_env,

@@ -13,7 +13,7 @@ moto stores alarms (in state ``OK``) and never evaluates them. Here, as CloudWat
   (the state is kept).
 * "Except for Auto Scaling actions, the actions happen only on state transitions": the Auto Scaling
   policy actions of the alarm's current state are invoked every minute while it stays in that
-  state (the Auto Scaling side, :mod:`.sim_scaling`, ignores them while the policy's group has
+  state (the Auto Scaling side, :mod:`.scaling_policies`, ignores them while the policy's group has
   suspended ``AlarmNotification``, and honours the policy's cooldown). Other actions (SNS, EC2)
   are not simulated.
 
@@ -30,10 +30,12 @@ from __future__ import annotations
 import math
 from collections import defaultdict, deque
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
+
+from immutable_deploy.localaws.sim.scheduler import aware, created_backends
 
 if TYPE_CHECKING:  # pragma: no cover
-    from immutable_deploy.localaws.sim import Simulator
+    from immutable_deploy.localaws.sim.simulator import Simulator
 
 ALARM, OK, INSUFFICIENT = "ALARM", "OK", "INSUFFICIENT_DATA"
 MINUTE = 60
@@ -46,16 +48,6 @@ _COMPARE = {
     "LessThanThreshold": lambda v, t: v < t,
     "LessThanOrEqualToThreshold": lambda v, t: v <= t,
 }
-
-
-def created_backends(backends: Any) -> Iterator[Any]:
-    """The region backends of a moto ``BackendDict`` that exist (without creating any)."""
-    for account in list(dict.values(backends)):
-        yield from list(dict.values(account))
-
-
-def _aware(ts: datetime) -> datetime:
-    return ts.replace(tzinfo=timezone.utc) if ts.tzinfo is None else ts.astimezone(timezone.utc)
 
 
 def _statistic(name: str | None, values: list[float]) -> float:
@@ -184,7 +176,7 @@ class CloudWatchSim:
         actions = {ALARM: alarm.alarm_actions, OK: alarm.ok_actions, INSUFFICIENT: alarm.insufficient_data_actions}
         for action in actions.get(alarm.state_value) or []:
             if ":autoscaling:" in action and ":scalingPolicy:" in action:
-                self.sim.scaling.alarm_action(action, alarm, value)
+                self.sim.policies.alarm_action(action, alarm, value)
 
 
 class _Context:
@@ -220,7 +212,7 @@ class _Context:
             total = self.requests(account, region, arn)
             if name == "RequestCount" or total is None:
                 return total
-            healthy = sum(1 for (target, _), r in self.sim._health.items() if target == arn and r.state == "healthy")
+            healthy = sum(1 for (target, _), r in self.sim.health.registrations.items() if target == arn and r.state == "healthy")
             return total / healthy if healthy else 0.0
         return self.put_data(backend, namespace, name, dims, statistic)
 
@@ -231,7 +223,7 @@ class _Context:
             from moto.autoscaling.models import autoscaling_backends
 
             healthy: dict[str, set[str]] = defaultdict(set)  # instance id -> targets it is healthy behind
-            for (target, instance_id), registration in self.sim._health.items():
+            for (target, instance_id), registration in self.sim.health.registrations.items():
                 if registration.state == "healthy":
                     healthy[instance_id].add(target)
             for backend in created_backends(autoscaling_backends):
@@ -269,7 +261,7 @@ class _Context:
                 continue
             if {d.name: d.value for d in datum.dimensions} != dims:
                 continue
-            if start < _aware(datum.timestamp) <= self.now:
+            if start < aware(datum.timestamp) <= self.now:
                 values.append(float(datum.value))
         if not values:
             return None

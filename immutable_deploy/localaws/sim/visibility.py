@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterable
 
 if TYPE_CHECKING:  # pragma: no cover
-    from immutable_deploy.localaws.sim import Simulator
+    from immutable_deploy.localaws.sim.simulator import Simulator
 
 
 class Visibility:

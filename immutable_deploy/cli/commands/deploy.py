@@ -1,0 +1,84 @@
+"""``immutable-deploy deploy APP VERSION``: validate the request locally, start the deploy state
+machine, follow it."""
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+from pydantic import ValidationError
+
+from blue_green.errors import InvalidDeploymentRequest
+from blue_green.models.request import DeploymentRequest, describe_validation_error
+from immutable_deploy.cli import exitcodes
+from immutable_deploy.cli.commands.common import (
+    Context,
+    execution_name,
+    follow_and_report,
+    in_progress,
+    load_profile_file,
+    rejected,
+    with_profile,
+)
+
+
+def git(*args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
+
+
+def default_commit(git_ref: str) -> tuple[str | None, str]:
+    """The commit of ``git_ref`` in the repository of the working directory, else its HEAD."""
+    commit = git("rev-parse", "--verify", "--quiet", f"{git_ref}^{{commit}}")
+    if commit:
+        return commit, f"{git_ref} in the local repository"
+    commit = git("rev-parse", "--verify", "--quiet", "HEAD")
+    if commit:
+        return commit, f"HEAD of the local repository ({git_ref} is not there)"
+    return None, ""
+
+
+def deploy(ctx: Context, args: Any) -> int:
+    app, version = args.app, args.version
+    override = load_profile_file(args.profile) if args.profile else None
+    git_ref = args.git_ref or f"refs/tags/{version}"
+    commit = args.commit
+    if not commit:
+        commit, source = default_commit(git_ref)
+        if commit:
+            ctx.say(f"commit {commit[:12]}: {source}")
+    release = {"version": version, "git_ref": git_ref}
+    if commit:
+        release["commit"] = commit
+    # what is sent: the release and only the --profile file; the workflow merges it over the stored profile
+    request: dict[str, Any] = {"app": app, "release": release}
+    if override:
+        request["profile"] = override
+    try:
+        complete = with_profile(ctx, request)
+    except InvalidDeploymentRequest as exc:
+        return rejected(ctx, exc.problems)
+    problems: list[str] = []
+    try:
+        DeploymentRequest.model_validate(complete)
+    except ValidationError as exc:
+        for problem in describe_validation_error(exc):
+            if problem == "release.commit: required field is missing":
+                problem = "release.commit: not given (--commit) and the working directory is not a git repository"
+            problems.append(problem)
+    if problems:
+        return rejected(ctx, problems)
+    holder = ctx.aws.running_holder(app)
+    if holder:
+        return in_progress(ctx, app, holder)
+    name = execution_name(app, version)
+    arn = ctx.aws.start_execution(ctx.aws.deploy_arn, name, request)
+    ctx.say(f"Deploying {app} {version} ({git_ref} @ {commit[:12]}): execution {name}")
+    ctx.say(f"  {arn}")
+    if not args.wait:
+        ctx.say(f"Not following. See it with: {ctx.hint(f'status {app}')}")
+        ctx.result({"status": "RUNNING", "execution": arn, "name": name, "app": app, "version": version})
+        return exitcodes.OK
+    return follow_and_report(ctx, arn, app, "deploy")

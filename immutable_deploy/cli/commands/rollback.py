@@ -1,0 +1,50 @@
+"""``immutable-deploy rollback APP``: put the kept group back in service, and follow it."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from blue_green.errors import InvalidDeploymentRequest
+from blue_green.models.request import RollbackRequest, describe_validation_error
+from immutable_deploy.cli import exitcodes
+from immutable_deploy.cli.commands.common import (
+    Context,
+    execution_name,
+    follow_and_report,
+    in_progress,
+    load_profile_file,
+    rejected,
+    with_profile,
+)
+
+
+def rollback(ctx: Context, args: Any) -> int:
+    app = args.app
+    override = load_profile_file(args.profile) if args.profile else None
+    # a rollback uses only traffic and timing: the rest of a deployment's profile file is not sent
+    given = {k: v for k, v in (override or {}).items() if k in ("traffic", "timing")}
+    payload: dict[str, Any] = {"app": app}
+    if given:
+        payload["profile"] = given
+    try:
+        complete = with_profile(ctx, payload)
+    except InvalidDeploymentRequest as exc:
+        return rejected(ctx, exc.problems, "rollback request")
+    target = {k: v for k, v in complete["profile"].items() if k in ("traffic", "timing")}
+    try:
+        RollbackRequest.model_validate({"app": complete["app"], "profile": target})
+    except ValidationError as exc:
+        return rejected(ctx, describe_validation_error(exc), "rollback request")
+    holder = ctx.aws.running_holder(app)
+    if holder:
+        return in_progress(ctx, app, holder)
+    name = execution_name(app, "rollback")
+    arn = ctx.aws.start_execution(ctx.aws.rollback_arn, name, payload)
+    ctx.say(f"Rolling back {app}: execution {name}")
+    ctx.say(f"  {arn}")
+    if not args.wait:
+        ctx.say(f"Not following. See it with: {ctx.hint(f'status {app}')}")
+        ctx.result({"status": "RUNNING", "execution": arn, "name": name, "app": app})
+        return exitcodes.OK
+    return follow_and_report(ctx, arn, app, "rollback")

@@ -1,0 +1,209 @@
+"""The :class:`Simulator`: the scheduler, and one part per AWS service over it.
+
+Each part is given the simulator (the shared scheduler and state, and the other parts), keeps its
+own state, and installs its own patches of moto. Here: installing them in order and undoing them,
+the scenario, the domain code's clock, botocore's retry sleep, and the request layer (lazy ticks,
+serialisation of the simulated services' requests, throttling).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime
+from types import TracebackType
+from typing import Any
+
+from immutable_deploy.localaws.clock import VirtualClock
+from immutable_deploy.localaws.faults import Scenario, throttle_response
+from immutable_deploy.localaws.sim.autoscaling import AutoScalingInstances
+from immutable_deploy.localaws.sim.cloudwatch import CloudWatchSim
+from immutable_deploy.localaws.sim.ec2 import Ec2Instances
+from immutable_deploy.localaws.sim.elb import ClassicElb
+from immutable_deploy.localaws.sim.elbv2 import TargetGroups
+from immutable_deploy.localaws.sim.health import HealthChecks
+from immutable_deploy.localaws.sim.images import Images
+from immutable_deploy.localaws.sim.scaling import AutoScalingSim
+from immutable_deploy.localaws.sim.scaling_policies import ScalingPolicies
+from immutable_deploy.localaws.sim.scheduler import Pace, Scheduler, TimeShim
+from immutable_deploy.localaws.sim.ssm import SsmCommands
+from immutable_deploy.localaws.sim.stepfunctions import StepFunctionsTime
+from immutable_deploy.localaws.sim.visibility import Visibility
+
+LOG = logging.getLogger(__name__)
+
+SIMULATED_SERVICES = frozenset({"ec2", "autoscaling", "elb", "elbv2", "ssm", "cloudwatch"})
+
+_installed: Simulator | None = None
+_install_lock = threading.Lock()
+
+
+class Simulator(Scheduler):
+    """AWS's pace and faults on top of moto. See the package docstring for what is simulated.
+
+    >>> with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    ...     clock = VirtualClock()
+    ...     with Simulator(clock, Pace(), Scenario(image_fails=True)) as sim:
+    ...         ...  # boto3 calls; clock.advance(60); sim.timeline
+    """
+
+    def __init__(
+        self,
+        clock: VirtualClock | None = None,
+        pace: Pace = Pace(),
+        scenario: Scenario = Scenario(),
+    ) -> None:
+        super().__init__(clock)
+        self.pace = pace
+        self.scenario = scenario
+        # one part per service, each with its own state and patches
+        self.stepfunctions = StepFunctionsTime(self)
+        self.ec2 = Ec2Instances(self)
+        self.images = Images(self)
+        self.ssm = SsmCommands(self)
+        self.autoscaling = AutoScalingInstances(self)
+        self.health = HealthChecks(self)  # of the classic ELB's instances and the target groups' targets
+        self.elb = ClassicElb(self)
+        self.elbv2 = TargetGroups(self)
+        # the services moto leaves static: Auto Scaling's own behaviour, CloudWatch alarms, and the
+        # eventual consistency of describes
+        self.scaling = AutoScalingSim(self)
+        self.policies = ScalingPolicies(self)
+        self.alarms = CloudWatchSim(self)
+        self.visibility = Visibility(self)
+        self._throttle_left = dict(scenario.throttle)
+        self._domain_clock: Any = None
+
+    def set_scenario(self, scenario: Scenario) -> None:
+        """Change what goes wrong from now on (throttle and command-failure counts start afresh),
+        e.g. to let one deployment succeed and make the next one fail."""
+        with self._lock:
+            self.scenario = scenario
+            self._throttle_left = dict(scenario.throttle)
+            self.ssm.failures_left = scenario.ready_command_failures
+            self.ec2.scenario_changed(scenario)
+
+    # == installation ==============================================================================
+
+    def install(self) -> Simulator:
+        """Patch moto and the domain clock. One simulator at a time."""
+        global _installed
+        with _install_lock:
+            if _installed is not None:
+                raise RuntimeError("a Simulator is already installed")
+            self._origin = self.clock.now()
+            try:
+                self._install_domain_clock()
+                self._install_sdk_backoff()
+                self.stepfunctions.install()
+                self._install_request_hook()
+                self.ec2.install()
+                self.images.install()
+                self.ssm.install()
+                self.autoscaling.install()
+                self.elb.install()
+                self.elbv2.install()
+                self.scaling.install()
+                self.policies.install()
+                self.alarms.install()
+                self.visibility.install()
+                self._every_minute(self._minute)
+            except BaseException:
+                self._patches.restore()
+                self._restore_domain_clock()
+                raise
+            self.clock.add_listener(self._on_clock)
+            _installed = self
+        return self
+
+    def uninstall(self) -> None:
+        """Undo every patch and give the domain code the wall clock back."""
+        global _installed
+        with _install_lock:
+            if _installed is not self:
+                return
+            self.clock.remove_listener(self._on_clock)
+            self._patches.restore()
+            self._restore_domain_clock()
+            _installed = None
+
+    def __enter__(self) -> Simulator:
+        return self.install()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.uninstall()
+
+    def _minute(self, now: datetime) -> None:
+        """CloudWatch and Auto Scaling act on the minute."""
+        self.scaling.minute(now)
+        self.alarms.minute(now)
+
+    # == the domain clock and the SDK's backoff ====================================================
+
+    def _install_domain_clock(self) -> None:
+        try:
+            from blue_green import clock as domain_clock
+        except ImportError:  # server mode without the lambdas on sys.path
+            LOG.warning("blue_green is not importable: the domain code keeps the wall clock")
+            return
+        domain_clock.set_clock(self.clock.now)
+        self._domain_clock = domain_clock
+
+    def _restore_domain_clock(self) -> None:
+        if self._domain_clock is not None:
+            self._domain_clock.set_clock(None)
+            self._domain_clock = None
+
+    def _install_sdk_backoff(self) -> None:
+        """botocore's retry backoff (throttling, 5xx) lets simulated time pass instead of sleeping."""
+        from botocore import endpoint
+
+        self._patches.set(endpoint, "time", TimeShim(self.clock))
+
+    # == the request layer: lazy ticks, serialisation, throttling ==================================
+
+    def _install_request_hook(self) -> None:
+        from moto.core.responses import BaseResponse
+
+        original = self._patches.original(BaseResponse, "call_action")
+        sim = self
+
+        def call_action(response: Any) -> Any:
+            sim.tick()
+            throttled = sim._throttled(response)
+            if throttled is not None:
+                return throttled
+            if getattr(response, "service_name", None) in SIMULATED_SERVICES:
+                with sim._lock:
+                    previous, sim._local.action = getattr(sim._local, "action", None), response._get_action()
+                    try:
+                        return original(response)
+                    finally:
+                        sim._local.action = previous
+            return original(response)
+
+        self._patches.set(BaseResponse, "call_action", call_action)
+
+    def _throttled(self, response: Any) -> tuple[int, dict[str, str], str] | None:
+        if not self._throttle_left:
+            return None
+        operation = response._get_action()
+        with self._lock:
+            if self._throttle_left.get(operation, 0) <= 0:
+                return None
+            self._throttle_left[operation] -= 1
+            self._record("throttled", "api", operation, getattr(response, "service_name", ""))
+        return throttle_response(_protocol(response), operation)
+
+
+def _protocol(response: Any) -> str:
+    try:
+        from moto.core.utils import get_service_model
+
+        return str(get_service_model(response.boto3_service_name).protocol)
+    except Exception:  # noqa: BLE001 - unknown service model: answer as a JSON service
+        return "json"
