@@ -175,7 +175,7 @@ class Tracker:
             return self._exited(kind, event["stateExitedEventDetails"], at)
         if kind in ("TaskFailed", "LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskTimedOut",
                     "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed", "TaskSubmitFailed", "TaskStartFailed"):
-            details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+            details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             return self._failed(details, at, timed_out=kind.endswith("TimedOut"))
         if kind == "TaskSucceeded" and self.current is not None and self.current.name == "AwaitApproval":
             # the answer (SendTaskSuccess's output) is not kept in the execution document: read it here
@@ -286,7 +286,7 @@ class Tracker:
         return [Change(at, step.phase, step.name, f"failed: {step.error}")]
 
     def _execution_ended(self, kind: str, event: dict, at: datetime) -> list[Change]:
-        details = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
+        details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
         status = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionAborted": "ABORTED",
                   "ExecutionTimedOut": "TIMED_OUT"}.get(kind)
         if status is None:

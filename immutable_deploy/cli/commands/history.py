@@ -21,7 +21,7 @@ def _rows(aws: Aws, machine: str, kind: str, app: str) -> Iterator[dict]:
         payload = parse_cause(desc.get("input"))
         if not isinstance(payload, dict) or payload.get("app") != app:
             continue
-        release = payload.get("release") if isinstance(payload.get("release"), dict) else {}
+        release: dict[str, Any] = payload["release"] if isinstance(payload.get("release"), dict) else {}
         output = parse_cause(desc.get("output")) if desc.get("output") else None
         if kind == "deploy":
             version = release.get("version")

@@ -42,6 +42,7 @@ this module and two beside it (:mod:`.autoscaling`: a group's instances' lifecyc
 """
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, Iterable
@@ -251,7 +252,7 @@ class AutoScalingSim:
                     continue
                 due = record.ready_at + grace
                 if sim._now() < due:
-                    sim._at(due, lambda g=group: self._check_if_current(g))
+                    sim._at(due, functools.partial(self._check_if_current, group))
                     continue
                 state.health_status = "Unhealthy"
                 sim._record("failed", "group-instance", state.instance.id, f"{group.name} Unhealthy")
