@@ -284,7 +284,7 @@ class Flow:
                     guard(state)
             following = step.next or (self.steps[at + 1].state if at + 1 < len(self.steps) else None)
             if following:
-                state.next(lookup[following])  # type: ignore[attr-defined]
+                state.next(lookup[following])
 
 
 def _build(scope: Construct, fn: Functions, step: phases.Step) -> sfn.State:
