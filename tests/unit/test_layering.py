@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
-LOGIC = Path(__file__).resolve().parents[2] / "lambdas" / "blue_green" / "logic"
+import blue_green.logic
+
+#: the logic as the tests import it (lambdas/, or the mutated copy a mutation run stages)
+LOGIC = Path(blue_green.logic.__file__).resolve().parent
 FORBIDDEN = ("boto3", "botocore", "blue_green.aws")
 
 
