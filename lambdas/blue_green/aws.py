@@ -9,13 +9,13 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
-from blue_green.errors import TransientAwsError
+from blue_green.errors import AwsRefusal, TransientAwsError
 
 TRANSIENT_CODES = frozenset(
     {
@@ -101,3 +101,17 @@ def transient_errors() -> Iterator[None]:
         if is_transient(exc):
             raise TransientAwsError(f"{type(exc).__name__}: {exc}") from exc
         raise
+
+
+@contextmanager
+def refusals(what: str, translate: Callable[[str], type[AwsRefusal] | None]) -> Iterator[None]:
+    """AWS's refusals as the domain's errors: a ClientError whose code ``translate`` maps to a class
+    is raised as that class (its message ``<what>: <the ClientError>``, its ``code`` AWS's), chained
+    to the ClientError; any other error goes through as is."""
+    try:
+        yield
+    except ClientError as exc:
+        error = translate(error_code(exc))
+        if error is None:
+            raise
+        raise error(f"{what}: {exc}", error_code(exc)) from exc

@@ -81,3 +81,33 @@ class LockLost(DeploymentError):
 class DocumentTooLarge(DeploymentError):
     """A step's result would make the execution document too large for Step Functions (256 KB per
     state input or output, a failure that no Catch sees): the step fails instead, with this error."""
+
+
+# --- what the adapters make of AWS's refusals --------------------------------------------------------
+
+class AwsRefusal(Exception):
+    """AWS refused a call for a reason the logic decides about: what was to be created exists, what
+    was to be deleted is still in use, or is not there. The adapters raise these instead of
+    botocore's ClientError (``code`` is AWS's error code), so that the logic never imports botocore.
+
+    Deliberately not a :class:`DeploymentError`: no Retry or Catch of the state machines names any
+    of these classes (tests/infra/test_contract.py checks it). One that escapes a handler fails its
+    Task under its own name where a ClientError failed it before, and only ``States.ALL`` catches it,
+    as it caught the ClientError."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class AlreadyExists(AwsRefusal):
+    """A create found a resource of that name already there (a repeated step, or a race)."""
+
+
+class ResourceInUse(AwsRefusal):
+    """A delete was refused because something still uses the resource (a launch configuration
+    whose group is still being deleted)."""
+
+
+class NotFound(AwsRefusal):
+    """The resource a call named does not exist (any more)."""

@@ -19,7 +19,7 @@ def _no_green_of_ours(doc: DeployDocument) -> bool:
     deletes its own image and launch settings. Once green exists, only the lock's owner may decide
     about it (another execution may have found it serving and taken it for blue)."""
     info = autoscaling.group(doc.request.names.green_asg)
-    return info is None or info["tags"].get(naming.TAG_EXECUTION) != doc.request.execution.arn
+    return info is None or info.tags.get(naming.TAG_EXECUTION) != doc.request.execution.arn
 
 
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked). Every

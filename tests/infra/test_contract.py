@@ -60,3 +60,34 @@ def test_every_error_an_execution_ends_with_is_documented_and_has_its_exit_code(
 def test_table_keys():
     assert contract.lock_key("web") == "LOCK#web"
     assert contract.approval_key("web") == "APPROVAL#web"
+
+
+def _error_equals(node) -> set[str]:
+    """Every error name any Retry or Catch of a definition (its Parallel and Map states included) names."""
+    names: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("Retry", "Catch"):
+                names.update(name for clause in value for name in clause["ErrorEquals"])
+            else:
+                names |= _error_equals(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _error_equals(value)
+    return names
+
+
+def test_no_retry_or_catch_names_an_aws_refusal():
+    """The errors the adapters make of AWS's refusals (AlreadyExists, ResourceInUse, NotFound) are the
+    logic's to decide about, not the workflow's: none is a DeploymentError, and no Retry or Catch
+    names one, so one that escapes a handler is caught only by States.ALL, as the ClientError it
+    stands for was."""
+    from tests.infra.test_definition_limits import definitions
+
+    refusals = {errors.AwsRefusal, *errors.AwsRefusal.__subclasses__()}
+    assert {cls.__name__ for cls in refusals} == {"AwsRefusal", "AlreadyExists", "ResourceInUse", "NotFound"}
+    assert [cls.__name__ for cls in refusals if issubclass(cls, errors.DeploymentError)] == []
+    named = set().union(*(_error_equals(definition) for definition in definitions().values()))
+    assert {"States.ALL", contract.TRANSIENT, contract.IN_PROGRESS} <= named  # the definitions were read
+    assert named & {cls.__name__ for cls in refusals} == set()
+    assert set(contract.ENDS_WITH) & {cls.__name__ for cls in refusals} == set()

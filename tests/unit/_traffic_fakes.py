@@ -1,5 +1,5 @@
 """A fake Auto Scaling and load balancers for the traffic steps' unit tests (test_traffic.py,
-test_traffic_undo.py): FakeAws describes groups as adapters.autoscaling does and lets a test say
+test_traffic_undo.py): FakeAws describes groups as adapters.autoscaling does (a Group) and lets a test say
 which instances a load balancer reports out of service; ``fake_aws`` (a fixture, registered in
 conftest.py) puts it in place of the adapters."""
 from __future__ import annotations
@@ -14,6 +14,8 @@ from botocore.exceptions import ParamValidationError
 from blue_green import naming
 from blue_green.adapters import autoscaling, elb
 from blue_green.logic import traffic
+from blue_green.models.aws import Group
+from tests.unit import _models
 from tests.unit._fleet_fixtures import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, document
 from tests.unit._fleet_fixtures import rollback_document as _rollback_document
 
@@ -32,9 +34,9 @@ POLL_AT_T0 = {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:0
 
 
 class FakeAws:
-    """Auto Scaling groups as ``adapters.autoscaling.group`` describes them, what the load balancers
-    report of their instances (in service unless a test marks one out), and every change asked of
-    AWS in order (as the adapters do, nothing for an empty list)."""
+    """Auto Scaling groups (kept as the fields of the Group ``adapters.autoscaling.group`` describes
+    them as), what the load balancers report of their instances (in service unless a test marks one
+    out), and every change asked of AWS in order (as the adapters do, nothing for an empty list)."""
 
     def __init__(self) -> None:
         self.groups: dict[str, dict] = {}
@@ -61,11 +63,11 @@ class FakeAws:
         return [c[2] for c in self.calls if c[0] == kind and (name is None or c[1] == name)]
 
     # --- adapters.autoscaling
-    def group(self, name: str) -> dict | None:
+    def group(self, name: str) -> Group | None:
         if not isinstance(name, str):  # what botocore says of AutoScalingGroupNames=[None]
             raise ParamValidationError(report=f"Invalid type for parameter AutoScalingGroupNames[0], value: {name!r}")
         g = self.groups.get(name)
-        return copy.deepcopy(g) if g else None
+        return _models.group(g) if g else None
 
     def _call(self, kind: str, name: str, values) -> bool:
         if not values:

@@ -208,16 +208,25 @@ def ours_green(world, doc: dict) -> str:
 
 
 def described(monkeypatch, change) -> None:
-    """inventory.group as AWS may answer: ``change(name, group)`` edits each description."""
-    real = audit.inventory.group
+    """inventory.group as AWS may answer: ``change(name, group)`` edits each description AWS gives
+    it (the raw DescribeAutoScalingGroups answer, before the adapter reads it)."""
+    real = audit.inventory.client
 
-    def group(name: str):
-        found = real(name)
-        if found is not None:
-            change(name, found)
-        return found
+    class Edited:
+        def __init__(self, api):
+            self.api = api
 
-    monkeypatch.setattr(audit.inventory, "group", group)
+        def __getattr__(self, attr):
+            return getattr(self.api, attr)
+
+        def describe_auto_scaling_groups(self, **params):
+            answer = self.api.describe_auto_scaling_groups(**params)
+            for found in answer.get("AutoScalingGroups", []):
+                change(found["AutoScalingGroupName"], found)
+            return answer
+
+    monkeypatch.setattr(audit.inventory, "client", lambda service: Edited(real(service)) if service == "autoscaling"
+                        else real(service))
 
 
 # --- readable_cause and report ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 
 import pytest
 from botocore.exceptions import ClientError
@@ -21,6 +22,7 @@ from blue_green.errors import (
 )
 from blue_green.handler import BadEvent
 from blue_green.logic import bake
+from blue_green.models.aws import CommandInvocation, StatusChecks
 from blue_green.observability import metrics
 from handlers import bake as bake_handler
 
@@ -55,13 +57,13 @@ def live_staging(world, arn=ARN):
 
 
 def invocation(status, stderr="", stdout=""):
-    return lambda command_id, instance_id: {
-        "status": status,
-        "details": status,
-        "response_code": 1 if status == "Failed" else 0,
-        "stdout": stdout,
-        "stderr": stderr,
-    }
+    return lambda command_id, instance_id: CommandInvocation(
+        status=status,
+        details=status,
+        response_code=1 if status == "Failed" else 0,
+        stdout=stdout,
+        stderr=stderr,
+    )
 
 
 def launched(world, **bake_settings):
@@ -196,7 +198,7 @@ def test_check_pending_then_status_checks_then_ready_without_commands(world, mon
     real_describe = ec2_adapter.describe_instance
 
     # Given the instance is still pending
-    monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: real_describe(i) | {"state": "pending"})
+    monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: replace(real_describe(i), state="pending"))
     world.clock.advance(80)
     state = bake.check(document(plan, bake=state))
     assert state.status == "BOOTING"
@@ -205,7 +207,7 @@ def test_check_pending_then_status_checks_then_ready_without_commands(world, mon
 
     # When it runs but status checks are still initializing
     monkeypatch.setattr(ec2_adapter, "describe_instance", real_describe)
-    monkeypatch.setattr(ec2_adapter, "status_checks", lambda i: {"instance": "initializing", "system": "ok"})
+    monkeypatch.setattr(ec2_adapter, "status_checks", lambda i: StatusChecks(instance="initializing", system="ok"))
     state = bake.check(document(plan, bake=state))
     assert state.status == "BOOTING" and "status checks (instance initializing, system ok)" in state.progress
     assert state.poll.attempt == 2
@@ -293,7 +295,7 @@ def test_interruption_relaunch_once_then_staging_interrupted(world, monkeypatch)
         found = real_describe(instance_id)
         if instance_id != first.instance_id:
             return found
-        return found | {"state": "terminated", "state_reason": "Server.SpotInstanceTermination: Spot instance termination"}
+        return replace(found, state="terminated", state_reason="Server.SpotInstanceTermination: Spot instance termination")
 
     monkeypatch.setattr(ec2_adapter, "describe_instance", reclaimed)
     state = bake.check(document(plan, bake=first))
@@ -465,7 +467,7 @@ def test_staging_lost_before_the_production_settings_is_named_with_its_state(wor
     else:
         real = ec2_adapter.describe_instance
         reason = "Server.SpotInstanceTermination" if lost == "terminated" else None
-        monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: real(i) | {"state": lost, "state_reason": reason})
+        monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: replace(real(i), state=lost, state_reason=reason or ""))
         expected = f"{lost} ({reason or 'no reason given'})"
     with pytest.raises(StagingInterrupted, match=f"^staging {state.instance_id} is {re.escape(expected)}: it was lost "
                                                  "before the production settings; deploy again$"):
@@ -510,7 +512,7 @@ def test_terminate_cancels_the_spot_request_of_an_instance_even_when_the_request
     plan, state = launched(world)
     real = ec2_adapter.find_instances
     monkeypatch.setattr(ec2_adapter, "find_instances",
-                        lambda identity: [i | {"spot_request_id": "sir-untagged"} for i in real(identity)])
+                        lambda identity: [replace(i, spot_request_id="sir-untagged") for i in real(identity)])
     monkeypatch.setattr(ec2_adapter, "find_spot_requests", lambda identity: [])
     cancelled = []
     monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: cancelled.extend(ids) or ids)

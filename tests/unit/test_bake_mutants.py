@@ -13,7 +13,9 @@ from blue_green.adapters import ssm as ssm_adapter
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, TransientAwsError
 from blue_green.handler import BadEvent
 from blue_green.logic import bake
+from blue_green.models.aws import CommandInvocation, Instance, StatusChecks
 from blue_green.observability import metrics
+from tests.unit import _models
 
 from ._bake_fixtures import (  # noqa: F401 - fixtures
     ARN,
@@ -25,7 +27,7 @@ CONNECT_ERROR = "curl: (7) Failed to connect"
 
 
 def failed_invocation(command_id, instance_id):
-    return {"status": "Failed", "details": "Failed", "response_code": 7, "stdout": "", "stderr": CONNECT_ERROR}
+    return CommandInvocation(status="Failed", details="Failed", response_code=7, stdout="", stderr=CONNECT_ERROR)
 
 
 def not_managed(*args):
@@ -95,8 +97,8 @@ def test_a_failed_settings_command_is_named_by_its_status_details_else_its_statu
     plan = make_plan(world, production_settings_commands=["/opt/shop/use-production-config"])
     state = bake.launch(document(plan))
     sent = bake.apply_settings(document(plan, bake=state))
-    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: {
-        "status": status, "details": details, "response_code": -1, "stdout": "", "stderr": ""})
+    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(
+        status=status, details=details, response_code=-1, stdout="", stderr=""))
     with pytest.raises(CommandFailed) as caught:
         bake.check_settings(document(plan, bake=sent))
     assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
@@ -111,7 +113,8 @@ FAKE_SG = "sg-0aaaaaaaaaaaaaaa1"
 
 
 class FakeAws:
-    """What bake asks EC2 and SSM, and what they answer."""
+    """What bake asks EC2 and SSM, and what they answer (kept as the models' fields, answered as the
+    adapters' models)."""
 
     def __init__(self) -> None:
         self.run_calls: list[dict] = []
@@ -123,7 +126,7 @@ class FakeAws:
         self.result = {"status": "InProgress", "details": "InProgress", "response_code": -1, "stdout": "", "stderr": ""}
         self.sent: list[str] = []
 
-    def run_instance(self, params: dict) -> dict:
+    def run_instance(self, params: dict) -> Instance:
         self.run_calls.append(params)
         refusal = self.refuse(params)
         if refusal:
@@ -135,7 +138,7 @@ class FakeAws:
             "instance_type": params["InstanceType"], "subnet_id": params["SubnetId"], "market": market,
             "spot_request_id": "sir-0123abcd" if market == "spot" else None, "private_ip": "10.0.1.5",
             "public_ip": "203.0.113.7", "launch_time": "2026-01-05T12:00:00+00:00", "tags": {}}
-        return dict(self.instances[instance_id])
+        return _models.instance(self.instances[instance_id])
 
     def send_command(self, instance_id: str, commands: list[str], comment: str) -> str:
         self.sent.append(comment)
@@ -147,12 +150,14 @@ def fake_aws(clock_at, monkeypatch) -> FakeAws:
     fake = FakeAws()
     monkeypatch.setattr(ec2_adapter, "find_instances", lambda tags, *a, **k: [])
     monkeypatch.setattr(ec2_adapter, "run_instance", fake.run_instance)
-    monkeypatch.setattr(ec2_adapter, "describe_instance", lambda instance_id: fake.instances.get(instance_id))
-    monkeypatch.setattr(ec2_adapter, "status_checks", lambda instance_id: fake.checks)
+    monkeypatch.setattr(ec2_adapter, "describe_instance",
+                        lambda instance_id: _models.instance(fake.instances[instance_id]) if instance_id in fake.instances
+                        else None)
+    monkeypatch.setattr(ec2_adapter, "status_checks", lambda instance_id: StatusChecks(**fake.checks))
     monkeypatch.setattr(ec2_adapter, "terminate_instances", lambda ids: fake.terminated.append(list(ids)) or list(ids))
     monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: fake.cancelled.append(list(ids)) or list(ids))
     monkeypatch.setattr(ssm_adapter, "send_command", fake.send_command)
-    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: fake.result)
+    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(**fake.result))
     fake.clock = clock_at
     metrics.clear_metrics()
     yield fake

@@ -1,12 +1,13 @@
 """DISCOVERY: which of an app's groups serve the profile's load balancers now, which are kept, and
 which kept group a rollback puts back. Pure checks over a fake ``autoscaling.groups`` that answers
-like the adapter does (its plain dicts), so each group can be exactly the case in question."""
+like the adapter does (Group models), so each group can be exactly the case in question."""
 from __future__ import annotations
 
 import pytest
 
 from blue_green.adapters import autoscaling
 from blue_green.logic import discovery
+from blue_green.models.aws import Group, GroupInstance, LaunchTemplateSpec
 from blue_green.models.request import Traffic
 
 APP = "web"
@@ -19,7 +20,7 @@ TRAFFIC = {"load_balancer_names": [ELB], "target_group_arns": [TG]}
 
 def group(name: str, *, app: str = APP, lbs=(), tgs=(), state: str | None = None, retired_at: str | None = None,
           status: str | None = None, version: str | None = None, execution: str | None = None, instances: int = 0,
-          suspended=(), launch_configuration: str | None = None, sizes=(1, 2, 4)) -> dict:
+          suspended=(), launch_configuration: str | None = None, sizes=(1, 2, 4)) -> Group:
     """A group as ``autoscaling.groups`` returns it."""
     tags = {"immutable-deploy:app": app, "Name": name}
     for key, value in (("immutable-deploy:version", version), ("immutable-deploy:execution", execution),
@@ -27,25 +28,25 @@ def group(name: str, *, app: str = APP, lbs=(), tgs=(), state: str | None = None
         if value is not None:
             tags[key] = value
     min_size, desired, max_size = sizes
-    return {
-        "name": name, "arn": f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:x:autoScalingGroupName/{name}",
-        "status": status, "min_size": min_size, "max_size": max_size, "desired_capacity": desired,
-        "load_balancer_names": list(lbs), "target_group_arns": list(tgs), "suspended_processes": sorted(suspended),
-        "tags": tags, "propagate": {k: True for k in tags},
-        "instances": [{"id": f"i-{n:017x}", "lifecycle": "InService", "health": "Healthy"} for n in range(instances)],
-        "launch_template": None if launch_configuration else {"LaunchTemplateName": name, "Version": "1"},
-        "launch_configuration_name": launch_configuration, "created_time": "2026-11-28 09:00:00+00:00",
-    }
+    return Group(
+        name=name, arn=f"arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:x:autoScalingGroupName/{name}",
+        status=status, min_size=min_size, max_size=max_size, desired_capacity=desired,
+        load_balancer_names=tuple(lbs), target_group_arns=tuple(tgs), suspended_processes=tuple(sorted(suspended)),
+        tags=tags, propagate={k: True for k in tags},
+        instances=tuple(GroupInstance(id=f"i-{n:017x}", lifecycle="InService", health="Healthy") for n in range(instances)),
+        launch_template=None if launch_configuration else LaunchTemplateSpec(name=name, version="1"),
+        launch_configuration_name=launch_configuration, created_time="2026-11-28 09:00:00+00:00",
+    )
 
 
 @pytest.fixture
-def account(monkeypatch) -> list[dict]:
+def account(monkeypatch) -> list[Group]:
     """The account's groups (append to it); ``autoscaling.groups`` filters them by tag like AWS."""
-    groups: list[dict] = []
+    groups: list[Group] = []
 
     def by_tags(names=None, tags=None):
         assert names is None
-        return [g for g in groups if all(g["tags"].get(k) == v for k, v in (tags or {}).items())]
+        return [g for g in groups if all(g.tags.get(k) == v for k, v in (tags or {}).items())]
 
     monkeypatch.setattr(autoscaling, "groups", by_tags)
     return groups

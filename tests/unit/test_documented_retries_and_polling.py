@@ -57,7 +57,7 @@ def test_by_default_a_call_is_tried_5_times_before_it_becomes_transient_aws_erro
     monkeypatch.delenv(ENV, raising=False)
     # When EC2 throttles the first 4 requests, Then the 5th answers
     result, attempts = throttled_ec2(4)
-    assert result["state"] == "available" and attempts == 5
+    assert result.state == "available" and attempts == 5
     # When it throttles 5, Then the call fails as TransientAwsError after 5 attempts
     result, attempts = throttled_ec2(5)
     assert isinstance(result, TransientAwsError) and "RequestLimitExceeded" in str(result) and attempts == 5
@@ -70,7 +70,7 @@ def test_the_environment_sets_the_attempts(throttled_ec2, monkeypatch, max_attem
     # When EC2 throttles one request fewer than that, Then the last attempt answers
     if max_attempts > 1:
         result, attempts = throttled_ec2(max_attempts - 1)
-        assert result["state"] == "available" and attempts == max_attempts
+        assert result.state == "available" and attempts == max_attempts
     # When it throttles as many, Then the call fails as TransientAwsError after exactly that many
     result, attempts = throttled_ec2(max_attempts)
     assert isinstance(result, TransientAwsError) and attempts == max_attempts

@@ -20,9 +20,10 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling  # noqa: E402
-from blue_green.errors import GreenUnhealthy, ResourceConflict, WaitTimedOut  # noqa: E402
+from blue_green.errors import GreenUnhealthy, ResourceConflict, ResourceInUse, WaitTimedOut  # noqa: E402
 from blue_green.logic import fleet  # noqa: E402
 from handlers.fleet import handler  # noqa: E402
+from tests.unit._refusals import refuse  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -71,7 +72,7 @@ def test_launch_template_requires_imdsv2_has_no_key_and_is_tagged(aws_world):
         assert specs[kind][naming.TAG_ROLE] == "green"
         assert specs[kind][naming.TAG_EXECUTION] == ARN
     template = autoscaling.launch_template(name)
-    assert template["tags"][naming.TAG_EXECUTION] == ARN and template["tags"][naming.TAG_ROLE] == "green"
+    assert template.tags[naming.TAG_EXECUTION] == ARN and template.tags[naming.TAG_ROLE] == "green"
 
 
 def test_launch_template_key_name_only_when_set(aws_world):
@@ -306,14 +307,10 @@ def test_check_group_deleted_polls_while_the_group_exists(aws_world, fake_clock,
         fleet.check_group_deleted(deploy(doc))
 
 
-def test_delete_launch_configuration_in_use_surfaces(aws_world, monkeypatch):
+def test_delete_launch_configuration_in_use_surfaces(aws_world):
     doc = _with_fleet(document(aws_world, launch="launch_configuration"))
-
-    def in_use(name):
-        raise ClientError({"Error": {"Code": "ResourceInUse", "Message": "in use"}}, "DeleteLaunchConfiguration")
-
-    monkeypatch.setattr(autoscaling, "delete_launch_configuration", in_use)
-    with pytest.raises(ClientError, match="ResourceInUse"):
+    refuse("autoscaling", "DeleteLaunchConfiguration", "ResourceInUse")
+    with pytest.raises(ResourceInUse, match="ResourceInUse"):
         fleet.delete_launch(deploy(doc))
 
 
@@ -360,7 +357,9 @@ import copy  # noqa: E402
 
 from blue_green import polling  # noqa: E402
 from blue_green.adapters import cloudwatch  # noqa: E402
-from blue_green.errors import TransientAwsError  # noqa: E402
+from blue_green.errors import AlreadyExists, TransientAwsError  # noqa: E402
+from blue_green.models.aws import LaunchConfiguration  # noqa: E402
+from tests.unit import _models  # noqa: E402
 from tests.unit._fleet_fixtures import World  # noqa: E402
 
 WORLD = World(
@@ -405,12 +404,13 @@ class MemoryAws:
 
     def _already_exists(self, operation: str) -> None:
         if self.twin_creates:
-            raise ClientError({"Error": {"Code": "AlreadyExists", "Message": "exists"}}, operation)
+            raise AlreadyExists(f"{operation}: exists", "AlreadyExists")  # what the adapters make of AWS's refusal
 
     # groups
     def group(self, name):
         _named(name)
-        return copy.deepcopy(self.groups.get(name))
+        found = self.groups.get(name)
+        return None if found is None else _models.group(found)
 
     def create_group(self, params):
         self.calls.append(("create_group", params))
@@ -443,7 +443,8 @@ class MemoryAws:
     # launch templates and configurations
     def launch_template(self, name):
         _named(name)
-        return copy.deepcopy(self.templates.get(name))
+        found = self.templates.get(name)
+        return None if found is None else _models.launch_template(found)
 
     def create_launch_template(self, name, data, tags):
         self.calls.append(("create_launch_template", name, data, tags))
@@ -457,7 +458,9 @@ class MemoryAws:
 
     def launch_configuration(self, name):
         _named(name)
-        return copy.deepcopy(self.configurations.get(name))
+        found = self.configurations.get(name)  # the put's parameters
+        return None if found is None else LaunchConfiguration(
+            name=found["LaunchConfigurationName"], image_id=found.get("ImageId"), instance_type=found.get("InstanceType"))
 
     def create_launch_configuration(self, params):
         self.calls.append(("create_launch_configuration", params))

@@ -2,6 +2,8 @@
 with its snapshots as the undo."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from blue_green import naming
@@ -10,6 +12,7 @@ from blue_green.errors import ImageFailed, ResourceConflict, WaitTimedOut
 from blue_green.logic import bake, image
 from blue_green.observability import metrics
 from handlers import image as image_handler
+from tests.unit import _models
 
 from ._bake_fixtures import (  # noqa: F401 - fixtures
     ARN,
@@ -89,7 +92,7 @@ def test_check_pending_then_available(world, baked, monkeypatch):
     state = image.create(document(plan, bake=staging))
     real = ec2_adapter.describe_image
 
-    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "pending"})
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: replace(real(i), state="pending"))
     world.clock.advance(250)
     pending = image.check(document(plan, bake=staging, image=state))
     assert pending.state == "pending" and pending.progress == "image pending 4m10s"
@@ -115,7 +118,7 @@ def test_check_times_out(world, baked, monkeypatch):
     plan, staging = baked
     state = image.create(document(plan, bake=staging))
     real = ec2_adapter.describe_image
-    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "pending"})
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: replace(real(i), state="pending"))
     world.clock.advance(1201)
     with pytest.raises(WaitTimedOut, match="image still pending|still pending"):
         image.check(document(plan, bake=staging, image=state))
@@ -128,7 +131,7 @@ def test_check_failed_raises_image_failed_with_reason(world, baked, monkeypatch)
     monkeypatch.setattr(
         ec2_adapter,
         "describe_image",
-        lambda i: real(i) | {"state": "failed", "state_reason": "Client.InternalError: snapshot copy failed"},
+        lambda i: replace(real(i), state="failed", state_reason="Client.InternalError: snapshot copy failed"),
     )
     with pytest.raises(ImageFailed, match="snapshot copy failed"):
         image.check(document(plan, bake=staging, image=state))
@@ -175,7 +178,7 @@ def test_handler_create_check_and_typed_error(world, baked, monkeypatch):
     assert checked["state"] == "available" and checked["snapshot_ids"]
 
     real = ec2_adapter.describe_image
-    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "failed", "state_reason": "boom"})
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: replace(real(i), state="failed", state_reason="boom"))
     with pytest.raises(ImageFailed) as caught:
         image_handler.handler(event("check", document(plan, bake=staging, image=created)), FakeContext())
     assert type(caught.value).__name__ == "ImageFailed"
@@ -248,7 +251,7 @@ def test_a_pending_image_past_its_deadline_times_out_naming_it(world, baked, mon
     plan, staging = baked
     state = image.create(document(plan, bake=staging))
     real = ec2_adapter.describe_image
-    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "transient"})
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: replace(real(i), state="transient"))
     world.clock.advance(30)
     waiting = image.check(document(plan, bake=staging, image=state))
     assert (waiting.state, waiting.progress) == ("transient", "image transient 30s")
@@ -263,7 +266,7 @@ def test_a_failed_image_error_names_the_image_and_its_reason(world, baked, monke
     plan, staging = baked
     state = image.create(document(plan, bake=staging))
     real = ec2_adapter.describe_image
-    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: real(i) | {"state": "failed", "state_reason": given})
+    monkeypatch.setattr(ec2_adapter, "describe_image", lambda i: replace(real(i), state="failed", state_reason=given))
     with pytest.raises(ImageFailed) as caught:
         image.check(document(plan, bake=staging, image=state))
     assert str(caught.value) == f"image {state.image_id} ({plan.names.image}) is failed: {shown}"
@@ -293,14 +296,14 @@ class FakeEc2:
             self.hidden.add(image_id)
 
     def find_images(self, name=None, tags=None):
-        return [dict(i) for i in self.images.values()
+        return [_models.image(i) for i in self.images.values()
                 if i["image_id"] not in self.hidden and i["state"] != "deregistered"
                 and (name is None or i["name"] == name)
                 and all(i["tags"].get(k) == v for k, v in (tags or {}).items())]
 
     def describe_image(self, image_id):
         found = self.images.get(image_id)
-        return dict(found) if found else None
+        return _models.image(found) if found else None
 
     def deregister_image(self, image_id):
         self.deregistered.append(image_id)

@@ -20,6 +20,7 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling, store  # noqa: E402
 from blue_green.logic import retention  # noqa: E402
+from tests.unit._refusals import refuse  # noqa: E402
 
 MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:web-1-"
 
@@ -150,13 +151,12 @@ def test_a_launch_configuration_still_in_use_is_deleted_by_a_later_prune(aws_wor
     kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
     monkeypatch.setattr(retention.discovery, "describe", _with_configuration(retention.discovery.describe, old))
     # the group is still being deleted: AWS refuses its configuration's deletion
-    real_delete = autoscaling.delete_launch_configuration
-    monkeypatch.setattr(autoscaling, "delete_launch_configuration", _refuse("ResourceInUse"))
+    answer_again = _refuse("ResourceInUse")
     first = prune(aws_world)
     assert not any("launch configuration" in d for d in first["deleted"])
     assert store.get("LAUNCHCONFIGS#web")["names"] == '["immutable-deploy-old"]'
     # the next deployment's prune deletes it, and forgets it
-    monkeypatch.setattr(autoscaling, "delete_launch_configuration", real_delete)
+    answer_again()
     second = prune(aws_world)
     assert second["deleted"] == ["deleted launch configuration immutable-deploy-old"]
     assert store.get("LAUNCHCONFIGS#web")["names"] == "[]"
@@ -164,17 +164,17 @@ def test_a_launch_configuration_still_in_use_is_deleted_by_a_later_prune(aws_wor
 
 
 @pytest.mark.parametrize("code", ["ValidationError", "NotFound"])
-def test_a_remembered_configuration_already_gone_is_forgotten(aws_world, monkeypatch, code):
+def test_a_remembered_configuration_already_gone_is_forgotten(aws_world, code):
     store.put("LAUNCHCONFIGS#web", {"names": '["immutable-deploy-gone"]'})
-    monkeypatch.setattr(autoscaling, "delete_launch_configuration", _refuse(code))
+    _refuse(code)
     assert prune(aws_world)["deleted"] == []
     assert store.get("LAUNCHCONFIGS#web")["names"] == "[]"
 
 
-def test_another_error_deleting_a_configuration_fails_the_prune(aws_world, monkeypatch):
+def test_another_error_deleting_a_configuration_fails_the_prune(aws_world):
     store.put("LAUNCHCONFIGS#web", {"names": '["immutable-deploy-x"]'})
-    monkeypatch.setattr(autoscaling, "delete_launch_configuration", _refuse("AccessDenied"))
-    with pytest.raises(ClientError):
+    _refuse("AccessDenied")
+    with pytest.raises(ClientError, match="AccessDenied"):
         prune(aws_world)
 
 
@@ -184,9 +184,9 @@ def test_nothing_to_prune_writes_nothing(aws_world):
 
 
 def _refuse(code: str):
-    def delete(name: str) -> None:
-        raise ClientError({"Error": {"Code": code, "Message": f"{code}: {name}"}}, "DeleteLaunchConfiguration")
-    return delete
+    """AWS refuses every DeleteLaunchConfiguration with ``code`` (the adapter translates it); returns
+    what ends that."""
+    return refuse("autoscaling", "DeleteLaunchConfiguration", code)
 
 
 def _with_configuration(describe, name: str):

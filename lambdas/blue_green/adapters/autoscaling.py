@@ -1,7 +1,10 @@
 """Auto Scaling (and the EC2 launch templates that Auto Scaling groups launch from).
 
-Small functions over boto3 that return plain data. Every call runs inside ``transient_errors()``;
+Small functions over boto3 that return the models of ``blue_green.models.aws`` (policies, which are
+copied back into put calls, as AWS describes them). Every call runs inside ``transient_errors()``;
 describe calls that AWS paginates are paginated. "Not found" is ``None`` / empty, never an error.
+AWS's refusals the logic decides about are raised as ``blue_green.errors`` (AlreadyExists,
+ResourceInUse, NotFound), never as botocore's ClientError.
 """
 from __future__ import annotations
 
@@ -9,7 +12,9 @@ from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from blue_green.aws import client, error_code, refusals, transient_errors
+from blue_green.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse
+from blue_green.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec
 
 #: ``Status`` of a group whose deletion has started.
 DELETING = "Delete in progress"
@@ -25,35 +30,40 @@ def _ec2() -> Any:
 
 # --- groups ------------------------------------------------------------------------------------
 
-def _group(raw: dict) -> dict:
+def _group(raw: dict[str, Any]) -> Group:
     tags = raw.get("Tags", [])
-    return {
-        "name": raw["AutoScalingGroupName"],
-        "arn": raw.get("AutoScalingGroupARN"),
-        "status": raw.get("Status"),
-        "min_size": raw.get("MinSize", 0),
-        "max_size": raw.get("MaxSize", 0),
-        "desired_capacity": raw.get("DesiredCapacity", 0),
-        "load_balancer_names": list(raw.get("LoadBalancerNames", [])),
-        "target_group_arns": list(raw.get("TargetGroupARNs", [])),
-        "suspended_processes": sorted(p["ProcessName"] for p in raw.get("SuspendedProcesses", [])),
-        "tags": {t["Key"]: t.get("Value", "") for t in tags},
-        "propagate": {t["Key"]: bool(t.get("PropagateAtLaunch")) for t in tags},
-        "instances": [
-            {
-                "id": i["InstanceId"],
-                "lifecycle": i.get("LifecycleState", ""),
-                "health": i.get("HealthStatus", ""),
-            }
+    template = raw.get("LaunchTemplate")
+    return Group(
+        name=raw["AutoScalingGroupName"],
+        arn=raw.get("AutoScalingGroupARN"),
+        status=raw.get("Status"),
+        min_size=raw.get("MinSize", 0),
+        max_size=raw.get("MaxSize", 0),
+        desired_capacity=raw.get("DesiredCapacity", 0),
+        load_balancer_names=tuple(raw.get("LoadBalancerNames", [])),
+        target_group_arns=tuple(raw.get("TargetGroupARNs", [])),
+        suspended_processes=tuple(sorted(p["ProcessName"] for p in raw.get("SuspendedProcesses", []))),
+        tags={t["Key"]: t.get("Value", "") for t in tags},
+        propagate={t["Key"]: bool(t.get("PropagateAtLaunch")) for t in tags},
+        instances=tuple(
+            GroupInstance(
+                id=i["InstanceId"],
+                lifecycle=i.get("LifecycleState", ""),
+                health=i.get("HealthStatus", ""),
+            )
             for i in raw.get("Instances", [])
-        ],
-        "launch_template": raw.get("LaunchTemplate"),
-        "launch_configuration_name": raw.get("LaunchConfigurationName"),
-        "created_time": str(raw.get("CreatedTime", "")),
-    }
+        ),
+        launch_template=None if template is None else LaunchTemplateSpec(
+            id=template.get("LaunchTemplateId"),
+            name=template.get("LaunchTemplateName"),
+            version=template.get("Version"),
+        ),
+        launch_configuration_name=raw.get("LaunchConfigurationName"),
+        created_time=str(raw.get("CreatedTime", "")),
+    )
 
 
-def groups(names: Iterable[str] | None = None, tags: dict[str, str] | None = None) -> list[dict]:
+def groups(names: Iterable[str] | None = None, tags: dict[str, str] | None = None) -> list[Group]:
     """Groups by name and/or by tag (``{key: value}``, all must match)."""
     params: dict[str, Any] = {}
     if names is not None:
@@ -63,20 +73,25 @@ def groups(names: Iterable[str] | None = None, tags: dict[str, str] | None = Non
         params["AutoScalingGroupNames"] = names
     if tags:
         params["Filters"] = [{"Name": f"tag:{k}", "Values": [v]} for k, v in tags.items()]
-    out: list[dict] = []
+    out: list[Group] = []
     with transient_errors():
         for page in _asg().get_paginator("describe_auto_scaling_groups").paginate(**params):
             out.extend(_group(g) for g in page.get("AutoScalingGroups", []))
     return out
 
 
-def group(name: str) -> dict | None:
-    found = [g for g in groups([name]) if g["name"] == name]
+def group(name: str) -> Group | None:
+    found = [g for g in groups([name]) if g.name == name]
     return found[0] if found else None
 
 
+def _already_exists(code: str) -> type[AwsRefusal] | None:
+    return AlreadyExists if "AlreadyExists" in code else None
+
+
 def create_group(params: dict) -> None:
-    with transient_errors():
+    """Raises AlreadyExists when a group of that name exists."""
+    with refusals(f"Auto Scaling group {params.get('AutoScalingGroupName')}", _already_exists), transient_errors():
         _asg().create_auto_scaling_group(**params)
 
 
@@ -85,11 +100,9 @@ def delete_group(name: str, force: bool = True) -> None:
         _asg().delete_auto_scaling_group(AutoScalingGroupName=name, ForceDelete=force)
 
 
-def in_service_instances(group_info: dict) -> list[str]:
+def in_service_instances(group_info: Group) -> list[str]:
     """Ids of the group's instances that are InService and Healthy (the 'viable' ones)."""
-    return [
-        i["id"] for i in group_info.get("instances", []) if i["lifecycle"] == "InService" and i["health"] == "Healthy"
-    ]
+    return [i.id for i in group_info.instances if i.lifecycle == "InService" and i.health == "Healthy"]
 
 
 # --- attachments ------------------------------------------------------------------------------
@@ -177,31 +190,43 @@ def put_policy(params: dict) -> None:
 
 # --- launch configurations ------------------------------------------------------------------
 
-def launch_configuration(name: str) -> dict | None:
+def launch_configuration(name: str) -> LaunchConfiguration | None:
     with transient_errors():
         pages = _asg().get_paginator("describe_launch_configurations").paginate(LaunchConfigurationNames=[name])
         for page in pages:
             for lc in page.get("LaunchConfigurations", []):
                 if lc["LaunchConfigurationName"] == name:
-                    return lc
+                    return LaunchConfiguration(
+                        name=lc["LaunchConfigurationName"], image_id=lc.get("ImageId"), instance_type=lc.get("InstanceType")
+                    )
     return None
 
 
 def create_launch_configuration(params: dict) -> None:
-    with transient_errors():
+    """Raises AlreadyExists when a launch configuration of that name exists."""
+    with refusals(f"launch configuration {params.get('LaunchConfigurationName')}", _already_exists), transient_errors():
         _asg().create_launch_configuration(**params)
 
 
+def _deleting_launch_configuration(code: str) -> type[AwsRefusal] | None:
+    if code == "ResourceInUse":
+        return ResourceInUse
+    # AWS answers a name it does not know with ValidationError ("Launch configuration name not found")
+    if code in ("ValidationError", "NotFound"):
+        return NotFound
+    return None
+
+
 def delete_launch_configuration(name: str) -> None:
-    """Fails with ResourceInUse while a group still uses it: the caller lets that surface."""
-    with transient_errors():
+    """Raises ResourceInUse while a group still uses it, NotFound when it is not there (the caller
+    decides about both)."""
+    with refusals(f"launch configuration {name}", _deleting_launch_configuration), transient_errors():
         _asg().delete_launch_configuration(LaunchConfigurationName=name)
 
 
 # --- launch templates (EC2's API, used only to launch groups) ---------------------------------
 
-def launch_template(name: str) -> dict | None:
-    """``{id, name, default_version, latest_version, tags}`` or None."""
+def launch_template(name: str) -> LaunchTemplate | None:
     try:
         with transient_errors():
             pages = _ec2().get_paginator("describe_launch_templates").paginate(LaunchTemplateNames=[name])
@@ -212,18 +237,19 @@ def launch_template(name: str) -> dict | None:
         raise
     for t in found:
         if t["LaunchTemplateName"] == name:
-            return {
-                "id": t["LaunchTemplateId"],
-                "name": t["LaunchTemplateName"],
-                "default_version": t.get("DefaultVersionNumber"),
-                "latest_version": t.get("LatestVersionNumber"),
-                "tags": {x["Key"]: x.get("Value", "") for x in t.get("Tags", [])},
-            }
+            return LaunchTemplate(
+                id=t["LaunchTemplateId"],
+                name=t["LaunchTemplateName"],
+                default_version=t.get("DefaultVersionNumber"),
+                latest_version=t.get("LatestVersionNumber"),
+                tags={x["Key"]: x.get("Value", "") for x in t.get("Tags", [])},
+            )
     return None
 
 
 def create_launch_template(name: str, data: dict, tags: dict[str, str]) -> None:
-    with transient_errors():
+    """Raises AlreadyExists when a launch template of that name exists."""
+    with refusals(f"launch template {name}", _already_exists), transient_errors():
         _ec2().create_launch_template(
             LaunchTemplateName=name,
             LaunchTemplateData=data,

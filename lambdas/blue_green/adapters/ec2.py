@@ -1,8 +1,8 @@
 """EC2: the staging instance (launch, describe, status checks, terminate, its spot request) and the
 image baked from it (create, describe, deregister, snapshots).
 
-Every function returns plain data (dicts with snake_case keys), never boto3 responses, and makes
-its calls inside :func:`blue_green.aws.transient_errors`. Look-ups by id return ``None`` for an id
+Every function returns the models of ``blue_green.models.aws`` (or ids), never boto3 responses, and
+makes its calls inside :func:`blue_green.aws.transient_errors`. Look-ups by id return ``None`` for an id
 EC2 does not know (which, right after a create, is also what eventual consistency looks like).
 """
 from __future__ import annotations
@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from blue_green.aws import client, error_code, transient_errors
 from blue_green.errors import TransientAwsError
+from blue_green.models.aws import Image, Instance, StatusChecks
 
 #: RunInstances refusals that mean "not this type / subnet / market now": try the next combination.
 CAPACITY_CODES = frozenset(
@@ -79,25 +80,25 @@ def _reason(raw: dict[str, Any]) -> str:
 # --- instances -------------------------------------------------------------------------------
 
 
-def _instance(raw: dict[str, Any]) -> dict[str, Any]:
+def _instance(raw: dict[str, Any]) -> Instance:
     launch_time = raw.get("LaunchTime")
-    return {
-        "instance_id": raw["InstanceId"],
-        "state": raw.get("State", {}).get("Name", "pending"),
-        "state_reason": _reason(raw),
-        "state_reason_code": (raw.get("StateReason") or {}).get("Code", ""),
-        "instance_type": raw.get("InstanceType", ""),
-        "subnet_id": raw.get("SubnetId", ""),
-        "market": "spot" if raw.get("InstanceLifecycle") == "spot" else "on-demand",
-        "spot_request_id": raw.get("SpotInstanceRequestId"),
-        "private_ip": raw.get("PrivateIpAddress"),
-        "public_ip": raw.get("PublicIpAddress"),
-        "launch_time": launch_time.isoformat() if hasattr(launch_time, "isoformat") else launch_time,
-        "tags": _tags(raw),
-    }
+    return Instance(
+        instance_id=raw["InstanceId"],
+        state=raw.get("State", {}).get("Name", "pending"),
+        state_reason=_reason(raw),
+        state_reason_code=(raw.get("StateReason") or {}).get("Code", ""),
+        instance_type=raw.get("InstanceType", ""),
+        subnet_id=raw.get("SubnetId", ""),
+        market="spot" if raw.get("InstanceLifecycle") == "spot" else "on-demand",
+        spot_request_id=raw.get("SpotInstanceRequestId"),
+        private_ip=raw.get("PrivateIpAddress"),
+        public_ip=raw.get("PublicIpAddress"),
+        launch_time=launch_time.isoformat() if hasattr(launch_time, "isoformat") else launch_time,
+        tags=_tags(raw),
+    )
 
 
-def run_instance(params: dict[str, Any]) -> dict[str, Any]:
+def run_instance(params: dict[str, Any]) -> Instance:
     """Launch one instance. Raises :class:`LaunchRefused` for capacity/price/limit refusals, which
     are checked before the transient translation: EC2 answers InsufficientInstanceCapacity with a
     5xx, and it is a reason to try elsewhere, not to retry the same thing."""
@@ -112,17 +113,17 @@ def run_instance(params: dict[str, Any]) -> dict[str, Any]:
     return _instance(response["Instances"][0])
 
 
-def find_instances(tags: dict[str, str], states: Iterable[str] = LIVE_STATES) -> list[dict[str, Any]]:
+def find_instances(tags: dict[str, str], states: Iterable[str] = LIVE_STATES) -> list[Instance]:
     filters = tag_filters(tags) + [{"Name": "instance-state-name", "Values": list(states)}]
     found = [
         _instance(raw)
         for reservation in _pages("describe_instances", "Reservations", Filters=filters)
         for raw in reservation.get("Instances", [])
     ]
-    return sorted(found, key=lambda i: i["launch_time"] or "")
+    return sorted(found, key=lambda i: i.launch_time or "")
 
 
-def describe_instance(instance_id: str) -> dict[str, Any] | None:
+def describe_instance(instance_id: str) -> Instance | None:
     try:
         with transient_errors():
             response = _ec2().describe_instances(InstanceIds=[instance_id])
@@ -136,17 +137,17 @@ def describe_instance(instance_id: str) -> dict[str, Any] | None:
     return None
 
 
-def status_checks(instance_id: str) -> dict[str, str]:
-    """``{"instance": ..., "system": ...}`` (ok, impaired, initializing, insufficient-data,
-    not-applicable); ``"not reported"`` while EC2 has no status for the instance yet."""
+def status_checks(instance_id: str) -> StatusChecks:
+    """The instance's status checks (ok, impaired, initializing, insufficient-data, not-applicable);
+    ``"not reported"`` while EC2 has no status for the instance yet."""
     with transient_errors():
         response = _ec2().describe_instance_status(InstanceIds=[instance_id], IncludeAllInstances=True)
     for status in response.get("InstanceStatuses", []):
-        return {
-            "instance": status.get("InstanceStatus", {}).get("Status", "not reported"),
-            "system": status.get("SystemStatus", {}).get("Status", "not reported"),
-        }
-    return {"instance": "not reported", "system": "not reported"}
+        return StatusChecks(
+            instance=status.get("InstanceStatus", {}).get("Status", "not reported"),
+            system=status.get("SystemStatus", {}).get("Status", "not reported"),
+        )
+    return StatusChecks(instance="not reported", system="not reported")
 
 
 def terminate_instances(instance_ids: list[str]) -> list[str]:
@@ -185,17 +186,17 @@ def cancel_spot_requests(request_ids: list[str]) -> list[str]:
 # --- images and snapshots --------------------------------------------------------------------
 
 
-def _image(raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "image_id": raw["ImageId"],
-        "name": raw.get("Name", ""),
-        "state": raw.get("State", "pending"),
-        "state_reason": _reason(raw),
-        "snapshot_ids": [
+def _image(raw: dict[str, Any]) -> Image:
+    return Image(
+        image_id=raw["ImageId"],
+        name=raw.get("Name", ""),
+        state=raw.get("State", "pending"),
+        state_reason=_reason(raw),
+        snapshot_ids=tuple(
             m["Ebs"]["SnapshotId"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
-        ],
-        "tags": _tags(raw),
-    }
+        ),
+        tags=_tags(raw),
+    )
 
 
 def create_image(instance_id: str, name: str, description: str, tags: dict[str, str]) -> str:
@@ -219,7 +220,7 @@ def create_image(instance_id: str, name: str, description: str, tags: dict[str, 
     return response["ImageId"]
 
 
-def find_images(name: str | None = None, tags: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def find_images(name: str | None = None, tags: dict[str, str] | None = None) -> list[Image]:
     """Images this account owns, by exact name and/or tags."""
     filters = tag_filters(tags or {})
     if name is not None:
@@ -227,7 +228,7 @@ def find_images(name: str | None = None, tags: dict[str, str] | None = None) -> 
     return [_image(raw) for raw in _pages("describe_images", "Images", Owners=["self"], Filters=filters)]
 
 
-def describe_image(image_id: str) -> dict[str, Any] | None:
+def describe_image(image_id: str) -> Image | None:
     try:
         with transient_errors():
             response = _ec2().describe_images(ImageIds=[image_id])

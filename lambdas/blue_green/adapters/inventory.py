@@ -8,7 +8,9 @@ from typing import Any, Callable, Iterable
 from botocore.exceptions import ClientError
 
 from blue_green import naming
+from blue_green.adapters import autoscaling
 from blue_green.aws import client, error_code, transient_errors
+from blue_green.models.aws import Group
 
 
 def _ids_that_exist(call: Callable[..., dict], key: str, id_field: str, ids: list[str]) -> set[str]:
@@ -147,8 +149,8 @@ def launch_configuration_image(name: str) -> str | None:
     return found[0].get("ImageId") if found else None
 
 
-def group(name: str) -> dict | None:
+def group(name: str) -> Group | None:
     with transient_errors():
         resp = client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])
     groups = resp.get("AutoScalingGroups", [])
-    return groups[0] if groups else None
+    return autoscaling._group(groups[0]) if groups else None

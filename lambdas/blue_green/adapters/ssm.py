@@ -1,11 +1,10 @@
 """SSM Run Command on the staging instance: send shell commands, read how one invocation went."""
 from __future__ import annotations
 
-from typing import Any
-
 from botocore.exceptions import ClientError
 
 from blue_green.aws import client, error_code, transient_errors
+from blue_green.models.aws import CommandInvocation
 
 DOCUMENT = "AWS-RunShellScript"
 #: Run Command statuses after which the invocation will not change any more.
@@ -48,20 +47,20 @@ def find_command(instance_id: str, comment: str) -> str | None:
     return None
 
 
-def invocation(command_id: str, instance_id: str) -> dict[str, Any]:
-    """``{status, details, response_code, stdout, stderr}``; status is ``InvocationDoesNotExist``
-    while SSM has not registered the invocation yet."""
+def invocation(command_id: str, instance_id: str) -> CommandInvocation:
+    """How the invocation went; its status is ``InvocationDoesNotExist`` while SSM has not registered
+    it yet."""
     try:
         with transient_errors():
             response = client("ssm").get_command_invocation(CommandId=command_id, InstanceId=instance_id)
     except ClientError as exc:
         if error_code(exc) == NOT_YET:
-            return {"status": NOT_YET, "details": NOT_YET, "response_code": None, "stdout": "", "stderr": ""}
+            return CommandInvocation(status=NOT_YET, details=NOT_YET, response_code=None, stdout="", stderr="")
         raise
-    return {
-        "status": response.get("Status", "Pending"),
-        "details": response.get("StatusDetails", ""),
-        "response_code": response.get("ResponseCode"),
-        "stdout": response.get("StandardOutputContent", "") or "",
-        "stderr": response.get("StandardErrorContent", "") or "",
-    }
+    return CommandInvocation(
+        status=response.get("Status", "Pending"),
+        details=response.get("StatusDetails", ""),
+        response_code=response.get("ResponseCode"),
+        stdout=response.get("StandardOutputContent", "") or "",
+        stderr=response.get("StandardErrorContent", "") or "",
+    )

@@ -63,9 +63,9 @@ def left_behind(doc: DeployDocument) -> list[str]:
             and inventory.launch_configuration_image(plan.names.launch_configuration) == doc.image.image_id):
         found.append(f"launch configuration {plan.names.launch_configuration}")
     group = inventory.group(plan.names.green_asg)
-    ours = group is not None and any(t["Key"] == naming.TAG_EXECUTION and t["Value"] == arn for t in group.get("Tags", []))
+    ours = group is not None and group.tags.get(naming.TAG_EXECUTION) == arn
     if ours:
-        found.append(f"auto scaling group {plan.names.green_asg} ({group.get('Status') or 'active'})")
+        found.append(f"auto scaling group {plan.names.green_asg} ({group.status or 'active'})")
     # Blue must serve again: every blue group behind every target it served before.
     serving = {g["name"]: g for g in discovery.serving_groups(plan.app, plan.profile.traffic)}
     for blue in doc.blue.groups if doc.blue else []:
@@ -78,8 +78,8 @@ def left_behind(doc: DeployDocument) -> list[str]:
             if missing:
                 found.append(f"blue group {blue.name} is no longer behind {', '.join(missing)}")
         info = inventory.group(blue.name)
-        record = (info or {}).get("Tags", [])
-        suspended_by = next((t["Value"] for t in record if t["Key"] == naming.TAG_SUSPENDED), "")
+        tags = info.tags if info is not None else {}
+        suspended_by = tags.get(naming.TAG_SUSPENDED, "")
         if arn in suspended_by or plan.names.short_id in suspended_by:
             found.append(f"blue group {blue.name} still has the scaling processes this deployment suspended")
     if ours and plan.names.green_asg in serving:

@@ -14,6 +14,7 @@ from blue_green import contract, naming, polling
 from blue_green.adapters import ec2, ssm
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
 from blue_green.handler import BadEvent
+from blue_green.models.aws import Instance
 from blue_green.models.request import render
 from blue_green.models.state import BakeState, CommandRun, DeployDocument, Plan
 from blue_green.observability import logger, metrics
@@ -76,7 +77,7 @@ def _launch(plan: Plan, number: int, fallbacks: list[str]) -> BakeState:
     existing = ec2.find_instances(_identity(plan) | {TAG_LAUNCH: str(number)})
     if existing:
         instance = existing[-1]
-        logger.info("staging instance already launched", extra={"instance_id": instance["instance_id"]})
+        logger.info("staging instance already launched", extra={"instance_id": instance.instance_id})
         return _launched(plan, instance, number, fallbacks)
 
     markets = ["spot", "on-demand"] if bake.market == "spot" else ["on-demand"]
@@ -130,22 +131,22 @@ def _run_params(plan: Plan, number: int, instance_type: str, subnet_id: str, mar
     return params
 
 
-def _launched(plan: Plan, instance: dict[str, Any], number: int, fallbacks: list[str]) -> BakeState:
+def _launched(plan: Plan, instance: Instance, number: int, fallbacks: list[str]) -> BakeState:
     timing = plan.profile.timing
     return BakeState(
-        instance_id=instance["instance_id"],
-        instance_type=instance["instance_type"],
-        subnet_id=instance["subnet_id"],
-        market=instance["market"],
+        instance_id=instance.instance_id,
+        instance_type=instance.instance_type,
+        subnet_id=instance.subnet_id,
+        market=instance.market,
         launches=number,
         fallbacks=fallbacks,
         status="BOOTING",
-        private_ip=instance.get("private_ip"),
-        public_ip=instance.get("public_ip"),
+        private_ip=instance.private_ip,
+        public_ip=instance.public_ip,
         command=None,
         poll=polling.start(timing, timing.ready_timeout_seconds),
-        progress=f"staging {instance['instance_id']} launched ({instance['market']} {instance['instance_type']} "
-        f"in {instance['subnet_id']}, launch {number})",
+        progress=f"staging {instance.instance_id} launched ({instance.market} {instance.instance_type} "
+        f"in {instance.subnet_id}, launch {number})",
     )
 
 
@@ -159,19 +160,19 @@ def check(doc: DeployDocument) -> BakeState:
     if instance is None:  # just launched: DescribeInstances may not know it yet
         return _waiting(plan, bake, "booting (not visible yet)", status="BOOTING")
 
-    seen = {"private_ip": instance.get("private_ip") or bake.private_ip, "public_ip": instance.get("public_ip") or bake.public_ip}
+    seen = {"private_ip": instance.private_ip or bake.private_ip, "public_ip": instance.public_ip or bake.public_ip}
     bake = bake.model_copy(update=seen)
-    state = instance["state"]
+    state = instance.state
     if state in GONE_STATES:
-        reason = instance["state_reason"] or "no reason given"
+        reason = instance.state_reason or "no reason given"
         logger.warning("staging instance interrupted", extra={"instance_id": bake.instance_id, "state": state, "reason": reason})
         return bake.model_copy(update={"status": "INTERRUPTED", "progress": f"staging {bake.instance_id} {state}: {reason}"})
     if state != "running":
         return _waiting(plan, bake, "booting", status="BOOTING")
 
     checks = ec2.status_checks(bake.instance_id)
-    if checks["instance"] != "ok" or checks["system"] != "ok":
-        return _waiting(plan, bake, f"status checks (instance {checks['instance']}, system {checks['system']})", status="BOOTING")
+    if checks.instance != "ok" or checks.system != "ok":
+        return _waiting(plan, bake, f"status checks (instance {checks.instance}, system {checks.system})", status="BOOTING")
 
     commands = plan.profile.bake.ready_commands
     if not commands:
@@ -182,15 +183,15 @@ def check(doc: DeployDocument) -> BakeState:
         return _send_ready(plan, bake, attempt=1, note="")
 
     result = ssm.invocation(run.command_id, bake.instance_id)
-    if result["status"] == ssm.SUCCEEDED:
+    if result.status == ssm.SUCCEEDED:
         return _ready(bake, f"ready commands passed (attempt {run.attempt})")
-    if result["status"] in ssm.FAILED:
-        note = f"attempt {run.attempt} {result['details'] or result['status']}: " + excerpt(
-            result["stderr"] or result["stdout"], 200
+    if result.status in ssm.FAILED:
+        note = f"attempt {run.attempt} {result.details or result.status}: " + excerpt(
+            result.stderr or result.stdout, 200
         )
         logger.info("ready commands failed, sending them again", extra={"attempt": run.attempt, "result": note})
         return _send_ready(plan, bake, attempt=run.attempt + 1, note=note)
-    return _waiting(plan, bake, f"ready commands (attempt {run.attempt}, {result['status']})", status="CHECKING")
+    return _waiting(plan, bake, f"ready commands (attempt {run.attempt}, {result.status})", status="CHECKING")
 
 
 def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeState:
@@ -235,11 +236,11 @@ def relaunch(doc: DeployDocument) -> BakeState:
     instance = ec2.describe_instance(bake.instance_id)
     reason = bake.progress
     if instance is not None:
-        reason = f"{instance['state']}: {instance['state_reason'] or 'no reason given'}"
-        if instance["state"] not in ("terminated", "shutting-down"):
+        reason = f"{instance.state}: {instance.state_reason or 'no reason given'}"
+        if instance.state not in ("terminated", "shutting-down"):
             ec2.terminate_instances([bake.instance_id])
-        if instance.get("spot_request_id"):
-            ec2.cancel_spot_requests([instance["spot_request_id"]])
+        if instance.spot_request_id:
+            ec2.cancel_spot_requests([instance.spot_request_id])
     note = f"launch {bake.launches} {bake.instance_id} ({bake.market} {bake.instance_type}) interrupted: {reason}"
     return _launch(plan, number=bake.launches + 1, fallbacks=list(bake.fallbacks) + [note])
 
@@ -254,9 +255,9 @@ def apply_settings(doc: DeployDocument) -> BakeState:
     if not commands:
         return bake.model_copy(update={"status": "SETTINGS_APPLIED", "progress": "no production settings commands"})
     instance = ec2.describe_instance(bake.instance_id)
-    if instance is None or instance["state"] != "running":
+    if instance is None or instance.state != "running":
         # e.g. a spot interruption while the release waited for approval: what was approved is gone
-        state = "gone" if instance is None else f"{instance['state']} ({instance['state_reason'] or 'no reason given'})"
+        state = "gone" if instance is None else f"{instance.state} ({instance.state_reason or 'no reason given'})"
         raise StagingInterrupted(
             f"staging {bake.instance_id} is {state}: it was lost before the production settings; deploy again"
         )
@@ -286,19 +287,19 @@ def check_settings(doc: DeployDocument) -> BakeState:
             return bake
         raise BadEvent("check_settings: no production settings command was sent")
     result = ssm.invocation(run.command_id, bake.instance_id)
-    if result["status"] == ssm.SUCCEEDED:
+    if result.status == ssm.SUCCEEDED:
         return bake.model_copy(
             update={"status": "SETTINGS_APPLIED", "progress": f"staging {bake.instance_id} production settings applied"}
         )
-    if result["status"] in ssm.FAILED:
+    if result.status in ssm.FAILED:
         raise CommandFailed(
-            f"production settings commands {run.command_id} on {bake.instance_id}: {result['details'] or result['status']}"
-            f" (exit code {result['response_code']}): " + excerpt(result["stderr"] or result["stdout"] or "no output")
+            f"production settings commands {run.command_id} on {bake.instance_id}: {result.details or result.status}"
+            f" (exit code {result.response_code}): " + excerpt(result.stderr or result.stdout or "no output")
         )
     poll = polling.advance(
-        bake.poll, plan.profile.timing, f"production settings commands {run.command_id} still {result['status']}", CommandFailed
+        bake.poll, plan.profile.timing, f"production settings commands {run.command_id} still {result.status}", CommandFailed
     )
-    progress = f"staging {bake.instance_id} production settings {result['status']} {duration_text(polling.elapsed(bake.poll))}"
+    progress = f"staging {bake.instance_id} production settings {result.status} {duration_text(polling.elapsed(bake.poll))}"
     return bake.model_copy(update={"status": "SETTINGS", "poll": poll, "progress": progress})
 
 
@@ -311,9 +312,9 @@ def terminate(doc: DeployDocument) -> dict[str, list[str]]:
     plan = doc.request
     undone: list[str] = []
     instances = ec2.find_instances(_identity(plan))
-    for instance_id in ec2.terminate_instances([i["instance_id"] for i in instances]):
+    for instance_id in ec2.terminate_instances([i.instance_id for i in instances]):
         undone.append(f"terminated staging instance {instance_id}")
-    spot_requests = {i["spot_request_id"] for i in instances if i.get("spot_request_id")}
+    spot_requests = {i.spot_request_id for i in instances if i.spot_request_id}
     spot_requests.update(ec2.find_spot_requests(_identity(plan)))
     for request_id in ec2.cancel_spot_requests(sorted(spot_requests)):
         undone.append(f"cancelled spot request {request_id}")

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from blue_green import contract, naming
 from blue_green.adapters import autoscaling
+from blue_green.models.aws import Group
 
 TAG_STATE = contract.TAG_STATE
 TAG_RETIRED_AT = contract.TAG_RETIRED_AT
@@ -27,28 +28,29 @@ def _targets(traffic: Any) -> tuple[list[str], list[str]]:
     return list(traffic.load_balancer_names), list(traffic.target_group_arns)
 
 
-def describe(info: dict, lbs: list[str], tgs: list[str]) -> dict:
-    """A group as the document's ``BlueGroup`` has it (plus state, retired_at, execution, instances)."""
-    tags = info["tags"]
+def describe(info: Group, lbs: list[str], tgs: list[str]) -> dict:
+    """A group as the document's ``BlueGroup`` has it (plus state, retired_at, execution, instances):
+    plain JSON data, what the document and the steps' results hold."""
+    tags = info.tags
     return {
-        "name": info["name"],
+        "name": info.name,
         "version": tags.get(naming.TAG_VERSION),
-        "desired_capacity": info["desired_capacity"],
-        "min_size": info["min_size"],
-        "max_size": info["max_size"],
-        "load_balancer_names": [n for n in info["load_balancer_names"] if n in lbs],
-        "target_group_arns": [a for a in info["target_group_arns"] if a in tgs],
-        "suspended_processes": list(info["suspended_processes"]),
+        "desired_capacity": info.desired_capacity,
+        "min_size": info.min_size,
+        "max_size": info.max_size,
+        "load_balancer_names": [n for n in info.load_balancer_names if n in lbs],
+        "target_group_arns": [a for a in info.target_group_arns if a in tgs],
+        "suspended_processes": list(info.suspended_processes),
         "state": tags.get(TAG_STATE),
         "retired_at": tags.get(TAG_RETIRED_AT),
         "execution": tags.get(naming.TAG_EXECUTION),
-        "instances": len(info["instances"]),
-        "launch_configuration": info.get("launch_configuration_name"),
+        "instances": len(info.instances),
+        "launch_configuration": info.launch_configuration_name,
     }
 
 
-def _app_groups(app: str) -> list[dict]:
-    return [g for g in autoscaling.groups(tags={naming.TAG_APP: app}) if g.get("status") != autoscaling.DELETING]
+def _app_groups(app: str) -> list[Group]:
+    return [g for g in autoscaling.groups(tags={naming.TAG_APP: app}) if g.status != autoscaling.DELETING]
 
 
 def serving_groups(app: str, traffic: Any) -> list[dict]:
@@ -72,7 +74,7 @@ def kept_groups(app: str, traffic: Any) -> list[dict]:
     lbs, tgs = _targets(traffic)
     kept = []
     for info in _app_groups(app):
-        if info["tags"].get(TAG_STATE) != STATE_KEPT:
+        if info.tags.get(TAG_STATE) != STATE_KEPT:
             continue
         found = describe(info, lbs, tgs)
         if not (found["load_balancer_names"] or found["target_group_arns"]):

@@ -6,15 +6,14 @@ Green is not attached to any load balancer here; the traffic phase does that.
 from __future__ import annotations
 
 import copy
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
-from botocore.exceptions import ClientError
 
 from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
-from blue_green.aws import error_code
-from blue_green.errors import GreenUnhealthy, ResourceConflict, TransientAwsError
+from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
+from blue_green.models.aws import Group
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
 
@@ -102,7 +101,10 @@ def _launch_template_data(doc: DeployDocument) -> dict:
     return data
 
 
-def _create_once(what: str, name: str, describe: Callable[[str], dict | None], create: Callable[[], None]) -> dict:
+Found = TypeVar("Found")
+
+
+def _create_once(what: str, name: str, describe: Callable[[str], Found | None], create: Callable[[], None]) -> Found:
     """Describe ``name``; create it when it is not there. A create that repeats (Step Functions may
     run a step twice) or loses a race finds what exists instead."""
     found = describe(name)
@@ -110,9 +112,8 @@ def _create_once(what: str, name: str, describe: Callable[[str], dict | None], c
         try:
             create()
             logger.info(f"created {what}", extra={"resource": name})
-        except ClientError as exc:
-            if "AlreadyExists" not in error_code(exc):
-                raise
+        except AlreadyExists:
+            pass  # a twin run (or a race) created it first: what exists is described below
         found = describe(name)
         if found is None:
             # AWS's describes are eventually consistent: what was just created (or that AWS says
@@ -128,12 +129,12 @@ def _ensure_launch_template(doc: DeployDocument) -> str:
         "launch template", name, autoscaling.launch_template,
         lambda: autoscaling.create_launch_template(name, _launch_template_data(doc), _green_tags(doc)),
     )
-    if not _ours(found["tags"], doc):
+    if not _ours(found.tags, doc):
         raise ResourceConflict(
             f"launch template {name} exists but was not created by this execution "
-            f"({naming.TAG_EXECUTION}={found['tags'].get(naming.TAG_EXECUTION)!r})"
+            f"({naming.TAG_EXECUTION}={found.tags.get(naming.TAG_EXECUTION)!r})"
         )
-    return found["id"]
+    return found.id
 
 
 def _ensure_launch_configuration(doc: DeployDocument) -> str:
@@ -157,9 +158,9 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 
     found = _create_once("launch configuration", name, autoscaling.launch_configuration, create)
     # Launch configurations carry no tags: one with our name but another image is not ours.
-    if found.get("ImageId") != image_id:
+    if found.image_id != image_id:
         raise ResourceConflict(
-            f"launch configuration {name} exists with image {found.get('ImageId')}, not this execution's {image_id}"
+            f"launch configuration {name} exists with image {found.image_id}, not this execution's {image_id}"
         )
     return name
 
@@ -172,12 +173,12 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
 
 
-def _live_desired(state: FleetState, fleet, blue_info: dict | None) -> int:
+def _live_desired(state: FleetState, fleet, blue_info: Group | None) -> int:
     """Blue's desired capacity now (it may have scaled during the bake and the approval), unless
     the profile fixes green's size."""
     if fleet.desired_capacity is not None or blue_info is None:
         return state.desired
-    return min(max(blue_info["desired_capacity"], state.desired, fleet.min_size), fleet.max_size)
+    return min(max(blue_info.desired_capacity, state.desired, fleet.min_size), fleet.max_size)
 
 
 def create_group(doc: DeployDocument) -> FleetState:
@@ -204,21 +205,21 @@ def create_group(doc: DeployDocument) -> FleetState:
         autoscaling.create_group(params)
 
     existing = _create_once("green group", name, autoscaling.group, create)
-    if not _ours(existing["tags"], doc):
+    if not _ours(existing.tags, doc):
         raise ResourceConflict(
             f"Auto Scaling group {name} exists but was not created by this execution "
-            f"({naming.TAG_EXECUTION}={existing['tags'].get(naming.TAG_EXECUTION)!r})"
+            f"({naming.TAG_EXECUTION}={existing.tags.get(naming.TAG_EXECUTION)!r})"
         )
 
     policy_names: list[str] = []
     alarm_names: list[str] = []
     if blue_info is not None:
-        held = [p for p in HELD_UNTIL_SWITCH if p not in existing["suspended_processes"]]
+        held = [p for p in HELD_UNTIL_SWITCH if p not in existing.suspended_processes]
         if held:
             autoscaling.suspend_processes(name, held)
-        blue_arns, green_arns = _copy_policies(blue_info["name"], name)
+        blue_arns, green_arns = _copy_policies(blue_info.name, name)
         policy_names = sorted(green_arns)
-        alarm_names = _copy_alarms(doc, blue_info["name"], name, blue_arns, green_arns)
+        alarm_names = _copy_alarms(doc, blue_info.name, name, blue_arns, green_arns)
 
     return state.model_copy(
         update={
@@ -237,18 +238,18 @@ def _launch_source(doc: DeployDocument, state: FleetState) -> dict:
     if doc.request.profile.fleet.launch == "launch_configuration":
         return {"LaunchConfigurationName": state.launch_configuration_name or names.launch_configuration}
     template = autoscaling.launch_template(names.launch_template)
-    if template is None or (state.launch_template_id and template["id"] != state.launch_template_id):
+    if template is None or (state.launch_template_id and template.id != state.launch_template_id):
         raise ResourceConflict(f"launch template {names.launch_template} ({state.launch_template_id}) is gone")
-    return {"LaunchTemplate": {"LaunchTemplateId": template["id"], "Version": str(template["default_version"])}}
+    return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": str(template.default_version)}}
 
 
-def _group_tags(doc: DeployDocument, name: str, blue_info: dict | None) -> list[dict]:
+def _group_tags(doc: DeployDocument, name: str, blue_info: Group | None) -> list[dict]:
     tags: dict[str, tuple[str, bool]] = {}
     if blue_info is not None:
-        for key, value in blue_info["tags"].items():
+        for key, value in blue_info.tags.items():
             if key.startswith(RESERVED_PREFIXES) or key == "Name":
                 continue
-            tags[key] = (value, blue_info["propagate"].get(key, False))
+            tags[key] = (value, blue_info.propagate.get(key, False))
     for key, value in {**_green_tags(doc), "Name": name}.items():
         tags[key] = (value, True)
     return [
@@ -376,7 +377,7 @@ def check(doc: DeployDocument) -> FleetState:
         raise ValueError("the document has no fleet ($.fleet): create_group must run first")
     info = autoscaling.group(state.green_asg)
     viable = len(autoscaling.in_service_instances(info)) if info else 0
-    total = len(info["instances"]) if info else 0
+    total = len(info.instances) if info else 0
     poll = state.poll or polling.start(timing, timing.healthy_timeout_seconds)
     progress = f"green healthy {viable}/{state.desired}"
     if viable >= state.desired:
@@ -394,9 +395,9 @@ def check(doc: DeployDocument) -> FleetState:
 
 # --- undo -------------------------------------------------------------------------------------
 
-def _our_group(doc: DeployDocument) -> dict | None:
+def _our_group(doc: DeployDocument) -> Group | None:
     info = autoscaling.group(doc.request.names.green_asg)
-    return info if info is not None and _ours(info["tags"], doc) else None
+    return info if info is not None and _ours(info.tags, doc) else None
 
 
 def _our_alarms(doc: DeployDocument) -> list[str]:
@@ -419,7 +420,7 @@ def delete_group(doc: DeployDocument) -> dict:
     timing = doc.request.profile.timing
     green = doc.request.names.green_asg
     info = autoscaling.group(green)
-    if info is not None and not _ours(info["tags"], doc):
+    if info is not None and not _ours(info.tags, doc):
         return {"undone": [], "deleting": False}  # not ours: leave it and its alarms alone
     undone: list[str] = []
     alarms = _our_alarms(doc)
@@ -428,9 +429,9 @@ def delete_group(doc: DeployDocument) -> dict:
         undone.append(f"deleted alarms {', '.join(alarms)}")
     if info is None:
         return {"undone": undone, "deleting": False}
-    if info["status"] != autoscaling.DELETING:
+    if info.status != autoscaling.DELETING:
         autoscaling.delete_group(green, force=True)  # AWS deletes the group's scaling policies with it
-        undone.append(f"deleting green group {green} ({len(info['instances'])} instances)")
+        undone.append(f"deleting green group {green} ({len(info.instances)} instances)")
     else:
         undone.append(f"green group {green} was already being deleted")
     deleting = _our_group(doc) is not None
@@ -458,14 +459,14 @@ def delete_launch(doc: DeployDocument) -> dict:
     undone: list[str] = []
     if doc.request.profile.fleet.launch == "launch_template":
         template = autoscaling.launch_template(names.launch_template)
-        if template is not None and _ours(template["tags"], doc):
-            autoscaling.delete_launch_template(template["id"])
-            undone.append(f"deleted launch template {names.launch_template} ({template['id']})")
+        if template is not None and _ours(template.tags, doc):
+            autoscaling.delete_launch_template(template.id)
+            undone.append(f"deleted launch template {names.launch_template} ({template.id})")
     else:
         # The name embeds the execution's short id; configurations carry no tags to check: one made
         # from another image is not this execution's (create_launch refused it as a ResourceConflict).
         found = autoscaling.launch_configuration(names.launch_configuration)
-        if found is not None and doc.image is not None and found.get("ImageId") == doc.image.image_id:
+        if found is not None and doc.image is not None and found.image_id == doc.image.image_id:
             autoscaling.delete_launch_configuration(names.launch_configuration)
             undone.append(f"deleted launch configuration {names.launch_configuration}")
     return {"undone": undone}

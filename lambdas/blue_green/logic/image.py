@@ -13,6 +13,7 @@ from blue_green.adapters import ec2
 from blue_green.errors import ImageFailed, ResourceConflict, TransientAwsError, WaitTimedOut
 from blue_green.handler import BadEvent
 from blue_green.logic.bake import duration_text, require_bake
+from blue_green.models.aws import Image
 from blue_green.models.state import DeployDocument, ImageState, Plan
 from blue_green.observability import logger, metrics
 
@@ -22,8 +23,8 @@ WAITING_STATES = frozenset({"pending", "transient"})
 DESCRIPTION_LIMIT = 255
 
 
-def _mine(plan: Plan, image: dict) -> bool:
-    return image["tags"].get(naming.TAG_EXECUTION) == plan.execution.arn
+def _mine(plan: Plan, image: Image) -> bool:
+    return image.tags.get(naming.TAG_EXECUTION) == plan.execution.arn
 
 
 def _description(plan: Plan) -> str:
@@ -35,13 +36,13 @@ def _description(plan: Plan) -> str:
     return head + ref + tail
 
 
-def _existing(plan: Plan) -> dict | None:
+def _existing(plan: Plan) -> Image | None:
     """The image this execution already created under its name; ResourceConflict if the name
     belongs to something else."""
     for image in ec2.find_images(name=plan.names.image):
         if not _mine(plan, image):
             raise ResourceConflict(
-                f"image {image['image_id']} is already named {plan.names.image} but was not created by this execution"
+                f"image {image.image_id} is already named {plan.names.image} but was not created by this execution"
             )
         return image
     return None
@@ -52,7 +53,7 @@ def create(doc: DeployDocument) -> ImageState:
     name = plan.names.image
     image = _existing(plan)
     if image is not None:
-        image_id = image["image_id"]
+        image_id = image.image_id
         logger.info("image already created", extra={"image_id": image_id})
     else:
         tags = dict(plan.tags) | {naming.TAG_ROLE: ROLE}
@@ -62,7 +63,7 @@ def create(doc: DeployDocument) -> ImageState:
             image = _existing(plan)  # a previous run created it moments ago
             if image is None:
                 raise TransientAwsError(f"image name {name} is taken but the image is not visible yet") from exc
-            image_id = image["image_id"]
+            image_id = image.image_id
     timing = plan.profile.timing
     return ImageState(
         image_id=image_id,
@@ -80,7 +81,7 @@ def check(doc: DeployDocument) -> ImageState:
     if state is None:
         raise BadEvent("the document has no $.image: the image was never created")
     image = ec2.describe_image(state.image_id)
-    current = image["state"] if image is not None else "pending"  # not visible yet right after CreateImage
+    current = image.state if image is not None else "pending"  # not visible yet right after CreateImage
     seconds = polling.elapsed(state.poll)
     if current == "available":
         if state.state != "available":
@@ -88,7 +89,7 @@ def check(doc: DeployDocument) -> ImageState:
         return state.model_copy(
             update={
                 "state": "available",
-                "snapshot_ids": image["snapshot_ids"],
+                "snapshot_ids": list(image.snapshot_ids),  # the document's list, not the adapter's tuple
                 "progress": f"image {state.image_id} available after {duration_text(seconds)}",
             }
         )
@@ -97,7 +98,7 @@ def check(doc: DeployDocument) -> ImageState:
         return state.model_copy(
             update={"state": current, "poll": poll, "progress": f"image {current} {duration_text(seconds)}"}
         )
-    reason = (image or {}).get("state_reason") or "no reason given"
+    reason = (image is not None and image.state_reason) or "no reason given"
     raise ImageFailed(f"image {state.image_id} ({state.name}) is {current}: {reason}")
 
 
@@ -106,19 +107,19 @@ def delete(doc: DeployDocument) -> dict[str, list[str]]:
     Idempotent."""
     plan = doc.request
     arn = plan.execution.arn
-    images = {i["image_id"]: i for i in ec2.find_images(name=plan.names.image) if _mine(plan, i)}
-    images.update({i["image_id"]: i for i in ec2.find_images(tags={naming.TAG_EXECUTION: arn, naming.TAG_ROLE: ROLE})})
+    images = {i.image_id: i for i in ec2.find_images(name=plan.names.image) if _mine(plan, i)}
+    images.update({i.image_id: i for i in ec2.find_images(tags={naming.TAG_EXECUTION: arn, naming.TAG_ROLE: ROLE})})
     if doc.image is not None and doc.image.image_id not in images:
         recorded = ec2.describe_image(doc.image.image_id)
-        if recorded is not None and _mine(plan, recorded) and recorded["state"] != "deregistered":
-            images[recorded["image_id"]] = recorded
+        if recorded is not None and _mine(plan, recorded) and recorded.state != "deregistered":
+            images[recorded.image_id] = recorded
 
     undone: list[str] = []
     snapshots: list[str] = []
     for image_id, image in sorted(images.items()):
-        snapshots += image["snapshot_ids"]
+        snapshots += image.snapshot_ids
         if ec2.deregister_image(image_id):
-            undone.append(f"deregistered image {image_id} ({image['name']})")
+            undone.append(f"deregistered image {image_id} ({image.name})")
     if doc.image is not None:
         snapshots += doc.image.snapshot_ids
     snapshots += ec2.find_snapshots({naming.TAG_EXECUTION: arn})

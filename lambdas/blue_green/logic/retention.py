@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import json
 
-from botocore.exceptions import ClientError
-
 from blue_green import naming
 from blue_green.adapters import autoscaling, cloudwatch, store
-from blue_green.aws import error_code
+from blue_green.errors import NotFound, ResourceInUse
 from blue_green.logic import discovery
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger
@@ -45,8 +43,8 @@ def _delete_kept(info: dict) -> list[str]:
     autoscaling.delete_group(name, force=True)
     done.append(f"deleting kept group {name} ({info['version'] or 'unknown version'}, {info['instances']} instances)")
     template = autoscaling.launch_template(name)
-    if template is not None and template["tags"].get(naming.TAG_EXECUTION) == info["execution"]:
-        autoscaling.delete_launch_template(template["id"])
+    if template is not None and template.tags.get(naming.TAG_EXECUTION) == info["execution"]:
+        autoscaling.delete_launch_template(template.id)
         done.append(f"deleted launch template {name}")
     return done
 
@@ -66,11 +64,10 @@ def _delete_pending_launch_configurations(app: str, new: list[str]) -> list[str]
         try:
             autoscaling.delete_launch_configuration(name)
             done.append(f"deleted launch configuration {name}")
-        except ClientError as exc:
-            if error_code(exc) == "ResourceInUse":
-                still.append(name)
-            elif error_code(exc) not in ("ValidationError", "NotFound"):
-                raise
+        except ResourceInUse:
+            still.append(name)
+        except NotFound:
+            pass  # already gone: forgotten
     if still or item:
         store.put(_pending_key(app), {"names": json.dumps(still)})
     return done

@@ -23,6 +23,7 @@ from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic.fleet import HELD_UNTIL_SWITCH
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
+from blue_green.models.aws import Group
 from blue_green.models.request import Timing, Traffic
 from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
 from blue_green.observability import logger, metrics
@@ -68,7 +69,7 @@ def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tu
     info = autoscaling.group(group_name)
     ids = autoscaling.in_service_instances(info) if info else []
     if desired is None:
-        desired = info["desired_capacity"] if info else 0
+        desired = info.desired_capacity if info else 0
     counts = in_service(ids, traffic)
     denominator = max(desired, len(ids))
     served = min(counts.values()) if counts else 0
@@ -91,23 +92,23 @@ def _attach(group_name: str, lbs: list[str], tgs: list[str]) -> list[str]:
     return [_label(t) for t in [*lbs, *tgs]]
 
 
-def _detach(info: dict, traffic: Traffic) -> list[str]:
+def _detach(info: Group, traffic: Traffic) -> list[str]:
     """Detach the group from those of ``traffic``'s targets it is attached to; returns their labels."""
-    lbs = [n for n in traffic.load_balancer_names if n in info["load_balancer_names"]]
-    tgs = [a for a in traffic.target_group_arns if a in info["target_group_arns"]]
-    autoscaling.detach_load_balancers(info["name"], lbs)
-    autoscaling.detach_target_groups(info["name"], tgs)
+    lbs = [n for n in traffic.load_balancer_names if n in info.load_balancer_names]
+    tgs = [a for a in traffic.target_group_arns if a in info.target_group_arns]
+    autoscaling.detach_load_balancers(info.name, lbs)
+    autoscaling.detach_target_groups(info.name, tgs)
     return [_label(t) for t in [*lbs, *tgs]]
 
 
-def _record(info: dict) -> dict | None:
-    raw = info["tags"].get(naming.TAG_SUSPENDED)
+def _record(info: Group) -> dict | None:
+    raw = info.tags.get(naming.TAG_SUSPENDED)
     if not raw:
         return None
     try:
         record = json.loads(raw)
     except ValueError:
-        logger.warning("unreadable suspended-by tag", extra={"group": info["name"], "value": raw})
+        logger.warning("unreadable suspended-by tag", extra={"group": info.name, "value": raw})
         return None
     return record if isinstance(record, dict) else None
 
@@ -116,7 +117,7 @@ def _names_us(record: dict | None, arn: str, short: str) -> bool:
     return record is not None and record.get("execution") in (arn, short)
 
 
-def _suspend(info: dict, arn: str, short: str) -> list[str]:
+def _suspend(info: Group, arn: str, short: str) -> list[str]:
     """Tag first, then suspend. A repeat by the same execution keeps its first record (by then every
     process is suspended, and the record must still name those it suspended). Processes another
     execution recorded and that are still suspended (a rollback holds some until the group serves:
@@ -125,20 +126,20 @@ def _suspend(info: dict, arn: str, short: str) -> list[str]:
     if _names_us(record, arn, short):
         processes = list(record.get("processes", []))
     else:
-        processes = [p for p in SUSPENDED_PROCESSES if p not in info["suspended_processes"]]
+        processes = [p for p in SUSPENDED_PROCESSES if p not in info.suspended_processes]
         carried = [
             p for p in (record or {}).get("processes", [])
-            if isinstance(p, str) and p in info["suspended_processes"] and p not in processes
+            if isinstance(p, str) and p in info.suspended_processes and p not in processes
         ]
         value = json.dumps({"execution": arn, "processes": processes + carried}, separators=(",", ":"))
         if len(value) > TAG_VALUE_MAX:
             value = json.dumps({"execution": short, "processes": processes + carried}, separators=(",", ":"))
-        autoscaling.put_tags(info["name"], {naming.TAG_SUSPENDED: value})
-    autoscaling.suspend_processes(info["name"], processes)
+        autoscaling.put_tags(info.name, {naming.TAG_SUSPENDED: value})
+    autoscaling.suspend_processes(info.name, processes)
     return processes
 
 
-def _resume(info: dict, arn: str | None, short: str | None, hold: Iterable[str] = ()) -> list[str]:
+def _resume(info: Group, arn: str | None, short: str | None, hold: Iterable[str] = ()) -> list[str]:
     """Resume the processes the suspended-by tag records (only when it names this execution, unless
     ``arn`` is None: then whatever execution) and remove the tag. Recorded processes in ``hold`` stay
     suspended, and the tag stays, for a later call (without ``hold``) to resume them."""
@@ -148,9 +149,9 @@ def _resume(info: dict, arn: str | None, short: str | None, hold: Iterable[str] 
     recorded = [p for p in record.get("processes", []) if isinstance(p, str)]
     held = set(hold)
     processes = [p for p in recorded if p not in held]
-    autoscaling.resume_processes(info["name"], processes)
+    autoscaling.resume_processes(info.name, processes)
     if len(processes) == len(recorded):
-        autoscaling.delete_tags(info["name"], [naming.TAG_SUSPENDED])
+        autoscaling.delete_tags(info.name, [naming.TAG_SUSPENDED])
     return processes
 
 
@@ -249,7 +250,7 @@ def suspend_blue(doc: DeployDocument) -> TrafficState:
     # green takes the traffic now: let its copied alarms and schedules scale it (see fleet.create_group)
     green_info = autoscaling.group(green)
     if green_info is not None:
-        held = [p for p in HELD_UNTIL_SWITCH if p in green_info["suspended_processes"]]
+        held = [p for p in HELD_UNTIL_SWITCH if p in green_info.suspended_processes]
         if held:
             autoscaling.resume_processes(green, held)
             notes.append(f"resumed {', '.join(held)} on {green}")
@@ -278,8 +279,8 @@ def restore_blue(doc: DeployDocument) -> dict:
             continue
         lbs = [n for n in blue.load_balancer_names if n in traffic.load_balancer_names]
         tgs = [a for a in blue.target_group_arns if a in traffic.target_group_arns]
-        missing_lbs = [n for n in lbs if n not in info["load_balancer_names"]]
-        missing_tgs = [a for a in tgs if a not in info["target_group_arns"]]
+        missing_lbs = [n for n in lbs if n not in info.load_balancer_names]
+        missing_tgs = [a for a in tgs if a not in info.target_group_arns]
         # Traffic first: attach is idempotent; call it for every target blue served, report only
         # the missing ones. Resuming the scaling processes comes after, so that a failure to resume
         # never keeps blue out of its load balancers.
@@ -289,7 +290,7 @@ def restore_blue(doc: DeployDocument) -> dict:
         resumed = _resume(info, plan.execution.arn, plan.names.short_id)
         if resumed:
             undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
-        if info["tags"].get(TAG_STATE) == STATE_KEPT:
+        if info.tags.get(TAG_STATE) == STATE_KEPT:
             autoscaling.put_tags(blue.name, {TAG_STATE: STATE_SERVING})
         served = Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
         if resumed or missing_lbs or missing_tgs or not _health(blue.name, served)[0]:
@@ -335,21 +336,21 @@ def detach_green(doc: DeployDocument) -> dict:
     rather than leave the load balancers with nothing healthy behind them."""
     plan = doc.request
     info = autoscaling.group(plan.names.green_asg)
-    if info is None or info["tags"].get(naming.TAG_EXECUTION) != plan.execution.arn:
+    if info is None or info.tags.get(naming.TAG_EXECUTION) != plan.execution.arn:
         return {"undone": []}
-    attached = [n for n in info["load_balancer_names"] if n in plan.profile.traffic.load_balancer_names]
-    attached += [a for a in info["target_group_arns"] if a in plan.profile.traffic.target_group_arns]
+    attached = [n for n in info.load_balancer_names if n in plan.profile.traffic.load_balancer_names]
+    attached += [a for a in info.target_group_arns if a in plan.profile.traffic.target_group_arns]
     if attached and doc.blue and doc.blue.groups:
         serves, problems = _blue_serves(doc)
         if not serves:
-            raise BlueUnhealthy(f"refusing to take green {info['name']} out: blue does not serve again ({problems})")
+            raise BlueUnhealthy(f"refusing to take green {info.name} out: blue does not serve again ({problems})")
     targets = _detach(info, plan.profile.traffic)
-    return {"undone": [f"detached green {info['name']} from {', '.join(targets)}"] if targets else []}
+    return {"undone": [f"detached green {info.name} from {', '.join(targets)}"] if targets else []}
 
 
 # --- rollback -------------------------------------------------------------------------------
 
-def _previous(doc: RollbackDocument) -> dict:
+def _previous(doc: RollbackDocument) -> Group:
     name = doc.request.previous
     info = autoscaling.group(name) if name else None
     if info is None:
@@ -365,11 +366,11 @@ def rollback_attach(doc: RollbackDocument) -> TrafficState:
     # acts on an alarm in breach as soon as AlarmNotification is resumed. Its alarm-driven and
     # scheduled scaling waits until it serves again (rollback_detach resumes it), as green's does.
     resumed = _resume(info, None, None, hold=HELD_UNTIL_SWITCH)
-    attached = _attach(info["name"], traffic.load_balancer_names, traffic.target_group_arns)
+    attached = _attach(info.name, traffic.load_balancer_names, traffic.target_group_arns)
     return TrafficState(
         status="ATTACHING",
         poll=_start(plan.profile.timing),
-        progress=f"attached {info['name']} to {', '.join(attached)}"
+        progress=f"attached {info.name} to {', '.join(attached)}"
         + (f" (resumed {', '.join(resumed)})" if resumed else ""),
     )
 
@@ -379,15 +380,15 @@ def rollback_check(doc: RollbackDocument) -> TrafficState:
     timing = plan.profile.timing
     info = _previous(doc)
     state = _traffic_state(doc)
-    ok, _, shown, progress = _health(info["name"], plan.profile.traffic)
+    ok, _, shown, progress = _health(info.name, plan.profile.traffic)
     poll = state.poll or _start(timing)
     if ok:
         return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
-    poll = polling.advance(poll, timing, f"{info['name']} not in service: {progress}", BlueUnhealthy)
+    poll = polling.advance(poll, timing, f"{info.name} not in service: {progress}", BlueUnhealthy)
     return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
 
 
-def _serving(doc: RollbackDocument) -> Iterable[dict]:
+def _serving(doc: RollbackDocument) -> Iterable[Group]:
     for name in doc.request.serving:
         if name == doc.request.previous:
             continue
@@ -400,22 +401,22 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
     plan = doc.request
     traffic = plan.profile.traffic
     previous = _previous(doc)
-    ok, _, shown, progress = _health(previous["name"], traffic)
+    ok, _, shown, progress = _health(previous.name, traffic)
     if not ok:
-        raise BlueUnhealthy(f"refusing to detach the serving groups: {previous['name']} is not in service ({progress})")
+        raise BlueUnhealthy(f"refusing to detach the serving groups: {previous.name} is not in service ({progress})")
     detached, notes, resumed_notes = [], [], []
     for info in _serving(doc):
         targets = _detach(info, traffic)
         processes = _suspend(info, plan.execution.arn, plan.names.short_id)
-        _set_state(info["name"], STATE_KEPT, retired=True)
-        detached.append(info["name"])
-        notes.append(f"kept {info['name']} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})")
+        _set_state(info.name, STATE_KEPT, retired=True)
+        detached.append(info.name)
+        notes.append(f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})")
     # the previous group serves: its alarms and schedules may scale it again (see rollback_attach)
-    held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous["suspended_processes"]]
+    held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous.suspended_processes]
     _resume(previous, None, None)
     if held:
-        resumed_notes.append(f"resumed {', '.join(held)} on {previous['name']}")
-    _set_state(previous["name"], STATE_SERVING)
+        resumed_notes.append(f"resumed {', '.join(held)} on {previous.name}")
+    _set_state(previous.name, STATE_SERVING)
     return _traffic_state(doc).model_copy(
         update={
             "status": "SWITCHED",
@@ -423,7 +424,7 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
             "blue_detached": detached,
             "blue_suspended": detached,
             # what the serving group does again comes before the (long) notes on the groups set aside
-            "progress": "; ".join([f"{previous['name']} serving", *resumed_notes, *notes]),
+            "progress": "; ".join([f"{previous.name} serving", *resumed_notes, *notes]),
         }
     )
 
@@ -437,20 +438,20 @@ def rollback_undo(doc: RollbackDocument) -> dict:
     for info in _serving(doc):
         resumed = _resume(info, arn, short)
         if resumed:
-            undone.append(f"resumed {', '.join(resumed)} on {info['name']}")
-        missing = [n for n in traffic.load_balancer_names if n not in info["load_balancer_names"]]
-        missing += [a for a in traffic.target_group_arns if a not in info["target_group_arns"]]
-        _attach(info["name"], traffic.load_balancer_names, traffic.target_group_arns)
+            undone.append(f"resumed {', '.join(resumed)} on {info.name}")
+        missing = [n for n in traffic.load_balancer_names if n not in info.load_balancer_names]
+        missing += [a for a in traffic.target_group_arns if a not in info.target_group_arns]
+        _attach(info.name, traffic.load_balancer_names, traffic.target_group_arns)
         if missing:
-            undone.append(f"re-attached {info['name']} to {', '.join(_label(t) for t in missing)}")
-        if info["tags"].get(TAG_STATE) != STATE_SERVING:
-            autoscaling.put_tags(info["name"], {TAG_STATE: STATE_SERVING})
+            undone.append(f"re-attached {info.name} to {', '.join(_label(t) for t in missing)}")
+        if info.tags.get(TAG_STATE) != STATE_SERVING:
+            autoscaling.put_tags(info.name, {TAG_STATE: STATE_SERVING})
     name = plan.previous
     info = autoscaling.group(name) if name else None
     if info is not None:
         # Take the previous group out again only while the serving groups are healthy behind every
         # target; otherwise both stay attached (something healthy serves) and the undo fails.
-        unhealthy = [p for g in _serving(doc) for ok, _, _, p in [_health(g["name"], traffic)] if not ok]
+        unhealthy = [p for g in _serving(doc) for ok, _, _, p in [_health(g.name, traffic)] if not ok]
         if unhealthy:
             raise BlueUnhealthy(
                 f"left {name} attached beside the groups that served before, which are not in service yet: "
@@ -459,11 +460,11 @@ def rollback_undo(doc: RollbackDocument) -> dict:
         targets = _detach(info, traffic)
         if targets:
             undone.append(f"detached {name} from {', '.join(targets)}")
-        before = set(info["suspended_processes"])
+        before = set(info.suspended_processes)
         processes = _suspend(info, arn, short)
         if set(processes) - before:
             undone.append(f"suspended {', '.join(p for p in processes if p not in before)} on {name} again")
-        if info["tags"].get(TAG_STATE) != STATE_KEPT:
+        if info.tags.get(TAG_STATE) != STATE_KEPT:
             autoscaling.put_tags(name, {TAG_STATE: STATE_KEPT})
     return {"undone": undone}
 
