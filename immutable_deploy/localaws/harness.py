@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-import boto3
+from immutable_deploy.localaws.speedups import client as shared_client
 import botocore.loaders
 import botocore.session
 
@@ -145,14 +145,14 @@ def provision(
     by ``cleanup``."""
     from blue_green import aws as bg_aws
 
-    from immutable_deploy.localaws import gaps, parse_cache
+    from immutable_deploy.localaws import gaps, speedups
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
 
     bg_aws.reset_clients()
     cleanup.callback(gaps.install())
-    cleanup.callback(parse_cache.install())
+    cleanup.callback(speedups.install())
     clock = VirtualClock(start, speedup=speedup)
     sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario())
     sim.install()
@@ -176,7 +176,7 @@ def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-
     from blue_green.profiles import from_inventory
 
     name = f"{stack.outputs['ProfileParameterPrefix']}{app}"
-    boto3.client("ssm", region_name=region).put_parameter(
+    shared_client("ssm", region).put_parameter(
         Name=name, Value=from_inventory(profile).parameter_value(), Type="String", Overwrite=True,
     )
     return name
@@ -258,7 +258,7 @@ class LocalAws:
 
     # -- clients ---------------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.world.region if hasattr(self, "world") else "us-east-1")
+        return shared_client(service, self.world.region if hasattr(self, "world") else "us-east-1")
 
     def store_profile(self, app: str, profile: dict) -> None:
         """Store an app's profile as the stack does from inventory/<app>.yaml (see :func:`store_profile`)."""

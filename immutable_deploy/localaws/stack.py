@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import boto3
+from immutable_deploy.localaws.speedups import client as shared_client
 
 from immutable_deploy.localaws.iam.enforce import running_as
 
@@ -232,7 +232,7 @@ class _StackBuilder:
     def client(self, service: str) -> Any:
         """One client per service for the whole stack (creating one is slow, and a stack has dozens of resources)."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            self._clients[service] = shared_client(service, self.region)
         return self._clients[service]
 
     def short(self, logical: str) -> str:
@@ -394,7 +394,7 @@ def register_outputs(stack_name: str, outputs: dict[str, str], region: str) -> N
                                                  "Value": "outputs of the locally created stack"}}},
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
-    boto3.client("cloudformation", region_name=region).create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
+    shared_client("cloudformation", region).create_stack(StackName=stack_name, TemplateBody=json.dumps(body))
 
 
 class InProcessLambda:

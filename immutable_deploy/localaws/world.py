@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
+from immutable_deploy.localaws.speedups import client as shared_client
 
 from blue_green import contract
 
@@ -90,10 +90,10 @@ class World:
 
 def build_world(region: str = "us-east-1", app: str = "web", blue_version: str | None = "1.0.0",
                 blue_capacity: int = 3, blue_targets: str = "both") -> World:
-    ec2 = boto3.client("ec2", region_name=region)
-    iam = boto3.client("iam", region_name=region)
-    elb = boto3.client("elb", region_name=region)
-    elbv2 = boto3.client("elbv2", region_name=region)
+    ec2 = shared_client("ec2", region)
+    iam = shared_client("iam", region)
+    elb = shared_client("elb", region)
+    elbv2 = shared_client("elbv2", region)
 
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
@@ -154,9 +154,9 @@ def create_blue(world: World, app: str, version: str, capacity: int, targets: st
     adopted by tagging it ``immutable-deploy:app``) would have left it, with a scaling policy and
     its alarm."""
     region = world.region
-    ec2 = boto3.client("ec2", region_name=region)
-    asg = boto3.client("autoscaling", region_name=region)
-    cw = boto3.client("cloudwatch", region_name=region)
+    ec2 = shared_client("ec2", region)
+    asg = shared_client("autoscaling", region)
+    cw = shared_client("cloudwatch", region)
     name = f"{app}-{version}"
     lt = ec2.create_launch_template(
         LaunchTemplateName=name,

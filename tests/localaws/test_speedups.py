@@ -1,6 +1,7 @@
-"""The local AWS parses a state machine definition once per process (parse_cache.py), and that
-changes nothing an execution sees: each execution runs components of its own, and a definition
-that does not parse is refused at every attempt."""
+"""The local AWS's speed-ups (speedups.py) change nothing moto answers: a definition is parsed once
+per process, yet each execution runs components of its own and a definition that does not parse is
+refused at every attempt; a response class's methods are listed once, as moto lists them; clients
+are shared only between callers that would have made the same one."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from immutable_deploy.localaws import parse_cache
+from immutable_deploy.localaws import speedups
 
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
@@ -21,7 +22,7 @@ def _moto_parse():
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     found = AmazonStateLanguageParser.__dict__["parse"].__func__
-    assert found is not parse_cache.parse, "imported with the cache installed"
+    assert found is not speedups.parse, "imported with the cache installed"
     return found
 
 
@@ -49,7 +50,7 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        undo = parse_cache.install()
+        undo = speedups.install()
         try:
             yield boto3.client("stepfunctions")
         finally:
@@ -68,10 +69,10 @@ def _run(sfn, machine: str, value: int) -> dict:
 
 def test_a_definition_is_parsed_once_for_its_creation_and_all_its_executions(sfn) -> None:
     definition = _definition(f"once {uuid.uuid4()}")
-    before = parse_cache.parses()
+    before = speedups.parses()
     machine = sfn.create_state_machine(name="once", definition=definition, roleArn=ROLE)["stateMachineArn"]
     runs = [_run(sfn, machine, value) for value in (3, 30, 4)]
-    after = parse_cache.parses()
+    after = speedups.parses()
     assert after.misses - before.misses == 1
     assert after.hits - before.hits >= 3  # at least one per execution
     # and every execution evaluated its own input through the kept tree
@@ -84,8 +85,8 @@ def test_a_definition_is_parsed_once_for_its_creation_and_all_its_executions(sfn
 
 def test_every_parse_gets_components_of_its_own_over_the_shared_tree(sfn) -> None:
     definition = _definition(f"fresh {uuid.uuid4()}")
-    first, first_tree = parse_cache.parse(definition)
-    second, second_tree = parse_cache.parse(definition)
+    first, first_tree = speedups.parse(definition)
+    second, second_tree = speedups.parse(definition)
     assert first_tree is second_tree
     assert first is not second
     assert type(first) is type(second)
@@ -118,10 +119,37 @@ def test_install_is_undone_and_not_stacked() -> None:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
     original = AmazonStateLanguageParser.__dict__["parse"]
-    undo = parse_cache.install()
-    again = parse_cache.install()  # a second install (a nested local AWS) changes nothing
-    assert AmazonStateLanguageParser.parse is parse_cache.parse
+    undo = speedups.install()
+    again = speedups.install()  # a second install (a nested local AWS) changes nothing
+    assert AmazonStateLanguageParser.parse is speedups.parse
     again()
-    assert AmazonStateLanguageParser.parse is parse_cache.parse
+    assert AmazonStateLanguageParser.parse is speedups.parse
     undo()
     assert AmazonStateLanguageParser.__dict__["parse"] is original
+
+
+def test_clients_are_shared_per_service_region_endpoint_and_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    ec2 = speedups.client("ec2", "eu-west-1")
+    assert speedups.client("ec2", "eu-west-1") is ec2
+    assert speedups.client("ec2", "us-east-1") is not ec2
+    assert speedups.client("ec2", "us-east-1").meta.region_name == "us-east-1"
+    assert speedups.client("autoscaling", "eu-west-1").meta.service_model.service_name == "autoscaling"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:5999")  # the local AWS served: another client
+    served = speedups.client("ec2", "eu-west-1")
+    assert served is not ec2 and served.meta.endpoint_url == "http://127.0.0.1:5999"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "other")  # other credentials (another moto account): another
+    assert speedups.client("ec2", "eu-west-1") is not served
+
+
+def test_the_dispatch_lists_a_response_classs_methods_as_moto_does(sfn) -> None:
+    from moto.autoscaling.responses import AutoScalingResponse
+    from moto.core import responses, utils
+
+    assert responses.method_names_from_class is not utils.method_names_from_class  # the fixture installed it
+    listed = responses.method_names_from_class(AutoScalingResponse)
+    assert listed == utils.method_names_from_class(AutoScalingResponse)
+    assert "create_auto_scaling_group" in listed
+    assert responses.method_names_from_class(AutoScalingResponse) is listed  # listed once
