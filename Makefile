@@ -21,9 +21,11 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	@$(PY) -m immutable_deploy.demo
 
-## test: the linter, then the whole test suite, exactly as CI runs it
+## test: the linter, then the whole test suite, exactly as CI runs it: one pytest worker per core
+## (pytest-xdist; `make test WORKERS=1` runs it in one process)
+WORKERS ?= auto
 test: lint
-	@$(PY) -m pytest
+	@$(PY) -m pytest -n $(WORKERS) --dist worksteal
 
 ## unit / integration / scenarios: one tier of the suite, for a fast loop (make test runs them all)
 unit: $(STAMP)
