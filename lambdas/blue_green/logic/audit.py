@@ -88,7 +88,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
 
 
 def report(*, app: str, version: str, failed_state: str | None, error: str | None, cause: Any,
-           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict:
+           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The audit's report, every text bounded (printable, cut) and every list cut: its JSON is at
     most a few KB, whatever the failure and the undo steps said."""
     def name(value: Any) -> str | None:
@@ -111,7 +111,7 @@ def report(*, app: str, version: str, failed_state: str | None, error: str | Non
     }
 
 
-def audit(doc: DeployDocument) -> dict:
+def audit(doc: DeployDocument) -> dict[str, Any]:
     plan = doc.request
     failure = doc.failure
     undone: list[str] = []

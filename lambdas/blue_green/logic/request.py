@@ -45,7 +45,7 @@ def names_for(app: str, version: str, execution: Execution) -> Names:
     )
 
 
-def _complete(raw: Any) -> dict:
+def _complete(raw: Any) -> dict[str, Any]:
     """The request with the profile it runs with (``profiles.complete_request``), before anything
     is created."""
     if not isinstance(raw, dict):
