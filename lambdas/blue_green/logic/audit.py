@@ -65,6 +65,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
     group = inventory.group(plan.names.green_asg)
     ours = group is not None and group.tags.get(naming.TAG_EXECUTION) == arn
     if ours:
+        assert group is not None  # pragma: no mutate (for mypy: ours implies the group exists)
         found.append(f"auto scaling group {plan.names.green_asg} ({group.status or 'active'})")
     # Blue must serve again: every blue group behind every target it served before.
     serving = {g["name"]: g for g in discovery.serving_groups(plan.app, plan.profile.traffic)}

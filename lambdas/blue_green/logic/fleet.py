@@ -14,6 +14,7 @@ from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
 from blue_green.models.aws import Group
+from blue_green.models.request import Fleet
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
 
@@ -173,7 +174,7 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
 
 
-def _live_desired(state: FleetState, fleet, blue_info: Group | None) -> int:
+def _live_desired(state: FleetState, fleet: Fleet, blue_info: Group | None) -> int:
     """Blue's desired capacity now (it may have scaled during the bake and the approval), unless
     the profile fixes green's size."""
     if fleet.desired_capacity is not None or blue_info is None:

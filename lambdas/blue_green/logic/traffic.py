@@ -14,7 +14,7 @@ rollback resumes exactly those. When the ARN would make the value longer than a 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import Any, Iterable, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -113,7 +113,7 @@ def _record(info: Group) -> dict[str, Any] | None:
     return record if isinstance(record, dict) else None
 
 
-def _names_us(record: dict[str, Any] | None, arn: str, short: str) -> bool:
+def _names_us(record: dict[str, Any] | None, arn: str, short: str) -> TypeGuard[dict[str, Any]]:
     return record is not None and record.get("execution") in (arn, short)
 
 
@@ -435,6 +435,7 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
     traffic = plan.profile.traffic
     arn, short = plan.execution.arn, plan.names.short_id
     undone = []
+    info: Group | None  # each serving group, then the previous group
     for info in _serving(doc):
         resumed = _resume(info, arn, short)
         if resumed:
@@ -465,7 +466,7 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
         if set(processes) - before:
             undone.append(f"suspended {', '.join(p for p in processes if p not in before)} on {name} again")
         if info.tags.get(TAG_STATE) != STATE_KEPT:
-            autoscaling.put_tags(name, {TAG_STATE: STATE_KEPT})
+            autoscaling.put_tags(info.name, {TAG_STATE: STATE_KEPT})
     return {"undone": undone}
 
 
