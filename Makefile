@@ -38,9 +38,11 @@ integration: $(STAMP)
 scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios
 
-## lint: ruff over the code and the tests (pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff])
+## lint: ruff over the code and the tests (pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff]),
+## then mypy (strict over lambdas/blue_green and lambdas/handlers, default checks elsewhere; [tool.mypy])
 lint: $(STAMP)
 	@$(VENV)/bin/ruff check --quiet .
+	@$(VENV)/bin/mypy
 
 ## synth: synthesize the stack for a real account into cdk.out (bundles the dependencies layer with pip)
 synth: $(STAMP)

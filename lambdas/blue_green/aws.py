@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import os
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import boto3
 from botocore.config import Config
@@ -75,6 +75,12 @@ def using(client_factory: Any, *, state_table: str) -> Iterator[None]:
     finally:
         _borrowed.clear()
         _borrowed.update(saved)
+
+
+def response_str(value: Any) -> str:
+    """A string field of an AWS response (an id, a status): boto3's responses are untyped, so this is
+    where such a field gets its type (no conversion: the value is returned as is)."""
+    return cast(str, value)
 
 
 def error_code(exc: BaseException) -> str:

@@ -26,6 +26,8 @@ from blue_green.models.state import TEXT_MAX
 from blue_green.observability import logger
 
 Doc = TypeVar("Doc", bound=BaseModel)
+#: one action of a handler: the parsed document in, JSON-ready data (or a model) out
+Action = Callable[[Any], Any]
 
 
 class BadEvent(Exception):
@@ -41,17 +43,17 @@ class Locked:
 
     ``unless(document)``: True when the action would touch nothing shared this time (then no check)."""
 
-    run: Callable[[Any], Any]
+    run: Action
     unless: Callable[[Any], bool] | None = None
 
     def __call__(self, document: Any) -> Any:
         return self.run(document)
 
 
-def dispatch(event: Mapping[str, Any], actions: Mapping[str, Callable[[Any], Any]], model: type[Doc]) -> Any:
+def dispatch(event: Mapping[str, Any], actions: Mapping[str, Action], model: type[Doc]) -> Any:
     with bounded_errors():
         action = event.get("action")
-        if action not in actions:
+        if not isinstance(action, str) or action not in actions:
             raise BadEvent(f"unknown action {action!r}; expected one of {sorted(actions)}")
         try:
             document = model.model_validate(event.get("state") or {})
@@ -62,8 +64,10 @@ def dispatch(event: Mapping[str, Any], actions: Mapping[str, Callable[[Any], Any
             logger.append_keys(app=request.app, execution=request.execution.arn, action=action)
         chosen = actions[action]
         if isinstance(chosen, Locked) and not (chosen.unless is not None and chosen.unless(document)):
+            if request is None:
+                raise BadEvent(f"{action}: a Locked action needs a document with the request (whose lock to check)")
             lock.ensure_owner(request.app, request.execution.arn, getattr(document, "PURPOSE", "deploy"))
-        return bounded_result(str(action), to_json(chosen(document)))
+        return bounded_result(action, to_json(chosen(document)))
 
 
 def bounded_result(action: str, value: Any) -> Any:
@@ -115,7 +119,7 @@ def bounded_error(exc: Exception, limit: int | None = None) -> Exception:
             return clone
     except Exception:  # noqa: BLE001 - falls back to a same-named class below
         pass
-    named = type(cls.__name__, (Exception,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    named: type[Exception] = type(cls.__name__, (Exception,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
     return named(message)
 
 

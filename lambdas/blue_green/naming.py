@@ -4,14 +4,15 @@ from __future__ import annotations
 import hashlib
 import re
 
-# re-exported: the logic reads the tag keys as naming.TAG_* (spelled once, in blue_green.contract)
-from blue_green.contract import (  # noqa: F401
-    NAME_PREFIX,
-    TAG_APP,
-    TAG_EXECUTION,
-    TAG_ROLE,
-    TAG_SUSPENDED,
-    TAG_VERSION,
+# re-exported (the `X as X` form marks it for mypy's no_implicit_reexport and for ruff): the logic reads
+# the tag keys as naming.TAG_* (spelled once, in blue_green.contract)
+from blue_green.contract import (
+    NAME_PREFIX as NAME_PREFIX,
+    TAG_APP as TAG_APP,
+    TAG_EXECUTION as TAG_EXECUTION,
+    TAG_ROLE as TAG_ROLE,
+    TAG_SUSPENDED as TAG_SUSPENDED,
+    TAG_VERSION as TAG_VERSION,
 )
 
 

@@ -53,7 +53,7 @@ class StoredProfileError(ValueError):
 class StoredProfile:
     """An app's stored profile (possibly partial) and the dotted paths a request may set over it."""
 
-    profile: dict
+    profile: dict[str, Any]
     overridable: tuple[str, ...] = DEFAULT_OVERRIDABLE
 
     def parameter_value(self) -> str:
@@ -225,7 +225,7 @@ def _leaves(value: Any, path: str) -> Iterator[str]:
         yield path
 
 
-def override_problems(app: str, given: dict, stored: StoredProfile) -> list[str]:
+def override_problems(app: str, given: dict[str, Any], stored: StoredProfile) -> list[str]:
     """Each field the request's profile sets that the stored profile does not make overridable."""
     allowed = ", ".join(stored.overridable) or "nothing"
     return [
@@ -268,8 +268,8 @@ def effective_profile(app: str, given: Any, stored: StoredProfile | None, *, acc
     return merge(stored.profile, given)
 
 
-def complete_request(raw: dict, read_stored: Callable[[str], StoredProfile | None], *, accept_request_profiles: bool,
-                     none_given: str = "the request carries none") -> dict:
+def complete_request(raw: dict[str, Any], read_stored: Callable[[str], StoredProfile | None], *, accept_request_profiles: bool,
+                     none_given: str = "the request carries none") -> dict[str, Any]:
     """The request with the profile it runs with, checked in this order so that nothing is read
     for a request that names no valid app: its size, its app name, then (reading the app's stored
     profile with ``read_stored``) what its profile may set (:func:`effective_profile`). Raises

@@ -1,7 +1,7 @@
 """Ask for approval (the task waits on its token) and clear the pending approval."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from blue_green.handler import dispatch
 from blue_green.logic import approval
@@ -10,13 +10,13 @@ from blue_green.observability import logger, metrics, tracer
 
 
 #: ``request`` also takes the task token the state machine sent beside the document
-ACTIONS = {"request": approval.request, "clear": approval.clear}
+ACTIONS: dict[str, Callable[..., Any]] = {"request": approval.request, "clear": approval.clear}
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> Any:
+def handler(event: dict[str, Any], context: Any) -> Any:
     token = event.get("token")
     actions = {**ACTIONS, "request": lambda doc: ACTIONS["request"](doc, token)}
     return dispatch(event, actions, DeployDocument)

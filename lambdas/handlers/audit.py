@@ -3,17 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import dispatch
+from blue_green.handler import Action, dispatch
 from blue_green.logic import audit
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 
-ACTIONS = {"audit": audit.audit}
+ACTIONS: dict[str, Action] = {"audit": audit.audit}
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> Any:
+def handler(event: dict[str, Any], context: Any) -> Any:
     return dispatch(event, ACTIONS, DeployDocument)

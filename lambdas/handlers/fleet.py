@@ -5,13 +5,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from blue_green.handler import Locked, dispatch
+from blue_green.handler import Action, Locked, dispatch
 from blue_green.logic import fleet, retention
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
-ACTIONS = {
+ACTIONS: dict[str, Action] = {
     "create_launch": Locked(fleet.create_launch),
     "create_group": Locked(fleet.create_group),
     "check": fleet.check,

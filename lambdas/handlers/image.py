@@ -3,13 +3,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import Locked, dispatch
+from blue_green.handler import Action, Locked, dispatch
 from blue_green.logic import image
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
-ACTIONS = {
+ACTIONS: dict[str, Action] = {
     "create": Locked(image.create),
     "check": image.check,
     "delete": image.delete,  # the undo: only this execution's own image
@@ -19,5 +19,5 @@ ACTIONS = {
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> Any:
+def handler(event: dict[str, Any], context: Any) -> Any:
     return dispatch(event, ACTIONS, DeployDocument)

@@ -1,7 +1,7 @@
 """Take and release the per-app lock (deploy and rollback state machines)."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -27,7 +27,7 @@ class _State(BaseModel):
 
 
 #: acquire(app, execution, purpose) and release(app, execution, purpose, outcome)
-ACTIONS = {"acquire": lock.acquire, "release": lock.release}
+ACTIONS: dict[str, Callable[..., Any]] = {"acquire": lock.acquire, "release": lock.release}
 
 
 class LockEvent(BaseModel):
@@ -49,7 +49,7 @@ class LockEvent(BaseModel):
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> Any:
+def handler(event: dict[str, Any], context: Any) -> Any:
     with bounded_errors():
         parsed = LockEvent.model_validate(event)
         req = parsed.state.request

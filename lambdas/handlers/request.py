@@ -1,7 +1,7 @@
 """Validate a deploy or rollback request, and find blue."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import BaseModel
 
@@ -20,7 +20,7 @@ class ValidateEvent(BaseModel):
 
 
 #: validate and validate_rollback get the caller's input (the document does not exist yet)
-ACTIONS = {
+ACTIONS: dict[str, Callable[..., Any]] = {
     "validate": request.validate,
     "validate_rollback": request.validate_rollback,
     "plan_rollback": request.plan_rollback,
@@ -31,7 +31,7 @@ ACTIONS = {
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
-def handler(event: dict, context: Any) -> Any:
+def handler(event: dict[str, Any], context: Any) -> Any:
     if event.get("action") in ("validate", "validate_rollback"):
         with bounded_errors():
             return _validate(ValidateEvent.model_validate(event))

@@ -7,7 +7,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from blue_green import naming
 from blue_green.adapters import autoscaling
-from blue_green.handler import Locked, dispatch
+from blue_green.handler import Action, Locked, dispatch
 from blue_green.logic import traffic
 from blue_green.models.state import DeployDocument, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
@@ -24,7 +24,7 @@ def _no_green_of_ours(doc: DeployDocument) -> bool:
 
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked). Every
 #: step here changes what serves the app's traffic, except the checks.
-ACTIONS = {
+ACTIONS: dict[str, Action] = {
     "attach_green": Locked(traffic.attach_green),
     "check_green": traffic.check_green,
     "detach_blue": Locked(traffic.detach_blue),
@@ -33,7 +33,7 @@ ACTIONS = {
     "check_blue": traffic.check_blue,
     "detach_green": Locked(traffic.detach_green, unless=_no_green_of_ours),
 }
-ROLLBACK_ACTIONS = {
+ROLLBACK_ACTIONS: dict[str, Action] = {
     "rollback_attach": Locked(traffic.rollback_attach),
     "rollback_check": traffic.rollback_check,
     "rollback_detach": Locked(traffic.rollback_detach),

@@ -89,7 +89,7 @@ def _already_exists(code: str) -> type[AwsRefusal] | None:
     return AlreadyExists if "AlreadyExists" in code else None
 
 
-def create_group(params: dict) -> None:
+def create_group(params: dict[str, Any]) -> None:
     """Raises AlreadyExists when a group of that name exists."""
     with refusals(f"Auto Scaling group {params.get('AutoScalingGroupName')}", _already_exists), transient_errors():
         _asg().create_auto_scaling_group(**params)
@@ -174,16 +174,16 @@ def delete_tags(name: str, keys: list[str]) -> None:
 
 # --- scaling policies ---------------------------------------------------------------------------
 
-def policies(name: str) -> list[dict]:
+def policies(name: str) -> list[dict[str, Any]]:
     """The group's scaling policies, as AWS describes them."""
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     with transient_errors():
         for page in _asg().get_paginator("describe_policies").paginate(AutoScalingGroupName=name):
             out.extend(p for p in page.get("ScalingPolicies", []) if p.get("AutoScalingGroupName", name) == name)
     return out
 
 
-def put_policy(params: dict) -> None:
+def put_policy(params: dict[str, Any]) -> None:
     with transient_errors():
         _asg().put_scaling_policy(**params)
 
@@ -202,7 +202,7 @@ def launch_configuration(name: str) -> LaunchConfiguration | None:
     return None
 
 
-def create_launch_configuration(params: dict) -> None:
+def create_launch_configuration(params: dict[str, Any]) -> None:
     """Raises AlreadyExists when a launch configuration of that name exists."""
     with refusals(f"launch configuration {params.get('LaunchConfigurationName')}", _already_exists), transient_errors():
         _asg().create_launch_configuration(**params)
@@ -247,7 +247,7 @@ def launch_template(name: str) -> LaunchTemplate | None:
     return None
 
 
-def create_launch_template(name: str, data: dict, tags: dict[str, str]) -> None:
+def create_launch_template(name: str, data: dict[str, Any], tags: dict[str, str]) -> None:
     """Raises AlreadyExists when a launch template of that name exists."""
     with refusals(f"launch template {name}", _already_exists), transient_errors():
         _ec2().create_launch_template(

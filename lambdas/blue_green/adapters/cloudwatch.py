@@ -31,7 +31,7 @@ PUT_FIELDS = (
 )
 
 
-def metric_alarms(name_prefix: str | None = None, names: list[str] | None = None) -> list[dict]:
+def metric_alarms(name_prefix: str | None = None, names: list[str] | None = None) -> list[dict[str, Any]]:
     """Metric alarms as AWS describes them (all of them, or by name prefix, or by names)."""
     params: dict[str, Any] = {"AlarmTypes": ["MetricAlarm"]}
     if names is not None:
@@ -40,14 +40,14 @@ def metric_alarms(name_prefix: str | None = None, names: list[str] | None = None
         params["AlarmNames"] = names
     elif name_prefix:
         params["AlarmNamePrefix"] = name_prefix
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     with transient_errors():
         for page in client("cloudwatch").get_paginator("describe_alarms").paginate(**params):
             out.extend(page.get("MetricAlarms", []))
     return out
 
 
-def put_metric_alarm(params: dict) -> None:
+def put_metric_alarm(params: dict[str, Any]) -> None:
     with transient_errors():
         client("cloudwatch").put_metric_alarm(**params)
 

@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from blue_green.aws import client, error_code, response_str, transient_errors
 from blue_green.errors import TransientAwsError
 from blue_green.models.aws import Image, Instance, StatusChecks
 
@@ -81,7 +81,7 @@ def _reason(raw: dict[str, Any]) -> str:
 
 
 def _instance(raw: dict[str, Any]) -> Instance:
-    launch_time = raw.get("LaunchTime")
+    launch_time: Any = raw.get("LaunchTime")  # a datetime from boto3 (anything else is kept as is), or absent
     return Instance(
         instance_id=raw["InstanceId"],
         state=raw.get("State", {}).get("Name", "pending"),
@@ -217,7 +217,7 @@ def create_image(instance_id: str, name: str, description: str, tags: dict[str, 
             if error_code(exc) == "InvalidAMIName.Duplicate":
                 raise ImageNameTaken(name) from exc
             raise
-    return response["ImageId"]
+    return response_str(response["ImageId"])
 
 
 def find_images(name: str | None = None, tags: dict[str, str] | None = None) -> list[Image]:

@@ -13,7 +13,7 @@ from blue_green.aws import client, error_code, transient_errors
 from blue_green.models.aws import Group
 
 
-def _ids_that_exist(call: Callable[..., dict], key: str, id_field: str, ids: list[str]) -> set[str]:
+def _ids_that_exist(call: Callable[..., dict[str, Any]], key: str, id_field: str, ids: list[str]) -> set[str]:
     """Look ids up one by one: a batch call fails whole on one unknown id."""
     found: set[str] = set()
     for one in ids:
@@ -91,13 +91,13 @@ def key_pair_exists(name: str) -> bool:
         raise
 
 
-def serving_groups(app: str, traffic: Any) -> list[dict]:
+def serving_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
     from blue_green.logic import discovery
 
     return discovery.serving_groups(app, traffic)
 
 
-def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict | None:
+def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict[str, Any] | None:
     from blue_green.logic import discovery
 
     return discovery.previous_group(app, traffic, exclude=list(exclude))
@@ -105,7 +105,7 @@ def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict | Non
 
 # --- what an execution left behind -------------------------------------------------------------
 
-def _execution_filter(execution_arn: str) -> list[dict]:
+def _execution_filter(execution_arn: str) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{naming.TAG_EXECUTION}", "Values": [execution_arn]}]
 
 

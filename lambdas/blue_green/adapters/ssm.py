@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from blue_green.aws import client, error_code, response_str, transient_errors
 from blue_green.models.aws import CommandInvocation
 
 DOCUMENT = "AWS-RunShellScript"
@@ -32,7 +32,7 @@ def send_command(instance_id: str, commands: list[str], comment: str) -> str:
             if error_code(exc) in ("InvalidInstanceId", "UnsupportedPlatformType"):
                 raise InstanceNotManaged(f"{instance_id}: {exc}") from exc
             raise
-    return response["Command"]["CommandId"]
+    return response_str(response["Command"]["CommandId"])
 
 
 def find_command(instance_id: str, comment: str) -> str | None:

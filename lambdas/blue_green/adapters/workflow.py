@@ -6,14 +6,14 @@ from typing import Callable
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from blue_green.aws import client, error_code, response_str, transient_errors
 
 
 def execution_status(execution_arn: str) -> str:
     """RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, PENDING_REDRIVE, or GONE when unknown."""
     try:
         with transient_errors():
-            return client("stepfunctions").describe_execution(executionArn=execution_arn)["status"]
+            return response_str(client("stepfunctions").describe_execution(executionArn=execution_arn)["status"])
     except ClientError as exc:
         if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
             return "GONE"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Callable
+from typing import Any, Callable
 
 from blue_green import clock, contract
 from blue_green.adapters import notify, store, workflow
@@ -25,7 +25,7 @@ class ApprovalNoLongerPending(DeploymentError):
     """The app's approval item names a task that no longer waits (it timed out, or its execution
     ended): the item was removed. ``item`` is what it said; ``reason`` is Step Functions' error code."""
 
-    def __init__(self, app: str, item: dict, reason: str) -> None:
+    def __init__(self, app: str, item: dict[str, Any], reason: str) -> None:
         super().__init__(f"the approval of {app} {item.get('version')} is no longer pending ({reason}); "
                          f"its execution: {item.get('execution')}")
         self.item, self.reason = item, reason
@@ -34,7 +34,7 @@ class ApprovalNoLongerPending(DeploymentError):
 _key = contract.approval_key
 
 
-def request(doc: DeployDocument, token: str) -> dict:
+def request(doc: DeployDocument, token: str) -> dict[str, Any]:
     plan = doc.request
     bake = doc.bake
     address = (bake.public_ip or bake.private_ip) if bake else None
@@ -71,7 +71,7 @@ def request(doc: DeployDocument, token: str) -> dict:
     return {"requested": True}
 
 
-def clear(doc: DeployDocument) -> dict:
+def clear(doc: DeployDocument) -> dict[str, Any]:
     """Remove this execution's pending approval (after an answer, or as an undo)."""
     removed = store.delete_if_owner(_key(doc.request.app), "execution", doc.request.execution.arn)
     return {"undone": ["removed the pending approval"] if removed else []}
@@ -79,13 +79,13 @@ def clear(doc: DeployDocument) -> dict:
 
 # --- the operator's side (used by the CLI and the tests) -----------------------------------------
 
-def pending(app: str) -> dict | None:
+def pending(app: str) -> dict[str, Any] | None:
     """The app's approval item, when it holds a task token to answer."""
     item = store.get(_key(app))
     return item if item is not None and item.get("token") else None
 
 
-def _answer(app: str, send: Callable[[str], None]) -> dict:
+def _answer(app: str, send: Callable[[str], None]) -> dict[str, Any]:
     """Answer the app's pending approval with ``send(token)``, then remove the item (it belongs to
     the execution it names: an approval of a later execution is never removed)."""
     item = pending(app)
@@ -100,13 +100,13 @@ def _answer(app: str, send: Callable[[str], None]) -> dict:
     return item
 
 
-def approve(app: str, approved_by: str, comment: str = "") -> dict:
+def approve(app: str, approved_by: str, comment: str = "") -> dict[str, Any]:
     """The operator's approval: the deployment goes on to production settings."""
     answer = json.dumps({"approved_by": approved_by, "comment": comment})
     return _answer(app, lambda token: workflow.send_success(token, answer))
 
 
-def reject(app: str, rejected_by: str, reason: str) -> dict:
+def reject(app: str, rejected_by: str, reason: str) -> dict[str, Any]:
     """The operator's rejection: the deployment fails with ApprovalRejected and cleans staging up."""
     cause = json.dumps({"rejected_by": rejected_by, "reason": reason})
     return _answer(app, lambda token: workflow.send_failure(token, APPROVAL_ERROR, cause))

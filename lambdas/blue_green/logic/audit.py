@@ -65,6 +65,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
     group = inventory.group(plan.names.green_asg)
     ours = group is not None and group.tags.get(naming.TAG_EXECUTION) == arn
     if ours:
+        assert group is not None  # pragma: no mutate (for mypy: ours implies the group exists)
         found.append(f"auto scaling group {plan.names.green_asg} ({group.status or 'active'})")
     # Blue must serve again: every blue group behind every target it served before.
     serving = {g["name"]: g for g in discovery.serving_groups(plan.app, plan.profile.traffic)}
@@ -88,7 +89,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
 
 
 def report(*, app: str, version: str, failed_state: str | None, error: str | None, cause: Any,
-           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict:
+           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """The audit's report, every text bounded (printable, cut) and every list cut: its JSON is at
     most a few KB, whatever the failure and the undo steps said."""
     def name(value: Any) -> str | None:
@@ -111,7 +112,7 @@ def report(*, app: str, version: str, failed_state: str | None, error: str | Non
     }
 
 
-def audit(doc: DeployDocument) -> dict:
+def audit(doc: DeployDocument) -> dict[str, Any]:
     plan = doc.request
     failure = doc.failure
     undone: list[str] = []

@@ -28,7 +28,7 @@ def _targets(traffic: Any) -> tuple[list[str], list[str]]:
     return list(traffic.load_balancer_names), list(traffic.target_group_arns)
 
 
-def describe(info: Group, lbs: list[str], tgs: list[str]) -> dict:
+def describe(info: Group, lbs: list[str], tgs: list[str]) -> dict[str, Any]:
     """A group as the document's ``BlueGroup`` has it (plus state, retired_at, execution, instances):
     plain JSON data, what the document and the steps' results hold."""
     tags = info.tags
@@ -53,7 +53,7 @@ def _app_groups(app: str) -> list[Group]:
     return [g for g in autoscaling.groups(tags={naming.TAG_APP: app}) if g.status != autoscaling.DELETING]
 
 
-def serving_groups(app: str, traffic: Any) -> list[dict]:
+def serving_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
     """The app's groups attached now to any of ``traffic``'s classic ELBs or target groups.
 
     Each: ``{name, version, desired_capacity, min_size, max_size, load_balancer_names,
@@ -68,7 +68,7 @@ def serving_groups(app: str, traffic: Any) -> list[dict]:
     return sorted(out, key=lambda g: g["name"])
 
 
-def kept_groups(app: str, traffic: Any) -> list[dict]:
+def kept_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
     """The app's groups set aside (state=kept) and not attached to ``traffic`` now, in no order.
     Same shape as :func:`serving_groups`."""
     lbs, tgs = _targets(traffic)
@@ -82,7 +82,7 @@ def kept_groups(app: str, traffic: Any) -> list[dict]:
     return kept
 
 
-def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict | None:
+def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict[str, Any] | None:
     """The most recently retired kept group of the app (state=kept, latest retired-at), not attached
     to ``traffic`` now and not named in ``exclude``; None when there is none. Same shape as
     :func:`serving_groups`."""

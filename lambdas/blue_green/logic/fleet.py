@@ -14,6 +14,7 @@ from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
 from blue_green.models.aws import Group
+from blue_green.models.request import Fleet
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
 
@@ -79,7 +80,7 @@ def create_launch(doc: DeployDocument) -> FleetState:
     return base.model_copy(update={"launch_configuration_name": name, "progress": f"launch configuration {name}"})
 
 
-def _launch_template_data(doc: DeployDocument) -> dict:
+def _launch_template_data(doc: DeployDocument) -> dict[str, Any]:
     fleet = doc.request.profile.fleet
     tags = naming.as_tag_list(_green_tags(doc))
     data: dict[str, Any] = {
@@ -173,7 +174,7 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
 
 
-def _live_desired(state: FleetState, fleet, blue_info: Group | None) -> int:
+def _live_desired(state: FleetState, fleet: Fleet, blue_info: Group | None) -> int:
     """Blue's desired capacity now (it may have scaled during the bake and the approval), unless
     the profile fixes green's size."""
     if fleet.desired_capacity is not None or blue_info is None:
@@ -233,7 +234,7 @@ def create_group(doc: DeployDocument) -> FleetState:
     )
 
 
-def _launch_source(doc: DeployDocument, state: FleetState) -> dict:
+def _launch_source(doc: DeployDocument, state: FleetState) -> dict[str, Any]:
     names = doc.request.names
     if doc.request.profile.fleet.launch == "launch_configuration":
         return {"LaunchConfigurationName": state.launch_configuration_name or names.launch_configuration}
@@ -243,7 +244,7 @@ def _launch_source(doc: DeployDocument, state: FleetState) -> dict:
     return {"LaunchTemplate": {"LaunchTemplateId": template.id, "Version": str(template.default_version)}}
 
 
-def _group_tags(doc: DeployDocument, name: str, blue_info: Group | None) -> list[dict]:
+def _group_tags(doc: DeployDocument, name: str, blue_info: Group | None) -> list[dict[str, Any]]:
     tags: dict[str, tuple[str, bool]] = {}
     if blue_info is not None:
         for key, value in blue_info.tags.items():
@@ -269,7 +270,7 @@ def _repoint(value: Any, blue: str, green: str) -> Any:
     return copy.deepcopy(value)
 
 
-def _policy_params(policy: dict, blue: str, green: str) -> dict:
+def _policy_params(policy: dict[str, Any], blue: str, green: str) -> dict[str, Any]:
     params: dict[str, Any] = {"AutoScalingGroupName": green}
     for key in POLICY_FIELDS:
         value = policy.get(key)
@@ -311,12 +312,12 @@ def copied_alarm_name(alarm_name: str, blue: str, green: str) -> str:
     return (naming.NAME_PREFIX + name)[:255]
 
 
-def _acts_on(alarm: dict, arns: set[str]) -> bool:
+def _acts_on(alarm: dict[str, Any], arns: set[str]) -> bool:
     actions = alarm.get("AlarmActions", []) + alarm.get("OKActions", []) + alarm.get("InsufficientDataActions", [])
     return any(a in arns for a in actions)
 
 
-def _has_dimension(alarm: dict, group: str) -> bool:
+def _has_dimension(alarm: dict[str, Any], group: str) -> bool:
     dims = list(alarm.get("Dimensions", []))
     for query in alarm.get("Metrics", []) or []:
         dims += query.get("MetricStat", {}).get("Metric", {}).get("Dimensions", [])
@@ -363,7 +364,7 @@ def _green_action(action: str, blue_arns: dict[str, str], green_arns: dict[str, 
     return green_arn
 
 
-def _clean_query(query: dict) -> dict:
+def _clean_query(query: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in query.items() if v is not None}
 
 
@@ -416,7 +417,7 @@ def _our_alarms(doc: DeployDocument) -> list[str]:
     return sorted(names)
 
 
-def delete_group(doc: DeployDocument) -> dict:
+def delete_group(doc: DeployDocument) -> dict[str, Any]:
     timing = doc.request.profile.timing
     green = doc.request.names.green_asg
     info = autoscaling.group(green)
@@ -442,7 +443,7 @@ def delete_group(doc: DeployDocument) -> dict:
     }
 
 
-def check_group_deleted(doc: DeployDocument) -> dict:
+def check_group_deleted(doc: DeployDocument) -> dict[str, Any]:
     timing = doc.request.profile.timing
     previous = doc.undo.get("delete_group") or {}
     undone = list(previous.get("undone", [])) if isinstance(previous, dict) else []
@@ -454,7 +455,7 @@ def check_group_deleted(doc: DeployDocument) -> dict:
     return {"undone": undone, "deleting": True, "poll": poll.model_dump(mode="json")}
 
 
-def delete_launch(doc: DeployDocument) -> dict:
+def delete_launch(doc: DeployDocument) -> dict[str, Any]:
     names = doc.request.names
     undone: list[str] = []
     if doc.request.profile.fleet.launch == "launch_template":

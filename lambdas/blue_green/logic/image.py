@@ -84,6 +84,7 @@ def check(doc: DeployDocument) -> ImageState:
     current = image.state if image is not None else "pending"  # not visible yet right after CreateImage
     seconds = polling.elapsed(state.poll)
     if current == "available":
+        assert image is not None  # pragma: no mutate (for mypy: without an image, current is "pending")
         if state.state != "available":
             metrics.add_metric(name="ImageDuration", unit=MetricUnit.Seconds, value=seconds)
         return state.model_copy(

@@ -3,6 +3,8 @@ condition. A lock whose holder is no longer running (it was stopped, or crashed 
 release) is taken over."""
 from __future__ import annotations
 
+from typing import Any
+
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from blue_green import clock, contract
@@ -16,7 +18,7 @@ OWNER = "owner"
 _key = contract.lock_key
 
 
-def acquire(app: str, owner: str, purpose: str) -> dict:
+def acquire(app: str, owner: str, purpose: str) -> dict[str, Any]:
     values = {OWNER: owner, "acquired_at": clock.iso(), "purpose": purpose}
     # Taking it again is fine: Step Functions may run this step twice.
     if store.put_if(_key(app), values, "attribute_not_exists(pk) OR #o = :me", {"#o": OWNER}, {":me": owner}):
@@ -60,7 +62,7 @@ def ensure_owner(app: str, owner: str, purpose: str) -> None:
     raise LockLost(app, "an execution that keeps taking and releasing it", owner)
 
 
-def release(app: str, owner: str, purpose: str, outcome: str) -> dict:
+def release(app: str, owner: str, purpose: str, outcome: str) -> dict[str, Any]:
     """Release (only our own lock) and count the outcome: metric ``Deployments`` or ``Rollbacks``
     with dimension ``outcome`` (DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
     released = store.delete_if_owner(_key(app), OWNER, owner)

@@ -11,7 +11,7 @@ so a typo fails in seconds instead of after a 20-minute bake.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -45,7 +45,7 @@ def names_for(app: str, version: str, execution: Execution) -> Names:
     )
 
 
-def _complete(raw: Any) -> dict:
+def _complete(raw: Any) -> dict[str, Any]:
     """The request with the profile it runs with (``profiles.complete_request``), before anything
     is created."""
     if not isinstance(raw, dict):
@@ -130,7 +130,7 @@ def traffic_problems(traffic: Traffic, field: str) -> list[str]:
     return problems
 
 
-def _missing(field: str, wanted: list[str], lookup) -> list[str]:
+def _missing(field: str, wanted: list[str], lookup: Callable[[list[str]], set[str]]) -> list[str]:
     if not wanted:
         return []
     found = lookup(wanted)

@@ -11,6 +11,7 @@ Images are kept: they are the record of what ran, and deregistering them is a se
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from blue_green import naming
 from blue_green.adapters import autoscaling, cloudwatch, store
@@ -33,7 +34,7 @@ def _alarms_of(group: str) -> list[str]:
     return sorted(names)
 
 
-def _delete_kept(info: dict) -> list[str]:
+def _delete_kept(info: dict[str, Any]) -> list[str]:
     name = info["name"]
     done: list[str] = []
     alarms = _alarms_of(name)
@@ -73,7 +74,7 @@ def _delete_pending_launch_configurations(app: str, new: list[str]) -> list[str]
     return done
 
 
-def prune(doc: DeployDocument) -> dict:
+def prune(doc: DeployDocument) -> dict[str, Any]:
     plan = doc.request
     keep = plan.profile.fleet.kept_groups
     protected = {plan.names.green_asg} | {g.name for g in (doc.blue.groups if doc.blue else [])}

@@ -14,7 +14,7 @@ rollback resumes exactly those. When the ARN would make the value longer than a 
 from __future__ import annotations
 
 import json
-from typing import Iterable
+from typing import Any, Iterable, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -101,7 +101,7 @@ def _detach(info: Group, traffic: Traffic) -> list[str]:
     return [_label(t) for t in [*lbs, *tgs]]
 
 
-def _record(info: Group) -> dict | None:
+def _record(info: Group) -> dict[str, Any] | None:
     raw = info.tags.get(naming.TAG_SUSPENDED)
     if not raw:
         return None
@@ -113,7 +113,7 @@ def _record(info: Group) -> dict | None:
     return record if isinstance(record, dict) else None
 
 
-def _names_us(record: dict | None, arn: str, short: str) -> bool:
+def _names_us(record: dict[str, Any] | None, arn: str, short: str) -> TypeGuard[dict[str, Any]]:
     return record is not None and record.get("execution") in (arn, short)
 
 
@@ -263,7 +263,7 @@ def suspend_blue(doc: DeployDocument) -> TrafficState:
     )
 
 
-def restore_blue(doc: DeployDocument) -> dict:
+def restore_blue(doc: DeployDocument) -> dict[str, Any]:
     """Undo of detach_blue / suspend_blue: resume what this execution suspended, re-attach blue.
 
     Returns ``{"undone": [...]}`` plus ``poll`` when blue was changed (or is not healthy behind its
@@ -295,13 +295,13 @@ def restore_blue(doc: DeployDocument) -> dict:
         served = Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
         if resumed or missing_lbs or missing_tgs or not _health(blue.name, served)[0]:
             waiting = True
-    result: dict = {"undone": undone}
+    result: dict[str, Any] = {"undone": undone}
     if waiting:  # the state machine waits for blue's health only when there is something to wait for
         result["poll"] = _start(plan.profile.timing).model_dump(mode="json")
     return result
 
 
-def check_blue(doc: DeployDocument) -> dict:
+def check_blue(doc: DeployDocument) -> dict[str, Any]:
     plan = doc.request
     timing = plan.profile.timing
     previous = doc.undo.get("check_blue") or doc.undo.get("restore_blue") or {}
@@ -330,7 +330,7 @@ def _blue_serves(doc: DeployDocument) -> tuple[bool, str]:
     return not problems, "; ".join(problems)
 
 
-def detach_green(doc: DeployDocument) -> dict:
+def detach_green(doc: DeployDocument) -> dict[str, Any]:
     """Undo of attach_green. Never takes green out while blue is not serving again: a failed
     restore of blue must leave green serving (the audit then reports an incomplete rollback)
     rather than leave the load balancers with nothing healthy behind them."""
@@ -429,12 +429,13 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
     )
 
 
-def rollback_undo(doc: RollbackDocument) -> dict:
+def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
     """The rollback failed midway: put the serving groups back and set the previous group aside again."""
     plan = doc.request
     traffic = plan.profile.traffic
     arn, short = plan.execution.arn, plan.names.short_id
     undone = []
+    info: Group | None  # each serving group, then the previous group
     for info in _serving(doc):
         resumed = _resume(info, arn, short)
         if resumed:
@@ -465,7 +466,7 @@ def rollback_undo(doc: RollbackDocument) -> dict:
         if set(processes) - before:
             undone.append(f"suspended {', '.join(p for p in processes if p not in before)} on {name} again")
         if info.tags.get(TAG_STATE) != STATE_KEPT:
-            autoscaling.put_tags(name, {TAG_STATE: STATE_KEPT})
+            autoscaling.put_tags(info.name, {TAG_STATE: STATE_KEPT})
     return {"undone": undone}
 
 

@@ -51,7 +51,7 @@ MAX_COMMAND_CHARS = 4096
 GIT_REF_MAX = 255
 
 
-def _matching(pattern: str, what: str):
+def _matching(pattern: str, what: str) -> AfterValidator:
     def check(value: str) -> str:
         if not re.match(pattern, value):
             raise ValueError(f"{value!r} is not {what}")
