@@ -76,7 +76,7 @@ def _method_names(original: Callable[[object], list[str]]) -> Callable[[object],
     def names(clazz: object) -> list[str]:
         return original(clazz)
 
-    names.__wrapped__ = original  # type: ignore[attr-defined]
+    names.__wrapped__ = original
     return names
 
 
@@ -95,7 +95,7 @@ def install() -> Callable[[], None]:
         return lambda: None
     AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
     listing = responses.method_names_from_class
-    responses.method_names_from_class = _method_names(listing)
+    responses.method_names_from_class = _method_names(listing)  # type: ignore[assignment]  # an lru_cache wrapper of it
 
     def uninstall() -> None:
         AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
