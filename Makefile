@@ -21,7 +21,7 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	@$(PY) -m immutable_deploy.demo
 
-## test: the linter, then the whole test suite, exactly as CI runs it: one pytest worker per core
+## test: the linters (ruff, mypy), then the whole test suite, exactly as CI runs it: one pytest worker per core
 ## (pytest-xdist; `make test WORKERS=1` runs it in one process)
 WORKERS ?= auto
 test: lint
