@@ -1,17 +1,28 @@
-"""Every handler checks, before a step that changes AWS, that its execution still owns the app's
-lock (a DynamoDB item in the state table). The unit tests' moto worlds are built by several
-fixtures; this gives each of them the state table, created on first use in whichever moto is
-running, so that the lock logic runs for real there too (an execution without a lock item takes
-it, as after a release)."""
+"""The unit tests' fixtures, defined here once (their modules hold the helpers: the documents in
+_fleet_documents.py and _bake_documents.py, the moto worlds in _fleet_world.py and _bake_world.py,
+the fakes in _traffic_fakes.py).
+
+Every handler checks, before a step that changes AWS, that its execution still owns the app's lock
+(a DynamoDB item in the state table). The moto worlds are built by several fixtures; ``state_table``
+gives each of them the state table, created on first use in whichever moto is running, so that the
+lock logic runs for real there too (an execution without a lock item takes it, as after a release)."""
 from __future__ import annotations
 
 import os
+from typing import Any, Iterator
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
-from blue_green.adapters import store
-from blue_green.aws import client
+from blue_green import aws
+from blue_green.adapters import autoscaling, elb, store
+from blue_green.observability import metrics
+from immutable_deploy.localaws.world import World as LocalWorld
+from immutable_deploy.localaws.world import build_world as build_local_world
+from tests.unit import _bake_world, _fleet_world
+from tests.unit._traffic_fakes import FakeAws
 
 TABLE = "unit-state"
 
@@ -24,7 +35,7 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def table_name() -> str:
         name = original()
-        ddb = client("dynamodb")
+        ddb = aws.client("dynamodb")
         try:
             ddb.describe_table(TableName=name)
         except ClientError:
@@ -36,9 +47,55 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(store, "table_name", table_name)
 
 
-# The fixtures the unit tests share, registered here once (their modules hold the helpers too).
-from tests.unit._bake_fixtures import clock_at, world  # noqa: E402
-from tests.unit._fleet_fixtures import aws_world, fake_clock  # noqa: E402
-from tests.unit._traffic_fakes import fake_aws  # noqa: E402
+@pytest.fixture
+def aws_world(fake_clock: Any) -> Iterator[_fleet_world.World]:
+    """The fleet and traffic tests' moto world: blue serving a classic ELB and a target group."""
+    with mock_aws():
+        aws.reset_clients()
+        yield _fleet_world.build_world()
+    aws.reset_clients()
 
-__all__ = ["aws_world", "clock_at", "fake_aws", "fake_clock", "state_table", "world"]
+
+@pytest.fixture
+def world(clock_at: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[_bake_world.World]:
+    """The bake and image tests' moto world: a base image, subnets, a security group, an instance profile."""
+    from moto.ec2.models.amis import AmiBackend
+
+    monkeypatch.setattr(AmiBackend, "create_image", _bake_world.create_image_tagging_snapshots(AmiBackend.create_image))
+    with mock_aws():
+        aws.reset_clients()
+        metrics.clear_metrics()
+        yield _bake_world.build_world(clock_at)
+        aws.reset_clients()
+        metrics.clear_metrics()
+
+
+@pytest.fixture
+def local_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWorld]:
+    """The local AWS's world (immutable_deploy.localaws.world: app ``web``, blue 1.0.0 of 3 instances
+    serving both kinds of targets) in moto, with the state table ``state`` and a notification topic;
+    requests may carry whole profiles."""
+    with mock_aws():
+        aws.reset_clients()
+        boto3.client("dynamodb").create_table(
+            TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+        monkeypatch.setenv("STATE_TABLE", "state")
+        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")  # these requests carry whole profiles
+        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns").create_topic(Name="notify")["TopicArn"])
+        yield build_local_world()
+        aws.reset_clients()
+
+
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> FakeAws:
+    """FakeAws (tests/unit/_traffic_fakes.py) in place of the Auto Scaling and load balancer adapters."""
+    fake = FakeAws()
+    for name in (
+        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
+        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
+    ):
+        monkeypatch.setattr(autoscaling, name, getattr(fake, name))
+    monkeypatch.setattr(elb, "instance_states", fake.instance_states)
+    monkeypatch.setattr(elb, "target_states", fake.target_states)
+    return fake

@@ -7,7 +7,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit._fleet_fixtures import BLUE, BLUE_VERSION  # noqa: F401 - fixtures
+from tests.unit._fleet_documents import BLUE, BLUE_VERSION
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling  # noqa: E402

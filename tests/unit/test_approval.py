@@ -10,7 +10,7 @@ import pytest
 from blue_green import clock
 from blue_green.logic import approval, request
 from blue_green.models.state import DeployDocument, Execution
-from tests.unit.test_request_lock_approval import EXEC, world  # noqa: F401 - fixture
+from tests.unit.test_request_lock_approval import EXEC
 
 OTHER = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:two",
                   name="two", started_at="2026-11-28T09:00:00Z")
@@ -18,9 +18,9 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def doc(world):  # noqa: F811 - the fixture imported above
+def doc(local_world):
     clock.set_clock(lambda: NOW)
-    plan = request.validate(world.request("2.0.0", approval=True), EXEC)
+    plan = request.validate(local_world.request("2.0.0", approval=True), EXEC)
     yield DeployDocument.model_validate({
         "request": plan.model_dump(mode="json"),
         "bake": {"instance_id": "i-0staging", "public_ip": "203.0.113.9", "private_ip": "10.0.1.9",
@@ -106,7 +106,7 @@ def test_approve_sends_who_and_the_comment(doc, monkeypatch):
     assert approval.pending("web") is None
 
 
-def test_reject_without_a_pending_approval_says_so(world):  # noqa: F811 - the fixture imported above
+def test_reject_without_a_pending_approval_says_so(local_world):
     with pytest.raises(approval.NoPendingApproval) as err:
         approval.reject("web", "bob", "too late")
     assert str(err.value) == "no deployment of web is waiting for approval"

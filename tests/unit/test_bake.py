@@ -26,16 +26,8 @@ from blue_green.models.aws import CommandInvocation, StatusChecks
 from blue_green.observability import metrics
 from handlers import bake as bake_handler
 
-from ._bake_fixtures import (  # noqa: F401 - fixtures
-    ARN,
-    OTHER_ARN,
-    FakeContext,
-    document,
-    event,
-    make_plan,
-    market,
-    refuse_run_instances,
-)
+from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
+from tests.unit._bake_world import market, refuse_run_instances
 
 
 def describe(world, instance_id):

@@ -17,11 +17,7 @@ from blue_green.models.aws import CommandInvocation, Instance, StatusChecks
 from blue_green.observability import metrics
 from tests.unit import _models
 
-from ._bake_fixtures import (  # noqa: F401 - fixtures
-    ARN,
-    document,
-    make_plan,
-)
+from tests.unit._bake_documents import ARN, document, make_plan
 
 CONNECT_ERROR = "curl: (7) Failed to connect"
 

@@ -3,18 +3,15 @@ that validation refuses what could pass Step Functions' limits, naming the field
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
-from blue_green import aws, budget, clock, polling
+from blue_green import budget, clock, polling
 from blue_green.errors import StagingNotReady
 from blue_green.models.request import DeploymentRequest, Timing, describe_validation_error
 from blue_green.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
-from immutable_deploy.localaws.world import World, build_world
 from tests.unit._clock import Clock
 
 EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
@@ -112,19 +109,10 @@ def test_a_plan_too_large_for_the_document_is_named_by_its_largest_fields():
     assert budget.plan_problem({"app": "web", "profile": {"bake": {"user_data": "u" * 1000}}}) is None
 
 
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with mock_aws():
-        aws.reset_clients()
-        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")
-        yield build_world()
-        aws.reset_clients()
-
-
-def test_the_request_handler_refuses_a_plan_that_would_not_fit(world, monkeypatch):
+def test_the_request_handler_refuses_a_plan_that_would_not_fit(local_world, monkeypatch):
     from handlers.request import handler
 
-    event = {"action": "validate", "input": world.request("2.0.0"), "execution": EXEC.model_dump()}
+    event = {"action": "validate", "input": local_world.request("2.0.0"), "execution": EXEC.model_dump()}
     plan = handler(event, LambdaContext("request", 30))
     assert plan["app"] == "web" and plan["label"] == "web 2.0.0"
     monkeypatch.setattr(budget, "PLAN_MAX", budget.json_bytes(plan) - 1)

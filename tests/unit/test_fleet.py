@@ -6,17 +6,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
-    APP,
-    ARN,
-    BLUE,
-    OTHER_ARN,
-    FakeContext,
-    deploy,
-    document,
-    group,
-    tags_of,
-)
+from tests.unit._fleet_documents import APP, ARN, BLUE, OTHER_ARN, FakeContext, deploy, document
+from tests.unit._fleet_world import group, tags_of
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling  # noqa: E402
@@ -360,7 +351,7 @@ from blue_green.adapters import cloudwatch  # noqa: E402
 from blue_green.errors import AlreadyExists, TransientAwsError  # noqa: E402
 from blue_green.models.aws import LaunchConfiguration  # noqa: E402
 from tests.unit import _models  # noqa: E402
-from tests.unit._fleet_fixtures import World  # noqa: E402
+from tests.unit._fleet_documents import World  # noqa: E402
 
 WORLD = World(
     vpc="vpc-0123456789abcdef0", subnets=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],

@@ -5,21 +5,20 @@ that touch only what this execution created run with or without the lock."""
 from __future__ import annotations
 
 import importlib
-from typing import Any, Iterator
+from typing import Any
 
 import boto3
 import botocore.client
 import pytest
-from moto import mock_aws
 
-from blue_green import aws, naming
+from blue_green import naming
 from blue_green.adapters import store
 from blue_green.errors import LockLost
 from blue_green.handler import Locked
 from blue_green.logic import request
 from blue_green.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
-from immutable_deploy.localaws.world import World, build_world
+from immutable_deploy.localaws.world import World
 
 A = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:a",
               name="a", started_at="2026-11-28T09:00:00Z")
@@ -41,19 +40,6 @@ ROLLBACK_ACTIONS = {"rollback_attach", "rollback_check", "rollback_detach", "rol
 
 
 @pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with mock_aws():
-        aws.reset_clients()
-        boto3.client("dynamodb").create_table(
-            TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-        monkeypatch.setenv("STATE_TABLE", "state")
-        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")
-        yield build_world()
-        aws.reset_clients()
-
-
-@pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     """Every AWS call the handlers make, as (service, operation)."""
     made: list[tuple[str, str]] = []
@@ -67,13 +53,13 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
     return made
 
 
-def deploy_document(world: World) -> dict:
-    plan = request.validate(world.request("2.0.0"), A).model_dump(mode="json")
+def deploy_document(local_world: World) -> dict:
+    plan = request.validate(local_world.request("2.0.0"), A).model_dump(mode="json")
     return {"request": plan}
 
 
-def rollback_document(world: World) -> dict:
-    plan = request.validate_rollback({"app": "web", "profile": world.profile()}, A).model_dump(mode="json")
+def rollback_document(local_world: World) -> dict:
+    plan = request.validate_rollback({"app": "web", "profile": local_world.profile()}, A).model_dump(mode="json")
     return {"request": {**plan, "serving": ["web-1.0.0"], "retiring": "web-1.0.0", "previous": "web-0.9.0"}}
 
 
@@ -86,12 +72,12 @@ def call(module: str, action: str, doc: dict) -> Any:
     return handler({"action": action, "state": doc}, LambdaContext(f"ImmutableDeploy-{module}", 60))
 
 
-def make_green(world: World, doc: dict) -> str:
+def make_green(local_world: World, doc: dict) -> str:
     """A green group of execution A (not attached to anything)."""
     name = doc["request"]["names"]["green_asg"]
     lt = boto3.client("ec2").describe_launch_templates(LaunchTemplateNames=["web-1.0.0"])["LaunchTemplates"][0]
     boto3.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=name, MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=world.subnet_ids[0],
+        AutoScalingGroupName=name, MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=local_world.subnet_ids[0],
         LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "1"},
         Tags=[{"Key": naming.TAG_EXECUTION, "Value": A.arn, "PropagateAtLaunch": True},
               {"Key": naming.TAG_APP, "Value": "web", "PropagateAtLaunch": True}])
@@ -110,10 +96,10 @@ def test_the_actions_that_need_the_lock_are_exactly_those_that_change_aws():
 
 
 @pytest.mark.parametrize(("module", "action"), sorted((m, a) for m, actions in LOCKED.items() for a in actions))
-def test_a_step_of_an_execution_that_lost_its_lock_fails_before_touching_anything(world, calls, module, action):
-    doc = rollback_document(world) if action in ROLLBACK_ACTIONS else deploy_document(world)
+def test_a_step_of_an_execution_that_lost_its_lock_fails_before_touching_anything(local_world, calls, module, action):
+    doc = rollback_document(local_world) if action in ROLLBACK_ACTIONS else deploy_document(local_world)
     if action == "detach_green":
-        make_green(world, doc)  # green exists: only the lock's owner may decide about it
+        make_green(local_world, doc)  # green exists: only the lock's owner may decide about it
     held_by(B)
     calls.clear()
     with pytest.raises(LockLost) as err:
@@ -125,14 +111,14 @@ def test_a_step_of_an_execution_that_lost_its_lock_fails_before_touching_anythin
     assert store.get(LOCK)["owner"] == B
 
 
-def test_a_step_goes_on_while_its_execution_owns_the_lock_and_takes_a_released_one(world):
-    doc = deploy_document(world)
+def test_a_step_goes_on_while_its_execution_owns_the_lock_and_takes_a_released_one(local_world):
+    doc = deploy_document(local_world)
     # released meanwhile (the other execution finished): the step takes the lock again and runs
     out = call("image", "delete", doc)
     assert out == {"undone": []}
     assert store.get(LOCK) is None  # an undo of its own things does not even look
     name = call("fleet", "create_launch", {**doc, "blue": {"groups": [], "green_desired": 2},
-                                           "image": {"image_id": world.base_image_id, "name": "x",
+                                           "image": {"image_id": local_world.base_image_id, "name": "x",
                                                      "poll": {"started_at": "2026-11-28T09:00:00Z",
                                                               "deadline": "2026-11-28T10:00:00Z",
                                                               "wait_seconds": 15}}})["green_asg"]
@@ -143,8 +129,8 @@ def test_a_step_goes_on_while_its_execution_owns_the_lock_and_takes_a_released_o
 
 
 @pytest.mark.parametrize(("module", "action"), sorted((m, a) for m, actions in OWN_UNDO.items() for a in actions))
-def test_undo_steps_on_its_own_resources_run_without_the_lock(world, calls, module, action):
-    doc = deploy_document(world)
+def test_undo_steps_on_its_own_resources_run_without_the_lock(local_world, calls, module, action):
+    doc = deploy_document(local_world)
     held_by(B)
     calls.clear()
     result = call(module, action, doc)
@@ -153,16 +139,16 @@ def test_undo_steps_on_its_own_resources_run_without_the_lock(world, calls, modu
     assert store.get(LOCK)["owner"] == B
 
 
-def test_detach_green_needs_the_lock_only_when_green_exists(world):
-    doc = deploy_document(world)
+def test_detach_green_needs_the_lock_only_when_green_exists(local_world):
+    doc = deploy_document(local_world)
     held_by(B)
     # no green of this execution: nothing to detach, and its own image and launch settings may go next
     assert call("traffic", "detach_green", doc) == {"undone": []}
-    make_green(world, doc)
+    make_green(local_world, doc)
     with pytest.raises(LockLost):
         call("traffic", "detach_green", doc)
 
 
-def test_a_plan_carries_a_bounded_label_for_subjects(world):
-    plan = deploy_document(world)["request"]
+def test_a_plan_carries_a_bounded_label_for_subjects(local_world):
+    plan = deploy_document(local_world)["request"]
     assert plan["label"] == "web 2.0.0"

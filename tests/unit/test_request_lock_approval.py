@@ -6,35 +6,19 @@ import json
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from blue_green import aws, naming
+from blue_green import naming
 from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
 from blue_green.logic import approval, lock, request
 from blue_green.models.request import Release, render
 from blue_green.models.state import DeployDocument, Execution
-from immutable_deploy.localaws.world import build_world
 
 EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
                  name="one", started_at="2026-11-28T09:00:00Z")
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with mock_aws():
-        aws.reset_clients()
-        ddb = boto3.client("dynamodb")
-        ddb.create_table(TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                         AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-        monkeypatch.setenv("STATE_TABLE", "state")
-        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")  # these requests carry whole profiles
-        monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns").create_topic(Name="notify")["TopicArn"])
-        yield build_world()
-        aws.reset_clients()
-
-
-def test_a_valid_request_becomes_a_plan_with_names_and_tags(world):
-    plan = request.validate(world.request("2.0.0"), EXEC)
+def test_a_valid_request_becomes_a_plan_with_names_and_tags(local_world):
+    plan = request.validate(local_world.request("2.0.0"), EXEC)
     short = naming.short_id(EXEC.arn)
     assert plan.names.green_asg == f"web-2.0.0-{short}"
     assert plan.names.image == f"immutable-deploy/web/2.0.0/{short}"
@@ -43,8 +27,8 @@ def test_a_valid_request_becomes_a_plan_with_names_and_tags(world):
     assert plan.profile.timing.poll_seconds == 15
 
 
-def test_shape_problems_are_all_named_by_field(world):
-    bad = world.request("2.0.0")
+def test_shape_problems_are_all_named_by_field(local_world):
+    bad = local_world.request("2.0.0")
     bad["profile"]["bake"]["market"] = "cheap"
     bad["profile"]["fleet"]["instance_types"] = ["m5.large"]
     del bad["release"]["commit"]
@@ -56,11 +40,11 @@ def test_shape_problems_are_all_named_by_field(world):
         assert expected in text
 
 
-def test_the_app_name_is_checked_first(world):
+def test_the_app_name_is_checked_first(local_world):
     # an invalid name is named as such, before any stored profile is looked for
     for app, expected in (("WEB", "app: 'WEB' is not an app name"), ("Web App", "app: 'Web App' is not an app name"),
                           (None, "app: required field is missing")):
-        bad = world.request("2.0.0")
+        bad = local_world.request("2.0.0")
         bad["app"] = app
         with pytest.raises(InvalidDeploymentRequest) as err:
             request.validate(bad, EXEC)
@@ -68,17 +52,17 @@ def test_the_app_name_is_checked_first(world):
         assert "stored profile" not in str(err.value)
 
 
-def test_inconsistent_sizes_are_named(world):
-    bad = world.request("2.0.0")
+def test_inconsistent_sizes_are_named(local_world):
+    bad = local_world.request("2.0.0")
     bad["profile"]["fleet"].update(min_size=5, max_size=3)
     with pytest.raises(InvalidDeploymentRequest, match=r"profile.fleet: min_size \(5\) is larger than max_size \(3\)"):
         request.validate(bad, EXEC)
 
 
-def test_references_that_do_not_exist_are_named(world):
-    bad = world.request("2.0.0")
+def test_references_that_do_not_exist_are_named(local_world):
+    bad = local_world.request("2.0.0")
     bad["profile"]["bake"]["source_ami_id"] = "ami-0123456789abcdef0"
-    bad["profile"]["fleet"]["subnet_ids"] = [world.subnet_ids[0], "subnet-0123456789abcdef0"]
+    bad["profile"]["fleet"]["subnet_ids"] = [local_world.subnet_ids[0], "subnet-0123456789abcdef0"]
     bad["profile"]["traffic"]["load_balancer_names"] = ["nope-elb"]
     bad["profile"]["fleet"]["instance_profile"] = "missing-profile"
     with pytest.raises(InvalidDeploymentRequest) as err:
@@ -91,7 +75,7 @@ def test_references_that_do_not_exist_are_named(world):
     ]
 
 
-def test_not_an_object_is_rejected(world):
+def test_not_an_object_is_rejected(local_world):
     with pytest.raises(InvalidDeploymentRequest, match="JSON object"):
         request.validate(["web"], EXEC)
 
@@ -102,25 +86,25 @@ def test_user_data_fills_only_known_placeholders():
     assert text == "echo web 2.0.0 ${HOME} ${app} {unknown} abcdef1 release/2.0.0"
 
 
-def test_blue_is_the_tagged_group_serving_the_load_balancer(world):
-    plan = request.validate(world.request("2.0.0"), EXEC)
+def test_blue_is_the_tagged_group_serving_the_load_balancer(local_world):
+    plan = request.validate(local_world.request("2.0.0"), EXEC)
     blue = request.discover_blue(DeployDocument(request=plan))
     assert blue.primary == "web-1.0.0"
     assert blue.green_desired == 3  # copied from blue
     assert blue.groups[0].load_balancer_names == ["web-elb"]
 
 
-def test_first_deploy_has_no_blue_and_uses_min_size(world):
+def test_first_deploy_has_no_blue_and_uses_min_size(local_world):
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName="web-1.0.0", LoadBalancerNames=["web-elb"])
     boto3.client("autoscaling").detach_load_balancer_target_groups(
-        AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[world.target_group_arn])
-    plan = request.validate(world.request("2.0.0"), EXEC)
+        AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[local_world.target_group_arn])
+    plan = request.validate(local_world.request("2.0.0"), EXEC)
     blue = request.discover_blue(DeployDocument(request=plan))
     assert blue.primary is None and blue.groups == []
     assert blue.green_desired == 2
 
 
-def test_the_lock_admits_one_execution_and_is_reentrant(world, monkeypatch):
+def test_the_lock_admits_one_execution_and_is_reentrant(local_world, monkeypatch):
     monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "RUNNING")
     lock.acquire("web", EXEC.arn, "deploy")
     lock.acquire("web", EXEC.arn, "deploy")  # Step Functions may run the step twice
@@ -132,15 +116,15 @@ def test_the_lock_admits_one_execution_and_is_reentrant(world, monkeypatch):
     lock.acquire("web", "arn:other", "deploy")
 
 
-def test_a_lock_whose_holder_ended_is_taken_over(world, monkeypatch):
+def test_a_lock_whose_holder_ended_is_taken_over(local_world, monkeypatch):
     monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "ABORTED")
     lock.acquire("web", "arn:stopped", "deploy")
     taken = lock.acquire("web", EXEC.arn, "deploy")
     assert taken["took_over_from"] == "arn:stopped"
 
 
-def test_approval_is_stored_by_app_and_answered_with_the_token(world, monkeypatch):
-    plan = request.validate(world.request("2.0.0", approval=True), EXEC)
+def test_approval_is_stored_by_app_and_answered_with_the_token(local_world, monkeypatch):
+    plan = request.validate(local_world.request("2.0.0", approval=True), EXEC)
     sent = []
     monkeypatch.setattr("blue_green.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output)))
     monkeypatch.setattr("blue_green.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c)))
@@ -153,11 +137,11 @@ def test_approval_is_stored_by_app_and_answered_with_the_token(world, monkeypatc
         approval.reject("web", "bob", "too late")
 
 
-def test_every_log_line_of_a_step_carries_app_and_execution(world):
+def test_every_log_line_of_a_step_carries_app_and_execution(local_world):
     from blue_green.handler import dispatch
     from blue_green.observability import logger
 
-    plan = request.validate(world.request("2.0.0"), EXEC)
+    plan = request.validate(local_world.request("2.0.0"), EXEC)
     dispatch({"action": "discover_blue", "state": {"request": plan.model_dump(mode="json")}},
              {"discover_blue": request.discover_blue}, DeployDocument)
     keys = logger.get_current_keys()

@@ -7,15 +7,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
-    ARN,
-    BLUE,
-    OTHER_ARN,
-    deploy,
-    document,
-    group,
-    make_group,
-)
+from tests.unit._fleet_documents import BLUE, OTHER_ARN, deploy, document
+from tests.unit._fleet_world import group, make_group
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling, store  # noqa: E402
@@ -201,7 +194,7 @@ def _with_configuration(describe, name: str):
 # --- which kept group a manual rollback puts back (request.plan_rollback) ---------------------------
 
 def plan(world):
-    from tests.unit._fleet_fixtures import rollback, rollback_document
+    from tests.unit._fleet_documents import rollback, rollback_document
     from blue_green.logic import request
 
     return request.plan_rollback(rollback(rollback_document(world, serving=[], previous=None)))

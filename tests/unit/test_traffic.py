@@ -7,7 +7,7 @@ import json
 import boto3
 import pytest
 
-from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
+from tests.unit._fleet_documents import (
     APP,
     ARN,
     BLUE,
@@ -16,16 +16,10 @@ from tests.unit._fleet_fixtures import (  # noqa: F401 - fixtures
     FakeContext,
     deploy,
     document,
-    elb_instances,
-    group,
-    instance_ids,
-    make_group,
     rollback,
     rollback_document,
-    suspended_of,
-    tags_of,
-    tg_instances,
 )
+from tests.unit._fleet_world import elb_instances, group, instance_ids, make_group, suspended_of, tags_of, tg_instances
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import elb  # noqa: E402
@@ -378,7 +372,7 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
 # describes groups as adapters.autoscaling does and lets a test say which instances a load balancer
 # reports out of service.
 
-from tests.unit._fleet_fixtures import ELB_NAME  # noqa: E402
+from tests.unit._fleet_documents import ELB_NAME  # noqa: E402
 from tests.unit._traffic_fakes import (  # noqa: E402
     GONE,
     GREEN,
