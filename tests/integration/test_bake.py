@@ -27,7 +27,7 @@ from blue_green.observability import metrics
 from handlers import bake as bake_handler
 
 from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
-from tests.unit._bake_world import market, refuse_run_instances
+from tests.integration._bake_world import market, refuse_run_instances
 
 
 def describe(world, instance_id):

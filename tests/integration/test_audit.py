@@ -8,7 +8,7 @@ import boto3
 import pytest
 
 from tests.unit._fleet_documents import ARN, BLUE, OTHER_ARN, deploy, document
-from tests.unit._fleet_world import make_group
+from tests.integration._fleet_world import make_group
 
 from blue_green import naming  # noqa: E402
 from blue_green.logic import audit, discovery, fleet  # noqa: E402

@@ -10,7 +10,7 @@ import pytest
 from blue_green import clock
 from blue_green.logic import approval, request
 from blue_green.models.state import DeployDocument, Execution
-from tests.unit.test_request_lock_approval import EXEC
+from tests.integration.test_request_lock_approval import EXEC
 
 OTHER = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:two",
                   name="two", started_at="2026-11-28T09:00:00Z")

@@ -8,12 +8,12 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.unit._fleet_documents import BLUE, OTHER_ARN, deploy, document
-from tests.unit._fleet_world import group, make_group
+from tests.integration._fleet_world import group, make_group
 
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling, store  # noqa: E402
 from blue_green.logic import retention  # noqa: E402
-from tests.unit._refusals import refuse  # noqa: E402
+from tests.integration._refusals import refuse  # noqa: E402
 
 MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:web-1-"
 

@@ -13,7 +13,7 @@ from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling  # noqa: E402
 from blue_green.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse  # noqa: E402
 from blue_green.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec  # noqa: E402
-from tests.unit._refusals import refuse  # noqa: E402
+from tests.integration._refusals import refuse  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
