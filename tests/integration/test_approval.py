@@ -1,5 +1,6 @@
 """The approval gate's store and messages: what is stored for the operator, what the notification
-says, who may clear it, and what approve and reject send."""
+says, who may clear it, and what approve and reject send, against moto (the workflow adapter's
+reading of Step Functions' refusals is in tests/unit/test_approval.py)."""
 from __future__ import annotations
 
 import json
@@ -151,24 +152,3 @@ def test_an_item_without_a_token_is_nothing_to_answer(doc, monkeypatch):
     assert approval.pending("web") is None
     with pytest.raises(approval.NoPendingApproval):
         approval.approve("web", "alice")
-
-
-@pytest.mark.parametrize(("code", "raised"), [
-    ("TaskTimedOut", "TaskNoLongerWaiting"), ("TaskDoesNotExist", "TaskNoLongerWaiting"),
-    ("InvalidToken", "TaskNoLongerWaiting"), ("AccessDeniedException", "ClientError"),
-])
-def test_the_workflow_adapter_tells_a_task_that_no_longer_waits_from_other_errors(monkeypatch, code, raised):
-    from botocore.exceptions import ClientError
-
-    from blue_green.adapters import workflow
-
-    class Sfn:
-        def send_task_success(self, **kwargs):
-            raise ClientError({"Error": {"Code": code, "Message": "no"}}, "SendTaskSuccess")
-
-    monkeypatch.setattr(workflow, "client", lambda service: Sfn())
-    with pytest.raises(Exception) as caught:
-        workflow.send_success("token", "{}")
-    assert type(caught.value).__name__ == raised
-    if raised == "TaskNoLongerWaiting":
-        assert caught.value.reason == code

@@ -1,5 +1,6 @@
 """BAKE: launching the staging instance (spot, fallbacks, idempotency), waiting for it, production
-settings, relaunch after an interruption, and terminate (success path and undo)."""
+settings, relaunch after an interruption, and terminate (success path and undo), against moto (the
+excerpt of a command's output is in tests/unit/test_bake.py)."""
 from __future__ import annotations
 
 import base64
@@ -424,17 +425,6 @@ def test_handler_rejects_unknown_action_and_missing_bake(world):
         bake_handler.handler(event("bake_it", document(plan)), FakeContext())
     with pytest.raises(BadEvent):
         bake_handler.handler(event("check", document(plan)), FakeContext())
-
-
-# --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
-
-
-@pytest.mark.parametrize(("given", "shown"), [
-    ("  short  ", "short"), ("x" * bake.EXCERPT, "x" * bake.EXCERPT),
-    ("a" + "x" * bake.EXCERPT, "..." + "x" * bake.EXCERPT), (None, ""),
-])
-def test_an_excerpt_keeps_the_end_of_long_output(given, shown):
-    assert bake.excerpt(given) == shown
 
 
 def test_production_settings_are_sent_once_as_attempt_one_and_say_so(world):

@@ -1,6 +1,8 @@
 """The lock, pinned where mutation testing (docs/reliability.md) found it loose: exactly what
 ``acquire`` returns and stores, its retries when the lock changes hands between two calls, what the
-errors say, how often ``ensure_owner`` tries, and the outcome metric ``release`` publishes."""
+errors say, how often ``ensure_owner`` tries, and the outcome metric ``release`` publishes. Here: the
+cases against moto (those with the store faked, and the handler's event, are in
+tests/unit/test_lock_mutants.py)."""
 from __future__ import annotations
 
 import json
@@ -119,19 +121,6 @@ def test_lock_lost_names_the_app_the_holder_its_purpose_and_since_when():
                               f"{OTHER} (rollback since {EARLIER}); this execution: {ME}")
 
 
-def test_ensure_owner_tries_three_times_then_gives_up(monkeypatch):
-    reads: list[str] = []
-    monkeypatch.setattr(store, "get", lambda pk: reads.append(pk))
-    monkeypatch.setattr(store, "put_if", lambda *args, **kwargs: False)
-    with pytest.raises(LockLost) as err:
-        lock.ensure_owner("web", ME, "deploy")
-    assert reads == ["LOCK#web"] * 3
-    assert (err.value.app, err.value.holder, err.value.owner) == (
-        "web", "an execution that keeps taking and releasing it", ME)
-    assert str(err.value) == ("web: another execution holds the lock, so this step changed nothing: "
-                              f"an execution that keeps taking and releasing it; this execution: {ME}")
-
-
 def test_a_lock_released_meanwhile_is_taken_again_with_the_time_and_purpose():
     assert lock.ensure_owner("web", ME, "rollback") is None
     assert store.get("LOCK#web") == {"pk": "LOCK#web", "owner": ME, "acquired_at": NOW, "purpose": "rollback"}
@@ -161,23 +150,3 @@ def test_release_counts_the_outcome_under_its_own_namespace_and_service(monkeypa
     assert document["outcome"] == "ROLLED_BACK" and document["service"] == "immutable-deploy"
     assert document[metric] == [1.0] or document[metric] == 1.0
     assert ["outcome", "service"] in [sorted(d) for d in directive["Dimensions"]]
-
-
-# --- the handler's contract with the state machines --------------------------------------------------
-
-def lock_event(**fields) -> dict:
-    return {"state": {"request": {"app": "web", "execution": {"arn": ME}}}, **fields}
-
-
-def test_the_lock_handler_takes_every_field_from_the_state_machine_with_no_default():
-    from pydantic import ValidationError
-
-    from handlers.lock import LockEvent
-
-    with pytest.raises(ValidationError, match="purpose"):
-        LockEvent.model_validate(lock_event(action="acquire"))
-    with pytest.raises(ValidationError, match="release needs the outcome"):
-        LockEvent.model_validate(lock_event(action="release", purpose="rollback"))
-    parsed = LockEvent.model_validate(lock_event(action="release", purpose="rollback", outcome="ROLLED_BACK"))
-    assert (parsed.purpose, parsed.outcome) == ("rollback", "ROLLED_BACK")
-    assert LockEvent.model_validate(lock_event(action="acquire", purpose="deploy")).outcome is None

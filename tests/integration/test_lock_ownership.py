@@ -1,7 +1,9 @@
 """Every step that changes AWS first checks that its execution still owns its app's lock: after a
 takeover (this execution was stopped or failed, another one took the stale lock, this one was
 redriven) the step fails with LockLost, naming the holder, before it touches anything. Undo steps
-that touch only what this execution created run with or without the lock."""
+that touch only what this execution created run with or without the lock. Here: the steps, through
+their handlers, against moto (which actions need the lock is pinned in tests/unit/test_lock_ownership.py,
+whose LOCKED these tests take)."""
 from __future__ import annotations
 
 import importlib
@@ -14,25 +16,16 @@ import pytest
 from blue_green import naming
 from blue_green.adapters import store
 from blue_green.errors import LockLost
-from blue_green.handler import Locked
 from blue_green.logic import request
 from blue_green.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
 from immutable_deploy.localaws.world import World
+from tests.unit.test_lock_ownership import LOCKED
 
 A = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:a",
               name="a", started_at="2026-11-28T09:00:00Z")
 B = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:b"
 LOCK = "LOCK#web"
-
-#: handler module -> the actions that need the lock (the Deploy and Rollback steps that change AWS)
-LOCKED = {
-    "bake": {"launch", "check", "relaunch", "apply_settings", "terminate"},
-    "image": {"create"},
-    "fleet": {"create_launch", "create_group", "prune_kept"},
-    "traffic": {"attach_green", "detach_blue", "suspend_blue", "restore_blue", "detach_green",
-                "rollback_attach", "rollback_detach", "rollback_undo"},
-}
 #: undo steps that touch only this execution's own resources: never blocked by the lock
 OWN_UNDO = {"bake": ["undo_terminate"], "image": ["delete"], "fleet": ["delete_group", "delete_launch"],
             "approval": ["clear"]}
@@ -82,17 +75,6 @@ def make_green(local_world: World, doc: dict) -> str:
         Tags=[{"Key": naming.TAG_EXECUTION, "Value": A.arn, "PropagateAtLaunch": True},
               {"Key": naming.TAG_APP, "Value": "web", "PropagateAtLaunch": True}])
     return name
-
-
-def test_the_actions_that_need_the_lock_are_exactly_those_that_change_aws():
-    for module, expected in LOCKED.items():
-        handler = importlib.import_module(f"handlers.{module}")
-        tables = [handler.ACTIONS] + ([handler.ROLLBACK_ACTIONS] if module == "traffic" else [])
-        marked = {name for table in tables for name, action in table.items() if isinstance(action, Locked)}
-        assert marked == expected, module
-    for module in ("approval", "audit", "request"):
-        assert not hasattr(importlib.import_module(f"handlers.{module}"), "ACTIONS") or not any(
-            isinstance(a, Locked) for a in importlib.import_module(f"handlers.{module}").ACTIONS.values())
 
 
 @pytest.mark.parametrize(("module", "action"), sorted((m, a) for m, actions in LOCKED.items() for a in actions))

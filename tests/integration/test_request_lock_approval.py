@@ -1,5 +1,5 @@
 """Request validation (shape and references), blue discovery, the per-app lock and the approval
-store, against moto."""
+store, against moto (the user data's placeholders are in tests/unit/test_request_lock_approval.py)."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,6 @@ import pytest
 from blue_green import naming
 from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
 from blue_green.logic import approval, lock, request
-from blue_green.models.request import Release, render
 from blue_green.models.state import DeployDocument, Execution
 
 EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
@@ -78,12 +77,6 @@ def test_references_that_do_not_exist_are_named(local_world):
 def test_not_an_object_is_rejected(local_world):
     with pytest.raises(InvalidDeploymentRequest, match="JSON object"):
         request.validate(["web"], EXEC)
-
-
-def test_user_data_fills_only_known_placeholders():
-    text = render('echo {app} {version} ${HOME} ${app} {unknown} {commit} {git_ref}', "web",
-                  Release(version="2.0.0", git_ref="release/2.0.0", commit="abcdef1"))
-    assert text == "echo web 2.0.0 ${HOME} ${app} {unknown} abcdef1 release/2.0.0"
 
 
 def test_blue_is_the_tagged_group_serving_the_load_balancer(local_world):
