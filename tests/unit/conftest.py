@@ -1,14 +1,66 @@
 """The unit tests' fixtures, defined here once (their modules hold the helpers: the documents in
 _fleet_documents.py and _bake_documents.py, the fakes in _traffic_fakes.py and _models.py; the
-hand-moved clocks come from tests/conftest.py)."""
+hand-moved clocks come from tests/conftest.py).
+
+A unit test makes no AWS call and opens no connection (``no_aws``, for every test here): the logic
+runs against fakes of the adapters. A test that needs moto or the local AWS belongs to
+tests/integration."""
 from __future__ import annotations
 
-from typing import Any
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import pytest
+from botocore.client import BaseClient
 
 from blue_green.adapters import autoscaling, elb
 from tests.unit._traffic_fakes import FakeAws
+
+AWS_CALL = "a unit test makes no AWS call: use the fakes in tests/unit, or move the test to tests/integration"
+NETWORK = "a unit test opens no connection: use the fakes in tests/unit, or move the test to tests/integration"
+
+
+class NotAUnitTest(RuntimeError):
+    """A unit test made an AWS call (through botocore, moto's included) or opened a connection."""
+
+
+@dataclass
+class Refusals:
+    """What the test tried: each AWS call (``service.Operation``) and connection refused."""
+
+    attempted: list[str] = field(default_factory=list)
+
+    def refuse(self, what: str, reason: str) -> NotAUnitTest:
+        self.attempted.append(what)
+        return NotAUnitTest(f"{reason} ({what})")
+
+    def check(self) -> None:
+        """At teardown: fail the test even if its code caught the refusal and went on."""
+        if self.attempted:
+            pytest.fail("a unit test makes no AWS call and opens no connection: use the fakes in tests/unit, or move "
+                        f"the test to tests/integration; this one tried: {', '.join(self.attempted)}", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Refusals]:
+    refusals = Refusals()
+
+    def api_call(client: BaseClient, operation_name: str, api_params: dict) -> Any:
+        raise refusals.refuse(f"{client.meta.service_model.service_name}.{operation_name}", AWS_CALL)
+
+    def connect(sock: socket.socket, address: Any) -> Any:
+        raise refusals.refuse(f"connect to {address!r}", NETWORK)
+
+    def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
+        raise refusals.refuse(f"connect to {address!r}", NETWORK)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", api_call)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    yield refusals
+    refusals.check()
 
 
 @pytest.fixture
