@@ -28,12 +28,14 @@ test: lint
 	@$(PY) -m pytest -n $(WORKERS) --dist worksteal
 
 ## unit / integration / scenarios: one tier of the suite, for a fast loop (make test runs them all)
+## unit: the domain logic with fakes, no AWS call and no network (seconds)
 unit: $(STAMP)
 	@$(PY) -m pytest tests/unit
 
-## integration: the local AWS itself, the stack and its IAM, the CLI against the local AWS
+## integration: the adapters, the logic and the handlers on moto; the local AWS itself, the stack and its
+## IAM, the CLI against the local AWS
 integration: $(STAMP)
-	@$(PY) -m pytest tests/localaws tests/infra tests/cli tests/mutation tests/test_offline.py
+	@$(PY) -m pytest tests/integration tests/localaws tests/infra tests/cli tests/mutation tests/test_offline.py
 
 scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios

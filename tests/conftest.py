@@ -97,3 +97,31 @@ def local_aws(template) -> Iterator[Callable[..., LocalAws]]:
     problems = [p for aws in opened if aws.iam is not None for p in aws.iam.teardown_problems()]
     if problems:
         pytest.fail("IAM check of the functions' AWS calls:\n" + "\n".join(problems), pytrace=False)
+
+
+# --- a clock the tests move by hand (installed as blue_green.clock), for the unit and the integration tests
+
+def _hand_clock(start: Any) -> Iterator[Any]:
+    from blue_green import clock
+    from tests.unit._clock import Clock
+
+    hand = Clock(start)
+    clock.set_clock(hand)
+    yield hand
+    clock.set_clock(None)
+
+
+@pytest.fixture
+def fake_clock() -> Iterator[Any]:
+    """At the fleet and traffic documents' T0 (tests/unit/_fleet_documents.py)."""
+    from tests.unit._fleet_documents import T0
+
+    yield from _hand_clock(T0)
+
+
+@pytest.fixture
+def clock_at() -> Iterator[Any]:
+    """At the bake and image plans' T0 (tests/unit/_bake_documents.py)."""
+    from tests.unit._bake_documents import T0
+
+    yield from _hand_clock(T0)

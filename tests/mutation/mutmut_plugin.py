@@ -9,9 +9,9 @@ so importing ``blue_green`` and ``handlers`` here, first, from ``mutants/src`` p
 import of their modules to the mutated copy.
 
 It also orders a mutant's tests (mutmut hands them over in no particular order, and stops at the
-first failure): the tests of the mutated module first (``lock`` -> tests/unit/test_lock*.py), then
-the fastest, by the durations mutmut recorded. A killed mutant is found sooner; which mutants are
-killed does not change."""
+first failure): the tests of the mutated module first (``lock`` -> test_lock*.py, in tests/unit and
+tests/integration), then the fastest, by the durations mutmut recorded. A killed mutant is found
+sooner; which mutants are killed does not change."""
 from __future__ import annotations
 
 import importlib

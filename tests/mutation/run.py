@@ -3,8 +3,8 @@
 Two kinds of mutants, each run against the tests that can notice it:
 
 * **Python** (``lambdas/blue_green/logic/``): mutmut 3 makes every mutant (an operator, a constant,
-  a condition changed) and runs, for each, the unit tests that called the mutated function (its
-  stats run). mutmut works in ``.build/mutation/``, a staging directory where ``src`` links to
+  a condition changed) and runs, for each, the unit and integration tests that called the mutated
+  function (its stats run). mutmut works in ``.build/mutation/``, a staging directory where ``src`` links to
   lambdas/ and ``tests`` to tests/ (see ``[tool.mutmut]`` in pyproject.toml); the plugin
   ``tests.mutation.mutmut_plugin`` makes the tests import the mutated copy.
 * **State machines** (the synthesized deploy and rollback definitions, :mod:`tests.mutation.asl`):
@@ -47,6 +47,8 @@ ASL_COVERAGE = STAGE / "asl-coverage.json"
 REPORT = STAGE / "report.json"
 DOC = ROOT / "docs" / "reliability.md"
 MARK_BEGIN, MARK_END = "<!-- mutation-score:begin -->", "<!-- mutation-score:end -->"
+#: the tests mutmut runs against the Python mutants (pyproject.toml [tool.mutmut]), folders of tests/
+TEST_TIERS = ("unit", "integration")
 #: the scenario tests a surviving state machine mutant may run (the rest are not about executions)
 SCENARIO_DIRS = ["tests/scenarios", "tests/cli"]
 #: a mutant that makes an execution loop (a negated "done?" rule) is killed by this timeout, as CI's would
@@ -86,13 +88,14 @@ def run_python(max_children: int, only: list[str]) -> None:
 def forget_stale_stats() -> None:
     """mutmut regenerates the mutants of a changed module, but keeps its record of which tests call
     which function: a function or a test added since would run against no test, or the wrong ones,
-    and its mutants would survive for that reason alone. When the logic or the unit tests are newer
-    than that record, drop it (mutmut takes it again: one traced run of the unit tests)."""
+    and its mutants would survive for that reason alone. When the logic or the unit or integration
+    tests are newer than that record, drop it (mutmut takes it again: one traced run of those tests)."""
     stats = STAGE / "mutants" / "mutmut-stats.json"
     if not stats.exists():
         return
     recorded = stats.stat().st_mtime
-    sources = [*(ROOT / "lambdas" / "blue_green").rglob("*.py"), *(ROOT / "tests" / "unit").rglob("*.py")]
+    sources = [p for folder in (ROOT / "lambdas" / "blue_green", *(ROOT / "tests" / tier for tier in TEST_TIERS))
+               for p in folder.rglob("*.py")]
     newer = [p for p in sources if p.stat().st_mtime > recorded]
     if newer:
         print(f"{len(newer)} source or test files changed since mutmut recorded which tests call what "

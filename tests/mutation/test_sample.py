@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -145,22 +146,33 @@ def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
     assert "FAILED" not in result.stdout and "ERROR" not in result.stdout
 
 
-def test_mutmuts_record_of_which_tests_call_what_is_dropped_when_code_or_tests_are_newer(tmp_path, monkeypatch):
+@pytest.mark.parametrize("changed", [
+    "lambdas/blue_green/logic/approval.py", "tests/unit/test_approval.py", "tests/integration/test_approval.py",
+])
+def test_mutmuts_record_of_which_tests_call_what_is_dropped_when_code_or_tests_are_newer(tmp_path, monkeypatch, changed):
     root, stage = tmp_path / "repo", tmp_path / "repo" / ".build" / "mutation"
-    logic, unit = root / "lambdas" / "blue_green" / "logic", root / "tests" / "unit"
-    for folder in (logic, unit, stage / "mutants"):
-        folder.mkdir(parents=True)
-    (logic / "approval.py").write_text("x = 1\n")
-    (unit / "test_approval.py").write_text("def test_x(): pass\n")
+    files = [root / path for path in (
+        "lambdas/blue_green/logic/approval.py", "tests/unit/test_approval.py", "tests/integration/test_approval.py")]
+    for file in files:
+        file.parent.mkdir(parents=True)
+        file.write_text("def test_x(): pass\n")
+        os.utime(file, (1_000, 1_000))
+    (stage / "mutants").mkdir(parents=True)
     stats = stage / "mutants" / "mutmut-stats.json"
     stats.write_text("{}")
     monkeypatch.setattr(run, "ROOT", root)
     monkeypatch.setattr(run, "STAGE", stage)
-    os.utime(logic / "approval.py", (1_000, 1_000))
-    os.utime(unit / "test_approval.py", (1_000, 1_000))
     os.utime(stats, (2_000, 2_000))
     run.forget_stale_stats()
     assert stats.exists()  # nothing changed since it was recorded
-    os.utime(unit / "test_approval.py", (3_000, 3_000))
+    os.utime(root / changed, (3_000, 3_000))
     run.forget_stale_stats()
-    assert not stats.exists()  # a test changed: mutmut records it again
+    assert not stats.exists()  # the logic or a test changed: mutmut records it again
+
+
+def test_the_mutants_meet_the_unit_and_the_integration_tests():
+    # mutmut runs, against each mutant, the tests of [tool.mutmut]'s selection that called the mutated
+    # function; forget_stale_stats watches the same folders
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
+    assert config["pytest_add_cli_args_test_selection"] == [f"tests/{tier}" for tier in run.TEST_TIERS]
+    assert set(run.TEST_TIERS) == {"unit", "integration"}

@@ -1,23 +1,22 @@
 """A fake Auto Scaling and load balancers for the traffic steps' unit tests (test_traffic.py,
 test_traffic_undo.py): FakeAws describes groups as adapters.autoscaling does (a Group) and lets a test say
-which instances a load balancer reports out of service; ``fake_aws`` (a fixture, registered in
-conftest.py) puts it in place of the adapters."""
+which instances a load balancer reports out of service; ``fake_aws`` (a fixture of conftest.py) puts
+it in place of the adapters."""
 from __future__ import annotations
 
 import copy
 import json
 import types
 
-import pytest
 from botocore.exceptions import ParamValidationError
 
 from blue_green import naming
-from blue_green.adapters import autoscaling, elb
+from blue_green.adapters import elb
 from blue_green.logic import traffic
 from blue_green.models.aws import Group
 from tests.unit import _models
-from tests.unit._fleet_fixtures import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, document
-from tests.unit._fleet_fixtures import rollback_document as _rollback_document
+from tests.unit._fleet_documents import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, document
+from tests.unit._fleet_documents import rollback_document as _rollback_document
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
 FAKE_WORLD = types.SimpleNamespace(
@@ -126,19 +125,6 @@ class FakeAws:
 
     def target_states(self, arn: str) -> dict[str, str]:
         return self._states("target_group_arns", arn, elb.TG_HEALTHY, "unhealthy")
-
-
-@pytest.fixture
-def fake_aws(monkeypatch, fake_clock) -> FakeAws:
-    fake = FakeAws()
-    for name in (
-        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
-        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
-    ):
-        monkeypatch.setattr(autoscaling, name, getattr(fake, name))
-    monkeypatch.setattr(elb, "instance_states", fake.instance_states)
-    monkeypatch.setattr(elb, "target_states", fake.target_states)
-    return fake
 
 
 def blue_group(name: str, lbs=(ELB_NAME,), tgs=(TG,)) -> dict:

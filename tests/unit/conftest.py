@@ -1,44 +1,77 @@
-"""Every handler checks, before a step that changes AWS, that its execution still owns the app's
-lock (a DynamoDB item in the state table). The unit tests' moto worlds are built by several
-fixtures; this gives each of them the state table, created on first use in whichever moto is
-running, so that the lock logic runs for real there too (an execution without a lock item takes
-it, as after a release)."""
+"""The unit tests' fixtures, defined here once (their modules hold the helpers: the documents in
+_fleet_documents.py and _bake_documents.py, the fakes in _traffic_fakes.py and _models.py; the
+hand-moved clocks come from tests/conftest.py).
+
+A unit test makes no AWS call and opens no connection (``no_aws``, for every test here): the logic
+runs against fakes of the adapters. A test that needs moto or the local AWS belongs to
+tests/integration."""
 from __future__ import annotations
 
-import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
+from botocore.client import BaseClient
 
-from blue_green.adapters import store
-from blue_green.aws import client
+from blue_green.adapters import autoscaling, elb
+from tests.unit._traffic_fakes import FakeAws
 
-TABLE = "unit-state"
+AWS_CALL = "a unit test makes no AWS call: use the fakes in tests/unit, or move the test to tests/integration"
+NETWORK = "a unit test opens no connection: use the fakes in tests/unit, or move the test to tests/integration"
+
+
+class NotAUnitTest(RuntimeError):
+    """A unit test made an AWS call (through botocore, moto's included) or opened a connection."""
+
+
+@dataclass
+class Refusals:
+    """What the test tried: each AWS call (``service.Operation``) and connection refused."""
+
+    attempted: list[str] = field(default_factory=list)
+
+    def refuse(self, what: str, reason: str) -> NotAUnitTest:
+        self.attempted.append(what)
+        return NotAUnitTest(f"{reason} ({what})")
+
+    def check(self) -> None:
+        """At teardown: fail the test even if its code caught the refusal and went on."""
+        if self.attempted:
+            pytest.fail("a unit test makes no AWS call and opens no connection: use the fakes in tests/unit, or move "
+                        f"the test to tests/integration; this one tried: {', '.join(self.attempted)}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
-def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "STATE_TABLE" not in os.environ:
-        monkeypatch.setenv("STATE_TABLE", TABLE)
-    original = store.table_name
+def no_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Refusals]:
+    refusals = Refusals()
 
-    def table_name() -> str:
-        name = original()
-        ddb = client("dynamodb")
-        try:
-            ddb.describe_table(TableName=name)
-        except ClientError:
-            ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                             BillingMode="PAY_PER_REQUEST")
-        return name
+    def api_call(client: BaseClient, operation_name: str, api_params: dict) -> Any:
+        raise refusals.refuse(f"{client.meta.service_model.service_name}.{operation_name}", AWS_CALL)
 
-    monkeypatch.setattr(store, "table_name", table_name)
+    def connect(sock: socket.socket, address: Any) -> Any:
+        raise refusals.refuse(f"connect to {address!r}", NETWORK)
+
+    def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
+        raise refusals.refuse(f"connect to {address!r}", NETWORK)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", api_call)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    monkeypatch.setattr(socket, "create_connection", create_connection)
+    yield refusals
+    refusals.check()
 
 
-# The fixtures the unit tests share, registered here once (their modules hold the helpers too).
-from tests.unit._bake_fixtures import clock_at, world  # noqa: E402
-from tests.unit._fleet_fixtures import aws_world, fake_clock  # noqa: E402
-from tests.unit._traffic_fakes import fake_aws  # noqa: E402
-
-__all__ = ["aws_world", "clock_at", "fake_aws", "fake_clock", "state_table", "world"]
+@pytest.fixture
+def fake_aws(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> FakeAws:
+    """FakeAws (tests/unit/_traffic_fakes.py) in place of the Auto Scaling and load balancer adapters."""
+    fake = FakeAws()
+    for name in (
+        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
+        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
+    ):
+        monkeypatch.setattr(autoscaling, name, getattr(fake, name))
+    monkeypatch.setattr(elb, "instance_states", fake.instance_states)
+    monkeypatch.setattr(elb, "target_states", fake.target_states)
+    return fake

@@ -1,6 +1,7 @@
 """BAKE, pinned where mutation testing found it loose: the progress an operator reads while the
 staging instance gets ready, the BakeDuration metric, the error when the SSM agent cannot be
-reached for the production settings, and how a failed settings command is named (docs/reliability.md)."""
+reached for the production settings, and how a failed settings command is named (docs/reliability.md).
+EC2 and SSM are faked where bake calls them (the phase against moto is in tests/integration/test_bake.py)."""
 from __future__ import annotations
 
 import types
@@ -16,96 +17,9 @@ from blue_green.logic import bake
 from blue_green.models.aws import CommandInvocation, Instance, StatusChecks
 from blue_green.observability import metrics
 from tests.unit import _models
+from tests.unit._bake_documents import ARN, document, make_plan
 
-from ._bake_fixtures import (  # noqa: F401 - fixtures
-    ARN,
-    document,
-    make_plan,
-)
-
-CONNECT_ERROR = "curl: (7) Failed to connect"
-
-
-def failed_invocation(command_id, instance_id):
-    return CommandInvocation(status="Failed", details="Failed", response_code=7, stdout="", stderr=CONNECT_ERROR)
-
-
-def not_managed(*args):
-    raise ssm_adapter.InstanceNotManaged("not registered")
-
-
-def test_the_bake_duration_is_measured_in_seconds_once_however_often_ready_is_checked(world):
-    plan = make_plan(world)
-    state = bake.launch(document(plan))
-    world.clock.advance(120)
-
-    ready = bake.check(document(plan, bake=state))
-    assert (ready.status, ready.progress) == ("READY", f"staging {state.instance_id} ready after 2m00s (status checks passed)")
-    assert metrics.metric_set["BakeDuration"]["Unit"] == "Seconds"
-    assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
-
-    # Step Functions runs the check again on the READY document (a retry): the bake is not counted twice
-    world.clock.advance(30)
-    again = bake.check(document(plan, bake=ready))
-    assert again.status == "READY"
-    assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
-
-
-@pytest.mark.parametrize(("after_a_failure", "agent_registered", "shown"), [
-    (False, True, "ready commands (attempt 1)"),
-    (True, True, f"ready commands (attempt 2); attempt 1 Failed: {CONNECT_ERROR}"),
-    (False, False, "the SSM agent to register"),
-    (True, False, f"the SSM agent to register; attempt 1 Failed: {CONNECT_ERROR}"),
-])
-def test_sending_the_ready_commands_says_which_attempt_and_why_it_is_repeated(
-    world, monkeypatch, after_a_failure, agent_registered, shown
-):
-    plan = make_plan(world, ready_commands=["curl -fsS localhost:8080/health"])
-    state = bake.launch(document(plan))
-    if after_a_failure:
-        state = bake.check(document(plan, bake=state))  # attempt 1 sent
-        assert state.command.attempt == 1
-        monkeypatch.setattr(ssm_adapter, "invocation", failed_invocation)
-    if not agent_registered:
-        monkeypatch.setattr(ssm_adapter, "send_command", not_managed)
-    world.clock.advance(30)
-
-    checked = bake.check(document(plan, bake=state))
-
-    assert checked.status == "CHECKING"
-    assert checked.progress == f"staging {state.instance_id} {shown} 30s"
-    if agent_registered:
-        assert checked.command.attempt == (2 if after_a_failure else 1)
-    else:  # nothing was sent: the same attempt waits for the agent
-        assert checked.command == state.command
-
-
-def test_production_settings_when_the_ssm_agent_is_unreachable_are_retried_as_transient(world, monkeypatch):
-    plan = make_plan(world, production_settings_commands=["/opt/shop/use-production-config"])
-    state = bake.launch(document(plan))
-    monkeypatch.setattr(ssm_adapter, "send_command", not_managed)
-    with pytest.raises(TransientAwsError) as caught:
-        bake.apply_settings(document(plan, bake=state))
-    assert str(caught.value) == f"the SSM agent of {state.instance_id} is not reachable: not registered"
-
-
-@pytest.mark.parametrize(("status", "details", "shown"), [
-    ("TimedOut", "DeliveryTimedOut", "DeliveryTimedOut"),  # the detail says more than the status
-    ("Cancelled", "", "Cancelled"),  # GetCommandInvocation without StatusDetails
-])
-def test_a_failed_settings_command_is_named_by_its_status_details_else_its_status(world, monkeypatch, status, details, shown):
-    plan = make_plan(world, production_settings_commands=["/opt/shop/use-production-config"])
-    state = bake.launch(document(plan))
-    sent = bake.apply_settings(document(plan, bake=state))
-    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(
-        status=status, details=details, response_code=-1, stdout="", stderr=""))
-    with pytest.raises(CommandFailed) as caught:
-        bake.check_settings(document(plan, bake=sent))
-    assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
-                                 f"{shown} (exit code -1): no output")
-
-
-# --- without moto: EC2 and SSM faked where bake calls them, so each answer is exactly the case ---------
+# EC2 and SSM faked where bake calls them, so each answer is exactly the case
 
 FAKE_AMI = "ami-0123456789abcdef0"
 FAKE_SUBNETS = ["subnet-0aaaaaaaaaaaaaaa1", "subnet-0bbbbbbbbbbbbbbb2"]
@@ -144,6 +58,10 @@ class FakeAws:
         self.sent.append(comment)
         return f"cmd-{len(self.sent)}"
 
+    def find_command(self, instance_id: str, comment: str) -> str | None:
+        """The command sent earlier with this comment (what a repeated step looks for first)."""
+        return f"cmd-{self.sent.index(comment) + 1}" if comment in self.sent else None
+
 
 @pytest.fixture
 def fake_aws(clock_at, monkeypatch) -> FakeAws:
@@ -157,6 +75,7 @@ def fake_aws(clock_at, monkeypatch) -> FakeAws:
     monkeypatch.setattr(ec2_adapter, "terminate_instances", lambda ids: fake.terminated.append(list(ids)) or list(ids))
     monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: fake.cancelled.append(list(ids)) or list(ids))
     monkeypatch.setattr(ssm_adapter, "send_command", fake.send_command)
+    monkeypatch.setattr(ssm_adapter, "find_command", fake.find_command)
     monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(**fake.result))
     fake.clock = clock_at
     metrics.clear_metrics()
@@ -250,6 +169,13 @@ def test_when_nothing_launches_every_refusal_is_named_in_order(fake_aws):
 def launched_fake(fake_aws, **settings):
     plan = fake_plan(**settings)
     return plan, bake.launch(document(plan))
+
+
+def running_fake(fake_aws, **settings):
+    """Launched, and running at once (as moto's instances are)."""
+    plan, state = launched_fake(fake_aws, **settings)
+    fake_aws.instances[state.instance_id]["state"] = "running"
+    return plan, state
 
 
 def test_an_instance_describe_does_not_know_yet_is_booting_and_says_so(fake_aws):
@@ -350,3 +276,83 @@ def test_a_relaunch_ends_what_is_left_of_the_first_launch_and_notes_why(fake_aws
     assert fake_aws.terminated == ([[first]] if terminated else [])
     assert fake_aws.cancelled == ([[spot]] if spot else [])
     assert fake_aws.run_calls[-1]["TagSpecifications"][0]["Tags"] == staging_tags("2")
+
+
+# --- the bake's duration, the ready commands' attempts, the production settings' errors -------------
+
+CONNECT_ERROR = "curl: (7) Failed to connect"
+
+
+def failed_invocation(command_id, instance_id):
+    return CommandInvocation(status="Failed", details="Failed", response_code=7, stdout="", stderr=CONNECT_ERROR)
+
+
+def not_managed(*args):
+    raise ssm_adapter.InstanceNotManaged("not registered")
+
+
+def test_the_bake_duration_is_measured_in_seconds_once_however_often_ready_is_checked(fake_aws):
+    plan, state = running_fake(fake_aws)
+    fake_aws.clock.advance(120)
+
+    ready = bake.check(document(plan, bake=state))
+    assert (ready.status, ready.progress) == ("READY", f"staging {state.instance_id} ready after 2m00s (status checks passed)")
+    assert metrics.metric_set["BakeDuration"]["Unit"] == "Seconds"
+    assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
+
+    # Step Functions runs the check again on the READY document (a retry): the bake is not counted twice
+    fake_aws.clock.advance(30)
+    again = bake.check(document(plan, bake=ready))
+    assert again.status == "READY"
+    assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
+
+
+@pytest.mark.parametrize(("after_a_failure", "agent_registered", "shown"), [
+    (False, True, "ready commands (attempt 1)"),
+    (True, True, f"ready commands (attempt 2); attempt 1 Failed: {CONNECT_ERROR}"),
+    (False, False, "the SSM agent to register"),
+    (True, False, f"the SSM agent to register; attempt 1 Failed: {CONNECT_ERROR}"),
+])
+def test_sending_the_ready_commands_says_which_attempt_and_why_it_is_repeated(
+    fake_aws, monkeypatch, after_a_failure, agent_registered, shown
+):
+    plan, state = running_fake(fake_aws, ready_commands=["curl -fsS localhost:8080/health"])
+    if after_a_failure:
+        state = bake.check(document(plan, bake=state))  # attempt 1 sent
+        assert state.command.attempt == 1
+        monkeypatch.setattr(ssm_adapter, "invocation", failed_invocation)
+    if not agent_registered:
+        monkeypatch.setattr(ssm_adapter, "send_command", not_managed)
+    fake_aws.clock.advance(30)
+
+    checked = bake.check(document(plan, bake=state))
+
+    assert checked.status == "CHECKING"
+    assert checked.progress == f"staging {state.instance_id} {shown} 30s"
+    if agent_registered:
+        assert checked.command.attempt == (2 if after_a_failure else 1)
+    else:  # nothing was sent: the same attempt waits for the agent
+        assert checked.command == state.command
+
+
+def test_production_settings_when_the_ssm_agent_is_unreachable_are_retried_as_transient(fake_aws, monkeypatch):
+    plan, state = running_fake(fake_aws, production_settings_commands=["/opt/shop/use-production-config"])
+    monkeypatch.setattr(ssm_adapter, "send_command", not_managed)
+    with pytest.raises(TransientAwsError) as caught:
+        bake.apply_settings(document(plan, bake=state))
+    assert str(caught.value) == f"the SSM agent of {state.instance_id} is not reachable: not registered"
+
+
+@pytest.mark.parametrize(("status", "details", "shown"), [
+    ("TimedOut", "DeliveryTimedOut", "DeliveryTimedOut"),  # the detail says more than the status
+    ("Cancelled", "", "Cancelled"),  # GetCommandInvocation without StatusDetails
+])
+def test_a_failed_settings_command_is_named_by_its_status_details_else_its_status(fake_aws, monkeypatch, status, details, shown):
+    plan, state = running_fake(fake_aws, production_settings_commands=["/opt/shop/use-production-config"])
+    sent = bake.apply_settings(document(plan, bake=state))
+    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(
+        status=status, details=details, response_code=-1, stdout="", stderr=""))
+    with pytest.raises(CommandFailed) as caught:
+        bake.check_settings(document(plan, bake=sent))
+    assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
+                                 f"{shown} (exit code -1): no output")

@@ -1,24 +1,17 @@
 """The history and document budgets: what they count, that they match the real polling schedule, and
-that validation refuses what could pass Step Functions' limits, naming the field."""
+that validation refuses what could pass Step Functions' limits, naming the field (the request
+handler's refusal, on moto, is in tests/integration/test_budget.py)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pytest
-from moto import mock_aws
 from pydantic import ValidationError
 
-from blue_green import aws, budget, clock, polling
+from blue_green import budget, clock, polling
 from blue_green.errors import StagingNotReady
 from blue_green.models.request import DeploymentRequest, Timing, describe_validation_error
-from blue_green.models.state import Execution
-from immutable_deploy.localaws.stack import LambdaContext
-from immutable_deploy.localaws.world import World, build_world
 from tests.unit._clock import Clock
-
-EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
-                 name="one", started_at="2026-11-28T09:00:00Z")
 
 
 def replay(timing: Timing, timeout: int) -> int:
@@ -110,25 +103,3 @@ def test_a_plan_too_large_for_the_document_is_named_by_its_largest_fields():
     assert problem.startswith("request: validated, it is 70,")
     assert "largest: profile.bake.user_data 40,002 bytes, profile.bake.ready_commands 30,004 bytes" in problem
     assert budget.plan_problem({"app": "web", "profile": {"bake": {"user_data": "u" * 1000}}}) is None
-
-
-@pytest.fixture
-def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
-    with mock_aws():
-        aws.reset_clients()
-        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")
-        yield build_world()
-        aws.reset_clients()
-
-
-def test_the_request_handler_refuses_a_plan_that_would_not_fit(world, monkeypatch):
-    from handlers.request import handler
-
-    event = {"action": "validate", "input": world.request("2.0.0"), "execution": EXEC.model_dump()}
-    plan = handler(event, LambdaContext("request", 30))
-    assert plan["app"] == "web" and plan["label"] == "web 2.0.0"
-    monkeypatch.setattr(budget, "PLAN_MAX", budget.json_bytes(plan) - 1)
-    with pytest.raises(Exception) as err:
-        handler(event, LambdaContext("request", 30))
-    assert type(err.value).__name__ == "InvalidDeploymentRequest"
-    assert str(err.value).startswith("request: validated, it is ") and "largest: profile." in str(err.value)

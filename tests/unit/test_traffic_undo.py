@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.unit._fleet_fixtures import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, rollback
+from tests.unit._fleet_documents import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, rollback
 from tests.unit._traffic_fakes import (
     GONE,
     GREEN,

@@ -14,14 +14,7 @@ from blue_green.observability import metrics
 from handlers import image as image_handler
 from tests.unit import _models
 
-from ._bake_fixtures import (  # noqa: F401 - fixtures
-    ARN,
-    OTHER_ARN,
-    FakeContext,
-    document,
-    event,
-    make_plan,
-)
+from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 
 
 def tags_of(resource):

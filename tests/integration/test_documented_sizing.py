@@ -6,28 +6,17 @@ from __future__ import annotations
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from blue_green import aws
 from blue_green.logic import request
 from blue_green.models.state import DeployDocument, Execution
-from immutable_deploy.localaws.world import build_world, create_blue
+from immutable_deploy.localaws.world import create_blue
 
 EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:sizing",
                  name="sizing", started_at="2026-11-28T09:00:00Z")
 
 
-@pytest.fixture
-def world(monkeypatch):
-    with mock_aws():
-        aws.reset_clients()
-        monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")
-        yield build_world(blue_capacity=3)
-        aws.reset_clients()
-
-
-def discovered(world, **fleet):
-    raw = world.request("2.0.0")
+def discovered(local_world, **fleet):
+    raw = local_world.request("2.0.0")
     raw["profile"]["fleet"].update(fleet)
     return request.discover_blue(DeployDocument(request=request.validate(raw, EXEC)))
 
@@ -38,29 +27,29 @@ def discovered(world, **fleet):
     ({"min_size": 1, "max_size": 2}, 2),  # cut to max_size
     ({"min_size": 1, "max_size": 10, "desired_capacity": 7}, 7),  # set: used as it is, blue's ignored
 ])
-def test_green_desired_is_the_primarys_clamped_unless_set(world, fleet, expected):
+def test_green_desired_is_the_primarys_clamped_unless_set(local_world, fleet, expected):
     # Given blue web-1.0.0 at 3, When blue is discovered with these fleet sizes
-    blue = discovered(world, **fleet)
+    blue = discovered(local_world, **fleet)
     # Then green's desired capacity is
     assert blue.primary == "web-1.0.0" and blue.green_desired == expected
 
 
-def test_with_several_blue_groups_the_largest_is_primary_and_all_are_blue(world):
+def test_with_several_blue_groups_the_largest_is_primary_and_all_are_blue(local_world):
     # Given a second, larger group of the app serving too
-    create_blue(world, "web", "1.1.0", 5)
+    create_blue(local_world, "web", "1.1.0", 5)
     # When blue is discovered
-    blue = discovered(world)
+    blue = discovered(local_world)
     # Then both are blue, the largest first and primary, and its capacity is green's
     assert [g.name for g in blue.groups] == ["web-1.1.0", "web-1.0.0"]
     assert blue.primary == "web-1.1.0" and blue.green_desired == 5
 
 
 @pytest.mark.parametrize(("fleet", "expected"), [({}, 2), ({"desired_capacity": 4}, 4)])
-def test_a_first_deployment_uses_min_size_or_the_set_desired_capacity(world, fleet, expected):
+def test_a_first_deployment_uses_min_size_or_the_set_desired_capacity(local_world, fleet, expected):
     # Given no group of the app attached to the profile's targets
     asg = boto3.client("autoscaling")
-    asg.detach_load_balancers(AutoScalingGroupName="web-1.0.0", LoadBalancerNames=[world.load_balancer_name])
-    asg.detach_load_balancer_target_groups(AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[world.target_group_arn])
+    asg.detach_load_balancers(AutoScalingGroupName="web-1.0.0", LoadBalancerNames=[local_world.load_balancer_name])
+    asg.detach_load_balancer_target_groups(AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[local_world.target_group_arn])
     # When blue is discovered, Then there is none, and green gets min_size (2) or desired_capacity
-    blue = discovered(world, **fleet)
+    blue = discovered(local_world, **fleet)
     assert blue.primary is None and blue.groups == [] and blue.green_desired == expected
