@@ -290,7 +290,7 @@ class LocalAws:
                 return desc
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{execution_arn} still running after {timeout}s; states: {self.states_entered(execution_arn)}")
-            time.sleep(0.02)
+            time.sleep(0.05)
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = self.client("stepfunctions")
