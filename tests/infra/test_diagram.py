@@ -1,5 +1,6 @@
 """docs/how-it-works.md's diagram of the deploy state machine is generated from the synthesized definition
 (``python -m immutable_deploy.diagram --write``, or ``make diagram``) and must be current."""
+
 from __future__ import annotations
 
 from immutable_deploy import diagram
@@ -44,6 +45,9 @@ def test_conditions_in_short_words():
     assert diagram.condition({"Variable": "$.report.complete", "BooleanEquals": False}) == "report not complete"
     assert diagram.condition({"Variable": "$.blue.primary", "IsNull": True}) == "no blue primary"
     assert diagram.condition({"Variable": "$.undo.check_blue.Error", "IsPresent": True}) == "check blue failed"
-    assert diagram.condition({"Or": [{"Variable": "$.a.x", "StringEquals": "A"},
-                                     {"Variable": "$.a.y", "StringEquals": "B"}]}) == "A or B"
-
+    assert (
+        diagram.condition(
+            {"Or": [{"Variable": "$.a.x", "StringEquals": "A"}, {"Variable": "$.a.y", "StringEquals": "B"}]}
+        )
+        == "A or B"
+    )
