@@ -570,7 +570,8 @@ def fleet(arns: Arns, scope: Scope, lock_check: Grant, table_arn: str) -> list[G
         Grant(
             ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
             [arns.alarm()],
-            "Blue's alarms copied onto green: only alarms named immutable-deploy-* (a person's alarms are never touched).",
+            "Blue's alarms copied onto green: only alarms named immutable-deploy-* "
+            "(a person's alarms are never touched).",
         ),
         *pass_roles(arns, scope.fleet_roles, "fleet"),
         Grant(

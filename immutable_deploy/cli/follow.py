@@ -144,7 +144,8 @@ class Tracker:
         if self.ended or step is None:
             return ""
         if step.name == "AwaitApproval":
-            return f"approval: {self.approve_hint(f'approve {self.app}')} or {self.approve_hint(f'reject {self.app} --reason TEXT')}"
+            approve, reject = f"approve {self.app}", f"reject {self.app} --reason TEXT"
+            return f"approval: {self.approve_hint(approve)} or {self.approve_hint(reject)}"
         if step.status == "waiting":
             return step.progress or f"{step.name} ({step.phase})"
         if step.status == "retrying":
@@ -330,7 +331,8 @@ class Tracker:
         address = item.get("staging_address") or "an address not known"
         return [
             f"Waiting for approval: {self.app} {version} ({item.get('git_ref', '?')} @ {item.get('commit', '?')})",
-            f"  staging:  {address} (instance {item.get('staging_instance') or '?'}); answer by {item.get('expires_at', '?')}",
+            f"  staging:  {address} (instance {item.get('staging_instance') or '?'}); "
+            f"answer by {item.get('expires_at', '?')}",
             f"  approve:  {self.approve_hint(f'approve {self.app}')} [--comment TEXT]",
             f"  reject:   {self.approve_hint(f'reject {self.app}')} --reason TEXT",
         ]

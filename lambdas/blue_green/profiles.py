@@ -288,7 +288,8 @@ def effective_profile(
         if given is None:
             raise InvalidDeploymentRequest(
                 [
-                    f"profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) and {none_given}"
+                    f"profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) "
+                    f"and {none_given}"
                 ]
             )
         return given

@@ -10,7 +10,8 @@ def test_the_readme_diagram_is_current():
     expected = diagram.readme_block(diagram.generate())
     actual = diagram.current_block(diagram.DOC.read_text())
     assert actual == expected, (
-        "docs/how-it-works.md's deploy state machine diagram differs from the synthesized definition: run `make diagram` "
+        "docs/how-it-works.md's deploy state machine diagram differs from the synthesized definition: "
+        "run `make diagram` "
         "(python -m immutable_deploy.diagram --write) and commit docs/how-it-works.md"
     )
 

@@ -81,7 +81,8 @@ def _wheel(directory: Path, distribution: str, version: str, module: str, tag: s
         f"{module}/__init__.py": "",
         **{f"{module}/{name}": body for name, body in extra.items()},
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n",
-        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: {'true' if tag == 'py3-none-any' else 'false'}\nTag: {tag}\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+        f"Root-Is-Purelib: {'true' if tag == 'py3-none-any' else 'false'}\nTag: {tag}\n",
     }
     files[f"{dist_info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{dist_info}/RECORD"])
     with zipfile.ZipFile(directory / f"{stem}-{version}-{tag}.whl", "w") as archive:

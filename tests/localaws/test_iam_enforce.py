@@ -79,7 +79,8 @@ def test_a_denied_ec2_call_fails_as_on_aws_before_it_reaches_moto(moto_ec2):
     assert error["Error"]["Code"] == "UnauthorizedOperation" and error["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Error"]["Message"] == (
         "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/fn-role/fn "
-        f"is not authorized to perform: ec2:TerminateInstances on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged} "
+        "is not authorized to perform: ec2:TerminateInstances on resource: "
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged} "
         "because no identity-based policy allows the ec2:TerminateInstances action"
     )
     assert state(ec2, untagged) == "running"  # nothing happened
@@ -141,7 +142,8 @@ def test_other_services_answer_access_denied_and_an_explicit_deny_says_so():
     assert ssm.value.response["Error"]["Code"] == "AccessDeniedException"
     assert ssm.value.response["Error"]["Message"] == (
         "User: arn:aws:sts::123456789012:assumed-role/fn-role/fn is not authorized to perform: ssm:GetParameter on "
-        f"resource: arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x/y because no identity-based policy allows the ssm:GetParameter action"
+        f"resource: arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x/y "
+        "because no identity-based policy allows the ssm:GetParameter action"
     )
     assert asg.value.response["Error"]["Code"] == "AccessDenied"
     assert asg.value.response["Error"]["Message"].endswith("with an explicit deny in an identity-based policy")

@@ -258,7 +258,8 @@ def _operators(definition: dict) -> Iterator[tuple[str | None, str, str, str, Ed
                 yield (
                     name,
                     f"catch-result-discarded[{i}]",
-                    f"{name}'s Catch of {errors} drops the error (ResultPath null, not {catcher.get('ResultPath', '$')})",
+                    f"{name}'s Catch of {errors} drops the error "
+                    f"(ResultPath null, not {catcher.get('ResultPath', '$')})",
                     "failed",
                     at(lambda s, i=i: s["Catch"][i].__setitem__("ResultPath", None)),
                 )

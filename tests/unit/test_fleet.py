@@ -48,7 +48,10 @@ HELD = ["AlarmNotification", "ScheduledActions"]
 
 
 def _policy_arn(group_name: str, policy: str) -> str:
-    return f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0f0f:autoScalingGroupName/{group_name}:policyName/{policy}"
+    return (
+        "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0f0f:"
+        f"autoScalingGroupName/{group_name}:policyName/{policy}"
+    )
 
 
 def _named(name) -> None:

@@ -336,7 +336,8 @@ def test_detach_blue_holds_green_to_the_count_the_fleet_wanted(fake_aws):
     with pytest.raises(GreenUnhealthy) as raised:
         traffic.detach_blue(deploy(doc))
     assert str(raised.value) == (
-        f"refusing to detach blue: green {GREEN} is short of in-service instances (web-elb 2/3 InService, web-tg 2/3 healthy)"
+        f"refusing to detach blue: green {GREEN} is short of in-service instances "
+        "(web-elb 2/3 InService, web-tg 2/3 healthy)"
     )
     assert fake_aws.calls == []
 
@@ -352,7 +353,8 @@ def test_detach_blue_reports_each_blue_group(fake_aws):
         "blue_detached": [BLUE, OLD],
         "blue_suspended": [],
         "poll": None,
-        "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; detached {OLD} from nothing (already detached)",
+        "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; "
+        f"detached {OLD} from nothing (already detached)",
     }
     assert fake_aws.groups[OLD]["load_balancer_names"] == ["other-elb"]
 

@@ -423,7 +423,8 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
         _set_state(info.name, STATE_KEPT, retired=True)
         detached.append(info.name)
         notes.append(
-            f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})"
+            f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; "
+            f"suspended {', '.join(processes) or 'nothing new'})"
         )
     # the previous group serves: its alarms and schedules may scale it again (see rollback_attach)
     held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous.suspended_processes]
