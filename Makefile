@@ -40,9 +40,10 @@ integration: $(STAMP)
 scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios
 
-## lint: ruff over the code and the tests (pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff]),
+## lint: ruff format --check, then ruff over the code and the tests (line length 120, pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff]),
 ## then mypy (strict over lambdas/blue_green and lambdas/handlers, default checks elsewhere; [tool.mypy])
 lint: $(STAMP)
+	@$(VENV)/bin/ruff format --check --quiet .
 	@$(VENV)/bin/ruff check --quiet .
 	@$(VENV)/bin/mypy
 

@@ -4,6 +4,7 @@
 cdk-nag's AwsSolutions pack runs on every synth (CDK policy validation); an unacknowledged finding
 fails the synth.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,9 @@ def build(app: cdk.App) -> ImmutableDeployStack:
     if os.environ.get("CDK_DEFAULT_ACCOUNT"):
         env = cdk.Environment(account=os.environ["CDK_DEFAULT_ACCOUNT"], region=os.environ.get("CDK_DEFAULT_REGION"))
     inventory = Path(app.node.try_get_context("inventory") or "inventory")
-    stack = ImmutableDeployStack(app, name, env=env, inventory=inventory,
-                                 description="Immutable Deploy: blue/green EC2 deployments")
+    stack = ImmutableDeployStack(
+        app, name, env=env, inventory=inventory, description="Immutable Deploy: blue/green EC2 deployments"
+    )
     cdk.Tags.of(stack).add(contract.TAG_COMPONENT, "control-plane")
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app, verbose=True))
     return stack

@@ -11,6 +11,7 @@ The local AWS is moto running the synthesized state machines, the project's hand
 process, and a simulator that gives AWS its pace (images pending for minutes, instances booting,
 health checks) on a compressed clock: by default one simulated minute lasts one second.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -155,7 +156,9 @@ class Demo:
         expected = {"deploy 2.0.0": 0, "deploy 2.1.0": 5, "rollback": 0}
         ok = self.outcomes == expected and self.served[-1][1] == world.blue_asg
         self.say()
-        self.say("Every step ended as expected." if ok else f"Unexpected outcomes: {self.outcomes} (expected {expected})")
+        self.say(
+            "Every step ended as expected." if ok else f"Unexpected outcomes: {self.outcomes} (expected {expected})"
+        )
         return ok
 
 

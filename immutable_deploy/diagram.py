@@ -17,6 +17,7 @@ What is drawn, and what is summarised:
   (an undo that could not undo, a notification that could not be sent, a lock that could not be
   released) is not drawn either; other Catches are dotted edges labelled with their errors.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,6 +41,7 @@ MIN_GUARDED = 3
 
 # --- reading the definition --------------------------------------------------------------------------
 
+
 def definition_from_template(template: dict, logical_prefix: str = "Deploy") -> dict:
     """The ASL definition of the template's state machine whose logical id starts with
     ``logical_prefix`` (ARNs in the Fn::Join are replaced by a placeholder: only the shape matters)."""
@@ -61,6 +63,7 @@ def deploy_definition() -> dict:
 
 # --- the graph ---------------------------------------------------------------------------------------
 
+
 def _successors(state: dict) -> list[str]:
     """Where the state goes without failing: Next, or a Choice's branches and Default."""
     out = [rule["Next"] for rule in state.get("Choices", [])]
@@ -79,18 +82,21 @@ class Chart:
         self.compensation_entry = self._compensation_entry()
         # "<state> failed" recorders: Pass states that lead straight into the compensating branch
         self.recorders = {
-            name for name, s in self.states.items()
-            if s["Type"] == "Pass" and s.get("Next") == self.compensation_entry and name != self.compensation_entry
+            name
+            for name, s in self.states.items()
+            if s["Type"] == "Pass"
+            and s.get("Next") == self.compensation_entry
+            and name != self.compensation_entry
             and self._catch_sources(name)
         }
         self.guarded = {
-            name for name, s in self.states.items()
-            if any(c["Next"] in self.recorders for c in s.get("Catch", []))
+            name for name, s in self.states.items() if any(c["Next"] in self.recorders for c in s.get("Catch", []))
         }
         self.compensation = self._reachable([self.compensation_entry] if self.compensation_entry else [], catches=True)
         self.compensation -= self.recorders
         self.hidden = set(self.recorders) | {
-            n for n in self.states if self._is_pass_through_recorder(n) or self._only_explains_a_fail(n)}
+            n for n in self.states if self._is_pass_through_recorder(n) or self._only_explains_a_fail(n)
+        }
         self.order = self._order()
         main = [n for n in self.order if n not in self.compensation and n not in self.hidden]
         self.guarded_region = self._between(self.guarded, main)
@@ -103,7 +109,8 @@ class Chart:
         """The state that many recorder Passes (catch handlers that are Passes) lead to."""
         handlers = {c["Next"] for s in self.states.values() for c in s.get("Catch", [])}
         entries = Counter(
-            self.states[h].get("Next") for h in handlers
+            self.states[h].get("Next")
+            for h in handlers
             if self.states[h]["Type"] == "Pass" and self.states[h].get("Next")
         )
         entry, count = entries.most_common(1)[0] if entries else (None, 0)
@@ -122,8 +129,13 @@ class Chart:
         """A Pass, entered only from Catches, that shapes the Cause of the Fail it leads to."""
         s = self.states[name]
         inbound = [n for n, o in self.states.items() if name in _successors(o)]
-        return (s["Type"] == "Pass" and bool(s.get("Next")) and self.states[s["Next"]]["Type"] == "Fail"
-                and not inbound and bool(self._catch_sources(name)))
+        return (
+            s["Type"] == "Pass"
+            and bool(s.get("Next"))
+            and self.states[s["Next"]]["Type"] == "Fail"
+            and not inbound
+            and bool(self._catch_sources(name))
+        )
 
     def _reachable(self, roots: Iterable[str], catches: bool) -> set[str]:
         seen: set[str] = set()
@@ -197,8 +209,10 @@ class Chart:
                 continue
             lines += self._edges(name)
         if self.guarded_region and self.compensation_entry:
-            lines.append(f'  guarded -.->|"any failure: state, error and cause go to $.failure"| '
-                         f'{node_id(self.compensation_entry)}')
+            lines.append(
+                f'  guarded -.->|"any failure: state, error and cause go to $.failure"| '
+                f"{node_id(self.compensation_entry)}"
+            )
         return "\n".join(lines) + "\n"
 
     def _guarded(self) -> list[str]:
@@ -217,8 +231,7 @@ class Chart:
         return lines + ["  end"]
 
     def _subgraph(self, ident: str, title: str, names: list[str]) -> list[str]:
-        return [f'  subgraph {ident} ["{title}"]'] + \
-            [f"    {node(n, self.states[n])}" for n in names] + ["  end"]
+        return [f'  subgraph {ident} ["{title}"]'] + [f"    {node(n, self.states[n])}" for n in names] + ["  end"]
 
     def _edges(self, name: str) -> list[str]:
         state = self.states[name]
@@ -248,7 +261,9 @@ class Chart:
             target = catch["Next"]
             if target in self.recorders:
                 continue  # summarised: one edge from the guarded subgraph
-            if target == state.get("Next") or (target in self.hidden and self.states[target].get("Next") == state.get("Next")):
+            if target == state.get("Next") or (
+                target in self.hidden and self.states[target].get("Next") == state.get("Next")
+            ):
                 continue  # recorded, then on as if nothing happened
             errors = catch["ErrorEquals"]
             add(target, "failure" if errors == ["States.ALL"] else " / ".join(errors), dotted=True)
@@ -256,8 +271,20 @@ class Chart:
 
 
 #: Words Mermaid reads as its own (a node id may not be one of them).
-RESERVED = {"end", "graph", "flowchart", "subgraph", "style", "class", "classdef", "click", "linkstyle",
-            "direction", "guarded", "compensation"}
+RESERVED = {
+    "end",
+    "graph",
+    "flowchart",
+    "subgraph",
+    "style",
+    "class",
+    "classdef",
+    "click",
+    "linkstyle",
+    "direction",
+    "guarded",
+    "compensation",
+}
 
 
 def node_id(name: str) -> str:
@@ -299,6 +326,7 @@ def _integration(resource: str) -> str | None:
 
 # --- conditions in short words ------------------------------------------------------------------------
 
+
 def _words(path: str, negate: bool = False) -> str:
     """The last two segments of a path, readable: ``$.undo.check_blue.healthy`` -> ``check blue
     healthy`` (negated: ``check blue not healthy``); ``$.undo.check_blue.Error`` -> ``check blue failed``."""
@@ -338,6 +366,7 @@ def condition(rule: dict) -> str:
 
 # --- the page ------------------------------------------------------------------------------------------
 
+
 def generate() -> str:
     from blue_green import phases
 
@@ -352,7 +381,7 @@ def current_block(text: str) -> str:
     start, end = text.find(START_MARKER), text.find(END_MARKER)
     if start < 0 or end < start:
         raise ValueError(f"{DOC.name} has no {START_MARKER} ... {END_MARKER} block")
-    return text[start:end + len(END_MARKER)]
+    return text[start : end + len(END_MARKER)]
 
 
 def write(readme: Path = DOC) -> bool:

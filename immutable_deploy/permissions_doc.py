@@ -6,6 +6,7 @@ may not carry profiles (the default).
     python -m immutable_deploy.permissions_doc --write    # replace docs/security.md's block between the markers
     python -m immutable_deploy.permissions_doc --check    # exit 1 when that block is out of date
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def _condition(conditions: dict | None) -> str:
 
 
 def _actions(actions: list[str]) -> str:
-    services = sorted({a.split(':')[0] for a in actions})
+    services = sorted({a.split(":")[0] for a in actions})
     if len(actions) > 4 and all(a.split(":")[1].startswith(("Describe", "List", "Get")) for a in actions):
         return f"{len(actions)} Describe/List/Get actions of {', '.join(services)}"
     return "<br>".join(f"`{a}`" for a in actions)
@@ -49,15 +50,21 @@ def generate() -> str:
     from stacks.permissions import Arns, Grants, Scope, runtime
 
     stored = load_profiles(ROOT / "examples" / "inventory")
-    scope = Scope.from_inventory({a: s.profile for a, s in stored.items()},
-                                 {a: list(s.overridable) for a, s in stored.items()}, allow_request_profiles=False)
+    scope = Scope.from_inventory(
+        {a: s.profile for a, s in stored.items()},
+        {a: list(s.overridable) for a, s in stored.items()},
+        allow_request_profiles=False,
+    )
     grants = Grants(
-        Arns("aws", "<region>", "<account>"), scope,
+        Arns("aws", "<region>", "<account>"),
+        scope,
         table_arn="arn:aws:dynamodb:<region>:<account>:table/<state table>",
         topic_arn="arn:aws:sns:<region>:<account>:<notification topic>",
         profile_prefix="/immutable-deploy/<stack>/profiles/",
-        executions=["arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
-                    "arn:aws:states:<region>:<account>:execution:<stack>-Rollback:*"],
+        executions=[
+            "arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
+            "arn:aws:states:<region>:<account>:execution:<stack>-Rollback:*",
+        ],
     ).all()
     lines = []
     for module in MODULES:
@@ -80,8 +87,11 @@ def current_block(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m immutable_deploy.permissions_doc", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m immutable_deploy.permissions_doc",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"rewrite the block in {DOC.relative_to(ROOT)}")
     group.add_argument("--check", action="store_true", help="exit 1 when the block is out of date")

@@ -1,5 +1,6 @@
 """Build the dependencies layer without Docker: pip downloads wheels for the functions' platform
 (manylinux, aarch64, CPython 3.14) into a cache under .build/, and each synth copies the cache."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,23 @@ class PipLayerBundling:
             shutil.rmtree(cache, ignore_errors=True)
             subprocess.run(
                 [
-                    sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--only-binary=:all:",
-                    "--platform", self.platform, "--implementation", "cp", "--python-version", self.python_version,
-                    "--target", str(target), "-r", str(self.requirements),
+                    sys.executable,
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--platform",
+                    self.platform,
+                    "--implementation",
+                    "cp",
+                    "--python-version",
+                    self.python_version,
+                    "--target",
+                    str(target),
+                    "-r",
+                    str(self.requirements),
                 ],
                 check=True,
             )

@@ -1,5 +1,6 @@
 """The handlers: one Lambda function and one IAM role each, scoped to what that function touches
 (the grants are data, in :mod:`stacks.permissions`)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
+
 
 class HandlerFunctions(Construct):
     def __init__(
@@ -75,29 +77,46 @@ class HandlerFunctions(Construct):
         self.grants: dict[str, list[Grant]] = {}
 
         grants = permissions.Grants(
-            Arns.of(stack), permission_scope, table_arn=table.table_arn, topic_arn=topic.topic_arn,
-            profile_prefix=profile_prefix, executions=execution_arn_patterns,
+            Arns.of(stack),
+            permission_scope,
+            table_arn=table.table_arn,
+            topic_arn=topic.topic_arn,
+            profile_prefix=profile_prefix,
+            executions=execution_arn_patterns,
         )
         self.request = self._function("Request", "request", "Validates requests and finds blue", grants.request())
         self.lock = self._function("Lock", "lock", "Per-app deployment lock", grants.lock())
-        self.bake = self._function("Bake", "bake", "Launches, checks and terminates the staging instance", grants.bake())
-        self.approval = self._function("Approval", "approval", "Stores the approval token and notifies",
-                                       grants.approval(), timeout=Duration.seconds(30))
+        self.bake = self._function(
+            "Bake", "bake", "Launches, checks and terminates the staging instance", grants.bake()
+        )
+        self.approval = self._function(
+            "Approval",
+            "approval",
+            "Stores the approval token and notifies",
+            grants.approval(),
+            timeout=Duration.seconds(30),
+        )
         self.image = self._function("Image", "image", "Creates, checks and deletes the image", grants.image())
         self.fleet = self._function("Fleet", "fleet", "Creates, checks and deletes the green group", grants.fleet())
-        self.traffic = self._function("Traffic", "traffic", "Switches load balancers between blue and green",
-                                      grants.traffic())
+        self.traffic = self._function(
+            "Traffic", "traffic", "Switches load balancers between blue and green", grants.traffic()
+        )
         self.audit = self._function("Audit", "audit", "Reports what a rollback left behind", grants.audit())
 
     def _function(
-        self, construct_id: str, module: str, description: str, grants: list[Grant],
+        self,
+        construct_id: str,
+        module: str,
+        description: str,
+        grants: list[Grant],
         timeout: Duration = Duration.seconds(90),
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self, f"{construct_id}Logs", retention=self._retention, removal_policy=RemovalPolicy.DESTROY
         )
         role = iam.Role(
-            self, f"{construct_id}Role",
+            self,
+            f"{construct_id}Role",
             assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
             description=f"Immutable Deploy {module} handler",
         )
@@ -114,7 +133,8 @@ class HandlerFunctions(Construct):
         nag.acknowledge(role, {found: " ".join(reasons) for found, reasons in findings.items()})
         self.grants[module] = grants
         function = lambda_.Function(
-            self, construct_id,
+            self,
+            construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
             handler=f"handlers.{module}.handler",
@@ -135,6 +155,12 @@ class HandlerFunctions(Construct):
 
     def as_functions(self) -> Functions:
         return Functions(
-            request=self.request, lock=self.lock, bake=self.bake, approval=self.approval,
-            image=self.image, fleet=self.fleet, traffic=self.traffic, audit=self.audit,
+            request=self.request,
+            lock=self.lock,
+            bake=self.bake,
+            approval=self.approval,
+            image=self.image,
+            fleet=self.fleet,
+            traffic=self.traffic,
+            audit=self.audit,
         )

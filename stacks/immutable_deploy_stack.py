@@ -5,6 +5,7 @@ Context values: ``stack_name``, ``inventory``, ``release_event_accounts`` (the a
 bus's policy admits; default: the stack's own), ``event_bus_name`` (an existing bus for the release
 rule instead of the stack's own ``<stack_name>-releases``) and ``release_event_source`` (when set,
 only release events with that ``source`` start a deployment; default: any source)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -44,7 +45,8 @@ class ImmutableDeployStack(cdk.Stack):
         rollback_name = f"{construct_id}-Rollback"
 
         self.table = dynamodb.Table(
-            self, "State",
+            self,
+            "State",
             partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
@@ -54,17 +56,23 @@ class ImmutableDeployStack(cdk.Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.topic = sns.Topic(
-            self, "Notifications",
+            self,
+            "Notifications",
             display_name="Immutable Deploy",
             enforce_ssl=True,
             master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
         )
         self.profile_prefix = f"/immutable-deploy/{construct_id}/profiles/"
-        self.profiles = StoredProfiles(self, "Inventory", directory=inventory or Path("inventory"),
-                                       prefix=self.profile_prefix)
+        self.profiles = StoredProfiles(
+            self, "Inventory", directory=inventory or Path("inventory"), prefix=self.profile_prefix
+        )
         executions = [
-            self.format_arn(service="states", resource="execution", resource_name=f"{name}:*",
-                            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME)
+            self.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}:*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
             for name in (deploy_name, rollback_name)
         ]
         self.allow_request_profiles = context_flag(self, "allow_request_profiles")
@@ -75,23 +83,36 @@ class ImmutableDeployStack(cdk.Stack):
             instance_roles=parse_roles(self.node.try_get_context("instance_roles")),
         )
         self.functions = HandlerFunctions(
-            self, "Handlers", table=self.table, topic=self.topic, execution_arn_patterns=executions,
-            profile_prefix=self.profile_prefix, allow_request_profiles=self.allow_request_profiles,
+            self,
+            "Handlers",
+            table=self.table,
+            topic=self.topic,
+            execution_arn_patterns=executions,
+            profile_prefix=self.profile_prefix,
+            allow_request_profiles=self.allow_request_profiles,
             permission_scope=self.permission_scope,
         )
         fns = self.functions.as_functions()
 
-        self.deploy = self._state_machine("Deploy", deploy_name, DeployDefinition(self, "DeployDefinition", fns,
-                                                                           topic=self.topic).start,
-                                          "Bake, approve, image, green fleet, traffic switch; compensates on failure.",
-                                          self.functions.all())
-        self.rollback = self._state_machine("Rollback", rollback_name,
-                                            RollbackDefinition(self, "RollbackDefinition", fns, topic=self.topic).start,
-                                            "Put the kept group back behind the load balancers.",
-                                            [self.functions.request, self.functions.lock, self.functions.traffic])
+        self.deploy = self._state_machine(
+            "Deploy",
+            deploy_name,
+            DeployDefinition(self, "DeployDefinition", fns, topic=self.topic).start,
+            "Bake, approve, image, green fleet, traffic switch; compensates on failure.",
+            self.functions.all(),
+        )
+        self.rollback = self._state_machine(
+            "Rollback",
+            rollback_name,
+            RollbackDefinition(self, "RollbackDefinition", fns, topic=self.topic).start,
+            "Put the kept group back behind the load balancers.",
+            [self.functions.request, self.functions.lock, self.functions.traffic],
+        )
 
         self.trigger = ReleaseTrigger(
-            self, "ReleaseTrigger", machine=self.deploy,
+            self,
+            "ReleaseTrigger",
+            machine=self.deploy,
             event_bus_name=self.node.try_get_context("event_bus_name"),
             sender_accounts=self.node.try_get_context("release_event_accounts"),
             sender_principals=self.node.try_get_context("release_event_principals"),
@@ -103,25 +124,36 @@ class ImmutableDeployStack(cdk.Stack):
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.table.table_name)
         CfnOutput(self, "ProfileParameterPrefix", value=self.profile_prefix)
-        CfnOutput(self, "RequestProfiles", value="accepted" if self.allow_request_profiles else "refused",
-                  description="Whether a request may carry the profile of an app without a stored profile "
-                              "(context allow_request_profiles)")
+        CfnOutput(
+            self,
+            "RequestProfiles",
+            value="accepted" if self.allow_request_profiles else "refused",
+            description="Whether a request may carry the profile of an app without a stored profile "
+            "(context allow_request_profiles)",
+        )
         CfnOutput(self, "ReleaseRuleName", value=self.trigger.rule_name)
         CfnOutput(self, "ReleaseEventBusName", value=self.trigger.bus_name)
-        CfnOutput(self, "ReleaseEventBusArn", value=self.trigger.bus_arn,
-                  description="Where CI sends Release Published events (events:PutEvents on this ARN)")
+        CfnOutput(
+            self,
+            "ReleaseEventBusArn",
+            value=self.trigger.bus_arn,
+            description="Where CI sends Release Published events (events:PutEvents on this ARN)",
+        )
         CfnOutput(self, "ReleaseDeadLetterQueueUrl", value=self.trigger.dead_letters.queue_url)
 
-    def _state_machine(self, construct_id: str, name: str, start: sfn.IChainable, comment: str,
-                       functions: list) -> sfn.StateMachine:
+    def _state_machine(
+        self, construct_id: str, name: str, start: sfn.IChainable, comment: str, functions: list
+    ) -> sfn.StateMachine:
         log_group = logs.LogGroup(
-            self, f"{construct_id}Logs",
+            self,
+            f"{construct_id}Logs",
             log_group_name=f"/aws/vendedlogs/states/{name}",
             retention=logs.RetentionDays.SIX_MONTHS,
             removal_policy=RemovalPolicy.DESTROY,
         )
         machine = sfn.StateMachine(
-            self, construct_id,
+            self,
+            construct_id,
             state_machine_name=name,
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(start),
@@ -140,6 +172,7 @@ class ImmutableDeployStack(cdk.Stack):
         }
         for function in functions:
             findings[nag.wildcard(f"{nag.arn_of(function)}:*")] = (
-                "lambda:InvokeFunction on the handler's versions and aliases (CDK's generated invoke policy).")
+                "lambda:InvokeFunction on the handler's versions and aliases (CDK's generated invoke policy)."
+            )
         nag.acknowledge(machine.role, findings)
         return machine

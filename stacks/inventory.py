@@ -7,6 +7,7 @@ problem naming the file and the field: unknown fields and wrong values; an overr
 unknown or protected; and a missing required field, unless a request may set it (a profile may
 leave out what a release passes, e.g. ``bake.source_ami_id``, only if it makes it overridable).
 """
+
 from __future__ import annotations
 
 import json
@@ -62,8 +63,10 @@ def load_profiles(directory: Path) -> dict[str, StoredProfile]:
             raise InventoryError(f"{path}: a second profile for {app}")
         size = len(stored.parameter_value())
         if size > ADVANCED_TIER_LIMIT:
-            raise InventoryError(f"{path}: the stored profile is {size:,} characters of JSON; an SSM parameter "
-                                 f"holds at most {ADVANCED_TIER_LIMIT:,}")
+            raise InventoryError(
+                f"{path}: the stored profile is {size:,} characters of JSON; an SSM parameter "
+                f"holds at most {ADVANCED_TIER_LIMIT:,}"
+            )
         profiles[app] = stored
     return profiles
 
@@ -80,9 +83,12 @@ def check_partial(stored: StoredProfile, path: Path) -> None:
                 problems.append(f"profile.{line}")
                 continue
             missing = ".".join(str(part) for part in err["loc"])
-            problems += [f"profile.{field}: required field is missing, and a request may not set it "
-                         f"(not overridable), so no deployment could use this profile"
-                         for field in required_fields(missing) if not is_overridable(field, stored.overridable)]
+            problems += [
+                f"profile.{field}: required field is missing, and a request may not set it "
+                f"(not overridable), so no deployment could use this profile"
+                for field in required_fields(missing)
+                if not is_overridable(field, stored.overridable)
+            ]
         if problems:
             raise InventoryError(f"{path}: " + "; ".join(problems)) from exc
 
@@ -98,7 +104,8 @@ class StoredProfiles(Construct):
         for app, stored in load_profiles(directory).items():
             value = stored.parameter_value()
             ssm.StringParameter(
-                self, f"Profile-{app}",
+                self,
+                f"Profile-{app}",
                 parameter_name=f"{prefix}{app}",
                 string_value=value,
                 description=f"Immutable Deploy profile of {app} (from the inventory)",

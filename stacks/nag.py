@@ -6,6 +6,7 @@ environment-agnostic synth the account is ``<AWS::AccountId>``, in an environmen
 ``cdk deploy`` does) it is ``123456789012``. So findings are never written by hand: :func:`finding`
 flattens the resource the policy really uses, the way cdk-nag does, and both forms match.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,4 +66,3 @@ def arn_of(resource: Construct) -> str:
 
 def wildcard(resource: str) -> str:
     return f"AwsSolutions-IAM5[Resource::{resource}]"
-

@@ -22,6 +22,7 @@ resource is acknowledged to cdk-nag with that reason (see :mod:`stacks.nag`). Th
   pass (only to EC2). With ``allow_request_profiles=true`` those fall back to the account's
   resources of that type.
 """
+
 from __future__ import annotations
 
 import re
@@ -110,8 +111,14 @@ class Scope:
     target_group_arns: tuple[str, ...] | None
 
     @classmethod
-    def from_inventory(cls, profiles: dict[str, dict], overridable: dict[str, list[str]], *,
-                       allow_request_profiles: bool, instance_roles: Iterable[str] = ()) -> "Scope":
+    def from_inventory(
+        cls,
+        profiles: dict[str, dict],
+        overridable: dict[str, list[str]],
+        *,
+        allow_request_profiles: bool,
+        instance_roles: Iterable[str] = (),
+    ) -> "Scope":
         """``profiles``: app -> stored profile; ``overridable``: app -> the fields a request may set.
         A value a request may set (or any value, with request profiles) cannot be bounded here."""
         extra_roles = tuple(instance_roles)
@@ -188,7 +195,9 @@ class Arns:
         return f"arn:{self.p}:autoscaling:{self.r}:{self.a}:autoScalingGroup:${{*}}:autoScalingGroupName/*"
 
     def launch_configuration(self) -> str:
-        return f"arn:{self.p}:autoscaling:{self.r}:{self.a}:launchConfiguration:*:launchConfigurationName/{NAME_PREFIX}*"
+        return (
+            f"arn:{self.p}:autoscaling:{self.r}:{self.a}:launchConfiguration:*:launchConfigurationName/{NAME_PREFIX}*"
+        )
 
     def alarm(self) -> str:
         return f"arn:{self.p}:cloudwatch:{self.r}:{self.a}:alarm:{NAME_PREFIX}*"
@@ -222,7 +231,9 @@ def _merge(*conditions: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def table_items(table_arn: str, prefixes: list[str], actions: list[str], why: str) -> Grant:
     return Grant(
-        actions=[f"dynamodb:{a}" for a in actions], resources=[table_arn], why=why,
+        actions=[f"dynamodb:{a}" for a in actions],
+        resources=[table_arn],
+        why=why,
         conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [f"{p}#*" for p in prefixes]}},
     )
 
@@ -230,23 +241,28 @@ def table_items(table_arn: str, prefixes: list[str], actions: list[str], why: st
 def pass_roles(arns: Arns, roles: tuple[str, ...], what: str) -> list[Grant]:
     if not roles:
         return []
-    return [Grant(
-        actions=["iam:PassRole"], resources=[arns.role(r) for r in roles],
-        why=f"The instance roles of the inventory's {what} instance profiles, passed only to EC2.",
-        conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
-    )]
+    return [
+        Grant(
+            actions=["iam:PassRole"],
+            resources=[arns.role(r) for r in roles],
+            why=f"The instance roles of the inventory's {what} instance profiles, passed only to EC2.",
+            conditions={"StringEquals": {"iam:PassedToService": "ec2.amazonaws.com"}},
+        )
+    ]
 
 
-def launched_with(arns: Arns, subnets, security_groups, images, key_pairs, why: str,
-                  image_condition: dict | None = None) -> list[Grant]:
+def launched_with(
+    arns: Arns, subnets, security_groups, images, key_pairs, why: str, image_condition: dict | None = None
+) -> list[Grant]:
     """ec2:RunInstances on the existing resources an instance is launched with (used, not changed)."""
     resources = arns.ec2_each("subnet", subnets) + arns.ec2_each("security-group", security_groups)
     if key_pairs is None or key_pairs:
         resources += arns.ec2_each("key-pair", key_pairs)
     grants = [Grant(actions=["ec2:RunInstances"], resources=resources, why=why)]
     if image_condition is not None:
-        grants.append(Grant(actions=["ec2:RunInstances"], resources=[arns.ec2("image")], why=why,
-                            conditions=image_condition))
+        grants.append(
+            Grant(actions=["ec2:RunInstances"], resources=[arns.ec2("image")], why=why, conditions=image_condition)
+        )
     else:
         grants.append(Grant(actions=["ec2:RunInstances"], resources=arns.ec2_each("image", images), why=why))
     return grants
@@ -255,24 +271,35 @@ def launched_with(arns: Arns, subnets, security_groups, images, key_pairs, why: 
 def runtime(log_group_arn: str) -> list[Grant]:
     """What every function needs to run: its own log group's streams and X-Ray traces."""
     return [
-        Grant(["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"],
-              "Log streams of the function's own log group; their names are chosen by Lambda at run time."),
-        Grant(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"],
-              "xray:PutTraceSegments and xray:PutTelemetryRecords support only Resource '*' (active tracing)."),
+        Grant(
+            ["logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"{log_group_arn}:*"],
+            "Log streams of the function's own log group; their names are chosen by Lambda at run time.",
+        ),
+        Grant(
+            ["xray:PutTraceSegments", "xray:PutTelemetryRecords"],
+            ["*"],
+            "xray:PutTraceSegments and xray:PutTelemetryRecords support only Resource '*' (active tracing).",
+        ),
     ]
 
 
 class Grants:
     """Each handler's grants (besides :func:`runtime`), one method per handler module."""
 
-    def __init__(self, arns: Arns, scope: Scope, *, table_arn: str, topic_arn: str, profile_prefix: str,
-                 executions: list[str]) -> None:
+    def __init__(
+        self, arns: Arns, scope: Scope, *, table_arn: str, topic_arn: str, profile_prefix: str, executions: list[str]
+    ) -> None:
         self.arns, self.scope, self.table_arn = arns, scope, table_arn
         self.topic_arn, self.profile_prefix, self.executions = topic_arn, profile_prefix, executions
 
     def lock_check(self) -> Grant:
-        return table_items(self.table_arn, ["LOCK"], ["GetItem", "PutItem"],
-                           "The app's lock item: a step checks that its execution still holds the lock.")
+        return table_items(
+            self.table_arn,
+            ["LOCK"],
+            ["GetItem", "PutItem"],
+            "The app's lock item: a step checks that its execution still holds the lock.",
+        )
 
     def publish(self) -> Grant:
         return Grant(["sns:Publish"], [self.topic_arn], "The stack's notification topic.")
@@ -281,24 +308,37 @@ class Grants:
         a = self.arns
         return [
             Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY),
-            Grant(["iam:GetInstanceProfile"], [f"arn:{a.p}:iam::{a.a}:instance-profile/*"],
-                  "Checks that the instance profiles a request names exist, and which roles they carry; read-only."),
-            Grant(["ssm:GetParameter"], [f"arn:{a.p}:ssm:{a.r}:{a.a}:parameter{self.profile_prefix}*"],
-                  "The stored profiles of the inventory's apps, read-only, under the stack's own parameter prefix."),
+            Grant(
+                ["iam:GetInstanceProfile"],
+                [f"arn:{a.p}:iam::{a.a}:instance-profile/*"],
+                "Checks that the instance profiles a request names exist, and which roles they carry; read-only.",
+            ),
+            Grant(
+                ["ssm:GetParameter"],
+                [f"arn:{a.p}:ssm:{a.r}:{a.a}:parameter{self.profile_prefix}*"],
+                "The stored profiles of the inventory's apps, read-only, under the stack's own parameter prefix.",
+            ),
         ]
 
     def lock(self) -> list[Grant]:
         return [
             table_items(self.table_arn, ["LOCK"], ["GetItem", "PutItem", "DeleteItem"], "The per-app lock items."),
-            Grant(["states:DescribeExecution"], self.executions,
-                  "Any execution of this stack's own two state machines may hold the lock; the lock function asks "
-                  "whether the holder still runs before taking a stale lock over."),
+            Grant(
+                ["states:DescribeExecution"],
+                self.executions,
+                "Any execution of this stack's own two state machines may hold the lock; the lock function asks "
+                "whether the holder still runs before taking a stale lock over.",
+            ),
         ]
 
     def approval(self) -> list[Grant]:
         return [
-            table_items(self.table_arn, ["APPROVAL"], ["GetItem", "PutItem", "DeleteItem"],
-                        "The per-app pending approval items."),
+            table_items(
+                self.table_arn,
+                ["APPROVAL"],
+                ["GetItem", "PutItem", "DeleteItem"],
+                "The per-app pending approval items.",
+            ),
             self.publish(),
         ]
 
@@ -318,42 +358,84 @@ class Grants:
         return traffic(self.arns, self.scope, self.lock_check())
 
     def all(self) -> dict[str, list[Grant]]:
-        return {m: getattr(self, m)() for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit")}
+        return {
+            m: getattr(self, m)() for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit")
+        }
 
 
 def bake(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
     created = [arns.ec2("instance"), arns.ec2("volume"), arns.ec2("network-interface")]
     return [
-        Grant(DESCRIBE_EC2 + ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"], ["*"],
-              READ_ONLY),
+        Grant(
+            DESCRIBE_EC2 + ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"],
+            ["*"],
+            READ_ONLY,
+        ),
         lock_check,
-        Grant(["ec2:RunInstances"], [arns.ec2("instance")],
-              "The staging instance, created with the app and role=staging tags and IMDSv2 required.",
-              _merge(_tags("aws:RequestTag", "staging", scope.apps),
-                     {"StringEquals": {"ec2:MetadataHttpTokens": "required"}})),
-        Grant(["ec2:RunInstances"], created[1:] + [arns.ec2("spot-instances-request")],
-              "The staging instance's volumes, network interface and spot request, created with the app and "
-              "role=staging tags.",
-              _tags("aws:RequestTag", "staging", scope.apps)),
-        *launched_with(arns, scope.bake_subnets, scope.bake_security_groups, scope.source_images, scope.key_pairs,
-                       "The subnets, security groups, base images and key pairs the inventory names for staging "
-                       "(any of the account's when requests may carry profiles); used by the launch, not changed."),
-        Grant(["ec2:CreateTags"], created + [arns.ec2("spot-instances-request")],
-              "Tags only as part of the staging launch (ec2:CreateAction), and only with role=staging.",
-              _merge({"StringEquals": {"ec2:CreateAction": "RunInstances"}}, _tags("aws:RequestTag", "staging", scope.apps))),
-        Grant(["iam:CreateServiceLinkedRole"], [arns.service_linked_role("spot.amazonaws.com", "AWSServiceRoleForEC2Spot")],
-              "The first spot launch in an account creates EC2's spot service-linked role.",
-              {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}}),
-        Grant(["ec2:TerminateInstances"], [arns.ec2("instance")],
-              "Only staging instances (role=staging), never blue's or green's.", _tags("aws:ResourceTag", "staging", scope.apps)),
-        Grant(["ec2:CancelSpotInstanceRequests"], [arns.ec2("spot-instances-request")],
-              "Only the staging instance's spot request (role=staging).", _tags("aws:ResourceTag", "staging", scope.apps)),
-        Grant(["ssm:SendCommand"], [f"arn:{arns.p}:ssm:{arns.r}::document/AWS-RunShellScript"],
-              "Run Command with AWS's shell document only."),
-        Grant(["ssm:SendCommand"], [arns.ec2("instance")],
-              "Run Command only on staging instances (role=staging), never on production instances.",
-              {"StringEquals": {f"ssm:resourceTag/{TAG_ROLE}": "staging"},
-               "StringLike": {f"ssm:resourceTag/{TAG_APP}": list(scope.apps) if scope.apps is not None else "*"}}),
+        Grant(
+            ["ec2:RunInstances"],
+            [arns.ec2("instance")],
+            "The staging instance, created with the app and role=staging tags and IMDSv2 required.",
+            _merge(
+                _tags("aws:RequestTag", "staging", scope.apps), {"StringEquals": {"ec2:MetadataHttpTokens": "required"}}
+            ),
+        ),
+        Grant(
+            ["ec2:RunInstances"],
+            created[1:] + [arns.ec2("spot-instances-request")],
+            "The staging instance's volumes, network interface and spot request, created with the app and "
+            "role=staging tags.",
+            _tags("aws:RequestTag", "staging", scope.apps),
+        ),
+        *launched_with(
+            arns,
+            scope.bake_subnets,
+            scope.bake_security_groups,
+            scope.source_images,
+            scope.key_pairs,
+            "The subnets, security groups, base images and key pairs the inventory names for staging "
+            "(any of the account's when requests may carry profiles); used by the launch, not changed.",
+        ),
+        Grant(
+            ["ec2:CreateTags"],
+            created + [arns.ec2("spot-instances-request")],
+            "Tags only as part of the staging launch (ec2:CreateAction), and only with role=staging.",
+            _merge(
+                {"StringEquals": {"ec2:CreateAction": "RunInstances"}}, _tags("aws:RequestTag", "staging", scope.apps)
+            ),
+        ),
+        Grant(
+            ["iam:CreateServiceLinkedRole"],
+            [arns.service_linked_role("spot.amazonaws.com", "AWSServiceRoleForEC2Spot")],
+            "The first spot launch in an account creates EC2's spot service-linked role.",
+            {"StringEquals": {"iam:AWSServiceName": "spot.amazonaws.com"}},
+        ),
+        Grant(
+            ["ec2:TerminateInstances"],
+            [arns.ec2("instance")],
+            "Only staging instances (role=staging), never blue's or green's.",
+            _tags("aws:ResourceTag", "staging", scope.apps),
+        ),
+        Grant(
+            ["ec2:CancelSpotInstanceRequests"],
+            [arns.ec2("spot-instances-request")],
+            "Only the staging instance's spot request (role=staging).",
+            _tags("aws:ResourceTag", "staging", scope.apps),
+        ),
+        Grant(
+            ["ssm:SendCommand"],
+            [f"arn:{arns.p}:ssm:{arns.r}::document/AWS-RunShellScript"],
+            "Run Command with AWS's shell document only.",
+        ),
+        Grant(
+            ["ssm:SendCommand"],
+            [arns.ec2("instance")],
+            "Run Command only on staging instances (role=staging), never on production instances.",
+            {
+                "StringEquals": {f"ssm:resourceTag/{TAG_ROLE}": "staging"},
+                "StringLike": {f"ssm:resourceTag/{TAG_APP}": list(scope.apps) if scope.apps is not None else "*"},
+            },
+        ),
         *pass_roles(arns, scope.staging_roles, "staging"),
     ]
 
@@ -363,16 +445,36 @@ def image(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
     return [
         Grant(DESCRIBE_EC2, ["*"], READ_ONLY),
         lock_check,
-        Grant(["ec2:CreateImage"], [arns.ec2("instance")], "Images only of staging instances (role=staging).",
-              _tags("aws:ResourceTag", "staging", scope.apps)),
-        Grant(["ec2:CreateImage"], made, "The image and its snapshots, created with the app and role=image tags.",
-              _tags("aws:RequestTag", "image", scope.apps)),
-        Grant(["ec2:CreateTags"], made, "Tags only as part of CreateImage (ec2:CreateAction), and only with role=image.",
-              _merge({"StringEquals": {"ec2:CreateAction": "CreateImage"}}, _tags("aws:RequestTag", "image", scope.apps))),
-        Grant(["ec2:DeregisterImage"], [arns.ec2("image")], "Only images the workflow baked (role=image).",
-              _tags("aws:ResourceTag", "image", scope.apps)),
-        Grant(["ec2:DeleteSnapshot"], [arns.ec2("snapshot")], "Only snapshots of images the workflow baked (role=image).",
-              _tags("aws:ResourceTag", "image", scope.apps)),
+        Grant(
+            ["ec2:CreateImage"],
+            [arns.ec2("instance")],
+            "Images only of staging instances (role=staging).",
+            _tags("aws:ResourceTag", "staging", scope.apps),
+        ),
+        Grant(
+            ["ec2:CreateImage"],
+            made,
+            "The image and its snapshots, created with the app and role=image tags.",
+            _tags("aws:RequestTag", "image", scope.apps),
+        ),
+        Grant(
+            ["ec2:CreateTags"],
+            made,
+            "Tags only as part of CreateImage (ec2:CreateAction), and only with role=image.",
+            _merge({"StringEquals": {"ec2:CreateAction": "CreateImage"}}, _tags("aws:RequestTag", "image", scope.apps)),
+        ),
+        Grant(
+            ["ec2:DeregisterImage"],
+            [arns.ec2("image")],
+            "Only images the workflow baked (role=image).",
+            _tags("aws:ResourceTag", "image", scope.apps),
+        ),
+        Grant(
+            ["ec2:DeleteSnapshot"],
+            [arns.ec2("snapshot")],
+            "Only snapshots of images the workflow baked (role=image).",
+            _tags("aws:ResourceTag", "image", scope.apps),
+        ),
     ]
 
 
@@ -381,51 +483,103 @@ def fleet(arns: Arns, scope: Scope, lock_check: Grant, table_arn: str) -> list[G
     return [
         Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + ["cloudwatch:DescribeAlarms"], ["*"], READ_ONLY),
         lock_check,
-        table_items(table_arn, ["LAUNCHCONFIGS"], ["GetItem", "PutItem", "DeleteItem"],
-                    "Launch configurations of pruned groups, deleted by a later prune once their group is gone."),
-        Grant(["ec2:CreateLaunchTemplate"], [arns.ec2("launch-template")],
-              "Green's launch template, created with the app and role=green tags.", _tags("aws:RequestTag", "green", scope.apps)),
-        Grant(["ec2:CreateTags"], [arns.ec2("launch-template")],
-              "Tags only as part of CreateLaunchTemplate (ec2:CreateAction), and only with role=green.",
-              _merge({"StringEquals": {"ec2:CreateAction": "CreateLaunchTemplate"}},
-                     _tags("aws:RequestTag", "green", scope.apps))),
-        Grant(["ec2:CreateTags"], created,
-              "Creating green from its launch template checks the tags the template puts on green's instances, "
-              "volumes and network interfaces at launch (ec2:CreateAction), only with role=green.",
-              _merge({"StringEquals": {"ec2:CreateAction": "RunInstances"}}, _tags("aws:RequestTag", "green", scope.apps))),
-        Grant(["ec2:DeleteLaunchTemplate"], [arns.ec2("launch-template")], "Only green launch templates (role=green).",
-              _tags("aws:ResourceTag", "green", scope.apps)),
+        table_items(
+            table_arn,
+            ["LAUNCHCONFIGS"],
+            ["GetItem", "PutItem", "DeleteItem"],
+            "Launch configurations of pruned groups, deleted by a later prune once their group is gone.",
+        ),
+        Grant(
+            ["ec2:CreateLaunchTemplate"],
+            [arns.ec2("launch-template")],
+            "Green's launch template, created with the app and role=green tags.",
+            _tags("aws:RequestTag", "green", scope.apps),
+        ),
+        Grant(
+            ["ec2:CreateTags"],
+            [arns.ec2("launch-template")],
+            "Tags only as part of CreateLaunchTemplate (ec2:CreateAction), and only with role=green.",
+            _merge(
+                {"StringEquals": {"ec2:CreateAction": "CreateLaunchTemplate"}},
+                _tags("aws:RequestTag", "green", scope.apps),
+            ),
+        ),
+        Grant(
+            ["ec2:CreateTags"],
+            created,
+            "Creating green from its launch template checks the tags the template puts on green's instances, "
+            "volumes and network interfaces at launch (ec2:CreateAction), only with role=green.",
+            _merge(
+                {"StringEquals": {"ec2:CreateAction": "RunInstances"}}, _tags("aws:RequestTag", "green", scope.apps)
+            ),
+        ),
+        Grant(
+            ["ec2:DeleteLaunchTemplate"],
+            [arns.ec2("launch-template")],
+            "Only green launch templates (role=green).",
+            _tags("aws:ResourceTag", "green", scope.apps),
+        ),
         # CreateAutoScalingGroup with a launch template checks that the caller may launch from it.
-        Grant(["ec2:RunInstances"], [arns.ec2("launch-template")],
-              "Auto Scaling checks that green's creator may launch from green's launch template (role=green).",
-              _tags("aws:ResourceTag", "green", scope.apps)),
-        Grant(["ec2:RunInstances"], created,
-              "What green's instances are made of when Auto Scaling checks the launch from green's launch template.",
-              {"ArnLike": {"ec2:LaunchTemplate": arns.ec2("launch-template")}}),
-        *launched_with(arns, scope.fleet_subnets, scope.fleet_security_groups, None, scope.key_pairs,
-                       "The subnets, security groups and key pairs the inventory names for the fleet (any of the "
-                       "account's when requests may carry profiles), and only images the workflow baked (role=image).",
-                       image_condition=_tags("aws:ResourceTag", "image", scope.apps)),
-        Grant(["autoscaling:CreateAutoScalingGroup"], [arns.group()],
-              "Green, created with the app and role=green tags.", _tags("aws:RequestTag", "green", scope.apps)),
-        Grant(["autoscaling:CreateOrUpdateTags"], [arns.group_being_created()],
-              "Green's tags, as part of creating it: a group being created has '*' for its id in the ARN AWS "
-              "authorizes, and ${*} matches only that literal '*', so no existing group can be tagged.",
-              _tags("aws:RequestTag", "green", scope.apps)),
-        Grant(["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy", "autoscaling:SuspendProcesses"],
-              [arns.group()],
-              "Only green groups (role=green): their undo, blue's policies copied onto them, their alarm scaling "
-              "held until they serve, and pruning old kept groups the workflow created.",
-              _tags("aws:ResourceTag", "green", scope.apps)),
-        Grant(["autoscaling:CreateLaunchConfiguration", "autoscaling:DeleteLaunchConfiguration"], [arns.launch_configuration()],
-              "Launch configurations carry no tags: only those named immutable-deploy-*."),
-        Grant(["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"], [arns.alarm()],
-              "Blue's alarms copied onto green: only alarms named immutable-deploy-* (a person's alarms are never touched)."),
+        Grant(
+            ["ec2:RunInstances"],
+            [arns.ec2("launch-template")],
+            "Auto Scaling checks that green's creator may launch from green's launch template (role=green).",
+            _tags("aws:ResourceTag", "green", scope.apps),
+        ),
+        Grant(
+            ["ec2:RunInstances"],
+            created,
+            "What green's instances are made of when Auto Scaling checks the launch from green's launch template.",
+            {"ArnLike": {"ec2:LaunchTemplate": arns.ec2("launch-template")}},
+        ),
+        *launched_with(
+            arns,
+            scope.fleet_subnets,
+            scope.fleet_security_groups,
+            None,
+            scope.key_pairs,
+            "The subnets, security groups and key pairs the inventory names for the fleet (any of the "
+            "account's when requests may carry profiles), and only images the workflow baked (role=image).",
+            image_condition=_tags("aws:ResourceTag", "image", scope.apps),
+        ),
+        Grant(
+            ["autoscaling:CreateAutoScalingGroup"],
+            [arns.group()],
+            "Green, created with the app and role=green tags.",
+            _tags("aws:RequestTag", "green", scope.apps),
+        ),
+        Grant(
+            ["autoscaling:CreateOrUpdateTags"],
+            [arns.group_being_created()],
+            "Green's tags, as part of creating it: a group being created has '*' for its id in the ARN AWS "
+            "authorizes, and ${*} matches only that literal '*', so no existing group can be tagged.",
+            _tags("aws:RequestTag", "green", scope.apps),
+        ),
+        Grant(
+            ["autoscaling:DeleteAutoScalingGroup", "autoscaling:PutScalingPolicy", "autoscaling:SuspendProcesses"],
+            [arns.group()],
+            "Only green groups (role=green): their undo, blue's policies copied onto them, their alarm scaling "
+            "held until they serve, and pruning old kept groups the workflow created.",
+            _tags("aws:ResourceTag", "green", scope.apps),
+        ),
+        Grant(
+            ["autoscaling:CreateLaunchConfiguration", "autoscaling:DeleteLaunchConfiguration"],
+            [arns.launch_configuration()],
+            "Launch configurations carry no tags: only those named immutable-deploy-*.",
+        ),
+        Grant(
+            ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
+            [arns.alarm()],
+            "Blue's alarms copied onto green: only alarms named immutable-deploy-* "
+            "(a person's alarms are never touched).",
+        ),
         *pass_roles(arns, scope.fleet_roles, "fleet"),
-        Grant(["iam:CreateServiceLinkedRole"],
-              [arns.service_linked_role("autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")],
-              "The first group in an account creates Auto Scaling's service-linked role.",
-              {"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}}),
+        Grant(
+            ["iam:CreateServiceLinkedRole"],
+            [arns.service_linked_role("autoscaling.amazonaws.com", "AWSServiceRoleForAutoScaling")],
+            "The first group in an account creates Auto Scaling's service-linked role.",
+            {"StringEquals": {"iam:AWSServiceName": "autoscaling.amazonaws.com"}},
+        ),
     ]
 
 
@@ -435,22 +589,45 @@ def traffic(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
     grants = [
         Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY),
         lock_check,
-        Grant(["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"], groups,
-              "Only the app's groups (tagged immutable-deploy:app): blue set aside, green's held scaling.", app),
-        Grant(["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"], groups,
-              "Only the workflow's state tags (aws:TagKeys), only on the app's groups: never the app or role tag.",
-              _merge(app, {"ForAllValues:StringEquals": {"aws:TagKeys": STATE_TAG_KEYS}})),
+        Grant(
+            ["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"],
+            groups,
+            "Only the app's groups (tagged immutable-deploy:app): blue set aside, green's held scaling.",
+            app,
+        ),
+        Grant(
+            ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
+            groups,
+            "Only the workflow's state tags (aws:TagKeys), only on the app's groups: never the app or role tag.",
+            _merge(app, {"ForAllValues:StringEquals": {"aws:TagKeys": STATE_TAG_KEYS}}),
+        ),
     ]
     if scope.load_balancer_names is None or scope.load_balancer_names:
-        lbs = {} if scope.load_balancer_names is None else {
-            "ForAllValues:StringEquals": {"autoscaling:LoadBalancerNames": list(scope.load_balancer_names)}}
-        grants.append(Grant(["autoscaling:AttachLoadBalancers", "autoscaling:DetachLoadBalancers"], groups,
-                            "Only the app's groups, only to and from the classic load balancers the inventory names.",
-                            _merge(app, lbs)))
+        lbs = (
+            {}
+            if scope.load_balancer_names is None
+            else {"ForAllValues:StringEquals": {"autoscaling:LoadBalancerNames": list(scope.load_balancer_names)}}
+        )
+        grants.append(
+            Grant(
+                ["autoscaling:AttachLoadBalancers", "autoscaling:DetachLoadBalancers"],
+                groups,
+                "Only the app's groups, only to and from the classic load balancers the inventory names.",
+                _merge(app, lbs),
+            )
+        )
     if scope.target_group_arns is None or scope.target_group_arns:
-        tgs = {} if scope.target_group_arns is None else {
-            "ForAllValues:StringEquals": {"autoscaling:TargetGroupARNs": list(scope.target_group_arns)}}
-        grants.append(Grant(["autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:DetachLoadBalancerTargetGroups"],
-                            groups, "Only the app's groups, only to and from the target groups the inventory names.",
-                            _merge(app, tgs)))
+        tgs = (
+            {}
+            if scope.target_group_arns is None
+            else {"ForAllValues:StringEquals": {"autoscaling:TargetGroupARNs": list(scope.target_group_arns)}}
+        )
+        grants.append(
+            Grant(
+                ["autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:DetachLoadBalancerTargetGroups"],
+                groups,
+                "Only the app's groups, only to and from the target groups the inventory names.",
+                _merge(app, tgs),
+            )
+        )
     return grants

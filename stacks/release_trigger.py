@@ -29,6 +29,7 @@ policy and the account's identity policies, so ``release_event_accounts`` is ref
 Deliveries EventBridge could not make (StartExecution refused or throttled beyond the retry
 policy) land in an SQS dead-letter queue (SQS-managed encryption, TLS only) for 14 days.
 """
+
 from __future__ import annotations
 
 import json
@@ -69,6 +70,8 @@ def _account_of(principal: str) -> str | None:
     """The account of a principal ARN that PRINCIPAL_ARN admitted (validated before this is asked)."""
     found = PRINCIPAL_ARN.fullmatch(principal)
     return found.group(1) if found else None
+
+
 #: An existing bus named by ``event_bus_name``: a custom bus's name (no ``/``) or ``default``.
 BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 
@@ -76,10 +79,12 @@ BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 def execution_input() -> events.RuleTargetInput:
     """``{"app", "release": {"version", "git_ref", "commit"}}`` from the event's detail."""
     field = lambda name: events.EventField.from_path(f"$.detail.{name}")  # noqa: E731
-    return events.RuleTargetInput.from_object({
-        "app": field("app"),
-        "release": {name: field(name) for name in DETAIL_FIELDS if name != "app"},
-    })
+    return events.RuleTargetInput.from_object(
+        {
+            "app": field("app"),
+            "release": {name: field(name) for name in DETAIL_FIELDS if name != "app"},
+        }
+    )
 
 
 def bus_name_from(value: Any) -> str | None:
@@ -87,8 +92,10 @@ def bus_name_from(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str) or not BUS_NAME.fullmatch(value.strip()):
-        raise ValueError(f"context {BUS_KEY}: expected the name of an existing event bus (letters, digits, "
-                         f"'.', '-', '_', at most 256; 'default' for the default bus), got {value!r}")
+        raise ValueError(
+            f"context {BUS_KEY}: expected the name of an existing event bus (letters, digits, "
+            f"'.', '-', '_', at most 256; 'default' for the default bus), got {value!r}"
+        )
     return value.strip()
 
 
@@ -107,8 +114,10 @@ def accounts_from(value: Any) -> list[str]:
         else:
             value = [part.strip() for part in text.split(",") if part.strip()]
     if not isinstance(value, list):
-        raise ValueError(f"context {ACCOUNTS_KEY}: expected a list of 12-digit account ids or a comma-separated "
-                         f"string of them, got {value!r}")
+        raise ValueError(
+            f"context {ACCOUNTS_KEY}: expected a list of 12-digit account ids or a comma-separated "
+            f"string of them, got {value!r}"
+        )
     accounts: list[str] = []
     for item in value:
         if not isinstance(item, str) or not ACCOUNT_ID.fullmatch(item.strip()):
@@ -124,8 +133,10 @@ def source_from(value: Any) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     if not isinstance(value, str) or len(value.strip()) > 256 or value.strip().startswith("aws."):
-        raise ValueError(f"context {SOURCE_KEY}: expected an event source of at most 256 characters that does not "
-                         f"start with 'aws.' (EventBridge refuses those in custom events), got {value!r}")
+        raise ValueError(
+            f"context {SOURCE_KEY}: expected an event source of at most 256 characters that does not "
+            f"start with 'aws.' (EventBridge refuses those in custom events), got {value!r}"
+        )
     return value.strip()
 
 
@@ -146,8 +157,10 @@ def principals_from(value: Any) -> list[str]:
     principals: list[str] = []
     for item in value:
         if not isinstance(item, str) or not PRINCIPAL_ARN.fullmatch(item.strip()):
-            raise ValueError(f"context {PRINCIPALS_KEY}: {item!r} is not an IAM role or user ARN "
-                             "(arn:aws:iam::<account>:role/<name>)")
+            raise ValueError(
+                f"context {PRINCIPALS_KEY}: {item!r} is not an IAM role or user ARN "
+                "(arn:aws:iam::<account>:role/<name>)"
+            )
         if item.strip() not in principals:
             principals.append(item.strip())
     return principals
@@ -160,21 +173,26 @@ class TriggerSettings(NamedTuple):
     principals: list[str] = []  # release_event_principals: the only principals that may publish ([]: any admitted)
 
 
-def settings_from(event_bus_name: Any = None, accounts: Any = None, source: Any = None,
-                  principals: Any = None) -> TriggerSettings:
+def settings_from(
+    event_bus_name: Any = None, accounts: Any = None, source: Any = None, principals: Any = None
+) -> TriggerSettings:
     """The context values, validated (a ``ValueError`` naming the context key otherwise)."""
-    settings = TriggerSettings(bus_name_from(event_bus_name), accounts_from(accounts), source_from(source),
-                               principals_from(principals))
+    settings = TriggerSettings(
+        bus_name_from(event_bus_name), accounts_from(accounts), source_from(source), principals_from(principals)
+    )
     if settings.existing_bus is not None and (settings.accounts or settings.principals):
         key = ACCOUNTS_KEY if settings.accounts else PRINCIPALS_KEY
-        raise ValueError(f"context {key}: applies only to the bus the stack creates; with "
-                         f"{BUS_KEY}={settings.existing_bus} the stack does not manage who may publish to that "
-                         "bus (its own policy does): remove one of the two")
-    outside = [p for p in settings.principals
-               if settings.accounts and _account_of(p) not in settings.accounts]
+        raise ValueError(
+            f"context {key}: applies only to the bus the stack creates; with "
+            f"{BUS_KEY}={settings.existing_bus} the stack does not manage who may publish to that "
+            "bus (its own policy does): remove one of the two"
+        )
+    outside = [p for p in settings.principals if settings.accounts and _account_of(p) not in settings.accounts]
     if outside:
-        raise ValueError(f"context {PRINCIPALS_KEY}: {', '.join(outside)} not in an admitted account "
-                         f"({ACCOUNTS_KEY}: {', '.join(settings.accounts)}): its events would be refused")
+        raise ValueError(
+            f"context {PRINCIPALS_KEY}: {', '.join(outside)} not in an admitted account "
+            f"({ACCOUNTS_KEY}: {', '.join(settings.accounts)}): its events would be refused"
+        )
     return settings
 
 
@@ -191,14 +209,20 @@ def bus_policy(stack: Stack, bus_name: str, accounts: list[str], principals: lis
     denied to every principal but those (so a role whose identity policy allows events:PutEvents on
     every bus cannot publish releases)."""
     bus_arn = stack.format_arn(service="events", resource="event-bus", resource_name=bus_name)
-    only_principals = [{
-        "Sid": "RefuseOtherPrincipals",
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "events:PutEvents",
-        "Resource": bus_arn,
-        "Condition": {"ArnNotLike": {"aws:PrincipalArn": _one_or_many(principals)}},
-    }] if principals else []
+    only_principals = (
+        [
+            {
+                "Sid": "RefuseOtherPrincipals",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "events:PutEvents",
+                "Resource": bus_arn,
+                "Condition": {"ArnNotLike": {"aws:PrincipalArn": _one_or_many(principals)}},
+            }
+        ]
+        if principals
+        else []
+    )
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -240,19 +264,25 @@ class ReleaseTrigger(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        existing, accounts, source, principals = settings_from(event_bus_name, sender_accounts, source,
-                                                               sender_principals)
+        existing, accounts, source, principals = settings_from(
+            event_bus_name, sender_accounts, source, sender_principals
+        )
         bus: events.IEventBus | None
         if existing is None:
             #: the accounts the bus policy admits
             self.sender_accounts = accounts or [stack.account]
             name = f"{stack.stack_name}{BUS_SUFFIX}"
-            created = events.EventBus(self, "Bus", event_bus_name=name,
-                                      description="Release Published events that start Immutable Deploy deployments.")
+            created = events.EventBus(
+                self,
+                "Bus",
+                event_bus_name=name,
+                description="Release Published events that start Immutable Deploy deployments.",
+            )
             # The whole policy in the bus's Policy property (not add_to_resource_policy, whose
             # EventBusPolicy resources would each manage one statement beside it).
-            cast(events.CfnEventBus, created.node.default_child).policy = bus_policy(stack, name, self.sender_accounts,
-                                                                                      principals)
+            cast(events.CfnEventBus, created.node.default_child).policy = bus_policy(
+                stack, name, self.sender_accounts, principals
+            )
             bus, self.bus_name, self.bus_arn = created, created.event_bus_name, created.event_bus_arn
         else:
             self.sender_accounts = []
@@ -262,18 +292,23 @@ class ReleaseTrigger(Construct):
         self.bus = bus
 
         self.dead_letters = sqs.Queue(
-            self, "DeadLetters",
+            self,
+            "DeadLetters",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
             retention_period=Duration.days(14),
         )
-        nag.acknowledge(self.dead_letters, {
-            "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the release rule's target "
-            "(EventBridge DeadLetterConfig, which cdk-nag does not recognise as a DLQ use).",
-        })
+        nag.acknowledge(
+            self.dead_letters,
+            {
+                "AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the release rule's target "
+                "(EventBridge DeadLetterConfig, which cdk-nag does not recognise as a DLQ use).",
+            },
+        )
 
         self.rule = events.Rule(
-            self, "Rule",
+            self,
+            "Rule",
             event_bus=bus,
             description="A published release starts the Immutable Deploy deploy state machine.",
             event_pattern=events.EventPattern(
@@ -282,13 +317,15 @@ class ReleaseTrigger(Construct):
                 detail={name: events.Match.exists() for name in DETAIL_FIELDS},
             ),
         )
-        self.rule.add_target(targets.SfnStateMachine(
-            machine,
-            input=execution_input(),
-            dead_letter_queue=self.dead_letters,
-            retry_attempts=RETRY_ATTEMPTS,
-            max_event_age=MAX_EVENT_AGE,
-        ))
+        self.rule.add_target(
+            targets.SfnStateMachine(
+                machine,
+                input=execution_input(),
+                dead_letter_queue=self.dead_letters,
+                retry_attempts=RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            )
+        )
         # The rule's own name (Ref of a rule on a custom bus is "<bus>|<rule>"): the last part of its
         # ARN, arn:...:rule/[<bus>/]<rule>.
         self.rule_name = Fn.select(1 if bus is None else 2, Fn.split("/", self.rule.rule_arn))

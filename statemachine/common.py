@@ -9,6 +9,7 @@ output passes 256 KB, without running any Catch): after validation it holds the 
 (``$.request``, which carries the profile) and not the caller's raw input, a failure is recorded
 once (``$.failure``, an undo's in ``$.undo.<step>``), and a task-token answer is not kept.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -108,8 +109,9 @@ def wait_for(scope: Construct, state_name: str, seconds_path: str, comment: str)
     return sfn.Wait(scope, state_name, time=sfn.WaitTime.seconds_path(seconds_path), comment=comment)
 
 
-def error_message_fail(scope: Construct, state_name: str, error: str, comment: str,
-                       error_path: str = "$.error") -> sfn.IChainable:
+def error_message_fail(
+    scope: Construct, state_name: str, error: str, comment: str, error_path: str = "$.error"
+) -> sfn.IChainable:
     """Fail with ``error`` and the handler's message as Cause (the Lambda error Cause carries a
     stack trace). ``error_path``: where the Catch put the error. Nothing runs after a Fail, so the
     document becomes just the parsed error."""
@@ -142,7 +144,12 @@ def validate_then_lock(
     (merged, validated) profile, so the caller's raw input is not kept beside it."""
     start = sfn.Pass(scope, "Start", parameters={"input.$": "$"}, comment="Keep the caller's input under $.input.")
     validate = invoke(
-        scope, validate_state, fn.request, action, "$", comment,
+        scope,
+        validate_state,
+        fn.request,
+        action,
+        "$",
+        comment,
         with_state=False,
         result_selector={"request.$": "$"},
         input=sfn.JsonPath.object_at("$.input"),
@@ -154,13 +161,21 @@ def validate_then_lock(
     )
     for error, fail_state in rejections.items():
         validate.add_catch(
-            error_message_fail(scope, fail_state, error, "The input was rejected; nothing was created.",
-                               error_path="$"),
+            error_message_fail(
+                scope, fail_state, error, "The input was rejected; nothing was created.", error_path="$"
+            ),
             errors=[error],
             result_path="$",
         )
-    acquire = invoke(scope, "AcquireLock", fn.lock, "acquire", "$.lock",
-                     "One deployment or rollback per app at a time.", purpose=purpose)
+    acquire = invoke(
+        scope,
+        "AcquireLock",
+        fn.lock,
+        "acquire",
+        "$.lock",
+        "One deployment or rollback per app at a time.",
+        purpose=purpose,
+    )
     acquire.add_catch(
         error_message_fail(scope, contract.IN_PROGRESS, contract.IN_PROGRESS, "Another execution holds the lock."),
         errors=[contract.IN_PROGRESS],
@@ -223,15 +238,21 @@ def notify(
         message=sfn.TaskInput.from_object({"event": event, **message}),
         message_attributes={
             "event": tasks.MessageAttribute(value=event, data_type=tasks.MessageAttributeDataType.STRING),
-            "app": tasks.MessageAttribute(value=sfn.JsonPath.string_at(app_path),
-                                          data_type=tasks.MessageAttributeDataType.STRING),
+            "app": tasks.MessageAttribute(
+                value=sfn.JsonPath.string_at(app_path), data_type=tasks.MessageAttributeDataType.STRING
+            ),
         },
         result_path=sfn.JsonPath.DISCARD,
         task_timeout=sfn.Timeout.duration(Duration.minutes(1)),
         comment=comment,
     )
-    task.add_retry(errors=SNS_TRANSIENT_ERRORS, interval=Duration.seconds(1), max_attempts=3, backoff_rate=2,
-                   jitter_strategy=sfn.JitterType.FULL)
+    task.add_retry(
+        errors=SNS_TRANSIENT_ERRORS,
+        interval=Duration.seconds(1),
+        max_attempts=3,
+        backoff_rate=2,
+        jitter_strategy=sfn.JitterType.FULL,
+    )
     return task
 
 
@@ -263,8 +284,9 @@ class Flow:
         self.states: dict[str, sfn.State] = {step.state: _build(scope, fn, step) for step in self.steps}
         self.start = self.states[self.steps[0].state]
 
-    def wire(self, guard: Callable[[sfn.TaskStateBase], sfn.TaskStateBase],
-             external: dict[str, sfn.IChainable]) -> None:
+    def wire(
+        self, guard: Callable[[sfn.TaskStateBase], sfn.TaskStateBase], external: dict[str, sfn.IChainable]
+    ) -> None:
         """``external``: the states built outside the phases that a step goes to (by name)."""
         lookup: dict[str, sfn.IChainable] = {**self.states, **external}
         for at, step in enumerate(self.steps):

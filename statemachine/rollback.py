@@ -5,6 +5,7 @@ If it fails midway, it undoes itself (the current group serves again) and fails 
 ``RollbackFailed``; if the undo fails too, it fails with ``RollbackIncomplete``. A rollback that
 succeeds is announced on the notification topic (``NotifyRolledBack``, event
 ``rolled_back_manually``); a failed notification never fails the rollback."""
+
 from __future__ import annotations
 
 from aws_cdk import aws_sns as sns
@@ -19,7 +20,11 @@ class RollbackDefinition(Construct):
     def __init__(self, scope: Construct, construct_id: str, fn: Functions, *, topic: sns.ITopic) -> None:
         super().__init__(scope, construct_id)
         start, acquire = validate_then_lock(
-            self, fn, validate_state="ValidateRollback", action="validate_rollback", purpose="rollback",
+            self,
+            fn,
+            validate_state="ValidateRollback",
+            action="validate_rollback",
+            purpose="rollback",
             rejections={contract.INVALID_REQUEST: "InvalidRollbackRequest"},  # error: state name
             comment="Check the input (and that its load balancers and target groups exist).",
         )
@@ -27,34 +32,89 @@ class RollbackDefinition(Construct):
         flow = Flow(self, fn, phases.ROLLBACK)
         plan = flow.states["PlanRollback"]
         assert isinstance(plan, sfn.TaskStateBase)
-        nothing = sfn.Pass(self, "Explain NothingToRollBack",
-                           parameters={"detail.$": "States.StringToJson($.error.Cause)"}, result_path="$.rejection")
-        release_nothing = invoke(self, "ReleaseLockNothingToRollBack", fn.lock, "release", None, "Release the lock.",
-                                 purpose="rollback", outcome="NOTHING_TO_ROLL_BACK")
-        nothing_fail = sfn.Fail(self, contract.NOTHING_TO_ROLL_BACK, error=contract.NOTHING_TO_ROLL_BACK,
-                                cause_path="$.rejection.detail.errorMessage", comment="No kept group exists.")
+        nothing = sfn.Pass(
+            self,
+            "Explain NothingToRollBack",
+            parameters={"detail.$": "States.StringToJson($.error.Cause)"},
+            result_path="$.rejection",
+        )
+        release_nothing = invoke(
+            self,
+            "ReleaseLockNothingToRollBack",
+            fn.lock,
+            "release",
+            None,
+            "Release the lock.",
+            purpose="rollback",
+            outcome="NOTHING_TO_ROLL_BACK",
+        )
+        nothing_fail = sfn.Fail(
+            self,
+            contract.NOTHING_TO_ROLL_BACK,
+            error=contract.NOTHING_TO_ROLL_BACK,
+            cause_path="$.rejection.detail.errorMessage",
+            comment="No kept group exists.",
+        )
         plan.add_catch(nothing, errors=[contract.NOTHING_TO_ROLL_BACK], result_path="$.error")
         nothing.next(release_nothing)
         release_nothing.add_catch(nothing_fail, errors=["States.ALL"], result_path="$.lock_release_error")
         release_nothing.next(nothing_fail)
 
-        undo = invoke(self, "UndoRollback", fn.traffic, "rollback_undo", "$.undo",
-                      "The current group serves again; the previous one is taken out and suspended again.")
-        release_failed = invoke(self, "ReleaseLockAfterFailure", fn.lock, "release", None, "Release the lock.",
-                                purpose="rollback", outcome="FAILED")
-        failed = sfn.Fail(self, contract.ROLLBACK_FAILED, error=contract.ROLLBACK_FAILED,
-                          cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
-                          comment="The rollback was undone: the group that served before still serves.")
-        release_incomplete = invoke(self, "ReleaseLockAfterIncompleteUndo", fn.lock, "release", None,
-                                    "Release the lock.", purpose="rollback", outcome="ROLLBACK_INCOMPLETE")
-        incomplete = sfn.Fail(self, contract.ROLLBACK_INCOMPLETE, error=contract.ROLLBACK_INCOMPLETE,
-                              cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
-                              comment="The rollback failed and so did its undo: both groups may be attached.")
-        report = sfn.Pass(self, "Undo failed", parameters={
-            "failed_state.$": "$.failure.state", "error.$": "$.failure.error", "cause.$": "$.failure.cause",
-            "undo_error.$": "$.undo_error.Error", "undo_cause.$": "$.undo_error.Cause",
-            "left_behind": ["the load balancers may have both groups attached: check them"],
-        }, result_path="$.report")
+        undo = invoke(
+            self,
+            "UndoRollback",
+            fn.traffic,
+            "rollback_undo",
+            "$.undo",
+            "The current group serves again; the previous one is taken out and suspended again.",
+        )
+        release_failed = invoke(
+            self,
+            "ReleaseLockAfterFailure",
+            fn.lock,
+            "release",
+            None,
+            "Release the lock.",
+            purpose="rollback",
+            outcome="FAILED",
+        )
+        failed = sfn.Fail(
+            self,
+            contract.ROLLBACK_FAILED,
+            error=contract.ROLLBACK_FAILED,
+            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
+            comment="The rollback was undone: the group that served before still serves.",
+        )
+        release_incomplete = invoke(
+            self,
+            "ReleaseLockAfterIncompleteUndo",
+            fn.lock,
+            "release",
+            None,
+            "Release the lock.",
+            purpose="rollback",
+            outcome="ROLLBACK_INCOMPLETE",
+        )
+        incomplete = sfn.Fail(
+            self,
+            contract.ROLLBACK_INCOMPLETE,
+            error=contract.ROLLBACK_INCOMPLETE,
+            cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
+            comment="The rollback failed and so did its undo: both groups may be attached.",
+        )
+        report = sfn.Pass(
+            self,
+            "Undo failed",
+            parameters={
+                "failed_state.$": "$.failure.state",
+                "error.$": "$.failure.error",
+                "cause.$": "$.failure.cause",
+                "undo_error.$": "$.undo_error.Error",
+                "undo_cause.$": "$.undo_error.Cause",
+                "left_behind": ["the load balancers may have both groups attached: check them"],
+            },
+            result_path="$.report",
+        )
         undo.add_catch(report, errors=["States.ALL"], result_path="$.undo_error")
         report.next(release_incomplete)
         release_incomplete.add_catch(incomplete, errors=["States.ALL"], result_path="$.lock_release_error")
@@ -63,27 +123,38 @@ class RollbackDefinition(Construct):
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)
 
-        output = sfn.Pass(self, "RollbackOutput", parameters={
-            "status": "ROLLED_BACK",
-            "app.$": "$.request.app",
-            "serving_asg.$": "$.request.previous",
-            "retired_asg.$": "$.request.retiring",
-            "retired_asgs.$": "$.request.serving",
-            "execution.$": "$.request.execution.arn",
-        })
-        app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
-        notify_rolled_back = never_fails(notify(
-            self, "NotifyRolledBack", topic, event="rolled_back_manually", app_path="$.request.app",
-            subject=sfn.JsonPath.format("{}: rolled back", app),
-            message={
-                "text": sfn.JsonPath.format("{} was rolled back: {} serves again.", app, previous),
-                "app": app,
-                "serving_asg": previous,
-                "retired_asg": sfn.JsonPath.string_at("$.request.retiring"),
-                "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+        output = sfn.Pass(
+            self,
+            "RollbackOutput",
+            parameters={
+                "status": "ROLLED_BACK",
+                "app.$": "$.request.app",
+                "serving_asg.$": "$.request.previous",
+                "retired_asg.$": "$.request.retiring",
+                "retired_asgs.$": "$.request.serving",
+                "execution.$": "$.request.execution.arn",
             },
-            comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
-        ), output)
+        )
+        app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
+        notify_rolled_back = never_fails(
+            notify(
+                self,
+                "NotifyRolledBack",
+                topic,
+                event="rolled_back_manually",
+                app_path="$.request.app",
+                subject=sfn.JsonPath.format("{}: rolled back", app),
+                message={
+                    "text": sfn.JsonPath.format("{} was rolled back: {} serves again.", app, previous),
+                    "app": app,
+                    "serving_asg": previous,
+                    "retired_asg": sfn.JsonPath.string_at("$.request.retiring"),
+                    "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+                },
+                comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
+            ),
+            output,
+        )
         # NothingToRollBack is caught above, before the compensation's catch-all that wire adds.
         flow.wire(Compensable(self, undo).guard, external={"NotifyRolledBack": notify_rolled_back})
         acquire.next(flow.start)

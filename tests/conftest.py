@@ -1,4 +1,5 @@
 """Shared test setup: fake AWS credentials and quiet observability, before anything creates a client."""
+
 from __future__ import annotations
 
 import logging
@@ -100,6 +101,7 @@ def local_aws(template) -> Iterator[Callable[..., LocalAws]]:
 
 
 # --- a clock the tests move by hand (installed as blue_green.clock), for the unit and the integration tests
+
 
 def _hand_clock(start: Any) -> Iterator[Any]:
     from blue_green import clock

@@ -1,4 +1,5 @@
 """The suite is offline: tests/conftest.py refuses every connection to a host that is not this one."""
+
 from __future__ import annotations
 
 import socket

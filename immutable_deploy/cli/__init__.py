@@ -12,6 +12,7 @@ Global options (before or after the command): --region, --endpoint-url (or AWS_E
 --stack (default ImmutableDeploy), --deploy-arn, --rollback-arn, --table, --poll-seconds.
 Exit codes: :mod:`immutable_deploy.cli.exitcodes`.
 """
+
 from __future__ import annotations
 
 from immutable_deploy.cli.app import main

@@ -1,4 +1,5 @@
 """The command line: argparse, global options, dispatch and error reporting."""
+
 from __future__ import annotations
 
 import argparse
@@ -62,37 +63,60 @@ def _common(parser: argparse.ArgumentParser, suppress: bool) -> None:
     d = (lambda v: argparse.SUPPRESS) if suppress else (lambda v: v)
     g = parser.add_argument_group("AWS and stack")
     g.add_argument("--region", default=d(None), help="AWS region (default: AWS_REGION / AWS_DEFAULT_REGION / profile)")
-    g.add_argument("--endpoint-url", default=d(None), metavar="URL",
-                   help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)")
-    g.add_argument("--stack", default=d(DEFAULT_STACK), help=f"stack whose outputs locate everything (default {DEFAULT_STACK})")
-    g.add_argument("--deploy-arn", default=d(None), metavar="ARN", help="deploy state machine (instead of the stack output)")
-    g.add_argument("--rollback-arn", default=d(None), metavar="ARN", help="rollback state machine (instead of the stack output)")
+    g.add_argument(
+        "--endpoint-url",
+        default=d(None),
+        metavar="URL",
+        help="send every AWS call to this endpoint (default: AWS_ENDPOINT_URL)",
+    )
+    g.add_argument(
+        "--stack", default=d(DEFAULT_STACK), help=f"stack whose outputs locate everything (default {DEFAULT_STACK})"
+    )
+    g.add_argument(
+        "--deploy-arn", default=d(None), metavar="ARN", help="deploy state machine (instead of the stack output)"
+    )
+    g.add_argument(
+        "--rollback-arn", default=d(None), metavar="ARN", help="rollback state machine (instead of the stack output)"
+    )
     g.add_argument("--table", default=d(None), metavar="NAME", help="state table (instead of the stack output)")
-    g.add_argument("--poll-seconds", type=POLL_SECONDS, default=d(None), metavar="S",
-                   help="seconds between two polls while following, 0.01 to 3600 (default 2)")
+    g.add_argument(
+        "--poll-seconds",
+        type=POLL_SECONDS,
+        default=d(None),
+        metavar="S",
+        help="seconds between two polls while following, 0.01 to 3600 (default 2)",
+    )
 
 
 def _follow_options(parser: argparse.ArgumentParser) -> None:
     wait = parser.add_mutually_exclusive_group()
-    wait.add_argument("--wait", dest="wait", action="store_true", default=True,
-                      help="follow the execution until it ends (default)")
-    wait.add_argument("--no-wait", dest="wait", action="store_false",
-                      help="start it and return (exit 0 once started)")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON result on stdout at the end; progress goes to stderr")
+    wait.add_argument(
+        "--wait", dest="wait", action="store_true", default=True, help="follow the execution until it ends (default)"
+    )
+    wait.add_argument("--no-wait", dest="wait", action="store_false", help="start it and return (exit 0 once started)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON result on stdout at the end; progress goes to stderr"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="immutable-deploy", description=DESCRIPTION, epilog=exitcodes.EPILOG,
+        prog="immutable-deploy",
+        description=DESCRIPTION,
+        epilog=exitcodes.EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name: str, help_text: str, description: str | None = None) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help_text, description=description or help_text, epilog=exitcodes.EPILOG,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=description or help_text,
+            epilog=exitcodes.EPILOG,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         _common(p, suppress=True)
         return p
 
@@ -101,9 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("version", metavar="VERSION")
     p.add_argument("--git-ref", help="branch or tag of the release (default refs/tags/VERSION)")
     p.add_argument("--commit", help="commit id, 7-40 hex digits (default: from the local git repository)")
-    p.add_argument("--profile", metavar="FILE",
-                   help="a profile (YAML or JSON): the stored profile's overridable fields, merged over it "
-                        "field by field (for an app without a stored profile, the whole profile)")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="a profile (YAML or JSON): the stored profile's overridable fields, merged over it "
+        "field by field (for an app without a stored profile, the whole profile)",
+    )
     _follow_options(p)
     p.set_defaults(handler=deploy.deploy)
 
@@ -117,12 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True, help="why (recorded in the execution's cause)")
     p.set_defaults(handler=approval.reject, json=False)
 
-    p = command("rollback", "put the kept group of APP back in service and follow it",
-                "Start the rollback state machine for APP: the most recently retired kept group serves "
-                "again. Traffic targets come from the stored profile, or from --profile FILE.")
+    p = command(
+        "rollback",
+        "put the kept group of APP back in service and follow it",
+        "Start the rollback state machine for APP: the most recently retired kept group serves "
+        "again. Traffic targets come from the stored profile, or from --profile FILE.",
+    )
     p.add_argument("app", metavar="APP")
-    p.add_argument("--profile", metavar="FILE",
-                   help="a profile (YAML or JSON) whose timing (and, for an app without a stored profile, traffic) to use")
+    p.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="a profile (YAML or JSON) whose timing (and, for an app without a stored profile, traffic) to use",
+    )
     _follow_options(p)
     p.set_defaults(handler=rollback.rollback)
 
@@ -133,8 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("history", "past deployments and rollbacks of APP, newest first")
     p.add_argument("app", metavar="APP")
-    p.add_argument("--limit", type=number(int, 1, 2000), default=20, metavar="N",
-                   help="at most N executions, 1 to 2000 (default 20)")
+    p.add_argument(
+        "--limit",
+        type=number(int, 1, 2000),
+        default=20,
+        metavar="N",
+        help="at most N executions, 1 to 2000 (default 20)",
+    )
     p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
     p.set_defaults(handler=history.history)
 
@@ -163,26 +201,51 @@ Ctrl-C or SIGTERM.
 
 def _local_commands(sub: Any) -> None:
     """``local``: the built-in local AWS (imported only when used: it needs the dev dependencies)."""
-    local = sub.add_parser("local", help="a local AWS to try Immutable Deploy on, without an AWS account",
-                           description="The built-in local AWS: moto with the Immutable Deploy stack and "
-                                       "a simulator of AWS's pace and faults.")
+    local = sub.add_parser(
+        "local",
+        help="a local AWS to try Immutable Deploy on, without an AWS account",
+        description="The built-in local AWS: moto with the Immutable Deploy stack and "
+        "a simulator of AWS's pace and faults.",
+    )
     commands_ = local.add_subparsers(dest="local_command", metavar="COMMAND", required=True)
-    p = commands_.add_parser("up", help="serve the local AWS on 127.0.0.1 until Ctrl-C", description=LOCAL_UP_HELP,
-                             formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands_.add_parser(
+        "up",
+        help="serve the local AWS on 127.0.0.1 until Ctrl-C",
+        description=LOCAL_UP_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--port", type=number(int, 0, 65535), default=4566, help="port (default 4566; 0: any free port)")
-    p.add_argument("--host", default="127.0.0.1", choices=("127.0.0.1", "::1", "localhost"),
-                   help="loopback address to listen on (default 127.0.0.1)")
-    p.add_argument("--speedup", type=SPEEDUP, default=60.0, metavar="N",
-                   help="simulated seconds per real second, above 0 and at most 100000 (default 60)")
-    p.add_argument("--scenario", action="append", default=[], metavar="KEY=VALUE",
-                   help="a fault to simulate (see above)")
-    p.add_argument("--blue-version", default="1.0.0", metavar="VERSION",
-                   help="version of the group serving at the start (default 1.0.0)")
-    p.add_argument("--approval", action="store_true",
-                   help="web's stored profile requires approval of the staging instance")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        choices=("127.0.0.1", "::1", "localhost"),
+        help="loopback address to listen on (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--speedup",
+        type=SPEEDUP,
+        default=60.0,
+        metavar="N",
+        help="simulated seconds per real second, above 0 and at most 100000 (default 60)",
+    )
+    p.add_argument(
+        "--scenario", action="append", default=[], metavar="KEY=VALUE", help="a fault to simulate (see above)"
+    )
+    p.add_argument(
+        "--blue-version",
+        default="1.0.0",
+        metavar="VERSION",
+        help="version of the group serving at the start (default 1.0.0)",
+    )
+    p.add_argument(
+        "--approval", action="store_true", help="web's stored profile requires approval of the staging instance"
+    )
     p.add_argument("--timeline", metavar="FILE", help="on stop, write the simulator's timeline there as JSON")
-    p.add_argument("--events", action="store_true",
-                   help="print the simulated AWS's events as they happen (instances, images, health, ...)")
+    p.add_argument(
+        "--events",
+        action="store_true",
+        help="print the simulated AWS's events as they happen (instances, images, health, ...)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request, and the handlers' logs")
     p.set_defaults(local_handler=_local_up)
 
@@ -196,10 +259,14 @@ def _local_up(args: Any) -> int:
 def _prefix(args: Any) -> str:
     """``immutable-deploy`` with the global options given, for the commands the tool prints."""
     words = ["immutable-deploy"]
-    for option, value in (("--region", args.region), ("--endpoint-url", args.endpoint_url),
-                          ("--stack", args.stack if args.stack != DEFAULT_STACK else None),
-                          ("--deploy-arn", args.deploy_arn), ("--rollback-arn", args.rollback_arn),
-                          ("--table", args.table)):
+    for option, value in (
+        ("--region", args.region),
+        ("--endpoint-url", args.endpoint_url),
+        ("--stack", args.stack if args.stack != DEFAULT_STACK else None),
+        ("--deploy-arn", args.deploy_arn),
+        ("--rollback-arn", args.rollback_arn),
+        ("--table", args.table),
+    ):
         if value:
             words += [option, shlex.quote(value)]
     return " ".join(words)
@@ -216,10 +283,17 @@ def main(argv: list[str] | None = None) -> int:
     as_json = bool(getattr(args, "json", False))
     out = sys.stderr if as_json else sys.stdout
     try:
-        aws = Aws(region=args.region, endpoint_url=args.endpoint_url, stack=args.stack,
-                  deploy_arn_option=args.deploy_arn, rollback_arn_option=args.rollback_arn, table_option=args.table)
-        ctx = Context(aws=aws, json=as_json, out=out, stdout=sys.stdout, prefix=_prefix(args),
-                               poll_seconds=args.poll_seconds)
+        aws = Aws(
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            stack=args.stack,
+            deploy_arn_option=args.deploy_arn,
+            rollback_arn_option=args.rollback_arn,
+            table_option=args.table,
+        )
+        ctx = Context(
+            aws=aws, json=as_json, out=out, stdout=sys.stdout, prefix=_prefix(args), poll_seconds=args.poll_seconds
+        )
         return int(args.handler(ctx, args))
     except CliError as exc:
         sys.stderr.write(f"immutable-deploy: error: {exc}\n")

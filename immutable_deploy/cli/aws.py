@@ -1,6 +1,7 @@
 """AWS access for the CLI: clients that honour ``--region`` and ``--endpoint-url`` (or
 ``AWS_ENDPOINT_URL``), and where things are: the state machines, the state table and the profile
 parameter prefix, read from the stack's outputs (``--stack``) unless given explicitly."""
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ def plain_item(item: dict[str, Any]) -> dict[str, Any]:
     """A DynamoDB item (attribute-value form) as plain values."""
     out: dict[str, Any] = {}
     for key, typed in item.items():
-        (kind, value), = typed.items()
+        ((kind, value),) = typed.items()
         if kind == "N":
             out[key] = int(value) if value.lstrip("-").isdigit() else float(value)
         elif kind == "BOOL":
@@ -73,7 +74,8 @@ class Aws:
     def client(self, service: str) -> Any:
         if service not in self._clients:
             self._clients[service] = self.session.client(
-                service, endpoint_url=self.endpoint_url,
+                service,
+                endpoint_url=self.endpoint_url,
                 config=Config(retries={"mode": "standard", "total_max_attempts": 5}),
             )
         return self._clients[service]
@@ -89,8 +91,10 @@ class Aws:
                 self._outputs_error = str(exc)
         if required and required not in self._outputs:
             why = self._outputs_error or f"stack {self.stack} has no output {required}"
-            raise CliError(f"cannot find {required}: {why}. Deploy the stack, or pass --stack NAME "
-                           f"or the explicit option (--deploy-arn, --rollback-arn, --table)")
+            raise CliError(
+                f"cannot find {required}: {why}. Deploy the stack, or pass --stack NAME "
+                f"or the explicit option (--deploy-arn, --rollback-arn, --table)"
+            )
         return self._outputs
 
     @property
@@ -114,8 +118,11 @@ class Aws:
 
     @property
     def profile_prefix(self) -> str:
-        return (self.outputs().get("ProfileParameterPrefix")
-                or os.environ.get("PROFILE_PARAMETER_PREFIX") or DEFAULT_PROFILE_PREFIX)
+        return (
+            self.outputs().get("ProfileParameterPrefix")
+            or os.environ.get("PROFILE_PARAMETER_PREFIX")
+            or DEFAULT_PROFILE_PREFIX
+        )
 
     # -- stored profiles -------------------------------------------------------------------------
     def profile_parameter(self, app: str) -> str:
@@ -145,7 +152,8 @@ class Aws:
     # -- Step Functions --------------------------------------------------------------------------
     def start_execution(self, machine_arn: str, name: str, payload: dict) -> str:
         resp = self.client("stepfunctions").start_execution(
-            stateMachineArn=machine_arn, name=name, input=json.dumps(payload))
+            stateMachineArn=machine_arn, name=name, input=json.dumps(payload)
+        )
         return resp["executionArn"]
 
     def describe_execution(self, arn: str) -> dict:

@@ -20,6 +20,7 @@ code  meaning
 10    approve/reject: no deployment of this app is waiting for approval
 ====  ======================================================================================
 """
+
 from __future__ import annotations
 
 from blue_green import contract

@@ -8,6 +8,7 @@ terminal it redraws one block in place (ANSI); otherwise it prints plain lines, 
 that CI logs stay readable. Ctrl-C raises ``KeyboardInterrupt`` out of :func:`follow`; the caller
 says how to resume. The execution itself is never touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,7 @@ def sleep(seconds: float) -> None:
 DOC_KEYS = ("bake", "image", "fleet", "traffic")
 
 #: state -> phase, from the phase lists the state machines are built from
-_PHASE_OF = {"deploy": workflow.phase_of_state(workflow.DEPLOY),
-             "rollback": workflow.phase_of_state(workflow.ROLLBACK)}
+_PHASE_OF = {"deploy": workflow.phase_of_state(workflow.DEPLOY), "rollback": workflow.phase_of_state(workflow.ROLLBACK)}
 #: Pass states that are plumbing, not steps
 _QUIET_PASSES = ("Start", "Explain ", "DeployedWith", "RollbackOutput", "Undo failed")
 
@@ -144,7 +144,8 @@ class Tracker:
         if self.ended or step is None:
             return ""
         if step.name == "AwaitApproval":
-            return f"approval: {self.approve_hint(f'approve {self.app}')} or {self.approve_hint(f'reject {self.app} --reason TEXT')}"
+            approve, reject = f"approve {self.app}", f"reject {self.app} --reason TEXT"
+            return f"approval: {self.approve_hint(approve)} or {self.approve_hint(reject)}"
         if step.status == "waiting":
             return step.progress or f"{step.name} ({step.phase})"
         if step.status == "retrying":
@@ -153,8 +154,12 @@ class Tracker:
 
     @property
     def awaiting_approval(self) -> bool:
-        return self.current is not None and self.current.name == "AwaitApproval" and self.current.status != "ok" \
+        return (
+            self.current is not None
+            and self.current.name == "AwaitApproval"
+            and self.current.status != "ok"
             and self.ended is None
+        )
 
     # -- events ----------------------------------------------------------------------------------
     def apply(self, event: dict) -> list[Change]:
@@ -165,7 +170,9 @@ class Tracker:
             self.start = at
             payload = parse_json(event.get("executionStartedEventDetails", {}).get("input")) or {}
             if isinstance(payload, dict):
-                self.version = (payload.get("release") or {}).get("version") if isinstance(payload.get("release"), dict) else None
+                self.version = (
+                    (payload.get("release") or {}).get("version") if isinstance(payload.get("release"), dict) else None
+                )
             return []
         if self.start is None:
             self.start = at
@@ -173,8 +180,16 @@ class Tracker:
             return self._entered(kind, event["stateEnteredEventDetails"], at)
         if kind.endswith("StateExited"):
             return self._exited(kind, event["stateExitedEventDetails"], at)
-        if kind in ("TaskFailed", "LambdaFunctionFailed", "LambdaFunctionTimedOut", "TaskTimedOut",
-                    "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed", "TaskSubmitFailed", "TaskStartFailed"):
+        if kind in (
+            "TaskFailed",
+            "LambdaFunctionFailed",
+            "LambdaFunctionTimedOut",
+            "TaskTimedOut",
+            "LambdaFunctionStartFailed",
+            "LambdaFunctionScheduleFailed",
+            "TaskSubmitFailed",
+            "TaskStartFailed",
+        ):
             details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
             return self._failed(details, at, timed_out=kind.endswith("TimedOut"))
         if kind == "TaskSucceeded" and self.current is not None and self.current.name == "AwaitApproval":
@@ -205,8 +220,11 @@ class Tracker:
                 failure = doc.get("failure") if isinstance(doc, dict) else None
                 failure = failure if isinstance(failure, dict) else {}
                 message = lambda_message(failure.get("cause"))
-                text = (f"{failure.get('state', 'a step')} failed with {failure.get('error', 'an error')}"
-                        + (f": {message}" if message else "") + "; undoing everything")
+                text = (
+                    f"{failure.get('state', 'a step')} failed with {failure.get('error', 'an error')}"
+                    + (f": {message}" if message else "")
+                    + "; undoing everything"
+                )
                 return [Change(at, "rollback", "Compensate", text)]
             return []
         self.phase = phase
@@ -252,8 +270,10 @@ class Tracker:
         news: list[str] = []
         if step.name == "AwaitApproval" and self.approval_answer is not None:
             answer = self.approval_answer
-            news.append(f"approved by {answer.get('approved_by', '?')}"
-                        + (f": {answer['comment']}" if answer.get("comment") else ""))
+            news.append(
+                f"approved by {answer.get('approved_by', '?')}"
+                + (f": {answer['comment']}" if answer.get("comment") else "")
+            )
         for key in DOC_KEYS:
             part = doc.get(key)
             text = part.get("progress") if isinstance(part, dict) else None
@@ -287,8 +307,12 @@ class Tracker:
 
     def _execution_ended(self, kind: str, event: dict, at: datetime) -> list[Change]:
         details: dict[str, Any] = next((v for k, v in event.items() if k.endswith("EventDetails")), {}) or {}
-        status = {"ExecutionSucceeded": "SUCCEEDED", "ExecutionFailed": "FAILED", "ExecutionAborted": "ABORTED",
-                  "ExecutionTimedOut": "TIMED_OUT"}.get(kind)
+        status = {
+            "ExecutionSucceeded": "SUCCEEDED",
+            "ExecutionFailed": "FAILED",
+            "ExecutionAborted": "ABORTED",
+            "ExecutionTimedOut": "TIMED_OUT",
+        }.get(kind)
         if status is None:
             return []
         self.ended = {"status": status, "error": details.get("error"), "cause": details.get("cause")}
@@ -307,13 +331,15 @@ class Tracker:
         address = item.get("staging_address") or "an address not known"
         return [
             f"Waiting for approval: {self.app} {version} ({item.get('git_ref', '?')} @ {item.get('commit', '?')})",
-            f"  staging:  {address} (instance {item.get('staging_instance') or '?'}); answer by {item.get('expires_at', '?')}",
+            f"  staging:  {address} (instance {item.get('staging_instance') or '?'}); "
+            f"answer by {item.get('expires_at', '?')}",
             f"  approve:  {self.approve_hint(f'approve {self.app}')} [--comment TEXT]",
             f"  reject:   {self.approve_hint(f'reject {self.app}')} --reason TEXT",
         ]
 
 
 # --- views ---------------------------------------------------------------------------------------
+
 
 def stamp(tracker: Tracker, at: datetime | None) -> str:
     seconds = int((at - tracker.start).total_seconds()) if at and tracker.start else 0
@@ -330,7 +356,9 @@ class PlainView:
 
     def update(self, tracker: Tracker, changes: list[Change], notes: list[str]) -> None:
         for change in changes:
-            self.out.write(f"{stamp(tracker, change.at)} {change.phase:<8} {change.state:<26} {change.text}\n".rstrip() + "\n")
+            self.out.write(
+                f"{stamp(tracker, change.at)} {change.phase:<8} {change.state:<26} {change.text}\n".rstrip() + "\n"
+            )
         for line in notes:
             self.out.write(line + "\n")
         if changes or notes:
@@ -352,8 +380,11 @@ class TtyView:
         self.mark = time.monotonic()
         encoding = (getattr(out, "encoding", None) or "").lower()
         fancy = "utf" in encoding
-        self.icons = ({"ok": "✓", "failed": "✗", "running": "›", "waiting": "…", "retrying": "↻"} if fancy
-                      else {"ok": "+", "failed": "x", "running": ">", "waiting": ".", "retrying": "r"})
+        self.icons = (
+            {"ok": "✓", "failed": "✗", "running": "›", "waiting": "…", "retrying": "↻"}
+            if fancy
+            else {"ok": "+", "failed": "x", "running": ">", "waiting": ".", "retrying": "r"}
+        )
 
     def render(self, tracker: Tracker) -> list[str]:
         extra = time.monotonic() - self.mark
@@ -361,15 +392,17 @@ class TtyView:
         steps = list(tracker.steps.values())
         if len(steps) > self.MAX_STEPS:
             lines.append(f"  ({len(steps) - self.MAX_STEPS} earlier steps)")
-            steps = steps[-self.MAX_STEPS:]
+            steps = steps[-self.MAX_STEPS :]
         for step in steps:
             seconds = step.seconds(tracker.last)
             if seconds is not None and step.status not in ("ok", "failed") and not tracker.ended:
                 seconds += extra
             detail = step.error if step.status == "failed" else step.progress
             checks = f" ({step.attempts} checks)" if step.attempts > 1 else ""
-            lines.append(f"  {self.icons.get(step.status, ' ')} {step.phase:<8} {step.name:<26} "
-                         f"{duration(seconds):>7}{checks}  {detail}".rstrip())
+            lines.append(
+                f"  {self.icons.get(step.status, ' ')} {step.phase:<8} {step.name:<26} "
+                f"{duration(seconds):>7}{checks}  {detail}".rstrip()
+            )
         waiting = tracker.waiting_for()
         if waiting:
             lines.append(f"  waiting for: {waiting}")
@@ -386,7 +419,7 @@ class TtyView:
             width = os.get_terminal_size(self.out.fileno()).columns
         except (OSError, ValueError, AttributeError):
             pass
-        text = "".join(f"{line[:max(width - 1, 20)]}\x1b[K\n" for line in lines)
+        text = "".join(f"{line[: max(width - 1, 20)]}\x1b[K\n" for line in lines)
         up = f"\x1b[{self.drawn}F" if self.drawn else ""
         self.out.write(up + text + "\x1b[J")
         self.out.flush()
@@ -403,8 +436,17 @@ def is_tty(out: TextIO) -> bool:
         return False
 
 
-def follow(aws: Any, arn: str, *, app: str, kind: str, out: TextIO, tty: bool | None = None,
-           poll_seconds: float | None = None, approve_hint: Callable[[str], str] | None = None) -> dict:
+def follow(
+    aws: Any,
+    arn: str,
+    *,
+    app: str,
+    kind: str,
+    out: TextIO,
+    tty: bool | None = None,
+    poll_seconds: float | None = None,
+    approve_hint: Callable[[str], str] | None = None,
+) -> dict:
     """Show the execution until it ends; returns its final ``DescribeExecution``.
 
     Raises ``KeyboardInterrupt`` when the user presses Ctrl-C (the execution keeps running)."""

@@ -17,6 +17,7 @@ Listeners registered with :meth:`add_listener` are called (outside the clock's l
 advance or sleep, with the new simulated time; the simulator uses this to move resource
 lifecycles forward.
 """
+
 from __future__ import annotations
 
 import threading

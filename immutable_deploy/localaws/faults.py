@@ -1,4 +1,5 @@
 """Faults the simulated AWS can inject, and the error responses AWS would send for them."""
+
 from __future__ import annotations
 
 import json
@@ -178,10 +179,7 @@ def error_response(protocol: str, code: str, message: str, status: int) -> Respo
         )
         return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body
     if protocol == "rest-xml":
-        body = (
-            f"<Error><Code>{code}</Code><Message>{message}</Message>"
-            f"<RequestId>{request_id}</RequestId></Error>"
-        )
+        body = f"<Error><Code>{code}</Code><Message>{message}</Message><RequestId>{request_id}</RequestId></Error>"
         return status, {"Content-Type": "application/xml", "x-amz-request-id": request_id}, body
     body = json.dumps({"__type": code, "message": message})
     headers = {

@@ -1,4 +1,5 @@
 """Fill gaps of moto 5.2.5 that the workflow's real calls run into (moto is pinned exactly)."""
+
 from __future__ import annotations
 
 import copy
@@ -57,13 +58,15 @@ def _as_delivered(event: dict) -> dict:
 def _placeholders(rule: Any, target: dict, event: dict) -> dict[str, Any]:
     paths = target.get("InputTransformer", {}).get("InputPathsMap") or {}
     values = {name: _json_path(path, event) for name, path in paths.items()}
-    values.update({
-        "aws.events.rule-arn": rule.arn,
-        "aws.events.rule-name": rule.name,
-        "aws.events.event.ingestion-time": event.get("ingestion-time"),
-        "aws.events.event": _as_delivered(event),
-        "aws.events.event.json": _as_delivered(event),
-    })
+    values.update(
+        {
+            "aws.events.rule-arn": rule.arn,
+            "aws.events.rule-name": rule.name,
+            "aws.events.event.ingestion-time": event.get("ingestion-time"),
+            "aws.events.event": _as_delivered(event),
+            "aws.events.event.json": _as_delivered(event),
+        }
+    )
     return values
 
 
@@ -77,14 +80,14 @@ def render_input_template(template: str, values: dict[str, Any]) -> str:
     while i < len(template):
         ch = template[i]
         if ch == "\\" and in_string:
-            out.append(template[i:i + 2])
+            out.append(template[i : i + 2])
             i += 2
             continue
         if ch == '"':
             in_string = not in_string
         elif ch == "<":
             end = template.find(">", i)
-            name = template[i + 1:end] if end > i else ""
+            name = template[i + 1 : end] if end > i else ""
             if name in values:
                 value = values[name]
                 if in_string:
@@ -125,8 +128,9 @@ def _dead_letter(rule: Any, target: dict, event: dict, code: str, message: str) 
     if not _events_may_send(rule, backend.get_queue(queue.resource_id), dlq):
         # EventBridge's SendMessage is denied: the event is lost (AWS counts it in the rule's
         # InvocationsFailedToBeSentToDlq metric)
-        logger.warning("EventBridge may not send to %s (its queue policy does not allow rule %s): event dropped",
-                       dlq, rule.arn)
+        logger.warning(
+            "EventBridge may not send to %s (its queue policy does not allow rule %s): event dropped", dlq, rule.arn
+        )
         return
     attributes = {"ERROR_CODE": code, "ERROR_MESSAGE": message[:256], "RULE_ARN": rule.arn, "TARGET_ARN": target["Arn"]}
     backend.send_message(
@@ -149,10 +153,17 @@ def _events_may_send(rule: Any, queue: Any, queue_arn: str) -> bool:
     policy = for_service_principal(json.loads(raw) if isinstance(raw, str) else raw, "events.amazonaws.com")
     if policy is None:
         return False
-    request = AuthzRequest("sqs:SendMessage", queue_arn, context={
-        "aws:SourceArn": rule.arn, "aws:SourceAccount": rule.arn.split(":")[4],
-        "aws:PrincipalServiceName": "events.amazonaws.com", "aws:SecureTransport": True,
-    }, why="EventBridge sending a failed delivery to the rule's dead-letter queue")
+    request = AuthzRequest(
+        "sqs:SendMessage",
+        queue_arn,
+        context={
+            "aws:SourceArn": rule.arn,
+            "aws:SourceAccount": rule.arn.split(":")[4],
+            "aws:PrincipalServiceName": "events.amazonaws.com",
+            "aws:SecureTransport": True,
+        },
+        why="EventBridge sending a failed delivery to the rule's dead-letter queue",
+    )
     return evaluate([policy], request).allowed
 
 
@@ -165,7 +176,9 @@ def _start_execution(rule: Any, target: dict, event: dict) -> None:
         payload = target_input(rule, target, event)
         json.loads(payload)
         get_backend(arn.account, arn.region).start_execution(
-            state_machine_arn=target["Arn"], name=str(uuid.uuid4()), execution_input=payload,
+            state_machine_arn=target["Arn"],
+            name=str(uuid.uuid4()),
+            execution_input=payload,
         )
     except Exception as exc:  # noqa: BLE001 - EventBridge reports a failed delivery through the DLQ
         _dead_letter(rule, target, event, _error_code(exc), str(getattr(exc, "message", None) or exc))
@@ -314,8 +327,9 @@ def _put_scaling_policy_response(original: Callable) -> Callable:
         from moto.core.responses import ActionResult
 
         original(response)
-        policy = find_policy(response.autoscaling_backend, response._get_param("AutoScalingGroupName"),
-                             response._get_param("PolicyName"))
+        policy = find_policy(
+            response.autoscaling_backend, response._get_param("AutoScalingGroupName"), response._get_param("PolicyName")
+        )
         return ActionResult({"PolicyARN": policy.arn if policy is not None else None, "Alarms": []})
 
     put_scaling_policy.__wrapped__ = original  # type: ignore[attr-defined]
@@ -373,7 +387,8 @@ def _idempotent(original: Callable, action: str) -> Callable:
             return original(self)
         params = json.dumps(
             {k: v for k, v in self.querystring.items() if k not in ("Action", "Version")},
-            sort_keys=True, default=str,
+            sort_keys=True,
+            default=str,
         )
         seen = self.ec2_backend.__dict__.setdefault(_TOKENS, {})
         first = seen.get((action, token))
@@ -400,8 +415,10 @@ def _refuse_a_taken_name(original: Callable, kind: str, existing: Callable[[Any]
 
         name = kwargs.get("name") if "name" in kwargs else args[0]
         if name in existing(self):
-            raise AutoscalingClientError("AlreadyExists", f"{kind} by this name already exists - "
-                                         f"A {kind.lower()} with the name {name} already exists")
+            raise AutoscalingClientError(
+                "AlreadyExists",
+                f"{kind} by this name already exists - A {kind.lower()} with the name {name} already exists",
+            )
         return original(self, *args, **kwargs)
 
     create.__wrapped__ = original  # type: ignore[attr-defined]
@@ -422,19 +439,39 @@ def _install_policies_and_tokens() -> Callable[[], None]:
 
     patch(FakeScalingPolicy, "arn", property(_policy_arn))
     patch(FakeScalingPolicy, "policy_arn", property(_policy_arn))
-    patch(AutoScalingBackend, "put_scaling_policy", _put_scaling_policy_per_group(AutoScalingBackend.put_scaling_policy))
-    patch(AutoScalingBackend, "delete_auto_scaling_group",
-          _delete_group_with_its_policies(AutoScalingBackend.delete_auto_scaling_group))
-    patch(AutoScalingResponse, "put_scaling_policy", _put_scaling_policy_response(AutoScalingResponse.put_scaling_policy))
+    patch(
+        AutoScalingBackend, "put_scaling_policy", _put_scaling_policy_per_group(AutoScalingBackend.put_scaling_policy)
+    )
+    patch(
+        AutoScalingBackend,
+        "delete_auto_scaling_group",
+        _delete_group_with_its_policies(AutoScalingBackend.delete_auto_scaling_group),
+    )
+    patch(
+        AutoScalingResponse, "put_scaling_policy", _put_scaling_policy_response(AutoScalingResponse.put_scaling_policy)
+    )
     patch(AutoScalingResponse, "delete_policy", _delete_policy_response)
     patch(AutoScalingResponse, "execute_policy", _execute_policy_response)
     patch(InstanceResponse, "run_instances", _idempotent(InstanceResponse.run_instances, "RunInstances"))
-    patch(LaunchTemplates, "create_launch_template",
-          _idempotent(LaunchTemplates.create_launch_template, "CreateLaunchTemplate"))
-    patch(AutoScalingBackend, "create_auto_scaling_group", _refuse_a_taken_name(
-        AutoScalingBackend.create_auto_scaling_group, "AutoScalingGroup", lambda b: b.autoscaling_groups))
-    patch(AutoScalingBackend, "create_launch_configuration", _refuse_a_taken_name(
-        AutoScalingBackend.create_launch_configuration, "Launch Configuration", lambda b: b.launch_configurations))
+    patch(
+        LaunchTemplates,
+        "create_launch_template",
+        _idempotent(LaunchTemplates.create_launch_template, "CreateLaunchTemplate"),
+    )
+    patch(
+        AutoScalingBackend,
+        "create_auto_scaling_group",
+        _refuse_a_taken_name(
+            AutoScalingBackend.create_auto_scaling_group, "AutoScalingGroup", lambda b: b.autoscaling_groups
+        ),
+    )
+    patch(
+        AutoScalingBackend,
+        "create_launch_configuration",
+        _refuse_a_taken_name(
+            AutoScalingBackend.create_launch_configuration, "Launch Configuration", lambda b: b.launch_configurations
+        ),
+    )
 
     def uninstall() -> None:
         while saved:
@@ -475,14 +512,19 @@ def _choice_path_must_exist(original: Callable) -> Callable:
             if isinstance(missing, NoSuchVariable):
                 path = self.variable.string_sampler.literal_value
                 cause = f"Invalid path '{path}': The choice state's condition path references an invalid value."
-                raise FailureEventException(failure_event=FailureEvent(
-                    env=env,
-                    error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
-                    event_type=HistoryEventType.TaskFailed,
-                    # moto's EventDetails TypedDict marks all of its ~35 keys required; AWS sends one
-                    event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
-                        error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause)),
-                ))
+                raise FailureEventException(
+                    failure_event=FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=StatesErrorNameType.StatesRuntime),
+                        event_type=HistoryEventType.TaskFailed,
+                        # moto's EventDetails TypedDict marks all of its ~35 keys required; AWS sends one
+                        event_details=EventDetails(
+                            taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
+                                error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause
+                            )
+                        ),
+                    )
+                )
         original(self, env)
 
     _eval_body.__wrapped__ = original  # type: ignore[attr-defined]

@@ -6,6 +6,7 @@ deployments through it.
         arn = aws.start_deploy(aws.world.request("2.0.0"))
         result = aws.wait(arn)
 """
+
 from __future__ import annotations
 
 import json
@@ -37,6 +38,7 @@ DEFAULT_ENV = {
     "POWERTOOLS_SERVICE_NAME": "immutable-deploy",
     "POWERTOOLS_METRICS_NAMESPACE": "ImmutableDeploy",
 }
+
 
 def share_model_loader() -> None:
     """One botocore data loader for every session of this process. moto's ``mock_aws`` starts each
@@ -93,8 +95,13 @@ def reuse_interpreter_clients() -> None:
 
     def reusing(region: str, service: str, state_credentials: Any = None) -> Any:
         # what the original decides the endpoint by: the stubber intercepting, else moto's server port
-        key = (region, service, boto_client.botocore_stubber.enabled, boto_client.moto_server_port(),
-               repr(state_credentials))
+        key = (
+            region,
+            service,
+            boto_client.botocore_stubber.enabled,
+            boto_client.moto_server_port(),
+            repr(state_credentials),
+        )
         if key not in clients:
             clients[key] = create(region, service, state_credentials)
         return clients[key]
@@ -177,7 +184,10 @@ def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-
 
     name = f"{stack.outputs['ProfileParameterPrefix']}{app}"
     shared_client("ssm", region).put_parameter(
-        Name=name, Value=from_inventory(profile).parameter_value(), Type="String", Overwrite=True,
+        Name=name,
+        Value=from_inventory(profile).parameter_value(),
+        Type="String",
+        Overwrite=True,
     )
     return name
 
@@ -232,8 +242,15 @@ class LocalAws:
         version, capacity, targets = self.blue
         try:
             parts = provision(
-                self._stack, template, scenario=self.scenario, pace=self.pace, speedup=self.speedup,
-                start=self.start_time, blue_version=version, blue_capacity=capacity, blue_targets=targets,
+                self._stack,
+                template,
+                scenario=self.scenario,
+                pace=self.pace,
+                speedup=self.speedup,
+                start=self.start_time,
+                blue_version=version,
+                blue_capacity=capacity,
+                blue_targets=targets,
                 iam=self.iam_mode,
             )
         except BaseException:
@@ -289,7 +306,9 @@ class LocalAws:
             if until and until in self.states_entered(execution_arn):
                 return desc
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{execution_arn} still running after {timeout}s; states: {self.states_entered(execution_arn)}")
+                raise TimeoutError(
+                    f"{execution_arn} still running after {timeout}s; states: {self.states_entered(execution_arn)}"
+                )
             time.sleep(0.05)
 
     def history(self, execution_arn: str) -> list[dict]:
@@ -323,4 +342,7 @@ class LocalAws:
         return out
 
     def groups(self) -> list[str]:
-        return sorted(g["AutoScalingGroupName"] for g in self.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"])
+        return sorted(
+            g["AutoScalingGroupName"]
+            for g in self.client("autoscaling").describe_auto_scaling_groups()["AutoScalingGroups"]
+        )

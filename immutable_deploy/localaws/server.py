@@ -17,6 +17,7 @@ The process holds global state while it serves (os.environ: AWS_ENDPOINT_URL, fa
 MOTO_PORT; moto's configuration; the simulator's patches): one server per process at a time, and
 no ``mock_aws`` while it runs. :meth:`LocalServer.stop` puts everything back.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -61,6 +62,7 @@ QUIET_ENV = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "
 
 # -- scenario from KEY=VALUE ------------------------------------------------------------------------
 
+
 def _words(value: str) -> frozenset[str]:
     return frozenset(w.strip() for w in value.split(",") if w.strip())
 
@@ -92,7 +94,10 @@ def _seconds(value: str) -> float | None:
 SCENARIO_SETTINGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "spot_capacity_refused": (_words, "instance types (comma-separated, * for all) refused as spot"),
     "on_demand_capacity_refused": (_words, "instance types refused on demand"),
-    "spot_interruption_after_seconds": (_seconds, "the staging spot instance is interrupted N simulated s after it runs"),
+    "spot_interruption_after_seconds": (
+        _seconds,
+        "the staging spot instance is interrupted N simulated s after it runs",
+    ),
     "image_fails": (_boolean, "images end 'failed' (true/false)"),
     "unhealthy_versions": (_words, "versions whose instances never become healthy (comma-separated)"),
     "ready_command_failures": (int, "the first N SSM command invocations fail"),
@@ -139,6 +144,7 @@ def describe_scenario(scenario: Scenario) -> str:
 
 
 # -- the server -----------------------------------------------------------------------------------
+
 
 def _threaded_server_class() -> type:
     from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -221,8 +227,17 @@ def _url(host: str, port: int) -> str:
 class LocalServer:
     """A running local AWS endpoint (what :func:`serve` returns)."""
 
-    def __init__(self, url: str, host: str, port: int, parts: Provisioned, scenario: Scenario,
-                 cleanup: ExitStack, started_in: float, profile_parameter: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        host: str,
+        port: int,
+        parts: Provisioned,
+        scenario: Scenario,
+        cleanup: ExitStack,
+        started_in: float,
+        profile_parameter: str,
+    ) -> None:
         self.url = url
         self.host = host
         self.port = port
@@ -342,8 +357,16 @@ def serve(
         _set_env(cleanup, {"AWS_ENDPOINT_URL": url, "MOTO_PORT": str(bound_port)})
         _reset_boto3()
 
-        parts = provision(cleanup, template, scenario=scenario, pace=pace, speedup=speedup, start=start,
-                          blue_version=blue_version, blue_capacity=blue_capacity)
+        parts = provision(
+            cleanup,
+            template,
+            scenario=scenario,
+            pace=pace,
+            speedup=speedup,
+            start=start,
+            blue_version=blue_version,
+            blue_capacity=blue_capacity,
+        )
         if not verbose:
             _quiet_handlers(cleanup)
         # blue has been serving for a while: let its instances boot and pass their health checks
@@ -368,11 +391,15 @@ def _quiet_logs(cleanup: ExitStack, verbose: bool) -> None:
 
 # -- what to print --------------------------------------------------------------------------------
 
+
 def banner(handle: LocalServer) -> str:
     stack, world, clock = handle.stack, handle.world, handle.clock
     url = handle.url
-    pace = f"x{clock.speedup:g}: one real second is {clock.speedup:g} simulated seconds" if clock.realtime \
+    pace = (
+        f"x{clock.speedup:g}: one real second is {clock.speedup:g} simulated seconds"
+        if clock.realtime
         else "virtual (stands still)"
+    )
     blue = world.blue_asg or "(none)"
     lines = [
         f"Local AWS serving at {url} (moto in this process, with the Immutable Deploy simulator); "
@@ -428,8 +455,13 @@ def _print_events(handle: LocalServer, shown: int, out: TextIO) -> int:
 
 # -- the command ----------------------------------------------------------------------------------
 
-def up(args: Any, out: TextIO | None = None, ready: Callable[[LocalServer], None] | None = None,
-       stop_event: threading.Event | None = None) -> int:
+
+def up(
+    args: Any,
+    out: TextIO | None = None,
+    ready: Callable[[LocalServer], None] | None = None,
+    stop_event: threading.Event | None = None,
+) -> int:
     """``immutable-deploy local up``: serve until Ctrl-C or SIGTERM (or ``stop_event``), then stop
     cleanly. Returns the exit code."""
     from immutable_deploy.cli import exitcodes
@@ -451,8 +483,15 @@ def up(args: Any, out: TextIO | None = None, ready: Callable[[LocalServer], None
     out.flush()
     try:
         try:
-            handle = serve(host=args.host, port=args.port, speedup=args.speedup, scenario=scenario,
-                           blue_version=args.blue_version, approval=args.approval, verbose=args.verbose)
+            handle = serve(
+                host=args.host,
+                port=args.port,
+                speedup=args.speedup,
+                scenario=scenario,
+                blue_version=args.blue_version,
+                approval=args.approval,
+                verbose=args.verbose,
+            )
         except (OSError, ValueError, RuntimeError) as exc:
             sys.stderr.write(f"immutable-deploy local up: error: {exc}\n")
             return exitcodes.ERROR

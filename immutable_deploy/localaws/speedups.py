@@ -18,6 +18,7 @@ test (a tenth of a scenario's time). moto intercepts every client made after it 
 
 Installed by the local AWS (``harness.provision``) beside the gap fixes; none changes behaviour.
 """
+
 from __future__ import annotations
 
 import functools
@@ -37,6 +38,7 @@ def client(service: str, region: str = "us-east-1") -> Any:
 @functools.lru_cache(maxsize=256)
 def _client(service: str, region: str, _endpoint: str | None, _key: str | None) -> Any:
     return boto3.client(service, region_name=region)
+
 
 #: definitions kept: the deploy and rollback machines, and the few variants that tests create
 _KEPT = 16

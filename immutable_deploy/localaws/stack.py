@@ -9,6 +9,7 @@ What it does not do: run CloudFormation. It reads the template and creates the t
 the queues, the functions, the state machines and the EventBridge rules (with their targets)
 itself (moto's CloudFormation would put the state machines in a backend that does not execute them).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,9 +75,16 @@ def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
     app, its context, the inventory (``inventory/`` of the working directory, as app.py reads it)
     and the code that turns the inventory into stored profile parameters."""
     digest = hashlib.sha256()
-    shaping = [ROOT / "app.py", ROOT / "cdk.json", ROOT / "stacks", ROOT / "statemachine",
-               LAMBDAS / "blue_green" / "profiles.py", LAMBDAS / "blue_green" / "models" / "request.py",
-               LAMBDAS / "blue_green" / "phases.py", LAMBDAS / "blue_green" / "contract.py"]
+    shaping = [
+        ROOT / "app.py",
+        ROOT / "cdk.json",
+        ROOT / "stacks",
+        ROOT / "statemachine",
+        LAMBDAS / "blue_green" / "profiles.py",
+        LAMBDAS / "blue_green" / "models" / "request.py",
+        LAMBDAS / "blue_green" / "phases.py",
+        LAMBDAS / "blue_green" / "contract.py",
+    ]
     for path in shaping:
         files = [path] if path.is_file() else sorted(path.rglob("*.py"))
         for f in files:
@@ -111,7 +119,7 @@ class _Resolver:
     def __call__(self, value: Any) -> Any:
         if isinstance(value, dict):
             if len(value) == 1:
-                (key, arg), = value.items()
+                ((key, arg),) = value.items()
                 if key == "Ref":
                     return self._ref(arg)
                 if key == "Fn::GetAtt":
@@ -214,9 +222,15 @@ class _StackBuilder:
         self._clients: dict[str, Any] = {}
         self.passes: list[dict[str, Callable[[str, dict], None]]] = [
             # 1: things nothing else needs resolved first
-            {"AWS::IAM::Role": self._role, "AWS::DynamoDB::Table": self._table, "AWS::SNS::Topic": self._topic,
-             "AWS::Logs::LogGroup": self._log_group, "AWS::Lambda::LayerVersion": self._layer,
-             "AWS::SQS::Queue": self._queue, "AWS::Events::EventBus": self._bus},
+            {
+                "AWS::IAM::Role": self._role,
+                "AWS::DynamoDB::Table": self._table,
+                "AWS::SNS::Topic": self._topic,
+                "AWS::Logs::LogGroup": self._log_group,
+                "AWS::Lambda::LayerVersion": self._layer,
+                "AWS::SQS::Queue": self._queue,
+                "AWS::Events::EventBus": self._bus,
+            },
             {"AWS::Lambda::Function": self._function},
             {"AWS::StepFunctions::StateMachine": self._state_machine},
             # the release trigger starts the deploy state machine: moto does not deliver to Step
@@ -278,11 +292,18 @@ class _StackBuilder:
 
     def _queue(self, logical: str, props: dict) -> None:
         name = props.get("QueueName") or self.short(logical)
-        attributes = {"MessageRetentionPeriod": str(props["MessageRetentionPeriod"])} \
-            if "MessageRetentionPeriod" in props else {}
+        attributes = (
+            {"MessageRetentionPeriod": str(props["MessageRetentionPeriod"])}
+            if "MessageRetentionPeriod" in props
+            else {}
+        )
         url = self.client("sqs").create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
-        self.physical[logical] = {"Ref": url, "QueueUrl": url, "QueueName": name,
-                                  "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"}
+        self.physical[logical] = {
+            "Ref": url,
+            "QueueUrl": url,
+            "QueueName": name,
+            "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}",
+        }
 
     def _bus(self, logical: str, props: dict) -> None:
         events = self.client("events")
@@ -343,11 +364,13 @@ class _StackBuilder:
         props = self.resolve(raw)
         for url in props["Queues"]:
             self.client("sqs").set_queue_attributes(
-                QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])})
+                QueueUrl=url, Attributes={"Policy": json.dumps(props["PolicyDocument"])}
+            )
 
     def _parameter(self, logical: str, props: dict) -> None:
-        self.client("ssm").put_parameter(Name=props["Name"], Value=self.resolve(props["Value"]), Type="String",
-                                         Overwrite=True)
+        self.client("ssm").put_parameter(
+            Name=props["Name"], Value=self.resolve(props["Value"]), Type="String", Overwrite=True
+        )
 
 
 def create_stack(template: dict, region: str = "us-east-1", stack_name: str = "ImmutableDeploy") -> LocalStack:
@@ -389,9 +412,16 @@ def register_outputs(stack_name: str, outputs: dict[str, str], region: str) -> N
     """A CloudFormation stack that carries only the outputs, so that tools that find the state
     machines from the stack's outputs (the CLI) work against the local AWS as against a real one."""
     body = {
-        "Resources": {"Outputs": {"Type": "AWS::SSM::Parameter",
-                                  "Properties": {"Name": f"/immutable-deploy/local/{stack_name}", "Type": "String",
-                                                 "Value": "outputs of the locally created stack"}}},
+        "Resources": {
+            "Outputs": {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {
+                    "Name": f"/immutable-deploy/local/{stack_name}",
+                    "Type": "String",
+                    "Value": "outputs of the locally created stack",
+                },
+            }
+        },
         "Outputs": {key: {"Value": value} for key, value in outputs.items()},
     }
     shared_client("cloudformation", region).create_stack(StackName=stack_name, TemplateBody=json.dumps(body))

@@ -4,6 +4,7 @@ profiles, a classic ELB and an ALB target group, and a blue group serving versio
 Used by the tests and by the local demo; everything is created through boto3, so it works against
 moto in-process and against a moto server alike.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -36,8 +37,9 @@ class World:
     blue_asg: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def profile(self, *, traffic: str = "both", launch: str = "launch_template", approval: bool = False,
-                **timing: int) -> dict:
+    def profile(
+        self, *, traffic: str = "both", launch: str = "launch_template", approval: bool = False, **timing: int
+    ) -> dict:
         """A deployment profile for this world (the input contract's ``profile``)."""
         targets = {
             "elb": {"load_balancer_names": [self.load_balancer_name], "target_group_arns": []},
@@ -88,8 +90,13 @@ class World:
         }
 
 
-def build_world(region: str = "us-east-1", app: str = "web", blue_version: str | None = "1.0.0",
-                blue_capacity: int = 3, blue_targets: str = "both") -> World:
+def build_world(
+    region: str = "us-east-1",
+    app: str = "web",
+    blue_version: str | None = "1.0.0",
+    blue_capacity: int = 3,
+    blue_targets: str = "both",
+) -> World:
     ec2 = shared_client("ec2", region)
     iam = shared_client("iam", region)
     elb = shared_client("elb", region)
@@ -97,7 +104,9 @@ def build_world(region: str = "us-east-1", app: str = "web", blue_version: str |
 
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"][
+            "SubnetId"
+        ]
         for i, az in ((1, "a"), (2, "b"))
     ]
     sg = ec2.create_security_group(GroupName=f"{app}-sg", Description=f"{app} instances", VpcId=vpc_id)["GroupId"]
@@ -109,7 +118,9 @@ def build_world(region: str = "us-east-1", app: str = "web", blue_version: str |
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
     )["ImageId"]
 
-    role = iam.create_role(RoleName=f"{app}-instance", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}')
+    role = iam.create_role(
+        RoleName=f"{app}-instance", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}'
+    )
     iam.create_instance_profile(InstanceProfileName=f"{app}-instance")
     iam.add_role_to_instance_profile(InstanceProfileName=f"{app}-instance", RoleName=role["Role"]["RoleName"])
 
@@ -121,7 +132,13 @@ def build_world(region: str = "us-east-1", app: str = "web", blue_version: str |
     )
     elb.configure_health_check(
         LoadBalancerName=f"{app}-elb",
-        HealthCheck={"Target": "HTTP:80/health", "Interval": 10, "Timeout": 5, "UnhealthyThreshold": 2, "HealthyThreshold": 2},
+        HealthCheck={
+            "Target": "HTTP:80/health",
+            "Interval": 10,
+            "Timeout": 5,
+            "UnhealthyThreshold": 2,
+            "HealthyThreshold": 2,
+        },
     )
     elb.modify_load_balancer_attributes(
         LoadBalancerName=f"{app}-elb",
@@ -129,20 +146,33 @@ def build_world(region: str = "us-east-1", app: str = "web", blue_version: str |
     )
     alb = elbv2.create_load_balancer(Name=f"{app}-alb", Subnets=subnets, SecurityGroups=[sg])["LoadBalancers"][0]
     tg = elbv2.create_target_group(
-        Name=f"{app}-tg", Protocol="HTTP", Port=80, VpcId=vpc_id, HealthCheckPath="/health",
-        HealthCheckIntervalSeconds=10, HealthyThresholdCount=2,
+        Name=f"{app}-tg",
+        Protocol="HTTP",
+        Port=80,
+        VpcId=vpc_id,
+        HealthCheckPath="/health",
+        HealthCheckIntervalSeconds=10,
+        HealthyThresholdCount=2,
     )["TargetGroups"][0]
     elbv2.modify_target_group_attributes(
         TargetGroupArn=tg["TargetGroupArn"],
         Attributes=[{"Key": "deregistration_delay.timeout_seconds", "Value": str(DRAIN_SECONDS)}],
     )
     elbv2.create_listener(
-        LoadBalancerArn=alb["LoadBalancerArn"], Protocol="HTTP", Port=80,
+        LoadBalancerArn=alb["LoadBalancerArn"],
+        Protocol="HTTP",
+        Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
     )
     world = World(
-        region=region, vpc_id=vpc_id, subnet_ids=subnets, security_group_id=sg, base_image_id=image_id,
-        load_balancer_name=f"{app}-elb", target_group_arn=tg["TargetGroupArn"], instance_profile=f"{app}-instance",
+        region=region,
+        vpc_id=vpc_id,
+        subnet_ids=subnets,
+        security_group_id=sg,
+        base_image_id=image_id,
+        load_balancer_name=f"{app}-elb",
+        target_group_arn=tg["TargetGroupArn"],
+        instance_profile=f"{app}-instance",
     )
     if blue_version:
         world.blue_asg = create_blue(world, app, blue_version, blue_capacity, blue_targets)
@@ -186,13 +216,24 @@ def create_blue(world: World, app: str, version: str, capacity: int, targets: st
     if targets in ("tg", "both"):
         asg.attach_load_balancer_target_groups(AutoScalingGroupName=name, TargetGroupARNs=[world.target_group_arn])
     asg.put_scaling_policy(
-        AutoScalingGroupName=name, PolicyName="scale-out", PolicyType="SimpleScaling",
-        AdjustmentType="ChangeInCapacity", ScalingAdjustment=2, Cooldown=120,
+        AutoScalingGroupName=name,
+        PolicyName="scale-out",
+        PolicyType="SimpleScaling",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=2,
+        Cooldown=120,
     )
     policy_arn = asg.describe_policies(AutoScalingGroupName=name)["ScalingPolicies"][0]["PolicyARN"]
     cw.put_metric_alarm(
-        AlarmName=f"{name}-cpu-high", MetricName="CPUUtilization", Namespace="AWS/EC2", Statistic="Average",
-        Period=60, EvaluationPeriods=3, Threshold=70, ComparisonOperator="GreaterThanThreshold",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}], AlarmActions=[policy_arn],
+        AlarmName=f"{name}-cpu-high",
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=70,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}],
+        AlarmActions=[policy_arn],
     )
     return name

@@ -4,6 +4,7 @@ Clients are created once per process (Lambda container) and retry throttling and
 (standard mode, with jitter); what outlives those retries surfaces as ``TransientAwsError``, which
 the state machine retries again with its own backoff and jitter.
 """
+
 from __future__ import annotations
 
 import functools

@@ -18,6 +18,7 @@ bounded (progress texts and notes cut, names kept as hints cut, every step's res
 handlers bound (:data:`ERROR_MESSAGE_MAX`, shallow stack trace). :func:`document_budget` adds up the
 worst case of each part.
 """
+
 from __future__ import annotations
 
 import json
@@ -172,6 +173,7 @@ def history_problem(timing: Timing) -> str | None:
 
 # --- document --------------------------------------------------------------------------------------
 
+
 def plan_problem(plan: Any) -> str | None:
     """Why a validated plan (its JSON) is too large for the execution document, naming its largest
     fields, or None."""
@@ -180,8 +182,10 @@ def plan_problem(plan: Any) -> str | None:
         return None
     fields = sorted(_field_sizes(plan.get("profile", {}), "profile"), key=lambda f: -f[1])[:3]
     largest = ", ".join(f"{name} {bytes_:,} bytes" for name, bytes_ in fields)
-    return (f"request: validated, it is {size:,} bytes of JSON, more than the {PLAN_MAX:,} the execution document "
-            f"keeps for it; make it smaller (largest: {largest})")
+    return (
+        f"request: validated, it is {size:,} bytes of JSON, more than the {PLAN_MAX:,} the execution document "
+        f"keeps for it; make it smaller (largest: {largest})"
+    )
 
 
 def _field_sizes(value: Any, path: str) -> list[tuple[str, int]]:
@@ -194,8 +198,9 @@ def cause_bytes(message_chars: int = ERROR_MESSAGE_MAX) -> int:
     """The most a handler's error Cause takes in the document: the runtime's JSON
     ``{"errorMessage", "errorType", "requestId", "stackTrace"}`` as a string in the document's JSON
     (escaped once more), for a message of printable ASCII characters each escaped (``"``)."""
-    cause = json.dumps({"errorMessage": '"' * message_chars, "errorType": "E" * 128, "requestId": "r" * 36,
-                        "stackTrace": []})
+    cause = json.dumps(
+        {"errorMessage": '"' * message_chars, "errorType": "E" * 128, "requestId": "r" * 36, "stackTrace": []}
+    )
     return json_bytes(cause) + STACK_TRACE_ALLOWANCE
 
 
@@ -216,27 +221,68 @@ def document_budget() -> dict[str, int]:
     hostile = '"' * 1000  # every character escaped in JSON: what bounded texts cost at most
     arn = "a" * 256 * 4  # an execution ARN: names of 80 characters, each up to 4 bytes in UTF-8
     ident = "i" * 32  # an AWS id (instance, subnet, image, snapshot, launch template)
-    poll = state.Poll(started_at="2026-01-01T00:00:00Z", deadline="2026-01-01T00:00:00Z", attempt=10**6,
-                      wait_seconds=10**5)
+    poll = state.Poll(
+        started_at="2026-01-01T00:00:00Z", deadline="2026-01-01T00:00:00Z", attempt=10**6, wait_seconds=10**5
+    )
     names = [hostile] * 1000
 
-    bake = state.BakeState(instance_id=ident, instance_type=ident, subnet_id=ident, market="on-demand", launches=2,
-                           fallbacks=names, status="SETTINGS_APPLIED", private_ip="x" * 45, public_ip="x" * 45,
-                           command=state.CommandRun(purpose="production_settings", command_id="c" * 36, attempt=10**6),
-                           poll=poll, progress=hostile)
-    image = state.ImageState(image_id=ident, name="n" * 128, state="available", snapshot_ids=[ident] * 40,
-                             poll=poll, progress=hostile)
-    fleet = state.FleetState(green_asg="g" * 255, launch_template_id=ident, launch_configuration_name="l" * 255,
-                             desired=1000, healthy=1000, total=1000, status="LAUNCHING", policies=names, alarms=names,
-                             poll=poll, progress=hostile)
-    traffic = state.TrafficState(status="SWITCHED", in_service={"t" * 32 + str(i): "1000/1000" for i in range(20)},
-                                 blue_detached=names, blue_suspended=names, poll=poll, progress=hostile)
-    undo_result = {"undone": text.notes(names, UNDONE_MAX, state.TEXT_MAX), "deleting": True, "healthy": False,
-                   "poll": poll.model_dump(mode="json"), "progress": text.printable(hostile, state.TEXT_MAX)}
+    bake = state.BakeState(
+        instance_id=ident,
+        instance_type=ident,
+        subnet_id=ident,
+        market="on-demand",
+        launches=2,
+        fallbacks=names,
+        status="SETTINGS_APPLIED",
+        private_ip="x" * 45,
+        public_ip="x" * 45,
+        command=state.CommandRun(purpose="production_settings", command_id="c" * 36, attempt=10**6),
+        poll=poll,
+        progress=hostile,
+    )
+    image = state.ImageState(
+        image_id=ident, name="n" * 128, state="available", snapshot_ids=[ident] * 40, poll=poll, progress=hostile
+    )
+    fleet = state.FleetState(
+        green_asg="g" * 255,
+        launch_template_id=ident,
+        launch_configuration_name="l" * 255,
+        desired=1000,
+        healthy=1000,
+        total=1000,
+        status="LAUNCHING",
+        policies=names,
+        alarms=names,
+        poll=poll,
+        progress=hostile,
+    )
+    traffic = state.TrafficState(
+        status="SWITCHED",
+        in_service={"t" * 32 + str(i): "1000/1000" for i in range(20)},
+        blue_detached=names,
+        blue_suspended=names,
+        poll=poll,
+        progress=hostile,
+    )
+    undo_result = {
+        "undone": text.notes(names, UNDONE_MAX, state.TEXT_MAX),
+        "deleting": True,
+        "healthy": False,
+        "poll": poll.model_dump(mode="json"),
+        "progress": text.printable(hostile, state.TEXT_MAX),
+    }
     undo_step = max(min(json_bytes(undo_result), STEP_RESULT_MAX), error_record_bytes())
-    report = audit.report(app=hostile, version=hostile, failed_state=hostile, error=hostile, cause=hostile,
-                          undone=names, left=names, undo_errors={s: {"error": hostile, "cause": hostile}
-                                                                 for s in audit.UNDO_ORDER})
+    report = audit.report(
+        app=hostile,
+        version=hostile,
+        failed_state=hostile,
+        error=hostile,
+        cause=hostile,
+        undone=names,
+        left=names,
+        undo_errors={s: {"error": hostile, "cause": hostile} for s in audit.UNDO_ORDER},
+    )
+
     def step(result: Any) -> int:
         """A step's result: what it can be, and never more than the cap dispatch enforces."""
         return min(json_bytes(result), STEP_RESULT_MAX)
@@ -258,4 +304,3 @@ def document_budget() -> dict[str, int]:
     }
     keys = json_bytes({name: None for name in parts}) + json_bytes({s: None for s in audit.UNDO_ORDER})
     return {**parts, "total": sum(parts.values()) + keys}
-

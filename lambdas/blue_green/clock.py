@@ -1,8 +1,10 @@
 """The one source of 'now' for domain code. The local AWS simulator swaps it for a virtual clock."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Callable
+
 
 def _wall_clock() -> datetime:
     return datetime.now(timezone.utc)

@@ -5,6 +5,7 @@ The stack (IAM conditions on tags), the handlers, the ``immutable-deploy`` comma
 AWS import these; the state and phase names are in :mod:`blue_green.phases`. Plain constants: no
 AWS imports.
 """
+
 from __future__ import annotations
 
 from blue_green import errors
@@ -68,5 +69,12 @@ ROLLBACK_INCOMPLETE = "RollbackIncomplete"
 ROLLBACK_FAILED = "RollbackFailed"
 
 #: every error a failed execution can end with
-ENDS_WITH = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE,
-             NOTHING_TO_ROLL_BACK, ROLLBACK_FAILED)
+ENDS_WITH = (
+    INVALID_REQUEST,
+    IN_PROGRESS,
+    APPROVAL_REJECTED,
+    ROLLED_BACK,
+    ROLLBACK_INCOMPLETE,
+    NOTHING_TO_ROLL_BACK,
+    ROLLBACK_FAILED,
+)

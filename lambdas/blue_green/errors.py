@@ -1,5 +1,6 @@
 """Typed errors. A handler that raises one of these fails its Task with Error = the class name,
 which is what the state machine's Retry and Catch clauses match on."""
+
 from __future__ import annotations
 
 
@@ -74,8 +75,10 @@ class LockLost(DeploymentError):
     def __init__(self, app: str, holder: str, owner: str, purpose: str | None = None, since: str | None = None):
         self.app, self.holder, self.owner = app, holder, owner
         held = f" ({purpose or 'held'} since {since})" if since else ""
-        super().__init__(f"{app}: another execution holds the lock, so this step changed nothing: {holder}{held}; "
-                         f"this execution: {owner}")
+        super().__init__(
+            f"{app}: another execution holds the lock, so this step changed nothing: {holder}{held}; "
+            f"this execution: {owner}"
+        )
 
 
 class DocumentTooLarge(DeploymentError):
@@ -84,6 +87,7 @@ class DocumentTooLarge(DeploymentError):
 
 
 # --- what the adapters make of AWS's refusals --------------------------------------------------------
+
 
 class AwsRefusal(Exception):
     """AWS refused a call for a reason the logic decides about: what was to be created exists, what

@@ -11,6 +11,7 @@ broken (the execution just fails, without its compensation):
 - every result is at most :data:`budget.STEP_RESULT_MAX` bytes of JSON, or the step fails with
   :class:`DocumentTooLarge` instead of failing the execution with ``States.DataLimitExceeded``.
 """
+
 from __future__ import annotations
 
 from contextlib import contextmanager
@@ -76,8 +77,10 @@ def bounded_result(action: str, value: Any) -> Any:
     in :data:`budget.STEP_RESULT_MAX` bytes; DocumentTooLarge otherwise."""
     if isinstance(value, dict):
         value = {
-            key: text.notes(item, budget.UNDONE_MAX, TEXT_MAX) if key in budget.NOTE_LISTS and isinstance(item, list)
-            else text.printable(item, TEXT_MAX) if key == "progress" and isinstance(item, str)
+            key: text.notes(item, budget.UNDONE_MAX, TEXT_MAX)
+            if key in budget.NOTE_LISTS and isinstance(item, list)
+            else text.printable(item, TEXT_MAX)
+            if key == "progress" and isinstance(item, str)
             else item
             for key, item in value.items()
         }
@@ -119,7 +122,9 @@ def bounded_error(exc: Exception, limit: int | None = None) -> Exception:
             return clone
     except Exception:  # noqa: BLE001 - falls back to a same-named class below
         pass
-    named: type[Exception] = type(cls.__name__, (Exception,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    named: type[Exception] = type(
+        cls.__name__, (Exception,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    )
     return named(message)
 
 

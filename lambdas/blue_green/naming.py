@@ -1,4 +1,5 @@
 """Deterministic names and tags: a step that runs twice finds what its first run created."""
+
 from __future__ import annotations
 
 import hashlib

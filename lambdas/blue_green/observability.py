@@ -1,4 +1,5 @@
 """Logger, Metrics and Tracer, created once per process and shared by every handler."""
+
 from __future__ import annotations
 
 import os

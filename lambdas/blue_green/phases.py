@@ -18,6 +18,7 @@ notifications and outputs) are named in their phase's ``built`` so that every st
 This module is plain data: no CDK and no AWS imports, so that the Lambda package, the CLI and the
 tests can read it.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -94,8 +95,9 @@ class Choice:
 Step = Union[Task, Wait, Choice]
 
 
-def poll(wait: str, wait_comment: str, check: Task, choice: str, done: tuple[Rule, ...], *,
-         check_first: bool = False) -> list[Step]:
+def poll(
+    wait: str, wait_comment: str, check: Task, choice: str, done: tuple[Rule, ...], *, check_first: bool = False
+) -> list[Step]:
     """Wait -> Check -> Choice: wait the seconds the Check last returned (``<result>.poll.wait_seconds``,
     a backoff bounded by the input's timing), run ``check`` (which raises its typed error once its
     deadline passed), and leave by one of the ``done`` rules; otherwise wait again.
@@ -145,125 +147,315 @@ APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
 DRAIN_SECONDS_PATH = "$.request.profile.timing.drain_seconds"
 
 DEPLOY: tuple[Phase, ...] = (
-    Phase("start", built=("Start", "ValidateRequest", "AcquireLock"), steps=(
-        Task("DiscoverBlue", "request", "discover_blue", "$.blue",
-             "Find the groups serving the load balancers now (blue).",
-             tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",)),
-    )),
-    Phase("bake", steps=(
-        Task("LaunchStaging", "bake", "launch", "$.bake",
-             "Launch the staging instance (spot first, on-demand when spot says no).",
-             undo=("TerminateStagingInstance",),
-             tests=("tests/scenarios/test_deploy.py::test_spot_refused_everywhere_falls_back_to_on_demand",)),
-        *poll("WaitForStaging", "Staging boots and warms up.",
-              Task("CheckStaging", "bake", "check", "$.bake", "Running, status checks ok, ready commands pass?",
-                   tests=("tests/scenarios/test_documented_failures.py::"
-                          "test_staging_never_ready_fails_with_staging_not_ready",)),
-              "Staging ready?", (_status("$.bake.status", "READY", "Approval required?"),
-                                 _status("$.bake.status", "INTERRUPTED", "RelaunchStaging"))),
-        Task("RelaunchStaging", "bake", "relaunch", "$.bake", "Staging was interrupted: relaunch it once.",
-             next="WaitForStaging", undo=("TerminateStagingInstance",),
-             tests=("tests/scenarios/test_deploy.py::test_a_spot_interruption_during_the_bake_relaunches_once",)),
-    )),
-    Phase("approval", steps=(
-        Choice("Approval required?", (
-            Rule("boolean_equals", "$.request.profile.bake.approval.required", "AwaitApproval", True),
-        ), default="ApplyProductionSettings"),
-        AwaitToken("AwaitApproval", "approval", "request", None,
-                   "Pause until an operator approves or rejects staging (or the approval times out).",
-                   timeout_path=APPROVAL_TIMEOUT_PATH, undo=("ClearPendingApproval",),
-                   tests=("tests/scenarios/test_deploy.py::test_approval_given_continues_the_deployment",
-                          "tests/scenarios/test_deploy.py::test_approval_rejected_cleans_the_bake_up")),
-        Task("ClearApproval", "approval", "clear", None, "Forget the answered approval.",
-             tests=("tests/scenarios/test_deploy.py::test_approval_given_continues_the_deployment",)),
-    )),
-    Phase("image", steps=(
-        Task("ApplyProductionSettings", "bake", "apply_settings", "$.bake",
-             "Switch staging to production settings (SSM Run Command).",
-             tests=("tests/scenarios/test_documented_failures.py::"
-                    "test_a_failing_production_settings_command_fails_with_command_failed",)),
-        *poll("WaitForProductionSettings", "The settings command runs.",
-              Task("CheckProductionSettings", "bake", "check_settings", "$.bake", "Did the settings command succeed?",
-                   tests=("tests/scenarios/test_documented_failures.py::"
-                          "test_a_production_settings_command_that_outlives_the_ready_timeout_fails_with_command_failed",)),
-              "Production settings applied?", (_status("$.bake.status", "SETTINGS_APPLIED", "CreateImage"),),
-              check_first=True),
-        Task("CreateImage", "image", "create", "$.image", "Bake the image from staging.",
-             undo=("DeleteImage",),
-             tests=("tests/scenarios/test_deploy.py::test_failed_image_rolls_back_and_leaves_nothing",)),
-        *poll("WaitForImage", "The image is pending.",
-              Task("CheckImage", "image", "check", "$.image", "Is the image available?",
-                   tests=("tests/scenarios/test_documented_failures.py::"
-                          "test_an_image_that_stays_pending_fails_with_wait_timed_out",)),
-              "Image available?", (_status("$.image.state", "available", "TerminateStaging"),)),
-        Task("TerminateStaging", "bake", "terminate", "$.staging", "Staging is no longer needed.",
-             tests=("tests/scenarios/test_deploy.py::test_first_deploy_creates_green_and_serves_it",)),
-    )),
-    Phase("fleet", steps=(
-        Task("CreateLaunchSettings", "fleet", "create_launch", "$.fleet",
-             "Launch template (IMDSv2 required) or launch configuration from the image.",
-             undo=("DeleteLaunchSettings",),
-             tests=("tests/scenarios/test_deploy.py::test_target_group_with_a_launch_configuration",)),
-        Task("CreateGreenGroup", "fleet", "create_group", "$.fleet",
-             "Green Auto Scaling group beside blue, with blue's scaling policies and alarms.",
-             undo=("DeleteGreenGroup", "CheckGreenDeleted"),
-             tests=("tests/scenarios/test_deploy.py::test_first_deploy_creates_green_and_serves_it",)),
-        *poll("WaitForGreen", "Green instances boot.",
-              Task("CheckGreenHealth", "fleet", "check", "$.fleet",
-                   "Viable (InService and Healthy) instances >= desired?",
-                   tests=("tests/scenarios/test_deploy.py::test_green_never_healthy_rolls_back_and_blue_serves",)),
-              "Green healthy?", (_status("$.fleet.status", "HEALTHY", "AttachGreen"),)),
-    )),
-    Phase("traffic", steps=(
-        Task("AttachGreen", "traffic", "attach_green", "$.traffic",
-             "Put green behind every load balancer and target group.",
-             undo=("DetachGreen",),
-             tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",)),
-        *poll("WaitForGreenInService", "Load balancer health checks pass.",
-              Task("CheckGreenInService", "traffic", "check_green", "$.traffic",
-                   "Every green instance InService / healthy everywhere?",
-                   tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",)),
-              "Green in service?", (_status("$.traffic.status", "IN_SERVICE", "DetachBlue"),)),
-        Task("DetachBlue", "traffic", "detach_blue", "$.traffic",
-             "Take blue out (never while green is short of healthy instances).",
-             undo=("RestoreBlue", "CheckBlue"),
-             tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",)),
-        Choice("Blue to drain?", (Rule("is_null", "$.blue.primary", "SuspendBlue"),), default="DrainBlue"),
-        Wait("DrainBlue", DRAIN_SECONDS_PATH, "Let blue's in-flight requests finish."),
-        Task("SuspendBlue", "traffic", "suspend_blue", "$.traffic",
-             "Keep blue at its capacity for rollback: suspend its scaling processes.",
-             undo=("RestoreBlue",),
-             tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",)),
-        # Traffic is on green already: a failed clean-up of old groups is reported, never rolled back.
-        Task("PruneKeptGroups", "fleet", "prune_kept", "$.pruned",
-             "Delete kept groups older than the newest fleet.kept_groups (blue stays).",
-             compensated=False, catch=("ReleaseLock", "$.pruned"),
-             tests=("tests/scenarios/test_retention.py",)),
-        # A deployment that switched traffic is done even if the lock could not be released: a lock
-        # whose execution has ended is taken over by the next one.
-        Task("ReleaseLock", "lock", "release", None, "Done: release the lock.",
-             compensated=False, payload={"purpose": "deploy", "outcome": "DEPLOYED"},
-             next="NotifyDeployed", catch=("NotifyDeployed", "$.lock_release_error"),
-             tests=("tests/scenarios/test_lock_takeover.py",)),
-    )),
-    Phase("done", steps=(), built=("NotifyDeployed", "Which launch settings?", "DeployedWithLaunchTemplate",
-                                    "DeployedWithLaunchConfiguration", "Deployed")),
+    Phase(
+        "start",
+        built=("Start", "ValidateRequest", "AcquireLock"),
+        steps=(
+            Task(
+                "DiscoverBlue",
+                "request",
+                "discover_blue",
+                "$.blue",
+                "Find the groups serving the load balancers now (blue).",
+                tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",),
+            ),
+        ),
+    ),
+    Phase(
+        "bake",
+        steps=(
+            Task(
+                "LaunchStaging",
+                "bake",
+                "launch",
+                "$.bake",
+                "Launch the staging instance (spot first, on-demand when spot says no).",
+                undo=("TerminateStagingInstance",),
+                tests=("tests/scenarios/test_deploy.py::test_spot_refused_everywhere_falls_back_to_on_demand",),
+            ),
+            *poll(
+                "WaitForStaging",
+                "Staging boots and warms up.",
+                Task(
+                    "CheckStaging",
+                    "bake",
+                    "check",
+                    "$.bake",
+                    "Running, status checks ok, ready commands pass?",
+                    tests=(
+                        "tests/scenarios/test_documented_failures.py::"
+                        "test_staging_never_ready_fails_with_staging_not_ready",
+                    ),
+                ),
+                "Staging ready?",
+                (
+                    _status("$.bake.status", "READY", "Approval required?"),
+                    _status("$.bake.status", "INTERRUPTED", "RelaunchStaging"),
+                ),
+            ),
+            Task(
+                "RelaunchStaging",
+                "bake",
+                "relaunch",
+                "$.bake",
+                "Staging was interrupted: relaunch it once.",
+                next="WaitForStaging",
+                undo=("TerminateStagingInstance",),
+                tests=("tests/scenarios/test_deploy.py::test_a_spot_interruption_during_the_bake_relaunches_once",),
+            ),
+        ),
+    ),
+    Phase(
+        "approval",
+        steps=(
+            Choice(
+                "Approval required?",
+                (Rule("boolean_equals", "$.request.profile.bake.approval.required", "AwaitApproval", True),),
+                default="ApplyProductionSettings",
+            ),
+            AwaitToken(
+                "AwaitApproval",
+                "approval",
+                "request",
+                None,
+                "Pause until an operator approves or rejects staging (or the approval times out).",
+                timeout_path=APPROVAL_TIMEOUT_PATH,
+                undo=("ClearPendingApproval",),
+                tests=(
+                    "tests/scenarios/test_deploy.py::test_approval_given_continues_the_deployment",
+                    "tests/scenarios/test_deploy.py::test_approval_rejected_cleans_the_bake_up",
+                ),
+            ),
+            Task(
+                "ClearApproval",
+                "approval",
+                "clear",
+                None,
+                "Forget the answered approval.",
+                tests=("tests/scenarios/test_deploy.py::test_approval_given_continues_the_deployment",),
+            ),
+        ),
+    ),
+    Phase(
+        "image",
+        steps=(
+            Task(
+                "ApplyProductionSettings",
+                "bake",
+                "apply_settings",
+                "$.bake",
+                "Switch staging to production settings (SSM Run Command).",
+                tests=(
+                    "tests/scenarios/test_documented_failures.py::"
+                    "test_a_failing_production_settings_command_fails_with_command_failed",
+                ),
+            ),
+            *poll(
+                "WaitForProductionSettings",
+                "The settings command runs.",
+                Task(
+                    "CheckProductionSettings",
+                    "bake",
+                    "check_settings",
+                    "$.bake",
+                    "Did the settings command succeed?",
+                    tests=(
+                        "tests/scenarios/test_documented_failures.py::"
+                        "test_a_production_settings_command_that_outlives_the_ready_timeout_fails_with_command_failed",
+                    ),
+                ),
+                "Production settings applied?",
+                (_status("$.bake.status", "SETTINGS_APPLIED", "CreateImage"),),
+                check_first=True,
+            ),
+            Task(
+                "CreateImage",
+                "image",
+                "create",
+                "$.image",
+                "Bake the image from staging.",
+                undo=("DeleteImage",),
+                tests=("tests/scenarios/test_deploy.py::test_failed_image_rolls_back_and_leaves_nothing",),
+            ),
+            *poll(
+                "WaitForImage",
+                "The image is pending.",
+                Task(
+                    "CheckImage",
+                    "image",
+                    "check",
+                    "$.image",
+                    "Is the image available?",
+                    tests=(
+                        "tests/scenarios/test_documented_failures.py::"
+                        "test_an_image_that_stays_pending_fails_with_wait_timed_out",
+                    ),
+                ),
+                "Image available?",
+                (_status("$.image.state", "available", "TerminateStaging"),),
+            ),
+            Task(
+                "TerminateStaging",
+                "bake",
+                "terminate",
+                "$.staging",
+                "Staging is no longer needed.",
+                tests=("tests/scenarios/test_deploy.py::test_first_deploy_creates_green_and_serves_it",),
+            ),
+        ),
+    ),
+    Phase(
+        "fleet",
+        steps=(
+            Task(
+                "CreateLaunchSettings",
+                "fleet",
+                "create_launch",
+                "$.fleet",
+                "Launch template (IMDSv2 required) or launch configuration from the image.",
+                undo=("DeleteLaunchSettings",),
+                tests=("tests/scenarios/test_deploy.py::test_target_group_with_a_launch_configuration",),
+            ),
+            Task(
+                "CreateGreenGroup",
+                "fleet",
+                "create_group",
+                "$.fleet",
+                "Green Auto Scaling group beside blue, with blue's scaling policies and alarms.",
+                undo=("DeleteGreenGroup", "CheckGreenDeleted"),
+                tests=("tests/scenarios/test_deploy.py::test_first_deploy_creates_green_and_serves_it",),
+            ),
+            *poll(
+                "WaitForGreen",
+                "Green instances boot.",
+                Task(
+                    "CheckGreenHealth",
+                    "fleet",
+                    "check",
+                    "$.fleet",
+                    "Viable (InService and Healthy) instances >= desired?",
+                    tests=("tests/scenarios/test_deploy.py::test_green_never_healthy_rolls_back_and_blue_serves",),
+                ),
+                "Green healthy?",
+                (_status("$.fleet.status", "HEALTHY", "AttachGreen"),),
+            ),
+        ),
+    ),
+    Phase(
+        "traffic",
+        steps=(
+            Task(
+                "AttachGreen",
+                "traffic",
+                "attach_green",
+                "$.traffic",
+                "Put green behind every load balancer and target group.",
+                undo=("DetachGreen",),
+                tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",),
+            ),
+            *poll(
+                "WaitForGreenInService",
+                "Load balancer health checks pass.",
+                Task(
+                    "CheckGreenInService",
+                    "traffic",
+                    "check_green",
+                    "$.traffic",
+                    "Every green instance InService / healthy everywhere?",
+                    tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",),
+                ),
+                "Green in service?",
+                (_status("$.traffic.status", "IN_SERVICE", "DetachBlue"),),
+            ),
+            Task(
+                "DetachBlue",
+                "traffic",
+                "detach_blue",
+                "$.traffic",
+                "Take blue out (never while green is short of healthy instances).",
+                undo=("RestoreBlue", "CheckBlue"),
+                tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",),
+            ),
+            Choice("Blue to drain?", (Rule("is_null", "$.blue.primary", "SuspendBlue"),), default="DrainBlue"),
+            Wait("DrainBlue", DRAIN_SECONDS_PATH, "Let blue's in-flight requests finish."),
+            Task(
+                "SuspendBlue",
+                "traffic",
+                "suspend_blue",
+                "$.traffic",
+                "Keep blue at its capacity for rollback: suspend its scaling processes.",
+                undo=("RestoreBlue",),
+                tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",),
+            ),
+            # Traffic is on green already: a failed clean-up of old groups is reported, never rolled back.
+            Task(
+                "PruneKeptGroups",
+                "fleet",
+                "prune_kept",
+                "$.pruned",
+                "Delete kept groups older than the newest fleet.kept_groups (blue stays).",
+                compensated=False,
+                catch=("ReleaseLock", "$.pruned"),
+                tests=("tests/scenarios/test_retention.py",),
+            ),
+            # A deployment that switched traffic is done even if the lock could not be released: a lock
+            # whose execution has ended is taken over by the next one.
+            Task(
+                "ReleaseLock",
+                "lock",
+                "release",
+                None,
+                "Done: release the lock.",
+                compensated=False,
+                payload={"purpose": "deploy", "outcome": "DEPLOYED"},
+                next="NotifyDeployed",
+                catch=("NotifyDeployed", "$.lock_release_error"),
+                tests=("tests/scenarios/test_lock_takeover.py",),
+            ),
+        ),
+    ),
+    Phase(
+        "done",
+        steps=(),
+        built=(
+            "NotifyDeployed",
+            "Which launch settings?",
+            "DeployedWithLaunchTemplate",
+            "DeployedWithLaunchConfiguration",
+            "Deployed",
+        ),
+    ),
 )
 
 #: The deploy workflow's compensating branch, in the order it undoes (``statemachine/deploy.py`` wires
 #: the decisions between them: wait for blue only if it was put back, drain green only if it served...).
 UNDO: tuple[Undo, ...] = (
-    Undo("RestoreBlue", "traffic", "restore_blue", "restore_blue",
-         "Resume blue's processes and put blue back behind its load balancers."),
+    Undo(
+        "RestoreBlue",
+        "traffic",
+        "restore_blue",
+        "restore_blue",
+        "Resume blue's processes and put blue back behind its load balancers.",
+    ),
     Undo("CheckBlue", "traffic", "check_blue", "check_blue", "Is blue healthy behind its load balancers?"),
     Undo("DetachGreen", "traffic", "detach_green", "detach_green", "Take green out of the load balancers."),
     Undo("DeleteGreenGroup", "fleet", "delete_group", "delete_group", "Delete green's group and copied alarms."),
     Undo("CheckGreenDeleted", "fleet", "check_group_deleted", "delete_group", "Is green's group gone?"),
-    Undo("DeleteLaunchSettings", "fleet", "delete_launch", "delete_launch",
-         "Delete green's launch template or configuration."),
+    Undo(
+        "DeleteLaunchSettings",
+        "fleet",
+        "delete_launch",
+        "delete_launch",
+        "Delete green's launch template or configuration.",
+    ),
     Undo("DeleteImage", "image", "delete", "delete_image", "Deregister the image, delete its snapshots."),
-    Undo("TerminateStagingInstance", "bake", "undo_terminate", "terminate_staging",
-         "Terminate this execution's staging instances (with or without the lock)."),
+    Undo(
+        "TerminateStagingInstance",
+        "bake",
+        "undo_terminate",
+        "terminate_staging",
+        "Terminate this execution's staging instances (with or without the lock).",
+    ),
     Undo("ClearPendingApproval", "approval", "clear", "clear_approval", "Forget a pending approval."),
 )
 
@@ -271,30 +463,65 @@ UNDO: tuple[Undo, ...] = (
 
 ROLLBACK: tuple[Phase, ...] = (
     Phase("start", built=("Start", "ValidateRollback", "AcquireLock"), steps=()),
-    Phase("rollback", steps=(
-        # What serves and what to put back is decided under the lock: a deployment that finished a
-        # moment before must not leave a stale plan behind.
-        Task("PlanRollback", "request", "plan_rollback", "$.request",
-             "Find the groups serving now and the kept group to put back.",
-             tests=("tests/scenarios/test_rollback.py::test_nothing_to_roll_back_on_a_fresh_app",)),
-        Task("AttachPrevious", "traffic", "rollback_attach", "$.traffic",
-             "Resume the kept group and put it behind the load balancers.",
-             undo=("UndoRollback",),
-             tests=("tests/scenarios/test_rollback.py::test_manual_rollback_puts_the_kept_group_back_in_seconds",)),
-        *poll("WaitForPrevious", "Health checks pass.",
-              Task("CheckPrevious", "traffic", "rollback_check", "$.traffic",
-                   "Is the kept group InService / healthy everywhere?",
-                   tests=("tests/scenarios/test_rollback.py::test_a_failing_manual_rollback_undoes_itself",)),
-              "Previous in service?", (_status("$.traffic.status", "IN_SERVICE", "DetachCurrent"),)),
-        Task("DetachCurrent", "traffic", "rollback_detach", "$.traffic",
-             "Take the current group out and keep it, suspended.",
-             undo=("UndoRollback",),
-             tests=("tests/scenarios/test_rollback.py::test_manual_rollback_puts_the_kept_group_back_in_seconds",)),
-        Task("ReleaseLock", "lock", "release", None, "Done: release the lock.",
-             compensated=False, payload={"purpose": "rollback", "outcome": "ROLLED_BACK"},
-             next="NotifyRolledBack", catch=("NotifyRolledBack", "$.lock_release_error"),
-             tests=("tests/scenarios/test_rollback.py::test_roll_back_then_deploy_again",)),
-    )),
+    Phase(
+        "rollback",
+        steps=(
+            # What serves and what to put back is decided under the lock: a deployment that finished a
+            # moment before must not leave a stale plan behind.
+            Task(
+                "PlanRollback",
+                "request",
+                "plan_rollback",
+                "$.request",
+                "Find the groups serving now and the kept group to put back.",
+                tests=("tests/scenarios/test_rollback.py::test_nothing_to_roll_back_on_a_fresh_app",),
+            ),
+            Task(
+                "AttachPrevious",
+                "traffic",
+                "rollback_attach",
+                "$.traffic",
+                "Resume the kept group and put it behind the load balancers.",
+                undo=("UndoRollback",),
+                tests=("tests/scenarios/test_rollback.py::test_manual_rollback_puts_the_kept_group_back_in_seconds",),
+            ),
+            *poll(
+                "WaitForPrevious",
+                "Health checks pass.",
+                Task(
+                    "CheckPrevious",
+                    "traffic",
+                    "rollback_check",
+                    "$.traffic",
+                    "Is the kept group InService / healthy everywhere?",
+                    tests=("tests/scenarios/test_rollback.py::test_a_failing_manual_rollback_undoes_itself",),
+                ),
+                "Previous in service?",
+                (_status("$.traffic.status", "IN_SERVICE", "DetachCurrent"),),
+            ),
+            Task(
+                "DetachCurrent",
+                "traffic",
+                "rollback_detach",
+                "$.traffic",
+                "Take the current group out and keep it, suspended.",
+                undo=("UndoRollback",),
+                tests=("tests/scenarios/test_rollback.py::test_manual_rollback_puts_the_kept_group_back_in_seconds",),
+            ),
+            Task(
+                "ReleaseLock",
+                "lock",
+                "release",
+                None,
+                "Done: release the lock.",
+                compensated=False,
+                payload={"purpose": "rollback", "outcome": "ROLLED_BACK"},
+                next="NotifyRolledBack",
+                catch=("NotifyRolledBack", "$.lock_release_error"),
+                tests=("tests/scenarios/test_rollback.py::test_roll_back_then_deploy_again",),
+            ),
+        ),
+    ),
     Phase("done", steps=(), built=("NotifyRolledBack", "RollbackOutput", "RolledBack")),
 )
 

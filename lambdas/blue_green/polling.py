@@ -3,6 +3,7 @@
 
 :func:`rounds` replays the same schedule without a clock: how many rounds a loop can run, which is
 what an execution's history budget is made of (see ``budget``)."""
+
 from __future__ import annotations
 
 from datetime import timedelta

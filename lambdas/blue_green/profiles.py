@@ -11,6 +11,7 @@ for an app without a stored profile is refused unless the stack accepts request 
 One parser for every reader and writer: the stack (``stacks/inventory.py``), the Request handler,
 the ``immutable-deploy`` command and the local AWS.
 """
+
 from __future__ import annotations
 
 import copy
@@ -35,11 +36,17 @@ DEFAULT_OVERRIDABLE = ("fleet.min_size", "fleet.max_size", "fleet.desired_capaci
 #: (subnets, security groups, SSH keys) and which load balancers serve
 PROTECTED = (
     "bake.approval",
-    "bake.instance_profile", "fleet.instance_profile",
-    "bake.user_data", "bake.ready_commands", "bake.production_settings_commands",
-    "bake.subnet_ids", "fleet.subnet_ids",
-    "bake.security_group_ids", "fleet.security_group_ids",
-    "bake.key_name", "fleet.key_name",
+    "bake.instance_profile",
+    "fleet.instance_profile",
+    "bake.user_data",
+    "bake.ready_commands",
+    "bake.production_settings_commands",
+    "bake.subnet_ids",
+    "fleet.subnet_ids",
+    "bake.security_group_ids",
+    "fleet.security_group_ids",
+    "bake.key_name",
+    "fleet.key_name",
     "traffic",
 )
 ALLOW_ENV = "ALLOW_REQUEST_PROFILES"
@@ -58,11 +65,13 @@ class StoredProfile:
 
     def parameter_value(self) -> str:
         """The SSM parameter's value: compact JSON ``{"profile": {...}, "overridable": [...]}``."""
-        return json.dumps({"profile": self.profile, "overridable": list(self.overridable)},
-                          separators=(",", ":"), sort_keys=True)
+        return json.dumps(
+            {"profile": self.profile, "overridable": list(self.overridable)}, separators=(",", ":"), sort_keys=True
+        )
 
 
 # --- paths into the profile -------------------------------------------------------------------
+
 
 def _submodel(model: type[BaseModel], name: str) -> type[BaseModel] | None:
     annotation = model.model_fields[name].annotation
@@ -96,8 +105,12 @@ def required_fields(path: str) -> list[str]:
     model = _model_at(path)
     if model is None:
         return [path]
-    fields = [field for name, info in model.model_fields.items() if info.is_required()
-              for field in required_fields(f"{path}.{name}")]
+    fields = [
+        field
+        for name, info in model.model_fields.items()
+        if info.is_required()
+        for field in required_fields(f"{path}.{name}")
+    ]
     return fields or [path]
 
 
@@ -113,8 +126,10 @@ def is_overridable(path: str, overridable: tuple[str, ...]) -> bool:
 def overridable_problems(entries: Any) -> list[str]:
     """Why an ``overridable`` list cannot be used, each problem naming its entry."""
     if not isinstance(entries, list):
-        return ["overridable: a list of dotted paths into the profile (e.g. fleet.desired_capacity), "
-                f"or leave it out for the default ({', '.join(DEFAULT_OVERRIDABLE)})"]
+        return [
+            "overridable: a list of dotted paths into the profile (e.g. fleet.desired_capacity), "
+            f"or leave it out for the default ({', '.join(DEFAULT_OVERRIDABLE)})"
+        ]
     problems = []
     for index, entry in enumerate(entries):
         where = f"overridable[{index}] {entry!r}"
@@ -124,14 +139,18 @@ def overridable_problems(entries: Any) -> list[str]:
         above = [p for p in PROTECTED if covers(p, entry)]
         below = [p for p in PROTECTED if covers(entry, p) and p != entry]
         if above or below:
-            why = "" if above == [entry] else (
-                f", it is under {above[0]}" if above else f", it holds {', '.join(below)}")
-            problems.append(f"{where}: never overridable{why} (the stored profile alone decides instance "
-                            "profiles, approval, user data, commands, subnets, security groups, key pairs and traffic)")
+            why = (
+                "" if above == [entry] else (f", it is under {above[0]}" if above else f", it holds {', '.join(below)}")
+            )
+            problems.append(
+                f"{where}: never overridable{why} (the stored profile alone decides instance "
+                "profiles, approval, user data, commands, subnets, security groups, key pairs and traffic)"
+            )
     return problems
 
 
 # --- reading and writing ----------------------------------------------------------------------
+
 
 def from_inventory(data: Any) -> StoredProfile:
     """A stored profile from an inventory file's content: the profile itself (``bake``, ``fleet``,
@@ -139,13 +158,17 @@ def from_inventory(data: Any) -> StoredProfile:
     overridable}``. Checks the overridable list (never a protected field); the profile's own
     fields are checked by the caller (the stack: partial but valid; a request: complete)."""
     if not isinstance(data, dict):
-        raise StoredProfileError("a stored profile is a mapping: bake, fleet, traffic and timing (and "
-                                 "overridable), or profile and overridable")
+        raise StoredProfileError(
+            "a stored profile is a mapping: bake, fleet, traffic and timing (and "
+            "overridable), or profile and overridable"
+        )
     if "profile" in data:
         extra = sorted(set(data) - {"profile", "overridable"})
         if extra:
-            raise StoredProfileError(f"{', '.join(map(str, extra))}: unknown field next to profile (a file holds "
-                                     "either the profile itself, or profile: and overridable:)")
+            raise StoredProfileError(
+                f"{', '.join(map(str, extra))}: unknown field next to profile (a file holds "
+                "either the profile itself, or profile: and overridable:)"
+            )
         profile = data["profile"]
     else:
         profile = {key: value for key, value in data.items() if key != "overridable"}
@@ -167,8 +190,9 @@ def from_parameter(value: str) -> StoredProfile:
     except ValueError as exc:
         raise StoredProfileError(f"not JSON: {exc}") from exc
     if not isinstance(document, dict) or set(document) != {"profile", "overridable"}:
-        raise StoredProfileError('not {"profile": {...}, "overridable": [...]} (written by an older '
-                                 "version of the stack? deploy it again)")
+        raise StoredProfileError(
+            'not {"profile": {...}, "overridable": [...]} (written by an older version of the stack? deploy it again)'
+        )
     return from_inventory(document)
 
 
@@ -205,6 +229,7 @@ def request_profiles_accepted() -> bool:
 
 # --- what a request may carry -----------------------------------------------------------------
 
+
 def merge(stored: Any, override: Any) -> Any:
     """``override`` over ``stored``: objects merge key by key, recursively; anything else (a list,
     a number, a string, null) in ``override`` replaces what was stored."""
@@ -230,7 +255,8 @@ def override_problems(app: str, given: dict[str, Any], stored: StoredProfile) ->
     allowed = ", ".join(stored.overridable) or "nothing"
     return [
         f"profile.{path}: a request may not set this field ({app}'s stored profile makes overridable: {allowed})"
-        for path in _leaves(given, "") if not is_overridable(path, stored.overridable)
+        for path in _leaves(given, "")
+        if not is_overridable(path, stored.overridable)
     ]
 
 
@@ -244,8 +270,14 @@ def refused_request_profile(app: str, field: str) -> str:
     )
 
 
-def effective_profile(app: str, given: Any, stored: StoredProfile | None, *, accept_request_profiles: bool,
-                      none_given: str = "the request carries none") -> Any:
+def effective_profile(
+    app: str,
+    given: Any,
+    stored: StoredProfile | None,
+    *,
+    accept_request_profiles: bool,
+    none_given: str = "the request carries none",
+) -> Any:
     """The profile a request runs with, decided before anything is created: the stored profile with
     the request's overridable fields merged over it, or, only where the stack accepts request
     profiles, the request's own profile for an app without a stored one. Raises
@@ -254,9 +286,12 @@ def effective_profile(app: str, given: Any, stored: StoredProfile | None, *, acc
         if not accept_request_profiles:
             raise InvalidDeploymentRequest([refused_request_profile(app, "app" if given is None else "profile")])
         if given is None:
-            raise InvalidDeploymentRequest([
-                f"profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) and {none_given}"
-            ])
+            raise InvalidDeploymentRequest(
+                [
+                    f"profile: {app} has no stored profile (inventory/{app}.yaml, deployed with the stack) "
+                    f"and {none_given}"
+                ]
+            )
         return given
     if given is None:
         return copy.deepcopy(stored.profile)
@@ -268,8 +303,13 @@ def effective_profile(app: str, given: Any, stored: StoredProfile | None, *, acc
     return merge(stored.profile, given)
 
 
-def complete_request(raw: dict[str, Any], read_stored: Callable[[str], StoredProfile | None], *, accept_request_profiles: bool,
-                     none_given: str = "the request carries none") -> dict[str, Any]:
+def complete_request(
+    raw: dict[str, Any],
+    read_stored: Callable[[str], StoredProfile | None],
+    *,
+    accept_request_profiles: bool,
+    none_given: str = "the request carries none",
+) -> dict[str, Any]:
     """The request with the profile it runs with, checked in this order so that nothing is read
     for a request that names no valid app: its size, its app name, then (reading the app's stored
     profile with ``read_stored``) what its profile may set (:func:`effective_profile`). Raises
@@ -286,6 +326,7 @@ def complete_request(raw: dict[str, Any], read_stored: Callable[[str], StoredPro
         stored = read_stored(app)
     except StoredProfileError as exc:
         raise InvalidDeploymentRequest([f"profile: {exc}"]) from exc
-    profile = effective_profile(app, raw.get("profile"), stored, accept_request_profiles=accept_request_profiles,
-                                none_given=none_given)
+    profile = effective_profile(
+        app, raw.get("profile"), stored, accept_request_profiles=accept_request_profiles, none_given=none_given
+    )
     return {**raw, "app": app, "profile": profile}

@@ -1,5 +1,6 @@
 """Bounded, printable text: what the workflow writes where a size or a character set is limited
 (the execution document, error causes, SNS subjects)."""
+
 from __future__ import annotations
 
 import unicodedata

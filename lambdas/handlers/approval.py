@@ -1,4 +1,5 @@
 """Ask for approval (the task waits on its token) and clear the pending approval."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,4 +1,5 @@
 """Report what the compensating branch undid and what, if anything, is left behind."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,5 @@
 """Bake: launch the staging instance, wait for it, apply production settings, terminate it."""
+
 from __future__ import annotations
 
 from typing import Any

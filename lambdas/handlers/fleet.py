@@ -1,4 +1,5 @@
 """Fleet: green's launch template / configuration and Auto Scaling group, their undo, and pruning old kept groups."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -29,4 +30,3 @@ ACTIONS: dict[str, Action] = {
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> Any:
     return dispatch(event, ACTIONS, DeployDocument)
-

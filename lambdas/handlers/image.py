@@ -1,4 +1,5 @@
 """Image: create the image from the staging instance, wait for it, delete it (undo)."""
+
 from __future__ import annotations
 
 from typing import Any

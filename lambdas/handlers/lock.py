@@ -1,4 +1,5 @@
 """Take and release the per-app lock (deploy and rollback state machines)."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Literal

@@ -1,4 +1,5 @@
 """Validate a deploy or rollback request, and find blue."""
+
 from __future__ import annotations
 
 from typing import Any, Callable

@@ -1,4 +1,5 @@
 """Traffic: the load balancer switch from blue to green, its undo, and the rollback switch back."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """The CLI against the local AWS: moto running the synthesized workflow with the real handlers,
 on the simulator's virtual clock. ``main([...])`` runs in-process; the follower polls every 20 ms."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,6 @@ import boto3
 import pytest
 
 from immutable_deploy.cli import follow, main
-
 
 
 @pytest.fixture(autouse=True)
@@ -66,8 +66,11 @@ def executions(aws, machine: str = "deploy") -> list[dict]:
 
 
 def table_item(aws, pk: str) -> dict | None:
-    return boto3.client("dynamodb").get_item(TableName=aws.stack.table_name, Key={"pk": {"S": pk}},
-                                             ConsistentRead=True).get("Item")
+    return (
+        boto3.client("dynamodb")
+        .get_item(TableName=aws.stack.table_name, Key={"pk": {"S": pk}}, ConsistentRead=True)
+        .get("Item")
+    )
 
 
 def wait_for_item(aws, pk: str, timeout: float = 60) -> dict:

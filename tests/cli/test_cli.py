@@ -1,4 +1,5 @@
 """Every command of ``immutable-deploy`` against the local AWS, with the real workflow running."""
+
 from __future__ import annotations
 
 import json
@@ -19,7 +20,9 @@ COMMIT = "9fceb02"
 
 
 def group(name: str) -> dict:
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def describe(arn: str) -> dict:
@@ -27,6 +30,7 @@ def describe(arn: str) -> dict:
 
 
 # --- deploy ----------------------------------------------------------------------------------------
+
 
 def test_deploy_follows_every_phase_in_plain_lines_and_exits_0(aws, cli):
     run = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
@@ -94,15 +98,17 @@ def test_no_stored_profile_and_none_given_is_rejected_locally(local_aws, cli):
 def test_the_profile_file_is_merged_over_the_stored_profile(aws, cli, tmp_path):
     aws.store_profile("web", {**aws.world.profile(), "overridable": [*DEFAULT_OVERRIDABLE, "fleet.instance_type"]})
     override = tmp_path / "web.json"
-    override.write_text(json.dumps({"fleet": {"desired_capacity": 4, "instance_type": "c6i.large"},
-                                    "timing": {"drain_seconds": 0}}))
+    override.write_text(
+        json.dumps({"fleet": {"desired_capacity": 4, "instance_type": "c6i.large"}, "timing": {"drain_seconds": 0}})
+    )
     run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override), "--json")
     assert run.code == 0, run.err
     result = json.loads(run.out)
     green = group(result["green_asg"])
     assert green["DesiredCapacity"] == 4 and green["MinSize"] == 2  # from the file, and from the store
-    data = boto3.client("ec2").describe_launch_template_versions(
-        LaunchTemplateId=result["launch_template_id"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    data = boto3.client("ec2").describe_launch_template_versions(LaunchTemplateId=result["launch_template_id"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
     assert data["InstanceType"] == "c6i.large"
     assert "DrainBlue                  done in 0s" in run.err  # drain_seconds from the file
     # only the file is sent: the workflow merges it over the stored profile
@@ -113,8 +119,11 @@ def test_an_override_the_stored_profile_does_not_allow_is_refused_locally(local_
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))
     override = tmp_path / "quick.yaml"
-    override.write_text(yaml.safe_dump({"bake": {"approval": {"required": False}, "instance_profile": "admin"},
-                                        "fleet": {"desired_capacity": 3}}))
+    override.write_text(
+        yaml.safe_dump(
+            {"bake": {"approval": {"required": False}, "instance_profile": "admin"}, "fleet": {"desired_capacity": 3}}
+        )
+    )
     run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override))
     assert run.code == exitcodes.REJECTED_INPUT
     allowed = "(web's stored profile makes overridable: fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)"
@@ -133,7 +142,9 @@ def test_a_stack_that_refuses_request_profiles_refuses_them_locally(local_aws, c
     aws = local_aws()
     assert aws.stack.outputs["RequestProfiles"] == "accepted"  # the local AWS's stack
     read = Aws.outputs
-    monkeypatch.setattr(Aws, "outputs", lambda self, required=None: {**read(self, required), "RequestProfiles": "refused"})
+    monkeypatch.setattr(
+        Aws, "outputs", lambda self, required=None: {**read(self, required), "RequestProfiles": "refused"}
+    )
     whole = tmp_path / "api.yaml"
     whole.write_text(yaml.safe_dump(aws.world.profile()))
     run = cli("deploy", "api", "1.0.0", "--commit", COMMIT, "--profile", str(whole))
@@ -153,21 +164,30 @@ def test_an_invalid_app_name_is_named_as_such(aws, cli):
     assert executions(aws) == [] and executions(aws, "rollback") == []
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["--poll-seconds", "-1", "deploy", "web", "2.0.0"], "argument --poll-seconds: '-1' is not a number from 0.01 to 3600"),
-    (["deploy", "web", "2.0.0", "--poll-seconds", "-1"], "argument --poll-seconds: '-1' is not a number from 0.01 to 3600"),
-    (["deploy", "web", "2.0.0", "--poll-seconds", "0"], "'0' is not a number from 0.01 to 3600"),
-    (["deploy", "web", "2.0.0", "--poll-seconds", "nan"], "'nan' is not a number from 0.01 to 3600"),
-    (["deploy", "web", "2.0.0", "--poll-seconds", "inf"], "'inf' is not a number from 0.01 to 3600"),
-    (["deploy", "web", "2.0.0", "--poll-seconds", "soon"], "'soon' is not a number from 0.01 to 3600"),
-    (["rollback", "web", "--poll-seconds", "1e9"], "'1e9' is not a number from 0.01 to 3600"),
-    (["history", "web", "--limit", "0"], "argument --limit: '0' is not an integer from 1 to 2000"),
-    (["history", "web", "--limit", "2.5"], "'2.5' is not an integer from 1 to 2000"),
-    (["local", "up", "--port", "-1"], "argument --port: '-1' is not an integer from 0 to 65535"),
-    (["local", "up", "--port", "65536"], "'65536' is not an integer from 0 to 65535"),
-    (["local", "up", "--speedup", "0"], "argument --speedup: '0' is not a number above 0 and at most 100000"),
-    (["local", "up", "--speedup=-inf"], "'-inf' is not a number above 0 and at most 100000"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (
+            ["--poll-seconds", "-1", "deploy", "web", "2.0.0"],
+            "argument --poll-seconds: '-1' is not a number from 0.01 to 3600",
+        ),
+        (
+            ["deploy", "web", "2.0.0", "--poll-seconds", "-1"],
+            "argument --poll-seconds: '-1' is not a number from 0.01 to 3600",
+        ),
+        (["deploy", "web", "2.0.0", "--poll-seconds", "0"], "'0' is not a number from 0.01 to 3600"),
+        (["deploy", "web", "2.0.0", "--poll-seconds", "nan"], "'nan' is not a number from 0.01 to 3600"),
+        (["deploy", "web", "2.0.0", "--poll-seconds", "inf"], "'inf' is not a number from 0.01 to 3600"),
+        (["deploy", "web", "2.0.0", "--poll-seconds", "soon"], "'soon' is not a number from 0.01 to 3600"),
+        (["rollback", "web", "--poll-seconds", "1e9"], "'1e9' is not a number from 0.01 to 3600"),
+        (["history", "web", "--limit", "0"], "argument --limit: '0' is not an integer from 1 to 2000"),
+        (["history", "web", "--limit", "2.5"], "'2.5' is not an integer from 1 to 2000"),
+        (["local", "up", "--port", "-1"], "argument --port: '-1' is not an integer from 0 to 65535"),
+        (["local", "up", "--port", "65536"], "'65536' is not an integer from 0 to 65535"),
+        (["local", "up", "--speedup", "0"], "argument --speedup: '0' is not a number above 0 and at most 100000"),
+        (["local", "up", "--speedup=-inf"], "'-inf' is not a number above 0 and at most 100000"),
+    ],
+)
 def test_numeric_options_are_checked_before_anything_starts(aws, cli, argv, message):
     run = cli(*argv, "--commit", COMMIT) if argv[0] == "deploy" else cli(*argv)
     assert run.code == exitcodes.USAGE
@@ -216,6 +236,7 @@ def test_a_deployment_that_is_rolled_back_exits_5(local_aws, cli, tmp_path):
 
 # --- approval --------------------------------------------------------------------------------------
 
+
 def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))
@@ -233,8 +254,11 @@ def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED"
     # the answer is in the history (the execution document does not carry it: its size is not ours to bound)
-    answer = [json.loads(e["taskSucceededEventDetails"]["output"]) for e in aws.history(arn)
-              if e["type"] == "TaskSucceeded" and "approved_by" in e["taskSucceededEventDetails"].get("output", "")]
+    answer = [
+        json.loads(e["taskSucceededEventDetails"]["output"])
+        for e in aws.history(arn)
+        if e["type"] == "TaskSucceeded" and "approved_by" in e["taskSucceededEventDetails"].get("output", "")
+    ]
     assert answer == [{"approved_by": "arn:aws:sts::123456789012:user/moto", "comment": "looks good"}]
     # nothing is pending any more
     assert cli("reject", "web", "--reason", "late").code == exitcodes.NOTHING_PENDING
@@ -243,9 +267,15 @@ def test_approve_continues_a_deployment_started_without_waiting(local_aws, cli):
 def test_an_approval_whose_task_no_longer_waits_is_removed_and_nothing_is_answered(local_aws, cli):
     # Given an approval item left by an execution whose task no longer waits (its token is unknown)
     aws = local_aws()
-    boto3.client("dynamodb").put_item(TableName=aws.stack.table_name, Item={
-        "pk": {"S": "APPROVAL#web"}, "token": {"S": "a-token-nobody-waits-for"}, "version": {"S": "2.0.0"},
-        "execution": {"S": "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:gone"}})
+    boto3.client("dynamodb").put_item(
+        TableName=aws.stack.table_name,
+        Item={
+            "pk": {"S": "APPROVAL#web"},
+            "token": {"S": "a-token-nobody-waits-for"},
+            "version": {"S": "2.0.0"},
+            "execution": {"S": "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:gone"},
+        },
+    )
     # When an operator approves
     run = cli("approve", "web")
     # Then nothing is answered, the command says why, and the stale item is gone
@@ -263,8 +293,9 @@ def test_throttling_beyond_the_retries_in_the_domain_code_a_command_runs_is_an_a
     run = cli("approve", "web")
     # Then the command reports an AWS error, as for its own calls, and exits 1
     assert run.code == exitcodes.ERROR
-    assert run.err.startswith("immutable-deploy: AWS error: An error occurred (ThrottlingException) when calling "
-                              "the GetItem operation"), run.err
+    assert run.err.startswith(
+        "immutable-deploy: AWS error: An error occurred (ThrottlingException) when calling the GetItem operation"
+    ), run.err
 
 
 def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch, capsys):
@@ -302,6 +333,7 @@ def test_reject_ends_the_followed_deployment_with_7(local_aws, cli, monkeypatch,
 
 # --- rollback, status, history ---------------------------------------------------------------------
 
+
 def test_rollback_status_and_history(aws, cli):
     deployed = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--json")
     assert deployed.code == 0
@@ -314,8 +346,9 @@ def test_rollback_status_and_history(aws, cli):
     assert lines[serving + 1].startswith(f"  {green}  version 2.0.0  image ami-")
     assert "classic ELB  web-elb" in lines[serving + 2] and "3/3 InService" in lines[serving + 2]
     assert "target group web-tg" in lines[serving + 3] and "3/3 healthy" in lines[serving + 3]
-    assert any(line.startswith("  web-1.0.0  version 1.0.0") and "a rollback puts this one back" in line
-               for line in lines)
+    assert any(
+        line.startswith("  web-1.0.0  version 1.0.0") and "a rollback puts this one back" in line for line in lines
+    )
     assert "running: nothing" in lines
 
     rolled = cli("rollback", "web", "--json")
@@ -348,10 +381,14 @@ def test_status_without_a_stored_profile_counts_every_target_and_lists_the_other
     asg = boto3.client("autoscaling")
     blue = group("web-1.0.0")
     asg.create_auto_scaling_group(
-        AutoScalingGroupName="web-other", MinSize=0, MaxSize=1, DesiredCapacity=0,
+        AutoScalingGroupName="web-other",
+        MinSize=0,
+        MaxSize=1,
+        DesiredCapacity=0,
         LaunchTemplate={"LaunchTemplateId": blue["LaunchTemplate"]["LaunchTemplateId"]},
         VPCZoneIdentifier=blue["VPCZoneIdentifier"],
-        Tags=[{"Key": TAG_APP, "Value": "web", "PropagateAtLaunch": True}])
+        Tags=[{"Key": TAG_APP, "Value": "web", "PropagateAtLaunch": True}],
+    )
     # When its status is asked
     run = cli("status", "web", "--json")
     # Then every target a group is attached to counts, and the other group is listed
@@ -361,7 +398,9 @@ def test_status_without_a_stored_profile_counts_every_target_and_lists_the_other
     (serving,) = report["serving"]
     assert serving["name"] == "web-1.0.0" and serving["instances"] == 3
     assert [(t["kind"], t["target"], t["healthy"], t["total"], t["word"]) for t in serving["targets"]] == [
-        ("classic ELB", "web-elb", 3, 3, "InService"), ("target group", "web-tg", 3, 3, "healthy")]
+        ("classic ELB", "web-elb", 3, 3, "InService"),
+        ("target group", "web-tg", 3, 3, "healthy"),
+    ]
     assert [(g["name"], g["state"], g["instances"]) for g in report["other"]] == [("web-other", None, 0)]
     assert "(no stored profile: every load balancer and target group a group is attached to counts)" in run.err
     assert "other group: web-other  version ?  not attached, state -" in run.err
@@ -386,6 +425,7 @@ def test_rollback_without_any_profile_is_rejected_locally(local_aws, cli, tmp_pa
 
 
 # --- following -------------------------------------------------------------------------------------
+
 
 def test_ctrl_c_stops_following_not_the_deployment(local_aws, cli, monkeypatch):
     # the deployment waits for approval, so it is surely still running when Ctrl-C comes
@@ -425,6 +465,7 @@ def test_global_options_reach_the_printed_commands(local_aws, cli):
 
 
 # --- small parts -----------------------------------------------------------------------------------
+
 
 def test_usage_errors_and_help(capsys):
     assert main(["reject", "web"]) == exitcodes.USAGE  # --reason is required
@@ -473,7 +514,12 @@ def test_the_tracker_says_what_is_being_waited_for():
     doc = json.dumps({"image": {"progress": "image pending 4m10s"}})
     changes = []
     for event in [
-        ev(1, "ExecutionStarted", 0, executionStartedEventDetails={"input": json.dumps({"release": {"version": "2.0.0"}})}),
+        ev(
+            1,
+            "ExecutionStarted",
+            0,
+            executionStartedEventDetails={"input": json.dumps({"release": {"version": "2.0.0"}})},
+        ),
         ev(2, "TaskStateEntered", 10, stateEnteredEventDetails={"name": "CheckImage"}),
         ev(3, "TaskStateExited", 11, stateExitedEventDetails={"name": "CheckImage", "output": doc}),
         ev(4, "WaitStateEntered", 11, stateEnteredEventDetails={"name": "WaitForImage"}),
@@ -493,10 +539,12 @@ def test_the_tracker_names_who_approved_from_the_history():
     answer = json.dumps({"approved_by": "arn:aws:iam::123456789012:user/ana", "comment": "looks good"})
     tracker = follow.Tracker("deploy", "web")
     changes = []
-    for i, (kind, details) in enumerate([
-        ("TaskStateEntered", {"stateEnteredEventDetails": {"name": "AwaitApproval"}}),
-        ("TaskSucceeded", {"taskSucceededEventDetails": {"output": answer}}),
-        ("TaskStateExited", {"stateExitedEventDetails": {"name": "AwaitApproval", "output": "{}"}}),
-    ]):
+    for i, (kind, details) in enumerate(
+        [
+            ("TaskStateEntered", {"stateEnteredEventDetails": {"name": "AwaitApproval"}}),
+            ("TaskSucceeded", {"taskSucceededEventDetails": {"output": answer}}),
+            ("TaskStateExited", {"stateExitedEventDetails": {"name": "AwaitApproval", "output": "{}"}}),
+        ]
+    ):
         changes += tracker.apply({"id": i, "type": kind, "timestamp": t0 + timedelta(seconds=i), **details})
     assert changes[-1].text.endswith("approved by arn:aws:iam::123456789012:user/ana: looks good")

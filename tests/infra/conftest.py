@@ -1,6 +1,7 @@
 """The stack as a team deploys it: the example inventory (examples/inventory: app web), requests
 may not carry profiles (the default), bound to account 123456789012 in us-east-1 as ``cdk deploy``
 binds it. Synthesized once per session (cdk-nag runs in the synth)."""
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,9 @@ ACCOUNT, REGION = "123456789012", "us-east-1"
 def synth_example(outdir: Path, monkeypatch: pytest.MonkeyPatch, **context: Any) -> dict:
     monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", ACCOUNT)
     monkeypatch.setenv("CDK_DEFAULT_REGION", REGION)
-    app = cdk.App(context={"aws:cdk:bundling-stacks": [], "inventory": EXAMPLE_INVENTORY, **context}, outdir=str(outdir))
+    app = cdk.App(
+        context={"aws:cdk:bundling-stacks": [], "inventory": EXAMPLE_INVENTORY, **context}, outdir=str(outdir)
+    )
     stack = cdk_app.build(app)
     return app.synth().get_stack_by_name(stack.stack_name).template
 
@@ -39,7 +42,12 @@ def resolve(template: dict, value: Any) -> Any:
         return value
     if "Ref" in value:
         name = value["Ref"]
-        pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::URLSuffix": "amazonaws.com"}
+        pseudo = {
+            "AWS::Partition": "aws",
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::URLSuffix": "amazonaws.com",
+        }
         if name in pseudo:
             return pseudo[name]
         kind = template["Resources"][name]["Type"]
@@ -60,11 +68,17 @@ def resolve(template: dict, value: Any) -> Any:
 
 def role_policies(template: dict, module: str) -> list[dict]:
     """The resolved policy documents of the role of handler ``module`` (request, bake, fleet...)."""
-    (function,) = [r for r in template["Resources"].values()
-                   if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == f"handlers.{module}.handler"]
+    (function,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == f"handlers.{module}.handler"
+    ]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
-    return [resolve(template, r["Properties"]["PolicyDocument"]) for r in template["Resources"].values()
-            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]]
+    return [
+        resolve(template, r["Properties"]["PolicyDocument"])
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role} in r["Properties"]["Roles"]
+    ]
 
 
 def statements(template: dict, module: str) -> list[dict]:

@@ -1,5 +1,6 @@
 """The contract (blue_green/contract.py) is spelled once: no other source file writes a tag key, a
 state table key or an execution's error name as a literal, so that renaming one is one edit."""
+
 from __future__ import annotations
 
 import ast
@@ -11,20 +12,35 @@ import pytest
 from blue_green import contract, errors
 
 ROOT = Path(__file__).resolve().parents[2]
-SOURCES = [p for d in ("lambdas", "stacks", "statemachine", "immutable_deploy") for p in (ROOT / d).rglob("*.py")
-           if p != ROOT / "lambdas" / "blue_green" / "contract.py" and "layer" not in p.parts] + [ROOT / "app.py"]
-ERROR_NAMES = {value for name, value in vars(contract).items()
-               if name.isupper() and isinstance(value, str) and re.fullmatch(r"[A-Z][A-Za-z]+", value)}
+SOURCES = [
+    p
+    for d in ("lambdas", "stacks", "statemachine", "immutable_deploy")
+    for p in (ROOT / d).rglob("*.py")
+    if p != ROOT / "lambdas" / "blue_green" / "contract.py" and "layer" not in p.parts
+] + [ROOT / "app.py"]
+ERROR_NAMES = {
+    value
+    for name, value in vars(contract).items()
+    if name.isupper() and isinstance(value, str) and re.fullmatch(r"[A-Z][A-Za-z]+", value)
+}
 
 
 def string_literals(path: Path) -> list[tuple[int, str]]:
     """Every string constant of the module except docstrings (f-string parts included)."""
     tree = ast.parse(path.read_text())
-    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
-                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
-                  and node.body and isinstance(node.body[0], ast.Expr) and isinstance(node.body[0].value, ast.Constant)}
-    return [(node.lineno, node.value) for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings]
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+    ]
 
 
 def test_the_sources_are_read():
@@ -36,7 +52,10 @@ def test_the_sources_are_read():
 def test_no_source_spells_a_tag_key_a_table_key_or_an_error_name_itself(path):
     found = []
     for line, value in string_literals(path):
-        if re.fullmatch(r"immutable-deploy:[a-z-]+", value) or value in (contract.LOCK_PREFIX, contract.APPROVAL_PREFIX):
+        if re.fullmatch(r"immutable-deploy:[a-z-]+", value) or value in (
+            contract.LOCK_PREFIX,
+            contract.APPROVAL_PREFIX,
+        ):
             found.append((line, value))
         elif value in ERROR_NAMES and path.parent.name != "localaws":
             found.append((line, value))
@@ -44,7 +63,14 @@ def test_no_source_spells_a_tag_key_a_table_key_or_an_error_name_itself(path):
 
 
 def test_the_handlers_error_names_are_the_names_of_their_classes():
-    for name in ("INVALID_REQUEST", "IN_PROGRESS", "APPROVAL_REJECTED", "NOTHING_TO_ROLL_BACK", "LOCK_LOST", "TRANSIENT"):
+    for name in (
+        "INVALID_REQUEST",
+        "IN_PROGRESS",
+        "APPROVAL_REJECTED",
+        "NOTHING_TO_ROLL_BACK",
+        "LOCK_LOST",
+        "TRANSIENT",
+    ):
         cls = getattr(errors, getattr(contract, name))
         assert issubclass(cls, errors.DeploymentError)
 

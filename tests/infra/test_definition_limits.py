@@ -2,6 +2,7 @@
 change to any of them fails here: the Retry policy of every Lambda Task and of every notification,
 every Task's Catch (which errors, where the error is kept, where it goes), every Task's timeout, the
 state machines' timeouts, and the longest subject any native SNS publish can send."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,30 @@ TRANSIENT = [
     "Lambda.Unknown",
     "TransientAwsError",
 ]
-LAMBDA_RETRY = [{"ErrorEquals": TRANSIENT, "IntervalSeconds": 2, "MaxAttempts": 6, "BackoffRate": 2,
-                 "MaxDelaySeconds": 60, "JitterStrategy": "FULL"}]
-SNS_RETRY = [{"ErrorEquals": ["SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException",
-                              "SNS.SdkClientException"],
-              "IntervalSeconds": 1, "MaxAttempts": 3, "BackoffRate": 2, "JitterStrategy": "FULL"}]
+LAMBDA_RETRY = [
+    {
+        "ErrorEquals": TRANSIENT,
+        "IntervalSeconds": 2,
+        "MaxAttempts": 6,
+        "BackoffRate": 2,
+        "MaxDelaySeconds": 60,
+        "JitterStrategy": "FULL",
+    }
+]
+SNS_RETRY = [
+    {
+        "ErrorEquals": [
+            "SNS.ThrottledException",
+            "SNS.InternalErrorException",
+            "SNS.KMSThrottlingException",
+            "SNS.SdkClientException",
+        ],
+        "IntervalSeconds": 1,
+        "MaxAttempts": 3,
+        "BackoffRate": 2,
+        "JitterStrategy": "FULL",
+    }
+]
 #: 30 days: a backstop after every wait's own timeout (approval at most 7 days, each poll at most a day)
 MACHINE_TIMEOUT = 30 * 24 * 3600
 
@@ -107,10 +127,24 @@ ALL = ["States.ALL"]
 #: the deploy steps taken once the lock is held: any error is recorded (``$.failure``) by the Pass
 #: "<state> failed", which enters the compensating branch
 DEPLOY_GUARDED = [
-    "DiscoverBlue", "LaunchStaging", "CheckStaging", "RelaunchStaging", "AwaitApproval", "ClearApproval",
-    "ApplyProductionSettings", "CheckProductionSettings", "CreateImage", "CheckImage", "TerminateStaging",
-    "CreateLaunchSettings", "CreateGreenGroup", "CheckGreenHealth", "AttachGreen", "CheckGreenInService",
-    "DetachBlue", "SuspendBlue",
+    "DiscoverBlue",
+    "LaunchStaging",
+    "CheckStaging",
+    "RelaunchStaging",
+    "AwaitApproval",
+    "ClearApproval",
+    "ApplyProductionSettings",
+    "CheckProductionSettings",
+    "CreateImage",
+    "CheckImage",
+    "TerminateStaging",
+    "CreateLaunchSettings",
+    "CreateGreenGroup",
+    "CheckGreenHealth",
+    "AttachGreen",
+    "CheckGreenInService",
+    "DetachBlue",
+    "SuspendBlue",
 ]
 #: the compensating branch's undo steps: a failure is recorded under ``$.undo.<key>`` and the branch
 #: goes on where the step's success would have gone
@@ -186,9 +220,12 @@ def test_a_caught_failure_after_the_lock_is_recorded_with_its_state_then_compens
         states = machines[kind]["States"]
         for name in guarded_states:
             record = states[f"{name} failed"]
-            assert record == {"Type": "Pass", "Parameters": {
-                "state": name, "error.$": "$.failure.Error", "cause.$": "$.failure.Cause"},
-                "ResultPath": "$.failure", "Next": compensation}, f"{kind}: {name}"
+            assert record == {
+                "Type": "Pass",
+                "Parameters": {"state": name, "error.$": "$.failure.Error", "cause.$": "$.failure.Cause"},
+                "ResultPath": "$.failure",
+                "Next": compensation,
+            }, f"{kind}: {name}"
 
 
 def test_an_undo_that_fails_goes_on_as_if_it_had_succeeded(machines):
@@ -200,17 +237,52 @@ def test_an_undo_that_fails_goes_on_as_if_it_had_succeeded(machines):
 #: the error the handler raised is turned into the execution's error: (machine, Pass that parses the
 #: Cause, where the Catch put the error, where the Pass writes, the Fail state, its Error, its CausePath)
 REJECTIONS = [
-    ("deploy", "Explain InvalidDeploymentRequest", "$", "$", "InvalidDeploymentRequest", "InvalidDeploymentRequest",
-     "$.detail.errorMessage"),
-    ("deploy", "Explain DeploymentInProgress", "$.error", "$", "DeploymentInProgress", "DeploymentInProgress",
-     "$.detail.errorMessage"),
-    ("rollback", "Explain InvalidRollbackRequest", "$", "$", "InvalidRollbackRequest", "InvalidDeploymentRequest",
-     "$.detail.errorMessage"),
-    ("rollback", "Explain DeploymentInProgress", "$.error", "$", "DeploymentInProgress", "DeploymentInProgress",
-     "$.detail.errorMessage"),
+    (
+        "deploy",
+        "Explain InvalidDeploymentRequest",
+        "$",
+        "$",
+        "InvalidDeploymentRequest",
+        "InvalidDeploymentRequest",
+        "$.detail.errorMessage",
+    ),
+    (
+        "deploy",
+        "Explain DeploymentInProgress",
+        "$.error",
+        "$",
+        "DeploymentInProgress",
+        "DeploymentInProgress",
+        "$.detail.errorMessage",
+    ),
+    (
+        "rollback",
+        "Explain InvalidRollbackRequest",
+        "$",
+        "$",
+        "InvalidRollbackRequest",
+        "InvalidDeploymentRequest",
+        "$.detail.errorMessage",
+    ),
+    (
+        "rollback",
+        "Explain DeploymentInProgress",
+        "$.error",
+        "$",
+        "DeploymentInProgress",
+        "DeploymentInProgress",
+        "$.detail.errorMessage",
+    ),
     # the lock is held by then: released first (keeping the parsed error beside the document)
-    ("rollback", "Explain NothingToRollBack", "$.error", "$.rejection", "NothingToRollBack", "NothingToRollBack",
-     "$.rejection.detail.errorMessage"),
+    (
+        "rollback",
+        "Explain NothingToRollBack",
+        "$.error",
+        "$.rejection",
+        "NothingToRollBack",
+        "NothingToRollBack",
+        "$.rejection.detail.errorMessage",
+    ),
 ]
 
 
@@ -219,7 +291,10 @@ def test_a_rejection_fails_with_its_own_error_and_the_handlers_message(machines)
         states = machines[kind]["States"]
         explain = states[explain_state]
         assert (explain["Type"], explain["Parameters"], explain["ResultPath"]) == (
-            "Pass", {"detail.$": f"States.StringToJson({error_path}.Cause)"}, result_path), f"{kind}: {explain_state}"
+            "Pass",
+            {"detail.$": f"States.StringToJson({error_path}.Cause)"},
+            result_path,
+        ), f"{kind}: {explain_state}"
         following = explain["Next"]
         if following != fail_state:
             assert following == "ReleaseLockNothingToRollBack" and states[following]["Next"] == fail_state
@@ -229,10 +304,13 @@ def test_a_rejection_fails_with_its_own_error_and_the_handlers_message(machines)
 
 def test_the_state_machines_time_out_after_thirty_days(machines):
     assert {kind: m.get("TimeoutSeconds") for kind, m in machines.items()} == {
-        "deploy": MACHINE_TIMEOUT, "rollback": MACHINE_TIMEOUT}
+        "deploy": MACHINE_TIMEOUT,
+        "rollback": MACHINE_TIMEOUT,
+    }
 
 
 # --- SNS subjects --------------------------------------------------------------------------------
+
 
 def longest_accepted(adapter: TypeAdapter, char: str = "a", first: str = "a") -> int:
     """The longest value of ``first`` then ``char``s that the model accepts (the model's maximum)."""
@@ -275,8 +353,12 @@ def longest_subject(task: dict, maxima: dict[str, int]) -> int:
 def test_every_native_subject_is_shorter_than_sns_allows(machines):
     maxima = path_maxima()
     assert maxima["$.request.app"] == 31 and maxima["$.request.label"] <= state.LABEL_MAX
-    publishes = {f"{kind}: {name}": t for kind, m in machines.items() for name, t in tasks(m).items()
-                 if resource_of(t) == "sns:publish"}
+    publishes = {
+        f"{kind}: {name}": t
+        for kind, m in machines.items()
+        for name, t in tasks(m).items()
+        if resource_of(t) == "sns:publish"
+    }
     assert set(publishes) == {"deploy: NotifyDeployed", "rollback: NotifyRolledBack"}
     for name, task in publishes.items():
         assert longest_subject(task, maxima) <= SUBJECT_MAX, name
@@ -284,9 +366,15 @@ def test_every_native_subject_is_shorter_than_sns_allows(machines):
     assert 31 + 1 + 64 + len(": deployed") > SUBJECT_MAX
 
 
-@pytest.mark.parametrize(("app", "version"), [
-    ("a" * 31, "1" * 64), ("web", "2.0.0"), ("w", "1" + "+" * 63), ("a-b", "1.0.0-rc.1+build.5"),
-])
+@pytest.mark.parametrize(
+    ("app", "version"),
+    [
+        ("a" * 31, "1" * 64),
+        ("web", "2.0.0"),
+        ("w", "1" + "+" * 63),
+        ("a-b", "1.0.0-rc.1+build.5"),
+    ],
+)
 def test_the_label_is_app_and_version_bounded_and_printable(app, version):
     label = state.label(app, version)
     assert len(label) <= state.LABEL_MAX and label.isascii() and label.isprintable()
@@ -314,22 +402,44 @@ WAIT_SECONDS = {
 }
 
 
-
 def test_every_wait_state_waits_the_documented_seconds(machines):
     """A drain or a poll that stopped waiting passes every test that only looks at what serves
     afterwards (tests/scenarios/test_documented_contract.py checks the waits of real executions)."""
-    found = {kind: {name: state.get("SecondsPath", state.get("Seconds"))
-                    for name, state in machine["States"].items() if state["Type"] == "Wait"}
-             for kind, machine in machines.items()}
+    found = {
+        kind: {
+            name: state.get("SecondsPath", state.get("Seconds"))
+            for name, state in machine["States"].items()
+            if state["Type"] == "Wait"
+        }
+        for kind, machine in machines.items()
+    }
     assert found == WAIT_SECONDS
 
 
 #: the fields of a successful execution's output (outputs-and-errors.md, "Success"), per final Pass state
 DOCUMENTED_OUTPUTS = {
-    ("deploy", "DeployedWithLaunchTemplate"): {"status", "app", "version", "image_id", "green_asg", "blue_asg",
-                                               "launch_template_id", "execution", "pruned"},
-    ("deploy", "DeployedWithLaunchConfiguration"): {"status", "app", "version", "image_id", "green_asg", "blue_asg",
-                                                    "launch_configuration_name", "execution", "pruned"},
+    ("deploy", "DeployedWithLaunchTemplate"): {
+        "status",
+        "app",
+        "version",
+        "image_id",
+        "green_asg",
+        "blue_asg",
+        "launch_template_id",
+        "execution",
+        "pruned",
+    },
+    ("deploy", "DeployedWithLaunchConfiguration"): {
+        "status",
+        "app",
+        "version",
+        "image_id",
+        "green_asg",
+        "blue_asg",
+        "launch_configuration_name",
+        "execution",
+        "pruned",
+    },
     ("rollback", "RollbackOutput"): {"status", "app", "serving_asg", "retired_asg", "retired_asgs", "execution"},
 }
 
@@ -359,8 +469,12 @@ def test_a_successful_execution_outputs_the_documented_fields(machines):
 
 
 def test_every_failure_ends_with_its_documented_error(machines):
-    found = {(kind, name): state.get("Error") for kind, machine in machines.items()
-             for name, state in machine["States"].items() if state["Type"] == "Fail"}
+    found = {
+        (kind, name): state.get("Error")
+        for kind, machine in machines.items()
+        for name, state in machine["States"].items()
+        if state["Type"] == "Fail"
+    }
     assert found == DOCUMENTED_FAILURES
     page = (Path(__file__).resolve().parents[2] / "docs" / "outputs-and-errors.md").read_text()
     documented = set(re.findall(r"^\| `([A-Za-z]+)`", page, flags=re.MULTILINE))

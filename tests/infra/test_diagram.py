@@ -1,5 +1,6 @@
 """docs/how-it-works.md's diagram of the deploy state machine is generated from the synthesized definition
 (``python -m immutable_deploy.diagram --write``, or ``make diagram``) and must be current."""
+
 from __future__ import annotations
 
 from immutable_deploy import diagram
@@ -9,7 +10,8 @@ def test_the_readme_diagram_is_current():
     expected = diagram.readme_block(diagram.generate())
     actual = diagram.current_block(diagram.DOC.read_text())
     assert actual == expected, (
-        "docs/how-it-works.md's deploy state machine diagram differs from the synthesized definition: run `make diagram` "
+        "docs/how-it-works.md's deploy state machine diagram differs from the synthesized definition: "
+        "run `make diagram` "
         "(python -m immutable_deploy.diagram --write) and commit docs/how-it-works.md"
     )
 
@@ -44,6 +46,9 @@ def test_conditions_in_short_words():
     assert diagram.condition({"Variable": "$.report.complete", "BooleanEquals": False}) == "report not complete"
     assert diagram.condition({"Variable": "$.blue.primary", "IsNull": True}) == "no blue primary"
     assert diagram.condition({"Variable": "$.undo.check_blue.Error", "IsPresent": True}) == "check blue failed"
-    assert diagram.condition({"Or": [{"Variable": "$.a.x", "StringEquals": "A"},
-                                     {"Variable": "$.a.y", "StringEquals": "B"}]}) == "A or B"
-
+    assert (
+        diagram.condition(
+            {"Or": [{"Variable": "$.a.x", "StringEquals": "A"}, {"Variable": "$.a.y", "StringEquals": "B"}]}
+        )
+        == "A or B"
+    )

@@ -1,6 +1,7 @@
 """The roles that are not Lambda roles, checked statically with the IAM evaluator: each state
 machine's role may do what its Tasks do (invoke its functions, publish to its topic), and the
 release rule's role may start the deploy state machine."""
+
 from __future__ import annotations
 
 import json
@@ -52,10 +53,17 @@ class Physical(dict):
             value = {"Ref": group, "Arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}:*"}
         elif kind == "AWS::SQS::Queue":
             queue = props.get("QueueName") or name
-            value = {"Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}", "QueueName": queue,
-                     "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}"}
+            value = {
+                "Ref": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/{queue}",
+                "QueueName": queue,
+                "Arn": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{queue}",
+            }
         elif kind == "AWS::Events::EventBus":
-            value = {"Ref": props["Name"], "Name": props["Name"], "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{props['Name']}"}
+            value = {
+                "Ref": props["Name"],
+                "Name": props["Name"],
+                "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{props['Name']}",
+            }
         else:
             value = {"Ref": name, "Arn": f"arn:aws:{kind.split('::')[1].lower()}:{REGION}:{ACCOUNT}:{name}"}
         self[logical] = value
@@ -141,8 +149,10 @@ def test_a_role_without_the_permission_is_caught(template, resolved):
     resolve, policies = resolved
     (logical,) = [k for k in state_machines(template) if k.startswith("Deploy")]
     role = template["Resources"][logical]["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    stripped = [{**p, "Statement": [s for s in p["Statement"] if "lambda:InvokeFunction" not in json.dumps(s.get("Action"))]}
-                for p in policies[role]]
+    stripped = [
+        {**p, "Statement": [s for s in p["Statement"] if "lambda:InvokeFunction" not in json.dumps(s.get("Action"))]}
+        for p in policies[role]
+    ]
     stripped = [p for p in stripped if p["Statement"]]
     definition = json.loads(resolve(template["Resources"][logical]["Properties"]["DefinitionString"]))
     name, state = next((n, s) for n, s in states(definition) if s["Type"] == "Task" and "lambda" in s["Resource"])

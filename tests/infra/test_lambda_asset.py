@@ -1,5 +1,6 @@
 """The Lambda asset (the lambdas/ folder) plus the dependencies layer carry everything the handlers
 import; nothing else is there at run time but the Python standard library and the runtime's boto3."""
+
 from __future__ import annotations
 
 import ast
@@ -16,9 +17,14 @@ REQUIREMENTS = LAMBDAS / "layer" / "requirements.txt"
 RUNTIME_PROVIDED = {"boto3", "botocore", "jmespath", "s3transfer", "dateutil", "urllib3"}
 # import name of each distribution in the layer's requirements
 LAYER_MODULES = {
-    "pydantic": "pydantic", "pydantic-core": "pydantic_core", "typing-extensions": "typing_extensions",
-    "typing-inspection": "typing_inspection", "annotated-types": "annotated_types",
-    "aws-lambda-powertools": "aws_lambda_powertools", "aws-xray-sdk": "aws_xray_sdk", "wrapt": "wrapt",
+    "pydantic": "pydantic",
+    "pydantic-core": "pydantic_core",
+    "typing-extensions": "typing_extensions",
+    "typing-inspection": "typing_inspection",
+    "annotated-types": "annotated_types",
+    "aws-lambda-powertools": "aws_lambda_powertools",
+    "aws-xray-sdk": "aws_xray_sdk",
+    "wrapt": "wrapt",
 }
 
 
@@ -75,7 +81,8 @@ def _wheel(directory: Path, distribution: str, version: str, module: str, tag: s
         f"{module}/__init__.py": "",
         **{f"{module}/{name}": body for name, body in extra.items()},
         f"{dist_info}/METADATA": f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n",
-        f"{dist_info}/WHEEL": f"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: {'true' if tag == 'py3-none-any' else 'false'}\nTag: {tag}\n",
+        f"{dist_info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+        f"Root-Is-Purelib: {'true' if tag == 'py3-none-any' else 'false'}\nTag: {tag}\n",
     }
     files[f"{dist_info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{dist_info}/RECORD"])
     with zipfile.ZipFile(directory / f"{stem}-{version}-{tag}.whl", "w") as archive:
@@ -89,15 +96,30 @@ def test_the_layer_bundles_without_docker_for_the_functions_platform(tmp_path, m
     # (a local wheelhouse: the suite is offline, and pip reads PIP_* settings as a mirror would set them)
     wheels = tmp_path / "wheelhouse"
     wheels.mkdir()
-    pins = dict(line.split("#")[0].strip().split("==") for line in REQUIREMENTS.read_text().splitlines()
-                if line.split("#")[0].strip())
+    pins = dict(
+        line.split("#")[0].strip().split("==")
+        for line in REQUIREMENTS.read_text().splitlines()
+        if line.split("#")[0].strip()
+    )
     for distribution, version in pins.items():
         module = LAYER_MODULES[distribution]
         if distribution == "pydantic-core":
-            _wheel(wheels, distribution, version, module, "cp314-cp314-manylinux2014_aarch64",
-                   {"_pydantic_core.cpython-314-aarch64-linux-gnu.so": "aarch64"})
-            _wheel(wheels, distribution, version, module, "cp314-cp314-manylinux2014_x86_64",
-                   {"_pydantic_core.cpython-314-x86_64-linux-gnu.so": "x86_64"})
+            _wheel(
+                wheels,
+                distribution,
+                version,
+                module,
+                "cp314-cp314-manylinux2014_aarch64",
+                {"_pydantic_core.cpython-314-aarch64-linux-gnu.so": "aarch64"},
+            )
+            _wheel(
+                wheels,
+                distribution,
+                version,
+                module,
+                "cp314-cp314-manylinux2014_x86_64",
+                {"_pydantic_core.cpython-314-x86_64-linux-gnu.so": "x86_64"},
+            )
         else:
             _wheel(wheels, distribution, version, module, "py3-none-any", {})
     _wheel(wheels, "pydantic", "99.0.0", "pydantic", "py3-none-any", {"NEWER": ""})  # not the pin
@@ -114,10 +136,14 @@ def test_the_layer_bundles_without_docker_for_the_functions_platform(tmp_path, m
     python = out / "python"
     for module in LAYER_MODULES.values():
         assert (python / module / "__init__.py").exists(), module
-    installed = {p.name.split("-")[0].lower().replace("_", "-"): p.name.split("-")[1].removesuffix(".dist")
-                 for p in python.glob("*.dist-info")}
+    installed = {
+        p.name.split("-")[0].lower().replace("_", "-"): p.name.split("-")[1].removesuffix(".dist")
+        for p in python.glob("*.dist-info")
+    }
     assert installed == {d.lower(): v for d, v in pins.items()}
-    assert [p.name for p in (python / "pydantic_core").glob("*.so")] == ["_pydantic_core.cpython-314-aarch64-linux-gnu.so"]
+    assert [p.name for p in (python / "pydantic_core").glob("*.so")] == [
+        "_pydantic_core.cpython-314-aarch64-linux-gnu.so"
+    ]
     assert not (python / "pydantic" / "NEWER").exists()
 
     # And a second synth copies the cache without asking the index again

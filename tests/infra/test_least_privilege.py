@@ -2,6 +2,7 @@
 profiles): every mutation is limited by a condition the workflow cannot grant itself, by a name
 prefix only it uses, or to a resource the inventory names; and the abuses a compromised handler
 (or a hostile request) would try are denied by the synthesized policies, as IAM evaluates them."""
+
 from __future__ import annotations
 
 import json
@@ -24,7 +25,9 @@ JUSTIFIED = {
     "logs:PutLogEvents": "the streams of the function's own log group (log-group:<own group>:*)",
 }
 EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
-GROUP = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:0a1b2c3d-1111-2222-3333-444455556666:autoScalingGroupName"
+GROUP = (
+    f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:0a1b2c3d-1111-2222-3333-444455556666:autoScalingGroupName"
+)
 STAGING = {"aws:ResourceTag/immutable-deploy:app": "web", "aws:ResourceTag/immutable-deploy:role": "staging"}
 GREEN = {"aws:ResourceTag/immutable-deploy:app": "web", "aws:ResourceTag/immutable-deploy:role": "green"}
 ADOPTED_BLUE = {"aws:ResourceTag/immutable-deploy:app": "web"}  # a hand-made group adopted by its app tag
@@ -91,8 +94,9 @@ def test_pass_role_only_the_inventory_instance_roles_only_to_ec2(example_templat
     assert not allowed(example_template, "bake", "iam:PassRole", role + "web-prod", **ec2)
     assert allowed(example_template, "fleet", "iam:PassRole", role + "web-prod", **ec2)
     assert not allowed(example_template, "fleet", "iam:PassRole", role + "Admin", **ec2)
-    assert not allowed(example_template, "fleet", "iam:PassRole", role + "web-prod",
-                       **{"iam:PassedToService": "lambda.amazonaws.com"})
+    assert not allowed(
+        example_template, "fleet", "iam:PassRole", role + "web-prod", **{"iam:PassedToService": "lambda.amazonaws.com"}
+    )
     for module in HANDLERS:
         if module not in ("bake", "fleet"):
             assert not allowed(example_template, module, "iam:PassRole", role + "web-prod", **ec2), module
@@ -106,48 +110,81 @@ def test_staging_powers_reach_staging_instances_only(example_template):
         assert not allowed(example_template, module, action, instance, **ADOPTED_BLUE), action
     ssm = {f"ssm:resourceTag/{k.split('/', 1)[1]}": v for k, v in STAGING.items()}
     assert allowed(example_template, "bake", "ssm:SendCommand", instance, **ssm)
-    assert not allowed(example_template, "bake", "ssm:SendCommand", instance,
-                       **{"ssm:resourceTag/immutable-deploy:app": "web", "ssm:resourceTag/immutable-deploy:role": "green"})
-    assert not allowed(example_template, "bake", "ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunPowerShellScript")
+    assert not allowed(
+        example_template,
+        "bake",
+        "ssm:SendCommand",
+        instance,
+        **{"ssm:resourceTag/immutable-deploy:app": "web", "ssm:resourceTag/immutable-deploy:role": "green"},
+    )
+    assert not allowed(
+        example_template, "bake", "ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunPowerShellScript"
+    )
 
 
 def test_tags_are_written_only_at_creation_or_as_state(example_template):
     instance = f"{EC2}:instance/i-0123456789abcdef0"
-    tag_role = {"aws:RequestTag/immutable-deploy:role": "staging", "aws:RequestTag/immutable-deploy:app": "web",
-                "aws:TagKeys": ["immutable-deploy:role", "immutable-deploy:app"]}
+    tag_role = {
+        "aws:RequestTag/immutable-deploy:role": "staging",
+        "aws:RequestTag/immutable-deploy:app": "web",
+        "aws:TagKeys": ["immutable-deploy:role", "immutable-deploy:app"],
+    }
     # EC2 tags only as part of the create call
-    assert allowed(example_template, "bake", "ec2:CreateTags", instance, **tag_role, **{"ec2:CreateAction": "RunInstances"})
+    assert allowed(
+        example_template, "bake", "ec2:CreateTags", instance, **tag_role, **{"ec2:CreateAction": "RunInstances"}
+    )
     for module in HANDLERS:
         assert not allowed(example_template, module, "ec2:CreateTags", instance, **tag_role), module
     # on groups that exist, only the workflow's state tags: a foreign group can't be made "ours"
     state = {"aws:TagKeys": ["immutable-deploy:state"], "aws:RequestTag/immutable-deploy:state": "kept"}
-    assert allowed(example_template, "traffic", "autoscaling:CreateOrUpdateTags", GROUP + "/web-1.0.0", **ADOPTED_BLUE, **state)
+    assert allowed(
+        example_template, "traffic", "autoscaling:CreateOrUpdateTags", GROUP + "/web-1.0.0", **ADOPTED_BLUE, **state
+    )
     # green is tagged as it is created: AWS names a group being created with '*' for its id
     creating = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/web-2.0.0-abcd1234"
-    green = {"aws:RequestTag/immutable-deploy:app": "web", "aws:RequestTag/immutable-deploy:role": "green",
-             "aws:TagKeys": ["immutable-deploy:app", "immutable-deploy:role"]}
+    green = {
+        "aws:RequestTag/immutable-deploy:app": "web",
+        "aws:RequestTag/immutable-deploy:role": "green",
+        "aws:TagKeys": ["immutable-deploy:app", "immutable-deploy:role"],
+    }
     assert allowed(example_template, "fleet", "autoscaling:CreateOrUpdateTags", creating, **green)
     assert not allowed(example_template, "fleet", "autoscaling:CreateOrUpdateTags", GROUP + "/payments", **green)
     for module in HANDLERS:
         for foreign in ({}, {"aws:ResourceTag/team": "payments"}):
-            assert not allowed(example_template, module, "autoscaling:CreateOrUpdateTags", GROUP + "/payments",
-                               **foreign, **{"aws:TagKeys": ["immutable-deploy:app"],
-                                             "aws:RequestTag/immutable-deploy:app": "web"}), module
-        assert not allowed(example_template, module, "autoscaling:CreateOrUpdateTags", GROUP + "/web-1.0.0",
-                           **ADOPTED_BLUE, **{"aws:TagKeys": ["immutable-deploy:role"],
-                                              "aws:RequestTag/immutable-deploy:role": "green"}), module
+            assert not allowed(
+                example_template,
+                module,
+                "autoscaling:CreateOrUpdateTags",
+                GROUP + "/payments",
+                **foreign,
+                **{"aws:TagKeys": ["immutable-deploy:app"], "aws:RequestTag/immutable-deploy:app": "web"},
+            ), module
+        assert not allowed(
+            example_template,
+            module,
+            "autoscaling:CreateOrUpdateTags",
+            GROUP + "/web-1.0.0",
+            **ADOPTED_BLUE,
+            **{"aws:TagKeys": ["immutable-deploy:role"], "aws:RequestTag/immutable-deploy:role": "green"},
+        ), module
 
 
 def test_only_green_groups_and_templates_are_deleted(example_template):
-    assert allowed(example_template, "fleet", "autoscaling:DeleteAutoScalingGroup", GROUP + "/web-2.0.0-abcd1234", **GREEN)
-    assert not allowed(example_template, "fleet", "autoscaling:DeleteAutoScalingGroup", GROUP + "/web-1.0.0", **ADOPTED_BLUE)
+    assert allowed(
+        example_template, "fleet", "autoscaling:DeleteAutoScalingGroup", GROUP + "/web-2.0.0-abcd1234", **GREEN
+    )
+    assert not allowed(
+        example_template, "fleet", "autoscaling:DeleteAutoScalingGroup", GROUP + "/web-1.0.0", **ADOPTED_BLUE
+    )
     assert not allowed(example_template, "fleet", "autoscaling:DeleteAutoScalingGroup", GROUP + "/payments")
     template = f"{EC2}:launch-template/lt-0123456789abcdef0"
     assert allowed(example_template, "fleet", "ec2:DeleteLaunchTemplate", template, **GREEN)
     assert not allowed(example_template, "fleet", "ec2:DeleteLaunchTemplate", template, **ADOPTED_BLUE)
     for module in HANDLERS:
         if module != "fleet":
-            assert not allowed(example_template, module, "autoscaling:DeleteAutoScalingGroup", GROUP + "/x", **GREEN), module
+            assert not allowed(example_template, module, "autoscaling:DeleteAutoScalingGroup", GROUP + "/x", **GREEN), (
+                module
+            )
 
 
 def test_only_baked_images_are_deregistered(example_template):
@@ -159,29 +196,58 @@ def test_only_baked_images_are_deregistered(example_template):
 
 def test_alarms_only_by_the_workflow_prefix(example_template):
     alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:"
-    assert allowed(example_template, "fleet", "cloudwatch:DeleteAlarms", alarm + "immutable-deploy-web-2.0.0-abcd1234-cpu-high")
+    assert allowed(
+        example_template, "fleet", "cloudwatch:DeleteAlarms", alarm + "immutable-deploy-web-2.0.0-abcd1234-cpu-high"
+    )
     assert not allowed(example_template, "fleet", "cloudwatch:DeleteAlarms", alarm + "oncall-web-latency")
     assert not allowed(example_template, "fleet", "cloudwatch:PutMetricAlarm", alarm + "billing")
 
 
 def test_traffic_moves_only_to_the_inventory_load_balancers(example_template):
     group = GROUP + "/web-2.0.0-abcd1234"
-    assert allowed(example_template, "traffic", "autoscaling:AttachLoadBalancers", group, **GREEN,
-                   **{"autoscaling:LoadBalancerNames": ["web-elb"]})
-    assert not allowed(example_template, "traffic", "autoscaling:AttachLoadBalancers", group, **GREEN,
-                       **{"autoscaling:LoadBalancerNames": ["payments-elb"]})
-    assert not allowed(example_template, "traffic", "autoscaling:AttachLoadBalancers", GROUP + "/payments",
-                       **{"autoscaling:LoadBalancerNames": ["web-elb"]})
+    assert allowed(
+        example_template,
+        "traffic",
+        "autoscaling:AttachLoadBalancers",
+        group,
+        **GREEN,
+        **{"autoscaling:LoadBalancerNames": ["web-elb"]},
+    )
+    assert not allowed(
+        example_template,
+        "traffic",
+        "autoscaling:AttachLoadBalancers",
+        group,
+        **GREEN,
+        **{"autoscaling:LoadBalancerNames": ["payments-elb"]},
+    )
+    assert not allowed(
+        example_template,
+        "traffic",
+        "autoscaling:AttachLoadBalancers",
+        GROUP + "/payments",
+        **{"autoscaling:LoadBalancerNames": ["web-elb"]},
+    )
 
 
 def test_staging_launches_only_tagged_with_imdsv2_in_the_inventory_subnets(example_template):
     instance = f"{EC2}:instance/*"
-    launch = {"aws:RequestTag/immutable-deploy:app": "web", "aws:RequestTag/immutable-deploy:role": "staging",
-              "ec2:MetadataHttpTokens": "required"}
+    launch = {
+        "aws:RequestTag/immutable-deploy:app": "web",
+        "aws:RequestTag/immutable-deploy:role": "staging",
+        "ec2:MetadataHttpTokens": "required",
+    }
     assert allowed(example_template, "bake", "ec2:RunInstances", instance, **launch)
-    assert not allowed(example_template, "bake", "ec2:RunInstances", instance, **{**launch, "ec2:MetadataHttpTokens": "optional"})
-    assert not allowed(example_template, "bake", "ec2:RunInstances", instance,
-                       **{**launch, "aws:RequestTag/immutable-deploy:role": "green"})
+    assert not allowed(
+        example_template, "bake", "ec2:RunInstances", instance, **{**launch, "ec2:MetadataHttpTokens": "optional"}
+    )
+    assert not allowed(
+        example_template,
+        "bake",
+        "ec2:RunInstances",
+        instance,
+        **{**launch, "aws:RequestTag/immutable-deploy:role": "green"},
+    )
     assert allowed(example_template, "bake", "ec2:RunInstances", f"{EC2}:subnet/subnet-0123456789abcdef0")
     assert not allowed(example_template, "bake", "ec2:RunInstances", f"{EC2}:subnet/subnet-0ffffffffffffffff")
 
@@ -194,5 +260,7 @@ def test_each_function_reaches_only_its_own_state_table_items(example_template):
     assert allowed(example_template, "lock", "dynamodb:PutItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]})
     assert not allowed(example_template, "lock", "dynamodb:PutItem", arn, **{"dynamodb:LeadingKeys": ["APPROVAL#web"]})
     assert allowed(example_template, "approval", "dynamodb:PutItem", arn, **{"dynamodb:LeadingKeys": ["APPROVAL#web"]})
-    assert not allowed(example_template, "approval", "dynamodb:DeleteItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]})
+    assert not allowed(
+        example_template, "approval", "dynamodb:DeleteItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]}
+    )
     assert not allowed(example_template, "bake", "dynamodb:DeleteItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]})

@@ -1,5 +1,6 @@
 """docs/security.md's tables of what each role may do are generated from the grants the stack uses
 (``python -m immutable_deploy.permissions_doc --write``, or ``make docs``) and must be current."""
+
 from __future__ import annotations
 
 

@@ -2,6 +2,7 @@
 synthesized definitions, the handlers' actions, the compensating branch and the tests.
 
 A newcomer reads a step in blue_green/phases.py and trusts it: these tests make that safe."""
+
 from __future__ import annotations
 
 import ast
@@ -31,9 +32,12 @@ def machines() -> dict[str, dict]:
 def handler_of() -> dict[str, str]:
     """Lambda function logical id -> its handler module (``handlers.traffic``)."""
     template = cached_template()
-    return {logical: resource["Properties"]["Handler"].rsplit(".", 1)[0]
-            for logical, resource in template["Resources"].items()
-            if resource["Type"] == "AWS::Lambda::Function" and resource["Properties"].get("Handler", "").startswith("handlers.")}
+    return {
+        logical: resource["Properties"]["Handler"].rsplit(".", 1)[0]
+        for logical, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and resource["Properties"].get("Handler", "").startswith("handlers.")
+    }
 
 
 def forward(machine: dict, start: str) -> set[str]:
@@ -152,20 +156,23 @@ def test_every_test_a_step_names_exists():
                     assert name in _test_names(ROOT / path), test
 
 
-@pytest.mark.parametrize(("kind", "state", "phase"), [
-    ("deploy", "ValidateRequest", "start"),
-    ("deploy", "DiscoverBlue", "start"),
-    ("deploy", "RelaunchStaging", "bake"),
-    ("deploy", "Approval required?", "approval"),
-    ("deploy", "CheckProductionSettings", "image"),
-    ("deploy", "WaitForGreen", "fleet"),
-    ("deploy", "DrainBlue", "traffic"),
-    ("deploy", "NotifyDeployed", "done"),
-    ("rollback", "ValidateRollback", "start"),
-    ("rollback", "CheckPrevious", "rollback"),
-    ("rollback", "UndoRollback", "rollback"),
-    ("rollback", "RolledBack", "done"),
-])
+@pytest.mark.parametrize(
+    ("kind", "state", "phase"),
+    [
+        ("deploy", "ValidateRequest", "start"),
+        ("deploy", "DiscoverBlue", "start"),
+        ("deploy", "RelaunchStaging", "bake"),
+        ("deploy", "Approval required?", "approval"),
+        ("deploy", "CheckProductionSettings", "image"),
+        ("deploy", "WaitForGreen", "fleet"),
+        ("deploy", "DrainBlue", "traffic"),
+        ("deploy", "NotifyDeployed", "done"),
+        ("rollback", "ValidateRollback", "start"),
+        ("rollback", "CheckPrevious", "rollback"),
+        ("rollback", "UndoRollback", "rollback"),
+        ("rollback", "RolledBack", "done"),
+    ],
+)
 def test_the_live_view_shows_each_state_in_its_phase(kind, state, phase):
     assert follow.phase_of(kind, state) == phase
 

@@ -1,13 +1,13 @@
 """The synthesized stack: what a real account gets (the example inventory, requests without
 profiles, bound to an account: tests/infra/conftest.py). (cdk-nag's AwsSolutions pack runs in the
 synth itself: an unacknowledged finding makes the synth fail, so these tests would not even start.)"""
+
 from __future__ import annotations
 
 import json
 
 import pytest
 from aws_cdk.assertions import Match, Template
-
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,9 @@ def resources(template: dict, kind: str) -> dict:
 
 
 def test_outputs_name_both_state_machines_and_the_topic(template):
-    assert {"DeployStateMachineArn", "RollbackStateMachineArn", "NotificationTopicArn", "StateTableName"} <= set(template["Outputs"])
+    assert {"DeployStateMachineArn", "RollbackStateMachineArn", "NotificationTopicArn", "StateTableName"} <= set(
+        template["Outputs"]
+    )
 
 
 def test_every_function_has_its_own_role(template):
@@ -30,18 +32,26 @@ def test_every_function_has_its_own_role(template):
     roles = [json.dumps(f["Properties"]["Role"]) for f in functions.values()]
     assert len(set(roles)) == len(roles)
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
-    assert handlers == sorted(f"handlers.{m}.handler" for m in
-                              ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit"))
+    assert handlers == sorted(
+        f"handlers.{m}.handler" for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit")
+    )
 
 
 def test_functions_trace_and_use_the_dependencies_layer(template):
     t = Template.from_json(template)
-    t.all_resources_properties("AWS::Lambda::Function", {
-        "TracingConfig": {"Mode": "Active"},
-        "Layers": Match.any_value(),
-        "Architectures": ["arm64"],
-        "Environment": {"Variables": Match.object_like({"STATE_TABLE": Match.any_value(), "NOTIFY_TOPIC_ARN": Match.any_value()})},
-    })
+    t.all_resources_properties(
+        "AWS::Lambda::Function",
+        {
+            "TracingConfig": {"Mode": "Active"},
+            "Layers": Match.any_value(),
+            "Architectures": ["arm64"],
+            "Environment": {
+                "Variables": Match.object_like(
+                    {"STATE_TABLE": Match.any_value(), "NOTIFY_TOPIC_ARN": Match.any_value()}
+                )
+            },
+        },
+    )
 
 
 def test_no_role_uses_managed_policies_or_admin_wildcards(template):
@@ -55,8 +65,15 @@ def test_no_role_uses_managed_policies_or_admin_wildcards(template):
 
 def test_destructive_actions_are_scoped_by_the_app_tag(template):
     # (the example inventory names no target group: nobody may detach one)
-    destructive = {"ec2:TerminateInstances", "ec2:DeregisterImage", "ec2:DeleteSnapshot", "ec2:DeleteLaunchTemplate",
-                   "autoscaling:DeleteAutoScalingGroup", "autoscaling:DetachLoadBalancers", "autoscaling:SuspendProcesses"}
+    destructive = {
+        "ec2:TerminateInstances",
+        "ec2:DeregisterImage",
+        "ec2:DeleteSnapshot",
+        "ec2:DeleteLaunchTemplate",
+        "autoscaling:DeleteAutoScalingGroup",
+        "autoscaling:DetachLoadBalancers",
+        "autoscaling:SuspendProcesses",
+    }
     seen = set()
     for policy in resources(template, "AWS::IAM::Policy").values():
         for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
@@ -85,10 +102,13 @@ def test_definitions_are_jsonpath_only(template):
 
 def test_state_table_and_topic_are_protected(template):
     t = Template.from_json(template)
-    t.has_resource_properties("AWS::DynamoDB::Table", {
-        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
-        "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
-    })
+    t.has_resource_properties(
+        "AWS::DynamoDB::Table",
+        {
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
+        },
+    )
     t.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": Match.any_value()})
 
 

@@ -3,6 +3,7 @@ credentials) and bound to an account and region (what ``cdk deploy`` does once t
 credentials: it sets CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION). cdk-nag's AwsSolutions pack runs in
 every synth and fails it on an unacknowledged finding; here every acknowledgment must also match a
 finding in each form (an acknowledgment written for one form only would be stale in the other)."""
+
 from __future__ import annotations
 
 import json
@@ -76,11 +77,20 @@ def test_python_app_py_succeeds_with_and_without_an_environment(tmp_path):
     for name in ("agnostic", "eu-west-1"):
         outdir = tmp_path / name
         env = {k: v for k, v in os.environ.items() if k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
-        env.update({**ENVIRONMENTS[name], "CDK_OUTDIR": str(outdir),
-                    "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}),
-                    "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
-        runs[name] = (outdir, subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, text=True,
-                                               stdout=subprocess.PIPE, stderr=subprocess.PIPE))
+        env.update(
+            {
+                **ENVIRONMENTS[name],
+                "CDK_OUTDIR": str(outdir),
+                "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}),
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+            }
+        )
+        runs[name] = (
+            outdir,
+            subprocess.Popen(
+                [sys.executable, "app.py"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            ),
+        )
     # When they synthesize, Then both succeed, each bound (or not) to its environment
     for name, (outdir, process) in runs.items():
         _, stderr = process.communicate(timeout=300)

@@ -1,6 +1,7 @@
 """The release trigger as synthesized: the release bus and its policy (who may publish), the rule's
 pattern, the execution input it sends the deploy state machine, the retry policy and the
 dead-letter queue; and the notifications the state machines publish themselves."""
+
 from __future__ import annotations
 
 import json
@@ -31,9 +32,13 @@ def senders_template() -> dict:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("CDK_DEFAULT_ACCOUNT", OWN_ACCOUNT)
         env.setenv("CDK_DEFAULT_REGION", "eu-west-1")
-        return synthesize(context={"release_event_accounts": f" {SENDERS[0]}, {SENDERS[1]},{SENDERS[0]}",
-                                   "release_event_principals": ",".join(PUBLISHERS),
-                                   "release_event_source": "ci.example"})
+        return synthesize(
+            context={
+                "release_event_accounts": f" {SENDERS[0]}, {SENDERS[1]},{SENDERS[0]}",
+                "release_event_principals": ",".join(PUBLISHERS),
+                "release_event_source": "ci.example",
+            }
+        )
 
 
 @pytest.fixture(scope="module")
@@ -97,12 +102,19 @@ def test_by_default_the_bus_admits_only_the_stacks_own_account(template):
     allow, deny = policy["Statement"]
     assert policy["Version"] == "2012-10-17"
     assert {k: v for k, v in allow.items() if k not in ("Principal", "Resource")} == {
-        "Sid": "AdmitReleaseAccounts", "Effect": "Allow", "Action": "events:PutEvents"}
+        "Sid": "AdmitReleaseAccounts",
+        "Effect": "Allow",
+        "Action": "events:PutEvents",
+    }
     assert texts(allow["Principal"]["AWS"]) == ["arn:<AWS::Partition>:iam::<AWS::AccountId>:root"]
     assert text(allow["Resource"]) == arn
     # and refuses every principal of any other account, whatever else would allow it
     assert {k: v for k, v in deny.items() if k not in ("Condition", "Resource")} == {
-        "Sid": "RefuseOtherAccounts", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents"}
+        "Sid": "RefuseOtherAccounts",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "events:PutEvents",
+    }
     assert text(deny["Resource"]) == arn
     assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
 
@@ -112,14 +124,21 @@ def test_the_bus_admits_exactly_the_accounts_given(senders_template):
     allow, deny, only = bus["Policy"]["Statement"]
     # and, within them, only the principals given: a role allowed events:PutEvents on every bus is refused
     assert {k: v for k, v in only.items() if k != "Resource"} == {
-        "Sid": "RefuseOtherPrincipals", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
-        "Condition": {"ArnNotLike": {"aws:PrincipalArn": PUBLISHERS}}}
+        "Sid": "RefuseOtherPrincipals",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "events:PutEvents",
+        "Condition": {"ArnNotLike": {"aws:PrincipalArn": PUBLISHERS}},
+    }
     assert texts(allow["Principal"]["AWS"]) == [f"arn:<AWS::Partition>:iam::{a}:root" for a in SENDERS]
     assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": SENDERS}}
     # the stack's own account is not admitted unless listed: its principals are refused too
     assert OWN_ACCOUNT not in json.dumps([allow["Principal"], deny["Condition"]])
-    assert text(allow["Resource"]) == text(deny["Resource"]) == \
-        f"arn:<AWS::Partition>:events:eu-west-1:{OWN_ACCOUNT}:event-bus/ImmutableDeploy-releases"
+    assert (
+        text(allow["Resource"])
+        == text(deny["Resource"])
+        == f"arn:<AWS::Partition>:events:eu-west-1:{OWN_ACCOUNT}:event-bus/ImmutableDeploy-releases"
+    )
     assert the_rule(senders_template)["EventBusName"] == {"Ref": logical}
     assert the_rule(senders_template)["EventPattern"]["source"] == ["ci.example"]
 
@@ -132,48 +151,59 @@ def test_an_existing_bus_named_in_the_context_is_used_and_none_is_created(opted_
     assert props["EventPattern"]["source"] == ["ci.example"]
     outputs = opted_out_template["Outputs"]
     assert outputs["ReleaseEventBusName"]["Value"] == "default"
-    assert text(outputs["ReleaseEventBusArn"]["Value"]) == \
-        "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default"
+    assert (
+        text(outputs["ReleaseEventBusArn"]["Value"])
+        == "arn:<AWS::Partition>:events:<AWS::Region>:<AWS::AccountId>:event-bus/default"
+    )
     assert outputs["ReleaseRuleName"]["Value"]["Fn::Select"][0] == 1  # arn:...:rule/<name>
 
 
-@pytest.mark.parametrize("context, key", [
-    ({"release_event_accounts": "12345678901"}, "release_event_accounts"),
-    ({"event_bus_name": "arn:aws:events:eu-west-1:111111111111:event-bus/releases"}, "event_bus_name"),
-])
+@pytest.mark.parametrize(
+    "context, key",
+    [
+        ({"release_event_accounts": "12345678901"}, "release_event_accounts"),
+        ({"event_bus_name": "arn:aws:events:eu-west-1:111111111111:event-bus/releases"}, "event_bus_name"),
+    ],
+)
 def test_an_invalid_context_value_fails_the_synth_naming_its_key(context, key):
     with pytest.raises(ValueError, match=f"^context {key}: "):
         synthesize(context=context)
 
 
-@pytest.mark.parametrize("accounts, expected", [
-    (None, []),
-    ("", []),
-    ("111111111111", ["111111111111"]),
-    ('["111111111111", "222222222222"]', SENDERS),  # -c release_event_accounts='["...", "..."]'
-    (" 111111111111 , 222222222222 ,", SENDERS),
-    (SENDERS, SENDERS),  # cdk.json
-    ([], []),
-])
+@pytest.mark.parametrize(
+    "accounts, expected",
+    [
+        (None, []),
+        ("", []),
+        ("111111111111", ["111111111111"]),
+        ('["111111111111", "222222222222"]', SENDERS),  # -c release_event_accounts='["...", "..."]'
+        (" 111111111111 , 222222222222 ,", SENDERS),
+        (SENDERS, SENDERS),  # cdk.json
+        ([], []),
+    ],
+)
 def test_sender_accounts_are_a_json_list_or_comma_separated(accounts, expected):
     assert settings_from(accounts=accounts).accounts == expected
 
 
-@pytest.mark.parametrize("bus, accounts, source, key", [
-    (None, "1111-2222-3333", None, "release_event_accounts"),
-    (None, "111111111111;222222222222", None, "release_event_accounts"),
-    (None, "[111111111111]", None, "release_event_accounts"),  # a number: leading zeros would be lost
-    (None, '["111111111111"', None, "release_event_accounts"),
-    (None, {"account": "111111111111"}, None, "release_event_accounts"),
-    ("releases", "111111111111", None, "release_event_accounts"),  # the existing bus's policy is not ours
-    ("default", ["111111111111"], None, "release_event_accounts"),
-    ("a/b", None, None, "event_bus_name"),
-    ("x" * 257, None, None, "event_bus_name"),
-    (["releases"], None, None, "event_bus_name"),
-    (None, None, "aws.codebuild", "release_event_source"),
-    (None, None, "s" * 257, "release_event_source"),
-    (None, None, ["ci.example"], "release_event_source"),
-])
+@pytest.mark.parametrize(
+    "bus, accounts, source, key",
+    [
+        (None, "1111-2222-3333", None, "release_event_accounts"),
+        (None, "111111111111;222222222222", None, "release_event_accounts"),
+        (None, "[111111111111]", None, "release_event_accounts"),  # a number: leading zeros would be lost
+        (None, '["111111111111"', None, "release_event_accounts"),
+        (None, {"account": "111111111111"}, None, "release_event_accounts"),
+        ("releases", "111111111111", None, "release_event_accounts"),  # the existing bus's policy is not ours
+        ("default", ["111111111111"], None, "release_event_accounts"),
+        ("a/b", None, None, "event_bus_name"),
+        ("x" * 257, None, None, "event_bus_name"),
+        (["releases"], None, None, "event_bus_name"),
+        (None, None, "aws.codebuild", "release_event_source"),
+        (None, None, "s" * 257, "release_event_source"),
+        (None, None, ["ci.example"], "release_event_source"),
+    ],
+)
 def test_invalid_trigger_context_values_are_refused_naming_the_key(bus, accounts, source, key):
     with pytest.raises(ValueError, match=f"^context {key}: "):
         settings_from(bus, accounts, source)
@@ -184,30 +214,39 @@ def test_valid_bus_names_and_sources_are_kept():
     assert settings_from("my-org.releases_1", "", "") == ("my-org.releases_1", [], None, [])
 
 
-@pytest.mark.parametrize("accounts, principals, problem", [
-    (None, "ci-release", "is not an IAM role or user ARN"),
-    (None, "arn:aws:iam::111111111111:group/ci", "is not an IAM role or user ARN"),
-    (None, '["arn:aws:iam::111111111111:role/ci"', "not a JSON list"),
-    ("222222222222", "arn:aws:iam::111111111111:role/ci", "not in an admitted account"),
-])
+@pytest.mark.parametrize(
+    "accounts, principals, problem",
+    [
+        (None, "ci-release", "is not an IAM role or user ARN"),
+        (None, "arn:aws:iam::111111111111:group/ci", "is not an IAM role or user ARN"),
+        (None, '["arn:aws:iam::111111111111:role/ci"', "not a JSON list"),
+        ("222222222222", "arn:aws:iam::111111111111:role/ci", "not in an admitted account"),
+    ],
+)
 def test_invalid_publishers_are_refused_naming_the_key(accounts, principals, problem):
     with pytest.raises(ValueError, match=f"^context release_event_principals: .*{problem}"):
         settings_from(None, accounts, None, principals)
-    with pytest.raises(ValueError, match="^context release_event_principals: applies only to the bus the stack creates"):
+    with pytest.raises(
+        ValueError, match="^context release_event_principals: applies only to the bus the stack creates"
+    ):
         settings_from("default", None, None, "arn:aws:iam::111111111111:role/ci")
 
 
 def test_the_target_is_the_deploy_state_machine_with_app_and_release(template):
     (target,) = the_rule(template)["Targets"]
-    machines = [k for k, r in template["Resources"].items()
-                if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith("Deploy")]
+    machines = [
+        k
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and k.startswith("Deploy")
+    ]
     assert target["Arn"] == {"Ref": machines[0]}
     transformer = target["InputTransformer"]
     assert transformer["InputPathsMap"] == {f"detail-{n}": f"$.detail.{n}" for n in FIELDS}
     # As EventBridge renders it (a string placeholder outside quotes becomes a JSON string):
     values = {"detail-app": "web", "detail-version": "2.3.0", "detail-git_ref": "v2.3.0", "detail-commit": "0a1b2c3"}
     assert json.loads(render_input_template(transformer["InputTemplate"], values)) == {
-        "app": "web", "release": {"version": "2.3.0", "git_ref": "v2.3.0", "commit": "0a1b2c3"},
+        "app": "web",
+        "release": {"version": "2.3.0", "git_ref": "v2.3.0", "commit": "0a1b2c3"},
     }
 
 
@@ -220,21 +259,36 @@ def test_failed_deliveries_are_retried_then_dead_lettered_to_an_encrypted_tls_on
     assert queue["Properties"]["SqsManagedSseEnabled"] is True
     assert queue["Properties"]["MessageRetentionPeriod"] == 14 * 24 * 3600
     t = Template.from_json(template)
-    t.has_resource_properties("AWS::SQS::QueuePolicy", {
-        "Queues": [{"Ref": queue_id}],
-        "PolicyDocument": {"Statement": Match.array_with([
-            Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
-            Match.object_like({"Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-                               "Action": "sqs:SendMessage"}),
-        ])},
-    })
+    t.has_resource_properties(
+        "AWS::SQS::QueuePolicy",
+        {
+            "Queues": [{"Ref": queue_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like({"Effect": "Deny", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}),
+                        Match.object_like(
+                            {
+                                "Effect": "Allow",
+                                "Principal": {"Service": "events.amazonaws.com"},
+                                "Action": "sqs:SendMessage",
+                            }
+                        ),
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_eventbridge_may_start_only_the_deploy_state_machine(template):
     (target,) = the_rule(template)["Targets"]
     role_id = target["RoleArn"]["Fn::GetAtt"][0]
-    policies = [r["Properties"] for r in template["Resources"].values()
-                if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]]
+    policies = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+    ]
     statements = [s for p in policies for s in p["PolicyDocument"]["Statement"]]
     assert statements == [{"Action": "states:StartExecution", "Effect": "Allow", "Resource": target["Arn"]}]
 
@@ -248,10 +302,13 @@ def test_outputs_name_the_rule_the_bus_and_the_dead_letter_queue(template):
     assert index == 2 and separator == "/" and arn["Fn::GetAtt"][0].startswith("ReleaseTriggerRule")
 
 
-@pytest.mark.parametrize("machine, state, event, final", [
-    ("Deploy", "NotifyDeployed", "deployed", "Deployed"),
-    ("Rollback", "NotifyRolledBack", "rolled_back_manually", "RolledBack"),
-])
+@pytest.mark.parametrize(
+    "machine, state, event, final",
+    [
+        ("Deploy", "NotifyDeployed", "deployed", "Deployed"),
+        ("Rollback", "NotifyRolledBack", "rolled_back_manually", "RolledBack"),
+    ],
+)
 def test_success_is_published_by_the_state_machine_and_never_fails_it(template, machine, state, event, final):
     definition = definition_from_template(template, machine)
     task = definition["States"][state]
@@ -278,15 +335,22 @@ def test_state_machine_roles_may_publish_to_the_topic(template):
     roles = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
     role_ids = {template["Resources"][m]["Properties"]["RoleArn"]["Fn::GetAtt"][0] for m in roles}
     for role_id in role_ids:
-        statements = [s for r in template["Resources"].values() if r["Type"] == "AWS::IAM::Policy"
-                      and {"Ref": role_id} in r["Properties"]["Roles"]
-                      for s in r["Properties"]["PolicyDocument"]["Statement"]]
+        statements = [
+            s
+            for r in template["Resources"].values()
+            if r["Type"] == "AWS::IAM::Policy" and {"Ref": role_id} in r["Properties"]["Roles"]
+            for s in r["Properties"]["PolicyDocument"]["Statement"]
+        ]
         assert {"Action": "sns:Publish", "Effect": "Allow", "Resource": {"Ref": topic}} in statements, role_id
 
 
 def test_input_templates_render_as_eventbridge_does():
     values = {"s": 'a "b"', "n": 3, "o": {"k": [1]}, "missing": None}
-    assert json.loads(render_input_template('{"s": <s>, "n": <n>, "o": <o>, "m": <missing>}', values)) == \
-        {"s": 'a "b"', "n": 3, "o": {"k": [1]}, "m": None}
+    assert json.loads(render_input_template('{"s": <s>, "n": <n>, "o": <o>, "m": <missing>}', values)) == {
+        "s": 'a "b"',
+        "n": 3,
+        "o": {"k": [1]},
+        "m": None,
+    }
     # inside a string: the value's text
     assert json.loads(render_input_template('{"t": "<s> x <n> <unknown>"}', values)) == {"t": 'a "b" x 3 <unknown>'}

@@ -2,6 +2,7 @@
 and an instance profile (``build_world``, the ``world`` fixture of conftest.py), and ways to make
 RunInstances refuse (botocore's before-call hook, so the adapter sees a real ClientError). The plans
 and documents are in tests/unit/_bake_documents.py."""
+
 from __future__ import annotations
 
 import types
@@ -39,7 +40,9 @@ def build_world(clock: Clock) -> World:
     )["ImageId"]
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
         for n, az in ((1, "a"), (2, "b"))
     ]
     sg = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
@@ -47,7 +50,9 @@ def build_world(clock: Clock) -> World:
     return World(ec2=ec2, ssm=boto3.client("ssm"), ami=ami, subnets=subnets, sg=sg, clock=clock)
 
 
-def refuse_run_instances(world: World, decide: Callable[[dict[str, str]], tuple[str, int] | None]) -> list[dict[str, str]]:
+def refuse_run_instances(
+    world: World, decide: Callable[[dict[str, str]], tuple[str, int] | None]
+) -> list[dict[str, str]]:
     """Make RunInstances answer with an error when ``decide(params)`` returns ``(code, http_status)``.
     ``params`` are the query parameters (``InstanceType``, ``SubnetId``,
     ``InstanceMarketOptions.MarketType``, ``ClientToken``...). Returns the list of every call seen."""
@@ -60,7 +65,10 @@ def refuse_run_instances(world: World, decide: Callable[[dict[str, str]], tuple[
         if answer is None:
             return None
         code, status = answer
-        parsed = {"Error": {"Code": code, "Message": f"simulated {code}"}, "ResponseMetadata": {"HTTPStatusCode": status}}
+        parsed = {
+            "Error": {"Code": code, "Message": f"simulated {code}"},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        }
         return types.SimpleNamespace(status_code=status, headers={}), parsed
 
     aws.client("ec2").meta.events.register("before-call.ec2.RunInstances", before_call)

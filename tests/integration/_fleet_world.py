@@ -2,6 +2,7 @@
 target group, with scaling policies and alarms (``build_world``, the ``aws_world`` fixture of
 conftest.py), and what the tests read back from it. The documents for a green release are in
 tests/unit/_fleet_documents.py."""
+
 from __future__ import annotations
 
 import boto3
@@ -15,7 +16,9 @@ def build_world(blue: bool = True) -> World:
     ec2 = boto3.client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
-        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"]["SubnetId"]
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
+            "SubnetId"
+        ]
         for i, az in ((1, "a"), (2, "b"))
     ]
     sg = ec2.create_security_group(GroupName="web", Description="web", VpcId=vpc)["GroupId"]
@@ -83,48 +86,79 @@ def make_group(
 def add_policies_and_alarms(group: str) -> dict[str, str]:
     asg = boto3.client("autoscaling")
     asg.put_scaling_policy(
-        AutoScalingGroupName=group, PolicyName="scale-out", PolicyType="SimpleScaling",
-        AdjustmentType="ChangeInCapacity", ScalingAdjustment=1, Cooldown=120,
+        AutoScalingGroupName=group,
+        PolicyName="scale-out",
+        PolicyType="SimpleScaling",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=1,
+        Cooldown=120,
     )
     asg.put_scaling_policy(
-        AutoScalingGroupName=group, PolicyName="scale-in-steps", PolicyType="StepScaling",
-        AdjustmentType="ChangeInCapacity", MetricAggregationType="Average",
+        AutoScalingGroupName=group,
+        PolicyName="scale-in-steps",
+        PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity",
+        MetricAggregationType="Average",
         StepAdjustments=[{"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}],
     )
     asg.put_scaling_policy(
-        AutoScalingGroupName=group, PolicyName="queue-depth", PolicyType="TargetTrackingScaling",
+        AutoScalingGroupName=group,
+        PolicyName="queue-depth",
+        PolicyType="TargetTrackingScaling",
         TargetTrackingConfiguration={
             "CustomizedMetricSpecification": {
-                "MetricName": "Backlog", "Namespace": "Web", "Statistic": "Average",
+                "MetricName": "Backlog",
+                "Namespace": "Web",
+                "Statistic": "Average",
                 "Dimensions": [{"Name": "AutoScalingGroupName", "Value": group}],
             },
             "TargetValue": 10.0,
         },
     )
-    arns = {p["PolicyName"]: p["PolicyARN"] for p in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]}
+    arns = {
+        p["PolicyName"]: p["PolicyARN"] for p in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]
+    }
     cw = boto3.client("cloudwatch")
     dims = [{"Name": "AutoScalingGroupName", "Value": group}]
     common = dict(Namespace="AWS/EC2", Statistic="Average", Period=60, EvaluationPeriods=2, Threshold=70.0)
     cw.put_metric_alarm(
-        AlarmName=f"{group}-cpu-high", MetricName="CPUUtilization", Dimensions=dims,
-        ComparisonOperator="GreaterThanThreshold", AlarmActions=[arns["scale-out"], "arn:aws:sns:us-east-1:123456789012:ops"],
+        AlarmName=f"{group}-cpu-high",
+        MetricName="CPUUtilization",
+        Dimensions=dims,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[arns["scale-out"], "arn:aws:sns:us-east-1:123456789012:ops"],
         **common,
     )
     cw.put_metric_alarm(
-        AlarmName="web-cpu-low", MetricName="CPUUtilization", Dimensions=[{"Name": "Fleet", "Value": "web"}],
-        ComparisonOperator="LessThanThreshold", AlarmActions=[arns["scale-in-steps"]], **common,
+        AlarmName="web-cpu-low",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "Fleet", "Value": "web"}],
+        ComparisonOperator="LessThanThreshold",
+        AlarmActions=[arns["scale-in-steps"]],
+        **common,
     )
     cw.put_metric_alarm(
-        AlarmName="web-status-failed", MetricName="StatusCheckFailed", Dimensions=dims,
-        ComparisonOperator="GreaterThanThreshold", AlarmActions=["arn:aws:sns:us-east-1:123456789012:ops"], **common,
+        AlarmName="web-status-failed",
+        MetricName="StatusCheckFailed",
+        Dimensions=dims,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=["arn:aws:sns:us-east-1:123456789012:ops"],
+        **common,
     )
     cw.put_metric_alarm(
-        AlarmName=f"TargetTracking-{group}-AlarmHigh-1234", MetricName="Backlog", Dimensions=dims,
-        ComparisonOperator="GreaterThanThreshold", AlarmActions=[arns["queue-depth"]], **common,
+        AlarmName=f"TargetTracking-{group}-AlarmHigh-1234",
+        MetricName="Backlog",
+        Dimensions=dims,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[arns["queue-depth"]],
+        **common,
     )
     cw.put_metric_alarm(
-        AlarmName="unrelated", MetricName="CPUUtilization", Dimensions=[{"Name": "AutoScalingGroupName", "Value": "other"}],
-        ComparisonOperator="GreaterThanThreshold", **common,
+        AlarmName="unrelated",
+        MetricName="CPUUtilization",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": "other"}],
+        ComparisonOperator="GreaterThanThreshold",
+        **common,
     )
     return arns
 

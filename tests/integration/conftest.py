@@ -7,6 +7,7 @@ Every handler checks, before a step that changes AWS, that its execution still o
 (a DynamoDB item in the state table). The moto worlds are built by several fixtures; ``state_table``
 gives each of them the state table, created on first use in whichever moto is running, so that the
 lock logic runs for real there too (an execution without a lock item takes it, as after a release)."""
+
 from __future__ import annotations
 
 import os
@@ -39,9 +40,12 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
         try:
             ddb.describe_table(TableName=name)
         except ClientError:
-            ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-                             BillingMode="PAY_PER_REQUEST")
+            ddb.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         return name
 
     monkeypatch.setattr(store, "table_name", table_name)
@@ -78,8 +82,11 @@ def local_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalWorld]:
     with mock_aws():
         aws.reset_clients()
         boto3.client("dynamodb").create_table(
-            TableName="state", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         monkeypatch.setenv("STATE_TABLE", "state")
         monkeypatch.setenv("ALLOW_REQUEST_PROFILES", "true")  # these requests carry whole profiles
         monkeypatch.setenv("NOTIFY_TOPIC_ARN", boto3.client("sns").create_topic(Name="notify")["TopicArn"])

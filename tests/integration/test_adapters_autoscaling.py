@@ -1,6 +1,7 @@
 """adapters.autoscaling on moto: what it returns (the models of blue_green.models.aws, parsed from
 AWS's answers) and what it makes of AWS's refusals (the errors of blue_green.errors, never a
 ClientError the logic would have to recognise)."""
+
 from __future__ import annotations
 
 import boto3
@@ -47,34 +48,48 @@ def test_a_group_is_described_as_a_group_model(aws_world):
 def test_launch_templates_and_configurations_are_described_as_models(aws_world):
     autoscaling.create_launch_template("web-lt-x", {"ImageId": aws_world.base_image}, {"team": "payments"})
     template = autoscaling.launch_template("web-lt-x")
-    assert template == LaunchTemplate(id=template.id, name="web-lt-x", default_version=1, latest_version=1,
-                                      tags={"team": "payments"})
-    autoscaling.create_launch_configuration({"LaunchConfigurationName": "web-lc-x", "ImageId": aws_world.base_image,
-                                             "InstanceType": "t3.micro"})
+    assert template == LaunchTemplate(
+        id=template.id, name="web-lt-x", default_version=1, latest_version=1, tags={"team": "payments"}
+    )
+    autoscaling.create_launch_configuration(
+        {"LaunchConfigurationName": "web-lc-x", "ImageId": aws_world.base_image, "InstanceType": "t3.micro"}
+    )
     assert autoscaling.launch_configuration("web-lc-x") == LaunchConfiguration(
-        name="web-lc-x", image_id=aws_world.base_image, instance_type="t3.micro")
+        name="web-lc-x", image_id=aws_world.base_image, instance_type="t3.micro"
+    )
     assert autoscaling.launch_template("nothing") is None and autoscaling.launch_configuration("nothing") is None
 
 
 def test_a_second_create_of_the_same_name_is_already_exists(aws_world):
     lt = {"ImageId": aws_world.base_image}
     lc = {"LaunchConfigurationName": "web-lc-x", "ImageId": aws_world.base_image, "InstanceType": "t3.micro"}
-    group = {"AutoScalingGroupName": "web-x", "MinSize": 0, "MaxSize": 1, "DesiredCapacity": 0,
-             "LaunchConfigurationName": "web-lc-x", "VPCZoneIdentifier": aws_world.subnets[0]}
-    for create in (lambda: autoscaling.create_launch_template("web-lt-x", lt, {"team": "payments"}),
-                   lambda: autoscaling.create_launch_configuration(lc),
-                   lambda: autoscaling.create_group(group)):
+    group = {
+        "AutoScalingGroupName": "web-x",
+        "MinSize": 0,
+        "MaxSize": 1,
+        "DesiredCapacity": 0,
+        "LaunchConfigurationName": "web-lc-x",
+        "VPCZoneIdentifier": aws_world.subnets[0],
+    }
+    for create in (
+        lambda: autoscaling.create_launch_template("web-lt-x", lt, {"team": "payments"}),
+        lambda: autoscaling.create_launch_configuration(lc),
+        lambda: autoscaling.create_group(group),
+    ):
         create()
         with pytest.raises(AlreadyExists) as raised:
             create()
         assert "AlreadyExists" in raised.value.code and isinstance(raised.value.__cause__, ClientError)
 
 
-@pytest.mark.parametrize("code, error", [
-    ("ResourceInUse", ResourceInUse),
-    ("ValidationError", NotFound),  # AWS's "Launch configuration name not found"
-    ("NotFound", NotFound),
-])
+@pytest.mark.parametrize(
+    "code, error",
+    [
+        ("ResourceInUse", ResourceInUse),
+        ("ValidationError", NotFound),  # AWS's "Launch configuration name not found"
+        ("NotFound", NotFound),
+    ],
+)
 def test_a_refused_launch_configuration_delete_says_why(aws_world, code, error):
     refuse("autoscaling", "DeleteLaunchConfiguration", code)
     with pytest.raises(error) as raised:
@@ -82,10 +97,16 @@ def test_a_refused_launch_configuration_delete_says_why(aws_world, code, error):
     assert raised.value.code == code and str(raised.value).startswith("launch configuration web-lc-x: ")
 
 
-@pytest.mark.parametrize("operation, call", [
-    ("DeleteLaunchConfiguration", lambda: autoscaling.delete_launch_configuration("web-lc-x")),
-    ("CreateAutoScalingGroup", lambda: autoscaling.create_group({"AutoScalingGroupName": "web-x", "MinSize": 0, "MaxSize": 1})),
-])
+@pytest.mark.parametrize(
+    "operation, call",
+    [
+        ("DeleteLaunchConfiguration", lambda: autoscaling.delete_launch_configuration("web-lc-x")),
+        (
+            "CreateAutoScalingGroup",
+            lambda: autoscaling.create_group({"AutoScalingGroupName": "web-x", "MinSize": 0, "MaxSize": 1}),
+        ),
+    ],
+)
 def test_any_other_refusal_goes_through_as_aws_said_it(aws_world, operation, call):
     refuse("autoscaling", operation, "AccessDenied")
     with pytest.raises(ClientError, match="AccessDenied") as raised:

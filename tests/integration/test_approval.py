@@ -1,6 +1,7 @@
 """The approval gate's store and messages: what is stored for the operator, what the notification
 says, who may clear it, and what approve and reject send, against moto (the workflow adapter's
 reading of Step Functions' refusals is in tests/unit/test_approval.py)."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,11 @@ from blue_green.logic import approval, request
 from blue_green.models.state import DeployDocument, Execution
 from tests.integration.test_request_lock_approval import EXEC
 
-OTHER = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:two",
-                  name="two", started_at="2026-11-28T09:00:00Z")
+OTHER = Execution(
+    arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:two",
+    name="two",
+    started_at="2026-11-28T09:00:00Z",
+)
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 
 
@@ -22,12 +26,20 @@ NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 def doc(local_world):
     clock.set_clock(lambda: NOW)
     plan = request.validate(local_world.request("2.0.0", approval=True), EXEC)
-    yield DeployDocument.model_validate({
-        "request": plan.model_dump(mode="json"),
-        "bake": {"instance_id": "i-0staging", "public_ip": "203.0.113.9", "private_ip": "10.0.1.9",
-                 "instance_type": "t3.small", "subnet_id": "subnet-1", "market": "spot",
-                 "poll": {"started_at": "2026-11-28T09:00:00Z", "deadline": "2026-11-28T09:30:00Z", "wait_seconds": 15}},
-    })
+    yield DeployDocument.model_validate(
+        {
+            "request": plan.model_dump(mode="json"),
+            "bake": {
+                "instance_id": "i-0staging",
+                "public_ip": "203.0.113.9",
+                "private_ip": "10.0.1.9",
+                "instance_type": "t3.small",
+                "subnet_id": "subnet-1",
+                "market": "spot",
+                "poll": {"started_at": "2026-11-28T09:00:00Z", "deadline": "2026-11-28T09:30:00Z", "wait_seconds": 15},
+            },
+        }
+    )
     clock.set_clock(None)
 
 
@@ -43,9 +55,14 @@ def test_the_request_stores_what_an_operator_needs_and_expires(doc, monkeypatch)
     timeout = doc.request.profile.bake.approval.timeout_seconds
     item = approval.pending("web")
     assert item == {
-        "pk": "APPROVAL#web", "token": "token-1", "execution": EXEC.arn, "version": "2.0.0",
-        "git_ref": doc.request.release.git_ref, "commit": doc.request.release.commit,
-        "staging_instance": "i-0staging", "staging_address": "203.0.113.9",
+        "pk": "APPROVAL#web",
+        "token": "token-1",
+        "execution": EXEC.arn,
+        "version": "2.0.0",
+        "git_ref": doc.request.release.git_ref,
+        "commit": doc.request.release.commit,
+        "staging_instance": "i-0staging",
+        "staging_address": "203.0.113.9",
         "requested_at": "2026-11-28T09:00:00Z",
         "expires_at": clock.iso(NOW + timedelta(seconds=timeout)),
         "ttl": int(NOW.timestamp()) + timeout + 86400,
@@ -55,8 +72,10 @@ def test_the_request_stores_what_an_operator_needs_and_expires(doc, monkeypatch)
     assert note["attributes"] == {"event": "approval_needed", "app": "web"}
     assert note["details"] == {"execution": EXEC.arn, "staging_address": "203.0.113.9"}
     message = note["message"]
-    assert message.startswith(f"Staging for web 2.0.0 ({doc.request.release.git_ref} @ {doc.request.release.commit}) "
-                              "is ready at 203.0.113.9 (instance i-0staging).\n")
+    assert message.startswith(
+        f"Staging for web 2.0.0 ({doc.request.release.git_ref} @ {doc.request.release.commit}) "
+        "is ready at 203.0.113.9 (instance i-0staging).\n"
+    )
     assert "Approve:  immutable-deploy approve web\n" in message
     assert "Reject:   immutable-deploy reject web --reason '...'\n" in message
     assert "item APPROVAL#web in the state table" in message
@@ -68,7 +87,10 @@ def test_without_a_public_address_the_private_one_is_given_and_without_any_it_sa
     approval.request(doc.model_copy(update={"bake": doc.bake.model_copy(update={"public_ip": None})}), "t")
     assert approval.pending("web")["staging_address"] == "10.0.1.9"
     approval.request(doc.model_copy(update={"bake": None}), "t")
-    assert approval.pending("web").get("staging_address") is None and approval.pending("web").get("staging_instance") is None
+    assert (
+        approval.pending("web").get("staging_address") is None
+        and approval.pending("web").get("staging_instance") is None
+    )
     assert "is ready at an address not known (instance None)" in sent[-1]["message"]
 
 
@@ -87,11 +109,17 @@ def test_reject_sends_the_named_error_with_who_and_why_and_removes_the_item(doc,
     published(monkeypatch)
     approval.request(doc, "token-9")
     sent = []
-    monkeypatch.setattr(approval.workflow, "send_failure", lambda token, error, cause: sent.append((token, error, cause)))
+    monkeypatch.setattr(
+        approval.workflow, "send_failure", lambda token, error, cause: sent.append((token, error, cause))
+    )
     item = approval.reject("web", "bob", "staging is slow")
     assert item["token"] == "token-9"
     ((token, error, cause),) = sent
-    assert (token, error, json.loads(cause)) == ("token-9", "ApprovalRejected", {"rejected_by": "bob", "reason": "staging is slow"})
+    assert (token, error, json.loads(cause)) == (
+        "token-9",
+        "ApprovalRejected",
+        {"rejected_by": "bob", "reason": "staging is slow"},
+    )
     assert approval.pending("web") is None
     with pytest.raises(approval.NoPendingApproval, match="^no deployment of web is waiting for approval$"):
         approval.approve("web", "alice")
@@ -101,7 +129,9 @@ def test_approve_sends_who_and_the_comment(doc, monkeypatch):
     published(monkeypatch)
     approval.request(doc, "token-2")
     sent = []
-    monkeypatch.setattr(approval.workflow, "send_success", lambda token, output: sent.append((token, json.loads(output))))
+    monkeypatch.setattr(
+        approval.workflow, "send_success", lambda token, output: sent.append((token, json.loads(output)))
+    )
     approval.approve("web", "alice")
     assert sent == [("token-2", {"approved_by": "alice", "comment": ""})]
     assert approval.pending("web") is None
@@ -141,8 +171,9 @@ def test_an_answer_to_a_task_that_no_longer_waits_removes_the_item_and_says_why(
     monkeypatch.setattr(approval.workflow, "send_failure", gone)
     with pytest.raises(approval.ApprovalNoLongerPending) as raised:
         approval.approve("web", "alice") if answer == "approve" else approval.reject("web", "bob", "no")
-    assert str(raised.value) == (f"the approval of web 2.0.0 is no longer pending (TaskTimedOut); "
-                                 f"its execution: {EXEC.arn}")
+    assert str(raised.value) == (
+        f"the approval of web 2.0.0 is no longer pending (TaskTimedOut); its execution: {EXEC.arn}"
+    )
     assert (raised.value.reason, raised.value.item["token"]) == ("TaskTimedOut", "token-3")
     assert approval.pending("web") is None
 

@@ -1,6 +1,7 @@
 """BAKE: launching the staging instance (spot, fallbacks, idempotency), waiting for it, production
 settings, relaunch after an interruption, and terminate (success path and undo), against moto (the
 excerpt of a command's output is in tests/unit/test_bake.py)."""
+
 from __future__ import annotations
 
 import base64
@@ -88,13 +89,15 @@ def test_launch_on_demand_with_imdsv2_tags_profile_and_user_data(world):
     assert tags[naming.TAG_EXECUTION] == ARN
     assert tags[naming.TAG_APP] == "shop" and tags[naming.TAG_VERSION] == "1.4.2"
     assert tags[bake.TAG_LAUNCH] == "1"
-    volume = world.ec2.describe_volumes(
-        Filters=[{"Name": "attachment.instance-id", "Values": [state.instance_id]}]
-    )["Volumes"][0]
+    volume = world.ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [state.instance_id]}])[
+        "Volumes"
+    ][0]
     assert tags_of(volume)[naming.TAG_ROLE] == "staging"
     # and the user data has the placeholders filled, other braces left alone
     user_data = world.ec2.describe_instance_attribute(InstanceId=state.instance_id, Attribute="userData")
-    assert base64.b64decode(user_data["UserData"]["Value"]).decode() == "#!/bin/bash\necho shop 1.4.2 0123abc ${HOME}"  # the contract strips whitespace
+    assert (
+        base64.b64decode(user_data["UserData"]["Value"]).decode() == "#!/bin/bash\necho shop 1.4.2 0123abc ${HOME}"
+    )  # the contract strips whitespace
     # and the state says BOOTING with a poll until the ready timeout
     assert state.status == "BOOTING" and state.launches == 1 and state.market == "on-demand"
     assert state.fallbacks == []
@@ -148,15 +151,27 @@ def test_spot_refused_everywhere_falls_back_to_on_demand(world):
 
 
 def test_nothing_launches_raises_staging_launch_failed_with_every_reason(world):
-    codes = iter(["InsufficientInstanceCapacity", "InsufficientFreeAddressesInSubnet", "Unsupported",
-                  "MaxSpotInstanceCountExceeded"] + ["InstanceLimitExceeded"] * 4)
+    codes = iter(
+        [
+            "InsufficientInstanceCapacity",
+            "InsufficientFreeAddressesInSubnet",
+            "Unsupported",
+            "MaxSpotInstanceCountExceeded",
+        ]
+        + ["InstanceLimitExceeded"] * 4
+    )
     calls = refuse_run_instances(world, lambda p: (next(codes), 400))
     with pytest.raises(StagingLaunchFailed) as caught:
         launched(world)
     message = str(caught.value)
     assert len(calls) == 8
-    for code in ("InsufficientInstanceCapacity", "InsufficientFreeAddressesInSubnet", "Unsupported",
-                 "MaxSpotInstanceCountExceeded", "InstanceLimitExceeded"):
+    for code in (
+        "InsufficientInstanceCapacity",
+        "InsufficientFreeAddressesInSubnet",
+        "Unsupported",
+        "MaxSpotInstanceCountExceeded",
+        "InstanceLimitExceeded",
+    ):
         assert code in message
     assert message.count("on-demand ") == 4 and message.count("spot ") == 4
     assert live_staging(world) == []
@@ -288,7 +303,9 @@ def test_interruption_relaunch_once_then_staging_interrupted(world, monkeypatch)
         found = real_describe(instance_id)
         if instance_id != first.instance_id:
             return found
-        return replace(found, state="terminated", state_reason="Server.SpotInstanceTermination: Spot instance termination")
+        return replace(
+            found, state="terminated", state_reason="Server.SpotInstanceTermination: Spot instance termination"
+        )
 
     monkeypatch.setattr(ec2_adapter, "describe_instance", reclaimed)
     state = bake.check(document(plan, bake=first))
@@ -316,7 +333,9 @@ def test_interruption_relaunch_once_then_staging_interrupted(world, monkeypatch)
 
 
 def test_relaunch_keeps_fallbacks(world):
-    refuse_run_instances(world, lambda p: ("InsufficientInstanceCapacity", 500) if p["SubnetId"] == world.subnets[0] else None)
+    refuse_run_instances(
+        world, lambda p: ("InsufficientInstanceCapacity", 500) if p["SubnetId"] == world.subnets[0] else None
+    )
     plan, first = launched(world, instance_types=["t3.small"])
     assert len(first.fallbacks) == 1
     world.ec2.terminate_instances(InstanceIds=[first.instance_id])
@@ -434,7 +453,10 @@ def test_production_settings_are_sent_once_as_attempt_one_and_say_so(world):
     assert sent.progress == f"staging {state.instance_id} production settings sent ({sent.command.command_id})"
     assert bake.apply_settings(document(plan, bake=state)).command.command_id == sent.command.command_id  # a repeat
     done = bake.check_settings(document(plan, bake=sent))
-    assert (done.status, done.progress) == ("SETTINGS_APPLIED", f"staging {state.instance_id} production settings applied")
+    assert (done.status, done.progress) == (
+        "SETTINGS_APPLIED",
+        f"staging {state.instance_id} production settings applied",
+    )
     assert bake.apply_settings(document(plan, bake=state.model_copy(update={"status": "READY"})))
     without = make_plan(world)
     assert bake.apply_settings(document(without, bake=state)).progress == "no production settings commands"
@@ -449,10 +471,15 @@ def test_staging_lost_before_the_production_settings_is_named_with_its_state(wor
     else:
         real = ec2_adapter.describe_instance
         reason = "Server.SpotInstanceTermination" if lost == "terminated" else None
-        monkeypatch.setattr(ec2_adapter, "describe_instance", lambda i: replace(real(i), state=lost, state_reason=reason or ""))
+        monkeypatch.setattr(
+            ec2_adapter, "describe_instance", lambda i: replace(real(i), state=lost, state_reason=reason or "")
+        )
         expected = f"{lost} ({reason or 'no reason given'})"
-    with pytest.raises(StagingInterrupted, match=f"^staging {state.instance_id} is {re.escape(expected)}: it was lost "
-                                                 "before the production settings; deploy again$"):
+    with pytest.raises(
+        StagingInterrupted,
+        match=f"^staging {state.instance_id} is {re.escape(expected)}: it was lost "
+        "before the production settings; deploy again$",
+    ):
         bake.apply_settings(document(plan, bake=state))
 
 
@@ -464,18 +491,25 @@ def test_settings_checked_without_a_command_is_a_bad_event_unless_already_applie
     assert bake.check_settings(document(plan, bake=applied)) == applied
 
 
-@pytest.mark.parametrize(("stderr", "stdout", "shown"), [
-    ("config key missing", "ignored", "config key missing"), ("", "printed to stdout", "printed to stdout"),
-    ("", "", "no output"),
-])
-def test_a_failed_settings_command_names_the_command_its_exit_code_and_output(world, monkeypatch, stderr, stdout, shown):
+@pytest.mark.parametrize(
+    ("stderr", "stdout", "shown"),
+    [
+        ("config key missing", "ignored", "config key missing"),
+        ("", "printed to stdout", "printed to stdout"),
+        ("", "", "no output"),
+    ],
+)
+def test_a_failed_settings_command_names_the_command_its_exit_code_and_output(
+    world, monkeypatch, stderr, stdout, shown
+):
     plan, state = launched(world, production_settings_commands=["/opt/shop/use-production-config"])
     sent = bake.apply_settings(document(plan, bake=state))
     monkeypatch.setattr(ssm_adapter, "invocation", invocation("Failed", stderr=stderr, stdout=stdout))
     with pytest.raises(CommandFailed) as caught:
         bake.check_settings(document(plan, bake=sent))
-    assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
-                                 f"Failed (exit code 1): {shown}")
+    assert str(caught.value) == (
+        f"production settings commands {sent.command.command_id} on {state.instance_id}: Failed (exit code 1): {shown}"
+    )
 
 
 def test_settings_still_running_say_for_how_long(world, monkeypatch):
@@ -484,7 +518,10 @@ def test_settings_still_running_say_for_how_long(world, monkeypatch):
     monkeypatch.setattr(ssm_adapter, "invocation", invocation("InProgress"))
     world.clock.advance(75)
     waiting = bake.check_settings(document(plan, bake=sent))
-    assert (waiting.status, waiting.progress) == ("SETTINGS", f"staging {state.instance_id} production settings InProgress 1m15s")
+    assert (waiting.status, waiting.progress) == (
+        "SETTINGS",
+        f"staging {state.instance_id} production settings InProgress 1m15s",
+    )
     world.clock.advance(5000)
     with pytest.raises(CommandFailed, match=f"production settings commands {sent.command.command_id} still InProgress"):
         bake.check_settings(document(plan, bake=waiting))
@@ -493,8 +530,11 @@ def test_settings_still_running_say_for_how_long(world, monkeypatch):
 def test_terminate_cancels_the_spot_request_of_an_instance_even_when_the_request_is_untagged(world, monkeypatch):
     plan, state = launched(world)
     real = ec2_adapter.find_instances
-    monkeypatch.setattr(ec2_adapter, "find_instances",
-                        lambda identity: [replace(i, spot_request_id="sir-untagged") for i in real(identity)])
+    monkeypatch.setattr(
+        ec2_adapter,
+        "find_instances",
+        lambda identity: [replace(i, spot_request_id="sir-untagged") for i in real(identity)],
+    )
     monkeypatch.setattr(ec2_adapter, "find_spot_requests", lambda identity: [])
     cancelled = []
     monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: cancelled.extend(ids) or ids)

@@ -2,6 +2,7 @@
 are valid whatever the text, an error leaves a handler with its class name and a short printable
 message, a step's result has its notes cut and a size cap. Here: the subject SNS gets, through moto
 (the rest, without AWS, is in tests/unit/test_bounds.py)."""
+
 from __future__ import annotations
 
 import json

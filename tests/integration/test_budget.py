@@ -2,6 +2,7 @@
 that validation refuses what could pass Step Functions' limits, naming the field. Here: the request
 handler refusing a plan too large, in the local AWS's world on moto (the rest is in
 tests/unit/test_budget.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,11 @@ from blue_green import budget
 from blue_green.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
 
-EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
-                 name="one", started_at="2026-11-28T09:00:00Z")
+EXEC = Execution(
+    arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
+    name="one",
+    started_at="2026-11-28T09:00:00Z",
+)
 
 
 def test_the_request_handler_refuses_a_plan_that_would_not_fit(local_world, monkeypatch):

@@ -1,6 +1,7 @@
 """Documented numbers of operations.md, against moto: how many times botocore tries a call before it
 becomes TransientAwsError (``IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS``). The polling schedule of
 input-contract.md (backoff, its cap, the deadline) is in tests/unit/test_documented_retries_and_polling.py."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -22,6 +23,7 @@ ENV = "IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS"
 
 # --- botocore's attempts (operations.md "Retries") --------------------------------------------------
 
+
 @pytest.fixture
 def throttled_ec2():
     """``describe(throttles) -> (result or the error, attempts)``: one DescribeImages call through the
@@ -29,10 +31,12 @@ def throttled_ec2():
     ``attempts`` counts the requests it sent (the throttled ones, plus the one answered if any)."""
     with mock_aws():
         aws.reset_clients()
-        image = boto3.client("ec2").register_image(Name="base", RootDeviceName="/dev/xvda",
-                                                   VirtualizationType="hvm")["ImageId"]
+        image = boto3.client("ec2").register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm")[
+            "ImageId"
+        ]
         sim = Simulator(VirtualClock(T0)).install()  # botocore's backoff waits on its virtual clock
         try:
+
             def describe(throttles: int):
                 aws.reset_clients()  # a new Lambda container reads its environment afresh
                 sim.set_scenario(Scenario(throttle={"DescribeImages": throttles}))

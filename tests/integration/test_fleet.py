@@ -1,6 +1,7 @@
 """Fleet phase: launch template / configuration, green group with blue's policies and alarms, the
 health wait, and the undo steps, against moto (the exact calls and answers, with an in-memory AWS in
 place of the adapters, are in tests/unit/test_fleet.py)."""
+
 from __future__ import annotations
 
 import boto3
@@ -39,6 +40,7 @@ def _with_fleet(doc: dict) -> dict:
 
 
 # --- create_launch ----------------------------------------------------------------------------
+
 
 def test_launch_template_requires_imdsv2_has_no_key_and_is_tagged(aws_world):
     # Given a document for a green release
@@ -86,7 +88,9 @@ def test_same_named_template_from_elsewhere_is_a_conflict(aws_world):
     boto3.client("ec2").create_launch_template(
         LaunchTemplateName=name,
         LaunchTemplateData={"ImageId": aws_world.base_image},
-        TagSpecifications=[{"ResourceType": "launch-template", "Tags": [{"Key": naming.TAG_EXECUTION, "Value": OTHER_ARN}]}],
+        TagSpecifications=[
+            {"ResourceType": "launch-template", "Tags": [{"Key": naming.TAG_EXECUTION, "Value": OTHER_ARN}]}
+        ],
     )
     with pytest.raises(ResourceConflict, match=name):
         fleet.create_launch(deploy(doc))
@@ -126,6 +130,7 @@ def test_launch_configuration_with_another_image_is_a_conflict(aws_world):
 
 # --- create_group -----------------------------------------------------------------------------
 
+
 def test_create_group_sizes_tags_and_no_load_balancer(aws_world, fake_clock):
     doc = document(aws_world, green_desired=3)
     doc["fleet"] = fleet.create_launch(deploy(doc)).model_dump(mode="json")
@@ -163,7 +168,9 @@ def test_policies_and_alarms_are_copied_and_repointed(aws_world):
     # blue keeps its own policies, untouched; green's are copies with ARNs of their own
     blue = {p["PolicyName"]: p for p in asg.describe_policies(AutoScalingGroupName=BLUE)["ScalingPolicies"]}
     assert sorted(blue) == ["queue-depth", "scale-in-steps", "scale-out"]
-    assert all(p["AutoScalingGroupName"] == BLUE and f"autoScalingGroupName/{BLUE}:" in p["PolicyARN"] for p in blue.values())
+    assert all(
+        p["AutoScalingGroupName"] == BLUE and f"autoScalingGroupName/{BLUE}:" in p["PolicyARN"] for p in blue.values()
+    )
     assert blue["scale-out"]["ScalingAdjustment"] == 1
     blue_custom = blue["queue-depth"]["TargetTrackingConfiguration"]["CustomizedMetricSpecification"]
     assert blue_custom["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": BLUE}]
@@ -173,7 +180,9 @@ def test_policies_and_alarms_are_copied_and_repointed(aws_world):
     copy = f"immutable-deploy-{green}"  # every copy is named with the prefix IAM limits the fleet role to
     expected = sorted([f"{copy}-cpu-high", f"{copy}-web-cpu-low", f"{copy}-web-status-failed"])
     assert state["alarms"] == expected
-    alarms = {a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms(AlarmNames=expected)["MetricAlarms"]}
+    alarms = {
+        a["AlarmName"]: a for a in boto3.client("cloudwatch").describe_alarms(AlarmNames=expected)["MetricAlarms"]
+    }
     high = alarms[f"{copy}-cpu-high"]
     assert high["Dimensions"] == [{"Name": "AutoScalingGroupName", "Value": green}]
     assert set(high["AlarmActions"]) == {policies["scale-out"]["PolicyARN"], "arn:aws:sns:us-east-1:123456789012:ops"}
@@ -208,8 +217,11 @@ def test_same_named_group_from_elsewhere_is_a_conflict(aws_world):
     doc["fleet"] = fleet.create_launch(deploy(doc)).model_dump(mode="json")
     green = doc["request"]["names"]["green_asg"]
     boto3.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=green, LaunchTemplate={"LaunchTemplateName": green, "Version": "1"},
-        MinSize=0, MaxSize=1, VPCZoneIdentifier=aws_world.subnets[0],
+        AutoScalingGroupName=green,
+        LaunchTemplate={"LaunchTemplateName": green, "Version": "1"},
+        MinSize=0,
+        MaxSize=1,
+        VPCZoneIdentifier=aws_world.subnets[0],
     )
     with pytest.raises(ResourceConflict):
         fleet.create_group(deploy(doc))
@@ -223,6 +235,7 @@ def test_first_deploy_copies_nothing(aws_world):
 
 
 # --- check ------------------------------------------------------------------------------------
+
 
 def test_check_is_healthy_when_enough_instances_are_in_service(aws_world):
     doc = _with_fleet(document(aws_world))
@@ -248,6 +261,7 @@ def test_check_waits_then_times_out_with_green_unhealthy(aws_world, fake_clock, 
 
 
 # --- undo -------------------------------------------------------------------------------------
+
 
 def test_delete_group_check_and_delete_launch_leave_nothing(aws_world):
     doc = _with_fleet(document(aws_world))
@@ -315,6 +329,7 @@ def test_delete_launch_configuration(aws_world):
 
 # --- handler ----------------------------------------------------------------------------------
 
+
 def test_handler_runs_the_fleet_phase(aws_world):
     doc = document(aws_world)
     doc["fleet"] = handler({"action": "create_launch", "state": doc}, FakeContext())
@@ -326,4 +341,3 @@ def test_handler_runs_the_fleet_phase(aws_world):
     doc["undo"] = {"delete_group": handler({"action": "delete_group", "state": doc}, FakeContext())}
     assert handler({"action": "check_group_deleted", "state": doc}, FakeContext())["deleting"] is False
     assert handler({"action": "delete_launch", "state": doc}, FakeContext())["undone"]
-

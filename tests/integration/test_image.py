@@ -1,5 +1,6 @@
 """IMAGE: create the image from the staging instance (idempotently), wait for it, and delete it
 with its snapshots as the undo."""
+
 from __future__ import annotations
 
 from dataclasses import replace
@@ -46,7 +47,9 @@ def test_create_tags_image_and_snapshots_and_is_idempotent(world, baked):
     assert "shop 1.4.2" in made["Description"] and "0123abc" in made["Description"]
     assert "refs/tags/v1.4.2" in made["Description"]
     tags = tags_of(made)
-    assert tags[naming.TAG_ROLE] == "image" and tags[naming.TAG_EXECUTION] == ARN and tags[naming.TAG_VERSION] == "1.4.2"
+    assert (
+        tags[naming.TAG_ROLE] == "image" and tags[naming.TAG_EXECUTION] == ARN and tags[naming.TAG_VERSION] == "1.4.2"
+    )
     snapshot_id = made["BlockDeviceMappings"][0]["Ebs"]["SnapshotId"]
     snapshot = world.ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
     assert tags_of(snapshot)[naming.TAG_ROLE] == "image"
@@ -182,11 +185,13 @@ def test_handler_create_check_and_typed_error(world, baked, monkeypatch):
 
 # --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
 
+
 def test_the_description_names_app_version_commit_and_ref_within_aws_limit(world):
     plan = make_plan(world)
     release = plan.release
     assert image._description(plan) == (
-        f"{plan.app} {release.version} commit {release.commit} git ref {release.git_ref} (immutable-deploy)")
+        f"{plan.app} {release.version} commit {release.commit} git ref {release.git_ref} (immutable-deploy)"
+    )
     head = f"{plan.app} {release.version} commit {release.commit} git ref "
     room = image.DESCRIPTION_LIMIT - len(head) - len(" (immutable-deploy)")
     for length, shown in ((room, "r" * room), (room + 1, "r" * (room - 3) + "...")):
@@ -208,15 +213,19 @@ def test_a_name_taken_by_an_image_not_yet_visible_is_transient(world, baked, mon
 
     plan, staging = baked
     monkeypatch.setattr(ec2_adapter, "create_image", lambda *a: (_ for _ in ()).throw(ec2_adapter.ImageNameTaken(a[1])))
-    with pytest.raises(TransientAwsError, match=f"^image name {plan.names.image} is taken but the image is not visible yet$"):
+    with pytest.raises(
+        TransientAwsError, match=f"^image name {plan.names.image} is taken but the image is not visible yet$"
+    ):
         image.create(document(plan, bake=staging))
 
 
 def test_a_conflicting_image_is_named_in_the_error(world, baked):
     plan, staging = baked
     other = world.ec2.create_image(InstanceId=staging.instance_id, Name=plan.names.image)["ImageId"]
-    with pytest.raises(ResourceConflict, match=f"^image {other} is already named {plan.names.image} "
-                                               "but was not created by this execution$"):
+    with pytest.raises(
+        ResourceConflict,
+        match=f"^image {other} is already named {plan.names.image} but was not created by this execution$",
+    ):
         image.create(document(plan, bake=staging))
 
 
@@ -253,8 +262,13 @@ def test_a_pending_image_past_its_deadline_times_out_naming_it(world, baked, mon
         image.check(document(plan, bake=staging, image=waiting))
 
 
-@pytest.mark.parametrize("given, shown", [("Client.InternalError: snapshot copy failed", "Client.InternalError: snapshot copy failed"),
-                                          ("", "no reason given")])
+@pytest.mark.parametrize(
+    "given, shown",
+    [
+        ("Client.InternalError: snapshot copy failed", "Client.InternalError: snapshot copy failed"),
+        ("", "no reason given"),
+    ],
+)
 def test_a_failed_image_error_names_the_image_and_its_reason(world, baked, monkeypatch, given, shown):
     plan, staging = baked
     state = image.create(document(plan, bake=staging))
@@ -266,6 +280,7 @@ def test_a_failed_image_error_names_the_image_and_its_reason(world, baked, monke
 
 
 # --- delete, against a fake EC2 (what the name/tag look-ups see lags behind what exists) -------------
+
 
 class FakeEc2:
     """Images and snapshots of the account. ``hidden`` images exist (DescribeImages by id finds
@@ -281,18 +296,28 @@ class FakeEc2:
             monkeypatch.setattr(ec2_adapter, fn, getattr(self, fn))
 
     def image(self, image_id, name, tags, snapshot_ids, state="available", hidden=False):
-        self.images[image_id] = {"image_id": image_id, "name": name, "state": state, "state_reason": "",
-                                 "snapshot_ids": list(snapshot_ids), "tags": dict(tags)}
+        self.images[image_id] = {
+            "image_id": image_id,
+            "name": name,
+            "state": state,
+            "state_reason": "",
+            "snapshot_ids": list(snapshot_ids),
+            "tags": dict(tags),
+        }
         for snapshot_id in snapshot_ids:
             self.snapshot_tags.setdefault(snapshot_id, {})
         if hidden:
             self.hidden.add(image_id)
 
     def find_images(self, name=None, tags=None):
-        return [_models.image(i) for i in self.images.values()
-                if i["image_id"] not in self.hidden and i["state"] != "deregistered"
-                and (name is None or i["name"] == name)
-                and all(i["tags"].get(k) == v for k, v in (tags or {}).items())]
+        return [
+            _models.image(i)
+            for i in self.images.values()
+            if i["image_id"] not in self.hidden
+            and i["state"] != "deregistered"
+            and (name is None or i["name"] == name)
+            and all(i["tags"].get(k) == v for k, v in (tags or {}).items())
+        ]
 
     def describe_image(self, image_id):
         found = self.images.get(image_id)
@@ -318,15 +343,17 @@ def recorded(plan, image_id, snapshot_ids=()):
     from blue_green.models.state import ImageState
 
     poll = {"started_at": "2026-01-05T12:00:00Z", "deadline": "2026-01-05T12:20:00Z", "wait_seconds": 10}
-    return ImageState(image_id=image_id, name=plan.names.image, state="pending", snapshot_ids=list(snapshot_ids),
-                      poll=poll)
+    return ImageState(
+        image_id=image_id, name=plan.names.image, state="pending", snapshot_ids=list(snapshot_ids), poll=poll
+    )
 
 
 def test_delete_finds_the_recorded_image_by_id_when_name_and_tag_look_ups_miss_it(world, monkeypatch):
     plan = make_plan(world)
     fake = FakeEc2(monkeypatch)
-    fake.image("ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, ["snap-1"],
-               hidden=True)
+    fake.image(
+        "ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, ["snap-1"], hidden=True
+    )
     result = image.delete(document(plan, image=recorded(plan, "ami-1")))
     assert result == {"undone": [f"deregistered image ami-1 ({plan.names.image})", "deleted snapshot snap-1"]}
     assert fake.deregistered == ["ami-1"]
@@ -335,8 +362,9 @@ def test_delete_finds_the_recorded_image_by_id_when_name_and_tag_look_ups_miss_i
 def test_delete_does_not_deregister_a_recorded_image_already_deregistered(world, monkeypatch):
     plan = make_plan(world)
     fake = FakeEc2(monkeypatch)
-    fake.image("ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, [],
-               state="deregistered")
+    fake.image(
+        "ami-1", plan.names.image, {naming.TAG_EXECUTION: ARN, naming.TAG_ROLE: "image"}, [], state="deregistered"
+    )
     fake.snapshot_tags["snap-1"] = {}
     result = image.delete(document(plan, image=recorded(plan, "ami-1", ["snap-1"])))
     assert result == {"undone": ["deleted snapshot snap-1"]}
@@ -352,15 +380,17 @@ def test_delete_removes_the_snapshots_of_every_image_the_recorded_ones_and_the_t
     fake.snapshot_tags["snap-r"] = {}  # recorded in the document only
     fake.snapshot_tags["snap-t"] = {naming.TAG_EXECUTION: ARN}  # an orphan, by its tag
     result = image.delete(document(plan, image=recorded(plan, "ami-1", ["snap-a1", "snap-r"])))
-    assert result == {"undone": [
-        f"deregistered image ami-1 ({plan.names.image})",
-        "deregistered image ami-2 (an-earlier-attempt)",
-        "deleted snapshot snap-a1",
-        "deleted snapshot snap-a2",
-        "deleted snapshot snap-b",
-        "deleted snapshot snap-r",
-        "deleted snapshot snap-t",
-    ]}
+    assert result == {
+        "undone": [
+            f"deregistered image ami-1 ({plan.names.image})",
+            "deregistered image ami-2 (an-earlier-attempt)",
+            "deleted snapshot snap-a1",
+            "deleted snapshot snap-a2",
+            "deleted snapshot snap-b",
+            "deleted snapshot snap-r",
+            "deleted snapshot snap-t",
+        ]
+    }
     assert fake.deleted == ["snap-a1", "snap-a2", "snap-b", "snap-r", "snap-t"]  # each once
 
 

@@ -3,6 +3,7 @@
 errors say, how often ``ensure_owner`` tries, and the outcome metric ``release`` publishes. Here: the
 cases against moto (those with the store faked, and the handler's event, are in
 tests/unit/test_lock_mutants.py)."""
+
 from __future__ import annotations
 
 import json
@@ -50,6 +51,7 @@ def held_by(owner: str, **extra: str) -> None:
 
 
 # --- acquire ---------------------------------------------------------------------------------------
+
 
 def test_acquire_returns_the_owner_and_the_time_and_stores_the_purpose():
     assert lock.acquire("web", ME, "deploy") == {"owner": ME, "acquired_at": NOW}
@@ -112,13 +114,16 @@ def test_a_holder_without_a_purpose_is_a_deployment(monkeypatch):
 
 # --- ensure_owner ----------------------------------------------------------------------------------
 
+
 def test_lock_lost_names_the_app_the_holder_its_purpose_and_since_when():
     held_by(OTHER, purpose="rollback")
     with pytest.raises(LockLost) as err:
         lock.ensure_owner("web", ME, "deploy")
     assert (err.value.app, err.value.holder, err.value.owner) == ("web", OTHER, ME)
-    assert str(err.value) == (f"web: another execution holds the lock, so this step changed nothing: "
-                              f"{OTHER} (rollback since {EARLIER}); this execution: {ME}")
+    assert str(err.value) == (
+        f"web: another execution holds the lock, so this step changed nothing: "
+        f"{OTHER} (rollback since {EARLIER}); this execution: {ME}"
+    )
 
 
 def test_a_lock_released_meanwhile_is_taken_again_with_the_time_and_purpose():
@@ -129,6 +134,7 @@ def test_a_lock_released_meanwhile_is_taken_again_with_the_time_and_purpose():
 
 
 # --- release ---------------------------------------------------------------------------------------
+
 
 def emf(captured: str) -> dict:
     (document,) = [json.loads(line) for line in captured.splitlines() if line.startswith("{") and "_aws" in line]

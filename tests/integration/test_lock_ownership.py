@@ -4,6 +4,7 @@ redriven) the step fails with LockLost, naming the holder, before it touches any
 that touch only what this execution created run with or without the lock. Here: the steps, through
 their handlers, against moto (which actions need the lock is pinned in tests/unit/test_lock_ownership.py,
 whose LOCKED these tests take)."""
+
 from __future__ import annotations
 
 import importlib
@@ -22,13 +23,20 @@ from immutable_deploy.localaws.stack import LambdaContext
 from immutable_deploy.localaws.world import World
 from tests.unit.test_lock_ownership import LOCKED
 
-A = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:a",
-              name="a", started_at="2026-11-28T09:00:00Z")
+A = Execution(
+    arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:a",
+    name="a",
+    started_at="2026-11-28T09:00:00Z",
+)
 B = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:b"
 LOCK = "LOCK#web"
 #: undo steps that touch only this execution's own resources: never blocked by the lock
-OWN_UNDO = {"bake": ["undo_terminate"], "image": ["delete"], "fleet": ["delete_group", "delete_launch"],
-            "approval": ["clear"]}
+OWN_UNDO = {
+    "bake": ["undo_terminate"],
+    "image": ["delete"],
+    "fleet": ["delete_group", "delete_launch"],
+    "approval": ["clear"],
+}
 ROLLBACK_ACTIONS = {"rollback_attach", "rollback_check", "rollback_detach", "rollback_undo"}
 
 
@@ -70,10 +78,17 @@ def make_green(local_world: World, doc: dict) -> str:
     name = doc["request"]["names"]["green_asg"]
     lt = boto3.client("ec2").describe_launch_templates(LaunchTemplateNames=["web-1.0.0"])["LaunchTemplates"][0]
     boto3.client("autoscaling").create_auto_scaling_group(
-        AutoScalingGroupName=name, MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=local_world.subnet_ids[0],
+        AutoScalingGroupName=name,
+        MinSize=0,
+        MaxSize=1,
+        DesiredCapacity=0,
+        VPCZoneIdentifier=local_world.subnet_ids[0],
         LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "1"},
-        Tags=[{"Key": naming.TAG_EXECUTION, "Value": A.arn, "PropagateAtLaunch": True},
-              {"Key": naming.TAG_APP, "Value": "web", "PropagateAtLaunch": True}])
+        Tags=[
+            {"Key": naming.TAG_EXECUTION, "Value": A.arn, "PropagateAtLaunch": True},
+            {"Key": naming.TAG_APP, "Value": "web", "PropagateAtLaunch": True},
+        ],
+    )
     return name
 
 
@@ -99,11 +114,19 @@ def test_a_step_goes_on_while_its_execution_owns_the_lock_and_takes_a_released_o
     out = call("image", "delete", doc)
     assert out == {"undone": []}
     assert store.get(LOCK) is None  # an undo of its own things does not even look
-    name = call("fleet", "create_launch", {**doc, "blue": {"groups": [], "green_desired": 2},
-                                           "image": {"image_id": local_world.base_image_id, "name": "x",
-                                                     "poll": {"started_at": "2026-11-28T09:00:00Z",
-                                                              "deadline": "2026-11-28T10:00:00Z",
-                                                              "wait_seconds": 15}}})["green_asg"]
+    name = call(
+        "fleet",
+        "create_launch",
+        {
+            **doc,
+            "blue": {"groups": [], "green_desired": 2},
+            "image": {
+                "image_id": local_world.base_image_id,
+                "name": "x",
+                "poll": {"started_at": "2026-11-28T09:00:00Z", "deadline": "2026-11-28T10:00:00Z", "wait_seconds": 15},
+            },
+        },
+    )["green_asg"]
     assert name == doc["request"]["names"]["green_asg"]
     assert store.get(LOCK)["owner"] == A.arn and store.get(LOCK)["purpose"] == "deploy"
     # and while it owns it, the next step runs too

@@ -1,5 +1,6 @@
 """Request validation (shape and references), blue discovery, the per-app lock and the approval
 store, against moto (the user data's placeholders are in tests/unit/test_request_lock_approval.py)."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,11 @@ from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
 from blue_green.logic import approval, lock, request
 from blue_green.models.state import DeployDocument, Execution
 
-EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
-                 name="one", started_at="2026-11-28T09:00:00Z")
+EXEC = Execution(
+    arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
+    name="one",
+    started_at="2026-11-28T09:00:00Z",
+)
 
 
 def test_a_valid_request_becomes_a_plan_with_names_and_tags(local_world):
@@ -21,8 +25,11 @@ def test_a_valid_request_becomes_a_plan_with_names_and_tags(local_world):
     short = naming.short_id(EXEC.arn)
     assert plan.names.green_asg == f"web-2.0.0-{short}"
     assert plan.names.image == f"immutable-deploy/web/2.0.0/{short}"
-    assert plan.tags == {"immutable-deploy:app": "web", "immutable-deploy:version": "2.0.0",
-                         "immutable-deploy:execution": EXEC.arn}
+    assert plan.tags == {
+        "immutable-deploy:app": "web",
+        "immutable-deploy:version": "2.0.0",
+        "immutable-deploy:execution": EXEC.arn,
+    }
     assert plan.profile.timing.poll_seconds == 15
 
 
@@ -34,15 +41,21 @@ def test_shape_problems_are_all_named_by_field(local_world):
     with pytest.raises(InvalidDeploymentRequest) as err:
         request.validate(bad, EXEC)
     text = str(err.value)
-    for expected in ("release.commit: required field is missing", "profile.bake.market:",
-                     "profile.fleet.instance_types: unknown field"):
+    for expected in (
+        "release.commit: required field is missing",
+        "profile.bake.market:",
+        "profile.fleet.instance_types: unknown field",
+    ):
         assert expected in text
 
 
 def test_the_app_name_is_checked_first(local_world):
     # an invalid name is named as such, before any stored profile is looked for
-    for app, expected in (("WEB", "app: 'WEB' is not an app name"), ("Web App", "app: 'Web App' is not an app name"),
-                          (None, "app: required field is missing")):
+    for app, expected in (
+        ("WEB", "app: 'WEB' is not an app name"),
+        ("Web App", "app: 'Web App' is not an app name"),
+        (None, "app: required field is missing"),
+    ):
         bad = local_world.request("2.0.0")
         bad["app"] = app
         with pytest.raises(InvalidDeploymentRequest) as err:
@@ -90,7 +103,8 @@ def test_blue_is_the_tagged_group_serving_the_load_balancer(local_world):
 def test_first_deploy_has_no_blue_and_uses_min_size(local_world):
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName="web-1.0.0", LoadBalancerNames=["web-elb"])
     boto3.client("autoscaling").detach_load_balancer_target_groups(
-        AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[local_world.target_group_arn])
+        AutoScalingGroupName="web-1.0.0", TargetGroupARNs=[local_world.target_group_arn]
+    )
     plan = request.validate(local_world.request("2.0.0"), EXEC)
     blue = request.discover_blue(DeployDocument(request=plan))
     assert blue.primary is None and blue.groups == []
@@ -119,8 +133,12 @@ def test_a_lock_whose_holder_ended_is_taken_over(local_world, monkeypatch):
 def test_approval_is_stored_by_app_and_answered_with_the_token(local_world, monkeypatch):
     plan = request.validate(local_world.request("2.0.0", approval=True), EXEC)
     sent = []
-    monkeypatch.setattr("blue_green.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output)))
-    monkeypatch.setattr("blue_green.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c)))
+    monkeypatch.setattr(
+        "blue_green.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output))
+    )
+    monkeypatch.setattr(
+        "blue_green.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c))
+    )
     approval.request(DeployDocument(request=plan), "token-1")
     assert approval.pending("web")["execution"] == EXEC.arn
     approval.approve("web", "alice", "looks good")
@@ -135,7 +153,10 @@ def test_every_log_line_of_a_step_carries_app_and_execution(local_world):
     from blue_green.observability import logger
 
     plan = request.validate(local_world.request("2.0.0"), EXEC)
-    dispatch({"action": "discover_blue", "state": {"request": plan.model_dump(mode="json")}},
-             {"discover_blue": request.discover_blue}, DeployDocument)
+    dispatch(
+        {"action": "discover_blue", "state": {"request": plan.model_dump(mode="json")}},
+        {"discover_blue": request.discover_blue},
+        DeployDocument,
+    )
     keys = logger.get_current_keys()
     assert keys["app"] == "web" and keys["execution"] == EXEC.arn and keys["action"] == "discover_blue"

@@ -2,6 +2,7 @@
 deleted with their copied alarms, launch template and (later) launch configuration; nothing a person
 made is touched. Against moto (a kept group's alarms and its deletion, with the adapters faked, are in
 tests/unit/test_retention.py)."""
+
 from __future__ import annotations
 
 import boto3
@@ -25,9 +26,17 @@ def kept(world, version: str, retired_at: str, execution: str | None = "default"
     make_group(world, name, version, desired=1, attach=False, state="kept", retired_at=retired_at, **kwargs)
     if execution is not None:
         value = MADE_BY + version.replace(".", "-") if execution == "default" else execution
-        boto3.client("autoscaling").create_or_update_tags(Tags=[{
-            "ResourceId": name, "ResourceType": "auto-scaling-group", "Key": naming.TAG_EXECUTION,
-            "Value": value, "PropagateAtLaunch": False}])
+        boto3.client("autoscaling").create_or_update_tags(
+            Tags=[
+                {
+                    "ResourceId": name,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": naming.TAG_EXECUTION,
+                    "Value": value,
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        )
     return name
 
 
@@ -82,13 +91,21 @@ def test_blue_and_green_are_never_pruned_even_when_kept_and_old(aws_world):
     green = doc["request"]["names"]["green_asg"]
     kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z")
     make_group(aws_world, green, "2.3.0", attach=False, state="kept", retired_at="2020-01-01T00:00:00Z")
-    boto3.client("autoscaling").create_or_update_tags(Tags=[
-        {"ResourceId": n, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": False}
-        for n in (green, BLUE) for k, v in ((naming.TAG_EXECUTION, OTHER_ARN), ("immutable-deploy:state", "kept"),
-                                             ("immutable-deploy:retired-at", "2020-01-01T00:00:00Z"))])
+    boto3.client("autoscaling").create_or_update_tags(
+        Tags=[
+            {"ResourceId": n, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": False}
+            for n in (green, BLUE)
+            for k, v in (
+                (naming.TAG_EXECUTION, OTHER_ARN),
+                ("immutable-deploy:state", "kept"),
+                ("immutable-deploy:retired-at", "2020-01-01T00:00:00Z"),
+            )
+        ]
+    )
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
-    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE,
-                                                                   TargetGroupARNs=[aws_world.tg])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(
+        AutoScalingGroupName=BLUE, TargetGroupARNs=[aws_world.tg]
+    )
     result = retention.prune(deploy(doc))
     assert result["deleted"] == []
     assert exists(green) and exists(BLUE)
@@ -96,10 +113,17 @@ def test_blue_and_green_are_never_pruned_even_when_kept_and_old(aws_world):
 
 def alarm(name: str, group_name: str | None = None, actions: list[str] | None = None) -> None:
     boto3.client("cloudwatch").put_metric_alarm(
-        AlarmName=name, MetricName="CPUUtilization", Namespace="AWS/EC2", Statistic="Average", Period=60,
-        EvaluationPeriods=1, Threshold=50, ComparisonOperator="GreaterThanThreshold",
+        AlarmName=name,
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=50,
+        ComparisonOperator="GreaterThanThreshold",
         Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}] if group_name else [],
-        AlarmActions=actions or [])
+        AlarmActions=actions or [],
+    )
 
 
 def alarms() -> set[str]:
@@ -128,9 +152,13 @@ def test_the_launch_template_goes_only_when_the_same_execution_made_it(aws_world
     theirs = kept(aws_world, "1.1.0", "2026-01-02T00:00:00Z")
     kept(aws_world, "1.2.0", "2026-03-01T00:00:00Z")
     for name, execution in ((ours, execution_of(ours)), (theirs, OTHER_ARN)):
-        ec2.create_launch_template(LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws_world.base_image},
-                                   TagSpecifications=[{"ResourceType": "launch-template", "Tags": [
-                                       {"Key": naming.TAG_EXECUTION, "Value": execution}]}])
+        ec2.create_launch_template(
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": aws_world.base_image},
+            TagSpecifications=[
+                {"ResourceType": "launch-template", "Tags": [{"Key": naming.TAG_EXECUTION, "Value": execution}]}
+            ],
+        )
     result = prune(aws_world)
     assert f"deleted launch template {ours}" in result["deleted"]
     assert f"deleted launch template {theirs}" not in result["deleted"]
@@ -139,8 +167,9 @@ def test_the_launch_template_goes_only_when_the_same_execution_made_it(aws_world
 
 def test_a_launch_configuration_still_in_use_is_deleted_by_a_later_prune(aws_world, monkeypatch):
     asg = boto3.client("autoscaling")
-    asg.create_launch_configuration(LaunchConfigurationName="immutable-deploy-old", ImageId=aws_world.base_image,
-                                    InstanceType="t3.micro")
+    asg.create_launch_configuration(
+        LaunchConfigurationName="immutable-deploy-old", ImageId=aws_world.base_image, InstanceType="t3.micro"
+    )
     old = kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z")
     kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
     monkeypatch.setattr(retention.discovery, "describe", _with_configuration(retention.discovery.describe, old))
@@ -189,10 +218,12 @@ def _with_configuration(describe, name: str):
         if found["name"] == name:
             found["launch_configuration"] = "immutable-deploy-old"
         return found
+
     return described
 
 
 # --- which kept group a manual rollback puts back (request.plan_rollback) ---------------------------
+
 
 def plan(world):
     from tests.unit._fleet_documents import rollback, rollback_document
@@ -211,8 +242,9 @@ def test_a_rollback_plans_the_most_recently_retired_kept_group_and_retires_what_
 def test_with_nothing_serving_the_kept_group_still_goes_back(aws_world):
     newest = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
-    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE,
-                                                                   TargetGroupARNs=[aws_world.tg])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(
+        AutoScalingGroupName=BLUE, TargetGroupARNs=[aws_world.tg]
+    )
     planned = plan(aws_world)
     assert (planned.serving, planned.retiring, planned.previous) == ([], None, newest)
 
@@ -223,8 +255,9 @@ def test_without_a_kept_group_there_is_nothing_to_roll_back_and_it_says_what_ser
     with pytest.raises(NothingToRollBack, match=f"^web has no kept group to put back \\(serving now: {BLUE}\\)$"):
         plan(aws_world)
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
-    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE,
-                                                                   TargetGroupARNs=[aws_world.tg])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(
+        AutoScalingGroupName=BLUE, TargetGroupARNs=[aws_world.tg]
+    )
     with pytest.raises(NothingToRollBack, match=r"\(serving now: nothing\)$"):
         plan(aws_world)
 
@@ -235,7 +268,10 @@ def test_a_document_without_blue_protects_only_green(aws_world):
     doc = document(aws_world)
     doc.pop("blue")
     assert retention.prune(deploy(doc)) == {
-        "deleted": [f"deleting kept group {older} (1.0.0, 1 instances)"], "left": [], "kept": [newer]}
+        "deleted": [f"deleting kept group {older} (1.0.0, 1 instances)"],
+        "left": [],
+        "kept": [newer],
+    }
 
 
 def test_past_a_hand_made_group_every_older_group_is_still_deleted(aws_world):
@@ -244,7 +280,10 @@ def test_past_a_hand_made_group_every_older_group_is_still_deleted(aws_world):
     hand_made = kept(aws_world, "1.0.0", "2026-01-01T00:00:00Z", execution=None)
     newest = kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
     assert prune(aws_world) == {
-        "deleted": [f"deleting kept group {older} (0.9.0, 1 instances)", f"deleting kept group {oldest} (0.8.0, 1 instances)"],
+        "deleted": [
+            f"deleting kept group {older} (0.9.0, 1 instances)",
+            f"deleting kept group {oldest} (0.8.0, 1 instances)",
+        ],
         "left": [f"{hand_made} (not created by immutable-deploy: delete it yourself)"],
         "kept": [newest],
     }
@@ -259,6 +298,8 @@ def test_what_a_prune_deleted_or_left_is_logged(aws_world, monkeypatch, hand_mad
     kept(aws_world, "1.1.0", "2026-02-01T00:00:00Z")
     result = prune(aws_world)
     assert (result["deleted"], result["left"]) == (
-        ([], [f"{old} (not created by immutable-deploy: delete it yourself)"]) if hand_made
-        else ([f"deleting kept group {old} (1.0.0, 1 instances)"], []))
+        ([], [f"{old} (not created by immutable-deploy: delete it yourself)"])
+        if hand_made
+        else ([f"deleting kept group {old} (1.0.0, 1 instances)"], [])
+    )
     assert logged == [("pruned kept groups", {"extra": {"deleted": result["deleted"], "left": result["left"]}})]

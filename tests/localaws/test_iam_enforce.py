@@ -1,5 +1,6 @@
 """The local AWS's IAM check: each function's AWS calls are evaluated against its synthesized role,
 and in "enforce" mode a denied call fails before it reaches moto, as AWS answers it."""
+
 from __future__ import annotations
 
 import copy
@@ -18,9 +19,17 @@ from immutable_deploy.localaws.iam.enforce import CURRENT_FUNCTION, IamRecorder,
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fn-role"
 READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}
-TERMINATE_TAGGED = {"Version": "2012-10-17", "Statement": [{
-    "Effect": "Allow", "Action": "ec2:TerminateInstances", "Resource": "*",
-    "Condition": {"StringLike": {"ec2:ResourceTag/immutable-deploy:app": "*"}}}]}
+TERMINATE_TAGGED = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Action": "ec2:TerminateInstances",
+            "Resource": "*",
+            "Condition": {"StringLike": {"ec2:ResourceTag/immutable-deploy:app": "*"}},
+        }
+    ],
+}
 
 
 @pytest.fixture
@@ -28,9 +37,12 @@ def moto_ec2():
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         image = ec2.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
-        tagged, untagged = (ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                                              TagSpecifications=spec)["Instances"][0]["InstanceId"]
-                            for spec in ([{"ResourceType": "instance", "Tags": [{"Key": "immutable-deploy:app", "Value": "web"}]}], []))
+        tagged, untagged = (
+            ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", TagSpecifications=spec)[
+                "Instances"
+            ][0]["InstanceId"]
+            for spec in ([{"ResourceType": "instance", "Tags": [{"Key": "immutable-deploy:app", "Value": "web"}]}], [])
+        )
         yield ec2, tagged, untagged
 
 
@@ -67,15 +79,23 @@ def test_a_denied_ec2_call_fails_as_on_aws_before_it_reaches_moto(moto_ec2):
     assert error["Error"]["Code"] == "UnauthorizedOperation" and error["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert error["Error"]["Message"] == (
         "You are not authorized to perform this operation. User: arn:aws:sts::123456789012:assumed-role/fn-role/fn "
-        f"is not authorized to perform: ec2:TerminateInstances on resource: arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged} "
-        "because no identity-based policy allows the ec2:TerminateInstances action")
+        "is not authorized to perform: ec2:TerminateInstances on resource: "
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged} "
+        "because no identity-based policy allows the ec2:TerminateInstances action"
+    )
     assert state(ec2, untagged) == "running"  # nothing happened
     (denial,) = check.denials
-    assert (denial.function, denial.action, denial.resource) == ("fn", "ec2:TerminateInstances",
-                                                                 f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}")
+    assert (denial.function, denial.action, denial.resource) == (
+        "fn",
+        "ec2:TerminateInstances",
+        f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}",
+    )
     assert "ec2:ResourceTag/immutable-deploy:app" in denial.decision.explanation
     assert [(c.operation, [d.result for d in c.decisions]) for c in check.calls] == [
-        ("DescribeInstances", ["Allowed"]), ("TerminateInstances", ["Allowed"]), ("TerminateInstances", ["ImplicitDeny"])]
+        ("DescribeInstances", ["Allowed"]),
+        ("TerminateInstances", ["Allowed"]),
+        ("TerminateInstances", ["ImplicitDeny"]),
+    ]
 
 
 def test_record_mode_lets_a_denied_call_through_and_records_it(moto_ec2):
@@ -89,14 +109,24 @@ def test_record_mode_lets_a_denied_call_through_and_records_it(moto_ec2):
     assert state(ec2, untagged) in ("shutting-down", "terminated")
     assert [(d.function, d.action) for d in check.denials] == [("fn", "ec2:TerminateInstances")]
     assert check.teardown_problems() == []  # record mode: reported, not failed
-    assert check.missing_permissions() == [("fn", "ec2:TerminateInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}",
-                                            f"TerminateInstances {untagged}")]
+    assert check.missing_permissions() == [
+        (
+            "fn",
+            "ec2:TerminateInstances",
+            f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}",
+            f"TerminateInstances {untagged}",
+        )
+    ]
 
 
 def test_other_services_answer_access_denied_and_an_explicit_deny_says_so():
-    deny = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": "*", "Resource": "*"},
-        {"Effect": "Deny", "Action": "autoscaling:DeleteAutoScalingGroup", "Resource": "*"}]}
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Action": "autoscaling:DeleteAutoScalingGroup", "Resource": "*"},
+        ],
+    }
     with mock_aws():
         check = recorder("enforce")
         try:
@@ -112,7 +142,9 @@ def test_other_services_answer_access_denied_and_an_explicit_deny_says_so():
     assert ssm.value.response["Error"]["Code"] == "AccessDeniedException"
     assert ssm.value.response["Error"]["Message"] == (
         "User: arn:aws:sts::123456789012:assumed-role/fn-role/fn is not authorized to perform: ssm:GetParameter on "
-        f"resource: arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x/y because no identity-based policy allows the ssm:GetParameter action")
+        f"resource: arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/x/y "
+        "because no identity-based policy allows the ssm:GetParameter action"
+    )
     assert asg.value.response["Error"]["Code"] == "AccessDenied"
     assert asg.value.response["Error"]["Message"].endswith("with an explicit deny in an identity-based policy")
 
@@ -120,7 +152,9 @@ def test_other_services_answer_access_denied_and_an_explicit_deny_says_so():
 def test_a_call_the_catalogue_does_not_know_is_refused_in_enforce_and_reported_in_both(moto_ec2):
     ec2, tagged, _ = moto_ec2
     for mode in ("enforce", "record"):
-        check = recorder(mode, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        check = recorder(
+            mode, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+        )
         try:
             with running_as("fn"):
                 if mode == "enforce":
@@ -153,8 +187,11 @@ def test_expected_denials_and_the_report(moto_ec2):
     assert check.unexpected_denials() == [] and check.teardown_problems() == []
     report = check.report().splitlines()
     assert report[0].split() == ["function", "action", "resource", "decision", "n"]
-    assert any(line.split()[:4] == ["fn", "ec2:TerminateInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}",
-                                    "ImplicitDeny"] for line in report)
+    assert any(
+        line.split()[:4]
+        == ["fn", "ec2:TerminateInstances", f"arn:aws:ec2:{REGION}:{ACCOUNT}:instance/{untagged}", "ImplicitDeny"]
+        for line in report
+    )
     assert len(check.report(denied_only=True).splitlines()) == 3
 
 
@@ -201,8 +238,11 @@ def without_permission(template: dict, function_prefix: str, action: str, *, onl
     missing, whatever the roles allow today."""
     out = copy.deepcopy(template)
     resources = out["Resources"]
-    (function,) = [k for k, r in resources.items()
-                   if r["Type"] == "AWS::Lambda::Function" and k.startswith(f"Handlers{function_prefix}")]
+    (function,) = [
+        k
+        for k, r in resources.items()
+        if r["Type"] == "AWS::Lambda::Function" and k.startswith(f"Handlers{function_prefix}")
+    ]
     role = resources[function]["Properties"]["Role"]["Fn::GetAtt"][0]
     removed = 0
     for res in resources.values():
@@ -220,7 +260,8 @@ def without_permission(template: dict, function_prefix: str, action: str, *, onl
         for res in resources.values():
             if res["Type"] == "AWS::IAM::Policy":
                 res["Properties"]["PolicyDocument"]["Statement"].append(
-                    {"Effect": "Allow", "NotAction": [action], "Resource": "*"})
+                    {"Effect": "Allow", "NotAction": [action], "Resource": "*"}
+                )
     return out
 
 
@@ -257,8 +298,11 @@ def test_a_permission_missing_from_the_request_role_fails_the_deployment(local_a
     assert desc["status"] == "FAILED"
     assert "AccessDeniedException" in failures(aws, arn) and "ssm:GetParameter" in failures(aws, arn)
     (denial,) = {(d.function, d.action, d.resource) for d in aws.iam.denials}
-    assert denial == (request_fn, "ssm:GetParameter",
-                      f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/immutable-deploy/ImmutableDeploy/profiles/web")
+    assert denial == (
+        request_fn,
+        "ssm:GetParameter",
+        f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/immutable-deploy/ImmutableDeploy/profiles/web",
+    )
     assert "Bake" not in " ".join(f for f, _ in aws.lambdas.calls)  # nothing was launched
 
 
@@ -272,7 +316,8 @@ def test_a_permission_missing_from_the_bake_role_fails_the_launch_and_nothing_ru
     text = failures(aws, arn)
     assert "UnauthorizedOperation" in text and "ec2:RunInstances" in text
     assert {(d.function, d.action) for d in aws.iam.denials} == {(bake, "ec2:RunInstances")}
-    staging = boto3.client("ec2").describe_instances(Filters=[
-        {"Name": "tag:immutable-deploy:execution", "Values": [arn]}])["Reservations"]
+    staging = boto3.client("ec2").describe_instances(
+        Filters=[{"Name": "tag:immutable-deploy:execution", "Values": [arn]}]
+    )["Reservations"]
     assert staging == []  # refused before it reached the local AWS
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}

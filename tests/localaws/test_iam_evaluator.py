@@ -2,6 +2,7 @@
 
 Page names refer to docs.aws.amazon.com/IAM/latest/UserGuide/<page>.html.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -17,16 +18,27 @@ Strings = str | list[str]
 
 
 def allow(action: Strings = "*", resource: Strings = "*", condition: dict | None = None, **more: str) -> dict:
-    return {"Effect": "Allow", "Action": action, "Resource": resource,
-            **({"Condition": condition} if condition else {}), **more}
+    return {
+        "Effect": "Allow",
+        "Action": action,
+        "Resource": resource,
+        **({"Condition": condition} if condition else {}),
+        **more,
+    }
 
 
 def deny(action: Strings = "*", resource: Strings = "*", condition: dict | None = None, **more: str) -> dict:
     return {**allow(action, resource, condition, **more), "Effect": "Deny"}
 
 
-def decide(statements: list[dict], action: str, resource: str = "*", context: dict | None = None,
-           *, version: str | None = "2012-10-17") -> Decision:
+def decide(
+    statements: list[dict],
+    action: str,
+    resource: str = "*",
+    context: dict | None = None,
+    *,
+    version: str | None = "2012-10-17",
+) -> Decision:
     policy = {"Statement": statements} if version is None else {"Version": version, "Statement": statements}
     return evaluate([policy], AuthzRequest(action, resource, context or {}))
 
@@ -65,8 +77,10 @@ def test_nothing_matching_is_an_implicit_deny() -> None:
 def test_an_explicit_deny_in_any_policy_wins_over_allows_before_and_after_it() -> None:
     # Given two policies, the second denying what the first and a later statement allow
     denial = deny("ec2:TerminateInstances", Sid="NeverTerminate")
-    policies = [{"Version": "2012-10-17", "Statement": [allow("ec2:*")]},
-                {"Version": "2012-10-17", "Statement": [denial, allow("ec2:TerminateInstances")]}]
+    policies = [
+        {"Version": "2012-10-17", "Statement": [allow("ec2:*")]},
+        {"Version": "2012-10-17", "Statement": [denial, allow("ec2:TerminateInstances")]},
+    ]
     # When the action is requested
     decision = evaluate(policies, AuthzRequest("ec2:TerminateInstances", INSTANCE))
     # Then the deny decides
@@ -105,20 +119,31 @@ def test_action_is_case_insensitive(action: str) -> None:
     assert result([allow("iam:listAccessKeys")], action) == "Allowed"
 
 
-@pytest.mark.parametrize("action, expected", [
-    ("iam:CreateAccessKey", "Allowed"), ("iam:DeleteAccessKey", "Allowed"),
-    ("iam:ListAccessKeys", "Allowed"), ("iam:UpdateAccessKey", "Allowed"),
-    ("iam:ListUsers", "ImplicitDeny"), ("sts:GetAccessKeyInfo", "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "action, expected",
+    [
+        ("iam:CreateAccessKey", "Allowed"),
+        ("iam:DeleteAccessKey", "Allowed"),
+        ("iam:ListAccessKeys", "Allowed"),
+        ("iam:UpdateAccessKey", "Allowed"),
+        ("iam:ListUsers", "ImplicitDeny"),
+        ("sts:GetAccessKeyInfo", "ImplicitDeny"),
+    ],
+)
 def test_action_star_is_any_run_of_characters(action: str, expected: str) -> None:
     # Given (docs) "iam:*AccessKey*"
     # When an action is requested / Then it matches only IAM actions containing AccessKey
     assert result([allow("iam:*AccessKey*")], action) == expected
 
 
-@pytest.mark.parametrize("action, expected", [
-    ("ec2:StartInstances", "Allowed"), ("ec2:StopInstances", "ImplicitDeny"), ("ec2:RestartInstances", "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "action, expected",
+    [
+        ("ec2:StartInstances", "Allowed"),
+        ("ec2:StopInstances", "ImplicitDeny"),
+        ("ec2:RestartInstances", "ImplicitDeny"),
+    ],
+)
 def test_action_question_mark_is_exactly_one_character(action: str, expected: str) -> None:
     assert result([allow("ec2:?tartInstances")], action) == expected
 
@@ -147,12 +172,25 @@ def test_resource_is_case_sensitive() -> None:
     assert result([statement], "iam:CreateAccessKey", f"arn:aws:iam::{ACCOUNT}:user/bob") == "ImplicitDeny"
 
 
-@pytest.mark.parametrize("key, expected", [
-    *[(key, "Allowed") for key in [
-        "1/test/object.jpg", "1/2/test/object.jpg", "1/2/test/3/object.jpg", "1/2/3/test/4/object.jpg",
-        "1///test///object.jpg", "1/test/.jpg", "/test/object.jpg", "1/test/"]],
-    *[(key, "ImplicitDeny") for key in ["1-test/object.jpg", "test/object.jpg", "1/2/test.jpg"]],
-])
+@pytest.mark.parametrize(
+    "key, expected",
+    [
+        *[
+            (key, "Allowed")
+            for key in [
+                "1/test/object.jpg",
+                "1/2/test/object.jpg",
+                "1/2/test/3/object.jpg",
+                "1/2/3/test/4/object.jpg",
+                "1///test///object.jpg",
+                "1/test/.jpg",
+                "/test/object.jpg",
+                "1/test/",
+            ]
+        ],
+        *[(key, "ImplicitDeny") for key in ["1-test/object.jpg", "test/object.jpg", "1/2/test.jpg"]],
+    ],
+)
 def test_resource_star_expands_over_slashes_within_a_segment(key: str, expected: str) -> None:
     # Given (docs) "arn:aws:s3:::amzn-s3-demo-bucket/*/test/*" and its lists of matching and non-matching objects
     statement = allow("s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/*/test/*")
@@ -179,10 +217,13 @@ def test_resource_star_ending_a_segment_spans_colons_where_arn_like_does_not() -
     assert holds({"StringLike": {"aws:SourceArn": pattern}}, {"aws:SourceArn": value})
 
 
-@pytest.mark.parametrize("resource, expected", [
-    (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app-web-logs", "Allowed"),
-    (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app:web-logs", "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "resource, expected",
+    [
+        (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app-web-logs", "Allowed"),
+        (f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app:web-logs", "ImplicitDeny"),
+    ],
+)
 def test_resource_star_inside_a_segment_does_not_cross_a_colon(resource: str, expected: str) -> None:
     # Given a "*" that is not the last character of its segment
     statement = allow("logs:PutLogEvents", f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app*-logs")
@@ -219,15 +260,25 @@ def test_several_resources_are_ored() -> None:
     assert result(statements, "dynamodb:GetItem", table + "comics_table") == "ImplicitDeny"
 
 
-@pytest.mark.parametrize("resource, expected", [
-    ("arn:aws:s3:::HRBucket/Payroll", "Allowed"), ("arn:aws:s3:::HRBucket/Payroll/march.csv", "Allowed"),
-    ("arn:aws:s3:::HRBucket/Recruiting/cv.pdf", "ExplicitDeny"), ("arn:aws:s3:::OtherBucket", "ExplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "resource, expected",
+    [
+        ("arn:aws:s3:::HRBucket/Payroll", "Allowed"),
+        ("arn:aws:s3:::HRBucket/Payroll/march.csv", "Allowed"),
+        ("arn:aws:s3:::HRBucket/Recruiting/cv.pdf", "ExplicitDeny"),
+        ("arn:aws:s3:::OtherBucket", "ExplicitDeny"),
+    ],
+)
 def test_not_resource_matches_every_resource_it_does_not_list(resource: str, expected: str) -> None:
     # Given (docs) the HRPayroll Deny of all S3 resources but the Payroll folder, and an Allow of all S3
-    statements = [{"Effect": "Deny", "Action": "s3:*",
-                   "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"]},
-                  allow("s3:*", "*")]
+    statements = [
+        {
+            "Effect": "Deny",
+            "Action": "s3:*",
+            "NotResource": ["arn:aws:s3:::HRBucket/Payroll", "arn:aws:s3:::HRBucket/Payroll/*"],
+        },
+        allow("s3:*", "*"),
+    ]
     # Then only the Payroll folder stays reachable
     assert result(statements, "s3:GetObject", resource) == expected
 
@@ -241,24 +292,27 @@ def test_not_resource_explains_the_exclusion() -> None:
 # -- string condition operators (reference_policies_elements_condition_operators#Conditions_String)
 
 
-@pytest.mark.parametrize("op, wanted, found, expected", [
-    ("StringEquals", "john", "john", True),
-    ("StringEquals", "john", "John", False),  # docs: "Users named John are denied access"
-    ("StringEquals", "jo*", "john", False),  # no wildcards
-    ("StringNotEquals", "john", "John", True),
-    ("StringNotEquals", "john", "john", False),
-    ("StringEqualsIgnoreCase", "john", "John", True),  # docs: matches john or John
-    ("StringEqualsIgnoreCase", "john", "jane", False),
-    ("StringNotEqualsIgnoreCase", "john", "JOHN", False),
-    ("StringNotEqualsIgnoreCase", "john", "jane", True),
-    ("StringLike", "jo*", "john", True),
-    ("StringLike", "j?hn", "john", True),
-    ("StringLike", "j?hn", "jooohn", False),
-    ("StringLike", "jo*", "John", False),  # case-sensitive
-    ("StringLike", "jo?n", "jo:n", True),  # a string is not an ARN: "?" is any character
-    ("StringNotLike", "jo*", "john", False),
-    ("StringNotLike", "jo*", "jane", True),
-])
+@pytest.mark.parametrize(
+    "op, wanted, found, expected",
+    [
+        ("StringEquals", "john", "john", True),
+        ("StringEquals", "john", "John", False),  # docs: "Users named John are denied access"
+        ("StringEquals", "jo*", "john", False),  # no wildcards
+        ("StringNotEquals", "john", "John", True),
+        ("StringNotEquals", "john", "john", False),
+        ("StringEqualsIgnoreCase", "john", "John", True),  # docs: matches john or John
+        ("StringEqualsIgnoreCase", "john", "jane", False),
+        ("StringNotEqualsIgnoreCase", "john", "JOHN", False),
+        ("StringNotEqualsIgnoreCase", "john", "jane", True),
+        ("StringLike", "jo*", "john", True),
+        ("StringLike", "j?hn", "john", True),
+        ("StringLike", "j?hn", "jooohn", False),
+        ("StringLike", "jo*", "John", False),  # case-sensitive
+        ("StringLike", "jo?n", "jo:n", True),  # a string is not an ARN: "?" is any character
+        ("StringNotLike", "jo*", "john", False),
+        ("StringNotLike", "jo*", "jane", True),
+    ],
+)
 def test_string_operators(op: str, wanted: str, found: str, expected: bool) -> None:
     # Given a condition on aws:username / When the request has a user name / Then the operator decides
     assert holds({op: {"aws:username": wanted}}, {"aws:username": found}) is expected
@@ -276,33 +330,46 @@ def test_string_like_home_directory_example() -> None:
 # -- numeric, date, bool, binary, IP, ARN operators --------------------------------------------
 
 
-@pytest.mark.parametrize("op, found, expected", [
-    ("NumericEquals", 10, True), ("NumericEquals", "10.0", True), ("NumericEquals", 11, False),
-    ("NumericNotEquals", 11, True), ("NumericNotEquals", 10, False),
-    ("NumericLessThan", "9", True), ("NumericLessThan", 10, False),  # "9" < "10" as numbers, not as text
-    ("NumericLessThanEquals", 10, True), ("NumericLessThanEquals", 11, False),
-    ("NumericGreaterThan", 11, True), ("NumericGreaterThan", 10, False),
-    ("NumericGreaterThanEquals", 10, True), ("NumericGreaterThanEquals", "9.99", False),
-])
+@pytest.mark.parametrize(
+    "op, found, expected",
+    [
+        ("NumericEquals", 10, True),
+        ("NumericEquals", "10.0", True),
+        ("NumericEquals", 11, False),
+        ("NumericNotEquals", 11, True),
+        ("NumericNotEquals", 10, False),
+        ("NumericLessThan", "9", True),
+        ("NumericLessThan", 10, False),  # "9" < "10" as numbers, not as text
+        ("NumericLessThanEquals", 10, True),
+        ("NumericLessThanEquals", 11, False),
+        ("NumericGreaterThan", 11, True),
+        ("NumericGreaterThan", 10, False),
+        ("NumericGreaterThanEquals", 10, True),
+        ("NumericGreaterThanEquals", "9.99", False),
+    ],
+)
 def test_numeric_operators(op: str, found: object, expected: bool) -> None:
     # Given (docs) s3:max-keys compared with "10"
     assert holds({op: {"s3:max-keys": "10"}}, {"s3:max-keys": found}) is expected
 
 
-@pytest.mark.parametrize("op, wanted, found, expected", [
-    ("DateGreaterThan", "2020-01-01T00:00:01Z", "2020-06-01T00:00:00Z", True),  # docs: aws:TokenIssueTime
-    ("DateGreaterThan", "2020-01-01T00:00:01Z", "2020-01-01T00:00:01Z", False),
-    ("DateGreaterThanEquals", "2020-01-01T00:00:01Z", "2020-01-01T00:00:01Z", True),
-    ("DateLessThan", "2020-01-01T00:00:00Z", "2019-12-31T23:59:59Z", True),
-    ("DateLessThan", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z", False),
-    ("DateLessThanEquals", "2020-01-01", "2020-01-01T00:00:00Z", True),
-    ("DateEquals", "2020-01-01T01:00:00+01:00", "2020-01-01T00:00:00Z", True),  # the same instant
-    ("DateNotEquals", "2020-01-01T01:00:00+01:00", "2020-01-01T01:00:00Z", True),
-    ("DateEquals", "1577836800", "2020-01-01T00:00:00Z", True),  # epoch seconds in the policy
-    ("DateLessThan", "2020-01-02", 1577836800, True),  # epoch seconds in the request (aws:EpochTime)
-    ("DateLessThan", "2021", "2020-12-31T23:59:59Z", True),  # W3C year
-    ("DateGreaterThanEquals", "2020-06", "2020-06-01T00:00:00Z", True),  # W3C year-month
-])
+@pytest.mark.parametrize(
+    "op, wanted, found, expected",
+    [
+        ("DateGreaterThan", "2020-01-01T00:00:01Z", "2020-06-01T00:00:00Z", True),  # docs: aws:TokenIssueTime
+        ("DateGreaterThan", "2020-01-01T00:00:01Z", "2020-01-01T00:00:01Z", False),
+        ("DateGreaterThanEquals", "2020-01-01T00:00:01Z", "2020-01-01T00:00:01Z", True),
+        ("DateLessThan", "2020-01-01T00:00:00Z", "2019-12-31T23:59:59Z", True),
+        ("DateLessThan", "2020-01-01T00:00:00Z", "2020-01-01T00:00:00Z", False),
+        ("DateLessThanEquals", "2020-01-01", "2020-01-01T00:00:00Z", True),
+        ("DateEquals", "2020-01-01T01:00:00+01:00", "2020-01-01T00:00:00Z", True),  # the same instant
+        ("DateNotEquals", "2020-01-01T01:00:00+01:00", "2020-01-01T01:00:00Z", True),
+        ("DateEquals", "1577836800", "2020-01-01T00:00:00Z", True),  # epoch seconds in the policy
+        ("DateLessThan", "2020-01-02", 1577836800, True),  # epoch seconds in the request (aws:EpochTime)
+        ("DateLessThan", "2021", "2020-12-31T23:59:59Z", True),  # W3C year
+        ("DateGreaterThanEquals", "2020-06", "2020-06-01T00:00:00Z", True),  # W3C year-month
+    ],
+)
 def test_date_operators(op: str, wanted: str, found: object, expected: bool) -> None:
     assert holds({op: {"aws:CurrentTime": wanted}}, {"aws:CurrentTime": found}) is expected
 
@@ -310,8 +377,14 @@ def test_date_operators(op: str, wanted: str, found: object, expected: bool) -> 
 @pytest.mark.parametrize("secure, expected", [(False, "ExplicitDeny"), ("false", "ExplicitDeny"), (True, "Allowed")])
 def test_bool_operator(secure: object, expected: str) -> None:
     # Given (docs) "BooleanExample": deny s3:* when aws:SecureTransport is false, and an allow of S3
-    statements = [deny("s3:*", ["arn:aws:s3:::DOC-EXAMPLE-BUCKET", "arn:aws:s3:::DOC-EXAMPLE-BUCKET/*"],
-                       {"Bool": {"aws:SecureTransport": "false"}}), allow("s3:*")]
+    statements = [
+        deny(
+            "s3:*",
+            ["arn:aws:s3:::DOC-EXAMPLE-BUCKET", "arn:aws:s3:::DOC-EXAMPLE-BUCKET/*"],
+            {"Bool": {"aws:SecureTransport": "false"}},
+        ),
+        allow("s3:*"),
+    ]
     # When the request's transport is or is not secure / Then only insecure requests are denied
     context = {"aws:SecureTransport": secure}
     assert result(statements, "s3:GetObject", "arn:aws:s3:::DOC-EXAMPLE-BUCKET/k", context) == expected
@@ -330,9 +403,15 @@ def test_binary_equals_compares_base64_bytes() -> None:
     assert not holds(condition, {"svc:Blob": "T3RoZXJWYWx1ZQ=="})
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("203.0.113.7", True), ("198.51.100.1", False), ("2001:db8:1234:5678::1", True), ("2001:db8:1234:9999::1", False),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("203.0.113.7", True),
+        ("198.51.100.1", False),
+        ("2001:db8:1234:5678::1", True),
+        ("2001:db8:1234:9999::1", False),
+    ],
+)
 def test_ip_address_operators(source: str, expected: bool) -> None:
     # Given (docs) a mix of IPv4 and IPv6 ranges for aws:SourceIp
     ranges = ["203.0.113.0/24", "2001:DB8:1234:5678::/64"]
@@ -361,8 +440,10 @@ def test_arn_like_keeps_the_resource_components_colons() -> None:
     condition = {"ArnLike": {"aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:*"}}
     # Then the sixth component keeps its colons; a pattern with fewer than six components matches nothing
     assert holds(condition, {"aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app:log-stream:x"})
-    assert not holds({"ArnLike": {"aws:SourceArn": "arn:aws:logs:*"}},
-                     {"aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app"})
+    assert not holds(
+        {"ArnLike": {"aws:SourceArn": "arn:aws:logs:*"}},
+        {"aws:SourceArn": f"arn:aws:logs:us-east-1:{ACCOUNT}:log-group:app"},
+    )
     # And a value that is no ARN matches no ARN pattern, even one with as few components
     assert not holds({"ArnLike": {"aws:SourceArn": "x*"}}, {"aws:SourceArn": "xyz"})
 
@@ -377,9 +458,13 @@ def test_arn_negated_operators(op: str, expected: bool) -> None:
 # -- Null, missing keys, IfExists ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("context, expected", [
-    ({}, "Allowed"), ({"aws:TokenIssueTime": "2030-01-01T00:00:00Z"}, "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        ({}, "Allowed"),
+        ({"aws:TokenIssueTime": "2030-01-01T00:00:00Z"}, "ImplicitDeny"),
+    ],
+)
 def test_null_true_requires_the_key_to_be_absent(context: dict, expected: str) -> None:
     # Given (docs) EC2 allowed only without temporary credentials: {"Null": {"aws:TokenIssueTime": "true"}}
     statement = allow("ec2:*", "*", {"Null": {"aws:TokenIssueTime": "true"}})
@@ -393,24 +478,49 @@ def test_null_false_requires_a_value_and_empty_values_are_null(found: object, ex
     assert holds({"Null": {"aws:TagKeys": "false"}}, context) is expected
 
 
-@pytest.mark.parametrize("op, expected", [
-    ("StringEquals", False), ("StringLike", False), ("NumericLessThan", False), ("DateLessThan", False),
-    ("Bool", False), ("IpAddress", False), ("ArnLike", False), ("BinaryEquals", False),
-    ("StringNotEquals", True), ("StringNotLike", True), ("StringNotEqualsIgnoreCase", True),
-    ("NumericNotEquals", True), ("DateNotEquals", True), ("NotIpAddress", True), ("ArnNotEquals", True),
-    ("ArnNotLike", True),
-    ("StringEqualsIfExists", True), ("NumericLessThanIfExists", True), ("StringNotEqualsIfExists", True),
-    ("ForAllValues:StringEquals", True), ("ForAllValues:StringNotEquals", True),
-    ("ForAnyValue:StringEquals", False), ("ForAnyValue:StringNotEquals", False),
-    ("ForAnyValue:StringEqualsIfExists", True),
-])
+@pytest.mark.parametrize(
+    "op, expected",
+    [
+        ("StringEquals", False),
+        ("StringLike", False),
+        ("NumericLessThan", False),
+        ("DateLessThan", False),
+        ("Bool", False),
+        ("IpAddress", False),
+        ("ArnLike", False),
+        ("BinaryEquals", False),
+        ("StringNotEquals", True),
+        ("StringNotLike", True),
+        ("StringNotEqualsIgnoreCase", True),
+        ("NumericNotEquals", True),
+        ("DateNotEquals", True),
+        ("NotIpAddress", True),
+        ("ArnNotEquals", True),
+        ("ArnNotLike", True),
+        ("StringEqualsIfExists", True),
+        ("NumericLessThanIfExists", True),
+        ("StringNotEqualsIfExists", True),
+        ("ForAllValues:StringEquals", True),
+        ("ForAllValues:StringNotEquals", True),
+        ("ForAnyValue:StringEquals", False),
+        ("ForAnyValue:StringNotEquals", False),
+        ("ForAnyValue:StringEqualsIfExists", True),
+    ],
+)
 def test_a_missing_key(op: str, expected: bool) -> None:
     # Given (docs, Condition operators) "If the key ... is not present in the request context, the values
     # do not match and the condition is false. If the policy condition requires that the key is not
     # matched, such as StringNotLike or ArnNotLike ... the condition is true", except IfExists; and
     # (multivalued context keys) ForAllValues is true and ForAnyValue false for a missing key
-    value = {"Numeric": "1", "Date": "2020-01-01", "Bool": "true", "IpAddress": "10.0.0.0/8",
-             "NotIpAddress": "10.0.0.0/8", "Arn": "arn:aws:s3:::b", "Binary": "QQ=="}
+    value = {
+        "Numeric": "1",
+        "Date": "2020-01-01",
+        "Bool": "true",
+        "IpAddress": "10.0.0.0/8",
+        "NotIpAddress": "10.0.0.0/8",
+        "Arn": "arn:aws:s3:::b",
+        "Binary": "QQ==",
+    }
     wanted = next((v for prefix, v in value.items() if op.split(":")[-1].startswith(prefix)), "x")
     # When the key is not in the request context / Then the operator decides as documented
     assert holds({op: {"svc:Key": wanted}}, {}) is expected
@@ -421,11 +531,14 @@ def test_a_missing_key_is_explained() -> None:
     assert "condition StringEquals aws:PrincipalTag/team: key not present" in decision.explanation
 
 
-@pytest.mark.parametrize("context, expected", [
-    ({}, "Allowed"),  # the image, the subnet... have no ec2:InstanceType
-    ({"ec2:InstanceType": "t2.micro"}, "Allowed"),
-    ({"ec2:InstanceType": "m5.large"}, "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        ({}, "Allowed"),  # the image, the subnet... have no ec2:InstanceType
+        ({"ec2:InstanceType": "t2.micro"}, "Allowed"),
+        ({"ec2:InstanceType": "m5.large"}, "ImplicitDeny"),
+    ],
+)
 def test_if_exists_checks_the_key_only_when_present(context: dict, expected: str) -> None:
     # Given (docs, ...IfExists) RunInstances allowed for t1/t2/m3 types with StringLikeIfExists
     statement = allow("ec2:RunInstances", "*", {"StringLikeIfExists": {"ec2:InstanceType": ["t1.*", "t2.*", "m3.*"]}})
@@ -449,34 +562,52 @@ def test_deny_with_a_negated_if_exists_operator_still_denies_a_missing_key() -> 
 
 # -- several keys and values (reference_policies_multi-value-conditions) -----------------------
 
-DEPARTMENT_AND_ROLE = {"aws:PrincipalTag/department": ["finance", "hr", "legal"],
-                       "aws:PrincipalTag/role": ["audit", "security"]}
+DEPARTMENT_AND_ROLE = {
+    "aws:PrincipalTag/department": ["finance", "hr", "legal"],
+    "aws:PrincipalTag/role": ["audit", "security"],
+}
 ANA_OR_MARY = {"aws:PrincipalArn": ["arn:aws:iam::222222222222:user/Ana", "arn:aws:iam::222222222222:user/Mary"]}
 
 
-@pytest.mark.parametrize("department, role, user, expected", [
-    ("legal", "audit", "Mary", True), ("hr", "audit", "Nikki", False), ("hr", "payroll", "Mary", False),
-    ("hr", None, "Mary", False), (None, None, "Mary", False),
-])
+@pytest.mark.parametrize(
+    "department, role, user, expected",
+    [
+        ("legal", "audit", "Mary", True),
+        ("hr", "audit", "Nikki", False),
+        ("hr", "payroll", "Mary", False),
+        ("hr", None, "Mary", False),
+        (None, None, "Mary", False),
+    ],
+)
 def test_operators_and_keys_are_anded_and_values_ored(department, role, user, expected: bool) -> None:
     # Given (docs) StringEquals on department and role plus ArnLike on the principal, and its table
     condition = {"StringEquals": DEPARTMENT_AND_ROLE, "ArnLike": ANA_OR_MARY}
-    context = {"aws:PrincipalArn": f"arn:aws:iam::222222222222:user/{user}",
-               **({"aws:PrincipalTag/department": department} if department else {}),
-               **({"aws:PrincipalTag/role": role} if role else {})}
+    context = {
+        "aws:PrincipalArn": f"arn:aws:iam::222222222222:user/{user}",
+        **({"aws:PrincipalTag/department": department} if department else {}),
+        **({"aws:PrincipalTag/role": role} if role else {}),
+    }
     assert holds(condition, context) is expected
 
 
-@pytest.mark.parametrize("department, role, user, expected", [
-    ("legal", "audit", "Nikki", True), ("hr", "audit", "Mary", False), ("hr", "payroll", "Nikki", False),
-    ("hr", None, "Nikki", False), (None, None, "Nikki", False),
-])
+@pytest.mark.parametrize(
+    "department, role, user, expected",
+    [
+        ("legal", "audit", "Nikki", True),
+        ("hr", "audit", "Mary", False),
+        ("hr", "payroll", "Nikki", False),
+        ("hr", None, "Nikki", False),
+        (None, None, "Nikki", False),
+    ],
+)
 def test_values_of_a_negated_operator_are_nored(department, role, user, expected: bool) -> None:
     # Given (docs) the same with ArnNotLike: the principal must match none of Ana and Mary
     condition = {"StringEquals": DEPARTMENT_AND_ROLE, "ArnNotLike": ANA_OR_MARY}
-    context = {"aws:PrincipalArn": f"arn:aws:iam::222222222222:user/{user}",
-               **({"aws:PrincipalTag/department": department} if department else {}),
-               **({"aws:PrincipalTag/role": role} if role else {})}
+    context = {
+        "aws:PrincipalArn": f"arn:aws:iam::222222222222:user/{user}",
+        **({"aws:PrincipalTag/department": department} if department else {}),
+        **({"aws:PrincipalTag/role": role} if role else {}),
+    }
     assert holds(condition, context) is expected
 
 
@@ -504,10 +635,17 @@ def test_context_keys_differing_only_by_case_are_an_error() -> None:
 # -- set operators (reference_policies_condition-single-vs-multi-valued-context-keys) -----------
 
 
-@pytest.mark.parametrize("attributes, expected", [
-    (["Message", "Tags"], True), (["PostDateTime", "UserName"], False), (["UserName"], False),
-    ([], True), ("", True), (None, True),
-])
+@pytest.mark.parametrize(
+    "attributes, expected",
+    [
+        (["Message", "Tags"], True),
+        (["PostDateTime", "UserName"], False),
+        (["UserName"], False),
+        ([], True),
+        ("", True),
+        (None, True),
+    ],
+)
 def test_for_all_values(attributes, expected: bool) -> None:
     # Given (docs) dynamodb:GetItem with ForAllValues:StringEquals dynamodb:Attributes
     condition = {"ForAllValues:StringEquals": {"dynamodb:Attributes": ["ID", "PostDateTime", "Message", "Tags"]}}
@@ -515,51 +653,83 @@ def test_for_all_values(attributes, expected: bool) -> None:
     assert holds(condition, {} if attributes is None else {"dynamodb:Attributes": attributes}) is expected
 
 
-@pytest.mark.parametrize("attributes, expected", [
-    (["UserName", "Message", "PostDateTime"], "ExplicitDeny"), (["UserName"], "Allowed"),
-    ([], "Allowed"), (None, "Allowed"),
-])
+@pytest.mark.parametrize(
+    "attributes, expected",
+    [
+        (["UserName", "Message", "PostDateTime"], "ExplicitDeny"),
+        (["UserName"], "Allowed"),
+        ([], "Allowed"),
+        (None, "Allowed"),
+    ],
+)
 def test_for_any_value(attributes, expected: str) -> None:
     # Given (docs) a Deny of dynamodb:PutItem when ForAnyValue:StringEquals dynamodb:Attributes is ID or PostDateTime
-    statements = [deny("dynamodb:PutItem", "arn:aws:dynamodb:*:*:table/Thread",
-                       {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["ID", "PostDateTime"]}}),
-                  allow("dynamodb:*")]
+    statements = [
+        deny(
+            "dynamodb:PutItem",
+            "arn:aws:dynamodb:*:*:table/Thread",
+            {"ForAnyValue:StringEquals": {"dynamodb:Attributes": ["ID", "PostDateTime"]}},
+        ),
+        allow("dynamodb:*"),
+    ]
     context = {} if attributes is None else {"dynamodb:Attributes": attributes}
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/Thread"
     assert result(statements, "dynamodb:PutItem", table, context) == expected
 
 
-@pytest.mark.parametrize("tag_keys, expected", [
-    (["environment"], True), (["cost-center"], True), (["environment", "cost-center"], True),
-    (["environment", "dept"], False), (None, False),
-])
+@pytest.mark.parametrize(
+    "tag_keys, expected",
+    [
+        (["environment"], True),
+        (["cost-center"], True),
+        (["environment", "cost-center"], True),
+        (["environment", "dept"], False),
+        (None, False),
+    ],
+)
 def test_for_all_values_with_a_null_check(tag_keys, expected: bool) -> None:
     # Given (docs) ec2:DeleteTags with ForAllValues:StringEquals aws:TagKeys and Null aws:TagKeys false, and its table
-    condition = {"ForAllValues:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]},
-                 "Null": {"aws:TagKeys": "false"}}
+    condition = {
+        "ForAllValues:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]},
+        "Null": {"aws:TagKeys": "false"},
+    }
     assert holds(condition, {} if tag_keys is None else {"aws:TagKeys": tag_keys}) is expected
 
 
-@pytest.mark.parametrize("tag_keys, expected", [
-    (["environment"], True), (["cost-center"], True), (["environment", "cost-center"], True),
-    (["environment", "dept"], True), (["dept"], False), (None, False),
-])
+@pytest.mark.parametrize(
+    "tag_keys, expected",
+    [
+        (["environment"], True),
+        (["cost-center"], True),
+        (["environment", "cost-center"], True),
+        (["environment", "dept"], True),
+        (["dept"], False),
+        (None, False),
+    ],
+)
 def test_for_any_value_table(tag_keys, expected: bool) -> None:
     # Given (docs) ForAnyValue:StringEquals aws:TagKeys environment or cost-center, and its table
     condition = {"ForAnyValue:StringEquals": {"aws:TagKeys": ["environment", "cost-center"]}}
     assert holds(condition, {} if tag_keys is None else {"aws:TagKeys": tag_keys}) is expected
 
 
-@pytest.mark.parametrize("tag_keys, expected", [
-    (["key1:legal"], "Allowed"), (["key1:hr", "key1:personnel"], "Allowed"), (["key1:hr", "key2:audit"], "Allowed"),
-    (["key3:legal"], "ExplicitDeny"), (None, "ExplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "tag_keys, expected",
+    [
+        (["key1:legal"], "Allowed"),
+        (["key1:hr", "key1:personnel"], "Allowed"),
+        (["key1:hr", "key2:audit"], "Allowed"),
+        (["key3:legal"], "ExplicitDeny"),
+        (None, "ExplicitDeny"),
+    ],
+)
 def test_for_all_values_with_a_negated_operator(tag_keys, expected: str) -> None:
     # Given (docs, multivalued context key examples) a Deny of IAM tagging with
     # ForAllValues:StringNotLike aws:TagKeys ["key1*", "key2*"], and its table
-    statements = [deny(["iam:Tag*", "iam:UnTag*"], "*",
-                       {"ForAllValues:StringNotLike": {"aws:TagKeys": ["key1*", "key2*"]}}),
-                  allow("iam:*")]
+    statements = [
+        deny(["iam:Tag*", "iam:UnTag*"], "*", {"ForAllValues:StringNotLike": {"aws:TagKeys": ["key1*", "key2*"]}}),
+        allow("iam:*"),
+    ]
     context = {} if tag_keys is None else {"aws:TagKeys": tag_keys}
     assert result(statements, "iam:TagRole", f"arn:aws:iam::{ACCOUNT}:role/r", context) == expected
 
@@ -619,21 +789,32 @@ def test_variable_without_value_is_not_its_own_text() -> None:
 
 def test_variable_without_value_in_not_resource_excludes_nothing() -> None:
     # Given a Deny of every object but the user's own: without a user name the exclusion matches nothing
-    statements = [{"Effect": "Deny", "Action": "s3:*", "NotResource": "arn:aws:s3:::bucket/${aws:username}/*"},
-                  allow("s3:*")]
+    statements = [
+        {"Effect": "Deny", "Action": "s3:*", "NotResource": "arn:aws:s3:::bucket/${aws:username}/*"},
+        allow("s3:*"),
+    ]
     assert result(statements, "s3:GetObject", "arn:aws:s3:::bucket/alice/k", {"aws:username": "alice"}) == "Allowed"
     assert result(statements, "s3:GetObject", "arn:aws:s3:::bucket/alice/k") == "ExplicitDeny"
 
 
-@pytest.mark.parametrize("context, expected", [
-    ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "red"}, "Allowed"),
-    ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "blue"}, "ExplicitDeny"),
-    ({"s3:ExistingObjectTag/Team": "red"}, "ExplicitDeny"),  # no principal tag: the negated operator matches
-])
+@pytest.mark.parametrize(
+    "context, expected",
+    [
+        ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "red"}, "Allowed"),
+        ({"aws:PrincipalTag/Team": "red", "s3:ExistingObjectTag/Team": "blue"}, "ExplicitDeny"),
+        ({"s3:ExistingObjectTag/Team": "red"}, "ExplicitDeny"),  # no principal tag: the negated operator matches
+    ],
+)
 def test_variable_without_value_in_a_negated_condition_matches(context: dict, expected: str) -> None:
     # Given (docs) Deny s3:GetObject unless s3:ExistingObjectTag/Team equals ${aws:PrincipalTag/Team}
-    statements = [deny("s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/*",
-                       {"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}}), allow("s3:*")]
+    statements = [
+        deny(
+            "s3:GetObject",
+            "arn:aws:s3:::amzn-s3-demo-bucket/*",
+            {"StringNotEquals": {"s3:ExistingObjectTag/Team": "${aws:PrincipalTag/Team}"}},
+        ),
+        allow("s3:*"),
+    ]
     assert result(statements, "s3:GetObject", "arn:aws:s3:::amzn-s3-demo-bucket/k", context) == expected
 
 
@@ -644,21 +825,30 @@ def test_variable_without_value_in_a_positive_condition_does_not_match() -> None
     assert not holds(condition, {"s3:ExistingObjectTag/owner": "ana"})
 
 
-@pytest.mark.parametrize("context, bucket, expected", [
-    ({"aws:PrincipalTag/team": "yellow"}, "amzn-s3-demo-bucket-yellow", "Allowed"),
-    ({}, "amzn-s3-demo-bucket-company-wide", "Allowed"),
-    ({}, "amzn-s3-demo-bucket-yellow", "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "context, bucket, expected",
+    [
+        ({"aws:PrincipalTag/team": "yellow"}, "amzn-s3-demo-bucket-yellow", "Allowed"),
+        ({}, "amzn-s3-demo-bucket-company-wide", "Allowed"),
+        ({}, "amzn-s3-demo-bucket-yellow", "ImplicitDeny"),
+    ],
+)
 def test_variable_default_value(context: dict, bucket: str, expected: str) -> None:
     # Given (docs) "arn:aws:s3:::amzn-s3-demo-bucket-${aws:PrincipalTag/team, 'company-wide'}"
     statement = allow("s3:ListBucket", "arn:aws:s3:::amzn-s3-demo-bucket-${aws:PrincipalTag/team, 'company-wide'}")
     assert result([statement], "s3:ListBucket", f"arn:aws:s3:::{bucket}", context) == expected
 
 
-@pytest.mark.parametrize("wanted, found, expected", [
-    ("a${*}b", "a*b", True), ("a${*}b", "axb", False), ("a${?}b", "a?b", True), ("a${?}b", "axb", False),
-    ("cost${$}", "cost$", True),
-])
+@pytest.mark.parametrize(
+    "wanted, found, expected",
+    [
+        ("a${*}b", "a*b", True),
+        ("a${*}b", "axb", False),
+        ("a${?}b", "a?b", True),
+        ("a${?}b", "axb", False),
+        ("cost${$}", "cost$", True),
+    ],
+)
 def test_special_character_variables_are_literal(wanted: str, found: str, expected: bool) -> None:
     # Given (docs) ${*}, ${?} and ${$} stand for the characters themselves, even in StringLike
     assert holds({"StringLike": {"svc:Name": wanted}}, {"svc:Name": found}) is expected
@@ -677,7 +867,10 @@ def test_variables_are_literal_text_before_version_2012_10_17(version: str | Non
     # Given (docs) "If you don't include the Version element ... variables like ${aws:username} are
     # treated as literal strings"
     statement = allow("s3:*", "*", {"StringEquals": {"s3:prefix": "${aws:username}"}})
-    literal, substituted = {"s3:prefix": "${aws:username}", "aws:username": "x"}, {"s3:prefix": "x", "aws:username": "x"}
+    literal, substituted = (
+        {"s3:prefix": "${aws:username}", "aws:username": "x"},
+        {"s3:prefix": "x", "aws:username": "x"},
+    )
     assert result([statement], "s3:ListBucket", "*", literal, version=version) == "Allowed"
     assert result([statement], "s3:ListBucket", "*", substituted, version=version) == "ImplicitDeny"
 
@@ -691,42 +884,49 @@ def test_a_multivalued_key_cannot_be_a_variable() -> None:
 # -- malformed policies -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("statement, problem", [
-    ({"Effect": "Allow", "Action": "s3:*", "NotAction": "iam:*", "Resource": "*"},
-     "exactly one of Action and NotAction"),
-    ({"Effect": "Allow", "Resource": "*"}, "exactly one of Action and NotAction"),
-    ({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "NotResource": "*"},
-     "exactly one of Resource and NotResource"),
-    ({"Effect": "Allow", "Action": "s3:*"}, "exactly one of Resource and NotResource"),
-    ({"Effect": "allow", "Action": "s3:*", "Resource": "*"}, "Effect"),
-    ({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Conditions": {}}, "unknown elements"),
-    ({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}, "identity-based"),
-    ({"Effect": "Allow", "Action": "s3GetObject", "Resource": "*"}, "not service:Action"),
-    ({"Effect": "Allow", "Action": [], "Resource": "*"}, "non-empty list"),
-    ({"Effect": "Allow", "Action": "s3:*", "Resource": "bucket/*"}, "neither '*' nor an ARN"),
-    ({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s*:::bucket"}, "service segment"),
-    (allow("sqs:*", "arn:aws:sqs:${aws:RequestedRegion}:123456789012:q"), "before the fifth colon"),
-    (allow(condition={"StringEqual": {"aws:username": "a"}}), "unknown condition operator 'StringEqual'"),
-    (allow(condition={"stringEquals": {"aws:username": "a"}}), "unknown condition operator"),
-    (allow(condition={"ForAllValue:StringEquals": {"aws:TagKeys": "a"}}), "set qualifier"),
-    (allow(condition={"NullIfExists": {"aws:TagKeys": "true"}}), "Null takes neither"),
-    (allow(condition={"ForAnyValue:Null": {"aws:TagKeys": "true"}}), "Null takes neither"),
-    (allow(condition={"Null": {"aws:TagKeys": "yes"}}), "not 'true' or 'false'"),
-    (allow(condition={"NumericLessThan": {"s3:max-keys": "ten"}}), "not a number"),
-    (allow(condition={"NumericLessThan": {"s3:max-keys": "${svc:Limit}"}}), "takes no policy variable"),
-    (allow(condition={"DateLessThan": {"aws:CurrentTime": "tomorrow"}}), "not an ISO 8601 date"),
-    (allow(condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/33"}}), "IpAddress value"),
-    (allow(condition={"Bool": {"aws:SecureTransport": "yes"}}), "not 'true' or 'false'"),
-    (allow(condition={"Bool": {"aws:SecureTransport": "True"}}), "not 'true' or 'false'"),
-    (allow(condition={"NumericEquals": {"s3:max-keys": "NaN"}}), "not a number"),
-    (allow("s3:*", "arn:aws:s3:::bucket/${aws:username"), "unterminated policy variable"),
-    (allow(condition={"StringLike": {"s3:prefix": "${aws:username/*"}}), "unterminated policy variable"),
-    (allow("s3:*", "arn:aws:s3:::bucket/${}"), "malformed policy variable"),
-    (allow(condition={"StringEquals": {"s3:prefix": "${aws:username, default}"}}), "malformed policy variable"),
-    (allow(condition={"BinaryEquals": {"svc:Blob": "not base64!"}}), "not base-64"),
-    (allow(condition={"StringEquals": {}}), "must map condition keys"),
-    (allow(condition={"StringEquals": {"aws:username": {"a": 1}}}), "not a condition value"),
-])
+@pytest.mark.parametrize(
+    "statement, problem",
+    [
+        (
+            {"Effect": "Allow", "Action": "s3:*", "NotAction": "iam:*", "Resource": "*"},
+            "exactly one of Action and NotAction",
+        ),
+        ({"Effect": "Allow", "Resource": "*"}, "exactly one of Action and NotAction"),
+        (
+            {"Effect": "Allow", "Action": "s3:*", "Resource": "*", "NotResource": "*"},
+            "exactly one of Resource and NotResource",
+        ),
+        ({"Effect": "Allow", "Action": "s3:*"}, "exactly one of Resource and NotResource"),
+        ({"Effect": "allow", "Action": "s3:*", "Resource": "*"}, "Effect"),
+        ({"Effect": "Allow", "Action": "s3:*", "Resource": "*", "Conditions": {}}, "unknown elements"),
+        ({"Effect": "Allow", "Principal": "*", "Action": "s3:*", "Resource": "*"}, "identity-based"),
+        ({"Effect": "Allow", "Action": "s3GetObject", "Resource": "*"}, "not service:Action"),
+        ({"Effect": "Allow", "Action": [], "Resource": "*"}, "non-empty list"),
+        ({"Effect": "Allow", "Action": "s3:*", "Resource": "bucket/*"}, "neither '*' nor an ARN"),
+        ({"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s*:::bucket"}, "service segment"),
+        (allow("sqs:*", "arn:aws:sqs:${aws:RequestedRegion}:123456789012:q"), "before the fifth colon"),
+        (allow(condition={"StringEqual": {"aws:username": "a"}}), "unknown condition operator 'StringEqual'"),
+        (allow(condition={"stringEquals": {"aws:username": "a"}}), "unknown condition operator"),
+        (allow(condition={"ForAllValue:StringEquals": {"aws:TagKeys": "a"}}), "set qualifier"),
+        (allow(condition={"NullIfExists": {"aws:TagKeys": "true"}}), "Null takes neither"),
+        (allow(condition={"ForAnyValue:Null": {"aws:TagKeys": "true"}}), "Null takes neither"),
+        (allow(condition={"Null": {"aws:TagKeys": "yes"}}), "not 'true' or 'false'"),
+        (allow(condition={"NumericLessThan": {"s3:max-keys": "ten"}}), "not a number"),
+        (allow(condition={"NumericLessThan": {"s3:max-keys": "${svc:Limit}"}}), "takes no policy variable"),
+        (allow(condition={"DateLessThan": {"aws:CurrentTime": "tomorrow"}}), "not an ISO 8601 date"),
+        (allow(condition={"IpAddress": {"aws:SourceIp": "10.0.0.0/33"}}), "IpAddress value"),
+        (allow(condition={"Bool": {"aws:SecureTransport": "yes"}}), "not 'true' or 'false'"),
+        (allow(condition={"Bool": {"aws:SecureTransport": "True"}}), "not 'true' or 'false'"),
+        (allow(condition={"NumericEquals": {"s3:max-keys": "NaN"}}), "not a number"),
+        (allow("s3:*", "arn:aws:s3:::bucket/${aws:username"), "unterminated policy variable"),
+        (allow(condition={"StringLike": {"s3:prefix": "${aws:username/*"}}), "unterminated policy variable"),
+        (allow("s3:*", "arn:aws:s3:::bucket/${}"), "malformed policy variable"),
+        (allow(condition={"StringEquals": {"s3:prefix": "${aws:username, default}"}}), "malformed policy variable"),
+        (allow(condition={"BinaryEquals": {"svc:Blob": "not base64!"}}), "not base-64"),
+        (allow(condition={"StringEquals": {}}), "must map condition keys"),
+        (allow(condition={"StringEquals": {"aws:username": {"a": 1}}}), "not a condition value"),
+    ],
+)
 def test_a_malformed_statement_is_rejected(statement: dict, problem: str) -> None:
     # Given a malformed statement in a policy / When it is validated / Then a ValueError names the problem
     with pytest.raises(ValueError, match=problem.replace("$", r"\$").replace("*", r"\*")):
@@ -746,12 +946,15 @@ def test_an_evaluation_error_names_its_statement() -> None:
         decide([allow(condition={"StringEquals": {"aws:TagKeys": "a"}})], "s3:GetObject", "*", {"aws:TagKeys": ["a"]})
 
 
-@pytest.mark.parametrize("policy, problem", [
-    ({"Version": "2012-10-17"}, "Statement"),
-    ({"Version": "2012-10-17", "Statement": []}, "no statement"),
-    ({"Version": "2012-10-18", "Statement": [allow()]}, "Version"),
-    ({"Version": "2012-10-17", "Statement": [allow()], "Statements": []}, "unknown elements"),
-])
+@pytest.mark.parametrize(
+    "policy, problem",
+    [
+        ({"Version": "2012-10-17"}, "Statement"),
+        ({"Version": "2012-10-17", "Statement": []}, "no statement"),
+        ({"Version": "2012-10-18", "Statement": [allow()]}, "Version"),
+        ({"Version": "2012-10-17", "Statement": [allow()], "Statements": []}, "unknown elements"),
+    ],
+)
 def test_a_malformed_policy_is_rejected(policy: dict, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         validate_policy(policy)
@@ -762,19 +965,33 @@ def test_a_malformed_policy_is_rejected(policy: dict, problem: str) -> None:
 
 def test_an_implicit_deny_explains_each_statement_whose_action_matched() -> None:
     # Given a statement for instances abc*, one for staging instances, and one for another action
-    statements = [allow("ec2:TerminateInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/abc*"),
-                  allow("ec2:TerminateInstances", "*",
-                        {"StringEquals": {"ec2:ResourceTag/immutable-deploy:role": "staging"}}, Sid="TerminateStaging"),
-                  allow("s3:GetObject")]
+    statements = [
+        allow("ec2:TerminateInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/abc*"),
+        allow(
+            "ec2:TerminateInstances",
+            "*",
+            {"StringEquals": {"ec2:ResourceTag/immutable-deploy:role": "staging"}},
+            Sid="TerminateStaging",
+        ),
+        allow("s3:GetObject"),
+    ]
     # When the green instance i-1 is terminated
-    request = AuthzRequest("ec2:TerminateInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-1",
-                           {"ec2:ResourceTag/immutable-deploy:role": "green"}, why="retire blue")
+    request = AuthzRequest(
+        "ec2:TerminateInstances",
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-1",
+        {"ec2:ResourceTag/immutable-deploy:role": "green"},
+        why="retire blue",
+    )
     explanation = evaluate([{"Version": "2012-10-17", "Statement": statements}], request).explanation
     # Then both EC2 statements say why they did not apply, and the S3 one is not mentioned
-    assert (f"resource arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-1 does not match "
-            f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/abc*") in explanation
-    assert ("Allow statement 1 'TerminateStaging' of policy 0: condition StringEquals "
-            "ec2:ResourceTag/immutable-deploy:role: context has 'green', wants 'staging'") in explanation
+    assert (
+        f"resource arn:aws:ec2:us-east-1:{ACCOUNT}:instance/i-1 does not match "
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/abc*"
+    ) in explanation
+    assert (
+        "Allow statement 1 'TerminateStaging' of policy 0: condition StringEquals "
+        "ec2:ResourceTag/immutable-deploy:role: context has 'green', wants 'staging'"
+    ) in explanation
     assert "retire blue" in explanation and "statement 2" not in explanation
 
 
@@ -784,28 +1001,45 @@ def test_an_implicit_deny_explains_each_statement_whose_action_matched() -> None
 @pytest.mark.parametrize("role, expected", [("staging", "Allowed"), ("green", "ImplicitDeny"), (None, "ImplicitDeny")])
 def test_terminate_only_staging_instances(role: str | None, expected: str) -> None:
     # Given ec2:TerminateInstances allowed only on instances tagged immutable-deploy:role=staging
-    statement = allow("ec2:TerminateInstances", f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
-                      {"StringEquals": {"ec2:ResourceTag/immutable-deploy:role": "staging"}})
+    statement = allow(
+        "ec2:TerminateInstances",
+        f"arn:aws:ec2:us-east-1:{ACCOUNT}:instance/*",
+        {"StringEquals": {"ec2:ResourceTag/immutable-deploy:role": "staging"}},
+    )
     context = {} if role is None else {"ec2:ResourceTag/immutable-deploy:role": role}
     assert result([statement], "ec2:TerminateInstances", INSTANCE, context) == expected
 
 
-@pytest.mark.parametrize("tag_keys, expected", [
-    (["immutable-deploy:version"], "Allowed"), (["immutable-deploy:version", "immutable-deploy:role"], "Allowed"),
-    (["immutable-deploy:version", "Name"], "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "tag_keys, expected",
+    [
+        (["immutable-deploy:version"], "Allowed"),
+        (["immutable-deploy:version", "immutable-deploy:role"], "Allowed"),
+        (["immutable-deploy:version", "Name"], "ImplicitDeny"),
+    ],
+)
 def test_autoscaling_tags_only_the_deployment_keys(tag_keys: list[str], expected: str) -> None:
     # Given autoscaling:CreateOrUpdateTags with ForAllValues:StringEquals aws:TagKeys
     groups = f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:*:autoScalingGroupName/immutable-deploy-*"
-    statement = allow("autoscaling:CreateOrUpdateTags", groups,
-                      {"ForAllValues:StringEquals": {"aws:TagKeys": ["immutable-deploy:version", "immutable-deploy:role"]}})
-    group = f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:0f1e-uuid:autoScalingGroupName/immutable-deploy-web"
+    statement = allow(
+        "autoscaling:CreateOrUpdateTags",
+        groups,
+        {"ForAllValues:StringEquals": {"aws:TagKeys": ["immutable-deploy:version", "immutable-deploy:role"]}},
+    )
+    group = (
+        f"arn:aws:autoscaling:us-east-1:{ACCOUNT}:autoScalingGroup:0f1e-uuid:autoScalingGroupName/immutable-deploy-web"
+    )
     assert result([statement], "autoscaling:CreateOrUpdateTags", group, {"aws:TagKeys": tag_keys}) == expected
 
 
-@pytest.mark.parametrize("service, expected", [
-    ("ec2.amazonaws.com", "Allowed"), ("lambda.amazonaws.com", "ImplicitDeny"), (None, "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "service, expected",
+    [
+        ("ec2.amazonaws.com", "Allowed"),
+        ("lambda.amazonaws.com", "ImplicitDeny"),
+        (None, "ImplicitDeny"),
+    ],
+)
 def test_pass_role_only_to_ec2(service: str | None, expected: str) -> None:
     # Given iam:PassRole on the instance role, only to EC2
     role = f"arn:aws:iam::{ACCOUNT}:role/immutable-deploy-instance"
@@ -814,9 +1048,14 @@ def test_pass_role_only_to_ec2(service: str | None, expected: str) -> None:
     assert result([statement], "iam:PassRole", role, context) == expected
 
 
-@pytest.mark.parametrize("leading_keys, expected", [
-    (["LOCK#web"], "Allowed"), (["STATE#web"], "ImplicitDeny"), (["LOCK#web", "X"], "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "leading_keys, expected",
+    [
+        (["LOCK#web"], "Allowed"),
+        (["STATE#web"], "ImplicitDeny"),
+        (["LOCK#web", "X"], "ImplicitDeny"),
+    ],
+)
 def test_put_item_only_lock_items(leading_keys: list[str], expected: str) -> None:
     # Given dynamodb:PutItem with ForAllValues:StringLike dynamodb:LeadingKeys ["LOCK#*"]
     table = f"arn:aws:dynamodb:us-east-1:{ACCOUNT}:table/immutable-deploy-locks"
@@ -824,10 +1063,14 @@ def test_put_item_only_lock_items(leading_keys: list[str], expected: str) -> Non
     assert result([statement], "dynamodb:PutItem", table, {"dynamodb:LeadingKeys": leading_keys}) == expected
 
 
-@pytest.mark.parametrize("alarm, expected", [
-    ("immutable-deploy-web-5xx", "Allowed"), ("immutable-deploy-web:canary", "Allowed"),  # "*" ends the segment
-    ("other-web-5xx", "ImplicitDeny"),
-])
+@pytest.mark.parametrize(
+    "alarm, expected",
+    [
+        ("immutable-deploy-web-5xx", "Allowed"),
+        ("immutable-deploy-web:canary", "Allowed"),  # "*" ends the segment
+        ("other-web-5xx", "ImplicitDeny"),
+    ],
+)
 def test_put_metric_alarm_only_on_the_deployment_alarms(alarm: str, expected: str) -> None:
     # Given cloudwatch:PutMetricAlarm on alarm:immutable-deploy-*
     statement = allow("cloudwatch:PutMetricAlarm", f"arn:aws:cloudwatch:us-east-1:{ACCOUNT}:alarm:immutable-deploy-*")

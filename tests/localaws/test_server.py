@@ -2,6 +2,7 @@
 
 No moto mock is active here: the CLI runs in-process against the endpoint, as it would from
 another shell, and the server's clock runs 600 times faster than real time."""
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,13 @@ def server(template: dict) -> Iterator[LocalServer]:
 
 
 def client(handle: LocalServer, service: str) -> Any:
-    return boto3.client(service, endpoint_url=handle.url, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        endpoint_url=handle.url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def serving(handle: LocalServer) -> dict[str, list[str]]:
@@ -83,8 +89,9 @@ def test_the_world_is_there_and_blue_serves(server: LocalServer) -> None:
     assert json.loads(profile)["profile"]["traffic"]["load_balancer_names"] == ["web-elb"]
     # a command runs on the instances named, not on every instance (a gap of moto's)
     instance = health[0]["InstanceId"]
-    command = client(server, "ssm").send_command(InstanceIds=[instance], DocumentName="AWS-RunShellScript",
-                                                 Parameters={"commands": ["true"]})["Command"]
+    command = client(server, "ssm").send_command(
+        InstanceIds=[instance], DocumentName="AWS-RunShellScript", Parameters={"commands": ["true"]}
+    )["Command"]
     assert command["InstanceIds"] == [instance]
     assert [e.resource for e in server.sim.events("created", "command")] == [f"{command['CommandId']}/{instance}"]
     # the simulated clock runs ahead of the wall clock
@@ -95,8 +102,19 @@ def test_the_world_is_there_and_blue_serves(server: LocalServer) -> None:
 
 def test_deploy_through_the_cli_then_status(server: LocalServer, capsys: pytest.CaptureFixture[str]) -> None:
     url = server.url
-    code, out, err = cli(capsys, "--endpoint-url", url, "--poll-seconds", "0.05",
-                         "deploy", "web", "2.0.0", "--commit", "abc1234", "--json")
+    code, out, err = cli(
+        capsys,
+        "--endpoint-url",
+        url,
+        "--poll-seconds",
+        "0.05",
+        "deploy",
+        "web",
+        "2.0.0",
+        "--commit",
+        "abc1234",
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert result["status"] == "DEPLOYED"
@@ -122,8 +140,19 @@ def test_serving_with_a_scenario(template: dict, capsys: pytest.CaptureFixture[s
     assert no_mock_active()
     handle = serve(port=0, speedup=SPEEDUP, template=template, scenario=parse_scenario(["unhealthy_versions=2.1.0"]))
     try:
-        code, out, err = cli(capsys, "--endpoint-url", handle.url, "--poll-seconds", "0.05",
-                             "deploy", "web", "2.1.0", "--commit", "abc1234", "--json")
+        code, out, err = cli(
+            capsys,
+            "--endpoint-url",
+            handle.url,
+            "--poll-seconds",
+            "0.05",
+            "deploy",
+            "web",
+            "2.1.0",
+            "--commit",
+            "abc1234",
+            "--json",
+        )
         assert code == 5, err  # DeploymentRolledBack
         assert serving(handle) == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
     finally:
@@ -133,14 +162,27 @@ def test_serving_with_a_scenario(template: dict, capsys: pytest.CaptureFixture[s
     assert any(e["kind"] == "failed" and e["subject"] == "group-instance" for e in document["events"])
 
 
-def test_local_up_runs_until_stopped_and_writes_the_timeline(template: dict, tmp_path: Any,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_up_runs_until_stopped_and_writes_the_timeline(
+    template: dict, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from immutable_deploy.cli.app import build_parser
     from immutable_deploy.localaws import server as server_module
 
     monkeypatch.setattr(server_module, "cached_template", lambda: template)
-    args = build_parser().parse_args(["local", "up", "--port", "0", "--speedup", "600",
-                                      "--scenario", "image_fails=true", "--timeline", str(tmp_path / "t.json")])
+    args = build_parser().parse_args(
+        [
+            "local",
+            "up",
+            "--port",
+            "0",
+            "--speedup",
+            "600",
+            "--scenario",
+            "image_fails=true",
+            "--timeline",
+            str(tmp_path / "t.json"),
+        ]
+    )
     stop = threading.Event()
     seen: list[LocalServer] = []
     out = io.StringIO()
@@ -157,19 +199,34 @@ def test_local_up_runs_until_stopped_and_writes_the_timeline(template: dict, tmp
 
 
 def test_scenario_settings() -> None:
-    scenario = parse_scenario([
-        "spot_capacity_refused=t3.medium,t3a.medium", "spot_interruption_after_seconds=60", "image_fails=true",
-        "unhealthy_versions=2.1.0", "ready_command_failures=2", "throttle=DescribeImages:3",
-        "throttle=DescribeInstances:1", "unhealthy_versions=2.2.0",
-    ])
+    scenario = parse_scenario(
+        [
+            "spot_capacity_refused=t3.medium,t3a.medium",
+            "spot_interruption_after_seconds=60",
+            "image_fails=true",
+            "unhealthy_versions=2.1.0",
+            "ready_command_failures=2",
+            "throttle=DescribeImages:3",
+            "throttle=DescribeInstances:1",
+            "unhealthy_versions=2.2.0",
+        ]
+    )
     assert scenario == Scenario(
-        spot_capacity_refused={"t3.medium", "t3a.medium"}, spot_interruption_after_seconds=60.0, image_fails=True,
-        unhealthy_versions={"2.1.0", "2.2.0"}, ready_command_failures=2,
+        spot_capacity_refused={"t3.medium", "t3a.medium"},
+        spot_interruption_after_seconds=60.0,
+        image_fails=True,
+        unhealthy_versions={"2.1.0", "2.2.0"},
+        ready_command_failures=2,
         throttle={"DescribeImages": 3, "DescribeInstances": 1},
     )
     assert parse_scenario([]) == Scenario()
-    for bad in (["nonsense=1"], ["image_fails"], ["image_fails=maybe"], ["throttle=DescribeImages"],
-                ["ready_command_failures=two"]):
+    for bad in (
+        ["nonsense=1"],
+        ["image_fails"],
+        ["image_fails=maybe"],
+        ["throttle=DescribeImages"],
+        ["ready_command_failures=two"],
+    ):
         with pytest.raises(ValueError):
             parse_scenario(bad)
 
@@ -188,7 +245,16 @@ def test_local_up_refuses_a_non_loopback_host_and_a_busy_port(capsys: pytest.Cap
 
 
 def test_bad_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    args = argparse.Namespace(scenario=["bogus=1"], speedup=60.0, host="127.0.0.1", port=0, blue_version="1.0.0",
-                              approval=False, timeline=None, verbose=False, events=False)
+    args = argparse.Namespace(
+        scenario=["bogus=1"],
+        speedup=60.0,
+        host="127.0.0.1",
+        port=0,
+        blue_version="1.0.0",
+        approval=False,
+        timeline=None,
+        verbose=False,
+        events=False,
+    )
     assert up(args, out=io.StringIO()) == 2
     assert "unknown scenario setting 'bogus'" in capsys.readouterr().err

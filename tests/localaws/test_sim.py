@@ -2,6 +2,7 @@
 
 Plain boto3 clients against moto with the simulator installed; no real sleeping.
 """
+
 from __future__ import annotations
 
 import json
@@ -119,9 +120,7 @@ def image_state(ec2: Any, image_id: str) -> str:
     return str(ec2.describe_images(ImageIds=[image_id])["Images"][0]["State"])
 
 
-def create_group(
-    ec2: Any, asg: Any, name: str, *, capacity: int = 2, version: str = "1.0.0", **kwargs: Any
-) -> None:
+def create_group(ec2: Any, asg: Any, name: str, *, capacity: int = 2, version: str = "1.0.0", **kwargs: Any) -> None:
     template = f"lt-{name}"
     ec2.create_launch_template(
         LaunchTemplateName=template,
@@ -326,7 +325,9 @@ def test_group_instances_are_pending_then_in_service(sim: Simulator, clock: Virt
     assert {state(ec2, i["InstanceId"]) for i in group_instances(asg, "app-2")} == {"running"}
 
 
-def test_classic_elb_reports_in_service_after_health_checks(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
+def test_classic_elb_reports_in_service_after_health_checks(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     lb = classic_elb()
     create_group(ec2, asg, "app-2", capacity=2, LoadBalancerNames=[lb])
     assert elb_states(lb) == {}  # Auto Scaling registers an instance when it is InService
@@ -339,7 +340,9 @@ def test_classic_elb_reports_in_service_after_health_checks(sim: Simulator, cloc
     assert elb_states(lb) == {i: "InService" for i in ids}
 
 
-def test_attaching_a_load_balancer_later_registers_the_group(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
+def test_attaching_a_load_balancer_later_registers_the_group(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     create_group(ec2, asg, "app-2", capacity=1)
     clock.advance(600)
     lb = classic_elb()
@@ -355,7 +358,9 @@ def test_attaching_a_load_balancer_later_registers_the_group(sim: Simulator, clo
     assert len(elb_states(lb)) == 2
 
 
-def test_detach_load_balancers_deregisters_only_from_the_named_one(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
+def test_detach_load_balancers_deregisters_only_from_the_named_one(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     old, new = classic_elb("old"), classic_elb("new")
     create_group(ec2, asg, "app-2", capacity=1, LoadBalancerNames=[old, new])
     clock.advance(80)
@@ -381,7 +386,9 @@ def test_target_health_initial_healthy_then_draining(sim: Simulator, clock: Virt
     assert target_states(arn) == {}
 
 
-def test_detaching_a_target_group_while_instances_are_pending(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
+def test_detaching_a_target_group_while_instances_are_pending(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     arn = target_group(ec2)
     create_group(ec2, asg, "app-2", capacity=1, TargetGroupARNs=[arn])
     asg.detach_load_balancer_target_groups(AutoScalingGroupName="app-2", TargetGroupARNs=[arn])
@@ -419,7 +426,9 @@ def test_scale_in_and_termination_drain_targets(sim: Simulator, clock: VirtualCl
     assert list(target_states(arn).values()) == ["healthy"]
 
 
-def test_force_delete_leaves_the_group_visible_while_deleting(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
+def test_force_delete_leaves_the_group_visible_while_deleting(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     arn = target_group(ec2)
     create_group(ec2, asg, "app-2", capacity=2, TargetGroupARNs=[arn])
     clock.advance(80)
@@ -494,7 +503,9 @@ def test_spot_interruption(make_sim: SimFactory, clock: VirtualClock, ec2: Any) 
         ec2,
         image,
         spot=True,
-        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "immutable-deploy:role", "Value": "staging"}]}],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "immutable-deploy:role", "Value": "staging"}]}
+        ],
     )
     assert instance(ec2, staging)["InstanceLifecycle"] == "spot"
     second = run_instance(ec2, image, spot=True)  # only the first spot staging instance
@@ -626,23 +637,39 @@ def test_wait_until_a_timestamp_uses_simulated_time(sim: Simulator, clock: Virtu
     assert clock.elapsed() == 300
 
 
-@pytest.mark.parametrize(("rule", "status"), [
-    ({"Variable": "$.result.deleting", "BooleanEquals": True}, "FAILED"),
-    ({"Variable": "$.result.status", "StringEquals": "DONE"}, "FAILED"),
-    ({"Variable": "$.result.primary", "IsNull": True}, "FAILED"),
-    ({"Not": {"Variable": "$.result.status", "StringEquals": "DONE"}}, "FAILED"),
-    ({"Variable": "$.result.Error", "IsPresent": True}, "SUCCEEDED"),
-    # And stops at its first false rule: the usual guard of a comparison
-    ({"And": [{"Variable": "$.result.Error", "IsPresent": True},
-              {"Variable": "$.result.Error", "StringEquals": "LockLost"}]}, "SUCCEEDED"),
-])
-def test_a_choice_rule_on_a_missing_field_fails_the_execution_as_on_aws(sim: Simulator, rule: dict, status: str,
-                                                                      request: pytest.FixtureRequest) -> None:
+@pytest.mark.parametrize(
+    ("rule", "status"),
+    [
+        ({"Variable": "$.result.deleting", "BooleanEquals": True}, "FAILED"),
+        ({"Variable": "$.result.status", "StringEquals": "DONE"}, "FAILED"),
+        ({"Variable": "$.result.primary", "IsNull": True}, "FAILED"),
+        ({"Not": {"Variable": "$.result.status", "StringEquals": "DONE"}}, "FAILED"),
+        ({"Variable": "$.result.Error", "IsPresent": True}, "SUCCEEDED"),
+        # And stops at its first false rule: the usual guard of a comparison
+        (
+            {
+                "And": [
+                    {"Variable": "$.result.Error", "IsPresent": True},
+                    {"Variable": "$.result.Error", "StringEquals": "LockLost"},
+                ]
+            },
+            "SUCCEEDED",
+        ),
+    ],
+)
+def test_a_choice_rule_on_a_missing_field_fails_the_execution_as_on_aws(
+    sim: Simulator, rule: dict, status: str, request: pytest.FixtureRequest
+) -> None:
     """AWS: "Invalid path '$.x': The choice state's condition path references an invalid value."
     (States.Runtime, no Catch runs); only IsPresent may look at a field that is not there."""
-    definition = {"StartAt": "Decide", "States": {
-        "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
-        "Yes": {"Type": "Succeed"}, "No": {"Type": "Succeed"}}}
+    definition = {
+        "StartAt": "Decide",
+        "States": {
+            "Decide": {"Type": "Choice", "Choices": [{**rule, "Next": "Yes"}], "Default": "No"},
+            "Yes": {"Type": "Succeed"},
+            "No": {"Type": "Succeed"},
+        },
+    }
     undo_gaps = gaps.install()
     request.addfinalizer(undo_gaps)
     result = run_machine(definition, {"result": {"other": 1}})

@@ -13,6 +13,7 @@ fixes and the simulator installed; simulated time only.
 * ClientToken ("Ensuring idempotency in Amazon EC2 API requests").
 * Scaling policies belong to their group (PutScalingPolicy, DeletePolicy, ExecutePolicy).
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
@@ -106,15 +107,27 @@ def subnets(ec2: Any) -> list[str]:
     return out
 
 
-def make_group(ec2: Any, asg: Any, name: str, *, capacity: int = 2, min_size: int = 0, max_size: int = 6,
-               version: str = "1.0.0", zones: int = 2, **kwargs: Any) -> None:
+def make_group(
+    ec2: Any,
+    asg: Any,
+    name: str,
+    *,
+    capacity: int = 2,
+    min_size: int = 0,
+    max_size: int = 6,
+    version: str = "1.0.0",
+    zones: int = 2,
+    **kwargs: Any,
+) -> None:
     ec2.create_launch_template(
         LaunchTemplateName=f"lt-{name}", LaunchTemplateData={"ImageId": base_image(ec2), "InstanceType": "t3.micro"}
     )
     asg.create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": f"lt-{name}", "Version": "$Latest"},
-        MinSize=min_size, MaxSize=max_size, DesiredCapacity=capacity,
+        MinSize=min_size,
+        MaxSize=max_size,
+        DesiredCapacity=capacity,
         VPCZoneIdentifier=",".join(subnets(ec2)[:zones]),
         Tags=[{"Key": VERSION_TAG, "Value": version, "PropagateAtLaunch": True}],
         **kwargs,
@@ -138,14 +151,29 @@ def policy_arn(asg: Any, name: str, policy: str) -> str:
     return str(policies[0]["PolicyARN"])
 
 
-def cpu_alarm(cw: Any, name: str, group_name: str, *, below: float | None = None, above: float | None = None,
-              periods: int = 3, actions: list[str] | None = None, **kwargs: Any) -> None:
+def cpu_alarm(
+    cw: Any,
+    name: str,
+    group_name: str,
+    *,
+    below: float | None = None,
+    above: float | None = None,
+    periods: int = 3,
+    actions: list[str] | None = None,
+    **kwargs: Any,
+) -> None:
     cw.put_metric_alarm(
-        AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}], Period=60, EvaluationPeriods=periods,
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
+        Period=60,
+        EvaluationPeriods=periods,
         Threshold=below if below is not None else above,
         ComparisonOperator="LessThanThreshold" if below is not None else "GreaterThanThreshold",
-        AlarmActions=actions or [], **kwargs,
+        AlarmActions=actions or [],
+        **kwargs,
     )
 
 
@@ -160,8 +188,9 @@ def suspended(asg: Any, name: str) -> set[str]:
 # == suspended processes ==========================================================================
 
 
-def test_launch_suspended_desired_capacity_piles_up_until_resumed(sim: Simulator, clock: VirtualClock,
-                                                                    ec2: Any, asg: Any) -> None:
+def test_launch_suspended_desired_capacity_piles_up_until_resumed(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS: with Launch suspended the group "can't initiate scale-out activities"; when Launch is
     # resumed it launches to its desired capacity
     make_group(ec2, asg, "app", capacity=2)
@@ -186,14 +215,16 @@ def test_terminate_suspended_no_scale_in_until_resumed(sim: Simulator, clock: Vi
     asg.set_desired_capacity(AutoScalingGroupName="app", DesiredCapacity=1)
     clock.advance(600)
     assert group(asg, "app")["DesiredCapacity"] == 1 and instance_ids(asg, "app") == before
-    assert {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=before)["Reservations"]
-            for i in r["Instances"]} == {"running"}
+    assert {
+        i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=before)["Reservations"] for i in r["Instances"]
+    } == {"running"}
     asg.resume_processes(AutoScalingGroupName="app")  # all
     assert len(instance_ids(asg, "app")) == 1
 
 
-def test_a_forced_delete_terminates_even_while_terminate_is_suspended(sim: Simulator, clock: VirtualClock,
-                                                                     ec2: Any, asg: Any) -> None:
+def test_a_forced_delete_terminates_even_while_terminate_is_suspended(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS: "If you suspend the Terminate process, you can still force instances to be terminated by
     # using the delete-auto-scaling-group command with the force delete option."
     make_group(ec2, asg, "app", capacity=2)
@@ -201,18 +232,29 @@ def test_a_forced_delete_terminates_even_while_terminate_is_suspended(sim: Simul
     ids = instance_ids(asg, "app")
     asg.suspend_processes(AutoScalingGroupName="app")
     asg.delete_auto_scaling_group(AutoScalingGroupName="app", ForceDelete=True)
-    states = {i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]}
+    states = {
+        i["State"]["Name"] for r in ec2.describe_instances(InstanceIds=ids)["Reservations"] for i in r["Instances"]
+    }
     assert states == {"terminated"}
 
 
 def unhealthy_group(ec2: Any, asg: Any, arn: str, **kwargs: Any) -> None:
-    make_group(ec2, asg, "app", capacity=1, version="2.0.0", HealthCheckType="ELB", HealthCheckGracePeriod=120,
-               TargetGroupARNs=[arn], **kwargs)
+    make_group(
+        ec2,
+        asg,
+        "app",
+        capacity=1,
+        version="2.0.0",
+        HealthCheckType="ELB",
+        HealthCheckGracePeriod=120,
+        TargetGroupARNs=[arn],
+        **kwargs,
+    )
 
 
-def test_elb_health_checks_replace_an_unhealthy_instance_after_the_grace_period(make_sim: SimFactory,
-                                                                                 clock: VirtualClock,
-                                                                                 ec2: Any, asg: Any) -> None:
+def test_elb_health_checks_replace_an_unhealthy_instance_after_the_grace_period(
+    make_sim: SimFactory, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS (Health checks): with ELB health checks, an instance the target group finds unhealthy is
     # marked Unhealthy once the grace period (from InService) is over, then terminated and replaced
     make_sim(scenario=Scenario(unhealthy_versions={"2.0.0"}))
@@ -225,13 +267,16 @@ def test_elb_health_checks_replace_an_unhealthy_instance_after_the_grace_period(
     clock.advance(1)
     (second,) = instance_ids(asg, "app")
     assert second != first  # replaced
-    assert ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+    assert (
+        ec2.describe_instances(InstanceIds=[first])["Reservations"][0]["Instances"][0]["State"]["Name"] == "terminated"
+    )
     assert target_states(arn)[first] == "draining"
 
 
 @pytest.mark.parametrize("process", ["HealthCheck", "ReplaceUnhealthy", "Terminate"])
-def test_unhealthy_instances_stay_while_health_processes_are_suspended(make_sim: SimFactory, clock: VirtualClock,
-                                                                        ec2: Any, asg: Any, process: str) -> None:
+def test_unhealthy_instances_stay_while_health_processes_are_suspended(
+    make_sim: SimFactory, clock: VirtualClock, ec2: Any, asg: Any, process: str
+) -> None:
     # AWS: HealthCheck suspended: instances are not marked unhealthy; ReplaceUnhealthy (or
     # Terminate) suspended: unhealthy instances are not replaced. Resuming replaces them.
     make_sim(scenario=Scenario(unhealthy_versions={"2.0.0"}))
@@ -245,14 +290,20 @@ def test_unhealthy_instances_stay_while_health_processes_are_suspended(make_sim:
     assert instance_ids(asg, "app") != [instance["InstanceId"]]
 
 
-def test_alarm_notification_suspended_ignores_alarm_actions(sim: Simulator, clock: VirtualClock, ec2: Any,
-                                                           asg: Any, cw: Any) -> None:
+def test_alarm_notification_suspended_ignores_alarm_actions(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any, cw: Any
+) -> None:
     # AWS: with AlarmNotification suspended "Amazon EC2 Auto Scaling does not invoke scaling
     # policies when a CloudWatch alarm threshold is in breach"; when resumed it "considers policies
     # with alarm thresholds that are currently in breach"
     make_group(ec2, asg, "app", capacity=4, min_size=2)
-    asg.put_scaling_policy(AutoScalingGroupName="app", PolicyName="scale-in", AdjustmentType="ChangeInCapacity",
-                           ScalingAdjustment=-1, Cooldown=60)
+    asg.put_scaling_policy(
+        AutoScalingGroupName="app",
+        PolicyName="scale-in",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=-1,
+        Cooldown=60,
+    )
     cpu_alarm(cw, "app-idle", "app", below=20, actions=[policy_arn(asg, "app", "scale-in")])
     asg.suspend_processes(AutoScalingGroupName="app", ScalingProcesses=["AlarmNotification"])
     clock.advance(900)  # idle: CPU 2 %
@@ -264,15 +315,18 @@ def test_alarm_notification_suspended_ignores_alarm_actions(sim: Simulator, cloc
     assert group(asg, "app")["DesiredCapacity"] == 3
 
 
-def test_scheduled_actions_run_at_their_time_unless_suspended(sim: Simulator, clock: VirtualClock, ec2: Any,
-                                                              asg: Any) -> None:
+def test_scheduled_actions_run_at_their_time_unless_suspended(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS (Scheduled scaling): the action sets min/max/desired at its start time (or recurrence);
     # with ScheduledActions suspended, actions whose time passes meanwhile are not run
     make_group(ec2, asg, "app", capacity=1)
     make_group(ec2, asg, "held", capacity=1)
     for name in ("app", "held"):
         asg.put_scheduled_update_group_action(
-            AutoScalingGroupName=name, ScheduledActionName=f"{name}-morning", StartTime=START + timedelta(minutes=5),
+            AutoScalingGroupName=name,
+            ScheduledActionName=f"{name}-morning",
+            StartTime=START + timedelta(minutes=5),
             DesiredCapacity=3,
         )
     asg.suspend_processes(AutoScalingGroupName="held", ScalingProcesses=["ScheduledActions"])
@@ -290,8 +344,9 @@ def test_cron_recurrence() -> None:
     assert not cron_matches("30 8 * * 1-5", at) and not cron_matches("31 8 * * *", at)
 
 
-def test_instances_are_spread_over_zones_and_rebalanced_unless_suspended(sim: Simulator, clock: VirtualClock,
-                                                                         ec2: Any, asg: Any) -> None:
+def test_instances_are_spread_over_zones_and_rebalanced_unless_suspended(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS (Rebalancing activities): a group keeps its instances balanced across its zones; after
     # its zones change it launches in the smallest zone before it terminates in the largest;
     # with AZRebalance suspended it does not
@@ -314,8 +369,9 @@ def test_instances_are_spread_over_zones_and_rebalanced_unless_suspended(sim: Si
     assert zones_of(asg, "app") == ["us-east-1a", "us-east-1b"]
 
 
-def test_add_to_load_balancer_suspended_new_instances_are_not_registered(sim: Simulator, clock: VirtualClock,
-                                                                         ec2: Any, asg: Any) -> None:
+def test_add_to_load_balancer_suspended_new_instances_are_not_registered(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS: with AddToLoadBalancer suspended the group launches instances but does not add them to
     # its load balancers or target groups, nor after it is resumed ("you must manually register
     # these instances")
@@ -341,8 +397,9 @@ def test_add_to_load_balancer_suspended_new_instances_are_not_registered(sim: Si
 # == CloudWatch alarms ==============================================================================
 
 
-def test_alarms_start_insufficient_and_follow_their_metric(sim: Simulator, clock: VirtualClock, ec2: Any,
-                                                           asg: Any, cw: Any) -> None:
+def test_alarms_start_insufficient_and_follow_their_metric(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any, cw: Any
+) -> None:
     # AWS: a new alarm is INSUFFICIENT_DATA; DatapointsToAlarm of EvaluationPeriods periods breaching
     # make it ALARM; with TreatMissingData "missing" a range with no data is INSUFFICIENT_DATA
     make_group(ec2, asg, "app", capacity=2)
@@ -365,8 +422,9 @@ def test_alarms_start_insufficient_and_follow_their_metric(sim: Simulator, clock
     assert alarm_state(cw, "low") == "ALARM"
 
 
-def test_a_serving_group_is_busy_and_the_load_is_a_scenario_setting(make_sim: SimFactory, clock: VirtualClock,
-                                                                    ec2: Any, asg: Any, cw: Any) -> None:
+def test_a_serving_group_is_busy_and_the_load_is_a_scenario_setting(
+    make_sim: SimFactory, clock: VirtualClock, ec2: Any, asg: Any, cw: Any
+) -> None:
     busy = {"hot": Load(cpu_percent=95, requests_per_minute=5000)}
     make_sim(scenario=Scenario(group_load=lambda name, tags, serving: busy.get(name)))
     arn = target_group(ec2)
@@ -376,8 +434,14 @@ def test_a_serving_group_is_busy_and_the_load_is_a_scenario_setting(make_sim: Si
         cpu_alarm(cw, f"{name}-high", name, above=70, periods=1)
     dimension = arn.split(":")[-1]
     cw.put_metric_alarm(
-        AlarmName="requests", Namespace="AWS/ApplicationELB", MetricName="RequestCountPerTarget", Statistic="Sum",
-        Dimensions=[{"Name": "TargetGroup", "Value": dimension}], Period=60, EvaluationPeriods=1, Threshold=1000,
+        AlarmName="requests",
+        Namespace="AWS/ApplicationELB",
+        MetricName="RequestCountPerTarget",
+        Statistic="Sum",
+        Dimensions=[{"Name": "TargetGroup", "Value": dimension}],
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1000,
         ComparisonOperator="GreaterThanThreshold",
     )
     clock.advance(120)  # InService at 60 s, healthy behind the target group at 80 s
@@ -389,8 +453,14 @@ def test_a_serving_group_is_busy_and_the_load_is_a_scenario_setting(make_sim: Si
 
 def test_put_metric_data_drives_an_alarm(sim: Simulator, clock: VirtualClock, cw: Any) -> None:
     cw.put_metric_alarm(
-        AlarmName="backlog", Namespace="App", MetricName="Backlog", Statistic="Maximum", Period=60,
-        EvaluationPeriods=1, Threshold=100, ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmName="backlog",
+        Namespace="App",
+        MetricName="Backlog",
+        Statistic="Maximum",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=100,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
         TreatMissingData="notBreaching",
     )
     clock.advance(30)
@@ -402,12 +472,18 @@ def test_put_metric_data_drives_an_alarm(sim: Simulator, clock: VirtualClock, cw
 
 
 def test_an_alarm_in_alarm_invokes_simple_scaling_every_minute_honouring_cooldown_and_min(
-        sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any, cw: Any) -> None:
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any, cw: Any
+) -> None:
     # AWS: Auto Scaling actions repeat while the alarm stays in ALARM; a simple scaling policy waits
     # for its cooldown after each scaling activity; the desired capacity stays within min..max
     make_group(ec2, asg, "app", capacity=5, min_size=2)
-    asg.put_scaling_policy(AutoScalingGroupName="app", PolicyName="scale-in", AdjustmentType="ChangeInCapacity",
-                           ScalingAdjustment=-1, Cooldown=120)
+    asg.put_scaling_policy(
+        AutoScalingGroupName="app",
+        PolicyName="scale-in",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=-1,
+        Cooldown=120,
+    )
     cpu_alarm(cw, "idle", "app", below=20, periods=1, actions=[policy_arn(asg, "app", "scale-in")])
     clock.advance(60)  # first datapoint (idle): ALARM, scale in at once
     assert group(asg, "app")["DesiredCapacity"] == 4
@@ -421,13 +497,17 @@ def test_an_alarm_in_alarm_invokes_simple_scaling_every_minute_honouring_cooldow
     assert scaled == [f"scale-in (idle): desired {n} -> {n - 1}" for n in (5, 4, 3)]
 
 
-def test_step_scaling_takes_the_step_of_the_breach(make_sim: SimFactory, clock: VirtualClock, ec2: Any,
-                                                   asg: Any, cw: Any) -> None:
+def test_step_scaling_takes_the_step_of_the_breach(
+    make_sim: SimFactory, clock: VirtualClock, ec2: Any, asg: Any, cw: Any
+) -> None:
     # AWS (Step scaling): the step whose bounds contain (metric - threshold) applies
     make_sim(scenario=Scenario(group_load=lambda name, tags, serving: Load(cpu_percent=95)))
     make_group(ec2, asg, "app", capacity=1, max_size=10)
     asg.put_scaling_policy(
-        AutoScalingGroupName="app", PolicyName="out", PolicyType="StepScaling", AdjustmentType="ChangeInCapacity",
+        AutoScalingGroupName="app",
+        PolicyName="out",
+        PolicyType="StepScaling",
+        AdjustmentType="ChangeInCapacity",
         EstimatedInstanceWarmup=600,
         StepAdjustments=[
             {"MetricIntervalLowerBound": 0, "MetricIntervalUpperBound": 20, "ScalingAdjustment": 1},
@@ -445,8 +525,9 @@ def test_step_scaling_takes_the_step_of_the_breach(make_sim: SimFactory, clock: 
 
 def test_execute_policy_by_group_and_name(sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any) -> None:
     make_group(ec2, asg, "app", capacity=1)
-    asg.put_scaling_policy(AutoScalingGroupName="app", PolicyName="exact", AdjustmentType="ExactCapacity",
-                           ScalingAdjustment=3)
+    asg.put_scaling_policy(
+        AutoScalingGroupName="app", PolicyName="exact", AdjustmentType="ExactCapacity", ScalingAdjustment=3
+    )
     asg.execute_policy(AutoScalingGroupName="app", PolicyName="exact")
     assert group(asg, "app")["DesiredCapacity"] == 3
 
@@ -471,18 +552,23 @@ def test_classic_elb_connection_draining(sim: Simulator, clock: VirtualClock, ec
     assert elb_states(plain) == {}
     (state,) = elb.describe_instance_health(LoadBalancerName=drained)["InstanceStates"]
     assert (state["InstanceId"], state["State"], state["Description"]) == (
-        instance_id, "InService", "Instance deregistration currently in progress.")
+        instance_id,
+        "InService",
+        "Instance deregistration currently in progress.",
+    )
     clock.advance(44)
     assert elb_states(drained) == {instance_id: "InService"}
     clock.advance(1)
     assert elb_states(drained) == {}
     (state,) = elb.describe_instance_health(LoadBalancerName=drained, Instances=[{"InstanceId": instance_id}])[
-        "InstanceStates"]
+        "InstanceStates"
+    ]
     assert state["State"] == "OutOfService" and "not currently registered" in state["Description"]
 
 
-def test_registering_a_draining_instance_again_starts_its_health_checks_afresh(sim: Simulator, clock: VirtualClock,
-                                                                               ec2: Any, asg: Any) -> None:
+def test_registering_a_draining_instance_again_starts_its_health_checks_afresh(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     arn = target_group(ec2)
     make_group(ec2, asg, "app", capacity=1, TargetGroupARNs=[arn])
     clock.advance(80)
@@ -505,7 +591,8 @@ def test_the_sample_world_drains_for_30_seconds(sim: Simulator) -> None:
     attributes = client("elbv2").describe_target_group_attributes(TargetGroupArn=world.target_group_arn)["Attributes"]
     assert {a["Key"]: a["Value"] for a in attributes}["deregistration_delay.timeout_seconds"] == str(DRAIN_SECONDS)
     draining = client("elb").describe_load_balancer_attributes(LoadBalancerName=world.load_balancer_name)[
-        "LoadBalancerAttributes"]["ConnectionDraining"]
+        "LoadBalancerAttributes"
+    ]["ConnectionDraining"]
     assert draining == {"Enabled": True, "Timeout": DRAIN_SECONDS}
     assert world.profile()["timing"]["drain_seconds"] == DRAIN_SECONDS
 
@@ -519,8 +606,9 @@ def test_eventual_consistency_is_off_by_default(sim: Simulator, ec2: Any) -> Non
     assert ec2.describe_instances(InstanceIds=[instance_id])["Reservations"]
 
 
-def test_new_resources_are_invisible_to_describes_for_a_while(make_sim: SimFactory, clock: VirtualClock,
-                                                             ec2: Any, asg: Any) -> None:
+def test_new_resources_are_invisible_to_describes_for_a_while(
+    make_sim: SimFactory, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS: "if you run a command to ... describe the resource that you just created, its ID might
     # not have propagated throughout the system, and you will get an error responding that the
     # resource does not exist" (InvalidInstanceID.NotFound)
@@ -531,14 +619,20 @@ def test_new_resources_are_invisible_to_describes_for_a_while(make_sim: SimFacto
     with pytest.raises(ClientError) as missing:
         ec2.describe_instances(InstanceIds=[instance_id])
     assert error_code(missing) == "InvalidInstanceID.NotFound"
-    assert not any(i["InstanceId"] == instance_id for r in ec2.describe_instances()["Reservations"]
-                   for i in r["Instances"])
+    assert not any(
+        i["InstanceId"] == instance_id for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
+    )
     template = ec2.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData={"ImageId": image})
     with pytest.raises(ClientError) as missing:
         ec2.describe_launch_templates(LaunchTemplateNames=["web-lt"])
     assert error_code(missing) == "InvalidLaunchTemplateName.NotFoundException"
-    asg.create_auto_scaling_group(AutoScalingGroupName="app", LaunchTemplate={"LaunchTemplateName": "web-lt"},
-                                  MinSize=0, MaxSize=1, AvailabilityZones=["us-east-1a"])
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="app",
+        LaunchTemplate={"LaunchTemplateName": "web-lt"},
+        MinSize=0,
+        MaxSize=1,
+        AvailabilityZones=["us-east-1a"],
+    )
     assert asg.describe_auto_scaling_groups(AutoScalingGroupNames=["app"])["AutoScalingGroups"] == []
     clock.advance(40)
     new_image = ec2.create_image(InstanceId=instance_id, Name="app-2")["ImageId"]
@@ -576,16 +670,18 @@ def test_create_launch_template_with_a_client_token_creates_once(sim: Simulator,
     again = ec2.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData=data, ClientToken="t")
     assert again["LaunchTemplate"]["LaunchTemplateId"] == first["LaunchTemplate"]["LaunchTemplateId"]
     with pytest.raises(ClientError) as mismatch:
-        ec2.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData={"InstanceType": "t3.micro"},
-                                   ClientToken="t")
+        ec2.create_launch_template(
+            LaunchTemplateName="web-lt", LaunchTemplateData={"InstanceType": "t3.micro"}, ClientToken="t"
+        )
     assert error_code(mismatch) == "IdempotentParameterMismatch"
     with pytest.raises(ClientError) as exists:  # without a token: a second create of the name fails
         ec2.create_launch_template(LaunchTemplateName="web-lt", LaunchTemplateData=data)
     assert "AlreadyExists" in error_code(exists)
 
 
-def test_a_group_or_launch_configuration_name_in_use_is_refused(sim: Simulator, clock: VirtualClock,
-                                                                 ec2: Any, asg: Any) -> None:
+def test_a_group_or_launch_configuration_name_in_use_is_refused(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     # AWS: CreateAutoScalingGroup / CreateLaunchConfiguration with a name in use fail AlreadyExists
     # (moto would replace the group, its instances running on outside any group)
     make_group(ec2, asg, "web", capacity=2)
@@ -593,13 +689,20 @@ def test_a_group_or_launch_configuration_name_in_use_is_refused(sim: Simulator, 
     before = sorted(instance_ids(asg, "web"))
     with pytest.raises(ClientError) as taken:
         asg.create_auto_scaling_group(
-            AutoScalingGroupName="web", LaunchTemplate={"LaunchTemplateName": "lt-web", "Version": "$Latest"},
-            MinSize=0, MaxSize=6, DesiredCapacity=3, VPCZoneIdentifier=",".join(subnets(ec2)))
+            AutoScalingGroupName="web",
+            LaunchTemplate={"LaunchTemplateName": "lt-web", "Version": "$Latest"},
+            MinSize=0,
+            MaxSize=6,
+            DesiredCapacity=3,
+            VPCZoneIdentifier=",".join(subnets(ec2)),
+        )
     assert error_code(taken) == "AlreadyExists"
     assert sorted(instance_ids(asg, "web")) == before and group(asg, "web")["DesiredCapacity"] == 2
     asg.create_launch_configuration(LaunchConfigurationName="web-lc", ImageId=base_image(ec2), InstanceType="t3.micro")
     with pytest.raises(ClientError) as lc_taken:
-        asg.create_launch_configuration(LaunchConfigurationName="web-lc", ImageId=base_image(ec2), InstanceType="t3.large")
+        asg.create_launch_configuration(
+            LaunchConfigurationName="web-lc", ImageId=base_image(ec2), InstanceType="t3.large"
+        )
     assert error_code(lc_taken) == "AlreadyExists"
     (lc,) = asg.describe_launch_configurations(LaunchConfigurationNames=["web-lc"])["LaunchConfigurations"]
     assert lc["InstanceType"] == "t3.micro"
@@ -608,14 +711,19 @@ def test_a_group_or_launch_configuration_name_in_use_is_refused(sim: Simulator, 
 # == scaling policies per group =====================================================================
 
 
-def test_a_policy_of_the_same_name_on_another_group_is_another_policy(sim: Simulator, clock: VirtualClock,
-                                                                      ec2: Any, asg: Any) -> None:
+def test_a_policy_of_the_same_name_on_another_group_is_another_policy(
+    sim: Simulator, clock: VirtualClock, ec2: Any, asg: Any
+) -> None:
     make_group(ec2, asg, "blue", capacity=1)
     make_group(ec2, asg, "green", capacity=1)
     arns = {}
     for name, adjustment in (("blue", 1), ("green", 2)):
-        put = asg.put_scaling_policy(AutoScalingGroupName=name, PolicyName="scale-out",
-                                     AdjustmentType="ChangeInCapacity", ScalingAdjustment=adjustment)
+        put = asg.put_scaling_policy(
+            AutoScalingGroupName=name,
+            PolicyName="scale-out",
+            AdjustmentType="ChangeInCapacity",
+            ScalingAdjustment=adjustment,
+        )
         arns[name] = put["PolicyARN"]
         assert arns[name] == policy_arn(asg, name, "scale-out")
         assert f":autoScalingGroupName/{name}:policyName/scale-out" in arns[name]
@@ -623,8 +731,9 @@ def test_a_policy_of_the_same_name_on_another_group_is_another_policy(sim: Simul
     blue = asg.describe_policies(AutoScalingGroupName="blue")["ScalingPolicies"]
     assert [(p["PolicyName"], p["ScalingAdjustment"]) for p in blue] == [("scale-out", 1)]
     # an update keeps the ARN
-    asg.put_scaling_policy(AutoScalingGroupName="blue", PolicyName="scale-out", AdjustmentType="ChangeInCapacity",
-                           ScalingAdjustment=3)
+    asg.put_scaling_policy(
+        AutoScalingGroupName="blue", PolicyName="scale-out", AdjustmentType="ChangeInCapacity", ScalingAdjustment=3
+    )
     assert policy_arn(asg, "blue", "scale-out") == arns["blue"]
     asg.delete_policy(AutoScalingGroupName="green", PolicyName="scale-out")
     assert asg.describe_policies(AutoScalingGroupName="green")["ScalingPolicies"] == []

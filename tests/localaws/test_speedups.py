@@ -2,6 +2,7 @@
 per process, yet each execution runs components of its own and a definition that does not parse is
 refused at every attempt; a response class's methods are listed once, as moto lists them; clients
 are shared only between callers that would have made the same one."""
+
 from __future__ import annotations
 
 import json
@@ -31,17 +32,22 @@ _ORIGINAL = _moto_parse()
 
 def _definition(marker: str) -> str:
     # a Pass state that echoes its input, and a Choice that reads it: what an execution evaluates
-    return json.dumps({
-        "Comment": marker,
-        "StartAt": "Echo",
-        "States": {
-            "Echo": {"Type": "Pass", "ResultPath": "$.echo", "Parameters": {"seen.$": "$.value"}, "Next": "Big?"},
-            "Big?": {"Type": "Choice", "Choices": [{"Variable": "$.value", "NumericGreaterThan": 10, "Next": "Big"}],
-                     "Default": "Small"},
-            "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
-            "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
-        },
-    })
+    return json.dumps(
+        {
+            "Comment": marker,
+            "StartAt": "Echo",
+            "States": {
+                "Echo": {"Type": "Pass", "ResultPath": "$.echo", "Parameters": {"seen.$": "$.value"}, "Next": "Big?"},
+                "Big?": {
+                    "Type": "Choice",
+                    "Choices": [{"Variable": "$.value", "NumericGreaterThan": 10, "Next": "Big"}],
+                    "Default": "Small",
+                },
+                "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+                "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+            },
+        }
+    )
 
 
 @pytest.fixture
@@ -58,7 +64,9 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
 
 
 def _run(sfn, machine: str, value: int) -> dict:
-    arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"value": value}))["executionArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"value": value}))[
+        "executionArn"
+    ]
     for _ in range(500):
         described = sfn.describe_execution(executionArn=arn)
         if described["status"] != "RUNNING":

@@ -29,6 +29,7 @@ every such mutant is a 120 s hang, killed by timeout, telling nothing).
 
 A mutant is named ``<machine>:<state>:<operator>[<detail>]``; :func:`mutants` lists them in a fixed
 order, :func:`apply` returns a template with one applied."""
+
 from __future__ import annotations
 
 import copy
@@ -110,6 +111,7 @@ def write(template: dict, machine: str, definition: dict, tokens: list) -> None:
 
 # --- validity (what CreateStateMachine would refuse) ----------------------------------------------
 
+
 def successors(state: dict) -> list[str]:
     out = [state[k] for k in ("Next", "Default") if k in state]
     out += [rule["Next"] for rule in state.get("Choices", [])]
@@ -121,10 +123,17 @@ def problems(definition: dict) -> list[str]:
     """Why AWS would refuse the definition: a transition to a missing state, an empty Choice, a state
     that cannot be reached from StartAt."""
     states = definition["States"]
-    found = [f"{name}: a Choice without rules" for name, s in states.items()
-             if s["Type"] == "Choice" and not s.get("Choices")]
-    found += [f"{name} -> {target}: no such state" for name, s in states.items()
-              for target in successors(s) if target not in states]
+    found = [
+        f"{name}: a Choice without rules"
+        for name, s in states.items()
+        if s["Type"] == "Choice" and not s.get("Choices")
+    ]
+    found += [
+        f"{name} -> {target}: no such state"
+        for name, s in states.items()
+        for target in successors(s)
+        if target not in states
+    ]
     reached, todo = set(), [definition["StartAt"]]
     while todo:
         name = todo.pop()
@@ -137,6 +146,7 @@ def problems(definition: dict) -> list[str]:
 
 
 # --- the operators ---------------------------------------------------------------------------------
+
 
 def _is_recorder(name: str, state: dict) -> bool:
     return state["Type"] == "Pass" and name.endswith(" failed") and set(state.get("Parameters", {})) == RECORDER
@@ -152,7 +162,9 @@ def _is_polling(definition: dict, name: str) -> bool:
         if current in seen or current not in states:
             continue
         seen.add(current)
-        todo += [t for t in successors(states[current]) if t not in {c["Next"] for c in states[current].get("Catch", [])}]
+        todo += [
+            t for t in successors(states[current]) if t not in {c["Next"] for c in states[current].get("Catch", [])}
+        ]
     return False
 
 
@@ -177,25 +189,48 @@ def _operators(definition: dict) -> Iterator[tuple[str | None, str, str, str, Ed
                 yield name, "retry-removed", f"{name} has no Retry", "failed", at(lambda s: s.pop("Retry"))
                 for i, retrier in enumerate(state["Retry"]):
                     if "TransientAwsError" in retrier["ErrorEquals"]:
+
                         def drop_transient(s: dict, i: int = i) -> None:
                             s["Retry"][i]["ErrorEquals"].remove("TransientAwsError")
-                        yield (name, "retry-transient-dropped", f"{name} does not retry TransientAwsError", "failed",
-                               at(drop_transient))
+
+                        yield (
+                            name,
+                            "retry-transient-dropped",
+                            f"{name} does not retry TransientAwsError",
+                            "failed",
+                            at(drop_transient),
+                        )
             for key in ("TimeoutSeconds", "TimeoutSecondsPath"):
                 if key in state:
-                    yield (name, "timeout-removed", f"{name} has no {key}", "entered",
-                           at(lambda s, key=key: s.pop(key)))
+                    yield (
+                        name,
+                        "timeout-removed",
+                        f"{name} has no {key}",
+                        "entered",
+                        at(lambda s, key=key: s.pop(key)),
+                    )
             params = state.get("Parameters", {})
             payload = params.get("Payload") if isinstance(params.get("Payload"), dict) else None
             for key in params:
                 if key not in ESSENTIAL and key != "Payload":
-                    yield (name, f"parameter-dropped[{key}]", f"{name} is called without {key}", "entered",
-                           at(lambda s, key=key: s["Parameters"].pop(key)))
+                    yield (
+                        name,
+                        f"parameter-dropped[{key}]",
+                        f"{name} is called without {key}",
+                        "entered",
+                        at(lambda s, key=key: s["Parameters"].pop(key)),
+                    )
             for key in payload or {}:
                 if key not in ESSENTIAL and key != "action":
-                    yield (name, f"parameter-dropped[Payload.{key}]", f"{name} is called without {key}", "entered",
-                           at(lambda s, key=key: s["Parameters"]["Payload"].pop(key)))
+                    yield (
+                        name,
+                        f"parameter-dropped[Payload.{key}]",
+                        f"{name} is called without {key}",
+                        "entered",
+                        at(lambda s, key=key: s["Parameters"]["Payload"].pop(key)),
+                    )
             if "Next" in state:
+
                 def skipped(d: dict, name: str = name) -> None:
                     s = d["States"][name]
                     targets = [c["Next"] for c in s.get("Catch", [])]
@@ -203,39 +238,76 @@ def _operators(definition: dict) -> Iterator[tuple[str | None, str, str, str, Ed
                         d["States"][name] = {
                             "Type": "Choice",
                             "Choices": [{"Not": {"Variable": "$", "IsPresent": True}, "Next": t} for t in targets],
-                            "Default": s["Next"]}
+                            "Default": s["Next"],
+                        }
                     else:
                         d["States"][name] = {"Type": "Pass", "Next": s["Next"]}
+
                 yield name, "step-skipped", f"{name} does nothing", "entered", skipped
 
         for i, catcher in enumerate(state.get("Catch", [])):
             errors = "/".join(catcher["ErrorEquals"])
-            yield (name, f"catch-disabled[{i}]", f"{name}'s Catch of {errors} never matches", "failed",
-                   at(lambda s, i=i: s["Catch"][i].__setitem__("ErrorEquals", [NEVER_RAISED])))
+            yield (
+                name,
+                f"catch-disabled[{i}]",
+                f"{name}'s Catch of {errors} never matches",
+                "failed",
+                at(lambda s, i=i: s["Catch"][i].__setitem__("ErrorEquals", [NEVER_RAISED])),
+            )
             if catcher.get("ResultPath", "$") is not None:
-                yield (name, f"catch-result-discarded[{i}]",
-                       f"{name}'s Catch of {errors} drops the error (ResultPath null, not {catcher.get('ResultPath', '$')})",
-                       "failed", at(lambda s, i=i: s["Catch"][i].__setitem__("ResultPath", None)))
+                yield (
+                    name,
+                    f"catch-result-discarded[{i}]",
+                    f"{name}'s Catch of {errors} drops the error "
+                    f"(ResultPath null, not {catcher.get('ResultPath', '$')})",
+                    "failed",
+                    at(lambda s, i=i: s["Catch"][i].__setitem__("ResultPath", None)),
+                )
 
         if kind == "Choice":
             for i, rule in enumerate(state["Choices"]):
-                yield (name, f"rule-negated[{i}]", f"{name}: rule {i} (-> {rule['Next']}) is negated", "entered",
-                       at(lambda s, i=i: s["Choices"].__setitem__(i, _negate(s["Choices"][i]))))
-                yield (name, f"rule-removed[{i}]", f"{name}: rule {i} (-> {rule['Next']}) is removed", "entered",
-                       at(lambda s, i=i: s["Choices"].pop(i)))
+                yield (
+                    name,
+                    f"rule-negated[{i}]",
+                    f"{name}: rule {i} (-> {rule['Next']}) is negated",
+                    "entered",
+                    at(lambda s, i=i: s["Choices"].__setitem__(i, _negate(s["Choices"][i]))),
+                )
+                yield (
+                    name,
+                    f"rule-removed[{i}]",
+                    f"{name}: rule {i} (-> {rule['Next']}) is removed",
+                    "entered",
+                    at(lambda s, i=i: s["Choices"].pop(i)),
+                )
 
         if kind == "Pass" and not _is_recorder(name, state):
             for key in state.get("Parameters", {}):
-                yield (name, f"parameter-dropped[{key}]", f"{name}'s output has no {key}", "entered",
-                       at(lambda s, key=key: s["Parameters"].pop(key)))
+                yield (
+                    name,
+                    f"parameter-dropped[{key}]",
+                    f"{name}'s output has no {key}",
+                    "entered",
+                    at(lambda s, key=key: s["Parameters"].pop(key)),
+                )
 
         if kind == "Wait" and not _is_polling(definition, name):
-            yield (name, "wait-skipped", f"{name} waits 0 seconds", "entered",
-                   at(lambda s: (s.pop("SecondsPath", None), s.pop("Seconds", None), s.__setitem__("Seconds", 0))))
+            yield (
+                name,
+                "wait-skipped",
+                f"{name} waits 0 seconds",
+                "entered",
+                at(lambda s: (s.pop("SecondsPath", None), s.pop("Seconds", None), s.__setitem__("Seconds", 0))),
+            )
 
         if kind == "Fail" and "Error" in state:
-            yield (name, "fail-error-renamed", f"{name} fails with Mutant{state['Error']}", "entered",
-                   at(lambda s: s.__setitem__("Error", "Mutant" + s["Error"])))
+            yield (
+                name,
+                "fail-error-renamed",
+                f"{name} fails with Mutant{state['Error']}",
+                "entered",
+                at(lambda s: s.__setitem__("Error", "Mutant" + s["Error"])),
+            )
 
 
 def _candidates(template: dict) -> Iterator[tuple[Mutant, Edit]]:

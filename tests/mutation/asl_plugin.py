@@ -7,6 +7,7 @@
   entered and in which a Task failed, and how long the test took, into ``<file>`` (JSON): the map
   that says which tests can kill a mutant of a state.
 """
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,9 @@ if COVERAGE:
                     for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
                         kind = "rollback" if "Rollback" in machine["name"] else "deploy"
                         state = None
-                        for event in sfn.get_execution_history(executionArn=execution["executionArn"],
-                                                                maxResults=1000)["events"]:
+                        for event in sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)[
+                            "events"
+                        ]:
                             if event["type"].endswith("StateEntered"):
                                 state = event["stateEnteredEventDetails"]["name"]
                                 entry["entered"].add(f"{kind}:{state}")
@@ -85,6 +87,8 @@ if COVERAGE:
         _current.pop("test", None)
 
     def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
-        out = {node: {"entered": sorted(v["entered"]), "failed": sorted(v["failed"]), "seconds": v["seconds"]}
-               for node, v in _record.items()}
+        out = {
+            node: {"entered": sorted(v["entered"]), "failed": sorted(v["failed"]), "seconds": v["seconds"]}
+            for node, v in _record.items()
+        }
         Path(COVERAGE).write_text(json.dumps(out, indent=1, sort_keys=True))

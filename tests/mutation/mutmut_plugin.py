@@ -12,6 +12,7 @@ It also orders a mutant's tests (mutmut hands them over in no particular order, 
 first failure): the tests of the mutated module first (``lock`` -> test_lock*.py, in tests/unit and
 tests/integration), then the fastest, by the durations mutmut recorded. A killed mutant is found
 sooner; which mutants are killed does not change."""
+
 from __future__ import annotations
 
 import importlib
@@ -60,5 +61,10 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
         durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
     except (OSError, ValueError, KeyError):
         durations = {}
-    items.sort(key=lambda item: (not item.path.name.startswith(f"test_{module}"),
-                                 durations.get(item.nodeid, float("inf")), item.nodeid))
+    items.sort(
+        key=lambda item: (
+            not item.path.name.startswith(f"test_{module}"),
+            durations.get(item.nodeid, float("inf")),
+            item.nodeid,
+        )
+    )

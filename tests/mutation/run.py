@@ -28,6 +28,7 @@ score table of docs/reliability.md (between its ``mutation-score`` markers).
 Both kinds are resumable: mutmut keeps each mutant's result in ``.build/mutation/mutants/``, and
 the state machine run keeps its results in ``.build/mutation/asl-results.json``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,11 +61,16 @@ MAX_TESTS = 40
 
 # --- staging ---------------------------------------------------------------------------------------
 
+
 def stage() -> None:
     """.build/mutation/: src -> lambdas/, tests -> tests/, pyproject.toml, examples (read by tests)."""
     STAGE.mkdir(parents=True, exist_ok=True)
-    for link, target in (("src", "lambdas"), ("tests", "tests"), ("pyproject.toml", "pyproject.toml"),
-                         ("examples", "examples")):
+    for link, target in (
+        ("src", "lambdas"),
+        ("tests", "tests"),
+        ("pyproject.toml", "pyproject.toml"),
+        ("examples", "examples"),
+    ):
         path = STAGE / link
         if path.is_symlink() and os.readlink(path) == f"../../{target}":
             continue
@@ -74,6 +80,7 @@ def stage() -> None:
 
 
 # --- Python mutants (mutmut) -----------------------------------------------------------------------
+
 
 def run_python(max_children: int, only: list[str]) -> None:
     """mutmut over every mutant not yet checked, or again over those named by ``only`` (globs of
@@ -94,12 +101,18 @@ def forget_stale_stats() -> None:
     if not stats.exists():
         return
     recorded = stats.stat().st_mtime
-    sources = [p for folder in (ROOT / "lambdas" / "blue_green", *(ROOT / "tests" / tier for tier in TEST_TIERS))
-               for p in folder.rglob("*.py")]
+    sources = [
+        p
+        for folder in (ROOT / "lambdas" / "blue_green", *(ROOT / "tests" / tier for tier in TEST_TIERS))
+        for p in folder.rglob("*.py")
+    ]
     newer = [p for p in sources if p.stat().st_mtime > recorded]
     if newer:
-        print(f"{len(newer)} source or test files changed since mutmut recorded which tests call what "
-              f"(e.g. {newer[0].relative_to(ROOT)}): recording it again", flush=True)
+        print(
+            f"{len(newer)} source or test files changed since mutmut recorded which tests call what "
+            f"(e.g. {newer[0].relative_to(ROOT)}): recording it again",
+            flush=True,
+        )
         stats.unlink()
 
 
@@ -117,6 +130,7 @@ def python_results() -> dict[str, str]:
 
 # --- state machine mutants -------------------------------------------------------------------------
 
+
 def _load_asl_results() -> dict[str, dict]:
     return json.loads(ASL_RESULTS.read_text()) if ASL_RESULTS.exists() else {}
 
@@ -130,8 +144,11 @@ def pin_checks() -> list[tuple[str, Callable[[dict], None]]]:
     """The definition pins, as (name, check(machines)) to call in this process."""
     from tests.infra import test_definition_limits as pins
 
-    return [(name, getattr(pins, name)) for name in dir(pins)
-            if name.startswith("test_") and list(getattr(pins, name).__code__.co_varnames[:1]) == ["machines"]]
+    return [
+        (name, getattr(pins, name))
+        for name in dir(pins)
+        if name.startswith("test_") and list(getattr(pins, name).__code__.co_varnames[:1]) == ["machines"]
+    ]
 
 
 def pins_verdict(template: dict) -> str | None:
@@ -161,8 +178,22 @@ def record_coverage(tests: list[str] | None = None) -> dict[str, dict]:
     ASL_COVERAGE.parent.mkdir(parents=True, exist_ok=True)
     target = STAGE / "asl-coverage-new.json" if known is not None else ASL_COVERAGE
     env = {**os.environ, "IMMUTABLE_DEPLOY_ASL_COVERAGE": str(target)}
-    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "tests.mutation.asl_plugin", "-p", "no:cacheprovider",
-                    *(tests or SCENARIO_DIRS)], cwd=ROOT, env=env, check=False)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "tests.mutation.asl_plugin",
+            "-p",
+            "no:cacheprovider",
+            *(tests or SCENARIO_DIRS),
+        ],
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
     if known is None:
         return json.loads(ASL_COVERAGE.read_text())
     known.update(json.loads(target.read_text()))
@@ -179,8 +210,13 @@ def covering_tests(mutant: Any, coverage: dict[str, dict]) -> list[str]:
     return sorted(tests, key=lambda node: (coverage[node]["seconds"], node))
 
 
-def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS, again: bool = False,
-            new_tests: list[str] | None = None) -> None:
+def run_asl(
+    pins_only: bool,
+    limit: int | None,
+    max_tests: int = MAX_TESTS,
+    again: bool = False,
+    new_tests: list[str] | None = None,
+) -> None:
     """Every state machine mutant not checked yet; ``again``: the survivors too (after new tests,
     whose coverage ``new_tests`` records first)."""
     from immutable_deploy.localaws.stack import cached_template
@@ -191,17 +227,23 @@ def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS, agai
     if new_tests:
         record_coverage(new_tests)
     if again:
-        results = {name: r if r["status"] != "survived" else {"status": "not checked", "by": ""}
-                   for name, r in results.items()}
+        results = {
+            name: r if r["status"] != "survived" else {"status": "not checked", "by": ""} for name, r in results.items()
+        }
     pending = [m for m in asl.mutants(template) if m.id not in results or results[m.id]["status"] == "not checked"]
     started = time.monotonic()
     for mutant in pending:
         killer = pins_verdict(asl.apply(template, mutant.id))
-        results[mutant.id] = ({"status": "killed", "by": f"tests/infra/test_definition_limits.py::{killer}"}
-                              if killer else {"status": "not checked", "by": ""})
+        results[mutant.id] = (
+            {"status": "killed", "by": f"tests/infra/test_definition_limits.py::{killer}"}
+            if killer
+            else {"status": "not checked", "by": ""}
+        )
     _save_asl_results(results)
-    print(f"state machines: {sum(r['status'] == 'killed' for r in results.values())} of {len(results)} mutants "
-          f"killed by the definition pins ({time.monotonic() - started:.1f} s)")
+    print(
+        f"state machines: {sum(r['status'] == 'killed' for r in results.values())} of {len(results)} mutants "
+        f"killed by the definition pins ({time.monotonic() - started:.1f} s)"
+    )
     if pins_only:
         return
     coverage = record_coverage()
@@ -215,9 +257,26 @@ def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS, agai
             env = {**os.environ, "IMMUTABLE_DEPLOY_ASL_MUTANT": mutant.id}
             try:
                 run = subprocess.run(
-                    [sys.executable, "-m", "pytest", "-x", "-q", "-p", "tests.mutation.asl_plugin",
-                     "-p", "no:cacheprovider", "-p", "no:randomly", *tests],
-                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=PER_MUTANT_TIMEOUT)
+                    [
+                        sys.executable,
+                        "-m",
+                        "pytest",
+                        "-x",
+                        "-q",
+                        "-p",
+                        "tests.mutation.asl_plugin",
+                        "-p",
+                        "no:cacheprovider",
+                        "-p",
+                        "no:randomly",
+                        *tests,
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=PER_MUTANT_TIMEOUT,
+                )
                 failed = [line.split(" ", 2)[1] for line in run.stdout.splitlines() if line.startswith("FAILED ")]
                 if run.returncode == 0:
                     results[mutant.id] = {"status": "survived", "by": f"{len(tests)} of {len(covering)} covering tests"}
@@ -226,11 +285,14 @@ def run_asl(pins_only: bool, limit: int | None, max_tests: int = MAX_TESTS, agai
             except subprocess.TimeoutExpired:
                 results[mutant.id] = {"status": "timeout", "by": f"over {PER_MUTANT_TIMEOUT} s"}
         _save_asl_results(results)
-        print(f"[{done}/{len(survivors)}] {mutant.id}: {results[mutant.id]['status']} {results[mutant.id]['by']}",
-              flush=True)
+        print(
+            f"[{done}/{len(survivors)}] {mutant.id}: {results[mutant.id]['status']} {results[mutant.id]['by']}",
+            flush=True,
+        )
 
 
 # --- the report ------------------------------------------------------------------------------------
+
 
 def score(statuses: dict[str, str], equivalent: dict[str, str]) -> dict[str, Any]:
     counted = {name: s for name, s in statuses.items() if name not in equivalent and s != "not checked"}
@@ -239,9 +301,13 @@ def score(statuses: dict[str, str], equivalent: dict[str, str]) -> dict[str, Any
     # expected, then passed) and "skipped" count as not killed
     killed = tally["killed"] + tally["timeout"] + tally["segfault"] + tally["caught by type check"]
     return {
-        "mutants": len(statuses), "checked": len(counted), "equivalent": sum(1 for n in statuses if n in equivalent),
+        "mutants": len(statuses),
+        "checked": len(counted),
+        "equivalent": sum(1 for n in statuses if n in equivalent),
         "not_checked": sum(1 for n, s in statuses.items() if s == "not checked" and n not in equivalent),
-        "killed": killed, "survived": tally["survived"], "no_tests": tally["no tests"],
+        "killed": killed,
+        "survived": tally["survived"],
+        "no_tests": tally["no tests"],
         "score": round(100 * killed / len(counted), 1) if counted else None,
         "by_status": dict(sorted(tally.items())),
         "survivors": sorted(n for n, s in counted.items() if s in ("survived", "no tests")),
@@ -253,8 +319,11 @@ def report() -> dict[str, Any]:
 
     python = python_results()
     asl_results = {name: r["status"] for name, r in _load_asl_results().items()}
-    out = {"python": score(python, EQUIVALENT), "state_machines": score(asl_results, EQUIVALENT),
-           "generated": time.strftime("%Y-%m-%d", time.gmtime())}
+    out = {
+        "python": score(python, EQUIVALENT),
+        "state_machines": score(asl_results, EQUIVALENT),
+        "generated": time.strftime("%Y-%m-%d", time.gmtime()),
+    }
     per_module: dict[str, dict[str, str]] = {}
     for name, status in python.items():
         module = name.split(".x_")[0].split(".xǁ")[0]
@@ -265,23 +334,31 @@ def report() -> dict[str, Any]:
     _write_doc(out)
     for kind in ("python", "state_machines"):
         s = out[kind]
-        print(f"{kind}: {s['score']}% of {s['checked']} checked mutants killed "
-              f"({s['killed']} killed, {s['survived']} survived, {s['no_tests']} without tests, "
-              f"{s['equivalent']} equivalent, {s['not_checked']} not checked yet)")
+        print(
+            f"{kind}: {s['score']}% of {s['checked']} checked mutants killed "
+            f"({s['killed']} killed, {s['survived']} survived, {s['no_tests']} without tests, "
+            f"{s['equivalent']} equivalent, {s['not_checked']} not checked yet)"
+        )
     return out
 
 
 def _row(label: str, s: dict[str, Any]) -> str:
     shown = "n/a" if s["score"] is None else f"{s['score']}%"
-    return (f"| {label} | {s['mutants']} | {s['checked']} | {s['killed']} | {s['survived']} | {s['no_tests']} "
-            f"| {s['equivalent']} | {s['not_checked']} | **{shown}** |")
+    return (
+        f"| {label} | {s['mutants']} | {s['checked']} | {s['killed']} | {s['survived']} | {s['no_tests']} "
+        f"| {s['equivalent']} | {s['not_checked']} | **{shown}** |"
+    )
 
 
 def _write_doc(out: dict[str, Any]) -> None:
-    lines = [MARK_BEGIN, f"Last recorded run: {out['generated']} (`.build/mutation/report.json`).", "",
-             "| mutants of | made | checked | killed | survived | no test covers it | equivalent | not run yet | score |",
-             "|---|---|---|---|---|---|---|---|---|",
-             _row("`lambdas/blue_green/logic/` (mutmut)", out["python"])]
+    lines = [
+        MARK_BEGIN,
+        f"Last recorded run: {out['generated']} (`.build/mutation/report.json`).",
+        "",
+        "| mutants of | made | checked | killed | survived | no test covers it | equivalent | not run yet | score |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _row("`lambdas/blue_green/logic/` (mutmut)", out["python"]),
+    ]
     for module, s in out["python_by_module"].items():
         lines.append(_row(f"&nbsp;&nbsp;`{module}`", s))
     lines += [_row("deploy and rollback state machines", out["state_machines"]), MARK_END]
@@ -297,13 +374,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--pins-only", action="store_true", help="state machines: the definition pins only")
     parser.add_argument("--limit", type=int, help="state machines: at most this many scenario runs")
-    parser.add_argument("--max-tests", type=int, default=MAX_TESTS,
-                        help=f"state machines: covering tests run per mutant, fastest first (default {MAX_TESTS})")
+    parser.add_argument(
+        "--max-tests",
+        type=int,
+        default=MAX_TESTS,
+        help=f"state machines: covering tests run per mutant, fastest first (default {MAX_TESTS})",
+    )
     parser.add_argument("--again", action="store_true", help="state machines: run the survivors again too")
-    parser.add_argument("--new-tests", action="append", default=[], metavar="PATH",
-                        help="state machines: record which states these (new) scenario tests enter first")
-    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
-                        help="python: run these mutants again (a glob of names; repeatable)")
+    parser.add_argument(
+        "--new-tests",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="state machines: record which states these (new) scenario tests enter first",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="python: run these mutants again (a glob of names; repeatable)",
+    )
     args = parser.parse_args(argv)
     if args.what in ("all", "asl"):
         run_asl(args.pins_only, args.limit, args.max_tests, args.again, args.new_tests)

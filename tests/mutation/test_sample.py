@@ -7,6 +7,7 @@
   TransientAwsError dropped from the states' Retry, green's AlarmNotification no longer held until
   the switch, and the audit no longer reporting blue's processes left suspended.
 """
+
 from __future__ import annotations
 
 import copy
@@ -60,6 +61,7 @@ def test_every_equivalent_mutant_named_exists_and_says_why(template):
 
 # --- the three breaks ------------------------------------------------------------------------------
 
+
 def without_transient_retry(template: dict) -> dict:
     """The definitions as statemachine/common.py makes them without TransientAwsError in
     TRANSIENT_ERRORS: no Task retries it."""
@@ -90,16 +92,21 @@ def broken_local_aws(template) -> Iterator[Any]:
 
 
 def test_dropping_transient_aws_error_from_the_retry_is_noticed(template, broken_local_aws):
-    assert run.pins_verdict(without_transient_retry(template)) == \
-        "test_every_lambda_task_retries_the_transient_errors_with_the_same_policy"
+    assert (
+        run.pins_verdict(without_transient_retry(template))
+        == "test_every_lambda_task_retries_the_transient_errors_with_the_same_policy"
+    )
     from tests.scenarios import test_retry
 
     with pytest.raises(AssertionError):
         test_retry.test_throttling_that_outlasts_botocores_attempts_is_retried_by_the_state_and_the_deployment_succeeds(
-            broken_local_aws)
+            broken_local_aws
+        )
 
 
-def run_against_changed_code(tmp_path: Path, file: str, old: str, new: str, tests: list[str]) -> subprocess.CompletedProcess:
+def run_against_changed_code(
+    tmp_path: Path, file: str, old: str, new: str, tests: list[str]
+) -> subprocess.CompletedProcess:
     """Run ``tests`` with lambdas/ replaced by a copy where ``old`` is ``new`` in ``file``."""
     copy_root = tmp_path / "lambdas"
     shutil.copytree(ROOT / "lambdas", copy_root, ignore=shutil.ignore_patterns("__pycache__", "layer"))
@@ -109,8 +116,24 @@ def run_against_changed_code(tmp_path: Path, file: str, old: str, new: str, test
     path.write_text(source.replace(old, new))
     env = {**os.environ, "IMMUTABLE_DEPLOY_LAMBDAS_UNDER_TEST": str(copy_root)}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-x", "-p", "tests.mutation.mutmut_plugin", "-p", "no:cacheprovider", *tests],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-x",
+            "-p",
+            "tests.mutation.mutmut_plugin",
+            "-p",
+            "no:cacheprovider",
+            *tests,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 BREAKS = {
@@ -118,7 +141,9 @@ BREAKS = {
         "blue_green/logic/fleet.py",
         'HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]',
         'HELD_UNTIL_SWITCH = ["ScheduledActions"]',
-        ["tests/scenarios/test_fidelity.py::test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held"],
+        [
+            "tests/scenarios/test_fidelity.py::test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held"
+        ],
     ),
     "the audit no longer reports blue's processes left suspended": (
         "blue_green/logic/audit.py",
@@ -134,7 +159,9 @@ def test_a_break_that_once_passed_the_suite_is_noticed(tmp_path, name):
     file, old, new, tests = BREAKS[name]
     result = run_against_changed_code(tmp_path, file, old, new, tests)
     # the run failed, and because the named test did (not an error of the run itself)
-    assert result.returncode == 1 and f"FAILED {tests[0]}" in result.stdout, result.stdout[-3000:] + result.stderr[-2000:]
+    assert result.returncode == 1 and f"FAILED {tests[0]}" in result.stdout, (
+        result.stdout[-3000:] + result.stderr[-2000:]
+    )
 
 
 def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
@@ -146,13 +173,26 @@ def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
     assert "FAILED" not in result.stdout and "ERROR" not in result.stdout
 
 
-@pytest.mark.parametrize("changed", [
-    "lambdas/blue_green/logic/approval.py", "tests/unit/test_approval.py", "tests/integration/test_approval.py",
-])
-def test_mutmuts_record_of_which_tests_call_what_is_dropped_when_code_or_tests_are_newer(tmp_path, monkeypatch, changed):
+@pytest.mark.parametrize(
+    "changed",
+    [
+        "lambdas/blue_green/logic/approval.py",
+        "tests/unit/test_approval.py",
+        "tests/integration/test_approval.py",
+    ],
+)
+def test_mutmuts_record_of_which_tests_call_what_is_dropped_when_code_or_tests_are_newer(
+    tmp_path, monkeypatch, changed
+):
     root, stage = tmp_path / "repo", tmp_path / "repo" / ".build" / "mutation"
-    files = [root / path for path in (
-        "lambdas/blue_green/logic/approval.py", "tests/unit/test_approval.py", "tests/integration/test_approval.py")]
+    files = [
+        root / path
+        for path in (
+            "lambdas/blue_green/logic/approval.py",
+            "tests/unit/test_approval.py",
+            "tests/integration/test_approval.py",
+        )
+    ]
     for file in files:
         file.parent.mkdir(parents=True)
         file.write_text("def test_x(): pass\n")

@@ -1,6 +1,7 @@
 """Scenario tests: the synthesized deploy and rollback state machines run in moto's interpreter with
 the real handlers in-process, on the simulated AWS (pending images, booting instances, health
 checks, faults) with a virtual clock, so polling loops and timeouts run for real at no cost in time."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,18 @@ def cause(desc: dict) -> Any:
 
 #: what :func:`leftovers` looks at, everything an execution can create
 LEFTOVER_KINDS = (
-    "instances", "spot_requests", "volumes", "network_interfaces", "images", "snapshots",
-    "launch_templates", "launch_configurations", "groups", "orphaned_scaling_policies", "alarms", "table_items",
+    "instances",
+    "spot_requests",
+    "volumes",
+    "network_interfaces",
+    "images",
+    "snapshots",
+    "launch_templates",
+    "launch_configurations",
+    "groups",
+    "orphaned_scaling_policies",
+    "alarms",
+    "table_items",
 )
 
 
@@ -87,10 +98,14 @@ def leftovers(execution_arn: str) -> Leftovers:
         return name in groups or (name not in existing and bool(named.search(name)))
 
     instances = [
-        i["InstanceId"] for r in pages(ec2, "describe_instances", "Reservations") for i in r["Instances"]
+        i["InstanceId"]
+        for r in pages(ec2, "describe_instances", "Reservations")
+        for i in r["Instances"]
         if i["State"]["Name"] not in ("terminated", "shutting-down")
-        and (ours(i.get("Tags")) or any(t["Key"] == "aws:autoscaling:groupName" and group_is_ours(t["Value"])
-                                         for t in i.get("Tags", [])))
+        and (
+            ours(i.get("Tags"))
+            or any(t["Key"] == "aws:autoscaling:groupName" and group_is_ours(t["Value"]) for t in i.get("Tags", []))
+        )
     ]
 
     def image_is_ours_or_gone(image_id: str) -> bool:
@@ -102,20 +117,26 @@ def leftovers(execution_arn: str) -> Leftovers:
 
     # untagged: found by name; one of green's name that was made from someone else's image is not ours
     launch_configurations = [
-        c["LaunchConfigurationName"] for c in pages(asg, "describe_launch_configurations", "LaunchConfigurations")
-        if c["LaunchConfigurationName"].startswith(naming.NAME_PREFIX) and named.search(c["LaunchConfigurationName"])
+        c["LaunchConfigurationName"]
+        for c in pages(asg, "describe_launch_configurations", "LaunchConfigurations")
+        if c["LaunchConfigurationName"].startswith(naming.NAME_PREFIX)
+        and named.search(c["LaunchConfigurationName"])
         and image_is_ours_or_gone(c["ImageId"])
     ]
     alarms = []
     for alarm in pages(cloudwatch, "describe_alarms", "MetricAlarms"):
         name = alarm["AlarmName"]
         watches = [d["Value"] for d in alarm.get("Dimensions", []) if d["Name"] == "AutoScalingGroupName"]
-        if (name.startswith(naming.NAME_PREFIX) and named.search(name)) or any(group_is_ours(g) for g in watches) \
-                or ours(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags")):
+        if (
+            (name.startswith(naming.NAME_PREFIX) and named.search(name))
+            or any(group_is_ours(g) for g in watches)
+            or ours(cloudwatch.list_tags_for_resource(ResourceARN=alarm["AlarmArn"]).get("Tags"))
+        ):
             alarms.append(name)
     # a group's policies go with it (a group still there is listed itself): these outlived their group
     orphaned_policies = [
-        f"{p['AutoScalingGroupName']}/{p['PolicyName']}" for p in pages(asg, "describe_policies", "ScalingPolicies")
+        f"{p['AutoScalingGroupName']}/{p['PolicyName']}"
+        for p in pages(asg, "describe_policies", "ScalingPolicies")
         if group_is_ours(p["AutoScalingGroupName"]) and p["AutoScalingGroupName"] not in existing
     ]
     spot_requests = [
@@ -132,12 +153,21 @@ def leftovers(execution_arn: str) -> Leftovers:
     return Leftovers(
         instances=instances,
         spot_requests=spot_requests,
-        volumes=[v["VolumeId"] for v in pages(ec2, "describe_volumes", "Volumes", Filters=tag) if v["State"] not in ("deleting", "deleted")],
-        network_interfaces=[n["NetworkInterfaceId"]
-                            for n in pages(ec2, "describe_network_interfaces", "NetworkInterfaces", Filters=tag)],
+        volumes=[
+            v["VolumeId"]
+            for v in pages(ec2, "describe_volumes", "Volumes", Filters=tag)
+            if v["State"] not in ("deleting", "deleted")
+        ],
+        network_interfaces=[
+            n["NetworkInterfaceId"] for n in pages(ec2, "describe_network_interfaces", "NetworkInterfaces", Filters=tag)
+        ],
         images=[i["ImageId"] for i in ec2.describe_images(Owners=["self"], Filters=tag)["Images"]],
-        snapshots=[s["SnapshotId"] for s in pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=tag)],
-        launch_templates=[t["LaunchTemplateName"] for t in pages(ec2, "describe_launch_templates", "LaunchTemplates", Filters=tag)],
+        snapshots=[
+            s["SnapshotId"] for s in pages(ec2, "describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=tag)
+        ],
+        launch_templates=[
+            t["LaunchTemplateName"] for t in pages(ec2, "describe_launch_templates", "LaunchTemplates", Filters=tag)
+        ],
         launch_configurations=launch_configurations,
         groups=groups,
         orphaned_scaling_policies=orphaned_policies,

@@ -1,4 +1,5 @@
 """`make demo` runs in CI non-interactively: its outcomes are asserted, not only its exit code."""
+
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
 """The deploy workflow end to end: what serves traffic afterwards, what exists, which states ran."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,9 @@ from tests.scenarios.conftest import cause, leftovers, lock_item, nothing_left
 
 
 def group(name: str) -> dict:
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def tags(g: dict) -> dict[str, str]:
@@ -21,10 +24,12 @@ def staging_instances(execution_arn: str) -> list[dict]:
     ec2 = boto3.client("ec2")
     return [
         i
-        for r in ec2.describe_instances(Filters=[
-            {"Name": "tag:immutable-deploy:execution", "Values": [execution_arn]},
-            {"Name": "tag:immutable-deploy:role", "Values": ["staging"]},
-        ])["Reservations"]
+        for r in ec2.describe_instances(
+            Filters=[
+                {"Name": "tag:immutable-deploy:execution", "Values": [execution_arn]},
+                {"Name": "tag:immutable-deploy:role", "Values": ["staging"]},
+            ]
+        )["Reservations"]
         for i in r["Instances"]
     ]
 
@@ -86,9 +91,23 @@ def test_blue_green_behind_a_classic_elb(local_aws):
     assert len(green_alarms) == 1 and green_alarms[0]["AlarmActions"] == [policies[0]["PolicyARN"]]
     # and the path went through every phase, polling while AWS was not ready
     states = aws.states_entered(arn)
-    for state in ("LaunchStaging", "CheckStaging", "ApplyProductionSettings", "CreateImage", "CheckImage",
-                  "TerminateStaging", "CreateGreenGroup", "CheckGreenHealth", "AttachGreen",
-                  "CheckGreenInService", "DetachBlue", "DrainBlue", "SuspendBlue", "ReleaseLock", "Deployed"):
+    for state in (
+        "LaunchStaging",
+        "CheckStaging",
+        "ApplyProductionSettings",
+        "CreateImage",
+        "CheckImage",
+        "TerminateStaging",
+        "CreateGreenGroup",
+        "CheckGreenHealth",
+        "AttachGreen",
+        "CheckGreenInService",
+        "DetachBlue",
+        "DrainBlue",
+        "SuspendBlue",
+        "ReleaseLock",
+        "Deployed",
+    ):
         assert state in states
     assert states.count("CheckImage") > 1 and states.count("CheckGreenHealth") > 1
     assert "Compensate" not in states
@@ -103,7 +122,8 @@ def test_target_group_with_a_launch_configuration(local_aws):
     assert "launch_template_id" not in out
     assert aws.serving()["tg"] == [out["green_asg"]]
     lc = boto3.client("autoscaling").describe_launch_configurations(
-        LaunchConfigurationNames=[out["launch_configuration_name"]])["LaunchConfigurations"][0]
+        LaunchConfigurationNames=[out["launch_configuration_name"]]
+    )["LaunchConfigurations"][0]
     assert lc["ImageId"] == out["image_id"] and lc["MetadataOptions"]["HttpTokens"] == "required"
     assert group(out["green_asg"])["LaunchConfigurationName"] == out["launch_configuration_name"]
     assert "DeployedWithLaunchConfiguration" in aws.states_entered(arn)
@@ -247,8 +267,12 @@ def test_invalid_input_is_rejected_before_anything_is_created(local_aws):
     desc = aws.wait(arn)
     assert desc["status"] == "FAILED" and desc["error"] == "InvalidDeploymentRequest"
     assert "profile.fleet.min_size" in desc["cause"] and "profile.timing.poll_secs: unknown field" in desc["cause"]
-    assert aws.states_entered(arn) == ["Start", "ValidateRequest", "Explain InvalidDeploymentRequest",
-                                       "InvalidDeploymentRequest"]
+    assert aws.states_entered(arn) == [
+        "Start",
+        "ValidateRequest",
+        "Explain InvalidDeploymentRequest",
+        "InvalidDeploymentRequest",
+    ]
     assert nothing_left(arn) and lock_item(aws) is None
 
     missing = aws.world.request("2.0.1")
@@ -279,16 +303,29 @@ def test_an_instance_role_the_stack_may_not_pass_is_named_before_anything_is_cre
     desc = aws.wait(arn)
     # Then validation names the field and the role, and nothing was created or touched
     assert desc["error"] == "InvalidDeploymentRequest"
-    assert "profile.bake.instance_profile: instance profile web-staging-2 holds role payments-admin, which this " \
-           "stack may not pass to EC2 (it may pass: web-instance)" in desc["cause"]
+    assert (
+        "profile.bake.instance_profile: instance profile web-staging-2 holds role payments-admin, which this "
+        "stack may not pass to EC2 (it may pass: web-instance)" in desc["cause"]
+    )
     assert nothing_left(arn) and lock_item(aws) is None
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
 
 
 def test_steps_delivered_twice_create_nothing_twice(local_aws):
     aws = local_aws()
-    aws.lambdas.repeat = {"acquire", "launch", "apply_settings", "create", "create_launch", "create_group",
-                          "attach_green", "detach_blue", "suspend_blue", "terminate", "release"}
+    aws.lambdas.repeat = {
+        "acquire",
+        "launch",
+        "apply_settings",
+        "create",
+        "create_launch",
+        "create_group",
+        "attach_green",
+        "detach_blue",
+        "suspend_blue",
+        "terminate",
+        "release",
+    }
     arn = aws.start_deploy(aws.world.request("2.0.0"))
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED", cause(desc)

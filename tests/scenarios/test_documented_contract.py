@@ -6,6 +6,7 @@ waits what its check asked for).
 
 A field a CI job reads that went missing, or a drain that stopped waiting, passes every test that
 only looks at what serves afterwards; these look at the contract itself."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,9 @@ BLUE = "web-1.0.0"
 
 
 def group(name: str) -> dict:
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def at_path(document: Any, path: str) -> Any:
@@ -58,14 +61,17 @@ def green_image(green: dict) -> str:
     """The image green's instances launch from, read from its launch template or configuration."""
     if "LaunchConfigurationName" in green:
         (config,) = boto3.client("autoscaling").describe_launch_configurations(
-            LaunchConfigurationNames=[green["LaunchConfigurationName"]])["LaunchConfigurations"]
+            LaunchConfigurationNames=[green["LaunchConfigurationName"]]
+        )["LaunchConfigurations"]
         return config["ImageId"]
     (version,) = boto3.client("ec2").describe_launch_template_versions(
-        LaunchTemplateId=green["LaunchTemplate"]["LaunchTemplateId"], Versions=["$Latest"])["LaunchTemplateVersions"]
+        LaunchTemplateId=green["LaunchTemplate"]["LaunchTemplateId"], Versions=["$Latest"]
+    )["LaunchTemplateVersions"]
     return version["LaunchTemplateData"]["ImageId"]
 
 
 # --- outputs (outputs-and-errors.md, "Success") ------------------------------------------------------
+
 
 @pytest.mark.parametrize("launch", ["launch_template", "launch_configuration"])
 def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
@@ -78,13 +84,22 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
     out = json.loads(desc["output"])
     # Then the output names what a CI job needs, and nothing else
     green = group(out["green_asg"])
-    settings = ({"launch_template_id": green["LaunchTemplate"]["LaunchTemplateId"]} if launch == "launch_template"
-                else {"launch_configuration_name": green["LaunchConfigurationName"]})
+    settings = (
+        {"launch_template_id": green["LaunchTemplate"]["LaunchTemplateId"]}
+        if launch == "launch_template"
+        else {"launch_configuration_name": green["LaunchConfigurationName"]}
+    )
     image_id = green_image(green)
     assert out == {
-        "status": "DEPLOYED", "app": "web", "version": "2.0.0", "image_id": image_id,
-        "green_asg": green["AutoScalingGroupName"], "blue_asg": BLUE, "execution": arn,
-        "pruned": {"deleted": [], "left": [], "kept": [BLUE]}, **settings,
+        "status": "DEPLOYED",
+        "app": "web",
+        "version": "2.0.0",
+        "image_id": image_id,
+        "green_asg": green["AutoScalingGroupName"],
+        "blue_asg": BLUE,
+        "execution": arn,
+        "pruned": {"deleted": [], "left": [], "kept": [BLUE]},
+        **settings,
     }
     assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
 
@@ -99,13 +114,18 @@ def test_a_rollback_outputs_exactly_the_documented_fields(local_aws):
     # Then the output names the group that serves again and the one retired
     assert desc["status"] == "SUCCEEDED", cause(desc)
     assert json.loads(desc["output"]) == {
-        "status": "ROLLED_BACK", "app": "web", "serving_asg": BLUE, "retired_asg": deployed["green_asg"],
-        "retired_asgs": [deployed["green_asg"]], "execution": arn,
+        "status": "ROLLED_BACK",
+        "app": "web",
+        "serving_asg": BLUE,
+        "retired_asg": deployed["green_asg"],
+        "retired_asgs": [deployed["green_asg"]],
+        "execution": arn,
     }
     assert aws.serving() == {"elb": [BLUE], "tg": [BLUE]}
 
 
 # --- waits (how-it-works.md) -------------------------------------------------------------------------
+
 
 def test_blue_drains_before_it_is_suspended_and_every_poll_waits_what_its_check_asked(local_aws):
     # Given a deployment of 2.0.0 over 1.0.0 (drain_seconds 30)
@@ -132,7 +152,7 @@ def test_compensation_waits_for_blue_then_drains_green_before_deleting_it(local_
     # Then every Wait of the compensation lasted what its input named: blue's health checks first,
     # green's in-flight requests (drain_seconds) next, then green's instances terminating
     assert [(name, waited) for name, waited, _ in found] == [(name, asked) for name, _, asked in found]
-    compensation = [name for name, *_ in found][[name for name, *_ in found].index("DrainBlue") + 1:]
+    compensation = [name for name, *_ in found][[name for name, *_ in found].index("DrainBlue") + 1 :]
     assert compensation[0] == "WaitForBlue" and "DrainGreen" in compensation
     assert compensation.index("DrainGreen") < compensation.index("WaitForGreenDeleted")
     assert ("DrainGreen", 30.0, 30.0) in found

@@ -5,6 +5,7 @@ the audit), and every wait's timeout of operations.md.
 
 Each asserts what serves afterwards, that nothing of the execution is left (or exactly what is),
 which states ran, and the error with its cause."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,12 @@ def execution_arn(aws, name: str) -> str:
 
 
 def staging_instances(execution_arn: str) -> list[dict]:
-    found = boto3.client("ec2").describe_instances(Filters=[
-        {"Name": "tag:immutable-deploy:execution", "Values": [execution_arn]},
-        {"Name": "tag:immutable-deploy:role", "Values": ["staging"]},
-    ])
+    found = boto3.client("ec2").describe_instances(
+        Filters=[
+            {"Name": "tag:immutable-deploy:execution", "Values": [execution_arn]},
+            {"Name": "tag:immutable-deploy:role", "Values": ["staging"]},
+        ]
+    )
     return [i for r in found["Reservations"] for i in r["Instances"]]
 
 
@@ -63,6 +66,7 @@ def assert_rolled_back(aws, arn: str, desc: dict, failed_state: str, error: str,
 
 # --- the typed errors of the bake (outputs-and-errors.md; how-it-works.md phases 2 and 4) ---------
 
+
 def test_when_no_staging_instance_can_launch_anywhere_the_deployment_rolls_back(local_aws):
     # Given EC2 refusing every instance type in every subnet, spot and on-demand
     aws = local_aws(scenario=Scenario(spot_capacity_refused={"*"}, on_demand_capacity_refused={"*"}))
@@ -92,8 +96,13 @@ def test_a_second_spot_interruption_fails_the_deployment_after_the_one_relaunch(
     assert aws.states_entered(arn).count("RelaunchStaging") == 2
     assert "ApplyProductionSettings" not in aws.states_entered(arn)
     # and both launches (tagged 1 and 2) were spot, and are terminated
-    launches = {{t["Key"]: t["Value"] for t in i["Tags"]}["immutable-deploy:launch"]:
-                (i.get("InstanceLifecycle"), i["State"]["Name"]) for i in staging_instances(arn)}
+    launches = {
+        {t["Key"]: t["Value"] for t in i["Tags"]}["immutable-deploy:launch"]: (
+            i.get("InstanceLifecycle"),
+            i["State"]["Name"],
+        )
+        for i in staging_instances(arn)
+    }
     assert launches == {"1": ("spot", "terminated"), "2": ("spot", "terminated")}
 
 
@@ -116,42 +125,60 @@ def test_a_failing_production_settings_command_fails_with_command_failed(local_a
 
 # --- ResourceConflict (operations.md "Idempotency") --------------------------------------------------
 
+
 def foreign_resource(aws, kind: str, name: str) -> None:
     """A resource named as this deployment's would be, made by someone else (another execution's tag)."""
     ec2, asg = boto3.client("ec2"), boto3.client("autoscaling")
     other = {"Key": naming.TAG_EXECUTION, "Value": "arn:aws:states:us-east-1:123456789012:execution:x:y"}
     if kind == "launch template":
         ec2.create_launch_template(
-            LaunchTemplateName=name, LaunchTemplateData={"ImageId": aws.world.base_image_id, "InstanceType": "t3.micro"},
-            TagSpecifications=[{"ResourceType": "launch-template", "Tags": [other]}])
+            LaunchTemplateName=name,
+            LaunchTemplateData={"ImageId": aws.world.base_image_id, "InstanceType": "t3.micro"},
+            TagSpecifications=[{"ResourceType": "launch-template", "Tags": [other]}],
+        )
     elif kind == "group":
         asg.create_auto_scaling_group(
-            AutoScalingGroupName=name, LaunchTemplate={"LaunchTemplateName": BLUE, "Version": "1"},
-            MinSize=0, MaxSize=1, DesiredCapacity=0, VPCZoneIdentifier=aws.world.subnet_ids[0],
-            Tags=[{**other, "PropagateAtLaunch": False}])
+            AutoScalingGroupName=name,
+            LaunchTemplate={"LaunchTemplateName": BLUE, "Version": "1"},
+            MinSize=0,
+            MaxSize=1,
+            DesiredCapacity=0,
+            VPCZoneIdentifier=aws.world.subnet_ids[0],
+            Tags=[{**other, "PropagateAtLaunch": False}],
+        )
     else:
-        asg.create_launch_configuration(LaunchConfigurationName=naming.launch_configuration(name),
-                                        ImageId=aws.world.base_image_id, InstanceType="t3.micro")
+        asg.create_launch_configuration(
+            LaunchConfigurationName=naming.launch_configuration(name),
+            ImageId=aws.world.base_image_id,
+            InstanceType="t3.micro",
+        )
 
 
 def foreign_still_there(kind: str, name: str) -> bool:
     if kind == "launch template":
-        templates = boto3.client("ec2").describe_launch_templates(Filters=[{"Name": "launch-template-name", "Values": [name]}])
+        templates = boto3.client("ec2").describe_launch_templates(
+            Filters=[{"Name": "launch-template-name", "Values": [name]}]
+        )
         return bool(templates["LaunchTemplates"])
     if kind == "group":
         return group(name) is not None
     found = boto3.client("autoscaling").describe_launch_configurations(
-        LaunchConfigurationNames=[naming.launch_configuration(name)])["LaunchConfigurations"]
+        LaunchConfigurationNames=[naming.launch_configuration(name)]
+    )["LaunchConfigurations"]
     return bool(found)
 
 
-@pytest.mark.parametrize(("kind", "launch", "failed_state"), [
-    ("launch template", "launch_template", "CreateLaunchSettings"),
-    ("group", "launch_template", "CreateGreenGroup"),
-    ("launch configuration", "launch_configuration", "CreateLaunchSettings"),
-])
-def test_a_resource_with_this_deployments_name_that_it_did_not_create_is_a_conflict(local_aws, kind, launch,
-                                                                                    failed_state):
+@pytest.mark.parametrize(
+    ("kind", "launch", "failed_state"),
+    [
+        ("launch template", "launch_template", "CreateLaunchSettings"),
+        ("group", "launch_template", "CreateGreenGroup"),
+        ("launch configuration", "launch_configuration", "CreateLaunchSettings"),
+    ],
+)
+def test_a_resource_with_this_deployments_name_that_it_did_not_create_is_a_conflict(
+    local_aws, kind, launch, failed_state
+):
     # Given a resource that bears the name this execution will give its own, made by someone else
     aws = local_aws()
     name = "web-conflict-1"
@@ -166,12 +193,16 @@ def test_a_resource_with_this_deployments_name_that_it_did_not_create_is_a_confl
     groups = (BLUE, green) if kind == "group" else (BLUE,)
     report = assert_rolled_back(aws, arn, desc, failed_state, "ResourceConflict", groups=groups)
     assert green in report["cause"]
-    assert ("not this execution's" if kind == "launch configuration" else "not created by this execution") \
-        in report["cause"]
+    assert ("not this execution's" if kind == "launch configuration" else "not created by this execution") in report[
+        "cause"
+    ]
     # without touching the other's resource, and with what it created itself undone
     assert foreign_still_there(kind, green)
-    untouched = {"launch template": "deleted launch template", "group": "green group",
-                 "launch configuration": "deleted launch configuration"}[kind]
+    untouched = {
+        "launch template": "deleted launch template",
+        "group": "green group",
+        "launch configuration": "deleted launch configuration",
+    }[kind]
     assert not any(untouched in u or u.startswith("detached green") for u in report["undone"]), report["undone"]
     assert any(u.startswith("deregistered image ") for u in report["undone"])
     if kind == "group":  # its own launch template came before the group
@@ -180,12 +211,17 @@ def test_a_resource_with_this_deployments_name_that_it_did_not_create_is_a_confl
 
 # --- untyped errors before the lock (outputs-and-errors.md, last paragraph; operations.md "Retries")
 
-@pytest.mark.parametrize(("operation", "failing_state"), [
-    ("DescribeImages", "ValidateRequest"),  # EC2 RequestLimitExceeded while the references are checked
-    ("PutItem", "AcquireLock"),  # DynamoDB ThrottlingException while the lock is written
-])
+
+@pytest.mark.parametrize(
+    ("operation", "failing_state"),
+    [
+        ("DescribeImages", "ValidateRequest"),  # EC2 RequestLimitExceeded while the references are checked
+        ("PutItem", "AcquireLock"),  # DynamoDB ThrottlingException while the lock is written
+    ],
+)
 def test_throttling_that_outlives_every_retry_before_the_lock_fails_with_its_name_and_creates_nothing(
-        local_aws, operation, failing_state):
+    local_aws, operation, failing_state
+):
     # Given AWS throttling one call of the step past every retry
     aws = local_aws()
     aws.sim.set_scenario(Scenario(throttle={operation: 1000}))
@@ -206,6 +242,7 @@ def test_throttling_that_outlives_every_retry_before_the_lock_fails_with_its_nam
 
 
 # --- the compensation's own failures (rollback.md "Automatic compensation") -------------------------
+
 
 def test_a_failed_restore_blue_goes_on_to_check_blue(local_aws):
     # Given Auto Scaling refusing every ResumeProcesses: SuspendBlue fails at its last call (green's
@@ -259,6 +296,7 @@ def test_when_the_audit_itself_fails_the_rollback_is_incomplete_with_unknown_lef
 
 
 # --- the timeouts of operations.md ("Timeouts") -----------------------------------------------------
+
 
 def test_staging_never_ready_fails_with_staging_not_ready(local_aws):
     # Given ready commands that never pass

@@ -4,6 +4,7 @@ prune, and launch configurations deleted once their group is gone), and the metr
 deployment counts.
 
 Each test names the page that promises the behaviour."""
+
 from __future__ import annotations
 
 import json
@@ -22,7 +23,9 @@ VALIDATION_ONLY = ["Start", "ValidateRequest", "Explain InvalidDeploymentRequest
 
 
 def group(name: str) -> dict:
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def tags(g: dict) -> dict[str, str]:
@@ -52,12 +55,18 @@ def assert_rejected_before_anything(aws, arn: str, desc: dict) -> None:
 
 # --- validation (input-contract.md, "Validation") ---------------------------------------------------
 
+
 def test_an_image_that_exists_but_is_not_available_is_refused_naming_the_field(local_aws):
     # Given a base image that is still being made (pending), in a healthy world
     aws = local_aws()
     ec2 = boto3.client("ec2")
-    builder = ec2.run_instances(ImageId=aws.world.base_image_id, InstanceType="t3.micro", MinCount=1, MaxCount=1,
-                                SubnetId=aws.world.subnet_ids[0])["Instances"][0]["InstanceId"]
+    builder = ec2.run_instances(
+        ImageId=aws.world.base_image_id,
+        InstanceType="t3.micro",
+        MinCount=1,
+        MaxCount=1,
+        SubnetId=aws.world.subnet_ids[0],
+    )["Instances"][0]["InstanceId"]
     pending = ec2.create_image(InstanceId=builder, Name="base-image-2026.12")["ImageId"]
     assert ec2.describe_images(ImageIds=[pending])["Images"][0]["State"] == "pending"
     request = aws.world.request("2.0.0")
@@ -100,12 +109,14 @@ def test_missing_security_groups_target_groups_and_key_pairs_are_each_named(loca
     arn = aws.start_deploy(request)
     desc = aws.wait(arn)
     # Then each missing one is named by its field, and only those (ops-key and the rest exist)
-    assert desc["cause"] == "; ".join([
-        "profile.bake.security_group_ids[1]: sg-0123456789abcdef0 does not exist",
-        "profile.fleet.security_group_ids[0]: sg-0fedcba987654321f does not exist",
-        "profile.bake.key_name: key pair ci-key does not exist",
-        f"profile.traffic.target_group_arns[1]: {gone_tg} does not exist",
-    ])
+    assert desc["cause"] == "; ".join(
+        [
+            "profile.bake.security_group_ids[1]: sg-0123456789abcdef0 does not exist",
+            "profile.fleet.security_group_ids[0]: sg-0fedcba987654321f does not exist",
+            "profile.bake.key_name: key pair ci-key does not exist",
+            f"profile.traffic.target_group_arns[1]: {gone_tg} does not exist",
+        ]
+    )
     assert_rejected_before_anything(aws, arn, desc)
 
     # And the fleet's key pair is checked as well
@@ -120,10 +131,14 @@ def test_missing_security_groups_target_groups_and_key_pairs_are_each_named(loca
 
 # --- green's size (input-contract.md fleet.desired_capacity; how-it-works.md phase 7, "How blue is found")
 
-@pytest.mark.parametrize(("fleet", "expected"), [
-    ({"min_size": 4}, 4),  # blue's 3, raised to min_size
-    ({"desired_capacity": 2}, 2),  # a set desired capacity is used as it is
-])
+
+@pytest.mark.parametrize(
+    ("fleet", "expected"),
+    [
+        ({"min_size": 4}, 4),  # blue's 3, raised to min_size
+        ({"desired_capacity": 2}, 2),  # a set desired capacity is used as it is
+    ],
+)
 def test_green_takes_blues_desired_capacity_clamped_unless_it_is_set(local_aws, fleet, expected):
     # Given blue 1.0.0 at desired capacity 3
     aws = local_aws()
@@ -135,10 +150,13 @@ def test_green_takes_blues_desired_capacity_clamped_unless_it_is_set(local_aws, 
     assert group(BLUE)["DesiredCapacity"] == 3
 
 
-@pytest.mark.parametrize(("blue_now", "max_size", "expected"), [
-    (8, 6, 6),  # blue scaled out during the approval: its live capacity, clamped to max_size
-    (2, 10, 3),  # blue scaled in: the capacity read at DiscoverBlue (3) is larger and counts
-])
+@pytest.mark.parametrize(
+    ("blue_now", "max_size", "expected"),
+    [
+        (8, 6, 6),  # blue scaled out during the approval: its live capacity, clamped to max_size
+        (2, 10, 3),  # blue scaled in: the capacity read at DiscoverBlue (3) is larger and counts
+    ],
+)
 def test_green_reads_blues_live_desired_capacity_when_it_is_created(local_aws, blue_now, max_size, expected):
     from blue_green.logic import approval
 
@@ -161,14 +179,22 @@ def test_green_reads_blues_live_desired_capacity_when_it_is_created(local_aws, b
 
 # --- several blue groups (how-it-works.md "How blue is found"; outputs-and-errors.md blue_asg) -------
 
+
 def second_blue(aws, capacity: int = 5) -> str:
     """web-1.1.0 serving beside web-1.0.0, larger, with its own policy and an alarm at 85%."""
     name = create_blue(aws.world, "web", "1.1.0", capacity)
     policy = boto3.client("autoscaling").describe_policies(AutoScalingGroupName=name)["ScalingPolicies"][0]["PolicyARN"]
     boto3.client("cloudwatch").put_metric_alarm(
-        AlarmName=f"{name}-cpu-high", MetricName="CPUUtilization", Namespace="AWS/EC2", Statistic="Average",
-        Period=60, EvaluationPeriods=3, Threshold=85, ComparisonOperator="GreaterThanThreshold",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}], AlarmActions=[policy],
+        AlarmName=f"{name}-cpu-high",
+        MetricName="CPUUtilization",
+        Namespace="AWS/EC2",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=85,
+        ComparisonOperator="GreaterThanThreshold",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}],
+        AlarmActions=[policy],
     )
     aws.settle()
     return name
@@ -188,8 +214,11 @@ def test_several_blue_groups_are_all_detached_and_kept_and_the_largest_is_primar
     assert out["blue_asg"] == other
     green = group(out["green_asg"])
     assert green["DesiredCapacity"] == 5
-    alarms = [a for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
-              if {"Name": "AutoScalingGroupName", "Value": out["green_asg"]} in a["Dimensions"]]
+    alarms = [
+        a
+        for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
+        if {"Name": "AutoScalingGroupName", "Value": out["green_asg"]} in a["Dimensions"]
+    ]
     assert [a["Threshold"] for a in alarms] == [85]
     # And only green serves: both blue groups are detached and kept, at their capacity, suspended
     assert serving(aws) == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
@@ -223,6 +252,7 @@ def test_several_blue_groups_are_all_put_back_when_the_deployment_fails_after_th
 
 # --- pruning (rollback.md "Kept groups"; outputs-and-errors.md `pruned`) ---------------------------
 
+
 def test_a_failed_prune_is_reported_in_the_output_and_the_deployment_succeeds(local_aws):
     # Given 2.0.0 then 2.1.0 deployed over 1.0.0, so that the next switch has 2.0.0's group to prune
     aws = local_aws()
@@ -250,8 +280,11 @@ def test_a_failed_prune_is_reported_in_the_output_and_the_deployment_succeeds(lo
 
 
 def pending_launch_configurations(aws) -> list[str] | None:
-    item = boto3.client("dynamodb").get_item(TableName=aws.stack.table_name,
-                                             Key={"pk": {"S": "LAUNCHCONFIGS#web"}}).get("Item")
+    item = (
+        boto3.client("dynamodb")
+        .get_item(TableName=aws.stack.table_name, Key={"pk": {"S": "LAUNCHCONFIGS#web"}})
+        .get("Item")
+    )
     return json.loads(item["names"]["S"]) if item else None
 
 
@@ -290,6 +323,7 @@ def test_a_pruned_groups_launch_configuration_is_deleted_by_a_later_prune_once_t
 
 
 # --- metrics (operations.md "Observability") -------------------------------------------------------
+
 
 def outcomes(text: str) -> list[tuple[str, str]]:
     """(metric, outcome) of every EMF document the functions printed with an ``outcome`` dimension."""

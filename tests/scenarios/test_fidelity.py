@@ -9,6 +9,7 @@ that a suspended AlarmNotification holds, and load balancers that drain what lea
 * A rollback right after a deployment finds blue's instances still draining out of the load
   balancers (AWS's default drain, 300 s) and must still end with blue serving.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ SLOW_BOOT = Pace(group_instance_pending=300)
 
 
 def group(name: str) -> dict:
-    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][0]
+    return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
+        0
+    ]
 
 
 def add_scale_in(group_name: str, cooldown: int = 60) -> str:
@@ -33,14 +36,25 @@ def add_scale_in(group_name: str, cooldown: int = 60) -> str:
     next to the world's scale-out one. Returns the alarm's name."""
     asg, cw = boto3.client("autoscaling"), boto3.client("cloudwatch")
     arn = asg.put_scaling_policy(
-        AutoScalingGroupName=group_name, PolicyName="scale-in", PolicyType="SimpleScaling",
-        AdjustmentType="ChangeInCapacity", ScalingAdjustment=-1, Cooldown=cooldown,
+        AutoScalingGroupName=group_name,
+        PolicyName="scale-in",
+        PolicyType="SimpleScaling",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=-1,
+        Cooldown=cooldown,
     )["PolicyARN"]
     name = f"{group_name}-cpu-low"
     cw.put_metric_alarm(
-        AlarmName=name, Namespace="AWS/EC2", MetricName="CPUUtilization", Statistic="Average",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}], Period=60, EvaluationPeriods=3,
-        Threshold=20, ComparisonOperator="LessThanThreshold", AlarmActions=[arn],
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
+        Period=60,
+        EvaluationPeriods=3,
+        Threshold=20,
+        ComparisonOperator="LessThanThreshold",
+        AlarmActions=[arn],
     )
     return name
 
@@ -103,9 +117,12 @@ def blue_health(aws, name: str = "web-1.0.0") -> tuple[dict[str, str], dict[str,
     ids = {i["InstanceId"] for i in group(name)["Instances"]}
     elb = boto3.client("elb").describe_instance_health(LoadBalancerName=aws.world.load_balancer_name)["InstanceStates"]
     tg = boto3.client("elbv2").describe_target_health(TargetGroupArn=aws.world.target_group_arn)[
-        "TargetHealthDescriptions"]
-    return ({s["InstanceId"]: s["Description"] for s in elb if s["InstanceId"] in ids},
-            {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in tg if t["Target"]["Id"] in ids})
+        "TargetHealthDescriptions"
+    ]
+    return (
+        {s["InstanceId"]: s["Description"] for s in elb if s["InstanceId"] in ids},
+        {t["Target"]["Id"]: t["TargetHealth"]["State"] for t in tg if t["Target"]["Id"] in ids},
+    )
 
 
 def test_a_rollback_right_after_a_deploy_meets_draining_blue_and_ends_with_blue_serving(local_aws):
@@ -154,6 +171,7 @@ def test_a_rollback_after_blue_idled_puts_it_back_at_its_capacity(local_aws):
 
 # --- eventual consistency -------------------------------------------------------------------------
 
+
 def not_visible_retries(aws, arn: str) -> dict[str, int]:
     """How often each state failed with "not visible yet" and was run again by its Retry."""
     counts: dict[str, int] = {}
@@ -180,8 +198,14 @@ def test_a_deployment_succeeds_when_what_it_creates_is_not_listed_at_once(local_
     retried = not_visible_retries(aws, arn)
     assert set(retried) == {"CreateLaunchSettings", "CreateGreenGroup"}, retried
     # each created exactly one thing: the repeats found what the first attempt made
-    assert len(boto3.client("ec2").describe_launch_templates(
-        Filters=[{"Name": "tag:immutable-deploy:execution", "Values": [arn]}])["LaunchTemplates"]) == 1
+    assert (
+        len(
+            boto3.client("ec2").describe_launch_templates(
+                Filters=[{"Name": "tag:immutable-deploy:execution", "Values": [arn]}]
+            )["LaunchTemplates"]
+        )
+        == 1
+    )
     assert nothing_left_but_green(arn, out["green_asg"])
 
 
@@ -203,8 +227,13 @@ def nothing_left_but_green(arn: str, green: str) -> bool:
     """Only green (its group, instances, their volumes and interfaces, its launch template and copied
     alarms) and the image it runs remain of the execution: no staging instance, no second group."""
     left = leftovers(arn)
-    group_instances = {i["InstanceId"] for g in boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[green])["AutoScalingGroups"] for i in g["Instances"]}
+    group_instances = {
+        i["InstanceId"]
+        for g in boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[green])[
+            "AutoScalingGroups"
+        ]
+        for i in g["Instances"]
+    }
     assert left["groups"] == [green] and set(left["instances"]) == group_instances, left
     assert len(left["images"]) == 1 and len(left["launch_templates"]) == 1, left
     assert not (left["spot_requests"] or left["launch_configurations"] or left["table_items"]), left

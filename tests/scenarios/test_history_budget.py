@@ -1,6 +1,7 @@
 """The history budget against real executions: loops run to (nearly) their timeout on the virtual
 clock, with small timings, and the history moto records is compared with what ``budget`` computes
 for the same timings, state by state (events per state kind) and in total."""
+
 from __future__ import annotations
 
 import json
@@ -15,12 +16,26 @@ from blue_green import budget
 from blue_green.models.request import Timing
 
 #: every loop may run 30 simulated seconds, polling every 1 to 2 s (about 16 rounds)
-TIMING = dict(poll_seconds=1, max_poll_seconds=2, ready_timeout_seconds=30, image_timeout_seconds=30,
-              healthy_timeout_seconds=30, drain_seconds=1)
+TIMING = dict(
+    poll_seconds=1,
+    max_poll_seconds=2,
+    ready_timeout_seconds=30,
+    image_timeout_seconds=30,
+    healthy_timeout_seconds=30,
+    drain_seconds=1,
+)
 #: AWS as slow as the timeouts allow: each loop ends a few seconds before its deadline
-SLOW = Pace(instance_pending=6, status_checks_initializing=10, command_in_progress=10, image_pending=27,
-            group_instance_pending=27, health_check_interval=13, healthy_threshold=2, deregistration_delay=0,
-            group_delete=27)
+SLOW = Pace(
+    instance_pending=6,
+    status_checks_initializing=10,
+    command_in_progress=10,
+    image_pending=27,
+    group_instance_pending=27,
+    health_check_interval=13,
+    healthy_threshold=2,
+    deregistration_delay=0,
+    group_delete=27,
+)
 
 
 def per_state(history: list[dict]) -> list[tuple[str, str, Counter]]:
@@ -46,14 +61,18 @@ def check_event_costs(history: list[dict]) -> None:
             expected = budget.EVENTS["TokenTask" if events["TaskSubmitted"] else "Task"]
             assert total == expected + budget.RETRY_EVENTS * (attempts - 1), (name, events)
         else:
-            assert total == budget.EVENTS[costs[kind]] + (1 if kind == "Fail" else 0), (name, events)  # + ExecutionFailed
+            assert total == budget.EVENTS[costs[kind]] + (1 if kind == "Fail" else 0), (
+                name,
+                events,
+            )  # + ExecutionFailed
 
 
 def test_a_deployment_whose_loops_all_run_long_stays_within_its_budget(local_aws):
     # Given AWS as slow as the timeouts allow, a spot interruption (the bake runs twice) and a
     # failure at the last guarded step (SuspendBlue: Auto Scaling throttles its tagging past retries)
-    aws = local_aws(pace=SLOW, scenario=Scenario(spot_interruption_after_seconds=19,
-                                                 throttle={"CreateOrUpdateTags": 1000}))
+    aws = local_aws(
+        pace=SLOW, scenario=Scenario(spot_interruption_after_seconds=19, throttle={"CreateOrUpdateTags": 1000})
+    )
     arn = aws.start_deploy(aws.world.request("2.0.0", **TIMING))
     desc = aws.wait(arn, timeout=600)
     history = aws.history(arn)
@@ -62,8 +81,15 @@ def test_a_deployment_whose_loops_all_run_long_stays_within_its_budget(local_aws
     assert cause(desc)["failed_state"] == "SuspendBlue"
     states = Counter(aws.states_entered(arn))
     assert states["RelaunchStaging"] == 1 and states["DrainGreen"] == 1
-    for check in ("CheckStaging", "CheckProductionSettings", "CheckImage", "CheckGreenHealth", "CheckGreenInService",
-                  "CheckBlue", "CheckGreenDeleted"):
+    for check in (
+        "CheckStaging",
+        "CheckProductionSettings",
+        "CheckImage",
+        "CheckGreenHealth",
+        "CheckGreenInService",
+        "CheckBlue",
+        "CheckGreenDeleted",
+    ):
         assert states[check] >= 5, (check, states)
     # each state cost what the budget counts, retries included (SuspendBlue was retried 6 times: MaxAttempts)
     check_event_costs(history)
@@ -77,8 +103,9 @@ def test_a_deployment_whose_loops_all_run_long_stays_within_its_budget(local_aws
 
 
 def test_green_never_healthy_times_out_within_the_budget(local_aws):
-    aws = local_aws(pace=Pace.instant(),
-                    scenario=Scenario(unhealthy_groups=lambda name, tags: name.startswith("web-2.1.0-")))
+    aws = local_aws(
+        pace=Pace.instant(), scenario=Scenario(unhealthy_groups=lambda name, tags: name.startswith("web-2.1.0-"))
+    )
     arn = aws.start_deploy(aws.world.request("2.1.0", **TIMING))
     desc = aws.wait(arn, timeout=600)
     assert desc["error"] == "DeploymentRolledBack", cause(desc)

@@ -1,6 +1,7 @@
 """An execution that lost its app's lock (it was stopped or failed, another execution took the stale
 lock over, and it was redriven) must not touch what the other one now owns: its next step that
 changes AWS fails with LockLost, and its compensation removes only what it created itself."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,15 @@ def hold_first_call(aws, function: str, action: str) -> tuple[threading.Event, t
 
 def take_over(aws, owner: str) -> None:
     """What a takeover leaves: the lock item names the other execution."""
-    boto3.client("dynamodb").put_item(TableName=aws.stack.table_name, Item={
-        "pk": {"S": "LOCK#web"}, "owner": {"S": owner}, "acquired_at": {"S": "2026-11-28T09:05:00Z"},
-        "purpose": {"S": "deploy"}})
+    boto3.client("dynamodb").put_item(
+        TableName=aws.stack.table_name,
+        Item={
+            "pk": {"S": "LOCK#web"},
+            "owner": {"S": owner},
+            "acquired_at": {"S": "2026-11-28T09:05:00Z"},
+            "purpose": {"S": "deploy"},
+        },
+    )
 
 
 def test_a_deployment_that_lost_its_lock_changes_nothing_shared_and_removes_its_staging(local_aws):
@@ -62,8 +69,11 @@ def test_a_deployment_that_lost_its_lock_changes_nothing_shared_and_removes_its_
     assert report["left_behind"] == [] and nothing_left(arn), leftovers(arn)
     # blue was never touched: restoring it was refused (the lock), it still serves, as it was
     history = aws.history(arn)
-    restore = [json.loads(e["stateExitedEventDetails"]["output"])["undo"]["restore_blue"] for e in history
-               if e.get("stateExitedEventDetails", {}).get("name") == "RestoreBlue"]
+    restore = [
+        json.loads(e["stateExitedEventDetails"]["output"])["undo"]["restore_blue"]
+        for e in history
+        if e.get("stateExitedEventDetails", {}).get("name") == "RestoreBlue"
+    ]
     assert [r["Error"] for r in restore] == ["LockLost"]
     states = aws.states_entered(arn)
     assert "CheckBlue" not in states and "CreateImage" not in states
@@ -72,7 +82,8 @@ def test_a_deployment_that_lost_its_lock_changes_nothing_shared_and_removes_its_
     blue_after = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web-1.0.0"])
     keep = ("LoadBalancerNames", "TargetGroupARNs", "SuspendedProcesses", "DesiredCapacity", "Tags")
     assert {k: blue_after["AutoScalingGroups"][0][k] for k in keep} == {
-        k: blue_before["AutoScalingGroups"][0][k] for k in keep}
+        k: blue_before["AutoScalingGroups"][0][k] for k in keep
+    }
     # and the lock still names the other execution (A's release deleted only its own lock)
     assert lock_item(aws)["owner"]["S"] == OTHER
     assert [action for _, action in aws.lambdas.calls].count("release") == 1

@@ -1,5 +1,6 @@
 """CI and the release event send only {app, release}: the stored profile fills the rest, and a
 profile in the request is merged over it, for the fields the stored profile makes overridable."""
+
 from __future__ import annotations
 
 import json
@@ -37,11 +38,13 @@ def test_the_request_profile_is_merged_over_the_stored_one(local_aws):
     desc = aws.wait(aws.start_deploy({"app": "web", "release": RELEASE, "profile": override}))
     assert desc["status"] == "SUCCEEDED", cause(desc)
     out = json.loads(desc["output"])
-    group = boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[out["green_asg"]])["AutoScalingGroups"][0]
+    group = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[out["green_asg"]])[
+        "AutoScalingGroups"
+    ][0]
     assert group["DesiredCapacity"] == 4 and group["MinSize"] == 2  # overridden, and kept from the store
-    data = boto3.client("ec2").describe_launch_template_versions(
-        LaunchTemplateId=out["launch_template_id"])["LaunchTemplateVersions"][0]["LaunchTemplateData"]
+    data = boto3.client("ec2").describe_launch_template_versions(LaunchTemplateId=out["launch_template_id"])[
+        "LaunchTemplateVersions"
+    ][0]["LaunchTemplateData"]
     assert data["InstanceType"] == "c6i.large"
 
 
@@ -61,8 +64,11 @@ def test_a_merged_profile_that_is_still_incomplete_names_the_missing_field(local
     aws.store_profile("web", {"profile": stored, "overridable": ["bake.source_ami_id"]})
     desc = aws.wait(aws.start_deploy({"app": "web", "release": RELEASE}))
     assert "profile.bake.source_ami_id: required field is missing" in desc["cause"]
-    desc = aws.wait(aws.start_deploy({"app": "web", "release": RELEASE,
-                                      "profile": {"bake": {"source_ami_id": aws.world.base_image_id}}}))
+    desc = aws.wait(
+        aws.start_deploy(
+            {"app": "web", "release": RELEASE, "profile": {"bake": {"source_ami_id": aws.world.base_image_id}}}
+        )
+    )
     assert desc["status"] == "SUCCEEDED", cause(desc)
 
 
@@ -79,13 +85,19 @@ def test_a_request_cannot_turn_a_required_approval_off(local_aws):
     aws = local_aws()
     aws.store_profile("web", aws.world.profile(approval=True))
     before = instances()
-    arn = aws.start_deploy({"app": "web", "release": RELEASE,
-                            "profile": {"bake": {"approval": {"required": False}}, "fleet": {"desired_capacity": 3}}})
+    arn = aws.start_deploy(
+        {
+            "app": "web",
+            "release": RELEASE,
+            "profile": {"bake": {"approval": {"required": False}}, "fleet": {"desired_capacity": 3}},
+        }
+    )
     desc = aws.wait(arn)
     assert desc["status"] == "FAILED" and desc["error"] == "InvalidDeploymentRequest"
     assert desc["cause"] == (
         "profile.bake.approval.required: a request may not set this field (web's stored profile makes "
-        "overridable: fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)")
+        "overridable: fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)"
+    )
     assert nothing_ran_but_validation(aws) and nothing_left(arn)
     assert instances() == before  # no staging instance was launched
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
@@ -100,7 +112,9 @@ def test_a_stack_that_refuses_request_profiles_refuses_an_app_without_a_stored_o
     arn = aws.start_deploy(aws.world.request("6.6.6", app="evil"))
     desc = aws.wait(arn)
     assert desc["error"] == "InvalidDeploymentRequest"
-    assert desc["cause"].startswith("profile: evil has no stored profile (inventory/evil.yaml, deployed with the stack)")
+    assert desc["cause"].startswith(
+        "profile: evil has no stored profile (inventory/evil.yaml, deployed with the stack)"
+    )
     assert "another app's load balancers" in desc["cause"] and "allow_request_profiles=true" in desc["cause"]
     assert nothing_ran_but_validation(aws) and nothing_left(arn)
     # a rollback may not move web's traffic elsewhere either

@@ -1,5 +1,6 @@
 """Kept groups do not pile up: after a switch, those beyond the newest ``fleet.kept_groups`` that
 this tool created are deleted; blue always stays for rollback."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,14 @@ def test_only_the_newest_kept_group_stays_by_default(local_aws):
     # a person watches the first green group with an alarm of their own
     cloudwatch = boto3.client("cloudwatch")
     cloudwatch.put_metric_alarm(
-        AlarmName="oncall-web-latency", MetricName="Latency", Namespace="Web", Statistic="Average", Period=60,
-        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanThreshold",
+        AlarmName="oncall-web-latency",
+        MetricName="Latency",
+        Namespace="Web",
+        Statistic="Average",
+        Period=60,
+        EvaluationPeriods=1,
+        Threshold=1,
+        ComparisonOperator="GreaterThanThreshold",
         Dimensions=[{"Name": "AutoScalingGroupName", "Value": first["green_asg"]}],
     )
     third = deploy(aws, "2.2.0")

@@ -5,6 +5,7 @@ outlasts the Retry too is caught and compensated.
 The throttling scenarios elsewhere inject fewer throttles than botocore's attempts, which never
 reach the state machine's Retry: these throttle one operation for longer, and read from the
 execution history that the state failed and was scheduled again (not entered again, not caught)."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,16 @@ from tests.scenarios.conftest import cause, leftovers, lock_item, nothing_left
 BLUE = "web-1.0.0"
 SERVED_BY_BLUE = {"elb": [BLUE], "tg": [BLUE]}
 _SCHEDULED = ("LambdaFunctionScheduled", "TaskScheduled")
-_FAILED = ("LambdaFunctionFailed", "TaskFailed", "LambdaFunctionTimedOut", "TaskTimedOut",
-           "LambdaFunctionStartFailed", "LambdaFunctionScheduleFailed", "TaskStartFailed", "TaskSubmitFailed")
+_FAILED = (
+    "LambdaFunctionFailed",
+    "TaskFailed",
+    "LambdaFunctionTimedOut",
+    "TaskTimedOut",
+    "LambdaFunctionStartFailed",
+    "LambdaFunctionScheduleFailed",
+    "TaskStartFailed",
+    "TaskSubmitFailed",
+)
 _SUCCEEDED = ("LambdaFunctionSucceeded", "TaskSucceeded")
 
 
@@ -52,7 +61,11 @@ def attempts(history: list[dict], state: str) -> list[list[Attempt]]:
             if kind in _SCHEDULED:
                 current.append(Attempt(resource=details.get("resource", "")))
             elif kind in _FAILED:
-                current[-1].outcome, current[-1].error, current[-1].cause = "failed", details.get("error"), details.get("cause")
+                current[-1].outcome, current[-1].error, current[-1].cause = (
+                    "failed",
+                    details.get("error"),
+                    details.get("cause"),
+                )
             elif kind in _SUCCEEDED:
                 current[-1].outcome = "succeeded"
     return entries
@@ -66,8 +79,9 @@ def sdk_attempts() -> int:
 
 def retry_of(aws, machine_arn: str, state: str) -> dict:
     """The Retry of ``state`` in the definition the local AWS runs."""
-    definition = json.loads(boto3.client("stepfunctions").describe_state_machine(
-        stateMachineArn=machine_arn)["definition"])
+    definition = json.loads(
+        boto3.client("stepfunctions").describe_state_machine(stateMachineArn=machine_arn)["definition"]
+    )
     (retrier,) = [r for r in definition["States"][state]["Retry"] if "TransientAwsError" in r["ErrorEquals"]]
     return retrier
 
@@ -125,7 +139,7 @@ def test_throttling_that_outlasts_the_states_retry_too_is_compensated(local_aws)
     assert [(a.outcome, a.error) for a in entry] == [("failed", "TransientAwsError")] * invocations
     assert throttled(aws, "CreateAutoScalingGroup") == tries * invocations
     states = aws.states_entered(arn)
-    assert states[states.index("CreateGreenGroup") + 1:][:2] == ["CreateGreenGroup failed", "Compensate"]
+    assert states[states.index("CreateGreenGroup") + 1 :][:2] == ["CreateGreenGroup failed", "Compensate"]
     # and the deployment rolled back completely: blue serves, nothing of it is left, the lock is free
     assert desc["status"] == "FAILED" and desc["error"] == "DeploymentRolledBack", cause(desc)
     report = cause(desc)

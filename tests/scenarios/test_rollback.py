@@ -1,4 +1,5 @@
 """Manual rollback after a release, and the compensating branch's own failures."""
+
 from __future__ import annotations
 
 import json
@@ -36,7 +37,9 @@ def test_manual_rollback_puts_the_kept_group_back_in_seconds(local_aws):
     assert result["serving_asg"] == "web-1.0.0" and result["retired_asg"] == out["green_asg"]
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
     asg = boto3.client("autoscaling")
-    blue, green = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web-1.0.0", out["green_asg"]])["AutoScalingGroups"]
+    blue, green = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web-1.0.0", out["green_asg"]])[
+        "AutoScalingGroups"
+    ]
     assert not blue["SuspendedProcesses"]
     assert {p["ProcessName"] for p in green["SuspendedProcesses"]} >= {"Launch", "Terminate"}
     assert green["DesiredCapacity"] == 3  # kept at capacity: rolling forward again is as quick
@@ -94,14 +97,20 @@ def test_a_failing_manual_rollback_undoes_itself(local_aws):
     aws = local_aws()
     out = deploy(aws, "2.0.0")
     aws.sim.set_scenario(Scenario(unhealthy_versions={"1.0.0"}))
-    arn = aws.start_rollback({**rollback_input(aws), "profile": {**rollback_input(aws)["profile"],
-                                                                 "timing": {"healthy_timeout_seconds": 300}}})
+    arn = aws.start_rollback(
+        {
+            **rollback_input(aws),
+            "profile": {**rollback_input(aws)["profile"], "timing": {"healthy_timeout_seconds": 300}},
+        }
+    )
     desc = aws.wait(arn)
     assert desc["status"] == "FAILED" and desc["error"] == "RollbackFailed", cause(desc)
     assert cause(desc)["state"] == "CheckPrevious" and cause(desc)["error"] == "BlueUnhealthy"
     assert "DetachCurrent" not in aws.states_entered(arn)
     assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
-    blue = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web-1.0.0"])["AutoScalingGroups"][0]
+    blue = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=["web-1.0.0"])[
+        "AutoScalingGroups"
+    ][0]
     assert {p["ProcessName"] for p in blue["SuspendedProcesses"]} >= {"Launch", "Terminate"}
     assert lock_item(aws) is None
 
@@ -156,8 +165,13 @@ def test_a_rollback_whose_undo_fails_too_is_incomplete(local_aws):
     assert sorted(serving["elb"]) == sorted([BLUE, green]), serving
     assert green in serving["tg"], serving
     elb = boto3.client("elb").describe_instance_health(LoadBalancerName=aws.world.load_balancer_name)
-    green_instances = {i["InstanceId"] for g in boto3.client("autoscaling").describe_auto_scaling_groups(
-        AutoScalingGroupNames=[green])["AutoScalingGroups"] for i in g["Instances"]}
+    green_instances = {
+        i["InstanceId"]
+        for g in boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[green])[
+            "AutoScalingGroups"
+        ]
+        for i in g["Instances"]
+    }
     in_service = {s["InstanceId"] for s in elb["InstanceStates"] if s["State"] == "InService"}
     assert green_instances and green_instances <= in_service  # nothing serving was taken away
     assert lock_item(aws) is None

@@ -1,6 +1,7 @@
 """The release trigger (a "Release Published" event on the stack's release bus starts the deploy
 state machine) and the notification topic (approval needed, deployed, rolled back, rollback incomplete, manual
 rollback), read the way a subscriber reads them: from an SQS queue subscribed to the topic."""
+
 from __future__ import annotations
 
 import json
@@ -18,11 +19,21 @@ DETAIL = {"app": "web", "version": "2.0.0", "git_ref": "release/2.0.0", "commit"
 
 # --- helpers ---------------------------------------------------------------------------------------
 
-def put_release_event(aws, detail: dict | None = None, detail_type: str = "Release Published",
-                      source: str = "ci.example", bus: str | None = None) -> dict:
+
+def put_release_event(
+    aws,
+    detail: dict | None = None,
+    detail_type: str = "Release Published",
+    source: str = "ci.example",
+    bus: str | None = None,
+) -> dict:
     """As CI sends it: to the bus ARN of the stack output ReleaseEventBusArn (``bus``: another one)."""
-    entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(DETAIL if detail is None else detail),
-             "EventBusName": bus or aws.stack.release_bus_arn}
+    entry = {
+        "Source": source,
+        "DetailType": detail_type,
+        "Detail": json.dumps(DETAIL if detail is None else detail),
+        "EventBusName": bus or aws.stack.release_bus_arn,
+    }
     response = boto3.client("events").put_events(Entries=[entry])
     assert response["FailedEntryCount"] == 0, response
     return response
@@ -42,7 +53,9 @@ class Subscriber:
     def __init__(self, topic_arn: str):
         self.sqs = boto3.client("sqs")
         self.url = self.sqs.create_queue(QueueName="notifications-subscriber")["QueueUrl"]
-        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         boto3.client("sns").subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
         self.received: list[dict[str, Any]] = []
 
@@ -53,11 +66,13 @@ class Subscriber:
                 return
             for m in messages:
                 envelope = json.loads(m["Body"])
-                self.received.append({
-                    "subject": envelope.get("Subject"),
-                    "message": envelope["Message"],
-                    "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
-                })
+                self.received.append(
+                    {
+                        "subject": envelope.get("Subject"),
+                        "message": envelope["Message"],
+                        "attributes": {k: v["Value"] for k, v in envelope.get("MessageAttributes", {}).items()},
+                    }
+                )
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=m["ReceiptHandle"])
 
     def events(self) -> list[str]:
@@ -87,9 +102,11 @@ def subscriber(aws) -> Subscriber:
 
 # --- the release trigger ---------------------------------------------------------------------------
 
+
 def release_rule(aws) -> dict:
-    return boto3.client("events").describe_rule(Name=aws.stack.release_rule_name,
-                                                EventBusName=aws.stack.release_bus_name)
+    return boto3.client("events").describe_rule(
+        Name=aws.stack.release_rule_name, EventBusName=aws.stack.release_bus_name
+    )
 
 
 def test_the_stack_outputs_name_the_rule_and_its_own_bus(aws):
@@ -103,11 +120,21 @@ def test_the_release_bus_policy_admits_only_the_stacks_own_account(aws):
     policy = json.loads(boto3.client("events").describe_event_bus(Name=aws.stack.release_bus_name)["Policy"])
     account = aws.stack.release_bus_arn.split(":")[4]
     assert policy["Statement"] == [
-        {"Sid": "AdmitReleaseAccounts", "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
-         "Action": "events:PutEvents", "Resource": aws.stack.release_bus_arn},
-        {"Sid": "RefuseOtherAccounts", "Effect": "Deny", "Principal": "*", "Action": "events:PutEvents",
-         "Resource": aws.stack.release_bus_arn,
-         "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account}}},
+        {
+            "Sid": "AdmitReleaseAccounts",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+            "Action": "events:PutEvents",
+            "Resource": aws.stack.release_bus_arn,
+        },
+        {
+            "Sid": "RefuseOtherAccounts",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "events:PutEvents",
+            "Resource": aws.stack.release_bus_arn,
+            "Condition": {"StringNotEquals": {"aws:PrincipalAccount": account}},
+        },
     ]
 
 
@@ -146,13 +173,16 @@ def test_extra_detail_fields_are_not_passed_on(aws):
     assert set(execution_input(arn)) == {"app", "release"}
 
 
-@pytest.mark.parametrize("detail_type, detail", [
-    ("Release Created", DETAIL),
-    ("release published", DETAIL),
-    ("Release Published", {k: v for k, v in DETAIL.items() if k != "commit"}),
-    ("Release Published", {k: v for k, v in DETAIL.items() if k != "app"}),
-    ("Release Published", {"release": DETAIL}),
-])
+@pytest.mark.parametrize(
+    "detail_type, detail",
+    [
+        ("Release Created", DETAIL),
+        ("release published", DETAIL),
+        ("Release Published", {k: v for k, v in DETAIL.items() if k != "commit"}),
+        ("Release Published", {k: v for k, v in DETAIL.items() if k != "app"}),
+        ("Release Published", {"release": DETAIL}),
+    ],
+)
 def test_other_events_start_nothing(aws, detail_type, detail):
     put_release_event(aws, detail, detail_type=detail_type)
     time.sleep(0.1)
@@ -203,6 +233,7 @@ def test_dead_letters_arrive_only_because_the_queue_policy_admits_the_rule(aws):
 
 # --- notifications ---------------------------------------------------------------------------------
 
+
 def test_a_successful_deployment_is_announced(aws, subscriber):
     desc = aws.wait(aws.start_deploy(aws.world.request("2.0.0")))
     assert desc["status"] == "SUCCEEDED", cause(desc)
@@ -214,8 +245,13 @@ def test_a_successful_deployment_is_announced(aws, subscriber):
     assert message == {
         "event": "deployed",
         "text": f"web 2.0.0 is deployed: {out['green_asg']} serves it, from image {out['image_id']}.",
-        "app": "web", "version": "2.0.0", "git_ref": "release/2.0.0", "commit": "9fceb02",
-        "image_id": out["image_id"], "green_asg": out["green_asg"], "blue_asg": "web-1.0.0",
+        "app": "web",
+        "version": "2.0.0",
+        "git_ref": "release/2.0.0",
+        "commit": "9fceb02",
+        "image_id": out["image_id"],
+        "green_asg": out["green_asg"],
+        "blue_asg": "web-1.0.0",
         "execution": out["execution"],
     }
     assert subscriber.events() == ["deployed"]
@@ -238,7 +274,12 @@ def test_a_notification_that_cannot_be_published_never_fails_the_deployment(aws)
     assert desc["status"] == "SUCCEEDED", cause(desc)
     assert json.loads(desc["output"])["status"] == "DEPLOYED"
     assert aws.states_entered(arn)[-5:] == [
-        "ReleaseLock", "NotifyDeployed", "Which launch settings?", "DeployedWithLaunchTemplate", "Deployed"]
+        "ReleaseLock",
+        "NotifyDeployed",
+        "Which launch settings?",
+        "DeployedWithLaunchTemplate",
+        "Deployed",
+    ]
     failed = [e for e in aws.history(arn) if e["type"] == "TaskFailed"]
     assert failed and failed[-1]["taskFailedEventDetails"]["error"].startswith("SNS.")
 
@@ -301,7 +342,10 @@ def test_a_manual_rollback_is_announced(aws, subscriber):
     assert json.loads(note["message"]) == {
         "event": "rolled_back_manually",
         "text": "web was rolled back: web-1.0.0 serves again.",
-        "app": "web", "serving_asg": "web-1.0.0", "retired_asg": out["green_asg"], "execution": arn,
+        "app": "web",
+        "serving_asg": "web-1.0.0",
+        "retired_asg": out["green_asg"],
+        "execution": arn,
     }
     assert subscriber.events() == ["deployed", "rolled_back_manually"]
     assert aws.states_entered(arn)[-3:] == ["NotifyRolledBack", "RollbackOutput", "RolledBack"]

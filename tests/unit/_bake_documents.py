@@ -1,6 +1,7 @@
 """The plans and documents of the bake and image tests (release 1.4.2 of app ``shop``), their ARNs and a
 fake Lambda context: plain data, no AWS. ``make_plan`` takes the ids it refers to from a ``World``: a
 moto world's (tests/integration/_bake_world.py) or made-up ones."""
+
 from __future__ import annotations
 
 import types

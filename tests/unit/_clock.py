@@ -1,4 +1,5 @@
 """A clock the unit tests move by hand (installed as ``blue_green.clock``)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta

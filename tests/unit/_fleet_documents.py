@@ -2,6 +2,7 @@
 replacing blue ``web-2.2.0-aaaaaaaa``), their names and ARNs, and a fake Lambda context: plain data,
 no AWS. ``World`` holds the ids a document refers to: a moto world's (tests/integration/_fleet_world.py)
 or made-up ones (``_traffic_fakes.FAKE_WORLD``)."""
+
 from __future__ import annotations
 
 import types

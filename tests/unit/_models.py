@@ -1,6 +1,7 @@
 """The adapters' models (blue_green.models.aws) built from the plain fields a test's fake keeps: the
 fakes keep what exists as dicts they can change in place, and answer with the model, as the adapters
 do."""
+
 from __future__ import annotations
 
 import copy
@@ -19,11 +20,16 @@ def group(fields: dict[str, Any]) -> Group:
         if key in values:
             values[key] = tuple(values[key])
     if "instances" in values:
-        values["instances"] = tuple(i if isinstance(i, GroupInstance) else GroupInstance(**i) for i in values["instances"])
+        values["instances"] = tuple(
+            i if isinstance(i, GroupInstance) else GroupInstance(**i) for i in values["instances"]
+        )
     template = values.get("launch_template")
     if isinstance(template, dict):
         values["launch_template"] = LaunchTemplateSpec(
-            id=template.get("LaunchTemplateId"), name=template.get("LaunchTemplateName"), version=template.get("Version"))
+            id=template.get("LaunchTemplateId"),
+            name=template.get("LaunchTemplateName"),
+            version=template.get("Version"),
+        )
     return Group(**values)
 
 

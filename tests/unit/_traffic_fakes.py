@@ -2,6 +2,7 @@
 test_traffic_undo.py): FakeAws describes groups as adapters.autoscaling does (a Group) and lets a test say
 which instances a load balancer reports out of service; ``fake_aws`` (a fixture of conftest.py) puts
 it in place of the adapters."""
+
 from __future__ import annotations
 
 import copy
@@ -20,8 +21,12 @@ from tests.unit._fleet_documents import rollback_document as _rollback_document
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
 FAKE_WORLD = types.SimpleNamespace(
-    subnets=["subnet-0a1b2c3d", "subnet-0a1b2c3e"], sg="sg-0a1b2c3d", base_image="ami-0a1b2c3d4e5f60718",
-    green_image="ami-0a1b2c3d4e5f60719", elb=ELB_NAME, tg=TG,
+    subnets=["subnet-0a1b2c3d", "subnet-0a1b2c3e"],
+    sg="sg-0a1b2c3d",
+    base_image="ami-0a1b2c3d4e5f60718",
+    green_image="ami-0a1b2c3d4e5f60719",
+    elb=ELB_NAME,
+    tg=TG,
 )
 GREEN = naming.green_asg(APP, "2.3.0", naming.short_id(ARN))
 OLD = "web-2.1.0-bbbbbbbb"
@@ -29,7 +34,12 @@ GONE = "web-2.0.0-cccccccc"
 #: what a kept group has suspended, in the order the workflow suspends (and reports) them
 SUSPENDED_LIST = ", ".join(traffic.SUSPENDED_PROCESSES)
 #: the poll a step starts at T0 with the profile's timing (healthy_timeout_seconds 300, poll_seconds 10)
-POLL_AT_T0 = {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:05:00Z", "attempt": 0, "wait_seconds": 10}
+POLL_AT_T0 = {
+    "started_at": "2026-03-02T09:00:00Z",
+    "deadline": "2026-03-02T09:05:00Z",
+    "attempt": 0,
+    "wait_seconds": 10,
+}
 
 
 class FakeAws:
@@ -45,9 +55,14 @@ class FakeAws:
     def add(self, name: str, lbs=(ELB_NAME,), tgs=(TG,), suspended=(), tags=None, instances: int = 2) -> list[str]:
         ids = [f"i-{name}-{n}" for n in range(instances)]
         self.groups[name] = {
-            "name": name, "desired_capacity": instances, "min_size": 1, "max_size": 6,
-            "load_balancer_names": list(lbs), "target_group_arns": list(tgs),
-            "suspended_processes": sorted(suspended), "tags": dict(tags or {}),
+            "name": name,
+            "desired_capacity": instances,
+            "min_size": 1,
+            "max_size": 6,
+            "load_balancer_names": list(lbs),
+            "target_group_arns": list(tgs),
+            "suspended_processes": sorted(suspended),
+            "tags": dict(tags or {}),
             "instances": [{"id": i, "lifecycle": "InService", "health": "Healthy"} for i in ids],
         }
         return ids
@@ -56,7 +71,9 @@ class FakeAws:
         self.out.update((target, i) for i in ids)
 
     def record(self, name: str, execution: str, processes) -> None:
-        self.groups[name]["tags"][naming.TAG_SUSPENDED] = json.dumps({"execution": execution, "processes": list(processes)})
+        self.groups[name]["tags"][naming.TAG_SUSPENDED] = json.dumps(
+            {"execution": execution, "processes": list(processes)}
+        )
 
     def changes(self, kind: str, name: str | None = None) -> list:
         return [c[2] for c in self.calls if c[0] == kind and (name is None or c[1] == name)]
@@ -117,7 +134,9 @@ class FakeAws:
     def _states(self, key: str, target: str, good: str, bad: str) -> dict[str, str]:
         return {
             i["id"]: bad if (target, i["id"]) in self.out else good
-            for g in self.groups.values() if target in g[key] for i in g["instances"]
+            for g in self.groups.values()
+            if target in g[key]
+            for i in g["instances"]
         }
 
     def instance_states(self, name: str) -> dict[str, str]:
@@ -129,8 +148,14 @@ class FakeAws:
 
 def blue_group(name: str, lbs=(ELB_NAME,), tgs=(TG,)) -> dict:
     """A group as discovery recorded it in ``$.blue.groups`` (with the targets it served then)."""
-    return {"name": name, "desired_capacity": 2, "min_size": 1, "max_size": 6,
-            "load_balancer_names": list(lbs), "target_group_arns": list(tgs)}
+    return {
+        "name": name,
+        "desired_capacity": 2,
+        "min_size": 1,
+        "max_size": 6,
+        "load_balancer_names": list(lbs),
+        "target_group_arns": list(tgs),
+    }
 
 
 def deploy_doc(blue=(BLUE,), arn: str = ARN, traffic: str = "both", undo: dict | None = None) -> dict:

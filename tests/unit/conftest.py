@@ -5,6 +5,7 @@ hand-moved clocks come from tests/conftest.py).
 A unit test makes no AWS call and opens no connection (``no_aws``, for every test here): the logic
 runs against fakes of the adapters. A test that needs moto or the local AWS belongs to
 tests/integration."""
+
 from __future__ import annotations
 
 import socket
@@ -38,8 +39,11 @@ class Refusals:
     def check(self) -> None:
         """At teardown: fail the test even if its code caught the refusal and went on."""
         if self.attempted:
-            pytest.fail("a unit test makes no AWS call and opens no connection: use the fakes in tests/unit, or move "
-                        f"the test to tests/integration; this one tried: {', '.join(self.attempted)}", pytrace=False)
+            pytest.fail(
+                "a unit test makes no AWS call and opens no connection: use the fakes in tests/unit, or move "
+                f"the test to tests/integration; this one tried: {', '.join(self.attempted)}",
+                pytrace=False,
+            )
 
 
 @pytest.fixture(autouse=True)
@@ -68,8 +72,15 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> FakeAws:
     """FakeAws (tests/unit/_traffic_fakes.py) in place of the Auto Scaling and load balancer adapters."""
     fake = FakeAws()
     for name in (
-        "group", "attach_load_balancers", "attach_target_groups", "detach_load_balancers", "detach_target_groups",
-        "suspend_processes", "resume_processes", "put_tags", "delete_tags",
+        "group",
+        "attach_load_balancers",
+        "attach_target_groups",
+        "detach_load_balancers",
+        "detach_target_groups",
+        "suspend_processes",
+        "resume_processes",
+        "put_tags",
+        "delete_tags",
     ):
         monkeypatch.setattr(autoscaling, name, getattr(fake, name))
     monkeypatch.setattr(elb, "instance_states", fake.instance_states)

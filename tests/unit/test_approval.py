@@ -2,15 +2,21 @@
 says, who may clear it, and what approve and reject send. Here: how the workflow adapter reads Step
 Functions' refusals, with its client faked (the gate against moto is in
 tests/integration/test_approval.py)."""
+
 from __future__ import annotations
 
 import pytest
 
 
-@pytest.mark.parametrize(("code", "raised"), [
-    ("TaskTimedOut", "TaskNoLongerWaiting"), ("TaskDoesNotExist", "TaskNoLongerWaiting"),
-    ("InvalidToken", "TaskNoLongerWaiting"), ("AccessDeniedException", "ClientError"),
-])
+@pytest.mark.parametrize(
+    ("code", "raised"),
+    [
+        ("TaskTimedOut", "TaskNoLongerWaiting"),
+        ("TaskDoesNotExist", "TaskNoLongerWaiting"),
+        ("InvalidToken", "TaskNoLongerWaiting"),
+        ("AccessDeniedException", "ClientError"),
+    ],
+)
 def test_the_workflow_adapter_tells_a_task_that_no_longer_waits_from_other_errors(monkeypatch, code, raised):
     from botocore.exceptions import ClientError
 

@@ -2,6 +2,7 @@
 staging instance gets ready, the BakeDuration metric, the error when the SSM agent cannot be
 reached for the production settings, and how a failed settings command is named (docs/reliability.md).
 EC2 and SSM are faked where bake calls them (the phase against moto is in tests/integration/test_bake.py)."""
+
 from __future__ import annotations
 
 import types
@@ -48,10 +49,19 @@ class FakeAws:
         instance_id = f"i-{len(self.run_calls):017x}"
         market = "spot" if "InstanceMarketOptions" in params else "on-demand"
         self.instances[instance_id] = {
-            "instance_id": instance_id, "state": "pending", "state_reason": "", "state_reason_code": "",
-            "instance_type": params["InstanceType"], "subnet_id": params["SubnetId"], "market": market,
-            "spot_request_id": "sir-0123abcd" if market == "spot" else None, "private_ip": "10.0.1.5",
-            "public_ip": "203.0.113.7", "launch_time": "2026-01-05T12:00:00+00:00", "tags": {}}
+            "instance_id": instance_id,
+            "state": "pending",
+            "state_reason": "",
+            "state_reason_code": "",
+            "instance_type": params["InstanceType"],
+            "subnet_id": params["SubnetId"],
+            "market": market,
+            "spot_request_id": "sir-0123abcd" if market == "spot" else None,
+            "private_ip": "10.0.1.5",
+            "public_ip": "203.0.113.7",
+            "launch_time": "2026-01-05T12:00:00+00:00",
+            "tags": {},
+        }
         return _models.instance(self.instances[instance_id])
 
     def send_command(self, instance_id: str, commands: list[str], comment: str) -> str:
@@ -68,9 +78,11 @@ def fake_aws(clock_at, monkeypatch) -> FakeAws:
     fake = FakeAws()
     monkeypatch.setattr(ec2_adapter, "find_instances", lambda tags, *a, **k: [])
     monkeypatch.setattr(ec2_adapter, "run_instance", fake.run_instance)
-    monkeypatch.setattr(ec2_adapter, "describe_instance",
-                        lambda instance_id: _models.instance(fake.instances[instance_id]) if instance_id in fake.instances
-                        else None)
+    monkeypatch.setattr(
+        ec2_adapter,
+        "describe_instance",
+        lambda instance_id: _models.instance(fake.instances[instance_id]) if instance_id in fake.instances else None,
+    )
     monkeypatch.setattr(ec2_adapter, "status_checks", lambda instance_id: StatusChecks(**fake.checks))
     monkeypatch.setattr(ec2_adapter, "terminate_instances", lambda ids: fake.terminated.append(list(ids)) or list(ids))
     monkeypatch.setattr(ec2_adapter, "cancel_spot_requests", lambda ids: fake.cancelled.append(list(ids)) or list(ids))
@@ -87,10 +99,22 @@ def fake_plan(**settings):
     return make_plan(types.SimpleNamespace(ami=FAKE_AMI, subnets=FAKE_SUBNETS, sg=FAKE_SG), **settings)
 
 
-@pytest.mark.parametrize(("seconds", "shown"), [
-    (-5, "0s"), (0, "0s"), (1, "1s"), (59, "59s"), (60, "1m00s"), (80, "1m20s"), (3599, "59m59s"),
-    (3600, "1h00m00s"), (3601, "1h00m01s"), (3725, "1h02m05s"), (90061, "25h01m01s"),
-])
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (-5, "0s"),
+        (0, "0s"),
+        (1, "1s"),
+        (59, "59s"),
+        (60, "1m00s"),
+        (80, "1m20s"),
+        (3599, "59m59s"),
+        (3600, "1h00m00s"),
+        (3601, "1h00m01s"),
+        (3725, "1h02m05s"),
+        (90061, "25h01m01s"),
+    ],
+)
 def test_a_duration_reads_in_hours_minutes_and_seconds(seconds, shown):
     assert bake.duration_text(seconds) == shown
 
@@ -103,15 +127,22 @@ def test_an_action_on_a_document_without_a_bake_is_a_bad_event(fake_aws, action)
 
 
 def staging_tags(launch: str) -> list[dict]:
-    return [{"Key": "immutable-deploy:app", "Value": "shop"}, {"Key": "immutable-deploy:execution", "Value": ARN},
-            {"Key": "immutable-deploy:version", "Value": "1.4.2"}, {"Key": "Name", "Value": "shop-1.4.2-staging"},
-            {"Key": "immutable-deploy:role", "Value": "staging"}, {"Key": "immutable-deploy:launch", "Value": launch}]
+    return [
+        {"Key": "immutable-deploy:app", "Value": "shop"},
+        {"Key": "immutable-deploy:execution", "Value": ARN},
+        {"Key": "immutable-deploy:version", "Value": "1.4.2"},
+        {"Key": "Name", "Value": "shop-1.4.2-staging"},
+        {"Key": "immutable-deploy:role", "Value": "staging"},
+        {"Key": "immutable-deploy:launch", "Value": launch},
+    ]
 
 
 @pytest.mark.parametrize("market", ["spot", "on-demand"])
 def test_run_instances_is_asked_for_exactly_the_staging_instance(fake_aws, market):
     bake.launch(document(fake_plan(market=market, key_name="ops")))
-    types_tagged = ["instance", "volume", "network-interface"] + (["spot-instances-request"] if market == "spot" else [])
+    types_tagged = ["instance", "volume", "network-interface"] + (
+        ["spot-instances-request"] if market == "spot" else []
+    )
     expected = {
         "ImageId": FAKE_AMI,
         "InstanceType": "t3.small",
@@ -126,22 +157,33 @@ def test_run_instances_is_asked_for_exactly_the_staging_instance(fake_aws, marke
     }
     if market == "spot":
         expected["InstanceMarketOptions"] = {
-            "MarketType": "spot", "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}}
+            "MarketType": "spot",
+            "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+        }
     assert fake_aws.run_calls == [expected]
 
 
 def test_a_launched_staging_instance_is_recorded_with_its_addresses_and_says_where_it_runs(fake_aws):
     state = bake.launch(document(fake_plan()))
     assert state.model_dump(exclude={"poll"}) == {
-        "instance_id": "i-00000000000000001", "instance_type": "t3.small", "subnet_id": FAKE_SUBNETS[0],
-        "market": "spot", "launches": 1, "fallbacks": [], "status": "BOOTING", "private_ip": "10.0.1.5",
-        "public_ip": "203.0.113.7", "command": None,
+        "instance_id": "i-00000000000000001",
+        "instance_type": "t3.small",
+        "subnet_id": FAKE_SUBNETS[0],
+        "market": "spot",
+        "launches": 1,
+        "fallbacks": [],
+        "status": "BOOTING",
+        "private_ip": "10.0.1.5",
+        "public_ip": "203.0.113.7",
+        "command": None,
         "progress": f"staging i-00000000000000001 launched (spot t3.small in {FAKE_SUBNETS[0]}, launch 1)",
     }
 
 
 def test_spot_refused_everywhere_is_noted_before_the_on_demand_launch(fake_aws):
-    fake_aws.refuse = lambda p: ("InsufficientInstanceCapacity", "no capacity") if "InstanceMarketOptions" in p else None
+    fake_aws.refuse = lambda p: (
+        ("InsufficientInstanceCapacity", "no capacity") if "InstanceMarketOptions" in p else None
+    )
     state = bake.launch(document(fake_plan(instance_types=["t3.small"])))
     assert (state.market, state.subnet_id) == ("on-demand", FAKE_SUBNETS[0])
     assert state.fallbacks == [
@@ -152,8 +194,9 @@ def test_spot_refused_everywhere_is_noted_before_the_on_demand_launch(fake_aws):
 
 
 def test_when_nothing_launches_every_refusal_is_named_in_order(fake_aws):
-    fake_aws.refuse = lambda p: ("InsufficientInstanceCapacity", "") if p["SubnetId"] == FAKE_SUBNETS[0] else (
-        "InstanceLimitExceeded", "limit")
+    fake_aws.refuse = lambda p: (
+        ("InsufficientInstanceCapacity", "") if p["SubnetId"] == FAKE_SUBNETS[0] else ("InstanceLimitExceeded", "limit")
+    )
     with pytest.raises(StagingLaunchFailed) as caught:
         bake.launch(document(fake_plan(instance_types=["t3.small"])))
     assert str(caught.value) == (
@@ -161,10 +204,12 @@ def test_when_nothing_launches_every_refusal_is_named_in_order(fake_aws):
         f"spot t3.small in {FAKE_SUBNETS[0]}: InsufficientInstanceCapacity; "
         f"spot t3.small in {FAKE_SUBNETS[1]}: InstanceLimitExceeded: limit; "
         f"on-demand t3.small in {FAKE_SUBNETS[0]}: InsufficientInstanceCapacity; "
-        f"on-demand t3.small in {FAKE_SUBNETS[1]}: InstanceLimitExceeded: limit")
+        f"on-demand t3.small in {FAKE_SUBNETS[1]}: InstanceLimitExceeded: limit"
+    )
 
 
 # --- check ---------------------------------------------------------------------------------------
+
 
 def launched_fake(fake_aws, **settings):
     plan = fake_plan(**settings)
@@ -183,14 +228,20 @@ def test_an_instance_describe_does_not_know_yet_is_booting_and_says_so(fake_aws)
     fake_aws.instances.clear()
     fake_aws.clock.advance(45)
     checked = bake.check(document(plan, bake=state))
-    assert (checked.status, checked.progress) == ("BOOTING", f"staging {state.instance_id} booting (not visible yet) 45s")
+    assert (checked.status, checked.progress) == (
+        "BOOTING",
+        f"staging {state.instance_id} booting (not visible yet) 45s",
+    )
 
 
-@pytest.mark.parametrize(("had", "seen", "kept"), [
-    ((None, None), ("10.0.1.9", "198.51.100.2"), ("10.0.1.9", "198.51.100.2")),  # first seen
-    (("10.0.1.5", "203.0.113.7"), ("10.0.1.9", "198.51.100.2"), ("10.0.1.9", "198.51.100.2")),  # changed
-    (("10.0.1.5", "203.0.113.7"), (None, None), ("10.0.1.5", "203.0.113.7")),  # not reported: kept
-])
+@pytest.mark.parametrize(
+    ("had", "seen", "kept"),
+    [
+        ((None, None), ("10.0.1.9", "198.51.100.2"), ("10.0.1.9", "198.51.100.2")),  # first seen
+        (("10.0.1.5", "203.0.113.7"), ("10.0.1.9", "198.51.100.2"), ("10.0.1.9", "198.51.100.2")),  # changed
+        (("10.0.1.5", "203.0.113.7"), (None, None), ("10.0.1.5", "203.0.113.7")),  # not reported: kept
+    ],
+)
 def test_the_staging_addresses_are_updated_from_what_ec2_reports(fake_aws, had, seen, kept):
     plan, state = launched_fake(fake_aws)
     state = state.model_copy(update={"private_ip": had[0], "public_ip": had[1]})
@@ -199,11 +250,17 @@ def test_the_staging_addresses_are_updated_from_what_ec2_reports(fake_aws, had, 
     assert (checked.private_ip, checked.public_ip) == kept
 
 
-@pytest.mark.parametrize(("state", "reason", "shown"), [
-    ("stopped", "", "stopped: no reason given"),
-    ("terminated", "Server.SpotInstanceTermination: Spot instance termination",
-     "terminated: Server.SpotInstanceTermination: Spot instance termination"),
-])
+@pytest.mark.parametrize(
+    ("state", "reason", "shown"),
+    [
+        ("stopped", "", "stopped: no reason given"),
+        (
+            "terminated",
+            "Server.SpotInstanceTermination: Spot instance termination",
+            "terminated: Server.SpotInstanceTermination: Spot instance termination",
+        ),
+    ],
+)
 def test_an_interrupted_staging_instance_says_why(fake_aws, state, reason, shown):
     plan, launched_state = launched_fake(fake_aws)
     fake_aws.instances[launched_state.instance_id].update(state=state, state_reason=reason)
@@ -218,15 +275,20 @@ def test_ready_commands_still_running_say_which_attempt_and_status(fake_aws):
     fake_aws.clock.advance(20)
     checked = bake.check(document(plan, bake=sent))
     assert (checked.status, checked.progress) == (
-        "CHECKING", f"staging {state.instance_id} ready commands (attempt 1, InProgress) 20s")
+        "CHECKING",
+        f"staging {state.instance_id} ready commands (attempt 1, InProgress) 20s",
+    )
 
 
-@pytest.mark.parametrize(("status", "details", "stderr", "stdout", "note"), [
-    ("TimedOut", "DeliveryTimedOut", "", "", "DeliveryTimedOut: "),  # the details say more than the status
-    ("Failed", "", "", "printed to stdout", "Failed: printed to stdout"),  # no details, no stderr
-    ("Failed", "Failed", "e" * 200, "ignored", "Failed: " + "e" * 200),  # 200 characters fit
-    ("Failed", "Failed", "a" + "e" * 200, "", "Failed: ..." + "e" * 200),  # 201 do not: the end is kept
-])
+@pytest.mark.parametrize(
+    ("status", "details", "stderr", "stdout", "note"),
+    [
+        ("TimedOut", "DeliveryTimedOut", "", "", "DeliveryTimedOut: "),  # the details say more than the status
+        ("Failed", "", "", "printed to stdout", "Failed: printed to stdout"),  # no details, no stderr
+        ("Failed", "Failed", "e" * 200, "ignored", "Failed: " + "e" * 200),  # 200 characters fit
+        ("Failed", "Failed", "a" + "e" * 200, "", "Failed: ..." + "e" * 200),  # 201 do not: the end is kept
+    ],
+)
 def test_a_failed_ready_attempt_is_named_in_the_next_one(fake_aws, status, details, stderr, stdout, note):
     plan, state = launched_fake(fake_aws, ready_commands=["/opt/shop/ready"])
     fake_aws.instances[state.instance_id]["state"] = "running"
@@ -239,10 +301,12 @@ def test_a_failed_ready_attempt_is_named_in_the_next_one(fake_aws, status, detai
 
 # --- relaunch ------------------------------------------------------------------------------------
 
+
 def interrupted(fake_aws, **update):
     plan, state = launched_fake(fake_aws)
-    state = state.model_copy(update={"status": "INTERRUPTED", "progress": f"staging {state.instance_id} stopped: why"}
-                             | update)
+    state = state.model_copy(
+        update={"status": "INTERRUPTED", "progress": f"staging {state.instance_id} stopped: why"} | update
+    )
     return plan, state
 
 
@@ -250,26 +314,37 @@ def test_a_second_interruption_is_fatal_and_names_the_instance_and_why(fake_aws)
     plan, state = interrupted(fake_aws, launches=2)
     with pytest.raises(StagingInterrupted) as caught:
         bake.relaunch(document(plan, bake=state))
-    assert str(caught.value) == (f"staging instance {state.instance_id} was interrupted on launch 2 and the one "
-                                 f"relaunch is used: staging {state.instance_id} stopped: why")
+    assert str(caught.value) == (
+        f"staging instance {state.instance_id} was interrupted on launch 2 and the one "
+        f"relaunch is used: staging {state.instance_id} stopped: why"
+    )
     assert fake_aws.terminated == [] and len(fake_aws.run_calls) == 1
 
 
-@pytest.mark.parametrize(("seen", "reason", "terminated", "spot"), [
-    (None, "staging {id} stopped: why", False, None),  # gone from DescribeInstances: what check saw
-    ("terminated", "terminated: Server.SpotInstanceTermination", False, "sir-0123abcd"),
-    ("shutting-down", "shutting-down: no reason given", False, None),
-    ("stopped", "stopped: Client.UserInitiatedShutdown", True, "sir-0123abcd"),
-    ("running", "running: no reason given", True, None),
-])
+@pytest.mark.parametrize(
+    ("seen", "reason", "terminated", "spot"),
+    [
+        (None, "staging {id} stopped: why", False, None),  # gone from DescribeInstances: what check saw
+        ("terminated", "terminated: Server.SpotInstanceTermination", False, "sir-0123abcd"),
+        ("shutting-down", "shutting-down: no reason given", False, None),
+        ("stopped", "stopped: Client.UserInitiatedShutdown", True, "sir-0123abcd"),
+        ("running", "running: no reason given", True, None),
+    ],
+)
 def test_a_relaunch_ends_what_is_left_of_the_first_launch_and_notes_why(fake_aws, seen, reason, terminated, spot):
     plan, state = interrupted(fake_aws)
     first = state.instance_id
     if seen is None:
         del fake_aws.instances[first]
     else:
-        fake_aws.instances[first].update(state=seen, spot_request_id=spot, state_reason={
-            "terminated": "Server.SpotInstanceTermination", "stopped": "Client.UserInitiatedShutdown"}.get(seen, ""))
+        fake_aws.instances[first].update(
+            state=seen,
+            spot_request_id=spot,
+            state_reason={
+                "terminated": "Server.SpotInstanceTermination",
+                "stopped": "Client.UserInitiatedShutdown",
+            }.get(seen, ""),
+        )
     second = bake.relaunch(document(plan, bake=state))
     assert (second.launches, second.instance_id) == (2, "i-00000000000000002")
     assert second.fallbacks == [f"launch 1 {first} (spot t3.small) interrupted: {reason.format(id=first)}"]
@@ -296,7 +371,10 @@ def test_the_bake_duration_is_measured_in_seconds_once_however_often_ready_is_ch
     fake_aws.clock.advance(120)
 
     ready = bake.check(document(plan, bake=state))
-    assert (ready.status, ready.progress) == ("READY", f"staging {state.instance_id} ready after 2m00s (status checks passed)")
+    assert (ready.status, ready.progress) == (
+        "READY",
+        f"staging {state.instance_id} ready after 2m00s (status checks passed)",
+    )
     assert metrics.metric_set["BakeDuration"]["Unit"] == "Seconds"
     assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
 
@@ -307,12 +385,15 @@ def test_the_bake_duration_is_measured_in_seconds_once_however_often_ready_is_ch
     assert metrics.metric_set["BakeDuration"]["Value"] == [120.0]
 
 
-@pytest.mark.parametrize(("after_a_failure", "agent_registered", "shown"), [
-    (False, True, "ready commands (attempt 1)"),
-    (True, True, f"ready commands (attempt 2); attempt 1 Failed: {CONNECT_ERROR}"),
-    (False, False, "the SSM agent to register"),
-    (True, False, f"the SSM agent to register; attempt 1 Failed: {CONNECT_ERROR}"),
-])
+@pytest.mark.parametrize(
+    ("after_a_failure", "agent_registered", "shown"),
+    [
+        (False, True, "ready commands (attempt 1)"),
+        (True, True, f"ready commands (attempt 2); attempt 1 Failed: {CONNECT_ERROR}"),
+        (False, False, "the SSM agent to register"),
+        (True, False, f"the SSM agent to register; attempt 1 Failed: {CONNECT_ERROR}"),
+    ],
+)
 def test_sending_the_ready_commands_says_which_attempt_and_why_it_is_repeated(
     fake_aws, monkeypatch, after_a_failure, agent_registered, shown
 ):
@@ -343,16 +424,28 @@ def test_production_settings_when_the_ssm_agent_is_unreachable_are_retried_as_tr
     assert str(caught.value) == f"the SSM agent of {state.instance_id} is not reachable: not registered"
 
 
-@pytest.mark.parametrize(("status", "details", "shown"), [
-    ("TimedOut", "DeliveryTimedOut", "DeliveryTimedOut"),  # the detail says more than the status
-    ("Cancelled", "", "Cancelled"),  # GetCommandInvocation without StatusDetails
-])
-def test_a_failed_settings_command_is_named_by_its_status_details_else_its_status(fake_aws, monkeypatch, status, details, shown):
+@pytest.mark.parametrize(
+    ("status", "details", "shown"),
+    [
+        ("TimedOut", "DeliveryTimedOut", "DeliveryTimedOut"),  # the detail says more than the status
+        ("Cancelled", "", "Cancelled"),  # GetCommandInvocation without StatusDetails
+    ],
+)
+def test_a_failed_settings_command_is_named_by_its_status_details_else_its_status(
+    fake_aws, monkeypatch, status, details, shown
+):
     plan, state = running_fake(fake_aws, production_settings_commands=["/opt/shop/use-production-config"])
     sent = bake.apply_settings(document(plan, bake=state))
-    monkeypatch.setattr(ssm_adapter, "invocation", lambda command_id, instance_id: CommandInvocation(
-        status=status, details=details, response_code=-1, stdout="", stderr=""))
+    monkeypatch.setattr(
+        ssm_adapter,
+        "invocation",
+        lambda command_id, instance_id: CommandInvocation(
+            status=status, details=details, response_code=-1, stdout="", stderr=""
+        ),
+    )
     with pytest.raises(CommandFailed) as caught:
         bake.check_settings(document(plan, bake=sent))
-    assert str(caught.value) == (f"production settings commands {sent.command.command_id} on {state.instance_id}: "
-                                 f"{shown} (exit code -1): no output")
+    assert str(caught.value) == (
+        f"production settings commands {sent.command.command_id} on {state.instance_id}: "
+        f"{shown} (exit code -1): no output"
+    )

@@ -2,6 +2,7 @@
 are valid whatever the text, an error leaves a handler with its class name and a short printable
 message, a step's result has its notes cut and a size cap (what SNS gets, through moto, is in
 tests/integration/test_bounds.py)."""
+
 from __future__ import annotations
 
 import traceback
@@ -48,6 +49,7 @@ def test_subjects_keep_what_they_can():
 
 # --- errors ------------------------------------------------------------------------------------------
 
+
 class Doc(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -55,6 +57,7 @@ class Doc(BaseModel):
 def boom(error: Exception):
     def action(_: Any) -> Any:
         raise error
+
     return action
 
 
@@ -65,8 +68,9 @@ def raised(action, event: dict | None = None) -> Exception:
 
 
 def test_an_error_keeps_its_class_and_attributes_with_a_short_printable_message():
-    long = "no staging instance could be launched: " + "; ".join(f"spot t3.medium in subnet-{i:08x}: \"refused\"\n"
-                                                                  for i in range(200))
+    long = "no staging instance could be launched: " + "; ".join(
+        f'spot t3.medium in subnet-{i:08x}: "refused"\n' for i in range(200)
+    )
     error = raised(boom(StagingLaunchFailed(long)))
     assert type(error) is StagingLaunchFailed and type(error).__name__ == "StagingLaunchFailed"
     message = str(error)
@@ -111,11 +115,23 @@ def test_bounded_error_cuts_what_it_is_told():
 
 # --- results -----------------------------------------------------------------------------------------
 
+
 def test_a_result_has_its_notes_and_progress_bounded():
-    notes = [f"deleted snapshot snap-{i:017x} \"of image\"\n" + "x" * 400 for i in range(100)]
-    out = dispatch({"action": "go", "state": {}},
-                   {"go": lambda _: {"undone": notes, "deleted": notes, "left": notes, "progress": "p" * 5000,
-                                     "deleting": True, "kept": ["a", "b"]}}, Doc)
+    notes = [f'deleted snapshot snap-{i:017x} "of image"\n' + "x" * 400 for i in range(100)]
+    out = dispatch(
+        {"action": "go", "state": {}},
+        {
+            "go": lambda _: {
+                "undone": notes,
+                "deleted": notes,
+                "left": notes,
+                "progress": "p" * 5000,
+                "deleting": True,
+                "kept": ["a", "b"],
+            }
+        },
+        Doc,
+    )
     for key in ("undone", "deleted", "left"):
         assert len(out[key]) == budget.UNDONE_MAX and out[key][-1] == f"... and {100 - budget.UNDONE_MAX + 1} more"
         assert all(len(n) <= TEXT_MAX and n.isprintable() for n in out[key])

@@ -1,6 +1,7 @@
 """The history and document budgets: what they count, that they match the real polling schedule, and
 that validation refuses what could pass Step Functions' limits, naming the field (the request
 handler's refusal, on moto, is in tests/integration/test_budget.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -32,10 +33,21 @@ def replay(timing: Timing, timeout: int) -> int:
         clock.set_clock(None)
 
 
-@pytest.mark.parametrize(("poll", "max_poll", "timeout"), [
-    (15, 60, 1800), (15, 60, 3600), (15, 60, 900), (1, 1, 300), (1, 4, 97), (5, 300, 86_400), (60, 30, 600),
-    (7, 7, 7), (10, 3600, 5), (2, 9, 1234),
-])
+@pytest.mark.parametrize(
+    ("poll", "max_poll", "timeout"),
+    [
+        (15, 60, 1800),
+        (15, 60, 3600),
+        (15, 60, 900),
+        (1, 1, 300),
+        (1, 4, 97),
+        (5, 300, 86_400),
+        (60, 30, 600),
+        (7, 7, 7),
+        (10, 3600, 5),
+        (2, 9, 1234),
+    ],
+)
 def test_rounds_are_the_real_polling_schedule_run_to_its_deadline(poll, max_poll, timeout):
     timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
     assert polling.rounds(timing, timeout) == replay(timing, timeout)
@@ -46,9 +58,14 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     history = budget.deploy_history(timing)
     ready, healthy = polling.rounds(timing, 1800), polling.rounds(timing, 900)
     assert history.loops == {
-        "staging ready": ready, "staging ready after a relaunch": ready, "production settings": ready,
-        "image": polling.rounds(timing, 3600), "green healthy": healthy, "green in service": healthy,
-        "blue in service again": healthy, "green group deleted": healthy,
+        "staging ready": ready,
+        "staging ready after a relaunch": ready,
+        "production settings": ready,
+        "image": polling.rounds(timing, 3600),
+        "green healthy": healthy,
+        "green in service": healthy,
+        "blue in service again": healthy,
+        "green group deleted": healthy,
     }
     rounds = sum(history.loops.values())
     fixed = 3 * 2 + 22 * 5 + 6 + 2 * 2 + 6 * 2 + 1
@@ -60,27 +77,46 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
 
 def test_timings_whose_worst_case_history_is_too_long_are_refused_naming_profile_timing():
     # the defaults, and generous ones, fit
-    for fine in ({}, {"image_timeout_seconds": 7200, "ready_timeout_seconds": 3600, "healthy_timeout_seconds": 3600},
-                 {"poll_seconds": 1, "max_poll_seconds": 30, "healthy_timeout_seconds": 1800}):
+    for fine in (
+        {},
+        {"image_timeout_seconds": 7200, "ready_timeout_seconds": 3600, "healthy_timeout_seconds": 3600},
+        {"poll_seconds": 1, "max_poll_seconds": 30, "healthy_timeout_seconds": 1800},
+    ):
         assert budget.deploy_history(Timing(**fine)).events <= budget.HISTORY_LIMIT
     # a poll every second for a day is not
     with pytest.raises(ValidationError) as err:
-        DeploymentRequest.model_validate({
-            "app": "web", "release": {"version": "2.0.0", "git_ref": "main", "commit": "9fceb02"},
-            "profile": {"bake": {"source_ami_id": "ami-12345678", "instance_types": ["t3.medium"],
-                                 "subnet_ids": ["subnet-12345678"]},
-                        "fleet": {"instance_type": "m5.large", "subnet_ids": ["subnet-12345678"], "min_size": 1,
-                                  "max_size": 2},
-                        "traffic": {"load_balancer_names": ["web"]},
-                        "timing": {"poll_seconds": 1, "max_poll_seconds": 1, "healthy_timeout_seconds": 86_400}}})
+        DeploymentRequest.model_validate(
+            {
+                "app": "web",
+                "release": {"version": "2.0.0", "git_ref": "main", "commit": "9fceb02"},
+                "profile": {
+                    "bake": {
+                        "source_ami_id": "ami-12345678",
+                        "instance_types": ["t3.medium"],
+                        "subnet_ids": ["subnet-12345678"],
+                    },
+                    "fleet": {
+                        "instance_type": "m5.large",
+                        "subnet_ids": ["subnet-12345678"],
+                        "min_size": 1,
+                        "max_size": 2,
+                    },
+                    "traffic": {"load_balancer_names": ["web"]},
+                    "timing": {"poll_seconds": 1, "max_poll_seconds": 1, "healthy_timeout_seconds": 86_400},
+                },
+            }
+        )
     (line,) = describe_validation_error(err.value)
     assert line.startswith("profile.timing: with these timings a deployment can record up to ")
     assert "at most 20,000 are accepted" in line and "raise poll_seconds and max_poll_seconds" in line
     # right at the limit: one more second of timeout, one more round, refused
-    timing = dict(poll_seconds=1, max_poll_seconds=1, image_timeout_seconds=1, ready_timeout_seconds=1,
-                  drain_seconds=0)
-    healthy = max(h for h in range(1, 3000) if budget.deploy_history(
-        Timing.model_construct(**timing, healthy_timeout_seconds=h)).events <= budget.HISTORY_LIMIT)
+    timing = dict(poll_seconds=1, max_poll_seconds=1, image_timeout_seconds=1, ready_timeout_seconds=1, drain_seconds=0)
+    healthy = max(
+        h
+        for h in range(1, 3000)
+        if budget.deploy_history(Timing.model_construct(**timing, healthy_timeout_seconds=h)).events
+        <= budget.HISTORY_LIMIT
+    )
     Timing(**timing, healthy_timeout_seconds=healthy)
     with pytest.raises(ValidationError, match="history events"):
         Timing(**timing, healthy_timeout_seconds=healthy + 1)
@@ -92,13 +128,18 @@ def test_the_worst_case_document_fits_in_step_functions_limit():
     assert parts["request"] == budget.PLAN_MAX and parts["blue"] == budget.STEP_RESULT_MAX
     # a failed undo step records a whole Cause: the stack trace allowance and an escaped message
     assert parts["undo"] >= 8 * budget.cause_bytes() > 8 * (2 * budget.ERROR_MESSAGE_MAX + budget.STACK_TRACE_ALLOWANCE)
-    assert all(size <= budget.STEP_RESULT_MAX for name, size in parts.items()
-               if name in ("lock", "bake", "image", "fleet", "traffic", "staging", "report"))
+    assert all(
+        size <= budget.STEP_RESULT_MAX
+        for name, size in parts.items()
+        if name in ("lock", "bake", "image", "fleet", "traffic", "staging", "report")
+    )
 
 
 def test_a_plan_too_large_for_the_document_is_named_by_its_largest_fields():
-    plan = {"app": "web", "profile": {"bake": {"user_data": "u" * 40_000, "ready_commands": ["c" * 30_000]},
-                                      "fleet": {"min_size": 1}}}
+    plan = {
+        "app": "web",
+        "profile": {"bake": {"user_data": "u" * 40_000, "ready_commands": ["c" * 30_000]}, "fleet": {"min_size": 1}},
+    }
     problem = budget.plan_problem(plan)
     assert problem.startswith("request: validated, it is 70,")
     assert "largest: profile.bake.user_data 40,002 bytes, profile.bake.ready_commands 30,004 bytes" in problem

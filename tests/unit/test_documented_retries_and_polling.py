@@ -2,6 +2,7 @@
 the deadline). How many times botocore tries a call before it becomes TransientAwsError
 (operations.md, ``IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS``) is in
 tests/integration/test_documented_retries_and_polling.py."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -17,6 +18,7 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
 
 
 # --- polling (input-contract.md, "Polling backs off"; max_poll_seconds) -----------------------------
+
 
 @pytest.fixture
 def hand_clock():

@@ -1,6 +1,7 @@
 """Fleet phase: launch template / configuration, green group with blue's policies and alarms, the
 health wait, and the undo steps, against an in-memory AWS in place of the adapters (the steps
 against moto are in tests/integration/test_fleet.py)."""
+
 from __future__ import annotations
 
 import copy
@@ -33,8 +34,11 @@ def test_copied_alarm_names_carry_the_prefix_once():
 # (every parameter of every create and put) and what it returns, field by field.
 
 WORLD = World(
-    vpc="vpc-0123456789abcdef0", subnets=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
-    sg="sg-0123456789abcdef0", base_image="ami-0123456789abcdef0", green_image="ami-0fedcba9876543210",
+    vpc="vpc-0123456789abcdef0",
+    subnets=["subnet-0aaaaaaaaaaaaaaa1", "subnet-0aaaaaaaaaaaaaaa2"],
+    sg="sg-0123456789abcdef0",
+    base_image="ami-0123456789abcdef0",
+    green_image="ami-0fedcba9876543210",
     elb="web-elb",
     tg="arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef",
 )
@@ -44,7 +48,10 @@ HELD = ["AlarmNotification", "ScheduledActions"]
 
 
 def _policy_arn(group_name: str, policy: str) -> str:
-    return f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0f0f:autoScalingGroupName/{group_name}:policyName/{policy}"
+    return (
+        "arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:0f0f:"
+        f"autoScalingGroupName/{group_name}:policyName/{policy}"
+    )
 
 
 def _named(name) -> None:
@@ -65,9 +72,20 @@ class MemoryAws:
         self.alarms: list[dict] = []
         self.calls: list[tuple] = []
         self.twin_creates = False  # a create that a twin run got in first: it exists, AWS says AlreadyExists
-        for fn in ("group", "create_group", "delete_group", "suspend_processes", "policies", "put_policy",
-                   "launch_template", "create_launch_template", "delete_launch_template",
-                   "launch_configuration", "create_launch_configuration", "delete_launch_configuration"):
+        for fn in (
+            "group",
+            "create_group",
+            "delete_group",
+            "suspend_processes",
+            "policies",
+            "put_policy",
+            "launch_template",
+            "create_launch_template",
+            "delete_launch_template",
+            "launch_configuration",
+            "create_launch_configuration",
+            "delete_launch_configuration",
+        ):
             monkeypatch.setattr(autoscaling, fn, getattr(self, fn))
         for fn in ("metric_alarms", "put_metric_alarm", "delete_alarms"):
             monkeypatch.setattr(cloudwatch, fn, getattr(self, fn))
@@ -86,9 +104,15 @@ class MemoryAws:
         self.calls.append(("create_group", params))
         tags = params["Tags"]
         self.groups[params["AutoScalingGroupName"]] = {
-            "name": params["AutoScalingGroupName"], "status": None, "desired_capacity": params["DesiredCapacity"],
-            "min_size": params["MinSize"], "max_size": params["MaxSize"], "suspended_processes": [], "instances": [],
-            "tags": {t["Key"]: t["Value"] for t in tags}, "propagate": {t["Key"]: t["PropagateAtLaunch"] for t in tags},
+            "name": params["AutoScalingGroupName"],
+            "status": None,
+            "desired_capacity": params["DesiredCapacity"],
+            "min_size": params["MinSize"],
+            "max_size": params["MaxSize"],
+            "suspended_processes": [],
+            "instances": [],
+            "tags": {t["Key"]: t["Value"] for t in tags},
+            "propagate": {t["Key"]: t["PropagateAtLaunch"] for t in tags},
         }
         self._already_exists("CreateAutoScalingGroup")
 
@@ -118,8 +142,13 @@ class MemoryAws:
 
     def create_launch_template(self, name, data, tags):
         self.calls.append(("create_launch_template", name, data, tags))
-        self.templates[name] = {"id": "lt-0123456789abcdef0", "name": name, "default_version": 1,
-                                "latest_version": 1, "tags": dict(tags)}
+        self.templates[name] = {
+            "id": "lt-0123456789abcdef0",
+            "name": name,
+            "default_version": 1,
+            "latest_version": 1,
+            "tags": dict(tags),
+        }
         self._already_exists("CreateLaunchTemplate")
 
     def delete_launch_template(self, template_id):
@@ -129,8 +158,15 @@ class MemoryAws:
     def launch_configuration(self, name):
         _named(name)
         found = self.configurations.get(name)  # the put's parameters
-        return None if found is None else LaunchConfiguration(
-            name=found["LaunchConfigurationName"], image_id=found.get("ImageId"), instance_type=found.get("InstanceType"))
+        return (
+            None
+            if found is None
+            else LaunchConfiguration(
+                name=found["LaunchConfigurationName"],
+                image_id=found.get("ImageId"),
+                instance_type=found.get("InstanceType"),
+            )
+        )
 
     def create_launch_configuration(self, params):
         self.calls.append(("create_launch_configuration", params))
@@ -173,63 +209,144 @@ def _green_tag_list(doc: dict) -> list[dict]:
 def _blue_group(desired: int = 2) -> dict:
     """BLUE as autoscaling.group describes it: tags AWS and this tool reserve, and its own."""
     tags = {
-        "aws:cloudformation:stack-name": "web", "team": "payments", "Name": "web (blue)",
-        naming.TAG_APP: APP, "cost-center": "42", "immutable-deploy:state": "serving",
+        "aws:cloudformation:stack-name": "web",
+        "team": "payments",
+        "Name": "web (blue)",
+        naming.TAG_APP: APP,
+        "cost-center": "42",
+        "immutable-deploy:state": "serving",
     }
     propagate = {k: k != "cost-center" for k in tags}
-    return {"name": BLUE, "status": None, "desired_capacity": desired, "min_size": 1, "max_size": 6,
-            "suspended_processes": [], "instances": [], "tags": tags, "propagate": propagate}
+    return {
+        "name": BLUE,
+        "status": None,
+        "desired_capacity": desired,
+        "min_size": 1,
+        "max_size": 6,
+        "suspended_processes": [],
+        "instances": [],
+        "tags": tags,
+        "propagate": propagate,
+    }
 
 
 def _blue_policies() -> list[dict]:
     """BLUE's scaling policies as describe_policies gives them (empty fields included)."""
     common = {"AutoScalingGroupName": BLUE, "Alarms": [], "Enabled": True, "PredictiveScalingConfiguration": {}}
     return [
-        {**common, "PolicyName": "scale-out", "PolicyARN": _policy_arn(BLUE, "scale-out"), "PolicyType": "SimpleScaling",
-         "AdjustmentType": "ChangeInCapacity", "ScalingAdjustment": 1, "Cooldown": 120, "StepAdjustments": []},
-        {**common, "PolicyName": "scale-in-steps", "PolicyARN": _policy_arn(BLUE, "scale-in-steps"),
-         "PolicyType": "StepScaling", "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
-         "StepAdjustments": [{"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}]},
-        {**common, "PolicyName": "queue-depth", "PolicyARN": _policy_arn(BLUE, "queue-depth"),
-         "PolicyType": "TargetTrackingScaling", "StepAdjustments": [],
-         "TargetTrackingConfiguration": {
-             "CustomizedMetricSpecification": {"MetricName": "Backlog", "Namespace": "Web", "Statistic": "Average",
-                                               "Dimensions": [{"Name": ASG, "Value": BLUE}]},
-             "TargetValue": 10.0}},
+        {
+            **common,
+            "PolicyName": "scale-out",
+            "PolicyARN": _policy_arn(BLUE, "scale-out"),
+            "PolicyType": "SimpleScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "ScalingAdjustment": 1,
+            "Cooldown": 120,
+            "StepAdjustments": [],
+        },
+        {
+            **common,
+            "PolicyName": "scale-in-steps",
+            "PolicyARN": _policy_arn(BLUE, "scale-in-steps"),
+            "PolicyType": "StepScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "MetricAggregationType": "Average",
+            "StepAdjustments": [{"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}],
+        },
+        {
+            **common,
+            "PolicyName": "queue-depth",
+            "PolicyARN": _policy_arn(BLUE, "queue-depth"),
+            "PolicyType": "TargetTrackingScaling",
+            "StepAdjustments": [],
+            "TargetTrackingConfiguration": {
+                "CustomizedMetricSpecification": {
+                    "MetricName": "Backlog",
+                    "Namespace": "Web",
+                    "Statistic": "Average",
+                    "Dimensions": [{"Name": ASG, "Value": BLUE}],
+                },
+                "TargetValue": 10.0,
+            },
+        },
     ]
 
 
 def _alarm(name: str, **fields) -> dict:
     """A metric alarm as describe_alarms gives it (fields it has that put_metric_alarm does not take included)."""
-    return {"AlarmName": name, "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
-            "StateValue": "OK", "ActionsEnabled": True, "OKActions": [], "AlarmActions": [],
-            "InsufficientDataActions": [], "Metrics": [], **fields}
+    return {
+        "AlarmName": name,
+        "AlarmArn": f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}",
+        "StateValue": "OK",
+        "ActionsEnabled": True,
+        "OKActions": [],
+        "AlarmActions": [],
+        "InsufficientDataActions": [],
+        "Metrics": [],
+        **fields,
+    }
 
 
-CPU = {"MetricName": "CPUUtilization", "Namespace": "AWS/EC2", "Statistic": "Average", "Period": 60,
-       "EvaluationPeriods": 2, "Threshold": 70.0, "ComparisonOperator": "GreaterThanThreshold"}
+CPU = {
+    "MetricName": "CPUUtilization",
+    "Namespace": "AWS/EC2",
+    "Statistic": "Average",
+    "Period": 60,
+    "EvaluationPeriods": 2,
+    "Threshold": 70.0,
+    "ComparisonOperator": "GreaterThanThreshold",
+}
 BACKLOG_QUERIES = [
     {"Id": "rate", "Expression": "backlog / 60", "Label": "per second", "ReturnData": True},
-    {"Id": "backlog", "MetricStat": {"Metric": {"Namespace": "Web", "MetricName": "Backlog",
-                                                "Dimensions": [{"Name": "Queue", "Value": "jobs"}]},
-                                     "Period": 60, "Stat": "Sum"},
-     "Expression": None, "ReturnData": False},
+    {
+        "Id": "backlog",
+        "MetricStat": {
+            "Metric": {"Namespace": "Web", "MetricName": "Backlog", "Dimensions": [{"Name": "Queue", "Value": "jobs"}]},
+            "Period": 60,
+            "Stat": "Sum",
+        },
+        "Expression": None,
+        "ReturnData": False,
+    },
 ]
 
 
 def _blue_alarms() -> list[dict]:
     return [
-        _alarm(f"TargetTracking-{BLUE}-AlarmHigh-1234", Dimensions=[{"Name": ASG, "Value": BLUE}],
-               AlarmActions=[_policy_arn(BLUE, "queue-depth")], **CPU),
+        _alarm(
+            f"TargetTracking-{BLUE}-AlarmHigh-1234",
+            Dimensions=[{"Name": ASG, "Value": BLUE}],
+            AlarmActions=[_policy_arn(BLUE, "queue-depth")],
+            **CPU,
+        ),
         _alarm("unrelated", Dimensions=[{"Name": ASG, "Value": "other"}], AlarmActions=[SNS], **CPU),
-        _alarm(f"{BLUE}-cpu-high", Dimensions=[{"Name": ASG, "Value": BLUE}],
-               AlarmActions=[_policy_arn(BLUE, "scale-out"), SNS], **CPU),
-        _alarm("web-cpu-low", AlarmDescription="scale in", Dimensions=[{"Name": "Fleet", "Value": "web"}],
-               OKActions=[_policy_arn(BLUE, "scale-in-steps")], **CPU),
-        _alarm("web-backlog-unknown", InsufficientDataActions=[_policy_arn(BLUE, "queue-depth")],
-               Metrics=BACKLOG_QUERIES, EvaluationPeriods=1, Threshold=5.0, ComparisonOperator="GreaterThanThreshold"),
-        _alarm("web-status-failed", Dimensions=[{"Name": ASG, "Value": BLUE}], AlarmActions=[SNS],
-               **{**CPU, "MetricName": "StatusCheckFailed"}),
+        _alarm(
+            f"{BLUE}-cpu-high",
+            Dimensions=[{"Name": ASG, "Value": BLUE}],
+            AlarmActions=[_policy_arn(BLUE, "scale-out"), SNS],
+            **CPU,
+        ),
+        _alarm(
+            "web-cpu-low",
+            AlarmDescription="scale in",
+            Dimensions=[{"Name": "Fleet", "Value": "web"}],
+            OKActions=[_policy_arn(BLUE, "scale-in-steps")],
+            **CPU,
+        ),
+        _alarm(
+            "web-backlog-unknown",
+            InsufficientDataActions=[_policy_arn(BLUE, "queue-depth")],
+            Metrics=BACKLOG_QUERIES,
+            EvaluationPeriods=1,
+            Threshold=5.0,
+            ComparisonOperator="GreaterThanThreshold",
+        ),
+        _alarm(
+            "web-status-failed",
+            Dimensions=[{"Name": ASG, "Value": BLUE}],
+            AlarmActions=[SNS],
+            **{**CPU, "MetricName": "StatusCheckFailed"},
+        ),
     ]
 
 
@@ -243,39 +360,84 @@ def _expected_alarm_puts(doc: dict) -> list[dict]:
     green = doc["request"]["names"]["green_asg"]
     tags = _green_tag_list(doc)
     return [
-        {"AlarmName": f"immutable-deploy-{green}-cpu-high", "ActionsEnabled": True,
-         "AlarmActions": [_policy_arn(green, "scale-out"), SNS], **CPU,
-         "Dimensions": [{"Name": ASG, "Value": green}], "Tags": tags},
-        {"AlarmName": f"immutable-deploy-{green}-web-cpu-low", "AlarmDescription": "scale in", "ActionsEnabled": True,
-         "OKActions": [_policy_arn(green, "scale-in-steps")], **CPU,
-         "Dimensions": [{"Name": "Fleet", "Value": "web"}], "Tags": tags},
-        {"AlarmName": f"immutable-deploy-{green}-web-backlog-unknown", "ActionsEnabled": True,
-         "InsufficientDataActions": [_policy_arn(green, "queue-depth")],
-         "EvaluationPeriods": 1, "Threshold": 5.0, "ComparisonOperator": "GreaterThanThreshold",
-         "Metrics": [BACKLOG_QUERIES[0], {k: v for k, v in BACKLOG_QUERIES[1].items() if k != "Expression"}],
-         "Tags": tags},
-        {"AlarmName": f"immutable-deploy-{green}-web-status-failed", "ActionsEnabled": True, "AlarmActions": [SNS],
-         **{**CPU, "MetricName": "StatusCheckFailed"}, "Dimensions": [{"Name": ASG, "Value": green}], "Tags": tags},
+        {
+            "AlarmName": f"immutable-deploy-{green}-cpu-high",
+            "ActionsEnabled": True,
+            "AlarmActions": [_policy_arn(green, "scale-out"), SNS],
+            **CPU,
+            "Dimensions": [{"Name": ASG, "Value": green}],
+            "Tags": tags,
+        },
+        {
+            "AlarmName": f"immutable-deploy-{green}-web-cpu-low",
+            "AlarmDescription": "scale in",
+            "ActionsEnabled": True,
+            "OKActions": [_policy_arn(green, "scale-in-steps")],
+            **CPU,
+            "Dimensions": [{"Name": "Fleet", "Value": "web"}],
+            "Tags": tags,
+        },
+        {
+            "AlarmName": f"immutable-deploy-{green}-web-backlog-unknown",
+            "ActionsEnabled": True,
+            "InsufficientDataActions": [_policy_arn(green, "queue-depth")],
+            "EvaluationPeriods": 1,
+            "Threshold": 5.0,
+            "ComparisonOperator": "GreaterThanThreshold",
+            "Metrics": [BACKLOG_QUERIES[0], {k: v for k, v in BACKLOG_QUERIES[1].items() if k != "Expression"}],
+            "Tags": tags,
+        },
+        {
+            "AlarmName": f"immutable-deploy-{green}-web-status-failed",
+            "ActionsEnabled": True,
+            "AlarmActions": [SNS],
+            **{**CPU, "MetricName": "StatusCheckFailed"},
+            "Dimensions": [{"Name": ASG, "Value": green}],
+            "Tags": tags,
+        },
     ]
 
 
 def _expected_policy_puts(green: str) -> list[dict]:
     return [
-        {"AutoScalingGroupName": green, "PolicyName": "scale-out", "PolicyType": "SimpleScaling",
-         "AdjustmentType": "ChangeInCapacity", "ScalingAdjustment": 1, "Cooldown": 120, "Enabled": True},
-        {"AutoScalingGroupName": green, "PolicyName": "scale-in-steps", "PolicyType": "StepScaling",
-         "AdjustmentType": "ChangeInCapacity", "MetricAggregationType": "Average",
-         "StepAdjustments": [{"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}], "Enabled": True},
-        {"AutoScalingGroupName": green, "PolicyName": "queue-depth", "PolicyType": "TargetTrackingScaling",
-         "TargetTrackingConfiguration": {
-             "CustomizedMetricSpecification": {"MetricName": "Backlog", "Namespace": "Web", "Statistic": "Average",
-                                               "Dimensions": [{"Name": ASG, "Value": green}]},
-             "TargetValue": 10.0},
-         "Enabled": True},
+        {
+            "AutoScalingGroupName": green,
+            "PolicyName": "scale-out",
+            "PolicyType": "SimpleScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "ScalingAdjustment": 1,
+            "Cooldown": 120,
+            "Enabled": True,
+        },
+        {
+            "AutoScalingGroupName": green,
+            "PolicyName": "scale-in-steps",
+            "PolicyType": "StepScaling",
+            "AdjustmentType": "ChangeInCapacity",
+            "MetricAggregationType": "Average",
+            "StepAdjustments": [{"MetricIntervalUpperBound": 0.0, "ScalingAdjustment": -1}],
+            "Enabled": True,
+        },
+        {
+            "AutoScalingGroupName": green,
+            "PolicyName": "queue-depth",
+            "PolicyType": "TargetTrackingScaling",
+            "TargetTrackingConfiguration": {
+                "CustomizedMetricSpecification": {
+                    "MetricName": "Backlog",
+                    "Namespace": "Web",
+                    "Statistic": "Average",
+                    "Dimensions": [{"Name": ASG, "Value": green}],
+                },
+                "TargetValue": 10.0,
+            },
+            "Enabled": True,
+        },
     ]
 
 
 # --- create_launch, exactly -------------------------------------------------------------------
+
 
 def test_create_launch_template_sends_exactly_this(memory_aws):
     # Given a profile with a key pair, security groups and an instance profile
@@ -285,27 +447,38 @@ def test_create_launch_template_sends_exactly_this(memory_aws):
     state = fleet.create_launch(deploy(doc))
     # Then it is created once, with exactly this data and green's tags
     tags = _green_tag_list(doc)
-    assert memory_aws.calls == [(
-        "create_launch_template", name,
-        {
-            "ImageId": WORLD.green_image,
-            "InstanceType": "t3.small",
-            "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-            "TagSpecifications": [
-                {"ResourceType": "instance", "Tags": tags},
-                {"ResourceType": "volume", "Tags": tags},
-                {"ResourceType": "network-interface", "Tags": tags},
-            ],
-            "SecurityGroupIds": [WORLD.sg],
-            "IamInstanceProfile": {"Name": "web-instance"},
-            "KeyName": "ops-key",
-        },
-        {**doc["request"]["tags"], naming.TAG_ROLE: "green"},
-    )]
+    assert memory_aws.calls == [
+        (
+            "create_launch_template",
+            name,
+            {
+                "ImageId": WORLD.green_image,
+                "InstanceType": "t3.small",
+                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                "TagSpecifications": [
+                    {"ResourceType": "instance", "Tags": tags},
+                    {"ResourceType": "volume", "Tags": tags},
+                    {"ResourceType": "network-interface", "Tags": tags},
+                ],
+                "SecurityGroupIds": [WORLD.sg],
+                "IamInstanceProfile": {"Name": "web-instance"},
+                "KeyName": "ops-key",
+            },
+            {**doc["request"]["tags"], naming.TAG_ROLE: "green"},
+        )
+    ]
     assert state.model_dump(mode="json") == {
-        "green_asg": doc["request"]["names"]["green_asg"], "launch_template_id": "lt-0123456789abcdef0",
-        "launch_configuration_name": None, "desired": 2, "healthy": 0, "total": 0, "status": "LAUNCHING",
-        "policies": [], "alarms": [], "poll": None, "progress": f"launch template {name}",
+        "green_asg": doc["request"]["names"]["green_asg"],
+        "launch_template_id": "lt-0123456789abcdef0",
+        "launch_configuration_name": None,
+        "desired": 2,
+        "healthy": 0,
+        "total": 0,
+        "status": "LAUNCHING",
+        "policies": [],
+        "alarms": [],
+        "poll": None,
+        "progress": f"launch template {name}",
     }
 
 
@@ -313,7 +486,7 @@ def test_create_launch_template_without_optional_settings(memory_aws):
     doc = _memory_doc()
     doc["request"]["profile"]["fleet"].update(security_group_ids=[], instance_profile=None)
     fleet.create_launch(deploy(doc))
-    (_, _, data, _), = memory_aws.calls
+    ((_, _, data, _),) = memory_aws.calls
     assert sorted(data) == ["ImageId", "InstanceType", "MetadataOptions", "TagSpecifications"]
 
 
@@ -321,19 +494,32 @@ def test_create_launch_configuration_sends_exactly_this(memory_aws):
     doc = _memory_doc(launch="launch_configuration", key_name="ops-key")
     name = doc["request"]["names"]["launch_configuration"]
     state = fleet.create_launch(deploy(doc))
-    assert memory_aws.calls == [("create_launch_configuration", {
-        "LaunchConfigurationName": name,
-        "ImageId": WORLD.green_image,
-        "InstanceType": "t3.small",
-        "SecurityGroups": [WORLD.sg],
-        "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
-        "IamInstanceProfile": "web-instance",
-        "KeyName": "ops-key",
-    })]
+    assert memory_aws.calls == [
+        (
+            "create_launch_configuration",
+            {
+                "LaunchConfigurationName": name,
+                "ImageId": WORLD.green_image,
+                "InstanceType": "t3.small",
+                "SecurityGroups": [WORLD.sg],
+                "MetadataOptions": {"HttpTokens": "required", "HttpEndpoint": "enabled"},
+                "IamInstanceProfile": "web-instance",
+                "KeyName": "ops-key",
+            },
+        )
+    ]
     assert state.model_dump(mode="json") == {
-        "green_asg": doc["request"]["names"]["green_asg"], "launch_template_id": None,
-        "launch_configuration_name": name, "desired": 2, "healthy": 0, "total": 0, "status": "LAUNCHING",
-        "policies": [], "alarms": [], "poll": None, "progress": f"launch configuration {name}",
+        "green_asg": doc["request"]["names"]["green_asg"],
+        "launch_template_id": None,
+        "launch_configuration_name": name,
+        "desired": 2,
+        "healthy": 0,
+        "total": 0,
+        "status": "LAUNCHING",
+        "policies": [],
+        "alarms": [],
+        "poll": None,
+        "progress": f"launch configuration {name}",
     }
 
 
@@ -366,10 +552,13 @@ def test_a_create_refused_for_another_reason_surfaces(memory_aws, monkeypatch):
         fleet.create_launch(deploy(_memory_doc()))
 
 
-@pytest.mark.parametrize("launch, what, describe", [
-    ("launch_template", "launch template {names[launch_template]}", "launch_template"),
-    ("launch_configuration", "launch configuration {names[launch_configuration]}", "launch_configuration"),
-])
+@pytest.mark.parametrize(
+    "launch, what, describe",
+    [
+        ("launch_template", "launch template {names[launch_template]}", "launch_template"),
+        ("launch_configuration", "launch configuration {names[launch_configuration]}", "launch_configuration"),
+    ],
+)
 def test_created_but_not_listed_yet_is_transient(memory_aws, monkeypatch, launch, what, describe):
     # Given AWS's describe does not list what was just created (eventually consistent)
     monkeypatch.setattr(autoscaling, describe, lambda name: None)
@@ -404,10 +593,13 @@ def test_launch_configuration_with_another_image_names_both_images(memory_aws):
     )
 
 
-@pytest.mark.parametrize("doc_change, message", [
-    ({"image": None}, "the document has no image ($.image): the image phase must run first"),
-    ({"blue": None}, "the document has no blue ($.blue): request.discover_blue must run first"),
-])
+@pytest.mark.parametrize(
+    "doc_change, message",
+    [
+        ({"image": None}, "the document has no image ($.image): the image phase must run first"),
+        ({"blue": None}, "the document has no blue ($.blue): request.discover_blue must run first"),
+    ],
+)
 def test_create_launch_needs_the_image_and_blue(memory_aws, doc_change, message):
     doc = {**_memory_doc(), **doc_change}
     with pytest.raises(ValueError) as raised:
@@ -416,6 +608,7 @@ def test_create_launch_needs_the_image_and_blue(memory_aws, doc_change, message)
 
 
 # --- create_group, exactly --------------------------------------------------------------------
+
 
 def test_create_group_sends_exactly_this_and_copies_blue(memory_aws):
     # Given blue has scaled to 4 since it was discovered, with its tags, policies and alarms
@@ -429,38 +622,56 @@ def test_create_group_sends_exactly_this_and_copies_blue(memory_aws):
     assert [c[0] for c in memory_aws.calls] == (
         ["create_launch_template", "create_group", "suspend_processes"] + ["put_policy"] * 3 + ["put_metric_alarm"] * 4
     )
-    assert memory_aws.calls[1] == ("create_group", {
-        "AutoScalingGroupName": green,
-        "MinSize": 1,
-        "MaxSize": 6,
-        "DesiredCapacity": 4,
-        "VPCZoneIdentifier": ",".join(WORLD.subnets),
-        "HealthCheckType": "ELB",
-        "HealthCheckGracePeriod": 300,
-        "Tags": [
-            {"ResourceId": green, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": p}
-            for k, v, p in [
-                ("team", "payments", True),
-                ("cost-center", "42", False),
-                (naming.TAG_APP, APP, True),
-                (naming.TAG_EXECUTION, ARN, True),
-                (naming.TAG_VERSION, "2.3.0", True),
-                (naming.TAG_ROLE, "green", True),
-                ("Name", green, True),
-            ]
-        ],
-        "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "1"},
-    })
+    assert memory_aws.calls[1] == (
+        "create_group",
+        {
+            "AutoScalingGroupName": green,
+            "MinSize": 1,
+            "MaxSize": 6,
+            "DesiredCapacity": 4,
+            "VPCZoneIdentifier": ",".join(WORLD.subnets),
+            "HealthCheckType": "ELB",
+            "HealthCheckGracePeriod": 300,
+            "Tags": [
+                {
+                    "ResourceId": green,
+                    "ResourceType": "auto-scaling-group",
+                    "Key": k,
+                    "Value": v,
+                    "PropagateAtLaunch": p,
+                }
+                for k, v, p in [
+                    ("team", "payments", True),
+                    ("cost-center", "42", False),
+                    (naming.TAG_APP, APP, True),
+                    (naming.TAG_EXECUTION, ARN, True),
+                    (naming.TAG_VERSION, "2.3.0", True),
+                    (naming.TAG_ROLE, "green", True),
+                    ("Name", green, True),
+                ]
+            ],
+            "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "1"},
+        },
+    )
     assert memory_aws.calls[2] == ("suspend_processes", green, HELD)
     assert [c[1] for c in memory_aws.calls[3:6]] == _expected_policy_puts(green)
     assert [c[1] for c in memory_aws.calls[6:]] == _expected_alarm_puts(doc)
     assert state.model_dump(mode="json") == {
-        "green_asg": green, "launch_template_id": "lt-0123456789abcdef0", "launch_configuration_name": None,
-        "desired": 4, "healthy": 0, "total": 0, "status": "LAUNCHING",
+        "green_asg": green,
+        "launch_template_id": "lt-0123456789abcdef0",
+        "launch_configuration_name": None,
+        "desired": 4,
+        "healthy": 0,
+        "total": 0,
+        "status": "LAUNCHING",
         "policies": ["queue-depth", "scale-in-steps", "scale-out"],
         "alarms": sorted(p["AlarmName"] for p in _expected_alarm_puts(doc)),
-        "poll": {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:05:00Z", "attempt": 0,
-                 "wait_seconds": 10},
+        "poll": {
+            "started_at": "2026-03-02T09:00:00Z",
+            "deadline": "2026-03-02T09:05:00Z",
+            "attempt": 0,
+            "wait_seconds": 10,
+        },
         "progress": f"green {green} launching 4 instances",
     }
 
@@ -490,21 +701,29 @@ def test_create_group_without_blue_copies_nothing(memory_aws, blue_state):
     memory_aws.calls.clear()
     state = fleet.create_group(deploy(doc))
     green = doc["request"]["names"]["green_asg"]
-    (call, params), = memory_aws.calls
+    ((call, params),) = memory_aws.calls
     assert call == "create_group" and params["DesiredCapacity"] == 3
-    assert [t["Key"] for t in params["Tags"]] == [naming.TAG_APP, naming.TAG_EXECUTION, naming.TAG_VERSION,
-                                                 naming.TAG_ROLE, "Name"]
+    assert [t["Key"] for t in params["Tags"]] == [
+        naming.TAG_APP,
+        naming.TAG_EXECUTION,
+        naming.TAG_VERSION,
+        naming.TAG_ROLE,
+        "Name",
+    ]
     assert (state.policies, state.alarms, state.desired) == ([], [], 3)
     assert state.progress == f"green {green} launching 3 instances"
 
 
-@pytest.mark.parametrize("blue_desired, recorded, fixed, expected", [
-    (4, 2, None, 4),   # blue scaled out since discovery: green follows
-    (1, 3, None, 3),   # blue scaled in: green keeps the size decided
-    (1, 1, None, 2),   # never under the profile's min_size
-    (9, 2, None, 6),   # never over its max_size
-    (5, 3, 3, 3),      # the profile fixes green's size
-])
+@pytest.mark.parametrize(
+    "blue_desired, recorded, fixed, expected",
+    [
+        (4, 2, None, 4),  # blue scaled out since discovery: green follows
+        (1, 3, None, 3),  # blue scaled in: green keeps the size decided
+        (1, 1, None, 2),  # never under the profile's min_size
+        (9, 2, None, 6),  # never over its max_size
+        (5, 3, 3, 3),  # the profile fixes green's size
+    ],
+)
 def test_green_size_follows_blue_now_within_the_profile(memory_aws, blue_desired, recorded, fixed, expected):
     _with_blue(memory_aws, desired=blue_desired)
     doc = _memory_doc(green_desired=recorded)
@@ -561,12 +780,22 @@ def test_group_created_but_not_listed_yet_is_transient(memory_aws, monkeypatch):
 # --- the pieces of the copy -------------------------------------------------------------------
 
 ALL_POLICY_FIELDS = {
-    "AutoScalingGroupName": BLUE, "PolicyARN": _policy_arn(BLUE, "p"), "Alarms": [{"AlarmName": "a", "AlarmARN": "x"}],
-    "PolicyName": "p", "AdjustmentType": "PercentChangeInCapacity", "MinAdjustmentStep": 1,
-    "MinAdjustmentMagnitude": 2, "ScalingAdjustment": 10, "Cooldown": 60, "MetricAggregationType": "Maximum",
-    "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 10}], "EstimatedInstanceWarmup": 90,
-    "TargetTrackingConfiguration": {"PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
-                                    "TargetValue": 50.0},
+    "AutoScalingGroupName": BLUE,
+    "PolicyARN": _policy_arn(BLUE, "p"),
+    "Alarms": [{"AlarmName": "a", "AlarmARN": "x"}],
+    "PolicyName": "p",
+    "AdjustmentType": "PercentChangeInCapacity",
+    "MinAdjustmentStep": 1,
+    "MinAdjustmentMagnitude": 2,
+    "ScalingAdjustment": 10,
+    "Cooldown": 60,
+    "MetricAggregationType": "Maximum",
+    "StepAdjustments": [{"MetricIntervalLowerBound": 0.0, "ScalingAdjustment": 10}],
+    "EstimatedInstanceWarmup": 90,
+    "TargetTrackingConfiguration": {
+        "PredefinedMetricSpecification": {"PredefinedMetricType": "ASGAverageCPUUtilization"},
+        "TargetValue": 50.0,
+    },
     "Enabled": False,
     "PredictiveScalingConfiguration": {"MetricSpecifications": [{"TargetValue": 40.0}], "Mode": "ForecastOnly"},
 }
@@ -575,17 +804,21 @@ SIMPLE_OR_STEP = {"AdjustmentType", "MinAdjustmentMagnitude", "MinAdjustmentStep
 STEP_ONLY = {"StepAdjustments", "MetricAggregationType"}
 
 
-@pytest.mark.parametrize("policy_type, dropped", [
-    ("SimpleScaling", STEP_ONLY),
-    ("StepScaling", SIMPLE_ONLY),
-    ("TargetTrackingScaling", SIMPLE_ONLY | SIMPLE_OR_STEP | STEP_ONLY),
-    ("PredictiveScaling", SIMPLE_ONLY | SIMPLE_OR_STEP | STEP_ONLY),
-])
+@pytest.mark.parametrize(
+    "policy_type, dropped",
+    [
+        ("SimpleScaling", STEP_ONLY),
+        ("StepScaling", SIMPLE_ONLY),
+        ("TargetTrackingScaling", SIMPLE_ONLY | SIMPLE_OR_STEP | STEP_ONLY),
+        ("PredictiveScaling", SIMPLE_ONLY | SIMPLE_OR_STEP | STEP_ONLY),
+    ],
+)
 def test_policy_params_send_only_what_the_policy_type_takes(policy_type, dropped):
     policy = {**ALL_POLICY_FIELDS, "PolicyType": policy_type}
     sent = {k for k in fleet.POLICY_FIELDS if k not in dropped}
     assert fleet._policy_params(policy, BLUE, "green-asg") == {
-        "AutoScalingGroupName": "green-asg", **{k: policy[k] for k in fleet.POLICY_FIELDS if k in sent}
+        "AutoScalingGroupName": "green-asg",
+        **{k: policy[k] for k in fleet.POLICY_FIELDS if k in sent},
     }
 
 
@@ -597,14 +830,24 @@ def test_policy_without_a_type_is_simple_scaling():
 
 def test_policy_params_leave_out_what_is_absent_or_empty():
     # Given a target tracking policy as AWS describes it: few fields, some of them empty
-    policy = {"PolicyName": "cpu", "PolicyType": "TargetTrackingScaling", "StepAdjustments": [],
-              "PredictiveScalingConfiguration": {},
-              "TargetTrackingConfiguration": {"TargetValue": 50.0,
-                                              "CustomizedMetricSpecification": {"Dimensions": [{"Name": ASG, "Value": BLUE}]}}}
+    policy = {
+        "PolicyName": "cpu",
+        "PolicyType": "TargetTrackingScaling",
+        "StepAdjustments": [],
+        "PredictiveScalingConfiguration": {},
+        "TargetTrackingConfiguration": {
+            "TargetValue": 50.0,
+            "CustomizedMetricSpecification": {"Dimensions": [{"Name": ASG, "Value": BLUE}]},
+        },
+    }
     assert fleet._policy_params(policy, BLUE, "green-asg") == {
-        "AutoScalingGroupName": "green-asg", "PolicyName": "cpu", "PolicyType": "TargetTrackingScaling",
-        "TargetTrackingConfiguration": {"TargetValue": 50.0,
-                                        "CustomizedMetricSpecification": {"Dimensions": [{"Name": ASG, "Value": "green-asg"}]}},
+        "AutoScalingGroupName": "green-asg",
+        "PolicyName": "cpu",
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingConfiguration": {
+            "TargetValue": 50.0,
+            "CustomizedMetricSpecification": {"Dimensions": [{"Name": ASG, "Value": "green-asg"}]},
+        },
     }
 
 
@@ -612,53 +855,98 @@ def test_repoint_changes_only_blues_group_dimension_at_any_depth():
     value = {
         "Dimensions": [{"Name": ASG, "Value": BLUE}, {"Name": ASG, "Value": "other"}, {"Name": "Fleet", "Value": BLUE}],
         "Nested": [[{"Name": ASG, "Value": BLUE, "Extra": 1}]],
-        "Threshold": 70.0, "Enabled": True, "Label": BLUE,
+        "Threshold": 70.0,
+        "Enabled": True,
+        "Label": BLUE,
     }
     original = copy.deepcopy(value)
     assert fleet._repoint(value, BLUE, "green-asg") == {
-        "Dimensions": [{"Name": ASG, "Value": "green-asg"}, {"Name": ASG, "Value": "other"}, {"Name": "Fleet", "Value": BLUE}],
+        "Dimensions": [
+            {"Name": ASG, "Value": "green-asg"},
+            {"Name": ASG, "Value": "other"},
+            {"Name": "Fleet", "Value": BLUE},
+        ],
         "Nested": [[{"Name": ASG, "Value": "green-asg", "Extra": 1}]],
-        "Threshold": 70.0, "Enabled": True, "Label": BLUE,
+        "Threshold": 70.0,
+        "Enabled": True,
+        "Label": BLUE,
     }
     assert value == original
 
 
-@pytest.mark.parametrize("alarm, watches", [
-    ({"Dimensions": [{"Name": ASG, "Value": BLUE}]}, True),
-    ({"Dimensions": [{"Name": "Fleet", "Value": "web"}, {"Name": ASG, "Value": BLUE}]}, True),
-    ({"Dimensions": [{"Name": ASG, "Value": "other"}]}, False),
-    ({"Dimensions": [{"Name": "Fleet", "Value": BLUE}]}, False),
-    ({}, False),
-    ({"Dimensions": [], "Metrics": None}, False),
-    ({"Metrics": [
-        {"Id": "e1", "Expression": "m1 + m2"},
-        {"Id": "m1", "MetricStat": {"Metric": {"Namespace": "AWS/EC2", "MetricName": "CPUUtilization",
-                                               "Dimensions": [{"Name": ASG, "Value": BLUE}]}}},
-        {"Id": "m2", "MetricStat": {"Metric": {"Namespace": "Web", "MetricName": "Requests"}}},
-    ]}, True),
-    ({"Metrics": [{"Id": "m1", "MetricStat": {"Metric": {"Namespace": "Web", "MetricName": "Requests",
-                                                          "Dimensions": [{"Name": ASG, "Value": "other"}]}}}]}, False),
-])
+@pytest.mark.parametrize(
+    "alarm, watches",
+    [
+        ({"Dimensions": [{"Name": ASG, "Value": BLUE}]}, True),
+        ({"Dimensions": [{"Name": "Fleet", "Value": "web"}, {"Name": ASG, "Value": BLUE}]}, True),
+        ({"Dimensions": [{"Name": ASG, "Value": "other"}]}, False),
+        ({"Dimensions": [{"Name": "Fleet", "Value": BLUE}]}, False),
+        ({}, False),
+        ({"Dimensions": [], "Metrics": None}, False),
+        (
+            {
+                "Metrics": [
+                    {"Id": "e1", "Expression": "m1 + m2"},
+                    {
+                        "Id": "m1",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "AWS/EC2",
+                                "MetricName": "CPUUtilization",
+                                "Dimensions": [{"Name": ASG, "Value": BLUE}],
+                            }
+                        },
+                    },
+                    {"Id": "m2", "MetricStat": {"Metric": {"Namespace": "Web", "MetricName": "Requests"}}},
+                ]
+            },
+            True,
+        ),
+        (
+            {
+                "Metrics": [
+                    {
+                        "Id": "m1",
+                        "MetricStat": {
+                            "Metric": {
+                                "Namespace": "Web",
+                                "MetricName": "Requests",
+                                "Dimensions": [{"Name": ASG, "Value": "other"}],
+                            }
+                        },
+                    }
+                ]
+            },
+            False,
+        ),
+    ],
+)
 def test_has_dimension_looks_in_dimensions_and_metric_queries(alarm, watches):
     assert fleet._has_dimension(alarm, BLUE) is watches
 
 
-@pytest.mark.parametrize("alarm, acts", [
-    ({"AlarmActions": ["arn:blue-policy"]}, True),
-    ({"OKActions": ["arn:blue-policy"]}, True),
-    ({"InsufficientDataActions": [SNS, "arn:blue-policy"]}, True),
-    ({"AlarmActions": [SNS], "OKActions": [], "InsufficientDataActions": []}, False),
-    ({}, False),
-])
+@pytest.mark.parametrize(
+    "alarm, acts",
+    [
+        ({"AlarmActions": ["arn:blue-policy"]}, True),
+        ({"OKActions": ["arn:blue-policy"]}, True),
+        ({"InsufficientDataActions": [SNS, "arn:blue-policy"]}, True),
+        ({"AlarmActions": [SNS], "OKActions": [], "InsufficientDataActions": []}, False),
+        ({}, False),
+    ],
+)
 def test_acts_on_any_of_its_action_lists(alarm, acts):
     assert fleet._acts_on(alarm, {"arn:blue-policy"}) is acts
 
 
-@pytest.mark.parametrize("action, expected", [
-    (SNS, SNS),                          # not a policy of blue: kept
-    ("arn:blue-scale-out", "arn:green-scale-out"),
-    ("arn:blue-scale-in", ""),           # green has no such policy: dropped
-])
+@pytest.mark.parametrize(
+    "action, expected",
+    [
+        (SNS, SNS),  # not a policy of blue: kept
+        ("arn:blue-scale-out", "arn:green-scale-out"),
+        ("arn:blue-scale-in", ""),  # green has no such policy: dropped
+    ],
+)
 def test_green_action(action, expected):
     blue_arns = {"arn:blue-scale-out": "scale-out", "arn:blue-scale-in": "scale-in"}
     assert fleet._green_action(action, blue_arns, {"scale-out": "arn:green-scale-out"}) == expected
@@ -688,6 +976,7 @@ def test_copied_alarm_name_is_cut_at_cloudwatchs_limit():
 
 # --- check, exactly ---------------------------------------------------------------------------
 
+
 class MetricsRecorder:
     def __init__(self):
         self.added: list[dict] = []
@@ -703,8 +992,13 @@ def _instances(*states: tuple[str, str]) -> list[dict]:
 def _checking(memory_aws, monkeypatch, fake_clock, desired: int, instances: list[dict] | None):
     doc = _memory_doc(blue=False, green_desired=desired)
     green = doc["request"]["names"]["green_asg"]
-    doc["fleet"] = {"green_asg": green, "desired": desired, "status": "LAUNCHING", "policies": ["p"],
-                    "poll": polling.start(deploy(doc).request.profile.timing, 300).model_dump(mode="json")}
+    doc["fleet"] = {
+        "green_asg": green,
+        "desired": desired,
+        "status": "LAUNCHING",
+        "policies": ["p"],
+        "poll": polling.start(deploy(doc).request.profile.timing, 300).model_dump(mode="json"),
+    }
     if instances is not None:
         memory_aws.groups[green] = {"name": green, "instances": instances, "tags": {}}
     recorder = MetricsRecorder()
@@ -718,9 +1012,17 @@ def test_check_healthy_at_exactly_the_desired_count(memory_aws, monkeypatch, fak
     doc, green, recorder = _checking(memory_aws, monkeypatch, fake_clock, 2, instances)
     state = fleet.check(deploy(doc))
     assert state.model_dump(mode="json") == {
-        "green_asg": green, "launch_template_id": None, "launch_configuration_name": None, "desired": 2,
-        "healthy": 2, "total": 3, "status": "HEALTHY", "policies": ["p"], "alarms": [],
-        "poll": doc["fleet"]["poll"], "progress": "green healthy 2/2",
+        "green_asg": green,
+        "launch_template_id": None,
+        "launch_configuration_name": None,
+        "desired": 2,
+        "healthy": 2,
+        "total": 3,
+        "status": "HEALTHY",
+        "policies": ["p"],
+        "alarms": [],
+        "poll": doc["fleet"]["poll"],
+        "progress": "green healthy 2/2",
     }
     assert recorder.added == [{"name": "GreenHealthyDuration", "unit": fleet.MetricUnit.Seconds, "value": 45}]
 
@@ -730,22 +1032,37 @@ def test_check_healthy_without_a_poll_starts_one(memory_aws, monkeypatch, fake_c
     doc["fleet"]["poll"] = None
     state = fleet.check(deploy(doc))
     assert state.status == "HEALTHY"
-    assert state.poll.model_dump() == {"started_at": "2026-03-02T09:00:45Z", "deadline": "2026-03-02T09:05:45Z",
-                                       "attempt": 0, "wait_seconds": 10}
+    assert state.poll.model_dump() == {
+        "started_at": "2026-03-02T09:00:45Z",
+        "deadline": "2026-03-02T09:05:45Z",
+        "attempt": 0,
+        "wait_seconds": 10,
+    }
     assert recorder.added == [{"name": "GreenHealthyDuration", "unit": fleet.MetricUnit.Seconds, "value": 0}]
 
 
-@pytest.mark.parametrize("instances, healthy, total", [
-    (_instances(("InService", "Healthy"), ("InService", "Unhealthy"), ("Pending", "Healthy")), 1, 3),
-    (None, 0, 0),  # the group is not listed (yet)
-])
+@pytest.mark.parametrize(
+    "instances, healthy, total",
+    [
+        (_instances(("InService", "Healthy"), ("InService", "Unhealthy"), ("Pending", "Healthy")), 1, 3),
+        (None, 0, 0),  # the group is not listed (yet)
+    ],
+)
 def test_check_still_launching(memory_aws, monkeypatch, fake_clock, instances, healthy, total):
     doc, green, recorder = _checking(memory_aws, monkeypatch, fake_clock, 2, instances)
     state = fleet.check(deploy(doc))
     assert state.model_dump(mode="json") == {
-        "green_asg": green, "launch_template_id": None, "launch_configuration_name": None, "desired": 2,
-        "healthy": healthy, "total": total, "status": "LAUNCHING", "policies": ["p"], "alarms": [],
-        "poll": {**doc["fleet"]["poll"], "attempt": 1, "wait_seconds": 15}, "progress": f"green healthy {healthy}/2",
+        "green_asg": green,
+        "launch_template_id": None,
+        "launch_configuration_name": None,
+        "desired": 2,
+        "healthy": healthy,
+        "total": total,
+        "status": "LAUNCHING",
+        "policies": ["p"],
+        "alarms": [],
+        "poll": {**doc["fleet"]["poll"], "attempt": 1, "wait_seconds": 15},
+        "progress": f"green healthy {healthy}/2",
     }
     assert recorder.added == []
 
@@ -766,13 +1083,18 @@ def test_check_needs_the_fleet_state(memory_aws):
 
 # --- undo, exactly ----------------------------------------------------------------------------
 
+
 def _green_to_undo(memory_aws, status=None) -> tuple[dict, str]:
     doc = _memory_doc()
     green = doc["request"]["names"]["green_asg"]
     recorded = f"immutable-deploy-{green}-recorded"
     doc["fleet"] = {"green_asg": green, "desired": 2, "alarms": [recorded]}
-    memory_aws.groups[green] = {"name": green, "status": status, "instances": _instances(("InService", "Healthy")) * 3,
-                                "tags": {naming.TAG_EXECUTION: ARN}}
+    memory_aws.groups[green] = {
+        "name": green,
+        "status": status,
+        "instances": _instances(("InService", "Healthy")) * 3,
+        "tags": {naming.TAG_EXECUTION: ARN},
+    }
     green_policy = _policy_arn(green, "scale-out")
     memory_aws.alarms = [
         _alarm(f"TargetTracking-{green}-AlarmHigh-1", Dimensions=[{"Name": ASG, "Value": green}]),
@@ -796,8 +1118,12 @@ def test_delete_group_deletes_the_copied_alarms_and_the_group(memory_aws):
     assert result == {
         "undone": [f"deleted alarms {', '.join(ours)}", f"deleting green group {green} (3 instances)"],
         "deleting": True,
-        "poll": {"started_at": "2026-03-02T09:00:00Z", "deadline": "2026-03-02T09:05:00Z", "attempt": 0,
-                 "wait_seconds": 10},
+        "poll": {
+            "started_at": "2026-03-02T09:00:00Z",
+            "deadline": "2026-03-02T09:05:00Z",
+            "attempt": 0,
+            "wait_seconds": 10,
+        },
     }
 
 
@@ -821,7 +1147,9 @@ def _deleting(memory_aws, fake_clock) -> tuple[dict, str, dict]:
 def test_check_group_deleted_while_it_is_deleting(memory_aws, fake_clock):
     doc, green, first = _deleting(memory_aws, fake_clock)
     assert fleet.check_group_deleted(deploy(doc)) == {
-        "undone": first["undone"], "deleting": True, "poll": {**first["poll"], "attempt": 1, "wait_seconds": 15},
+        "undone": first["undone"],
+        "deleting": True,
+        "poll": {**first["poll"], "attempt": 1, "wait_seconds": 15},
     }
 
 
@@ -832,7 +1160,11 @@ def test_check_group_deleted_done(memory_aws, fake_clock, group_now):
         del memory_aws.groups[green]
     else:
         memory_aws.groups[green]["tags"] = {naming.TAG_EXECUTION: OTHER_ARN}
-    assert fleet.check_group_deleted(deploy(doc)) == {"undone": first["undone"], "deleting": False, "poll": first["poll"]}
+    assert fleet.check_group_deleted(deploy(doc)) == {
+        "undone": first["undone"],
+        "deleting": False,
+        "poll": first["poll"],
+    }
 
 
 def test_check_group_deleted_times_out_naming_the_group(memory_aws, fake_clock):

@@ -2,6 +2,7 @@
 ``blue_green/logic`` imports boto3 or botocore, nor ``blue_green.aws`` (which wraps them), at any
 level of the module (a function's own imports included): AWS's answers reach the logic as the models
 of ``blue_green.models.aws`` and its refusals as the errors of ``blue_green.errors``."""
+
 from __future__ import annotations
 
 import ast
@@ -42,11 +43,18 @@ def test_no_logic_module_imports_boto3_or_botocore(path):
     assert [(line, module) for line, module in imported(path) if forbidden(module)] == []
 
 
-@pytest.mark.parametrize("source", [
-    "import boto3", "import botocore.exceptions", "from botocore.exceptions import ClientError",
-    "from botocore import exceptions", "def f():\n    import boto3\n", "from blue_green.aws import error_code",
-    "from blue_green import aws",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import boto3",
+        "import botocore.exceptions",
+        "from botocore.exceptions import ClientError",
+        "from botocore import exceptions",
+        "def f():\n    import boto3\n",
+        "from blue_green.aws import error_code",
+        "from blue_green import aws",
+    ],
+)
 def test_an_import_of_boto3_or_botocore_anywhere_in_a_module_is_found(tmp_path, source):
     module = tmp_path / "m.py"
     module.write_text('"""a docstring that says boto3 is not an import"""\n# nor is: import botocore\n' + source)

@@ -3,6 +3,7 @@
 errors say, how often ``ensure_owner`` tries, and the outcome metric ``release`` publishes. Here: the
 cases with the store faked and the handler's event (those against moto are in
 tests/integration/test_lock_mutants.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -27,6 +28,7 @@ def now() -> Iterator[None]:
 
 # --- ensure_owner ----------------------------------------------------------------------------------
 
+
 def test_ensure_owner_tries_three_times_then_gives_up(monkeypatch):
     reads: list[str] = []
     monkeypatch.setattr(store, "get", lambda pk: reads.append(pk))
@@ -35,12 +37,18 @@ def test_ensure_owner_tries_three_times_then_gives_up(monkeypatch):
         lock.ensure_owner("web", ME, "deploy")
     assert reads == ["LOCK#web"] * 3
     assert (err.value.app, err.value.holder, err.value.owner) == (
-        "web", "an execution that keeps taking and releasing it", ME)
-    assert str(err.value) == ("web: another execution holds the lock, so this step changed nothing: "
-                              f"an execution that keeps taking and releasing it; this execution: {ME}")
+        "web",
+        "an execution that keeps taking and releasing it",
+        ME,
+    )
+    assert str(err.value) == (
+        "web: another execution holds the lock, so this step changed nothing: "
+        f"an execution that keeps taking and releasing it; this execution: {ME}"
+    )
 
 
 # --- the handler's contract with the state machines --------------------------------------------------
+
 
 def lock_event(**fields) -> dict:
     return {"state": {"request": {"app": "web", "execution": {"arn": ME}}}, **fields}

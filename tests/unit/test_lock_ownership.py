@@ -3,6 +3,7 @@ takeover (this execution was stopped or failed, another one took the stale lock,
 redriven) the step fails with LockLost, naming the holder, before it touches anything. Undo steps
 that touch only what this execution created run with or without the lock. Here: which actions need
 the lock (the steps themselves, against moto, are in tests/integration/test_lock_ownership.py)."""
+
 from __future__ import annotations
 
 import importlib
@@ -14,8 +15,16 @@ LOCKED = {
     "bake": {"launch", "check", "relaunch", "apply_settings", "terminate"},
     "image": {"create"},
     "fleet": {"create_launch", "create_group", "prune_kept"},
-    "traffic": {"attach_green", "detach_blue", "suspend_blue", "restore_blue", "detach_green",
-                "rollback_attach", "rollback_detach", "rollback_undo"},
+    "traffic": {
+        "attach_green",
+        "detach_blue",
+        "suspend_blue",
+        "restore_blue",
+        "detach_green",
+        "rollback_attach",
+        "rollback_detach",
+        "rollback_undo",
+    },
 }
 
 
@@ -27,4 +36,5 @@ def test_the_actions_that_need_the_lock_are_exactly_those_that_change_aws():
         assert marked == expected, module
     for module in ("approval", "audit", "request"):
         assert not hasattr(importlib.import_module(f"handlers.{module}"), "ACTIONS") or not any(
-            isinstance(a, Locked) for a in importlib.import_module(f"handlers.{module}").ACTIONS.values())
+            isinstance(a, Locked) for a in importlib.import_module(f"handlers.{module}").ACTIONS.values()
+        )

@@ -1,6 +1,7 @@
 """The unit tests run without AWS and without network (``no_aws`` in conftest.py): a botocore call
 fails at once and says where such a test belongs, under moto too; a connection is refused; and a
 test whose code catches the refusal still fails at teardown."""
+
 from __future__ import annotations
 
 import socket
@@ -18,7 +19,9 @@ def test_a_boto3_call_in_a_unit_test_fails_saying_where_the_test_belongs(no_aws)
     with pytest.raises(NotAUnitTest) as refused:
         ec2.describe_instances()
     assert str(refused.value) == f"{AWS_CALL} (ec2.DescribeInstances)"
-    assert AWS_CALL == "a unit test makes no AWS call: use the fakes in tests/unit, or move the test to tests/integration"
+    assert (
+        AWS_CALL == "a unit test makes no AWS call: use the fakes in tests/unit, or move the test to tests/integration"
+    )
     assert no_aws.attempted == ["ec2.DescribeInstances"]
     no_aws.attempted.clear()  # announced: this test's teardown does not fail it
 

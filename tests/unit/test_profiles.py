@@ -1,5 +1,6 @@
 """Stored profiles: the inventory checked at synth, what a request may override, and the stored
 parameter's format."""
+
 from __future__ import annotations
 
 import json
@@ -44,12 +45,18 @@ def refused(given: dict, store: StoredProfile | None = None) -> list[str]:
 
 # --- merge and the example --------------------------------------------------------------------
 
+
 def test_merge_is_field_by_field_and_lists_replace():
-    stored_ = {"bake": {"market": "spot", "instance_types": ["t3.medium", "t3a.medium"]}, "timing": {"poll_seconds": 15}}
+    stored_ = {
+        "bake": {"market": "spot", "instance_types": ["t3.medium", "t3a.medium"]},
+        "timing": {"poll_seconds": 15},
+    }
     given = {"bake": {"instance_types": ["c6i.large"]}, "timing": {"drain_seconds": 5}}
     merged = merge(stored_, given)
-    assert merged == {"bake": {"market": "spot", "instance_types": ["c6i.large"]},
-                      "timing": {"poll_seconds": 15, "drain_seconds": 5}}
+    assert merged == {
+        "bake": {"market": "spot", "instance_types": ["c6i.large"]},
+        "timing": {"poll_seconds": 15, "drain_seconds": 5},
+    }
     assert stored_["bake"]["instance_types"] == ["t3.medium", "t3a.medium"]  # not mutated
     assert merge({"fleet": {"key_name": "ops"}}, {"fleet": {"key_name": None}}) == {"fleet": {"key_name": None}}
 
@@ -64,38 +71,50 @@ def test_the_example_inventory_loads():
 
 # --- what a request may override --------------------------------------------------------------
 
-@pytest.mark.parametrize("given, field", [
-    ({"bake": {"approval": {"required": False}}}, "profile.bake.approval.required"),
-    ({"bake": {"approval": {"timeout_seconds": 60}}}, "profile.bake.approval.timeout_seconds"),
-    ({"bake": {"approval": None}}, "profile.bake.approval"),
-    ({"bake": {"instance_profile": "admin"}}, "profile.bake.instance_profile"),
-    ({"fleet": {"instance_profile": "admin"}}, "profile.fleet.instance_profile"),
-    ({"bake": {"user_data": "#!/bin/bash\ncurl x | sh"}}, "profile.bake.user_data"),
-    ({"bake": {"ready_commands": ["curl x | sh"]}}, "profile.bake.ready_commands"),
-    ({"bake": {"production_settings_commands": ["true"]}}, "profile.bake.production_settings_commands"),
-    ({"bake": {"subnet_ids": ["subnet-0123456789abcdef0"]}}, "profile.bake.subnet_ids"),
-    ({"fleet": {"subnet_ids": ["subnet-0123456789abcdef0"]}}, "profile.fleet.subnet_ids"),
-    ({"bake": {"security_group_ids": []}}, "profile.bake.security_group_ids"),
-    ({"fleet": {"security_group_ids": []}}, "profile.fleet.security_group_ids"),
-    ({"bake": {"key_name": "ops"}}, "profile.bake.key_name"),
-    ({"fleet": {"key_name": "ops"}}, "profile.fleet.key_name"),
-    ({"traffic": {"load_balancer_names": ["api-elb"]}}, "profile.traffic.load_balancer_names"),
-    ({"traffic": {"target_group_arns": []}}, "profile.traffic.target_group_arns"),
-    ({"traffic": None}, "profile.traffic"),
-    ({"bake": None}, "profile.bake"),
-])
+
+@pytest.mark.parametrize(
+    "given, field",
+    [
+        ({"bake": {"approval": {"required": False}}}, "profile.bake.approval.required"),
+        ({"bake": {"approval": {"timeout_seconds": 60}}}, "profile.bake.approval.timeout_seconds"),
+        ({"bake": {"approval": None}}, "profile.bake.approval"),
+        ({"bake": {"instance_profile": "admin"}}, "profile.bake.instance_profile"),
+        ({"fleet": {"instance_profile": "admin"}}, "profile.fleet.instance_profile"),
+        ({"bake": {"user_data": "#!/bin/bash\ncurl x | sh"}}, "profile.bake.user_data"),
+        ({"bake": {"ready_commands": ["curl x | sh"]}}, "profile.bake.ready_commands"),
+        ({"bake": {"production_settings_commands": ["true"]}}, "profile.bake.production_settings_commands"),
+        ({"bake": {"subnet_ids": ["subnet-0123456789abcdef0"]}}, "profile.bake.subnet_ids"),
+        ({"fleet": {"subnet_ids": ["subnet-0123456789abcdef0"]}}, "profile.fleet.subnet_ids"),
+        ({"bake": {"security_group_ids": []}}, "profile.bake.security_group_ids"),
+        ({"fleet": {"security_group_ids": []}}, "profile.fleet.security_group_ids"),
+        ({"bake": {"key_name": "ops"}}, "profile.bake.key_name"),
+        ({"fleet": {"key_name": "ops"}}, "profile.fleet.key_name"),
+        ({"traffic": {"load_balancer_names": ["api-elb"]}}, "profile.traffic.load_balancer_names"),
+        ({"traffic": {"target_group_arns": []}}, "profile.traffic.target_group_arns"),
+        ({"traffic": None}, "profile.traffic"),
+        ({"bake": None}, "profile.bake"),
+    ],
+)
 def test_a_request_may_not_set_a_protected_field(given, field):
     # even when the stored profile lists everything that may be listed
-    everything = ("bake.source_ami_id", "bake.instance_types", "bake.market", "fleet.instance_type",
-                  "fleet.launch", "fleet.kept_groups", *DEFAULT_OVERRIDABLE)
+    everything = (
+        "bake.source_ami_id",
+        "bake.instance_types",
+        "bake.market",
+        "fleet.instance_type",
+        "fleet.launch",
+        "fleet.kept_groups",
+        *DEFAULT_OVERRIDABLE,
+    )
     assert refused(given, stored(overridable=everything)) == [
         f"{field}: a request may not set this field (web's stored profile makes overridable: {', '.join(everything)})"
     ]
 
 
 def test_each_offending_field_is_listed_and_the_default_list_is_named():
-    problems = refused({"bake": {"approval": {"required": False}, "instance_types": ["c6i.large"]},
-                        "fleet": {"desired_capacity": 4}})
+    problems = refused(
+        {"bake": {"approval": {"required": False}, "instance_types": ["c6i.large"]}, "fleet": {"desired_capacity": 4}}
+    )
     assert problems == [
         "profile.bake.approval.required: a request may not set this field (web's stored profile makes overridable: "
         "fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)",
@@ -106,16 +125,22 @@ def test_each_offending_field_is_listed_and_the_default_list_is_named():
 
 
 def test_overridable_fields_and_whole_sections_may_be_set():
-    given = {"fleet": {"min_size": 1, "max_size": 4, "desired_capacity": 3},
-             "timing": {"drain_seconds": 0, "poll_seconds": 5}}
+    given = {
+        "fleet": {"min_size": 1, "max_size": 4, "desired_capacity": 3},
+        "timing": {"drain_seconds": 0, "poll_seconds": 5},
+    }
     profile = effective_profile("web", given, stored(), accept_request_profiles=False)
     assert profile["fleet"]["desired_capacity"] == 3 and profile["fleet"]["instance_type"] == "m5.large"
     assert profile["timing"] == {**full_profile()["timing"], "drain_seconds": 0, "poll_seconds": 5}
     assert profile["bake"]["approval"]["required"] is True
     # a field the operator listed
     ami = {"bake": {"source_ami_id": "ami-0fedcba9876543210"}}
-    assert effective_profile("web", ami, stored(overridable=("bake.source_ami_id",)),
-                             accept_request_profiles=False)["bake"]["source_ami_id"] == "ami-0fedcba9876543210"
+    assert (
+        effective_profile("web", ami, stored(overridable=("bake.source_ami_id",)), accept_request_profiles=False)[
+            "bake"
+        ]["source_ami_id"]
+        == "ami-0fedcba9876543210"
+    )
     # without a profile in the request: the stored one, unchanged
     assert effective_profile("web", None, stored(), accept_request_profiles=False) == full_profile()
 
@@ -153,12 +178,14 @@ def test_the_app_name_and_the_size_are_checked_before_the_stored_profile_is_read
 
 # --- the overridable list, at synth and in the parameter ---------------------------------------
 
+
 def test_the_inventory_file_holds_the_profile_or_profile_and_overridable(tmp_path):
     profile = full_profile()
     (tmp_path / "web.yaml").write_text(yaml.safe_dump(profile))
     (tmp_path / "api.yaml").write_text(yaml.safe_dump({"profile": profile, "overridable": ["timing"]}))
-    (tmp_path / "shop.json").write_text(json.dumps({**profile, "overridable": ["fleet.desired_capacity",
-                                                                               "timing.drain_seconds"]}))
+    (tmp_path / "shop.json").write_text(
+        json.dumps({**profile, "overridable": ["fleet.desired_capacity", "timing.drain_seconds"]})
+    )
     loaded = load_profiles(tmp_path)
     assert loaded["web"] == StoredProfile(profile, DEFAULT_OVERRIDABLE)
     assert loaded["api"] == StoredProfile(profile, ("timing",))
@@ -166,7 +193,9 @@ def test_the_inventory_file_holds_the_profile_or_profile_and_overridable(tmp_pat
     assert loaded["shop"].profile == profile
 
 
-@pytest.mark.parametrize("entry", [*PROTECTED, "bake.approval.required", "traffic.load_balancer_names", "bake", "fleet"])
+@pytest.mark.parametrize(
+    "entry", [*PROTECTED, "bake.approval.required", "traffic.load_balancer_names", "bake", "fleet"]
+)
 def test_a_protected_field_or_a_section_holding_one_fails_the_synth(tmp_path, entry):
     (tmp_path / "web.yaml").write_text(yaml.safe_dump({**full_profile(), "overridable": ["timing", entry]}))
     with pytest.raises(InventoryError) as err:
@@ -199,8 +228,11 @@ def test_a_missing_required_field_must_be_overridable(tmp_path):
     assert "profile.bake.source_ami_id: required field is missing, and a request may not set it" in message
     assert "profile.traffic: required field is missing, and a request may not set it" in message
     # a release may pass the image when the operator makes it overridable; traffic never
-    (tmp_path / "web.yaml").write_text(yaml.safe_dump({**profile, "traffic": full_profile()["traffic"],
-                                                       "overridable": ["bake.source_ami_id", "timing"]}))
+    (tmp_path / "web.yaml").write_text(
+        yaml.safe_dump(
+            {**profile, "traffic": full_profile()["traffic"], "overridable": ["bake.source_ami_id", "timing"]}
+        )
+    )
     assert "source_ami_id" not in load_profiles(tmp_path)["web"].profile["bake"]
     # a missing section needs each of its required fields: those not overridable are named
     (tmp_path / "web.yaml").write_text(yaml.safe_dump({**full_profile(), "fleet": {}}))
@@ -212,8 +244,9 @@ def test_a_missing_required_field_must_be_overridable(tmp_path):
 
 
 def test_a_wrong_value_fails_the_synth(tmp_path):
-    (tmp_path / "web.yaml").write_text(yaml.safe_dump(merge(full_profile(), {
-        "bake": {"market": "cheap"}, "fleet": {"instance_types": ["m5.large"]}})))
+    (tmp_path / "web.yaml").write_text(
+        yaml.safe_dump(merge(full_profile(), {"bake": {"market": "cheap"}, "fleet": {"instance_types": ["m5.large"]}}))
+    )
     with pytest.raises(InventoryError) as err:
         load_profiles(tmp_path)
     assert "web.yaml" in str(err.value) and "profile.bake.market" in str(err.value)

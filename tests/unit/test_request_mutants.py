@@ -4,6 +4,7 @@ the stack may pass, and what a rollback request keeps (docs/reliability.md).
 
 AWS is a small fake here (the inventory look-ups are patched): these are pure checks of what
 ``request`` makes of what the account holds."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,11 @@ from blue_green.logic import request
 from blue_green.models.request import Profile
 from blue_green.models.state import Execution, RollbackDocument
 
-EXEC = Execution(arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
-                 name="one", started_at="2026-11-28T09:00:00Z")
+EXEC = Execution(
+    arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
+    name="one",
+    started_at="2026-11-28T09:00:00Z",
+)
 SHORT = "c0bfc268"  # naming.short_id(EXEC.arn)
 
 AMI = "ami-0123456789abcdef0"
@@ -47,7 +51,9 @@ def account(monkeypatch) -> Account:
     acct = Account()
     monkeypatch.setattr(inventory, "existing_images", lambda ids: {i: acct.images[i] for i in ids if i in acct.images})
     monkeypatch.setattr(inventory, "existing_subnets", lambda ids: {i for i in ids if i in acct.subnets})
-    monkeypatch.setattr(inventory, "existing_security_groups", lambda ids: {i for i in ids if i in acct.security_groups})
+    monkeypatch.setattr(
+        inventory, "existing_security_groups", lambda ids: {i for i in ids if i in acct.security_groups}
+    )
     monkeypatch.setattr(inventory, "existing_load_balancers", lambda ids: {i for i in ids if i in acct.load_balancers})
     monkeypatch.setattr(inventory, "existing_target_groups", lambda ids: {i for i in ids if i in acct.target_groups})
     monkeypatch.setattr(inventory, "instance_profile_roles", lambda name: acct.instance_profiles.get(name))
@@ -73,8 +79,11 @@ def profile(**changes) -> dict:
 
 
 def deployment(version: str = "2.0.0+b1", **changes) -> dict:
-    return {"app": "web", "release": {"version": version, "git_ref": "release/2.0.0", "commit": "9fceb02"},
-            "profile": profile(**changes)}
+    return {
+        "app": "web",
+        "release": {"version": version, "git_ref": "release/2.0.0", "commit": "9fceb02"},
+        "profile": profile(**changes),
+    }
 
 
 def problems_of(raw, validate=request.validate) -> list[str]:
@@ -85,10 +94,20 @@ def problems_of(raw, validate=request.validate) -> list[str]:
 
 # --- a valid request ------------------------------------------------------------------------------
 
+
 def test_a_valid_request_becomes_the_plan_with_its_names_and_tags(account):
-    plan = request.validate(deployment(**{"bake.key_name": "ops", "fleet.key_name": "ops",
-                                          "bake.instance_profile": "web-bake", "fleet.instance_profile": "web-fleet",
-                                          "bake.security_group_ids": [SG_A]}), EXEC)
+    plan = request.validate(
+        deployment(
+            **{
+                "bake.key_name": "ops",
+                "fleet.key_name": "ops",
+                "bake.instance_profile": "web-bake",
+                "fleet.instance_profile": "web-fleet",
+                "bake.security_group_ids": [SG_A],
+            }
+        ),
+        EXEC,
+    )
     assert plan.app == "web"
     assert plan.release.model_dump() == {"version": "2.0.0+b1", "git_ref": "release/2.0.0", "commit": "9fceb02"}
     assert plan.profile.bake.instance_profile == "web-bake" and plan.profile.fleet.subnet_ids == [SUBNET_B]
@@ -102,8 +121,11 @@ def test_a_valid_request_becomes_the_plan_with_its_names_and_tags(account):
         "staging": "web-2.0.0+b1-staging",
         "lock_owner": EXEC.arn,
     }
-    assert plan.tags == {"immutable-deploy:app": "web", "immutable-deploy:version": "2.0.0+b1",
-                         "immutable-deploy:execution": EXEC.arn}
+    assert plan.tags == {
+        "immutable-deploy:app": "web",
+        "immutable-deploy:version": "2.0.0+b1",
+        "immutable-deploy:execution": EXEC.arn,
+    }
 
 
 def test_a_profile_without_the_optional_references_has_no_problems(account):
@@ -114,20 +136,23 @@ def test_a_profile_without_the_optional_references_has_no_problems(account):
 
 # --- what does not exist --------------------------------------------------------------------------
 
+
 def test_every_reference_that_does_not_exist_is_named_by_its_field_in_order(account):
-    raw = deployment(**{
-        "bake.source_ami_id": "ami-0fffffffffffffff0",
-        "bake.subnet_ids": [SUBNET_A, SUBNET_GONE],
-        "fleet.subnet_ids": [SUBNET_GONE, SUBNET_B],
-        "bake.security_group_ids": [SG_GONE],
-        "fleet.security_group_ids": [SG_A, SG_GONE],
-        "bake.instance_profile": "gone-bake",
-        "fleet.instance_profile": "gone-fleet",
-        "bake.key_name": "nokey-bake",
-        "fleet.key_name": "nokey-fleet",
-        "traffic.load_balancer_names": ["web-elb", "gone-elb"],
-        "traffic.target_group_arns": [TG_GONE, TG],
-    })
+    raw = deployment(
+        **{
+            "bake.source_ami_id": "ami-0fffffffffffffff0",
+            "bake.subnet_ids": [SUBNET_A, SUBNET_GONE],
+            "fleet.subnet_ids": [SUBNET_GONE, SUBNET_B],
+            "bake.security_group_ids": [SG_GONE],
+            "fleet.security_group_ids": [SG_A, SG_GONE],
+            "bake.instance_profile": "gone-bake",
+            "fleet.instance_profile": "gone-fleet",
+            "bake.key_name": "nokey-bake",
+            "fleet.key_name": "nokey-fleet",
+            "traffic.load_balancer_names": ["web-elb", "gone-elb"],
+            "traffic.target_group_arns": [TG_GONE, TG],
+        }
+    )
     expected = [
         "profile.bake.source_ami_id: image ami-0fffffffffffffff0 does not exist",
         f"profile.bake.subnet_ids[1]: {SUBNET_GONE} does not exist",
@@ -145,11 +170,14 @@ def test_every_reference_that_does_not_exist_is_named_by_its_field_in_order(acco
     assert problems_of(raw) == expected
 
 
-@pytest.mark.parametrize("state, expected", [
-    ("available", []),
-    ("pending", [f"profile.bake.source_ami_id: image {AMI} is pending, not available"]),
-    ("failed", [f"profile.bake.source_ami_id: image {AMI} is failed, not available"]),
-])
+@pytest.mark.parametrize(
+    "state, expected",
+    [
+        ("available", []),
+        ("pending", [f"profile.bake.source_ami_id: image {AMI} is pending, not available"]),
+        ("failed", [f"profile.bake.source_ami_id: image {AMI} is failed, not available"]),
+    ],
+)
 def test_the_source_image_must_be_available(account, state, expected):
     account.images[AMI] = state
     assert request.check_references(Profile.model_validate(profile())) == expected
@@ -170,15 +198,19 @@ def test_an_input_that_is_not_an_object_is_refused(account, validate):
 
 # --- which roles the stack may pass ---------------------------------------------------------------
 
+
 def refusal(section: str, name: str, role: str, may: str) -> str:
-    return (f"profile.{section}.instance_profile: instance profile {name} holds role {role}, which this stack may "
-            f"not pass to EC2 (it may pass: {may}); name it in the stack's context (-c instance_roles=...) and "
-            f"deploy the stack again")
+    return (
+        f"profile.{section}.instance_profile: instance profile {name} holds role {role}, which this stack may "
+        f"not pass to EC2 (it may pass: {may}); name it in the stack's context (-c instance_roles=...) and "
+        f"deploy the stack again"
+    )
 
 
 def with_instance_profiles() -> Profile:
-    return Profile.model_validate(profile(**{"bake.instance_profile": "web-bake",
-                                             "fleet.instance_profile": "web-fleet"}))
+    return Profile.model_validate(
+        profile(**{"bake.instance_profile": "web-bake", "fleet.instance_profile": "web-fleet"})
+    )
 
 
 def test_outside_the_stack_any_role_may_be_passed(account):
@@ -191,7 +223,8 @@ def test_a_role_may_be_allowed_by_its_arn_or_by_its_name_and_any_other_is_named(
     monkeypatch.setenv("PASSABLE_ROLES_BAKE", f"{ROLE_BAKE},other-role")  # by ARN only
     monkeypatch.setenv("PASSABLE_ROLES_FLEET", "fleet-role,,ops-role")  # by name only (the role has a path)
     assert request.check_references(with_instance_profiles()) == [
-        refusal("fleet", "web-fleet", "intruder", "fleet-role, ops-role")]
+        refusal("fleet", "web-fleet", "intruder", "fleet-role, ops-role")
+    ]
 
 
 def test_a_stack_that_may_pass_no_role_says_so(account, monkeypatch):
@@ -205,14 +238,21 @@ def test_a_stack_that_may_pass_no_role_says_so(account, monkeypatch):
 
 # --- rollback requests ----------------------------------------------------------------------------
 
+
 def test_a_rollback_keeps_only_traffic_and_timing_and_is_named_for_the_rollback(account):
     raw = {"app": "web", "profile": profile(**{"timing.poll_seconds": 5, "timing.drain_seconds": 0})}
     plan = request.validate_rollback(raw, EXEC)
     assert plan.app == "web" and plan.execution == EXEC
     assert plan.profile.model_dump() == {
         "traffic": {"load_balancer_names": ["web-elb"], "target_group_arns": [TG]},
-        "timing": {"poll_seconds": 5, "max_poll_seconds": 60, "image_timeout_seconds": 3600,
-                   "ready_timeout_seconds": 1800, "healthy_timeout_seconds": 900, "drain_seconds": 0},
+        "timing": {
+            "poll_seconds": 5,
+            "max_poll_seconds": 60,
+            "image_timeout_seconds": 3600,
+            "ready_timeout_seconds": 1800,
+            "healthy_timeout_seconds": 900,
+            "drain_seconds": 0,
+        },
     }
     assert plan.names.model_dump() == {
         "short_id": SHORT,
@@ -227,8 +267,10 @@ def test_a_rollback_keeps_only_traffic_and_timing_and_is_named_for_the_rollback(
 
 
 def test_a_rollback_names_each_load_balancer_or_target_group_that_does_not_exist(account):
-    raw = {"app": "web", "profile": {"traffic": {"load_balancer_names": ["gone-elb", "web-elb"],
-                                                 "target_group_arns": [TG, TG_GONE]}}}
+    raw = {
+        "app": "web",
+        "profile": {"traffic": {"load_balancer_names": ["gone-elb", "web-elb"], "target_group_arns": [TG, TG_GONE]}},
+    }
     assert problems_of(raw, request.validate_rollback) == [
         "profile.traffic.load_balancer_names[0]: gone-elb does not exist",
         f"profile.traffic.target_group_arns[1]: {TG_GONE} does not exist",
@@ -236,16 +278,18 @@ def test_a_rollback_names_each_load_balancer_or_target_group_that_does_not_exist
 
 
 def test_a_rollback_names_its_shape_problems_by_field(account):
-    raw = {"app": "web", "profile": {"traffic": {"load_balancer_names": ["web-elb"]},
-                                     "timing": {"poll_seconds": 0}}}
+    raw = {"app": "web", "profile": {"traffic": {"load_balancer_names": ["web-elb"]}, "timing": {"poll_seconds": 0}}}
     assert problems_of(raw, request.validate_rollback) == [
-        "profile.timing.poll_seconds: Input should be greater than or equal to 1"]
+        "profile.timing.poll_seconds: Input should be greater than or equal to 1"
+    ]
 
 
 def test_nothing_to_roll_back_names_every_group_that_serves(account, monkeypatch):
     raw = {"app": "web", "profile": {"traffic": {"load_balancer_names": ["web-elb"]}}}
     doc = RollbackDocument(request=request.validate_rollback(raw, EXEC))
-    monkeypatch.setattr(inventory, "serving_groups", lambda app, traffic: [{"name": "web-1.0.0"}, {"name": "web-1.1.0"}])
+    monkeypatch.setattr(
+        inventory, "serving_groups", lambda app, traffic: [{"name": "web-1.0.0"}, {"name": "web-1.1.0"}]
+    )
     monkeypatch.setattr(inventory, "previous_group", lambda app, traffic, exclude: None)
     with pytest.raises(NothingToRollBack) as err:
         request.plan_rollback(doc)

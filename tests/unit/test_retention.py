@@ -2,6 +2,7 @@
 deleted with their copied alarms, launch template and (later) launch configuration; nothing a person
 made is touched. Here: which alarms are a kept group's and how it is deleted, with CloudWatch and Auto
 Scaling faked (pruning a moto world is in tests/integration/test_retention.py)."""
+
 from __future__ import annotations
 
 from blue_green import naming
@@ -13,24 +14,38 @@ MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deplo
 
 # --- pinned where mutation testing found them loose ------------------------------------------------
 
+
 def test_a_copied_alarm_is_found_by_any_of_its_actions_or_its_dimension_whichever_keys_aws_returns(monkeypatch):
     # DescribeAlarms may leave out any of the action lists and the dimensions
     from blue_green.adapters import cloudwatch
 
     group_name = "web-1-0-0-abcde"
-    marker = f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:autoScalingGroupName/{group_name}:policyName/p"
+    marker = (
+        f"arn:aws:autoscaling:us-east-1:123456789012:scalingPolicy:x:autoScalingGroupName/{group_name}:policyName/p"
+    )
     prefix = naming.NAME_PREFIX
-    monkeypatch.setattr(cloudwatch, "metric_alarms", lambda *a, **k: [
-        {"AlarmName": f"{prefix}{group_name}-ok", "OKActions": [marker]},
-        {"AlarmName": f"{prefix}{group_name}-insufficient", "InsufficientDataActions": [marker]},
-        {"AlarmName": f"{prefix}{group_name}-alarm", "AlarmActions": [marker]},
-        {"AlarmName": f"{prefix}{group_name}-dim", "Dimensions": [{"Name": "AutoScalingGroupName", "Value": group_name}]},
-        {"AlarmName": f"{prefix}{group_name}-bare"},
-        {"AlarmName": f"{prefix}other", "OKActions": [marker.replace(group_name, "web-other")],
-         "Dimensions": [{"Name": "AutoScalingGroupName", "Value": "web-other"}]},
-    ])
+    monkeypatch.setattr(
+        cloudwatch,
+        "metric_alarms",
+        lambda *a, **k: [
+            {"AlarmName": f"{prefix}{group_name}-ok", "OKActions": [marker]},
+            {"AlarmName": f"{prefix}{group_name}-insufficient", "InsufficientDataActions": [marker]},
+            {"AlarmName": f"{prefix}{group_name}-alarm", "AlarmActions": [marker]},
+            {
+                "AlarmName": f"{prefix}{group_name}-dim",
+                "Dimensions": [{"Name": "AutoScalingGroupName", "Value": group_name}],
+            },
+            {"AlarmName": f"{prefix}{group_name}-bare"},
+            {
+                "AlarmName": f"{prefix}other",
+                "OKActions": [marker.replace(group_name, "web-other")],
+                "Dimensions": [{"Name": "AutoScalingGroupName", "Value": "web-other"}],
+            },
+        ],
+    )
     assert retention._alarms_of(group_name) == sorted(
-        f"{prefix}{group_name}-{s}" for s in ("ok", "insufficient", "alarm", "dim"))
+        f"{prefix}{group_name}-{s}" for s in ("ok", "insufficient", "alarm", "dim")
+    )
 
 
 def test_a_kept_group_is_force_deleted_and_reported_even_without_a_version(monkeypatch):

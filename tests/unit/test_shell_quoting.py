@@ -6,6 +6,7 @@ exactly, as one argument.
 
 The values are put into the release unvalidated (``model_construct``): the quoting alone must hold,
 whatever validation lets through (``git_ref`` may legally hold ``;``, ``$``, quotes and ``|``)."""
+
 from __future__ import annotations
 
 import shutil
@@ -28,7 +29,7 @@ COMMANDS = ["check_health --ref {git_ref} --app {app}", "use_settings {version} 
 
 #: each stub prints its name, then each argument, each followed by a NUL (an argument may hold a newline)
 STUBS = "".join(
-    f"{name}() {{ printf '%s\\0' {name} \"$#\" \"$@\"; }}\n"
+    f'{name}() {{ printf \'%s\\0\' {name} "$#" "$@"; }}\n'
     for name in ("install_app", "record_ref", "notify", "check_health", "use_settings")
 )
 
@@ -46,8 +47,22 @@ HOSTILE = [
     "a&&touch $MARKER",
     "a||touch $MARKER&",
     "a>$MARKER",
-    "*", "[a-z]*", "?", "~", "{a,b}", "!!", "$HOME", "$((1+1))", "\\", "-rf", "--ref=x", "a b", "''", '"',
-    "release/é", "",
+    "*",
+    "[a-z]*",
+    "?",
+    "~",
+    "{a,b}",
+    "!!",
+    "$HOME",
+    "$((1+1))",
+    "\\",
+    "-rf",
+    "--ref=x",
+    "a b",
+    "''",
+    '"',
+    "release/é",
+    "",
 ]
 
 
@@ -56,15 +71,20 @@ def run(script: str, tmp_path: Path) -> list[tuple[str, list[str]]]:
     the stubs received, in order."""
     for name in ("a1", "ab", "b"):
         (tmp_path / name).write_text("")
-    done = subprocess.run(["bash", "-c", STUBS + script], cwd=tmp_path, capture_output=True, timeout=30,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MARKER": str(tmp_path / "pwned")})
+    done = subprocess.run(
+        ["bash", "-c", STUBS + script],
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "MARKER": str(tmp_path / "pwned")},
+    )
     assert done.returncode == 0, done.stderr.decode()
     fields = done.stdout.decode().split("\0")[:-1]
     calls = []
     while fields:
         name, count = fields[0], int(fields[1])
-        calls.append((name, fields[2:2 + count]))
-        fields = fields[2 + count:]
+        calls.append((name, fields[2 : 2 + count]))
+        fields = fields[2 + count :]
     return calls
 
 
@@ -94,5 +114,6 @@ def test_hostile_values_are_one_argument_each_and_never_run(value, tmp_path):
 def test_a_safe_value_renders_unchanged():
     release = Release(version="2.0.0", git_ref="release/2.0.0", commit="9fceb02")
     assert render(USER_DATA, "web", release).splitlines()[3] == (
-        "install_app --app web --version 2.0.0 --ref release/2.0.0 --commit 9fceb02")
+        "install_app --app web --version 2.0.0 --ref release/2.0.0 --commit 9fceb02"
+    )
     assert render(COMMANDS[0], "web", release) == "check_health --ref release/2.0.0 --app web"

@@ -2,6 +2,7 @@
 rollback switch back: what each step reports and asks of AWS, over a fake Auto Scaling (the same
 phase against moto, with the discovery of serving and kept groups, is in
 tests/integration/test_traffic.py)."""
+
 from __future__ import annotations
 
 import json
@@ -28,6 +29,7 @@ def test_fake_world_documents_name_green_as_the_fixtures_do(fake_aws):
 
 # --- suspend_blue and the suspended-by record
 
+
 def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
     fake_aws.add(GREEN, suspended=HELD_UNTIL_SWITCH, tags={naming.TAG_EXECUTION: ARN})
     fake_aws.add(BLUE, lbs=(), tgs=())
@@ -35,19 +37,31 @@ def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
     doc = deploy_doc(blue=[GREEN, GONE, BLUE, OLD])  # green listed (a re-run), a group gone since
     state = fields(traffic.suspend_blue(deploy(doc)))
     assert state == {
-        "status": "SWITCHED", "in_service": {}, "blue_detached": [], "blue_suspended": [BLUE, OLD], "poll": None,
+        "status": "SWITCHED",
+        "in_service": {},
+        "blue_detached": [],
+        "blue_suspended": [BLUE, OLD],
+        "poll": None,
         "progress": f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new); "
-                    f"resumed AlarmNotification, ScheduledActions on {GREEN}",
+        f"resumed AlarmNotification, ScheduledActions on {GREEN}",
     }
     assert fake_aws.changes("put_tags", GREEN) == [{discovery.TAG_STATE: "serving"}]  # green is not retired
-    assert fake_aws.changes("put_tags", BLUE)[1] == {discovery.TAG_STATE: "kept", discovery.TAG_RETIRED_AT: "2026-03-02T09:00:00Z"}
+    assert fake_aws.changes("put_tags", BLUE)[1] == {
+        discovery.TAG_STATE: "kept",
+        discovery.TAG_RETIRED_AT: "2026-03-02T09:00:00Z",
+    }
     assert fake_aws.changes("resume_processes", GREEN) == [HELD_UNTIL_SWITCH]
-    assert fake_aws.groups[OLD]["tags"][naming.TAG_SUSPENDED] == json.dumps({"execution": ARN, "processes": []}, separators=(",", ":"))
+    assert fake_aws.groups[OLD]["tags"][naming.TAG_SUSPENDED] == json.dumps(
+        {"execution": ARN, "processes": []}, separators=(",", ":")
+    )
 
     # a repeat reports what the record says this execution suspended, and leaves the record alone
     fake_aws.calls.clear()
     state = fields(traffic.suspend_blue(deploy(doc)))
-    assert state["progress"] == f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new)"
+    assert (
+        state["progress"]
+        == f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new)"
+    )
     assert [t for t in fake_aws.changes("put_tags") if naming.TAG_SUSPENDED in t] == []
 
 
@@ -65,7 +79,8 @@ def test_a_long_arn_is_recorded_compactly_by_short_id_and_recognised_on_a_repeat
     doc = deploy_doc(arn=long_arn)
     traffic.suspend_blue(deploy(doc))
     assert fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED] == (
-        '{"execution":"%s","processes":%s}' % (short, json.dumps(list(traffic.SUSPENDED_PROCESSES), separators=(",", ":")))
+        '{"execution":"%s","processes":%s}'
+        % (short, json.dumps(list(traffic.SUSPENDED_PROCESSES), separators=(",", ":")))
     )
     state = traffic.suspend_blue(deploy(doc))
     assert f"kept {BLUE} (suspended {SUSPENDED_LIST})" in state.progress.split("; ")
@@ -96,7 +111,8 @@ def test_suspend_keeps_in_the_record_what_another_execution_still_holds(fake_aws
     state = traffic.suspend_blue(deploy(deploy_doc()))
     ours = [p for p in traffic.SUSPENDED_PROCESSES if p != "ScheduledActions"]
     assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
-        "execution": ARN, "processes": [*ours, "ScheduledActions"],
+        "execution": ARN,
+        "processes": [*ours, "ScheduledActions"],
     }
     assert fake_aws.changes("suspend_processes", BLUE) == [ours]
     assert f"kept {BLUE} (suspended {', '.join(ours)})" in state.progress.split("; ")
@@ -112,6 +128,7 @@ def test_a_record_of_ours_without_processes_suspends_nothing_new(fake_aws):
 
 # --- rollback steps
 
+
 @pytest.mark.parametrize("previous, named", [(None, "none named"), ("web-0.9-gone", "web-0.9-gone")])
 def test_rollback_without_a_previous_group_says_which(fake_aws, previous, named):
     with pytest.raises(NothingToRollBack) as raised:
@@ -119,10 +136,13 @@ def test_rollback_without_a_previous_group_says_which(fake_aws, previous, named)
     assert str(raised.value) == f"the kept group to put back ({named}) does not exist"
 
 
-@pytest.mark.parametrize("recorded, note", [
-    (True, " (resumed Launch, Terminate, AZRebalance, ReplaceUnhealthy, HealthCheck, AddToLoadBalancer)"),
-    (False, ""),
-])
+@pytest.mark.parametrize(
+    "recorded, note",
+    [
+        (True, " (resumed Launch, Terminate, AZRebalance, ReplaceUnhealthy, HealthCheck, AddToLoadBalancer)"),
+        (False, ""),
+    ],
+)
 def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded, note):
     fake_aws.add(GREEN)
     fake_aws.add(BLUE, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES if recorded else ())
@@ -130,7 +150,11 @@ def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded
         fake_aws.record(BLUE, ARN, traffic.SUSPENDED_PROCESSES)
     state = traffic.rollback_attach(rollback(rollback_doc([GREEN], BLUE)))
     assert fields(state) == {
-        "status": "ATTACHING", "in_service": {}, "blue_detached": [], "blue_suspended": [], "poll": POLL_AT_T0,
+        "status": "ATTACHING",
+        "in_service": {},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": POLL_AT_T0,
         "progress": f"attached {BLUE} to web-elb, web-tg{note}",
     }
     assert fake_aws.groups[BLUE]["suspended_processes"] == (sorted(HELD_UNTIL_SWITCH) if recorded else [])
@@ -145,28 +169,48 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
     fake_clock.advance(5)
     state = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
     assert state == {
-        "status": "ATTACHING", "in_service": {"web-elb": "1/2", "web-tg": "1/2"}, "blue_detached": [], "blue_suspended": [],
-        "poll": {**POLL_AT_T0, "started_at": "2026-03-02T09:00:05Z", "deadline": "2026-03-02T09:05:05Z", "attempt": 1, "wait_seconds": 15},
+        "status": "ATTACHING",
+        "in_service": {"web-elb": "1/2", "web-tg": "1/2"},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": {
+            **POLL_AT_T0,
+            "started_at": "2026-03-02T09:00:05Z",
+            "deadline": "2026-03-02T09:05:05Z",
+            "attempt": 1,
+            "wait_seconds": 15,
+        },
         "progress": "web-elb 1/2 InService, web-tg 1/2 healthy",
     }
     rb["traffic"] = state
     fake_clock.advance(300)
     with pytest.raises(BlueUnhealthy) as raised:
         traffic.rollback_check(rollback(rb))
-    assert str(raised.value) == f"{BLUE} not in service: web-elb 1/2 InService, web-tg 1/2 healthy after 300s (timeout reached)"
+    assert (
+        str(raised.value)
+        == f"{BLUE} not in service: web-elb 1/2 InService, web-tg 1/2 healthy after 300s (timeout reached)"
+    )
     fake_aws.out.clear()
     state = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
     assert state == {
-        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
-        "poll": rb["traffic"]["poll"], "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+        "status": "IN_SERVICE",
+        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": rb["traffic"]["poll"],
+        "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
 
 
 def test_rollback_check_in_service_at_once_starts_and_keeps_a_poll(fake_aws):
     fake_aws.add(BLUE)
     assert fields(traffic.rollback_check(rollback(rollback_doc([GREEN], BLUE)))) == {
-        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
-        "poll": POLL_AT_T0, "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+        "status": "IN_SERVICE",
+        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": POLL_AT_T0,
+        "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
 
 
@@ -186,15 +230,19 @@ def test_rollback_detach_reports_each_group_it_set_aside(fake_aws):
     fake_aws.add(OLD, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES)
     state = traffic.rollback_detach(rollback(rollback_doc([BLUE, GREEN, OLD], BLUE)))  # previous listed first
     assert fields(state) == {
-        "status": "SWITCHED", "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
-        "blue_detached": [GREEN, OLD], "blue_suspended": [GREEN, OLD], "poll": None,
+        "status": "SWITCHED",
+        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [GREEN, OLD],
+        "blue_suspended": [GREEN, OLD],
+        "poll": None,
         "progress": f"{BLUE} serving; resumed AlarmNotification, ScheduledActions on {BLUE}; "
-                    f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
-                    f"kept {OLD} (detached from nothing; suspended nothing new)",
+        f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
+        f"kept {OLD} (detached from nothing; suspended nothing new)",
     }
     assert fake_aws.changes("put_tags", BLUE) == [{discovery.TAG_STATE: "serving"}]
     assert json.loads(fake_aws.groups[GREEN]["tags"][naming.TAG_SUSPENDED]) == {
-        "execution": ROLLBACK_ARN, "processes": list(traffic.SUSPENDED_PROCESSES),
+        "execution": ROLLBACK_ARN,
+        "processes": list(traffic.SUSPENDED_PROCESSES),
     }
 
 
@@ -214,12 +262,14 @@ def test_suspend_replaces_a_suspended_by_tag_that_is_not_a_record(fake_aws):
         fake_aws.groups[BLUE]["suspended_processes"] = []
         state = traffic.suspend_blue(deploy(deploy_doc()))
         assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
-            "execution": ARN, "processes": list(traffic.SUSPENDED_PROCESSES),
+            "execution": ARN,
+            "processes": list(traffic.SUSPENDED_PROCESSES),
         }, value
         assert f"kept {BLUE} (suspended {SUSPENDED_LIST})" in state.progress.split("; ")
 
 
 # --- the deploy's switch
+
 
 @pytest.mark.parametrize("step", ["attach_green", "check_green", "detach_blue", "suspend_blue"])
 def test_a_switch_step_needs_the_fleet(fake_aws, step):
@@ -233,7 +283,11 @@ def test_a_switch_step_needs_the_fleet(fake_aws, step):
 def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
     fake_aws.add(GREEN, lbs=(), tgs=())
     assert fields(traffic.attach_green(deploy(deploy_doc()))) == {
-        "status": "ATTACHING", "in_service": {}, "blue_detached": [], "blue_suspended": [], "poll": POLL_AT_T0,
+        "status": "ATTACHING",
+        "in_service": {},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": POLL_AT_T0,
         "progress": f"attached green {GREEN} to web-elb, web-tg",
     }
     assert fake_aws.calls == [("attach_load_balancers", GREEN, [ELB_NAME]), ("attach_target_groups", GREEN, [TG])]
@@ -265,8 +319,12 @@ def test_check_green_without_a_poll_starts_one(fake_aws, monkeypatch):
     monkeypatch.setattr(traffic, "metrics", MetricsRecorder())
     fake_aws.add(GREEN)
     assert fields(traffic.check_green(deploy(deploy_doc()))) == {
-        "status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [], "blue_suspended": [],
-        "poll": POLL_AT_T0, "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
+        "status": "IN_SERVICE",
+        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [],
+        "blue_suspended": [],
+        "poll": POLL_AT_T0,
+        "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
 
 
@@ -278,7 +336,8 @@ def test_detach_blue_holds_green_to_the_count_the_fleet_wanted(fake_aws):
     with pytest.raises(GreenUnhealthy) as raised:
         traffic.detach_blue(deploy(doc))
     assert str(raised.value) == (
-        f"refusing to detach blue: green {GREEN} is short of in-service instances (web-elb 2/3 InService, web-tg 2/3 healthy)"
+        f"refusing to detach blue: green {GREEN} is short of in-service instances "
+        "(web-elb 2/3 InService, web-tg 2/3 healthy)"
     )
     assert fake_aws.calls == []
 
@@ -289,9 +348,13 @@ def test_detach_blue_reports_each_blue_group(fake_aws):
     fake_aws.add(OLD, lbs=("other-elb",), tgs=())  # attached to none of the profile's targets
     state = traffic.detach_blue(deploy(deploy_doc(blue=[GREEN, GONE, BLUE, OLD])))
     assert fields(state) == {
-        "status": "ATTACHING", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "blue_detached": [BLUE, OLD],
-        "blue_suspended": [], "poll": None,
-        "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; detached {OLD} from nothing (already detached)",
+        "status": "ATTACHING",
+        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "blue_detached": [BLUE, OLD],
+        "blue_suspended": [],
+        "poll": None,
+        "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; "
+        f"detached {OLD} from nothing (already detached)",
     }
     assert fake_aws.groups[OLD]["load_balancer_names"] == ["other-elb"]
 
@@ -310,7 +373,9 @@ def test_check_green_status_is_what_this_check_found(fake_aws, monkeypatch):
     doc["traffic"] = {"status": "IN_SERVICE", "in_service": {"web-elb": "2/2", "web-tg": "2/2"}, "poll": POLL_AT_T0}
     state = traffic.check_green(deploy(doc))
     assert (state.status, state.in_service, state.progress) == (
-        "ATTACHING", {"web-elb": "2/2", "web-tg": "1/2"}, "web-elb 2/2 InService, web-tg 1/2 healthy",
+        "ATTACHING",
+        {"web-elb": "2/2", "web-tg": "1/2"},
+        "web-elb 2/2 InService, web-tg 1/2 healthy",
     )
 
 

@@ -1,5 +1,6 @@
 """The traffic phase's undo steps (restore_blue, check_blue, detach_green) and the rollback's undo,
 over the fake Auto Scaling of _traffic_fakes.py: what each one reports, waits for and refuses."""
+
 from __future__ import annotations
 
 import json
@@ -29,6 +30,7 @@ SERVING = {discovery.TAG_STATE: "serving"}
 
 # --- restore_blue ---------------------------------------------------------------------------
 
+
 def _blue_as(fake, case: str) -> list[str]:
     """BLUE as the failed deployment left it: detached from some targets, processes suspended..."""
     lbs = () if case in ("detached from the ELB", "detached") else (ELB_NAME,)
@@ -43,15 +45,18 @@ def _blue_as(fake, case: str) -> list[str]:
     return ids
 
 
-@pytest.mark.parametrize("case, undone", [
-    ("detached from the ELB", [f"re-attached {BLUE} to web-elb"]),
-    ("detached from the target group", [f"re-attached {BLUE} to web-tg"]),
-    ("detached", [f"re-attached {BLUE} to web-elb, web-tg"]),
-    ("suspended", [f"resumed Launch, Terminate on {BLUE}"]),
-    # nothing to undo, but blue is not healthy behind one of its targets: wait for it
-    ("out behind the ELB", []),
-    ("out behind the target group", []),
-])
+@pytest.mark.parametrize(
+    "case, undone",
+    [
+        ("detached from the ELB", [f"re-attached {BLUE} to web-elb"]),
+        ("detached from the target group", [f"re-attached {BLUE} to web-tg"]),
+        ("detached", [f"re-attached {BLUE} to web-elb, web-tg"]),
+        ("suspended", [f"resumed Launch, Terminate on {BLUE}"]),
+        # nothing to undo, but blue is not healthy behind one of its targets: wait for it
+        ("out behind the ELB", []),
+        ("out behind the target group", []),
+    ],
+)
 def test_restore_blue_waits_for_blue_whenever_it_changed_it_or_blue_is_short(fake_aws, case, undone):
     _blue_as(fake_aws, case)
     assert traffic.restore_blue(deploy(deploy_doc())) == {"undone": undone, "poll": POLL_AT_T0}
@@ -83,7 +88,10 @@ def test_check_blue_in_service(fake_aws, fake_clock):
     fake_aws.add(BLUE)
     fake_clock.advance(10)
     assert traffic.check_blue(deploy(deploy_doc(undo={"restore_blue": RESTORED}))) == {
-        "undone": RESTORED["undone"], "healthy": True, "poll": POLL_AT_T0, "progress": "blue in service",
+        "undone": RESTORED["undone"],
+        "healthy": True,
+        "poll": POLL_AT_T0,
+        "progress": "blue in service",
     }
 
 
@@ -96,7 +104,8 @@ def test_check_blue_counts_each_target_blue_served_and_every_group(fake_aws, fak
     doc = deploy_doc(blue=[BLUE, blue_group(OLD, lbs=())], undo={"restore_blue": RESTORED})
     fake_clock.advance(10)
     assert traffic.check_blue(deploy(doc)) == {
-        "undone": RESTORED["undone"], "healthy": False,
+        "undone": RESTORED["undone"],
+        "healthy": False,
         "poll": {**POLL_AT_T0, "attempt": 1, "wait_seconds": 15},
         "progress": f"{BLUE}: web-elb 2/2 InService, web-tg 1/2 healthy; {OLD}: web-tg 1/2 healthy",
     }
@@ -105,11 +114,17 @@ def test_check_blue_counts_each_target_blue_served_and_every_group(fake_aws, fak
 def test_check_blue_goes_on_from_its_own_last_poll_then_fails(fake_aws, fake_clock):
     ids = fake_aws.add(BLUE)
     fake_aws.mark_out(ELB_NAME, ids[1])
-    checked = {"undone": ["earlier"], "healthy": False, "poll": {**POLL_AT_T0, "attempt": 3, "wait_seconds": 30}, "progress": "x"}
+    checked = {
+        "undone": ["earlier"],
+        "healthy": False,
+        "poll": {**POLL_AT_T0, "attempt": 3, "wait_seconds": 30},
+        "progress": "x",
+    }
     doc = deploy_doc(undo={"restore_blue": RESTORED, "check_blue": checked})
     fake_clock.advance(100)
     assert traffic.check_blue(deploy(doc)) == {
-        "undone": ["earlier"], "healthy": False,
+        "undone": ["earlier"],
+        "healthy": False,
         "poll": {**POLL_AT_T0, "attempt": 4, "wait_seconds": 30},
         "progress": f"{BLUE}: web-elb 1/2 InService, web-tg 2/2 healthy",
     }
@@ -125,7 +140,10 @@ def test_check_blue_goes_on_from_its_own_last_poll_then_fails(fake_aws, fake_clo
 def test_check_blue_starts_afresh_without_a_usable_restore_result(fake_aws, restored):
     fake_aws.add(BLUE)
     assert traffic.check_blue(deploy(deploy_doc(undo={"restore_blue": restored}))) == {
-        "undone": [], "healthy": True, "poll": POLL_AT_T0, "progress": "blue in service",
+        "undone": [],
+        "healthy": True,
+        "poll": POLL_AT_T0,
+        "progress": "blue in service",
     }
 
 
@@ -135,12 +153,19 @@ def test_check_blue_without_blue(fake_aws):
 
 # --- detach_green ---------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind, targets", [("elb", "web-elb 0/2 InService"), ("tg", "web-tg 0/2 healthy")])
 def test_detach_green_refuses_while_blue_does_not_serve(fake_aws, kind, targets):
-    fake_aws.add(GREEN, lbs=(ELB_NAME,) if kind == "elb" else (), tgs=(TG,) if kind == "tg" else (),
-                 tags={naming.TAG_EXECUTION: ARN})
+    fake_aws.add(
+        GREEN,
+        lbs=(ELB_NAME,) if kind == "elb" else (),
+        tgs=(TG,) if kind == "tg" else (),
+        tags={naming.TAG_EXECUTION: ARN},
+    )
     fake_aws.add(BLUE, lbs=(), tgs=())  # the restore failed
-    doc = deploy_doc(traffic=kind, blue=[blue_group(BLUE, lbs=[ELB_NAME] if kind == "elb" else [], tgs=[TG] if kind == "tg" else [])])
+    doc = deploy_doc(
+        traffic=kind, blue=[blue_group(BLUE, lbs=[ELB_NAME] if kind == "elb" else [], tgs=[TG] if kind == "tg" else [])]
+    )
     with pytest.raises(BlueUnhealthy) as raised:
         traffic.detach_green(deploy(doc))
     assert str(raised.value) == f"refusing to take green {GREEN} out: blue does not serve again ({BLUE}: {targets})"
@@ -156,21 +181,27 @@ def test_detach_green_attached_to_none_of_the_targets_has_nothing_to_do(fake_aws
 
 # --- rollback_undo --------------------------------------------------------------------------
 
+
 def test_rollback_undo_puts_the_serving_group_back_and_sets_the_previous_aside(fake_aws):
     fake_aws.add(GREEN, lbs=(), tgs=(), suspended=["Launch", "Terminate"], tags=KEPT)
     fake_aws.record(GREEN, ROLLBACK_ARN, ["Launch", "Terminate"])
     fake_aws.add(BLUE, suspended=["Launch"], tags=SERVING)
     result = traffic.rollback_undo(rollback(rollback_doc([GREEN], BLUE)))
     others = [p for p in traffic.SUSPENDED_PROCESSES if p != "Launch"]
-    assert result == {"undone": [
-        f"resumed Launch, Terminate on {GREEN}",
-        f"re-attached {GREEN} to web-elb, web-tg",
-        f"detached {BLUE} from web-elb, web-tg",
-        f"suspended {', '.join(others)} on {BLUE} again",
-    ]}
+    assert result == {
+        "undone": [
+            f"resumed Launch, Terminate on {GREEN}",
+            f"re-attached {GREEN} to web-elb, web-tg",
+            f"detached {BLUE} from web-elb, web-tg",
+            f"suspended {', '.join(others)} on {BLUE} again",
+        ]
+    }
     assert fake_aws.changes("put_tags", GREEN) == [SERVING]
     assert fake_aws.changes("put_tags", BLUE)[-1] == KEPT
-    assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {"execution": ROLLBACK_ARN, "processes": others}
+    assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
+        "execution": ROLLBACK_ARN,
+        "processes": others,
+    }
 
 
 def test_rollback_undo_leaves_tags_that_are_right_already(fake_aws):
@@ -190,7 +221,9 @@ def test_rollback_undo_resumes_only_what_the_rollback_suspended(fake_aws):
 
 def test_rollback_undo_without_a_previous_group(fake_aws):
     fake_aws.add(GREEN, lbs=(ELB_NAME,), tgs=(), tags=SERVING)
-    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], None))) == {"undone": [f"re-attached {GREEN} to web-tg"]}
+    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], None))) == {
+        "undone": [f"re-attached {GREEN} to web-tg"]
+    }
 
 
 def test_rollback_undo_leaves_the_previous_group_while_the_serving_ones_are_short(fake_aws):
@@ -216,13 +249,15 @@ def test_a_rollback_with_a_long_arn_records_and_undoes_by_short_id(fake_aws):
     rb = rollback_doc([GREEN], BLUE, arn=long_arn)
     traffic.rollback_detach(rollback(rb))
     assert json.loads(fake_aws.groups[GREEN]["tags"][naming.TAG_SUSPENDED]) == {
-        "execution": short, "processes": list(traffic.SUSPENDED_PROCESSES),
+        "execution": short,
+        "processes": list(traffic.SUSPENDED_PROCESSES),
     }
     result = traffic.rollback_undo(rollback(rb))
     assert result["undone"][0] == f"resumed {SUSPENDED_LIST} on {GREEN}"
     assert fake_aws.groups[GREEN]["suspended_processes"] == []
     assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
-        "execution": short, "processes": list(traffic.SUSPENDED_PROCESSES),
+        "execution": short,
+        "processes": list(traffic.SUSPENDED_PROCESSES),
     }
 
 

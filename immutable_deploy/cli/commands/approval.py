@@ -2,6 +2,7 @@
 
 The operator's side of the approval runs the domain's own logic (blue_green.logic.approval) with this
 command's clients and state table: the same item, token and clean-up as the tests of the workflow."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -1,5 +1,6 @@
 """What the commands share: the context they run in, execution names, profile files, and how a
 request that starts nothing and an execution that was followed are reported."""
+
 from __future__ import annotations
 
 import json
@@ -54,7 +55,7 @@ def execution_name(app: str, label: str, now: datetime | None = None) -> str:
     stamp = (now or utcnow()).strftime("%Y%m%dT%H%M%SZ")
     suffix = secrets.token_hex(2)
     room = 80 - len(app) - len(stamp) - len(suffix) - 3
-    safe = re.sub(r"[^A-Za-z0-9_-]", "-", label)[:max(room, 1)].strip("-") or "x"
+    safe = re.sub(r"[^A-Za-z0-9_-]", "-", label)[: max(room, 1)].strip("-") or "x"
     name = f"{app}-{safe}-{stamp}-{suffix}"
     return re.sub(r"[^A-Za-z0-9_-]", "-", name)[:80]
 
@@ -72,11 +73,16 @@ def load_profile_file(path: str) -> dict:
     if profile is None:
         return {}
     if not isinstance(profile, dict):
-        raise CliError(f"--profile {path}: a profile is a mapping (bake, fleet, traffic, timing), "
-                       f"not a {type(profile).__name__}", exitcodes.REJECTED_INPUT)
+        raise CliError(
+            f"--profile {path}: a profile is a mapping (bake, fleet, traffic, timing), not a {type(profile).__name__}",
+            exitcodes.REJECTED_INPUT,
+        )
     if "app" in profile and "profile" in profile:
-        raise CliError(f"--profile {path}: this looks like a whole request; give only its profile "
-                       f"(the app and release come from the command line)", exitcodes.REJECTED_INPUT)
+        raise CliError(
+            f"--profile {path}: this looks like a whole request; give only its profile "
+            f"(the app and release come from the command line)",
+            exitcodes.REJECTED_INPUT,
+        )
     return profile
 
 
@@ -98,8 +104,10 @@ def rejected(ctx: Context, problems: list[str], what: str = "request") -> int:
 
 
 def in_progress(ctx: Context, app: str, holder: dict) -> int:
-    cause = (f"{app}: {holder.get('purpose', 'a deployment')} is in progress since {holder.get('acquired_at')} "
-             f"({holder.get('owner')})")
+    cause = (
+        f"{app}: {holder.get('purpose', 'a deployment')} is in progress since {holder.get('acquired_at')} "
+        f"({holder.get('owner')})"
+    )
     ctx.say(f"Not started: {cause}.")
     ctx.say(f"  see it with: {ctx.hint(f'status {app}')}")
     ctx.result({"status": "REJECTED", "error": contract.IN_PROGRESS, "cause": cause, "execution": holder.get("owner")})
@@ -112,20 +120,31 @@ def with_profile(ctx: Context, request: dict) -> dict:
     stored profile makes overridable, and no profile of an app without a stored one unless the
     stack accepts them (its output ``RequestProfiles``; when the stack cannot be read, the
     workflow's ValidateRequest decides). Raises InvalidDeploymentRequest."""
-    return complete_request(request, ctx.aws.stored_profile, accept_request_profiles=ctx.aws.request_profiles is not False,
-                            none_given=NONE_GIVEN)
+    return complete_request(
+        request,
+        ctx.aws.stored_profile,
+        accept_request_profiles=ctx.aws.request_profiles is not False,
+        none_given=NONE_GIVEN,
+    )
 
 
 def follow_and_report(ctx: Context, arn: str, app: str, kind: str) -> int:
     try:
-        desc = live.follow(ctx.aws, arn, app=app, kind=kind, out=ctx.out, poll_seconds=ctx.poll_seconds,
-                           approve_hint=ctx.hint)
+        desc = live.follow(
+            ctx.aws, arn, app=app, kind=kind, out=ctx.out, poll_seconds=ctx.poll_seconds, approve_hint=ctx.hint
+        )
     except KeyboardInterrupt:
         ctx.say("")
         ctx.say(f"Stopped following. The {kind} goes on: {arn}")
         ctx.say(f"  see it with: {ctx.hint(f'status {app}')}")
-        ctx.result({"status": "RUNNING", "error": "FollowStopped",
-                    "cause": "following was stopped (Ctrl-C); the execution keeps running", "execution": arn})
+        ctx.result(
+            {
+                "status": "RUNNING",
+                "error": "FollowStopped",
+                "cause": "following was stopped (Ctrl-C); the execution keeps running",
+                "execution": arn,
+            }
+        )
         return exitcodes.FOLLOW_STOPPED
     code = exitcodes.for_execution(desc)
     if desc["status"] == "SUCCEEDED":
@@ -142,13 +161,16 @@ def follow_and_report(ctx: Context, arn: str, app: str, kind: str) -> int:
 def summarize_success(ctx: Context, app: str, kind: str, output: dict) -> None:
     if kind == "deploy":
         blue = output.get("blue_asg")
-        ctx.say(f"Deployed {app} {output.get('version')}: image {output.get('image_id')}, "
-                f"{output.get('green_asg')} serves.")
+        ctx.say(
+            f"Deployed {app} {output.get('version')}: image {output.get('image_id')}, {output.get('green_asg')} serves."
+        )
         if blue:
             ctx.say(f"  {blue} is kept for rollback: {ctx.hint(f'rollback {app}')}")
     else:
-        ctx.say(f"Rolled back {app}: {output.get('serving_asg')} serves again; "
-                f"{', '.join(output.get('retired_asgs') or [output.get('retired_asg')])} kept aside.")
+        ctx.say(
+            f"Rolled back {app}: {output.get('serving_asg')} serves again; "
+            f"{', '.join(output.get('retired_asgs') or [output.get('retired_asg')])} kept aside."
+        )
 
 
 def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any) -> None:
@@ -157,8 +179,9 @@ def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any)
     if isinstance(cause, dict):
         state = cause.get("failed_state") or cause.get("state")
         if state:
-            ctx.say(f"  failed at {state} with {cause.get('error')}"
-                    + (f": {cause['cause']}" if cause.get("cause") else ""))
+            ctx.say(
+                f"  failed at {state} with {cause.get('error')}" + (f": {cause['cause']}" if cause.get("cause") else "")
+            )
         for line in cause.get("undone") or []:
             ctx.say(f"  undone: {line}")
         for line in cause.get("left_behind") or []:

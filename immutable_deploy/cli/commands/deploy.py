@@ -1,5 +1,6 @@
 """``immutable-deploy deploy APP VERSION``: validate the request locally, start the deploy state
 machine, follow it."""
+
 from __future__ import annotations
 
 import subprocess

@@ -1,4 +1,5 @@
 """``immutable-deploy history APP``: past deployments and rollbacks of the app, newest first."""
+
 from __future__ import annotations
 
 import heapq
@@ -26,11 +27,17 @@ def _rows(aws: Aws, machine: str, kind: str, app: str) -> Iterator[dict]:
         if kind == "deploy":
             version = release.get("version")
         else:
-            version = f"to {output.get('serving_asg')}" if isinstance(output, dict) and output.get("serving_asg") else None
+            version = (
+                f"to {output.get('serving_asg')}" if isinstance(output, dict) and output.get("serving_asg") else None
+            )
         start, stop = desc["startDate"], desc.get("stopDate")
         yield {
-            "kind": kind, "name": desc.get("name") or ex["name"], "execution": ex["executionArn"],
-            "status": desc["status"], "error": desc.get("error"), "version": version,
+            "kind": kind,
+            "name": desc.get("name") or ex["name"],
+            "execution": ex["executionArn"],
+            "status": desc["status"],
+            "error": desc.get("error"),
+            "version": version,
             "started": start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "stopped": stop.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if stop else None,
             "seconds": int(((stop or utcnow()) - start).total_seconds()),
@@ -39,8 +46,10 @@ def _rows(aws: Aws, machine: str, kind: str, app: str) -> Iterator[dict]:
 
 
 def history(ctx: Context, args: Any) -> int:
-    streams = [_rows(ctx.aws, ctx.aws.deploy_arn, "deploy", args.app),
-               _rows(ctx.aws, ctx.aws.rollback_arn, "rollback", args.app)]
+    streams = [
+        _rows(ctx.aws, ctx.aws.deploy_arn, "deploy", args.app),
+        _rows(ctx.aws, ctx.aws.rollback_arn, "rollback", args.app),
+    ]
     rows = []
     for row in heapq.merge(*streams, key=lambda r: r["_start"], reverse=True):
         rows.append(row)
@@ -54,7 +63,9 @@ def history(ctx: Context, args: Any) -> int:
         ctx.say(f"{'STARTED':<21} {'KIND':<9} {'VERSION':<22} {'OUTCOME':<32} {'DURATION':>8}  EXECUTION")
         for r in rows:
             outcome = r["status"] + (f" {r['error']}" if r["error"] else "")
-            ctx.say(f"{r['started']:<21} {r['kind']:<9} {str(r['version'] or '-'):<22} {outcome:<32} "
-                    f"{live.duration(r['seconds']):>8}  {r['name']}")
+            ctx.say(
+                f"{r['started']:<21} {r['kind']:<9} {str(r['version'] or '-'):<22} {outcome:<32} "
+                f"{live.duration(r['seconds']):>8}  {r['name']}"
+            )
     ctx.result({"app": args.app, "executions": rows})
     return exitcodes.OK

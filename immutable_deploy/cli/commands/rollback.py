@@ -1,4 +1,5 @@
 """``immutable-deploy rollback APP``: put the kept group back in service, and follow it."""
+
 from __future__ import annotations
 
 from typing import Any

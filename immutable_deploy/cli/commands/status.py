@@ -7,6 +7,7 @@ both run with this command's clients (:func:`blue_green.aws.using`). What the do
 is read here: the groups as AWS describes them (for their image, their instances, and the groups
 that neither serve nor are kept).
 """
+
 from __future__ import annotations
 
 import re
@@ -37,18 +38,24 @@ def _tags(group: dict) -> dict[str, str]:
 
 
 def _image_of(aws: Aws, group: dict) -> str | None:
-    spec = group.get("LaunchTemplate") or (group.get("MixedInstancesPolicy") or {}).get(
-        "LaunchTemplate", {}).get("LaunchTemplateSpecification")
+    spec = group.get("LaunchTemplate") or (group.get("MixedInstancesPolicy") or {}).get("LaunchTemplate", {}).get(
+        "LaunchTemplateSpecification"
+    )
     try:
         if spec:
-            key = {"LaunchTemplateId": spec["LaunchTemplateId"]} if spec.get("LaunchTemplateId") else \
-                {"LaunchTemplateName": spec["LaunchTemplateName"]}
+            key = (
+                {"LaunchTemplateId": spec["LaunchTemplateId"]}
+                if spec.get("LaunchTemplateId")
+                else {"LaunchTemplateName": spec["LaunchTemplateName"]}
+            )
             versions = aws.client("ec2").describe_launch_template_versions(
-                **key, Versions=[str(spec.get("Version") or "$Default")])["LaunchTemplateVersions"]
+                **key, Versions=[str(spec.get("Version") or "$Default")]
+            )["LaunchTemplateVersions"]
             return versions[0]["LaunchTemplateData"].get("ImageId") if versions else None
         if group.get("LaunchConfigurationName"):
             found = aws.client("autoscaling").describe_launch_configurations(
-                LaunchConfigurationNames=[group["LaunchConfigurationName"]])["LaunchConfigurations"]
+                LaunchConfigurationNames=[group["LaunchConfigurationName"]]
+            )["LaunchConfigurations"]
             return found[0].get("ImageId") if found else None
     except ClientError:
         return None
@@ -60,8 +67,9 @@ def _described(aws: Aws, app: str) -> dict[str, dict]:
     groups: dict[str, dict] = {}
     paginator = aws.client("autoscaling").get_paginator("describe_auto_scaling_groups")
     for page in paginator.paginate(Filters=[{"Name": f"tag:{TAG_APP}", "Values": [app]}]):
-        groups.update((g["AutoScalingGroupName"], g) for g in page.get("AutoScalingGroups", [])
-                      if g.get("Status") != DELETING)
+        groups.update(
+            (g["AutoScalingGroupName"], g) for g in page.get("AutoScalingGroups", []) if g.get("Status") != DELETING
+        )
     return groups
 
 
@@ -84,8 +92,9 @@ def _in_service(instance_ids: list[str], lbs: list[str], tgs: list[str]) -> int:
     if not instance_ids:
         return 0
     try:
-        counts = traffic_logic.in_service(instance_ids, Traffic.model_construct(load_balancer_names=lbs,
-                                                                                target_group_arns=tgs))
+        counts = traffic_logic.in_service(
+            instance_ids, Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
+        )
     except (ClientError, TransientAwsError):
         return 0
     return sum(counts.values())
@@ -95,20 +104,39 @@ def _health(group: dict, lbs: list[str], tgs: list[str]) -> list[dict]:
     ids = [i["InstanceId"] for i in group.get("Instances", [])]
     out = []
     for name in lbs:
-        out.append({"kind": "classic ELB", "target": name, "healthy": _in_service(ids, [name], []),
-                    "total": len(ids), "word": elb.ELB_HEALTHY})
+        out.append(
+            {
+                "kind": "classic ELB",
+                "target": name,
+                "healthy": _in_service(ids, [name], []),
+                "total": len(ids),
+                "word": elb.ELB_HEALTHY,
+            }
+        )
     for arn in tgs:
-        out.append({"kind": "target group", "target": elb.target_group_label(arn), "arn": arn,
-                    "healthy": _in_service(ids, [], [arn]), "total": len(ids), "word": elb.TG_HEALTHY})
+        out.append(
+            {
+                "kind": "target group",
+                "target": elb.target_group_label(arn),
+                "arn": arn,
+                "healthy": _in_service(ids, [], [arn]),
+                "total": len(ids),
+                "word": elb.TG_HEALTHY,
+            }
+        )
     return out
 
 
 def _info(aws: Aws, group: dict) -> dict:
     tags = _tags(group)
     return {
-        "name": group["AutoScalingGroupName"], "version": tags.get(TAG_VERSION), "state": tags.get(TAG_STATE),
-        "retired_at": tags.get(TAG_RETIRED_AT) or None, "image_id": _image_of(aws, group),
-        "instances": len(group.get("Instances", [])), "desired_capacity": group.get("DesiredCapacity"),
+        "name": group["AutoScalingGroupName"],
+        "version": tags.get(TAG_VERSION),
+        "state": tags.get(TAG_STATE),
+        "retired_at": tags.get(TAG_RETIRED_AT) or None,
+        "image_id": _image_of(aws, group),
+        "instances": len(group.get("Instances", [])),
+        "desired_capacity": group.get("DesiredCapacity"),
         "suspended_processes": sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", [])),
     }
 
@@ -122,11 +150,16 @@ def _groups(aws: Aws, app: str, stored: StoredProfile | None) -> tuple[list[dict
     targets = _targets(stored, described)
     with domain_aws.using(aws.client, state_table=aws.table):
         # the attachments that count, per serving group (sorted by name); the kept groups' names
-        attached = {g["name"]: (g["load_balancer_names"], g["target_group_arns"])
-                    for g in discovery.serving_groups(app, targets)}
+        attached = {
+            g["name"]: (g["load_balancer_names"], g["target_group_arns"])
+            for g in discovery.serving_groups(app, targets)
+        }
         kept_names = {g["name"] for g in discovery.kept_groups(app, targets)}
-        serving = [{**_info(aws, described[name]), "targets": _health(described[name], lbs, tgs)}
-                   for name, (lbs, tgs) in attached.items() if name in described]
+        serving = [
+            {**_info(aws, described[name]), "targets": _health(described[name], lbs, tgs)}
+            for name, (lbs, tgs) in attached.items()
+            if name in described
+        ]
     kept = [_info(aws, g) for name, g in described.items() if name in kept_names and name not in attached]
     kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
     other = [_info(aws, g) for name, g in described.items() if name not in attached and name not in kept_names]
@@ -136,8 +169,9 @@ def _groups(aws: Aws, app: str, stored: StoredProfile | None) -> tuple[list[dict
 def current_state(aws: Aws, arn: str) -> str | None:
     """The last state entered by a running execution."""
     try:
-        events = aws.client("stepfunctions").get_execution_history(
-            executionArn=arn, reverseOrder=True, maxResults=50)["events"]
+        events = aws.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)[
+            "events"
+        ]
     except ClientError:
         return None
     for event in sorted(events, key=lambda e: -e["id"]):
@@ -155,8 +189,13 @@ def _running(aws: Aws, app: str) -> dict | None:
         owner_status = aws.describe_execution(lock["owner"])["status"]
     except ClientError:
         owner_status = "UNKNOWN"
-    return {"execution": lock["owner"], "purpose": lock.get("purpose"), "since": lock.get("acquired_at"),
-            "status": owner_status, "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None}
+    return {
+        "execution": lock["owner"],
+        "purpose": lock.get("purpose"),
+        "since": lock.get("acquired_at"),
+        "status": owner_status,
+        "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None,
+    }
 
 
 def status(ctx: Context, args: Any) -> int:
@@ -170,8 +209,15 @@ def status(ctx: Context, args: Any) -> int:
     approval = aws.item(contract.approval_key(app))
     if approval:
         approval = {k: v for k, v in approval.items() if k not in ("token", "ttl", "pk")}
-    report = {"app": app, "serving": serving, "kept": kept, "other": other, "running": running,
-              "approval": approval, "stored_profile": stored is not None}
+    report = {
+        "app": app,
+        "serving": serving,
+        "kept": kept,
+        "other": other,
+        "running": running,
+        "approval": approval,
+        "stored_profile": stored is not None,
+    }
     _print_status(ctx, report)
     ctx.result(report)
     return exitcodes.OK
@@ -184,17 +230,21 @@ def _print_status(ctx: Context, r: dict) -> None:
         ctx.say("  (no stored profile: every load balancer and target group a group is attached to counts)")
     ctx.say("serving:" if r["serving"] else "serving: nothing")
     for g in r["serving"]:
-        ctx.say(f"  {g['name']}  version {g['version'] or '?'}  image {g['image_id'] or '?'}  "
-                f"instances {g['instances']} (desired {g['desired_capacity']})")
+        ctx.say(
+            f"  {g['name']}  version {g['version'] or '?'}  image {g['image_id'] or '?'}  "
+            f"instances {g['instances']} (desired {g['desired_capacity']})"
+        )
         for t in g["targets"]:
             ctx.say(f"    {t['kind']:<12} {t['target']:<24} {t['healthy']}/{t['total']} {t['word']}")
     if r["kept"]:
         ctx.say("kept for rollback:")
         for i, g in enumerate(r["kept"]):
             first = "  <- a rollback puts this one back" if i == 0 else ""
-            ctx.say(f"  {g['name']}  version {g['version'] or '?'}  image {g['image_id'] or '?'}  "
-                    f"retired {g['retired_at'] or '?'}  instances {g['instances']}"
-                    f"{', processes suspended' if g['suspended_processes'] else ''}{first}")
+            ctx.say(
+                f"  {g['name']}  version {g['version'] or '?'}  image {g['image_id'] or '?'}  "
+                f"retired {g['retired_at'] or '?'}  instances {g['instances']}"
+                f"{', processes suspended' if g['suspended_processes'] else ''}{first}"
+            )
         ctx.say(f"  roll back with: {ctx.hint(f'rollback {app}')}")
     else:
         ctx.say("kept for rollback: nothing")
@@ -204,13 +254,17 @@ def _print_status(ctx: Context, r: dict) -> None:
     if run is None:
         ctx.say("running: nothing")
     elif run["status"] == "RUNNING":
-        ctx.say(f"running: {run['purpose'] or 'deployment'} {run['execution'].rsplit(':', 1)[-1]} since {run['since']}"
-                + (f", now at {run['state']}" if run.get("state") else ""))
+        ctx.say(
+            f"running: {run['purpose'] or 'deployment'} {run['execution'].rsplit(':', 1)[-1]} since {run['since']}"
+            + (f", now at {run['state']}" if run.get("state") else "")
+        )
         ctx.say(f"  {run['execution']}")
     else:
         ctx.say(f"running: nothing (a stale lock of {run['execution']} ({run['status']}) will be taken over)")
     if r["approval"]:
         a = r["approval"]
-        ctx.say(f"waiting for approval: {app} {a.get('version')}, staging at {a.get('staging_address') or '?'} "
-                f"(until {a.get('expires_at')})")
+        ctx.say(
+            f"waiting for approval: {app} {a.get('version')}, staging at {a.get('staging_address') or '?'} "
+            f"(until {a.get('expires_at')})"
+        )
         ctx.say(f"  {ctx.hint(f'approve {app}')}   |   {ctx.hint(f'reject {app} --reason TEXT')}")

@@ -38,6 +38,7 @@ Sources, cited entry by entry:
 What is not modelled raises :class:`NotModelled`: a new AWS call in the product must make this
 table grow (and a new parameter that changes what AWS checks, where that is listed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -98,8 +99,9 @@ class World(Protocol):
     def subnet(self, subnet_id: str) -> SubnetFacts | None: ...
     def security_group_vpc(self, group_id: str) -> str | None: ...
     def key_pair_type(self, name: str) -> str | None: ...
-    def launch_template(self, *, template_id: str | None = None, name: str | None = None,
-                        version: str | None = None) -> LaunchTemplateFacts | None: ...
+    def launch_template(
+        self, *, template_id: str | None = None, name: str | None = None, version: str | None = None
+    ) -> LaunchTemplateFacts | None: ...
     def instance_profile(self, name_or_arn: str) -> InstanceProfileFacts | None: ...
     def group_arn(self, name: str) -> str | None: ...
     def launch_configuration_arn(self, name: str) -> str | None: ...
@@ -122,8 +124,15 @@ class NotModelled(LookupError):
 
 #: IAM's service prefix for each boto3 service name
 IAM_PREFIX = {
-    "ec2": "ec2", "autoscaling": "autoscaling", "elb": "elasticloadbalancing", "elbv2": "elasticloadbalancing",
-    "ssm": "ssm", "cloudwatch": "cloudwatch", "dynamodb": "dynamodb", "sns": "sns", "stepfunctions": "states",
+    "ec2": "ec2",
+    "autoscaling": "autoscaling",
+    "elb": "elasticloadbalancing",
+    "elbv2": "elasticloadbalancing",
+    "ssm": "ssm",
+    "cloudwatch": "cloudwatch",
+    "dynamodb": "dynamodb",
+    "sns": "sns",
+    "stepfunctions": "states",
     "iam": "iam",
 }
 
@@ -146,14 +155,20 @@ def modelled() -> list[tuple[str, str]]:
     return sorted(_CATALOGUE)
 
 
-def _op(service: str, *operations: str) -> Callable[[Callable[..., list[AuthzRequest]]], Callable[..., list[AuthzRequest]]]:
+def _op(
+    service: str, *operations: str
+) -> Callable[[Callable[..., list[AuthzRequest]]], Callable[..., list[AuthzRequest]]]:
     """Register a handler ``(params, world)`` for these operations; a handler that serves several
     takes the operation too: ``(params, world, operation)``."""
+
     def register(handler: Callable[..., list[AuthzRequest]]) -> Callable[..., list[AuthzRequest]]:
         takes_operation = "operation" in inspect.signature(handler).parameters
         for operation in operations:
-            _CATALOGUE[(service, operation)] = functools.partial(handler, operation=operation) if takes_operation else handler
+            _CATALOGUE[(service, operation)] = (
+                functools.partial(handler, operation=operation) if takes_operation else handler
+            )
         return handler
+
     return register
 
 
@@ -216,12 +231,28 @@ def _region(w: World) -> dict[str, ContextValue]:
 
 #: Describe/List/Get calls for which the SAR lists no resource type: AWS evaluates them on ``*``.
 UNSCOPED: dict[str, tuple[str, ...]] = {
-    "ec2": ("DescribeImages", "DescribeInstances", "DescribeInstanceStatus", "DescribeSnapshots",
-            "DescribeSubnets", "DescribeSecurityGroups", "DescribeKeyPairs", "DescribeLaunchTemplates",
-            "DescribeLaunchTemplateVersions", "DescribeSpotInstanceRequests"),
-    "autoscaling": ("DescribeAutoScalingGroups", "DescribeLaunchConfigurations", "DescribePolicies",
-                    "DescribeScalingActivities", "DescribeTags", "DescribeAutoScalingInstances",
-                    "DescribeLoadBalancers", "DescribeLoadBalancerTargetGroups"),
+    "ec2": (
+        "DescribeImages",
+        "DescribeInstances",
+        "DescribeInstanceStatus",
+        "DescribeSnapshots",
+        "DescribeSubnets",
+        "DescribeSecurityGroups",
+        "DescribeKeyPairs",
+        "DescribeLaunchTemplates",
+        "DescribeLaunchTemplateVersions",
+        "DescribeSpotInstanceRequests",
+    ),
+    "autoscaling": (
+        "DescribeAutoScalingGroups",
+        "DescribeLaunchConfigurations",
+        "DescribePolicies",
+        "DescribeScalingActivities",
+        "DescribeTags",
+        "DescribeAutoScalingInstances",
+        "DescribeLoadBalancers",
+        "DescribeLoadBalancerTargetGroups",
+    ),
     "elb": ("DescribeLoadBalancers", "DescribeInstanceHealth", "DescribeTags"),
     "elbv2": ("DescribeLoadBalancers", "DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags"),
     "ssm": ("ListCommands", "GetCommandInvocation", "ListCommandInvocations"),
@@ -236,6 +267,7 @@ def _unscoped(service: str, operation: str) -> Handler:
     def handler(params: Params, w: World) -> list[AuthzRequest]:
         context = _region(w) if service == "ec2" else {}  # [SAR]: every EC2 action has ec2:Region
         return [_req(action, "*", operation, **context)]
+
     return handler
 
 
@@ -264,8 +296,9 @@ class Launch:
     from_template: set[str] = field(default_factory=set)  # which of the above the template gave
 
     @classmethod
-    def of(cls, data: Mapping[str, Any], *, template: LaunchTemplateFacts | None = None,
-           from_template: Iterable[str] = ()) -> Launch:
+    def of(
+        cls, data: Mapping[str, Any], *, template: LaunchTemplateFacts | None = None, from_template: Iterable[str] = ()
+    ) -> Launch:
         if data.get("NetworkInterfaces"):  # their subnets, groups and addresses are authorized per interface
             raise NotModelled("ec2", "RunInstances", "NetworkInterfaces in the launch data")
         profile = data.get("IamInstanceProfile") or {}
@@ -291,8 +324,9 @@ class Launch:
 
 
 def _launch_template_of(w: World, spec: Mapping[str, Any]) -> LaunchTemplateFacts | None:
-    return w.launch_template(template_id=spec.get("LaunchTemplateId"), name=spec.get("LaunchTemplateName"),
-                             version=spec.get("Version"))
+    return w.launch_template(
+        template_id=spec.get("LaunchTemplateId"), name=spec.get("LaunchTemplateName"), version=spec.get("Version")
+    )
 
 
 def _launch_template_arn(w: World, spec: Mapping[str, Any], facts: LaunchTemplateFacts | None) -> str:
@@ -326,7 +360,9 @@ def launch_requests(w: World, launch: Launch, *, create_action: str, why: str) -
 
     # -- what the launch creates
     instance = {
-        **_region(w), **lt_keys(), **request_tags(launch.tag_specs.get("instance", {})),
+        **_region(w),
+        **lt_keys(),
+        **request_tags(launch.tag_specs.get("instance", {})),
         "ec2:InstanceType": launch.instance_type,
         "ec2:InstanceMarketType": launch.market,
         "ec2:Tenancy": "default",
@@ -338,81 +374,172 @@ def launch_requests(w: World, launch: Launch, *, create_action: str, why: str) -
         "ec2:MetadataHttpPutResponseHopLimit": launch.metadata.get("HttpPutResponseHopLimit"),
     }
     out.append(_req(action, _ec2_arn(w, "instance", "*"), f"{why}: the instance", **instance))
-    out.append(_req(action, _ec2_arn(w, "volume", "*"), f"{why}: its root volume", **_region(w), **lt_keys(),
-                    **request_tags(launch.tag_specs.get("volume", {})), **{"ec2:AvailabilityZone": az}))
+    out.append(
+        _req(
+            action,
+            _ec2_arn(w, "volume", "*"),
+            f"{why}: its root volume",
+            **_region(w),
+            **lt_keys(),
+            **request_tags(launch.tag_specs.get("volume", {})),
+            **{"ec2:AvailabilityZone": az},
+        )
+    )
     vpc_arn = _ec2_arn(w, "vpc", subnet.vpc_id) if subnet else None
-    out.append(_req(action, _ec2_arn(w, "network-interface", "*"), f"{why}: its network interface",
-                    **_region(w), **lt_keys(), **request_tags(launch.tag_specs.get("network-interface", {})),
-                    **{"ec2:Subnet": _ec2_arn(w, "subnet", launch.subnet_ids[0]) if subnet else None,
-                       "ec2:Vpc": vpc_arn, "ec2:AvailabilityZone": az}))
+    out.append(
+        _req(
+            action,
+            _ec2_arn(w, "network-interface", "*"),
+            f"{why}: its network interface",
+            **_region(w),
+            **lt_keys(),
+            **request_tags(launch.tag_specs.get("network-interface", {})),
+            **{
+                "ec2:Subnet": _ec2_arn(w, "subnet", launch.subnet_ids[0]) if subnet else None,
+                "ec2:Vpc": vpc_arn,
+                "ec2:AvailabilityZone": az,
+            },
+        )
+    )
     if launch.market == "spot":
         # Not in the SAR's RunInstances row, but AWS does evaluate it: AWS's own Karpenter policy
         # grants ec2:RunInstances and ec2:CreateTags on spot-instances-request/* for spot launches.
-        out.append(_req(action, _ec2_arn(w, "spot-instances-request", "*"), f"{why}: its spot request",
-                        **_region(w), **lt_keys(), **request_tags(launch.tag_specs.get("spot-instances-request", {}))))
+        out.append(
+            _req(
+                action,
+                _ec2_arn(w, "spot-instances-request", "*"),
+                f"{why}: its spot request",
+                **_region(w),
+                **lt_keys(),
+                **request_tags(launch.tag_specs.get("spot-instances-request", {})),
+            )
+        )
 
     # -- what the launch uses
     for subnet_id in launch.subnet_ids:
         facts = w.subnet(subnet_id)
-        out.append(_req(action, _ec2_arn(w, "subnet", subnet_id), f"{why}: subnet {subnet_id}",
-                        **_region(w), **lt_keys("SubnetId"), **_ec2_tags(w, "subnet", subnet_id),
-                        **{"ec2:Vpc": _ec2_arn(w, "vpc", facts.vpc_id) if facts else None,
-                           "ec2:AvailabilityZone": facts.availability_zone if facts else None}))
+        out.append(
+            _req(
+                action,
+                _ec2_arn(w, "subnet", subnet_id),
+                f"{why}: subnet {subnet_id}",
+                **_region(w),
+                **lt_keys("SubnetId"),
+                **_ec2_tags(w, "subnet", subnet_id),
+                **{
+                    "ec2:Vpc": _ec2_arn(w, "vpc", facts.vpc_id) if facts else None,
+                    "ec2:AvailabilityZone": facts.availability_zone if facts else None,
+                },
+            )
+        )
     for group_id in launch.security_group_ids:
         vpc = w.security_group_vpc(group_id)
-        out.append(_req(action, _ec2_arn(w, "security-group", group_id), f"{why}: security group {group_id}",
-                        **_region(w), **lt_keys("SecurityGroupIds"), **_ec2_tags(w, "security-group", group_id),
-                        **{"ec2:Vpc": _ec2_arn(w, "vpc", vpc) if vpc else None}))
+        out.append(
+            _req(
+                action,
+                _ec2_arn(w, "security-group", group_id),
+                f"{why}: security group {group_id}",
+                **_region(w),
+                **lt_keys("SecurityGroupIds"),
+                **_ec2_tags(w, "security-group", group_id),
+                **{"ec2:Vpc": _ec2_arn(w, "vpc", vpc) if vpc else None},
+            )
+        )
     if launch.image_id:
-        out.append(_req(action, _ec2_public_arn(w, "image", launch.image_id), f"{why}: image {launch.image_id}",
-                        **_region(w), **lt_keys("ImageId"), **_ec2_tags(w, "image", launch.image_id),
-                        **(_image_keys(image) if image else {})))
+        out.append(
+            _req(
+                action,
+                _ec2_public_arn(w, "image", launch.image_id),
+                f"{why}: image {launch.image_id}",
+                **_region(w),
+                **lt_keys("ImageId"),
+                **_ec2_tags(w, "image", launch.image_id),
+                **(_image_keys(image) if image else {}),
+            )
+        )
     if launch.key_name:
-        out.append(_req(action, _ec2_arn(w, "key-pair", launch.key_name), f"{why}: key pair {launch.key_name}",
-                        **_region(w), **lt_keys("KeyName"), **_ec2_tags(w, "key-pair", launch.key_name),
-                        **{"ec2:KeyPairType": w.key_pair_type(launch.key_name)}))
+        out.append(
+            _req(
+                action,
+                _ec2_arn(w, "key-pair", launch.key_name),
+                f"{why}: key pair {launch.key_name}",
+                **_region(w),
+                **lt_keys("KeyName"),
+                **_ec2_tags(w, "key-pair", launch.key_name),
+                **{"ec2:KeyPairType": w.key_pair_type(launch.key_name)},
+            )
+        )
     if launch.template is not None:
-        out.append(_req(action, lt_arn or "", f"{why}: launch template {launch.template.name}", **_region(w),
-                        **lt_keys(), **resource_tags(launch.template.tags, "ec2:ResourceTag")))
+        out.append(
+            _req(
+                action,
+                lt_arn or "",
+                f"{why}: launch template {launch.template.name}",
+                **_region(w),
+                **lt_keys(),
+                **resource_tags(launch.template.tags, "ec2:ResourceTag"),
+            )
+        )
 
     # -- implied: tag on create [EC2-TAG], pass the instance profile's role
     for resource_type, tags in launch.tag_specs.items():
         if tags:
-            out.append(_req("ec2:CreateTags", _ec2_arn(w, resource_type, "*"),
-                            f"{why}: tags its {resource_type} at creation", **_region(w),
-                            **{"ec2:CreateAction": create_action}, **request_tags(tags)))
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    _ec2_arn(w, resource_type, "*"),
+                    f"{why}: tags its {resource_type} at creation",
+                    **_region(w),
+                    **{"ec2:CreateAction": create_action},
+                    **request_tags(tags),
+                )
+            )
     if profile is not None:
         out += pass_role_to_ec2(profile, f"{why}: instance profile {launch.instance_profile}")
     return out
 
 
 def _image_keys(image: ImageFacts) -> dict[str, ContextValue]:
-    return {"ec2:ImageType": "machine", "ec2:Owner": image.owner, "ec2:Public": image.public,
-            "ec2:RootDeviceType": image.root_device_type}
+    return {
+        "ec2:ImageType": "machine",
+        "ec2:Owner": image.owner,
+        "ec2:Public": image.public,
+        "ec2:RootDeviceType": image.root_device_type,
+    }
 
 
 def pass_role_to_ec2(profile: InstanceProfileFacts, why: str) -> list[AuthzRequest]:
     """``iam:PassRole`` on the role inside the profile (not the profile), passed to EC2 [SAR iam:PassRole;
     EC2 User Guide, "IAM roles for Amazon EC2": "you must have permission to pass the role"]."""
-    return [_req("iam:PassRole", role, why, **{"iam:PassedToService": "ec2.amazonaws.com"}) for role in profile.role_arns]
+    return [
+        _req("iam:PassRole", role, why, **{"iam:PassedToService": "ec2.amazonaws.com"}) for role in profile.role_arns
+    ]
 
 
 @_op("ec2", "RunInstances")
 def _run_instances(p: Params, w: World) -> list[AuthzRequest]:
-    _refuse("ec2", "RunInstances", p, ("Placement", "CapacityReservationSpecification",
-                                       "LicenseSpecifications", "ElasticGpuSpecification"))
+    _refuse(
+        "ec2",
+        "RunInstances",
+        p,
+        ("Placement", "CapacityReservationSpecification", "LicenseSpecifications", "ElasticGpuSpecification"),
+    )
     spec = p.get("LaunchTemplate")
     template = _launch_template_of(w, spec) if spec else None
     data: dict[str, Any] = dict(template.data) if template else {}
     from_template = {k for k in data if k not in p}
     data.update({k: v for k, v in p.items() if k != "LaunchTemplate"})
     if template is not None:  # TagSpecifications add up: the call's and the template's
-        data["TagSpecifications"] = list(template.data.get("TagSpecifications") or []) + list(p.get("TagSpecifications") or [])
+        data["TagSpecifications"] = list(template.data.get("TagSpecifications") or []) + list(
+            p.get("TagSpecifications") or []
+        )
     if str(data.get("ImageId", "")).startswith("resolve:ssm:"):
         raise NotModelled("ec2", "RunInstances", "an ImageId from an SSM parameter (ssm:GetParameters)")
     launch = Launch.of(data, template=template, from_template=from_template)
     if spec and template is None:
-        launch.template = LaunchTemplateFacts(id=spec.get("LaunchTemplateId") or "*", name=spec.get("LaunchTemplateName", ""), data={})
+        launch.template = LaunchTemplateFacts(
+            id=spec.get("LaunchTemplateId") or "*", name=spec.get("LaunchTemplateName", ""), data={}
+        )
     return launch_requests(w, launch, create_action="RunInstances", why="RunInstances")
 
 
@@ -421,15 +548,30 @@ def _run_instances(p: Params, w: World) -> list[AuthzRequest]:
 
 @_op("ec2", "TerminateInstances")
 def _terminate_instances(p: Params, w: World) -> list[AuthzRequest]:
-    return [_req("ec2:TerminateInstances", _ec2_arn(w, "instance", i), f"TerminateInstances {i}",
-                 **_region(w), **_ec2_tags(w, "instance", i)) for i in p["InstanceIds"]]
+    return [
+        _req(
+            "ec2:TerminateInstances",
+            _ec2_arn(w, "instance", i),
+            f"TerminateInstances {i}",
+            **_region(w),
+            **_ec2_tags(w, "instance", i),
+        )
+        for i in p["InstanceIds"]
+    ]
 
 
 @_op("ec2", "CancelSpotInstanceRequests")
 def _cancel_spot(p: Params, w: World) -> list[AuthzRequest]:
-    return [_req("ec2:CancelSpotInstanceRequests", _ec2_arn(w, "spot-instances-request", r),
-                 f"CancelSpotInstanceRequests {r}", **_region(w), **_ec2_tags(w, "spot-instances-request", r))
-            for r in p["SpotInstanceRequestIds"]]
+    return [
+        _req(
+            "ec2:CancelSpotInstanceRequests",
+            _ec2_arn(w, "spot-instances-request", r),
+            f"CancelSpotInstanceRequests {r}",
+            **_region(w),
+            **_ec2_tags(w, "spot-instances-request", r),
+        )
+        for r in p["SpotInstanceRequestIds"]
+    ]
 
 
 @_op("ec2", "CreateImage")
@@ -439,18 +581,40 @@ def _create_image(p: Params, w: World) -> list[AuthzRequest]:
     instance = p["InstanceId"]
     specs = {s["ResourceType"]: _tag_dict(s.get("Tags")) for s in p.get("TagSpecifications") or []}
     out = [
-        _req("ec2:CreateImage", _ec2_arn(w, "instance", instance), f"CreateImage from {instance}",
-             **_region(w), **_ec2_tags(w, "instance", instance)),
-        _req("ec2:CreateImage", _ec2_public_arn(w, "image", "*"), "CreateImage: the new image",
-             **_region(w), **request_tags(specs.get("image", {}))),
-        _req("ec2:CreateImage", _ec2_public_arn(w, "snapshot", "*"), "CreateImage: its new snapshots",
-             **_region(w), **request_tags(specs.get("snapshot", {}))),
+        _req(
+            "ec2:CreateImage",
+            _ec2_arn(w, "instance", instance),
+            f"CreateImage from {instance}",
+            **_region(w),
+            **_ec2_tags(w, "instance", instance),
+        ),
+        _req(
+            "ec2:CreateImage",
+            _ec2_public_arn(w, "image", "*"),
+            "CreateImage: the new image",
+            **_region(w),
+            **request_tags(specs.get("image", {})),
+        ),
+        _req(
+            "ec2:CreateImage",
+            _ec2_public_arn(w, "snapshot", "*"),
+            "CreateImage: its new snapshots",
+            **_region(w),
+            **request_tags(specs.get("snapshot", {})),
+        ),
     ]
     for resource_type, tags in specs.items():
         if tags:
-            out.append(_req("ec2:CreateTags", _ec2_public_arn(w, resource_type, "*"),
-                            f"CreateImage: tags the {resource_type} at creation", **_region(w),
-                            **{"ec2:CreateAction": "CreateImage"}, **request_tags(tags)))
+            out.append(
+                _req(
+                    "ec2:CreateTags",
+                    _ec2_public_arn(w, resource_type, "*"),
+                    f"CreateImage: tags the {resource_type} at creation",
+                    **_region(w),
+                    **{"ec2:CreateAction": "CreateImage"},
+                    **request_tags(tags),
+                )
+            )
     return out
 
 
@@ -458,15 +622,30 @@ def _create_image(p: Params, w: World) -> list[AuthzRequest]:
 def _deregister_image(p: Params, w: World) -> list[AuthzRequest]:
     image_id = p["ImageId"]
     image = w.image(image_id)
-    return [_req("ec2:DeregisterImage", _ec2_public_arn(w, "image", image_id), f"DeregisterImage {image_id}",
-                 **_region(w), **_ec2_tags(w, "image", image_id), **(_image_keys(image) if image else {}))]
+    return [
+        _req(
+            "ec2:DeregisterImage",
+            _ec2_public_arn(w, "image", image_id),
+            f"DeregisterImage {image_id}",
+            **_region(w),
+            **_ec2_tags(w, "image", image_id),
+            **(_image_keys(image) if image else {}),
+        )
+    ]
 
 
 @_op("ec2", "DeleteSnapshot")
 def _delete_snapshot(p: Params, w: World) -> list[AuthzRequest]:
     snapshot = p["SnapshotId"]
-    return [_req("ec2:DeleteSnapshot", _ec2_public_arn(w, "snapshot", snapshot), f"DeleteSnapshot {snapshot}",
-                 **_region(w), **_ec2_tags(w, "snapshot", snapshot))]
+    return [
+        _req(
+            "ec2:DeleteSnapshot",
+            _ec2_public_arn(w, "snapshot", snapshot),
+            f"DeleteSnapshot {snapshot}",
+            **_region(w),
+            **_ec2_tags(w, "snapshot", snapshot),
+        )
+    ]
 
 
 @_op("ec2", "CreateLaunchTemplate")
@@ -482,11 +661,26 @@ def _create_launch_template(p: Params, w: World) -> list[AuthzRequest]:
         if spec["ResourceType"] == "launch-template":
             tags.update(_tag_dict(spec.get("Tags")))
     resource = _ec2_arn(w, "launch-template", "*")
-    out = [_req("ec2:CreateLaunchTemplate", resource, f"CreateLaunchTemplate {p.get('LaunchTemplateName')}",
-                **_region(w), **request_tags(tags))]
+    out = [
+        _req(
+            "ec2:CreateLaunchTemplate",
+            resource,
+            f"CreateLaunchTemplate {p.get('LaunchTemplateName')}",
+            **_region(w),
+            **request_tags(tags),
+        )
+    ]
     if tags:
-        out.append(_req("ec2:CreateTags", resource, "CreateLaunchTemplate: tags it at creation", **_region(w),
-                        **{"ec2:CreateAction": "CreateLaunchTemplate"}, **request_tags(tags)))
+        out.append(
+            _req(
+                "ec2:CreateTags",
+                resource,
+                "CreateLaunchTemplate: tags it at creation",
+                **_region(w),
+                **{"ec2:CreateAction": "CreateLaunchTemplate"},
+                **request_tags(tags),
+            )
+        )
     return out
 
 
@@ -494,9 +688,15 @@ def _create_launch_template(p: Params, w: World) -> list[AuthzRequest]:
 def _delete_launch_template(p: Params, w: World) -> list[AuthzRequest]:
     facts = _launch_template_of(w, p)
     template_id = facts.id if facts else p.get("LaunchTemplateId") or "*"
-    return [_req("ec2:DeleteLaunchTemplate", _ec2_arn(w, "launch-template", template_id),
-                 f"DeleteLaunchTemplate {facts.name if facts else template_id}", **_region(w),
-                 **resource_tags(facts.tags if facts else {}, "ec2:ResourceTag"))]
+    return [
+        _req(
+            "ec2:DeleteLaunchTemplate",
+            _ec2_arn(w, "launch-template", template_id),
+            f"DeleteLaunchTemplate {facts.name if facts else template_id}",
+            **_region(w),
+            **resource_tags(facts.tags if facts else {}, "ec2:ResourceTag"),
+        )
+    ]
 
 
 # == Auto Scaling ===================================================================================
@@ -505,7 +705,10 @@ def _delete_launch_template(p: Params, w: World) -> list[AuthzRequest]:
 def _group_arn(w: World, name: str) -> str:
     """An existing group's ARN; a group being created has ``*`` for its id (as AccessDenied messages
     for CreateAutoScalingGroup show: ``...:autoScalingGroup:*:autoScalingGroupName/<name>``)."""
-    return w.group_arn(name) or f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+    return (
+        w.group_arn(name)
+        or f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:autoScalingGroup:*:autoScalingGroupName/{name}"
+    )
 
 
 def _new_group_arn(w: World, name: str) -> str:
@@ -518,8 +721,13 @@ def _new_group_arn(w: World, name: str) -> str:
 
 def _group_request(action: str, name: str, w: World, why: str, **context: ContextValue | None) -> AuthzRequest:
     """An action on an existing group, with its tags as autoscaling:ResourceTag and aws:ResourceTag [SAR]."""
-    return _req(f"autoscaling:{action}", _group_arn(w, name), why,
-                **resource_tags(w.tags("auto-scaling-group", name), "autoscaling:ResourceTag"), **context)
+    return _req(
+        f"autoscaling:{action}",
+        _group_arn(w, name),
+        why,
+        **resource_tags(w.tags("auto-scaling-group", name), "autoscaling:ResourceTag"),
+        **context,
+    )
 
 
 @_op("autoscaling", "CreateAutoScalingGroup")
@@ -528,8 +736,12 @@ def _create_group(p: Params, w: World) -> list[AuthzRequest]:
     caller: ec2:RunInstances on the template and what it launches, ec2:CreateTags for the template's
     tag specifications, iam:PassRole for its instance profile [ASG-API] [ASG-LT]. A launch
     configuration needs nothing more: its PassRole was checked when it was created [ASG-API]."""
-    _refuse("autoscaling", "CreateAutoScalingGroup", p,
-            ("MixedInstancesPolicy", "ServiceLinkedRoleARN", "LifecycleHookSpecificationList", "TrafficSources"))
+    _refuse(
+        "autoscaling",
+        "CreateAutoScalingGroup",
+        p,
+        ("MixedInstancesPolicy", "ServiceLinkedRoleARN", "LifecycleHookSpecificationList", "TrafficSources"),
+    )
     name = p["AutoScalingGroupName"]
     tags = _tag_dict(p.get("Tags"))
     spec = p.get("LaunchTemplate")
@@ -548,10 +760,18 @@ def _create_group(p: Params, w: World) -> list[AuthzRequest]:
         "autoscaling:LoadBalancerNames": list(p["LoadBalancerNames"]) if p.get("LoadBalancerNames") else None,
         "autoscaling:TargetGroupARNs": list(p["TargetGroupARNs"]) if p.get("TargetGroupARNs") else None,
     }
-    out = [_req("autoscaling:CreateAutoScalingGroup", _new_group_arn(w, name), f"CreateAutoScalingGroup {name}", **context)]
+    out = [
+        _req("autoscaling:CreateAutoScalingGroup", _new_group_arn(w, name), f"CreateAutoScalingGroup {name}", **context)
+    ]
     if tags:
-        out.append(_req("autoscaling:CreateOrUpdateTags", _new_group_arn(w, name),
-                        f"CreateAutoScalingGroup {name}: tags it at creation", **request_tags(tags)))
+        out.append(
+            _req(
+                "autoscaling:CreateOrUpdateTags",
+                _new_group_arn(w, name),
+                f"CreateAutoScalingGroup {name}: tags it at creation",
+                **request_tags(tags),
+            )
+        )
     if spec:
         template = _launch_template_of(w, spec)
         data = dict(template.data) if template else {}
@@ -559,10 +779,15 @@ def _create_group(p: Params, w: World) -> list[AuthzRequest]:
         launch.subnet_ids = subnets or launch.subnet_ids
         launch.from_template.discard("SubnetId")
         if template is None:
-            template = launch.template = LaunchTemplateFacts(id=spec.get("LaunchTemplateId") or "*",
-                                                             name=spec.get("LaunchTemplateName", ""), data={})
-        out += launch_requests(w, launch, create_action="RunInstances",
-                               why=f"CreateAutoScalingGroup {name} from launch template {template.name or template.id}")
+            template = launch.template = LaunchTemplateFacts(
+                id=spec.get("LaunchTemplateId") or "*", name=spec.get("LaunchTemplateName", ""), data={}
+            )
+        out += launch_requests(
+            w,
+            launch,
+            create_action="RunInstances",
+            why=f"CreateAutoScalingGroup {name} from launch template {template.name or template.id}",
+        )
     return out
 
 
@@ -575,13 +800,17 @@ def _delete_group(p: Params, w: World) -> list[AuthzRequest]:
 @_op("autoscaling", "AttachLoadBalancers", "DetachLoadBalancers")
 def _load_balancers(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     name, lbs = p["AutoScalingGroupName"], list(p.get("LoadBalancerNames") or [])
-    return [_group_request(operation, name, w, f"{operation} {lbs} on {name}", **{"autoscaling:LoadBalancerNames": lbs})]
+    return [
+        _group_request(operation, name, w, f"{operation} {lbs} on {name}", **{"autoscaling:LoadBalancerNames": lbs})
+    ]
 
 
 @_op("autoscaling", "AttachLoadBalancerTargetGroups", "DetachLoadBalancerTargetGroups")
 def _target_groups(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     name, arns = p["AutoScalingGroupName"], list(p.get("TargetGroupARNs") or [])
-    return [_group_request(operation, name, w, f"{operation} {arns} on {name}", **{"autoscaling:TargetGroupARNs": arns})]
+    return [
+        _group_request(operation, name, w, f"{operation} {arns} on {name}", **{"autoscaling:TargetGroupARNs": arns})
+    ]
 
 
 @_op("autoscaling", "SuspendProcesses", "ResumeProcesses", "PutScalingPolicy")
@@ -606,7 +835,8 @@ def _group_tags(p: Params, w: World, operation: str) -> list[AuthzRequest]:
 
 def _launch_configuration_arn(w: World, name: str) -> str:
     return w.launch_configuration_arn(name) or (
-        f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:launchConfiguration:*:launchConfigurationName/{name}")
+        f"arn:{w.partition}:autoscaling:{w.region}:{w.account}:launchConfiguration:*:launchConfigurationName/{name}"
+    )
 
 
 @_op("autoscaling", "CreateLaunchConfiguration")
@@ -616,34 +846,49 @@ def _create_launch_configuration(p: Params, w: World) -> list[AuthzRequest]:
     _refuse("autoscaling", "CreateLaunchConfiguration", p, ("ClassicLinkVPCId",))
     name = p["LaunchConfigurationName"]
     metadata = p.get("MetadataOptions") or {}
-    out = [_req("autoscaling:CreateLaunchConfiguration", _launch_configuration_arn(w, name),
-                f"CreateLaunchConfiguration {name}", **{
-                    "autoscaling:ImageId": p.get("ImageId"),
-                    "autoscaling:InstanceType": p.get("InstanceType"),
-                    "autoscaling:SpotPrice": p.get("SpotPrice"),
-                    "autoscaling:MetadataHttpTokens": metadata.get("HttpTokens"),
-                    "autoscaling:MetadataHttpEndpoint": metadata.get("HttpEndpoint"),
-                    "autoscaling:MetadataHttpPutResponseHopLimit": metadata.get("HttpPutResponseHopLimit"),
-                })]
+    out = [
+        _req(
+            "autoscaling:CreateLaunchConfiguration",
+            _launch_configuration_arn(w, name),
+            f"CreateLaunchConfiguration {name}",
+            **{
+                "autoscaling:ImageId": p.get("ImageId"),
+                "autoscaling:InstanceType": p.get("InstanceType"),
+                "autoscaling:SpotPrice": p.get("SpotPrice"),
+                "autoscaling:MetadataHttpTokens": metadata.get("HttpTokens"),
+                "autoscaling:MetadataHttpEndpoint": metadata.get("HttpEndpoint"),
+                "autoscaling:MetadataHttpPutResponseHopLimit": metadata.get("HttpPutResponseHopLimit"),
+            },
+        )
+    ]
     describes = ["DescribeImages"] if p.get("ImageId") else []
     describes += ["DescribeSecurityGroups"] if p.get("SecurityGroups") else []
     describes += ["DescribeKeyPairs"] if p.get("KeyName") else []
     describes += ["DescribeInstances", "DescribeInstanceAttribute"] if p.get("InstanceId") else []
     describes += ["DescribeSpotInstanceRequests"] if p.get("SpotPrice") else []
-    out += [_req(f"ec2:{d}", "*", f"CreateLaunchConfiguration {name}: validates as the caller", **_region(w))
-            for d in describes]
+    out += [
+        _req(f"ec2:{d}", "*", f"CreateLaunchConfiguration {name}: validates as the caller", **_region(w))
+        for d in describes
+    ]
     if p.get("IamInstanceProfile"):
         profile = w.instance_profile(p["IamInstanceProfile"])
         if profile is not None:
-            out += pass_role_to_ec2(profile, f"CreateLaunchConfiguration {name}: instance profile {p['IamInstanceProfile']}")
+            out += pass_role_to_ec2(
+                profile, f"CreateLaunchConfiguration {name}: instance profile {p['IamInstanceProfile']}"
+            )
     return out
 
 
 @_op("autoscaling", "DeleteLaunchConfiguration")
 def _delete_launch_configuration(p: Params, w: World) -> list[AuthzRequest]:
     name = p["LaunchConfigurationName"]
-    return [_req("autoscaling:DeleteLaunchConfiguration", _launch_configuration_arn(w, name),
-                 f"DeleteLaunchConfiguration {name}")]
+    return [
+        _req(
+            "autoscaling:DeleteLaunchConfiguration",
+            _launch_configuration_arn(w, name),
+            f"DeleteLaunchConfiguration {name}",
+        )
+    ]
 
 
 # == SSM ============================================================================================
@@ -666,15 +911,25 @@ def _send_command(p: Params, w: World) -> list[AuthzRequest]:
     document = p["DocumentName"]
     out = [_req("ssm:SendCommand", _document_arn(w, document), f"SendCommand: document {document}")]
     for instance in p.get("InstanceIds") or []:
-        out.append(_req("ssm:SendCommand", _ec2_arn(w, "instance", instance), f"SendCommand to {instance}",
-                        **resource_tags(w.tags("instance", instance), "ssm:resourceTag")))
+        out.append(
+            _req(
+                "ssm:SendCommand",
+                _ec2_arn(w, "instance", instance),
+                f"SendCommand to {instance}",
+                **resource_tags(w.tags("instance", instance), "ssm:resourceTag"),
+            )
+        )
     return out
 
 
 @_op("ssm", "GetParameter")
 def _get_parameter(p: Params, w: World) -> list[AuthzRequest]:
     name = p["Name"]
-    arn = name if name.startswith("arn:") else f"arn:{w.partition}:ssm:{w.region}:{w.account}:parameter/{name.lstrip('/')}"
+    arn = (
+        name
+        if name.startswith("arn:")
+        else f"arn:{w.partition}:ssm:{w.region}:{w.account}:parameter/{name.lstrip('/')}"
+    )
     return [_req("ssm:GetParameter", arn, f"GetParameter {name}")]
 
 
@@ -703,19 +958,36 @@ def _put_metric_alarm(p: Params, w: World) -> list[AuthzRequest]:
     tags = _tag_dict(p.get("Tags"))
     exists = w.alarm_exists(name)
     actions = list(p.get("AlarmActions") or [])
-    out = [_req("cloudwatch:PutMetricAlarm", _alarm_arn(w, name), f"PutMetricAlarm {name}",
-                **request_tags(tags), **resource_tags(w.tags("alarm", name) if exists else {}, None),
-                **{"cloudwatch:AlarmActions": actions or None})]
+    out = [
+        _req(
+            "cloudwatch:PutMetricAlarm",
+            _alarm_arn(w, name),
+            f"PutMetricAlarm {name}",
+            **request_tags(tags),
+            **resource_tags(w.tags("alarm", name) if exists else {}, None),
+            **{"cloudwatch:AlarmActions": actions or None},
+        )
+    ]
     if tags and not exists:
-        out.append(_req("cloudwatch:TagResource", _alarm_arn(w, name), f"PutMetricAlarm {name}: tags it at creation",
-                        **request_tags(tags)))
+        out.append(
+            _req(
+                "cloudwatch:TagResource",
+                _alarm_arn(w, name),
+                f"PutMetricAlarm {name}: tags it at creation",
+                **request_tags(tags),
+            )
+        )
     return out
 
 
 @_op("cloudwatch", "DeleteAlarms")
 def _delete_alarms(p: Params, w: World) -> list[AuthzRequest]:
-    return [_req("cloudwatch:DeleteAlarms", _alarm_arn(w, n), f"DeleteAlarms {n}", **resource_tags(w.tags("alarm", n), None))
-            for n in p["AlarmNames"]]
+    return [
+        _req(
+            "cloudwatch:DeleteAlarms", _alarm_arn(w, n), f"DeleteAlarms {n}", **resource_tags(w.tags("alarm", n), None)
+        )
+        for n in p["AlarmNames"]
+    ]
 
 
 # == DynamoDB, SNS, Step Functions, IAM =============================================================
@@ -738,15 +1010,27 @@ def _leading_keys(w: World, table: str, key: Mapping[str, Mapping[str, Any]]) ->
 @_op("dynamodb", "GetItem", "DeleteItem")
 def _item_by_key(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     table = p["TableName"]
-    return [_req(f"dynamodb:{operation}", _table_arn(w, table), f"{operation} on {table}",
-                 **{"dynamodb:LeadingKeys": _leading_keys(w, table, p["Key"])})]
+    return [
+        _req(
+            f"dynamodb:{operation}",
+            _table_arn(w, table),
+            f"{operation} on {table}",
+            **{"dynamodb:LeadingKeys": _leading_keys(w, table, p["Key"])},
+        )
+    ]
 
 
 @_op("dynamodb", "PutItem")
 def _put_item(p: Params, w: World) -> list[AuthzRequest]:
     table = p["TableName"]
-    return [_req("dynamodb:PutItem", _table_arn(w, table), f"PutItem on {table}",
-                 **{"dynamodb:LeadingKeys": _leading_keys(w, table, p["Item"])})]
+    return [
+        _req(
+            "dynamodb:PutItem",
+            _table_arn(w, table),
+            f"PutItem on {table}",
+            **{"dynamodb:LeadingKeys": _leading_keys(w, table, p["Item"])},
+        )
+    ]
 
 
 @_op("sns", "Publish")

@@ -11,6 +11,7 @@ it reaches moto, with the error AWS answers (EC2: ``UnauthorizedOperation``; oth
 ``AccessDenied``/``AccessDeniedException``/``AuthorizationError``, HTTP 403), so nothing happens.
 Calls made outside a function (tests, the world builder, the CLI) are not checked.
 """
+
 from __future__ import annotations
 
 import threading
@@ -23,7 +24,12 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from immutable_deploy.localaws.iam.catalogue import (
-    ImageFacts, InstanceProfileFacts, LaunchTemplateFacts, NotModelled, SubnetFacts, requests_for,
+    ImageFacts,
+    InstanceProfileFacts,
+    LaunchTemplateFacts,
+    NotModelled,
+    SubnetFacts,
+    requests_for,
 )
 from immutable_deploy.localaws.iam.model import AuthzRequest, Decision
 
@@ -58,21 +64,25 @@ class MotoWorld:
     @property
     def _ec2(self) -> Any:
         from moto.ec2.models import ec2_backends
+
         return ec2_backends[self.account][self.region]
 
     @property
     def _asg(self) -> Any:
         from moto.autoscaling.models import autoscaling_backends
+
         return autoscaling_backends[self.account][self.region]
 
     @property
     def _iam(self) -> Any:
         from moto.iam.models import iam_backends
+
         return iam_backends[self.account]["global"]
 
     @property
     def _cloudwatch(self) -> Any:
         from moto.cloudwatch.models import cloudwatch_backends
+
         return cloudwatch_backends[self.account][self.region]
 
     # -- World
@@ -93,15 +103,20 @@ class MotoWorld:
         if ami is None:
             return None
         root = "instance-store" if getattr(ami, "root_device_type", "") == "instance-store" else "ebs"
-        return ImageFacts(owner=str(ami.owner_id), public=bool(ami.is_public), root_device_type=root,
-                          tags=self.tags("image", image_id))
+        return ImageFacts(
+            owner=str(ami.owner_id),
+            public=bool(ami.is_public),
+            root_device_type=root,
+            tags=self.tags("image", image_id),
+        )
 
     def subnet(self, subnet_id: str) -> SubnetFacts | None:
         for zone in list(self._ec2.subnets.values()):
             if subnet_id in zone:
                 found = zone[subnet_id]
-                return SubnetFacts(vpc_id=found.vpc_id, availability_zone=found.availability_zone,
-                                   tags=self.tags("subnet", subnet_id))
+                return SubnetFacts(
+                    vpc_id=found.vpc_id, availability_zone=found.availability_zone, tags=self.tags("subnet", subnet_id)
+                )
         return None
 
     def security_group_vpc(self, group_id: str) -> str | None:
@@ -114,8 +129,9 @@ class MotoWorld:
         pair = self._ec2.key_pairs.get(name)
         return (pair.key_type or "rsa") if pair else None
 
-    def launch_template(self, *, template_id: str | None = None, name: str | None = None,
-                        version: str | None = None) -> LaunchTemplateFacts | None:
+    def launch_template(
+        self, *, template_id: str | None = None, name: str | None = None, version: str | None = None
+    ) -> LaunchTemplateFacts | None:
         ec2 = self._ec2
         template_id = template_id or ec2.launch_template_name_to_ids.get(name or "")
         template = ec2.launch_templates.get(template_id or "")
@@ -125,8 +141,9 @@ class MotoWorld:
             data = template.get_version(version) if version else template.default_version()
         except Exception:  # noqa: BLE001 - an unknown version: AWS refuses the call itself
             return None
-        return LaunchTemplateFacts(id=template.id, name=template.name, data=dict(data.data),
-                                   tags=self.tags("launch-template", template.id))
+        return LaunchTemplateFacts(
+            id=template.id, name=template.name, data=dict(data.data), tags=self.tags("launch-template", template.id)
+        )
 
     def instance_profile(self, name_or_arn: str) -> InstanceProfileFacts | None:
         for profile in list(self._iam.instance_profiles.values()):
@@ -147,6 +164,7 @@ class MotoWorld:
 
     def partition_key(self, table: str) -> str | None:
         from moto.dynamodb.models import dynamodb_backends
+
         found = dynamodb_backends[self.account][self.region].tables.get(table)
         return found.hash_key_attr if found else None
 
@@ -157,10 +175,14 @@ class MotoWorld:
 def _frozen(context: Mapping[str, Any]) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in context.items()))
 
+
 #: IAM's error answer per boto3 service: (code, HTTP status); EC2's message differs (see _denied)
 _DENIAL_CODES = {
-    "ec2": "UnauthorizedOperation", "sns": "AuthorizationError", "ssm": "AccessDeniedException",
-    "dynamodb": "AccessDeniedException", "stepfunctions": "AccessDeniedException",
+    "ec2": "UnauthorizedOperation",
+    "sns": "AuthorizationError",
+    "ssm": "AccessDeniedException",
+    "dynamodb": "AccessDeniedException",
+    "stepfunctions": "AccessDeniedException",
 }
 
 
@@ -195,8 +217,10 @@ class Denial:
         return self.decision.request.resource
 
     def __str__(self) -> str:
-        return (f"{self.function}: {self.action} on {self.resource} ({self.operation}; "
-                f"{self.decision.request.why})\n    {self.decision.explanation.replace(chr(10), chr(10) + '    ')}")
+        return (
+            f"{self.function}: {self.action} on {self.resource} ({self.operation}; "
+            f"{self.decision.request.why})\n    {self.decision.explanation.replace(chr(10), chr(10) + '    ')}"
+        )
 
 
 class IamRecorder:
@@ -205,8 +229,15 @@ class IamRecorder:
     ``role_policies``: function name -> its role's policy documents (resolved ARNs);
     ``role_arns``: function name -> its role's ARN (for AWS-shaped error messages)."""
 
-    def __init__(self, role_policies: Mapping[str, list[dict]], role_arns: Mapping[str, str] | None = None,
-                 *, mode: Mode = "record", account: str = "123456789012", region: str = "us-east-1") -> None:
+    def __init__(
+        self,
+        role_policies: Mapping[str, list[dict]],
+        role_arns: Mapping[str, str] | None = None,
+        *,
+        mode: Mode = "record",
+        account: str = "123456789012",
+        region: str = "us-east-1",
+    ) -> None:
         if mode not in ("record", "enforce"):
             raise ValueError(f"IAM mode is 'record' or 'enforce', not {mode!r}")
         self.mode: Mode = mode
@@ -284,8 +315,12 @@ class IamRecorder:
         """Global condition keys every request of a role session carries (IAM User Guide,
         reference_policies_condition-keys): the principal, its account and type, the region."""
         role = self.role_arns.get(function)
-        out: dict[str, Any] = {"aws:PrincipalAccount": self.world.account, "aws:PrincipalType": "AssumedRole",
-                               "aws:RequestedRegion": self.world.region, "aws:SecureTransport": True}
+        out: dict[str, Any] = {
+            "aws:PrincipalAccount": self.world.account,
+            "aws:PrincipalType": "AssumedRole",
+            "aws:RequestedRegion": self.world.region,
+            "aws:SecureTransport": True,
+        }
         if role:
             out["aws:PrincipalArn"] = role
         return out
@@ -299,9 +334,14 @@ class IamRecorder:
         request = decision.request
         role = self.role_arns.get(function, f"arn:aws:iam::{self.world.account}:role/{function}")
         session = f"arn:aws:sts::{self.world.account}:assumed-role/{role.rsplit('/', 1)[-1]}/{function}"
-        because = ("with an explicit deny in an identity-based policy" if decision.result == "ExplicitDeny"
-                   else f"because no identity-based policy allows the {request.action} action")
-        message = f"User: {session} is not authorized to perform: {request.action} on resource: {request.resource} {because}"
+        because = (
+            "with an explicit deny in an identity-based policy"
+            if decision.result == "ExplicitDeny"
+            else f"because no identity-based policy allows the {request.action} action"
+        )
+        message = (
+            f"User: {session} is not authorized to perform: {request.action} on resource: {request.resource} {because}"
+        )
         if service == "ec2":
             message = f"You are not authorized to perform this operation. {message}"
         code = _DENIAL_CODES.get(service, "AccessDenied")
@@ -326,8 +366,11 @@ class IamRecorder:
         self._expected.append((function, action))
 
     def unexpected_denials(self) -> list[Denial]:
-        return [d for d in self.denials
-                if not any((f is None or f == d.function) and (a is None or a == d.action) for f, a in self._expected)]
+        return [
+            d
+            for d in self.denials
+            if not any((f is None or f == d.function) and (a is None or a == d.action) for f, a in self._expected)
+        ]
 
     def missing_permissions(self) -> list[tuple[str, str, str, str]]:
         """Each distinct (function, action, resource, why) that was denied, in the order first seen."""
@@ -343,8 +386,9 @@ class IamRecorder:
             calls = list(self.calls)
         for call in calls:
             if call.not_modelled:
-                rows[(call.function, f"{call.service}.{call.operation}", "-", "NotModelled")] = \
+                rows[(call.function, f"{call.service}.{call.operation}", "-", "NotModelled")] = (
                     rows.get((call.function, f"{call.service}.{call.operation}", "-", "NotModelled"), 0) + 1
+                )
             for decision in call.decisions:
                 if denied_only and decision.allowed:
                     continue
@@ -353,7 +397,9 @@ class IamRecorder:
         header = ("function", "action", "resource", "decision", "n")
         table = [header] + [(*key, str(n)) for key, n in rows.items()]
         widths = [max(len(row[i]) for row in table) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table]
+        lines = [
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in table
+        ]
         return "\n".join([lines[0], "  ".join("-" * w for w in widths)] + lines[1:])
 
     def teardown_problems(self) -> list[str]:

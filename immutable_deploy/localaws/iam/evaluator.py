@@ -70,6 +70,7 @@ Action/NotAction or Resource/NotResource, malformed actions or resource ARNs, un
 operators (names are matched exactly), unparsable Numeric/Date/Bool/Binary/IP/Null values,
 malformed or unterminated policy variables.
 """
+
 from __future__ import annotations
 
 import base64
@@ -132,7 +133,9 @@ def evaluate(policies: list[dict], request: AuthzRequest) -> Decision:
             misses.append(f"  {label}: " + "; ".join(failures))
         elif statement["Effect"] == "Deny":
             return Decision(
-                "ExplicitDeny", request, statement,
+                "ExplicitDeny",
+                request,
+                statement,
                 f"ExplicitDeny: {_describe(request)} is denied by {label}: {json.dumps(statement)}",
             )
         elif allowed_by is None:
@@ -140,10 +143,15 @@ def evaluate(policies: list[dict], request: AuthzRequest) -> Decision:
     if allowed_by is not None:
         return Decision("Allowed", request, allowed_by[1], f"Allowed: {_describe(request)} by {allowed_by[0]}")
     if not misses:
-        return Decision("ImplicitDeny", request, None,
-                        f"ImplicitDeny: {_describe(request)}: no statement's Action matches {request.action}")
-    return Decision("ImplicitDeny", request, None,
-                    f"ImplicitDeny: no statement allows {_describe(request)}:\n" + "\n".join(misses))
+        return Decision(
+            "ImplicitDeny",
+            request,
+            None,
+            f"ImplicitDeny: {_describe(request)}: no statement's Action matches {request.action}",
+        )
+    return Decision(
+        "ImplicitDeny", request, None, f"ImplicitDeny: no statement allows {_describe(request)}:\n" + "\n".join(misses)
+    )
 
 
 def for_service_principal(resource_policy: dict, service: str) -> dict | None:
@@ -160,8 +168,11 @@ def for_service_principal(resource_policy: dict, service: str) -> dict | None:
             return False
         return principal.get("AWS") == "*" or service in _as_list(principal.get("Service", []))
 
-    kept = [{k: v for k, v in st.items() if k != "Principal"} for st in _statements(resource_policy)
-            if isinstance(st, dict) and "NotPrincipal" not in st and names_it(st)]
+    kept = [
+        {k: v for k, v in st.items() if k != "Principal"}
+        for st in _statements(resource_policy)
+        if isinstance(st, dict) and "NotPrincipal" not in st and names_it(st)
+    ]
     if not kept:
         return None
     return {**{k: v for k, v in resource_policy.items() if k in ("Version",)}, "Statement": kept}
@@ -279,8 +290,11 @@ def _each_statement(policies: list[dict]) -> Iterator[tuple[str, dict, bool]]:
     for p, policy in enumerate(policies):
         for s, statement in enumerate(_statements(policy)):
             sid = f" {statement['Sid']!r}" if statement.get("Sid") else ""
-            yield (f"{statement['Effect']} statement {s}{sid} of policy {p}", statement,
-                   policy.get("Version") == _VARIABLES_VERSION)
+            yield (
+                f"{statement['Effect']} statement {s}{sid} of policy {p}",
+                statement,
+                policy.get("Version") == _VARIABLES_VERSION,
+            )
 
 
 def _action_applies(statement: dict, action: str) -> bool:
@@ -470,8 +484,11 @@ def _arn_like(value: str, pattern: _Glob) -> bool:
 
 
 _ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
-    "Equals": operator.eq, "LessThan": operator.lt, "LessThanEquals": operator.le,
-    "GreaterThan": operator.gt, "GreaterThanEquals": operator.ge,
+    "Equals": operator.eq,
+    "LessThan": operator.lt,
+    "LessThanEquals": operator.le,
+    "GreaterThan": operator.gt,
+    "GreaterThanEquals": operator.ge,
 }
 
 
@@ -500,14 +517,22 @@ _COMPARATORS: dict[str, Callable[[str, "_Glob"], bool]] = {
 
 #: the negated operators and the comparison they negate
 _NEGATIONS = {
-    "StringNotEquals": "StringEquals", "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
-    "StringNotLike": "StringLike", "NumericNotEquals": "NumericEquals", "DateNotEquals": "DateEquals",
-    "NotIpAddress": "IpAddress", "ArnNotEquals": "ArnEquals", "ArnNotLike": "ArnLike",
+    "StringNotEquals": "StringEquals",
+    "StringNotEqualsIgnoreCase": "StringEqualsIgnoreCase",
+    "StringNotLike": "StringLike",
+    "NumericNotEquals": "NumericEquals",
+    "DateNotEquals": "DateEquals",
+    "NotIpAddress": "IpAddress",
+    "ArnNotEquals": "ArnEquals",
+    "ArnNotLike": "ArnLike",
 }
 
 #: how policy values of the operators without variables are checked when a policy is validated
 _VALUE_PARSERS: dict[str, Callable[[str], object]] = {
-    "Numeric": _number, "Date": _date, "Bool": _bool, "Binary": _binary,
+    "Numeric": _number,
+    "Date": _date,
+    "Bool": _bool,
+    "Binary": _binary,
     "IpAddress": lambda text: ipaddress.ip_network(text, strict=False),
 }
 

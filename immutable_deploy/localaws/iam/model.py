@@ -5,6 +5,7 @@ One API call can imply several authorization requests: ``RunInstances`` is evalu
 ``ec2:RunInstances`` on the instance, its volumes, its network interface, the subnet, the security
 groups and the image, plus ``ec2:CreateTags`` for each tagged resource and ``iam:PassRole`` for the
 instance profile's role (see :mod:`.catalogue`)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

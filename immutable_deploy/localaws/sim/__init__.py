@@ -56,6 +56,7 @@ the patches, :class:`Pace`), put together by :mod:`.simulator`:
 :mod:`.visibility`         eventual consistency of describes (``Scenario.eventual_consistency_seconds``)
 =========================  ======================================================================
 """
+
 from immutable_deploy.localaws.sim.autoscaling import DELETE_IN_PROGRESS
 from immutable_deploy.localaws.sim.scheduler import Pace, TimelineEvent
 from immutable_deploy.localaws.sim.simulator import SIMULATED_SERVICES, Simulator

@@ -12,6 +12,7 @@ deregistered and terminated at once; without ForceDelete a group with instances 
 What a group does by itself (suspended processes, health checks, rebalancing) is :mod:`.scaling`'s,
 what changes its desired capacity (policies, scheduled actions) :mod:`.scaling_policies`'.
 """
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -99,8 +100,11 @@ class AutoScalingInstances:
         patches.set(AutoScalingBackend, "delete_auto_scaling_group", delete_group_)
         patches.set(AutoScalingResponse, "delete_auto_scaling_group", delete_response_)
         patches.set(AutoScalingBackend, "update_attached_elbs", update_attached_elbs)
-        patches.set(AutoScalingBackend, "update_attached_target_groups",
-                    lambda backend, group_name: self._update_attached_target_groups(backend, group_name))
+        patches.set(
+            AutoScalingBackend,
+            "update_attached_target_groups",
+            lambda backend, group_name: self._update_attached_target_groups(backend, group_name),
+        )
         patches.set(AutoScalingBackend, "detach_load_balancers", _detach_load_balancers)
         patches.set(AutoScalingBackend, "detach_load_balancer_target_groups", _detach_target_groups)
 
@@ -189,8 +193,9 @@ class AutoScalingInstances:
         if "AddToLoadBalancer" in suspended(group):
             sim.scaling.not_added.add(state.instance.id)
             if group.load_balancer_names or group.target_group_arns:
-                sim._record("not-registered", "group-instance", state.instance.id,
-                            f"{group.name}: AddToLoadBalancer suspended")
+                sim._record(
+                    "not-registered", "group-instance", state.instance.id, f"{group.name}: AddToLoadBalancer suspended"
+                )
         else:
             backend.update_attached_elbs(group.name)
             backend.update_attached_target_groups(group.name)

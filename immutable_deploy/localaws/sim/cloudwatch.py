@@ -25,6 +25,7 @@ RequestCount`` by ``LoadBalancerName``, ``AWS/ApplicationELB RequestCount`` and
 PutMetricData (a datum without a Timestamp is stamped with the simulated time). An alarm on a metric
 math expression of more than one metric is not evaluated (its state stays as it is).
 """
+
 from __future__ import annotations
 
 import math
@@ -165,7 +166,8 @@ class CloudWatchSim:
             reason = (
                 f"Threshold Crossed: {breaching} out of the last {periods} datapoints [{shown}] "
                 f"{'were' if state == ALARM else 'were not'} {alarm.comparison_operator} {alarm.threshold:g}"
-                if state != INSUFFICIENT else "Insufficient Data: no datapoints in the evaluation range"
+                if state != INSUFFICIENT
+                else "Insufficient Data: no datapoints in the evaluation range"
             )
             alarm.update_state(reason, "{}", state)
             alarm.state_updated_timestamp = now
@@ -205,14 +207,20 @@ class _Context:
             return None if group is None or not group["running"] else group["load"].cpu_percent
         if namespace == "AWS/ELB" and name == "RequestCount" and set(dims) == {"LoadBalancerName"}:
             return self.requests(account, region, f"elb:{dims['LoadBalancerName']}")
-        if namespace == "AWS/ApplicationELB" and name in ("RequestCount", "RequestCountPerTarget") and "TargetGroup" in dims:
+        if (
+            namespace == "AWS/ApplicationELB"
+            and name in ("RequestCount", "RequestCountPerTarget")
+            and "TargetGroup" in dims
+        ):
             arn = self.target_group_arn(account, region, dims["TargetGroup"])
             if arn is None:
                 return None
             total = self.requests(account, region, arn)
             if name == "RequestCount" or total is None:
                 return total
-            healthy = sum(1 for (target, _), r in self.sim.health.registrations.items() if target == arn and r.state == "healthy")
+            healthy = sum(
+                1 for (target, _), r in self.sim.health.registrations.items() if target == arn and r.state == "healthy"
+            )
             return total / healthy if healthy else 0.0
         return self.put_data(backend, namespace, name, dims, statistic)
 
@@ -253,7 +261,9 @@ class _Context:
                     return str(arn)
         return None
 
-    def put_data(self, backend: Any, namespace: str, name: str, dims: dict[str, str], statistic: str | None) -> float | None:
+    def put_data(
+        self, backend: Any, namespace: str, name: str, dims: dict[str, str], statistic: str | None
+    ) -> float | None:
         start = self.now - timedelta(seconds=MINUTE)
         values = []
         for datum in backend.metric_data:

@@ -7,6 +7,7 @@ after that, then ``ok``. A stand-alone instance can pass load balancer health ch
 RunInstances with ``InsufficientInstanceCapacity``, and a spot staging instance can be interrupted
 (``Server.SpotInstanceTermination``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -140,8 +141,11 @@ class Ec2Instances:
 
     def _claims_interruption(self, spot: bool, tags: dict[str, str]) -> bool:
         scenario = self.sim.scenario
-        if (not spot or self.interruptions_used >= scenario.spot_interruptions
-                or scenario.spot_interruption_after_seconds is None):
+        if (
+            not spot
+            or self.interruptions_used >= scenario.spot_interruptions
+            or scenario.spot_interruption_after_seconds is None
+        ):
             return False
         if tags.get(ROLE_TAG, "staging") != "staging":
             return False

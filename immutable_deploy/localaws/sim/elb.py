@@ -6,6 +6,7 @@ it fails them; worded as AWS words them (moto answers ``InService`` with ``N/A``
 instance). Deregistering an instance that still runs, with connection draining enabled, leaves it
 listed ``InService: Instance deregistration currently in progress`` for the draining timeout.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -70,11 +71,19 @@ class ClassicElb:
             states = response.elb_backend.describe_instance_health(
                 response._get_param("LoadBalancerName"), response._get_param("Instances", [])
             )
-            return ActionResult({"InstanceStates": [
-                {"InstanceId": s["InstanceId"], "State": s["State"], "ReasonCode": s.get("ReasonCode", "N/A"),
-                 "Description": s.get("Description", "N/A")}
-                for s in states
-            ]})
+            return ActionResult(
+                {
+                    "InstanceStates": [
+                        {
+                            "InstanceId": s["InstanceId"],
+                            "State": s["State"],
+                            "ReasonCode": s.get("ReasonCode", "N/A"),
+                            "Description": s.get("Description", "N/A"),
+                        }
+                        for s in states
+                    ]
+                }
+            )
 
         patches.set(ELBBackend, "register_instances", register_)
         patches.set(ELBBackend, "deregister_instances", deregister_)
@@ -85,23 +94,31 @@ class ClassicElb:
         """Rewrite moto's verdict (InService when running) with the simulated one, worded as AWS."""
         instance_id = state["InstanceId"]
         if (name, instance_id) in self.drains and self.sim.ec2.running(instance_id):
-            state.update(State="InService", ReasonCode="N/A",
-                         Description="Instance deregistration currently in progress.")
+            state.update(
+                State="InService", ReasonCode="N/A", Description="Instance deregistration currently in progress."
+            )
             return state
         registration = self.sim.health.registrations.get((f"elb:{name}", instance_id))
         if registration is not None and state["State"] == "InService":
             if registration.state == "healthy":
                 state.update(ReasonCode="N/A", Description="N/A")
             elif registration.state == "initial":
-                state.update(State="OutOfService", ReasonCode="ELB",
-                             Description="Instance registration is still in progress.")
+                state.update(
+                    State="OutOfService", ReasonCode="ELB", Description="Instance registration is still in progress."
+                )
             else:
-                state.update(State="OutOfService", ReasonCode="Instance",
-                             Description="Instance has failed at least the UnhealthyThreshold number of "
-                                         "health checks consecutively.")
+                state.update(
+                    State="OutOfService",
+                    ReasonCode="Instance",
+                    Description="Instance has failed at least the UnhealthyThreshold number of "
+                    "health checks consecutively.",
+                )
         elif state["State"] == "Unknown":
-            state.update(State="OutOfService", ReasonCode="Instance",
-                         Description="Instance is not currently registered with the LoadBalancer.")
+            state.update(
+                State="OutOfService",
+                ReasonCode="Instance",
+                Description="Instance is not currently registered with the LoadBalancer.",
+            )
         return state
 
     def _drain(self, lb: Any, instance_id: str) -> None:

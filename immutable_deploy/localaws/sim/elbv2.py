@@ -4,6 +4,7 @@ A registered target is ``initial`` until it passed its health checks (:mod:`.hea
 ``healthy`` (or ``unhealthy``); moto says ``healthy`` at once. A target deregistered (or whose
 instance is terminated) is ``draining`` for the target group's deregistration delay, then gone.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

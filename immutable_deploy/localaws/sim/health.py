@@ -7,6 +7,7 @@ scenario says so (or it no longer runs). An unhealthy verdict on a group's insta
 act (ELB health checks: :meth:`.scaling.AutoScalingSim.check_health`). A registration is keyed by
 target (``"elb:<name>"`` or a target group ARN) and instance.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

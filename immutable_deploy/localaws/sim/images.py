@@ -1,6 +1,7 @@
 """EC2 images for the local AWS: CreateImage leaves the image ``pending`` for ``Pace.image_pending``,
 then ``available`` (or ``failed``, with ``Scenario.image_fails``). The snapshot TagSpecifications
 are applied to the image's snapshot, as AWS does (moto raises NotImplementedError for them)."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any

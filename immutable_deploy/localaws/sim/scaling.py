@@ -40,6 +40,7 @@ this module and two beside it (:mod:`.autoscaling`: a group's instances' lifecyc
     must manually register these instances"); AttachLoadBalancers /
     AttachLoadBalancerTargetGroups still register every InService instance of the group.
 """
+
 from __future__ import annotations
 
 import functools
@@ -53,8 +54,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from immutable_deploy.localaws.sim.simulator import Simulator
 
 ALL_PROCESSES = (
-    "Launch", "Terminate", "AddToLoadBalancer", "AlarmNotification", "AZRebalance", "HealthCheck",
-    "InstanceRefresh", "ReplaceUnhealthy", "ScheduledActions",
+    "Launch",
+    "Terminate",
+    "AddToLoadBalancer",
+    "AlarmNotification",
+    "AZRebalance",
+    "HealthCheck",
+    "InstanceRefresh",
+    "ReplaceUnhealthy",
+    "ScheduledActions",
 )
 DEFAULT_COOLDOWN = 300
 
@@ -138,7 +146,7 @@ class AutoScalingSim:
             return False  # a forced delete terminates the instances even while Terminate is suspended
         target = group.min_size if new_capacity is None else new_capacity
         count = len(_active(group))
-        held = ("Launch" if target > count else "Terminate" if target < count else None)
+        held = "Launch" if target > count else "Terminate" if target < count else None
         if held is None or held not in suspended(group):
             return False
         if group.desired_capacity != target:
@@ -158,10 +166,12 @@ class AutoScalingSim:
         zones = Counter(_zone(s) for s in active)
         victims: list[Any] = []
         for _ in range(min(len(active) - target, len(candidates))):
-            zone = max((z for z in zones if any(_zone(s) == z for s in candidates if s not in victims)),
-                       key=lambda z: zones[z])
-            victim = min((s for s in candidates if _zone(s) == zone and s not in victims),
-                         key=lambda s: self._launched(s))
+            zone = max(
+                (z for z in zones if any(_zone(s) == z for s in candidates if s not in victims)), key=lambda z: zones[z]
+            )
+            victim = min(
+                (s for s in candidates if _zone(s) == zone and s not in victims), key=lambda s: self._launched(s)
+            )
             victims.append(victim)
             zones[zone] -= 1
         group.instance_states = victims + [s for s in group.instance_states if s not in victims]

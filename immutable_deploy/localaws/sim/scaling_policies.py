@@ -21,6 +21,7 @@ scheduled action:
 
 The other processes are :mod:`.scaling`'s.
 """
+
 from __future__ import annotations
 
 import math
@@ -56,9 +57,13 @@ class ScalingPolicies:
                 value = response._get_param("MetricValue")
                 threshold = response._get_param("BreachThreshold")
                 with sim._lock:
-                    self.execute(policy, value=None if value is None else float(value),
-                                 threshold=None if threshold is None else float(threshold),
-                                 honor_cooldown=honor_cooldown, source="ExecutePolicy")
+                    self.execute(
+                        policy,
+                        value=None if value is None else float(value),
+                        threshold=None if threshold is None else float(threshold),
+                        honor_cooldown=honor_cooldown,
+                        source="ExecutePolicy",
+                    )
 
             return gaps.execute_policy_response(response, execute)
 
@@ -70,18 +75,19 @@ class ScalingPolicies:
         """A CloudWatch alarm invokes a scaling policy (every minute while it stays in that state)."""
         policy = self._policy(policy_arn)
         if policy is None:
-            self._outcome(policy_arn, "ignored", "policy", policy_arn.rsplit("/", 1)[-1],
-                          f"{alarm.name}: no such policy")
+            self._outcome(
+                policy_arn, "ignored", "policy", policy_arn.rsplit("/", 1)[-1], f"{alarm.name}: no such policy"
+            )
             return
         group = policy.autoscaling_backend.autoscaling_groups.get(policy.auto_scaling_group_name)
         if group is None:
             return
         if "AlarmNotification" in suspended(group):
-            self._outcome(policy_arn, "ignored", "group", group.name,
-                          f"{policy.name} ({alarm.name}): AlarmNotification suspended")
+            self._outcome(
+                policy_arn, "ignored", "group", group.name, f"{policy.name} ({alarm.name}): AlarmNotification suspended"
+            )
             return
-        self.execute(policy, value=value, threshold=float(alarm.threshold), honor_cooldown=True,
-                     source=alarm.name)
+        self.execute(policy, value=value, threshold=float(alarm.threshold), honor_cooldown=True, source=alarm.name)
 
     def _policy(self, arn: str) -> Any:
         from moto.autoscaling.models import autoscaling_backends
@@ -98,8 +104,15 @@ class ScalingPolicies:
             self._outcomes[arn] = f"{kind}:{detail}"
             self.sim._record(kind, subject, resource, detail)
 
-    def execute(self, policy: Any, *, value: float | None = None, threshold: float | None = None,
-                honor_cooldown: bool = True, source: str = "") -> None:
+    def execute(
+        self,
+        policy: Any,
+        *,
+        value: float | None = None,
+        threshold: float | None = None,
+        honor_cooldown: bool = True,
+        source: str = "",
+    ) -> None:
         backend = policy.autoscaling_backend
         group = backend.autoscaling_groups.get(policy.auto_scaling_group_name)
         if group is None or getattr(group, "status", None):
@@ -116,26 +129,46 @@ class ScalingPolicies:
             warming = self._warming.get(warm_key)
             if target > current and warming is not None and now < warming[0]:
                 base = warming[1]  # only what goes beyond the capacity added while it warms up
-                target = max(current, self._adjusted(group, policy.adjustment_type, adjustment,
-                                                     policy.min_adjustment_magnitude, base=base))
+                target = max(
+                    current,
+                    self._adjusted(
+                        group, policy.adjustment_type, adjustment, policy.min_adjustment_magnitude, base=base
+                    ),
+                )
             elif target > current:
                 warmup = policy.estimated_instance_warmup or group.default_cooldown or DEFAULT_COOLDOWN
                 self._warming[warm_key] = (now + timedelta(seconds=int(warmup)), current)
         elif policy.policy_type == "SimpleScaling":
             until = self._cooldown_until.get(key)
             if honor_cooldown and until is not None and now < until:
-                self._outcome(policy.arn, "ignored", "group", group.name,
-                              f"{policy.name} ({source}): cooldown until {until:%H:%M:%S}")
+                self._outcome(
+                    policy.arn,
+                    "ignored",
+                    "group",
+                    group.name,
+                    f"{policy.name} ({source}): cooldown until {until:%H:%M:%S}",
+                )
                 return
-            target = self._adjusted(group, policy.adjustment_type, policy.scaling_adjustment or 0,
-                                    policy.min_adjustment_magnitude)
+            target = self._adjusted(
+                group, policy.adjustment_type, policy.scaling_adjustment or 0, policy.min_adjustment_magnitude
+            )
         else:
-            self._outcome(policy.arn, "ignored", "group", group.name,
-                          f"{policy.name} ({source}): {policy.policy_type} is not simulated")
+            self._outcome(
+                policy.arn,
+                "ignored",
+                "group",
+                group.name,
+                f"{policy.name} ({source}): {policy.policy_type} is not simulated",
+            )
             return
         if target == current:
-            self._outcome(policy.arn, "unchanged", "group", group.name,
-                          f"{policy.name} ({source}): desired stays {current} (min {group.min_size}, max {group.max_size})")
+            self._outcome(
+                policy.arn,
+                "unchanged",
+                "group",
+                group.name,
+                f"{policy.name} ({source}): desired stays {current} (min {group.min_size}, max {group.max_size})",
+            )
             return
         self._outcomes.pop(policy.arn, None)
         self.sim._record("scaled", "group", group.name, f"{policy.name} ({source}): desired {current} -> {target}")
@@ -161,8 +194,9 @@ class ScalingPolicies:
         return None
 
     @staticmethod
-    def _adjusted(group: Any, adjustment_type: str | None, adjustment: float, min_magnitude: Any,
-                  base: int | None = None) -> int:
+    def _adjusted(
+        group: Any, adjustment_type: str | None, adjustment: float, min_magnitude: Any, base: int | None = None
+    ) -> int:
         current = int(group.desired_capacity or 0) if base is None else base
         if adjustment_type == "ExactCapacity":
             target = int(adjustment)
@@ -188,10 +222,14 @@ class ScalingPolicies:
         start = aware(action.start_time) if action.start_time else None
         end = aware(action.end_time) if action.end_time else None
         if action.recurrence:
-            due = (start is None or start <= now) and (end is None or now <= end) and cron_matches(action.recurrence, now)
+            due = (
+                (start is None or start <= now) and (end is None or now <= end) and cron_matches(action.recurrence, now)
+            )
         else:
             done = (backend.account_id, backend.region_name, group.name, action.scheduled_action_name, start)
-            due = start is not None and start <= now < start + timedelta(seconds=60) and done not in self._scheduled_done
+            due = (
+                start is not None and start <= now < start + timedelta(seconds=60) and done not in self._scheduled_done
+            )
             if due:
                 self._scheduled_done.add(done)
         if not due:
@@ -207,8 +245,9 @@ class ScalingPolicies:
         desired = action.desired_capacity
         if desired is None:
             desired = max(group.min_size, min(group.max_size, group.desired_capacity))
-        self.sim._record("scheduled", "group", group.name,
-                         f"{name}: min {group.min_size}, max {group.max_size}, desired {desired}")
+        self.sim._record(
+            "scheduled", "group", group.name, f"{name}: min {group.min_size}, max {group.max_size}, desired {desired}"
+        )
         group.set_desired_capacity(desired)
 
 
@@ -246,4 +285,9 @@ def cron_matches(expression: str, when: datetime) -> bool:
     weekdays = _field(dow, weekday, 0, 7) or (weekday == 0 and _field(dow, 7, 0, 7))
     restricted = dom not in ("*", "?") and dow not in ("*", "?")
     day_ok = (days or weekdays) if restricted else (days and weekdays)
-    return _field(minute, when.minute, 0, 59) and _field(hour, when.hour, 0, 23) and _field(month, when.month, 1, 12) and day_ok
+    return (
+        _field(minute, when.minute, 0, 59)
+        and _field(hour, when.hour, 0, 23)
+        and _field(month, when.month, 1, 12)
+        and day_ok
+    )

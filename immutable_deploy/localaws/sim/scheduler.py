@@ -9,6 +9,7 @@ underscored names are the package's own: outside it, only the public methods are
 
 Beside it: :class:`Pace`, :class:`TimelineEvent`, and the small time helpers the parts share.
 """
+
 from __future__ import annotations
 
 import datetime as _dt

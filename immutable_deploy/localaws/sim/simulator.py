@@ -5,6 +5,7 @@ own state, and installs its own patches of moto. Here: installing them in order 
 the scenario, the domain code's clock, botocore's retry sleep, and the request layer (lazy ticks,
 serialisation of the simulated services' requests, throttling).
 """
+
 from __future__ import annotations
 
 import logging

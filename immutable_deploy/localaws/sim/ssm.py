@@ -1,6 +1,7 @@
 """SSM commands for the local AWS: SendCommand leaves each invocation ``InProgress`` for
 ``Pace.command_in_progress``, then ``Success`` (or ``Failed``: the first
 ``Scenario.ready_command_failures`` invocations); the command's status follows its invocations."""
+
 from __future__ import annotations
 
 import functools

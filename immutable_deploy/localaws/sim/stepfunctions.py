@@ -2,6 +2,7 @@
 here its Wait states (Seconds, SecondsPath, Timestamp, TimestampPath) and Retry backoff let
 simulated time pass instead of sleeping, and its execution start/stop dates and history event
 timestamps are simulated times."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -53,8 +54,6 @@ class StepFunctionsTime:
 
         clock = self.sim.clock
         patches = self.sim._patches
-        patches.set(
-            event_manager.EventManager, "_get_current_timestamp", staticmethod(lambda: clock.now())
-        )
+        patches.set(event_manager.EventManager, "_get_current_timestamp", staticmethod(lambda: clock.now()))
         patches.set(models, "datetime", DatetimeShim(clock))
         patches.set(execution, "datetime", DatetimeShim(clock))

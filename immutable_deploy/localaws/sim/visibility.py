@@ -8,6 +8,7 @@ image, launch template or Auto Scaling group younger than that many simulated se
 the request is not found (EC2's ``...NotFound`` errors), a listing leaves it out. Only Describe
 requests are affected; every other call (and the simulator itself) sees everything at once.
 """
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -92,8 +93,12 @@ class Visibility:
             me.created(template.id)
             return template
 
-        def describe_templates_(backend: Any, template_names: list[str] | None = None,
-                                template_ids: list[str] | None = None, filters: Any = None) -> list[Any]:
+        def describe_templates_(
+            backend: Any,
+            template_names: list[str] | None = None,
+            template_ids: list[str] | None = None,
+            filters: Any = None,
+        ) -> list[Any]:
             found = describe_templates(backend, template_names, template_ids, filters)
             for template in found:
                 if me.hidden(template.id) and template.name in (template_names or []):

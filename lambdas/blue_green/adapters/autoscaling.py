@@ -6,6 +6,7 @@ describe calls that AWS paginates are paginated. "Not found" is ``None`` / empty
 AWS's refusals the logic decides about are raised as ``blue_green.errors`` (AlreadyExists,
 ResourceInUse, NotFound), never as botocore's ClientError.
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -30,6 +31,7 @@ def _ec2() -> Any:
 
 # --- groups ------------------------------------------------------------------------------------
 
+
 def _group(raw: dict[str, Any]) -> Group:
     tags = raw.get("Tags", [])
     template = raw.get("LaunchTemplate")
@@ -53,7 +55,9 @@ def _group(raw: dict[str, Any]) -> Group:
             )
             for i in raw.get("Instances", [])
         ),
-        launch_template=None if template is None else LaunchTemplateSpec(
+        launch_template=None
+        if template is None
+        else LaunchTemplateSpec(
             id=template.get("LaunchTemplateId"),
             name=template.get("LaunchTemplateName"),
             version=template.get("Version"),
@@ -107,6 +111,7 @@ def in_service_instances(group_info: Group) -> list[str]:
 
 # --- attachments ------------------------------------------------------------------------------
 
+
 def attach_load_balancers(name: str, load_balancer_names: list[str]) -> None:
     if load_balancer_names:
         with transient_errors():
@@ -132,6 +137,7 @@ def detach_target_groups(name: str, target_group_arns: list[str]) -> None:
 
 
 # --- processes and tags ---------------------------------------------------------------------
+
 
 def suspend_processes(name: str, processes: list[str]) -> None:
     if processes:  # an empty list would suspend every process
@@ -167,12 +173,11 @@ def delete_tags(name: str, keys: list[str]) -> None:
     if not keys:
         return
     with transient_errors():
-        _asg().delete_tags(
-            Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k} for k in keys]
-        )
+        _asg().delete_tags(Tags=[{"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k} for k in keys])
 
 
 # --- scaling policies ---------------------------------------------------------------------------
+
 
 def policies(name: str) -> list[dict[str, Any]]:
     """The group's scaling policies, as AWS describes them."""
@@ -190,6 +195,7 @@ def put_policy(params: dict[str, Any]) -> None:
 
 # --- launch configurations ------------------------------------------------------------------
 
+
 def launch_configuration(name: str) -> LaunchConfiguration | None:
     with transient_errors():
         pages = _asg().get_paginator("describe_launch_configurations").paginate(LaunchConfigurationNames=[name])
@@ -197,7 +203,9 @@ def launch_configuration(name: str) -> LaunchConfiguration | None:
             for lc in page.get("LaunchConfigurations", []):
                 if lc["LaunchConfigurationName"] == name:
                     return LaunchConfiguration(
-                        name=lc["LaunchConfigurationName"], image_id=lc.get("ImageId"), instance_type=lc.get("InstanceType")
+                        name=lc["LaunchConfigurationName"],
+                        image_id=lc.get("ImageId"),
+                        instance_type=lc.get("InstanceType"),
                     )
     return None
 
@@ -225,6 +233,7 @@ def delete_launch_configuration(name: str) -> None:
 
 
 # --- launch templates (EC2's API, used only to launch groups) ---------------------------------
+
 
 def launch_template(name: str) -> LaunchTemplate | None:
     try:

@@ -1,4 +1,5 @@
 """CloudWatch metric alarms: read (paginated), put, delete."""
+
 from __future__ import annotations
 
 from typing import Any

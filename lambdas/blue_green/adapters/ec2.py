@@ -5,6 +5,7 @@ Every function returns the models of ``blue_green.models.aws`` (or ids), never b
 makes its calls inside :func:`blue_green.aws.transient_errors`. Look-ups by id return ``None`` for an id
 EC2 does not know (which, right after a create, is also what eventual consistency looks like).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
@@ -167,7 +168,10 @@ def terminate_instances(instance_ids: list[str]) -> list[str]:
 
 def find_spot_requests(tags: dict[str, str], states: Iterable[str] = ("open", "active")) -> list[str]:
     filters = tag_filters(tags) + [{"Name": "state", "Values": list(states)}]
-    return [r["SpotInstanceRequestId"] for r in _pages("describe_spot_instance_requests", "SpotInstanceRequests", Filters=filters)]
+    return [
+        r["SpotInstanceRequestId"]
+        for r in _pages("describe_spot_instance_requests", "SpotInstanceRequests", Filters=filters)
+    ]
 
 
 def cancel_spot_requests(request_ids: list[str]) -> list[str]:
@@ -254,7 +258,9 @@ def deregister_image(image_id: str) -> bool:
 
 
 def find_snapshots(tags: dict[str, str]) -> list[str]:
-    return [s["SnapshotId"] for s in _pages("describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=tag_filters(tags))]
+    return [
+        s["SnapshotId"] for s in _pages("describe_snapshots", "Snapshots", OwnerIds=["self"], Filters=tag_filters(tags))
+    ]
 
 
 def delete_snapshot(snapshot_id: str) -> bool:

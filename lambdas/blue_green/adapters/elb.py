@@ -3,6 +3,7 @@
 Attaching and detaching groups goes through Auto Scaling (``adapters.autoscaling``); this module only
 reads what the load balancers think of the instances.
 """
+
 from __future__ import annotations
 
 from blue_green.aws import client, transient_errors

@@ -1,6 +1,7 @@
 """Read-only look-ups across services: does what the request names exist, and what did an
 execution leave behind. Every call is read-only; the audit and request functions' roles allow only
 Describe/Get/List calls."""
+
 from __future__ import annotations
 
 from typing import Any, Callable, Iterable
@@ -105,6 +106,7 @@ def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict[str, 
 
 # --- what an execution left behind -------------------------------------------------------------
 
+
 def _execution_filter(execution_arn: str) -> list[dict[str, Any]]:
     return [{"Name": f"tag:{naming.TAG_EXECUTION}", "Values": [execution_arn]}]
 
@@ -129,8 +131,10 @@ def images(execution_arn: str) -> list[str]:
 
 def snapshots(execution_arn: str) -> list[str]:
     with transient_errors():
-        pages = client("ec2").get_paginator("describe_snapshots").paginate(
-            OwnerIds=["self"], Filters=_execution_filter(execution_arn)
+        pages = (
+            client("ec2")
+            .get_paginator("describe_snapshots")
+            .paginate(OwnerIds=["self"], Filters=_execution_filter(execution_arn))
         )
         return [s["SnapshotId"] for page in pages for s in page["Snapshots"]]
 

@@ -4,6 +4,7 @@ incomplete); the state machines publish deployed and rolled_back_manually themse
 SNS refuses a subject that is not printable ASCII, holds a line break or control character, or is
 100 characters or longer ("less than 100 characters"), and a refused publish is a lost notification:
 every subject goes through :func:`safe_subject` first."""
+
 from __future__ import annotations
 
 import json

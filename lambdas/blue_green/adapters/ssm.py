@@ -1,4 +1,5 @@
 """SSM Run Command on the staging instance: send shell commands, read how one invocation went."""
+
 from __future__ import annotations
 
 from botocore.exceptions import ClientError

@@ -1,6 +1,7 @@
 """The state table (DynamoDB): per-app deployment locks and pending approvals.
 
 One table, string partition key ``pk``: ``LOCK#<app>`` and ``APPROVAL#<app>``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,7 @@ def table_name() -> str:
 def _plain(item: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, typed in item.items():
-        (kind, value), = typed.items()
+        ((kind, value),) = typed.items()
         out[key] = int(value) if kind == "N" else value
     return out
 
@@ -33,8 +34,13 @@ def get(pk: str) -> dict[str, Any] | None:
     return _plain(item) if item else None
 
 
-def put_if(pk: str, values: dict[str, Any], condition: str, names: dict[str, str] | None = None,
-           condition_values: dict[str, Any] | None = None) -> bool:
+def put_if(
+    pk: str,
+    values: dict[str, Any],
+    condition: str,
+    names: dict[str, str] | None = None,
+    condition_values: dict[str, Any] | None = None,
+) -> bool:
     """Conditional put; False when the condition did not hold."""
     kwargs: dict[str, Any] = {
         "TableName": table_name(),

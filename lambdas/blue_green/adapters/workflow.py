@@ -1,5 +1,6 @@
 """Step Functions calls the handlers make themselves: is an execution still running, and answering
 a task token (the operator side of approvals)."""
+
 from __future__ import annotations
 
 from typing import Callable

@@ -3,6 +3,7 @@
 The token is stored as ``APPROVAL#<app>`` so that an operator tool finds it by app (there is at
 most one running deployment per app, the lock sees to that), and a notification tells people where
 staging is and how to answer."""
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,10 @@ class ApprovalNoLongerPending(DeploymentError):
     ended): the item was removed. ``item`` is what it said; ``reason`` is Step Functions' error code."""
 
     def __init__(self, app: str, item: dict[str, Any], reason: str) -> None:
-        super().__init__(f"the approval of {app} {item.get('version')} is no longer pending ({reason}); "
-                         f"its execution: {item.get('execution')}")
+        super().__init__(
+            f"the approval of {app} {item.get('version')} is no longer pending ({reason}); "
+            f"its execution: {item.get('execution')}"
+        )
         self.item, self.reason = item, reason
 
 
@@ -78,6 +81,7 @@ def clear(doc: DeployDocument) -> dict[str, Any]:
 
 
 # --- the operator's side (used by the CLI and the tests) -----------------------------------------
+
 
 def pending(app: str) -> dict[str, Any] | None:
     """The app's approval item, when it holds a task token to answer."""

@@ -4,6 +4,7 @@ The report becomes the Cause of ``DeploymentRolledBack`` (nothing left behind) o
 ``RollbackIncomplete`` (``left_behind`` lists the resources still there), and stays in the
 execution document: it is bounded (:func:`report`), its lists cut with "... and N more" (the
 notification lists everything left behind)."""
+
 from __future__ import annotations
 
 import json
@@ -59,8 +60,11 @@ def left_behind(doc: DeployDocument) -> list[str]:
     # Found by name, but only this execution's: a launch configuration made from its image (they carry
     # no tags), a group tagged with it. One that only bears the name was refused as a ResourceConflict
     # and never touched: it is not left behind by this execution.
-    if (plan.profile.fleet.launch == "launch_configuration" and doc.image is not None
-            and inventory.launch_configuration_image(plan.names.launch_configuration) == doc.image.image_id):
+    if (
+        plan.profile.fleet.launch == "launch_configuration"
+        and doc.image is not None
+        and inventory.launch_configuration_image(plan.names.launch_configuration) == doc.image.image_id
+    ):
         found.append(f"launch configuration {plan.names.launch_configuration}")
     group = inventory.group(plan.names.green_asg)
     ours = group is not None and group.tags.get(naming.TAG_EXECUTION) == arn
@@ -88,10 +92,20 @@ def left_behind(doc: DeployDocument) -> list[str]:
     return found
 
 
-def report(*, app: str, version: str, failed_state: str | None, error: str | None, cause: Any,
-           undone: list[str], left: list[str], undo_errors: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def report(
+    *,
+    app: str,
+    version: str,
+    failed_state: str | None,
+    error: str | None,
+    cause: Any,
+    undone: list[str],
+    left: list[str],
+    undo_errors: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
     """The audit's report, every text bounded (printable, cut) and every list cut: its JSON is at
     most a few KB, whatever the failure and the undo steps said."""
+
     def name(value: Any) -> str | None:
         return None if value is None else text.printable(value, REPORT_NAME_MAX)
 
@@ -107,8 +121,11 @@ def report(*, app: str, version: str, failed_state: str | None, error: str | Non
         "cause": message(cause),
         "undone": text.notes(undone, REPORT_NOTES, REPORT_NOTE_MAX),
         "left_behind": text.notes(left, REPORT_NOTES, REPORT_NOTE_MAX),
-        "undo_errors": {step: {"error": name(e.get("error")), "cause": message(e.get("cause"))}
-                        for step, e in undo_errors.items() if step in UNDO_ORDER},
+        "undo_errors": {
+            step: {"error": name(e.get("error")), "cause": message(e.get("cause"))}
+            for step, e in undo_errors.items()
+            if step in UNDO_ORDER
+        },
     }
 
 
@@ -125,12 +142,18 @@ def audit(doc: DeployDocument) -> dict[str, Any]:
             undo_errors[step] = {"error": result["Error"], "cause": readable_cause(result.get("Cause"))}
     remaining = left_behind(doc)
     if "detach_green" in undo_errors:
-        remaining.insert(0, f"blue could not be restored, so green was left serving: "
-                            f"{undo_errors['detach_green']['cause']}")
+        remaining.insert(
+            0, f"blue could not be restored, so green was left serving: {undo_errors['detach_green']['cause']}"
+        )
     result = report(
-        app=plan.app, version=plan.release.version,
-        failed_state=failure.state if failure else None, error=failure.error if failure else None,
-        cause=failure.cause if failure else None, undone=undone, left=remaining, undo_errors=undo_errors,
+        app=plan.app,
+        version=plan.release.version,
+        failed_state=failure.state if failure else None,
+        error=failure.error if failure else None,
+        cause=failure.cause if failure else None,
+        undone=undone,
+        left=remaining,
+        undo_errors=undo_errors,
     )
     if remaining:
         subject = f"{plan.label}: ROLLBACK INCOMPLETE"
@@ -138,6 +161,10 @@ def audit(doc: DeployDocument) -> dict[str, Any]:
         body = "The deployment failed and its rollback left resources behind:\n- " + "\n- ".join(listed)
     else:
         subject = f"{plan.label}: rolled back"
-        body = f"The deployment failed in {result['failed_state']} ({result['error']}) and was rolled back; blue serves."
-    notify.publish(subject, body, {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app}, result)
+        body = (
+            f"The deployment failed in {result['failed_state']} ({result['error']}) and was rolled back; blue serves."
+        )
+    notify.publish(
+        subject, body, {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app}, result
+    )
     return result

@@ -4,6 +4,7 @@ terminate it once the image exists (or as the undo).
 Every action takes the whole :class:`DeployDocument` and returns the new ``$.bake``
 (:class:`BakeState`), except ``terminate`` which returns ``{"undone": [...]}``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -93,13 +94,18 @@ def _launch(plan: Plan, number: int, fallbacks: list[str]) -> BakeState:
                 except ec2.LaunchRefused as exc:
                     refused.append(f"{market} {instance_type} in {subnet_id}: {exc}")
                     reasons.append(refused[-1])
-                    logger.warning("staging launch refused", extra={"market": market, "instance_type": instance_type,
-                                                                    "subnet_id": subnet_id, "reason": str(exc)})
+                    logger.warning(
+                        "staging launch refused",
+                        extra={
+                            "market": market,
+                            "instance_type": instance_type,
+                            "subnet_id": subnet_id,
+                            "reason": str(exc),
+                        },
+                    )
                     continue
                 return _launched(plan, instance, number, fallbacks + refused)
-    raise StagingLaunchFailed(
-        f"no staging instance could be launched (launch {number}): " + "; ".join(reasons)
-    )
+    raise StagingLaunchFailed(f"no staging instance could be launched (launch {number}): " + "; ".join(reasons))
 
 
 def _run_params(plan: Plan, number: int, instance_type: str, subnet_id: str, market: str) -> dict[str, Any]:
@@ -108,7 +114,9 @@ def _run_params(plan: Plan, number: int, instance_type: str, subnet_id: str, mar
         dict(plan.tags) | {"Name": plan.names.staging, naming.TAG_ROLE: ROLE, TAG_LAUNCH: str(number)}
     )
     # every resource the launch creates carries the tags IAM checks (aws:RequestTag, then aws:ResourceTag)
-    resource_types = ["instance", "volume", "network-interface"] + (["spot-instances-request"] if market == "spot" else [])
+    resource_types = ["instance", "volume", "network-interface"] + (
+        ["spot-instances-request"] if market == "spot" else []
+    )
     params: dict[str, Any] = {
         "ImageId": bake.source_ami_id,
         "InstanceType": instance_type,
@@ -165,14 +173,20 @@ def check(doc: DeployDocument) -> BakeState:
     state = instance.state
     if state in GONE_STATES:
         reason = instance.state_reason or "no reason given"
-        logger.warning("staging instance interrupted", extra={"instance_id": bake.instance_id, "state": state, "reason": reason})
-        return bake.model_copy(update={"status": "INTERRUPTED", "progress": f"staging {bake.instance_id} {state}: {reason}"})
+        logger.warning(
+            "staging instance interrupted", extra={"instance_id": bake.instance_id, "state": state, "reason": reason}
+        )
+        return bake.model_copy(
+            update={"status": "INTERRUPTED", "progress": f"staging {bake.instance_id} {state}: {reason}"}
+        )
     if state != "running":
         return _waiting(plan, bake, "booting", status="BOOTING")
 
     checks = ec2.status_checks(bake.instance_id)
     if checks.instance != "ok" or checks.system != "ok":
-        return _waiting(plan, bake, f"status checks (instance {checks.instance}, system {checks.system})", status="BOOTING")
+        return _waiting(
+            plan, bake, f"status checks (instance {checks.instance}, system {checks.system})", status="BOOTING"
+        )
 
     commands = plan.profile.bake.ready_commands
     if not commands:
@@ -197,8 +211,11 @@ def check(doc: DeployDocument) -> BakeState:
 def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeState:
     what = f"ready commands (attempt {attempt})" + (f"; {note}" if note else "")
     try:
-        command_id = ssm.send_command(bake.instance_id, rendered(plan, plan.profile.bake.ready_commands),
-                                      f"{plan.app} {plan.release.version} ready check")
+        command_id = ssm.send_command(
+            bake.instance_id,
+            rendered(plan, plan.profile.bake.ready_commands),
+            f"{plan.app} {plan.release.version} ready check",
+        )
     except ssm.InstanceNotManaged:
         # status checks pass before the SSM agent has registered: wait for it (same attempt number)
         return _waiting(plan, bake, "the SSM agent to register" + (f"; {note}" if note else ""), status="CHECKING")
@@ -208,7 +225,9 @@ def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeSta
 
 def _waiting(plan: Plan, bake: BakeState, what: str, status: str) -> BakeState:
     """Not ready yet: next poll (raises StagingNotReady once the ready timeout has passed)."""
-    poll = polling.advance(bake.poll, plan.profile.timing, f"staging {bake.instance_id} not ready: {what}", StagingNotReady)
+    poll = polling.advance(
+        bake.poll, plan.profile.timing, f"staging {bake.instance_id} not ready: {what}", StagingNotReady
+    )
     progress = f"staging {bake.instance_id} {what} {duration_text(polling.elapsed(bake.poll))}"
     return bake.model_copy(update={"status": status, "poll": poll, "progress": progress})
 
@@ -218,7 +237,10 @@ def _ready(bake: BakeState, how: str) -> BakeState:
     if bake.status != "READY":
         metrics.add_metric(name="BakeDuration", unit=MetricUnit.Seconds, value=seconds)
     return bake.model_copy(
-        update={"status": "READY", "progress": f"staging {bake.instance_id} ready after {duration_text(seconds)} ({how})"}
+        update={
+            "status": "READY",
+            "progress": f"staging {bake.instance_id} ready after {duration_text(seconds)} ({how})",
+        }
     )
 
 
@@ -297,9 +319,14 @@ def check_settings(doc: DeployDocument) -> BakeState:
             f" (exit code {result.response_code}): " + excerpt(result.stderr or result.stdout or "no output")
         )
     poll = polling.advance(
-        bake.poll, plan.profile.timing, f"production settings commands {run.command_id} still {result.status}", CommandFailed
+        bake.poll,
+        plan.profile.timing,
+        f"production settings commands {run.command_id} still {result.status}",
+        CommandFailed,
     )
-    progress = f"staging {bake.instance_id} production settings {result.status} {duration_text(polling.elapsed(bake.poll))}"
+    progress = (
+        f"staging {bake.instance_id} production settings {result.status} {duration_text(polling.elapsed(bake.poll))}"
+    )
     return bake.model_copy(update={"status": "SETTINGS", "poll": poll, "progress": progress})
 
 

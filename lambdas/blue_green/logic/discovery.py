@@ -7,6 +7,7 @@ Tags written by the traffic phase and read here:
   (it was detached and set aside, its processes suspended).
 - ``immutable-deploy:retired-at``: when a kept group stopped serving (``clock.iso()``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable

@@ -3,6 +3,7 @@ blue's scaling policies and alarms copied onto it, and the wait until green is h
 
 Green is not attached to any load balancer here; the traffic phase does that.
 """
+
 from __future__ import annotations
 
 import copy
@@ -68,6 +69,7 @@ def _desired(doc: DeployDocument) -> int:
 
 # --- create_launch --------------------------------------------------------------------------
 
+
 def create_launch(doc: DeployDocument) -> FleetState:
     plan = doc.request
     base = FleetState(green_asg=plan.names.green_asg, desired=_desired(doc))
@@ -127,7 +129,9 @@ def _create_once(what: str, name: str, describe: Callable[[str], Found | None], 
 def _ensure_launch_template(doc: DeployDocument) -> str:
     name = doc.request.names.launch_template
     found = _create_once(
-        "launch template", name, autoscaling.launch_template,
+        "launch template",
+        name,
+        autoscaling.launch_template,
         lambda: autoscaling.create_launch_template(name, _launch_template_data(doc), _green_tags(doc)),
     )
     if not _ours(found.tags, doc):
@@ -370,6 +374,7 @@ def _clean_query(query: dict[str, Any]) -> dict[str, Any]:
 
 # --- check ------------------------------------------------------------------------------------
 
+
 def check(doc: DeployDocument) -> FleetState:
     plan = doc.request
     timing = plan.profile.timing
@@ -395,6 +400,7 @@ def check(doc: DeployDocument) -> FleetState:
 
 
 # --- undo -------------------------------------------------------------------------------------
+
 
 def _our_group(doc: DeployDocument) -> Group | None:
     info = autoscaling.group(doc.request.names.green_asg)

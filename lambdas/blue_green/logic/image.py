@@ -4,6 +4,7 @@
 ``create`` and ``check`` take the whole :class:`DeployDocument` and return the new ``$.image``
 (:class:`ImageState`); ``delete`` returns ``{"undone": [...]}``.
 """
+
 from __future__ import annotations
 
 from aws_lambda_powertools.metrics import MetricUnit

@@ -1,6 +1,7 @@
 """One deployment or rollback per app at a time: a DynamoDB item ``LOCK#<app>`` written with a
 condition. A lock whose holder is no longer running (it was stopped, or crashed past its own
 release) is taken over."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -69,6 +70,8 @@ def release(app: str, owner: str, purpose: str, outcome: str) -> dict[str, Any]:
     # its own EMF document, so that the outcome dimension stays on this metric alone
     outcome_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     outcome_metrics.add_dimension(name="outcome", value=outcome)
-    outcome_metrics.add_metric(name="Deployments" if purpose == "deploy" else "Rollbacks", unit=MetricUnit.Count, value=1)
+    outcome_metrics.add_metric(
+        name="Deployments" if purpose == "deploy" else "Rollbacks", unit=MetricUnit.Count, value=1
+    )
     outcome_metrics.flush_metrics()
     return {"released": released, "outcome": outcome}

@@ -8,6 +8,7 @@ everything it names exists in the account (image, subnets, security groups, inst
 load balancers, target groups) and that the instance profiles' roles are ones this stack may pass,
 so a typo fails in seconds instead of after a 20-minute bake.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,9 @@ def _complete(raw: Any) -> dict[str, Any]:
     is created."""
     if not isinstance(raw, dict):
         raise InvalidDeploymentRequest(["the execution input must be a JSON object"])
-    return profiles.complete_request(raw, profiles.stored_profile,
-                                     accept_request_profiles=profiles.request_profiles_accepted())
+    return profiles.complete_request(
+        raw, profiles.stored_profile, accept_request_profiles=profiles.request_profiles_accepted()
+    )
 
 
 def parse_request(raw: Any) -> DeploymentRequest:
@@ -90,7 +92,9 @@ def check_references(profile: Profile) -> list[str]:
     problems += _missing("profile.bake.subnet_ids", bake.subnet_ids, inventory.existing_subnets)
     problems += _missing("profile.fleet.subnet_ids", fleet.subnet_ids, inventory.existing_subnets)
     problems += _missing("profile.bake.security_group_ids", bake.security_group_ids, inventory.existing_security_groups)
-    problems += _missing("profile.fleet.security_group_ids", fleet.security_group_ids, inventory.existing_security_groups)
+    problems += _missing(
+        "profile.fleet.security_group_ids", fleet.security_group_ids, inventory.existing_security_groups
+    )
     for section, name in (("bake", bake.instance_profile), ("fleet", fleet.instance_profile)):
         if name:
             problems += _instance_profile_problems(f"profile.{section}.instance_profile", name, section)
@@ -119,9 +123,12 @@ def _instance_profile_problems(field: str, name: str, section: str) -> list[str]
     allowed = [r for r in raw.split(",") if r]
     refused = [arn for arn in roles if arn not in allowed and arn.rsplit("/", 1)[-1] not in allowed]
     may = ", ".join(allowed) or "no role"
-    return [f"{field}: instance profile {name} holds role {arn.rsplit('/', 1)[-1]}, which this stack may not "
-            f"pass to EC2 (it may pass: {may}); name it in the stack's context (-c instance_roles=...) "
-            f"and deploy the stack again" for arn in refused]
+    return [
+        f"{field}: instance profile {name} holds role {arn.rsplit('/', 1)[-1]}, which this stack may not "
+        f"pass to EC2 (it may pass: {may}); name it in the stack's context (-c instance_roles=...) "
+        f"and deploy the stack again"
+        for arn in refused
+    ]
 
 
 def traffic_problems(traffic: Traffic, field: str) -> list[str]:
@@ -183,8 +190,10 @@ def plan_rollback(doc: RollbackDocument) -> RollbackPlan:
         raise NothingToRollBack(
             f"{request.app} has no kept group to put back (serving now: {', '.join(serving) or 'nothing'})"
         )
-    return request.model_copy(update={
-        "serving": serving,
-        "retiring": serving[0] if serving else None,
-        "previous": previous["name"],
-    })
+    return request.model_copy(
+        update={
+            "serving": serving,
+            "retiring": serving[0] if serving else None,
+            "previous": previous["name"],
+        }
+    )

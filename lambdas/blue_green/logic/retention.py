@@ -8,6 +8,7 @@ Only groups this tool created are deleted (they carry an ``immutable-deploy:exec
 hand-made group adopted by tagging it ``immutable-deploy:app`` is never deleted, only reported.
 Images are kept: they are the record of what ran, and deregistering them is a separate decision.
 """
+
 from __future__ import annotations
 
 import json

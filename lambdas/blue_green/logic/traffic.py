@@ -11,6 +11,7 @@ listing only the processes that call suspended (not those suspended before), so 
 rollback resumes exactly those. When the ARN would make the value longer than a tag value may be
 (256 characters), ``execution`` holds the execution's short id instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,6 +44,7 @@ TAG_VALUE_MAX = 256
 
 
 # --- health behind the load balancers ----------------------------------------------------------
+
 
 def _label(target: str) -> str:
     return elb.target_group_label(target) if target.startswith("arn:") else target
@@ -86,6 +88,7 @@ def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tu
 
 # --- attach / detach / suspend helpers -------------------------------------------------------
 
+
 def _attach(group_name: str, lbs: list[str], tgs: list[str]) -> list[str]:
     autoscaling.attach_load_balancers(group_name, lbs)
     autoscaling.attach_target_groups(group_name, tgs)
@@ -128,7 +131,8 @@ def _suspend(info: Group, arn: str, short: str) -> list[str]:
     else:
         processes = [p for p in SUSPENDED_PROCESSES if p not in info.suspended_processes]
         carried = [
-            p for p in (record or {}).get("processes", [])
+            p
+            for p in (record or {}).get("processes", [])
             if isinstance(p, str) and p in info.suspended_processes and p not in processes
         ]
         value = json.dumps({"execution": arn, "processes": processes + carried}, separators=(",", ":"))
@@ -168,6 +172,7 @@ def _start(timing: Timing) -> Poll:
 
 # --- deploy ---------------------------------------------------------------------------------
 
+
 def _fleet(doc: DeployDocument) -> FleetState:
     if doc.fleet is None:
         raise ValueError("the document has no fleet ($.fleet): the fleet phase must run first")
@@ -200,7 +205,9 @@ def check_green(doc: DeployDocument) -> TrafficState:
     poll = state.poll or _start(timing)
     if ok:
         metrics.add_metric(name="GreenInServiceDuration", unit=MetricUnit.Seconds, value=polling.elapsed(poll))
-        return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
+        return state.model_copy(
+            update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress}
+        )
     poll = polling.advance(poll, timing, f"green {fleet.green_asg} not in service: {progress}", GreenUnhealthy)
     return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
 
@@ -211,7 +218,9 @@ def detach_blue(doc: DeployDocument) -> TrafficState:
     traffic = plan.profile.traffic
     ok, _, shown, progress = _health(fleet.green_asg, traffic, fleet.desired)
     if not ok:
-        raise GreenUnhealthy(f"refusing to detach blue: green {fleet.green_asg} is short of in-service instances ({progress})")
+        raise GreenUnhealthy(
+            f"refusing to detach blue: green {fleet.green_asg} is short of in-service instances ({progress})"
+        )
     detached = []
     notes = []
     for blue in doc.blue.groups if doc.blue else []:
@@ -350,6 +359,7 @@ def detach_green(doc: DeployDocument) -> dict[str, Any]:
 
 # --- rollback -------------------------------------------------------------------------------
 
+
 def _previous(doc: RollbackDocument) -> Group:
     name = doc.request.previous
     info = autoscaling.group(name) if name else None
@@ -383,7 +393,9 @@ def rollback_check(doc: RollbackDocument) -> TrafficState:
     ok, _, shown, progress = _health(info.name, plan.profile.traffic)
     poll = state.poll or _start(timing)
     if ok:
-        return state.model_copy(update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress})
+        return state.model_copy(
+            update={"status": "IN_SERVICE", "in_service": shown, "poll": poll, "progress": progress}
+        )
     poll = polling.advance(poll, timing, f"{info.name} not in service: {progress}", BlueUnhealthy)
     return state.model_copy(update={"status": "ATTACHING", "in_service": shown, "poll": poll, "progress": progress})
 
@@ -410,7 +422,10 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
         processes = _suspend(info, plan.execution.arn, plan.names.short_id)
         _set_state(info.name, STATE_KEPT, retired=True)
         detached.append(info.name)
-        notes.append(f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; suspended {', '.join(processes) or 'nothing new'})")
+        notes.append(
+            f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; "
+            f"suspended {', '.join(processes) or 'nothing new'})"
+        )
     # the previous group serves: its alarms and schedules may scale it again (see rollback_attach)
     held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous.suspended_processes]
     _resume(previous, None, None)

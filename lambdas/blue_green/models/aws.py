@@ -8,6 +8,7 @@ what a step writes there is converted explicitly.
 Every field has the default the parser uses when AWS leaves the key out, so that a test's fake can
 name only the fields its case is about.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

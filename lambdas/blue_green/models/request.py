@@ -8,6 +8,7 @@ also bounds sizes and keeps the shell out of reach: ``git_ref`` follows ``git ch
 every placeholder is rendered shell-quoted (:func:`render`), and a template that puts a placeholder
 where that quoting would not hold (inside quotes, backticks, a here-document ...) is refused.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,8 +66,11 @@ SecurityGroupId = Annotated[str, _matching(SG_PATTERN, "a security group id (sg-
 InstanceType = Annotated[str, _matching(INSTANCE_TYPE_PATTERN, "an EC2 instance type (e.g. t3.medium)")]
 LoadBalancerName = Annotated[str, _matching(r"^[A-Za-z0-9-]{1,32}$", "a classic load balancer name")]
 TargetGroupArn = Annotated[str, StringConstraints(max_length=256), _matching(TG_ARN_PATTERN, "a target group ARN")]
-AppName = Annotated[str, StringConstraints(strip_whitespace=True),
-                    _matching(APP_PATTERN, "an app name (lowercase letters, digits and '-', at most 31)")]
+AppName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True),
+    _matching(APP_PATTERN, "an app name (lowercase letters, digits and '-', at most 31)"),
+]
 Version = Annotated[str, _matching(VERSION_PATTERN, "a version (letters, digits, '.', '_', '+', '-', at most 64)")]
 CommitId = Annotated[str, _matching(r"^[0-9a-f]{7,40}$", "a git commit id (7 to 40 hex digits)")]
 AmiId = Annotated[str, _matching(AMI_PATTERN, "an image id (ami-...)")]
@@ -123,23 +127,43 @@ _UNSAFE_AROUND = frozenset({"`", "${", "((", "a("})
 _QUOTES = "is inside quotes: placeholders are shell-quoted for you; remove the quotes"
 _ARITHMETIC = "is inside an arithmetic expression, which would evaluate it as code"
 _WHERE = {
-    "'": _QUOTES, '"': _QUOTES, "$'": _QUOTES,
+    "'": _QUOTES,
+    '"': _QUOTES,
+    "$'": _QUOTES,
     "`": "is inside backticks, where its shell quoting does not hold; use $(...) instead",
     "${": "is inside ${...}, where its shell quoting does not hold; set a variable first (VALUE={p}) and expand that",
-    "((": _ARITHMETIC, "a(": _ARITHMETIC,
+    "((": _ARITHMETIC,
+    "a(": _ARITHMETIC,
     "<<": "is inside a here-document, which does not undo shell quoting; set a variable before it "
-          "(VALUE={p}) and write $VALUE in the here-document",
+    "(VALUE={p}) and write $VALUE in the here-document",
 }
-_OPEN = {"'": "a ' quote", '"': 'a " quote', "$'": "a $' quote", "`": "a backtick", "$(": "a $(", "(": "a (",
-         "${": "a ${", "((": "an arithmetic ((", "a(": "an arithmetic (", "<<": "a here-document"}
+_OPEN = {
+    "'": "a ' quote",
+    '"': 'a " quote',
+    "$'": "a $' quote",
+    "`": "a backtick",
+    "$(": "a $(",
+    "(": "a (",
+    "${": "a ${",
+    "((": "an arithmetic ((",
+    "a(": "an arithmetic (",
+    "<<": "a here-document",
+}
 #: what closes each context
 _CLOSER = {'"': '"', "${": "}", "((": "))", "a(": ")", "$(": ")", "(": ")"}
 #: (text, context it opens, contexts where it opens one), longest first
 _OPENERS = (
-    ("$((", "((", None), ("$(", "$(", None), ("${", "${", None), ("`", "`", None),
-    ("$'", "$'", {"top", "$(", "(", "${"}), ('$"', '"', {"top", "$(", "(", "${"}),
-    ("'", "'", {"top", "$(", "(", "${"}), ('"', '"', {"top", "$(", "(", "${"}),
-    ("((", "((", _CODE), ("(", "(", _CODE), ("(", "a(", {"((", "a("}),
+    ("$((", "((", None),
+    ("$(", "$(", None),
+    ("${", "${", None),
+    ("`", "`", None),
+    ("$'", "$'", {"top", "$(", "(", "${"}),
+    ('$"', '"', {"top", "$(", "(", "${"}),
+    ("'", "'", {"top", "$(", "(", "${"}),
+    ('"', '"', {"top", "$(", "(", "${"}),
+    ("((", "((", _CODE),
+    ("(", "(", _CODE),
+    ("(", "a(", {"((", "a("}),
 )
 
 
@@ -183,8 +207,14 @@ def _scan_shell(script: str) -> tuple[list[tuple[int, str, str]], str | None]:  
             stack.pop()
             i += len(closer)
             continue
-        opener = next(((text, opens) for text, opens, where in _OPENERS
-                       if (where is None or kind in where) and script.startswith(text, i)), None)
+        opener = next(
+            (
+                (text, opens)
+                for text, opens, where in _OPENERS
+                if (where is None or kind in where) and script.startswith(text, i)
+            ),
+            None,
+        )
         if opener:
             stack.append(opener[1])
             i += len(opener[0])
@@ -252,8 +282,10 @@ def shell_template_problems(script: str, *, whole: bool) -> list[str]:
         for at, placeholder, context in found
     ]
     if whole and left_open:
-        problems.append(f"it leaves {_OPEN[left_open]} open: each command must be complete "
-                        "(Run Command runs the commands as one script)")
+        problems.append(
+            f"it leaves {_OPEN[left_open]} open: each command must be complete "
+            "(Run Command runs the commands as one script)"
+        )
     return problems
 
 
@@ -374,7 +406,9 @@ class Traffic(Strict):
     @model_validator(mode="after")
     def _something(self) -> "Traffic":
         if not self.load_balancer_names and not self.target_group_arns:
-            raise ValueError("name at least one load balancer (load_balancer_names) or target group (target_group_arns)")
+            raise ValueError(
+                "name at least one load balancer (load_balancer_names) or target group (target_group_arns)"
+            )
         return self
 
 
@@ -427,14 +461,18 @@ class DeploymentRequest(Strict):
         bake, problems = self.profile.bake, []
         size = len(render(bake.user_data, self.app, self.release).encode())
         if size > MAX_RENDERED_USER_DATA_BYTES:
-            problems.append(f"profile.bake.user_data: rendered for this release it is {size:,} bytes; "
-                            f"EC2 accepts at most {MAX_RENDERED_USER_DATA_BYTES:,} (16 KB)")
+            problems.append(
+                f"profile.bake.user_data: rendered for this release it is {size:,} bytes; "
+                f"EC2 accepts at most {MAX_RENDERED_USER_DATA_BYTES:,} (16 KB)"
+            )
         for field in ("ready_commands", "production_settings_commands"):
             for index, command in enumerate(getattr(bake, field)):
                 length = len(render(command, self.app, self.release))
                 if length > MAX_COMMAND_CHARS:
-                    problems.append(f"profile.bake.{field}[{index}]: rendered for this release it is {length:,} "
-                                    f"characters; at most {MAX_COMMAND_CHARS:,}")
+                    problems.append(
+                        f"profile.bake.{field}[{index}]: rendered for this release it is {length:,} "
+                        f"characters; at most {MAX_COMMAND_CHARS:,}"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -9,6 +9,7 @@ The document must stay far below Step Functions' 256 KB (see ``budget``): what a
 only informs (progress texts, notes, names kept as hints) is bounded when it is serialized, whatever
 built the model.
 """
+
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
