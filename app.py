@@ -15,7 +15,8 @@ from cdk_nag import AwsSolutionsChecks
 
 from stacks.immutable_deploy_stack import ImmutableDeployStack
 
-from blue_green import contract  # noqa: E402  (importable once stacks put lambdas/ on the path)
+# isort: split
+from blue_green import contract  # importable once stacks put lambdas/ on the path
 
 
 def build(app: cdk.App) -> ImmutableDeployStack:

@@ -11,12 +11,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import aws_cdk as cdk
-from aws_cdk import CfnOutput, Duration, RemovalPolicy
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import (
+    CfnOutput,
+    Duration,
+    RemovalPolicy,
+    aws_dynamodb as dynamodb,
+    aws_kms as kms,
+    aws_logs as logs,
+    aws_sns as sns,
+    aws_stepfunctions as sfn,
+)
 from constructs import Construct
 
 from stacks import nag

@@ -31,10 +31,10 @@ from typing import Any, Iterable
 
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
-from blue_green import contract
-from blue_green.profiles import is_overridable
 
+from blue_green import contract
 from blue_green.contract import NAME_PREFIX, TAG_APP, TAG_ROLE
+from blue_green.profiles import is_overridable
 
 #: the tags the traffic role writes on groups that exist (blue and green): never the app or role tag
 STATE_TAG_KEYS = list(contract.STATE_TAG_KEYS)

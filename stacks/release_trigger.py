@@ -36,11 +36,15 @@ import json
 import re
 from typing import Any, NamedTuple, cast
 
-from aws_cdk import Duration, Fn, Stack
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_sqs as sqs
-from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import (
+    Duration,
+    Fn,
+    Stack,
+    aws_events as events,
+    aws_events_targets as targets,
+    aws_sqs as sqs,
+    aws_stepfunctions as sfn,
+)
 from constructs import Construct
 
 from stacks import nag

@@ -12,9 +12,7 @@ Polling is always Wait -> Check -> Choice: the Check (a Lambda) returns its phas
 
 from __future__ import annotations
 
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
-from aws_cdk import aws_stepfunctions_tasks as tasks
+from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from blue_green import contract, phases

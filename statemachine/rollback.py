@@ -8,8 +8,7 @@ succeeds is announced on the notification topic (``NotifyRolledBack``, event
 
 from __future__ import annotations
 
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
 from blue_green import contract, phases

@@ -12,9 +12,9 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 
 from blue_green.errors import TransientAwsError
 from immutable_deploy.cli import exitcodes
+from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 from immutable_deploy.cli.commands import approval, deploy, history, rollback, status
 from immutable_deploy.cli.commands.common import Context
-from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 
 DESCRIPTION = """\
 Immutable blue/green deployments of EC2 applications: start, follow, approve, roll back and

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TextIO
 
-from blue_green import contract
-from blue_green import phases as workflow
+from blue_green import contract, phases as workflow
 
 #: seconds between two polls (``--poll-seconds``); tests make it tiny
 POLL_SECONDS = 2.0

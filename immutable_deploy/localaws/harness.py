@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from immutable_deploy.localaws.speedups import client as shared_client
 import botocore.loaders
 import botocore.session
 
 from immutable_deploy.localaws.iam.enforce import IamRecorder, Mode
+from immutable_deploy.localaws.speedups import client as shared_client
 from immutable_deploy.localaws.stack import InProcessLambda, LocalStack, cached_template, create_stack
 from immutable_deploy.localaws.world import World, build_world
 
@@ -151,7 +151,6 @@ def provision(
     function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
     by ``cleanup``."""
     from blue_green import aws as bg_aws
-
     from immutable_deploy.localaws import gaps, speedups
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario

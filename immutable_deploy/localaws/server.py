@@ -208,6 +208,7 @@ def _quiet_handlers(cleanup: ExitStack) -> None:
 def _reset_boto3() -> None:
     """Forget clients and sessions made before the environment changed."""
     import boto3
+
     from blue_green import aws as bg_aws
 
     boto3.DEFAULT_SESSION = None

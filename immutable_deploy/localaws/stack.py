@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from immutable_deploy.localaws.speedups import client as shared_client
-
 from immutable_deploy.localaws.iam.enforce import running_as
+from immutable_deploy.localaws.speedups import client as shared_client
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from immutable_deploy.localaws.speedups import client as shared_client
-
 from blue_green import contract
+from immutable_deploy.localaws.speedups import client as shared_client
 
 APP_TAG = contract.TAG_APP
 #: how long the world's load balancers drain a deregistered instance (the target group's

@@ -9,7 +9,6 @@ from blue_green.logic import approval
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
-
 #: ``request`` also takes the task token the state machine sent beside the document
 ACTIONS: dict[str, Callable[..., Any]] = {"request": approval.request, "clear": approval.clear}
 

@@ -9,7 +9,6 @@ from blue_green.logic import audit
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
-
 ACTIONS: dict[str, Action] = {"audit": audit.audit}
 
 

@@ -21,8 +21,7 @@ from moto import mock_aws
 from blue_green import aws
 from blue_green.adapters import store
 from blue_green.observability import metrics
-from immutable_deploy.localaws.world import World as LocalWorld
-from immutable_deploy.localaws.world import build_world as build_local_world
+from immutable_deploy.localaws.world import World as LocalWorld, build_world as build_local_world
 from tests.integration import _bake_world, _fleet_world
 
 TABLE = "unit-state"

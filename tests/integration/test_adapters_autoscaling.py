@@ -8,13 +8,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit._fleet_documents import BLUE, BLUE_VERSION
-
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling  # noqa: E402
 from blue_green.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse  # noqa: E402
 from blue_green.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec  # noqa: E402
 from tests.integration._refusals import refuse  # noqa: E402
+from tests.unit._fleet_documents import BLUE, BLUE_VERSION
 
 
 @pytest.fixture(autouse=True)

@@ -13,8 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from blue_green import naming
-from blue_green.adapters import ec2 as ec2_adapter
-from blue_green.adapters import ssm as ssm_adapter
+from blue_green.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
 from blue_green.errors import (
     CommandFailed,
     StagingInterrupted,
@@ -27,9 +26,8 @@ from blue_green.logic import bake
 from blue_green.models.aws import CommandInvocation, StatusChecks
 from blue_green.observability import metrics
 from handlers import bake as bake_handler
-
-from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 from tests.integration._bake_world import market, refuse_run_instances
+from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 
 
 def describe(world, instance_id):

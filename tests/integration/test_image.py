@@ -14,7 +14,6 @@ from blue_green.logic import bake, image
 from blue_green.observability import metrics
 from handlers import image as image_handler
 from tests.unit import _models
-
 from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 
 

@@ -9,13 +9,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.unit._fleet_documents import BLUE, OTHER_ARN, deploy, document
-from tests.integration._fleet_world import group, make_group
-
 from blue_green import naming  # noqa: E402
 from blue_green.adapters import autoscaling, store  # noqa: E402
 from blue_green.logic import retention  # noqa: E402
+from tests.integration._fleet_world import group, make_group
 from tests.integration._refusals import refuse  # noqa: E402
+from tests.unit._fleet_documents import BLUE, OTHER_ARN, deploy, document
 
 MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:web-1-"
 
@@ -226,8 +225,8 @@ def _with_configuration(describe, name: str):
 
 
 def plan(world):
-    from tests.unit._fleet_documents import rollback, rollback_document
     from blue_green.logic import request
+    from tests.unit._fleet_documents import rollback, rollback_document
 
     return request.plan_rollback(rollback(rollback_document(world, serving=[], previous=None)))
 

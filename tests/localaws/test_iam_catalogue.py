@@ -25,7 +25,6 @@ from immutable_deploy.localaws.iam.catalogue import (
 )
 from immutable_deploy.localaws.iam.model import AuthzRequest
 
-
 ACCOUNT, REGION = "123456789012", "us-east-1"
 APP = "immutable-deploy:app"
 EC2 = f"arn:aws:ec2:{REGION}:{ACCOUNT}"
@@ -817,7 +816,6 @@ def test_every_request_of_a_deployment_and_a_rollback_is_true_to_the_sar(local_a
     scaling policy and alarm copied) and a manual rollback, on the local AWS in "record" mode: the
     point is what the catalogue yields for the handlers' real calls, whatever the policies allow."""
     from blue_green.logic import approval
-
     from immutable_deploy.localaws.faults import Scenario
 
     aws = local_aws(iam="record", scenario=Scenario(spot_capacity_refused={"t3.medium"}))

@@ -15,7 +15,6 @@ from moto import mock_aws
 from immutable_deploy.localaws.iam.catalogue import NotModelled
 from immutable_deploy.localaws.iam.enforce import CURRENT_FUNCTION, IamRecorder, MotoWorld, running_as
 
-
 ACCOUNT, REGION = "123456789012", "us-east-1"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/fn-role"
 READ = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ec2:Describe*", "Resource": "*"}]}

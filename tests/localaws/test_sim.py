@@ -217,9 +217,10 @@ def test_real_time_clock_runs_at_speedup() -> None:
 
 
 def test_install_sets_the_domain_clock_and_uninstall_restores_everything(moto: None, clock: VirtualClock) -> None:
-    from blue_green import clock as domain_clock
     from moto.core.responses import BaseResponse
     from moto.ec2.models.instances import InstanceBackend
+
+    from blue_green import clock as domain_clock
 
     call_action, run_instances = BaseResponse.call_action, InstanceBackend.run_instances
     with Simulator(clock) as sim:

@@ -11,12 +11,11 @@ from typing import Any
 
 import boto3
 
+from blue_green import budget
+from blue_green.models import request as contract
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
 from tests.scenarios.conftest import cause
-
-from blue_green import budget
-from blue_green.models import request as contract
 
 APP = "w" + "e" * 30  # 31 characters
 VERSION = "1" + "0" * 63  # 64

@@ -8,12 +8,11 @@ import json
 from collections import Counter
 from typing import Any
 
+from blue_green import budget
+from blue_green.models.request import Timing
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
 from tests.scenarios.conftest import cause
-
-from blue_green import budget
-from blue_green.models.request import Timing
 
 #: every loop may run 30 simulated seconds, polling every 1 to 2 s (about 16 rounds)
 TIMING = dict(

@@ -16,8 +16,15 @@ from blue_green.adapters import elb
 from blue_green.logic import traffic
 from blue_green.models.aws import Group
 from tests.unit import _models
-from tests.unit._fleet_documents import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, document
-from tests.unit._fleet_documents import rollback_document as _rollback_document
+from tests.unit._fleet_documents import (
+    APP,
+    ARN,
+    BLUE,
+    ELB_NAME,
+    ROLLBACK_ARN,
+    document,
+    rollback_document as _rollback_document,
+)
 
 TG = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/0123456789abcdef"
 FAKE_WORLD = types.SimpleNamespace(

@@ -11,7 +11,6 @@ import pytest
 
 from blue_green.logic import audit
 
-
 # --- readable_cause and report ---------------------------------------------------------------------
 
 

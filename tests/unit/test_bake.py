@@ -8,7 +8,6 @@ import pytest
 
 from blue_green.logic import bake
 
-
 # --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
 
 

@@ -10,8 +10,7 @@ import types
 import pytest
 
 from blue_green import naming
-from blue_green.adapters import ec2 as ec2_adapter
-from blue_green.adapters import ssm as ssm_adapter
+from blue_green.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, TransientAwsError
 from blue_green.handler import BadEvent
 from blue_green.logic import bake

@@ -9,13 +9,13 @@ import traceback
 from typing import Any
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 from blue_green import budget, text
 from blue_green.adapters import notify
 from blue_green.errors import DocumentTooLarge, InvalidDeploymentRequest, LockLost, StagingLaunchFailed
 from blue_green.handler import BadEvent, bounded_error, dispatch
 from blue_green.models.state import TEXT_MAX, BakeState, Poll
-from pydantic import BaseModel, ConfigDict
 
 HOSTILE = [
     "",

@@ -11,11 +11,11 @@ from botocore.exceptions import ClientError
 
 from blue_green import naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
-from blue_green.errors import GreenUnhealthy, ResourceConflict, WaitTimedOut, AlreadyExists, TransientAwsError
+from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError, WaitTimedOut
 from blue_green.logic import fleet
 from blue_green.models.aws import LaunchConfiguration
 from tests.unit import _models
-from tests.unit._fleet_documents import APP, ARN, BLUE, OTHER_ARN, deploy, document, World
+from tests.unit._fleet_documents import APP, ARN, BLUE, OTHER_ARN, World, deploy, document
 
 
 def test_copied_alarm_names_carry_the_prefix_once():

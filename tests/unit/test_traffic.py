@@ -13,9 +13,8 @@ from blue_green import naming
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic import discovery, traffic
 from blue_green.logic.fleet import HELD_UNTIL_SWITCH
-from tests.unit._fleet_documents import APP, ARN, BLUE, ROLLBACK_ARN, deploy, rollback, ELB_NAME
+from tests.unit._fleet_documents import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, deploy, rollback
 from tests.unit._traffic_fakes import GONE, GREEN, OLD, POLL_AT_T0, SUSPENDED_LIST, TG, deploy_doc, fields, rollback_doc
-
 
 # --- over a fake Auto Scaling: what each step reports and asks of AWS -----------------------------
 # These run against FakeAws (tests/unit/_traffic_fakes.py), which describes groups as

@@ -7,6 +7,9 @@ import json
 
 import pytest
 
+from blue_green import naming  # noqa: E402
+from blue_green.errors import BlueUnhealthy  # noqa: E402
+from blue_green.logic import discovery, traffic  # noqa: E402
 from tests.unit._fleet_documents import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, rollback
 from tests.unit._traffic_fakes import (
     GONE,
@@ -19,10 +22,6 @@ from tests.unit._traffic_fakes import (
     deploy_doc,
     rollback_doc,
 )
-
-from blue_green import naming  # noqa: E402
-from blue_green.errors import BlueUnhealthy  # noqa: E402
-from blue_green.logic import discovery, traffic  # noqa: E402
 
 KEPT = {discovery.TAG_STATE: "kept"}
 SERVING = {discovery.TAG_STATE: "serving"}

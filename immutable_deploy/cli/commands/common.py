@@ -15,8 +15,7 @@ import yaml
 
 from blue_green import contract
 from blue_green.profiles import complete_request
-from immutable_deploy.cli import exitcodes
-from immutable_deploy.cli import follow as live
+from immutable_deploy.cli import exitcodes, follow as live
 from immutable_deploy.cli.aws import Aws, CliError
 
 NONE_GIVEN = "none was given (--profile FILE)"

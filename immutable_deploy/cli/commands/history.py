@@ -6,8 +6,7 @@ import heapq
 from datetime import timezone
 from typing import Any, Iterator
 
-from immutable_deploy.cli import exitcodes
-from immutable_deploy.cli import follow as live
+from immutable_deploy.cli import exitcodes, follow as live
 from immutable_deploy.cli.aws import Aws
 from immutable_deploy.cli.commands.common import Context, parse_cause, utcnow
 

@@ -15,8 +15,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green import aws as domain_aws
-from blue_green import contract
+from blue_green import aws as domain_aws, contract
 from blue_green.adapters import elb
 from blue_green.adapters.autoscaling import DELETING
 from blue_green.errors import TransientAwsError

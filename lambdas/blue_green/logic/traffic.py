@@ -22,8 +22,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
+from blue_green.logic.fleet import HELD_UNTIL_SWITCH
 from blue_green.models.aws import Group
 from blue_green.models.request import Timing, Traffic
 from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
