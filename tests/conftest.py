@@ -69,6 +69,14 @@ from immutable_deploy.localaws.harness import LocalAws  # noqa: E402
 from immutable_deploy.localaws.stack import cached_template  # noqa: E402
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under pytest-xdist (`make test`), synthesize the stack once in the controller, before the
+    workers start: with a cold cache (a clean clone, a changed stack) each worker would otherwise
+    synthesize it at once, side by side, at ~15 s of CPU each."""
+    if getattr(session.config.option, "numprocesses", None) and not hasattr(session.config, "workerinput"):
+        cached_template()
+
+
 @pytest.fixture(scope="session")
 def template() -> dict:
     return cached_template()
