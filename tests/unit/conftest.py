@@ -9,6 +9,7 @@ tests/integration."""
 from __future__ import annotations
 
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -48,20 +49,37 @@ class Refusals:
 
 @pytest.fixture(autouse=True)
 def no_aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Refusals]:
+    """Refuses what the test's own thread tries. Other threads of the process are let through: under
+    pytest-xdist a worker runs unit tests after other tiers' tests, whose background threads (a local
+    AWS server shutting down) may still connect while a unit test runs."""
     refusals = Refusals()
+    test_thread = threading.get_ident()
+    original_call, original_connect = BaseClient._make_api_call, socket.socket.connect
+    original_connect_ex, original_create = socket.socket.connect_ex, socket.create_connection
 
     def api_call(client: BaseClient, operation_name: str, api_params: dict) -> Any:
+        if threading.get_ident() != test_thread:
+            return original_call(client, operation_name, api_params)
         raise refusals.refuse(f"{client.meta.service_model.service_name}.{operation_name}", AWS_CALL)
 
     def connect(sock: socket.socket, address: Any) -> Any:
+        if threading.get_ident() != test_thread:
+            return original_connect(sock, address)
+        raise refusals.refuse(f"connect to {address!r}", NETWORK)
+
+    def connect_ex(sock: socket.socket, address: Any) -> Any:
+        if threading.get_ident() != test_thread:
+            return original_connect_ex(sock, address)
         raise refusals.refuse(f"connect to {address!r}", NETWORK)
 
     def create_connection(address: Any, *args: Any, **kwargs: Any) -> Any:
+        if threading.get_ident() != test_thread:
+            return original_create(address, *args, **kwargs)
         raise refusals.refuse(f"connect to {address!r}", NETWORK)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", api_call)
     monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     monkeypatch.setattr(socket, "create_connection", create_connection)
     yield refusals
     refusals.check()

@@ -5,6 +5,7 @@ test whose code catches the refusal still fails at teardown."""
 from __future__ import annotations
 
 import socket
+import threading
 
 import boto3
 import pytest
@@ -44,6 +45,27 @@ def test_a_connection_is_refused(no_aws):
     with socket.socket() as sock, pytest.raises(NotAUnitTest, match=f"^{NETWORK}"):
         sock.connect(("203.0.113.1", 443))
     assert no_aws.attempted == ["connect to ('127.0.0.1', 9)", "connect to ('203.0.113.1', 443)"]
+    no_aws.attempted.clear()
+
+
+def test_another_threads_connection_is_not_the_tests_and_goes_through(no_aws):
+    # a thread another tier's test left behind in this worker (a local AWS server shutting down)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        outcome: list[object] = []
+
+        def elsewhere() -> None:
+            with socket.socket() as sock:
+                outcome.append(sock.connect_ex(listener.getsockname()))
+
+        thread = threading.Thread(target=elsewhere)
+        thread.start()
+        thread.join(5)
+    assert outcome == [0] and no_aws.attempted == []
+    with socket.socket() as sock, pytest.raises(NotAUnitTest):  # while the test's own thread is refused
+        sock.connect_ex(("127.0.0.1", 9))
+    assert no_aws.attempted == ["connect to ('127.0.0.1', 9)"]
     no_aws.attempted.clear()
 
 
