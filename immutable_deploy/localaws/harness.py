@@ -22,6 +22,7 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 
+from immutable_deploy.localaws import speedups
 from immutable_deploy.localaws.iam.enforce import IamRecorder, Mode
 from immutable_deploy.localaws.speedups import client as shared_client
 from immutable_deploy.localaws.stack import InProcessLambda, LocalStack, cached_template, create_stack
@@ -58,58 +59,6 @@ def share_model_loader() -> None:
 
     botocore.session.create_loader = create_loader
     botocore.session._immutable_deploy_shared_loader = shared
-
-
-def remember_valid_definitions() -> None:
-    """moto parses a state machine's definition (an ANTLR grammar, about a second for ours) to
-    validate it on every CreateStateMachine, and every test creates the same two: a definition that
-    passed once passes again. (Each execution still parses its own copy.)"""
-    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
-
-    validate = StepFunctionsParserBackend._validate_definition
-    if getattr(validate, "remembers", False):
-        return
-    valid: set[str] = set()
-
-    def remembering(definition: str) -> None:
-        if definition not in valid:
-            validate(definition)
-            valid.add(definition)
-
-    remembering.remembers = True  # type: ignore[attr-defined]
-    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
-
-
-def reuse_interpreter_clients() -> None:
-    """moto's Step Functions interpreter creates a new boto3 client for every Task it runs (a Lambda
-    invoke, an SNS publish): most of an execution's time here. One client per region, service and
-    endpoint does the same (botocore clients are thread-safe; moto's stubber intercepts them all)."""
-    import sys
-
-    from moto.stepfunctions.parser.asl.utils import boto_client
-
-    create = boto_client.boto_client_for
-    if getattr(create, "reuses", False):
-        return
-    clients: dict[tuple, Any] = {}
-
-    def reusing(region: str, service: str, state_credentials: Any = None) -> Any:
-        # what the original decides the endpoint by: the stubber intercepting, else moto's server port
-        key = (
-            region,
-            service,
-            boto_client.botocore_stubber.enabled,
-            boto_client.moto_server_port(),
-            repr(state_credentials),
-        )
-        if key not in clients:
-            clients[key] = create(region, service, state_credentials)
-        return clients[key]
-
-    reusing.reuses = True  # type: ignore[attr-defined]
-    for module in list(sys.modules.values()):  # every interpreter module imported it by name
-        if getattr(module, "boto_client_for", None) is create:
-            module.boto_client_for = reusing  # type: ignore[attr-defined]
 
 
 #: the IAM check of LocalAws by default: "record" (decisions are recorded, nothing is refused) or
@@ -151,7 +100,7 @@ def provision(
     function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
     by ``cleanup``."""
     from blue_green import aws as bg_aws
-    from immutable_deploy.localaws import gaps, speedups
+    from immutable_deploy.localaws import gaps
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
@@ -229,8 +178,8 @@ class LocalAws:
         from moto import mock_aws
 
         share_model_loader()
-        remember_valid_definitions()
-        reuse_interpreter_clients()
+        speedups.remember_valid_definitions()
+        speedups.reuse_interpreter_clients()
         for key, value in DEFAULT_ENV.items():
             os.environ.setdefault(key, value)
         if self.quiet:

@@ -16,7 +16,12 @@ another, and a definition that does not parse still fails as before (failures ar
 client takes 20-50 ms, and the stack, the world and the harness used to create a few dozen for every
 test (a tenth of a scenario's time). moto intercepts every client made after it is imported.
 
-Installed by the local AWS (``harness.provision``) beside the gap fixes; none changes behaviour.
+**A definition that passed moto's validation once is not validated again**
+(:func:`remember_valid_definitions`), and **moto's Step Functions interpreter reuses one client per
+region, service and endpoint** instead of creating one for every Task (:func:`reuse_interpreter_clients`).
+
+Installed by the local AWS (``harness.provision`` and ``LocalAws``) beside the gap fixes; none
+changes behaviour.
 """
 
 from __future__ import annotations
@@ -104,3 +109,55 @@ def install() -> Callable[[], None]:
         responses.method_names_from_class = listing
 
     return uninstall
+
+
+def remember_valid_definitions() -> None:
+    """moto parses a state machine's definition (an ANTLR grammar, about a second for ours) to
+    validate it on every CreateStateMachine, and every test creates the same two: a definition that
+    passed once passes again (executions take their parse from :func:`parse`'s cache)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    validate = StepFunctionsParserBackend._validate_definition
+    if getattr(validate, "remembers", False):
+        return
+    valid: set[str] = set()
+
+    def remembering(definition: str) -> None:
+        if definition not in valid:
+            validate(definition)
+            valid.add(definition)
+
+    remembering.remembers = True  # type: ignore[attr-defined]
+    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
+
+
+def reuse_interpreter_clients() -> None:
+    """moto's Step Functions interpreter creates a new boto3 client for every Task it runs (a Lambda
+    invoke, an SNS publish): most of an execution's time here. One client per region, service and
+    endpoint does the same (botocore clients are thread-safe; moto's stubber intercepts them all)."""
+    import sys
+
+    from moto.stepfunctions.parser.asl.utils import boto_client
+
+    create = boto_client.boto_client_for
+    if getattr(create, "reuses", False):
+        return
+    clients: dict[tuple, Any] = {}
+
+    def reusing(region: str, service: str, state_credentials: Any = None) -> Any:
+        # what the original decides the endpoint by: the stubber intercepting, else moto's server port
+        key = (
+            region,
+            service,
+            boto_client.botocore_stubber.enabled,
+            boto_client.moto_server_port(),
+            repr(state_credentials),
+        )
+        if key not in clients:
+            clients[key] = create(region, service, state_credentials)
+        return clients[key]
+
+    reusing.reuses = True  # type: ignore[attr-defined]
+    for module in list(sys.modules.values()):  # every interpreter module imported it by name
+        if getattr(module, "boto_client_for", None) is create:
+            module.boto_client_for = reusing  # type: ignore[attr-defined]
