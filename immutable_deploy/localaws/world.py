@@ -178,10 +178,12 @@ def build_world(
     return world
 
 
-def create_blue(world: World, app: str, version: str, capacity: int, targets: str = "both") -> str:
+def create_blue(
+    world: World, app: str, version: str, capacity: int, targets: str = "both", alarm_threshold: int = 70
+) -> str:
     """A group that serves the load balancers, as an earlier deployment (or a hand-made fleet
     adopted by tagging it ``immutable-deploy:app``) would have left it, with a scaling policy and
-    its alarm."""
+    its alarm (CPU above ``alarm_threshold`` percent)."""
     region = world.region
     ec2 = shared_client("ec2", region)
     asg = shared_client("autoscaling", region)
@@ -230,7 +232,7 @@ def create_blue(world: World, app: str, version: str, capacity: int, targets: st
         Statistic="Average",
         Period=60,
         EvaluationPeriods=3,
-        Threshold=70,
+        Threshold=alarm_threshold,
         ComparisonOperator="GreaterThanThreshold",
         Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}],
         AlarmActions=[policy_arn],

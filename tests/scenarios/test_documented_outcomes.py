@@ -182,20 +182,7 @@ def test_green_reads_blues_live_desired_capacity_when_it_is_created(local_aws, b
 
 def second_blue(aws, capacity: int = 5) -> str:
     """web-1.1.0 serving beside web-1.0.0, larger, with its own policy and an alarm at 85%."""
-    name = create_blue(aws.world, "web", "1.1.0", capacity)
-    policy = boto3.client("autoscaling").describe_policies(AutoScalingGroupName=name)["ScalingPolicies"][0]["PolicyARN"]
-    boto3.client("cloudwatch").put_metric_alarm(
-        AlarmName=f"{name}-cpu-high",
-        MetricName="CPUUtilization",
-        Namespace="AWS/EC2",
-        Statistic="Average",
-        Period=60,
-        EvaluationPeriods=3,
-        Threshold=85,
-        ComparisonOperator="GreaterThanThreshold",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": name}],
-        AlarmActions=[policy],
-    )
+    name = create_blue(aws.world, "web", "1.1.0", capacity, alarm_threshold=85)
     aws.settle()
     return name
 
