@@ -93,6 +93,10 @@ class Scenario:
         eventually consistent APIs may: DescribeInstances / DescribeInstanceStatus /
         DescribeImages / DescribeLaunchTemplates that name it answer ``...NotFound``; listings and
         DescribeAutoScalingGroups leave it out.
+    ``jitter_seed``
+        The Step Functions retriers' full jitter (``"JitterStrategy": "FULL"``: each wait a random
+        time up to the backoff interval) draws from a random generator seeded with this, so that a
+        run is repeated exactly, its retry waits included (default 0; None: unseeded, as on AWS).
     """
 
     spot_capacity_refused: AbstractSet[str] = frozenset()
@@ -106,6 +110,7 @@ class Scenario:
     throttle: Mapping[str, int] = field(default_factory=dict)
     group_load: LoadFunction | None = None
     eventual_consistency_seconds: float = 0.0
+    jitter_seed: int | None = 0
 
     def __post_init__(self) -> None:
         # set-valued fields are stored as frozensets (a plain set, or one string, is accepted)

@@ -531,6 +531,71 @@ def _choice_path_must_exist(original: Callable) -> Callable:
     return _eval_body
 
 
+# --- Step Functions: GetExecutionHistory pages ------------------------------------------------------
+#
+# AWS returns at most ``maxResults`` events (default 100, at most 1000), oldest first or, with
+# ``reverseOrder``, newest first, and a ``nextToken`` while more remain. moto ignores all three and
+# returns the whole history, oldest first, on every call: a reader that pages newest first and stops
+# at what it has seen (the CLI's live view) read everything again on every poll, and one that
+# relied on the order or the page size was never tested against AWS's.
+
+HISTORY_PAGE_DEFAULT = 100
+HISTORY_PAGE_MAX = 1000
+
+
+def history_page(events: list[dict], *, max_results: int | None, reverse: bool, token: str | None) -> dict:
+    """One GetExecutionHistory page of ``events`` (oldest first, ids ascending), as AWS pages it. The
+    token names the id of the next event to return, so a history that grows between two calls
+    (it only grows at its end) is paged without gaps or repeats, in either order."""
+    from moto.stepfunctions.exceptions import InvalidToken, ValidationException
+
+    if max_results is not None and not 0 <= max_results <= HISTORY_PAGE_MAX:
+        raise ValidationException(
+            f"1 validation error detected: Value '{max_results}' at 'maxResults' failed to satisfy constraint: "
+            f"Member must have value less than or equal to {HISTORY_PAGE_MAX}"
+        )
+    size = max_results or HISTORY_PAGE_DEFAULT
+    ordered = list(reversed(events)) if reverse else events
+    start = 0
+    if token is not None:
+        if not token.isdigit():
+            raise InvalidToken()
+        after = int(token)
+        start = next(
+            (i for i, e in enumerate(ordered) if (e["id"] <= after if reverse else e["id"] >= after)), len(ordered)
+        )
+    page = ordered[start : start + size]
+    out: dict[str, Any] = {"events": copy.deepcopy(page)}
+    if start + size < len(ordered):
+        out["nextToken"] = str(ordered[start + size]["id"])
+    return out
+
+
+def _paged_execution_history(original: Callable) -> Callable:
+    def get_execution_history(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+
+        arn = self._get_param("executionArn")
+        execution = self.stepfunction_backend.describe_execution(arn)
+        env = getattr(getattr(execution, "exec_worker", None), "env", None)
+        if env is None:  # not started yet, or moto's other Step Functions backend
+            events = self.stepfunction_backend.get_execution_history(arn)["events"]
+        else:  # read under moto's lock, without its deep copy of every event: only the page is copied
+            with env.event_manager._mutex:
+                events = list(env.event_manager._history_event_list)
+        return ActionResult(
+            history_page(
+                events,
+                max_results=self._get_param("maxResults"),
+                reverse=bool(self._get_param("reverseOrder", False)),
+                token=self._get_param("nextToken"),
+            )
+        )
+
+    get_execution_history.__wrapped__ = original  # type: ignore[attr-defined]
+    return get_execution_history
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.autoscaling.models import AutoScalingBackend
@@ -555,10 +620,15 @@ def install() -> Callable[[], None]:
 
     original_compare = ComparisonVariable._eval_body
     ComparisonVariable._eval_body = _choice_path_must_exist(original_compare)  # type: ignore[method-assign]
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original_history = StepFunctionResponse.get_execution_history
+    StepFunctionResponse.get_execution_history = _paged_execution_history(original_history)  # type: ignore[method-assign]
     undo_policies_and_tokens = _install_policies_and_tokens()
 
     def uninstall() -> None:
         ComparisonVariable._eval_body = original_compare  # type: ignore[method-assign]
+        StepFunctionResponse.get_execution_history = original_history  # type: ignore[method-assign]
         undo_policies_and_tokens()
         AmiBackend.create_image = original  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]

@@ -140,6 +140,36 @@ def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-
     return name
 
 
+def _ended(execution: Any) -> bool:
+    """Whether moto's execution has ended and recorded how (its output is set just after its status)."""
+    status = getattr(execution.exec_status, "value", None)
+    if status in (None, "RUNNING", "PENDING_REDRIVE"):
+        return False
+    return execution.stop_date is not None and (status != "SUCCEEDED" or execution.output is not None)
+
+
+def _events(execution: Any) -> list[dict]:
+    """moto's execution's history events so far, as moto keeps them: not copied, not serialized (read
+    only; GetExecutionHistory deep-copies every event and then serializes them, milliseconds a call)."""
+    env = getattr(execution.exec_worker, "env", None)
+    if env is None:
+        return []
+    with env.event_manager._mutex:
+        return list(env.event_manager._history_event_list)
+
+
+def _reached(execution: Any, state: str) -> bool:
+    """Whether moto's execution waits at the callback state ``state`` (the task that hands its token out
+    has returned: TaskSubmitted) or has gone past it."""
+    entered = False
+    for event in _events(execution):
+        if event.get("stateEnteredEventDetails", {}).get("name") == state:
+            entered = True
+        elif entered and (event["type"] == "TaskSubmitted" or "stateExitedEventDetails" in event):
+            return True
+    return False
+
+
 class LocalAws:
     def __init__(
         self,
@@ -178,6 +208,7 @@ class LocalAws:
         from moto import mock_aws
 
         share_model_loader()
+        speedups.share_client_methods()
         speedups.remember_valid_definitions()
         speedups.reuse_interpreter_clients()
         for key, value in DEFAULT_ENV.items():
@@ -244,20 +275,28 @@ class LocalAws:
         return resp["executionArn"]
 
     def wait(self, execution_arn: str, timeout: float = 120, until: str | None = None) -> dict:
-        """Poll until the execution ends (or, with ``until``, until that state was entered)."""
-        sfn = self.client("stepfunctions")
+        """Wait until the execution ends or, with ``until`` (a callback state such as AwaitApproval),
+        until it waits at that state with its token handed out, or has gone past it; returns its
+        DescribeExecution. Watches moto's own record of the execution rather than polling the API:
+        a DescribeExecution or GetExecutionHistory costs milliseconds of serializing, which a 50 ms
+        poll took from the execution it was waiting for."""
+        execution = self._moto_execution(execution_arn)
         deadline = time.monotonic() + timeout
-        while True:
-            desc = sfn.describe_execution(executionArn=execution_arn)
-            if desc["status"] != "RUNNING":
-                return desc
-            if until and until in self.states_entered(execution_arn):
-                return desc
+        while not _ended(execution):
+            if until and _reached(execution, until):
+                break
             if time.monotonic() > deadline:
                 raise TimeoutError(
                     f"{execution_arn} still running after {timeout}s; states: {self.states_entered(execution_arn)}"
                 )
-            time.sleep(0.05)
+            time.sleep(0.01)
+        return self.client("stepfunctions").describe_execution(executionArn=execution_arn)
+
+    def _moto_execution(self, execution_arn: str) -> Any:
+        from moto.stepfunctions.responses import get_backend
+
+        region, account = execution_arn.split(":")[3:5]
+        return get_backend(account, region).describe_execution(execution_arn)
 
     def history(self, execution_arn: str) -> list[dict]:
         sfn = self.client("stepfunctions")
@@ -271,9 +310,11 @@ class LocalAws:
             kwargs["nextToken"] = page["nextToken"]
 
     def states_entered(self, execution_arn: str) -> list[str]:
+        """The names of the states the execution entered so far, in order (as GetExecutionHistory lists
+        them, read from moto's record of the execution)."""
         return [
             e["stateEnteredEventDetails"]["name"]
-            for e in self.history(execution_arn)
+            for e in _events(self._moto_execution(execution_arn))
             if "stateEnteredEventDetails" in e
         ]
 

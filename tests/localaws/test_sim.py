@@ -683,23 +683,102 @@ def test_a_choice_rule_on_a_missing_field_fails_the_execution_as_on_aws(
     assert run_machine(definition, present, name="again")["status"] == "SUCCEEDED"
 
 
-def test_retry_backoff_advances_the_clock(sim: Simulator, clock: VirtualClock) -> None:
-    definition = {
+def test_execution_history_comes_in_pages_as_on_aws(sim: Simulator, request: pytest.FixtureRequest) -> None:
+    """GetExecutionHistory: "maxResults ... the default is 100 and the maximum allowed page size is
+    1000", ``reverseOrder`` lists newest first, ``nextToken`` while more remain (moto returned every
+    event on every call, oldest first)."""
+    request.addfinalizer(gaps.install())
+    chain = {f"S{i}": {"Type": "Pass", "Next": f"S{i + 1}"} for i in range(59)}
+    chain["S59"] = {"Type": "Succeed"}
+    result = run_machine({"StartAt": "S0", "States": chain}, name="long")
+    sfn = client("stepfunctions")
+    arn = result["executionArn"]
+    everything = [e["id"] for e in result["history"]]  # run_machine's call: the first 100
+    assert everything == list(range(1, 101))
+
+    def read(**kwargs: Any) -> tuple[list[list[int]], int]:
+        pages, calls = [], 0
+        while True:
+            page = sfn.get_execution_history(executionArn=arn, **kwargs)
+            calls += 1
+            pages.append([e["id"] for e in page["events"]])
+            if "nextToken" not in page:
+                return pages, calls
+            kwargs["nextToken"] = page["nextToken"]
+
+    forward, calls = read(maxResults=50)
+    total = sum(len(p) for p in forward)
+    assert total == 122 and calls == 3 and all(len(p) == 50 for p in forward[:2])  # start, 60 x 2, end
+    assert [i for p in forward for i in p] == list(range(1, total + 1))
+    backward, _ = read(maxResults=50, reverseOrder=True)
+    assert [i for p in backward for i in p] == list(range(total, 0, -1))
+    assert (
+        backward[0][0] == total
+        and sfn.get_execution_history(executionArn=arn, reverseOrder=True, maxResults=1)["events"][0]["type"]
+        == "ExecutionSucceeded"
+    )
+    assert len(sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]) == total
+    with pytest.raises(ClientError) as too_many:
+        sfn.get_execution_history(executionArn=arn, maxResults=1001)
+    assert error_code(too_many) == "ValidationException"
+    with pytest.raises(ClientError) as bad_token:
+        sfn.get_execution_history(executionArn=arn, nextToken="not-a-token")
+    assert error_code(bad_token) == "InvalidToken"
+
+
+def test_a_history_that_grows_between_pages_is_read_without_gaps_or_repeats() -> None:
+    events = [{"id": i} for i in range(1, 8)]
+    first = gaps.history_page(events, max_results=3, reverse=False, token=None)
+    events += [{"id": i} for i in range(8, 11)]  # the execution went on
+    second = gaps.history_page(events, max_results=3, reverse=False, token=first["nextToken"])
+    assert [e["id"] for e in first["events"] + second["events"]] == [1, 2, 3, 4, 5, 6]
+    newest = gaps.history_page(events[:7], max_results=3, reverse=True, token=None)
+    older = gaps.history_page(events, max_results=3, reverse=True, token=newest["nextToken"])
+    assert [e["id"] for e in newest["events"] + older["events"]] == [7, 6, 5, 4, 3, 2]
+    last = gaps.history_page(events, max_results=20, reverse=False, token=None)
+    assert "nextToken" not in last and len(last["events"]) == 10
+    assert last["events"][0] is not events[0]  # a copy: the reader cannot change moto's record
+
+
+def failing_call(**retry: Any) -> dict[str, Any]:
+    """A machine whose one Task always fails (no such function), retried as ``retry`` says."""
+    return {
         "StartAt": "Call",
         "States": {
             "Call": {
                 "Type": "Task",
                 "Resource": "arn:aws:states:::lambda:invoke",
                 "Parameters": {"FunctionName": "missing"},
-                "Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 100, "MaxAttempts": 2, "BackoffRate": 2}],
+                "Retry": [{"ErrorEquals": ["States.ALL"], **retry}],
                 "End": True,
             }
         },
     }
-    result = run_machine(definition)
+
+
+def test_retry_backoff_advances_the_clock(sim: Simulator, clock: VirtualClock) -> None:
+    result = run_machine(failing_call(IntervalSeconds=100, MaxAttempts=2, BackoffRate=2))
     assert result["status"] == "FAILED"
     assert clock.elapsed() == 300  # 100 + 200
     assert [e["type"] for e in result["history"]].count("TaskFailed") == 3
+
+
+@pytest.mark.parametrize("seed", [0, 7])
+def test_full_jitter_waits_are_drawn_from_the_scenarios_seed(moto: None, seed: int) -> None:
+    """A retrier with "JitterStrategy": "FULL" waits a random time up to its interval: the same seed
+    waits the same times (a run repeats exactly), another seed other times, each within its bound."""
+    definition = failing_call(IntervalSeconds=100, MaxAttempts=3, BackoffRate=2, JitterStrategy="FULL")
+    elapsed = []
+    for attempt, scenario_seed in enumerate((seed, seed, seed + 1)):
+        clock = VirtualClock(START)
+        simulator = Simulator(clock, scenario=Scenario(jitter_seed=scenario_seed)).install()
+        try:
+            assert run_machine(definition, name=f"jitter-{attempt}")["status"] == "FAILED"
+        finally:
+            simulator.uninstall()
+        elapsed.append(clock.elapsed())
+    assert elapsed[0] == elapsed[1] != elapsed[2]
+    assert all(0 < e <= 100 + 200 + 400 for e in elapsed) and elapsed[0] != 700  # jittered, not the full backoff
 
 
 def test_a_polling_loop_sees_aws_become_ready(sim: Simulator, clock: VirtualClock, ec2: Any) -> None:

@@ -161,3 +161,34 @@ def test_the_dispatch_lists_a_response_classs_methods_as_moto_does(sfn) -> None:
     assert listed == utils.method_names_from_class(AutoScalingResponse)
     assert "create_auto_scaling_group" in listed
     assert responses.method_names_from_class(AutoScalingResponse) is listed  # listed once
+
+
+def test_client_methods_are_built_once_per_service_and_every_client_has_them_all(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite installs it (tests/conftest.py): a client made with it has exactly the methods and
+    name mapping one made by botocore's own builder has, and the creating-client-class handlers
+    still add theirs (boto3's S3 transfer methods)."""
+    from botocore.client import ClientCreator
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    speedups.share_client_methods()
+    speedups.share_client_methods()  # installing it again stacks nothing
+    sharing = ClientCreator._create_methods
+    assert getattr(sharing, "shares", False) and not getattr(sharing.__wrapped__, "shares", False)
+    first, second = (
+        boto3.client("autoscaling", region_name="us-east-1"),
+        boto3.client("autoscaling", region_name="eu-west-1"),
+    )
+    built = first.describe_auto_scaling_groups
+    assert type(first).__dict__["describe_auto_scaling_groups"] is type(second).__dict__["describe_auto_scaling_groups"]
+    assert built.__func__ is type(second).__dict__["describe_auto_scaling_groups"]
+    monkeypatch.setattr(ClientCreator, "_create_methods", sharing.__wrapped__)  # botocore's own
+    plain = boto3.client("autoscaling", region_name="us-east-1")
+    names = {n for n, v in type(plain).__dict__.items() if callable(v) and not n.startswith("_")}
+    assert names == {n for n, v in type(first).__dict__.items() if callable(v) and not n.startswith("_")}
+    assert type(plain)._PY_TO_OP_NAME == type(first)._PY_TO_OP_NAME
+    monkeypatch.undo()
+    s3 = boto3.client("s3", region_name="us-east-1")
+    assert callable(s3.upload_file) and "upload_file" not in type(first).__dict__

@@ -61,9 +61,7 @@ if COVERAGE:
                     for execution in sfn.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"]:
                         kind = "rollback" if "Rollback" in machine["name"] else "deploy"
                         state = None
-                        for event in sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)[
-                            "events"
-                        ]:
+                        for event in self.history(execution["executionArn"]):
                             if event["type"].endswith("StateEntered"):
                                 state = event["stateEnteredEventDetails"]["name"]
                                 entry["entered"].add(f"{kind}:{state}")

@@ -233,11 +233,16 @@ def test_approval_given_continues_the_deployment(local_aws):
 
     aws = local_aws()
     arn = aws.start_deploy(aws.world.request("2.0.0", approval=True))
-    aws.wait(arn, until="AwaitApproval")
+    aws.wait(arn, until="AwaitApproval")  # returns once the approval is asked for, not when the state is entered
+    assert aws.states_entered(arn)[-1] == "AwaitApproval" and approval.pending("web")["execution"] == arn
     approval.approve("web", "qa", "ship it")
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED", cause(desc)
     assert {"AwaitApproval", "ClearApproval"} <= set(aws.states_entered(arn))
+    # the harness reads moto's record; GetExecutionHistory, read page by page, lists the same states
+    assert aws.states_entered(arn) == [
+        e["stateEnteredEventDetails"]["name"] for e in aws.history(arn) if "stateEnteredEventDetails" in e
+    ]
 
 
 def test_a_second_deploy_while_one_runs_is_refused(local_aws):

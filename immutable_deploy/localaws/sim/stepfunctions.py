@@ -1,10 +1,12 @@
 """Step Functions for the local AWS, in simulated time: moto's interpreter runs the state machines;
 here its Wait states (Seconds, SecondsPath, Timestamp, TimestampPath) and Retry backoff let
-simulated time pass instead of sleeping, and its execution start/stop dates and history event
-timestamps are simulated times."""
+simulated time pass instead of sleeping, its retriers' full jitter is drawn from a seeded generator
+(``Scenario.jitter_seed``: a run repeats exactly), and its execution start/stop dates and history
+event timestamps are simulated times."""
 
 from __future__ import annotations
 
+import random
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +21,7 @@ class StepFunctionsTime:
         self.sim = sim
 
     def install(self) -> None:
-        from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+        from moto.stepfunctions.parser.asl.component.common.retry import jitter_strategy_decl, retrier_decl
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function import (
             timestamp,
             wait_function,
@@ -43,6 +45,8 @@ class StepFunctionsTime:
 
         patches.set(wait_function.WaitFunction, "_wait_interval", _wait_interval)
         patches.set(retrier_decl, "time", TimeShim(clock))
+        # the retriers' full jitter (random.uniform(0, interval)) from a generator of this simulator's own
+        patches.set(jitter_strategy_decl, "random", random.Random(self.sim.scenario.jitter_seed))
         patches.set(timestamp, "datetime", DatetimeShim(clock))
         self._install_timestamps()
 
