@@ -18,6 +18,8 @@ from blue_green.profiles import StoredProfile, read_parameter
 from immutable_deploy.cli import exitcodes
 
 DEFAULT_STACK = "ImmutableDeploy"
+#: events per page when a poll reads what is new, newest first: a poll every 2 s finds a few
+RECENT_PAGE = 25
 #: the stack's default, used when there is no stack to read ``ProfileParameterPrefix`` from
 DEFAULT_PROFILE_PREFIX = f"/immutable-deploy/{DEFAULT_STACK}/profiles/"
 
@@ -160,10 +162,16 @@ class Aws:
         return self.client("stepfunctions").describe_execution(executionArn=arn)
 
     def new_events(self, arn: str, after_id: int) -> list[dict]:
-        """History events with an id above ``after_id``, oldest first. Reads newest first and stops
-        at what was seen, so a long execution is not read again on every poll."""
+        """History events with an id above ``after_id``, oldest first. The first read (``after_id``
+        0) takes the history oldest first in pages of 1,000; a later one reads newest first in
+        pages of :data:`RECENT_PAGE` and stops at the first page that holds an event already seen,
+        so a poll costs one small page however long the execution has run."""
         sfn = self.client("stepfunctions")
-        kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 200, "reverseOrder": True}
+        kwargs: dict[str, Any] = {"executionArn": arn}
+        if after_id == 0:
+            kwargs.update(maxResults=1000)
+        else:
+            kwargs.update(maxResults=RECENT_PAGE, reverseOrder=True)
         fresh: list[dict] = []
         while True:
             page = sfn.get_execution_history(**kwargs)

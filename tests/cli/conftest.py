@@ -16,7 +16,7 @@ from immutable_deploy.cli import follow, main
 
 @pytest.fixture(autouse=True)
 def fast_follow(monkeypatch):
-    monkeypatch.setattr(follow, "POLL_SECONDS", 0.02)
+    monkeypatch.setattr(follow, "POLL_SECONDS", 0.05)
 
 
 @pytest.fixture(autouse=True)

@@ -192,3 +192,27 @@ def test_client_methods_are_built_once_per_service_and_every_client_has_them_all
     monkeypatch.undo()
     s3 = boto3.client("s3", region_name="us-east-1")
     assert callable(s3.upload_file) and "upload_file" not in type(first).__dict__
+
+
+def test_state_data_is_copied_as_deepcopy_would_and_json_paths_are_parsed_once(sfn) -> None:
+    import copy
+    from datetime import datetime, timezone
+
+    from moto.stepfunctions.parser.asl.eval import states
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    data = {"a": [1, 2.5, {"b": None, "c": True}], "d": "text", "when": datetime(2026, 12, 1, tzinfo=timezone.utc)}
+    copied = speedups.json_copy(data)
+    assert copied == copy.deepcopy(data)
+    assert copied["a"] is not data["a"] and copied["a"][2] is not data["a"][2]  # nothing shared
+    assert states.copy.deepcopy(data) == data  # the interpreter's copies go through it while installed
+    assert json_path.parse("$.a[2].c") is json_path.parse("$.a[2].c")  # parsed once
+    assert json_path.extract_json("$.d", data) == "text"
+    # and an execution reads paths as before (the fixture's machine: a Pass with a path, a Choice)
+    machine = sfn.create_state_machine(name="paths", definition=_definition("paths"), roleArn=ROLE)["stateMachineArn"]
+    run = _run(sfn, machine, 42)
+    assert run["status"] == "SUCCEEDED" and json.loads(run["output"]) == {
+        "value": 42,
+        "echo": {"seen": 42},
+        "size": "big",
+    }
