@@ -596,6 +596,43 @@ def _paged_execution_history(original: Callable) -> Callable:
     return get_execution_history
 
 
+# --- Step Functions: StopExecution of an execution waiting for a task token ------------------------------
+#
+# AWS ends a stopped execution at once (ABORTED), whatever it waits for. moto marks the program stopped
+# but its thread stays blocked in a waitForTaskToken state until the token is answered or the state
+# times out (an approval: an hour), so the execution stays RUNNING and its thread lives on. Here the
+# waiting task is woken, and what it then fails with does not turn the stopped execution into a failed
+# one (moto lets a later error replace "stopped").
+
+
+def _stop_wakes_waiting_tasks(original: Callable) -> Callable:
+    def stop(self: Any, stop_date: datetime, error: str | None, cause: str | None) -> None:
+        from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeFailure
+
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        env = getattr(self.exec_worker, "env", None)
+        if env is None:
+            return
+        for token, endpoint in list(env.callback_pool_manager._pool.items()):
+            if endpoint._outcome is None:  # still waiting: the program is stopped, so no state runs after it
+                endpoint.notify(CallbackOutcomeFailure(callback_id=token, error="States.Aborted", cause="stopped"))
+
+    stop.__wrapped__ = original  # type: ignore[attr-defined]
+    return stop
+
+
+def _stopped_stays_stopped(original: Callable) -> Callable:
+    def set_error(self: Any, error: Any) -> None:
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+        if isinstance(self._program_state, ProgramStopped):
+            return
+        original(self, error)
+
+    set_error.__wrapped__ = original  # type: ignore[attr-defined]
+    return set_error
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.autoscaling.models import AutoScalingBackend
@@ -624,11 +661,20 @@ def install() -> Callable[[], None]:
 
     original_history = StepFunctionResponse.get_execution_history
     StepFunctionResponse.get_execution_history = _paged_execution_history(original_history)  # type: ignore[method-assign]
+    from moto.stepfunctions.parser.asl.eval.environment import Environment
+    from moto.stepfunctions.parser.backend.execution import Execution
+
+    original_stop = Execution.stop
+    Execution.stop = _stop_wakes_waiting_tasks(original_stop)  # type: ignore[method-assign]
+    original_set_error = Environment.set_error
+    Environment.set_error = _stopped_stays_stopped(original_set_error)  # type: ignore[method-assign]
     undo_policies_and_tokens = _install_policies_and_tokens()
 
     def uninstall() -> None:
         ComparisonVariable._eval_body = original_compare  # type: ignore[method-assign]
         StepFunctionResponse.get_execution_history = original_history  # type: ignore[method-assign]
+        Execution.stop = original_stop  # type: ignore[method-assign]
+        Environment.set_error = original_set_error  # type: ignore[method-assign]
         undo_policies_and_tokens()
         AmiBackend.create_image = original  # type: ignore[method-assign]
         Rule.send_to_targets = original_send  # type: ignore[method-assign]

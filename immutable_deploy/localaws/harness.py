@@ -242,10 +242,34 @@ class LocalAws:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self.stop_running_executions()
         self._stack.close()
         from blue_green import aws as bg_aws
 
         bg_aws.reset_clients()
+
+    def stop_running_executions(self, timeout: float = 5) -> list[str]:
+        """Stop every execution still running (one waiting for an approval, one a test left behind) and
+        wait until each has ended: once moto stops, an execution thread left running would call AWS
+        from the next test's time (a real endpoint, or the next local AWS). Returns their ARNs."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        running = [
+            execution
+            for regions in list(stepfunctions_parser_backends.values())
+            for backend in list(regions.values())
+            for execution in backend._get_executions()
+            if not _ended(execution) and execution.exec_worker is not None
+        ]
+        stopped = datetime.now(timezone.utc) if self.clock is None else self.clock.now()
+        deadline = time.monotonic() + timeout
+        for execution in running:
+            while execution.exec_worker.env is None and time.monotonic() < deadline:  # its thread is starting
+                time.sleep(0.01)
+            execution.stop(stop_date=stopped, error="LocalAwsClosed", cause="the local AWS was closed")
+        while any(not _ended(e) for e in running) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return [e.exec_arn for e in running]
 
     def settle(self, seconds: float = 600) -> None:
         """Let simulated time pass so that what exists becomes ready (used after seeding blue)."""

@@ -499,3 +499,8 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return self._timeout_ms
+
+
+if __name__ == "__main__":  # `python -m immutable_deploy.localaws.stack`: synthesize into the cache, if stale
+    # (make test runs it beside the linters, so that the test session finds the template synthesized)
+    cached_template()

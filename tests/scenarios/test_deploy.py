@@ -262,6 +262,24 @@ def test_a_second_deploy_while_one_runs_is_refused(local_aws):
     assert aws.wait(first)["status"] == "SUCCEEDED"
 
 
+def test_closing_the_local_aws_stops_what_still_runs(local_aws):
+    # Given one deployment waiting for an approval and one polling for its staging instance
+    aws = local_aws()
+    waiting = aws.start_deploy(aws.world.request("2.0.0", approval=True, app="web"))
+    aws.wait(waiting, until="AwaitApproval")
+    other = aws.world.request("3.0.0", app="api")
+    other["profile"]["timing"]["poll_seconds"] = 600
+    polling = aws.start_deploy(other)
+    # When the one waiting for its approval is stopped (StopExecution), Then it ends ABORTED at once,
+    # as on AWS (moto kept it RUNNING until the approval state timed out, an hour later)
+    aws.client("stepfunctions").stop_execution(executionArn=waiting, error="Operator", cause="not today")
+    assert aws.wait(waiting, timeout=5)["status"] == "ABORTED"
+    # When the local AWS closes, Then what still runs is stopped (no thread of it calls AWS afterwards)
+    assert aws.stop_running_executions() == [polling]
+    assert aws._moto_execution(polling).exec_status.value == "ABORTED"
+    assert aws.stop_running_executions() == []
+
+
 def test_invalid_input_is_rejected_before_anything_is_created(local_aws):
     aws = local_aws()
     bad = aws.world.request("2.0.0")
