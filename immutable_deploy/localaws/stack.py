@@ -12,6 +12,7 @@ itself (moto's CloudFormation would put the state machines in a backend that doe
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import importlib
 import io
@@ -251,6 +252,20 @@ class _StackBuilder:
     def short(self, logical: str) -> str:
         return f"{self.stack_name}-{logical}"[:64]
 
+    def moto_backend(self, service: str) -> Any:
+        """moto's own model of ``service`` in the stack's account and region. The roles, log groups
+        and functions only need to exist, as CloudFormation would leave them: they are created
+        there directly, the same objects the API would make without its request and response
+        round trip (about 3 ms a resource, a tenth of every test that starts a local AWS)."""
+        from moto.awslambda.models import lambda_backends
+        from moto.iam.models import iam_backends
+        from moto.logs.models import logs_backends
+
+        if service == "iam":
+            return iam_backends[ACCOUNT]["global"]
+        backends: dict[str, Any] = {"lambda": lambda_backends, "logs": logs_backends}
+        return backends[service][ACCOUNT][self.region]
+
     def build(self) -> None:
         for creators in self.passes:
             for logical, res in self.resources.items():
@@ -262,10 +277,16 @@ class _StackBuilder:
 
     def _role(self, logical: str, props: dict) -> None:
         name = self.short(logical)
-        arn = self.client("iam").create_role(
-            RoleName=name, AssumeRolePolicyDocument=json.dumps(props.get("AssumeRolePolicyDocument", {}))
-        )["Role"]["Arn"]
-        self.physical[logical] = {"Ref": name, "Arn": arn}
+        role = self.moto_backend("iam").create_role(
+            role_name=name,
+            assume_role_policy_document=json.dumps(props.get("AssumeRolePolicyDocument", {})),
+            path="/",
+            permissions_boundary=None,
+            description="",
+            tags=[],
+            max_session_duration=None,
+        )
+        self.physical[logical] = {"Ref": name, "Arn": role.arn}
 
     def _table(self, logical: str, props: dict) -> None:
         name = self.short(logical)
@@ -283,7 +304,7 @@ class _StackBuilder:
 
     def _log_group(self, logical: str, props: dict) -> None:
         name = props.get("LogGroupName") or f"/aws/lambda/{self.short(logical)}"
-        self.client("logs").create_log_group(logGroupName=name)
+        self.moto_backend("logs").create_log_group(name, {})
         self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:logs:{self.region}:{ACCOUNT}:log-group:{name}:*"}
 
     def _layer(self, logical: str, props: dict) -> None:
@@ -317,15 +338,21 @@ class _StackBuilder:
     def _function(self, logical: str, props: dict) -> None:
         name = self.short(logical)
         env = self.resolve(props.get("Environment", {}).get("Variables", {}))
-        arn = self.client("lambda").create_function(
-            FunctionName=name,
-            Runtime="python3.12",
-            Role=self.resolve(props["Role"]),
-            Handler=props["Handler"],
-            Code={"ZipFile": _dummy_zip()},
-            Timeout=int(props.get("Timeout", 60)),
-            Environment={"Variables": env},
-        )["FunctionArn"]
+        arn = (
+            self.moto_backend("lambda")
+            .create_function(
+                {
+                    "FunctionName": name,
+                    "Runtime": "python3.12",
+                    "Role": self.resolve(props["Role"]),
+                    "Handler": props["Handler"],
+                    "Code": {"ZipFile": base64.b64encode(_dummy_zip()).decode()},  # as the API's JSON carries it
+                    "Timeout": int(props.get("Timeout", 60)),
+                    "Environment": {"Variables": env},
+                }
+            )
+            .function_arn
+        )
         self.physical[logical] = {"Ref": name, "Arn": arn}
         self.local.functions[name] = {"handler": props["Handler"], "env": env, "timeout": int(props.get("Timeout", 60))}
         self.local.env.update(env)
