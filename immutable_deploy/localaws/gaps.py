@@ -543,6 +543,16 @@ HISTORY_PAGE_DEFAULT = 100
 HISTORY_PAGE_MAX = 1000
 
 
+def execution_events(execution: Any) -> list[dict]:
+    """The history events moto's ``execution`` has recorded so far, read under moto's lock as moto keeps
+    them: neither deep-copied nor serialized, so read only (empty before its thread has started)."""
+    env = getattr(execution.exec_worker, "env", None)
+    if env is None:
+        return []
+    with env.event_manager._mutex:
+        return list(env.event_manager._history_event_list)
+
+
 def history_page(events: list[dict], *, max_results: int | None, reverse: bool, token: str | None) -> dict:
     """One GetExecutionHistory page of ``events`` (oldest first, ids ascending), as AWS pages it. The
     token names the id of the next event to return, so a history that grows between two calls
@@ -577,12 +587,10 @@ def _paged_execution_history(original: Callable) -> Callable:
 
         arn = self._get_param("executionArn")
         execution = self.stepfunction_backend.describe_execution(arn)
-        env = getattr(getattr(execution, "exec_worker", None), "env", None)
-        if env is None:  # not started yet, or moto's other Step Functions backend
+        if hasattr(execution, "exec_worker"):  # moto's record, without its deep copy of every event
+            events = execution_events(execution)
+        else:  # moto's other Step Functions backend (one that does not execute) keeps its own history
             events = self.stepfunction_backend.get_execution_history(arn)["events"]
-        else:  # read under moto's lock, without its deep copy of every event: only the page is copied
-            with env.event_manager._mutex:
-                events = list(env.event_manager._history_event_list)
         return ActionResult(
             history_page(
                 events,

@@ -22,7 +22,7 @@ from typing import Any
 import botocore.loaders
 import botocore.session
 
-from immutable_deploy.localaws import speedups
+from immutable_deploy.localaws import gaps, speedups
 from immutable_deploy.localaws.iam.enforce import IamRecorder, Mode
 from immutable_deploy.localaws.speedups import client as shared_client
 from immutable_deploy.localaws.stack import InProcessLambda, LocalStack, cached_template, create_stack
@@ -100,7 +100,6 @@ def provision(
     function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
     by ``cleanup``."""
     from blue_green import aws as bg_aws
-    from immutable_deploy.localaws import gaps
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
@@ -148,21 +147,11 @@ def _ended(execution: Any) -> bool:
     return execution.stop_date is not None and (status != "SUCCEEDED" or execution.output is not None)
 
 
-def _events(execution: Any) -> list[dict]:
-    """moto's execution's history events so far, as moto keeps them: not copied, not serialized (read
-    only; GetExecutionHistory deep-copies every event and then serializes them, milliseconds a call)."""
-    env = getattr(execution.exec_worker, "env", None)
-    if env is None:
-        return []
-    with env.event_manager._mutex:
-        return list(env.event_manager._history_event_list)
-
-
 def _reached(execution: Any, state: str) -> bool:
     """Whether moto's execution waits at the callback state ``state`` (the task that hands its token out
     has returned: TaskSubmitted) or has gone past it."""
     entered = False
-    for event in _events(execution):
+    for event in gaps.execution_events(execution):
         if event.get("stateEnteredEventDetails", {}).get("name") == state:
             entered = True
         elif entered and (event["type"] == "TaskSubmitted" or "stateExitedEventDetails" in event):
@@ -304,7 +293,7 @@ class LocalAws:
         DescribeExecution. Watches moto's own record of the execution rather than polling the API:
         a DescribeExecution or GetExecutionHistory costs milliseconds of serializing, which a 50 ms
         poll took from the execution it was waiting for."""
-        execution = self._moto_execution(execution_arn)
+        execution = self.moto_execution(execution_arn)
         deadline = time.monotonic() + timeout
         while not _ended(execution):
             if until and _reached(execution, until):
@@ -316,7 +305,8 @@ class LocalAws:
             time.sleep(0.01)
         return self.client("stepfunctions").describe_execution(executionArn=execution_arn)
 
-    def _moto_execution(self, execution_arn: str) -> Any:
+    def moto_execution(self, execution_arn: str) -> Any:
+        """moto's own record of the execution (its ``exec_status``, ``output``, ``exec_worker``)."""
         from moto.stepfunctions.responses import get_backend
 
         region, account = execution_arn.split(":")[3:5]
@@ -338,7 +328,7 @@ class LocalAws:
         them, read from moto's record of the execution)."""
         return [
             e["stateEnteredEventDetails"]["name"]
-            for e in _events(self._moto_execution(execution_arn))
+            for e in gaps.execution_events(self.moto_execution(execution_arn))
             if "stateEnteredEventDetails" in e
         ]
 

@@ -276,7 +276,7 @@ def test_closing_the_local_aws_stops_what_still_runs(local_aws):
     assert aws.wait(waiting, timeout=5)["status"] == "ABORTED"
     # When the local AWS closes, Then what still runs is stopped (no thread of it calls AWS afterwards)
     assert aws.stop_running_executions() == [polling]
-    assert aws._moto_execution(polling).exec_status.value == "ABORTED"
+    assert aws.moto_execution(polling).exec_status.value == "ABORTED"
     assert aws.stop_running_executions() == []
 
 
