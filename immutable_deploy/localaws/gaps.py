@@ -425,18 +425,14 @@ def _refuse_a_taken_name(original: Callable, kind: str, existing: Callable[[Any]
     return create
 
 
-def _install_policies_and_tokens() -> Callable[[], None]:
+def _install_policies_and_tokens(patches: Any) -> None:
+    """Scaling policies per group, and ClientToken and name checks (undone by ``patches.restore``)."""
     from moto.autoscaling.models import AutoScalingBackend, FakeScalingPolicy
     from moto.autoscaling.responses import AutoScalingResponse
     from moto.ec2.responses.instances import InstanceResponse
     from moto.ec2.responses.launch_templates import LaunchTemplates
 
-    saved: list[tuple[Any, str, Any]] = []
-
-    def patch(owner: Any, name: str, value: Any) -> None:
-        saved.append((owner, name, owner.__dict__[name]))
-        setattr(owner, name, value)
-
+    patch = patches.set
     patch(FakeScalingPolicy, "arn", property(_policy_arn))
     patch(FakeScalingPolicy, "policy_arn", property(_policy_arn))
     patch(
@@ -472,13 +468,6 @@ def _install_policies_and_tokens() -> Callable[[], None]:
             AutoScalingBackend.create_launch_configuration, "Launch Configuration", lambda b: b.launch_configurations
         ),
     )
-
-    def uninstall() -> None:
-        while saved:
-            owner, name, value = saved.pop()
-            setattr(owner, name, value)
-
-    return uninstall
 
 
 # --- Step Functions: a Choice rule on a path the input does not have -----------------------------------
@@ -647,46 +636,28 @@ def install() -> Callable[[], None]:
     from moto.ec2.models.amis import AmiBackend
     from moto.events.models import Rule
     from moto.ssm.models import Command
-
-    original = AmiBackend.create_image
-    if hasattr(original, "__wrapped__"):
-        return lambda: None
-    AmiBackend.create_image = _create_image_tagging_snapshots(original)  # type: ignore[method-assign]
-    original_send = Rule.send_to_targets
-    Rule.send_to_targets = _send_to_targets_with_step_functions(original_send)  # type: ignore[method-assign]
-    original_targets = Command._get_instance_ids_from_targets
-    Command._get_instance_ids_from_targets = _command_targets_only_when_given(original_targets)  # type: ignore[method-assign]
-    original_delete_lc = AutoScalingBackend.delete_launch_configuration
-    AutoScalingBackend.delete_launch_configuration = _launch_configuration_in_use_refused(original_delete_lc)  # type: ignore[method-assign]
-
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (
         ComparisonVariable,
     )
-
-    original_compare = ComparisonVariable._eval_body
-    ComparisonVariable._eval_body = _choice_path_must_exist(original_compare)  # type: ignore[method-assign]
-    from moto.stepfunctions.responses import StepFunctionResponse
-
-    original_history = StepFunctionResponse.get_execution_history
-    StepFunctionResponse.get_execution_history = _paged_execution_history(original_history)  # type: ignore[method-assign]
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.responses import StepFunctionResponse
 
-    original_stop = Execution.stop
-    Execution.stop = _stop_wakes_waiting_tasks(original_stop)  # type: ignore[method-assign]
-    original_set_error = Environment.set_error
-    Environment.set_error = _stopped_stays_stopped(original_set_error)  # type: ignore[method-assign]
-    undo_policies_and_tokens = _install_policies_and_tokens()
+    from immutable_deploy.localaws.sim.scheduler import Patches
 
-    def uninstall() -> None:
-        ComparisonVariable._eval_body = original_compare  # type: ignore[method-assign]
-        StepFunctionResponse.get_execution_history = original_history  # type: ignore[method-assign]
-        Execution.stop = original_stop  # type: ignore[method-assign]
-        Environment.set_error = original_set_error  # type: ignore[method-assign]
-        undo_policies_and_tokens()
-        AmiBackend.create_image = original  # type: ignore[method-assign]
-        Rule.send_to_targets = original_send  # type: ignore[method-assign]
-        Command._get_instance_ids_from_targets = original_targets  # type: ignore[method-assign]
-        AutoScalingBackend.delete_launch_configuration = original_delete_lc  # type: ignore[method-assign]
-
-    return uninstall
+    if hasattr(AmiBackend.create_image, "__wrapped__"):
+        return lambda: None
+    patches = Patches()
+    for owner, name, wrapper in (
+        (AmiBackend, "create_image", _create_image_tagging_snapshots),
+        (Rule, "send_to_targets", _send_to_targets_with_step_functions),
+        (Command, "_get_instance_ids_from_targets", _command_targets_only_when_given),
+        (AutoScalingBackend, "delete_launch_configuration", _launch_configuration_in_use_refused),
+        (ComparisonVariable, "_eval_body", _choice_path_must_exist),
+        (StepFunctionResponse, "get_execution_history", _paged_execution_history),
+        (Execution, "stop", _stop_wakes_waiting_tasks),
+        (Environment, "set_error", _stopped_stays_stopped),
+    ):
+        patches.set(owner, name, wrapper(getattr(owner, name)))
+    _install_policies_and_tokens(patches)
+    return patches.restore

@@ -145,24 +145,19 @@ def install() -> Callable[[], None]:
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    original = AmazonStateLanguageParser.__dict__["parse"]
-    if getattr(original, "__func__", None) is parse:
+    from immutable_deploy.localaws.sim.scheduler import Patches
+
+    if getattr(AmazonStateLanguageParser.__dict__["parse"], "__func__", None) is parse:
         return lambda: None
-    AmazonStateLanguageParser.parse = staticmethod(parse)  # type: ignore[method-assign]
-    listing = responses.method_names_from_class
-    responses.method_names_from_class = _method_names(listing)  # type: ignore[assignment]  # an lru_cache wrapper of it
-    saved: list[tuple[Any, str, Any]] = [(module, "copy", module.copy) for module in _interpreter_modules()]
-    saved += [(json_path, "parse", json_path.parse), (result_path, "parse", result_path.parse)]
-    for module, name, value in saved:
-        setattr(module, name, _JsonCopyModule if name == "copy" else functools.lru_cache(maxsize=1024)(value))
-
-    def uninstall() -> None:
-        AmazonStateLanguageParser.parse = original  # type: ignore[method-assign]
-        responses.method_names_from_class = listing
-        for module, name, value in saved:
-            setattr(module, name, value)
-
-    return uninstall
+    patches = Patches()
+    patches.set(AmazonStateLanguageParser, "parse", staticmethod(parse))
+    # an lru_cache wrapper of moto's listing
+    patches.set(responses, "method_names_from_class", _method_names(responses.method_names_from_class))
+    for module in _interpreter_modules():
+        patches.set(module, "copy", _JsonCopyModule)
+    for module in (json_path, result_path):
+        patches.set(module, "parse", functools.lru_cache(maxsize=1024)(module.parse))
+    return patches.restore
 
 
 def remember_valid_definitions() -> None:
