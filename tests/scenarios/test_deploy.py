@@ -89,7 +89,7 @@ def test_blue_green_behind_a_classic_elb(local_aws):
     alarms = boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]
     green_alarms = [a for a in alarms if {"Name": "AutoScalingGroupName", "Value": out["green_asg"]} in a["Dimensions"]]
     assert len(green_alarms) == 1 and green_alarms[0]["AlarmActions"] == [policies[0]["PolicyARN"]]
-    # and the path went through every phase, polling while AWS was not ready
+    # and the path went through every phase, left_waiting while AWS was not ready
     states = aws.states_entered(arn)
     for state in (
         "LaunchStaging",
@@ -263,20 +263,20 @@ def test_a_second_deploy_while_one_runs_is_refused(local_aws):
 
 
 def test_closing_the_local_aws_stops_what_still_runs(local_aws):
-    # Given one deployment waiting for an approval and one polling for its staging instance
+    # Given two deployments, of two apps, each waiting for its approval (an execution that polls runs
+    # to its end in virtual time, so it cannot be relied on to be still running when the test closes)
     aws = local_aws()
     waiting = aws.start_deploy(aws.world.request("2.0.0", approval=True, app="web"))
     aws.wait(waiting, until="AwaitApproval")
-    other = aws.world.request("3.0.0", app="api")
-    other["profile"]["timing"]["poll_seconds"] = 600
-    polling = aws.start_deploy(other)
+    left_waiting = aws.start_deploy(aws.world.request("3.0.0", approval=True, app="api"))
+    aws.wait(left_waiting, until="AwaitApproval")
     # When the one waiting for its approval is stopped (StopExecution), Then it ends ABORTED at once,
     # as on AWS (moto kept it RUNNING until the approval state timed out, an hour later)
     aws.client("stepfunctions").stop_execution(executionArn=waiting, error="Operator", cause="not today")
     assert aws.wait(waiting, timeout=5)["status"] == "ABORTED"
     # When the local AWS closes, Then what still runs is stopped (no thread of it calls AWS afterwards)
-    assert aws.stop_running_executions() == [polling]
-    assert aws.moto_execution(polling).exec_status.value == "ABORTED"
+    assert aws.stop_running_executions() == [left_waiting]
+    assert aws.moto_execution(left_waiting).exec_status.value == "ABORTED"
     assert aws.stop_running_executions() == []
 
 
