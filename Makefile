@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+# Python keeps the bytecode of what it imports (in __pycache__/, ignored by git) even where the shell
+# says not to: the suite runs in 4 processes and several subprocesses, and each would otherwise compile
+# the project's modules and rewrite the tests' asserts again (5 of the 11 s of CPU a collection takes)
+export PYTHONDONTWRITEBYTECODE :=
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
 .PHONY: demo test unit integration scenarios lint synth diagram docs docs-serve mutation lock clean
@@ -28,7 +32,8 @@ demo: $(STAMP)
 ## (a clean checkout has none: about 10 s of CDK synth the test session would otherwise wait for)
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP)
-	@mkdir -p .build; $(PY) -m immutable_deploy.localaws.stack > .build/warm.log 2>&1 & warm=$$!; \
+	@mkdir -p .build; { $(PY) -m compileall -q -x "lambdas/layer" app.py stacks statemachine lambdas immutable_deploy tests \
+	  && $(PY) -m immutable_deploy.localaws.stack; } > .build/warm.log 2>&1 & warm=$$!; \
 	  $(MAKE) --no-print-directory lint; linted=$$?; wait $$warm; \
 	  if [ $$linted -ne 0 ]; then exit $$linted; fi
 	@$(PY) -m pytest -n $(WORKERS) --dist worksteal
