@@ -26,10 +26,6 @@ PACKAGES = ("blue_green", "handlers")
 
 
 def _mutated_source() -> Path:
-    given = os.environ.get("IMMUTABLE_DEPLOY_LAMBDAS_UNDER_TEST")  # a changed copy of lambdas/ (test_sample.py)
-    if given:
-        sys.path.insert(0, given)
-        return Path(given).resolve()
     for entry in sys.path:
         path = Path(entry)
         if path.name == "src" and path.parent.name == "mutants" and (path / "blue_green").is_dir():

@@ -2,19 +2,17 @@
 
 * Every state machine mutant (tests/mutation/asl.py) runs against the definition pins here, in this
   process: each mutant of a Retry, a timeout or a Catch must be killed by them.
-* The three one-line breaks that once passed the whole suite (issue #8) are applied again, each to
-  a copy of the code, and the tests that must notice them run against it and must fail:
-  TransientAwsError dropped from the states' Retry, green's AlarmNotification no longer held until
-  the switch, and the audit no longer reporting blue's processes left suspended.
+* The three one-line breaks that once passed the whole suite (issue #8) are applied again, and the
+  tests that must notice them run against them and must fail: TransientAwsError dropped from the
+  states' Retry (a changed definition), green's AlarmNotification no longer held until the switch and
+  the audit no longer reporting blue's processes left suspended (a changed line of the Lambda code,
+  compiled into the loaded module for the test's time: tests/mutation/inplace.py).
 """
 
 from __future__ import annotations
 
 import copy
 import os
-import shutil
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 from typing import Any, Iterator
@@ -23,8 +21,9 @@ import pytest
 
 from immutable_deploy.localaws.harness import LocalAws
 from immutable_deploy.localaws.stack import cached_template
-from tests.mutation import asl, run
+from tests.mutation import asl, inplace, run
 from tests.mutation.equivalent import EQUIVALENT
+from tests.scenarios import test_documented_failures, test_fidelity
 
 ROOT = Path(__file__).resolve().parents[2]
 #: the operators the definition pins alone must kill, every one of their mutants
@@ -104,73 +103,42 @@ def test_dropping_transient_aws_error_from_the_retry_is_noticed(template, broken
         )
 
 
-def run_against_changed_code(
-    tmp_path: Path, file: str, old: str, new: str, tests: list[str]
-) -> subprocess.CompletedProcess:
-    """Run ``tests`` with lambdas/ replaced by a copy where ``old`` is ``new`` in ``file``."""
-    copy_root = tmp_path / "lambdas"
-    shutil.copytree(ROOT / "lambdas", copy_root, ignore=shutil.ignore_patterns("__pycache__", "layer"))
-    path = copy_root / file
-    source = path.read_text()
-    assert source.count(old) == 1, f"{file} no longer holds the line this break changes: update the sample"
-    path.write_text(source.replace(old, new))
-    env = {**os.environ, "IMMUTABLE_DEPLOY_LAMBDAS_UNDER_TEST": str(copy_root)}
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-x",
-            "-p",
-            "tests.mutation.mutmut_plugin",
-            "-p",
-            "no:cacheprovider",
-            *tests,
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-
-
+#: each break: the module, the line as it is, the line broken, what it changes, and the test that must
+#: notice it
 BREAKS = {
     "green's alarm scaling no longer held until the switch": (
-        "blue_green/logic/fleet.py",
+        "blue_green.logic.fleet",
         'HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]',
         'HELD_UNTIL_SWITCH = ["ScheduledActions"]',
-        [
-            "tests/scenarios/test_fidelity.py::test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held"
-        ],
+        ["HELD_UNTIL_SWITCH"],
+        test_fidelity.test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held,
     ),
     "the audit no longer reports blue's processes left suspended": (
-        "blue_green/logic/audit.py",
+        "blue_green.logic.audit",
         "        if arn in suspended_by or plan.names.short_id in suspended_by:\n",
         "        if False:\n",
-        ["tests/scenarios/test_documented_failures.py::test_a_failed_restore_blue_goes_on_to_check_blue"],
+        ["left_behind"],
+        test_documented_failures.test_a_failed_restore_blue_goes_on_to_check_blue,
     ),
 }
 
 
 @pytest.mark.parametrize("name", list(BREAKS))
-def test_a_break_that_once_passed_the_suite_is_noticed(tmp_path, name):
-    file, old, new, tests = BREAKS[name]
-    result = run_against_changed_code(tmp_path, file, old, new, tests)
-    # the run failed, and because the named test did (not an error of the run itself)
-    assert result.returncode == 1 and f"FAILED {tests[0]}" in result.stdout, (
-        result.stdout[-3000:] + result.stderr[-2000:]
-    )
+def test_a_break_that_once_passed_the_suite_is_noticed(local_aws, name):
+    module, old, new, changes, test = BREAKS[name]
+    with inplace.changed_source(module, old, new) as changed:
+        assert changed == changes
+        with pytest.raises(AssertionError):
+            test(local_aws)
 
 
-def test_the_same_tests_pass_against_an_unchanged_copy(tmp_path):
-    # the copy itself (and the plugin that pins the imports to it) changes nothing
-    tests = [t for _, _, _, ts in BREAKS.values() for t in ts]
-    file, line, _, _ = next(iter(BREAKS.values()))
-    result = run_against_changed_code(tmp_path, file, line, line, tests)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "FAILED" not in result.stdout and "ERROR" not in result.stdout
+@pytest.mark.parametrize("name", list(BREAKS))
+def test_the_same_test_passes_with_the_source_unchanged(local_aws, name):
+    # the mechanism itself (every function of the module takes the code compiled again) changes nothing
+    module, old, _, _, test = BREAKS[name]
+    with inplace.changed_source(module, old, old) as changed:
+        assert changed == []
+        test(local_aws)
 
 
 @pytest.mark.parametrize(
