@@ -16,16 +16,12 @@ import aws_cdk as cdk
 from constructs import Construct, IConstruct
 
 PREFIX = "AwsSolutions::"
-#: (construct path, acknowledged id) of every acknowledgment made in this process: a test compares
-#: them with the validation report, so that an acknowledgment matching nothing (stale) is caught
-ACKNOWLEDGED: list[tuple[str, str]] = []
 
 
 def acknowledge(scope: IConstruct, findings: dict[str, str]) -> None:
     cdk.Validations.of(scope).acknowledge(
         *[cdk.Acknowledgment(id=PREFIX + finding, reason=reason) for finding, reason in findings.items()]
     )
-    ACKNOWLEDGED.extend((scope.node.path, PREFIX + finding) for finding in findings)
 
 
 def flatten(value: Any) -> str:

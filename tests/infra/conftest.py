@@ -29,9 +29,21 @@ def synth_example(outdir: Path, monkeypatch: pytest.MonkeyPatch, **context: Any)
 
 
 @pytest.fixture(scope="session")
-def example_template(tmp_path_factory) -> dict:
+def example_assembly(tmp_path_factory) -> Path:
+    """The cloud assembly (cdk.out) of the example synth: template, cdk-nag's validation report, metadata."""
+    outdir = tmp_path_factory.mktemp("example")
     with pytest.MonkeyPatch.context() as monkeypatch:
-        return synth_example(tmp_path_factory.mktemp("example"), monkeypatch)
+        synth_example(outdir, monkeypatch)
+    return outdir
+
+
+@pytest.fixture(scope="session")
+def example_template(example_assembly) -> dict:
+    return stack_template(example_assembly)
+
+
+def stack_template(assembly: Path, stack: str = "ImmutableDeploy") -> dict:
+    return json.loads((assembly / f"{stack}.template.json").read_text())
 
 
 def resolve(template: dict, value: Any) -> Any:
@@ -89,4 +101,14 @@ def as_list(value: Any) -> list:
     return value if isinstance(value, list) else [value]
 
 
-__all__ = ["ACCOUNT", "REGION", "as_list", "json", "resolve", "role_policies", "statements", "synth_example"]
+__all__ = [
+    "ACCOUNT",
+    "REGION",
+    "as_list",
+    "json",
+    "resolve",
+    "role_policies",
+    "stack_template",
+    "statements",
+    "synth_example",
+]

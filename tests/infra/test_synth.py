@@ -2,7 +2,8 @@
 credentials) and bound to an account and region (what ``cdk deploy`` does once the CDK CLI has
 credentials: it sets CDK_DEFAULT_ACCOUNT/CDK_DEFAULT_REGION). cdk-nag's AwsSolutions pack runs in
 every synth and fails it on an unacknowledged finding; here every acknowledgment must also match a
-finding in each form (an acknowledgment written for one form only would be stale in the other)."""
+finding in each form (an acknowledgment written for one form only would be stale in the other).
+The bound form is also synthesized as the CDK CLI runs it: ``python app.py`` in a process of its own."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import aws_cdk as cdk
 import pytest
 
 import app as cdk_app
-from stacks import nag
+from tests.infra.conftest import stack_template
 
 ROOT = Path(__file__).resolve().parents[2]
 INVENTORY = str(ROOT / "examples" / "inventory")
@@ -27,25 +28,68 @@ ENVIRONMENTS = {
 }
 
 
-def synth(tmp: Path, env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> tuple[dict, dict, list[str]]:
-    """Synthesize the app as app.py does (without bundling the layer): template, validation report,
-    and the acknowledgments made."""
-    for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
-        monkeypatch.delenv(key, raising=False)
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    nag.ACKNOWLEDGED.clear()
-    app = cdk.App(context={"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}, outdir=str(tmp))
-    stack = cdk_app.build(app)
-    assembly = app.synth()  # raises when cdk-nag reports an unacknowledged finding
-    report = json.loads((tmp / "validation-report.json").read_text())
-    return assembly.get_stack_by_name(stack.stack_name).template, report, [a for _, a in nag.ACKNOWLEDGED]
+def read_assembly(outdir: Path, stack: str = "ImmutableDeploy") -> tuple[dict, dict, list[str]]:
+    """The template, cdk-nag's validation report and every acknowledgment made (the construct
+    metadata ``aws:cdk:acknowledged-rules``, stale ones included) of a cloud assembly."""
+    manifest = json.loads((outdir / "manifest.json").read_text())["artifacts"][stack]
+    metadata = dict(manifest.get("metadata", {}))
+    if "additionalMetadataFile" in manifest:
+        metadata.update(json.loads((outdir / manifest["additionalMetadataFile"]).read_text()))
+    acknowledged = [
+        rule
+        for entries in metadata.values()
+        for entry in entries
+        if entry["type"] == "aws:cdk:acknowledged-rules"
+        for rule in entry["data"]
+    ]
+    report = json.loads((outdir / "validation-report.json").read_text())
+    return stack_template(outdir, stack), report, acknowledged
+
+
+def synth_in_this_process(outdir: Path) -> None:
+    """Environment-agnostic: app.build without CDK_DEFAULT_ACCOUNT/REGION (``python app.py`` without
+    credentials), in this process (the layer is not bundled)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
+            monkeypatch.delenv(key, raising=False)
+        app = cdk.App(context={"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}, outdir=str(outdir))
+        cdk_app.build(app)
+        app.synth()  # raises when cdk-nag reports an unacknowledged finding
+
+
+def synth_as_the_cdk_cli_runs_it(outdir: Path, environment: dict[str, str]) -> None:
+    """``python app.py`` in a process of its own, as the CDK CLI runs it with credentials: it sets
+    CDK_DEFAULT_ACCOUNT/REGION, the output directory and the context in the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
+    env.update(
+        {
+            **environment,
+            "CDK_OUTDIR": str(outdir),
+            "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        }
+    )
+    process = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300, check=False
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
 
 
 @pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
 def synthesized(request, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        yield request.param, *synth(tmp_path_factory.mktemp(request.param), ENVIRONMENTS[request.param], monkeypatch)
+    """Each form synthesized once, each a different way (a second synth of one form would only repeat
+    it): agnostic in this process; eu-west-1 by ``python app.py``; us-east-1 is the example synth the
+    other infra tests read (tests/infra/conftest.py: the same inventory, account and region)."""
+    name = request.param
+    if name == "us-east-1":
+        outdir = request.getfixturevalue("example_assembly")
+    else:
+        outdir = tmp_path_factory.mktemp(name)
+        if name == "agnostic":
+            synth_in_this_process(outdir)
+        else:
+            synth_as_the_cdk_cli_runs_it(outdir, ENVIRONMENTS[name])
+    return name, *read_assembly(outdir)
 
 
 def test_cdk_nag_passes_and_every_acknowledgment_matches_a_finding(synthesized):
@@ -54,6 +98,7 @@ def test_cdk_nag_passes_and_every_acknowledgment_matches_a_finding(synthesized):
     assert plugin["pluginName"] == "AwsSolutions"
     assert plugin["conclusion"] == "success" and plugin["violations"] == []
     used = {v["acknowledgedId"] for v in plugin["suppressedViolations"]}
+    assert used and used <= set(acknowledged)  # the assembly's record of the acknowledgments is read whole
     stale = sorted(set(acknowledged) - used)
     assert not stale, f"{name}: acknowledgments that match no finding: {stale}"
     for violation in plugin["suppressedViolations"]:
@@ -68,26 +113,3 @@ def test_environment_bound_arns_are_concrete(synthesized):
     else:
         assert "AWS::AccountId" not in policies and "AWS::Region" not in policies
         assert f":{name}:123456789012:" in policies
-
-
-def test_python_app_py_synthesizes_as_the_cdk_cli_runs_it(tmp_path):
-    # Given the entry point as the CDK CLI runs it with credentials (CDK_DEFAULT_ACCOUNT/REGION set),
-    # in a process of its own (the environment-agnostic form is app.build without them: the
-    # "agnostic" synth above, in this process, where a second node runtime would only repeat it)
-    outdir = tmp_path / "eu-west-1"
-    env = {k: v for k, v in os.environ.items() if k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
-    env.update(
-        {
-            **ENVIRONMENTS["eu-west-1"],
-            "CDK_OUTDIR": str(outdir),
-            "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}),
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        }
-    )
-    process = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300, check=False
-    )
-    # When it synthesizes, Then it succeeds, bound to its environment
-    assert process.returncode == 0, process.stderr[-3000:]
-    template = json.dumps(json.loads((outdir / "ImmutableDeploy.template.json").read_text()))
-    assert ":eu-west-1:123456789012:" in template and '"Ref": "AWS::AccountId"' not in template
