@@ -5,9 +5,10 @@ moto's Step Functions parses a definition with ANTLR when the state machine is c
 when it is validated, and again at the start of every execution: about 1.2 s for the deploy
 definition on this machine, which made it most of a scenario test's time. What takes the time is
 the lexing and parsing into a syntax tree; turning the tree into the components an execution runs
-(moto's ``Preprocessor``) is cheap. So the tree is kept, keyed by the definition's text, and every
-call still gets components of its own from a fresh preprocessor: no execution shares state with
-another, and a definition that does not parse still fails as before (failures are not kept).
+(moto's ``Preprocessor``) is cheaper, the more so as each rule's text is kept with it. So the tree
+is kept, keyed by the definition's text, and every call still gets components of its own from a
+fresh preprocessor: no execution shares state with another, and a definition that does not parse
+still fails as before (failures are not kept).
 
 **moto's request dispatch lists a response class's methods once per class**, not with
 ``inspect.getmembers`` at every request (3% of a scenario's time).
@@ -77,7 +78,25 @@ def _tree(definition: str) -> Any:
     tree = parser.state_machine()
     if listener.errors:
         raise ASLParserException(errors=listener.errors)
+    _keep_texts(tree)
     return tree
+
+
+def _keep_texts(tree: Any) -> None:
+    """Give every rule of a parsed tree its text once: moto's preprocessor asks each rule for it
+    (ANTLR joins it from the tokens below at every call), half of the 80 ms an execution of the
+    deploy machine spent turning the kept tree into its components. The tree is never changed after
+    the parse, so the text a rule had then is its text for good."""
+    from antlr4 import ParserRuleContext
+
+    order, stack = [], [tree]
+    while stack:  # every rule, each after its parent: read backwards, each after its children
+        node = stack.pop()
+        order.append(node)
+        stack.extend(child for child in node.children or () if isinstance(child, ParserRuleContext))
+    for node in reversed(order):
+        text = "".join(child.getText() for child in node.children or ())
+        node.getText = functools.partial(str, text)  # the instance's own, before the class's method
 
 
 _lock = threading.Lock()
@@ -212,11 +231,33 @@ def reuse_interpreter_clients() -> None:
             module.boto_client_for = reusing  # type: ignore[attr-defined]
 
 
+def _share_service_models(creator: Any) -> None:
+    """botocore makes a new ``ServiceModel`` over the (shared, loaded once) description for every
+    client, so every client resolves its shapes and operations again and scans all of them for
+    endpoint discovery (EC2 has more than 700). The model is read-only: one per description serves
+    every client of the service, with its caches warm."""
+    load = creator._load_service_model
+    models: dict[tuple[str, str | None, int], tuple[Any, Any]] = {}
+    lock = threading.Lock()
+
+    def sharing(self: Any, service_name: str, api_version: str | None = None) -> Any:
+        description = self._loader.load_service_model(service_name, "service-2", api_version=api_version)
+        key = (service_name, api_version, id(description))
+        with lock:
+            if key not in models:  # the description is kept with the model: its id cannot be reused
+                models[key] = (description, load(self, service_name, api_version))
+            return models[key][1]
+
+    sharing.__wrapped__ = load  # type: ignore[attr-defined]
+    creator._load_service_model = sharing
+
+
 def share_client_methods() -> None:
     """botocore's ``ClientCreator._create_methods`` builds a function for every operation of the service
     each time a client is created. The functions depend only on the operation's names, so they are
     built once per service model and every client class gets a copy of that dictionary (the
-    ``creating-client-class`` handlers still run for each class and may add to their copy)."""
+    ``creating-client-class`` handlers still run for each class and may add to their copy). The
+    service model itself is shared too (:func:`_share_service_models`)."""
     from botocore.client import ClientCreator
 
     create = ClientCreator._create_methods
@@ -224,6 +265,7 @@ def share_client_methods() -> None:
         return
     built: dict[tuple[str, int], tuple[Any, dict]] = {}
     lock = threading.Lock()
+    _share_service_models(ClientCreator)
 
     def sharing(self: Any, service_model: Any) -> dict:
         description = service_model._service_description

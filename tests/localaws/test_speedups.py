@@ -182,6 +182,8 @@ def test_client_methods_are_built_once_per_service_and_every_client_has_them_all
         boto3.client("autoscaling", region_name="eu-west-1"),
     )
     built = first.describe_auto_scaling_groups
+    assert first.meta.service_model is second.meta.service_model  # read-only, shared with its caches
+    assert boto3.client("ec2", region_name="us-east-1").meta.service_model.service_name == "ec2"
     assert type(first).__dict__["describe_auto_scaling_groups"] is type(second).__dict__["describe_auto_scaling_groups"]
     assert built.__func__ is type(second).__dict__["describe_auto_scaling_groups"]
     monkeypatch.setattr(ClientCreator, "_create_methods", sharing.__wrapped__)  # botocore's own
@@ -216,3 +218,19 @@ def test_state_data_is_copied_as_deepcopy_would_and_json_paths_are_parsed_once(s
         "echo": {"seen": 42},
         "size": "big",
     }
+
+
+def test_every_rule_of_a_kept_tree_has_the_text_antlr_would_join_for_it() -> None:
+    from antlr4 import ParserRuleContext
+
+    tree = speedups._tree(_definition("texts"))
+    rules, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        rules.append(node)
+        stack.extend(c for c in node.children or () if isinstance(c, ParserRuleContext))
+    assert len(rules) > 50
+    for node in rules:
+        assert "getText" in vars(node)  # kept with the rule
+        assert node.getText() == ParserRuleContext.getText(node)  # what ANTLR joins from the tokens
+    assert tree.getText() == "".join(_definition("texts").split()) + "<EOF>"  # every token, no blanks
