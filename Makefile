@@ -28,12 +28,13 @@ demo: $(STAMP)
 ## test: the linters (ruff, mypy), then the whole test suite, exactly as CI runs it, in pytest-xdist workers:
 ## one more than the cores (the scenarios wait on their executions' threads; on 2 cores 3 workers took
 ## 4m09 where 2 took 4m40 and 4 more), or `make test WORKERS=1` for one process
-## While the linters run (one core), the stack the tests run is synthesized into its cache on the other
-## (a clean checkout has none: about 10 s of CDK synth the test session would otherwise wait for)
+## While the linters run (one core), every form of the stack the tests read is synthesized into its cache
+## on the other (tests/warm.py: one node runtime, about 20 s on a clean checkout, instead of 10 s more in
+## each test process that would synthesize)
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP)
 	@mkdir -p .build; { $(PY) -m compileall -q -x "lambdas/layer" app.py stacks statemachine lambdas immutable_deploy tests \
-	  && $(PY) -m immutable_deploy.localaws.stack; } > .build/warm.log 2>&1 & warm=$$!; \
+	  && $(PY) -m tests.warm; } > .build/warm.log 2>&1 & warm=$$!; \
 	  $(MAKE) --no-print-directory lint; linted=$$?; wait $$warm; \
 	  if [ $$linted -ne 0 ]; then exit $$linted; fi
 	@$(PY) -m pytest -n $(WORKERS) --dist worksteal

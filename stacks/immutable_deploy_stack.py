@@ -27,7 +27,7 @@ from stacks import nag
 from stacks.functions import HandlerFunctions
 from stacks.inventory import StoredProfiles
 from stacks.permissions import Scope, parse_roles
-from stacks.release_trigger import ReleaseTrigger
+from stacks.release_trigger import ReleaseTrigger, settings_from
 from statemachine.deploy import DeployDefinition
 from statemachine.rollback import RollbackDefinition
 
@@ -45,6 +45,16 @@ def context_flag(scope: Construct, key: str) -> bool:
 class ImmutableDeployStack(cdk.Stack):
     def __init__(self, scope: Construct, construct_id: str, *, inventory: Path | None = None, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # every context value is checked before anything is created: an invalid one fails the synth
+        # at once, with a message naming its context key
+        trigger_settings = settings_from(
+            self.node.try_get_context("event_bus_name"),
+            self.node.try_get_context("release_event_accounts"),
+            self.node.try_get_context("release_event_source"),
+            self.node.try_get_context("release_event_principals"),
+        )
+        self.allow_request_profiles = context_flag(self, "allow_request_profiles")
+        instance_roles = parse_roles(self.node.try_get_context("instance_roles"))
         deploy_name = f"{construct_id}-Deploy"
         rollback_name = f"{construct_id}-Rollback"
 
@@ -79,12 +89,11 @@ class ImmutableDeployStack(cdk.Stack):
             )
             for name in (deploy_name, rollback_name)
         ]
-        self.allow_request_profiles = context_flag(self, "allow_request_profiles")
         self.permission_scope = Scope.from_inventory(
             {app: stored.profile for app, stored in self.profiles.stored.items()},
             {app: list(stored.overridable) for app, stored in self.profiles.stored.items()},
             allow_request_profiles=self.allow_request_profiles,
-            instance_roles=parse_roles(self.node.try_get_context("instance_roles")),
+            instance_roles=instance_roles,
         )
         self.functions = HandlerFunctions(
             self,
@@ -113,15 +122,7 @@ class ImmutableDeployStack(cdk.Stack):
             [self.functions.request, self.functions.lock, self.functions.traffic],
         )
 
-        self.trigger = ReleaseTrigger(
-            self,
-            "ReleaseTrigger",
-            machine=self.deploy,
-            event_bus_name=self.node.try_get_context("event_bus_name"),
-            sender_accounts=self.node.try_get_context("release_event_accounts"),
-            sender_principals=self.node.try_get_context("release_event_principals"),
-            source=self.node.try_get_context("release_event_source"),
-        )
+        self.trigger = ReleaseTrigger(self, "ReleaseTrigger", machine=self.deploy, settings=trigger_settings)
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)

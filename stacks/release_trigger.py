@@ -252,25 +252,15 @@ def bus_policy(stack: Stack, bus_name: str, accounts: list[str], principals: lis
 
 class ReleaseTrigger(Construct):
     """The release rule and its dead-letter queue, on the stack's own release bus (created here, with
-    its policy) or, with ``event_bus_name``, on that existing bus. The arguments are the raw context
-    values (validated here; an invalid one fails the synth with a message naming its context key)."""
+    its policy) or, with ``event_bus_name``, on that existing bus. ``settings``: the context values,
+    validated by :func:`settings_from` (the stack does it first, before it creates anything)."""
 
     def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        machine: sfn.IStateMachine,
-        event_bus_name: Any = None,
-        sender_accounts: Any = None,
-        source: Any = None,
-        sender_principals: Any = None,
+        self, scope: Construct, construct_id: str, *, machine: sfn.IStateMachine, settings: TriggerSettings
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
-        existing, accounts, source, principals = settings_from(
-            event_bus_name, sender_accounts, source, sender_principals
-        )
+        existing, accounts, source, principals = settings
         bus: events.IEventBus | None
         if existing is None:
             #: the accounts the bus policy admits

@@ -28,6 +28,7 @@ from typing import Any, Callable
 
 from immutable_deploy.localaws.iam.enforce import running_as
 from immutable_deploy.localaws.speedups import client as shared_client
+from immutable_deploy.localaws.synth import cached_template, synthesize  # noqa: F401 - where callers find them
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -42,70 +43,6 @@ def ensure_import_paths() -> None:
 
 
 ensure_import_paths()
-
-
-#: CDK context of the local AWS's stack: requests may carry whole profiles (most tests send them), and
-#: the functions may pass the sample world's instance role (world.py: the profile web-instance holds
-#: the role web-instance) to EC2, as a real stack may pass the roles its inventory's profiles name
-LOCAL_CONTEXT = {"allow_request_profiles": True, "instance_roles": ["web-instance"]}
-
-
-def synthesize(stack_name: str = "ImmutableDeploy", outdir: str | None = None, context: dict | None = None) -> dict:
-    """Synthesize the CDK app in this process (without bundling the dependencies layer) and return
-    the stack's CloudFormation template. ``context``: more CDK context values (e.g. ``event_bus_name``)
-    over :data:`LOCAL_CONTEXT` (``{"allow_request_profiles": False}`` synthesizes the default stack)."""
-    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
-    import aws_cdk as cdk
-
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    import app as cdk_app
-
-    app = cdk.App(
-        context={**LOCAL_CONTEXT, **(context or {}), "aws:cdk:bundling-stacks": [], "stack_name": stack_name},
-        outdir=outdir,
-    )
-    stack = cdk_app.build(app)
-    assembly = app.synth()
-    return assembly.get_stack_by_name(stack.stack_name).template
-
-
-def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
-    """The synthesized template, cached under .build/ by a hash of everything that shapes it: the CDK
-    app, its context, the inventory (``inventory/`` of the working directory, as app.py reads it)
-    and the code that turns the inventory into stored profile parameters."""
-    digest = hashlib.sha256()
-    shaping = [
-        ROOT / "app.py",
-        ROOT / "cdk.json",
-        ROOT / "stacks",
-        ROOT / "statemachine",
-        LAMBDAS / "blue_green" / "profiles.py",
-        LAMBDAS / "blue_green" / "models" / "request.py",
-        LAMBDAS / "blue_green" / "phases.py",
-        LAMBDAS / "blue_green" / "contract.py",
-    ]
-    for path in shaping:
-        files = [path] if path.is_file() else sorted(path.rglob("*.py"))
-        for f in files:
-            digest.update(f.read_bytes())
-    inventory = Path("inventory")
-    if inventory.is_dir():
-        for f in sorted(inventory.iterdir()):
-            if f.suffix in (".yaml", ".yml", ".json"):
-                digest.update(f.name.encode() + f.read_bytes())
-    digest.update(json.dumps(LOCAL_CONTEXT, sort_keys=True).encode())
-    digest.update(stack_name.encode())
-    cache = ROOT / ".build" / f"template-{digest.hexdigest()[:16]}.json"
-    if cache.exists():
-        return json.loads(cache.read_text())
-    template = synthesize(stack_name)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    # written whole, then renamed: test processes running side by side (pytest -n) may read it meanwhile
-    partial = cache.with_suffix(f".{os.getpid()}.tmp")
-    partial.write_text(json.dumps(template))
-    partial.replace(cache)
-    return template
 
 
 class _Resolver:

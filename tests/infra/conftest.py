@@ -1,6 +1,7 @@
 """The stack as a team deploys it: the example inventory (examples/inventory: app web), requests
 may not carry profiles (the default), bound to account 123456789012 in us-east-1 as ``cdk deploy``
-binds it. Synthesized once per session (cdk-nag runs in the synth)."""
+binds it. Synthesized once per change of the code (cdk-nag runs in the synth; the assembly is kept,
+immutable_deploy/localaws/synth.py)."""
 
 from __future__ import annotations
 
@@ -8,42 +9,57 @@ import json
 from pathlib import Path
 from typing import Any
 
-import aws_cdk as cdk
 import pytest
 
-import app as cdk_app
+from immutable_deploy.localaws.synth import assembly_template, cached_assembly
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_INVENTORY = str(ROOT / "examples" / "inventory")
 ACCOUNT, REGION = "123456789012", "us-east-1"
 
 
-def synth_example(outdir: Path, monkeypatch: pytest.MonkeyPatch, **context: Any) -> dict:
-    monkeypatch.setenv("CDK_DEFAULT_ACCOUNT", ACCOUNT)
-    monkeypatch.setenv("CDK_DEFAULT_REGION", REGION)
-    app = cdk.App(
-        context={"aws:cdk:bundling-stacks": [], "inventory": EXAMPLE_INVENTORY, **context}, outdir=str(outdir)
-    )
-    stack = cdk_app.build(app)
-    return app.synth().get_stack_by_name(stack.stack_name).template
+#: the example synth: the example inventory, requests may not carry profiles, bound as ``cdk deploy`` binds it
+EXAMPLE_CONTEXT = {"aws:cdk:bundling-stacks": [], "inventory": EXAMPLE_INVENTORY}
+EXAMPLE_ENV = {"CDK_DEFAULT_ACCOUNT": ACCOUNT, "CDK_DEFAULT_REGION": REGION}
 
 
 @pytest.fixture(scope="session")
-def example_assembly(tmp_path_factory) -> Path:
+def example_assembly() -> Path:
     """The cloud assembly (cdk.out) of the example synth: template, cdk-nag's validation report, metadata."""
-    outdir = tmp_path_factory.mktemp("example")
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        synth_example(outdir, monkeypatch)
-    return outdir
+    return cached_assembly(EXAMPLE_CONTEXT, EXAMPLE_ENV)
 
 
 @pytest.fixture(scope="session")
 def example_template(example_assembly) -> dict:
-    return stack_template(example_assembly)
+    return assembly_template(example_assembly)
 
 
-def stack_template(assembly: Path, stack: str = "ImmutableDeploy") -> dict:
-    return json.loads((assembly / f"{stack}.template.json").read_text())
+#: in a :func:`like` pattern: any value, present and not null (the CDK's ``Match.any_value()``)
+ANY = object()
+
+
+def like(actual: Any, pattern: Any) -> bool:
+    """Whether ``actual`` matches ``pattern`` as the CDK's ``Match.object_like`` matches (in plain
+    Python, without the CDK's node runtime): a dict needs the pattern's keys (more are allowed) with
+    values like the pattern's, at every depth; a list needs as many items, each like the pattern's;
+    :data:`ANY` any value but null; anything else equality."""
+    if pattern is ANY:
+        return actual is not None
+    if isinstance(pattern, dict):
+        return isinstance(actual, dict) and all(k in actual and like(actual[k], v) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return isinstance(actual, list) and len(actual) == len(pattern) and all(map(like, actual, pattern))
+    return bool(actual == pattern)
+
+
+def array_with(actual: Any, patterns: list) -> bool:
+    """Whether the list ``actual`` holds items like ``patterns``, in that order (``Match.array_with``)."""
+    items = iter(actual if isinstance(actual, list) else [])
+    return all(any(like(item, pattern) for item in items) for pattern in patterns)
+
+
+def resource_properties(template: dict, kind: str) -> list[dict]:
+    return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
 
 
 def resolve(template: dict, value: Any) -> Any:
@@ -102,13 +118,17 @@ def as_list(value: Any) -> list:
 
 
 __all__ = [
+    "ANY",
     "ACCOUNT",
+    "array_with",
+    "like",
+    "resource_properties",
+    "EXAMPLE_CONTEXT",
+    "EXAMPLE_ENV",
     "REGION",
     "as_list",
     "json",
     "resolve",
     "role_policies",
-    "stack_template",
     "statements",
-    "synth_example",
 ]

@@ -13,14 +13,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import aws_cdk as cdk
 import pytest
 
-import app as cdk_app
-from tests.infra.conftest import stack_template
+from immutable_deploy.localaws.synth import assembly_template, cached_assembly
+from tests.infra.conftest import EXAMPLE_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
-INVENTORY = str(ROOT / "examples" / "inventory")
 ENVIRONMENTS = {
     "agnostic": {},
     "eu-west-1": {"CDK_DEFAULT_ACCOUNT": "123456789012", "CDK_DEFAULT_REGION": "eu-west-1"},
@@ -43,18 +41,7 @@ def read_assembly(outdir: Path, stack: str = "ImmutableDeploy") -> tuple[dict, d
         for rule in entry["data"]
     ]
     report = json.loads((outdir / "validation-report.json").read_text())
-    return stack_template(outdir, stack), report, acknowledged
-
-
-def synth_in_this_process(outdir: Path) -> None:
-    """Environment-agnostic: app.build without CDK_DEFAULT_ACCOUNT/REGION (``python app.py`` without
-    credentials), in this process (the layer is not bundled)."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        for key in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION"):
-            monkeypatch.delenv(key, raising=False)
-        app = cdk.App(context={"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}, outdir=str(outdir))
-        cdk_app.build(app)
-        app.synth()  # raises when cdk-nag reports an unacknowledged finding
+    return assembly_template(outdir, stack), report, acknowledged
 
 
 def synth_as_the_cdk_cli_runs_it(outdir: Path, environment: dict[str, str]) -> None:
@@ -65,7 +52,7 @@ def synth_as_the_cdk_cli_runs_it(outdir: Path, environment: dict[str, str]) -> N
         {
             **environment,
             "CDK_OUTDIR": str(outdir),
-            "CDK_CONTEXT_JSON": json.dumps({"aws:cdk:bundling-stacks": [], "inventory": INVENTORY}),
+            "CDK_CONTEXT_JSON": json.dumps(EXAMPLE_CONTEXT),
             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
     )
@@ -78,17 +65,17 @@ def synth_as_the_cdk_cli_runs_it(outdir: Path, environment: dict[str, str]) -> N
 @pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
 def synthesized(request, tmp_path_factory):
     """Each form synthesized once, each a different way (a second synth of one form would only repeat
-    it): agnostic in this process; eu-west-1 by ``python app.py``; us-east-1 is the example synth the
-    other infra tests read (tests/infra/conftest.py: the same inventory, account and region)."""
+    it): agnostic in a test process (kept, immutable_deploy/localaws/synth.py); eu-west-1 by
+    ``python app.py``; us-east-1 is the example synth the other infra tests read
+    (tests/infra/conftest.py: the same inventory, account and region)."""
     name = request.param
     if name == "us-east-1":
         outdir = request.getfixturevalue("example_assembly")
+    elif name == "agnostic":
+        outdir = cached_assembly(EXAMPLE_CONTEXT, ENVIRONMENTS[name])
     else:
         outdir = tmp_path_factory.mktemp(name)
-        if name == "agnostic":
-            synth_in_this_process(outdir)
-        else:
-            synth_as_the_cdk_cli_runs_it(outdir, ENVIRONMENTS[name])
+        synth_as_the_cdk_cli_runs_it(outdir, ENVIRONMENTS[name])
     return name, *read_assembly(outdir)
 
 

@@ -351,12 +351,16 @@ def test_a_manual_rollback_is_announced(aws, subscriber):
     assert aws.states_entered(arn)[-3:] == ["NotifyRolledBack", "RollbackOutput", "RolledBack"]
 
 
+#: the stack's rule on an existing bus, named in the context (synthesized beside the linters, tests/warm.py)
+RELEASES_CONTEXT = {"event_bus_name": "releases", "release_event_source": "ci.example"}
+
+
 def test_the_rule_on_an_existing_bus_named_in_the_context_with_a_source_filter():
     from immutable_deploy.localaws.harness import LocalAws
     from immutable_deploy.localaws.stack import synthesize
 
     # -c event_bus_name=releases: the stack creates no bus, the rule listens on that one
-    template = synthesize(context={"event_bus_name": "releases", "release_event_source": "ci.example"})
+    template = synthesize(context=RELEASES_CONTEXT)
     with LocalAws(template=template) as aws:
         assert aws.stack.release_bus_name == "releases"
         assert aws.stack.release_bus_arn.endswith(":event-bus/releases")

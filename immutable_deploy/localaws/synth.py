@@ -1,0 +1,149 @@
+"""app.py's stack synthesized in this process, once per change of what shapes it.
+
+A synth costs about 12 s of CPU in a process that has not synthesized before (most of it in the
+CDK's node runtime, warming up) and 2 s after that. The tests read several forms of the stack
+(the local AWS's, the example inventory's bound to an account, the environment-agnostic one, the
+release trigger's variants), and every test process that synthesized paid the first 12 s again. So
+each form's cloud assembly (its JSON files: the template, the manifest and the stack's metadata,
+cdk-nag's validation report) is kept under ``.build/synth/``, keyed by a hash of everything that
+shapes it: the CDK app, the constructs and the state machines, the Lambda code (its asset hash is in
+the template), the inventory it reads, the CDK context, the account and region, and the versions of
+the CDK libraries. ``make test`` synthesizes every form the suite reads in one process beside the
+linters (``python -m tests.warm``), so that no test process needs a node runtime.
+
+A synth that fails (an invalid context value, a cdk-nag finding) keeps nothing and fails as before.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAMBDAS = ROOT / "lambdas"
+CACHE = ROOT / ".build" / "synth"
+#: what `cdk deploy` sets from its credentials: the account and region the stack is bound to (unset:
+#: environment-agnostic)
+ENV_KEYS = ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
+
+#: CDK context of the local AWS's stack: requests may carry whole profiles (most tests send them), and
+#: the functions may pass the sample world's instance role (world.py: the profile web-instance holds
+#: the role web-instance) to EC2, as a real stack may pass the roles its inventory's profiles name
+LOCAL_CONTEXT = {"allow_request_profiles": True, "instance_roles": ["web-instance"]}
+
+
+@functools.lru_cache(maxsize=1)
+def _code_digest() -> str:
+    """The CDK app, its constructs and state machines, the Lambda code and the CDK libraries."""
+    digest = hashlib.sha256()
+    for path in (ROOT / "app.py", ROOT / "cdk.json"):
+        digest.update(path.name.encode() + path.read_bytes())
+    for folder in (ROOT / "stacks", ROOT / "statemachine", LAMBDAS):
+        for file in sorted(folder.rglob("*")):
+            if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
+                digest.update(str(file.relative_to(ROOT)).encode() + file.read_bytes())
+    for package in ("aws-cdk-lib", "cdk-nag", "constructs", "jsii"):
+        digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
+    return digest.hexdigest()
+
+
+def _inventory_digest(context: dict) -> str:
+    """The inventory app.py reads: the context's ``inventory``, else ``inventory/`` of the working
+    directory."""
+    digest = hashlib.sha256()
+    folder = Path(context.get("inventory") or "inventory")
+    if folder.is_dir():
+        for file in sorted(folder.iterdir()):
+            if file.suffix in (".yaml", ".yml", ".json"):
+                digest.update(file.name.encode() + file.read_bytes())
+    return digest.hexdigest()
+
+
+def _bound(env: dict[str, str] | None) -> dict[str, str]:
+    """The account and region to synthesize with: ``env``, or (None) this process's."""
+    if env is None:
+        env = {key: os.environ[key] for key in ENV_KEYS if os.environ.get(key)}
+    return {key: value for key, value in env.items() if key in ENV_KEYS}
+
+
+def synthesize_into(outdir: Path, context: dict, env: dict[str, str] | None = None) -> None:
+    """Synthesize app.py's stack in this process into ``outdir`` (the dependencies layer is not
+    bundled), with this CDK context, bound to ``env``'s account and region (none: agnostic)."""
+    os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+    import aws_cdk as cdk
+
+    for path in (str(LAMBDAS), str(ROOT)):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    import app as cdk_app
+
+    saved = {key: os.environ.get(key) for key in ENV_KEYS}
+    try:
+        for key in ENV_KEYS:
+            os.environ.pop(key, None)
+        os.environ.update(_bound(env))
+        app = cdk.App(context=context, outdir=str(outdir))
+        cdk_app.build(app)
+        app.synth()  # raises when cdk-nag reports an unacknowledged finding
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def cached_assembly(context: dict, env: dict[str, str] | None = None) -> Path:
+    """The cloud assembly of app.py's stack with this CDK context, bound to ``env``'s account and
+    region (None: this process's CDK_DEFAULT_ACCOUNT/REGION; ``{}``: agnostic): synthesized once, then
+    read from the cache. Holds its JSON files (no asset folders)."""
+    bound = _bound(env)
+    key = hashlib.sha256(
+        "\n".join([_code_digest(), _inventory_digest(context), json.dumps([context, bound], sort_keys=True)]).encode()
+    ).hexdigest()[:20]
+    target = CACHE / key
+    if (target / "manifest.json").is_file():
+        return target
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="synth-", dir=CACHE) as scratch:
+        out = Path(scratch) / "out"
+        synthesize_into(out, context, bound)
+        staged = Path(scratch) / "kept"
+        staged.mkdir()
+        for file in out.glob("*.json"):
+            shutil.copy2(file, staged / file.name)
+        try:  # renamed whole: test processes side by side (pytest -n) may read it meanwhile
+            staged.rename(target)
+        except OSError:  # another process kept the same assembly first
+            pass
+    return target
+
+
+def assembly_template(assembly: Path, stack_name: str = "ImmutableDeploy") -> dict:
+    manifest = json.loads((assembly / "manifest.json").read_text())
+    template_file = manifest["artifacts"][stack_name]["properties"]["templateFile"]
+    template: dict = json.loads((assembly / template_file).read_text())
+    return template
+
+
+def synthesize(
+    stack_name: str = "ImmutableDeploy", context: dict | None = None, env: dict[str, str] | None = None
+) -> dict:
+    """The template of the local AWS's stack: ``context`` (e.g. ``event_bus_name``) over
+    :data:`LOCAL_CONTEXT` (``{"allow_request_profiles": False}``: the default stack), bound to
+    ``env``'s account and region (None: this process's CDK_DEFAULT_ACCOUNT/REGION, if set); through
+    the cache."""
+    full = {**LOCAL_CONTEXT, **(context or {}), "aws:cdk:bundling-stacks": [], "stack_name": stack_name}
+    return assembly_template(cached_assembly(full, env), stack_name)
+
+
+def cached_template(stack_name: str = "ImmutableDeploy") -> dict:
+    """The local AWS's stack as the tests and the demo run it (:func:`synthesize` without more context)."""
+    return synthesize(stack_name)

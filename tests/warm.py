@@ -1,0 +1,37 @@
+"""What `make test` synthesizes beside the linters: every form of the stack the suite reads, into the
+synth cache (immutable_deploy/localaws/synth.py), in this one process (the CDK's node runtime warms up
+once: 12 s of CPU for the first synth, 2 s for each after it), so that no test process starts one.
+A form a test synthesizes that is not listed here is still synthesized by that test, and kept.
+
+``python -m tests.warm``; prints what it synthesized and how long each took."""
+
+from __future__ import annotations
+
+import time
+
+from immutable_deploy.localaws.synth import cached_assembly, cached_template, synthesize
+from tests.infra.conftest import EXAMPLE_CONTEXT, EXAMPLE_ENV
+from tests.infra.test_trigger import OPTED_OUT_CONTEXT, SENDERS_CONTEXT, SENDERS_ENV
+from tests.scenarios.test_trigger_and_notifications import RELEASES_CONTEXT
+
+FORMS = {
+    "the local AWS's stack (cached_template)": lambda: cached_template(),
+    "the example synth, bound (tests/infra)": lambda: cached_assembly(EXAMPLE_CONTEXT, EXAMPLE_ENV),
+    "the example synth, environment-agnostic (test_synth.py)": lambda: cached_assembly(EXAMPLE_CONTEXT, {}),
+    "the release bus admitting two accounts (test_trigger.py)": lambda: synthesize(
+        context=SENDERS_CONTEXT, env=SENDERS_ENV
+    ),
+    "the rule on the default bus (test_trigger.py)": lambda: synthesize(context=OPTED_OUT_CONTEXT),
+    "the rule on an existing bus (test_trigger_and_notifications.py)": lambda: synthesize(context=RELEASES_CONTEXT),
+}
+
+
+def main() -> None:
+    for name, form in FORMS.items():
+        started = time.perf_counter()
+        form()
+        print(f"{time.perf_counter() - started:6.1f} s  {name}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
