@@ -1,13 +1,16 @@
 """What `make test` synthesizes beside the linters: every form of the stack the suite reads, into the
 synth cache (immutable_deploy/localaws/synth.py), in this one process (the CDK's node runtime warms up
 once: 12 s of CPU for the first synth, 2 s for each after it), so that no test process starts one.
-A form a test synthesizes that is not listed here is still synthesized by that test, and kept.
+A form a test synthesizes that is not listed here is still synthesized by that test, and kept. Not
+listed: ``python app.py`` run as the CDK CLI runs it (tests/infra/test_synth.py), a process of its
+own that would only lengthen this step on a clean checkout (it is kept after its first run too).
 
 ``python -m tests.warm``; prints what it synthesized and how long each took."""
 
 from __future__ import annotations
 
 import time
+from typing import Callable
 
 from immutable_deploy.localaws.synth import cached_assembly, cached_template, synthesize
 from tests.infra.conftest import EXAMPLE_CONTEXT, EXAMPLE_ENV
@@ -26,11 +29,15 @@ FORMS = {
 }
 
 
+def _timed(name: str, form: Callable[[], object]) -> None:
+    started = time.perf_counter()
+    form()
+    print(f"{time.perf_counter() - started:6.1f} s  {name}", flush=True)
+
+
 def main() -> None:
     for name, form in FORMS.items():
-        started = time.perf_counter()
-        form()
-        print(f"{time.perf_counter() - started:6.1f} s  {name}", flush=True)
+        _timed(name, form)
 
 
 if __name__ == "__main__":

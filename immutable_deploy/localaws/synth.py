@@ -22,9 +22,11 @@ import importlib.metadata
 import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -105,16 +107,55 @@ def cached_assembly(context: dict, env: dict[str, str] | None = None) -> Path:
     region (None: this process's CDK_DEFAULT_ACCOUNT/REGION; ``{}``: agnostic): synthesized once, then
     read from the cache. Holds its JSON files (no asset folders)."""
     bound = _bound(env)
-    key = hashlib.sha256(
-        "\n".join([_code_digest(), _inventory_digest(context), json.dumps([context, bound], sort_keys=True)]).encode()
-    ).hexdigest()[:20]
-    target = CACHE / key
+    return _kept(["in-process", context, bound], context, lambda out: synthesize_into(out, context, bound))
+
+
+def cached_app_run(context: dict, env: dict[str, str]) -> Path:
+    """The cloud assembly ``python app.py`` writes when the CDK CLI runs it with credentials (it sets
+    CDK_DEFAULT_ACCOUNT/REGION, the output directory and the context in the environment), in a
+    process of its own: run once, then read from the cache (also keyed by the Python and node
+    versions). Raises ``RuntimeError`` with the end of its stderr when it fails."""
+    bound = _bound(env)
+    versions = [sys.version, _node_version()]
+    return _kept(["python app.py", context, bound, versions], context, lambda out: _run_app(out, context, bound))
+
+
+@functools.lru_cache(maxsize=1)
+def _node_version() -> str:
+    node = shutil.which("node")
+    if node is None:
+        return "no node"
+    return subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _run_app(outdir: Path, context: dict, env: dict[str, str]) -> None:
+    environment = {k: v for k, v in os.environ.items() if k not in ENV_KEYS}
+    environment.update(
+        {
+            **env,
+            "CDK_OUTDIR": str(outdir),
+            "CDK_CONTEXT_JSON": json.dumps(context),
+            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+        }
+    )
+    process = subprocess.run(
+        [sys.executable, "app.py"], cwd=ROOT, env=environment, text=True, capture_output=True, timeout=300, check=False
+    )
+    if process.returncode != 0:
+        raise RuntimeError(f"python app.py exited {process.returncode}:\n{process.stderr[-3000:]}")
+
+
+def _kept(form: list, context: dict, make: Callable[[Path], None]) -> Path:
+    """The assembly ``make(outdir)`` writes for ``form``, kept under a hash of the form and of
+    everything that shapes a synth; made again only when that changes."""
+    shaping = [_code_digest(), _inventory_digest(context), json.dumps(form, sort_keys=True)]
+    target = CACHE / hashlib.sha256("\n".join(shaping).encode()).hexdigest()[:20]
     if (target / "manifest.json").is_file():
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="synth-", dir=CACHE) as scratch:
         out = Path(scratch) / "out"
-        synthesize_into(out, context, bound)
+        make(out)
         staged = Path(scratch) / "kept"
         staged.mkdir()
         for file in out.glob("*.json"):

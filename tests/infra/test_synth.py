@@ -8,14 +8,11 @@ The bound form is also synthesized as the CDK CLI runs it: ``python app.py`` in 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from immutable_deploy.localaws.synth import assembly_template, cached_assembly
+from immutable_deploy.localaws.synth import assembly_template, cached_app_run, cached_assembly
 from tests.infra.conftest import EXAMPLE_CONTEXT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,38 +41,20 @@ def read_assembly(outdir: Path, stack: str = "ImmutableDeploy") -> tuple[dict, d
     return assembly_template(outdir, stack), report, acknowledged
 
 
-def synth_as_the_cdk_cli_runs_it(outdir: Path, environment: dict[str, str]) -> None:
-    """``python app.py`` in a process of its own, as the CDK CLI runs it with credentials: it sets
-    CDK_DEFAULT_ACCOUNT/REGION, the output directory and the context in the environment."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")}
-    env.update(
-        {
-            **environment,
-            "CDK_OUTDIR": str(outdir),
-            "CDK_CONTEXT_JSON": json.dumps(EXAMPLE_CONTEXT),
-            "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
-        }
-    )
-    process = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env=env, text=True, capture_output=True, timeout=300, check=False
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-
-
 @pytest.fixture(scope="module", params=sorted(ENVIRONMENTS))
-def synthesized(request, tmp_path_factory):
+def synthesized(request):
     """Each form synthesized once, each a different way (a second synth of one form would only repeat
-    it): agnostic in a test process (kept, immutable_deploy/localaws/synth.py); eu-west-1 by
-    ``python app.py``; us-east-1 is the example synth the other infra tests read
-    (tests/infra/conftest.py: the same inventory, account and region)."""
+    it): agnostic in a test process; eu-west-1 by ``python app.py`` in a process of its own;
+    us-east-1 is the example synth the other infra tests read (tests/infra/conftest.py: the same
+    inventory, account and region). Each is kept until what shapes it changes
+    (immutable_deploy/localaws/synth.py) and made beside the linters by `make test` (tests/warm.py)."""
     name = request.param
     if name == "us-east-1":
         outdir = request.getfixturevalue("example_assembly")
     elif name == "agnostic":
         outdir = cached_assembly(EXAMPLE_CONTEXT, ENVIRONMENTS[name])
-    else:
-        outdir = tmp_path_factory.mktemp(name)
-        synth_as_the_cdk_cli_runs_it(outdir, ENVIRONMENTS[name])
+    else:  # python app.py, in a process of its own, as the CDK CLI runs it with credentials
+        outdir = cached_app_run(EXAMPLE_CONTEXT, ENVIRONMENTS[name])
     return name, *read_assembly(outdir)
 
 
