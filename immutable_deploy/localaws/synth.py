@@ -151,8 +151,10 @@ def _kept(form: list, context: dict, make: Callable[[Path], None]) -> Path:
     shaping = [_code_digest(), _inventory_digest(context), json.dumps(form, sort_keys=True)]
     target = CACHE / hashlib.sha256("\n".join(shaping).encode()).hexdigest()[:20]
     if (target / "manifest.json").is_file():
+        os.utime(target)  # used: the last to be pruned
         return target
     CACHE.mkdir(parents=True, exist_ok=True)
+    _prune()
     with tempfile.TemporaryDirectory(prefix="synth-", dir=CACHE) as scratch:
         out = Path(scratch) / "out"
         make(out)
@@ -165,6 +167,24 @@ def _kept(form: list, context: dict, make: Callable[[Path], None]) -> Path:
         except OSError:  # another process kept the same assembly first
             pass
     return target
+
+
+#: assemblies kept: every form the suite reads, for a few versions of the code
+KEPT = 48
+
+
+def _prune() -> None:
+    """Forget all but the :data:`KEPT` assemblies used last (every change of the code makes new ones)."""
+    kept = sorted((p for p in CACHE.iterdir() if p.is_dir() and not p.name.startswith("synth-")), key=_used)
+    for stale in kept[: max(0, len(kept) - KEPT + 1)]:
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def _used(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # pruned by another process meanwhile
+        return 0.0
 
 
 def assembly_template(assembly: Path, stack_name: str = "ImmutableDeploy") -> dict:

@@ -5,6 +5,7 @@ one that writes a cloud assembly's files (a real synth is what tests/infra reads
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,15 @@ def test_a_failed_synth_keeps_nothing_and_fails_again(synths):
         with pytest.raises(ValueError, match="^context fail"):
             synth.cached_assembly({"fail": True})
     assert synths == [] and [p.name for p in synth.CACHE.iterdir()] == []
+
+
+def test_all_but_the_assemblies_used_last_are_forgotten(synths, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(synth, "KEPT", 2)
+    first = synth.cached_assembly({"n": 1}, {})
+    second = synth.cached_assembly({"n": 2}, {})
+    os.utime(first, (1, 1))  # used long ago
+    os.utime(second, (2, 2))  # used a little later
+    synth.cached_assembly({"n": 1}, {})  # the first, used again now: the second is now the oldest
+    third = synth.cached_assembly({"n": 3}, {})
+    assert sorted(p.name for p in synth.CACHE.iterdir()) == sorted([first.name, third.name])
+    assert len(synths) == 3
