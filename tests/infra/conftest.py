@@ -58,8 +58,13 @@ def array_with(actual: Any, patterns: list) -> bool:
     return all(any(like(item, pattern) for item in items) for pattern in patterns)
 
 
+def resources(template: dict, kind: str) -> dict:
+    """The template's resources of type ``kind``, by logical id."""
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
 def resource_properties(template: dict, kind: str) -> list[dict]:
-    return [r.get("Properties", {}) for r in template["Resources"].values() if r["Type"] == kind]
+    return [r.get("Properties", {}) for r in resources(template, kind).values()]
 
 
 def resolve(template: dict, value: Any) -> Any:
@@ -123,6 +128,7 @@ __all__ = [
     "array_with",
     "like",
     "resource_properties",
+    "resources",
     "EXAMPLE_CONTEXT",
     "EXAMPLE_ENV",
     "REGION",

@@ -8,17 +8,13 @@ import json
 
 import pytest
 
-from tests.infra.conftest import ANY, like, resource_properties
+from tests.infra.conftest import ANY, like, resource_properties, resources
 
 
 @pytest.fixture(scope="module")
 def template(example_template) -> dict:
     # Given the CDK app with cdk-nag's AwsSolutions checks attached (a finding fails the synth)
     return example_template
-
-
-def resources(template: dict, kind: str) -> dict:
-    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
 def test_outputs_name_both_state_machines_and_the_topic(template):
