@@ -28,14 +28,16 @@ demo: $(STAMP)
 ## test: the linters (ruff, mypy), then the whole test suite, exactly as CI runs it, in pytest-xdist workers:
 ## one more than the cores (the real-time tests sleep; on 2 cores 3 workers and 2 took the same, 2m55,
 ## measured 2026-12-01), or `make test WORKERS=1` for one process
-## While the linters run (one core), every form of the stack the tests read is synthesized into its cache
-## on the other (tests/warm.py: one node runtime, about 20 s on a clean checkout, instead of 10 s more in
-## each test process that would synthesize)
+## While the linters run (one core, 8 s on a clean checkout), every form of the stack the tests read is
+## synthesized into its cache on the other (tests/warm.py: one node runtime, about 20 s on a clean
+## checkout, instead of 10 s more in each test process that would synthesize); once the linters pass,
+## `python app.py` runs as the CDK CLI runs it (15 s), on the core they leave
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP)
 	@mkdir -p .build; { $(PY) -m compileall -q -x "lambdas/layer" app.py stacks statemachine lambdas immutable_deploy tests \
 	  && $(PY) -m tests.warm; } > .build/warm.log 2>&1 & warm=$$!; \
-	  $(MAKE) --no-print-directory lint; linted=$$?; wait $$warm; \
+	  $(MAKE) --no-print-directory lint; linted=$$?; \
+	  if [ $$linted -eq 0 ]; then $(PY) -m tests.warm app > .build/warm-app.log 2>&1; fi; wait $$warm; \
 	  if [ $$linted -ne 0 ]; then exit $$linted; fi
 	@$(PY) -m pytest -n $(WORKERS) --dist worksteal
 

@@ -1,19 +1,23 @@
 """What `make test` synthesizes beside the linters: every form of the stack the suite reads, into the
 synth cache (immutable_deploy/localaws/synth.py), in this one process (the CDK's node runtime warms up
 once: 12 s of CPU for the first synth, 2 s for each after it), so that no test process starts one.
-A form a test synthesizes that is not listed here is still synthesized by that test, and kept. Not
-listed: ``python app.py`` run as the CDK CLI runs it (tests/infra/test_synth.py), a process of its
-own that would only lengthen this step on a clean checkout (it is kept after its first run too).
+A form a test synthesizes that is not listed here is still synthesized by that test, and kept.
 
-``python -m tests.warm``; prints what it synthesized and how long each took."""
+``python -m tests.warm app`` runs ``python app.py`` as the CDK CLI runs it (tests/infra/test_synth.py's
+eu-west-1 form), a process of its own (15 s of CPU on a clean checkout): `make test` runs it on the
+other core once the linters have passed, while this step still synthesizes.
+
+``python -m tests.warm [app]``; prints what it synthesized and how long each took."""
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Callable
 
-from immutable_deploy.localaws.synth import cached_assembly, cached_template, synthesize
+from immutable_deploy.localaws.synth import cached_app_run, cached_assembly, cached_template, synthesize
 from tests.infra.conftest import EXAMPLE_CONTEXT, EXAMPLE_ENV
+from tests.infra.test_synth import ENVIRONMENTS
 from tests.infra.test_trigger import OPTED_OUT_CONTEXT, SENDERS_CONTEXT, SENDERS_ENV
 from tests.scenarios.test_trigger_and_notifications import RELEASES_CONTEXT
 
@@ -27,6 +31,9 @@ FORMS = {
     "the rule on the default bus (test_trigger.py)": lambda: synthesize(context=OPTED_OUT_CONTEXT),
     "the rule on an existing bus (test_trigger_and_notifications.py)": lambda: synthesize(context=RELEASES_CONTEXT),
 }
+APP_RUN = {
+    "python app.py for eu-west-1 (test_synth.py)": lambda: cached_app_run(EXAMPLE_CONTEXT, ENVIRONMENTS["eu-west-1"]),
+}
 
 
 def _timed(name: str, form: Callable[[], object]) -> None:
@@ -35,10 +42,10 @@ def _timed(name: str, form: Callable[[], object]) -> None:
     print(f"{time.perf_counter() - started:6.1f} s  {name}", flush=True)
 
 
-def main() -> None:
-    for name, form in FORMS.items():
+def main(argv: list[str]) -> None:
+    for name, form in (APP_RUN if argv == ["app"] else FORMS).items():
         _timed(name, form)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

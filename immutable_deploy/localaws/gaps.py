@@ -508,7 +508,7 @@ def _choice_path_must_exist(original: Callable) -> Callable:
                         event_type=HistoryEventType.TaskFailed,
                         # moto's EventDetails TypedDict marks all of its ~35 keys required; AWS sends one
                         event_details=EventDetails(
-                            taskFailedEventDetails=TaskFailedEventDetails(  # type: ignore[typeddict-item]
+                            taskFailedEventDetails=TaskFailedEventDetails(
                                 error=StatesErrorNameType.StatesRuntime.to_name(), cause=cause
                             )
                         ),

@@ -196,7 +196,7 @@ def remember_valid_definitions() -> None:
             valid.add(definition)
 
     remembering.remembers = True  # type: ignore[attr-defined]
-    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)  # type: ignore[method-assign]
+    StepFunctionsParserBackend._validate_definition = staticmethod(remembering)
 
 
 def reuse_interpreter_clients() -> None:

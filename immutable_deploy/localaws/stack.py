@@ -413,13 +413,13 @@ class InProcessLambda:
         def invoke(fn_self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
             return runner.invoke(fn_self.function_name, body, response_headers)
 
-        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
+        LambdaFunction.invoke = invoke
 
     def uninstall(self) -> None:
         from moto.awslambda.models import LambdaFunction
 
         if self._original is not None:
-            LambdaFunction.invoke = self._original  # type: ignore[method-assign]
+            LambdaFunction.invoke = self._original
             self._original = None
 
     def invoke(self, function_name: str, body: str, response_headers: Any) -> bytes:
