@@ -1,7 +1,8 @@
 """The local AWS's speed-ups (speedups.py) change nothing moto answers: a definition is parsed once
 per process, yet each execution runs components of its own and a definition that does not parse is
 refused at every attempt; a response class's methods are listed once, as moto lists them; clients
-are shared only between callers that would have made the same one."""
+are shared only between callers that would have made the same one; responses are serialized as
+moto serializes them; requests still carry the caller's credential."""
 
 from __future__ import annotations
 
@@ -234,3 +235,87 @@ def test_every_rule_of_a_kept_tree_has_the_text_antlr_would_join_for_it() -> Non
         assert "getText" in vars(node)  # kept with the rule
         assert node.getText() == ParserRuleContext.getText(node)  # what ANTLR joins from the tokens
     assert tree.getText() == "".join(_definition("texts").split()) + "<EOF>"  # every token, no blanks
+
+
+def _described(region: str) -> dict:
+    """What a few describes answer over a small world: EC2 (the protocol whose responses moto
+    transforms), Auto Scaling and ELBv2 (query), DynamoDB (JSON); request ids left out."""
+    ec2, autoscaling = boto3.client("ec2", region), boto3.client("autoscaling", region)
+    answers = {
+        "instances": ec2.describe_instances(),
+        "images": ec2.describe_images(Owners=["self"]),
+        "groups": autoscaling.describe_auto_scaling_groups(),
+        "templates": ec2.describe_launch_templates(),
+        "target groups": boto3.client("elbv2", region).describe_target_groups(),
+        "table": boto3.client("dynamodb", region).describe_table(TableName="state"),
+    }
+    for answer in answers.values():
+        answer.pop("ResponseMetadata")
+    return answers
+
+
+def test_responses_are_serialized_as_moto_serializes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core.serialize import ResponseSerializer
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    region = "eu-west-1"
+    with mock_aws():
+        ec2 = boto3.client("ec2", region)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        tags = [{"ResourceType": "instance", "Tags": [{"Key": "app", "Value": "shop"}]}]
+        image_id = ec2.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+        instance = ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1, SubnetId=subnet, TagSpecifications=tags)[
+            "Instances"
+        ][0]["InstanceId"]
+        ec2.create_image(InstanceId=instance, Name="shop-2.0.0")
+        ec2.create_launch_template(LaunchTemplateName="shop", LaunchTemplateData={"ImageId": image_id})
+        boto3.client("autoscaling", region).create_auto_scaling_group(
+            AutoScalingGroupName="shop-blue",
+            LaunchTemplate={"LaunchTemplateName": "shop"},
+            MinSize=1,
+            MaxSize=2,
+            VPCZoneIdentifier=subnet,
+            Tags=[{"Key": "app", "Value": "shop", "PropagateAtLaunch": True}],
+        )
+        boto3.client("elbv2", region).create_target_group(Name="shop", Protocol="HTTP", Port=80, VpcId=vpc)
+        boto3.client("dynamodb", region).create_table(
+            TableName="state",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        as_moto_answers = _described(region)
+        undo = speedups.install()
+        try:
+            assert getattr(ResponseSerializer.get_value, "__wrapped__", None) is not None
+            first, again = _described(region), _described(region)  # the second from the kept names
+        finally:
+            undo()
+        assert not hasattr(ResponseSerializer.get_value, "__wrapped__")
+    assert as_moto_answers["instances"]["Reservations"][0]["Instances"][0]["Tags"] == tags[0]["Tags"]
+    assert sorted(i["Name"] for i in as_moto_answers["images"]["Images"]) == ["base", "shop-2.0.0"]
+    assert first == as_moto_answers and again == as_moto_answers
+
+
+def test_requests_carry_the_callers_credential_and_a_fixed_signature(sfn) -> None:
+    """The fixture installed it: no signature is computed, and moto still tells accounts apart by
+    the access key (credentials of a role assumed in another account act in that account)."""
+    seen: list[str] = []
+    role = boto3.client("iam").create_role(RoleName="deployer", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    other = role.replace("123456789012", "111111111111")
+    credentials = boto3.client("sts").assume_role(RoleArn=other, RoleSessionName="ci")["Credentials"]
+    sts = boto3.client(
+        "sts",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    sts.meta.events.register_last(
+        "request-created.sts", lambda request, **_: seen.append(request.headers["Authorization"])
+    )
+    assert sts.get_caller_identity()["Account"] == "111111111111"
+    (header,) = seen
+    assert header.startswith(f"AWS4-HMAC-SHA256 Credential={credentials['AccessKeyId']}/")
+    assert header.endswith("Signature=" + "0" * 64)
