@@ -26,7 +26,7 @@ demo: $(STAMP)
 	@$(PY) -m immutable_deploy.demo
 
 ## test: the linters (ruff, mypy), then the whole test suite, exactly as CI runs it, in pytest-xdist workers:
-## one more than the cores (the real-time tests sleep; on 2 cores 3 workers and 2 took the same, 2m55,
+## one more than the cores (the real-time tests sleep; on 2 cores 3 workers and 2 took the same,
 ## measured 2026-12-01), or `make test WORKERS=1` for one process
 ## While the linters run (one core, 8 s on a clean checkout), every form of the stack the tests read is
 ## synthesized into its cache on the other (tests/warm.py: one node runtime, about 20 s on a clean
