@@ -49,7 +49,7 @@ class DeployDefinition(Construct):
         # The phases, declared once in blue_green/phases.py (read it to find any step).
         flow = Flow(self, fn, phases.DEPLOY)
         summary = {
-            "status": "DEPLOYED",
+            "status": contract.DEPLOYED,
             "app.$": "$.request.app",
             "version.$": "$.request.release.version",
             "image_id.$": "$.image.image_id",
@@ -105,7 +105,20 @@ class DeployDefinition(Construct):
             ),
             output,
         )
-        flow.wire(guard, external={"NotifyDeployed": notify_deployed})
+        unchanged = sfn.Pass(
+            self,
+            "AlreadyDeployedOutput",
+            comment="This release served already: nothing was created, nothing changed.",
+            parameters={
+                "status": contract.ALREADY_DEPLOYED,
+                "app.$": "$.request.app",
+                "version.$": "$.request.release.version",
+                "commit.$": "$.request.release.commit",
+                "serving.$": "$.blue.groups[*].name",
+                "execution.$": "$.request.execution.arn",
+            },
+        ).next(sfn.Succeed(self, "AlreadyDeployed"))
+        flow.wire(guard, external={"NotifyDeployed": notify_deployed, "AlreadyDeployedOutput": unchanged})
         acquire.next(flow.start)
         self.start = start
 

@@ -131,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a profile (YAML or JSON): the stored profile's overridable fields, merged over it "
         "field by field (for an app without a stored profile, the whole profile)",
     )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="deploy even if this release (version and commit) serves already; without it such a "
+        "deployment changes nothing and ends ALREADY_DEPLOYED",
+    )
     _follow_options(p)
     p.set_defaults(handler=deploy.deploy)
 

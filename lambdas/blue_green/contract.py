@@ -17,6 +17,8 @@ TAG_PREFIX = "immutable-deploy:"
 TAG_APP = f"{TAG_PREFIX}app"
 #: the release version it was made for
 TAG_VERSION = f"{TAG_PREFIX}version"
+#: the release commit it was made from (with the version: which release it is)
+TAG_COMMIT = f"{TAG_PREFIX}commit"
 #: the execution that created it (only resources with this tag are ever deleted)
 TAG_EXECUTION = f"{TAG_PREFIX}execution"
 #: what it is: ``staging`` instances, ``image`` images and snapshots, ``green`` launch templates
@@ -37,6 +39,13 @@ STATE_TAG_KEYS = (TAG_STATE, TAG_RETIRED_AT, TAG_SUSPENDED)
 #: names of what the workflow creates without tags to scope it by (launch configurations, copied
 #: alarms) start with this, so that IAM can limit the functions to them by name
 NAME_PREFIX = "immutable-deploy-"
+
+# --- what a successful execution reports (its output's ``status``) --------------------------------------
+
+#: the release was deployed: green serves it
+DEPLOYED = "DEPLOYED"
+#: the release (app, version, commit) already served every load balancer: nothing was done
+ALREADY_DEPLOYED = "ALREADY_DEPLOYED"
 
 # --- the state table (one DynamoDB table, string partition key ``pk``) -----------------------------------
 

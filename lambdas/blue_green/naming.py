@@ -10,6 +10,7 @@ import re
 from blue_green.contract import (
     NAME_PREFIX as NAME_PREFIX,
     TAG_APP as TAG_APP,
+    TAG_COMMIT as TAG_COMMIT,
     TAG_EXECUTION as TAG_EXECUTION,
     TAG_ROLE as TAG_ROLE,
     TAG_SUSPENDED as TAG_SUSPENDED,
@@ -37,10 +38,12 @@ def image_name(app: str, version: str, short: str) -> str:
     return f"immutable-deploy/{app}/{_safe(version)}/{short}"
 
 
-def tags(app: str, version: str | None, execution_arn: str) -> dict[str, str]:
+def tags(app: str, version: str | None, execution_arn: str, commit: str | None = None) -> dict[str, str]:
     out = {TAG_APP: app, TAG_EXECUTION: execution_arn}
     if version is not None:
         out[TAG_VERSION] = version
+    if commit is not None:
+        out[TAG_COMMIT] = commit
     return out
 
 

@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
+from blue_green import contract
+
 #: The handler functions, one per module of ``lambdas/handlers`` (and one role each).
 Function = Literal["request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit"]
 
@@ -156,8 +158,26 @@ DEPLOY: tuple[Phase, ...] = (
                 "request",
                 "discover_blue",
                 "$.blue",
-                "Find the groups serving the load balancers now (blue).",
+                "Find the groups serving the load balancers now (blue), and whether this release serves already.",
                 tests=("tests/scenarios/test_deploy.py::test_blue_green_behind_a_classic_elb",),
+            ),
+            Choice(
+                "Already deployed?",
+                (Rule("boolean_equals", "$.blue.already_deployed", "ReleaseUnchanged", True),),
+                default="LaunchStaging",
+            ),
+            # This release serves already (and the request did not say force): nothing was created.
+            Task(
+                "ReleaseUnchanged",
+                "lock",
+                "release",
+                None,
+                "This release serves already: release the lock, change nothing.",
+                compensated=False,
+                payload={"purpose": "deploy", "outcome": contract.ALREADY_DEPLOYED},
+                next="AlreadyDeployedOutput",
+                catch=("AlreadyDeployedOutput", "$.lock_release_error"),
+                tests=("tests/scenarios/test_idempotent_releases.py",),
             ),
         ),
     ),
@@ -407,7 +427,7 @@ DEPLOY: tuple[Phase, ...] = (
                 None,
                 "Done: release the lock.",
                 compensated=False,
-                payload={"purpose": "deploy", "outcome": "DEPLOYED"},
+                payload={"purpose": "deploy", "outcome": contract.DEPLOYED},
                 next="NotifyDeployed",
                 catch=("NotifyDeployed", "$.lock_release_error"),
                 tests=("tests/scenarios/test_lock_takeover.py",),
@@ -423,6 +443,8 @@ DEPLOY: tuple[Phase, ...] = (
             "DeployedWithLaunchTemplate",
             "DeployedWithLaunchConfiguration",
             "Deployed",
+            "AlreadyDeployedOutput",
+            "AlreadyDeployed",
         ),
     ),
 )

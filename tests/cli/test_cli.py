@@ -68,6 +68,22 @@ def test_deploy_json_prints_one_object_on_stdout_and_progress_on_stderr(aws, cli
     assert "image pending" in run.err and "Deployed web 2.0.0" in run.err
 
 
+def test_deploying_the_serving_release_again_says_so_and_exits_0_and_force_deploys_it(aws, cli):
+    first = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--json")
+    green = json.loads(first.out)["green_asg"]
+    again = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
+    assert again.code == exitcodes.OK, again.out + again.err
+    assert f"web 2.0.0 (commit {COMMIT[:12]}) serves already: nothing changed ({green} serves it)." in again.out
+    assert "to deploy it again anyway: immutable-deploy deploy web 2.0.0 --force" in again.out
+    assert aws.serving() == {"elb": [green], "tg": [green]}
+    forced = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--force", "--json")
+    assert forced.code == exitcodes.OK, forced.out + forced.err
+    result = json.loads(forced.out)
+    assert result["status"] == "DEPLOYED" and result["blue_asg"] == green
+    assert json.loads(describe(result["execution"])["input"])["force"] is True
+    assert aws.serving() == {"elb": [result["green_asg"]], "tg": [result["green_asg"]]}
+
+
 def test_a_locally_invalid_request_starts_nothing_and_exits_3(aws, cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"fleet": {"min_size": -1}, "timing": {"poll_secs": 5}}))

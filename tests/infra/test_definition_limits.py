@@ -179,6 +179,8 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         # traffic is on green: a failed clean-up, lock release or notification never rolls it back
         "PruneKeptGroups": [catch(ALL, "$.pruned", "ReleaseLock")],
         "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyDeployed")],
+        # the release serves already: nothing was created, and a failed release of the lock changes that not
+        "ReleaseUnchanged": [catch(ALL, "$.lock_release_error", "AlreadyDeployedOutput")],
         "NotifyDeployed": [catch(ALL, "$.notification_error", "Which launch settings?")],
         **{name: [catch(ALL, f"$.undo.{key}", after)] for name, (key, after) in DEPLOY_UNDO.items()},
         "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
@@ -440,6 +442,7 @@ DOCUMENTED_OUTPUTS = {
         "execution",
         "pruned",
     },
+    ("deploy", "AlreadyDeployedOutput"): {"status", "app", "version", "commit", "serving", "execution"},
     ("rollback", "RollbackOutput"): {"status", "app", "serving_asg", "retired_asg", "retired_asgs", "execution"},
 }
 

@@ -107,12 +107,16 @@ def test_each_step_runs_its_declared_handler_and_action(machines, handler_of, ki
 def test_every_task_between_taking_and_releasing_the_lock_catches_into_compensation(machines, kind):
     """Read from the definition alone: a step forgotten by the builder would show here, whatever
     the phase list says. The only exceptions are the steps declared ``compensated=False`` (after
-    traffic is on green), and those must still catch everything."""
+    traffic is on green, or releasing the lock of a release that serves already), and those must
+    still catch everything, into the state they declare."""
     machine = machines[kind]
     states = machine["States"]
     between = forward(machine, states["AcquireLock"]["Next"]) - forward(machine, "ReleaseLock")
-    not_compensated = {task.state for task in phases.tasks(WORKFLOWS[kind]) if not task.compensated}
-    assert not_compensated == ({"PruneKeptGroups", "ReleaseLock"} if kind == "deploy" else {"ReleaseLock"})
+    declared = {task.state: task for task in phases.tasks(WORKFLOWS[kind])}
+    not_compensated = {name for name, task in declared.items() if not task.compensated}
+    assert not_compensated == (
+        {"ReleaseUnchanged", "PruneKeptGroups", "ReleaseLock"} if kind == "deploy" else {"ReleaseLock"}
+    )
     checked = 0
     for name in sorted(between):
         state = states[name]
@@ -121,7 +125,7 @@ def test_every_task_between_taking_and_releasing_the_lock_catches_into_compensat
         catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
         assert len(catch_all) == 1 and state["Catch"][-1] is catch_all[0], f"{name}: catches every error, last"
         if name in not_compensated:
-            assert catch_all[0]["Next"] == "ReleaseLock", name
+            assert (catch_all[0]["Next"], catch_all[0]["ResultPath"]) == declared[name].catch, name
             continue
         recorder = states[catch_all[0]["Next"]]
         assert catch_all[0]["Next"] == f"{name} failed" and recorder["Next"] == COMPENSATION[kind], name

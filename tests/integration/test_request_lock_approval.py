@@ -29,6 +29,7 @@ def test_a_valid_request_becomes_a_plan_with_names_and_tags(local_world):
         "immutable-deploy:app": "web",
         "immutable-deploy:version": "2.0.0",
         "immutable-deploy:execution": EXEC.arn,
+        "immutable-deploy:commit": "9fceb02",
     }
     assert plan.profile.timing.poll_seconds == 15
 

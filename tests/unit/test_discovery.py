@@ -29,6 +29,7 @@ def group(
     retired_at: str | None = None,
     status: str | None = None,
     version: str | None = None,
+    commit: str | None = None,
     execution: str | None = None,
     instances: int = 0,
     suspended=(),
@@ -39,6 +40,7 @@ def group(
     tags = {"immutable-deploy:app": app, "Name": name}
     for key, value in (
         ("immutable-deploy:version", version),
+        ("immutable-deploy:commit", commit),
         ("immutable-deploy:execution", execution),
         (discovery.TAG_STATE, state),
         (discovery.TAG_RETIRED_AT, retired_at),
@@ -95,6 +97,7 @@ def test_a_serving_group_is_described_with_only_the_profiles_attachments(account
             tgs=[TG, OTHER_TG],
             state="serving",
             version="2.0.0",
+            commit="9fceb02",
             execution=EXECUTION,
             instances=3,
             suspended=["AZRebalance"],
@@ -107,6 +110,7 @@ def test_a_serving_group_is_described_with_only_the_profiles_attachments(account
         {
             "name": "web-2.0.0-bbbbbbbb",
             "version": "2.0.0",
+            "commit": "9fceb02",
             "desired_capacity": 3,
             "min_size": 2,
             "max_size": 6,
@@ -128,6 +132,7 @@ def test_a_group_without_our_tags_is_described_with_none(account):
         {
             "name": "web-legacy",
             "version": None,
+            "commit": None,
             "desired_capacity": 2,
             "min_size": 1,
             "max_size": 4,
@@ -240,3 +245,45 @@ def test_kept_groups_retired_at_the_same_time_go_back_by_name(account):
 def test_without_a_kept_group_there_is_no_previous_group(account):
     account.append(group("web-1.0.0", lbs=[ELB], state="serving"))
     assert discovery.previous_group(APP, TRAFFIC) is None
+
+
+# --- releases: a rollback returns to another release than the one serving --------------------------
+
+
+def test_a_rollback_returns_to_the_newest_kept_group_of_another_release_than_the_serving_one(account):
+    """After a forced redeploy of 2.0.0, the newest kept group is the 2.0.0 that served before it:
+    putting it back would roll back to the very release that serves. The release before it goes back."""
+    account.extend(
+        [
+            group("web-2.0.0-b", lbs=[ELB], tgs=[TG], state="serving", version="2.0.0", commit="9fceb02"),
+            group("web-2.0.0-a", state="kept", retired_at="2026-03-01T00:00:00Z", version="2.0.0", commit="9fceb02"),
+            group("web-1.5.0", state="kept", retired_at="2026-02-01T00:00:00Z", version="1.5.0", commit="9fceb02"),
+            group("web-1.4.0", state="kept", retired_at="2026-01-01T00:00:00Z", version="1.4.0", commit="9fceb02"),
+        ]
+    )
+    assert discovery.previous_group(APP, TRAFFIC)["name"] == "web-1.5.0"
+    # the same version built from another commit is another release
+    account[1] = group(
+        "web-2.0.0-a", state="kept", retired_at="2026-03-01T00:00:00Z", version="2.0.0", commit="abcdef0"
+    )
+    assert discovery.previous_group(APP, TRAFFIC)["name"] == "web-2.0.0-a"
+
+
+def test_a_kept_group_of_the_serving_release_goes_back_only_when_no_other_release_is_kept(account):
+    account.extend(
+        [
+            group("web-2.0.0-b", lbs=[ELB], state="serving", version="2.0.0", commit="9fceb02"),
+            # no commit tag (hand-made, or older than the tag): taken to be of every commit of 2.0.0
+            group("web-2.0.0-a", state="kept", retired_at="2026-03-01T00:00:00Z", version="2.0.0"),
+        ]
+    )
+    assert discovery.previous_group(APP, TRAFFIC)["name"] == "web-2.0.0-a"
+
+
+def test_same_release_is_the_version_and_the_commit_where_both_are_known():
+    tagged = {"version": "2.0.0", "commit": "9fceb02"}
+    assert discovery.same_release(tagged, "2.0.0", "9fceb02")
+    assert not discovery.same_release(tagged, "2.0.0", "abcdef0")
+    assert not discovery.same_release(tagged, "2.0.1", "9fceb02")
+    assert discovery.same_release({"version": "2.0.0", "commit": None}, "2.0.0", "abcdef0")
+    assert not discovery.same_release({"version": None, "commit": None}, "2.0.0", "9fceb02")

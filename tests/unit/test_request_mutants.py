@@ -125,7 +125,9 @@ def test_a_valid_request_becomes_the_plan_with_its_names_and_tags(account):
         "immutable-deploy:app": "web",
         "immutable-deploy:version": "2.0.0+b1",
         "immutable-deploy:execution": EXEC.arn,
+        "immutable-deploy:commit": "9fceb02",
     }
+    assert plan.force is False
 
 
 def test_a_profile_without_the_optional_references_has_no_problems(account):

@@ -158,6 +158,14 @@ def follow_and_report(ctx: Context, arn: str, app: str, kind: str) -> int:
 
 
 def summarize_success(ctx: Context, app: str, kind: str, output: dict) -> None:
+    if kind == "deploy" and output.get("status") == contract.ALREADY_DEPLOYED:
+        version = output.get("version")
+        ctx.say(
+            f"{app} {version} (commit {str(output.get('commit'))[:12]}) serves already: nothing changed "
+            f"({', '.join(output.get('serving') or [])} serves it)."
+        )
+        ctx.say(f"  to deploy it again anyway: {ctx.hint(f'deploy {app} {version} --force')}")
+        return
     if kind == "deploy":
         blue = output.get("blue_asg")
         ctx.say(

@@ -55,6 +55,8 @@ def deploy(ctx: Context, args: Any) -> int:
         release["commit"] = commit
     # what is sent: the release and only the --profile file; the workflow merges it over the stored profile
     request: dict[str, Any] = {"app": app, "release": release}
+    if args.force:
+        request["force"] = True
     if override:
         request["profile"] = override
     try:

@@ -36,6 +36,7 @@ def describe(info: Group, lbs: list[str], tgs: list[str]) -> dict[str, Any]:
     return {
         "name": info.name,
         "version": tags.get(naming.TAG_VERSION),
+        "commit": tags.get(naming.TAG_COMMIT),
         "desired_capacity": info.desired_capacity,
         "min_size": info.min_size,
         "max_size": info.max_size,
@@ -83,14 +84,31 @@ def kept_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
     return kept
 
 
-def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict[str, Any] | None:
-    """The most recently retired kept group of the app (state=kept, latest retired-at), not attached
-    to ``traffic`` now and not named in ``exclude``; None when there is none. Same shape as
-    :func:`serving_groups`."""
-    skip = set(exclude)
-    kept = [g for g in kept_groups(app, traffic) if g["name"] not in skip]
+def same_release(group: dict[str, Any], version: str | None, commit: str | None) -> bool:
+    """``group`` runs the release ``version``/``commit``: the same version, and the same commit where
+    both are known (a hand-made group, or one made before commits were tagged, has none)."""
+    if group.get("version") != version:
+        return False
+    return group.get("commit") is None or commit is None or group.get("commit") == commit
+
+
+def rollback_target(kept: list[dict[str, Any]], serving: list[tuple[str | None, str | None]]) -> dict[str, Any] | None:
+    """The kept group a rollback puts back: the most recently retired one (latest retired-at) of a
+    release other than those serving (``(version, commit)`` pairs), or, when every kept group is of
+    a serving release (a forced redeploy), the most recently retired one. None when none is kept."""
     if not kept:
         return None
     # ISO timestamps in one format sort as text; a kept group without retired-at sorts first.
-    kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]))
-    return kept[-1]
+    newest_first = sorted(kept, key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
+    other = [g for g in newest_first if not any(same_release(g, v, c) for v, c in serving)]
+    return (other or newest_first)[0]
+
+
+def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict[str, Any] | None:
+    """The kept group a rollback would put back (:func:`rollback_target`): kept, not attached to
+    ``traffic`` now and not named in ``exclude``, preferring a release other than the serving
+    groups'; None when there is none. Same shape as :func:`serving_groups`."""
+    skip = set(exclude)
+    kept = [g for g in kept_groups(app, traffic) if g["name"] not in skip]
+    serving = [(g["version"], g["commit"]) for g in serving_groups(app, traffic)]
+    return rollback_target(kept, serving)

@@ -65,7 +65,7 @@ def ensure_owner(app: str, owner: str, purpose: str) -> None:
 
 def release(app: str, owner: str, purpose: str, outcome: str) -> dict[str, Any]:
     """Release (only our own lock) and count the outcome: metric ``Deployments`` or ``Rollbacks``
-    with dimension ``outcome`` (DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
+    with dimension ``outcome`` (DEPLOYED, ALREADY_DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
     released = store.delete_if_owner(_key(app), OWNER, owner)
     # its own EMF document, so that the outcome dimension stays on this metric alone
     outcome_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)

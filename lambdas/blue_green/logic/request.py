@@ -75,7 +75,8 @@ def validate(raw: Any, execution: Execution) -> Plan:
         profile=request.profile,
         execution=execution,
         names=names_for(request.app, request.release.version, execution),
-        tags=naming.tags(request.app, request.release.version, execution.arn),
+        tags=naming.tags(request.app, request.release.version, execution.arn, request.release.commit),
+        force=request.force,
     )
 
 
@@ -145,10 +146,17 @@ def _missing(field: str, wanted: list[str], lookup: Callable[[list[str]], set[st
 
 
 def discover_blue(doc: DeployDocument) -> BlueState:
-    """Blue is found, not named: the app's groups that serve the profile's load balancers now."""
+    """Blue is found, not named: the app's groups that serve the profile's load balancers now.
+
+    A release is idempotent: when this release (the same version and commit) already serves every
+    load balancer and target group of the profile, and the request did not say ``force``, the
+    deployment ends at once with status ALREADY_DEPLOYED (EventBridge delivers a release event at
+    least once; a second delivery must not replace the fleet, nor prune the group a rollback would
+    return to)."""
     plan = doc.request
     groups = [BlueGroup.model_validate(g) for g in inventory.serving_groups(plan.app, plan.profile.traffic)]
     groups = [g for g in groups if g.name != plan.names.green_asg]
+    already = not plan.force and serves_release(groups, plan)
     groups.sort(key=lambda g: g.desired_capacity, reverse=True)
     primary = groups[0] if groups else None
     fleet = plan.profile.fleet
@@ -158,7 +166,23 @@ def discover_blue(doc: DeployDocument) -> BlueState:
         desired = min(max(primary.desired_capacity, fleet.min_size), fleet.max_size)
     else:
         desired = fleet.min_size
-    return BlueState(groups=groups, primary=primary.name if primary else None, green_desired=desired)
+    return BlueState(
+        groups=groups, primary=primary.name if primary else None, green_desired=desired, already_deployed=already
+    )
+
+
+def serves_release(groups: list[BlueGroup], plan: Plan) -> bool:
+    """Every serving group is of ``plan``'s release (its version and commit tags), and together they
+    are attached to every load balancer and target group of the profile."""
+    if not groups:
+        return False
+    release = plan.release
+    if any(g.version != release.version or g.commit != release.commit for g in groups):
+        return False
+    traffic = plan.profile.traffic
+    lbs = {n for g in groups for n in g.load_balancer_names}
+    tgs = {a for g in groups for a in g.target_group_arns}
+    return set(traffic.load_balancer_names) <= lbs and set(traffic.target_group_arns) <= tgs
 
 
 def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:

@@ -3,6 +3,9 @@
 Every deployment sets the old blue aside, running at its capacity, so that a rollback takes
 seconds; without pruning, every release would leave a full fleet running. Blue, retired a moment
 ago, is the newest kept group, so the default (1) keeps exactly the group a rollback would use.
+The group a rollback would put back (``discovery.rollback_target``: the newest of another release
+than green's) is kept too: after a forced redeploy of the serving release, blue is of green's
+release, and the release before it stays the rollback target.
 
 Only groups this tool created are deleted (they carry an ``immutable-deploy:execution`` tag); a
 hand-made group adopted by tagging it ``immutable-deploy:app`` is never deleted, only reported.
@@ -81,6 +84,11 @@ def prune(doc: DeployDocument) -> dict[str, Any]:
     protected = {plan.names.green_asg} | {g.name for g in (doc.blue.groups if doc.blue else [])}
     kept = discovery.kept_groups(plan.app, plan.profile.traffic)
     kept.sort(key=lambda g: (g["retired_at"] or "", g["name"]), reverse=True)
+    # the group a rollback would put back is never pruned, even when newer kept groups are of the
+    # release green serves (a forced redeploy of the serving release)
+    target = discovery.rollback_target(kept, [(plan.release.version, plan.release.commit)])
+    if target is not None:
+        protected.add(target["name"])
     deleted: list[str] = []
     left: list[str] = []
     configurations: list[str] = []

@@ -454,6 +454,9 @@ class DeploymentRequest(Strict):
     app: AppName
     release: Release
     profile: Profile
+    #: deploy even when this release (version and commit) already serves every load balancer; without
+    #: it, such a request ends at once with status ALREADY_DEPLOYED and creates nothing
+    force: bool = False
 
     @model_validator(mode="after")
     def _rendered_sizes(self) -> "DeploymentRequest":

@@ -69,6 +69,7 @@ class Plan(Loose):
     execution: Execution
     names: Names
     tags: dict[str, str]
+    force: bool = False
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -87,6 +88,7 @@ class Poll(Loose):
 class BlueGroup(Loose):
     name: str
     version: str | None = None
+    commit: str | None = None
     desired_capacity: int
     min_size: int
     max_size: int
@@ -99,6 +101,8 @@ class BlueState(Loose):
     groups: list[BlueGroup] = Field(default_factory=list)
     primary: str | None = None
     green_desired: int
+    #: this release (version and commit) serves already and the request did not say ``force``
+    already_deployed: bool = False
 
 
 class CommandRun(Loose):
