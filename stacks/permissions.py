@@ -596,6 +596,12 @@ def traffic(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
             app,
         ),
         Grant(
+            ["autoscaling:SetDesiredCapacity"],
+            groups,
+            "Only the app's groups: green grown to blue's capacity before blue is detached.",
+            app,
+        ),
+        Grant(
             ["autoscaling:CreateOrUpdateTags", "autoscaling:DeleteTags"],
             groups,
             "Only the workflow's state tags (aws:TagKeys), only on the app's groups: never the app or role tag.",

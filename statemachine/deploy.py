@@ -57,6 +57,7 @@ class DeployDefinition(Construct):
             "blue_asg.$": "$.blue.primary",
             "execution.$": "$.request.execution.arn",
             "pruned.$": "$.pruned",
+            "capacity.$": "$.traffic.capacity",
         }
         output_lt = sfn.Pass(
             self,

@@ -430,6 +430,7 @@ DOCUMENTED_OUTPUTS = {
         "launch_template_id",
         "execution",
         "pruned",
+        "capacity",
     },
     ("deploy", "DeployedWithLaunchConfiguration"): {
         "status",
@@ -441,6 +442,7 @@ DOCUMENTED_OUTPUTS = {
         "launch_configuration_name",
         "execution",
         "pruned",
+        "capacity",
     },
     ("deploy", "AlreadyDeployedOutput"): {"status", "app", "version", "commit", "serving", "execution"},
     ("rollback", "RollbackOutput"): {"status", "app", "serving_asg", "retired_asg", "retired_asgs", "execution"},

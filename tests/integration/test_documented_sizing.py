@@ -46,9 +46,11 @@ def test_with_several_blue_groups_the_largest_is_primary_and_all_are_blue(local_
     create_blue(local_world, "web", "1.1.0", 5)
     # When blue is discovered
     blue = discovered(local_world)
-    # Then both are blue, the largest first and primary, and its capacity is green's
+    # Then both are blue, the largest first and primary, and green gets what they serve together
     assert [g.name for g in blue.groups] == ["web-1.1.0", "web-1.0.0"]
-    assert blue.primary == "web-1.1.0" and blue.green_desired == 5
+    assert blue.primary == "web-1.1.0" and blue.green_desired == 8
+    # within the profile's max_size
+    assert discovered(local_world, max_size=6).green_desired == 6
 
 
 @pytest.mark.parametrize(("fleet", "expected"), [({}, 2), ({"desired_capacity": 4}, 4)])

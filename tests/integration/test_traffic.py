@@ -145,9 +145,10 @@ def test_check_green_waits_for_instances_then_fails(aws_world, fake_clock, monke
     assert doc["traffic"]["status"] == "ATTACHING"
     assert doc["traffic"]["progress"] == "web-elb 1/2 InService"
     assert doc["traffic"]["poll"]["attempt"] == 1
-    # detach_blue refuses while green is short, and blue keeps serving
-    with pytest.raises(GreenUnhealthy, match="refusing to detach blue"):
-        traffic.detach_blue(deploy(doc))
+    # detach_blue detaches nothing while green is short: back to waiting, and blue keeps serving
+    held = traffic.detach_blue(deploy(doc))
+    assert (held.status, held.blue_detached) == ("ATTACHING", [])
+    assert held.progress.endswith("needs 2 in service before blue goes (web-elb 1/2 InService)")
     assert _attached(BLUE)[0] == [aws_world.elb]
     fake_clock.advance(400)
     with pytest.raises(GreenUnhealthy, match="web-elb 1/2 InService"):
@@ -164,13 +165,14 @@ def test_check_green_counts_target_group_health(aws_world, monkeypatch):
     assert doc["traffic"]["status"] == "ATTACHING" and doc["traffic"]["progress"] == "web-tg 0/2 healthy"
 
 
-def test_check_green_needs_the_desired_count(aws_world, monkeypatch):
+def test_check_green_grows_green_to_the_desired_count_before_it_counts(aws_world, monkeypatch):
     doc = _green(aws_world)
     _step(doc, traffic.attach_green)
     doc["fleet"]["desired"] = 3  # fewer green instances than wanted
     _step(doc, traffic.check_green)
-    assert doc["traffic"]["status"] == "ATTACHING"
-    assert doc["traffic"]["in_service"] == {aws_world.elb: "2/3", "web-tg": "2/3"}
+    green = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[doc["fleet"]["green_asg"]])
+    assert green["AutoScalingGroups"][0]["DesiredCapacity"] == 3
+    assert doc["traffic"]["in_service"] == {aws_world.elb: "3/3", "web-tg": "3/3"}
 
 
 # --- undo -----------------------------------------------------------------------------------

@@ -422,6 +422,7 @@ def test_group_actions_carry_the_groups_tags(world):
         ("SuspendProcesses", {"ScalingProcesses": ["Launch"]}, None, None),
         ("ResumeProcesses", {"ScalingProcesses": ["Launch"]}, None, None),
         ("PutScalingPolicy", {"PolicyName": "p"}, None, None),
+        ("SetDesiredCapacity", {"DesiredCapacity": 4}, None, None),
         ("DeleteAutoScalingGroup", {"ForceDelete": True}, None, None),
     ):
         (request,) = requests_for("autoscaling", operation, {"AutoScalingGroupName": "web-1.0.0", **extra}, world)
@@ -736,6 +737,7 @@ SAMPLES: list[tuple[str, str, dict]] = [
     ("autoscaling", "SuspendProcesses", {"AutoScalingGroupName": "web-1.0.0", "ScalingProcesses": ["Launch"]}),
     ("autoscaling", "ResumeProcesses", {"AutoScalingGroupName": "web-1.0.0", "ScalingProcesses": ["Launch"]}),
     ("autoscaling", "PutScalingPolicy", {"AutoScalingGroupName": "web-1.0.0", "PolicyName": "p"}),
+    ("autoscaling", "SetDesiredCapacity", {"AutoScalingGroupName": "web-1.0.0", "DesiredCapacity": 4}),
     ("autoscaling", "CreateOrUpdateTags", {"Tags": GREEN_TAGS}),
     ("autoscaling", "DeleteTags", {"Tags": GREEN_TAGS}),
     (

@@ -99,6 +99,7 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
         "blue_asg": BLUE,
         "execution": arn,
         "pruned": {"deleted": [], "left": [], "kept": [BLUE]},
+        "capacity": {"blue": 3, "green_needed": 3, "green_in_service": 3},
         **settings,
     }
     assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}

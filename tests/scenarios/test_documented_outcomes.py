@@ -197,10 +197,11 @@ def test_several_blue_groups_are_all_detached_and_kept_and_the_largest_is_primar
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED", cause(desc)
     out = json.loads(desc["output"])
-    # Then the largest is the primary: the output names it, green has its capacity and its alarm
+    # Then the largest is the primary: the output names it, green has the capacity of both (3 + 5)
+    # and the primary's alarm
     assert out["blue_asg"] == other
     green = group(out["green_asg"])
-    assert green["DesiredCapacity"] == 5
+    assert green["DesiredCapacity"] == 8
     alarms = [
         a
         for a in boto3.client("cloudwatch").describe_alarms()["MetricAlarms"]

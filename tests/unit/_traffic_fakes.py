@@ -128,6 +128,11 @@ class FakeAws:
             g = self.groups[name]
             g["suspended_processes"] = [p for p in g["suspended_processes"] if p not in processes]
 
+    def set_desired_capacity(self, name, desired):
+        """Only the desired capacity changes: the instances come later, as on AWS."""
+        if self._call("set_desired_capacity", name, desired):
+            self.groups[name]["desired_capacity"] = desired
+
     def put_tags(self, name, tags, propagate=False):
         if self._call("put_tags", name, tags):
             self.groups[name]["tags"].update(tags)

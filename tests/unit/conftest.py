@@ -99,6 +99,7 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> FakeAws:
         "resume_processes",
         "put_tags",
         "delete_tags",
+        "set_desired_capacity",
     ):
         monkeypatch.setattr(autoscaling, name, getattr(fake, name))
     monkeypatch.setattr(elb, "instance_states", fake.instance_states)

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from blue_green import naming
-from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from blue_green.errors import BlueUnhealthy, NothingToRollBack
 from blue_green.logic import discovery, traffic
 from blue_green.logic.fleet import HELD_UNTIL_SWITCH
 from tests.unit._fleet_documents import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, deploy, rollback
@@ -40,6 +40,7 @@ def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [BLUE, OLD],
+        "capacity": None,
         "poll": None,
         "progress": f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new); "
         f"resumed AlarmNotification, ScheduledActions on {GREEN}",
@@ -153,6 +154,7 @@ def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": POLL_AT_T0,
         "progress": f"attached {BLUE} to web-elb, web-tg{note}",
     }
@@ -172,6 +174,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "in_service": {"web-elb": "1/2", "web-tg": "1/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": {
             **POLL_AT_T0,
             "started_at": "2026-03-02T09:00:05Z",
@@ -196,6 +199,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": rb["traffic"]["poll"],
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -208,6 +212,7 @@ def test_rollback_check_in_service_at_once_starts_and_keeps_a_poll(fake_aws):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": POLL_AT_T0,
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -233,6 +238,7 @@ def test_rollback_detach_reports_each_group_it_set_aside(fake_aws):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [GREEN, OLD],
         "blue_suspended": [GREEN, OLD],
+        "capacity": None,
         "poll": None,
         "progress": f"{BLUE} serving; resumed AlarmNotification, ScheduledActions on {BLUE}; "
         f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
@@ -286,6 +292,7 @@ def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": POLL_AT_T0,
         "progress": f"attached green {GREEN} to web-elb, web-tg",
     }
@@ -322,6 +329,7 @@ def test_check_green_without_a_poll_starts_one(fake_aws, monkeypatch):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "capacity": None,
         "poll": POLL_AT_T0,
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -332,28 +340,44 @@ def test_detach_blue_holds_green_to_the_count_the_fleet_wanted(fake_aws):
     fake_aws.add(BLUE)
     doc = deploy_doc()
     doc["fleet"]["desired"] = 3
-    with pytest.raises(GreenUnhealthy) as raised:
-        traffic.detach_blue(deploy(doc))
-    assert str(raised.value) == (
-        f"refusing to detach blue: green {GREEN} is short of in-service instances "
-        "(web-elb 2/3 InService, web-tg 2/3 healthy)"
+    state = traffic.detach_blue(deploy(doc))
+    # nothing detached: back to waiting for green (green grows to what the deployment wanted)
+    assert (state.status, state.blue_detached, state.capacity) == ("ATTACHING", [], None)
+    assert state.progress == (
+        f"blue grew to 2: green {GREEN} grows from 2 to 3; "
+        f"green {GREEN} needs 3 in service before blue goes (web-elb 2/3 InService, web-tg 2/3 healthy)"
     )
-    assert fake_aws.calls == []
+    assert fake_aws.calls == [("set_desired_capacity", GREEN, 3)]
+
+
+def test_detach_blue_waits_for_green_to_match_blue_that_grew(fake_aws):
+    fake_aws.add(GREEN)  # 2 in service, as the deployment wanted
+    fake_aws.add(BLUE, instances=4)  # blue scaled out from 2 to 4 since green was created
+    state = traffic.detach_blue(deploy(deploy_doc()))
+    assert (state.status, state.blue_detached) == ("ATTACHING", [])
+    assert fake_aws.calls == [("set_desired_capacity", GREEN, 4)]
+    assert fake_aws.groups[BLUE]["load_balancer_names"] == [ELB_NAME]  # blue still serves
+    # once green has 4 in service, blue goes, and the output says what was compared
+    fake_aws.add(GREEN, instances=4)
+    state = traffic.detach_blue(deploy(deploy_doc()))
+    assert state.blue_detached == [BLUE]
+    assert state.capacity.model_dump() == {"blue": 4, "green_needed": 4, "green_in_service": 4}
 
 
 def test_detach_blue_reports_each_blue_group(fake_aws):
-    fake_aws.add(GREEN)
+    fake_aws.add(GREEN, instances=4)  # as many as the two blue groups together
     fake_aws.add(BLUE)
     fake_aws.add(OLD, lbs=("other-elb",), tgs=())  # attached to none of the profile's targets
     state = traffic.detach_blue(deploy(deploy_doc(blue=[GREEN, GONE, BLUE, OLD])))
     assert fields(state) == {
-        "status": "ATTACHING",
-        "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
+        "status": "IN_SERVICE",
+        "in_service": {"web-elb": "4/4", "web-tg": "4/4"},
         "blue_detached": [BLUE, OLD],
         "blue_suspended": [],
+        "capacity": {"blue": 4, "green_needed": 4, "green_in_service": 4},
         "poll": None,
         "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; "
-        f"detached {OLD} from nothing (already detached)",
+        f"detached {OLD} from nothing (already detached); green 4 in service for blue's 4",
     }
     assert fake_aws.groups[OLD]["load_balancer_names"] == ["other-elb"]
 

@@ -813,7 +813,7 @@ def _target_groups(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     ]
 
 
-@_op("autoscaling", "SuspendProcesses", "ResumeProcesses", "PutScalingPolicy")
+@_op("autoscaling", "SuspendProcesses", "ResumeProcesses", "PutScalingPolicy", "SetDesiredCapacity")
 def _group_only(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     name = p["AutoScalingGroupName"]
     return [_group_request(operation, name, w, f"{operation} on {name}")]

@@ -151,6 +151,11 @@ def resume_processes(name: str, processes: list[str]) -> None:
             _asg().resume_processes(AutoScalingGroupName=name, ScalingProcesses=processes)
 
 
+def set_desired_capacity(name: str, desired: int) -> None:
+    with transient_errors():
+        _asg().set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
+
+
 def put_tags(name: str, tags: dict[str, str], propagate: bool = False) -> None:
     if not tags:
         return

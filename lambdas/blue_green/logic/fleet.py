@@ -178,12 +178,20 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
 
 
-def _live_desired(state: FleetState, fleet: Fleet, blue_info: Group | None) -> int:
-    """Blue's desired capacity now (it may have scaled during the bake and the approval), unless
-    the profile fixes green's size."""
-    if fleet.desired_capacity is not None or blue_info is None:
-        return state.desired
-    return min(max(blue_info.desired_capacity, state.desired, fleet.min_size), fleet.max_size)
+def switch_capacity(fleet: Fleet, desired: int, blue: list[Group]) -> int:
+    """Green's size against blue's now: the total desired capacity of every blue group (they may
+    have scaled during the bake and the approval), never less than ``desired`` (green's size so
+    far) or ``min_size``, at most ``max_size``; ``desired`` when the profile fixes green's size or
+    there is no blue."""
+    if fleet.desired_capacity is not None or not blue:
+        return desired
+    return min(max(sum(g.desired_capacity for g in blue), desired, fleet.min_size), fleet.max_size)
+
+
+def live_blue(doc: DeployDocument, green: str) -> list[Group]:
+    """The blue groups found at DiscoverBlue, as they are now (those that are gone left out)."""
+    found = [autoscaling.group(g.name) for g in (doc.blue.groups if doc.blue else []) if g.name != green]
+    return [g for g in found if g is not None]
 
 
 def create_group(doc: DeployDocument) -> FleetState:
@@ -192,8 +200,9 @@ def create_group(doc: DeployDocument) -> FleetState:
     name = plan.names.green_asg
     state = doc.fleet or create_launch(doc)
     blue_primary = doc.blue.primary if doc.blue else None
-    blue_info = autoscaling.group(blue_primary) if blue_primary else None
-    state = state.model_copy(update={"desired": _live_desired(state, fleet, blue_info)})
+    blue_now = live_blue(doc, name)
+    blue_info = next((g for g in blue_now if g.name == blue_primary), None)
+    state = state.model_copy(update={"desired": switch_capacity(fleet, state.desired, blue_now)})
 
     def create() -> None:
         params: dict[str, Any] = {

@@ -162,8 +162,8 @@ def discover_blue(doc: DeployDocument) -> BlueState:
     fleet = plan.profile.fleet
     if fleet.desired_capacity is not None:
         desired = fleet.desired_capacity
-    elif primary is not None:
-        desired = min(max(primary.desired_capacity, fleet.min_size), fleet.max_size)
+    elif groups:  # as many as every blue group serves together
+        desired = min(max(sum(g.desired_capacity for g in groups), fleet.min_size), fleet.max_size)
     else:
         desired = fleet.min_size
     return BlueState(

@@ -23,10 +23,10 @@ from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH
+from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue, switch_capacity
 from blue_green.models.aws import Group
 from blue_green.models.request import Timing, Traffic
-from blue_green.models.state import DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
+from blue_green.models.state import Capacity, DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
 from blue_green.observability import logger, metrics
 
 #: the processes a kept group has suspended (InstanceRefresh and the rest are left alone)
@@ -196,12 +196,30 @@ def attach_green(doc: DeployDocument) -> TrafficState:
     )
 
 
+def _needed(doc: DeployDocument, fleet: FleetState) -> tuple[int, int | None, str]:
+    """(how many green instances must be in service before blue goes, blue's total desired capacity
+    now or None without blue, a note) read again at every check: blue may have scaled out since green
+    was created (green's own scaling is held until the switch). Green is grown to that size first."""
+    blue = live_blue(doc, fleet.green_asg)
+    needed = switch_capacity(doc.request.profile.fleet, fleet.desired, blue)
+    total = sum(g.desired_capacity for g in blue) if blue else None
+    green = autoscaling.group(fleet.green_asg)
+    note = ""
+    if green is not None and green.desired_capacity < needed:
+        autoscaling.set_desired_capacity(fleet.green_asg, needed)
+        note = f"blue grew to {total}: green {fleet.green_asg} grows from {green.desired_capacity} to {needed}"
+        logger.info("green grows to blue's capacity", extra={"green_asg": fleet.green_asg, "needed": needed})
+    return needed, total, note
+
+
 def check_green(doc: DeployDocument) -> TrafficState:
     plan = doc.request
     fleet = _fleet(doc)
     state = _traffic_state(doc)
     timing = plan.profile.timing
-    ok, _, shown, progress = _health(fleet.green_asg, plan.profile.traffic, fleet.desired)
+    needed, _, note = _needed(doc, fleet)
+    ok, _, shown, progress = _health(fleet.green_asg, plan.profile.traffic, needed)
+    progress = "; ".join(p for p in (note, progress) if p)
     poll = state.poll or _start(timing)
     if ok:
         metrics.add_metric(name="GreenInServiceDuration", unit=MetricUnit.Seconds, value=polling.elapsed(poll))
@@ -213,14 +231,22 @@ def check_green(doc: DeployDocument) -> TrafficState:
 
 
 def detach_blue(doc: DeployDocument) -> TrafficState:
+    """Detach every blue group, only once green has as many instances in service behind every target
+    as blue's total desired capacity now (read again here: blue may have grown since the last check).
+    Short of it, green is grown and nothing is detached: the state goes back to ``ATTACHING`` and the
+    workflow waits for green again (within the same health timeout)."""
     plan = doc.request
     fleet = _fleet(doc)
     traffic = plan.profile.traffic
-    ok, _, shown, progress = _health(fleet.green_asg, traffic, fleet.desired)
+    needed, blue_total, note = _needed(doc, fleet)
+    ok, served, shown, progress = _health(fleet.green_asg, traffic, needed)
     if not ok:
-        raise GreenUnhealthy(
-            f"refusing to detach blue: green {fleet.green_asg} is short of in-service instances ({progress})"
+        waiting = f"green {fleet.green_asg} needs {needed} in service before blue goes ({progress})"
+        logger.warning("blue not detached: green is short", extra={"needed": needed, "progress": progress})
+        return _traffic_state(doc).model_copy(
+            update={"status": "ATTACHING", "in_service": shown, "progress": "; ".join(p for p in (note, waiting) if p)}
         )
+    capacity = Capacity(blue=blue_total, green_needed=needed, green_in_service=served)
     detached = []
     notes = []
     for blue in doc.blue.groups if doc.blue else []:
@@ -233,9 +259,17 @@ def detach_blue(doc: DeployDocument) -> TrafficState:
         targets = _detach(info, traffic)
         detached.append(blue.name)
         notes.append(f"detached {blue.name} from {', '.join(targets) or 'nothing (already detached)'}")
-    logger.info("detached blue", extra={"blue": detached})
+    logger.info("detached blue", extra={"blue": detached, "capacity": capacity.model_dump()})
+    if detached:
+        notes.append(f"green {served} in service for blue's {blue_total}")
     return _traffic_state(doc).model_copy(
-        update={"blue_detached": detached, "in_service": shown, "progress": "; ".join(notes) or "no blue to detach"}
+        update={
+            "status": "IN_SERVICE",
+            "blue_detached": detached,
+            "in_service": shown,
+            "capacity": capacity,
+            "progress": "; ".join(notes) or "no blue to detach",
+        }
     )
 
 

@@ -149,9 +149,19 @@ class FleetState(Loose):
     progress: Text = ""
 
 
+class Capacity(Loose):
+    """What was compared before blue was detached: blue's total desired capacity then (None without
+    blue), the in-service count green needed, and green's in-service count."""
+
+    blue: int | None = None
+    green_needed: int
+    green_in_service: int
+
+
 class TrafficState(Loose):
     status: Literal["ATTACHING", "IN_SERVICE", "SWITCHED"] = "ATTACHING"
     in_service: dict[str, str] = Field(default_factory=dict)
+    capacity: Capacity | None = None
     blue_detached: NameList = Field(default_factory=list)
     blue_suspended: NameList = Field(default_factory=list)
     poll: Poll | None = None
