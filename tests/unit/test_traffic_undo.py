@@ -106,7 +106,8 @@ def test_check_blue_counts_each_target_blue_served_and_every_group(fake_aws, fak
         "undone": RESTORED["undone"],
         "healthy": False,
         "poll": {**POLL_AT_T0, "attempt": 1, "wait_seconds": 15},
-        "progress": f"{BLUE}: web-elb 2/2 InService, web-tg 1/2 healthy; {OLD}: web-tg 1/2 healthy",
+        "progress": f"{BLUE}: web-elb 2/2 InService, web-tg 1/2 healthy (i-{BLUE}-0 unhealthy); "
+        f"{OLD}: web-tg 1/2 healthy (i-{OLD}-0 unhealthy)",
     }
 
 
@@ -125,13 +126,14 @@ def test_check_blue_goes_on_from_its_own_last_poll_then_fails(fake_aws, fake_clo
         "undone": ["earlier"],
         "healthy": False,
         "poll": {**POLL_AT_T0, "attempt": 4, "wait_seconds": 30},
-        "progress": f"{BLUE}: web-elb 1/2 InService, web-tg 2/2 healthy",
+        "progress": f"{BLUE}: web-elb 1/2 InService (i-{BLUE}-1 OutOfService), web-tg 2/2 healthy",
     }
     fake_clock.advance(200)
     with pytest.raises(BlueUnhealthy) as raised:
         traffic.check_blue(deploy(doc))
     assert str(raised.value) == (
-        f"blue not in service again: {BLUE}: web-elb 1/2 InService, web-tg 2/2 healthy after 300s (timeout reached)"
+        f"blue not in service again: {BLUE}: web-elb 1/2 InService (i-{BLUE}-1 OutOfService), "
+        "web-tg 2/2 healthy after 300s (timeout reached)"
     )
 
 
@@ -153,8 +155,18 @@ def test_check_blue_without_blue(fake_aws):
 # --- detach_green ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("kind, targets", [("elb", "web-elb 0/2 InService"), ("tg", "web-tg 0/2 healthy")])
-def test_detach_green_refuses_while_blue_does_not_serve(fake_aws, kind, targets):
+@pytest.mark.parametrize(
+    "kind, targets, green",
+    [
+        (
+            "elb",
+            f"web-elb 0/2 InService (i-{BLUE}-0 not registered, i-{BLUE}-1 not registered)",
+            "web-elb 2/2 InService",
+        ),
+        ("tg", f"web-tg 0/2 healthy (i-{BLUE}-0 not registered, i-{BLUE}-1 not registered)", "web-tg 2/2 healthy"),
+    ],
+)
+def test_detach_green_refuses_while_blue_does_not_serve(fake_aws, kind, targets, green):
     fake_aws.add(
         GREEN,
         lbs=(ELB_NAME,) if kind == "elb" else (),
@@ -167,8 +179,38 @@ def test_detach_green_refuses_while_blue_does_not_serve(fake_aws, kind, targets)
     )
     with pytest.raises(BlueUnhealthy) as raised:
         traffic.detach_green(deploy(doc))
-    assert str(raised.value) == f"refusing to take green {GREEN} out: blue does not serve again ({BLUE}: {targets})"
+    assert str(raised.value) == (
+        f"refusing to take green {GREEN} out: blue does not serve at its capacity again ({BLUE}: {targets}); "
+        f"green keeps serving ({green}): take it out by hand once blue serves, or roll forward"
+    )
     assert fake_aws.calls == []
+
+
+def test_a_flapping_blue_instance_beyond_blues_capacity_does_not_keep_a_failed_green_serving(fake_aws):
+    """Blue wants 2 and has 3 instances (one replaced, or flapping): 2 healthy behind every target is
+    blue serving at its capacity, so the failed green is taken out; the bad one is only named."""
+    fake_aws.add(GREEN, tags={naming.TAG_EXECUTION: ARN})
+    ids = fake_aws.add(BLUE, instances=3)
+    fake_aws.groups[BLUE]["desired_capacity"] = 2
+    fake_aws.mark_out(ELB_NAME, ids[0])
+    doc = deploy_doc(blue=[blue_group(BLUE)])
+    assert traffic.serves_at_capacity(BLUE, deploy(doc).request.profile.traffic) == (
+        True,
+        f"web-elb 2/2 InService (i-{BLUE}-0 OutOfService), web-tg 3/2 healthy",
+    )
+    assert traffic.check_blue(deploy(doc))["healthy"] is True
+    assert traffic.detach_green(deploy(doc)) == {"undone": [f"detached green {GREEN} from web-elb, web-tg"]}
+    assert fake_aws.groups[GREEN]["load_balancer_names"] == [] and fake_aws.groups[BLUE]["load_balancer_names"]
+    # one more bad instance and blue is short of its capacity: green stays, and both are described
+    fake_aws.add(GREEN, tags={naming.TAG_EXECUTION: ARN})
+    fake_aws.mark_out(ELB_NAME, ids[1])
+    with pytest.raises(BlueUnhealthy) as raised:
+        traffic.detach_green(deploy(doc))
+    assert str(raised.value) == (
+        f"refusing to take green {GREEN} out: blue does not serve at its capacity again ({BLUE}: web-elb 1/2 "
+        f"InService (i-{BLUE}-0 OutOfService, i-{BLUE}-1 OutOfService), web-tg 3/2 healthy); green keeps serving "
+        "(web-elb 2/2 InService, web-tg 2/2 healthy): take it out by hand once blue serves, or roll forward"
+    )
 
 
 def test_detach_green_attached_to_none_of_the_targets_has_nothing_to_do(fake_aws):
@@ -234,8 +276,10 @@ def test_rollback_undo_leaves_the_previous_group_while_the_serving_ones_are_shor
     with pytest.raises(BlueUnhealthy) as raised:
         traffic.rollback_undo(rollback(rollback_doc([GREEN, OLD], BLUE)))
     assert str(raised.value) == (
-        f"left {BLUE} attached beside the groups that served before, which are not in service yet: "
-        "web-elb 1/2 InService, web-tg 2/2 healthy; web-elb 2/2 InService, web-tg 0/2 healthy"
+        f"left {BLUE} attached beside the groups that served before, which do not serve at their capacity yet: "
+        f"{GREEN}: web-elb 1/2 InService (i-{GREEN}-0 OutOfService), web-tg 2/2 healthy; "
+        f"{OLD}: web-elb 2/2 InService, web-tg 0/2 healthy (i-{OLD}-0 unhealthy, i-{OLD}-1 unhealthy); "
+        f"{BLUE}: web-elb 2/2 InService, web-tg 2/2 healthy"
     )
     assert fake_aws.groups[BLUE]["load_balancer_names"] == [ELB_NAME]
 

@@ -86,6 +86,31 @@ def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tu
     return ok, served, shown, progress
 
 
+def serves_at_capacity(group_name: str, traffic: Traffic) -> tuple[bool, str]:
+    """Does the group serve at its capacity: at least its desired capacity of its instances healthy
+    behind each target of ``traffic``? One flapping or replaced instance beyond that does not hold it
+    back (the gate before a failed green or a rolled-back group is taken out). The text says, per
+    target, how many of the desired are healthy and names every instance that is not."""
+    info = autoscaling.group(group_name)
+    if info is None:
+        return False, f"{group_name} does not exist"
+    ids = sorted(i.id for i in info.instances)
+    desired = info.desired_capacity
+    short, parts = False, []
+    for target in [*traffic.load_balancer_names, *traffic.target_group_arns]:
+        classic = not target.startswith("arn:")
+        states = elb.instance_states(target) if classic else elb.target_states(target)
+        good = elb.ELB_HEALTHY if classic else elb.TG_HEALTHY
+        healthy = sum(1 for i in ids if states.get(i) == good)
+        bad = [f"{i} {states.get(i, 'not registered')}" for i in ids if states.get(i) != good]
+        short = short or healthy < desired
+        parts.append(
+            f"{_label(target)} {healthy}/{desired} {'InService' if classic else 'healthy'}"
+            + (f" ({', '.join(bad)})" if bad else "")
+        )
+    return not short, ", ".join(parts) or f"{group_name} serves no target of the profile"
+
+
 # --- attach / detach / suspend helpers -------------------------------------------------------
 
 
@@ -359,7 +384,8 @@ def check_blue(doc: DeployDocument) -> dict[str, Any]:
 
 
 def _blue_serves(doc: DeployDocument) -> tuple[bool, str]:
-    """Is every blue group in service again behind every target it served?"""
+    """Does every blue group serve at its capacity again behind every target it served
+    (:func:`serves_at_capacity`)?"""
     traffic = doc.request.profile.traffic
     problems = []
     for blue in doc.blue.groups if doc.blue else []:
@@ -367,7 +393,7 @@ def _blue_serves(doc: DeployDocument) -> tuple[bool, str]:
             load_balancer_names=[n for n in blue.load_balancer_names if n in traffic.load_balancer_names],
             target_group_arns=[a for a in blue.target_group_arns if a in traffic.target_group_arns],
         )
-        ok, _, _, progress = _health(blue.name, served)
+        ok, progress = serves_at_capacity(blue.name, served)
         if not ok:
             problems.append(f"{blue.name}: {progress}")
     return not problems, "; ".join(problems)
@@ -386,7 +412,11 @@ def detach_green(doc: DeployDocument) -> dict[str, Any]:
     if attached and doc.blue and doc.blue.groups:
         serves, problems = _blue_serves(doc)
         if not serves:
-            raise BlueUnhealthy(f"refusing to take green {info.name} out: blue does not serve again ({problems})")
+            _, green = serves_at_capacity(info.name, plan.profile.traffic)
+            raise BlueUnhealthy(
+                f"refusing to take green {info.name} out: blue does not serve at its capacity again ({problems}); "
+                f"green keeps serving ({green}): take it out by hand once blue serves, or roll forward"
+            )
     targets = _detach(info, plan.profile.traffic)
     return {"undone": [f"detached green {info.name} from {', '.join(targets)}"] if targets else []}
 
@@ -501,11 +531,14 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
     if info is not None:
         # Take the previous group out again only while the serving groups are healthy behind every
         # target; otherwise both stay attached (something healthy serves) and the undo fails.
-        unhealthy = [p for g in _serving(doc) for ok, _, _, p in [_health(g.name, traffic)] if not ok]
+        unhealthy = [
+            f"{g.name}: {p}" for g in _serving(doc) for ok, p in [serves_at_capacity(g.name, traffic)] if not ok
+        ]
         if unhealthy:
+            _, kept = serves_at_capacity(info.name, traffic)
             raise BlueUnhealthy(
-                f"left {name} attached beside the groups that served before, which are not in service yet: "
-                + "; ".join(unhealthy)
+                f"left {name} attached beside the groups that served before, which do not serve at their "
+                f"capacity yet: {'; '.join(unhealthy)}; {name}: {kept}"
             )
         targets = _detach(info, traffic)
         if targets:
