@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StringConstraints,
     TypeAdapter,
     ValidationError,
@@ -456,7 +457,7 @@ class DeploymentRequest(Strict):
     profile: Profile
     #: deploy even when this release (version and commit) already serves every load balancer; without
     #: it, such a request ends at once with status ALREADY_DEPLOYED and creates nothing
-    force: bool = False
+    force: StrictBool = False
 
     @model_validator(mode="after")
     def _rendered_sizes(self) -> "DeploymentRequest":
