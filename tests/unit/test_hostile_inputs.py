@@ -176,7 +176,14 @@ def test_the_complete_request_is_valid_and_every_field_is_tried():
     assert len(LEAVES) > 45 and len(OBJECTS) == 8
 
 
-PROPERTIES = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# derandomized: `make test` tries the same examples on every run (a failure is repeatable, CI never flaps)
+PROPERTIES = settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
 
 
 @PROPERTIES
