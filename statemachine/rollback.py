@@ -12,7 +12,16 @@ from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
 from blue_green import contract, phases
-from statemachine.common import Compensable, Flow, Functions, invoke, never_fails, notify, validate_then_lock
+from statemachine.common import (
+    Compensable,
+    Flow,
+    Functions,
+    invoke,
+    never_fails,
+    notify,
+    validate_then_lock,
+    wait_for,
+)
 
 
 class RollbackDefinition(Construct):
@@ -118,7 +127,21 @@ class RollbackDefinition(Construct):
         report.next(release_incomplete)
         release_incomplete.add_catch(incomplete, errors=["States.ALL"], result_path="$.lock_release_error")
         release_incomplete.next(incomplete)
-        undo.next(release_failed)
+        # the previous group is taken out only once the groups that served before serve at their
+        # capacity: until then UndoRollback says `waiting` and runs again after its poll's wait (its
+        # timeout raises, and the catch above ends the rollback RollbackIncomplete)
+        wait_serving = wait_for(
+            self,
+            "WaitForServingAgain",
+            "$.undo.poll.wait_seconds",
+            "The groups that served before come back to their capacity behind every target.",
+        )
+        wait_serving.next(undo)
+        undo.next(
+            sfn.Choice(self, "Serving again?")
+            .when(sfn.Condition.boolean_equals("$.undo.waiting", True), wait_serving)
+            .otherwise(release_failed)
+        )
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)
 

@@ -145,17 +145,21 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
 
 def rollback_history(timing: Timing) -> History:
     """The longest rollback path: the kept group's health loop to its timeout, then the longer of
-    the failure (DetachCurrent fails, UndoRollback fails too, the lock is released) and the success
-    (release, notification, output)."""
+    the failure (DetachCurrent fails, UndoRollback waits for the groups that served before to its
+    timeout and fails, the lock is released) and the success (release, notification, output)."""
     from blue_green.polling import rounds
 
+    healthy = rounds(timing, timing.healthy_timeout_seconds)
+    previous = {"previous group in service": healthy}
     # Start, "DetachCurrent failed", "Undo failed"; ValidateRollback AcquireLock PlanRollback AttachPrevious
-    # DetachCurrent UndoRollback ReleaseLockAfterIncompleteUndo; RollbackIncomplete
-    failing = {"Pass": 3, "Task": 7, "Fail": 1}
+    # DetachCurrent UndoRollback ReleaseLockAfterIncompleteUndo; Serving again?; RollbackIncomplete
+    failing = History(
+        states={"Pass": 3, "Task": 7, "Choice": 1, "Fail": 1},
+        loops={**previous, "groups that served before in service again": healthy},
+    )
     # Start, RollbackOutput; ... DetachCurrent ReleaseLock; NotifyRolledBack; RolledBack
-    succeeding = {"Pass": 2, "Task": 6, "ServiceTask": 1, "Succeed": 1}
-    worst = max(failing, succeeding, key=lambda s: sum(EVENTS[k] * n for k, n in s.items()))
-    return History(states=worst, loops={"previous group in service": rounds(timing, timing.healthy_timeout_seconds)})
+    succeeding = History(states={"Pass": 2, "Task": 6, "ServiceTask": 1, "Succeed": 1}, loops=previous)
+    return max(failing, succeeding, key=lambda h: h.events)
 
 
 def history_problem(timing: Timing) -> str | None:

@@ -400,7 +400,10 @@ WAIT_SECONDS = {
         "DrainGreen": "$.request.profile.timing.drain_seconds",
         "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
     },
-    "rollback": {"WaitForPrevious": "$.traffic.poll.wait_seconds"},
+    "rollback": {
+        "WaitForPrevious": "$.traffic.poll.wait_seconds",
+        "WaitForServingAgain": "$.undo.poll.wait_seconds",
+    },
 }
 
 

@@ -333,7 +333,7 @@ def test_rollback_undo_restores_the_serving_groups(aws_world):
     assert tags_of(green)[discovery.TAG_STATE] == "serving" and tags_of(BLUE)[discovery.TAG_STATE] == "kept"
     assert json.loads(tags_of(BLUE)[naming.TAG_SUSPENDED])["execution"] == ROLLBACK_ARN
     assert elb_instances() == instance_ids(green)
-    assert traffic.rollback_undo(rollback(rb)) == {"undone": []}
+    assert traffic.rollback_undo(rollback(rb)) == {"undone": [], "waiting": False}
     # the kept group can be rolled back to again later
     again = rollback_document(aws_world, [green], BLUE, arn=ROLLBACK_ARN + "-2")
     traffic.rollback_attach(rollback(again))

@@ -115,6 +115,32 @@ def test_a_failing_manual_rollback_undoes_itself(local_aws):
     assert lock_item(aws) is None
 
 
+def test_a_rollback_that_fails_after_taking_the_current_group_out_waits_for_it_before_undoing(local_aws, monkeypatch):
+    # DetachCurrent takes the current group out, then fails: the undo puts the current group back,
+    # and takes the previous one out only once the current one serves at its capacity again (its
+    # instances register and pass the health checks anew)
+    from handlers import traffic as traffic_handler
+
+    detach = traffic_handler.ROLLBACK_ACTIONS["rollback_detach"]
+
+    def detach_then_fail(doc):
+        detach(doc)
+        raise RuntimeError("the Lambda died after its side effect")
+
+    aws = local_aws()
+    out = deploy(aws, "2.0.0")
+    monkeypatch.setitem(traffic_handler.ROLLBACK_ACTIONS, "rollback_detach", detach_then_fail)
+    arn = aws.start_rollback(rollback_input(aws))
+    desc = aws.wait(arn)
+    assert desc["status"] == "FAILED" and desc["error"] == "RollbackFailed", cause(desc)
+    assert cause(desc)["state"] == "DetachCurrent"
+    entered = aws.states_entered(arn)
+    assert entered.count("UndoRollback") >= 2 and "WaitForServingAgain" in entered
+    assert entered[entered.index("UndoRollback") + 1] == "Serving again?"
+    assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
+    assert lock_item(aws) is None
+
+
 def test_an_undo_that_cannot_finish_is_reported_as_rollback_incomplete(local_aws):
     # The image fails, and EC2 throttles every DeregisterImage past all retries.
     aws = local_aws(scenario=Scenario(image_fails=True, throttle={"DeregisterImage": 1000}))

@@ -235,7 +235,8 @@ def test_rollback_undo_puts_the_serving_group_back_and_sets_the_previous_aside(f
             f"re-attached {GREEN} to web-elb, web-tg",
             f"detached {BLUE} from web-elb, web-tg",
             f"suspended {', '.join(others)} on {BLUE} again",
-        ]
+        ],
+        "waiting": False,
     }
     assert fake_aws.changes("put_tags", GREEN) == [SERVING]
     assert fake_aws.changes("put_tags", BLUE)[-1] == KEPT
@@ -248,7 +249,7 @@ def test_rollback_undo_puts_the_serving_group_back_and_sets_the_previous_aside(f
 def test_rollback_undo_leaves_tags_that_are_right_already(fake_aws):
     fake_aws.add(GREEN, tags=SERVING)
     fake_aws.add(BLUE, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES, tags=KEPT)
-    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], BLUE))) == {"undone": []}
+    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], BLUE))) == {"undone": [], "waiting": False}
     assert [t for t in fake_aws.changes("put_tags") if discovery.TAG_STATE in t] == []
 
 
@@ -256,32 +257,58 @@ def test_rollback_undo_resumes_only_what_the_rollback_suspended(fake_aws):
     fake_aws.add(GREEN, suspended=["Launch"], tags=SERVING)
     fake_aws.record(GREEN, OTHER_ARN, ["Launch"])
     fake_aws.add(BLUE, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES, tags=KEPT)
-    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], BLUE))) == {"undone": []}
+    assert traffic.rollback_undo(rollback(rollback_doc([GREEN], BLUE))) == {"undone": [], "waiting": False}
     assert fake_aws.groups[GREEN]["suspended_processes"] == ["Launch"]
 
 
 def test_rollback_undo_without_a_previous_group(fake_aws):
     fake_aws.add(GREEN, lbs=(ELB_NAME,), tgs=(), tags=SERVING)
     assert traffic.rollback_undo(rollback(rollback_doc([GREEN], None))) == {
-        "undone": [f"re-attached {GREEN} to web-tg"]
+        "undone": [f"re-attached {GREEN} to web-tg"],
+        "waiting": False,
     }
 
 
-def test_rollback_undo_leaves_the_previous_group_while_the_serving_ones_are_short(fake_aws):
+def test_rollback_undo_waits_for_the_serving_groups_then_leaves_both_attached(fake_aws, fake_clock):
     green_ids = fake_aws.add(GREEN, tags=SERVING)
     old_ids = fake_aws.add(OLD, tags=SERVING)
     fake_aws.add(BLUE, tags=SERVING)
     fake_aws.mark_out(ELB_NAME, green_ids[0])
     fake_aws.mark_out(TG, *old_ids)
-    with pytest.raises(BlueUnhealthy) as raised:
-        traffic.rollback_undo(rollback(rollback_doc([GREEN, OLD], BLUE)))
-    assert str(raised.value) == (
+    short = (
         f"left {BLUE} attached beside the groups that served before, which do not serve at their capacity yet: "
         f"{GREEN}: web-elb 1/2 InService (i-{GREEN}-0 OutOfService), web-tg 2/2 healthy; "
         f"{OLD}: web-elb 2/2 InService, web-tg 0/2 healthy (i-{OLD}-0 unhealthy, i-{OLD}-1 unhealthy); "
         f"{BLUE}: web-elb 2/2 InService, web-tg 2/2 healthy"
     )
+    doc = rollback_doc([GREEN, OLD], BLUE)
+    # first: the serving groups are short, so the previous group stays and the state machine waits
+    first = traffic.rollback_undo(rollback(doc))
+    assert (first["waiting"], first["progress"], first["poll"]["attempt"]) == (True, short, 1)
     assert fake_aws.groups[BLUE]["load_balancer_names"] == [ELB_NAME]
+    # at the health timeout (900 s) it gives up, naming both, and both stay attached
+    doc["undo"] = first
+    fake_clock.advance(901)
+    with pytest.raises(BlueUnhealthy) as raised:
+        traffic.rollback_undo(rollback(doc))
+    assert str(raised.value) == f"{short} after 901s (timeout reached)"
+    assert fake_aws.groups[BLUE]["load_balancer_names"] == [ELB_NAME]
+
+
+def test_rollback_undo_takes_the_previous_group_out_once_the_serving_ones_came_back(fake_aws, fake_clock):
+    green_ids = fake_aws.add(GREEN, lbs=(), tgs=(), tags=KEPT)  # detached by the failed rollback
+    fake_aws.add(BLUE, tags=SERVING)
+    fake_aws.mark_out(ELB_NAME, *green_ids)  # its instances register again, not healthy yet
+    doc = rollback_doc([GREEN], BLUE)
+    first = traffic.rollback_undo(rollback(doc))
+    assert first["waiting"] is True and first["undone"] == [f"re-attached {GREEN} to web-elb, web-tg"]
+    fake_aws.out.clear()  # the health checks pass
+    fake_clock.advance(first["poll"]["wait_seconds"])
+    doc["undo"] = first
+    done = traffic.rollback_undo(rollback(doc))
+    assert done["waiting"] is False
+    assert done["undone"][:2] == [f"re-attached {GREEN} to web-elb, web-tg", f"detached {BLUE} from web-elb, web-tg"]
+    assert fake_aws.groups[BLUE]["load_balancer_names"] == []
 
 
 def test_a_rollback_with_a_long_arn_records_and_undoes_by_short_id(fake_aws):

@@ -509,11 +509,18 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
 
 
 def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
-    """The rollback failed midway: put the serving groups back and set the previous group aside again."""
+    """The rollback failed midway: put the serving groups back and set the previous group aside again.
+
+    The previous group is taken out only once the groups that served before serve at their capacity
+    (:func:`serves_at_capacity`). Until then this returns ``waiting`` with a poll, and the state
+    machine calls it again after the poll's wait (each call is idempotent); at the health timeout it
+    raises :class:`BlueUnhealthy` naming what is unhealthy in both, and both stay attached (the
+    rollback ends ``RollbackIncomplete``: the operator decides, nothing loops)."""
     plan = doc.request
     traffic = plan.profile.traffic
     arn, short = plan.execution.arn, plan.names.short_id
-    undone = []
+    earlier = doc.undo if isinstance(doc.undo, dict) else {}
+    undone = [str(u) for u in earlier.get("undone", [])]
     info: Group | None  # each serving group, then the previous group
     for info in _serving(doc):
         resumed = _resume(info, arn, short)
@@ -529,17 +536,21 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
     name = plan.previous
     info = autoscaling.group(name) if name else None
     if info is not None:
-        # Take the previous group out again only while the serving groups are healthy behind every
-        # target; otherwise both stay attached (something healthy serves) and the undo fails.
+        # Take the previous group out again only once the serving groups serve at their capacity;
+        # until then both stay attached (something healthy serves) and the state machine waits.
         unhealthy = [
             f"{g.name}: {p}" for g in _serving(doc) for ok, p in [serves_at_capacity(g.name, traffic)] if not ok
         ]
         if unhealthy:
             _, kept = serves_at_capacity(info.name, traffic)
-            raise BlueUnhealthy(
+            what = (
                 f"left {name} attached beside the groups that served before, which do not serve at their "
                 f"capacity yet: {'; '.join(unhealthy)}; {name}: {kept}"
             )
+            timing = plan.profile.timing
+            poll = Poll.model_validate(earlier["poll"]) if earlier.get("poll") else _start(timing)
+            poll = polling.advance(poll, timing, what, BlueUnhealthy)  # raises at the health timeout
+            return {"undone": undone, "waiting": True, "poll": poll.model_dump(mode="json"), "progress": what}
         targets = _detach(info, traffic)
         if targets:
             undone.append(f"detached {name} from {', '.join(targets)}")
@@ -549,7 +560,7 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
             undone.append(f"suspended {', '.join(p for p in processes if p not in before)} on {name} again")
         if info.tags.get(TAG_STATE) != STATE_KEPT:
             autoscaling.put_tags(info.name, {TAG_STATE: STATE_KEPT})
-    return {"undone": undone}
+    return {"undone": undone, "waiting": False}
 
 
 ACTIONS = {

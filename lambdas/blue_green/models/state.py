@@ -207,3 +207,5 @@ class RollbackDocument(Loose):
     request: RollbackPlan
     traffic: TrafficState | None = None
     failure: Failure | None = None
+    #: UndoRollback's last result: what it undid, and its poll while it waits for the groups that served
+    undo: dict[str, Any] | None = None
