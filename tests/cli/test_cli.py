@@ -87,15 +87,18 @@ def test_deploying_the_serving_release_again_says_so_and_exits_0_and_force_deplo
 def test_a_locally_invalid_request_starts_nothing_and_exits_3(aws, cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"fleet": {"min_size": -1}, "timing": {"poll_secs": 5}}))
-    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad))
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(bad))
     assert run.code == exitcodes.REJECTED_INPUT
     assert "nothing was started" in run.out
     assert "profile.fleet.min_size: Input should be greater than or equal to 0" in run.out
     assert "profile.timing.poll_secs: unknown field" in run.out
-    assert "release.commit: 'not-hex' is not a git commit id" in run.out
     assert executions(aws) == []
+    # a bad release is refused first, before the stored profile is read (tests/cli/test_hostile_options.py)
+    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad))
+    assert run.code == exitcodes.REJECTED_INPUT
+    assert "release.commit: 'not-hex' is not a git commit id" in run.out and "profile." not in run.out
     # --json: the problems as a list, and still nothing started
-    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad), "--json")
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(bad), "--json")
     assert run.code == 3
     result = json.loads(run.out)
     assert result["status"] == "REJECTED" and result["error"] == "InvalidDeploymentRequest"

@@ -172,6 +172,11 @@ def test_check_green_grows_green_to_the_desired_count_before_it_counts(aws_world
     _step(doc, traffic.check_green)
     green = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[doc["fleet"]["green_asg"]])
     assert green["AutoScalingGroups"][0]["DesiredCapacity"] == 3
+    assert doc["traffic"]["status"] == "ATTACHING"
+    assert doc["traffic"]["in_service"] == {aws_world.elb: "2/3", "web-tg": "2/3"}
+    # the next check counts the third instance
+    _step(doc, traffic.check_green)
+    assert doc["traffic"]["status"] == "IN_SERVICE"
     assert doc["traffic"]["in_service"] == {aws_world.elb: "3/3", "web-tg": "3/3"}
 
 

@@ -41,6 +41,7 @@ def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
         "blue_detached": [],
         "blue_suspended": [BLUE, OLD],
         "capacity": None,
+        "needed": None,
         "poll": None,
         "progress": f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new); "
         f"resumed AlarmNotification, ScheduledActions on {GREEN}",
@@ -155,6 +156,7 @@ def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": None,
         "poll": POLL_AT_T0,
         "progress": f"attached {BLUE} to web-elb, web-tg{note}",
     }
@@ -175,6 +177,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": None,
         "poll": {
             **POLL_AT_T0,
             "started_at": "2026-03-02T09:00:05Z",
@@ -200,6 +203,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": None,
         "poll": rb["traffic"]["poll"],
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -213,6 +217,7 @@ def test_rollback_check_in_service_at_once_starts_and_keeps_a_poll(fake_aws):
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": None,
         "poll": POLL_AT_T0,
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -239,6 +244,7 @@ def test_rollback_detach_reports_each_group_it_set_aside(fake_aws):
         "blue_detached": [GREEN, OLD],
         "blue_suspended": [GREEN, OLD],
         "capacity": None,
+        "needed": None,
         "poll": None,
         "progress": f"{BLUE} serving; resumed AlarmNotification, ScheduledActions on {BLUE}; "
         f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
@@ -293,6 +299,7 @@ def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": None,
         "poll": POLL_AT_T0,
         "progress": f"attached green {GREEN} to web-elb, web-tg",
     }
@@ -330,6 +337,7 @@ def test_check_green_without_a_poll_starts_one(fake_aws, monkeypatch):
         "blue_detached": [],
         "blue_suspended": [],
         "capacity": None,
+        "needed": 2,
         "poll": POLL_AT_T0,
         "progress": "web-elb 2/2 InService, web-tg 2/2 healthy",
     }
@@ -344,7 +352,7 @@ def test_detach_blue_holds_green_to_the_count_the_fleet_wanted(fake_aws):
     # nothing detached: back to waiting for green (green grows to what the deployment wanted)
     assert (state.status, state.blue_detached, state.capacity) == ("ATTACHING", [], None)
     assert state.progress == (
-        f"blue grew to 2: green {GREEN} grows from 2 to 3; "
+        f"green {GREEN} grows from 2 to 3 (blue serves 2); "
         f"green {GREEN} needs 3 in service before blue goes (web-elb 2/3 InService, web-tg 2/3 healthy)"
     )
     assert fake_aws.calls == [("set_desired_capacity", GREEN, 3)]
@@ -375,6 +383,7 @@ def test_detach_blue_reports_each_blue_group(fake_aws):
         "blue_detached": [BLUE, OLD],
         "blue_suspended": [],
         "capacity": {"blue": 4, "green_needed": 4, "green_in_service": 4},
+        "needed": None,
         "poll": None,
         "progress": f"{GONE} is gone; detached {BLUE} from web-elb, web-tg; "
         f"detached {OLD} from nothing (already detached); green 4 in service for blue's 4",

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import DeploymentRequest, describe_validation_error
+from blue_green.models.request import DeploymentRequest, Release, describe_validation_error, parse_app
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import (
     Context,
@@ -20,6 +20,25 @@ from immutable_deploy.cli.commands.common import (
     rejected,
     with_profile,
 )
+
+NO_COMMIT = "release.commit: not given (--commit) and the working directory is not a git repository"
+
+
+def release_problems(app: str, release: dict[str, str]) -> list[str]:
+    """What is wrong with the app name and the release, by field: found before anything is read
+    from AWS (the stored profile is read only for a request that could be valid)."""
+    problems: list[str] = []
+    try:
+        parse_app(app)
+    except ValueError as exc:
+        problems += str(exc).split("; ")
+    try:
+        Release.model_validate(release)
+    except ValidationError as exc:
+        for problem in describe_validation_error(exc):
+            problem = f"release.{problem}"
+            problems.append(NO_COMMIT if problem == "release.commit: required field is missing" else problem)
+    return problems
 
 
 def git(*args: str) -> str | None:
@@ -54,6 +73,9 @@ def deploy(ctx: Context, args: Any) -> int:
     if commit:
         release["commit"] = commit
     # what is sent: the release and only the --profile file; the workflow merges it over the stored profile
+    early = release_problems(app, release)
+    if early:
+        return rejected(ctx, early)
     request: dict[str, Any] = {"app": app, "release": release}
     if args.force:
         request["force"] = True
@@ -68,9 +90,7 @@ def deploy(ctx: Context, args: Any) -> int:
         DeploymentRequest.model_validate(complete)
     except ValidationError as exc:
         for problem in describe_validation_error(exc):
-            if problem == "release.commit: required field is missing":
-                problem = "release.commit: not given (--commit) and the working directory is not a git repository"
-            problems.append(problem)
+            problems.append(NO_COMMIT if problem == "release.commit: required field is missing" else problem)
     if problems:
         return rejected(ctx, problems)
     holder = ctx.aws.running_holder(app)

@@ -68,7 +68,13 @@ def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tu
     """(ok, count, in_service map, progress) of one group behind every target of ``traffic``: ok when
     every InService+Healthy instance of the group is in service behind each target and there are at
     least ``desired`` of them (the group's own desired capacity when None)."""
-    info = autoscaling.group(group_name)
+    return _health_of(group_name, autoscaling.group(group_name), traffic, desired)
+
+
+def _health_of(
+    group_name: str, info: Group | None, traffic: Traffic, desired: int | None = None
+) -> tuple[bool, int, dict[str, str], str]:
+    """:func:`_health` of a group described already (``info``; None: it does not exist)."""
     ids = autoscaling.in_service_instances(info) if info else []
     if desired is None:
         desired = info.desired_capacity if info else 0
@@ -221,30 +227,45 @@ def attach_green(doc: DeployDocument) -> TrafficState:
     )
 
 
-def _needed(doc: DeployDocument, fleet: FleetState) -> tuple[int, int | None, str]:
+def _blue_needs(doc: DeployDocument, fleet: FleetState) -> tuple[int, int | None]:
     """(how many green instances must be in service before blue goes, blue's total desired capacity
-    now or None without blue, a note) read again at every check: blue may have scaled out since green
-    was created (green's own scaling is held until the switch). Green is grown to that size first."""
+    now or None without blue), blue read again: it may have scaled out since green was created
+    (green's own scaling is held until the switch)."""
     blue = live_blue(doc, fleet.green_asg)
     needed = switch_capacity(doc.request.profile.fleet, fleet.desired, blue)
-    total = sum(g.desired_capacity for g in blue) if blue else None
-    green = autoscaling.group(fleet.green_asg)
-    note = ""
-    if green is not None and green.desired_capacity < needed:
-        autoscaling.set_desired_capacity(fleet.green_asg, needed)
-        note = f"blue grew to {total}: green {fleet.green_asg} grows from {green.desired_capacity} to {needed}"
-        logger.info("green grows to blue's capacity", extra={"green_asg": fleet.green_asg, "needed": needed})
-    return needed, total, note
+    return needed, (sum(g.desired_capacity for g in blue) if blue else None)
+
+
+def _grow(green: Group | None, needed: int, blue_total: int | None) -> str:
+    """Green's desired capacity raised to ``needed`` if it is below; returns what was done."""
+    if green is None or green.desired_capacity >= needed:
+        return ""
+    autoscaling.set_desired_capacity(green.name, needed)
+    logger.info("green grows", extra={"green_asg": green.name, "needed": needed, "blue": blue_total})
+    serves = f" (blue serves {blue_total})" if blue_total is not None else ""
+    return f"green {green.name} grows from {green.desired_capacity} to {needed}{serves}"
 
 
 def check_green(doc: DeployDocument) -> TrafficState:
+    """Green in service behind every target, at least as many as it needs: its own size, or what
+    blue grew to. Blue is read again (and green grown to match) only once green has what it needed
+    so far, so that a long wait for the health checks costs no extra calls."""
     plan = doc.request
     fleet = _fleet(doc)
     state = _traffic_state(doc)
     timing = plan.profile.timing
-    needed, _, note = _needed(doc, fleet)
-    ok, _, shown, progress = _health(fleet.green_asg, plan.profile.traffic, needed)
+    needed = max(fleet.desired, state.needed or 0)
+    green = autoscaling.group(fleet.green_asg)
+    note = _grow(green, needed, None)
+    ok, _, shown, progress = _health_of(fleet.green_asg, green, plan.profile.traffic, needed)
+    if ok:
+        blue_needs, blue_total = _blue_needs(doc, fleet)
+        if blue_needs > needed:
+            needed = blue_needs
+            note = _grow(green, needed, blue_total)
+            ok, _, shown, progress = _health_of(fleet.green_asg, green, plan.profile.traffic, needed)
     progress = "; ".join(p for p in (note, progress) if p)
+    state = state.model_copy(update={"needed": needed})
     poll = state.poll or _start(timing)
     if ok:
         metrics.add_metric(name="GreenInServiceDuration", unit=MetricUnit.Seconds, value=polling.elapsed(poll))
@@ -263,8 +284,11 @@ def detach_blue(doc: DeployDocument) -> TrafficState:
     plan = doc.request
     fleet = _fleet(doc)
     traffic = plan.profile.traffic
-    needed, blue_total, note = _needed(doc, fleet)
-    ok, served, shown, progress = _health(fleet.green_asg, traffic, needed)
+    blue_needs, blue_total = _blue_needs(doc, fleet)
+    needed = max(blue_needs, _traffic_state(doc).needed or 0)
+    green = autoscaling.group(fleet.green_asg)
+    note = _grow(green, needed, blue_total)
+    ok, served, shown, progress = _health_of(fleet.green_asg, green, traffic, needed)
     if not ok:
         waiting = f"green {fleet.green_asg} needs {needed} in service before blue goes ({progress})"
         logger.warning("blue not detached: green is short", extra={"needed": needed, "progress": progress})

@@ -161,6 +161,8 @@ class Capacity(Loose):
 class TrafficState(Loose):
     status: Literal["ATTACHING", "IN_SERVICE", "SWITCHED"] = "ATTACHING"
     in_service: dict[str, str] = Field(default_factory=dict)
+    #: how many green instances must be in service (green's size, or more when blue grew)
+    needed: int | None = None
     capacity: Capacity | None = None
     blue_detached: NameList = Field(default_factory=list)
     blue_suspended: NameList = Field(default_factory=list)
