@@ -125,9 +125,10 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "TokenTask": 1 if approval_required else 0,  # AwaitApproval
         # DrainBlue DrainGreen (the polling Waits are in the loops)
         "Wait": 2,
-        # Approval required?, Production settings applied? (after ApplyProductionSettings), Blue to wait
-        # for?, Green taken out?, Green deleted? (after DeleteGreenGroup), Rollback complete?
-        "Choice": 6,
+        # Already deployed?, Approval required?, Production settings applied? (after
+        # ApplyProductionSettings), Blue detached?, Blue to wait for?, Green taken out?, Green deleted?
+        # (after DeleteGreenGroup), Rollback complete?
+        "Choice": 8,
         "Fail": 1,
     }
     loops = {
@@ -137,6 +138,10 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "image": rounds(timing, timing.image_timeout_seconds),
         "green healthy": healthy,
         "green in service": healthy,
+        # DetachBlue finding green short (blue grew, or an instance dropped out) goes back to the
+        # green-in-service loop: at most once per round of it, each DetachBlue + Blue detached?
+        # (counted as a round: a little more than those two states record)
+        "blue detached after another wait": healthy,
         "blue in service again": healthy,
         "green group deleted": healthy,
     }
@@ -171,7 +176,7 @@ def history_problem(timing: Timing) -> str | None:
         f"with these timings a deployment can record up to {worst:,} Step Functions history events; at most "
         f"{HISTORY_LIMIT:,} are accepted (an execution that reaches {HISTORY_HARD_LIMIT:,} fails without cleaning "
         "up): raise poll_seconds and max_poll_seconds, or shorten the timeouts (in the worst case "
-        "ready_timeout_seconds is waited three times, healthy_timeout_seconds four times)"
+        "ready_timeout_seconds is waited three times, healthy_timeout_seconds five times)"
     )
 
 

@@ -64,11 +64,12 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
         "image": polling.rounds(timing, 3600),
         "green healthy": healthy,
         "green in service": healthy,
+        "blue detached after another wait": healthy,
         "blue in service again": healthy,
         "green group deleted": healthy,
     }
     rounds = sum(history.loops.values())
-    fixed = 3 * 2 + 22 * 5 + 6 + 2 * 2 + 6 * 2 + 1
+    fixed = 3 * 2 + 22 * 5 + 6 + 2 * 2 + 8 * 2 + 1
     invocations = 22 + 1 + rounds
     assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + 3 * invocations
     assert budget.deploy_history(timing, approval_required=False).events == history.events - 6 - 5 - 2 * 3
