@@ -15,7 +15,6 @@ from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
 from blue_green.models.aws import Group
-from blue_green.models.request import Fleet
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
 
@@ -178,16 +177,6 @@ def _ensure_launch_configuration(doc: DeployDocument) -> str:
 HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]
 
 
-def switch_capacity(fleet: Fleet, desired: int, blue: list[Group]) -> int:
-    """Green's size against blue's now: the total desired capacity of every blue group (they may
-    have scaled during the bake and the approval), never less than ``desired`` (green's size so
-    far) or ``min_size``, at most ``max_size``; ``desired`` when the profile fixes green's size or
-    there is no blue."""
-    if fleet.desired_capacity is not None or not blue:
-        return desired
-    return min(max(sum(g.desired_capacity for g in blue), desired, fleet.min_size), fleet.max_size)
-
-
 def live_blue(doc: DeployDocument, green: str) -> list[Group]:
     """The blue groups found at DiscoverBlue, as they are now (those that are gone left out)."""
     found = [autoscaling.group(g.name) for g in (doc.blue.groups if doc.blue else []) if g.name != green]
@@ -202,7 +191,10 @@ def create_group(doc: DeployDocument) -> FleetState:
     blue_primary = doc.blue.primary if doc.blue else None
     blue_now = live_blue(doc, name)
     blue_info = next((g for g in blue_now if g.name == blue_primary), None)
-    state = state.model_copy(update={"desired": switch_capacity(fleet, state.desired, blue_now)})
+    # blue may have scaled out during the bake and the approval
+    state = state.model_copy(
+        update={"desired": fleet.green_size(state.desired, [g.desired_capacity for g in blue_now])}
+    )
 
     def create() -> None:
         params: dict[str, Any] = {

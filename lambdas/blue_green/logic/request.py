@@ -160,12 +160,9 @@ def discover_blue(doc: DeployDocument) -> BlueState:
     groups.sort(key=lambda g: g.desired_capacity, reverse=True)
     primary = groups[0] if groups else None
     fleet = plan.profile.fleet
-    if fleet.desired_capacity is not None:
-        desired = fleet.desired_capacity
-    elif groups:  # as many as every blue group serves together
-        desired = min(max(sum(g.desired_capacity for g in groups), fleet.min_size), fleet.max_size)
-    else:
-        desired = fleet.min_size
+    # as many as every blue group serves together (min_size on a first deployment), unless fixed
+    at_least = fleet.min_size if fleet.desired_capacity is None else fleet.desired_capacity
+    desired = fleet.green_size(at_least, [g.desired_capacity for g in groups])
     return BlueState(
         groups=groups, primary=primary.name if primary else None, green_desired=desired, already_deployed=already
     )

@@ -23,7 +23,7 @@ from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue, switch_capacity
+from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue
 from blue_green.models.aws import Group
 from blue_green.models.request import Timing, Traffic
 from blue_green.models.state import Capacity, DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
@@ -231,9 +231,8 @@ def _blue_needs(doc: DeployDocument, fleet: FleetState) -> tuple[int, int | None
     """(how many green instances must be in service before blue goes, blue's total desired capacity
     now or None without blue), blue read again: it may have scaled out since green was created
     (green's own scaling is held until the switch)."""
-    blue = live_blue(doc, fleet.green_asg)
-    needed = switch_capacity(doc.request.profile.fleet, fleet.desired, blue)
-    return needed, (sum(g.desired_capacity for g in blue) if blue else None)
+    blue = [g.desired_capacity for g in live_blue(doc, fleet.green_asg)]
+    return doc.request.profile.fleet.green_size(fleet.desired, blue), (sum(blue) if blue else None)
 
 
 def _grow(green: Group | None, needed: int, blue_total: int | None) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Sequence
 
 from pydantic import (
     AfterValidator,
@@ -382,6 +382,14 @@ class Fleet(Strict):
     @classmethod
     def _no_repeats(cls, v: list[str]) -> list[str]:
         return _unique(v)
+
+    def green_size(self, at_least: int, blue: Sequence[int]) -> int:
+        """Green's desired capacity against blue's: the total desired capacity of the blue groups
+        (``blue``, one each), never less than ``at_least`` or ``min_size``, at most ``max_size``;
+        ``at_least`` when the profile fixes green's size or there is no blue."""
+        if self.desired_capacity is not None or not blue:
+            return at_least
+        return min(max(sum(blue), at_least, self.min_size), self.max_size)
 
     @model_validator(mode="after")
     def _sizes(self) -> "Fleet":
