@@ -55,33 +55,32 @@ def _app_groups(app: str) -> list[Group]:
     return [g for g in autoscaling.groups(tags={naming.TAG_APP: app}) if g.status != autoscaling.DELETING]
 
 
-def serving_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
-    """The app's groups attached now to any of ``traffic``'s classic ELBs or target groups.
-
-    Each: ``{name, version, desired_capacity, min_size, max_size, load_balancer_names,
-    target_group_arns, suspended_processes, state, retired_at, execution, instances}``, where the
-    attachment lists hold only the profile's load balancers / target groups."""
+def _serving_and_kept(app: str, traffic: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """:func:`serving_groups` and :func:`kept_groups` from one listing of the app's groups."""
     lbs, tgs = _targets(traffic)
-    out = []
+    serving, kept = [], []
     for info in _app_groups(app):
         found = describe(info, lbs, tgs)
         if found["load_balancer_names"] or found["target_group_arns"]:
-            out.append(found)
-    return sorted(out, key=lambda g: g["name"])
+            serving.append(found)
+        elif info.tags.get(TAG_STATE) == STATE_KEPT:
+            kept.append(found)
+    return sorted(serving, key=lambda g: g["name"]), kept
+
+
+def serving_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
+    """The app's groups attached now to any of ``traffic``'s classic ELBs or target groups.
+
+    Each: ``{name, version, commit, desired_capacity, min_size, max_size, load_balancer_names,
+    target_group_arns, suspended_processes, state, retired_at, execution, instances}``, where the
+    attachment lists hold only the profile's load balancers / target groups."""
+    return _serving_and_kept(app, traffic)[0]
 
 
 def kept_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
     """The app's groups set aside (state=kept) and not attached to ``traffic`` now, in no order.
     Same shape as :func:`serving_groups`."""
-    lbs, tgs = _targets(traffic)
-    kept = []
-    for info in _app_groups(app):
-        if info.tags.get(TAG_STATE) != STATE_KEPT:
-            continue
-        found = describe(info, lbs, tgs)
-        if not (found["load_balancer_names"] or found["target_group_arns"]):
-            kept.append(found)
-    return kept
+    return _serving_and_kept(app, traffic)[1]
 
 
 def same_release(group: dict[str, Any], version: str | None, commit: str | None) -> bool:
@@ -109,6 +108,5 @@ def previous_group(app: str, traffic: Any, exclude: Iterable[str] = ()) -> dict[
     ``traffic`` now and not named in ``exclude``, preferring a release other than the serving
     groups'; None when there is none. Same shape as :func:`serving_groups`."""
     skip = set(exclude)
-    kept = [g for g in kept_groups(app, traffic) if g["name"] not in skip]
-    serving = [(g["version"], g["commit"]) for g in serving_groups(app, traffic)]
-    return rollback_target(kept, serving)
+    serving, kept = _serving_and_kept(app, traffic)
+    return rollback_target([g for g in kept if g["name"] not in skip], [(g["version"], g["commit"]) for g in serving])
