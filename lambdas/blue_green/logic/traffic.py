@@ -15,7 +15,7 @@ rollback resumes exactly those. When the ARN would make the value longer than a 
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable, TypeGuard
+from typing import Any, Iterable, Iterator, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -50,18 +50,20 @@ def _label(target: str) -> str:
     return elb.target_group_label(target) if target.startswith("arn:") else target
 
 
+def _target_states(traffic: Traffic) -> Iterator[tuple[str, dict[str, str], str]]:
+    """For each classic ELB name, then each target group ARN of ``traffic``: (the target, what it
+    reports of each instance it knows, the state that means in service: InService or healthy)."""
+    for name in traffic.load_balancer_names:
+        yield name, elb.instance_states(name), elb.ELB_HEALTHY
+    for arn in traffic.target_group_arns:
+        yield arn, elb.target_states(arn), elb.TG_HEALTHY
+
+
 def in_service(instance_ids: list[str], traffic: Traffic) -> dict[str, int]:
     """For each classic ELB name / target group ARN of ``traffic``: how many of ``instance_ids``
     it reports InService (ELB) or healthy (target group)."""
     wanted = set(instance_ids)
-    counts: dict[str, int] = {}
-    for name in traffic.load_balancer_names:
-        states = elb.instance_states(name)
-        counts[name] = sum(1 for i in wanted if states.get(i) == elb.ELB_HEALTHY)
-    for arn in traffic.target_group_arns:
-        states = elb.target_states(arn)
-        counts[arn] = sum(1 for i in wanted if states.get(i) == elb.TG_HEALTHY)
-    return counts
+    return {target: sum(1 for i in wanted if states.get(i) == good) for target, states, good in _target_states(traffic)}
 
 
 def _health(group_name: str, traffic: Traffic, desired: int | None = None) -> tuple[bool, int, dict[str, str], str]:
@@ -103,17 +105,11 @@ def serves_at_capacity(group_name: str, traffic: Traffic) -> tuple[bool, str]:
     ids = sorted(i.id for i in info.instances)
     desired = info.desired_capacity
     short, parts = False, []
-    for target in [*traffic.load_balancer_names, *traffic.target_group_arns]:
-        classic = not target.startswith("arn:")
-        states = elb.instance_states(target) if classic else elb.target_states(target)
-        good = elb.ELB_HEALTHY if classic else elb.TG_HEALTHY
+    for target, states, good in _target_states(traffic):
         healthy = sum(1 for i in ids if states.get(i) == good)
         bad = [f"{i} {states.get(i, 'not registered')}" for i in ids if states.get(i) != good]
         short = short or healthy < desired
-        parts.append(
-            f"{_label(target)} {healthy}/{desired} {'InService' if classic else 'healthy'}"
-            + (f" ({', '.join(bad)})" if bad else "")
-        )
+        parts.append(f"{_label(target)} {healthy}/{desired} {good}" + (f" ({', '.join(bad)})" if bad else ""))
     return not short, ", ".join(parts) or f"{group_name} serves no target of the profile"
 
 
