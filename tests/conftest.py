@@ -18,6 +18,22 @@ os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "JSII_SILENCE_WARNING_END_
 
 logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
 
+# --- property-based tests (Hypothesis) ---------------------------------------------------------------
+# derandomized: `make test` tries the same examples on every run (a failure is repeatable, CI never
+# flaps), with no example database and no deadline (a worker shares two cores with others); the tests
+# take function-scoped fixtures that hold nothing an example changes
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "make-test",
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+settings.load_profile("make-test")
+
 
 # --- the suite is offline ---------------------------------------------------------------------------
 # Nothing in the suite may reach the network: the local AWS runs in this process or on loopback, and a

@@ -10,20 +10,14 @@ import re
 
 import pytest
 from botocore.client import BaseClient
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from blue_green.models.request import APP_PATTERN, VERSION_PATTERN, git_ref_problem
 from immutable_deploy.cli import exitcodes
 
 COMMIT = "9fceb02"
-# derandomized: `make test` tries the same examples on every run (a failure is repeatable, CI never flaps)
-SETTINGS = settings(
-    max_examples=60,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# the suite's Hypothesis profile (tests/conftest.py: derandomized), with fewer examples than its 100
+SETTINGS = settings(max_examples=60)
 
 #: (command line before the option, the option, int or float, low, high, low excluded)
 NUMERIC = [

@@ -11,7 +11,7 @@ import re
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import given, settings, strategies as st
 
 from blue_green import profiles
 from blue_green.errors import InvalidDeploymentRequest
@@ -176,14 +176,8 @@ def test_the_complete_request_is_valid_and_every_field_is_tried():
     assert len(LEAVES) > 45 and len(OBJECTS) == 8
 
 
-# derandomized: `make test` tries the same examples on every run (a failure is repeatable, CI never flaps)
-PROPERTIES = settings(
-    max_examples=150,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+# the suite's Hypothesis profile (tests/conftest.py: derandomized), with more examples
+PROPERTIES = settings(max_examples=150)
 
 
 @PROPERTIES
