@@ -64,7 +64,10 @@ def generate() -> str:
         executions=[
             "arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
             "arn:aws:states:<region>:<account>:execution:<stack>-Rollback:*",
+            "arn:aws:states:<region>:<account>:execution:<stack>-Cleanup:*",
         ],
+        deploy_executions="arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
+        cleanup_machine="arn:aws:states:<region>:<account>:stateMachine:<stack>-Cleanup",
     ).all()
     lines = []
     for module in MODULES:

@@ -37,6 +37,8 @@ class HandlerFunctions(Construct):
         table: dynamodb.ITable,
         topic: sns.ITopic,
         execution_arn_patterns: list[str],
+        deploy_execution_prefix: str,
+        cleanup_machine_arn: str,
         profile_prefix: str,
         permission_scope: Scope,
         allow_request_profiles: bool = False,
@@ -86,9 +88,21 @@ class HandlerFunctions(Construct):
             topic_arn=topic.topic_arn,
             profile_prefix=profile_prefix,
             executions=execution_arn_patterns,
+            deploy_executions=f"{deploy_execution_prefix}*",
+            cleanup_machine=cleanup_machine_arn,
         )
         self.request = self._function("Request", "request", "Validates requests and finds blue", grants.request())
-        self.lock = self._function("Lock", "lock", "Per-app deployment lock", grants.lock())
+        self.lock = self._function(
+            "Lock",
+            "lock",
+            "Per-app deployment lock, and the clean-up after an execution that ended holding it",
+            grants.lock(),
+            # blue_green.logic.cleanup: whose executions it cleans up after, and which machine does it
+            environment={
+                "DEPLOY_EXECUTION_PREFIX": deploy_execution_prefix,
+                "CLEANUP_STATE_MACHINE_ARN": cleanup_machine_arn,
+            },
+        )
         self.bake = self._function(
             "Bake", "bake", "Launches, checks and terminates the staging instance", grants.bake()
         )
@@ -113,6 +127,7 @@ class HandlerFunctions(Construct):
         description: str,
         grants: list[Grant],
         timeout: Duration = Duration.seconds(90),
+        environment: dict[str, str] | None = None,
     ) -> lambda_.Function:
         log_group = logs.LogGroup(
             self, f"{construct_id}Logs", retention=self._retention, removal_policy=RemovalPolicy.DESTROY
@@ -148,7 +163,7 @@ class HandlerFunctions(Construct):
             memory_size=512,
             tracing=lambda_.Tracing.ACTIVE,
             log_group=log_group,
-            environment=dict(self._env),
+            environment={**self._env, **(environment or {})},
             description=f"Immutable Deploy: {description}",
         )
         return function

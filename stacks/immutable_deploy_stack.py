@@ -24,10 +24,12 @@ from aws_cdk import (
 from constructs import Construct
 
 from stacks import nag
+from stacks.ended_executions import EndedExecutions
 from stacks.functions import HandlerFunctions
 from stacks.inventory import StoredProfiles
 from stacks.permissions import Scope, parse_roles
 from stacks.release_trigger import ReleaseTrigger, settings_from
+from statemachine.cleanup import CleanupDefinition
 from statemachine.deploy import DeployDefinition
 from statemachine.rollback import RollbackDefinition
 
@@ -57,6 +59,7 @@ class ImmutableDeployStack(cdk.Stack):
         instance_roles = parse_roles(self.node.try_get_context("instance_roles"))
         deploy_name = f"{construct_id}-Deploy"
         rollback_name = f"{construct_id}-Rollback"
+        cleanup_name = f"{construct_id}-Cleanup"
 
         self.table = dynamodb.Table(
             self,
@@ -87,8 +90,21 @@ class ImmutableDeployStack(cdk.Stack):
                 resource_name=f"{name}:*",
                 arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
             )
-            for name in (deploy_name, rollback_name)
+            for name in (deploy_name, rollback_name, cleanup_name)
         ]
+        # by name, not by reference: the lock function starts the clean-up machine, which runs the lock function
+        cleanup_machine_arn = self.format_arn(
+            service="states",
+            resource="stateMachine",
+            resource_name=cleanup_name,
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        deploy_execution_prefix = self.format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{deploy_name}:",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
         self.permission_scope = Scope.from_inventory(
             {app: stored.profile for app, stored in self.profiles.stored.items()},
             {app: list(stored.overridable) for app, stored in self.profiles.stored.items()},
@@ -101,6 +117,8 @@ class ImmutableDeployStack(cdk.Stack):
             table=self.table,
             topic=self.topic,
             execution_arn_patterns=executions,
+            deploy_execution_prefix=deploy_execution_prefix,
+            cleanup_machine_arn=cleanup_machine_arn,
             profile_prefix=self.profile_prefix,
             allow_request_profiles=self.allow_request_profiles,
             permission_scope=self.permission_scope,
@@ -122,10 +140,23 @@ class ImmutableDeployStack(cdk.Stack):
             [self.functions.request, self.functions.lock, self.functions.traffic],
         )
 
+        self.cleanup = self._state_machine(
+            "Cleanup",
+            cleanup_name,
+            CleanupDefinition(self, "CleanupDefinition", fns).start,
+            "The deploy workflow's compensation, for a deployment that ended without it (stopped, timed out).",
+            self.functions.all(),
+        )
+
         self.trigger = ReleaseTrigger(self, "ReleaseTrigger", machine=self.deploy, settings=trigger_settings)
+        self.ended_rule = EndedExecutions(
+            self, "EndedExecutions", deploy=self.deploy, cleanup=self.cleanup, dead_letters=self.trigger.dead_letters
+        )
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)
+        CfnOutput(self, "CleanupStateMachineArn", value=self.cleanup.state_machine_arn)
+        CfnOutput(self, "EndedExecutionsRuleName", value=self.ended_rule.rule.rule_name)
         CfnOutput(self, "NotificationTopicArn", value=self.topic.topic_arn)
         CfnOutput(self, "StateTableName", value=self.table.table_name)
         CfnOutput(self, "ProfileParameterPrefix", value=self.profile_prefix)

@@ -288,10 +288,20 @@ class Grants:
     """Each handler's grants (besides :func:`runtime`), one method per handler module."""
 
     def __init__(
-        self, arns: Arns, scope: Scope, *, table_arn: str, topic_arn: str, profile_prefix: str, executions: list[str]
+        self,
+        arns: Arns,
+        scope: Scope,
+        *,
+        table_arn: str,
+        topic_arn: str,
+        profile_prefix: str,
+        executions: list[str],
+        deploy_executions: str,
+        cleanup_machine: str,
     ) -> None:
         self.arns, self.scope, self.table_arn = arns, scope, table_arn
         self.topic_arn, self.profile_prefix, self.executions = topic_arn, profile_prefix, executions
+        self.deploy_executions, self.cleanup_machine = deploy_executions, cleanup_machine
 
     def lock_check(self) -> Grant:
         return table_items(
@@ -326,8 +336,20 @@ class Grants:
             Grant(
                 ["states:DescribeExecution"],
                 self.executions,
-                "Any execution of this stack's own two state machines may hold the lock; the lock function asks "
-                "whether the holder still runs before taking a stale lock over.",
+                "Any execution of this stack's own three state machines may hold the lock; the lock function asks "
+                "whether the holder still runs before taking a stale lock over, and how a clean-up it waits for ended.",
+            ),
+            Grant(
+                ["states:GetExecutionHistory"],
+                [self.deploy_executions],
+                "The clean-up after a deployment that ended without its compensation reads that execution's last "
+                "document from its history (only the stack's own deploy executions).",
+            ),
+            Grant(
+                ["states:StartExecution"],
+                [self.cleanup_machine],
+                "An execution that took a stale lock over starts the clean-up after its holder (only the stack's "
+                "own clean-up state machine).",
             ),
         ]
 

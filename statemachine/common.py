@@ -273,6 +273,9 @@ _CONDITIONS = {
     "boolean_equals": lambda rule: sfn.Condition.boolean_equals(rule.path, rule.value),
     "is_null": lambda rule: sfn.Condition.is_null(rule.path),
     "is_present": lambda rule: sfn.Condition.is_present(rule.path),
+    "is_true": lambda rule: sfn.Condition.and_(
+        sfn.Condition.is_present(rule.path), sfn.Condition.boolean_equals(rule.path, True)
+    ),
 }
 
 

@@ -24,8 +24,8 @@ from statemachine.common import (
     never_fails,
     notify,
     validate_then_lock,
-    wait_for,
 )
+from statemachine.compensation import compensating_branch
 
 
 class DeployDefinition(Construct):
@@ -58,6 +58,8 @@ class DeployDefinition(Construct):
             "execution.$": "$.request.execution.arn",
             "pruned.$": "$.pruned",
             "capacity.$": "$.traffic.capacity",
+            # the lock, and whether it was taken over from an ended execution (and the clean-up after it)
+            "lock.$": "$.lock",
         }
         output_lt = sfn.Pass(
             self,
@@ -117,6 +119,7 @@ class DeployDefinition(Construct):
                 "commit.$": "$.request.release.commit",
                 "serving.$": "$.blue.groups[*].name",
                 "execution.$": "$.request.execution.arn",
+                "lock.$": "$.lock",
             },
         ).next(sfn.Succeed(self, "AlreadyDeployed"))
         flow.wire(guard, external={"NotifyDeployed": notify_deployed, "AlreadyDeployedOutput": unchanged})
@@ -125,160 +128,31 @@ class DeployDefinition(Construct):
 
     # --- the compensating branch -------------------------------------------------------------------
     def _compensation(self) -> sfn.IChainable:
-        """Undo, in reverse order, what this execution did. Every undo is idempotent, retried, and
-        never stops the branch: a failed undo is recorded under ``$.undo`` and the audit reports
-        whatever is left."""
-        fn = self.fn
-
-        undos = {step.state: step for step in phases.UNDO}
-        built: dict[str, tasks.LambdaInvoke] = {}
-
-        def undo(state_name: str) -> tasks.LambdaInvoke:
-            """The undo Task declared in blue_green.phases.UNDO: its result, or failure (after
-            retries: ``{"Error", "Cause"}``, written by its Catch), is recorded under
-            $.undo.<key>, and it never stops the branch: see ``then``."""
-            step = undos[state_name]
-            built[state_name] = invoke(
-                self, state_name, getattr(fn, step.function), step.action, f"$.undo.{step.key}", step.comment
-            )
-            return built[state_name]
-
-        def then(task: tasks.LambdaInvoke, following: sfn.IChainable) -> None:
-            """After an undo, successful or not, go on with ``following``."""
-            task.next(following)
-            task.add_catch(following, errors=["States.ALL"], result_path=f"$.undo.{undos[task.node.id].key}")
-
-        begin = sfn.Pass(
-            self,
-            "Compensate",
-            parameters={},
-            result_path="$.undo",
-            comment="Something failed after the lock was taken: undo what this execution did.",
-        )
-        restore_blue = undo("RestoreBlue")
-        wait_blue = wait_for(self, "WaitForBlue", "$.undo.restore_blue.poll.wait_seconds", "Blue's health checks pass.")
-        check_blue = undo("CheckBlue")
-        wait_blue_again = wait_for(
-            self, "WaitForBlueAgain", "$.undo.check_blue.poll.wait_seconds", "Blue's health checks pass."
-        )
-        detach_green = undo("DetachGreen")
-        delete_group = undo("DeleteGreenGroup")
-        wait_deleted = wait_for(
-            self, "WaitForGreenDeleted", "$.undo.delete_group.poll.wait_seconds", "Green's instances terminate."
-        )
-        check_deleted = undo("CheckGreenDeleted")
-        delete_launch = undo("DeleteLaunchSettings")
-        delete_image = undo("DeleteImage")
-        terminate = undo("TerminateStagingInstance")
-        clear = undo("ClearPendingApproval")
-        assert built.keys() == undos.keys(), "every undo of blue_green.phases.UNDO is in the branch"
-        audit = invoke(self, "AuditRollback", fn.audit, "audit", "$.report", "What is left behind?")
-        audit.add_catch(
-            sfn.Pass(
-                self,
-                "Audit failed",
-                parameters={
-                    "complete": False,
-                    "left_behind": ["unknown: the audit itself failed"],
-                    "error.$": "$.failure.error",
-                    "failed_state.$": "$.failure.state",
-                    "audit_error.$": "$.audit_error",
-                },
-                result_path="$.report",
-            ).next(self._finish_incomplete()),
-            errors=["States.ALL"],
-            result_path="$.audit_error",
-        )
-
+        """Undo, in reverse order, what this execution did (statemachine/compensation.py), then release
+        the lock and fail with how it ended."""
+        contract_fail = {
+            contract.APPROVAL_REJECTED: "The release was rejected (or not approved in time); staging was cleaned up.",
+            contract.ROLLED_BACK: "Blue serves again and nothing of this deployment is left.",
+        }
         report_cause = sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report"))
-        rejected = sfn.Fail(
+        rejected, rolled_back = (
+            sfn.Fail(self, error, error=error, cause_path=report_cause, comment=comment)
+            for error, comment in contract_fail.items()
+        )
+        incomplete = sfn.Fail(
             self,
-            contract.APPROVAL_REJECTED,
-            error=contract.APPROVAL_REJECTED,
+            contract.ROLLBACK_INCOMPLETE,
+            error=contract.ROLLBACK_INCOMPLETE,
             cause_path=report_cause,
-            comment="The release was rejected (or not approved in time); staging was cleaned up.",
+            comment="Something could not be undone: the Cause lists every resource left behind.",
         )
-        rolled_back = sfn.Fail(
+        return compensating_branch(
             self,
-            contract.ROLLED_BACK,
-            error=contract.ROLLED_BACK,
-            cause_path=report_cause,
-            comment="Blue serves again and nothing of this deployment is left.",
+            self.fn,
+            rolled_back=self._release("ReleaseLockRolledBack", "ROLLED_BACK", rolled_back),
+            rejected=self._release("ReleaseLockRejected", "REJECTED", rejected),
+            incomplete=self._release("ReleaseLockIncomplete", "ROLLBACK_INCOMPLETE", incomplete),
         )
-        release_rejected = self._release("ReleaseLockRejected", "REJECTED", rejected)
-        release_rolled_back = self._release("ReleaseLockRolledBack", "ROLLED_BACK", rolled_back)
-        was_rejected = sfn.Condition.or_(
-            sfn.Condition.string_equals("$.failure.error", contract.APPROVAL_REJECTED),
-            sfn.Condition.and_(
-                sfn.Condition.string_equals("$.failure.state", "AwaitApproval"),
-                sfn.Condition.string_equals("$.failure.error", "States.Timeout"),
-            ),
-        )
-        outcome = (
-            sfn.Choice(self, "Rollback complete?")
-            .when(sfn.Condition.boolean_equals("$.report.complete", False), self._finish_incomplete())
-            .when(was_rejected, release_rejected)
-            .otherwise(release_rolled_back)
-        )
-
-        begin.next(restore_blue)
-        then(
-            restore_blue,
-            sfn.Choice(self, "Blue to wait for?")
-            .when(sfn.Condition.is_present("$.undo.restore_blue.poll"), wait_blue)
-            # another execution owns the app now: blue is its business (detach_green decides about green)
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.undo.restore_blue.Error"),
-                    sfn.Condition.string_equals("$.undo.restore_blue.Error", contract.LOCK_LOST),
-                ),
-                detach_green,
-                comment="restore blue: LockLost",
-            )
-            # a restore that failed may have done part of its work: see whether blue serves
-            .when(sfn.Condition.is_present("$.undo.restore_blue.Error"), check_blue)
-            .otherwise(detach_green),
-        )
-        wait_blue.next(check_blue)
-        then(
-            check_blue,
-            sfn.Choice(self, "Blue healthy?")
-            .when(sfn.Condition.is_present("$.undo.check_blue.Error"), detach_green)
-            .when(sfn.Condition.boolean_equals("$.undo.check_blue.healthy", True), detach_green)
-            .otherwise(wait_blue_again),
-        )
-        wait_blue_again.next(check_blue)
-        # Green stays whole when it could not be taken out (blue does not serve again): the audit
-        # then reports the rollback incomplete instead of leaving nothing behind the load balancers.
-        drain_green = sfn.Wait(
-            self,
-            "DrainGreen",
-            time=sfn.WaitTime.seconds_path(phases.DRAIN_SECONDS_PATH),
-            comment="Let green's in-flight requests finish before its instances go.",
-        )
-        drain_green.next(delete_group)
-        then(
-            detach_green,
-            sfn.Choice(self, "Green taken out?")
-            .when(sfn.Condition.is_present("$.undo.detach_green.Error"), terminate)
-            .when(sfn.Condition.is_present("$.undo.detach_green.undone[0]"), drain_green)
-            .otherwise(delete_group),
-        )
-        green_gone = (
-            sfn.Choice(self, "Green deleted?")
-            .when(sfn.Condition.is_present("$.undo.delete_group.Error"), delete_launch)
-            .when(sfn.Condition.boolean_equals("$.undo.delete_group.deleting", True), wait_deleted)
-            .otherwise(delete_launch)
-        )
-        then(delete_group, green_gone)
-        wait_deleted.next(check_deleted)
-        then(check_deleted, green_gone)
-        then(delete_launch, delete_image)
-        then(delete_image, terminate)
-        then(terminate, clear)
-        then(clear, audit)
-        audit.next(outcome)
-        return begin
 
     def _release(self, state_name: str, outcome: str, then: sfn.Fail) -> tasks.LambdaInvoke:
         """Release the lock, then fail as ``then`` says; a lock that cannot be released does not
@@ -289,17 +163,3 @@ class DeployDefinition(Construct):
         task.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
         task.next(then)
         return task
-
-    _incomplete: sfn.IChainable | None = None
-
-    def _finish_incomplete(self) -> sfn.IChainable:
-        if self._incomplete is None:
-            fail = sfn.Fail(
-                self,
-                contract.ROLLBACK_INCOMPLETE,
-                error=contract.ROLLBACK_INCOMPLETE,
-                cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
-                comment="Something could not be undone: the Cause lists every resource left behind.",
-            )
-            self._incomplete = self._release("ReleaseLockIncomplete", "ROLLBACK_INCOMPLETE", fail)
-        return self._incomplete

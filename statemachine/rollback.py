@@ -155,6 +155,7 @@ class RollbackDefinition(Construct):
                 "retired_asg.$": "$.request.retiring",
                 "retired_asgs.$": "$.request.serving",
                 "execution.$": "$.request.execution.arn",
+                "lock.$": "$.lock",
             },
         )
         app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")

@@ -630,6 +630,68 @@ def _stopped_stays_stopped(original: Callable) -> Callable:
     return set_error
 
 
+# --- Step Functions -> EventBridge: "Step Functions Execution Status Change" -----------------------------
+#
+# AWS sends an event to the account's default bus each time an execution's status changes; moto sends
+# none. Here an execution that ends (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) puts one, with AWS's detail
+# fields, so that rules on it (the clean-up after an ended deployment) run. Muted while the local AWS
+# closes: what it stops then must not start anything.
+
+STATUS_CHANGE = "Step Functions Execution Status Change"
+_status_events = {"muted": False}
+
+
+def mute_status_events(muted: bool = True) -> None:
+    _status_events["muted"] = muted
+
+
+def status_change_event(execution: Any) -> dict[str, Any]:
+    """The PutEvents entry AWS's event for this ended execution amounts to."""
+
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if isinstance(value, datetime) else None
+
+    detail = {
+        "executionArn": execution.exec_arn,
+        "stateMachineArn": execution.state_machine_arn,
+        "name": execution.name,
+        "status": execution.exec_status.value,
+        "startDate": millis(execution.start_date),
+        "stopDate": millis(execution.stop_date),
+        "input": execution.execution_input,
+        "output": execution.output,
+        "error": execution.error,
+        "cause": execution.cause,
+    }
+    return {
+        "Source": "aws.states",
+        "DetailType": STATUS_CHANGE,
+        "Detail": json.dumps(detail, default=str),
+        "Resources": [execution.exec_arn],
+        "EventBusName": "default",
+    }
+
+
+def _status_change_events(original: Callable) -> Callable:
+    def terminated(self: Any) -> None:
+        from moto.events.models import events_backends
+
+        execution = self.execution
+        try:
+            original(self)
+            if _status_events["muted"] or getattr(execution.exec_status, "value", None) in (None, "RUNNING"):
+                return
+            events_backends[execution.account_id][execution.region_name].put_events([status_change_event(execution)])
+        except Exception:  # noqa: BLE001 - AWS's own event delivery never fails the execution
+            logger.exception("could not send the status change event of %s", execution.exec_arn)
+        finally:
+            # what the rules on it started has started: LocalAws.wait returns after this
+            execution.status_event_sent = True
+
+    terminated.__wrapped__ = original  # type: ignore[attr-defined]
+    return terminated
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.autoscaling.models import AutoScalingBackend
@@ -640,7 +702,7 @@ def install() -> Callable[[], None]:
         ComparisonVariable,
     )
     from moto.stepfunctions.parser.asl.eval.environment import Environment
-    from moto.stepfunctions.parser.backend.execution import Execution
+    from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
     from moto.stepfunctions.responses import StepFunctionResponse
 
     from immutable_deploy.localaws.sim.scheduler import Patches
@@ -657,6 +719,7 @@ def install() -> Callable[[], None]:
         (StepFunctionResponse, "get_execution_history", _paged_execution_history),
         (Execution, "stop", _stop_wakes_waiting_tasks),
         (Environment, "set_error", _stopped_stays_stopped),
+        (BaseExecutionWorkerCommunication, "terminated", _status_change_events),
     ):
         patches.set(owner, name, wrapper(getattr(owner, name)))
     _install_policies_and_tokens(patches)

@@ -106,6 +106,7 @@ def provision(
 
     bg_aws.reset_clients()
     cleanup.callback(gaps.install())
+    gaps.mute_status_events(False)
     cleanup.callback(speedups.install())
     clock = VirtualClock(start, speedup=speedup)
     sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario())
@@ -140,11 +141,13 @@ def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-
 
 
 def _ended(execution: Any) -> bool:
-    """Whether moto's execution has ended and recorded how (its output is set just after its status)."""
+    """Whether moto's execution has ended and recorded how (its output is set just after its status), and
+    its status change event was sent (what a rule on it starts has started: gaps.status_change_event)."""
     status = getattr(execution.exec_status, "value", None)
     if status in (None, "RUNNING", "PENDING_REDRIVE"):
         return False
-    return execution.stop_date is not None and (status != "SUCCEEDED" or execution.output is not None)
+    recorded = execution.stop_date is not None and (status != "SUCCEEDED" or execution.output is not None)
+    return recorded and getattr(execution, "status_event_sent", False)
 
 
 def _reached(execution: Any, state: str) -> bool:
@@ -243,6 +246,7 @@ class LocalAws:
         from the next test's time (a real endpoint, or the next local AWS). Returns their ARNs."""
         from moto.stepfunctions.parser.models import stepfunctions_parser_backends
 
+        gaps.mute_status_events()  # what is stopped now must not start a clean-up
         running = [
             execution
             for regions in list(stepfunctions_parser_backends.values())

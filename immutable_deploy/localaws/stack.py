@@ -117,6 +117,10 @@ class LocalStack:
         return self.outputs["RollbackStateMachineArn"]
 
     @property
+    def cleanup_arn(self) -> str:
+        return self.outputs["CleanupStateMachineArn"]
+
+    @property
     def topic_arn(self) -> str:
         return self.outputs["NotificationTopicArn"]
 

@@ -110,6 +110,7 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     an interruption), the approval, a failure at the last guarded step (SuspendBlue) and the whole
     compensation, waiting for blue and for green's group to be deleted. The approval's timeout
     costs nothing here: a task-token wait records the same events however long it waits."""
+    from blue_green.logic.cleanup import cleanup_timeout
     from blue_green.polling import rounds
 
     ready = rounds(timing, timing.ready_timeout_seconds)
@@ -120,18 +121,20 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         # ValidateRequest AcquireLock DiscoverBlue LaunchStaging RelaunchStaging ApplyProductionSettings
         # CreateImage TerminateStaging CreateLaunchSettings CreateGreenGroup AttachGreen DetachBlue SuspendBlue;
         # RestoreBlue DetachGreen DeleteGreenGroup DeleteLaunchSettings DeleteImage TerminateStagingInstance
-        # ClearPendingApproval AuditRollback ReleaseLock...
-        "Task": 21 + (1 if approval_required else 0),  # + ClearApproval
+        # ClearPendingApproval AuditRollback ReleaseLock...; StartCleanup (after a takeover)
+        "Task": 22 + (1 if approval_required else 0),  # + ClearApproval
         "TokenTask": 1 if approval_required else 0,  # AwaitApproval
         # DrainBlue DrainGreen (the polling Waits are in the loops)
         "Wait": 2,
         # Already deployed?, Approval required?, Production settings applied? (after
         # ApplyProductionSettings), Blue detached?, Blue to wait for?, Green taken out?, Green deleted?
-        # (after DeleteGreenGroup), Rollback complete?
-        "Choice": 8,
+        # (after DeleteGreenGroup), Rollback complete?, Took over an ended execution?
+        "Choice": 9,
         "Fail": 1,
     }
     loops = {
+        # the lock was taken over from an execution that ended without its compensation
+        "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
         "staging ready": ready,
         "staging ready after a relaunch": ready,
         "production settings": ready,
@@ -152,18 +155,24 @@ def rollback_history(timing: Timing) -> History:
     """The longest rollback path: the kept group's health loop to its timeout, then the longer of
     the failure (DetachCurrent fails, UndoRollback waits for the groups that served before to its
     timeout and fails, the lock is released) and the success (release, notification, output)."""
+    from blue_green.logic.cleanup import cleanup_timeout
     from blue_green.polling import rounds
 
     healthy = rounds(timing, timing.healthy_timeout_seconds)
-    previous = {"previous group in service": healthy}
-    # Start, "DetachCurrent failed", "Undo failed"; ValidateRollback AcquireLock PlanRollback AttachPrevious
-    # DetachCurrent UndoRollback ReleaseLockAfterIncompleteUndo; Serving again?; RollbackIncomplete
+    previous = {
+        "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
+        "previous group in service": healthy,
+    }
+    # Start, "DetachCurrent failed", "Undo failed"; ValidateRollback AcquireLock StartCleanup PlanRollback
+    # AttachPrevious DetachCurrent UndoRollback ReleaseLockAfterIncompleteUndo; Took over an ended execution?,
+    # Serving again?; RollbackIncomplete
     failing = History(
-        states={"Pass": 3, "Task": 7, "Choice": 1, "Fail": 1},
+        states={"Pass": 3, "Task": 8, "Choice": 2, "Fail": 1},
         loops={**previous, "groups that served before in service again": healthy},
     )
-    # Start, RollbackOutput; ... DetachCurrent ReleaseLock; NotifyRolledBack; RolledBack
-    succeeding = History(states={"Pass": 2, "Task": 6, "ServiceTask": 1, "Succeed": 1}, loops=previous)
+    # Start, RollbackOutput; ... StartCleanup ... DetachCurrent ReleaseLock; Took over an ended execution?;
+    # NotifyRolledBack; RolledBack
+    succeeding = History(states={"Pass": 2, "Task": 7, "Choice": 1, "ServiceTask": 1, "Succeed": 1}, loops=previous)
     return max(failing, succeeding, key=lambda h: h.events)
 
 
@@ -176,7 +185,7 @@ def history_problem(timing: Timing) -> str | None:
         f"with these timings a deployment can record up to {worst:,} Step Functions history events; at most "
         f"{HISTORY_LIMIT:,} are accepted (an execution that reaches {HISTORY_HARD_LIMIT:,} fails without cleaning "
         "up): raise poll_seconds and max_poll_seconds, or shorten the timeouts (in the worst case "
-        "ready_timeout_seconds is waited three times, healthy_timeout_seconds five times)"
+        "ready_timeout_seconds is waited three times, healthy_timeout_seconds seven times)"
     )
 
 
@@ -298,7 +307,11 @@ def document_budget() -> dict[str, int]:
 
     parts = {
         "request": PLAN_MAX,
-        "lock": json_bytes({"owner": arn, "acquired_at": "2026-01-01T00:00:00Z", "took_over_from": arn}),
+        # the lock, taken over from an ended execution, and the clean-up after it (its report)
+        "lock": json_bytes(
+            {"owner": arn, "acquired_at": "2026-01-01T00:00:00Z", "took_over_from": arn, "cleanup_needed": True}
+        )
+        + step(state.Cleanup(ended=arn, cleanup=arn, status=hostile, report=report, poll=poll).model_dump(mode="json")),
         "blue": STEP_RESULT_MAX,  # the groups serving now: only the step cap bounds how many
         "bake": step(bake.model_dump(mode="json")),
         "image": step(image.model_dump(mode="json")),

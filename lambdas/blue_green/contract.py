@@ -46,6 +46,11 @@ NAME_PREFIX = "immutable-deploy-"
 DEPLOYED = "DEPLOYED"
 #: the release (app, version, commit) already served every load balancer: nothing was done
 ALREADY_DEPLOYED = "ALREADY_DEPLOYED"
+#: the clean-up after an ended deployment undid what it left and put blue back
+CLEANED_UP = "CLEANED_UP"
+#: the clean-up found nothing to do (the execution ended through its own release or compensation, never
+#: held the lock, or another execution took the lock over and cleans up after it)
+NOTHING_TO_CLEAN = "NOTHING_TO_CLEAN"
 
 # --- the state table (one DynamoDB table, string partition key ``pk``) -----------------------------------
 
@@ -72,6 +77,7 @@ APPROVAL_REJECTED = errors.ApprovalRejected.__name__
 NOTHING_TO_ROLL_BACK = errors.NothingToRollBack.__name__
 LOCK_LOST = errors.LockLost.__name__
 TRANSIENT = errors.TransientAwsError.__name__
+LEFTOVERS_NOT_CLEANED = errors.LeftoversNotCleaned.__name__
 #: the state machines' own
 ROLLED_BACK = "DeploymentRolledBack"
 ROLLBACK_INCOMPLETE = "RollbackIncomplete"
@@ -87,3 +93,7 @@ ENDS_WITH = (
     NOTHING_TO_ROLL_BACK,
     ROLLBACK_FAILED,
 )
+
+#: the errors a deploy execution ends with once its own compensation ran to its end, or before it
+#: held the lock: nothing is left for a clean-up (any other ending of one that held the lock is)
+DEPLOY_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE)

@@ -81,6 +81,11 @@ class LockLost(DeploymentError):
         )
 
 
+class LeftoversNotCleaned(DeploymentError):
+    """The execution took the lock over from one that ended without its compensation, and the clean-up
+    after that one did not end with everything undone: nothing is deployed over what it left."""
+
+
 class DocumentTooLarge(DeploymentError):
     """A step's result would make the execution document too large for Step Functions (256 KB per
     state input or output, a failure that no Catch sees): the step fails instead, with this error."""

@@ -67,7 +67,9 @@ def dispatch(event: Mapping[str, Any], actions: Mapping[str, Action], model: typ
         if isinstance(chosen, Locked) and not (chosen.unless is not None and chosen.unless(document)):
             if request is None:
                 raise BadEvent(f"{action}: a Locked action needs a document with the request (whose lock to check)")
-            lock.ensure_owner(request.app, request.execution.arn, getattr(document, "PURPOSE", "deploy"))
+            # a clean-up acts for the execution it cleans up after, under the lock its names say holds it
+            owner = getattr(getattr(request, "names", None), "lock_owner", None) or request.execution.arn
+            lock.ensure_owner(request.app, owner, getattr(document, "PURPOSE", "deploy"))
         return bounded_result(action, to_json(chosen(document)))
 
 

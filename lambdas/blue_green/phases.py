@@ -73,12 +73,13 @@ class Wait:
     next: str | None = None
 
 
-RuleTest = Literal["string_equals", "boolean_equals", "is_null", "is_present"]
+RuleTest = Literal["string_equals", "boolean_equals", "is_null", "is_present", "is_true"]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """Go to ``next`` when the value at ``path`` passes ``test`` (with ``value`` for the equals tests)."""
+    """Go to ``next`` when the value at ``path`` passes ``test`` (with ``value`` for the equals tests;
+    ``is_true``: present and true)."""
 
     test: RuleTest
     path: str
@@ -143,6 +144,49 @@ def _status(path: str, value: str, next_state: str) -> Rule:
     return Rule("string_equals", path, next_state, value)
 
 
+# --- the clean-up after an ended execution whose lock was taken over (both workflows) ------------------
+
+
+def _cleanup_first(purpose: str, then: str) -> tuple[Step, ...]:
+    """AcquireLock took the lock over from an execution that ended without its compensation (stopped,
+    timed out, failed past its Catch): before anything else, run the clean-up state machine after it
+    (blue_green.logic.cleanup) and go on only once it undid everything."""
+    return (
+        Choice(
+            "Took over an ended execution?",
+            (Rule("is_true", "$.lock.cleanup_needed", "StartCleanup"),),
+            default=then,
+        ),
+        Task(
+            "StartCleanup",
+            "lock",
+            "start_cleanup",
+            "$.lock.cleanup",
+            "Start the clean-up after the execution whose lock was taken over (it acts under this one's lock).",
+            payload={"purpose": purpose},
+            tests=("tests/scenarios/test_ended_executions.py",),
+        ),
+        *poll(
+            "WaitForCleanup",
+            "The clean-up puts blue back and removes what the ended execution created.",
+            Task(
+                "CheckCleanup",
+                "lock",
+                "check_cleanup",
+                "$.lock.cleanup",
+                "Has the clean-up ended with everything undone (else LeftoversNotCleaned)?",
+                payload={"purpose": purpose},
+                tests=("tests/scenarios/test_ended_executions.py",),
+            ),
+            "Leftovers cleaned?",
+            (
+                _status("$.lock.cleanup.status", contract.CLEANED_UP, then),
+                _status("$.lock.cleanup.status", contract.NOTHING_TO_CLEAN, then),
+            ),
+        ),
+    )
+
+
 # --- the deploy workflow -----------------------------------------------------------------------------
 
 APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
@@ -153,6 +197,7 @@ DEPLOY: tuple[Phase, ...] = (
         "start",
         built=("Start", "ValidateRequest", "AcquireLock"),
         steps=(
+            *_cleanup_first("deploy", "DiscoverBlue"),
             Task(
                 "DiscoverBlue",
                 "request",
@@ -492,7 +537,9 @@ UNDO: tuple[Undo, ...] = (
 # --- the rollback workflow ---------------------------------------------------------------------------
 
 ROLLBACK: tuple[Phase, ...] = (
-    Phase("start", built=("Start", "ValidateRollback", "AcquireLock"), steps=()),
+    Phase(
+        "start", built=("Start", "ValidateRollback", "AcquireLock"), steps=_cleanup_first("rollback", "PlanRollback")
+    ),
     Phase(
         "rollback",
         steps=(

@@ -71,9 +71,9 @@ def definitions() -> dict[str, dict]:
     for logical, resource in template["Resources"].items():
         if resource["Type"] == "AWS::StepFunctions::StateMachine":
             body = resource["Properties"]["DefinitionString"]["Fn::Join"][1]
-            name = "deploy" if logical.startswith("Deploy") else "rollback"
+            name = next(n for n in ("deploy", "rollback", "cleanup") if logical.lower().startswith(n))
             out[name] = json.loads("".join(part(p) for p in body))
-    assert set(out) == {"deploy", "rollback"}
+    assert set(out) == {"deploy", "rollback", "cleanup"}
     return out
 
 
@@ -127,6 +127,8 @@ ALL = ["States.ALL"]
 #: the deploy steps taken once the lock is held: any error is recorded (``$.failure``) by the Pass
 #: "<state> failed", which enters the compensating branch
 DEPLOY_GUARDED = [
+    "StartCleanup",
+    "CheckCleanup",
     "DiscoverBlue",
     "LaunchStaging",
     "CheckStaging",
@@ -159,7 +161,7 @@ DEPLOY_UNDO = {
     "TerminateStagingInstance": ("terminate_staging", "ClearPendingApproval"),
     "ClearPendingApproval": ("clear_approval", "AuditRollback"),
 }
-ROLLBACK_GUARDED = ["PlanRollback", "AttachPrevious", "CheckPrevious", "DetachCurrent"]
+ROLLBACK_GUARDED = ["PlanRollback", "AttachPrevious", "CheckPrevious", "DetachCurrent", "StartCleanup", "CheckCleanup"]
 
 
 def catch(errors: list[str], result_path: str, next_state: str) -> dict:
@@ -200,6 +202,14 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLockAfterFailure": [catch(ALL, "$.lock_release_error", "RollbackFailed")],
         "ReleaseLockAfterIncompleteUndo": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
         "ReleaseLockNothingToRollBack": [catch(ALL, "$.lock_release_error", "NothingToRollBack")],
+    },
+    "cleanup": {
+        # nothing is touched before the input is checked and the lock claimed for the ended execution
+        "AdoptEndedExecution": [catch(ALL, "$.error", "Explain CleanupRefused")],
+        **{name: [catch(ALL, f"$.undo.{key}", after)] for name, (key, after) in DEPLOY_UNDO.items()},
+        "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
+        "ReleaseLock": [catch(ALL, "$.lock_release_error", "CleanedUpOutput")],
+        "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
     },
 }
 #: where each machine's recorded failure goes: the compensating branch / the rollback's undo
@@ -308,6 +318,7 @@ def test_the_state_machines_time_out_after_thirty_days(machines):
     assert {kind: m.get("TimeoutSeconds") for kind, m in machines.items()} == {
         "deploy": MACHINE_TIMEOUT,
         "rollback": MACHINE_TIMEOUT,
+        "cleanup": MACHINE_TIMEOUT,
     }
 
 
@@ -389,6 +400,7 @@ def test_the_label_is_app_and_version_bounded_and_printable(app, version):
 #: profile's ``max_poll_seconds`` and the time left before its timeout)
 WAIT_SECONDS = {
     "deploy": {
+        "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
         "WaitForStaging": "$.bake.poll.wait_seconds",
         "WaitForProductionSettings": "$.bake.poll.wait_seconds",
         "WaitForImage": "$.image.poll.wait_seconds",
@@ -400,7 +412,14 @@ WAIT_SECONDS = {
         "DrainGreen": "$.request.profile.timing.drain_seconds",
         "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
     },
+    "cleanup": {
+        "WaitForBlue": "$.undo.restore_blue.poll.wait_seconds",
+        "WaitForBlueAgain": "$.undo.check_blue.poll.wait_seconds",
+        "DrainGreen": "$.request.profile.timing.drain_seconds",
+        "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
+    },
     "rollback": {
+        "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
         "WaitForPrevious": "$.traffic.poll.wait_seconds",
         "WaitForServingAgain": "$.undo.poll.wait_seconds",
     },
@@ -434,6 +453,7 @@ DOCUMENTED_OUTPUTS = {
         "execution",
         "pruned",
         "capacity",
+        "lock",
     },
     ("deploy", "DeployedWithLaunchConfiguration"): {
         "status",
@@ -446,9 +466,20 @@ DOCUMENTED_OUTPUTS = {
         "execution",
         "pruned",
         "capacity",
+        "lock",
     },
-    ("deploy", "AlreadyDeployedOutput"): {"status", "app", "version", "commit", "serving", "execution"},
-    ("rollback", "RollbackOutput"): {"status", "app", "serving_asg", "retired_asg", "retired_asgs", "execution"},
+    ("deploy", "AlreadyDeployedOutput"): {"status", "app", "version", "commit", "serving", "execution", "lock"},
+    ("rollback", "RollbackOutput"): {
+        "status",
+        "app",
+        "serving_asg",
+        "retired_asg",
+        "retired_asgs",
+        "execution",
+        "lock",
+    },
+    ("cleanup", "NothingToCleanOutput"): {"status", "execution", "reason"},
+    ("cleanup", "CleanedUpOutput"): {"status", "app", "execution", "report"},
 }
 
 #: the error each Fail state ends an execution with (outputs-and-errors.md, "Failures"): what CI matches on
@@ -463,6 +494,8 @@ DOCUMENTED_FAILURES = {
     ("rollback", "NothingToRollBack"): "NothingToRollBack",
     ("rollback", "RollbackFailed"): "RollbackFailed",
     ("rollback", "RollbackIncomplete"): "RollbackIncomplete",
+    ("cleanup", "CleanupRefused"): "CleanupRefused",
+    ("cleanup", "RollbackIncomplete"): "RollbackIncomplete",
 }
 
 

@@ -81,7 +81,7 @@ def test_destructive_actions_are_scoped_by_the_app_tag(template):
 
 def test_state_machines_log_everything_and_trace(template):
     machines = resources(template, "AWS::StepFunctions::StateMachine")
-    assert len(machines) == 2
+    assert len(machines) == 3  # deploy, rollback, clean-up
     for machine in machines.values():
         props = machine["Properties"]
         assert props["TracingConfiguration"] == {"Enabled": True}

@@ -48,7 +48,12 @@ def opted_out_template() -> dict:
 
 
 def the_rule(template: dict) -> dict:
-    (rule,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    """The release rule (the stack's other rule is stacks/ended_executions.py's)."""
+    (rule,) = [
+        r
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule" and r["Properties"]["EventPattern"]["detail-type"] == ["Release Published"]
+    ]
     return rule["Properties"]
 
 
@@ -328,7 +333,12 @@ def test_success_is_published_by_the_state_machine_and_never_fails_it(template, 
 
 def test_state_machine_roles_may_publish_to_the_topic(template):
     topic = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"][0]
-    roles = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    # deploy and rollback notify by themselves (the clean-up's audit notifies through its function)
+    roles = {
+        k
+        for k, r in template["Resources"].items()
+        if r["Type"] == "AWS::StepFunctions::StateMachine" and not k.startswith("Cleanup")
+    }
     role_ids = {template["Resources"][m]["Properties"]["RoleArn"]["Fn::GetAtt"][0] for m in roles}
     for role_id in role_ids:
         statements = [
@@ -350,3 +360,32 @@ def test_input_templates_render_as_eventbridge_does():
     }
     # inside a string: the value's text
     assert json.loads(render_input_template('{"t": "<s> x <n> <unknown>"}', values)) == {"t": 'a "b" x 3 <unknown>'}
+
+
+def test_an_ended_deploy_execution_without_its_compensation_starts_the_cleanup(template):
+    from blue_green import contract
+
+    (rule,) = [
+        r["Properties"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::Events::Rule"
+        and r["Properties"]["EventPattern"]["detail-type"] == ["Step Functions Execution Status Change"]
+    ]
+    assert "EventBusName" not in rule  # Step Functions sends these to the default bus only
+    pattern = rule["EventPattern"]
+    assert pattern["source"] == ["aws.states"]
+    (deploy,) = [k for k, r in template["Resources"].items() if k.startswith("Deploy") and "StateMachine" in r["Type"]]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": deploy}]
+    assert pattern["detail"]["$or"] == [
+        {"status": ["ABORTED", "TIMED_OUT"]},
+        {"status": ["FAILED"], "error": [{"anything-but": list(contract.DEPLOY_ENDED_CLEAN)}]},
+    ]
+    (target,) = rule["Targets"]
+    (cleanup,) = [
+        k for k, r in template["Resources"].items() if k.startswith("Cleanup") and "StateMachine" in r["Type"]
+    ]
+    assert target["Arn"] == {"Ref": cleanup}
+    assert json.loads(target["InputTransformer"]["InputTemplate"].replace("<detail-executionArn>", '"x"')) == {
+        "execution_arn": "x"
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] > 0 and "DeadLetterConfig" in target

@@ -38,11 +38,11 @@ def statuses(monkeypatch: pytest.MonkeyPatch, **by_arn: str) -> list[str]:
     """Executions' statuses by ARN (any other is RUNNING); returns the ARNs asked about."""
     asked: list[str] = []
 
-    def status(arn: str) -> str:
+    def status(arn: str) -> workflow.Ended:
         asked.append(arn)
-        return {ME: by_arn.get("me"), OTHER: by_arn.get("other")}.get(arn) or "RUNNING"
+        return workflow.Ended({ME: by_arn.get("me"), OTHER: by_arn.get("other")}.get(arn) or "RUNNING")
 
-    monkeypatch.setattr(workflow, "execution_status", status)
+    monkeypatch.setattr(workflow, "describe", status)
     return asked
 
 
@@ -61,9 +61,32 @@ def test_acquire_returns_the_owner_and_the_time_and_stores_the_purpose():
 def test_a_takeover_returns_the_previous_holder_and_asks_about_that_holder(monkeypatch):
     asked = statuses(monkeypatch, other="ABORTED")
     held_by(OTHER, purpose="deploy")
-    assert lock.acquire("web", ME, "rollback") == {"owner": ME, "acquired_at": NOW, "took_over_from": OTHER}
+    assert lock.acquire("web", ME, "rollback") == {
+        "owner": ME,
+        "acquired_at": NOW,
+        "took_over_from": OTHER,
+        "cleanup_needed": True,
+    }
     assert asked == [OTHER]
-    assert store.get("LOCK#web")["purpose"] == "rollback"
+    assert store.get("LOCK#web")["purpose"] == "rollback" and store.get("LOCK#web")["took_over_from"] == OTHER
+
+
+@pytest.mark.parametrize(
+    ("status", "error", "needed"),
+    [
+        ("ABORTED", None, True),
+        ("TIMED_OUT", None, True),
+        ("FAILED", "States.DataLimitExceeded", True),
+        ("FAILED", "States.Runtime", True),
+        ("FAILED", "DeploymentRolledBack", False),
+        ("FAILED", "RollbackIncomplete", False),
+        ("SUCCEEDED", None, False),
+    ],
+)
+def test_a_takeover_says_whether_the_holder_ended_without_its_compensation(monkeypatch, status, error, needed):
+    monkeypatch.setattr(workflow, "describe", lambda arn: workflow.Ended(status, error))
+    held_by(OTHER, purpose="deploy")
+    assert lock.acquire("web", ME, "deploy")["cleanup_needed"] is needed
 
 
 def test_a_lock_released_between_the_put_and_the_read_is_taken_with_the_same_arguments(monkeypatch):
@@ -86,12 +109,12 @@ def test_a_lock_released_between_the_put_and_the_read_is_taken_with_the_same_arg
 def test_a_takeover_that_loses_the_race_starts_again_with_the_same_arguments(monkeypatch):
     held_by(OTHER, purpose="deploy")
 
-    def ended_and_released(arn: str) -> str:
+    def ended_and_released(arn: str) -> workflow.Ended:
         # the stale holder's lock disappears between our read and our conditional takeover
         aws.client("dynamodb").delete_item(TableName=store.table_name(), Key={"pk": {"S": "LOCK#web"}})
-        return "ABORTED"
+        return workflow.Ended("ABORTED")
 
-    monkeypatch.setattr(workflow, "execution_status", ended_and_released)
+    monkeypatch.setattr(workflow, "describe", ended_and_released)
     assert lock.acquire("web", ME, "rollback") == {"owner": ME, "acquired_at": NOW}
     assert store.get("LOCK#web") == {"pk": "LOCK#web", "owner": ME, "acquired_at": NOW, "purpose": "rollback"}
 

@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from blue_green import naming
+from blue_green.adapters import store, workflow
 from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
 from blue_green.logic import approval, lock, request
 from blue_green.models.state import DeployDocument, Execution
@@ -113,7 +114,7 @@ def test_first_deploy_has_no_blue_and_uses_min_size(local_world):
 
 
 def test_the_lock_admits_one_execution_and_is_reentrant(local_world, monkeypatch):
-    monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "RUNNING")
+    monkeypatch.setattr("blue_green.adapters.workflow.describe", lambda arn: workflow.Ended("RUNNING"))
     lock.acquire("web", EXEC.arn, "deploy")
     lock.acquire("web", EXEC.arn, "deploy")  # Step Functions may run the step twice
     with pytest.raises(DeploymentInProgress, match="deploy is in progress"):
@@ -125,10 +126,12 @@ def test_the_lock_admits_one_execution_and_is_reentrant(local_world, monkeypatch
 
 
 def test_a_lock_whose_holder_ended_is_taken_over(local_world, monkeypatch):
-    monkeypatch.setattr("blue_green.adapters.workflow.execution_status", lambda arn: "ABORTED")
+    monkeypatch.setattr("blue_green.adapters.workflow.describe", lambda arn: workflow.Ended("ABORTED"))
     lock.acquire("web", "arn:stopped", "deploy")
     taken = lock.acquire("web", EXEC.arn, "deploy")
-    assert taken["took_over_from"] == "arn:stopped"
+    # a stopped execution ran no compensation: the one taking its lock over cleans up after it first
+    assert taken["took_over_from"] == "arn:stopped" and taken["cleanup_needed"] is True
+    assert store.get("LOCK#web")["took_over_from"] == "arn:stopped"
 
 
 def test_approval_is_stored_by_app_and_answered_with_the_token(local_world, monkeypatch):

@@ -768,6 +768,16 @@ SAMPLES: list[tuple[str, str, dict]] = [
     ("dynamodb", "DeleteItem", {"TableName": "state", "Key": {"pk": {"S": "LOCK#web"}}}),
     ("sns", "Publish", {"TopicArn": f"arn:aws:sns:{REGION}:{ACCOUNT}:topic", "Message": "m"}),
     ("stepfunctions", "DescribeExecution", {"executionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:e"}),
+    (
+        "stepfunctions",
+        "GetExecutionHistory",
+        {"executionArn": f"arn:aws:states:{REGION}:{ACCOUNT}:execution:sm:e", "reverseOrder": True},
+    ),
+    (
+        "stepfunctions",
+        "StartExecution",
+        {"stateMachineArn": f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:sm", "name": "n", "input": "{}"},
+    ),
     ("iam", "GetInstanceProfile", {"InstanceProfileName": "web-instance"}),
 ]
 

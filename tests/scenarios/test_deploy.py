@@ -274,6 +274,9 @@ def test_closing_the_local_aws_stops_what_still_runs(local_aws):
     # as on AWS (moto kept it RUNNING until the approval state timed out, an hour later)
     aws.client("stepfunctions").stop_execution(executionArn=waiting, error="Operator", cause="not today")
     assert aws.wait(waiting, timeout=5)["status"] == "ABORTED"
+    # (the clean-up after it, started by the rule on its status change, ends on its own)
+    for cleanup in aws.client("stepfunctions").list_executions(stateMachineArn=aws.stack.cleanup_arn)["executions"]:
+        assert aws.wait(cleanup["executionArn"])["status"] == "SUCCEEDED"
     # When the local AWS closes, Then what still runs is stopped (no thread of it calls AWS afterwards)
     assert aws.stop_running_executions() == [left_waiting]
     assert aws.moto_execution(left_waiting).exec_status.value == "ABORTED"

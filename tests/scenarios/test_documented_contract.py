@@ -100,6 +100,8 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
         "execution": arn,
         "pruned": {"deleted": [], "left": [], "kept": [BLUE]},
         "capacity": {"blue": 3, "green_needed": 3, "green_in_service": 3},
+        # no lock was taken over: no clean-up ran before it
+        "lock": {"owner": arn, "acquired_at": out["lock"]["acquired_at"]},
         **settings,
     }
     assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
@@ -121,6 +123,7 @@ def test_a_rollback_outputs_exactly_the_documented_fields(local_aws):
         "retired_asg": deployed["green_asg"],
         "retired_asgs": [deployed["green_asg"]],
         "execution": arn,
+        "lock": {"owner": arn, "acquired_at": json.loads(desc["output"])["lock"]["acquired_at"]},
     }
     assert aws.serving() == {"elb": [BLUE], "tg": [BLUE]}
 

@@ -60,6 +60,7 @@ def test_a_release_started_again_changes_nothing_and_the_rollback_still_returns_
         "commit": "9fceb02",
         "serving": [serving["green_asg"]],
         "execution": arn,
+        "lock": {"owner": arn, "acquired_at": again["lock"]["acquired_at"]},
     }
     entered = aws.states_entered(arn)
     assert entered[-4:] == ["Already deployed?", "ReleaseUnchanged", "AlreadyDeployedOutput", "AlreadyDeployed"]

@@ -1044,6 +1044,17 @@ def _describe_execution(p: Params, w: World) -> list[AuthzRequest]:
     return [_req("states:DescribeExecution", p["executionArn"], "DescribeExecution")]
 
 
+@_op("stepfunctions", "GetExecutionHistory")
+def _get_execution_history(p: Params, w: World) -> list[AuthzRequest]:
+    return [_req("states:GetExecutionHistory", p["executionArn"], "GetExecutionHistory")]
+
+
+@_op("stepfunctions", "StartExecution")
+def _start_execution(p: Params, w: World) -> list[AuthzRequest]:
+    # the state machine is the resource; Step Functions has no condition keys for StartExecution's input
+    return [_req("states:StartExecution", p["stateMachineArn"], f"StartExecution of {p['stateMachineArn']}")]
+
+
 @_op("iam", "GetInstanceProfile")
 def _get_instance_profile(p: Params, w: World) -> list[AuthzRequest]:
     name = p["InstanceProfileName"]

@@ -14,6 +14,8 @@ from blue_green.errors import DeploymentInProgress, LockLost
 from blue_green.observability import NAMESPACE, SERVICE, logger
 
 OWNER = "owner"
+#: on a lock taken over: the execution it was taken from (see blue_green.logic.cleanup)
+TOOK_OVER_FROM = "took_over_from"
 
 
 _key = contract.lock_key
@@ -27,16 +29,29 @@ def acquire(app: str, owner: str, purpose: str) -> dict[str, Any]:
     holder = store.get(_key(app))
     if holder is None:  # released between our two calls
         return acquire(app, owner, purpose)
-    status = workflow.execution_status(holder[OWNER])
-    if status != "RUNNING":
-        logger.warning("taking over a stale lock", extra={"holder": holder[OWNER], "holder_status": status})
-        if store.put_if(_key(app), values, "#o = :holder", {"#o": OWNER}, {":holder": holder[OWNER]}):
-            return {"owner": owner, "acquired_at": values["acquired_at"], "took_over_from": holder[OWNER]}
+    ended = workflow.describe(holder[OWNER])
+    if ended.status != "RUNNING":
+        logger.warning("taking over a stale lock", extra={"holder": holder[OWNER], "holder_status": ended.status})
+        taken = {**values, TOOK_OVER_FROM: holder[OWNER]}
+        if store.put_if(_key(app), taken, "#o = :holder", {"#o": OWNER}, {":holder": holder[OWNER]}):
+            return {
+                "owner": owner,
+                "acquired_at": values["acquired_at"],
+                "took_over_from": holder[OWNER],
+                # it ended without its release or compensation: clean up after it before anything else
+                "cleanup_needed": _needs_cleanup(ended.status, ended.error),
+            }
         return acquire(app, owner, purpose)
     raise DeploymentInProgress(
         f"{app}: {holder.get('purpose', 'a deployment')} is in progress since {holder.get('acquired_at')} "
         f"({holder[OWNER]})"
     )
+
+
+def _needs_cleanup(status: str, error: str | None) -> bool:
+    from blue_green.logic.cleanup import needs_cleanup
+
+    return needs_cleanup(status, error)
 
 
 def ensure_owner(app: str, owner: str, purpose: str) -> None:
@@ -63,15 +78,18 @@ def ensure_owner(app: str, owner: str, purpose: str) -> None:
     raise LockLost(app, "an execution that keeps taking and releasing it", owner)
 
 
+#: the metric each kind of execution counts its outcomes in
+METRIC_OF_PURPOSE = {"deploy": "Deployments", "rollback": "Rollbacks", "cleanup": "Cleanups"}
+
+
 def release(app: str, owner: str, purpose: str, outcome: str) -> dict[str, Any]:
-    """Release (only our own lock) and count the outcome: metric ``Deployments`` or ``Rollbacks``
-    with dimension ``outcome`` (DEPLOYED, ALREADY_DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE, REJECTED, FAILED)."""
+    """Release (only our own lock) and count the outcome: metric ``Deployments``, ``Rollbacks`` or
+    ``Cleanups`` with dimension ``outcome`` (DEPLOYED, ALREADY_DEPLOYED, ROLLED_BACK, ROLLBACK_INCOMPLETE,
+    REJECTED, FAILED, CLEANED_UP)."""
     released = store.delete_if_owner(_key(app), OWNER, owner)
     # its own EMF document, so that the outcome dimension stays on this metric alone
     outcome_metrics = EphemeralMetrics(namespace=NAMESPACE, service=SERVICE)
     outcome_metrics.add_dimension(name="outcome", value=outcome)
-    outcome_metrics.add_metric(
-        name="Deployments" if purpose == "deploy" else "Rollbacks", unit=MetricUnit.Count, value=1
-    )
+    outcome_metrics.add_metric(name=METRIC_OF_PURPOSE.get(purpose, "Rollbacks"), unit=MetricUnit.Count, value=1)
     outcome_metrics.flush_metrics()
     return {"released": released, "outcome": outcome}

@@ -176,6 +176,26 @@ class Failure(Loose):
     cause: Any = None
 
 
+class Cleanup(Loose):
+    """``$.lock.cleanup``: the clean-up after the ended execution whose lock this one took over."""
+
+    ended: str
+    cleanup: str
+    status: str = "RUNNING"
+    report: Any = None
+    poll: Poll
+
+
+class Cleaning(Loose):
+    """``$.cleaning`` in the clean-up machine's document: the ended execution it acts for."""
+
+    ended: str
+    status: str | None = None
+    error: str | None = None
+    release_lock: bool = False
+    skipped: str | None = None
+
+
 class DeployDocument(Loose):
     """The whole execution document as a handler sees it. (An approval's answer is not kept: it is
     whatever ``SendTaskSuccess`` sent, of any size; the history's ``TaskSucceeded`` event of
@@ -191,6 +211,7 @@ class DeployDocument(Loose):
     traffic: TrafficState | None = None
     failure: Failure | None = None
     undo: dict[str, Any] = Field(default_factory=dict)
+    cleaning: Cleaning | None = None
 
 
 class RollbackPlan(Loose):

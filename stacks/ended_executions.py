@@ -1,0 +1,67 @@
+"""The rule that cleans up after a deployment that ended without its compensation.
+
+Step Functions sends "Step Functions Execution Status Change" events to the account's default bus.
+A deploy execution that is stopped (ABORTED), times out (TIMED_OUT), or fails with anything but the
+errors its own compensation ends with (``States.DataLimitExceeded``, ``States.Runtime``, the history
+limit: blue_green.contract.DEPLOY_ENDED_CLEAN lists the others) starts the clean-up state machine
+at once, with ``{"execution_arn": <it>}``. The clean-up itself checks again (it acts only while the
+ended execution still holds its app's lock), so an event delivered twice, or one for an execution
+whose compensation did run, cleans nothing twice.
+
+Events EventBridge could not deliver go to the release trigger's dead-letter queue (14 days).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_events as events, aws_events_targets as targets, aws_sqs as sqs, aws_stepfunctions as sfn
+from constructs import Construct
+
+from blue_green import contract
+from stacks.release_trigger import MAX_EVENT_AGE, RETRY_ATTEMPTS
+
+DETAIL_TYPE = "Step Functions Execution Status Change"
+
+
+def ended_without_compensation(deploy_machine_arn: str) -> dict:
+    """The ``detail`` of the events the rule matches."""
+    return {
+        "stateMachineArn": [deploy_machine_arn],
+        "$or": [
+            {"status": ["ABORTED", "TIMED_OUT"]},
+            {"status": ["FAILED"], "error": [{"anything-but": list(contract.DEPLOY_ENDED_CLEAN)}]},
+        ],
+    }
+
+
+class EndedExecutions(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        deploy: sfn.IStateMachine,
+        cleanup: sfn.IStateMachine,
+        dead_letters: sqs.IQueue,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="A deploy execution that ended without its compensation starts the Immutable Deploy clean-up.",
+            event_pattern=events.EventPattern(
+                source=["aws.states"],
+                detail_type=[DETAIL_TYPE],
+                detail=ended_without_compensation(deploy.state_machine_arn),
+            ),
+        )
+        self.rule.add_target(
+            targets.SfnStateMachine(
+                cleanup,
+                input=events.RuleTargetInput.from_object(
+                    {"execution_arn": events.EventField.from_path("$.detail.executionArn")}
+                ),
+                dead_letter_queue=dead_letters,
+                retry_attempts=RETRY_ATTEMPTS,
+                max_event_age=MAX_EVENT_AGE,
+            )
+        )
