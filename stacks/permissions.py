@@ -609,7 +609,8 @@ def traffic(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
     groups = [arns.group()]
     app = _app("aws:ResourceTag", scope.apps)
     grants = [
-        Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY),
+        # DescribeAlarms: after the switch, whether the serving group's alarms are still in ALARM
+        Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB + ["cloudwatch:DescribeAlarms"], ["*"], READ_ONLY),
         lock_check,
         Grant(
             ["autoscaling:SuspendProcesses", "autoscaling:ResumeProcesses"],

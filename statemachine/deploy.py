@@ -60,6 +60,8 @@ class DeployDefinition(Construct):
             "capacity.$": "$.traffic.capacity",
             # the lock, and whether it was taken over from an ended execution (and the clean-up after it)
             "lock.$": "$.lock",
+            # green's alarm-driven scaling, resumed once its alarms were evaluated with traffic
+            "alarms.$": "$.alarms",
         }
         output_lt = sfn.Pass(
             self,
@@ -106,7 +108,7 @@ class DeployDefinition(Construct):
                 },
                 comment="Tell the topic (event=deployed); a failed notification never fails the deployment.",
             ),
-            output,
+            flow.states["SettleGreenAlarms"],
         )
         unchanged = sfn.Pass(
             self,
@@ -122,7 +124,14 @@ class DeployDefinition(Construct):
                 "lock.$": "$.lock",
             },
         ).next(sfn.Succeed(self, "AlreadyDeployed"))
-        flow.wire(guard, external={"NotifyDeployed": notify_deployed, "AlreadyDeployedOutput": unchanged})
+        flow.wire(
+            guard,
+            external={
+                "NotifyDeployed": notify_deployed,
+                "AlreadyDeployedOutput": unchanged,
+                "Which launch settings?": output,
+            },
+        )
         acquire.next(flow.start)
         self.start = start
 

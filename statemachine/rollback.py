@@ -156,6 +156,7 @@ class RollbackDefinition(Construct):
                 "retired_asgs.$": "$.request.serving",
                 "execution.$": "$.request.execution.arn",
                 "lock.$": "$.lock",
+                "alarms.$": "$.alarms",
             },
         )
         app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
@@ -176,10 +177,13 @@ class RollbackDefinition(Construct):
                 },
                 comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
             ),
-            output,
+            flow.states["SettlePreviousAlarms"],
         )
         # NothingToRollBack is caught above, before the compensation's catch-all that wire adds.
-        flow.wire(Compensable(self, undo).guard, external={"NotifyRolledBack": notify_rolled_back})
+        flow.wire(
+            Compensable(self, undo).guard,
+            external={"NotifyRolledBack": notify_rolled_back, "RollbackOutput": output},
+        )
         acquire.next(flow.start)
         output.next(sfn.Succeed(self, "RolledBack"))
         self.start = start

@@ -542,6 +542,23 @@ def execution_events(execution: Any) -> list[dict]:
         return list(env.event_manager._history_event_list)
 
 
+#: the integer members of a history event's details moto can record wrongly (see _integer_seconds_only)
+_SECONDS_FIELDS = ("timeoutInSeconds", "heartbeatInSeconds")
+
+
+def _integer_seconds_only(event: dict) -> None:
+    """moto, when an execution is stopped while a Lambda Task is being scheduled, can record the
+    state's input (the execution document) as the event's ``timeoutInSeconds``; serializing that page
+    then fails inside moto with a TypeError that reaches the caller (a clean-up reading the stopped
+    execution's history). AWS records the Task's timeout there, an integer: a value that is not one
+    is left out, as AWS leaves the field out of a Task without a timeout."""
+    for key, details in event.items():
+        if key.endswith("EventDetails") and isinstance(details, dict):
+            for field in _SECONDS_FIELDS:
+                if field in details and not isinstance(details[field], int):
+                    del details[field]
+
+
 def history_page(events: list[dict], *, max_results: int | None, reverse: bool, token: str | None) -> dict:
     """One GetExecutionHistory page of ``events`` (oldest first, ids ascending), as AWS pages it. The
     token names the id of the next event to return, so a history that grows between two calls
@@ -563,8 +580,10 @@ def history_page(events: list[dict], *, max_results: int | None, reverse: bool, 
         start = next(
             (i for i, e in enumerate(ordered) if (e["id"] <= after if reverse else e["id"] >= after)), len(ordered)
         )
-    page = ordered[start : start + size]
-    out: dict[str, Any] = {"events": copy.deepcopy(page)}
+    page = copy.deepcopy(ordered[start : start + size])
+    for event in page:
+        _integer_seconds_only(event)
+    out: dict[str, Any] = {"events": page}
     if start + size < len(ordered):
         out["nextToken"] = str(ordered[start + size]["id"])
     return out

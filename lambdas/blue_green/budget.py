@@ -109,7 +109,9 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     """The longest deploy path: every loop to its timeout, the staging loop twice (a relaunch after
     an interruption), the approval, a failure at the last guarded step (SuspendBlue) and the whole
     compensation, waiting for blue and for green's group to be deleted. The approval's timeout
-    costs nothing here: a task-token wait records the same events however long it waits."""
+    costs nothing here: a task-token wait records the same events however long it waits. (The
+    success path's last loop, green's alarms evaluated with traffic, is bounded by
+    healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
     from blue_green.logic.cleanup import cleanup_timeout
     from blue_green.polling import rounds
 
@@ -170,9 +172,12 @@ def rollback_history(timing: Timing) -> History:
         states={"Pass": 3, "Task": 8, "Choice": 2, "Fail": 1},
         loops={**previous, "groups that served before in service again": healthy},
     )
-    # Start, RollbackOutput; ... StartCleanup ... DetachCurrent ReleaseLock; Took over an ended execution?;
-    # NotifyRolledBack; RolledBack
-    succeeding = History(states={"Pass": 2, "Task": 7, "Choice": 1, "ServiceTask": 1, "Succeed": 1}, loops=previous)
+    # Start, RollbackOutput; ... StartCleanup ... DetachCurrent ReleaseLock SettlePreviousAlarms; Took over an
+    # ended execution?, Previous's alarms settled?; NotifyRolledBack; RolledBack
+    succeeding = History(
+        states={"Pass": 2, "Task": 8, "Choice": 2, "ServiceTask": 1, "Succeed": 1},
+        loops={**previous, "previous group's alarms evaluated with traffic": healthy},
+    )
     return max(failing, succeeding, key=lambda h: h.events)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 
 # re-exported (the `X as X` form marks it for mypy's no_implicit_reexport and for ruff): the logic reads
@@ -45,6 +46,19 @@ def tags(app: str, version: str | None, execution_arn: str, commit: str | None =
     if commit is not None:
         out[TAG_COMMIT] = commit
     return out
+
+
+#: the longest value an Auto Scaling tag may have
+TAG_VALUE_MAX = 256
+
+
+def suspended_record(execution_arn: str, short: str, processes: list[str]) -> str:
+    """The ``immutable-deploy:suspended-by-deploy`` tag value: which execution suspended which processes
+    (compact JSON; the execution's short id when its ARN would make the value too long for a tag)."""
+    value = json.dumps({"execution": execution_arn, "processes": processes}, separators=(",", ":"))
+    if len(value) > TAG_VALUE_MAX:
+        value = json.dumps({"execution": short, "processes": processes}, separators=(",", ":"))
+    return value
 
 
 def client_token(*parts: str) -> str:

@@ -187,6 +187,49 @@ def _cleanup_first(purpose: str, then: str) -> tuple[Step, ...]:
     )
 
 
+# --- after the switch, without the lock: alarm-driven scaling resumes once evaluated with traffic ------
+
+
+def _settle_alarms(action: str, group: str, then: str, whose: str) -> tuple[Step, ...]:
+    """The serving group's AlarmNotification stays suspended from its creation (or the rollback's
+    attach) until none of its alarms is in ALARM, or the longest was evaluated on datapoints since the
+    switch alone (at most healthy_timeout_seconds): an alarm that went off while the group idled would
+    otherwise shrink it within the minute it takes the traffic. Runs after the lock's release (a rollback
+    need not wait for it) and never fails the execution: it resumes only what this execution's record
+    on the group still holds."""
+    catch = (then, "$.alarms")
+    return (
+        Task(
+            f"Settle{group}Alarms",
+            "traffic",
+            action,
+            "$.alarms",
+            f"Resume the alarm scaling of {whose.lower().removesuffix(chr(39) + 's')} once its alarms were "
+            "evaluated with traffic (or wait).",
+            compensated=False,
+            catch=catch,
+            tests=("tests/scenarios/test_fidelity.py",),
+        ),
+        *poll(
+            f"WaitFor{group}Alarms",
+            "Its alarms are evaluated with traffic.",
+            Task(
+                f"Check{group}Alarms",
+                "traffic",
+                action,
+                "$.alarms",
+                "None in ALARM, or the longest evaluated on datapoints since the switch alone?",
+                compensated=False,
+                catch=catch,
+                tests=("tests/scenarios/test_fidelity.py",),
+            ),
+            f"{whose} alarms settled?",
+            (_status("$.alarms.status", "SETTLED", then),),
+            check_first=True,
+        ),
+    )
+
+
 # --- the deploy workflow -----------------------------------------------------------------------------
 
 APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
@@ -487,6 +530,7 @@ DEPLOY: tuple[Phase, ...] = (
             ),
         ),
     ),
+    Phase("settle", steps=_settle_alarms("settle_alarms", "Green", "Which launch settings?", "Green's")),
     Phase(
         "done",
         steps=(),
@@ -599,6 +643,7 @@ ROLLBACK: tuple[Phase, ...] = (
             ),
         ),
     ),
+    Phase("settle", steps=_settle_alarms("settle_rollback_alarms", "Previous", "RollbackOutput", "Previous group's")),
     Phase("done", steps=(), built=("NotifyRolledBack", "RollbackOutput", "RolledBack")),
 )
 

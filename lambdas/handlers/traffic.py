@@ -33,12 +33,15 @@ ACTIONS: dict[str, Action] = {
     "restore_blue": Locked(traffic.restore_blue),
     "check_blue": traffic.check_blue,
     "detach_green": Locked(traffic.detach_green, unless=_no_green_of_ours),
+    # after the lock's release: it resumes only what this execution's record on green still holds
+    "settle_alarms": traffic.settle_alarms,
 }
 ROLLBACK_ACTIONS: dict[str, Action] = {
     "rollback_attach": Locked(traffic.rollback_attach),
     "rollback_check": traffic.rollback_check,
     "rollback_detach": Locked(traffic.rollback_detach),
     "rollback_undo": Locked(traffic.rollback_undo),
+    "settle_rollback_alarms": traffic.settle_rollback_alarms,
 }
 
 

@@ -183,7 +183,10 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyDeployed")],
         # the release serves already: nothing was created, and a failed release of the lock changes that not
         "ReleaseUnchanged": [catch(ALL, "$.lock_release_error", "AlreadyDeployedOutput")],
-        "NotifyDeployed": [catch(ALL, "$.notification_error", "Which launch settings?")],
+        "NotifyDeployed": [catch(ALL, "$.notification_error", "SettleGreenAlarms")],
+        # after the lock's release, alarm scaling resumed: a failure is reported in the output, never rolled back
+        "SettleGreenAlarms": [catch(ALL, "$.alarms", "Which launch settings?")],
+        "CheckGreenAlarms": [catch(ALL, "$.alarms", "Which launch settings?")],
         **{name: [catch(ALL, f"$.undo.{key}", after)] for name, (key, after) in DEPLOY_UNDO.items()},
         "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
         "ReleaseLockRolledBack": [catch(ALL, "$.lock_release_error", "DeploymentRolledBack")],
@@ -197,7 +200,9 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "PlanRollback": [catch(["NothingToRollBack"], "$.error", "Explain NothingToRollBack"), guarded("PlanRollback")],
         **{name: [guarded(name)] for name in ROLLBACK_GUARDED[1:]},
         "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyRolledBack")],
-        "NotifyRolledBack": [catch(ALL, "$.notification_error", "RollbackOutput")],
+        "NotifyRolledBack": [catch(ALL, "$.notification_error", "SettlePreviousAlarms")],
+        "SettlePreviousAlarms": [catch(ALL, "$.alarms", "RollbackOutput")],
+        "CheckPreviousAlarms": [catch(ALL, "$.alarms", "RollbackOutput")],
         "UndoRollback": [catch(ALL, "$.undo_error", "Undo failed")],
         "ReleaseLockAfterFailure": [catch(ALL, "$.lock_release_error", "RollbackFailed")],
         "ReleaseLockAfterIncompleteUndo": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
@@ -411,6 +416,7 @@ WAIT_SECONDS = {
         "WaitForBlueAgain": "$.undo.check_blue.poll.wait_seconds",
         "DrainGreen": "$.request.profile.timing.drain_seconds",
         "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
+        "WaitForGreenAlarms": "$.alarms.poll.wait_seconds",
     },
     "cleanup": {
         "WaitForBlue": "$.undo.restore_blue.poll.wait_seconds",
@@ -422,6 +428,7 @@ WAIT_SECONDS = {
         "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
         "WaitForPrevious": "$.traffic.poll.wait_seconds",
         "WaitForServingAgain": "$.undo.poll.wait_seconds",
+        "WaitForPreviousAlarms": "$.alarms.poll.wait_seconds",
     },
 }
 
@@ -454,6 +461,7 @@ DOCUMENTED_OUTPUTS = {
         "pruned",
         "capacity",
         "lock",
+        "alarms",
     },
     ("deploy", "DeployedWithLaunchConfiguration"): {
         "status",
@@ -467,6 +475,7 @@ DOCUMENTED_OUTPUTS = {
         "pruned",
         "capacity",
         "lock",
+        "alarms",
     },
     ("deploy", "AlreadyDeployedOutput"): {"status", "app", "version", "commit", "serving", "execution", "lock"},
     ("rollback", "RollbackOutput"): {
@@ -477,6 +486,7 @@ DOCUMENTED_OUTPUTS = {
         "retired_asgs",
         "execution",
         "lock",
+        "alarms",
     },
     ("cleanup", "NothingToCleanOutput"): {"status", "execution", "reason"},
     ("cleanup", "CleanedUpOutput"): {"status", "app", "execution", "report"},

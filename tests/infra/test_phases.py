@@ -115,7 +115,9 @@ def test_every_task_between_taking_and_releasing_the_lock_catches_into_compensat
     declared = {task.state: task for task in phases.tasks(WORKFLOWS[kind])}
     not_compensated = {name for name, task in declared.items() if not task.compensated}
     assert not_compensated == (
-        {"ReleaseUnchanged", "PruneKeptGroups", "ReleaseLock"} if kind == "deploy" else {"ReleaseLock"}
+        {"ReleaseUnchanged", "PruneKeptGroups", "ReleaseLock", "SettleGreenAlarms", "CheckGreenAlarms"}
+        if kind == "deploy"
+        else {"ReleaseLock", "SettlePreviousAlarms", "CheckPreviousAlarms"}
     )
     checked = 0
     for name in sorted(between):

@@ -289,7 +289,8 @@ def test_rollback_puts_the_kept_group_back(aws_world, fake_clock):
     assert rb["traffic"]["status"] == "ATTACHING"
     # blue idled while kept: its alarm-driven and scheduled scaling waits until it serves again
     assert suspended_of(BLUE) == set(HELD_UNTIL_SWITCH)
-    assert set(json.loads(tags_of(BLUE)[naming.TAG_SUSPENDED])["processes"]) == ALL
+    # the record keeps only what is still held
+    assert set(json.loads(tags_of(BLUE)[naming.TAG_SUSPENDED])["processes"]) == set(HELD_UNTIL_SWITCH)
     assert _attached(BLUE) == ([aws_world.elb], [aws_world.tg])
 
     rb["traffic"] = traffic.rollback_check(rollback(rb)).model_dump(mode="json")
@@ -297,8 +298,14 @@ def test_rollback_puts_the_kept_group_back(aws_world, fake_clock):
 
     rb["traffic"] = traffic.rollback_detach(rollback(rb)).model_dump(mode="json")
     assert rb["traffic"]["status"] == "SWITCHED" and rb["traffic"]["blue_detached"] == [green]
+    # serving, its schedules run again; its alarm scaling waits until its alarms were evaluated with traffic
+    assert suspended_of(BLUE) == {"AlarmNotification"}
+    held = json.loads(tags_of(BLUE)[naming.TAG_SUSPENDED])
+    assert held == {"execution": ROLLBACK_ARN, "processes": ["AlarmNotification"]}
+    assert f"resumed ScheduledActions on {BLUE}" in rb["traffic"]["progress"]
+    settled = traffic.settle_rollback_alarms(rollback(rb))
+    assert (settled.status, settled.resumed) == ("SETTLED", ["AlarmNotification"])
     assert suspended_of(BLUE) == set() and naming.TAG_SUSPENDED not in tags_of(BLUE)
-    assert f"resumed {', '.join(HELD_UNTIL_SWITCH)} on {BLUE}" in rb["traffic"]["progress"]
     assert _attached(green) == ([], []) and _attached(BLUE) == ([aws_world.elb], [aws_world.tg])
     assert elb_instances() == instance_ids(BLUE)
     assert suspended_of(green) == ALL

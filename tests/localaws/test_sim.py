@@ -740,6 +740,24 @@ def test_a_history_that_grows_between_pages_is_read_without_gaps_or_repeats() ->
     assert last["events"][0] is not events[0]  # a copy: the reader cannot change moto's record
 
 
+def test_a_task_timeout_moto_recorded_as_the_document_is_left_out_of_the_page() -> None:
+    # (moto, stopping an execution while a Lambda Task is being scheduled, can record the state's input
+    # there; its serializer then fails the whole GetExecutionHistory call with a TypeError)
+    scheduled = {"resource": "arn:aws:lambda:us-east-1:123456789012:function:f", "timeoutInSeconds": 300}
+    events = [
+        {"id": 1, "type": "LambdaFunctionScheduled", "lambdaFunctionScheduledEventDetails": dict(scheduled)},
+        {
+            "id": 2,
+            "type": "LambdaFunctionScheduled",
+            "lambdaFunctionScheduledEventDetails": {**scheduled, "timeoutInSeconds": {"request": {}}},
+        },
+    ]
+    page = gaps.history_page(events, max_results=None, reverse=False, token=None)["events"]
+    assert page[0]["lambdaFunctionScheduledEventDetails"] == scheduled
+    assert page[1]["lambdaFunctionScheduledEventDetails"] == {"resource": scheduled["resource"]}
+    assert events[1]["lambdaFunctionScheduledEventDetails"]["timeoutInSeconds"] == {"request": {}}  # moto's untouched
+
+
 def failing_call(**retry: Any) -> dict[str, Any]:
     """A machine whose one Task always fails (no such function), retried as ``retry`` says."""
     return {

@@ -102,6 +102,16 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
         "capacity": {"blue": 3, "green_needed": 3, "green_in_service": 3},
         # no lock was taken over: no clean-up ran before it
         "lock": {"owner": arn, "acquired_at": out["lock"]["acquired_at"]},
+        # no alarm of green in ALARM at the switch: its alarm scaling resumed at once
+        "alarms": {
+            "status": "SETTLED",
+            "group": green["AutoScalingGroupName"],
+            "in_alarm": [],
+            "resumed": ["AlarmNotification"],
+            "until": out["alarms"]["until"],
+            "poll": None,
+            "progress": out["alarms"]["progress"],
+        },
         **settings,
     }
     assert aws.serving() == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
@@ -124,6 +134,7 @@ def test_a_rollback_outputs_exactly_the_documented_fields(local_aws):
         "retired_asgs": [deployed["green_asg"]],
         "execution": arn,
         "lock": {"owner": arn, "acquired_at": json.loads(desc["output"])["lock"]["acquired_at"]},
+        "alarms": {**json.loads(desc["output"])["alarms"], "status": "SETTLED", "group": BLUE},
     }
     assert aws.serving() == {"elb": [BLUE], "tg": [BLUE]}
 

@@ -31,9 +31,9 @@ def group(name: str) -> dict:
     ]
 
 
-def add_scale_in(group_name: str, cooldown: int = 60) -> str:
-    """A scale-in policy and its alarm (average CPU under 20 % for three minutes), as a team would have
-    next to the world's scale-out one. Returns the alarm's name."""
+def add_scale_in(group_name: str, cooldown: int = 60, period: int = 60, evaluation_periods: int = 3) -> str:
+    """A scale-in policy and its alarm (average CPU under 20 % for three minutes, or as given), as a team
+    would have next to the world's scale-out one. Returns the alarm's name."""
     asg, cw = boto3.client("autoscaling"), boto3.client("cloudwatch")
     arn = asg.put_scaling_policy(
         AutoScalingGroupName=group_name,
@@ -50,8 +50,8 @@ def add_scale_in(group_name: str, cooldown: int = 60) -> str:
         MetricName="CPUUtilization",
         Statistic="Average",
         Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
-        Period=60,
-        EvaluationPeriods=3,
+        Period=period,
+        EvaluationPeriods=evaluation_periods,
         Threshold=20,
         ComparisonOperator="LessThanThreshold",
         AlarmActions=[arn],
@@ -93,6 +93,25 @@ def test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_sca
     # and blue, set aside and idle, is not scaled in either (all its processes are suspended)
     assert alarm_state("web-1.0.0-cpu-low") == "ALARM"
     assert group("web-1.0.0")["DesiredCapacity"] == 3 and len(group("web-1.0.0")["Instances"]) == 3
+
+
+def test_a_copied_scale_in_alarm_still_in_alarm_at_the_switch_does_not_shrink_green(local_aws):
+    # Given blue with a scale-in alarm on five-minute periods (CPU under 20 % over 5 minutes): green
+    # idles long enough for its copy to go to ALARM, and at the switch the period's average is still
+    # mostly idle, so the alarm stays in ALARM for a while after green takes the traffic
+    aws = local_aws(pace=SLOW_BOOT)
+    add_scale_in("web-1.0.0", period=300, evaluation_periods=1)
+    out = deploy(aws, "2.0.0")
+    green = out["green_asg"]
+    copy = f"immutable-deploy-{green}-cpu-low"
+    # Then the deployment kept green's alarm scaling held until the alarm was evaluated with traffic
+    # (it left ALARM), and only then resumed it: green was never scaled in
+    assert out["alarms"]["status"] == "SETTLED" and out["alarms"]["resumed"] == ["AlarmNotification"]
+    assert alarm_state(copy) == "OK"
+    assert not {p["ProcessName"] for p in group(green)["SuspendedProcesses"]}
+    aws.clock.advance(900)
+    assert not [e for e in aws.sim.events(kind="scaled") if e.resource == green]
+    assert group(green)["DesiredCapacity"] == 3 and len(group(green)["Instances"]) == 3
 
 
 def drain_like_aws_defaults(aws) -> None:

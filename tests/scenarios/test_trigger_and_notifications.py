@@ -278,9 +278,11 @@ def test_a_notification_that_cannot_be_published_never_fails_the_deployment(aws)
     desc = aws.wait(arn)
     assert desc["status"] == "SUCCEEDED", cause(desc)
     assert json.loads(desc["output"])["status"] == "DEPLOYED"
-    assert aws.states_entered(arn)[-5:] == [
+    assert aws.states_entered(arn)[-7:] == [
         "ReleaseLock",
         "NotifyDeployed",
+        "SettleGreenAlarms",
+        "Green's alarms settled?",
         "Which launch settings?",
         "DeployedWithLaunchTemplate",
         "Deployed",
@@ -353,7 +355,13 @@ def test_a_manual_rollback_is_announced(aws, subscriber):
         "execution": arn,
     }
     assert subscriber.events() == ["deployed", "rolled_back_manually"]
-    assert aws.states_entered(arn)[-3:] == ["NotifyRolledBack", "RollbackOutput", "RolledBack"]
+    assert aws.states_entered(arn)[-5:] == [
+        "NotifyRolledBack",
+        "SettlePreviousAlarms",
+        "Previous group's alarms settled?",
+        "RollbackOutput",
+        "RolledBack",
+    ]
 
 
 #: the stack's rule on an existing bus, named in the context (synthesized beside the linters, tests/warm.py)

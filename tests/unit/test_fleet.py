@@ -648,6 +648,8 @@ def test_create_group_sends_exactly_this_and_copies_blue(memory_aws):
                     (naming.TAG_VERSION, "2.3.0", True),
                     (naming.TAG_ROLE, "green", True),
                     ("Name", green, True),
+                    # what it holds until the switch, recorded as this execution's (traffic._resume reads it)
+                    (naming.TAG_SUSPENDED, naming.suspended_record(ARN, "x", list(HELD)), False),
                 ]
             ],
             "LaunchTemplate": {"LaunchTemplateId": "lt-0123456789abcdef0", "Version": "1"},

@@ -30,7 +30,8 @@ def test_fake_world_documents_name_green_as_the_fixtures_do(fake_aws):
 
 
 def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
-    fake_aws.add(GREEN, suspended=HELD_UNTIL_SWITCH, tags={naming.TAG_EXECUTION: ARN})
+    held = naming.suspended_record(ARN, "x", list(HELD_UNTIL_SWITCH))  # as CreateGreenGroup records it
+    fake_aws.add(GREEN, suspended=HELD_UNTIL_SWITCH, tags={naming.TAG_EXECUTION: ARN, naming.TAG_SUSPENDED: held})
     fake_aws.add(BLUE, lbs=(), tgs=())
     fake_aws.add(OLD, lbs=(), tgs=(), suspended=traffic.SUSPENDED_PROCESSES)  # everything suspended already
     doc = deploy_doc(blue=[GREEN, GONE, BLUE, OLD])  # green listed (a re-run), a group gone since
@@ -40,18 +41,23 @@ def test_suspend_blue_reports_each_group_it_set_aside(fake_aws):
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [BLUE, OLD],
+        "switched_at": "2026-03-02T09:00:00Z",
         "capacity": None,
         "needed": None,
         "poll": None,
         "progress": f"{GREEN} serving; kept {BLUE} (suspended {SUSPENDED_LIST}); kept {OLD} (suspended nothing new); "
-        f"resumed AlarmNotification, ScheduledActions on {GREEN}",
+        f"resumed ScheduledActions on {GREEN}",
     }
-    assert fake_aws.changes("put_tags", GREEN) == [{discovery.TAG_STATE: "serving"}]  # green is not retired
+    # green is not retired; its alarm scaling stays held (settle_alarms resumes it), recorded as before
+    assert fake_aws.changes("put_tags", GREEN) == [
+        {discovery.TAG_STATE: "serving"},
+        {naming.TAG_SUSPENDED: naming.suspended_record(ARN, "x", ["AlarmNotification"])},
+    ]
     assert fake_aws.changes("put_tags", BLUE)[1] == {
         discovery.TAG_STATE: "kept",
         discovery.TAG_RETIRED_AT: "2026-03-02T09:00:00Z",
     }
-    assert fake_aws.changes("resume_processes", GREEN) == [HELD_UNTIL_SWITCH]
+    assert fake_aws.changes("resume_processes", GREEN) == [["ScheduledActions"]]
     assert fake_aws.groups[OLD]["tags"][naming.TAG_SUSPENDED] == json.dumps(
         {"execution": ARN, "processes": []}, separators=(",", ":")
     )
@@ -119,12 +125,19 @@ def test_suspend_keeps_in_the_record_what_another_execution_still_holds(fake_aws
     assert f"kept {BLUE} (suspended {', '.join(ours)})" in state.progress.split("; ")
 
 
-def test_a_record_of_ours_without_processes_suspends_nothing_new(fake_aws):
+def test_a_record_of_ours_that_misses_processes_gets_them_suspended_and_recorded(fake_aws):
+    # (a rollback that holds AlarmNotification after its switch, and then sets the group aside again)
     fake_aws.add(GREEN)
-    fake_aws.add(BLUE, lbs=(), tgs=(), tags={naming.TAG_SUSPENDED: json.dumps({"execution": ARN})})
+    held = json.dumps({"execution": ARN, "processes": ["AlarmNotification"]})
+    fake_aws.add(BLUE, lbs=(), tgs=(), suspended=["AlarmNotification"], tags={naming.TAG_SUSPENDED: held})
     state = traffic.suspend_blue(deploy(deploy_doc()))
-    assert f"kept {BLUE} (suspended nothing new)" in state.progress.split("; ")
-    assert fake_aws.changes("suspend_processes") == []
+    rest = [p for p in traffic.SUSPENDED_PROCESSES if p != "AlarmNotification"]
+    assert f"kept {BLUE} (suspended {', '.join(['AlarmNotification', *rest])})" in state.progress.split("; ")
+    assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
+        "execution": ARN,
+        "processes": ["AlarmNotification", *rest],
+    }
+    assert sorted(fake_aws.groups[BLUE]["suspended_processes"]) == sorted(traffic.SUSPENDED_PROCESSES)
 
 
 # --- rollback steps
@@ -155,6 +168,7 @@ def test_rollback_attach_reports_what_it_attached_and_resumed(fake_aws, recorded
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": None,
         "poll": POLL_AT_T0,
@@ -176,6 +190,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "in_service": {"web-elb": "1/2", "web-tg": "1/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": None,
         "poll": {
@@ -202,6 +217,7 @@ def test_rollback_check_waits_for_the_previous_group_then_fails(fake_aws, fake_c
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": None,
         "poll": rb["traffic"]["poll"],
@@ -216,6 +232,7 @@ def test_rollback_check_in_service_at_once_starts_and_keeps_a_poll(fake_aws):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": None,
         "poll": POLL_AT_T0,
@@ -243,14 +260,21 @@ def test_rollback_detach_reports_each_group_it_set_aside(fake_aws):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [GREEN, OLD],
         "blue_suspended": [GREEN, OLD],
+        "switched_at": "2026-03-02T09:00:00Z",
         "capacity": None,
         "needed": None,
         "poll": None,
-        "progress": f"{BLUE} serving; resumed AlarmNotification, ScheduledActions on {BLUE}; "
+        "progress": f"{BLUE} serving; resumed ScheduledActions on {BLUE}; "
         f"kept {GREEN} (detached from web-elb, web-tg; suspended {SUSPENDED_LIST}); "
         f"kept {OLD} (detached from nothing; suspended nothing new)",
     }
-    assert fake_aws.changes("put_tags", BLUE) == [{discovery.TAG_STATE: "serving"}]
+    # serving; its alarm scaling stays held, now recorded as this rollback's (settle_rollback_alarms resumes it)
+    assert fake_aws.changes("put_tags", BLUE)[-1] == {discovery.TAG_STATE: "serving"}
+    assert json.loads(fake_aws.groups[BLUE]["tags"][naming.TAG_SUSPENDED]) == {
+        "execution": ROLLBACK_ARN,
+        "processes": ["AlarmNotification"],
+    }
+    assert fake_aws.groups[BLUE]["suspended_processes"] == ["AlarmNotification"]
     assert json.loads(fake_aws.groups[GREEN]["tags"][naming.TAG_SUSPENDED]) == {
         "execution": ROLLBACK_ARN,
         "processes": list(traffic.SUSPENDED_PROCESSES),
@@ -298,6 +322,7 @@ def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
         "in_service": {},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": None,
         "poll": POLL_AT_T0,
@@ -336,6 +361,7 @@ def test_check_green_without_a_poll_starts_one(fake_aws, monkeypatch):
         "in_service": {"web-elb": "2/2", "web-tg": "2/2"},
         "blue_detached": [],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": None,
         "needed": 2,
         "poll": POLL_AT_T0,
@@ -382,6 +408,7 @@ def test_detach_blue_reports_each_blue_group(fake_aws):
         "in_service": {"web-elb": "4/4", "web-tg": "4/4"},
         "blue_detached": [BLUE, OLD],
         "blue_suspended": [],
+        "switched_at": None,
         "capacity": {"blue": 4, "green_needed": 4, "green_in_service": 4},
         "needed": None,
         "poll": None,

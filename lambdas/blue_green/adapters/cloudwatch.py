@@ -48,6 +48,23 @@ def metric_alarms(name_prefix: str | None = None, names: list[str] | None = None
     return out
 
 
+def alarms_acting_on(action_arns: list[str]) -> list[dict[str, Any]]:
+    """The metric alarms with one of ``action_arns`` among their actions (DescribeAlarms by ActionPrefix,
+    one ARN at a time), each once."""
+    found: dict[str, dict[str, Any]] = {}
+    for arn in action_arns:
+        with transient_errors():
+            pages = (
+                client("cloudwatch")
+                .get_paginator("describe_alarms")
+                .paginate(AlarmTypes=["MetricAlarm"], ActionPrefix=arn)
+            )
+            for page in pages:
+                for alarm in page.get("MetricAlarms", []):
+                    found.setdefault(alarm["AlarmName"], alarm)
+    return list(found.values())
+
+
 def put_metric_alarm(params: dict[str, Any]) -> None:
     with transient_errors():
         client("cloudwatch").put_metric_alarm(**params)

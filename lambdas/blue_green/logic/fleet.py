@@ -258,6 +258,11 @@ def _group_tags(doc: DeployDocument, name: str, blue_info: Group | None) -> list
             tags[key] = (value, blue_info.propagate.get(key, False))
     for key, value in {**_green_tags(doc), "Name": name}.items():
         tags[key] = (value, True)
+    if blue_info is not None:
+        # the processes held until the switch, recorded as this execution's (traffic._resume reads it)
+        plan = doc.request
+        record = naming.suspended_record(plan.execution.arn, plan.names.short_id, list(HELD_UNTIL_SWITCH))
+        tags[naming.TAG_SUSPENDED] = (record, False)
     return [
         {"ResourceId": name, "ResourceType": "auto-scaling-group", "Key": k, "Value": v, "PropagateAtLaunch": p}
         for k, (v, p) in tags.items()

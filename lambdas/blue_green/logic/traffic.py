@@ -15,18 +15,27 @@ rollback resumes exactly those. When the ARN would make the value longer than a 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any, Iterable, Iterator, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 
 from blue_green import clock, naming, polling
-from blue_green.adapters import autoscaling, elb
+from blue_green.adapters import autoscaling, cloudwatch, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
 from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue
 from blue_green.models.aws import Group
 from blue_green.models.request import Timing, Traffic
-from blue_green.models.state import Capacity, DeployDocument, FleetState, Poll, RollbackDocument, TrafficState
+from blue_green.models.state import (
+    AlarmsState,
+    Capacity,
+    DeployDocument,
+    FleetState,
+    Poll,
+    RollbackDocument,
+    TrafficState,
+)
 from blue_green.observability import logger, metrics
 
 #: the processes a kept group has suspended (InstanceRefresh and the rest are left alone)
@@ -40,7 +49,10 @@ SUSPENDED_PROCESSES = (
     "HealthCheck",
     "AddToLoadBalancer",
 )
-TAG_VALUE_MAX = 256
+TAG_VALUE_MAX = naming.TAG_VALUE_MAX
+#: held after the switch until the serving group's alarms were evaluated with traffic (settle_alarms):
+#: an alarm still in ALARM from its idle time would act within the minute AlarmNotification is resumed
+HELD_AFTER_SWITCH = ("AlarmNotification",)
 
 
 # --- health behind the load balancers ----------------------------------------------------------
@@ -153,18 +165,19 @@ def _suspend(info: Group, arn: str, short: str) -> list[str]:
     execution recorded and that are still suspended (a rollback holds some until the group serves:
     see rollback_attach) stay in the record, so that whoever resumes the group resumes them too."""
     record = _record(info)
-    if _names_us(record, arn, short):
-        processes = list(record.get("processes", []))
-    else:
-        processes = [p for p in SUSPENDED_PROCESSES if p not in info.suspended_processes]
+    ours = _names_us(record, arn, short)
+    recorded = [p for p in (record or {}).get("processes", []) if isinstance(p, str)] if ours else []
+    new = [p for p in SUSPENDED_PROCESSES if p not in info.suspended_processes and p not in recorded]
+    processes = recorded + new
+    if not ours or new:
+        # (ours with more to suspend: this execution held some of them already, as a rollback holds
+        # AlarmNotification after its switch, and now sets the whole group aside)
         carried = [
             p
-            for p in (record or {}).get("processes", [])
+            for p in ([] if ours else (record or {}).get("processes", []))
             if isinstance(p, str) and p in info.suspended_processes and p not in processes
         ]
-        value = json.dumps({"execution": arn, "processes": processes + carried}, separators=(",", ":"))
-        if len(value) > TAG_VALUE_MAX:
-            value = json.dumps({"execution": short, "processes": processes + carried}, separators=(",", ":"))
+        value = naming.suspended_record(arn, short, processes + carried)
         autoscaling.put_tags(info.name, {naming.TAG_SUSPENDED: value})
     autoscaling.suspend_processes(info.name, processes)
     return processes
@@ -173,7 +186,7 @@ def _suspend(info: Group, arn: str, short: str) -> list[str]:
 def _resume(info: Group, arn: str | None, short: str | None, hold: Iterable[str] = ()) -> list[str]:
     """Resume the processes the suspended-by tag records (only when it names this execution, unless
     ``arn`` is None: then whatever execution) and remove the tag. Recorded processes in ``hold`` stay
-    suspended, and the tag stays, for a later call (without ``hold``) to resume them."""
+    suspended, and the tag stays with only those, for a later call (without ``hold``) to resume them."""
     record = _record(info)
     if record is None or (arn is not None and not _names_us(record, arn, short or "")):
         return []
@@ -183,6 +196,10 @@ def _resume(info: Group, arn: str | None, short: str | None, hold: Iterable[str]
     autoscaling.resume_processes(info.name, processes)
     if len(processes) == len(recorded):
         autoscaling.delete_tags(info.name, [naming.TAG_SUSPENDED])
+    elif processes:  # the record keeps only what is still held
+        kept = [p for p in recorded if p in held]
+        value = json.dumps({"execution": record.get("execution"), "processes": kept}, separators=(",", ":"))
+        autoscaling.put_tags(info.name, {naming.TAG_SUSPENDED: value})
     return processes
 
 
@@ -334,17 +351,19 @@ def suspend_blue(doc: DeployDocument) -> TrafficState:
         suspended.append(blue.name)
         notes.append(f"kept {blue.name} (suspended {', '.join(processes) or 'nothing new'})")
     _set_state(green, STATE_SERVING)
-    # green takes the traffic now: let its copied alarms and schedules scale it (see fleet.create_group)
+    # green takes the traffic now: its schedules may scale it; its alarm-driven scaling waits until its
+    # alarms were evaluated with traffic (settle_alarms resumes it; see fleet.create_group)
     green_info = autoscaling.group(green)
     if green_info is not None:
-        held = [p for p in HELD_UNTIL_SWITCH if p in green_info.suspended_processes]
-        if held:
-            autoscaling.resume_processes(green, held)
-            notes.append(f"resumed {', '.join(held)} on {green}")
-    return _traffic_state(doc).model_copy(
+        resumed = _resume(green_info, arn, short, hold=HELD_AFTER_SWITCH)
+        if resumed:
+            notes.append(f"resumed {', '.join(resumed)} on {green}")
+    state = _traffic_state(doc)
+    return state.model_copy(
         update={
             "status": "SWITCHED",
             "blue_suspended": suspended,
+            "switched_at": state.switched_at or clock.iso(),
             "progress": "; ".join([f"{green} serving", *notes]),
         }
     )
@@ -509,14 +528,23 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
             f"kept {info.name} (detached from {', '.join(targets) or 'nothing'}; "
             f"suspended {', '.join(processes) or 'nothing new'})"
         )
-    # the previous group serves: its alarms and schedules may scale it again (see rollback_attach)
-    held = [p for p in (_record(previous) or {}).get("processes", []) if p in previous.suspended_processes]
-    _resume(previous, None, None)
-    if held:
-        resumed_notes.append(f"resumed {', '.join(held)} on {previous.name}")
+    # the previous group serves: its schedules may scale it again (see rollback_attach); its alarm-driven
+    # scaling waits until its alarms were evaluated with traffic, held now by this rollback (settle_alarms)
+    recorded = [p for p in (_record(previous) or {}).get("processes", []) if p in previous.suspended_processes]
+    resumed = [p for p in _resume(previous, None, None, hold=HELD_AFTER_SWITCH) if p in recorded]
+    if resumed:
+        resumed_notes.append(f"resumed {', '.join(resumed)} on {previous.name}")
+    still_held = [p for p in HELD_AFTER_SWITCH if p in recorded]
+    if still_held:
+        autoscaling.put_tags(
+            previous.name,
+            {naming.TAG_SUSPENDED: naming.suspended_record(plan.execution.arn, plan.names.short_id, still_held)},
+        )
     _set_state(previous.name, STATE_SERVING)
-    return _traffic_state(doc).model_copy(
+    state = _traffic_state(doc)
+    return state.model_copy(
         update={
+            "switched_at": state.switched_at or clock.iso(),
             "status": "SWITCHED",
             "in_service": shown,
             "blue_detached": detached,
@@ -582,6 +610,78 @@ def rollback_undo(doc: RollbackDocument) -> dict[str, Any]:
     return {"undone": undone, "waiting": False}
 
 
+# --- after the switch: alarm-driven scaling, once the alarms were evaluated with traffic -------------
+
+
+def _settle(
+    group_name: str | None, switched_at: str | None, earlier: AlarmsState | None, timing: Timing, arn: str, short: str
+) -> AlarmsState:
+    """Resume the serving group's held AlarmNotification once none of the alarms acting on its scaling
+    policies is in ALARM, or once the longest of them (Period x EvaluationPeriods, and one more period for
+    the metric's delay) was evaluated on datapoints taken since the switch alone, at most
+    ``healthy_timeout_seconds`` after it. Until then: WAITING, with the poll's next wait.
+
+    CloudWatch invokes an Auto Scaling action every minute while its alarm stays in ALARM, so an alarm
+    that went off while the group idled (low CPU, few requests) would shrink it within the minute its
+    AlarmNotification is resumed; an alarm not in ALARM cannot go off from datapoints of the idle time
+    alone, once traffic has arrived. Acts only while this execution's record holds the process and the
+    group serves: another execution that set the group aside since carries the record (traffic._suspend)."""
+    info = autoscaling.group(group_name) if group_name else None
+    if info is None or not _names_us(_record(info), arn, short) or info.tags.get(TAG_STATE) != STATE_SERVING:
+        return AlarmsState(status="SETTLED", group=group_name, progress="no alarm scaling held by this execution")
+    policy_arns = [str(p["PolicyARN"]) for p in autoscaling.policies(info.name) if p.get("PolicyARN")]
+    alarms = cloudwatch.alarms_acting_on(policy_arns)
+    in_alarm = sorted(str(a["AlarmName"]) for a in alarms if a.get("StateValue") == "ALARM")
+    now = clock.now()
+    # the switch; without it (a document from before it was recorded), when this waiting began
+    since = switched_at or (earlier.poll.started_at if earlier and earlier.poll else None)
+    start = clock.parse(since) if since else now
+    window = max((int(a.get("Period", 60)) * (int(a.get("EvaluationPeriods", 1)) + 1) for a in alarms), default=0)
+    until = start + timedelta(seconds=min(window, timing.healthy_timeout_seconds))
+    if in_alarm and now < until:
+        attempt = (earlier.poll.attempt + 1) if earlier and earlier.poll else 0
+        remaining = int((until - now).total_seconds())
+        poll = Poll(
+            started_at=clock.iso(start),
+            deadline=clock.iso(until),
+            attempt=attempt,
+            wait_seconds=polling.next_wait(attempt, timing, remaining),
+        )
+        return AlarmsState(
+            status="WAITING",
+            group=info.name,
+            in_alarm=in_alarm,
+            until=clock.iso(until),
+            poll=poll,
+            progress=f"{info.name}: alarm scaling held while {', '.join(in_alarm)} in ALARM (at most {remaining}s)",
+        )
+    resumed = _resume(info, arn, short)
+    why = f"{', '.join(in_alarm)} evaluated with traffic only" if in_alarm else "no alarm in ALARM"
+    return AlarmsState(
+        status="SETTLED",
+        group=info.name,
+        in_alarm=in_alarm,
+        resumed=resumed,
+        until=clock.iso(until),
+        progress=f"resumed {', '.join(resumed) or 'nothing'} on {info.name} ({why})",
+    )
+
+
+def settle_alarms(doc: DeployDocument) -> AlarmsState:
+    """After the deployment: green's alarm-driven scaling (see :func:`_settle`)."""
+    plan = doc.request
+    switched_at = doc.traffic.switched_at if doc.traffic else None
+    green = doc.fleet.green_asg if doc.fleet else None
+    return _settle(green, switched_at, doc.alarms, plan.profile.timing, plan.execution.arn, plan.names.short_id)
+
+
+def settle_rollback_alarms(doc: RollbackDocument) -> AlarmsState:
+    """After the rollback: the previous group's alarm-driven scaling (see :func:`_settle`)."""
+    plan = doc.request
+    switched_at = doc.traffic.switched_at if doc.traffic else None
+    return _settle(plan.previous, switched_at, doc.alarms, plan.profile.timing, plan.execution.arn, plan.names.short_id)
+
+
 ACTIONS = {
     "attach_green": attach_green,
     "check_green": check_green,
@@ -590,6 +690,7 @@ ACTIONS = {
     "restore_blue": restore_blue,
     "check_blue": check_blue,
     "detach_green": detach_green,
+    "settle_alarms": settle_alarms,
 }
 
 ROLLBACK_ACTIONS = {
@@ -597,4 +698,5 @@ ROLLBACK_ACTIONS = {
     "rollback_check": rollback_check,
     "rollback_detach": rollback_detach,
     "rollback_undo": rollback_undo,
+    "settle_rollback_alarms": settle_rollback_alarms,
 }

@@ -166,6 +166,24 @@ class TrafficState(Loose):
     capacity: Capacity | None = None
     blue_detached: NameList = Field(default_factory=list)
     blue_suspended: NameList = Field(default_factory=list)
+    #: when the serving group took the traffic (SuspendBlue, or a rollback's DetachCurrent)
+    switched_at: str | None = None
+    poll: Poll | None = None
+    progress: Text = ""
+
+
+class AlarmsState(Loose):
+    """``$.alarms``: the serving group's alarm-driven scaling (AlarmNotification), held from its creation
+    (or a rollback's attach) until its alarms were evaluated with traffic, then resumed."""
+
+    status: Literal["WAITING", "SETTLED"]
+    group: str | None = None
+    #: its alarms still in ALARM (names, cut)
+    in_alarm: NameList = Field(default_factory=list)
+    resumed: list[str] = Field(default_factory=list)
+    #: the latest the hold lasts: the switch, plus the longest alarm's window and one more period, at
+    #: most healthy_timeout_seconds
+    until: str | None = None
     poll: Poll | None = None
     progress: Text = ""
 
@@ -212,6 +230,7 @@ class DeployDocument(Loose):
     failure: Failure | None = None
     undo: dict[str, Any] = Field(default_factory=dict)
     cleaning: Cleaning | None = None
+    alarms: AlarmsState | None = None
 
 
 class RollbackPlan(Loose):
@@ -230,5 +249,6 @@ class RollbackDocument(Loose):
     request: RollbackPlan
     traffic: TrafficState | None = None
     failure: Failure | None = None
+    alarms: AlarmsState | None = None
     #: UndoRollback's last result: what it undid, and its poll while it waits for the groups that served
     undo: dict[str, Any] | None = None
