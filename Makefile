@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE :=
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: demo test unit integration scenarios lint synth diagram docs docs-serve mutation lock clean
+.PHONY: demo test unit integration scenarios faults lint synth diagram docs docs-serve mutation lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,7 +52,12 @@ integration: $(STAMP)
 	@$(PY) -m pytest tests/integration tests/localaws tests/infra tests/cli tests/mutation tests/test_offline.py
 
 scenarios: $(STAMP)
-	@$(PY) -m pytest tests/scenarios
+	@$(PY) -m pytest tests/scenarios tests/faults
+
+## faults: the whole fault matrix (every mutating call's response lost, every describe throttled, a stop in
+## every step, spot interruptions), checked against its invariants; rewrites docs/fault-matrix.md
+faults: $(STAMP)
+	@$(PY) -m tests.faults.matrix --write
 
 ## lint: ruff format --check, then ruff over the code and the tests (line length 120, pyflakes, pycodestyle, bugbear, complexity; pyproject.toml [tool.ruff]),
 ## then mypy (strict over lambdas/blue_green and lambdas/handlers, default checks elsewhere; [tool.mypy])

@@ -143,7 +143,7 @@ class ImmutableDeployStack(cdk.Stack):
         self.cleanup = self._state_machine(
             "Cleanup",
             cleanup_name,
-            CleanupDefinition(self, "CleanupDefinition", fns).start,
+            CleanupDefinition(self, "CleanupDefinition", fns, topic=self.topic).start,
             "The deploy workflow's compensation, for a deployment that ended without it (stopped, timed out).",
             self.functions.all(),
         )

@@ -81,6 +81,11 @@ class Scenario:
         ``Throttling`` (400), JSON services (SSM, DynamoDB, Step Functions, ...)
         ``ThrottlingException`` (400). Every HTTP attempt counts, so the SDK's own retries use
         them up too.
+    ``lost_responses``
+        Operation name -> how many of its calls succeed (AWS does what was asked) and yet answer
+        with the service's throttling error, as when a response is lost on its way back: the caller
+        sees a transient failure, and its retry (the SDK's, then the state machine's) finds the
+        work already done. Every HTTP attempt that succeeds counts.
     ``group_load``
         ``(group_name, group_tags, serving) -> Load | None``: what CloudWatch measures of a group
         each minute (``serving``: some instance of the group is healthy behind a load balancer or
@@ -108,6 +113,7 @@ class Scenario:
     unhealthy_groups: GroupPredicate | None = None
     ready_command_failures: int = 0
     throttle: Mapping[str, int] = field(default_factory=dict)
+    lost_responses: Mapping[str, int] = field(default_factory=dict)
     group_load: LoadFunction | None = None
     eventual_consistency_seconds: float = 0.0
     jitter_seed: int | None = 0
@@ -120,6 +126,7 @@ class Scenario:
                 value = (value,)
             object.__setattr__(self, name, frozenset(value))
         object.__setattr__(self, "throttle", dict(self.throttle))
+        object.__setattr__(self, "lost_responses", dict(self.lost_responses))
 
     def capacity_refused(self, instance_type: str, spot: bool) -> bool:
         refused = self.spot_capacity_refused if spot else self.on_demand_capacity_refused

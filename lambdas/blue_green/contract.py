@@ -48,6 +48,9 @@ DEPLOYED = "DEPLOYED"
 ALREADY_DEPLOYED = "ALREADY_DEPLOYED"
 #: the clean-up after an ended deployment undid what it left and put blue back
 CLEANED_UP = "CLEANED_UP"
+#: the ended deployment had switched traffic to green already: its clean-up finished it (green's alarm
+#: scaling resumed, the lock released) instead of rolling it back
+FINISHED = "FINISHED"
 #: the clean-up found nothing to do (the execution ended through its own release or compensation, never
 #: held the lock, or another execution took the lock over and cleans up after it)
 NOTHING_TO_CLEAN = "NOTHING_TO_CLEAN"

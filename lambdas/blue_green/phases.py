@@ -182,6 +182,7 @@ def _cleanup_first(purpose: str, then: str) -> tuple[Step, ...]:
             (
                 _status("$.lock.cleanup.status", contract.CLEANED_UP, then),
                 _status("$.lock.cleanup.status", contract.NOTHING_TO_CLEAN, then),
+                _status("$.lock.cleanup.status", contract.FINISHED, then),
             ),
         ),
     )
@@ -646,6 +647,15 @@ ROLLBACK: tuple[Phase, ...] = (
     Phase("settle", steps=_settle_alarms("settle_rollback_alarms", "Previous", "RollbackOutput", "Previous group's")),
     Phase("done", steps=(), built=("NotifyRolledBack", "RollbackOutput", "RolledBack")),
 )
+
+
+def switched_tail() -> frozenset[str]:
+    """The deploy states after the switch (after ``SuspendBlue``): none of them is compensated, because
+    traffic is on green. A deployment that ended in one of them (stopped) had switched: its clean-up
+    finishes it (green's alarm scaling) instead of rolling it back."""
+    states = [state for phase in DEPLOY for state in phase.states]
+    tail = states[states.index("SuspendBlue") + 1 :]
+    return frozenset(s for s in tail if s not in ("AlreadyDeployedOutput", "AlreadyDeployed"))
 
 
 def phase_of_state(phases: tuple[Phase, ...]) -> dict[str, str]:

@@ -215,6 +215,11 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
         "ReleaseLock": [catch(ALL, "$.lock_release_error", "CleanedUpOutput")],
         "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+        # it had switched: green's alarm scaling, the lock, the announcement never fail it
+        "SettleGreenAlarms": [catch(ALL, "$.alarms", "Release the lock (switched)?")],
+        "CheckGreenAlarms": [catch(ALL, "$.alarms", "Release the lock (switched)?")],
+        "ReleaseLockSwitched": [catch(ALL, "$.lock_release_error", "Announced already?")],
+        "NotifyDeployed": [catch(ALL, "$.notification_error", "SwitchedOutput")],
     },
 }
 #: where each machine's recorded failure goes: the compensating branch / the rollback's undo
@@ -377,7 +382,7 @@ def test_every_native_subject_is_shorter_than_sns_allows(machines):
         for name, t in tasks(m).items()
         if resource_of(t) == "sns:publish"
     }
-    assert set(publishes) == {"deploy: NotifyDeployed", "rollback: NotifyRolledBack"}
+    assert set(publishes) == {"deploy: NotifyDeployed", "rollback: NotifyRolledBack", "cleanup: NotifyDeployed"}
     for name, task in publishes.items():
         assert longest_subject(task, maxima) <= SUBJECT_MAX, name
     # app (31) and version (64) with ": deployed" would not be: the label is what makes it fit
@@ -423,6 +428,7 @@ WAIT_SECONDS = {
         "WaitForBlueAgain": "$.undo.check_blue.poll.wait_seconds",
         "DrainGreen": "$.request.profile.timing.drain_seconds",
         "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
+        "WaitForGreenAlarms": "$.alarms.poll.wait_seconds",
     },
     "rollback": {
         "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
@@ -490,6 +496,7 @@ DOCUMENTED_OUTPUTS = {
     },
     ("cleanup", "NothingToCleanOutput"): {"status", "execution", "reason"},
     ("cleanup", "CleanedUpOutput"): {"status", "app", "execution", "report"},
+    ("cleanup", "SwitchedOutput"): {"status", "app", "execution", "green_asg", "alarms"},
 }
 
 #: the error each Fail state ends an execution with (outputs-and-errors.md, "Failures"): what CI matches on

@@ -336,12 +336,7 @@ def test_success_is_published_by_the_state_machine_and_never_fails_it(template, 
 
 def test_state_machine_roles_may_publish_to_the_topic(template):
     topic = [k for k, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"][0]
-    # deploy and rollback notify by themselves (the clean-up's audit notifies through its function)
-    roles = {
-        k
-        for k, r in template["Resources"].items()
-        if r["Type"] == "AWS::StepFunctions::StateMachine" and not k.startswith("Cleanup")
-    }
+    roles = {k for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
     role_ids = {template["Resources"][m]["Properties"]["RoleArn"]["Fn::GetAtt"][0] for m in roles}
     for role_id in role_ids:
         statements = [

@@ -189,13 +189,13 @@ def test_the_outcome_is_announced_as_rolled_back_or_incomplete(aws_world, sent):
     (subject, body, attributes, details), (subject2, body2, attributes2, details2) = sent
     assert subject == "web 2.3.0: rolled back" and attributes == {"event": "rolled_back", "app": "web"}
     assert body == "The deployment failed in CheckGreenHealth (GreenUnhealthy) and was rolled back; blue serves."
-    assert details == clean
+    assert details == {**clean, "execution": ARN}  # the report, and which execution it is about
     assert subject2 == "web 2.3.0: ROLLBACK INCOMPLETE" and attributes2 == {
         "event": "rollback_incomplete",
         "app": "web",
     }
     assert body2 == f"The deployment failed and its rollback left resources behind:\n- staging instance {instance}"
-    assert details2 == incomplete
+    assert details2 == {**incomplete, "execution": ARN}
 
 
 def test_the_report_is_bounded_whatever_the_failure_said(aws_world):
@@ -282,7 +282,7 @@ def test_a_document_without_a_recorded_failure_is_still_audited(aws_world, sent)
     }
     ((subject, _body, attributes, details),) = sent
     assert subject == "web 2.3.0: rolled back" and attributes == {"event": "rolled_back", "app": "web"}
-    assert details == result
+    assert details == {**result, "execution": ARN}
 
 
 def test_the_notification_lists_each_thing_left_on_its_own_line_each_cut_at_1000_characters(aws_world, sent):
@@ -303,7 +303,7 @@ def test_the_notification_lists_each_thing_left_on_its_own_line_each_cut_at_1000
     )
     # the report (in the execution document) cuts much shorter
     assert result["left_behind"] == [first[:157] + "...", f"auto scaling group {green} (active)"]
-    assert details == result
+    assert details == {**result, "execution": ARN}
 
 
 # --- left_behind -----------------------------------------------------------------------------------

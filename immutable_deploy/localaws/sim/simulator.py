@@ -72,6 +72,7 @@ class Simulator(Scheduler):
         self.alarms = CloudWatchSim(self)
         self.visibility = Visibility(self)
         self._throttle_left = dict(scenario.throttle)
+        self._lost_left = dict(scenario.lost_responses)
         self._domain_clock: Any = None
 
     def set_scenario(self, scenario: Scenario) -> None:
@@ -80,6 +81,7 @@ class Simulator(Scheduler):
         with self._lock:
             self.scenario = scenario
             self._throttle_left = dict(scenario.throttle)
+            self._lost_left = dict(scenario.lost_responses)
             self.ssm.failures_left = scenario.ready_command_failures
             self.ec2.scenario_changed(scenario)
 
@@ -182,12 +184,31 @@ class Simulator(Scheduler):
                 with sim._lock:
                     previous, sim._local.action = getattr(sim._local, "action", None), response._get_action()
                     try:
-                        return original(response)
+                        answer = original(response)
                     finally:
                         sim._local.action = previous
-            return original(response)
+            else:
+                answer = original(response)
+            return sim._lost(response, answer)
 
         self._patches.set(BaseResponse, "call_action", call_action)
+
+    def _lost(self, response: Any, answer: Any) -> Any:
+        """``answer``, or, when the scenario loses this operation's response and the call succeeded,
+        the service's throttling error instead (what was asked is done all the same)."""
+        if not self._lost_left:
+            return answer
+        if isinstance(answer, tuple) and answer and isinstance(answer[0], int):
+            status = answer[0]
+        else:
+            status = int(getattr(answer, "status_code", 200) or 200)
+        operation = response._get_action()
+        with self._lock:
+            if status >= 300 or self._lost_left.get(operation, 0) <= 0:
+                return answer
+            self._lost_left[operation] -= 1
+            self._record("lost", "api", operation, getattr(response, "service_name", ""))
+        return throttle_response(_protocol(response), operation)
 
     def _throttled(self, response: Any) -> tuple[int, dict[str, str], str] | None:
         if not self._throttle_left:

@@ -165,6 +165,9 @@ def audit(doc: DeployDocument) -> dict[str, Any]:
             f"The deployment failed in {result['failed_state']} ({result['error']}) and was rolled back; blue serves."
         )
     notify.publish(
-        subject, body, {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app}, result
+        subject,
+        body,
+        {"event": "rollback_incomplete" if remaining else "rolled_back", "app": plan.app},
+        {**result, "execution": plan.execution.arn},  # which execution (the report in the document does not say)
     )
     return result

@@ -29,7 +29,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from blue_green import clock, contract, polling
+from blue_green import clock, contract, phases, polling
 from blue_green.adapters import store, workflow
 from blue_green.errors import LeftoversNotCleaned
 from blue_green.logic.lock import OWNER, TOOK_OVER_FROM
@@ -90,9 +90,27 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
         return _skip(request, "it ended before its request was validated: it created nothing", ended.status)
     assert document is not None  # pragma: no mutate (for mypy: a request was found in it)
     app = request_doc["app"]
-    refused = _claim(app, ended_arn, own, request.on_behalf_of)
+    switched = not document.get("failure") and last_state in phases.switched_tail()
+    # (one that switched may have released the lock as its last act, before it was stopped)
+    refused = _claim(app, ended_arn, own, request.on_behalf_of, free_too=switched)
     if refused:
         return _skip(request, refused, ended.status)
+    if switched:
+        # it had switched (traffic is on green, nothing after the switch is compensated): finish it
+        names = {**request_doc.get("names", {}), "lock_owner": request.on_behalf_of or own}
+        return {
+            **{k: v for k, v in document.items() if k not in ("cleaning", "alarms")},
+            "request": {**request_doc, "names": names},
+            "cleaning": {
+                "ended": ended_arn,
+                "status": ended.status,
+                "error": _ending(ended),
+                "release_lock": request.on_behalf_of is None,
+                "switched": True,
+                # NotifyDeployed comes after these: the deployment was not announced yet
+                "announce": last_state in ANNOUNCED_AFTER,
+            },
+        }
     failure = document.get("failure") or {
         "state": last_state or "unknown",
         "error": _ending(ended),
@@ -112,9 +130,13 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
     }
 
 
-def _claim(app: str, ended: str, own: str, on_behalf_of: str | None) -> str | None:
+#: the states after the switch that a deployment leaves before it is announced (NotifyDeployed)
+ANNOUNCED_AFTER = frozenset({"PruneKeptGroups", "ReleaseLock"})
+
+
+def _claim(app: str, ended: str, own: str, on_behalf_of: str | None, free_too: bool = False) -> str | None:
     """Claim the app's lock for cleaning up after ``ended``; None once claimed (again, for a retried
-    step), otherwise why not."""
+    step), otherwise why not. ``free_too``: a free lock is claimed as well (nobody holds the app)."""
     key = contract.lock_key(app)
     holder = store.get(key) or {}
     if on_behalf_of is not None:
@@ -135,13 +157,17 @@ def _claim(app: str, ended: str, own: str, on_behalf_of: str | None) -> str | No
         return None if ok else f"{app}'s lock changed hands while the clean-up claimed it"
     if holder.get(OWNER) == own:
         return None
+    values = {OWNER: own, "acquired_at": clock.iso(), "purpose": "cleanup", TOOK_OVER_FROM: ended, CLEANUP: own}
+    if not holder and free_too:
+        if store.put_if(key, values, "attribute_not_exists(pk)"):
+            return None
+        return f"{app}'s lock was taken while the clean-up claimed it"
     if holder.get(OWNER) != ended:
         if not holder:
             return f"{app}'s lock is free: it released the lock, or the execution that took it over cleaned up"
         if holder.get(TOOK_OVER_FROM) == ended:
             return f"{holder.get(OWNER)} took {app}'s lock over from it and cleans up after it"
         return f"{holder.get(OWNER)} holds {app}'s lock: it did not hold it when it ended"
-    values = {OWNER: own, "acquired_at": clock.iso(), "purpose": "cleanup", TOOK_OVER_FROM: ended, CLEANUP: own}
     if store.put_if(key, values, "#o = :e", {"#o": OWNER}, {":e": ended}):
         return None
     return f"{app}'s lock changed hands while the clean-up claimed it"
@@ -195,7 +221,7 @@ def check(cleanup: dict[str, Any], timing: Timing) -> dict[str, Any]:
         return {**cleanup, "poll": poll.model_dump(mode="json")}
     out = found.output if isinstance(found.output, dict) else {}
     status = out.get("status")
-    if found.status == "SUCCEEDED" and status in (contract.CLEANED_UP, contract.NOTHING_TO_CLEAN):
+    if found.status == "SUCCEEDED" and status in (contract.CLEANED_UP, contract.NOTHING_TO_CLEAN, contract.FINISHED):
         return {**cleanup, "status": status, "report": out.get("report") or out.get("reason")}
     raise LeftoversNotCleaned(
         f"the clean-up after {cleanup['ended']} ended {found.status} ({found.error or status}): "

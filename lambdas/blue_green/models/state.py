@@ -212,6 +212,10 @@ class Cleaning(Loose):
     error: str | None = None
     release_lock: bool = False
     skipped: str | None = None
+    #: it had switched traffic to green: the clean-up finishes it instead of rolling it back
+    switched: bool = False
+    #: (switched) it was not announced yet: the clean-up announces it
+    announce: bool = False
 
 
 class DeployDocument(Loose):

@@ -1,0 +1,447 @@
+"""The fault matrix: every case runs a deployment (or a rollback) on the local AWS with one fault, then
+checks what must hold whatever went wrong (:func:`invariants`):
+
+- each load balancer and target group is served by exactly one group, of one version, with at least its
+  desired capacity in service (green's when the deployment succeeded, blue's otherwise);
+- when the deployment did not succeed, blue's scaling processes are as they were before it;
+- nothing tagged with the execution is left but what a deployment keeps (the serving green: its group,
+  instances, launch template or configuration, image, snapshots and copied alarms);
+- the app's lock is free, and the execution's outcome was announced once on the topic.
+
+Kinds of fault (``CASES``):
+
+- ``lost response``: a mutating call succeeds and its caller sees throttling instead (the SDK, then the
+  state machine, retries: the work is found done); one case per mutating operation a deployment makes,
+  one per operation its compensation makes (green never healthy), one per operation a rollback makes;
+- ``throttling burst``: a describe call is throttled beyond the SDK's own retries (six times in a row);
+  one case per describe operation of a deployment;
+- ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, then the next
+  deployment runs (the clean-up after the stopped one runs first, from the rule);
+- ``spot interruption``: the staging instance is interrupted at several points of the bake.
+
+``python -m tests.faults.matrix [--write] [--kind KIND]`` runs the matrix and prints it; ``--write``
+writes ``docs/fault-matrix.md``. ``make test`` runs a sample of each kind (tests/faults/test_fault_matrix.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "fault-matrix.md"
+
+BLUE, BLUE_VERSION, CAPACITY = "web-1.0.0", "1.0.0", 3
+EXECUTION_ARN = re.compile(r'"execution": ?"(arn:aws:states:[^"]+)"')
+#: the notifications that announce how an execution ended (docs/notifications.md)
+OUTCOME_EVENTS = frozenset({"deployed", "rolled_back", "rollback_incomplete", "rolled_back_manually"})
+#: operations whose retry is not the product's to make idempotent (the local AWS's own bookkeeping)
+NOT_MUTATING_PREFIXES = ("Describe", "Get", "List")
+
+
+@dataclass
+class Case:
+    kind: str
+    target: str
+    run: Callable[[Any], "Outcome"]
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: str | None
+    arns: list[str]
+    expected_version: str
+    failed_deploys: list[str] = field(default_factory=list)
+    #: how many times each execution's outcome may be announced: once, or twice when the response of
+    #: SNS Publish itself was lost (the retry publishes again: notifications are at least once)
+    announced: tuple[int, ...] = (1,)
+    #: what a check during the case found (a stopped deployment's world once cleaned up, before the next)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    case: Case
+    outcome: Outcome | None
+    problems: list[str]
+    seconds: float
+
+
+# --- what must hold after every case ---------------------------------------------------------------------
+
+
+def _groups(names: list[str] | None = None) -> list[dict]:
+    import boto3
+
+    asg = boto3.client("autoscaling")
+    kwargs = {"AutoScalingGroupNames": names} if names else {}
+    return asg.describe_auto_scaling_groups(**kwargs)["AutoScalingGroups"]
+
+
+def invariants(aws: Any, outcome: Outcome, notifications: Counter) -> list[str]:
+    from blue_green import contract
+    from tests.scenarios.conftest import leftovers, lock_item
+
+    problems: list[str] = []
+    serving = aws.serving()
+    groups = {g["AutoScalingGroupName"]: g for g in _groups()}
+    for target, names in serving.items():
+        if len(names) != 1:
+            problems.append(f"{target} is served by {names or 'nothing'}, not exactly one group")
+            continue
+        group = groups[names[0]]
+        version = {t["Key"]: t["Value"] for t in group.get("Tags", [])}.get(contract.TAG_VERSION)
+        if version != outcome.expected_version:
+            problems.append(f"{target} is served by {names[0]} ({version}), not {outcome.expected_version}")
+        held = sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))
+        if held:
+            problems.append(f"{names[0]} serves {target} with {held} suspended: it does not scale")
+        healthy = [i for i in group["Instances"] if i["LifecycleState"] == "InService"]
+        if group["DesiredCapacity"] < CAPACITY or len(healthy) < group["DesiredCapacity"]:
+            problems.append(
+                f"{names[0]} serves {target} short of capacity: {len(healthy)} in service, "
+                f"desired {group['DesiredCapacity']} (blue had {CAPACITY})"
+            )
+    if set(serving["elb"]) != set(serving["tg"]):
+        problems.append(f"the classic ELB and the target group are served by different groups: {serving}")
+    for arn in outcome.failed_deploys:
+        blue = groups.get(BLUE)
+        if blue is not None and blue["SuspendedProcesses"]:
+            processes = sorted(p["ProcessName"] for p in blue["SuspendedProcesses"])
+            problems.append(f"{arn.rsplit(':', 1)[-1]} failed and left {BLUE} with {processes} suspended")
+    # what the serving group and the kept groups (set aside for a rollback) are made of is documented to stay
+    staying = [n for n in {*serving["elb"], *serving["tg"]} if n in groups]
+    staying += [
+        name
+        for name, g in groups.items()
+        if {t["Key"]: t["Value"] for t in g.get("Tags", [])}.get(contract.TAG_STATE) == "kept"
+    ]
+    for arn in outcome.arns:
+        left = leftovers(arn)
+        kept = set().union(*(_kept_by(name, left) for name in staying)) if staying else set()
+        extra = {kind: [r for r in found if r not in kept] for kind, found in left.items()}
+        extra = {kind: found for kind, found in extra.items() if found}
+        if extra:
+            problems.append(f"{arn.rsplit(':', 1)[-1]} left {extra}")
+    if lock_item(aws) is not None:
+        problems.append(f"the lock is held: {lock_item(aws)['owner']['S']}")
+    for arn in outcome.arns:
+        if notifications[arn] not in outcome.announced:
+            problems.append(f"{arn.rsplit(':', 1)[-1]} was announced {notifications[arn]} times, not once")
+    return problems
+
+
+def _kept_by(serving_group: str, left: dict) -> set[str]:
+    """What a deployment keeps when its green serves: green's group, its instances, and what mentions
+    green's name (launch template, launch configuration, copied alarms), and the image (with its
+    snapshots) green launches from. Anything else of the execution (a staging instance) is left over."""
+    named = {r for resources in left.values() for r in resources if serving_group in str(r)}
+    if not named:
+        return set()
+    (group,) = _groups([serving_group])
+    instances = {i["InstanceId"] for i in group["Instances"]}
+    kept = named | {r for r in left.get("instances", []) if any(i in str(r) for i in instances)}
+    return kept | set(left.get("images", [])) | set(left.get("snapshots", [])) | set(left.get("launch_templates", []))
+
+
+def _notifications(aws: Any) -> Counter:
+    """Notifications on the topic, by the execution they name (read from the subscriber queue)."""
+    queue = getattr(aws, "_matrix_queue", None)
+    counts: Counter = Counter()
+    if queue is None:
+        return counts
+    sqs, url = queue
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return counts
+        for m in messages:
+            envelope = json.loads(m["Body"])
+            event = envelope.get("MessageAttributes", {}).get("event", {}).get("Value")
+            if event not in OUTCOME_EVENTS:  # an approval request is not an outcome
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+                continue
+            # the execution the notification is about (deployed: its JSON; rolled back: the report's)
+            for execution in set(EXECUTION_ARN.findall(envelope["Message"])):
+                counts[execution] += 1
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def _subscribe(aws: Any) -> None:
+    import boto3
+
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="fault-matrix")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    boto3.client("sns").subscribe(TopicArn=aws.stack.topic_arn, Protocol="sqs", Endpoint=arn)
+    aws._matrix_queue = (sqs, url)
+
+
+# --- the cases -------------------------------------------------------------------------------------------
+
+
+def _deploy(aws: Any, version: str = "2.0.0") -> tuple[str, dict]:
+    arn = aws.start_deploy(aws.world.request(version))
+    return arn, aws.wait(arn, timeout=300)
+
+
+def _settle_cleanups(aws: Any) -> None:
+    sfn = aws.client("stepfunctions")
+    for e in sfn.list_executions(stateMachineArn=aws.stack.cleanup_arn)["executions"]:
+        aws.wait(e["executionArn"], timeout=300)
+
+
+def lost_on_deploy(operation: str) -> Callable[[Any], Outcome]:
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        aws.sim.set_scenario(Scenario(lost_responses={operation: 1}))
+        arn, desc = _deploy(aws)
+        ok = desc["status"] == "SUCCEEDED"
+        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+
+    return run
+
+
+def lost_in_compensation(operation: str) -> Callable[[Any], Outcome]:
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        aws.sim.set_scenario(Scenario(unhealthy_versions={"2.0.0"}, lost_responses={operation: 1}))
+        arn, desc = _deploy(aws)
+        announced = (1, 2) if operation == "Publish" else (1,)
+        return Outcome(desc["status"], desc.get("error"), [arn], BLUE_VERSION, [arn], announced)
+
+    return run
+
+
+def lost_in_rollback(operation: str) -> Callable[[Any], Outcome]:
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        deployed, _ = _deploy(aws)
+        aws.sim.set_scenario(Scenario(lost_responses={operation: 1}))
+        arn = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+        desc = aws.wait(arn, timeout=300)
+        # a rollback's outcome is announced too; the deployment before it was
+        ok = desc["status"] == "SUCCEEDED"
+        return Outcome(desc["status"], desc.get("error"), [deployed, arn], BLUE_VERSION if ok else "2.0.0")
+
+    return run
+
+
+def throttled_describe(operation: str) -> Callable[[Any], Outcome]:
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        aws.sim.set_scenario(Scenario(throttle={operation: 6}))
+        arn, desc = _deploy(aws)
+        ok = desc["status"] == "SUCCEEDED"
+        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+
+    return run
+
+
+def stopped_in(function: str, action: str, approval: bool = False, switched: bool = False) -> Callable[[Any], Outcome]:
+    """``approval``: the deployment asks for an approval (which is given, unless it is stopped waiting);
+    ``switched``: the step comes after the switch (the clean-up finishes the deployment)."""
+
+    def run(aws: Any) -> Outcome:
+        reached, release = threading.Event(), threading.Event()
+        original = aws.lambdas.invoke
+
+        def invoke(name: str, body: str, headers: Any) -> bytes:
+            if function in name and json.loads(body).get("action") == action and not reached.is_set():
+                reached.set()
+                release.wait(60)
+            return original(name, body, headers)
+
+        aws.lambdas.invoke = invoke
+        stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval))
+        if approval and action != "request":
+            from blue_green.logic import approval as approvals
+
+            aws.wait(stopped, until="AwaitApproval")
+            approvals.approve("web", "fault-matrix")
+        if not reached.wait(30):
+            release.set()
+            aws.lambdas.invoke = original
+            return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{action} was never called"])
+        aws.client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="fault matrix")
+        release.set()
+        aws.lambdas.invoke = original
+        aws.wait(stopped, timeout=300)
+        _settle_cleanups(aws)
+        aws.settle(600)
+        # once cleaned up after, the world is as if it had been rolled back, or, stopped after the switch,
+        # as if it had finished
+        if switched:
+            after = Outcome("ABORTED", None, [stopped], "2.0.0")
+        else:
+            after = Outcome("ABORTED", None, [stopped], BLUE_VERSION, [stopped])
+        cleaned = invariants(aws, after, _notifications(aws))
+        arn, desc = _deploy(aws, "2.1.0")
+        ok = desc["status"] == "SUCCEEDED"
+        # (the stopped one was announced by its clean-up, and checked above)
+        failed = [] if ok else [arn]
+        return Outcome(
+            desc["status"], desc.get("error"), [arn], "2.1.0" if ok else BLUE_VERSION, failed, problems=cleaned
+        )
+
+    return run
+
+
+def spot_interrupted(after_seconds: int) -> Callable[[Any], Outcome]:
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        aws.sim.set_scenario(Scenario(spot_interruption_after_seconds=after_seconds))
+        arn, desc = _deploy(aws)
+        ok = desc["status"] == "SUCCEEDED"
+        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+
+    return run
+
+
+def _operations(run: Callable[[Any], Any]) -> list[str]:
+    """The AWS operations the functions make in ``run`` (a reference run, without faults)."""
+    from immutable_deploy.localaws.harness import LocalAws
+
+    with LocalAws(iam="record") as aws:
+        run(aws)
+        assert aws.iam is not None
+        return sorted({c.operation for c in aws.iam.calls})
+
+
+def cases(kinds: set[str] | None = None) -> list[Case]:
+    """Every case of the matrix (of ``kinds`` only, when given)."""
+    from blue_green import phases
+    from immutable_deploy.localaws.faults import Scenario
+
+    out: list[Case] = []
+
+    def want(kind: str) -> bool:
+        return kinds is None or kind in kinds
+
+    if want("lost response") or want("throttling burst"):
+        deploy_ops = _operations(lambda aws: _deploy(aws))
+        for op in deploy_ops:
+            if not op.startswith(NOT_MUTATING_PREFIXES) and want("lost response"):
+                out.append(Case("lost response", f"deploy: {op}", lost_on_deploy(op)))
+            elif op.startswith(NOT_MUTATING_PREFIXES) and want("throttling burst"):
+                out.append(Case("throttling burst", f"deploy: {op}", throttled_describe(op)))
+    if want("lost response"):
+
+        def failing(aws: Any) -> None:
+            aws.sim.set_scenario(Scenario(unhealthy_versions={"2.0.0"}))
+            _deploy(aws)
+
+        for op in _operations(failing):
+            if not op.startswith(NOT_MUTATING_PREFIXES):
+                out.append(Case("lost response", f"compensation: {op}", lost_in_compensation(op)))
+
+        def rollback(aws: Any) -> None:
+            _deploy(aws)
+            aws.iam.calls.clear()
+            aws.wait(aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}))
+
+        for op in _operations(rollback):
+            if not op.startswith(NOT_MUTATING_PREFIXES):
+                out.append(Case("lost response", f"rollback: {op}", lost_in_rollback(op)))
+    if want("stopped"):
+        seen: set[tuple[str, str]] = set()
+        for task in phases.tasks(phases.DEPLOY):
+            key = (task.function, task.action)
+            if key in seen or task.state in ("ReleaseUnchanged", "StartCleanup", "CheckCleanup", "RelaunchStaging"):
+                continue
+            seen.add(key)
+            approval = task.state in ("AwaitApproval", "ClearApproval")
+            run = stopped_in(
+                task.function.title(), task.action, approval=approval, switched=task.state in phases.switched_tail()
+            )
+            out.append(Case("stopped", f"deploy stopped in {task.state}", run))
+    if want("spot interruption"):
+        for seconds in (5, 60, 200):
+            out.append(
+                Case("spot interruption", f"staging interrupted {seconds} s after it runs", spot_interrupted(seconds))
+            )
+    return out
+
+
+def run_case(case: Case) -> Result:
+    from immutable_deploy.localaws.harness import LocalAws
+
+    started = time.perf_counter()
+    with LocalAws() as aws:
+        _subscribe(aws)
+        try:
+            outcome: Outcome | None = case.run(aws)
+            assert outcome is not None
+            _settle_cleanups(aws)
+            aws.settle(600)  # alarms and draining run their course
+            problems = outcome.problems + invariants(aws, outcome, _notifications(aws))
+        except Exception as exc:  # noqa: BLE001 - a case that cannot even run is a failed case
+            outcome, problems = None, [f"the case failed to run: {type(exc).__name__}: {exc}"]
+        if aws.iam is not None:
+            problems += aws.iam.teardown_problems()
+    return Result(case, outcome, problems, time.perf_counter() - started)
+
+
+# --- the report ------------------------------------------------------------------------------------------
+
+
+def report(results: list[Result]) -> str:
+    by_kind = Counter(r.case.kind for r in results)
+    failed = [r for r in results if r.problems]
+    lines = [
+        "# Fault matrix",
+        "",
+        "Generated by `python -m tests.faults.matrix --write` (see `tests/faults/matrix.py` for the cases and",
+        "the invariants each is checked against; `make test` runs a sample of every kind). Every case runs the",
+        "synthesized state machines on the local AWS with one fault, then checks: each load balancer served by",
+        "exactly one version at its full capacity, blue's processes as before when the deployment failed,",
+        "nothing tagged with the execution left but what the serving green keeps, the lock free, and the",
+        "outcome announced once.",
+        "",
+        f"**{len(results)} cases, {len(failed)} with a problem.** "
+        + ", ".join(f"{kind}: {n}" for kind, n in sorted(by_kind.items())),
+        "",
+        "| kind | case | outcome | problems |",
+        "|---|---|---|---|",
+    ]
+    for r in results:
+        outcome = "did not run" if r.outcome is None else f"{r.outcome.status} {r.outcome.error or ''}".strip()
+        problems = "<br>".join(p.replace("|", "\\|") for p in r.problems) or "none"
+        lines.append(f"| {r.case.kind} | {r.case.target} | {outcome} | {problems} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.faults.matrix", description=__doc__.split("\n")[0])
+    parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    parser.add_argument("--kind", action="append", help="only this kind of fault (repeatable)")
+    args = parser.parse_args(argv)
+    results = []
+    for case in cases(set(args.kind) if args.kind else None):
+        result = run_case(case)
+        results.append(result)
+        mark = "ok " if not result.problems else "BAD"
+        print(f"{mark} {result.seconds:5.1f} s  {case.kind}: {case.target}", file=sys.stderr, flush=True)
+    text = report(results)
+    if args.write:
+        DOC.write_text(text)
+    print(text)
+    return 1 if any(r.problems for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

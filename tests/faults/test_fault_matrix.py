@@ -1,0 +1,63 @@
+"""A sample of the fault matrix (tests/faults/matrix.py), one or two cases of every kind, with the
+invariants every case is checked against; ``python -m tests.faults.matrix --write`` runs all of it
+and writes docs/fault-matrix.md. The invariants themselves are shown to catch what they are for."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from tests.faults import matrix
+
+SAMPLE = [
+    matrix.Case("lost response", "deploy: CreateAutoScalingGroup", matrix.lost_on_deploy("CreateAutoScalingGroup")),
+    matrix.Case("lost response", "deploy: RunInstances", matrix.lost_on_deploy("RunInstances")),
+    matrix.Case(
+        "lost response", "compensation: DeleteAutoScalingGroup", matrix.lost_in_compensation("DeleteAutoScalingGroup")
+    ),
+    matrix.Case("lost response", "rollback: AttachLoadBalancers", matrix.lost_in_rollback("AttachLoadBalancers")),
+    matrix.Case(
+        "throttling burst", "deploy: DescribeAutoScalingGroups", matrix.throttled_describe("DescribeAutoScalingGroups")
+    ),
+    matrix.Case("stopped", "deploy stopped in SuspendBlue", matrix.stopped_in("Traffic", "suspend_blue")),
+    matrix.Case(
+        "stopped", "deploy stopped in SettleGreenAlarms", matrix.stopped_in("Traffic", "settle_alarms", switched=True)
+    ),
+    matrix.Case("spot interruption", "staging interrupted 60 s after it runs", matrix.spot_interrupted(60)),
+]
+
+
+@pytest.mark.parametrize("case", SAMPLE, ids=[f"{c.kind}: {c.target}" for c in SAMPLE])
+def test_the_world_is_whole_after_the_fault(case):
+    result = matrix.run_case(case)
+    assert result.outcome is not None and not result.problems, result.problems
+
+
+def test_the_invariants_see_a_half_switched_world_a_leftover_and_a_held_lock(local_aws):
+    aws = local_aws()
+    matrix._subscribe(aws)
+    arn, desc = matrix._deploy(aws)
+    assert desc["status"] == "SUCCEEDED"
+    outcome = matrix.Outcome("SUCCEEDED", None, [arn], "2.0.0")
+    assert matrix.invariants(aws, outcome, matrix._notifications(aws)) == []
+    # a staging instance of the execution left running, the lock held, announced twice
+    image = aws.client("ec2").describe_images(Owners=["self"])["Images"][0]["ImageId"]
+    (stray,) = aws.client("ec2").run_instances(
+        ImageId=image,
+        MinCount=1,
+        MaxCount=1,
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "immutable-deploy:execution", "Value": arn}]}],
+    )["Instances"]
+    aws.client("dynamodb").put_item(TableName=aws.stack.table_name, Item={"pk": {"S": "LOCK#web"}, "owner": {"S": arn}})
+    problems = matrix.invariants(aws, outcome, Counter({arn: 2}))
+    short = arn.rsplit(":", 1)[-1]
+    table = f"{aws.stack.table_name}: LOCK#web"
+    assert [p for p in problems if p.startswith(f"{short} left")] == [
+        f"{short} left {{'instances': ['{stray['InstanceId']}'], 'table_items': ['{table}']}}"
+    ]
+    assert f"the lock is held: {arn}" in problems and f"{short} was announced 2 times, not once" in problems
+    # blue put back beside green: two versions serve the classic ELB
+    aws.client("autoscaling").attach_load_balancers(AutoScalingGroupName=matrix.BLUE, LoadBalancerNames=["web-elb"])
+    problems = matrix.invariants(aws, outcome, Counter({arn: 1}))
+    assert any(p.startswith("elb is served by") and "not exactly one group" in p for p in problems), problems
