@@ -17,6 +17,8 @@ Kinds of fault (``CASES``):
   one case per describe operation of a deployment;
 - ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, then the next
   deployment runs (the clean-up after the stopped one runs first, from the rule);
+- ``lambda timeout``: each Task of a deployment does its work, then Lambda reports it timed out
+  (``Sandbox.Timedout``), so the state machine sees a failure after the side effect;
 - ``spot interruption``: the staging instance is interrupted at several points of the bake.
 
 ``python -m tests.faults.matrix [--write] [--kind KIND]`` runs the matrix and prints it; ``--write``
@@ -300,6 +302,35 @@ def stopped_in(function: str, action: str, approval: bool = False, switched: boo
     return run
 
 
+def timed_out_after(function: str, action: str) -> Callable[[Any], Outcome]:
+    """The first call of ``action`` does its work, and then Lambda reports it timed out
+    (``Sandbox.Timedout``): the side effect happened, the state machine sees a failure."""
+
+    def run(aws: Any) -> Outcome:
+        original = aws.lambdas.invoke
+        done: list[bool] = []
+
+        def invoke(name: str, body: str, headers: Any) -> bytes:
+            result = original(name, body, headers)
+            if function in name and json.loads(body).get("action") == action and not done:
+                done.append(True)
+                headers["x-amz-function-error"] = "Unhandled"
+                return json.dumps(
+                    {"errorType": "Sandbox.Timedout", "errorMessage": "Task timed out after 90.00 seconds"}
+                ).encode()
+            return bytes(result)
+
+        aws.lambdas.invoke = invoke
+        arn, desc = _deploy(aws)
+        aws.lambdas.invoke = original
+        if not done:
+            return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{action} was never called"])
+        ok = desc["status"] == "SUCCEEDED"
+        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+
+    return run
+
+
 def spot_interrupted(after_seconds: int) -> Callable[[Any], Outcome]:
     def run(aws: Any) -> Outcome:
         from immutable_deploy.localaws.faults import Scenario
@@ -320,6 +351,22 @@ def _operations(run: Callable[[Any], Any]) -> list[str]:
         run(aws)
         assert aws.iam is not None
         return sorted({c.operation for c in aws.iam.calls})
+
+
+def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
+    """The deploy workflow's Tasks, one per handler action, but for those a plain deployment does not
+    run (the takeover's clean-up, the relaunch after an interruption, an unchanged release) and ``skip``."""
+    from blue_green import phases
+
+    never = ("ReleaseUnchanged", "StartCleanup", "CheckCleanup", "RelaunchStaging", *skip)
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for task in phases.tasks(phases.DEPLOY):
+        if (task.function, task.action) in seen or task.state in never:
+            continue
+        seen.add((task.function, task.action))
+        out.append(task)
+    return out
 
 
 def cases(kinds: set[str] | None = None) -> list[Case]:
@@ -358,17 +405,15 @@ def cases(kinds: set[str] | None = None) -> list[Case]:
             if not op.startswith(NOT_MUTATING_PREFIXES):
                 out.append(Case("lost response", f"rollback: {op}", lost_in_rollback(op)))
     if want("stopped"):
-        seen: set[tuple[str, str]] = set()
-        for task in phases.tasks(phases.DEPLOY):
-            key = (task.function, task.action)
-            if key in seen or task.state in ("ReleaseUnchanged", "StartCleanup", "CheckCleanup", "RelaunchStaging"):
-                continue
-            seen.add(key)
+        for task in _deploy_tasks(skip=()):
             approval = task.state in ("AwaitApproval", "ClearApproval")
-            run = stopped_in(
-                task.function.title(), task.action, approval=approval, switched=task.state in phases.switched_tail()
-            )
+            switched = task.state in phases.switched_tail()
+            run = stopped_in(task.function.title(), task.action, approval=approval, switched=switched)
             out.append(Case("stopped", f"deploy stopped in {task.state}", run))
+    if want("lambda timeout"):
+        for task in _deploy_tasks(skip=("AwaitApproval", "ClearApproval")):
+            target = f"{task.state} times out after its work"
+            out.append(Case("lambda timeout", target, timed_out_after(task.function.title(), task.action)))
     if want("spot interruption"):
         for seconds in (5, 60, 200):
             out.append(

@@ -25,6 +25,9 @@ SAMPLE = [
         "stopped", "deploy stopped in SettleGreenAlarms", matrix.stopped_in("Traffic", "settle_alarms", switched=True)
     ),
     matrix.Case("spot interruption", "staging interrupted 60 s after it runs", matrix.spot_interrupted(60)),
+    matrix.Case(
+        "lambda timeout", "CreateGreenGroup times out after its work", matrix.timed_out_after("Fleet", "create_group")
+    ),
 ]
 
 
