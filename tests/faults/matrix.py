@@ -202,14 +202,20 @@ def _settle_cleanups(aws: Any) -> None:
         aws.wait(e["executionArn"], timeout=300)
 
 
+def _deployed_or_rolled_back(arn: str, desc: dict) -> Outcome:
+    """A deployment of 2.0.0 ends on green (it succeeded) or back on blue (it failed, so blue's processes
+    are checked too)."""
+    ok = desc["status"] == "SUCCEEDED"
+    return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+
+
 def lost_on_deploy(operation: str) -> Callable[[Any], Outcome]:
     def run(aws: Any) -> Outcome:
         from immutable_deploy.localaws.faults import Scenario
 
         aws.sim.set_scenario(Scenario(lost_responses={operation: 1}))
         arn, desc = _deploy(aws)
-        ok = desc["status"] == "SUCCEEDED"
-        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+        return _deployed_or_rolled_back(arn, desc)
 
     return run
 
@@ -247,8 +253,7 @@ def throttled_describe(operation: str) -> Callable[[Any], Outcome]:
 
         aws.sim.set_scenario(Scenario(throttle={operation: 6}))
         arn, desc = _deploy(aws)
-        ok = desc["status"] == "SUCCEEDED"
-        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+        return _deployed_or_rolled_back(arn, desc)
 
     return run
 
@@ -325,8 +330,7 @@ def timed_out_after(function: str, action: str) -> Callable[[Any], Outcome]:
         aws.lambdas.invoke = original
         if not done:
             return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{action} was never called"])
-        ok = desc["status"] == "SUCCEEDED"
-        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+        return _deployed_or_rolled_back(arn, desc)
 
     return run
 
@@ -337,8 +341,7 @@ def spot_interrupted(after_seconds: int) -> Callable[[Any], Outcome]:
 
         aws.sim.set_scenario(Scenario(spot_interruption_after_seconds=after_seconds))
         arn, desc = _deploy(aws)
-        ok = desc["status"] == "SUCCEEDED"
-        return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
+        return _deployed_or_rolled_back(arn, desc)
 
     return run
 

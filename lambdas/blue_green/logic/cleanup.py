@@ -95,38 +95,31 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
     refused = _claim(app, ended_arn, own, request.on_behalf_of, free_too=switched)
     if refused:
         return _skip(request, refused, ended.status)
+    names = {**request_doc.get("names", {}), "lock_owner": request.on_behalf_of or own}
+    cleaning = {
+        "ended": ended_arn,
+        "status": ended.status,
+        "error": _ending(ended),
+        "release_lock": request.on_behalf_of is None,
+    }
     if switched:
-        # it had switched (traffic is on green, nothing after the switch is compensated): finish it
-        names = {**request_doc.get("names", {}), "lock_owner": request.on_behalf_of or own}
+        # it had switched (traffic is on green, nothing after the switch is compensated): finish it;
+        # before NotifyDeployed it was not announced yet
         return {
             **{k: v for k, v in document.items() if k not in ("cleaning", "alarms")},
             "request": {**request_doc, "names": names},
-            "cleaning": {
-                "ended": ended_arn,
-                "status": ended.status,
-                "error": _ending(ended),
-                "release_lock": request.on_behalf_of is None,
-                "switched": True,
-                # NotifyDeployed comes after these: the deployment was not announced yet
-                "announce": last_state in ANNOUNCED_AFTER,
-            },
+            "cleaning": {**cleaning, "switched": True, "announce": last_state in ANNOUNCED_AFTER},
         }
     failure = document.get("failure") or {
         "state": last_state or "unknown",
         "error": _ending(ended),
         "cause": ended.cause or f"the execution ended {ended.status} without running its compensation",
     }
-    names = {**request_doc.get("names", {}), "lock_owner": request.on_behalf_of or own}
     return {
         **{k: v for k, v in document.items() if k not in ("undo", "cleaning")},
         "request": {**request_doc, "names": names},
         "failure": failure,
-        "cleaning": {
-            "ended": ended_arn,
-            "status": ended.status,
-            "error": _ending(ended),
-            "release_lock": request.on_behalf_of is None,
-        },
+        "cleaning": cleaning,
     }
 
 
