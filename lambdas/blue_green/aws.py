@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, cast
 
@@ -16,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
-from blue_green.errors import AwsRefusal, TransientAwsError
+from blue_green.errors import AccessDenied, AwsRefusal, TransientAwsError
 
 TRANSIENT_CODES = frozenset(
     {
@@ -39,6 +40,15 @@ TRANSIENT_CODES = frozenset(
     }
 )
 
+
+#: AWS's error codes for a call that IAM (or an organization's policy) denied, by service
+ACCESS_DENIED_CODES = frozenset(
+    {"AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "AuthorizationError", "UnauthorizedAccess"}
+)
+_DENIED = re.compile(
+    r"not authorized to perform:? (?P<action>[\w-]+:[\w*-]+)(?: on resource:? (?P<resource>\S+))?"
+    r"(?: (?P<reason>(?:because|with) [^.]*))?"
+)
 
 #: set by :func:`using`: another caller's clients and state table (the CLI's), instead of this process's
 _borrowed: dict[str, Any] = {}
@@ -97,6 +107,27 @@ def is_transient(exc: BaseException) -> bool:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0
         return error_code(exc) in TRANSIENT_CODES or status >= 500
     return False
+
+
+def access_denied(exc: BaseException) -> AccessDenied | None:
+    """AWS's refusal of a call on IAM's grounds as :class:`AccessDenied`, its message short enough for a
+    rollback report: the operation, AWS's code, the IAM action, the resource and why (AWS's own
+    message names the role session first and, from EC2, appends an encoded authorization message).
+    None for any other error."""
+    code = error_code(exc)
+    if code not in ACCESS_DENIED_CODES:
+        return None
+    operation = getattr(exc, "operation_name", "") or "a call"
+    message = str(cast(ClientError, exc).response.get("Error", {}).get("Message", ""))
+    found = _DENIED.search(message)
+    if found is None:
+        return AccessDenied(f"{operation} was denied ({code}): {message}")
+    what = found["action"] + (f" on {found['resource']}" if found["resource"] else "")
+    why = f" ({found['reason']})" if found["reason"] else ""
+    return AccessDenied(
+        f"{operation} was denied ({code}): the function's role may not {what}{why}; grant it in the role, "
+        "or lift the service control policy or permissions boundary that denies it"
+    )
 
 
 @contextmanager

@@ -327,6 +327,8 @@ def document_budget() -> dict[str, int]:
         "undo": len(audit.UNDO_ORDER) * undo_step,
         "report": step(report),
         "audit_error": error_record_bytes(),
+        # a failed release: $.lock.release_error (after a switch, or with nothing to do) or, on a failure
+        # path, $.lock_release_error; one execution records at most one of them
         "lock_release_error": error_record_bytes(),
     }
     keys = json_bytes({name: None for name in parts}) + json_bytes({s: None for s in audit.UNDO_ORDER})

@@ -24,6 +24,12 @@ class TransientAwsError(DeploymentError):
     """Throttling or a 5xx from AWS that outlived the SDK's own retries: the state machine retries it."""
 
 
+class AccessDenied(DeploymentError):
+    """AWS denied a call: the function's role lacks a permission, or a service control policy, a
+    permissions boundary or a resource policy denies it. Never retried: the message names the call,
+    the IAM action and the resource, so that the missing permission can be granted."""
+
+
 class StagingLaunchFailed(DeploymentError):
     """No instance type / subnet / market combination could launch the staging instance."""
 

@@ -20,7 +20,7 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from blue_green import budget, text
+from blue_green import aws, budget, text
 from blue_green.errors import DocumentTooLarge
 from blue_green.logic import lock
 from blue_green.models.state import TEXT_MAX
@@ -97,11 +97,12 @@ def bounded_result(action: str, value: Any) -> Any:
 
 @contextmanager
 def bounded_errors() -> Iterator[None]:
-    """Re-raise whatever escapes as :func:`bounded_error` does (used by every handler's entry)."""
+    """Re-raise whatever escapes as :func:`bounded_error` does (used by every handler's entry); AWS's
+    refusal on IAM's grounds as :class:`~blue_green.errors.AccessDenied` first (:func:`aws.access_denied`)."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - re-raised with its class name kept
-        raise bounded_error(exc) from None
+        raise bounded_error(aws.access_denied(exc) or exc) from None
 
 
 def bounded_error(exc: Exception, limit: int | None = None) -> Exception:

@@ -8,15 +8,21 @@ checks what must hold whatever went wrong (:func:`invariants`):
   instances, launch template or configuration, image, snapshots and copied alarms);
 - the app's lock is free, and the execution's outcome was announced once on the topic.
 
-Kinds of fault (``CASES``):
+Kinds of fault (:func:`cases`):
 
 - ``lost response``: a mutating call succeeds and its caller sees throttling instead (the SDK, then the
   state machine, retries: the work is found done); one case per mutating operation a deployment makes,
-  one per operation its compensation makes (green never healthy), one per operation a rollback makes;
+  one per operation its compensation makes (green never healthy; the fault begins with the compensation's
+  first step), one per operation a rollback makes;
 - ``throttling burst``: a describe call is throttled beyond the SDK's own retries (six times in a row);
-  one case per describe operation of a deployment;
-- ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, then the next
-  deployment runs (the clean-up after the stopped one runs first, from the rule);
+  one case per describe operation of a deployment, of its compensation and of a rollback;
+- ``access denied``: the first request of each IAM action a deployment's mutating calls make is denied
+  explicitly (as a service control policy or a permissions boundary would): the deployment fails with
+  ``AccessDenied`` naming the action and ends back on blue, or, after the switch, ends on green and says
+  so (a lock that could not be released is then taken over by the next deployment);
+- ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, and while it waits
+  in each Wait state it enters, then the next deployment runs (the clean-up after the stopped one runs
+  first, from the rule);
 - ``lambda timeout``: each Task of a deployment does its work, then Lambda reports it timed out
   (``Sandbox.Timedout``), so the state machine sees a failure after the side effect;
 - ``spot interruption``: the staging instance is interrupted at several points of the bake.
@@ -34,9 +40,10 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "fault-matrix.md"
@@ -209,35 +216,30 @@ def _deployed_or_rolled_back(arn: str, desc: dict) -> Outcome:
     return Outcome(desc["status"], desc.get("error"), [arn], "2.0.0" if ok else BLUE_VERSION, [] if ok else [arn])
 
 
-def lost_on_deploy(operation: str) -> Callable[[Any], Outcome]:
+#: where a fault of the simulator applies: throughout a deployment, from the first step of the compensation of
+#: a deployment whose green never becomes healthy, or in a rollback after a deployment
+WHERE = ("deploy", "compensation", "rollback")
+
+
+def faulted(where: str, **fault: Any) -> Callable[[Any], Outcome]:
+    """A case run with ``fault`` (fields of the simulator's Scenario) applied ``where`` (:data:`WHERE`)."""
+
     def run(aws: Any) -> Outcome:
         from immutable_deploy.localaws.faults import Scenario
 
-        aws.sim.set_scenario(Scenario(lost_responses={operation: 1}))
-        arn, desc = _deploy(aws)
-        return _deployed_or_rolled_back(arn, desc)
-
-    return run
-
-
-def lost_in_compensation(operation: str) -> Callable[[Any], Outcome]:
-    def run(aws: Any) -> Outcome:
-        from immutable_deploy.localaws.faults import Scenario
-
-        aws.sim.set_scenario(Scenario(unhealthy_versions={"2.0.0"}, lost_responses={operation: 1}))
-        arn, desc = _deploy(aws)
-        announced = (1, 2) if operation == "Publish" else (1,)
-        return Outcome(desc["status"], desc.get("error"), [arn], BLUE_VERSION, [arn], announced)
-
-    return run
-
-
-def lost_in_rollback(operation: str) -> Callable[[Any], Outcome]:
-    def run(aws: Any) -> Outcome:
-        from immutable_deploy.localaws.faults import Scenario
-
+        if where == "deploy":
+            aws.sim.set_scenario(Scenario(**fault))
+            return _deployed_or_rolled_back(*_deploy(aws))
+        if where == "compensation":
+            unhealthy = {"unhealthy_versions": {"2.0.0"}}
+            aws.sim.set_scenario(Scenario(**unhealthy))
+            with _from_the_compensation(aws, lambda: aws.sim.set_scenario(Scenario(**unhealthy, **fault))):
+                arn, desc = _deploy(aws)
+            # a lost response of SNS Publish is published again by the retry: notifications are at least once
+            announced = (1, 2) if "Publish" in fault.get("lost_responses", {}) else (1,)
+            return Outcome(desc["status"], desc.get("error"), [arn], BLUE_VERSION, [arn], announced)
         deployed, _ = _deploy(aws)
-        aws.sim.set_scenario(Scenario(lost_responses={operation: 1}))
+        aws.sim.set_scenario(Scenario(**fault))
         arn = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
         desc = aws.wait(arn, timeout=300)
         # a rollback's outcome is announced too; the deployment before it was
@@ -247,13 +249,62 @@ def lost_in_rollback(operation: str) -> Callable[[Any], Outcome]:
     return run
 
 
-def throttled_describe(operation: str) -> Callable[[Any], Outcome]:
-    def run(aws: Any) -> Outcome:
-        from immutable_deploy.localaws.faults import Scenario
+@contextmanager
+def _from_the_compensation(aws: Any, then: Callable[[], None]) -> Iterator[None]:
+    """Call ``then`` once, when the compensation invokes its first step (in the execution's thread,
+    before that step runs)."""
+    from blue_green import phases
 
-        aws.sim.set_scenario(Scenario(throttle={operation: 6}))
+    undo_actions = {(u.function, u.action) for u in phases.UNDO}
+    original, begun = aws.lambdas.invoke, threading.Event()
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        action = json.loads(body).get("action")
+        if not begun.is_set() and any(f.title() in name and a == action for f, a in undo_actions):
+            begun.set()
+            then()
+        return original(name, body, headers)
+
+    aws.lambdas.invoke = invoke
+    try:
+        yield
+    finally:
+        aws.lambdas.invoke = original
+
+
+def denied_on_deploy(function: str, action: str) -> Callable[[Any], Outcome]:
+    """The next request of the IAM ``action`` by the function named ``function`` (or with it in its name) is
+    denied explicitly, as a service control policy or a permissions boundary would: the deployment fails
+    with ``AccessDenied`` naming the action and ends back on blue or, denied after the switch, ends on
+    green and says so in its output."""
+
+    def run(aws: Any) -> Outcome:
+        from tests.scenarios.conftest import lock_item
+
+        assert aws.iam is not None
+        (role,) = [name for name in aws.iam.role_policies if function in name]  # "Traffic", or the whole name
+        aws.iam.revoke(role, action)
         arn, desc = _deploy(aws)
-        return _deployed_or_rolled_back(arn, desc)
+        outcome = _deployed_or_rolled_back(arn, desc)
+        said = f"{desc.get('error')}: {desc.get('cause')}" if desc["status"] != "SUCCEEDED" else desc.get("output", "")
+        if "AccessDenied" not in said or action not in said:
+            outcome.problems.append(f"the denial of {action} is not reported as AccessDenied naming it: {said[:600]}")
+        if desc.get("error") == "AccessDenied":  # denied before the lock: nothing was created, nothing announced
+            outcome.announced = (0,)
+        if desc["status"] == "SUCCEEDED" and lock_item(aws) is not None:
+            # the lock could not be released, which does not undo a switched deployment: the next one takes
+            # the lock of the ended execution over, and releases it
+            arn, desc = _deploy(aws, "2.1.0")
+            ok = desc["status"] == "SUCCEEDED"
+            outcome = Outcome(
+                desc["status"],
+                desc.get("error"),
+                [*outcome.arns, arn],
+                "2.1.0" if ok else "2.0.0",
+                [],
+                problems=outcome.problems,
+            )
+        return outcome
 
     return run
 
@@ -286,23 +337,55 @@ def stopped_in(function: str, action: str, approval: bool = False, switched: boo
         aws.client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="fault matrix")
         release.set()
         aws.lambdas.invoke = original
-        aws.wait(stopped, timeout=300)
-        _settle_cleanups(aws)
-        aws.settle(600)
-        # once cleaned up after, the world is as if it had been rolled back, or, stopped after the switch,
-        # as if it had finished
-        if switched:
-            after = Outcome("ABORTED", None, [stopped], "2.0.0")
-        else:
-            after = Outcome("ABORTED", None, [stopped], BLUE_VERSION, [stopped])
-        cleaned = invariants(aws, after, _notifications(aws))
-        arn, desc = _deploy(aws, "2.1.0")
-        ok = desc["status"] == "SUCCEEDED"
-        # (the stopped one was announced by its clean-up, and checked above)
-        failed = [] if ok else [arn]
-        return Outcome(
-            desc["status"], desc.get("error"), [arn], "2.1.0" if ok else BLUE_VERSION, failed, problems=cleaned
-        )
+        return _after_the_stop(aws, stopped, switched)
+
+    return run
+
+
+def _after_the_stop(aws: Any, stopped: str, switched: bool) -> Outcome:
+    """Once the stopped deployment is cleaned up after, the world is as if it had been rolled back (or,
+    stopped after the switch, as if it had finished); then the next release deploys."""
+    aws.wait(stopped, timeout=300)
+    _settle_cleanups(aws)
+    aws.settle(600)
+    if switched:
+        after = Outcome("ABORTED", None, [stopped], "2.0.0")
+    else:
+        after = Outcome("ABORTED", None, [stopped], BLUE_VERSION, [stopped])
+    cleaned = invariants(aws, after, _notifications(aws))
+    arn, desc = _deploy(aws, "2.1.0")
+    ok = desc["status"] == "SUCCEEDED"
+    # (the stopped one was announced by its clean-up, and checked above)
+    failed = [] if ok else [arn]
+    return Outcome(desc["status"], desc.get("error"), [arn], "2.1.0" if ok else BLUE_VERSION, failed, problems=cleaned)
+
+
+def stopped_waiting_in(wait_state: str, switched: bool) -> Callable[[Any], Outcome]:
+    """The deployment is stopped while it waits in the Wait state ``wait_state``."""
+
+    def run(aws: Any) -> Outcome:
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+        reached, release = threading.Event(), threading.Event()
+        original = WaitFunction._wait_interval
+
+        def waiting(self: Any, env: Any, wait_seconds: int) -> None:
+            name = env.states.context_object.context_object_data.get("State", {}).get("Name")
+            if name == wait_state and not reached.is_set():
+                reached.set()
+                release.wait(60)
+            original(self, env=env, wait_seconds=wait_seconds)
+
+        WaitFunction._wait_interval = waiting
+        try:
+            stopped = aws.start_deploy(aws.world.request("2.0.0"))
+            if not reached.wait(30):
+                return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
+            aws.client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="fault matrix")
+        finally:
+            release.set()
+            WaitFunction._wait_interval = original
+        return _after_the_stop(aws, stopped, switched)
 
     return run
 
@@ -346,14 +429,46 @@ def spot_interrupted(after_seconds: int) -> Callable[[Any], Outcome]:
     return run
 
 
-def _operations(run: Callable[[Any], Any]) -> list[str]:
-    """The AWS operations the functions make in ``run`` (a reference run, without faults)."""
+def _operations(where: str) -> list[str]:
+    """The AWS operations the functions make ``where`` (:data:`WHERE`; a reference run, without faults)."""
+    from immutable_deploy.localaws.faults import Scenario
+    from immutable_deploy.localaws.harness import LocalAws
+
+    with LocalAws(iam="record") as aws:
+        assert aws.iam is not None
+        if where == "deploy":
+            _deploy(aws)
+        elif where == "compensation":
+            aws.sim.set_scenario(Scenario(unhealthy_versions={"2.0.0"}))
+            with _from_the_compensation(aws, aws.iam.calls.clear):
+                _deploy(aws)
+        else:
+            _deploy(aws)
+            aws.iam.calls.clear()
+            aws.wait(aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}))
+        return sorted({c.operation for c in aws.iam.calls})
+
+
+def _waits_entered() -> list[str]:
+    """The Wait states a deployment enters (a reference run, without faults), in the order first entered."""
+    from immutable_deploy.localaws.harness import LocalAws
+
+    with LocalAws() as aws:
+        arn, _ = _deploy(aws)
+        entered = [e["stateEnteredEventDetails"]["name"] for e in aws.history(arn) if e["type"] == "WaitStateEntered"]
+        return list(dict.fromkeys(entered))
+
+
+def _mutating_requests(run: Callable[[Any], Any]) -> list[tuple[str, str]]:
+    """Each (function, IAM action) that a mutating call of the functions in ``run`` requests first (a
+    reference run, without faults), in the order first made."""
     from immutable_deploy.localaws.harness import LocalAws
 
     with LocalAws(iam="record") as aws:
         run(aws)
         assert aws.iam is not None
-        return sorted({c.operation for c in aws.iam.calls})
+        calls = [c for c in aws.iam.calls if c.decisions and not c.operation.startswith(NOT_MUTATING_PREFIXES)]
+        return list(dict.fromkeys((c.function, c.decisions[0].request.action) for c in calls))
 
 
 def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
@@ -374,45 +489,18 @@ def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
 
 def cases(kinds: set[str] | None = None) -> list[Case]:
     """Every case of the matrix (of ``kinds`` only, when given)."""
-    from blue_green import phases
-    from immutable_deploy.localaws.faults import Scenario
-
-    out: list[Case] = []
 
     def want(kind: str) -> bool:
         return kinds is None or kind in kinds
 
+    out: list[Case] = []
     if want("lost response") or want("throttling burst"):
-        deploy_ops = _operations(lambda aws: _deploy(aws))
-        for op in deploy_ops:
-            if not op.startswith(NOT_MUTATING_PREFIXES) and want("lost response"):
-                out.append(Case("lost response", f"deploy: {op}", lost_on_deploy(op)))
-            elif op.startswith(NOT_MUTATING_PREFIXES) and want("throttling burst"):
-                out.append(Case("throttling burst", f"deploy: {op}", throttled_describe(op)))
-    if want("lost response"):
-
-        def failing(aws: Any) -> None:
-            aws.sim.set_scenario(Scenario(unhealthy_versions={"2.0.0"}))
-            _deploy(aws)
-
-        for op in _operations(failing):
-            if not op.startswith(NOT_MUTATING_PREFIXES):
-                out.append(Case("lost response", f"compensation: {op}", lost_in_compensation(op)))
-
-        def rollback(aws: Any) -> None:
-            _deploy(aws)
-            aws.iam.calls.clear()
-            aws.wait(aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}))
-
-        for op in _operations(rollback):
-            if not op.startswith(NOT_MUTATING_PREFIXES):
-                out.append(Case("lost response", f"rollback: {op}", lost_in_rollback(op)))
+        out += _call_cases(want)
+    if want("access denied"):
+        for function, action in _mutating_requests(lambda aws: _deploy(aws)):
+            out.append(Case("access denied", f"deploy: {action} by {function}", denied_on_deploy(function, action)))
     if want("stopped"):
-        for task in _deploy_tasks(skip=()):
-            approval = task.state in ("AwaitApproval", "ClearApproval")
-            switched = task.state in phases.switched_tail()
-            run = stopped_in(task.function.title(), task.action, approval=approval, switched=switched)
-            out.append(Case("stopped", f"deploy stopped in {task.state}", run))
+        out += _stop_cases()
     if want("lambda timeout"):
         for task in _deploy_tasks(skip=("AwaitApproval", "ClearApproval")):
             target = f"{task.state} times out after its work"
@@ -422,6 +510,35 @@ def cases(kinds: set[str] | None = None) -> list[Case]:
             out.append(
                 Case("spot interruption", f"staging interrupted {seconds} s after it runs", spot_interrupted(seconds))
             )
+    return out
+
+
+def _call_cases(want: Callable[[str], bool]) -> list[Case]:
+    """A lost response of every mutating call, and a throttling burst on every describe, of the deployment,
+    its compensation and a rollback."""
+    out = []
+    for where in WHERE:
+        for op in _operations(where):
+            if not op.startswith(NOT_MUTATING_PREFIXES) and want("lost response"):
+                out.append(Case("lost response", f"{where}: {op}", faulted(where, lost_responses={op: 1})))
+            elif op.startswith(NOT_MUTATING_PREFIXES) and want("throttling burst"):
+                out.append(Case("throttling burst", f"{where}: {op}", faulted(where, throttle={op: 6})))
+    return out
+
+
+def _stop_cases() -> list[Case]:
+    """A stop in every Task of a deployment, and in every Wait state it enters."""
+    from blue_green import phases
+
+    out = []
+    for task in _deploy_tasks(skip=()):
+        approval = task.state in ("AwaitApproval", "ClearApproval")
+        switched = task.state in phases.switched_tail()
+        run = stopped_in(task.function.title(), task.action, approval=approval, switched=switched)
+        out.append(Case("stopped", f"deploy stopped in {task.state}", run))
+    for wait in _waits_entered():
+        switched = wait in phases.switched_tail()
+        out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
     return out
 
 

@@ -11,15 +11,33 @@ import pytest
 from tests.faults import matrix
 
 SAMPLE = [
-    matrix.Case("lost response", "deploy: CreateAutoScalingGroup", matrix.lost_on_deploy("CreateAutoScalingGroup")),
-    matrix.Case("lost response", "deploy: RunInstances", matrix.lost_on_deploy("RunInstances")),
     matrix.Case(
-        "lost response", "compensation: DeleteAutoScalingGroup", matrix.lost_in_compensation("DeleteAutoScalingGroup")
+        "lost response",
+        "deploy: CreateAutoScalingGroup",
+        matrix.faulted("deploy", lost_responses={"CreateAutoScalingGroup": 1}),
     ),
-    matrix.Case("lost response", "rollback: AttachLoadBalancers", matrix.lost_in_rollback("AttachLoadBalancers")),
+    matrix.Case("lost response", "deploy: RunInstances", matrix.faulted("deploy", lost_responses={"RunInstances": 1})),
     matrix.Case(
-        "throttling burst", "deploy: DescribeAutoScalingGroups", matrix.throttled_describe("DescribeAutoScalingGroups")
+        "lost response",
+        "compensation: DeleteAutoScalingGroup",
+        matrix.faulted("compensation", lost_responses={"DeleteAutoScalingGroup": 1}),
     ),
+    matrix.Case(
+        "lost response",
+        "rollback: AttachLoadBalancers",
+        matrix.faulted("rollback", lost_responses={"AttachLoadBalancers": 1}),
+    ),
+    matrix.Case(
+        "throttling burst",
+        "compensation: DescribeAutoScalingGroups",
+        matrix.faulted("compensation", throttle={"DescribeAutoScalingGroups": 6}),
+    ),
+    matrix.Case(
+        "access denied",
+        "deploy: autoscaling:DetachLoadBalancers by Traffic",
+        matrix.denied_on_deploy("Traffic", "autoscaling:DetachLoadBalancers"),
+    ),
+    matrix.Case("stopped", "deploy stopped waiting in WaitForImage", matrix.stopped_waiting_in("WaitForImage", False)),
     matrix.Case("stopped", "deploy stopped in SuspendBlue", matrix.stopped_in("Traffic", "suspend_blue")),
     matrix.Case(
         "stopped", "deploy stopped in SettleGreenAlarms", matrix.stopped_in("Traffic", "settle_alarms", switched=True)

@@ -180,9 +180,9 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         **{name: [guarded(name)] for name in DEPLOY_GUARDED},
         # traffic is on green: a failed clean-up, lock release or notification never rolls it back
         "PruneKeptGroups": [catch(ALL, "$.pruned", "ReleaseLock")],
-        "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyDeployed")],
+        "ReleaseLock": [catch(ALL, "$.lock.release_error", "NotifyDeployed")],
         # the release serves already: nothing was created, and a failed release of the lock changes that not
-        "ReleaseUnchanged": [catch(ALL, "$.lock_release_error", "AlreadyDeployedOutput")],
+        "ReleaseUnchanged": [catch(ALL, "$.lock.release_error", "AlreadyDeployedOutput")],
         "NotifyDeployed": [catch(ALL, "$.notification_error", "SettleGreenAlarms")],
         # after the lock's release, alarm scaling resumed: a failure is reported in the output, never rolled back
         "SettleGreenAlarms": [catch(ALL, "$.alarms", "Which launch settings?")],
@@ -199,7 +199,7 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         # NothingToRollBack first: it is not a failure to undo
         "PlanRollback": [catch(["NothingToRollBack"], "$.error", "Explain NothingToRollBack"), guarded("PlanRollback")],
         **{name: [guarded(name)] for name in ROLLBACK_GUARDED[1:]},
-        "ReleaseLock": [catch(ALL, "$.lock_release_error", "NotifyRolledBack")],
+        "ReleaseLock": [catch(ALL, "$.lock.release_error", "NotifyRolledBack")],
         "NotifyRolledBack": [catch(ALL, "$.notification_error", "SettlePreviousAlarms")],
         "SettlePreviousAlarms": [catch(ALL, "$.alarms", "RollbackOutput")],
         "CheckPreviousAlarms": [catch(ALL, "$.alarms", "RollbackOutput")],

@@ -97,6 +97,27 @@ def test_a_denied_ec2_call_fails_as_on_aws_before_it_reaches_moto(moto_ec2):
     ]
 
 
+def test_a_revoked_action_is_denied_for_its_next_calls_only_and_explicitly(moto_ec2):
+    ec2, tagged, untagged = moto_ec2
+    check = recorder("enforce", READ, TERMINATE_TAGGED)
+    check.revoke("fn", "ec2:TerminateInstances", calls=1)
+    try:
+        with running_as("fn"):
+            with pytest.raises(ClientError) as denied:
+                ec2.terminate_instances(InstanceIds=[tagged])  # the role allows it; the revocation does not
+            assert state(ec2, tagged) == "running"
+            ec2.terminate_instances(InstanceIds=[tagged])  # the revocation was for one call
+    finally:
+        check.uninstall()
+    error = denied.value.response["Error"]
+    assert error["Code"] == "UnauthorizedOperation" and "with an explicit deny" in error["Message"]
+    assert state(ec2, tagged) in ("shutting-down", "terminated")
+    assert [d.decision.result for d in check.denials] == ["ExplicitDeny"]
+    assert check.teardown_problems() == []  # a revocation's denials are expected
+    with pytest.raises(ValueError, match="enforce"):
+        IamRecorder({"fn": [READ]}, {"fn": ROLE}, mode="record").revoke("fn", "ec2:TerminateInstances")
+
+
 def test_record_mode_lets_a_denied_call_through_and_records_it(moto_ec2):
     ec2, _, untagged = moto_ec2
     check = recorder("record", READ)

@@ -87,3 +87,28 @@ def test_a_deployment_that_lost_its_lock_changes_nothing_shared_and_removes_its_
     # and the lock still names the other execution (A's release deleted only its own lock)
     assert lock_item(aws)["owner"]["S"] == OTHER
     assert [action for _, action in aws.lambdas.calls].count("release") == 1
+
+
+def test_a_lock_that_could_not_be_released_is_reported_and_taken_over_by_the_next_deployment(local_aws):
+    aws = local_aws()
+    lock_function = next(name for name in aws.iam.role_policies if "Lock" in name)
+    # Given the lock function may delete no item once, as a service control policy edited by hand would say
+    aws.iam.revoke(lock_function, "dynamodb:DeleteItem")
+    # When 2.0.0 is deployed
+    first = aws.start_deploy(aws.world.request("2.0.0"))
+    desc = aws.wait(first)
+    # Then it is deployed all the same, and its output says the lock stayed, denied, and why
+    assert desc["status"] == "SUCCEEDED", cause(desc)
+    out = json.loads(desc["output"])
+    assert aws.serving()["elb"] == [out["green_asg"]]
+    assert out["lock"]["release_error"]["Error"] == "AccessDenied"
+    assert "DeleteItem was denied" in out["lock"]["release_error"]["Cause"]
+    assert "dynamodb:DeleteItem" in out["lock"]["release_error"]["Cause"]
+    assert lock_item(aws)["owner"]["S"] == first
+    # and the next deployment takes the ended execution's lock over, with nothing to clean, and releases it
+    second = aws.start_deploy(aws.world.request("2.1.0"))
+    desc = aws.wait(second)
+    assert desc["status"] == "SUCCEEDED", cause(desc)
+    assert json.loads(desc["output"])["lock"]["took_over_from"] == first
+    assert "release_error" not in json.loads(desc["output"])["lock"]
+    assert lock_item(aws) is None

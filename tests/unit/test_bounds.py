@@ -108,6 +108,63 @@ def test_an_error_leaves_without_the_deep_chain_that_caused_it():
     assert type(raised(lambda _: None, {"action": "nope"})).__name__ == BadEvent.__name__
 
 
+def _client_error(operation: str, code: str, message: str) -> Exception:
+    from botocore.exceptions import ClientError
+
+    return ClientError(
+        {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": 403}}, operation
+    )
+
+
+SESSION = "arn:aws:sts::123456789012:assumed-role/ImmutableDeploy-HandlersBakeRole587405EB/ImmutableDeploy-HandlersBake"
+
+
+@pytest.mark.parametrize(
+    ("operation", "code", "message", "expected"),
+    [
+        (  # EC2: its own preamble, the implicit deny, and the encoded authorization message it appends
+            "RunInstances",
+            "UnauthorizedOperation",
+            f"You are not authorized to perform this operation. User: {SESSION} is not authorized to perform: "
+            "ec2:RunInstances on resource: arn:aws:ec2:us-east-1:123456789012:instance/* because no identity-based "
+            "policy allows the ec2:RunInstances action. Encoded authorization failure message: " + "Zm9v" * 300,
+            "RunInstances was denied (UnauthorizedOperation): the function's role may not ec2:RunInstances on "
+            "arn:aws:ec2:us-east-1:123456789012:instance/* (because no identity-based policy allows the "
+            "ec2:RunInstances action); grant it in the role, or lift the service control policy or permissions "
+            "boundary that denies it",
+        ),
+        (  # an organization's SCP: an explicit deny, named as such
+            "CreateAutoScalingGroup",
+            "AccessDenied",
+            f"User: {SESSION} is not authorized to perform: autoscaling:CreateAutoScalingGroup on resource: "
+            "arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:autoScalingGroupName/web-2.0.0-1a2b3c4d "
+            "with an explicit deny in a service control policy",
+            "CreateAutoScalingGroup was denied (AccessDenied): the function's role may not "
+            "autoscaling:CreateAutoScalingGroup on arn:aws:autoscaling:us-east-1:123456789012:autoScalingGroup:*:"
+            "autoScalingGroupName/web-2.0.0-1a2b3c4d (with an explicit deny in a service control policy); grant it "
+            "in the role, or lift the service control policy or permissions boundary that denies it",
+        ),
+        (  # a message in another shape is kept as it is
+            "PutItem",
+            "AccessDeniedException",
+            "Access denied",
+            "PutItem was denied (AccessDeniedException): Access denied",
+        ),
+    ],
+)
+def test_a_call_aws_denied_fails_the_step_as_access_denied_naming_the_permission(operation, code, message, expected):
+    from blue_green.errors import AccessDenied
+
+    error = raised(boom(_client_error(operation, code, message)))
+    assert type(error) is AccessDenied and str(error) == expected
+    assert len(str(error)) <= budget.ERROR_MESSAGE_MAX
+
+
+def test_other_aws_errors_leave_under_their_own_name():
+    error = raised(boom(_client_error("CreateImage", "InvalidAMIName.Duplicate", "exists")))
+    assert type(error).__name__ == "ClientError"
+
+
 def test_bounded_error_cuts_what_it_is_told():
     error = bounded_error(RuntimeError("é\n" * 100), limit=20)
     assert str(error) == "e e e e e e e e e..." and type(error) is RuntimeError

@@ -248,6 +248,8 @@ class IamRecorder:
         #: decisions already taken: polling repeats the same requests, and evaluate() is not free
         self._decided: dict[tuple, Decision] = {}
         self._expected: list[tuple[str | None, str | None]] = []
+        #: [function, action, calls left] of :meth:`revoke`
+        self._revoked: list[list[Any]] = []
         self._lock = threading.Lock()
         self._original: Any = None
 
@@ -305,11 +307,33 @@ class IamRecorder:
                 decision = self._decided[key] = evaluate(policies, request)
             elif decision.request.why != request.why:
                 decision = Decision(decision.result, request, decision.statement, decision.explanation)
-            call.decisions.append(decision)
+            call.decisions.append(self._revoked_decision(function, request) or decision)
         self._record(call)
         if self.mode == "enforce" and call.denied:
             raise self._denied(function, service, operation, call.denied[0])
         return call
+
+    def revoke(self, function: str, action: str, calls: int = 1) -> None:
+        """Deny ``action`` to ``function`` for its next ``calls`` calls that request it, as an explicit
+        deny outside the role would (a service control policy, a permissions boundary, a policy
+        edited by hand): AWS's own AccessDenied error, whatever the role allows. The denials are
+        expected (the teardown check does not fail on them). Only in enforce mode."""
+        if self.mode != "enforce":
+            raise ValueError("revoke denies calls: the IAM check must be in enforce mode")
+        with self._lock:
+            self._revoked.append([function, action, calls])
+        self.expect_denials(function=function, action=action)
+
+    def _revoked_decision(self, function: str, request: AuthzRequest) -> Decision | None:
+        with self._lock:
+            for revoked in self._revoked:
+                if revoked[0] == function and revoked[1] == request.action and revoked[2] > 0:
+                    revoked[2] -= 1
+                    break
+            else:
+                return None
+        statement = {"Sid": "Revoked", "Effect": "Deny", "Action": request.action, "Resource": "*"}
+        return Decision("ExplicitDeny", request, statement, f"ExplicitDeny: {request.action} was revoked")
 
     def _global_context(self, function: str) -> dict[str, Any]:
         """Global condition keys every request of a role session carries (IAM User Guide,
