@@ -66,7 +66,10 @@ def generate() -> str:
             "arn:aws:states:<region>:<account>:execution:<stack>-Rollback:*",
             "arn:aws:states:<region>:<account>:execution:<stack>-Cleanup:*",
         ],
-        deploy_executions="arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
+        ended_executions=[
+            "arn:aws:states:<region>:<account>:execution:<stack>-Deploy:*",
+            "arn:aws:states:<region>:<account>:execution:<stack>-Rollback:*",
+        ],
         cleanup_machine="arn:aws:states:<region>:<account>:stateMachine:<stack>-Cleanup",
     ).all()
     lines = []

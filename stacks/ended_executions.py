@@ -1,12 +1,12 @@
-"""The rule that cleans up after a deployment that ended without its compensation.
+"""The rule that cleans up after a deployment or a rollback that ended without its compensation.
 
 Step Functions sends "Step Functions Execution Status Change" events to the account's default bus.
-A deploy execution that is stopped (ABORTED), times out (TIMED_OUT), or fails with anything but the
-errors its own compensation ends with (``States.DataLimitExceeded``, ``States.Runtime``, the history
-limit: blue_green.contract.DEPLOY_ENDED_CLEAN lists the others) starts the clean-up state machine
-at once, with ``{"execution_arn": <it>}``. The clean-up itself checks again (it acts only while the
-ended execution still holds its app's lock), so an event delivered twice, or one for an execution
-whose compensation did run, cleans nothing twice.
+A deploy or rollback execution that is stopped (ABORTED), times out (TIMED_OUT), or fails with
+anything but the errors its own compensation or undo ends with (``States.DataLimitExceeded``,
+``States.Runtime``, the history limit: blue_green.contract.ENDED_CLEAN lists the others) starts the
+clean-up state machine at once, with ``{"execution_arn": <it>}``. The clean-up itself checks again
+(it acts only while the ended execution still holds its app's lock), so an event delivered twice,
+or one for an execution whose compensation did run, cleans nothing twice.
 
 Events EventBridge could not deliver go to the release trigger's dead-letter queue (14 days).
 """
@@ -22,13 +22,13 @@ from stacks.release_trigger import MAX_EVENT_AGE, RETRY_ATTEMPTS
 DETAIL_TYPE = "Step Functions Execution Status Change"
 
 
-def ended_without_compensation(deploy_machine_arn: str) -> dict:
-    """The ``detail`` of the events the rule matches."""
+def ended_without_compensation(*machine_arns: str) -> dict:
+    """The ``detail`` of the events the rule matches (executions of the deploy and rollback machines)."""
     return {
-        "stateMachineArn": [deploy_machine_arn],
+        "stateMachineArn": list(machine_arns),
         "$or": [
             {"status": ["ABORTED", "TIMED_OUT"]},
-            {"status": ["FAILED"], "error": [{"anything-but": list(contract.DEPLOY_ENDED_CLEAN)}]},
+            {"status": ["FAILED"], "error": [{"anything-but": list(contract.ENDED_CLEAN)}]},
         ],
     }
 
@@ -40,6 +40,7 @@ class EndedExecutions(Construct):
         construct_id: str,
         *,
         deploy: sfn.IStateMachine,
+        rollback: sfn.IStateMachine,
         cleanup: sfn.IStateMachine,
         dead_letters: sqs.IQueue,
     ) -> None:
@@ -47,11 +48,12 @@ class EndedExecutions(Construct):
         self.rule = events.Rule(
             self,
             "Rule",
-            description="A deploy execution that ended without its compensation starts the Immutable Deploy clean-up.",
+            description="A deploy or rollback execution that ended without its compensation starts the Immutable "
+            "Deploy clean-up.",
             event_pattern=events.EventPattern(
                 source=["aws.states"],
                 detail_type=[DETAIL_TYPE],
-                detail=ended_without_compensation(deploy.state_machine_arn),
+                detail=ended_without_compensation(deploy.state_machine_arn, rollback.state_machine_arn),
             ),
         )
         self.rule.add_target(

@@ -38,6 +38,7 @@ class HandlerFunctions(Construct):
         topic: sns.ITopic,
         execution_arn_patterns: list[str],
         deploy_execution_prefix: str,
+        rollback_execution_prefix: str,
         cleanup_machine_arn: str,
         profile_prefix: str,
         permission_scope: Scope,
@@ -88,7 +89,7 @@ class HandlerFunctions(Construct):
             topic_arn=topic.topic_arn,
             profile_prefix=profile_prefix,
             executions=execution_arn_patterns,
-            deploy_executions=f"{deploy_execution_prefix}*",
+            ended_executions=[f"{deploy_execution_prefix}*", f"{rollback_execution_prefix}*"],
             cleanup_machine=cleanup_machine_arn,
         )
         self.request = self._function("Request", "request", "Validates requests and finds blue", grants.request())
@@ -100,6 +101,7 @@ class HandlerFunctions(Construct):
             # blue_green.logic.cleanup: whose executions it cleans up after, and which machine does it
             environment={
                 "DEPLOY_EXECUTION_PREFIX": deploy_execution_prefix,
+                "ROLLBACK_EXECUTION_PREFIX": rollback_execution_prefix,
                 "CLEANUP_STATE_MACHINE_ARN": cleanup_machine_arn,
             },
         )

@@ -99,11 +99,14 @@ class ImmutableDeployStack(cdk.Stack):
             resource_name=cleanup_name,
             arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
         )
-        deploy_execution_prefix = self.format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{deploy_name}:",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        deploy_execution_prefix, rollback_execution_prefix = (
+            self.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}:",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in (deploy_name, rollback_name)
         )
         self.permission_scope = Scope.from_inventory(
             {app: stored.profile for app, stored in self.profiles.stored.items()},
@@ -118,6 +121,7 @@ class ImmutableDeployStack(cdk.Stack):
             topic=self.topic,
             execution_arn_patterns=executions,
             deploy_execution_prefix=deploy_execution_prefix,
+            rollback_execution_prefix=rollback_execution_prefix,
             cleanup_machine_arn=cleanup_machine_arn,
             profile_prefix=self.profile_prefix,
             allow_request_profiles=self.allow_request_profiles,
@@ -150,7 +154,12 @@ class ImmutableDeployStack(cdk.Stack):
 
         self.trigger = ReleaseTrigger(self, "ReleaseTrigger", machine=self.deploy, settings=trigger_settings)
         self.ended_rule = EndedExecutions(
-            self, "EndedExecutions", deploy=self.deploy, cleanup=self.cleanup, dead_letters=self.trigger.dead_letters
+            self,
+            "EndedExecutions",
+            deploy=self.deploy,
+            rollback=self.rollback,
+            cleanup=self.cleanup,
+            dead_letters=self.trigger.dead_letters,
         )
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)

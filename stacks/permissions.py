@@ -296,12 +296,12 @@ class Grants:
         topic_arn: str,
         profile_prefix: str,
         executions: list[str],
-        deploy_executions: str,
+        ended_executions: list[str],
         cleanup_machine: str,
     ) -> None:
         self.arns, self.scope, self.table_arn = arns, scope, table_arn
         self.topic_arn, self.profile_prefix, self.executions = topic_arn, profile_prefix, executions
-        self.deploy_executions, self.cleanup_machine = deploy_executions, cleanup_machine
+        self.ended_executions, self.cleanup_machine = ended_executions, cleanup_machine
 
     def lock_check(self) -> Grant:
         return table_items(
@@ -341,9 +341,9 @@ class Grants:
             ),
             Grant(
                 ["states:GetExecutionHistory"],
-                [self.deploy_executions],
-                "The clean-up after a deployment that ended without its compensation reads that execution's last "
-                "document from its history (only the stack's own deploy executions).",
+                self.ended_executions,
+                "The clean-up after a deployment or a rollback that ended without its compensation reads that "
+                "execution's last document from its history (only the stack's own deploy and rollback executions).",
             ),
             Grant(
                 ["states:StartExecution"],

@@ -1,13 +1,17 @@
-"""The clean-up state machine: the deploy workflow's compensation, run for a deploy execution that ended
-without it (stopped, timed out, failed past its Catch: blue_green.logic.cleanup says when and how).
+"""The clean-up state machine: the compensation of a deploy or rollback execution that ended without it
+(stopped, timed out, failed past its Catch: blue_green.logic.cleanup says when and how).
 
-Input: ``{"execution_arn": <the ended deploy execution>}`` (from the rule on "Step Functions Execution
-Status Change", or a person), or with ``"on_behalf_of": <the execution that took its lock over>`` (from
-that execution's StartCleanup). ``AdoptEndedExecution`` loads the ended execution's last document from
-its history and claims the lock for it; the compensating branch (statemachine/compensation.py) then
-undoes what it created and puts blue back, exactly as its own compensation would have. Output:
-``{"status": "CLEANED_UP", "report"}``, ``{"status": "NOTHING_TO_CLEAN", "reason"}``, or the execution
-fails with ``RollbackIncomplete`` and the audit's report (what is left behind).
+Input: ``{"execution_arn": <the ended execution>}`` (from the rule on "Step Functions Execution Status
+Change", or a person), or with ``"on_behalf_of": <the execution that took its lock over>`` (from that
+execution's StartCleanup). ``AdoptEndedExecution`` loads the ended execution's last document from its
+history and claims the lock for it. Then, for a deployment, the compensating branch
+(statemachine/compensation.py) undoes what it created and puts blue back, exactly as its own
+compensation would have; for a rollback, its own undo (``UndoRollback``) lets the groups that served
+before serve alone again. One that had switched (traffic on green, or on the previous group) is
+finished instead: the serving group's alarm scaling, the lock, the announcement. Output:
+``{"status": "CLEANED_UP", "report"}``, ``{"status": "FINISHED", ...}``, ``{"status":
+"NOTHING_TO_CLEAN", "reason"}``, or the execution fails with ``RollbackIncomplete`` and a report of
+what is left behind.
 """
 
 from __future__ import annotations
@@ -16,7 +20,16 @@ from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
 from blue_green import contract
-from statemachine.common import Functions, error_message_fail, invoke, never_fails, notify, wait_for
+from statemachine.common import (
+    Functions,
+    error_message_fail,
+    invoke,
+    never_fails,
+    notify_deployed,
+    notify_rolled_back,
+    undo_rollback,
+    wait_for,
+)
 from statemachine.compensation import compensating_branch
 
 REFUSED = "CleanupRefused"
@@ -69,7 +82,7 @@ class CleanupDefinition(Construct):
             cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
             comment="Something could not be undone: the Cause lists every resource left behind.",
         )
-        self._lock = fn.lock
+        self._lock, self._traffic = fn.lock, fn.traffic
         done = self._release_if_own("ReleaseLock", "Release the lock?", contract.CLEANED_UP, cleaned)
         branch = compensating_branch(
             self,
@@ -80,26 +93,96 @@ class CleanupDefinition(Construct):
                 "ReleaseLockIncomplete", "Release the lock though incomplete?", contract.ROLLBACK_INCOMPLETE, incomplete
             ),
         )
+        switched = sfn.Condition.and_(
+            sfn.Condition.is_present("$.cleaning.switched"),
+            sfn.Condition.boolean_equals("$.cleaning.switched", True),
+        )
+        rollback = sfn.Condition.and_(
+            sfn.Condition.is_present("$.cleaning.kind"), sfn.Condition.string_equals("$.cleaning.kind", "rollback")
+        )
         adopt.next(
             sfn.Choice(self, "Anything to clean?")
             .when(sfn.Condition.is_present("$.cleaning.skipped"), nothing)
-            .when(
-                sfn.Condition.and_(
-                    sfn.Condition.is_present("$.cleaning.switched"),
-                    sfn.Condition.boolean_equals("$.cleaning.switched", True),
-                ),
-                self._finish_switched(fn, topic),
-            )
+            .when(sfn.Condition.and_(rollback, switched), self._finish_rollback(topic))
+            .when(rollback, self._undo_rollback(fn, incomplete))
+            .when(switched, self._finish_switched(topic))
             .otherwise(branch)
         )
         self.start = adopt
 
-    def _finish_switched(self, fn: Functions, topic: sns.ITopic) -> sfn.IChainable:
+    def _undo_rollback(self, fn: Functions, incomplete: sfn.IChainable) -> sfn.IChainable:
+        """The ended rollback had not switched (it may have put the previous group back beside the groups
+        that served before it): its own undo, as the rollback machine runs it. The groups that served
+        before serve again, then the previous group is taken out and set aside again."""
+        output = sfn.Pass(
+            self,
+            "RollbackUndoneOutput",
+            parameters={
+                "status": contract.CLEANED_UP,
+                "app.$": "$.request.app",
+                "execution.$": "$.cleaning.ended",
+                "report": {
+                    "complete": True,
+                    "app.$": "$.request.app",
+                    "failed_state.$": "$.failure.state",
+                    "error.$": "$.failure.error",
+                    "undone.$": "$.undo.undone",
+                    "left_behind": [],
+                },
+            },
+        ).next(sfn.Succeed(self, "RollbackUndone"))
+        report = sfn.Pass(
+            self,
+            "Rollback undo failed",
+            parameters={
+                "complete": False,
+                "app.$": "$.request.app",
+                "failed_state.$": "$.failure.state",
+                "error.$": "$.undo_error.Error",
+                "cause.$": "$.undo_error.Cause",
+                "left_behind": ["the load balancers may have both groups attached: check them"],
+            },
+            result_path="$.report",
+        )
+        report.next(
+            self._release_if_own(
+                "ReleaseLockRollbackIncomplete",
+                "Release the lock though the rollback is not undone?",
+                contract.ROLLBACK_INCOMPLETE,
+                incomplete,
+            )
+        )
+        done = self._release_if_own(
+            "ReleaseLockRollbackUndone", "Release the lock (rollback undone)?", contract.CLEANED_UP, output
+        )
+        return undo_rollback(self, fn, then=done, failed=report)
+
+    def _finish_rollback(self, topic: sns.ITopic) -> sfn.IChainable:
+        """The ended rollback had switched (the previous group serves alone): finish it as it would have
+        finished: the previous group's alarm scaling, the lock, the announcement."""
+        output = sfn.Pass(
+            self,
+            "RollbackFinishedOutput",
+            parameters={
+                "status": contract.FINISHED,
+                "app.$": "$.request.app",
+                "execution.$": "$.cleaning.ended",
+                "serving_asg.$": "$.request.previous",
+                "alarms.$": "$.alarms",
+            },
+        ).next(sfn.Succeed(self, "RollbackFinished"))
+        announce = never_fails(
+            notify_rolled_back(
+                self, topic, after=" The rollback ended after its switch; the clean-up finished it.", who="clean-up"
+            ),
+            output,
+        )
+        return self._settle_then_finish("Previous", "settle_rollback_alarms", "rollback switched", announce, output)
+
+    def _finish_switched(self, topic: sns.ITopic) -> sfn.IChainable:
         """The ended deployment had switched traffic to green (it was stopped after SuspendBlue, where
         nothing is compensated): finish it as it would have finished. Resume green's alarm scaling once
         its alarms were evaluated with traffic (the same settle loop), release the lock, announce it."""
-        app, version = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.release.version")
-        green = sfn.JsonPath.string_at("$.fleet.green_asg")
         output = sfn.Pass(
             self,
             "SwitchedOutput",
@@ -112,52 +195,46 @@ class CleanupDefinition(Construct):
             },
         ).next(sfn.Succeed(self, "Switched"))
         announce = never_fails(
-            notify(
-                self,
-                "NotifyDeployed",
-                topic,
-                event="deployed",
-                app_path="$.request.app",
-                subject=sfn.JsonPath.format("{}: deployed", sfn.JsonPath.string_at("$.request.label")),
-                message={
-                    "text": sfn.JsonPath.format(
-                        "{} {} is deployed: {} serves it. Its execution ended after the switch; the clean-up "
-                        "finished it.",
-                        app,
-                        version,
-                        green,
-                    ),
-                    "app": app,
-                    "version": version,
-                    "green_asg": green,
-                    "execution": sfn.JsonPath.string_at("$.cleaning.ended"),
-                },
-                comment="Tell the topic (event=deployed); a failed notification never fails the clean-up.",
+            notify_deployed(
+                self, topic, after=" Its execution ended after the switch; the clean-up finished it.", who="clean-up"
             ),
             output,
         )
+        return self._settle_then_finish("Green", "settle_alarms", "switched", announce, output)
+
+    def _settle_then_finish(
+        self, group: str, action: str, what: str, announce: sfn.IChainable, output: sfn.IChainable
+    ) -> sfn.IChainable:
+        """Resume the serving ``group``'s alarm scaling once its alarms were evaluated with traffic (the
+        settle loop of the workflow that ended), release the lock, announce the outcome if the ended
+        execution had not (``$.cleaning.announce``), then ``output``."""
+        suffix = "" if what == "switched" else " the rollback"
         to_announce = (
-            sfn.Choice(self, "Announced already?")
+            sfn.Choice(self, f"Announced{suffix} already?")
             .when(sfn.Condition.boolean_equals("$.cleaning.announce", True), announce)
             .otherwise(output)
         )
         finish = self._release_if_own(
-            "ReleaseLockSwitched", "Release the lock (switched)?", contract.FINISHED, to_announce
+            "ReleaseLockSwitched" if what == "switched" else "ReleaseLockRollbackSwitched",
+            f"Release the lock ({what})?",
+            contract.FINISHED,
+            to_announce,
         )
+        whose = "Green's" if group == "Green" else f"{group} group's"
         settle = invoke(
             self,
-            "SettleGreenAlarms",
-            fn.traffic,
-            "settle_alarms",
+            f"Settle{group}Alarms",
+            self._traffic,
+            action,
             "$.alarms",
-            "Resume green's alarm scaling (or wait).",
+            f"Resume {whose.lower()} alarm scaling (or wait).",
         )
         check = invoke(
-            self, "CheckGreenAlarms", fn.traffic, "settle_alarms", "$.alarms", "Green's alarms evaluated with traffic?"
+            self, f"Check{group}Alarms", self._traffic, action, "$.alarms", f"{whose} alarms evaluated with traffic?"
         )
-        wait = wait_for(self, "WaitForGreenAlarms", "$.alarms.poll.wait_seconds", "Its alarms are evaluated.")
+        wait = wait_for(self, f"WaitFor{group}Alarms", "$.alarms.poll.wait_seconds", "Its alarms are evaluated.")
         settled = (
-            sfn.Choice(self, "Green's alarms settled?")
+            sfn.Choice(self, f"{whose} alarms settled?")
             .when(sfn.Condition.string_equals("$.alarms.status", "SETTLED"), finish)
             .otherwise(wait)
         )

@@ -258,6 +258,93 @@ def notify(
     return task
 
 
+def notify_deployed(
+    scope: Construct, topic: sns.ITopic, *, after: str = "", who: str = "deployment"
+) -> tasks.SnsPublish:
+    """``NotifyDeployed``: the ``deployed`` event of the document's release (the deploy machine's, and the
+    clean-up's for a deployment that ended after its switch: the same fields, ``after`` appended to the
+    text)."""
+    app, version = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.release.version")
+    green, image = sfn.JsonPath.string_at("$.fleet.green_asg"), sfn.JsonPath.string_at("$.image.image_id")
+    return notify(
+        scope,
+        "NotifyDeployed",
+        topic,
+        event="deployed",
+        app_path="$.request.app",
+        # the label is app and version cut to 80 printable characters: SNS refuses subjects of 100 or more
+        subject=sfn.JsonPath.format("{}: deployed", sfn.JsonPath.string_at("$.request.label")),
+        message={
+            "text": sfn.JsonPath.format(
+                "{} {} is deployed: {} serves it, from image {}." + after, app, version, green, image
+            ),
+            "app": app,
+            "version": version,
+            "git_ref": sfn.JsonPath.string_at("$.request.release.git_ref"),
+            "commit": sfn.JsonPath.string_at("$.request.release.commit"),
+            "image_id": image,
+            "green_asg": green,
+            "blue_asg": sfn.JsonPath.string_at("$.blue.primary"),
+            "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+        },
+        comment=f"Tell the topic (event=deployed); a failed notification never fails the {who}.",
+    )
+
+
+def notify_rolled_back(
+    scope: Construct, topic: sns.ITopic, *, after: str = "", who: str = "rollback"
+) -> tasks.SnsPublish:
+    """``NotifyRolledBack``: the ``rolled_back_manually`` event of the document's rollback (the rollback
+    machine's, and the clean-up's for a rollback that ended after its switch, ``after`` appended)."""
+    app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
+    return notify(
+        scope,
+        "NotifyRolledBack",
+        topic,
+        event="rolled_back_manually",
+        app_path="$.request.app",
+        subject=sfn.JsonPath.format("{}: rolled back", app),
+        message={
+            "text": sfn.JsonPath.format("{} was rolled back: {} serves again." + after, app, previous),
+            "app": app,
+            "serving_asg": previous,
+            "retired_asg": sfn.JsonPath.string_at("$.request.retiring"),
+            "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
+        },
+        comment=f"Tell the topic (event=rolled_back_manually); a failed notification never fails the {who}.",
+    )
+
+
+def undo_rollback(scope: Construct, fn: Functions, *, then: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
+    """``UndoRollback``: the groups that served before a rollback serve again, then its previous group is
+    taken out and set aside again (the rollback machine's undo, and the clean-up's for a rollback that
+    ended before its switch). The previous group is taken out only once the groups that served before
+    serve at their capacity: until then ``rollback_undo`` says ``waiting`` and runs again after its
+    poll's wait; its failure (the health timeout included) goes to ``failed`` with ``$.undo_error``."""
+    undo = invoke(
+        scope,
+        "UndoRollback",
+        fn.traffic,
+        "rollback_undo",
+        "$.undo",
+        "The current group serves again; the previous one is taken out and suspended again.",
+    )
+    wait = wait_for(
+        scope,
+        "WaitForServingAgain",
+        "$.undo.poll.wait_seconds",
+        "The groups that served before come back to their capacity behind every target.",
+    )
+    undo.add_catch(failed, errors=["States.ALL"], result_path="$.undo_error")
+    wait.next(undo)
+    undo.next(
+        sfn.Choice(scope, "Serving again?")
+        .when(sfn.Condition.boolean_equals("$.undo.waiting", True), wait)
+        .otherwise(then)
+    )
+    return undo
+
+
 def never_fails(task: tasks.SnsPublish, following: sfn.IChainable) -> tasks.SnsPublish:
     """``task`` then ``following``, whether ``task`` succeeded or not (its error is kept in
     ``$.notification_error`` only for the execution history; later states pick their output)."""

@@ -22,7 +22,7 @@ from statemachine.common import (
     Functions,
     invoke,
     never_fails,
-    notify,
+    notify_deployed,
     validate_then_lock,
 )
 from statemachine.compensation import compensating_branch
@@ -82,32 +82,8 @@ class DeployDefinition(Construct):
             )
             .otherwise(output_lt.next(deployed))
         )
-        app, version = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.release.version")
-        green, image = sfn.JsonPath.string_at("$.fleet.green_asg"), sfn.JsonPath.string_at("$.image.image_id")
-        notify_deployed = never_fails(
-            notify(
-                self,
-                "NotifyDeployed",
-                topic,
-                event="deployed",
-                app_path="$.request.app",
-                # the label is app and version cut to 80 printable characters: SNS refuses subjects of 100 or more
-                subject=sfn.JsonPath.format("{}: deployed", sfn.JsonPath.string_at("$.request.label")),
-                message={
-                    "text": sfn.JsonPath.format(
-                        "{} {} is deployed: {} serves it, from image {}.", app, version, green, image
-                    ),
-                    "app": app,
-                    "version": version,
-                    "git_ref": sfn.JsonPath.string_at("$.request.release.git_ref"),
-                    "commit": sfn.JsonPath.string_at("$.request.release.commit"),
-                    "image_id": image,
-                    "green_asg": green,
-                    "blue_asg": sfn.JsonPath.string_at("$.blue.primary"),
-                    "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
-                },
-                comment="Tell the topic (event=deployed); a failed notification never fails the deployment.",
-            ),
+        announce_deployed = never_fails(
+            notify_deployed(self, topic),
             flow.states["SettleGreenAlarms"],
         )
         unchanged = sfn.Pass(
@@ -127,7 +103,7 @@ class DeployDefinition(Construct):
         flow.wire(
             guard,
             external={
-                "NotifyDeployed": notify_deployed,
+                "NotifyDeployed": announce_deployed,
                 "AlreadyDeployedOutput": unchanged,
                 "Which launch settings?": output,
             },

@@ -18,9 +18,9 @@ from statemachine.common import (
     Functions,
     invoke,
     never_fails,
-    notify,
+    notify_rolled_back,
+    undo_rollback,
     validate_then_lock,
-    wait_for,
 )
 
 
@@ -68,14 +68,6 @@ class RollbackDefinition(Construct):
         release_nothing.add_catch(nothing_fail, errors=["States.ALL"], result_path="$.lock_release_error")
         release_nothing.next(nothing_fail)
 
-        undo = invoke(
-            self,
-            "UndoRollback",
-            fn.traffic,
-            "rollback_undo",
-            "$.undo",
-            "The current group serves again; the previous one is taken out and suspended again.",
-        )
         release_failed = invoke(
             self,
             "ReleaseLockAfterFailure",
@@ -123,25 +115,10 @@ class RollbackDefinition(Construct):
             },
             result_path="$.report",
         )
-        undo.add_catch(report, errors=["States.ALL"], result_path="$.undo_error")
         report.next(release_incomplete)
         release_incomplete.add_catch(incomplete, errors=["States.ALL"], result_path="$.lock_release_error")
         release_incomplete.next(incomplete)
-        # the previous group is taken out only once the groups that served before serve at their
-        # capacity: until then UndoRollback says `waiting` and runs again after its poll's wait (its
-        # timeout raises, and the catch above ends the rollback RollbackIncomplete)
-        wait_serving = wait_for(
-            self,
-            "WaitForServingAgain",
-            "$.undo.poll.wait_seconds",
-            "The groups that served before come back to their capacity behind every target.",
-        )
-        wait_serving.next(undo)
-        undo.next(
-            sfn.Choice(self, "Serving again?")
-            .when(sfn.Condition.boolean_equals("$.undo.waiting", True), wait_serving)
-            .otherwise(release_failed)
-        )
+        undo = undo_rollback(self, fn, then=release_failed, failed=report)
         release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
         release_failed.next(failed)
 
@@ -159,30 +136,14 @@ class RollbackDefinition(Construct):
                 "alarms.$": "$.alarms",
             },
         )
-        app, previous = sfn.JsonPath.string_at("$.request.app"), sfn.JsonPath.string_at("$.request.previous")
-        notify_rolled_back = never_fails(
-            notify(
-                self,
-                "NotifyRolledBack",
-                topic,
-                event="rolled_back_manually",
-                app_path="$.request.app",
-                subject=sfn.JsonPath.format("{}: rolled back", app),
-                message={
-                    "text": sfn.JsonPath.format("{} was rolled back: {} serves again.", app, previous),
-                    "app": app,
-                    "serving_asg": previous,
-                    "retired_asg": sfn.JsonPath.string_at("$.request.retiring"),
-                    "execution": sfn.JsonPath.string_at("$.request.execution.arn"),
-                },
-                comment="Tell the topic (event=rolled_back_manually); a failed notification never fails the rollback.",
-            ),
+        announce_rolled_back = never_fails(
+            notify_rolled_back(self, topic),
             flow.states["SettlePreviousAlarms"],
         )
         # NothingToRollBack is caught above, before the compensation's catch-all that wire adds.
         flow.wire(
             Compensable(self, undo).guard,
-            external={"NotifyRolledBack": notify_rolled_back, "RollbackOutput": output},
+            external={"NotifyRolledBack": announce_rolled_back, "RollbackOutput": output},
         )
         acquire.next(flow.start)
         output.next(sfn.Succeed(self, "RolledBack"))

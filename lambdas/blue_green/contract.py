@@ -100,3 +100,7 @@ ENDS_WITH = (
 #: the errors a deploy execution ends with once its own compensation ran to its end, or before it
 #: held the lock: nothing is left for a clean-up (any other ending of one that held the lock is)
 DEPLOY_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE)
+#: the same for a rollback execution: refused before the lock, nothing to roll back, or its own undo ran
+ROLLBACK_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, NOTHING_TO_ROLL_BACK, ROLLBACK_FAILED, ROLLBACK_INCOMPLETE)
+#: either (no error name ends both kinds differently: those of one never end the other)
+ENDED_CLEAN = tuple(dict.fromkeys(DEPLOY_ENDED_CLEAN + ROLLBACK_ENDED_CLEAN))

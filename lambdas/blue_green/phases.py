@@ -658,6 +658,13 @@ def switched_tail() -> frozenset[str]:
     return frozenset(s for s in tail if s not in ("AlreadyDeployedOutput", "AlreadyDeployed"))
 
 
+def rollback_switched_tail() -> frozenset[str]:
+    """The rollback states after its switch (after ``DetachCurrent``: the previous group serves alone). A
+    rollback that ended in one of them had switched: its clean-up finishes it instead of undoing it."""
+    states = [state for phase in ROLLBACK for state in phase.states]
+    return frozenset(states[states.index("DetachCurrent") + 1 :])
+
+
 def phase_of_state(phases: tuple[Phase, ...]) -> dict[str, str]:
     """State name -> the name of its phase."""
     return {state: phase.name for phase in phases for state in phase.states}

@@ -21,8 +21,8 @@ Kinds of fault (:func:`cases`):
   ``AccessDenied`` naming the action and ends back on blue, or, after the switch, ends on green and says
   so (a lock that could not be released is then taken over by the next deployment);
 - ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, and while it waits
-  in each Wait state it enters, then the next deployment runs (the clean-up after the stopped one runs
-  first, from the rule);
+  in each Wait state it enters; a rollback is stopped while each of its Tasks runs; then the next
+  deployment runs (the clean-up after the stopped one runs first, from the rule);
 - ``lambda timeout``: each Task of a deployment does its work, then Lambda reports it timed out
   (``Sandbox.Timedout``), so the state machine sees a failure after the side effect;
 - ``spot interruption``: the staging instance is interrupted at several points of the bake.
@@ -309,55 +309,100 @@ def denied_on_deploy(function: str, action: str) -> Callable[[Any], Outcome]:
     return run
 
 
-def stopped_in(function: str, action: str, approval: bool = False, switched: bool = False) -> Callable[[Any], Outcome]:
-    """``approval``: the deployment asks for an approval (which is given, unless it is stopped waiting);
-    ``switched``: the step comes after the switch (the clean-up finishes the deployment)."""
+@contextmanager
+def _held(aws: Any, function: str, action: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """While inside: the first call of ``action`` by ``function`` waits (``reached`` is set) until
+    ``release`` is set (by the case, or on the way out)."""
+    reached, release = threading.Event(), threading.Event()
+    original = aws.lambdas.invoke
 
-    def run(aws: Any) -> Outcome:
-        reached, release = threading.Event(), threading.Event()
-        original = aws.lambdas.invoke
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        if function in name and json.loads(body).get("action") == action and not reached.is_set():
+            reached.set()
+            release.wait(60)
+        return original(name, body, headers)
 
-        def invoke(name: str, body: str, headers: Any) -> bytes:
-            if function in name and json.loads(body).get("action") == action and not reached.is_set():
-                reached.set()
-                release.wait(60)
-            return original(name, body, headers)
-
-        aws.lambdas.invoke = invoke
-        stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval))
-        if approval and action != "request":
-            from blue_green.logic import approval as approvals
-
-            aws.wait(stopped, until="AwaitApproval")
-            approvals.approve("web", "fault-matrix")
-        if not reached.wait(30):
-            release.set()
-            aws.lambdas.invoke = original
-            return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{action} was never called"])
-        aws.client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="fault matrix")
+    aws.lambdas.invoke = invoke
+    try:
+        yield reached, release
+    finally:
         release.set()
         aws.lambdas.invoke = original
-        return _after_the_stop(aws, stopped, switched)
+
+
+def _stop(aws: Any, arn: str) -> None:
+    aws.client("stepfunctions").stop_execution(executionArn=arn, error="Operator", cause="fault matrix")
+
+
+def stopped_in(
+    function: str, action: str, approval: bool = False, switched: bool = False, validating: bool = False
+) -> Callable[[Any], Outcome]:
+    """``approval``: the deployment asks for an approval (which is given, unless it is stopped waiting);
+    ``switched``: the step comes after the switch (the clean-up finishes the deployment); ``validating``:
+    stopped before it took the lock, it created nothing and nothing is announced."""
+
+    def run(aws: Any) -> Outcome:
+        with _held(aws, function, action) as (reached, release):
+            stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval))
+            if approval and action != "request":
+                from blue_green.logic import approval as approvals
+
+                aws.wait(stopped, until="AwaitApproval")
+                approvals.approve("web", "fault-matrix")
+            if not reached.wait(30):
+                return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{action} was never called"])
+            _stop(aws, stopped)
+        after = _stopped_deploy(stopped, switched)
+        if validating:
+            after.announced = (0,)
+        return _after_the_stop(aws, stopped, after)
 
     return run
 
 
-def _after_the_stop(aws: Any, stopped: str, switched: bool) -> Outcome:
-    """Once the stopped deployment is cleaned up after, the world is as if it had been rolled back (or,
-    stopped after the switch, as if it had finished); then the next release deploys."""
+def rollback_stopped_in(function: str, action: str, switched: bool) -> Callable[[Any], Outcome]:
+    """After 2.0.0 is deployed, a rollback is stopped while ``action`` runs: its clean-up undoes it (2.0.0
+    serves, announced by nobody, as a failed rollback) or, after its switch, finishes it (1.0.0 serves,
+    announced once)."""
+
+    def run(aws: Any) -> Outcome:
+        _deploy(aws)
+        with _held(aws, function, action) as (reached, _):
+            stopped = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+            if not reached.wait(30):
+                return Outcome("NOT_REACHED", None, [], "2.0.0", problems=[f"{action} was never called"])
+            _stop(aws, stopped)
+        if switched:
+            after = Outcome("ABORTED", None, [stopped], BLUE_VERSION)
+        else:
+            after = Outcome("ABORTED", None, [stopped], "2.0.0", announced=(0,))
+        return _after_the_stop(aws, stopped, after)
+
+    return run
+
+
+def _stopped_deploy(stopped: str, switched: bool) -> Outcome:
+    """What a stopped deployment's clean-up leaves: as if it had finished (stopped after the switch), or
+    as if it had been rolled back."""
+    if switched:
+        return Outcome("ABORTED", None, [stopped], "2.0.0")
+    return Outcome("ABORTED", None, [stopped], BLUE_VERSION, [stopped])
+
+
+def _after_the_stop(aws: Any, stopped: str, after: Outcome) -> Outcome:
+    """Once the stopped execution is cleaned up after, the world is as ``after`` says; then the next
+    release deploys."""
     aws.wait(stopped, timeout=300)
     _settle_cleanups(aws)
     aws.settle(600)
-    if switched:
-        after = Outcome("ABORTED", None, [stopped], "2.0.0")
-    else:
-        after = Outcome("ABORTED", None, [stopped], BLUE_VERSION, [stopped])
     cleaned = invariants(aws, after, _notifications(aws))
     arn, desc = _deploy(aws, "2.1.0")
     ok = desc["status"] == "SUCCEEDED"
-    # (the stopped one was announced by its clean-up, and checked above)
-    failed = [] if ok else [arn]
-    return Outcome(desc["status"], desc.get("error"), [arn], "2.1.0" if ok else BLUE_VERSION, failed, problems=cleaned)
+    # (the stopped one was announced by its clean-up, or not at all, and checked above)
+    failed = [] if ok or after.expected_version != BLUE_VERSION else [arn]
+    return Outcome(
+        desc["status"], desc.get("error"), [arn], "2.1.0" if ok else after.expected_version, failed, problems=cleaned
+    )
 
 
 def stopped_waiting_in(wait_state: str, switched: bool) -> Callable[[Any], Outcome]:
@@ -381,11 +426,11 @@ def stopped_waiting_in(wait_state: str, switched: bool) -> Callable[[Any], Outco
             stopped = aws.start_deploy(aws.world.request("2.0.0"))
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
-            aws.client("stepfunctions").stop_execution(executionArn=stopped, error="Operator", cause="fault matrix")
+            _stop(aws, stopped)
         finally:
             release.set()
             WaitFunction._wait_interval = original
-        return _after_the_stop(aws, stopped, switched)
+        return _after_the_stop(aws, stopped, _stopped_deploy(stopped, switched))
 
     return run
 
@@ -531,6 +576,14 @@ def _stop_cases() -> list[Case]:
     from blue_green import phases
 
     out = []
+    # the two Tasks before the phases: the request is checked, then the lock taken
+    out.append(Case("stopped", "deploy stopped in ValidateRequest", stopped_in("Request", "validate", validating=True)))
+    out.append(Case("stopped", "deploy stopped in AcquireLock", stopped_in("Lock", "acquire")))
+    for state, function, action in (
+        ("ValidateRollback", "Request", "validate_rollback"),
+        ("AcquireLock", "Lock", "acquire"),
+    ):
+        out.append(Case("stopped", f"rollback stopped in {state}", rollback_stopped_in(function, action, False)))
     for task in _deploy_tasks(skip=()):
         approval = task.state in ("AwaitApproval", "ClearApproval")
         switched = task.state in phases.switched_tail()
@@ -539,6 +592,14 @@ def _stop_cases() -> list[Case]:
     for wait in _waits_entered():
         switched = wait in phases.switched_tail()
         out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
+    seen: set[tuple[str, str]] = set()
+    for task in phases.tasks(phases.ROLLBACK):
+        if (task.function, task.action) in seen or task.state in ("StartCleanup", "CheckCleanup"):
+            continue
+        seen.add((task.function, task.action))
+        switched = task.state in phases.rollback_switched_tail()
+        run = rollback_stopped_in(task.function.title(), task.action, switched)
+        out.append(Case("stopped", f"rollback stopped in {task.state}", run))
     return out
 
 

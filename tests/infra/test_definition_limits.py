@@ -220,6 +220,15 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "CheckGreenAlarms": [catch(ALL, "$.alarms", "Release the lock (switched)?")],
         "ReleaseLockSwitched": [catch(ALL, "$.lock_release_error", "Announced already?")],
         "NotifyDeployed": [catch(ALL, "$.notification_error", "SwitchedOutput")],
+        # an ended rollback that had not switched: its own undo, then the lock
+        "UndoRollback": [catch(ALL, "$.undo_error", "Rollback undo failed")],
+        "ReleaseLockRollbackUndone": [catch(ALL, "$.lock_release_error", "RollbackUndoneOutput")],
+        "ReleaseLockRollbackIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+        # one that had switched: the previous group's alarm scaling, the lock, the announcement never fail it
+        "SettlePreviousAlarms": [catch(ALL, "$.alarms", "Release the lock (rollback switched)?")],
+        "CheckPreviousAlarms": [catch(ALL, "$.alarms", "Release the lock (rollback switched)?")],
+        "ReleaseLockRollbackSwitched": [catch(ALL, "$.lock_release_error", "Announced the rollback already?")],
+        "NotifyRolledBack": [catch(ALL, "$.notification_error", "RollbackFinishedOutput")],
     },
 }
 #: where each machine's recorded failure goes: the compensating branch / the rollback's undo
@@ -382,7 +391,12 @@ def test_every_native_subject_is_shorter_than_sns_allows(machines):
         for name, t in tasks(m).items()
         if resource_of(t) == "sns:publish"
     }
-    assert set(publishes) == {"deploy: NotifyDeployed", "rollback: NotifyRolledBack", "cleanup: NotifyDeployed"}
+    assert set(publishes) == {
+        "deploy: NotifyDeployed",
+        "rollback: NotifyRolledBack",
+        "cleanup: NotifyDeployed",
+        "cleanup: NotifyRolledBack",
+    }
     for name, task in publishes.items():
         assert longest_subject(task, maxima) <= SUBJECT_MAX, name
     # app (31) and version (64) with ": deployed" would not be: the label is what makes it fit
@@ -429,6 +443,8 @@ WAIT_SECONDS = {
         "DrainGreen": "$.request.profile.timing.drain_seconds",
         "WaitForGreenDeleted": "$.undo.delete_group.poll.wait_seconds",
         "WaitForGreenAlarms": "$.alarms.poll.wait_seconds",
+        "WaitForServingAgain": "$.undo.poll.wait_seconds",
+        "WaitForPreviousAlarms": "$.alarms.poll.wait_seconds",
     },
     "rollback": {
         "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
@@ -497,6 +513,8 @@ DOCUMENTED_OUTPUTS = {
     ("cleanup", "NothingToCleanOutput"): {"status", "execution", "reason"},
     ("cleanup", "CleanedUpOutput"): {"status", "app", "execution", "report"},
     ("cleanup", "SwitchedOutput"): {"status", "app", "execution", "green_asg", "alarms"},
+    ("cleanup", "RollbackUndoneOutput"): {"status", "app", "execution", "report"},
+    ("cleanup", "RollbackFinishedOutput"): {"status", "app", "execution", "serving_asg", "alarms"},
 }
 
 #: the error each Fail state ends an execution with (outputs-and-errors.md, "Failures"): what CI matches on

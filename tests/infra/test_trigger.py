@@ -360,7 +360,7 @@ def test_input_templates_render_as_eventbridge_does():
     assert json.loads(render_input_template('{"t": "<s> x <n> <unknown>"}', values)) == {"t": 'a "b" x 3 <unknown>'}
 
 
-def test_an_ended_deploy_execution_without_its_compensation_starts_the_cleanup(template):
+def test_an_ended_deploy_or_rollback_execution_without_its_compensation_starts_the_cleanup(template):
     from blue_green import contract
 
     (rule,) = [
@@ -373,11 +373,24 @@ def test_an_ended_deploy_execution_without_its_compensation_starts_the_cleanup(t
     pattern = rule["EventPattern"]
     assert pattern["source"] == ["aws.states"]
     (deploy,) = [k for k, r in template["Resources"].items() if k.startswith("Deploy") and "StateMachine" in r["Type"]]
-    assert pattern["detail"]["stateMachineArn"] == [{"Ref": deploy}]
+    (rollback,) = [
+        k for k, r in template["Resources"].items() if k.startswith("Rollback") and "StateMachine" in r["Type"]
+    ]
+    assert pattern["detail"]["stateMachineArn"] == [{"Ref": deploy}, {"Ref": rollback}]
     assert pattern["detail"]["$or"] == [
         {"status": ["ABORTED", "TIMED_OUT"]},
-        {"status": ["FAILED"], "error": [{"anything-but": list(contract.DEPLOY_ENDED_CLEAN)}]},
+        {"status": ["FAILED"], "error": [{"anything-but": list(contract.ENDED_CLEAN)}]},
     ]
+    # what either machine's own compensation or undo (or a refusal before the lock) ends with starts nothing
+    assert set(contract.ENDED_CLEAN) == {
+        contract.INVALID_REQUEST,
+        contract.IN_PROGRESS,
+        contract.APPROVAL_REJECTED,
+        contract.ROLLED_BACK,
+        contract.ROLLBACK_INCOMPLETE,
+        contract.NOTHING_TO_ROLL_BACK,
+        contract.ROLLBACK_FAILED,
+    }
     (target,) = rule["Targets"]
     (cleanup,) = [
         k for k, r in template["Resources"].items() if k.startswith("Cleanup") and "StateMachine" in r["Type"]

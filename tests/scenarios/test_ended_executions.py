@@ -10,6 +10,8 @@ import json
 import time
 import uuid
 
+import pytest
+
 from blue_green import contract
 from tests.scenarios.conftest import leftovers, lock_item, nothing_left
 
@@ -117,9 +119,9 @@ def test_a_cleanup_started_by_hand_touches_nothing_that_is_not_left_over(local_a
     aws.wait(other, until="AwaitApproval")
     desc = start_cleanup(aws, {"execution_arn": deployed, "on_behalf_of": other})
     assert json.loads(desc["output"])["status"] == contract.NOTHING_TO_CLEAN
-    # not an execution of this stack's deploy machine: nothing to clean
+    # not an execution of this stack's deploy or rollback machine: nothing to clean
     desc = start_cleanup(aws, {"execution_arn": "arn:aws:states:us-east-1:123456789012:execution:Other-Deploy:x"})
-    assert "not an execution of this stack's deploy state machine" in json.loads(desc["output"])["reason"]
+    assert "not an execution of this stack's deploy or rollback state machine" in json.loads(desc["output"])["reason"]
     # not an ARN at all, or a field it does not know: refused, naming the field
     for hostile, field in (
         ({"execution_arn": "'; rm -rf /"}, "input.execution_arn"),
@@ -130,3 +132,80 @@ def test_a_cleanup_started_by_hand_touches_nothing_that_is_not_left_over(local_a
         assert field in desc["cause"]
     assert aws.serving() == serving == {"elb": [out["green_asg"]], "tg": [out["green_asg"]]}
     assert lock_item(aws)["owner"]["S"] == other
+
+
+# --- a rollback that ended without its undo -----------------------------------------------------------------
+
+
+def _rollback_stopped_in(aws, function: str, action: str) -> tuple[str, str]:
+    """Deploy 2.0.0, start a rollback to 1.0.0 and stop it while its ``action`` (of ``function``) runs;
+    returns the green group and the stopped rollback."""
+    from tests.scenarios.test_lock_takeover import hold_first_call
+
+    deployed = aws.wait(aws.start_deploy(aws.world.request("2.0.0")))
+    assert deployed["status"] == "SUCCEEDED"
+    green = json.loads(deployed["output"])["green_asg"]
+    reached, release = hold_first_call(aws, function, action)
+    rollback = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+    assert reached.wait(30)
+    aws.client("stepfunctions").stop_execution(executionArn=rollback, error="Operator", cause="stopped by hand")
+    release.set()
+    assert aws.wait(rollback)["status"] == "ABORTED"
+    return green, rollback
+
+
+def _group(aws, name: str) -> dict:
+    (group,) = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    return group
+
+
+def test_a_rollback_stopped_with_both_groups_attached_is_undone_at_once(local_aws):
+    aws = local_aws()
+    # Given a rollback stopped once it had put 1.0.0 back beside 2.0.0, before it took 2.0.0 out
+    green, rollback = _rollback_stopped_in(aws, "Traffic", "rollback_check")
+    # Then the rule's clean-up ran the rollback's own undo: 2.0.0 serves alone again, 1.0.0 is kept aside
+    (cleanup,) = wait_for_cleanups(aws)
+    assert cleanup["status"] == "SUCCEEDED", cleanup
+    out = json.loads(cleanup["output"])
+    assert out["status"] == contract.CLEANED_UP and out["execution"] == rollback
+    assert out["report"]["failed_state"] == "CheckPrevious" and out["report"]["error"] == "ExecutionAborted"
+    assert any(u.startswith("detached web-1.0.0 from") for u in out["report"]["undone"]), out
+    assert aws.serving() == {"elb": [green], "tg": [green]}
+    previous = _group(aws, "web-1.0.0")
+    assert {p["ProcessName"] for p in previous["SuspendedProcesses"]} >= {"Launch", "Terminate", "AlarmNotification"}
+    assert {t["Key"]: t["Value"] for t in previous["Tags"]}["immutable-deploy:state"] == "kept"
+    assert not _group(aws, green)["SuspendedProcesses"]
+    assert lock_item(aws) is None
+    # and a rollback now runs as it would have
+    again = aws.wait(aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}))
+    assert again["status"] == "SUCCEEDED" and aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
+@pytest.mark.parametrize(
+    ("function", "action", "announced_by_the_cleanup"),
+    [("Lock", "release", True), ("Traffic", "settle_rollback_alarms", False)],
+    ids=["in ReleaseLock, before it was announced", "in SettlePreviousAlarms, announced"],
+)
+def test_a_rollback_stopped_after_its_switch_is_finished_not_undone(
+    local_aws, function, action, announced_by_the_cleanup
+):
+    from tests.scenarios.test_trigger_and_notifications import Subscriber
+
+    aws = local_aws()
+    subscriber = Subscriber(aws.stack.topic_arn)
+    # Given a rollback stopped after 2.0.0 was taken out
+    green, rollback = _rollback_stopped_in(aws, function, action)
+    # Then the clean-up finished it: 1.0.0 serves alone and scales on its alarms again
+    (cleanup,) = wait_for_cleanups(aws)
+    assert cleanup["status"] == "SUCCEEDED", cleanup
+    out = json.loads(cleanup["output"])
+    assert out["status"] == contract.FINISHED and out["serving_asg"] == "web-1.0.0" and out["execution"] == rollback
+    assert out["alarms"]["status"] == "SETTLED"
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+    assert not _group(aws, "web-1.0.0")["SuspendedProcesses"]
+    assert {t["Key"]: t["Value"] for t in _group(aws, green)["Tags"]}["immutable-deploy:state"] == "kept"
+    assert lock_item(aws) is None
+    # and the rollback was announced once: by itself, or by the clean-up when it was stopped before it could
+    assert subscriber.events() == ["deployed", "rolled_back_manually"]
+    (note,) = [m for m in subscriber.received if m["attributes"]["event"] == "rolled_back_manually"]
+    assert ("the clean-up finished it" in note["message"]) is announced_by_the_cleanup

@@ -1,11 +1,14 @@
-"""The clean-up after a deployment that ended without its compensation.
+"""The clean-up after a deployment or a rollback that ended without its compensation.
 
 StopExecution, the execution's timeout, the history limit, ``States.DataLimitExceeded`` and
 ``States.Runtime`` end an execution where it is: its Catch never runs, so what it created stays and
-blue may be detached or suspended. Such an execution still holds its app's lock (only its own release
-or compensation gives it back). The clean-up state machine then runs the deploy workflow's own
-compensating branch over that execution's last document (its history has it), acting for it: every
-name and tag derives from the ended execution, so each undo step finds what it created.
+blue may be detached or suspended (a rollback: the previous group attached beside the current one,
+or its alarm scaling held). Such an execution still holds its app's lock (only its own release or
+compensation gives it back). The clean-up state machine then runs, over that execution's last
+document (its history has it) and acting for it, the deploy workflow's own compensating branch, or
+the rollback's own undo (the groups that served before serve again, the previous group is set
+aside); one that had switched is finished instead. Every name and tag derives from the ended
+execution, so each step finds what it created.
 
 Two ways in, one clean-up per ended execution (the lock decides who does it):
 
@@ -38,6 +41,8 @@ from blue_green.models.request import Timing
 #: the function's environment: the deploy machine's execution ARNs start with this
 #: (``arn:<partition>:states:<region>:<account>:execution:<deploy machine>:``)
 DEPLOY_EXECUTIONS_ENV = "DEPLOY_EXECUTION_PREFIX"
+#: the function's environment: the same for the rollback machine's executions
+ROLLBACK_EXECUTIONS_ENV = "ROLLBACK_EXECUTION_PREFIX"
 #: the function's environment: the clean-up state machine's ARN
 CLEANUP_MACHINE_ENV = "CLEANUP_STATE_MACHINE_ARN"
 #: lock item field: the clean-up that claimed the lock taken over from an ended execution
@@ -58,11 +63,21 @@ class CleanupRequest(BaseModel):
 
 
 def needs_cleanup(status: str, error: str | None) -> bool:
-    """Whether an execution that ended this way may have left what it created: stopped, timed out, or
-    failed with anything but the errors its own compensation (or a refusal before the lock) ends with."""
+    """Whether an execution (a deployment or a rollback) that ended this way may have left what it
+    created or half switched: stopped, timed out, or failed with anything but the errors its own
+    compensation or undo (or a refusal before the lock) ends with."""
     if status in ("ABORTED", "TIMED_OUT"):
         return True
-    return status == "FAILED" and error not in contract.DEPLOY_ENDED_CLEAN
+    return status == "FAILED" and error not in contract.ENDED_CLEAN
+
+
+def _kind(execution_arn: str) -> str | None:
+    """``deploy`` or ``rollback``: which of this stack's state machines ran the execution (None: neither)."""
+    for kind, env in (("deploy", DEPLOY_EXECUTIONS_ENV), ("rollback", ROLLBACK_EXECUTIONS_ENV)):
+        prefix = os.environ.get(env, "")
+        if prefix and execution_arn.startswith(prefix):
+            return kind
+    return None
 
 
 def _skip(request: CleanupRequest, reason: str, status: str | None = None) -> dict[str, Any]:
@@ -78,9 +93,9 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
     failure says where and how it ended; ``names.lock_owner`` is who holds the lock for the undo
     steps), once the lock is claimed for it; or ``{"cleaning": {"skipped": <why>}}``."""
     ended_arn = request.execution_arn
-    prefix = os.environ.get(DEPLOY_EXECUTIONS_ENV, "")
-    if not prefix or not ended_arn.startswith(prefix):
-        return _skip(request, f"{ended_arn} is not an execution of this stack's deploy state machine ({prefix})")
+    kind = _kind(ended_arn)
+    if kind is None:
+        return _skip(request, f"{ended_arn} is not an execution of this stack's deploy or rollback state machine")
     ended = workflow.describe(ended_arn)
     if not needs_cleanup(ended.status, ended.error):
         return _skip(request, f"it ended {ended.status} ({ended.error or 'no error'}): nothing to clean", ended.status)
@@ -90,7 +105,8 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
         return _skip(request, "it ended before its request was validated: it created nothing", ended.status)
     assert document is not None  # pragma: no mutate (for mypy: a request was found in it)
     app = request_doc["app"]
-    switched = not document.get("failure") and last_state in phases.switched_tail()
+    tail = phases.switched_tail() if kind == "deploy" else phases.rollback_switched_tail()
+    switched = not document.get("failure") and last_state in tail
     # (one that switched may have released the lock as its last act, before it was stopped)
     refused = _claim(app, ended_arn, own, request.on_behalf_of, free_too=switched)
     if refused:
@@ -98,6 +114,7 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
     names = {**request_doc.get("names", {}), "lock_owner": request.on_behalf_of or own}
     cleaning = {
         "ended": ended_arn,
+        "kind": kind,
         "status": ended.status,
         "error": _ending(ended),
         "release_lock": request.on_behalf_of is None,
@@ -110,11 +127,17 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
             "request": {**request_doc, "names": names},
             "cleaning": {**cleaning, "switched": True, "announce": last_state in ANNOUNCED_AFTER},
         }
-    failure = document.get("failure") or {
-        "state": last_state or "unknown",
-        "error": _ending(ended),
-        "cause": ended.cause or f"the execution ended {ended.status} without running its compensation",
-    }
+    if kind == "rollback":
+        # it had put the previous group back beside the current one, or not yet: the rollback's own undo
+        # (the current groups serve again, the previous group is set aside again) runs from the start
+        failure = document.get("failure") or _stopped_in(last_state, ended)
+        return {
+            **{k: v for k, v in document.items() if k not in ("undo", "cleaning")},
+            "request": {**request_doc, "names": names},
+            "failure": failure,
+            "cleaning": cleaning,
+        }
+    failure = document.get("failure") or _stopped_in(last_state, ended)
     return {
         **{k: v for k, v in document.items() if k not in ("undo", "cleaning")},
         "request": {**request_doc, "names": names},
@@ -123,7 +146,17 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
     }
 
 
-#: the states after the switch that a deployment leaves before it is announced (NotifyDeployed)
+def _stopped_in(last_state: str | None, ended: workflow.Ended) -> dict[str, Any]:
+    """The failure record of an execution that ended without its own (where, and how)."""
+    return {
+        "state": last_state or "unknown",
+        "error": _ending(ended),
+        "cause": ended.cause or f"the execution ended {ended.status} without running its compensation",
+    }
+
+
+#: the states after the switch that a deployment or a rollback leaves before it is announced
+#: (NotifyDeployed, NotifyRolledBack)
 ANNOUNCED_AFTER = frozenset({"PruneKeptGroups", "ReleaseLock"})
 
 
