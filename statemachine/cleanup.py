@@ -27,6 +27,7 @@ from statemachine.common import (
     never_fails,
     notify_deployed,
     notify_rolled_back,
+    release_then,
     undo_rollback,
     wait_for,
 )
@@ -249,18 +250,15 @@ class CleanupDefinition(Construct):
     ) -> sfn.IChainable:
         """Release the lock when the clean-up took it itself (from the rule); one that acts for the
         execution that took it over leaves it to that execution. Then ``then``, released or not."""
-        release = invoke(
+        release = release_then(
             self,
-            release_state,
             self._lock,
-            "release",
-            None,
-            "Release the lock the clean-up took.",
+            release_state,
             purpose="cleanup",
             outcome=outcome,
+            then=then,
+            comment="Release the lock the clean-up took.",
         )
-        release.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
-        release.next(then)
         return (
             sfn.Choice(self, choice_state)
             .when(sfn.Condition.boolean_equals("$.cleaning.release_lock", True), release)

@@ -315,6 +315,25 @@ def notify_rolled_back(
     )
 
 
+def release_then(
+    scope: Construct,
+    lock: lambda_.IFunction,
+    state_name: str,
+    *,
+    purpose: str,
+    outcome: str,
+    then: sfn.IChainable,
+    comment: str = "Release the lock.",
+) -> tasks.LambdaInvoke:
+    """Release the app's lock (counting ``outcome``), then ``then``: a lock that cannot be released does
+    not change how the execution ends (the next one takes over a lock whose holder has ended); the
+    failure is kept in ``$.lock_release_error``."""
+    task = invoke(scope, state_name, lock, "release", None, comment, purpose=purpose, outcome=outcome)
+    task.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
+    task.next(then)
+    return task
+
+
 def undo_rollback(scope: Construct, fn: Functions, *, then: sfn.IChainable, failed: sfn.IChainable) -> sfn.IChainable:
     """``UndoRollback``: the groups that served before a rollback serve again, then its previous group is
     taken out and set aside again (the rollback machine's undo, and the clean-up's for a rollback that

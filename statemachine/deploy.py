@@ -20,9 +20,9 @@ from statemachine.common import (
     Compensable,
     Flow,
     Functions,
-    invoke,
     never_fails,
     notify_deployed,
+    release_then,
     validate_then_lock,
 )
 from statemachine.compensation import compensating_branch
@@ -142,9 +142,4 @@ class DeployDefinition(Construct):
     def _release(self, state_name: str, outcome: str, then: sfn.Fail) -> tasks.LambdaInvoke:
         """Release the lock, then fail as ``then`` says; a lock that cannot be released does not
         change the outcome (the next execution takes over a lock whose holder has ended)."""
-        task = invoke(
-            self, state_name, self.fn.lock, "release", None, "Release the lock.", purpose="deploy", outcome=outcome
-        )
-        task.add_catch(then, errors=["States.ALL"], result_path="$.lock_release_error")
-        task.next(then)
-        return task
+        return release_then(self, self.fn.lock, state_name, purpose="deploy", outcome=outcome, then=then)

@@ -16,9 +16,9 @@ from statemachine.common import (
     Compensable,
     Flow,
     Functions,
-    invoke,
     never_fails,
     notify_rolled_back,
+    release_then,
     undo_rollback,
     validate_then_lock,
 )
@@ -46,16 +46,6 @@ class RollbackDefinition(Construct):
             parameters={"detail.$": "States.StringToJson($.error.Cause)"},
             result_path="$.rejection",
         )
-        release_nothing = invoke(
-            self,
-            "ReleaseLockNothingToRollBack",
-            fn.lock,
-            "release",
-            None,
-            "Release the lock.",
-            purpose="rollback",
-            outcome="NOTHING_TO_ROLL_BACK",
-        )
         nothing_fail = sfn.Fail(
             self,
             contract.NOTHING_TO_ROLL_BACK,
@@ -64,36 +54,23 @@ class RollbackDefinition(Construct):
             comment="No kept group exists.",
         )
         plan.add_catch(nothing, errors=[contract.NOTHING_TO_ROLL_BACK], result_path="$.error")
-        nothing.next(release_nothing)
-        release_nothing.add_catch(nothing_fail, errors=["States.ALL"], result_path="$.lock_release_error")
-        release_nothing.next(nothing_fail)
-
-        release_failed = invoke(
-            self,
-            "ReleaseLockAfterFailure",
-            fn.lock,
-            "release",
-            None,
-            "Release the lock.",
-            purpose="rollback",
-            outcome="FAILED",
+        nothing.next(
+            release_then(
+                self,
+                fn.lock,
+                "ReleaseLockNothingToRollBack",
+                purpose="rollback",
+                outcome="NOTHING_TO_ROLL_BACK",
+                then=nothing_fail,
+            )
         )
+
         failed = sfn.Fail(
             self,
             contract.ROLLBACK_FAILED,
             error=contract.ROLLBACK_FAILED,
             cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.failure")),
             comment="The rollback was undone: the group that served before still serves.",
-        )
-        release_incomplete = invoke(
-            self,
-            "ReleaseLockAfterIncompleteUndo",
-            fn.lock,
-            "release",
-            None,
-            "Release the lock.",
-            purpose="rollback",
-            outcome="ROLLBACK_INCOMPLETE",
         )
         incomplete = sfn.Fail(
             self,
@@ -115,12 +92,20 @@ class RollbackDefinition(Construct):
             },
             result_path="$.report",
         )
-        report.next(release_incomplete)
-        release_incomplete.add_catch(incomplete, errors=["States.ALL"], result_path="$.lock_release_error")
-        release_incomplete.next(incomplete)
+        report.next(
+            release_then(
+                self,
+                fn.lock,
+                "ReleaseLockAfterIncompleteUndo",
+                purpose="rollback",
+                outcome="ROLLBACK_INCOMPLETE",
+                then=incomplete,
+            )
+        )
+        release_failed = release_then(
+            self, fn.lock, "ReleaseLockAfterFailure", purpose="rollback", outcome="FAILED", then=failed
+        )
         undo = undo_rollback(self, fn, then=release_failed, failed=report)
-        release_failed.add_catch(failed, errors=["States.ALL"], result_path="$.lock_release_error")
-        release_failed.next(failed)
 
         output = sfn.Pass(
             self,

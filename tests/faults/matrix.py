@@ -47,6 +47,9 @@ from typing import Any, Callable, Iterator
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "fault-matrix.md"
+#: the page whose summary of the matrix (between these markers) ``--write`` rewrites too
+RELIABILITY = ROOT / "docs" / "reliability.md"
+SUMMARY_START, SUMMARY_END = "<!-- fault-matrix summary: start -->", "<!-- fault-matrix summary: end -->"
 
 BLUE, BLUE_VERSION, CAPACITY = "web-1.0.0", "1.0.0", 3
 EXECUTION_ARN = re.compile(r'"execution": ?"(arn:aws:states:[^"]+)"')
@@ -651,9 +654,44 @@ def report(results: list[Result]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def summary(results: list[Result]) -> str:
+    """Per kind of fault: how many cases, how they ended, and how many left a problem (the table
+    docs/reliability.md shows)."""
+    kinds = sorted({r.case.kind for r in results})
+    lines = [
+        f"{len(results)} cases, {sum(1 for r in results if r.problems)} with a problem "
+        "(a resource left, the lock held, a load balancer short of capacity or served by two versions, "
+        "an outcome not announced once):",
+        "",
+        "| kind | cases | how they ended (a stop: the deployment after it and its clean-up) | with a problem |",
+        "|---|---|---|---|",
+    ]
+    for kind in kinds:
+        of_kind = [r for r in results if r.case.kind == kind]
+        ended = Counter(
+            "did not run" if r.outcome is None else f"{r.outcome.status} {r.outcome.error or ''}".strip()
+            for r in of_kind
+        )
+        how = ", ".join(f"{status} {n}" for status, n in sorted(ended.items()))
+        lines.append(f"| {kind} | {len(of_kind)} | {how} | {sum(1 for r in of_kind if r.problems)} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(text: str, page: Path = RELIABILITY) -> None:
+    """Replace what stands between the markers of ``page`` with ``text``."""
+    content = page.read_text()
+    head, rest = content.split(SUMMARY_START, 1)
+    _, tail = rest.split(SUMMARY_END, 1)
+    page.write_text(f"{head}{SUMMARY_START}\n{text}{SUMMARY_END}{tail}")
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.matrix", description=__doc__.split("\n")[0])
-    parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)}")
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help=f"write {DOC.relative_to(ROOT)} and the summary in {RELIABILITY.relative_to(ROOT)}",
+    )
     parser.add_argument("--kind", action="append", help="only this kind of fault (repeatable)")
     args = parser.parse_args(argv)
     results = []
@@ -665,6 +703,8 @@ def main(argv: list[str]) -> int:
     text = report(results)
     if args.write:
         DOC.write_text(text)
+        if not args.kind:  # the summary is of the whole matrix
+            write_summary(summary(results))
     print(text)
     return 1 if any(r.problems for r in results) else 0
 

@@ -82,3 +82,39 @@ def test_the_invariants_see_a_half_switched_world_a_leftover_and_a_held_lock(loc
     aws.client("autoscaling").attach_load_balancers(AutoScalingGroupName=matrix.BLUE, LoadBalancerNames=["web-elb"])
     problems = matrix.invariants(aws, outcome, Counter({arn: 1}))
     assert any(p.startswith("elb is served by") and "not exactly one group" in p for p in problems), problems
+
+
+def test_the_summary_counts_each_kind_and_its_endings(tmp_path):
+    run = matrix.faulted("deploy")
+    results = [
+        matrix.Result(matrix.Case("stopped", "a", run), matrix.Outcome("SUCCEEDED", None, [], "2.1.0"), [], 1.0),
+        matrix.Result(matrix.Case("stopped", "b", run), matrix.Outcome("SUCCEEDED", None, [], "2.1.0"), [], 1.0),
+        matrix.Result(
+            matrix.Case("access denied", "c", run),
+            matrix.Outcome("FAILED", "DeploymentRolledBack", [], "1.0.0"),
+            ["the lock is held"],
+            1.0,
+        ),
+        matrix.Result(matrix.Case("access denied", "d", run), None, ["the case failed to run"], 1.0),
+    ]
+    text = matrix.summary(results)
+    assert text.startswith("4 cases, 2 with a problem")
+    assert "| access denied | 2 | FAILED DeploymentRolledBack 1, did not run 1 | 2 |" in text
+    assert "| stopped | 2 | SUCCEEDED 2 | 0 |" in text
+    page = tmp_path / "reliability.md"
+    page.write_text(f"# R\n\nbefore\n\n{matrix.SUMMARY_START}\nold\n{matrix.SUMMARY_END}\n\nafter\n")
+    matrix.write_summary(text, page)
+    assert page.read_text() == f"# R\n\nbefore\n\n{matrix.SUMMARY_START}\n{text}{matrix.SUMMARY_END}\n\nafter\n"
+
+
+def test_the_reliability_page_summarises_the_run_the_matrix_page_shows():
+    """Both pages are written by the same `make faults` run: a page edited, or written by a partial run,
+    disagrees on the counts."""
+    import re
+
+    whole = re.search(r"\*\*(\d+) cases, (\d+) with a problem\.\*\*", matrix.DOC.read_text())
+    summarised = re.search(
+        rf"{re.escape(matrix.SUMMARY_START)}\n(\d+) cases, (\d+) with a problem", matrix.RELIABILITY.read_text()
+    )
+    assert whole and summarised and whole.groups() == summarised.groups()
+    assert whole.group(2) == "0"
