@@ -223,6 +223,11 @@ class Denial:
         )
 
 
+def _revoked(request: AuthzRequest) -> Decision:
+    statement = {"Sid": "Revoked", "Effect": "Deny", "Action": request.action, "Resource": "*"}
+    return Decision("ExplicitDeny", request, statement, f"ExplicitDeny: {request.action} was revoked")
+
+
 class IamRecorder:
     """Checks (``enforce``) or only records (``record``) every AWS call a function makes.
 
@@ -299,6 +304,7 @@ class IamRecorder:
         if policies is None:
             raise KeyError(f"no role policies for function {function!r} (known: {sorted(self.role_policies)})")
         context = self._global_context(function)
+        revoked = self._take_revocation(function, [r.action for r in call.requests])
         for r in call.requests:
             request = AuthzRequest(r.action, r.resource, {**context, **r.context}, r.why)
             key = (function, request.action, request.resource, _frozen(request.context))
@@ -307,7 +313,9 @@ class IamRecorder:
                 decision = self._decided[key] = evaluate(policies, request)
             elif decision.request.why != request.why:
                 decision = Decision(decision.result, request, decision.statement, decision.explanation)
-            call.decisions.append(self._revoked_decision(function, request) or decision)
+            if request.action == revoked:
+                revoked, decision = None, _revoked(request)
+            call.decisions.append(decision)
         self._record(call)
         if self.mode == "enforce" and call.denied:
             raise self._denied(function, service, operation, call.denied[0])
@@ -324,16 +332,15 @@ class IamRecorder:
             self._revoked.append([function, action, calls])
         self.expect_denials(function=function, action=action)
 
-    def _revoked_decision(self, function: str, request: AuthzRequest) -> Decision | None:
+    def _take_revocation(self, function: str, actions: list[str]) -> str | None:
+        """The action of one of ``actions`` revoked for ``function``, used up by this call (one call
+        however many of its requests name the action), or None."""
         with self._lock:
             for revoked in self._revoked:
-                if revoked[0] == function and revoked[1] == request.action and revoked[2] > 0:
+                if revoked[0] == function and revoked[1] in actions and revoked[2] > 0:
                     revoked[2] -= 1
-                    break
-            else:
-                return None
-        statement = {"Sid": "Revoked", "Effect": "Deny", "Action": request.action, "Resource": "*"}
-        return Decision("ExplicitDeny", request, statement, f"ExplicitDeny: {request.action} was revoked")
+                    return str(revoked[1])
+        return None
 
     def _global_context(self, function: str) -> dict[str, Any]:
         """Global condition keys every request of a role session carries (IAM User Guide,

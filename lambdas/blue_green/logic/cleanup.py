@@ -127,16 +127,8 @@ def adopt(request: CleanupRequest, own: str) -> dict[str, Any]:
             "request": {**request_doc, "names": names},
             "cleaning": {**cleaning, "switched": True, "announce": last_state in ANNOUNCED_AFTER},
         }
-    if kind == "rollback":
-        # it had put the previous group back beside the current one, or not yet: the rollback's own undo
-        # (the current groups serve again, the previous group is set aside again) runs from the start
-        failure = document.get("failure") or _stopped_in(last_state, ended)
-        return {
-            **{k: v for k, v in document.items() if k not in ("undo", "cleaning")},
-            "request": {**request_doc, "names": names},
-            "failure": failure,
-            "cleaning": cleaning,
-        }
+    # not switched: the deployment's compensation, or the rollback's own undo (the groups that served before
+    # serve again, the previous group is set aside again), runs from its start over what it left
     failure = document.get("failure") or _stopped_in(last_state, ended)
     return {
         **{k: v for k, v in document.items() if k not in ("undo", "cleaning")},
