@@ -54,8 +54,9 @@ integration: $(STAMP)
 scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios tests/faults
 
-## faults: the whole fault matrix (every mutating call's response lost, every describe throttled, a stop in
-## every step, spot interruptions), checked against its invariants; rewrites docs/fault-matrix.md
+## faults: the whole fault matrix (every mutating call's response lost, every describe throttled, every IAM
+## action denied, a stop in every step of a deployment and of a rollback, spot interruptions), checked against
+## its invariants; rewrites docs/fault-matrix.md and the summary in docs/reliability.md (about 5.5 min)
 faults: $(STAMP)
 	@$(PY) -m tests.faults.matrix --write
 
