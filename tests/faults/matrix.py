@@ -21,7 +21,7 @@ Kinds of fault (:func:`cases`):
   ``AccessDenied`` naming the action and ends back on blue, or, after the switch, ends on green and says
   so (a lock that could not be released is then taken over by the next deployment);
 - ``stopped``: the deployment is stopped (StopExecution) while each of its Tasks runs, and while it waits
-  in each Wait state it enters; a rollback is stopped while each of its Tasks runs; then the next
+  in each Wait state it enters; so is a rollback; then the next
   deployment runs (the clean-up after the stopped one runs first, from the rule);
 - ``lambda timeout``: each Task of a deployment does its work, then Lambda reports it timed out
   (``Sandbox.Timedout``), so the state machine sees a failure after the side effect;
@@ -371,17 +371,25 @@ def rollback_stopped_in(function: str, action: str, switched: bool) -> Callable[
     def run(aws: Any) -> Outcome:
         _deploy(aws)
         with _held(aws, function, action) as (reached, _):
-            stopped = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+            stopped = _start_rollback(aws)
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], "2.0.0", problems=[f"{action} was never called"])
             _stop(aws, stopped)
-        if switched:
-            after = Outcome("ABORTED", None, [stopped], BLUE_VERSION)
-        else:
-            after = Outcome("ABORTED", None, [stopped], "2.0.0", announced=(0,))
-        return _after_the_stop(aws, stopped, after)
+        return _after_the_stop(aws, stopped, _stopped_rollback(stopped, switched))
 
     return run
+
+
+def _start_rollback(aws: Any) -> str:
+    return str(aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}}))
+
+
+def _stopped_rollback(stopped: str, switched: bool) -> Outcome:
+    """What a stopped rollback's clean-up leaves: as if it had finished (1.0.0 serves, announced once),
+    or as if it had never run (2.0.0 serves, announced by nobody, as a failed rollback)."""
+    if switched:
+        return Outcome("ABORTED", None, [stopped], BLUE_VERSION)
+    return Outcome("ABORTED", None, [stopped], "2.0.0", announced=(0,))
 
 
 def _stopped_deploy(stopped: str, switched: bool) -> Outcome:
@@ -408,32 +416,44 @@ def _after_the_stop(aws: Any, stopped: str, after: Outcome) -> Outcome:
     )
 
 
-def stopped_waiting_in(wait_state: str, switched: bool) -> Callable[[Any], Outcome]:
-    """The deployment is stopped while it waits in the Wait state ``wait_state``."""
+@contextmanager
+def _held_waiting(wait_state: str) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """While inside: the first execution to wait in the Wait state ``wait_state`` waits there (``reached``
+    is set) until ``release`` is set (by the case, or on the way out)."""
+    from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+
+    reached, release = threading.Event(), threading.Event()
+    original = WaitFunction._wait_interval
+
+    def waiting(self: Any, env: Any, wait_seconds: int) -> None:
+        name = env.states.context_object.context_object_data.get("State", {}).get("Name")
+        if name == wait_state and not reached.is_set():
+            reached.set()
+            release.wait(60)
+        original(self, env=env, wait_seconds=wait_seconds)
+
+    WaitFunction._wait_interval = waiting
+    try:
+        yield reached, release
+    finally:
+        release.set()
+        WaitFunction._wait_interval = original
+
+
+def stopped_waiting_in(wait_state: str, switched: bool, rollback: bool = False) -> Callable[[Any], Outcome]:
+    """The deployment (or, with ``rollback``, a rollback after 2.0.0 was deployed) is stopped while it
+    waits in the Wait state ``wait_state``."""
 
     def run(aws: Any) -> Outcome:
-        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
-
-        reached, release = threading.Event(), threading.Event()
-        original = WaitFunction._wait_interval
-
-        def waiting(self: Any, env: Any, wait_seconds: int) -> None:
-            name = env.states.context_object.context_object_data.get("State", {}).get("Name")
-            if name == wait_state and not reached.is_set():
-                reached.set()
-                release.wait(60)
-            original(self, env=env, wait_seconds=wait_seconds)
-
-        WaitFunction._wait_interval = waiting
-        try:
-            stopped = aws.start_deploy(aws.world.request("2.0.0"))
+        if rollback:
+            _deploy(aws)
+        with _held_waiting(wait_state) as (reached, _):
+            stopped = _start_rollback(aws) if rollback else aws.start_deploy(aws.world.request("2.0.0"))
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
             _stop(aws, stopped)
-        finally:
-            release.set()
-            WaitFunction._wait_interval = original
-        return _after_the_stop(aws, stopped, _stopped_deploy(stopped, switched))
+        after = _stopped_rollback(stopped, switched) if rollback else _stopped_deploy(stopped, switched)
+        return _after_the_stop(aws, stopped, after)
 
     return run
 
@@ -497,12 +517,16 @@ def _operations(where: str) -> list[str]:
         return sorted({c.operation for c in aws.iam.calls})
 
 
-def _waits_entered() -> list[str]:
-    """The Wait states a deployment enters (a reference run, without faults), in the order first entered."""
+def _waits_entered(rollback: bool = False) -> list[str]:
+    """The Wait states a deployment (or a rollback after it) enters in a reference run without faults, in
+    the order first entered."""
     from immutable_deploy.localaws.harness import LocalAws
 
     with LocalAws() as aws:
         arn, _ = _deploy(aws)
+        if rollback:
+            arn = _start_rollback(aws)
+            aws.wait(arn)
         entered = [e["stateEnteredEventDetails"]["name"] for e in aws.history(arn) if e["type"] == "WaitStateEntered"]
         return list(dict.fromkeys(entered))
 
@@ -603,6 +627,10 @@ def _stop_cases() -> list[Case]:
         switched = task.state in phases.rollback_switched_tail()
         run = rollback_stopped_in(task.function.title(), task.action, switched)
         out.append(Case("stopped", f"rollback stopped in {task.state}", run))
+    for wait in _waits_entered(rollback=True):
+        switched = wait in phases.rollback_switched_tail()
+        run = stopped_waiting_in(wait, switched, rollback=True)
+        out.append(Case("stopped", f"rollback stopped waiting in {wait}", run))
     return out
 
 
