@@ -19,8 +19,9 @@ from __future__ import annotations
 from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
-from blue_green import contract
+from blue_green import contract, phases
 from statemachine.common import (
+    Flow,
     Functions,
     error_message_fail,
     invoke,
@@ -29,7 +30,6 @@ from statemachine.common import (
     notify_rolled_back,
     release_then,
     undo_rollback,
-    wait_for,
 )
 from statemachine.compensation import compensating_branch
 
@@ -83,7 +83,7 @@ class CleanupDefinition(Construct):
             cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
             comment="Something could not be undone: the Cause lists every resource left behind.",
         )
-        self._lock, self._traffic = fn.lock, fn.traffic
+        self._fn, self._lock = fn, fn.lock
         done = self._release_if_own("ReleaseLock", "Release the lock?", contract.CLEANED_UP, cleaned)
         branch = compensating_branch(
             self,
@@ -215,35 +215,18 @@ class CleanupDefinition(Construct):
             .when(sfn.Condition.boolean_equals("$.cleaning.announce", True), announce)
             .otherwise(output)
         )
+        release = f"Release the lock ({what})?"
         finish = self._release_if_own(
             "ReleaseLockSwitched" if what == "switched" else "ReleaseLockRollbackSwitched",
-            f"Release the lock ({what})?",
+            release,
             contract.FINISHED,
             to_announce,
         )
         whose = "Green's" if group == "Green" else f"{group} group's"
-        settle = invoke(
-            self,
-            f"Settle{group}Alarms",
-            self._traffic,
-            action,
-            "$.alarms",
-            f"Resume {whose.lower()} alarm scaling (or wait).",
-        )
-        check = invoke(
-            self, f"Check{group}Alarms", self._traffic, action, "$.alarms", f"{whose} alarms evaluated with traffic?"
-        )
-        wait = wait_for(self, f"WaitFor{group}Alarms", "$.alarms.poll.wait_seconds", "Its alarms are evaluated.")
-        settled = (
-            sfn.Choice(self, f"{whose} alarms settled?")
-            .when(sfn.Condition.string_equals("$.alarms.status", "SETTLED"), finish)
-            .otherwise(wait)
-        )
-        for task in (settle, check):
-            task.add_catch(finish, errors=["States.ALL"], result_path="$.alarms")
-            task.next(settled)
-        wait.next(check)
-        return settle
+        # the settle steps the deploy and rollback workflows declare (blue_green/phases.py), ending in the release
+        flow = Flow(self, self._fn, (phases.Phase("settle", phases.settle_alarm_steps(action, group, release, whose)),))
+        flow.wire(lambda task: task, external={release: finish})
+        return flow.start
 
     def _release_if_own(
         self, release_state: str, choice_state: str, outcome: str, then: sfn.IChainable

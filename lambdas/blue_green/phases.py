@@ -191,13 +191,14 @@ def _cleanup_first(purpose: str, then: str) -> tuple[Step, ...]:
 # --- after the switch, without the lock: alarm-driven scaling resumes once evaluated with traffic ------
 
 
-def _settle_alarms(action: str, group: str, then: str, whose: str) -> tuple[Step, ...]:
+def settle_alarm_steps(action: str, group: str, then: str, whose: str) -> tuple[Step, ...]:
     """The serving group's AlarmNotification stays suspended from its creation (or the rollback's
     attach) until none of its alarms is in ALARM, or the longest was evaluated on datapoints since the
     switch alone (at most healthy_timeout_seconds): an alarm that went off while the group idled would
     otherwise shrink it within the minute it takes the traffic. Runs after the lock's release (a rollback
     need not wait for it) and never fails the execution: it resumes only what this execution's record
-    on the group still holds."""
+    on the group still holds. The clean-up machine runs the same steps for an execution that ended after
+    its switch."""
     catch = (then, "$.alarms")
     return (
         Task(
@@ -531,7 +532,7 @@ DEPLOY: tuple[Phase, ...] = (
             ),
         ),
     ),
-    Phase("settle", steps=_settle_alarms("settle_alarms", "Green", "Which launch settings?", "Green's")),
+    Phase("settle", steps=settle_alarm_steps("settle_alarms", "Green", "Which launch settings?", "Green's")),
     Phase(
         "done",
         steps=(),
@@ -644,7 +645,9 @@ ROLLBACK: tuple[Phase, ...] = (
             ),
         ),
     ),
-    Phase("settle", steps=_settle_alarms("settle_rollback_alarms", "Previous", "RollbackOutput", "Previous group's")),
+    Phase(
+        "settle", steps=settle_alarm_steps("settle_rollback_alarms", "Previous", "RollbackOutput", "Previous group's")
+    ),
     Phase("done", steps=(), built=("NotifyRolledBack", "RollbackOutput", "RolledBack")),
 )
 

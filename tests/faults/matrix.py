@@ -543,20 +543,26 @@ def _mutating_requests(run: Callable[[Any], Any]) -> list[tuple[str, str]]:
         return list(dict.fromkeys((c.function, c.decisions[0].request.action) for c in calls))
 
 
-def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
-    """The deploy workflow's Tasks, one per handler action, but for those a plain deployment does not
-    run (the takeover's clean-up, the relaunch after an interruption, an unchanged release) and ``skip``."""
+def _tasks(workflow: tuple[Any, ...], skip: tuple[str, ...]) -> list[Any]:
+    """A workflow's Tasks, one per handler action, but for those a plain run does not reach (the
+    takeover's clean-up, the relaunch after an interruption, an unchanged release) and ``skip``."""
     from blue_green import phases
 
     never = ("ReleaseUnchanged", "StartCleanup", "CheckCleanup", "RelaunchStaging", *skip)
     seen: set[tuple[str, str]] = set()
     out = []
-    for task in phases.tasks(phases.DEPLOY):
+    for task in phases.tasks(workflow):
         if (task.function, task.action) in seen or task.state in never:
             continue
         seen.add((task.function, task.action))
         out.append(task)
     return out
+
+
+def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
+    from blue_green import phases
+
+    return _tasks(phases.DEPLOY, skip)
 
 
 def cases(kinds: set[str] | None = None) -> list[Case]:
@@ -599,7 +605,7 @@ def _call_cases(want: Callable[[str], bool]) -> list[Case]:
 
 
 def _stop_cases() -> list[Case]:
-    """A stop in every Task of a deployment, and in every Wait state it enters."""
+    """A stop in every Task of a deployment and of a rollback, and in every Wait state each enters."""
     from blue_green import phases
 
     out = []
@@ -619,11 +625,7 @@ def _stop_cases() -> list[Case]:
     for wait in _waits_entered():
         switched = wait in phases.switched_tail()
         out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
-    seen: set[tuple[str, str]] = set()
-    for task in phases.tasks(phases.ROLLBACK):
-        if (task.function, task.action) in seen or task.state in ("StartCleanup", "CheckCleanup"):
-            continue
-        seen.add((task.function, task.action))
+    for task in _tasks(phases.ROLLBACK, skip=()):
         switched = task.state in phases.rollback_switched_tail()
         run = rollback_stopped_in(task.function.title(), task.action, switched)
         out.append(Case("stopped", f"rollback stopped in {task.state}", run))
