@@ -99,12 +99,10 @@ def provision(
     in-process and seeds the sample world. With ``iam`` ("record" or "enforce"), every AWS call a
     function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
     by ``cleanup``."""
-    from blue_green import aws as bg_aws
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
 
-    bg_aws.reset_clients()
     cleanup.callback(gaps.install())
     gaps.mute_status_events(False)
     cleanup.callback(speedups.install())
@@ -236,9 +234,6 @@ class LocalAws:
     def __exit__(self, *exc: Any) -> None:
         self.stop_running_executions()
         self._stack.close()
-        from blue_green import aws as bg_aws
-
-        bg_aws.reset_clients()
 
     def stop_running_executions(self, timeout: float = 5) -> list[str]:
         """Stop every execution still running (one waiting for an approval, one a test left behind) and

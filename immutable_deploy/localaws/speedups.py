@@ -23,7 +23,12 @@ region, service and endpoint** instead of creating one for every Task (:func:`re
 
 **A JSONPath is parsed once per process** (:func:`install`): moto's interpreter parses each path with
 jsonpath-ng (a PLY grammar) at every evaluation, a twentieth of a scenario's time; the parsed
-expressions are kept by their text (finding and updating never change them).
+expressions are kept by their text (finding and updating never change them). Like every cache
+:func:`install` puts in, it outlives the local AWS that installed it (:func:`_kept`): each test's
+local AWS installs them again, and used to start them empty.
+
+**moto's table of a service's error shapes is built once** (:func:`_one_error_lookup`): moto makes a new
+lookup, and builds the table from the whole service model again, for every error it answers.
 
 **The interpreter copies state data as JSON** (:func:`json_copy`): moto deep-copies a state's input
 for every path it reads; the data is JSON (dicts, lists, strings, numbers, booleans, null), which a
@@ -170,7 +175,7 @@ def install() -> Callable[[], None]:
     """Route moto's parser, its JSONPaths, its copies of state data and its dispatch through the
     caches; returns the function that undoes it."""
     from botocore import auth
-    from moto.core import responses, serialize
+    from moto.core import errors, responses, serialize
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
@@ -182,14 +187,40 @@ def install() -> Callable[[], None]:
     patches = Patches()
     patches.set(AmazonStateLanguageParser, "parse", staticmethod(parse))
     # an lru_cache wrapper of moto's listing
-    patches.set(responses, "method_names_from_class", _method_names(responses.method_names_from_class))
+    patches.set(responses, "method_names_from_class", _kept(_method_names, responses.method_names_from_class))
     for module in _interpreter_modules():
         patches.set(module, "copy", _JsonCopyModule)
     for module in (json_path, result_path):
-        patches.set(module, "parse", functools.lru_cache(maxsize=1024)(module.parse))
-    patches.set(serialize.ResponseSerializer, "get_value", _picked_value(serialize.ResponseSerializer.get_value))
+        patches.set(module, "parse", _kept(_parsed_paths, module.parse))
+    patches.set(serialize.ResponseSerializer, "get_value", _kept(_picked_value, serialize.ResponseSerializer.get_value))
+    patches.set(errors, "ErrorLookupFactory", _kept(_one_error_lookup, errors.ErrorLookupFactory))
     patches.set(auth.SigV4Auth, "add_auth", _unsigned)
     return patches.restore
+
+
+#: the wrappers :func:`install` made, by (maker, original): the next install (each test's local AWS makes
+#: one) finds its caches warm instead of filling new ones (a tenth of a deployment's time)
+_WRAPPERS: dict[tuple[Callable[..., Any], Any], Any] = {}
+
+
+def _kept(make: Callable[[Any], Any], original: Any) -> Any:
+    """``make(original)``, made once per process: what it caches depends only on the original."""
+    with _lock:
+        if (make, original) not in _WRAPPERS:
+            _WRAPPERS[make, original] = make(original)
+        return _WRAPPERS[make, original]
+
+
+def _parsed_paths(original: Callable[[str], Any]) -> Callable[[str], Any]:
+    """jsonpath-ng's ``parse`` kept by the path's text (finding and updating never change a parsed path)."""
+    return functools.lru_cache(maxsize=1024)(original)
+
+
+def _one_error_lookup(factory: type) -> Callable[[], Any]:
+    """moto makes a new ``ErrorLookupFactory`` for every error it answers, so its per-service table of
+    error shapes (built from the whole service model) is built again each time: one factory keeps it."""
+    one = factory()
+    return lambda: one
 
 
 def _unsigned(self: Any, request: Any) -> None:

@@ -54,14 +54,28 @@ _DENIED = re.compile(
 _borrowed: dict[str, Any] = {}
 
 
+#: what a client is made from besides its service: the environment boto3 reads, and the attempts
+CLIENT_ENVIRONMENT = (
+    "IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+)
+
+
 def client(service: str) -> Any:
+    """The client of ``service``: the caller's (:func:`using`), or one per process and environment (a
+    Lambda container's environment does not change, so it makes each client once)."""
     factory = _borrowed.get("client")
-    return factory(service) if factory is not None else _own_client(service)
+    if factory is not None:
+        return factory(service)
+    return _own_client(service, tuple(os.environ.get(name) for name in CLIENT_ENVIRONMENT))
 
 
 @functools.lru_cache(maxsize=None)
-def _own_client(service: str) -> Any:
-    attempts = int(os.environ.get("IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS", "5"))
+def _own_client(service: str, environment: tuple[str | None, ...]) -> Any:
+    attempts = int(environment[0] or "5")
     return boto3.client(service, config=Config(retries={"mode": "standard", "total_max_attempts": attempts}))
 
 

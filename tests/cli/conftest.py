@@ -8,10 +8,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-import boto3
 import pytest
 
 from immutable_deploy.cli import follow, main
+from immutable_deploy.localaws.speedups import client as shared_client
 
 
 @pytest.fixture(autouse=True)
@@ -62,12 +62,12 @@ def aws(local_aws):
 
 def executions(aws, machine: str = "deploy") -> list[dict]:
     arn = aws.stack.deploy_arn if machine == "deploy" else aws.stack.rollback_arn
-    return boto3.client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
+    return shared_client("stepfunctions").list_executions(stateMachineArn=arn)["executions"]
 
 
 def table_item(aws, pk: str) -> dict | None:
     return (
-        boto3.client("dynamodb")
+        shared_client("dynamodb")
         .get_item(TableName=aws.stack.table_name, Key={"pk": {"S": pk}}, ConsistentRead=True)
         .get("Item")
     )

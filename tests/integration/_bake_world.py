@@ -8,9 +8,8 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
-import boto3
-
 from blue_green import aws
+from immutable_deploy.localaws.speedups import client as shared_client
 from tests.unit._bake_documents import World
 from tests.unit._clock import Clock
 
@@ -32,7 +31,7 @@ def create_image_tagging_snapshots(original: Callable) -> Callable:
 
 def build_world(clock: Clock) -> World:
     """What exists before the deployment (in the moto the caller runs)."""
-    ec2 = boto3.client("ec2")
+    ec2 = shared_client("ec2")
     ami = ec2.register_image(
         Name="base-image",
         RootDeviceName="/dev/xvda",
@@ -46,8 +45,8 @@ def build_world(clock: Clock) -> World:
         for n, az in ((1, "a"), (2, "b"))
     ]
     sg = ec2.create_security_group(GroupName="app", Description="app", VpcId=vpc)["GroupId"]
-    boto3.client("iam").create_instance_profile(InstanceProfileName="shop-staging")
-    return World(ec2=ec2, ssm=boto3.client("ssm"), ami=ami, subnets=subnets, sg=sg, clock=clock)
+    shared_client("iam").create_instance_profile(InstanceProfileName="shop-staging")
+    return World(ec2=ec2, ssm=shared_client("ssm"), ami=ami, subnets=subnets, sg=sg, clock=clock)
 
 
 def refuse_run_instances(

@@ -5,15 +5,14 @@ tests/unit/_fleet_documents.py."""
 
 from __future__ import annotations
 
-import boto3
-
 from blue_green import naming
 from blue_green.logic import discovery
+from immutable_deploy.localaws.speedups import client as shared_client
 from tests.unit._fleet_documents import APP, BLUE, BLUE_VERSION, ELB_NAME, World
 
 
 def build_world(blue: bool = True) -> World:
-    ec2 = boto3.client("ec2")
+    ec2 = shared_client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"us-east-1{az}")["Subnet"][
@@ -25,12 +24,12 @@ def build_world(blue: bool = True) -> World:
     image = ec2.register_image(Name="web-base", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
     green_image = ec2.register_image(Name="web-green", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
 
-    boto3.client("elb").create_load_balancer(
+    shared_client("elb").create_load_balancer(
         LoadBalancerName=ELB_NAME,
         Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 8080}],
         AvailabilityZones=["us-east-1a", "us-east-1b"],
     )
-    elbv2 = boto3.client("elbv2")
+    elbv2 = shared_client("elbv2")
     alb = elbv2.create_load_balancer(Name="web-alb", Subnets=subnets, SecurityGroups=[sg])["LoadBalancers"][0]
     tg = elbv2.create_target_group(Name="web-tg", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="instance")[
         "TargetGroups"
@@ -58,7 +57,7 @@ def make_group(
     retired_at: str | None = None,
     app: str = APP,
 ) -> None:
-    ec2 = boto3.client("ec2")
+    ec2 = shared_client("ec2")
     ec2.create_launch_template(
         LaunchTemplateName=f"{name}-lt", LaunchTemplateData={"ImageId": world.base_image, "InstanceType": "t3.micro"}
     )
@@ -67,7 +66,7 @@ def make_group(
         tags[discovery.TAG_STATE] = state
     if retired_at:
         tags[discovery.TAG_RETIRED_AT] = retired_at
-    boto3.client("autoscaling").create_auto_scaling_group(
+    shared_client("autoscaling").create_auto_scaling_group(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateName": f"{name}-lt", "Version": "1"},
         MinSize=1,
@@ -84,7 +83,7 @@ def make_group(
 
 
 def add_policies_and_alarms(group: str) -> dict[str, str]:
-    asg = boto3.client("autoscaling")
+    asg = shared_client("autoscaling")
     asg.put_scaling_policy(
         AutoScalingGroupName=group,
         PolicyName="scale-out",
@@ -118,7 +117,7 @@ def add_policies_and_alarms(group: str) -> dict[str, str]:
     arns = {
         p["PolicyName"]: p["PolicyARN"] for p in asg.describe_policies(AutoScalingGroupName=group)["ScalingPolicies"]
     }
-    cw = boto3.client("cloudwatch")
+    cw = shared_client("cloudwatch")
     dims = [{"Name": "AutoScalingGroupName", "Value": group}]
     common = dict(Namespace="AWS/EC2", Statistic="Average", Period=60, EvaluationPeriods=2, Threshold=70.0)
     cw.put_metric_alarm(
@@ -164,7 +163,7 @@ def add_policies_and_alarms(group: str) -> dict[str, str]:
 
 
 def group(name: str) -> dict | None:
-    found = boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
+    found = shared_client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"]
     return found[0] if found else None
 
 
@@ -178,12 +177,12 @@ def suspended_of(name: str) -> set[str]:
 
 
 def elb_instances() -> set[str]:
-    states = boto3.client("elb").describe_instance_health(LoadBalancerName=ELB_NAME)["InstanceStates"]
+    states = shared_client("elb").describe_instance_health(LoadBalancerName=ELB_NAME)["InstanceStates"]
     return {s["InstanceId"] for s in states}
 
 
 def tg_instances(tg: str) -> set[str]:
-    desc = boto3.client("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
+    desc = shared_client("elbv2").describe_target_health(TargetGroupArn=tg)["TargetHealthDescriptions"]
     return {d["Target"]["Id"] for d in desc if d["TargetHealth"]["State"] != "unused"}
 
 

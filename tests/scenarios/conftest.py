@@ -8,12 +8,12 @@ import json
 import re
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.harness import LocalAws
+from immutable_deploy.localaws.speedups import client as shared_client
 
 
 @pytest.fixture
@@ -80,7 +80,7 @@ def leftovers(execution_arn: str) -> Leftovers:
     short = naming.short_id(execution_arn)
     named = re.compile(rf"(?<![0-9a-f]){short}(?![0-9a-f])")  # green's name, and names made from it
     tag = [{"Name": f"tag:{naming.TAG_EXECUTION}", "Values": [execution_arn]}]
-    ec2, asg, cloudwatch = boto3.client("ec2"), boto3.client("autoscaling"), boto3.client("cloudwatch")
+    ec2, asg, cloudwatch = shared_client("ec2"), shared_client("autoscaling"), shared_client("cloudwatch")
 
     def ours(tags: list[dict] | None) -> bool:
         return any(t["Key"] == naming.TAG_EXECUTION and t["Value"] == execution_arn for t in tags or [])
@@ -145,7 +145,7 @@ def leftovers(execution_arn: str) -> Leftovers:
         if s["State"] in ("open", "active", "disabled")
     ]
     table_items = []
-    dynamodb = boto3.client("dynamodb")
+    dynamodb = shared_client("dynamodb")
     for table in dynamodb.list_tables()["TableNames"]:
         for item in pages(dynamodb, "scan", "Items", TableName=table):
             if any(item.get(field, {}).get("S") == execution_arn for field in ("owner", "execution")):
@@ -181,7 +181,7 @@ def nothing_left(execution_arn: str) -> bool:
 
 
 def lock_item(aws: LocalAws, app: str = "web") -> dict | None:
-    item = boto3.client("dynamodb").get_item(TableName=aws.stack.table_name, Key={"pk": {"S": f"LOCK#{app}"}})
+    item = shared_client("dynamodb").get_item(TableName=aws.stack.table_name, Key={"pk": {"S": f"LOCK#{app}"}})
     return item.get("Item")
 
 
