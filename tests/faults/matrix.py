@@ -715,12 +715,27 @@ def write_summary(text: str, page: Path = RELIABILITY) -> None:
     page.write_text(f"{head}{SUMMARY_START}\n{text}{SUMMARY_END}{tail}")
 
 
+def write_pages(results: list[Result]) -> None:
+    """docs/fault-matrix.md from a run of the whole matrix, and its summary in docs/reliability.md."""
+    DOC.write_text(report(results))
+    write_summary(summary(results))
+
+
+_ROW = re.compile(r"^\| (?P<kind>[^|]+) \| (?P<target>[^|]+) \| [^|]* \| .* \|$")
+
+
+def listed_cases(page: Path = DOC) -> list[tuple[str, str]]:
+    """The cases (kind, target) docs/fault-matrix.md lists, in its order."""
+    rows = [_ROW.match(line) for line in page.read_text().splitlines()]
+    return [(m["kind"], m["target"]) for m in rows if m and m["kind"] not in ("kind", "---")]
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.matrix", description=__doc__.split("\n")[0])
     parser.add_argument(
         "--write",
         action="store_true",
-        help=f"write {DOC.relative_to(ROOT)} and the summary in {RELIABILITY.relative_to(ROOT)}",
+        help=f"write {DOC.relative_to(ROOT)} and the summary in {RELIABILITY.relative_to(ROOT)} (a run of every kind)",
     )
     parser.add_argument("--kind", action="append", help="only this kind of fault (repeatable)")
     args = parser.parse_args(argv)
@@ -731,10 +746,8 @@ def main(argv: list[str]) -> int:
         mark = "ok " if not result.problems else "BAD"
         print(f"{mark} {result.seconds:5.1f} s  {case.kind}: {case.target}", file=sys.stderr, flush=True)
     text = report(results)
-    if args.write:
-        DOC.write_text(text)
-        if not args.kind:  # the summary is of the whole matrix
-            write_summary(summary(results))
+    if args.write and not args.kind:  # the pages are of the whole matrix
+        write_pages(results)
     print(text)
     return 1 if any(r.problems for r in results) else 0
 

@@ -1,0 +1,119 @@
+"""The whole fault matrix as tests: ``pytest tests/faults --fault-matrix=run`` (or ``write``, or ``check``)
+collects one test per case of :func:`tests.faults.matrix.cases` (``test_every_case.py``), in pytest-xdist
+workers like the rest of the suite. ``make faults`` writes the pages from the run; CI checks them
+(``.ci/run``). Without the option those tests are not collected: ``make test`` runs the sample in
+``test_fault_matrix.py``.
+
+- ``run``: run every case; a case with a problem fails its test.
+- ``write``: the same, then write docs/fault-matrix.md and the summary in docs/reliability.md.
+- ``check``: the same, then fail the run when the cases are not those docs/fault-matrix.md lists (a
+  case added or gone without the page written again).
+
+Each worker appends its results to ``.build/fault-matrix/<worker>.jsonl``; the process that ran the
+session (the controller under xdist) reads them back, in the matrix's order, when the session ends.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.faults import matrix
+
+RESULTS = matrix.ROOT / ".build" / "fault-matrix"
+MODES = ("run", "write", "check")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--fault-matrix",
+        choices=MODES,
+        default=None,
+        help="collect every case of the fault matrix; write: then write its pages; check: then check them",
+    )
+
+
+def _mode(config: pytest.Config) -> str | None:
+    return config.getoption("--fault-matrix", default=None)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    if collection_path.name == "test_every_case.py" and _mode(config) is None:
+        return True
+    return None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if _mode(config) is not None and not hasattr(config, "workerinput"):  # the controller, or the only process
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        for old in RESULTS.glob("*.jsonl"):
+            old.unlink()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "matrix_case" in metafunc.fixturenames:
+        cases = list(enumerate(matrix.cases()))
+        metafunc.parametrize("matrix_case", cases, ids=[f"{c.kind}: {c.target}" for _, c in cases])
+
+
+@pytest.fixture
+def record_result(request: pytest.FixtureRequest) -> Any:
+    """``record(index, result)``: keep a case's result for the pages."""
+    worker = getattr(request.config, "workerinput", {}).get("workerid", "main")
+
+    def record(index: int, result: matrix.Result) -> None:
+        line = {
+            "index": index,
+            "kind": result.case.kind,
+            "target": result.case.target,
+            "status": None if result.outcome is None else result.outcome.status,
+            "error": None if result.outcome is None else result.outcome.error,
+            "problems": result.problems,
+            "seconds": result.seconds,
+        }
+        with (RESULTS / f"{worker}.jsonl").open("a") as out:
+            out.write(json.dumps(line) + "\n")
+
+    return record
+
+
+def read_results() -> list[matrix.Result]:
+    """Every case's result the workers kept, in the matrix's order."""
+    lines = [json.loads(line) for path in sorted(RESULTS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    results = []
+    for line in sorted(lines, key=lambda line: line["index"]):
+        outcome = None if line["status"] is None else matrix.Outcome(line["status"], line["error"], [], "")
+        case = matrix.Case(line["kind"], line["target"], matrix.faulted("deploy"))
+        results.append(matrix.Result(case, outcome, line["problems"], line["seconds"]))
+    return results
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    mode = _mode(session.config)
+    if mode is None or hasattr(session.config, "workerinput") or session.config.option.collectonly:
+        return
+    ran = read_results()
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    say = reporter.write_line if reporter else print
+    cases = [(r.case.kind, r.case.target) for r in ran]
+    if mode == "write":
+        whole = [(c.kind, c.target) for c in matrix.cases()]
+        if exitstatus != 0 or cases != whole:
+            say(f"fault matrix: {len(cases)} of {len(whole)} cases passed, the pages are not written", red=True)
+            return
+        matrix.write_pages(ran)
+        say(f"fault matrix: {len(ran)} cases, 0 with a problem: docs/{matrix.DOC.name} and the summary written")
+    if mode == "check":
+        listed = matrix.listed_cases()
+        if cases != listed:
+            added = [f"{k}: {t}" for k, t in cases if (k, t) not in listed]
+            gone = [f"{k}: {t}" for k, t in listed if (k, t) not in cases]
+            say(
+                f"fault matrix: the cases run are not those docs/{matrix.DOC.name} lists (`make faults` writes "
+                f"it): {len(added)} not listed {added[:5]}, {len(gone)} not run {gone[:5]}",
+                red=True,
+            )
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
