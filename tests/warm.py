@@ -1,6 +1,7 @@
 """What `make test` synthesizes beside the linters: every form of the stack the suite reads, into the
 synth cache (immutable_deploy/localaws/synth.py), in this one process (the CDK's node runtime warms up
-once: 12 s of CPU for the first synth, 2 s for each after it), so that no test process starts one.
+once: 12 s of CPU for the first synth, 2 s for each after it), so that no test process starts one; and
+the fault matrix's reference runs (10 s of CPU), which every worker that collects the matrix reads.
 A form a test synthesizes that is not listed here is still synthesized by that test, and kept.
 
 ``python -m tests.warm app`` runs ``python app.py`` as the CDK CLI runs it (tests/infra/test_synth.py's
@@ -16,6 +17,7 @@ import time
 from typing import Callable
 
 from immutable_deploy.localaws.synth import cached_app_run, cached_assembly, cached_template, synthesize
+from tests.faults import matrix
 from tests.infra.conftest import EXAMPLE_CONTEXT, EXAMPLE_ENV
 from tests.infra.test_synth import ENVIRONMENTS
 from tests.infra.test_trigger import OPTED_OUT_CONTEXT, SENDERS_CONTEXT, SENDERS_ENV
@@ -30,6 +32,7 @@ FORMS = {
     ),
     "the rule on the default bus (test_trigger.py)": lambda: synthesize(context=OPTED_OUT_CONTEXT),
     "the rule on an existing bus (test_trigger_and_notifications.py)": lambda: synthesize(context=RELEASES_CONTEXT),
+    "the fault matrix's reference runs (tests/faults/matrix.py)": lambda: matrix.reference(),
 }
 APP_RUN = {
     "python app.py for eu-west-1 (test_synth.py)": lambda: cached_app_run(EXAMPLE_CONTEXT, ENVIRONMENTS["eu-west-1"]),

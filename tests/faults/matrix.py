@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import threading
@@ -543,6 +544,47 @@ def _mutating_requests(run: Callable[[Any], Any]) -> list[tuple[str, str]]:
         return list(dict.fromkeys((c.function, c.decisions[0].request.action) for c in calls))
 
 
+#: where :func:`reference` keeps what the reference runs found, by a digest of what shapes them
+REFERENCE = ROOT / ".build" / "fault-matrix-reference"
+
+
+def _reference_digest() -> str:
+    """The state machines and the functions (the synth cache's digest), the local AWS and this module."""
+    import hashlib
+    import importlib.metadata
+
+    from immutable_deploy.localaws import synth
+
+    digest = hashlib.sha256(synth._code_digest().encode())
+    digest.update(f"moto=={importlib.metadata.version('moto')}".encode())
+    for file in sorted((ROOT / "immutable_deploy" / "localaws").rglob("*.py")) + [Path(__file__)]:
+        digest.update(str(file.relative_to(ROOT)).encode() + file.read_bytes())
+    return digest.hexdigest()[:20]
+
+
+def reference() -> dict[str, Any]:
+    """What the cases are made from, found by reference runs without faults: the operations the functions
+    make in a deployment, its compensation and a rollback; each (function, IAM action) a deployment's
+    mutating calls request; the Wait states a deployment and a rollback enter. Ten seconds of CPU, so
+    kept under .build/ until what shapes them changes (tests/warm.py finds them beside the linters, and
+    each pytest-xdist worker that collects the matrix reads them)."""
+    path = REFERENCE / f"{_reference_digest()}.json"
+    if path.exists():
+        return dict(json.loads(path.read_text()))
+    found = {
+        "operations": {where: _operations(where) for where in WHERE},
+        "mutating": [list(pair) for pair in _mutating_requests(lambda aws: _deploy(aws))],
+        "waits": {"deploy": _waits_entered(), "rollback": _waits_entered(rollback=True)},
+    }
+    REFERENCE.mkdir(parents=True, exist_ok=True)
+    for old in REFERENCE.glob("*.json"):
+        old.unlink(missing_ok=True)
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(found, indent=1))
+    partial.replace(path)  # whole or not at all: workers may read it while another writes it
+    return found
+
+
 def _tasks(workflow: tuple[Any, ...], skip: tuple[str, ...]) -> list[Any]:
     """A workflow's Tasks, one per handler action, but for those a plain run does not reach (the
     takeover's clean-up, the relaunch after an interruption, an unchanged release) and ``skip``."""
@@ -575,7 +617,7 @@ def cases(kinds: set[str] | None = None) -> list[Case]:
     if want("lost response") or want("throttling burst"):
         out += _call_cases(want)
     if want("access denied"):
-        for function, action in _mutating_requests(lambda aws: _deploy(aws)):
+        for function, action in reference()["mutating"]:
             out.append(Case("access denied", f"deploy: {action} by {function}", denied_on_deploy(function, action)))
     if want("stopped"):
         out += _stop_cases()
@@ -596,7 +638,7 @@ def _call_cases(want: Callable[[str], bool]) -> list[Case]:
     its compensation and a rollback."""
     out = []
     for where in WHERE:
-        for op in _operations(where):
+        for op in reference()["operations"][where]:
             if not op.startswith(NOT_MUTATING_PREFIXES) and want("lost response"):
                 out.append(Case("lost response", f"{where}: {op}", faulted(where, lost_responses={op: 1})))
             elif op.startswith(NOT_MUTATING_PREFIXES) and want("throttling burst"):
@@ -622,14 +664,14 @@ def _stop_cases() -> list[Case]:
         switched = task.state in phases.switched_tail()
         run = stopped_in(task.function.title(), task.action, approval=approval, switched=switched)
         out.append(Case("stopped", f"deploy stopped in {task.state}", run))
-    for wait in _waits_entered():
+    for wait in reference()["waits"]["deploy"]:
         switched = wait in phases.switched_tail()
         out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
     for task in _tasks(phases.ROLLBACK, skip=()):
         switched = task.state in phases.rollback_switched_tail()
         run = rollback_stopped_in(task.function.title(), task.action, switched)
         out.append(Case("stopped", f"rollback stopped in {task.state}", run))
-    for wait in _waits_entered(rollback=True):
+    for wait in reference()["waits"]["rollback"]:
         switched = wait in phases.rollback_switched_tail()
         run = stopped_waiting_in(wait, switched, rollback=True)
         out.append(Case("stopped", f"rollback stopped waiting in {wait}", run))

@@ -1,13 +1,12 @@
-"""The whole fault matrix as tests: ``pytest tests/faults --fault-matrix=run`` (or ``write``, or ``check``)
-collects one test per case of :func:`tests.faults.matrix.cases` (``test_every_case.py``), in pytest-xdist
-workers like the rest of the suite. ``make faults`` writes the pages from the run; CI checks them
-(``.ci/run``). Without the option those tests are not collected: ``make test`` runs the sample in
-``test_fault_matrix.py``.
+"""The whole fault matrix as tests (a pytest plugin: pyproject.toml's addopts load it in every process, so
+that the session's controller sees the option and the results): ``test_every_case.py`` holds one test per case of
+:func:`tests.faults.matrix.cases`, collected with the rest of the suite (``make test`` runs every case, in
+its pytest-xdist workers). ``--fault-matrix`` says what to do with the pages once the session ends:
 
-- ``run``: run every case; a case with a problem fails its test.
-- ``write``: the same, then write docs/fault-matrix.md and the summary in docs/reliability.md.
-- ``check``: the same, then fail the run when the cases are not those docs/fault-matrix.md lists (a
-  case added or gone without the page written again).
+- ``check`` (``make test``): fail the run when the cases are not those docs/fault-matrix.md lists (a case
+  added or gone without the page written again);
+- ``write`` (``make faults``: the matrix alone): write docs/fault-matrix.md and the summary in
+  docs/reliability.md, when every case ran and passed.
 
 Each worker appends its results to ``.build/fault-matrix/<worker>.jsonl``; the process that ran the
 session (the controller under xdist) reads them back, in the matrix's order, when the session ends.
@@ -16,7 +15,6 @@ session (the controller under xdist) reads them back, in the matrix's order, whe
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,7 +22,7 @@ import pytest
 from tests.faults import matrix
 
 RESULTS = matrix.ROOT / ".build" / "fault-matrix"
-MODES = ("run", "write", "check")
+MODES = ("write", "check")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -32,7 +30,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fault-matrix",
         choices=MODES,
         default=None,
-        help="collect every case of the fault matrix; write: then write its pages; check: then check them",
+        help="once the session ends, check the cases run against docs/fault-matrix.md, or write it and its summary",
     )
 
 
@@ -40,14 +38,8 @@ def _mode(config: pytest.Config) -> str | None:
     return config.getoption("--fault-matrix", default=None)
 
 
-def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
-    if collection_path.name == "test_every_case.py" and _mode(config) is None:
-        return True
-    return None
-
-
 def pytest_configure(config: pytest.Config) -> None:
-    if _mode(config) is not None and not hasattr(config, "workerinput"):  # the controller, or the only process
+    if not hasattr(config, "workerinput"):  # the controller, or the only process: the session's results only
         RESULTS.mkdir(parents=True, exist_ok=True)
         for old in RESULTS.glob("*.jsonl"):
             old.unlink()
