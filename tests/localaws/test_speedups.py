@@ -6,6 +6,7 @@ moto serializes them; requests still carry the caller's credential."""
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -319,3 +320,110 @@ def test_requests_carry_the_callers_credential_and_a_fixed_signature(sfn) -> Non
     (header,) = seen
     assert header.startswith(f"AWS4-HMAC-SHA256 Credential={credentials['AccessKeyId']}/")
     assert header.endswith("Signature=" + "0" * 64)
+
+
+# --- moto's XML, written without a SAX generator (xml_emit.py) ---------------------------------------
+
+EDGE_CASES = [
+    ({"a": {"@id": 'say "hi"', "@q": "it's", "b": [1, True, None, {}, ""], "#text": "x < y & z"}}, {}),
+    ({"a": {"@id": "both \"'", "@t": "tab\tnew\nline", "b": {"c": []}, "d": ()}}, {"short_empty_elements": True}),
+    ({"a": {"b": [{"#text": ""}, {"#text": None}, {"c": {}}], "e": 1.5}}, {"short_empty_elements": True}),
+    ({"a": {"b": [{"#text": ""}, {"c": {}}]}}, {"short_empty_elements": False, "full_document": False}),
+    ({"a": None}, {"short_empty_elements": True, "pretty": False}),
+    ({"a": {"@xmlns": "urn:x", "b": "text"}}, {}),
+    ({"a": {"@xmlns": {"": "urn:x", "p": "urn:p"}}}, {}),  # xmltodict's own
+    ({"a": {"b": b"bytes", "@c": bytearray(b"x")}}, {}),  # xmltodict's own
+    ({"a": {"b": {1, 2}}}, {}),  # xmltodict's own (a set)
+    ({"#comment": "first", "a": {"b": "x"}}, {}),  # xmltodict's own
+    ({"a": {"b": "x"}}, {"pretty": True}),  # xmltodict's own
+    ({"a": [{"b": 1}, {"b": 2}]}, {"full_document": False}),
+]
+REFUSED = [
+    ({"a": 1, "b": 2}, {}),  # two roots
+    ({}, {}),  # no root
+    ({"a": [1, 2]}, {}),  # a list at the root of a document
+    ({"a b": 1}, {}),
+    ({"a": {"@x=y": 1}}, {}),
+    ({"a": {3: "x"}}, {}),
+]
+
+
+def _both(document: dict, options: dict) -> tuple[object, object]:
+    import xmltodict
+
+    from immutable_deploy.localaws import xml_emit
+
+    def outcome(unparse) -> object:
+        try:
+            return unparse(document, **options)
+        except ValueError as exc:
+            return f"ValueError: {exc}"
+
+    original = getattr(xmltodict.unparse, "__wrapped__", xmltodict.unparse)  # the local AWS's, or xmltodict's
+    return outcome(xml_emit.fast_unparse(original)), outcome(original)
+
+
+@pytest.mark.parametrize(("document", "options"), EDGE_CASES + REFUSED)
+def test_xml_is_written_as_xmltodict_writes_it(document: dict, options: dict) -> None:
+    fast, original = _both(document, options)
+    assert fast == original
+
+
+def test_every_response_of_a_deployment_a_failed_one_and_a_rollback_is_written_as_xmltodict_writes_it(
+    local_aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xmltodict
+
+    from immutable_deploy.localaws.faults import Scenario
+
+    seen: list[tuple[dict, dict]] = []
+    fast = xmltodict.unparse
+
+    def recording(document: dict, **options: object) -> object:
+        seen.append((copy.deepcopy(document), dict(options)))
+        return fast(document, **options)
+
+    aws = local_aws()
+    monkeypatch.setattr(xmltodict, "unparse", recording)
+    assert aws.wait(aws.start_deploy(aws.world.request("2.0.0")))["status"] == "SUCCEEDED"
+    aws.sim.set_scenario(Scenario(unhealthy_versions={"2.1.0"}))
+    assert aws.wait(aws.start_deploy(aws.world.request("2.1.0")))["status"] == "FAILED"
+    rollback = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+    assert aws.wait(rollback)["status"] == "SUCCEEDED"
+    monkeypatch.undo()  # compared with xmltodict itself, not through the recording
+    assert len(seen) > 200
+    compared = [(doc, opts, *_both(doc, opts)) for doc, opts in seen]
+    assert [(doc, opts) for doc, opts, fast_xml, original_xml in compared if fast_xml != original_xml] == []
+
+
+# --- botocore's timestamps, parsed once per value ---------------------------------------------------
+
+TIMESTAMPS = [
+    "2026-12-02T00:15:30.123Z",
+    "2026-12-02T00:15:30+02:00",
+    "2026-12-02T00:15:30",
+    "Wed, 02 Dec 2026 00:15:30 GMT",
+    1796170530,
+    1796170530.5,
+    "1796170530",
+    "not a time",
+]
+
+
+@pytest.mark.parametrize("value", TIMESTAMPS)
+def test_a_timestamp_parses_as_botocore_parses_it_and_again_from_the_cache(value: object) -> None:
+    from botocore import utils
+
+    original = speedups._parse_timestamp()
+    kept = speedups._parsed_timestamps(original)
+
+    def outcome(parse, tzinfo) -> object:
+        try:
+            found = parse(value, tzinfo)
+            return found, found.utcoffset(), found.tzinfo.__class__
+        except ValueError as exc:
+            return f"ValueError: {exc}"
+
+    for tzinfo in utils.get_tzinfo_options():
+        expected = outcome(original, tzinfo)
+        assert outcome(kept, tzinfo) == expected and outcome(kept, tzinfo) == expected
