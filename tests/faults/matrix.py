@@ -774,6 +774,20 @@ def listed_cases(page: Path = DOC) -> list[tuple[str, str]]:
     return [(m["kind"], m["target"]) for m in rows if m and m["kind"] not in ("kind", "---")]
 
 
+def page_mismatch(ran: list[tuple[str, str]], listed: list[tuple[str, str]]) -> str | None:
+    """What differs between the cases (kind, target) a run ran and those the page lists, in their order;
+    None when they are the same."""
+    if ran == listed:
+        return None
+    added = [f"{kind}: {target}" for kind, target in ran if (kind, target) not in listed]
+    gone = [f"{kind}: {target}" for kind, target in listed if (kind, target) not in ran]
+    return (
+        f"the cases run are not those docs/{DOC.name} lists (`make faults` writes it): "
+        f"{len(added)} not listed {added[:5]}, {len(gone)} not run {gone[:5]}"
+        + ("" if added or gone else ", the order differs")
+    )
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.faults.matrix", description=__doc__.split("\n")[0])
     parser.add_argument(

@@ -81,3 +81,14 @@ def test_the_page_lists_every_case_it_counts_which_ci_checks_the_run_against():
     assert len(listed) == int(count) == len(set(listed))
     assert listed[0] == ("lost response", "deploy: AttachLoadBalancerTargetGroups")
     assert ("stopped", "rollback stopped waiting in WaitForPrevious") in listed
+
+
+def test_a_run_whose_cases_are_not_those_the_page_lists_is_told_apart():
+    listed = [("stopped", "a"), ("stopped", "b"), ("lost response", "c")]
+    assert matrix.page_mismatch(list(listed), listed) is None
+    new_case = matrix.page_mismatch([*listed, ("access denied", "d")], listed)
+    assert new_case is not None and "1 not listed ['access denied: d'], 0 not run []" in new_case
+    gone = matrix.page_mismatch(listed[:2], listed)
+    assert gone is not None and "0 not listed [], 1 not run ['lost response: c']" in gone
+    reordered = matrix.page_mismatch(listed[::-1], listed)
+    assert reordered is not None and reordered.endswith("the order differs")
