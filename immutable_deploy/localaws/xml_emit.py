@@ -34,18 +34,21 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+#: the (name, kind) pairs xmltodict's check let through: moto's few hundred element and attribute names
+_VALID: set[tuple[str, str]] = set()
+
+
 class _Writer:
     def __init__(self, short_empty_elements: bool, validate: Callable[[str, str], None]) -> None:
         self.parts: list[str] = []
         self.short = short_empty_elements
         self.pending = False  # a start tag written without its ">" (short_empty_elements)
         self.validate = validate
-        self.valid: set[tuple[str, str]] = set()
 
     def name(self, value: Any, kind: str) -> None:
-        if (value, kind) not in self.valid:
+        if (value, kind) not in _VALID:
             self.validate(value, kind)  # xmltodict's own check and message
-            self.valid.add((value, kind))
+            _VALID.add((value, kind))
 
     def emit(self, key: Any, value: Any, top: bool, full_document: bool) -> None:
         if not isinstance(key, str) or key == "#comment":

@@ -72,13 +72,17 @@ def record_result(request: pytest.FixtureRequest) -> Any:
     return record
 
 
+def _ran_elsewhere(aws: Any) -> matrix.Outcome:
+    raise RuntimeError("a case read back from a worker's results, not run again")
+
+
 def read_results() -> list[matrix.Result]:
     """Every case's result the workers kept, in the matrix's order."""
     lines = [json.loads(line) for path in sorted(RESULTS.glob("*.jsonl")) for line in path.read_text().splitlines()]
     results = []
     for line in sorted(lines, key=lambda line: line["index"]):
         outcome = None if line["status"] is None else matrix.Outcome(line["status"], line["error"], [], "")
-        case = matrix.Case(line["kind"], line["target"], matrix.faulted("deploy"))
+        case = matrix.Case(line["kind"], line["target"], run=_ran_elsewhere)
         results.append(matrix.Result(case, outcome, line["problems"], line["seconds"]))
     return results
 
