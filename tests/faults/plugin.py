@@ -8,13 +8,17 @@ its pytest-xdist workers). ``--fault-matrix`` says what to do with the pages onc
 - ``write`` (``make faults``: the matrix alone): write docs/fault-matrix.md and the summary in
   docs/reliability.md, when every case ran and passed.
 
-Each worker appends its results to ``.build/fault-matrix/<worker>.jsonl``; the process that ran the
-session (the controller under xdist) reads them back, in the matrix's order, when the session ends.
+Each worker appends its results to ``.build/fault-matrix/<session>/<worker>.jsonl``; the process that ran
+the session (the controller under xdist) reads them back, in the matrix's order, when the session ends,
+and removes them.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,6 +26,9 @@ import pytest
 from tests.faults import matrix
 
 RESULTS = matrix.ROOT / ".build" / "fault-matrix"
+#: the session's own folder under RESULTS, set by its controller before the workers start (they inherit it):
+#: two sessions at once (make faults in one terminal, a test in another) keep their results apart
+SESSION = "FAULT_MATRIX_RESULTS"
 MODES = ("write", "check")
 
 
@@ -38,11 +45,22 @@ def _mode(config: pytest.Config) -> str | None:
     return config.getoption("--fault-matrix", default=None)
 
 
+#: set on the config of the session that made its results folder (and removes it at the end)
+OWNER = pytest.StashKey[bool]()
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if not hasattr(config, "workerinput"):  # the controller, or the only process: the session's results only
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        for old in RESULTS.glob("*.jsonl"):
-            old.unlink()
+    folder = RESULTS / str(os.getpid())
+    if hasattr(config, "workerinput") or os.environ.get(SESSION) == str(folder):  # a worker, or nested
+        return
+    shutil.rmtree(folder, ignore_errors=True)  # a pid reused after a session that did not end
+    folder.mkdir(parents=True)
+    os.environ[SESSION] = str(folder)
+    config.stash[OWNER] = True
+
+
+def _results() -> Path:
+    return Path(os.environ[SESSION])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -66,7 +84,7 @@ def record_result(request: pytest.FixtureRequest) -> Any:
             "problems": result.problems,
             "seconds": result.seconds,
         }
-        with (RESULTS / f"{worker}.jsonl").open("a") as out:
+        with (_results() / f"{worker}.jsonl").open("a") as out:
             out.write(json.dumps(line) + "\n")
 
     return record
@@ -78,7 +96,7 @@ def _ran_elsewhere(aws: Any) -> matrix.Outcome:
 
 def read_results() -> list[matrix.Result]:
     """Every case's result the workers kept, in the matrix's order."""
-    lines = [json.loads(line) for path in sorted(RESULTS.glob("*.jsonl")) for line in path.read_text().splitlines()]
+    lines = [json.loads(line) for path in sorted(_results().glob("*.jsonl")) for line in path.read_text().splitlines()]
     results = []
     for line in sorted(lines, key=lambda line: line["index"]):
         outcome = None if line["status"] is None else matrix.Outcome(line["status"], line["error"], [], "")
@@ -88,8 +106,18 @@ def read_results() -> list[matrix.Result]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if not session.config.stash.get(OWNER, False):
+        return
+    try:
+        _finish(session, exitstatus)
+    finally:
+        shutil.rmtree(_results(), ignore_errors=True)
+        os.environ.pop(SESSION, None)
+
+
+def _finish(session: pytest.Session, exitstatus: int) -> None:
     mode = _mode(session.config)
-    if mode is None or hasattr(session.config, "workerinput") or session.config.option.collectonly:
+    if mode is None or session.config.option.collectonly:
         return
     ran = read_results()
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
