@@ -5,16 +5,18 @@ IAM) as a dictionary that ``xmltodict.unparse`` turns into XML through a SAX ``X
 call per element, attribute and text, and a generic walk that checks every option at every level. That
 was a twentieth of the suite's CPU. :func:`unparse` writes the same bytes for the same input: the same
 escaping (``xml.sax.saxutils``), the same empty-element rule (``<a/>`` only while nothing was written
-inside), the same names refused. What it does not model (an output stream, pretty printing, namespaces,
-a preprocessor, comments, byte strings, iterables other than lists and tuples) goes to xmltodict itself,
-from the start. tests/localaws/test_speedups.py compares both on every response of a deployment, its
-rollback and a failed one.
+inside), the same names refused, values turned into text by xmltodict's own function. What it does not
+model (an output stream, pretty printing, namespaces, a preprocessor, comments, iterables other than
+lists and tuples) goes to xmltodict itself, from the start. tests/localaws/test_speedups.py compares
+both on every response of a deployment, its rollback and a failed one.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 from xml.sax.saxutils import escape, quoteattr
+
+from xmltodict import _convert_value_to_string, _validate_name
 
 _TEXT, _ATTR = "#text", "@"
 _BYTES = (bytes, bytearray, memoryview)
@@ -24,30 +26,24 @@ class _Elsewhere(Exception):
     """The input uses what :func:`unparse` leaves to xmltodict."""
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, _BYTES):
-        raise _Elsewhere
-    return str(value)
-
-
 #: the (name, kind) pairs xmltodict's check let through: moto's few hundred element and attribute names
 _VALID: set[tuple[str, str]] = set()
 
 
 class _Writer:
-    def __init__(self, short_empty_elements: bool, validate: Callable[[str, str], None]) -> None:
+    def __init__(self, short_empty_elements: bool, encoding: str) -> None:
         self.parts: list[str] = []
         self.short = short_empty_elements
         self.pending = False  # a start tag written without its ">" (short_empty_elements)
-        self.validate = validate
+        self.encoding = encoding
+
+    def text(self, value: Any) -> str:
+        """A value as xmltodict writes it (booleans as true/false, bytes decoded)."""
+        return str(_convert_value_to_string(value, encoding=self.encoding))
 
     def name(self, value: Any, kind: str) -> None:
         if (value, kind) not in _VALID:
-            self.validate(value, kind)  # xmltodict's own check and message
+            _validate_name(value, kind)  # xmltodict's own check and message
             _VALID.add((value, kind))
 
     def emit(self, key: Any, value: Any, top: bool, full_document: bool) -> None:
@@ -67,7 +63,7 @@ class _Writer:
         if item is None:
             item = {}
         elif not isinstance(item, (dict, str)):
-            item = _text(item)
+            item = self.text(item)
         cdata: str | None = None
         attrs: list[tuple[str, str]] = []
         children: list[tuple[Any, Any]] = []
@@ -76,13 +72,13 @@ class _Writer:
         else:
             for inner_key, inner in item.items():
                 if inner_key == _TEXT:
-                    cdata = None if inner is None else _text(inner)
+                    cdata = None if inner is None else self.text(inner)
                 elif isinstance(inner_key, str) and inner_key.startswith(_ATTR):
                     if inner_key == "@xmlns" and isinstance(inner, dict):
                         raise _Elsewhere
                     attr = inner_key[len(_ATTR) :]
                     self.name(attr, "attribute")
-                    attrs.append((attr, "" if inner is None else _text(inner)))
+                    attrs.append((attr, "" if inner is None else self.text(inner)))
                 elif not (isinstance(inner, list) and not inner):  # an empty list writes nothing
                     children.append((inner_key, inner))
         self.open(key, attrs)
@@ -115,7 +111,6 @@ class _Writer:
 
 def fast_unparse(original: Callable[..., Any]) -> Callable[..., Any]:
     """``original`` (xmltodict's ``unparse``), answered by :class:`_Writer` where it can be."""
-    from xmltodict import _validate_name
 
     def unparse(
         input_dict: Any,
@@ -129,7 +124,7 @@ def fast_unparse(original: Callable[..., Any]) -> Callable[..., Any]:
         plain = output is None and comment_key == "#comment" and isinstance(input_dict, dict)
         if plain and not kwargs.get("pretty") and set(kwargs) <= {"pretty"}:
             try:
-                return _unparse(input_dict, encoding, full_document, short_empty_elements, _validate_name)
+                return _unparse(input_dict, encoding, full_document, short_empty_elements)
             except _Elsewhere:
                 pass
         return original(
@@ -146,10 +141,8 @@ def fast_unparse(original: Callable[..., Any]) -> Callable[..., Any]:
     return unparse
 
 
-def _unparse(
-    input_dict: dict, encoding: str, full_document: bool, short: bool, validate: Callable[[str, str], None]
-) -> str:
-    writer = _Writer(short, validate)
+def _unparse(input_dict: dict, encoding: str, full_document: bool, short: bool) -> str:
+    writer = _Writer(short, encoding)
     if full_document:
         writer.parts.append(f'<?xml version="1.0" encoding="{encoding}"?>\n')
     seen_root = False
