@@ -6,9 +6,10 @@ when it is validated, and again at the start of every execution: about 1.2 s for
 definition on this machine, which made it most of a scenario test's time. What takes the time is
 the lexing and parsing into a syntax tree; turning the tree into the components an execution runs
 (moto's ``Preprocessor``) is cheaper, the more so as each rule's text is kept with it. So the tree
-is kept, keyed by the definition's text, and every call still gets components of its own from a
-fresh preprocessor: no execution shares state with another, and a definition that does not parse
-still fails as before (failures are not kept).
+is kept, keyed by the definition's text, and a definition that does not parse still fails as before
+(failures are not kept). The components are kept too, and shared by the definition's executions,
+when they keep no state of an execution (no Map or Parallel state; see :func:`_shareable`): 50 ms of
+every deployment, a twentieth of its time.
 
 **moto's request dispatch lists a response class's methods once per class**, not with
 ``inspect.getmembers`` at every request (3% of a scenario's time).
@@ -52,6 +53,9 @@ object's class, the field and its place in the service's model, so they are kept
 only the access key of a request's ``Authorization`` header (to tell accounts apart), which is still
 the caller's; computing SigV4 (a canonical request, a hash of the body, four HMACs) was a twentieth
 of a scenario's time.
+
+**SNS signs with one key per process** (:func:`_one_signing_key`): moto generated a 2048-bit RSA key for
+every subscription it delivered to, 50-100 ms each.
 
 Installed by the local AWS (``harness.provision`` and ``LocalAws``) beside the gap fixes; none
 changes behaviour.
@@ -121,13 +125,62 @@ def _keep_texts(tree: Any) -> None:
 _lock = threading.Lock()
 
 
+#: the components of each definition whose components executions can share (:func:`_shareable`), kept
+#: with the tree they were made from (at most ``_KEPT``, the oldest dropped first)
+_programs: dict[str, tuple[Any, Any]] = {}
+_shared_hits = [0]
+
+
 def parse(definition: str) -> tuple[Any, Any]:
-    """What ``AmazonStateLanguageParser.parse`` returns: fresh components, and the (shared) tree."""
+    """What ``AmazonStateLanguageParser.parse`` returns: the components, and the (shared) tree. A
+    definition's components are made once and shared by its executions when none of them keeps state of
+    its own (:func:`_shareable`); otherwise every call gets fresh ones."""
     from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
 
     with _lock:  # executions run in threads of their own; ANTLR's shared caches are not thread-safe
+        kept = _programs.get(definition)
+        if kept is not None:
+            _shared_hits[0] += 1
+            return kept
         tree = _tree(definition)
-    return Preprocessor().visit(tree), tree
+    program = Preprocessor().visit(tree)
+    if not _shareable(program):
+        return program, tree
+    with _lock:
+        if len(_programs) >= _KEPT:
+            del _programs[next(iter(_programs))]
+        return _programs.setdefault(definition, (program, tree))
+
+
+def _shareable(program: Any) -> bool:
+    """Whether executions can share ``program``'s components: moto's interpreter keeps an execution's
+    state in its environment, never in a component, except in Map and Parallel states (their workers and
+    map runs), and each component names its slots in the environment with an id it draws when first
+    asked (``heap_key``). So a program without Map and Parallel states is shared once every component has
+    drawn its id (drawn here, before any execution could race to draw two)."""
+    from moto.stepfunctions.parser.asl.component.component import Component
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap
+    from moto.stepfunctions.parser.asl.component.state.exec.state_parallel.state_parallel import StateParallel
+
+    seen: set[int] = set()
+    found: list[Any] = [program]
+    while found:
+        value = found.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, (StateMap, StateParallel)):
+            return False
+        if isinstance(value, EvalComponent):
+            value.heap_key  # noqa: B018 - drawn now, once
+        if isinstance(value, Component):
+            found.extend(vars(value).values())
+        elif isinstance(value, dict):
+            found.extend(value.values())
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            found.extend(value)
+    return True
 
 
 def _method_names(original: Callable[[object], list[str]]) -> Callable[[object], list[str]]:
@@ -140,8 +193,10 @@ def _method_names(original: Callable[[object], list[str]]) -> Callable[[object],
 
 
 def parses() -> Any:
-    """How many definitions were parsed and found again (``functools`` cache info)."""
-    return _tree.cache_info()
+    """How many definitions were parsed (``misses``) and found again (``hits``: a kept tree, or kept
+    components), as ``functools`` cache info."""
+    info = _tree.cache_info()
+    return info._replace(hits=info.hits + _shared_hits[0])
 
 
 def json_copy(value: Any) -> Any:
@@ -181,6 +236,7 @@ def install() -> Callable[[], None]:
     import xmltodict
     from botocore import auth, utils as botocore_utils
     from moto.core import errors, responses, serialize
+    from moto.sns import models as sns_models
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
     from moto.stepfunctions.parser.asl.utils import json_path
@@ -203,6 +259,7 @@ def install() -> Callable[[], None]:
     patches.set(xmltodict, "unparse", _kept(xml_emit.fast_unparse, xmltodict.unparse))
     patches.set(botocore_utils, "_parse_timestamp_with_tzinfo", _kept(_parsed_timestamps, _parse_timestamp()))
     patches.set(auth.SigV4Auth, "add_auth", _unsigned)
+    patches.set(sns_models.Subscription, "private_key", _kept(_one_signing_key, sns_models.Subscription.private_key))
     return patches.restore
 
 
@@ -255,6 +312,23 @@ def _one_error_lookup(factory: type) -> Callable[[], Any]:
     return lambda: one
 
 
+def _one_signing_key(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """moto's SNS makes a new 2048-bit RSA key for every subscription it delivers to (to sign each
+    message and the certificate it hands out): 50-100 ms, a twenty-fifth of a fault-matrix case. AWS signs
+    with one key per region; one key per process signs as well (messages are still signed, each with its
+    certificate)."""
+    key: list[Any] = []
+
+    def one_key(self: Any) -> Any:
+        with _lock:
+            if not key:
+                key.append(getattr(original, "__wrapped__", original)(self))
+            return key[0]
+
+    one_key.__wrapped__ = original  # type: ignore[attr-defined]
+    return one_key
+
+
 def _unsigned(self: Any, request: Any) -> None:
     """``SigV4Auth.add_auth`` without the signature: the same headers (the date, the session token,
     the ``Authorization`` header with the caller's credential scope), the signature a fixed value."""
@@ -275,13 +349,19 @@ def _picked_value(original: Callable[..., Any]) -> Callable[..., Any]:
     object class, field, the field's shape and its parent's name, service and API version): what
     every alias provider reads (``Meta`` aliases are declared on the class); and the response
     transformer that applies kept per (transformers, the field's path). Any other picker than moto's
-    ``XFormedAttributePicker`` goes the original way."""
-    from moto.core.serialize import AttributePickerContext, XFormedAttributePicker
+    ``XFormedAttributePicker`` goes the original way.
+
+    With moto's default alias providers, the names are found first by the identity of the field's shape
+    and of its parent (botocore makes each member's shape once per parent, and moto's service models live
+    as long as the process; both are kept here so that their ids are not reused), and each name is read
+    the way ``moto.core.utils.get_value`` reads it, without its checks for what the object is."""
+    from moto.core.serialize import DEFAULT_ALIAS_PROVIDERS, AttributePickerContext, XFormedAttributePicker
     from moto.core.utils import MISSING, get_value
 
     names: dict[tuple, tuple[str, ...]] = {}
+    by_shape: dict[tuple[int, int, type, str], tuple[tuple[str, ...], Callable[[Any, str], Any]]] = {}
     transforms: dict[tuple[int, str], Any] = {}
-    kept: list[Any] = []  # every transformers dictionary seen, so that its id is not reused
+    kept: list[Any] = []  # every transformers dictionary and shape seen, so that its id is not reused
 
     def transform_for(transformers: dict, key_path: str) -> Any:
         cache_key = (id(transformers), key_path)
@@ -290,10 +370,7 @@ def _picked_value(original: Callable[..., Any]) -> Callable[..., Any]:
             transforms[cache_key] = next((t for path, t in transformers.items() if key_path.endswith(path)), None)
         return transforms[cache_key]
 
-    def picked_value(self: Any, value: Any, key: str, shape: Any) -> Any:
-        picker = self._value_picker
-        if type(picker) is not XFormedAttributePicker:
-            return original(self, value, key, shape)
+    def names_to_try(self: Any, picker: Any, value: Any, key: str, shape: Any) -> tuple[str, ...]:
         parent = getattr(shape, "parent", None)
         service = self.operation_model.service_model
         cache_key = (
@@ -311,9 +388,39 @@ def _picked_value(original: Callable[..., Any]) -> Callable[..., Any]:
                 obj=value, key=key, shape=shape, operation_model=self.operation_model, service_model=service
             )
             tried = names[cache_key] = tuple(picker.get_possible_keys(context))
+        return tried
+
+    def reader(example: Any, tried: tuple[str, ...]) -> Callable[[Any, str], Any]:
+        """How ``get_value(value, name, MISSING)`` reads each of ``tried`` from an object of the class of
+        ``example``."""
+        if any("." in name for name in tried):  # a path: get_value walks it
+            return lambda value, name: get_value(value, name, MISSING)
+        if type(example) is dict:
+            return lambda value, name: value.get(name, MISSING)
+        if not hasattr(example, "__getitem__"):
+            return lambda value, name: getattr(value, name, MISSING)
+        return lambda value, name: get_value(value, name, MISSING)
+
+    def picked_value(self: Any, value: Any, key: str, shape: Any) -> Any:
+        picker = self._value_picker
+        if type(picker) is not XFormedAttributePicker:
+            return original(self, value, key, shape)
+        if shape is not None and picker.alias_providers is DEFAULT_ALIAS_PROVIDERS:
+            parent = getattr(shape, "parent", None)
+            shape_key = (id(shape), id(parent), type(value), key)
+            found_names = by_shape.get(shape_key)
+            if found_names is None:
+                tried = names_to_try(self, picker, value, key, shape)
+                with _lock:
+                    kept.extend((shape, parent))
+                found_names = by_shape[shape_key] = (tried, reader(value, tried))
+            tried, read = found_names
+        else:
+            tried = names_to_try(self, picker, value, key, shape)
+            read = reader(value, tried)
         found = None
         for name in tried:
-            candidate = get_value(value, name, MISSING)
+            candidate = read(value, name)
             if candidate is not MISSING:
                 found = candidate
                 break

@@ -95,9 +95,9 @@ class Result:
 
 
 def _groups(names: list[str] | None = None) -> list[dict]:
-    import boto3
+    from immutable_deploy.localaws.speedups import client
 
-    asg = boto3.client("autoscaling")
+    asg = client("autoscaling")
     kwargs = {"AutoScalingGroupNames": names} if names else {}
     return asg.describe_auto_scaling_groups(**kwargs)["AutoScalingGroups"]
 
@@ -192,12 +192,10 @@ def _notifications(aws: Any) -> Counter:
 
 
 def _subscribe(aws: Any) -> None:
-    import boto3
-
-    sqs = boto3.client("sqs")
+    sqs = aws.client("sqs")
     url = sqs.create_queue(QueueName="fault-matrix")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    boto3.client("sns").subscribe(TopicArn=aws.stack.topic_arn, Protocol="sqs", Endpoint=arn)
+    aws.client("sns").subscribe(TopicArn=aws.stack.topic_arn, Protocol="sqs", Endpoint=arn)
     aws._matrix_queue = (sqs, url)
 
 

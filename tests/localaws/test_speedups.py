@@ -1,8 +1,8 @@
 """The local AWS's speed-ups (speedups.py) change nothing moto answers: a definition is parsed once
-per process, yet each execution runs components of its own and a definition that does not parse is
-refused at every attempt; a response class's methods are listed once, as moto lists them; clients
-are shared only between callers that would have made the same one; responses are serialized as
-moto serializes them; requests still carry the caller's credential."""
+per process, its executions share its components only when these keep no state of an execution, and
+a definition that does not parse is refused at every attempt; a response class's methods are listed
+once, as moto lists them; clients are shared only between callers that would have made the same one;
+responses are serialized as moto serializes them; requests still carry the caller's credential."""
 
 from __future__ import annotations
 
@@ -93,13 +93,73 @@ def test_a_definition_is_parsed_once_for_its_creation_and_all_its_executions(sfn
     ]
 
 
-def test_every_parse_gets_components_of_its_own_over_the_shared_tree(sfn) -> None:
-    definition = _definition(f"fresh {uuid.uuid4()}")
+def _components(program: object) -> list[object]:
+    from moto.stepfunctions.parser.asl.component.component import Component
+
+    seen, found, out = set(), [program], []
+    while found:
+        value = found.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, Component):
+            out.append(value)
+            found.extend(vars(value).values())
+        elif isinstance(value, dict):
+            found.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            found.extend(value)
+    return out
+
+
+def test_executions_share_the_components_of_a_definition_that_keeps_no_state_in_them(sfn) -> None:
+    from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+
+    definition = _definition(f"shared {uuid.uuid4()}")
     first, first_tree = speedups.parse(definition)
     second, second_tree = speedups.parse(definition)
     assert first_tree is second_tree
-    assert first is not second
-    assert type(first) is type(second)
+    assert first is second
+    evaluated = [c for c in _components(first) if isinstance(c, EvalComponent)]
+    assert len(evaluated) > 10
+    # every component drew the id that names its slots in an execution's environment before sharing:
+    # two executions asking at once cannot draw two
+    assert all(c._EvalComponent__heap_key is not None for c in evaluated)
+
+
+def test_a_definition_with_a_parallel_or_map_state_gets_fresh_components_every_time(sfn) -> None:
+    branch = {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}
+    for state in (
+        {"Type": "Parallel", "Branches": [branch], "End": True},
+        {"Type": "Map", "ItemsPath": "$.items", "ItemProcessor": branch, "End": True},
+    ):
+        definition = json.dumps({"Comment": str(uuid.uuid4()), "StartAt": "S", "States": {"S": state}})
+        first, first_tree = speedups.parse(definition)
+        second, second_tree = speedups.parse(definition)
+        assert first_tree is second_tree
+        assert first is not second
+        assert type(first) is type(second)
+
+
+def test_executions_running_at_once_on_shared_components_each_evaluate_their_own_input(sfn) -> None:
+    definition = _definition(f"at once {uuid.uuid4()}")
+    machine = sfn.create_state_machine(name="at-once", definition=definition, roleArn=ROLE)["stateMachineArn"]
+    values = [1, 50, 7, 12, 3, 99, 10, 11]
+    arns = [
+        sfn.start_execution(stateMachineArn=machine, name=uuid.uuid4().hex, input=json.dumps({"value": v}))[
+            "executionArn"
+        ]
+        for v in values
+    ]
+    outputs = []
+    for arn in arns:
+        for _ in range(500):
+            described = sfn.describe_execution(executionArn=arn)
+            if described["status"] != "RUNNING":
+                break
+            time.sleep(0.01)
+        outputs.append(json.loads(described["output"]))
+    assert outputs == [{"value": v, "echo": {"seen": v}, "size": "big" if v > 10 else "small"} for v in values]
 
 
 def test_a_definition_that_does_not_parse_is_refused_every_time_as_without_the_cache(sfn) -> None:
@@ -427,3 +487,40 @@ def test_a_timestamp_parses_as_botocore_parses_it_and_again_from_the_cache(value
     for tzinfo in utils.get_tzinfo_options():
         expected = outcome(original, tzinfo)
         assert outcome(kept, tzinfo) == expected and outcome(kept, tzinfo) == expected
+
+
+def test_sns_signs_every_message_with_one_key_whose_certificate_verifies_it(sfn) -> None:
+    import base64
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+    from moto.sns.models import sns_backends
+
+    sns, sqs = boto3.client("sns"), boto3.client("sqs")
+    topic = sns.create_topic(Name="signed")["TopicArn"]
+    queues = [sqs.create_queue(QueueName=f"signed-{i}")["QueueUrl"] for i in range(2)]
+    for url in queues:
+        queue_arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    sns.publish(TopicArn=topic, Message="first")
+    sns.publish(TopicArn=topic, Message="second")
+    envelopes = [
+        json.loads(m["Body"])
+        for url in queues
+        for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert sorted(e["Message"] for e in envelopes) == ["first", "first", "second", "second"]
+    keys = set()
+    for envelope in envelopes:
+        pem = sns_backends["123456789012"]["us-east-1"]._message_public_keys[
+            envelope["SigningCertURL"].rsplit("/", 1)[1]
+        ]
+        public_key = x509.load_pem_x509_certificate(pem).public_key()
+        signed = "".join(
+            f"{field}\n{envelope[field]}\n" for field in ("Message", "MessageId", "Timestamp", "TopicArn", "Type")
+        )
+        # raises InvalidSignature unless the certificate handed out verifies the message
+        public_key.verify(base64.b64decode(envelope["Signature"]), signed.encode(), padding.PKCS1v15(), hashes.SHA256())
+        keys.add(public_key.public_numbers().n)
+    assert len(keys) == 1  # one key for both subscriptions (moto made one per subscription)
