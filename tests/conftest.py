@@ -99,6 +99,20 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         cached_template()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Python's cyclic garbage collector scanned every object the process holds (the imported modules,
+    the collected tests, moto's models) over and over: about 5% of a worker's CPU. What exists once the
+    tests are collected lives as long as the process, so it is moved out of the collector's sight
+    (``gc.freeze``), and the youngest generation is collected every 50,000 allocations rather than every
+    700 (memory is not short here). A third of the time spent collecting remains (measured on 16 cases of
+    the fault matrix, 2026-12-02)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 @pytest.fixture(scope="session")
 def template() -> dict:
     return cached_template()
