@@ -18,7 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps
+from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps, speedups
 
 START = datetime(2030, 1, 1, tzinfo=timezone.utc)
 REGION = "us-east-1"
@@ -47,8 +47,13 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def moto() -> Iterator[None]:
+    """moto with the local AWS's speed-ups, as LocalAws installs them (none changes what moto answers)."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        yield
+        undo = speedups.install()
+        try:
+            yield
+        finally:
+            undo()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps
+from immutable_deploy.localaws import Pace, Scenario, Simulator, VirtualClock, gaps, speedups
 from immutable_deploy.localaws.faults import Load
 from immutable_deploy.localaws.sim.scaling_policies import cron_matches
 from tests.localaws.test_sim import (  # noqa: F401 - the autouse environment fixture
@@ -52,9 +52,10 @@ def clock() -> VirtualClock:
 
 @pytest.fixture
 def make_sim(clock: VirtualClock) -> Iterator[SimFactory]:
-    """moto, its gap fixes (as LocalAws installs them) and a simulator."""
+    """moto, its gap fixes and speed-ups (as LocalAws installs them) and a simulator."""
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         undo_gaps = gaps.install()
+        undo_speedups = speedups.install()
         installed: list[Simulator] = []
 
         def make(pace: Pace = Pace(), scenario: Scenario = Scenario()) -> Simulator:
@@ -67,6 +68,7 @@ def make_sim(clock: VirtualClock) -> Iterator[SimFactory]:
         finally:
             for sim in installed:
                 sim.uninstall()
+            undo_speedups()
             undo_gaps()
 
 
