@@ -62,9 +62,10 @@ scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios tests/faults
 
 ## faults: the fault matrix alone, one test per case (every mutating call's response lost, every describe
-## throttled, every IAM action denied, a stop in every step of a deployment and of a rollback, spot
-## interruptions, Lambda timeouts), each checked against the matrix's invariants, in pytest-xdist workers;
-## then rewrites docs/fault-matrix.md and the summary in docs/reliability.md (about 3 min on 2 cores).
+## throttled, every IAM action denied, a stop in every step of a deployment, of its compensation and of a
+## rollback, spot interruptions, Lambda timeouts), each checked against the matrix's invariants, in
+## pytest-xdist workers; then rewrites docs/fault-matrix.md and the summary in docs/reliability.md (about
+## 2 min on 2 cores).
 ## `make test` runs every case too, and fails when they are not those the page lists
 faults: $(STAMP)
 	@$(PY) -m pytest tests/faults/test_every_case.py -n $(WORKERS) --dist worksteal --fault-matrix=write

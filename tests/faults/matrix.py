@@ -459,6 +459,26 @@ def stopped_waiting_in(wait_state: str, switched: bool, rollback: bool = False) 
     return run
 
 
+def stopped_compensating_in(wait_state: str, failure: str) -> Callable[[Any], Outcome]:
+    """A deployment fails (``failure``, :data:`FAILURES`) and is stopped while its compensation waits in
+    the Wait state ``wait_state``; the fault then passes. Its clean-up finishes the compensation: blue
+    serves, nothing of 2.0.0 is left, the rollback is announced once; then the next release deploys."""
+
+    def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
+        aws.sim.set_scenario(_failure(failure))
+        with _held_waiting(wait_state) as (reached, _):
+            stopped = aws.start_deploy(aws.world.request("2.0.0"))
+            if not reached.wait(30):
+                return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
+            _stop(aws, stopped)
+        aws.sim.set_scenario(Scenario())
+        return _after_the_stop(aws, stopped, _stopped_deploy(stopped, switched=False))
+
+    return run
+
+
 def timed_out_after(function: str, action: str) -> Callable[[Any], Outcome]:
     """The first call of ``action`` does its work, and then Lambda reports it timed out
     (``Sandbox.Timedout``): the side effect happened, the state machine sees a failure."""
@@ -532,6 +552,37 @@ def _waits_entered(rollback: bool = False) -> list[str]:
         return list(dict.fromkeys(entered))
 
 
+#: how a reference deployment is made to fail, so that its compensation enters its own Wait states: green
+#: never becomes healthy (the compensation before the switch), or tagging blue is throttled past every
+#: retry just after blue was detached (the compensation after it puts blue back first)
+FAILURES: dict[str, dict[str, Any]] = {
+    "green never healthy": {"unhealthy_versions": ["2.0.0"]},
+    "blue's tagging throttled after the switch": {"throttle": {"CreateOrUpdateTags": 1000}},
+}
+
+
+def _failure(name: str) -> Any:
+    from immutable_deploy.localaws.faults import Scenario
+
+    return Scenario(**FAILURES[name])
+
+
+def _compensation_waits(ordinary: list[str]) -> list[list[str]]:
+    """The Wait states the compensation of a failed deployment enters and an ordinary deployment does
+    not (``ordinary``), each with the failure (:data:`FAILURES`) under which it was first entered."""
+    from immutable_deploy.localaws.harness import LocalAws
+
+    found: dict[str, str] = {}
+    for failure in FAILURES:
+        with LocalAws(scenario=_failure(failure)) as aws:
+            arn, _ = _deploy(aws)
+            for event in aws.history(arn):
+                name = event.get("stateEnteredEventDetails", {}).get("name")
+                if event["type"] == "WaitStateEntered" and name not in ordinary:
+                    found.setdefault(name, failure)
+    return [[wait, failure] for wait, failure in found.items()]
+
+
 def _mutating_requests(run: Callable[[Any], Any]) -> list[tuple[str, str]]:
     """Each (function, IAM action) that a mutating call of the functions in ``run`` requests first (a
     reference run, without faults), in the order first made."""
@@ -565,7 +616,8 @@ def _reference_digest() -> str:
 def reference() -> dict[str, Any]:
     """What the cases are made from, found by reference runs without faults: the operations the functions
     make in a deployment, its compensation and a rollback; each (function, IAM action) a deployment's
-    mutating calls request; the Wait states a deployment and a rollback enter. Ten seconds of CPU, so
+    mutating calls request; the Wait states a deployment and a rollback enter, and those the compensation
+    of a failed deployment enters besides. Ten seconds of CPU, so
     kept under .build/ until what shapes them changes (tests/warm.py finds them beside the linters, and
     each pytest-xdist worker that collects the matrix reads them)."""
     path = REFERENCE / f"{_reference_digest()}.json"
@@ -576,6 +628,7 @@ def reference() -> dict[str, Any]:
         "mutating": [list(pair) for pair in _mutating_requests(lambda aws: _deploy(aws))],
         "waits": {"deploy": _waits_entered(), "rollback": _waits_entered(rollback=True)},
     }
+    found["waits"]["compensation"] = _compensation_waits(found["waits"]["deploy"])
     REFERENCE.mkdir(parents=True, exist_ok=True)
     for old in REFERENCE.glob("*.json"):
         old.unlink(missing_ok=True)
@@ -647,7 +700,8 @@ def _call_cases(want: Callable[[str], bool]) -> list[Case]:
 
 
 def _stop_cases() -> list[Case]:
-    """A stop in every Task of a deployment and of a rollback, and in every Wait state each enters."""
+    """A stop in every Task of a deployment and of a rollback, in every Wait state each enters, and in every
+    Wait state the compensation of a failed deployment enters besides."""
     from blue_green import phases
 
     out = []
@@ -667,6 +721,9 @@ def _stop_cases() -> list[Case]:
     for wait in reference()["waits"]["deploy"]:
         switched = wait in phases.switched_tail()
         out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
+    for wait, failure in reference()["waits"]["compensation"]:
+        run = stopped_compensating_in(wait, failure)
+        out.append(Case("stopped", f"deploy stopped compensating in {wait} ({failure})", run))
     for task in _tasks(phases.ROLLBACK, skip=()):
         switched = task.state in phases.rollback_switched_tail()
         run = rollback_stopped_in(task.function.title(), task.action, switched)
