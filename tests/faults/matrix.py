@@ -441,11 +441,15 @@ def _held_waiting(wait_state: str) -> Iterator[tuple[threading.Event, threading.
         WaitFunction._wait_interval = original
 
 
-def stopped_waiting_in(wait_state: str, switched: bool, rollback: bool = False) -> Callable[[Any], Outcome]:
+def stopped_waiting_in(
+    wait_state: str, switched: bool, rollback: bool = False, setup: str | None = None
+) -> Callable[[Any], Outcome]:
     """The deployment (or, with ``rollback``, a rollback after 2.0.0 was deployed) is stopped while it
-    waits in the Wait state ``wait_state``."""
+    waits in the Wait state ``wait_state`` (after ``setup``, one of :data:`SETUPS`, when given)."""
 
     def run(aws: Any) -> Outcome:
+        if setup:
+            SETUPS[setup](aws)
         if rollback:
             _deploy(aws)
         with _held_waiting(wait_state) as (reached, _):
@@ -561,6 +565,40 @@ FAILURES: dict[str, dict[str, Any]] = {
 }
 
 
+def _alarm_in_alarm_at_the_switch(aws: Any) -> None:
+    """Blue has a scale-in alarm on five-minute periods and green's instances boot slowly: green's copy of
+    the alarm goes to ALARM while green idles, and is still in ALARM at the switch, so the deployment waits
+    (WaitForGreenAlarms) before it resumes green's alarm scaling."""
+    from immutable_deploy.localaws.sim import Pace
+    from tests.scenarios.conftest import add_scale_in
+
+    aws.sim.pace = Pace(group_instance_pending=300)
+    add_scale_in(BLUE, period=300, evaluation_periods=1)
+
+
+#: how a reference deployment that succeeds is made to enter the Wait states an ordinary one passes by
+SETUPS: dict[str, Callable[[Any], None]] = {
+    "a copied scale-in alarm in ALARM at the switch": _alarm_in_alarm_at_the_switch,
+}
+
+
+def _setup_waits(known: list[str]) -> list[list[str]]:
+    """The Wait states a deployment enters under each of :data:`SETUPS` and not in ``known``, each with the
+    setup under which it was first entered."""
+    from immutable_deploy.localaws.harness import LocalAws
+
+    found: dict[str, str] = {}
+    for setup, prepare in SETUPS.items():
+        with LocalAws() as aws:
+            prepare(aws)
+            arn, _ = _deploy(aws)
+            for event in aws.history(arn):
+                name = event.get("stateEnteredEventDetails", {}).get("name")
+                if event["type"] == "WaitStateEntered" and name not in known:
+                    found.setdefault(name, setup)
+    return [[wait, setup] for wait, setup in found.items()]
+
+
 def _failure(name: str) -> Any:
     from immutable_deploy.localaws.faults import Scenario
 
@@ -616,8 +654,8 @@ def _reference_digest() -> str:
 def reference() -> dict[str, Any]:
     """What the cases are made from, found by reference runs without faults: the operations the functions
     make in a deployment, its compensation and a rollback; each (function, IAM action) a deployment's
-    mutating calls request; the Wait states a deployment and a rollback enter, and those the compensation
-    of a failed deployment enters besides. Ten seconds of CPU, so
+    mutating calls request; the Wait states a deployment and a rollback enter, those the compensation
+    of a failed deployment enters besides, and those a deployment enters under :data:`SETUPS`. Ten seconds of CPU, so
     kept under .build/ until what shapes them changes (tests/warm.py finds them beside the linters, and
     each pytest-xdist worker that collects the matrix reads them)."""
     path = REFERENCE / f"{_reference_digest()}.json"
@@ -629,6 +667,7 @@ def reference() -> dict[str, Any]:
         "waits": {"deploy": _waits_entered(), "rollback": _waits_entered(rollback=True)},
     }
     found["waits"]["compensation"] = _compensation_waits(found["waits"]["deploy"])
+    found["waits"]["set up"] = _setup_waits(found["waits"]["deploy"])
     REFERENCE.mkdir(parents=True, exist_ok=True)
     for old in REFERENCE.glob("*.json"):
         old.unlink(missing_ok=True)
@@ -721,6 +760,9 @@ def _stop_cases() -> list[Case]:
     for wait in reference()["waits"]["deploy"]:
         switched = wait in phases.switched_tail()
         out.append(Case("stopped", f"deploy stopped waiting in {wait}", stopped_waiting_in(wait, switched)))
+    for wait, setup in reference()["waits"]["set up"]:
+        run = stopped_waiting_in(wait, wait in phases.switched_tail(), setup=setup)
+        out.append(Case("stopped", f"deploy stopped waiting in {wait} ({setup})", run))
     for wait, failure in reference()["waits"]["compensation"]:
         run = stopped_compensating_in(wait, failure)
         out.append(Case("stopped", f"deploy stopped compensating in {wait} ({failure})", run))

@@ -186,3 +186,31 @@ def lock_item(aws: LocalAws, app: str = "web") -> dict | None:
 
 
 __all__ = ["LEFTOVER_KINDS", "Leftovers", "Scenario", "cause", "leftovers", "nothing_left", "lock_item"]
+
+
+def add_scale_in(group_name: str, cooldown: int = 60, period: int = 60, evaluation_periods: int = 3) -> str:
+    """A scale-in policy and its alarm (average CPU under 20 % for three minutes, or as given), as a team
+    would have next to the world's scale-out one. Returns the alarm's name."""
+    asg, cw = shared_client("autoscaling"), shared_client("cloudwatch")
+    arn = asg.put_scaling_policy(
+        AutoScalingGroupName=group_name,
+        PolicyName="scale-in",
+        PolicyType="SimpleScaling",
+        AdjustmentType="ChangeInCapacity",
+        ScalingAdjustment=-1,
+        Cooldown=cooldown,
+    )["PolicyARN"]
+    name = f"{group_name}-cpu-low"
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
+        Period=period,
+        EvaluationPeriods=evaluation_periods,
+        Threshold=20,
+        ComparisonOperator="LessThanThreshold",
+        AlarmActions=[arn],
+    )
+    return name

@@ -18,7 +18,7 @@ import boto3
 
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
-from tests.scenarios.conftest import cause, leftovers
+from tests.scenarios.conftest import add_scale_in, cause, leftovers
 
 #: green's instances take five minutes to be InService (a slow boot), so an idle green waits long
 #: enough for a three-minute scale-in alarm to fire: what this test is about
@@ -29,34 +29,6 @@ def group(name: str) -> dict:
     return boto3.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])["AutoScalingGroups"][
         0
     ]
-
-
-def add_scale_in(group_name: str, cooldown: int = 60, period: int = 60, evaluation_periods: int = 3) -> str:
-    """A scale-in policy and its alarm (average CPU under 20 % for three minutes, or as given), as a team
-    would have next to the world's scale-out one. Returns the alarm's name."""
-    asg, cw = boto3.client("autoscaling"), boto3.client("cloudwatch")
-    arn = asg.put_scaling_policy(
-        AutoScalingGroupName=group_name,
-        PolicyName="scale-in",
-        PolicyType="SimpleScaling",
-        AdjustmentType="ChangeInCapacity",
-        ScalingAdjustment=-1,
-        Cooldown=cooldown,
-    )["PolicyARN"]
-    name = f"{group_name}-cpu-low"
-    cw.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
-        Period=period,
-        EvaluationPeriods=evaluation_periods,
-        Threshold=20,
-        ComparisonOperator="LessThanThreshold",
-        AlarmActions=[arn],
-    )
-    return name
 
 
 def alarm_state(name: str) -> str:
