@@ -582,43 +582,42 @@ SETUPS: dict[str, Callable[[Any], None]] = {
 }
 
 
-def _setup_waits(known: list[str]) -> list[list[str]]:
-    """The Wait states a deployment enters under each of :data:`SETUPS` and not in ``known``, each with the
-    setup under which it was first entered."""
-    from immutable_deploy.localaws.harness import LocalAws
-
-    found: dict[str, str] = {}
-    for setup, prepare in SETUPS.items():
-        with LocalAws() as aws:
-            prepare(aws)
-            arn, _ = _deploy(aws)
-            for event in aws.history(arn):
-                name = event.get("stateEnteredEventDetails", {}).get("name")
-                if event["type"] == "WaitStateEntered" and name not in known:
-                    found.setdefault(name, setup)
-    return [[wait, setup] for wait, setup in found.items()]
-
-
 def _failure(name: str) -> Any:
     from immutable_deploy.localaws.faults import Scenario
 
     return Scenario(**FAILURES[name])
 
 
-def _compensation_waits(ordinary: list[str]) -> list[list[str]]:
-    """The Wait states the compensation of a failed deployment enters and an ordinary deployment does
-    not (``ordinary``), each with the failure (:data:`FAILURES`) under which it was first entered."""
+def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]]) -> list[list[str]]:
+    """The Wait states a deployment of 2.0.0 enters after each of ``runs`` (its name: how it prepares the
+    local AWS) and not in ``known``, each with the name of the run that first entered it."""
     from immutable_deploy.localaws.harness import LocalAws
 
     found: dict[str, str] = {}
-    for failure in FAILURES:
-        with LocalAws(scenario=_failure(failure)) as aws:
+    for label, prepare in runs.items():
+        with LocalAws() as aws:
+            prepare(aws)
             arn, _ = _deploy(aws)
             for event in aws.history(arn):
                 name = event.get("stateEnteredEventDetails", {}).get("name")
-                if event["type"] == "WaitStateEntered" and name not in ordinary:
-                    found.setdefault(name, failure)
-    return [[wait, failure] for wait, failure in found.items()]
+                if event["type"] == "WaitStateEntered" and name not in known:
+                    found.setdefault(name, label)
+    return [[wait, label] for wait, label in found.items()]
+
+
+def _setup_waits(known: list[str]) -> list[list[str]]:
+    """The Wait states a deployment enters under each of :data:`SETUPS` and not in ``known``."""
+    return _waits_beyond(known, SETUPS)
+
+
+def _compensation_waits(ordinary: list[str]) -> list[list[str]]:
+    """The Wait states the compensation of a failed deployment enters and an ordinary deployment does
+    not (``ordinary``), each with the failure (:data:`FAILURES`) under which it was first entered."""
+
+    def failing(failure: str) -> Callable[[Any], None]:
+        return lambda aws: aws.sim.set_scenario(_failure(failure))
+
+    return _waits_beyond(ordinary, {failure: failing(failure) for failure in FAILURES})
 
 
 def _mutating_requests(run: Callable[[Any], Any]) -> list[tuple[str, str]]:
