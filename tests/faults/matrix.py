@@ -568,7 +568,8 @@ FAILURES: dict[str, dict[str, Any]] = {
 def _alarm_in_alarm_at_the_switch(aws: Any) -> None:
     """Blue has a scale-in alarm on five-minute periods and green's instances boot slowly: green's copy of
     the alarm goes to ALARM while green idles, and is still in ALARM at the switch, so the deployment waits
-    (WaitForGreenAlarms) before it resumes green's alarm scaling."""
+    (WaitForGreenAlarms) before it resumes green's alarm scaling; blue's own alarm, idle while blue is
+    kept, is in ALARM when a rollback puts blue back (WaitForPreviousAlarms)."""
     from immutable_deploy.localaws.sim import Pace
     from tests.scenarios.conftest import add_scale_in
 
@@ -576,7 +577,8 @@ def _alarm_in_alarm_at_the_switch(aws: Any) -> None:
     add_scale_in(BLUE, period=300, evaluation_periods=1)
 
 
-#: how a reference deployment that succeeds is made to enter the Wait states an ordinary one passes by
+#: how a reference deployment that succeeds (and a rollback after it) is made to enter the Wait states an
+#: ordinary one passes by
 SETUPS: dict[str, Callable[[Any], None]] = {
     "a copied scale-in alarm in ALARM at the switch": _alarm_in_alarm_at_the_switch,
 }
@@ -588,9 +590,10 @@ def _failure(name: str) -> Any:
     return Scenario(**FAILURES[name])
 
 
-def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]]) -> list[list[str]]:
-    """The Wait states a deployment of 2.0.0 enters after each of ``runs`` (its name: how it prepares the
-    local AWS) and not in ``known``, each with the name of the run that first entered it."""
+def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]], rollback: bool = False) -> list[list[str]]:
+    """The Wait states a deployment of 2.0.0 (with ``rollback``, a rollback after it) enters after each of
+    ``runs`` (its name: how it prepares the local AWS) and not in ``known``, each with the name of the run
+    that first entered it."""
     from immutable_deploy.localaws.harness import LocalAws
 
     found: dict[str, str] = {}
@@ -598,6 +601,9 @@ def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]]) -> l
         with LocalAws() as aws:
             prepare(aws)
             arn, _ = _deploy(aws)
+            if rollback:
+                arn = _start_rollback(aws)
+                aws.wait(arn, timeout=300)
             for event in aws.history(arn):
                 name = event.get("stateEnteredEventDetails", {}).get("name")
                 if event["type"] == "WaitStateEntered" and name not in known:
@@ -605,9 +611,10 @@ def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]]) -> l
     return [[wait, label] for wait, label in found.items()]
 
 
-def _setup_waits(known: list[str]) -> list[list[str]]:
-    """The Wait states a deployment enters under each of :data:`SETUPS` and not in ``known``."""
-    return _waits_beyond(known, SETUPS)
+def _setup_waits(known: list[str], rollback: bool = False) -> list[list[str]]:
+    """The Wait states a deployment (a rollback after it) enters under each of :data:`SETUPS` and not in
+    ``known``."""
+    return _waits_beyond(known, SETUPS, rollback)
 
 
 def _compensation_waits(ordinary: list[str]) -> list[list[str]]:
@@ -667,6 +674,7 @@ def reference() -> dict[str, Any]:
     }
     found["waits"]["compensation"] = _compensation_waits(found["waits"]["deploy"])
     found["waits"]["set up"] = _setup_waits(found["waits"]["deploy"])
+    found["waits"]["rollback set up"] = _setup_waits(found["waits"]["rollback"], rollback=True)
     REFERENCE.mkdir(parents=True, exist_ok=True)
     for old in REFERENCE.glob("*.json"):
         old.unlink(missing_ok=True)
@@ -773,6 +781,9 @@ def _stop_cases() -> list[Case]:
         switched = wait in phases.rollback_switched_tail()
         run = stopped_waiting_in(wait, switched, rollback=True)
         out.append(Case("stopped", f"rollback stopped waiting in {wait}", run))
+    for wait, setup in reference()["waits"]["rollback set up"]:
+        run = stopped_waiting_in(wait, wait in phases.rollback_switched_tail(), rollback=True, setup=setup)
+        out.append(Case("stopped", f"rollback stopped waiting in {wait} ({setup})", run))
     return out
 
 
