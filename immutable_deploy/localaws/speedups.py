@@ -318,9 +318,10 @@ def _one_signing_key(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
     with one key per region; one key per process signs as well (messages are still signed, each with its
     certificate)."""
     key: list[Any] = []
+    making = threading.Lock()  # its own: making the key takes 50-100 ms, which parse() need not wait for
 
     def one_key(self: Any) -> Any:
-        with _lock:
+        with making:
             if not key:
                 key.append(getattr(original, "__wrapped__", original)(self))
             return key[0]
