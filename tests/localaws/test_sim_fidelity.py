@@ -37,6 +37,7 @@ from tests.localaws.test_sim import (  # noqa: F401 - the autouse environment fi
     target_group,
     target_states,
 )
+from tests.scenarios.conftest import cpu_alarm
 
 SimFactory = Callable[..., Simulator]
 VERSION_TAG = "immutable-deploy:version"
@@ -151,32 +152,6 @@ def zones_of(asg: Any, name: str) -> list[str]:
 def policy_arn(asg: Any, name: str, policy: str) -> str:
     policies = asg.describe_policies(AutoScalingGroupName=name, PolicyNames=[policy])["ScalingPolicies"]
     return str(policies[0]["PolicyARN"])
-
-
-def cpu_alarm(
-    cw: Any,
-    name: str,
-    group_name: str,
-    *,
-    below: float | None = None,
-    above: float | None = None,
-    periods: int = 3,
-    actions: list[str] | None = None,
-    **kwargs: Any,
-) -> None:
-    cw.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
-        Period=60,
-        EvaluationPeriods=periods,
-        Threshold=below if below is not None else above,
-        ComparisonOperator="LessThanThreshold" if below is not None else "GreaterThanThreshold",
-        AlarmActions=actions or [],
-        **kwargs,
-    )
 
 
 def alarm_state(cw: Any, name: str) -> str:

@@ -188,6 +188,35 @@ def lock_item(aws: LocalAws, app: str = "web") -> dict | None:
 __all__ = ["LEFTOVER_KINDS", "Leftovers", "Scenario", "cause", "leftovers", "nothing_left", "lock_item"]
 
 
+def cpu_alarm(
+    cw: Any,
+    name: str,
+    group_name: str,
+    *,
+    below: float | None = None,
+    above: float | None = None,
+    periods: int = 3,
+    period: int = 60,
+    actions: list[str] | None = None,
+    **kwargs: Any,
+) -> None:
+    """An alarm on the average CPU of ``group_name``'s instances, under ``below`` or over ``above`` percent
+    for ``periods`` periods of ``period`` seconds."""
+    cw.put_metric_alarm(
+        AlarmName=name,
+        Namespace="AWS/EC2",
+        MetricName="CPUUtilization",
+        Statistic="Average",
+        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
+        Period=period,
+        EvaluationPeriods=periods,
+        Threshold=below if below is not None else above,
+        ComparisonOperator="LessThanThreshold" if below is not None else "GreaterThanThreshold",
+        AlarmActions=actions or [],
+        **kwargs,
+    )
+
+
 def add_scale_in(group_name: str, cooldown: int = 60, period: int = 60, evaluation_periods: int = 3) -> str:
     """A scale-in policy and its alarm (average CPU under 20 % for three minutes, or as given), as a team
     would have next to the world's scale-out one. Returns the alarm's name."""
@@ -201,16 +230,5 @@ def add_scale_in(group_name: str, cooldown: int = 60, period: int = 60, evaluati
         Cooldown=cooldown,
     )["PolicyARN"]
     name = f"{group_name}-cpu-low"
-    cw.put_metric_alarm(
-        AlarmName=name,
-        Namespace="AWS/EC2",
-        MetricName="CPUUtilization",
-        Statistic="Average",
-        Dimensions=[{"Name": "AutoScalingGroupName", "Value": group_name}],
-        Period=period,
-        EvaluationPeriods=evaluation_periods,
-        Threshold=20,
-        ComparisonOperator="LessThanThreshold",
-        AlarmActions=[arn],
-    )
+    cpu_alarm(cw, name, group_name, below=20, periods=evaluation_periods, period=period, actions=[arn])
     return name
