@@ -442,14 +442,21 @@ def _held_waiting(wait_state: str) -> Iterator[tuple[threading.Event, threading.
 
 
 def stopped_waiting_in(
-    wait_state: str, switched: bool, rollback: bool = False, setup: str | None = None
+    wait_state: str, switched: bool, rollback: bool = False, setup: str | None = None, failure: str | None = None
 ) -> Callable[[Any], Outcome]:
     """The deployment (or, with ``rollback``, a rollback after 2.0.0 was deployed) is stopped while it
-    waits in the Wait state ``wait_state`` (after ``setup``, one of :data:`SETUPS`, when given)."""
+    waits in the Wait state ``wait_state`` (after ``setup``, one of :data:`SETUPS`, when given). With
+    ``failure`` (:data:`FAILURES`) the deployment fails and is stopped while its compensation waits; the
+    fault then passes, and its clean-up finishes the compensation (blue serves, nothing of 2.0.0 is left,
+    the rollback is announced once)."""
 
     def run(aws: Any) -> Outcome:
+        from immutable_deploy.localaws.faults import Scenario
+
         if setup:
             SETUPS[setup](aws)
+        if failure:
+            aws.sim.set_scenario(_failure(failure))
         if rollback:
             _deploy(aws)
         with _held_waiting(wait_state) as (reached, _):
@@ -457,28 +464,10 @@ def stopped_waiting_in(
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
             _stop(aws, stopped)
+        if failure:
+            aws.sim.set_scenario(Scenario())
         after = _stopped_rollback(stopped, switched) if rollback else _stopped_deploy(stopped, switched)
         return _after_the_stop(aws, stopped, after)
-
-    return run
-
-
-def stopped_compensating_in(wait_state: str, failure: str) -> Callable[[Any], Outcome]:
-    """A deployment fails (``failure``, :data:`FAILURES`) and is stopped while its compensation waits in
-    the Wait state ``wait_state``; the fault then passes. Its clean-up finishes the compensation: blue
-    serves, nothing of 2.0.0 is left, the rollback is announced once; then the next release deploys."""
-
-    def run(aws: Any) -> Outcome:
-        from immutable_deploy.localaws.faults import Scenario
-
-        aws.sim.set_scenario(_failure(failure))
-        with _held_waiting(wait_state) as (reached, _):
-            stopped = aws.start_deploy(aws.world.request("2.0.0"))
-            if not reached.wait(30):
-                return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
-            _stop(aws, stopped)
-        aws.sim.set_scenario(Scenario())
-        return _after_the_stop(aws, stopped, _stopped_deploy(stopped, switched=False))
 
     return run
 
@@ -542,16 +531,18 @@ def _operations(where: str) -> list[str]:
         return sorted({c.operation for c in aws.iam.calls})
 
 
-def _waits_entered(rollback: bool = False) -> list[str]:
-    """The Wait states a deployment (or a rollback after it) enters in a reference run without faults, in
-    the order first entered."""
+def _waits_entered(rollback: bool = False, prepare: Callable[[Any], None] | None = None) -> list[str]:
+    """The Wait states a deployment (or a rollback after it) enters in a reference run, without faults or
+    after ``prepare`` set the local AWS up, in the order first entered."""
     from immutable_deploy.localaws.harness import LocalAws
 
     with LocalAws() as aws:
+        if prepare is not None:
+            prepare(aws)
         arn, _ = _deploy(aws)
         if rollback:
             arn = _start_rollback(aws)
-            aws.wait(arn)
+            aws.wait(arn, timeout=300)
         entered = [e["stateEnteredEventDetails"]["name"] for e in aws.history(arn) if e["type"] == "WaitStateEntered"]
         return list(dict.fromkeys(entered))
 
@@ -594,20 +585,11 @@ def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]], roll
     """The Wait states a deployment of 2.0.0 (with ``rollback``, a rollback after it) enters after each of
     ``runs`` (its name: how it prepares the local AWS) and not in ``known``, each with the name of the run
     that first entered it."""
-    from immutable_deploy.localaws.harness import LocalAws
-
     found: dict[str, str] = {}
     for label, prepare in runs.items():
-        with LocalAws() as aws:
-            prepare(aws)
-            arn, _ = _deploy(aws)
-            if rollback:
-                arn = _start_rollback(aws)
-                aws.wait(arn, timeout=300)
-            for event in aws.history(arn):
-                name = event.get("stateEnteredEventDetails", {}).get("name")
-                if event["type"] == "WaitStateEntered" and name not in known:
-                    found.setdefault(name, label)
+        for wait in _waits_entered(rollback, prepare):
+            if wait not in known:
+                found.setdefault(wait, label)
     return [[wait, label] for wait, label in found.items()]
 
 
@@ -658,12 +640,13 @@ def _reference_digest() -> str:
 
 
 def reference() -> dict[str, Any]:
-    """What the cases are made from, found by reference runs without faults: the operations the functions
-    make in a deployment, its compensation and a rollback; each (function, IAM action) a deployment's
-    mutating calls request; the Wait states a deployment and a rollback enter, those the compensation
-    of a failed deployment enters besides, and those a deployment enters under :data:`SETUPS`. Ten seconds of CPU, so
-    kept under .build/ until what shapes them changes (tests/warm.py finds them beside the linters, and
-    each pytest-xdist worker that collects the matrix reads them)."""
+    """What the cases are made from, found by reference runs: the operations the functions make in a
+    deployment, its compensation and a rollback; each (function, IAM action) a deployment's mutating calls
+    request; the Wait states a deployment and a rollback enter, those the compensation of a deployment
+    failing as :data:`FAILURES` says enters besides, and those a deployment and a rollback enter under
+    :data:`SETUPS`. Ten-odd seconds of CPU, so kept under .build/ until what shapes them changes
+    (tests/warm.py finds them beside the linters, and each pytest-xdist worker that collects the matrix
+    reads them)."""
     path = REFERENCE / f"{_reference_digest()}.json"
     if path.exists():
         return dict(json.loads(path.read_text()))
@@ -771,7 +754,7 @@ def _stop_cases() -> list[Case]:
         run = stopped_waiting_in(wait, wait in phases.switched_tail(), setup=setup)
         out.append(Case("stopped", f"deploy stopped waiting in {wait} ({setup})", run))
     for wait, failure in reference()["waits"]["compensation"]:
-        run = stopped_compensating_in(wait, failure)
+        run = stopped_waiting_in(wait, switched=False, failure=failure)
         out.append(Case("stopped", f"deploy stopped compensating in {wait} ({failure})", run))
     for task in _tasks(phases.ROLLBACK, skip=()):
         switched = task.state in phases.rollback_switched_tail()
