@@ -67,7 +67,8 @@ import copy
 import functools
 import os
 import threading
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 import boto3
 
@@ -261,6 +262,16 @@ def install() -> Callable[[], None]:
     patches.set(auth.SigV4Auth, "add_auth", _unsigned)
     patches.set(sns_models.Subscription, "private_key", _kept(_one_signing_key, sns_models.Subscription.private_key))
     return patches.restore
+
+
+@contextmanager
+def installed() -> Iterator[None]:
+    """:func:`install` for the ``with`` block (a moto that is not a whole local AWS: the tests' own)."""
+    undo = install()
+    try:
+        yield
+    finally:
+        undo()
 
 
 #: the wrappers :func:`install` made, by (maker, original): the next install (each test's local AWS makes

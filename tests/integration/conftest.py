@@ -56,12 +56,8 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
 def moto() -> Iterator[None]:
     """moto, with the local AWS's speed-ups (immutable_deploy/localaws/speedups.py: none changes what moto
     answers; tests/localaws/test_speedups.py), which took a third off these tests' CPU."""
-    with mock_aws():
-        undo = speedups.install()
-        try:
-            yield
-        finally:
-            undo()
+    with mock_aws(), speedups.installed():
+        yield
 
 
 @pytest.fixture

@@ -48,12 +48,8 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def moto() -> Iterator[None]:
     """moto with the local AWS's speed-ups, as LocalAws installs them (none changes what moto answers)."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        undo = speedups.install()
-        try:
-            yield
-        finally:
-            undo()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), speedups.installed():
+        yield
 
 
 @pytest.fixture

@@ -54,9 +54,8 @@ def clock() -> VirtualClock:
 @pytest.fixture
 def make_sim(clock: VirtualClock) -> Iterator[SimFactory]:
     """moto, its gap fixes and speed-ups (as LocalAws installs them) and a simulator."""
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), speedups.installed():
         undo_gaps = gaps.install()
-        undo_speedups = speedups.install()
         installed: list[Simulator] = []
 
         def make(pace: Pace = Pace(), scenario: Scenario = Scenario()) -> Simulator:
@@ -69,7 +68,6 @@ def make_sim(clock: VirtualClock) -> Iterator[SimFactory]:
         finally:
             for sim in installed:
                 sim.uninstall()
-            undo_speedups()
             undo_gaps()
 
 

@@ -57,12 +57,8 @@ def sfn(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
-        undo = speedups.install()
-        try:
-            yield boto3.client("stepfunctions")
-        finally:
-            undo()
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}), speedups.installed():
+        yield boto3.client("stepfunctions")
 
 
 def _run(sfn, machine: str, value: int) -> dict:
