@@ -202,11 +202,15 @@ def error_response(protocol: str, code: str, message: str, status: int) -> Respo
     return status, headers, body
 
 
-def throttle_response(protocol: str, operation: str) -> Response:
+#: services whose throttling error is their own: Lambda's Invoke answers ``TooManyRequestsException`` (429)
+_SERVICE_THROTTLING: dict[str, tuple[str, int]] = {"lambda": ("TooManyRequestsException", 429)}
+
+
+def throttle_response(protocol: str, operation: str, service: str = "") -> Response:
     """What AWS answers when it throttles ``operation``: EC2 ``RequestLimitExceeded`` (503),
     query services ``Throttling`` (400), JSON services ``ThrottlingException`` (400; 429 for
-    REST-JSON), S3-style ``SlowDown`` (503)."""
-    code, status = _THROTTLING.get(protocol, _THROTTLING["json"])
+    REST-JSON), S3-style ``SlowDown`` (503); Lambda ``TooManyRequestsException`` (429)."""
+    code, status = _SERVICE_THROTTLING.get(service) or _THROTTLING.get(protocol, _THROTTLING["json"])
     return error_response(protocol, code, f"Rate exceeded ({operation})", status)
 
 

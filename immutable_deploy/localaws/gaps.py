@@ -711,6 +711,31 @@ def _status_change_events(original: Callable) -> Callable:
     return terminated
 
 
+# --- Step Functions: the Lambda service's own errors --------------------------------------------------
+#
+# When Lambda itself refuses an invocation (throttled, its service failing), Step Functions names the
+# error after the service's exception: "Lambda.TooManyRequestsException", "Lambda.ServiceException"
+# (Step Functions Developer Guide, "Handle transient Lambda service exceptions"), which is what the
+# workflow's Retry lists. moto names every such error "Exception", so a throttled invocation fails the
+# execution instead of being retried.
+
+
+def _lambda_service_errors_named(original: Callable) -> Callable:
+    def _from_error(self: Any, env: Any, ex: Exception) -> Any:
+        from botocore.exceptions import ClientError
+
+        failure = original(self, env, ex)
+        if isinstance(ex, ClientError):
+            name = f"Lambda.{ex.response['Error'].get('Code') or 'Unknown'}"
+            details = failure.event_details["lambdaFunctionFailedEventDetails"]
+            details["error"] = name
+            failure.error_name = type(failure.error_name)(name)
+        return failure
+
+    _from_error.__wrapped__ = original  # type: ignore[attr-defined]
+    return _from_error
+
+
 def install() -> Callable[[], None]:
     """Patch moto; returns the function that undoes it."""
     from moto.autoscaling.models import AutoScalingBackend
@@ -720,6 +745,7 @@ def install() -> Callable[[], None]:
     from moto.stepfunctions.parser.asl.component.state.choice.comparison.comparison_variable import (
         ComparisonVariable,
     )
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import StateTaskLambda
     from moto.stepfunctions.parser.asl.eval.environment import Environment
     from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
     from moto.stepfunctions.responses import StepFunctionResponse
@@ -739,6 +765,7 @@ def install() -> Callable[[], None]:
         (Execution, "stop", _stop_wakes_waiting_tasks),
         (Environment, "set_error", _stopped_stays_stopped),
         (BaseExecutionWorkerCommunication, "terminated", _status_change_events),
+        (StateTaskLambda, "_from_error", _lambda_service_errors_named),
     ):
         patches.set(owner, name, wrapper(getattr(owner, name)))
     _install_policies_and_tokens(patches)

@@ -111,7 +111,7 @@ def provision(
     sim.install()
     cleanup.callback(sim.uninstall)
     stack = create_stack(template)
-    lambdas = InProcessLambda(stack)
+    lambdas = InProcessLambda(stack, simulator=sim)
     lambdas.install()
     cleanup.callback(lambdas.uninstall)
     recorder = None

@@ -193,6 +193,11 @@ class Simulator(Scheduler):
 
         self._patches.set(BaseResponse, "call_action", call_action)
 
+    def faults_pending(self, operation: str) -> bool:
+        """Whether the scenario is still to throttle ``operation`` or to lose its response."""
+        with self._lock:
+            return self._throttle_left.get(operation, 0) > 0 or self._lost_left.get(operation, 0) > 0
+
     def _lost(self, response: Any, answer: Any) -> Any:
         """``answer``, or, when the scenario loses this operation's response and the call succeeded,
         the service's throttling error instead (what was asked is done all the same)."""
@@ -208,7 +213,7 @@ class Simulator(Scheduler):
                 return answer
             self._lost_left[operation] -= 1
             self._record("lost", "api", operation, getattr(response, "service_name", ""))
-        return throttle_response(_protocol(response), operation)
+        return throttle_response(_protocol(response), operation, getattr(response, "boto3_service_name", ""))
 
     def _throttled(self, response: Any) -> tuple[int, dict[str, str], str] | None:
         if not self._throttle_left:
@@ -219,7 +224,7 @@ class Simulator(Scheduler):
                 return None
             self._throttle_left[operation] -= 1
             self._record("throttled", "api", operation, getattr(response, "service_name", ""))
-        return throttle_response(_protocol(response), operation)
+        return throttle_response(_protocol(response), operation, getattr(response, "boto3_service_name", ""))
 
 
 def _protocol(response: Any) -> str:
