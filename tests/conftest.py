@@ -11,9 +11,11 @@ from immutable_deploy.localaws.harness import DEFAULT_ENV, share_model_loader  #
 os.environ.update(DEFAULT_ENV)
 # every boto3 client of the suite (moto's, the tests' own) reads each service model from disk once per
 # worker, not once per client (about 65 ms of JSON parsing saved per client a test creates), and each
-# service's client methods are built once (speedups.share_client_methods)
+# service's client methods are built once (speedups.share_client_methods), and moto's URL callbacks once
+# (speedups.reuse_url_callbacks)
 share_model_loader()
 speedups.share_client_methods()
+speedups.reuse_url_callbacks()
 os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
 
 logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)

@@ -198,6 +198,7 @@ class LocalAws:
         from moto import mock_aws
 
         share_model_loader()
+        speedups.reuse_url_callbacks()
         speedups.share_client_methods()
         speedups.remember_valid_definitions()
         speedups.reuse_interpreter_clients()

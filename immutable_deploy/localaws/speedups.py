@@ -57,6 +57,10 @@ of a scenario's time.
 **SNS signs with one key per process** (:func:`_one_signing_key`): moto generated a 2048-bit RSA key for
 every subscription it delivered to, 50-100 ms each.
 
+**moto's URL callbacks are built once per process** (:func:`reuse_url_callbacks`): every time a mock
+starts, moto builds a ``responses`` callback for each of its ~180 URL patterns and seven HTTP methods
+(1,288 of them): 27 ms of every local AWS and of every test's own ``mock_aws``.
+
 Installed by the local AWS (``harness.provision`` and ``LocalAws``) beside the gap fixes; none
 changes behaviour.
 """
@@ -546,3 +550,54 @@ def share_client_methods() -> None:
     sharing.shares = True  # type: ignore[attr-defined]
     sharing.__wrapped__ = create  # type: ignore[attr-defined]
     ClientCreator._create_methods = sharing
+
+
+def reuse_url_callbacks() -> None:
+    """Make moto's mock start register the same URL callbacks every time, built at the first start of
+    the process (permanent, like :func:`share_client_methods`). What is registered is what moto registers
+    (the same methods, patterns and callbacks, in its order: tests/localaws/test_speedups.py); the
+    callbacks keep no state that the next mock would see (``responses`` counts their calls)."""
+    from moto.core import models
+
+    if getattr(models.MockAWS._enable_patching, "_reuses_callbacks", False):
+        return
+    original = models.MockAWS._enable_patching
+    built: list[Any] = []
+
+    def _enable_patching(self: Any, reset: bool = True) -> None:
+        if not built:
+            with _lock:
+                if not built:
+                    built.extend(_url_callbacks(models))
+        models.botocore_stubber.enabled = True
+        if reset:
+            self.reset()
+        models.responses_mock.start()
+        for callback in built:
+            models.responses_mock.add(callback)
+
+    _enable_patching._reuses_callbacks = True  # type: ignore[attr-defined]
+    _enable_patching.__wrapped__ = original  # type: ignore[attr-defined]
+    models.MockAWS._enable_patching = _enable_patching
+
+
+def _url_callbacks(models: Any) -> list[Any]:
+    """The callbacks moto 5.2.5's ``MockAWS._enable_patching`` registers, in its order."""
+    import re
+
+    out = []
+    for method in models.RESPONSES_METHODS:
+        for _, pattern in models.backend_index.backend_url_patterns:
+            out.append(
+                models.CallbackResponse(
+                    method=method, url=pattern, callback=models.botocore_stubber.process_prepared_request
+                )
+            )
+        out.append(
+            models.CallbackResponse(
+                method=method,
+                url=re.compile(r"https?://.+\.amazonaws.com/.*"),
+                callback=models.not_implemented_callback,
+            )
+        )
+    return out

@@ -520,3 +520,38 @@ def test_sns_signs_every_message_with_one_key_whose_certificate_verifies_it(sfn)
         public_key.verify(base64.b64decode(envelope["Signature"]), signed.encode(), padding.PKCS1v15(), hashes.SHA256())
         keys.add(public_key.public_numbers().n)
     assert len(keys) == 1  # one key for both subscriptions (moto made one per subscription)
+
+
+def _registered() -> list[tuple[str, str, object]]:
+    from moto.core import models
+
+    return [
+        (r.method, getattr(r.url, "pattern", r.url), r.callback)
+        for r in models.responses_mock.get_registry().registered
+    ]
+
+
+def test_a_mock_registers_the_url_callbacks_moto_registers_built_once_per_process() -> None:
+    import requests
+    from moto.core import models
+
+    speedups.reuse_url_callbacks()
+    patched = models.MockAWS._enable_patching
+    with mock_aws():
+        first = list(models.responses_mock.get_registry().registered)
+        ours = _registered()
+        # a request made with `requests` to an AWS address is still answered by moto
+        answer = requests.post(
+            "https://sts.amazonaws.com/", data={"Action": "GetCallerIdentity", "Version": "2011-06-15"}
+        )
+        assert answer.status_code == 200 and "<Account>123456789012</Account>" in answer.text
+    with mock_aws():
+        again = list(models.responses_mock.get_registry().registered)
+    assert len(again) == len(first) > 1000 and all(a is b for a, b in zip(first, again, strict=True))
+    models.MockAWS._enable_patching = patched.__wrapped__
+    try:
+        with mock_aws():
+            theirs = _registered()
+    finally:
+        models.MockAWS._enable_patching = patched
+    assert ours == theirs
