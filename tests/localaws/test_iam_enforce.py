@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import uuid
 
 import boto3
 import pytest
@@ -341,3 +342,38 @@ def test_a_permission_missing_from_the_bake_role_fails_the_launch_and_nothing_ru
     )["Reservations"]
     assert staging == []  # refused before it reached the local AWS
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
+def test_recorders_of_the_same_roles_share_their_decisions_and_others_do_not(moto_ec2, monkeypatch):
+    from immutable_deploy.localaws.iam import evaluator
+
+    ec2, tagged, untagged = moto_ec2
+    evaluated: list[str] = []
+    original = evaluator.evaluate
+
+    def counting(policies, request, **kwargs):
+        evaluated.append(request.action)
+        return original(policies, request, **kwargs)
+
+    monkeypatch.setattr(evaluator, "evaluate", counting)
+    decisions = []
+    role = f"{ROLE}-{uuid.uuid4().hex}"  # roles no other test's recorder has
+    # a first local AWS's recorder, a second one with the same role, a third whose role differs
+    for policies in ([READ, TERMINATE_TAGGED], [READ, TERMINATE_TAGGED], [READ]):
+        check = IamRecorder({"fn": policies}, {"fn": role}, mode="record").install()
+        try:
+            with running_as("fn"):
+                ec2.terminate_instances(InstanceIds=[untagged])
+        finally:
+            check.uninstall()
+        decisions.append([d.result for c in check.calls for d in c.decisions])
+        evaluated.append("|")
+    # the second recorder evaluated nothing (the first's decisions); the third evaluated again
+    assert "".join(a if a == "|" else "e" for a in evaluated).split("|")[:3] == ["e", "", "e"]
+    # the untagged instance is denied by the condition either way, for the right reason each time
+    assert decisions[0] == decisions[1] == decisions[2] == ["ImplicitDeny"]
+
+
+def test_a_malformed_role_policy_is_refused_when_the_recorder_is_made_naming_the_function():
+    with pytest.raises(ValueError, match="the role policies of fn: policy 1: .*Statement"):
+        IamRecorder({"fn": [READ, {"Version": "2012-10-17"}]}, {"fn": ROLE})

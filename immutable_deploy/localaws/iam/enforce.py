@@ -14,6 +14,8 @@ Calls made outside a function (tests, the world builder, the CLI) are not checke
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from immutable_deploy.localaws.iam.catalogue import (
     SubnetFacts,
     requests_for,
 )
+from immutable_deploy.localaws.iam.evaluator import validate_policies
 from immutable_deploy.localaws.iam.model import AuthzRequest, Decision
 
 Mode = Literal["record", "enforce"]
@@ -228,6 +231,21 @@ def _revoked(request: AuthzRequest) -> Decision:
     return Decision("ExplicitDeny", request, statement, f"ExplicitDeny: {request.action} was revoked")
 
 
+#: the decisions taken for each set of roles (by their policies, ARNs, account and region), shared by the
+#: recorders of every local AWS of this process that has those roles: a decision depends on nothing else
+#: (the request's resource and context are part of its key)
+_DECISIONS: dict[str, dict[tuple, Decision]] = {}
+_DECISIONS_LOCK = threading.Lock()
+
+
+def _decisions_of(
+    role_policies: Mapping[str, list[dict]], role_arns: Mapping[str, str], account: str, region: str
+) -> dict[tuple, Decision]:
+    roles = json.dumps([role_policies, role_arns, account, region], sort_keys=True, default=str)
+    with _DECISIONS_LOCK:
+        return _DECISIONS.setdefault(hashlib.sha256(roles.encode()).hexdigest(), {})
+
+
 class IamRecorder:
     """Checks (``enforce``) or only records (``record``) every AWS call a function makes.
 
@@ -250,8 +268,14 @@ class IamRecorder:
         self.role_arns = dict(role_arns or {})
         self.world = MotoWorld(account, region)
         self.calls: list[Call] = []
-        #: decisions already taken: polling repeats the same requests, and evaluate() is not free
-        self._decided: dict[tuple, Decision] = {}
+        for function, policies in self.role_policies.items():
+            try:
+                validate_policies(policies)
+            except ValueError as error:
+                raise ValueError(f"the role policies of {function}: {error}") from None
+        #: decisions already taken: polling repeats the same requests, every local AWS of a process
+        #: makes the same stack (so the same roles), and evaluate() is not free
+        self._decided = _decisions_of(self.role_policies, self.role_arns, account, region)
         self._expected: list[tuple[str | None, str | None]] = []
         #: [function, action, calls left] of :meth:`revoke`
         self._revoked: list[list[Any]] = []
@@ -310,7 +334,7 @@ class IamRecorder:
             key = (function, request.action, request.resource, _frozen(request.context))
             decision = self._decided.get(key)
             if decision is None:
-                decision = self._decided[key] = evaluate(policies, request)
+                decision = self._decided[key] = evaluate(policies, request, validated=True)
             elif decision.request.why != request.why:
                 decision = Decision(decision.result, request, decision.statement, decision.explanation)
             if request.action == revoked:

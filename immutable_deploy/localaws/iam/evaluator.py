@@ -104,18 +104,16 @@ _ESCAPES = ("*", "?", "$")  # ${*}, ${?} and ${$}: the character itself
 # -- public API --------------------------------------------------------------------------------
 
 
-def evaluate(policies: list[dict], request: AuthzRequest) -> Decision:
+def evaluate(policies: list[dict], request: AuthzRequest, *, validated: bool = False) -> Decision:
     """AWS's decision on ``request`` for a principal whose identity-based policies are ``policies``.
 
     Every policy is validated first (ValueError on a malformed one, whether or not it matters for
-    this request). The explanation names each statement whose Action matched and why it did not
-    apply, or the statement that decided.
+    this request), unless the caller already did (``validated``: :func:`validate_policies`). The
+    explanation names each statement whose Action matched and why it did not apply, or the statement
+    that decided.
     """
-    for index, policy in enumerate(policies):
-        try:
-            validate_policy(policy)
-        except ValueError as error:
-            raise ValueError(f"policy {index}: {error}") from None
+    if not validated:
+        validate_policies(policies)
     if ":" not in request.action:
         raise ValueError(f"request action {request.action!r} is not service:Action")
     allowed_by: tuple[str, dict] | None = None
@@ -176,6 +174,15 @@ def for_service_principal(resource_policy: dict, service: str) -> dict | None:
     if not kept:
         return None
     return {**{k: v for k, v in resource_policy.items() if k in ("Version",)}, "Statement": kept}
+
+
+def validate_policies(policies: list[dict]) -> None:
+    """:func:`validate_policy` for each, the error naming the policy's index."""
+    for index, policy in enumerate(policies):
+        try:
+            validate_policy(policy)
+        except ValueError as error:
+            raise ValueError(f"policy {index}: {error}") from None
 
 
 def validate_policy(policy: dict) -> None:
