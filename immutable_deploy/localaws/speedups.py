@@ -54,6 +54,9 @@ only the access key of a request's ``Authorization`` header (to tell accounts ap
 the caller's; computing SigV4 (a canonical request, a hash of the body, four HMACs) was a twentieth
 of a scenario's time.
 
+**moto draws its random ids and request ids in one call each** (:func:`_random_string`), not one call
+per character (a request id is 52): 2% of a call's time.
+
 **SNS signs with one key per process** (:func:`_one_signing_key`): moto generated a 2048-bit RSA key for
 every subscription it delivered to, 50-100 ms each.
 
@@ -241,6 +244,7 @@ def install() -> Callable[[], None]:
     import xmltodict
     from botocore import auth, utils as botocore_utils
     from moto.core import errors, responses, serialize
+    from moto.moto_api._internal import moto_random
     from moto.sns import models as sns_models
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
@@ -265,6 +269,8 @@ def install() -> Callable[[], None]:
     patches.set(botocore_utils, "_parse_timestamp_with_tzinfo", _kept(_parsed_timestamps, _parse_timestamp()))
     patches.set(auth.SigV4Auth, "add_auth", _unsigned)
     patches.set(sns_models.Subscription, "private_key", _kept(_one_signing_key, sns_models.Subscription.private_key))
+    patches.set(moto_random.MotoRandom, "get_random_string", _random_string)
+    patches.set(moto_random.MotoRandom, "get_random_hex", _random_hex)
     return patches.restore
 
 
@@ -358,6 +364,24 @@ def _unsigned(self: Any, request: Any) -> None:
     request.headers["Authorization"] = (
         f"AWS4-HMAC-SHA256 Credential={self.scope(request)}, SignedHeaders=host;x-amz-date, Signature={'0' * 64}"
     )
+
+
+def _random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+    """moto's ``MotoRandom.get_random_string`` (the 52 characters of every response's request id, and
+    ids), drawing the characters in one ``choices`` call instead of one ``choice`` each, three times
+    faster: the same characters, each as likely (a seeded moto draws other ones; nothing here seeds it)."""
+    import string
+
+    pool = string.ascii_letters + (string.digits if include_digits else "")
+    drawn = "".join(self.choices(pool, k=length))
+    return drawn.lower() if lower_case else drawn
+
+
+def _random_hex(self: Any, length: int = 8) -> str:
+    """moto's ``MotoRandom.get_random_hex`` (resource ids), drawn as :func:`_random_string` draws."""
+    from moto.moto_api._internal.moto_random import HEX_CHARS
+
+    return "".join(map(str, self.choices(HEX_CHARS, k=length)))
 
 
 def _picked_value(original: Callable[..., Any]) -> Callable[..., Any]:

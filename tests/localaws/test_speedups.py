@@ -555,3 +555,25 @@ def test_a_mock_registers_the_url_callbacks_moto_registers_built_once_per_proces
     finally:
         models.MockAWS._enable_patching = patched
     assert ours == theirs
+
+
+def test_random_ids_are_drawn_from_the_characters_moto_draws_from(sfn) -> None:
+    import re
+    import string
+
+    from moto.moto_api._internal import mock_random
+
+    # every character of moto's pools turns up, and nothing else
+    drawn = "".join(mock_random.get_random_string(length=52) for _ in range(200))
+    assert set(drawn) == set(string.ascii_letters + string.digits)
+    assert set("".join(mock_random.get_random_string(length=52, include_digits=False) for _ in range(50))) == set(
+        string.ascii_letters
+    )
+    assert mock_random.get_random_string(length=30, lower_case=True).islower()
+    assert set("".join(mock_random.get_random_hex(40) for _ in range(50))) == set("0123456789abcdef")
+    # what moto makes of them: instance ids, and every response's request id
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    image = ec2.register_image(Name="base", RootDeviceName="/dev/xvda", VirtualizationType="hvm")["ImageId"]
+    answer = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")
+    assert re.fullmatch(r"i-[0-9a-f]{17}", answer["Instances"][0]["InstanceId"])
+    assert re.fullmatch(r"[A-Za-z0-9]{52}", answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
