@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE :=
 STAMP := $(VENV)/.installed-$(shell { cat requirements.lock pyproject.toml; echo "$(PYTHON)"; } | sha256sum | cut -c1-12)
 
-.PHONY: demo test unit integration scenarios faults lint synth diagram docs docs-serve mutation lock clean
+.PHONY: demo test unit integration scenarios faults lint synth diagram docs docs-serve mutation bench-suite lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print(sys.base_prefix)')" != "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" ]; then \
@@ -99,6 +99,12 @@ docs-serve: $(STAMP)
 ## mutation: the mutation score (mutmut over lambdas/blue_green/logic/, and the state machines); slow: hours on 2 cores, resumable
 mutation: $(STAMP)
 	@$(PY) -m tests.mutation.run
+
+## bench-suite: the CPU of the suite's heaviest work (a sample of the fault matrix, deployments with a
+## rollback) in this tree, or side by side with another revision, in turns: `make bench-suite AGAINST=HEAD~1`
+## (the machine's speed varies by 5-10% between runs: judge a speed-up this way). Writes .build/bench-suite.json
+bench-suite: $(STAMP)
+	@$(PY) -m bench.suite_cpu $(if $(AGAINST),--against $(AGAINST))
 
 ## lock: resolve pyproject.toml's dependencies into requirements.lock (every package pinned, for every
 ## platform) and, at the same versions, the Lambda layer's requirements for the functions' platform,
