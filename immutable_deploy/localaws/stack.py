@@ -405,7 +405,7 @@ class InProcessLambda:
     backend itself (which finds the function by name or ARN, as Invoke does, and calls the handler
     here) instead of going through a boto3 client, an HTTP request and moto's Lambda responses, which
     only encode the payload and decode it again (about 3 ms of each invocation, 12% of a deployment's
-    CPU; measured 2026-12-02). It answers what that way answers (tests/localaws/test_speedups.py
+    CPU; measured 2026-12-02). It answers what that way answers (tests/localaws/test_lambda_lane.py
     compares the two): the payload, ``FunctionError`` when the handler raised, Lambda's error for an
     unknown function. An invocation the simulator is to throttle or lose (``simulator.faults_pending``)
     takes the long way, where its faults apply."""

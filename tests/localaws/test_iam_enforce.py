@@ -377,3 +377,19 @@ def test_recorders_of_the_same_roles_share_their_decisions_and_others_do_not(mot
 def test_a_malformed_role_policy_is_refused_when_the_recorder_is_made_naming_the_function():
     with pytest.raises(ValueError, match="the role policies of fn: policy 1: .*Statement"):
         IamRecorder({"fn": [READ, {"Version": "2012-10-17"}]}, {"fn": ROLE})
+
+
+def test_the_shared_decisions_are_bounded_and_taken_again_once_forgotten(moto_ec2, monkeypatch):
+    from immutable_deploy.localaws.iam import enforce
+
+    ec2, tagged, untagged = moto_ec2
+    monkeypatch.setattr(enforce, "MAX_DECISIONS", 1)
+    check = IamRecorder({"fn": [READ, TERMINATE_TAGGED]}, {"fn": f"{ROLE}-{uuid.uuid4().hex}"}, mode="record").install()
+    try:
+        with running_as("fn"):
+            for instance in (untagged, tagged, untagged):
+                ec2.terminate_instances(InstanceIds=[instance])
+    finally:
+        check.uninstall()
+    assert len(check._decided) == 1
+    assert [d.result for c in check.calls for d in c.decisions] == ["ImplicitDeny", "Allowed", "ImplicitDeny"]

@@ -236,6 +236,9 @@ def _revoked(request: AuthzRequest) -> Decision:
 #: (the request's resource and context are part of its key)
 _DECISIONS: dict[str, dict[tuple, Decision]] = {}
 _DECISIONS_LOCK = threading.Lock()
+#: at most this many kept per set of roles (each instance, image and group has its own requests): past
+#: it, they are forgotten and taken again
+MAX_DECISIONS = 20_000
 
 
 def _decisions_of(
@@ -334,6 +337,8 @@ class IamRecorder:
             key = (function, request.action, request.resource, _frozen(request.context))
             decision = self._decided.get(key)
             if decision is None:
+                if len(self._decided) >= MAX_DECISIONS:
+                    self._decided.clear()
                 decision = self._decided[key] = evaluate(policies, request, validated=True)
             elif decision.request.why != request.why:
                 decision = Decision(decision.result, request, decision.statement, decision.explanation)
