@@ -213,7 +213,7 @@ class Simulator(Scheduler):
                 return answer
             self._lost_left[operation] -= 1
             self._record("lost", "api", operation, getattr(response, "service_name", ""))
-        return throttle_response(_protocol(response), operation, getattr(response, "boto3_service_name", ""))
+        return _throttling(response, operation)
 
     def _throttled(self, response: Any) -> tuple[int, dict[str, str], str] | None:
         if not self._throttle_left:
@@ -224,7 +224,12 @@ class Simulator(Scheduler):
                 return None
             self._throttle_left[operation] -= 1
             self._record("throttled", "api", operation, getattr(response, "service_name", ""))
-        return throttle_response(_protocol(response), operation, getattr(response, "boto3_service_name", ""))
+        return _throttling(response, operation)
+
+
+def _throttling(response: Any, operation: str) -> tuple[int, dict[str, str], str]:
+    """The error AWS throttles ``operation`` of ``response``'s service with, in its wire format."""
+    return throttle_response(_protocol(response), operation, getattr(response, "boto3_service_name", ""))
 
 
 def _protocol(response: Any) -> str:
