@@ -15,18 +15,35 @@ from blue_green.models.aws import Group
 
 
 def _ids_that_exist(call: Callable[..., dict[str, Any]], key: str, id_field: str, ids: list[str]) -> set[str]:
-    """Look ids up one by one: a batch call fails whole on one unknown id."""
+    """Which of ``ids`` exist: one call for them all (each named once), and only when it fails because
+    one is unknown (a batch call fails whole), one call each to tell which."""
+    unique = list(dict.fromkeys(ids))
+    if not unique:
+        return set()
+    try:
+        with transient_errors():
+            return {item[id_field] for item in call(**{_PARAMS[key]: unique}).get(key, [])}
+    except ClientError as exc:
+        if not _not_found(exc):
+            raise
+        if len(unique) == 1:
+            return set()
     found: set[str] = set()
-    for one in ids:
+    for one in unique:
         try:
             with transient_errors():
                 resp = call(**{_PARAMS[key]: [one]})
         except ClientError as exc:
-            if "NotFound" in error_code(exc) or "Malformed" in error_code(exc) or error_code(exc) in _NOT_FOUND:
+            if _not_found(exc):
                 continue
             raise
         found.update(item[id_field] for item in resp.get(key, []))
     return found
+
+
+def _not_found(exc: ClientError) -> bool:
+    code = error_code(exc)
+    return "NotFound" in code or "Malformed" in code or code in _NOT_FOUND
 
 
 _PARAMS = {

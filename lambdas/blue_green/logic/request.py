@@ -12,7 +12,7 @@ so a typo fails in seconds instead of after a 20-minute bake.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -90,12 +90,13 @@ def check_references(profile: Profile) -> list[str]:
         problems.append(f"profile.bake.source_ami_id: image {bake.source_ami_id} does not exist")
     elif state != "available":
         problems.append(f"profile.bake.source_ami_id: image {bake.source_ami_id} is {state}, not available")
-    problems += _missing("profile.bake.subnet_ids", bake.subnet_ids, inventory.existing_subnets)
-    problems += _missing("profile.fleet.subnet_ids", fleet.subnet_ids, inventory.existing_subnets)
-    problems += _missing("profile.bake.security_group_ids", bake.security_group_ids, inventory.existing_security_groups)
-    problems += _missing(
-        "profile.fleet.security_group_ids", fleet.security_group_ids, inventory.existing_security_groups
-    )
+    # the bake and the fleet mostly name the same subnets and groups: each is looked up once
+    subnets = inventory.existing_subnets(bake.subnet_ids + fleet.subnet_ids)
+    groups = inventory.existing_security_groups(bake.security_group_ids + fleet.security_group_ids)
+    problems += _missing("profile.bake.subnet_ids", bake.subnet_ids, subnets)
+    problems += _missing("profile.fleet.subnet_ids", fleet.subnet_ids, subnets)
+    problems += _missing("profile.bake.security_group_ids", bake.security_group_ids, groups)
+    problems += _missing("profile.fleet.security_group_ids", fleet.security_group_ids, groups)
     for section, name in (("bake", bake.instance_profile), ("fleet", fleet.instance_profile)):
         if name:
             problems += _instance_profile_problems(f"profile.{section}.instance_profile", name, section)
@@ -133,15 +134,14 @@ def _instance_profile_problems(field: str, name: str, section: str) -> list[str]
 
 
 def traffic_problems(traffic: Traffic, field: str) -> list[str]:
-    problems = _missing(f"{field}.load_balancer_names", traffic.load_balancer_names, inventory.existing_load_balancers)
-    problems += _missing(f"{field}.target_group_arns", traffic.target_group_arns, inventory.existing_target_groups)
+    names, arns = traffic.load_balancer_names, traffic.target_group_arns
+    problems = _missing(f"{field}.load_balancer_names", names, inventory.existing_load_balancers(names))
+    problems += _missing(f"{field}.target_group_arns", arns, inventory.existing_target_groups(arns))
     return problems
 
 
-def _missing(field: str, wanted: list[str], lookup: Callable[[list[str]], set[str]]) -> list[str]:
-    if not wanted:
-        return []
-    found = lookup(wanted)
+def _missing(field: str, wanted: list[str], found: set[str]) -> list[str]:
+    """``field[i]: <value> does not exist`` for each value of ``wanted`` not among ``found``."""
     return [f"{field}[{i}]: {value} does not exist" for i, value in enumerate(wanted) if value not in found]
 
 
