@@ -37,8 +37,10 @@ demo: $(STAMP)
 ## measured 2026-12-01), or `make test WORKERS=1` for one process
 ## While the linters run (one core, 8 s on a clean checkout), every form of the stack the tests read is
 ## synthesized into its cache on the other (tests/warm.py: one node runtime, about 20 s on a clean
-## checkout, instead of 10 s more in each test process that would synthesize); once the linters pass,
-## `python app.py` runs as the CDK CLI runs it (15 s), on the core they leave
+## checkout, instead of 10 s more in each test process that would synthesize), and, once the local AWS's
+## stack is, the fault matrix's reference runs in a process beside it (15 s); once the linters pass,
+## `python app.py` runs as the CDK CLI runs it (15 s), on the core they leave. About 37 s on a clean
+## checkout before the first test (measured 2026-12-02)
 WORKERS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
 test: $(STAMP)
 	@mkdir -p .build; { $(PY) -m compileall -q -x "lambdas/layer" app.py stacks statemachine lambdas immutable_deploy tests \
