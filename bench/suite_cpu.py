@@ -6,7 +6,8 @@ varies by 5-10% from one run to the next, so a change is judged by measuring bot
 fresh processes, on the same work: a sample of the fault matrix's cases (every ``--every``-th, about
 half the suite's CPU is the matrix) and whole deployments with a rollback on the local AWS (what the
 scenario tests do). Each round runs each tree once; the table gives each tree's best and mean CPU
-seconds, and the JSON (``.build/bench-suite.json``) every round.
+seconds, and the JSON (``.build/bench-suite.json``) every round. Each tree samples its own matrix: when
+a revision changed the cases, the counts in the JSON say so.
 
     python -m bench.suite_cpu [--against REV] [--rounds 2] [--every 5] [--deployments 8]
 """
