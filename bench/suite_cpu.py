@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULT = ROOT / ".build" / "bench-suite.json"
 
 #: what one measurement runs, in a fresh interpreter whose first path entry is the tree measured; it
-#: prints one JSON line: the CPU seconds of each part (set-up and the first, warming run not counted)
+#: prints one JSON line: the CPU seconds of each part (set-up and the first, warming run not counted).
+#: A string, not a module of bench/: the revision measured against may have no bench/ (it reads only
+#: tests.faults.matrix and the local AWS, which every revision since the matrix has)
 _MEASURE = r"""
 import json, sys, time
 every, deployments = int(sys.argv[1]), int(sys.argv[2])
