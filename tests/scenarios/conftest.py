@@ -185,7 +185,17 @@ def lock_item(aws: LocalAws, app: str = "web") -> dict | None:
     return item.get("Item")
 
 
-__all__ = ["LEFTOVER_KINDS", "Leftovers", "Scenario", "cause", "leftovers", "nothing_left", "lock_item"]
+__all__ = [
+    "LEFTOVER_KINDS",
+    "Leftovers",
+    "Scenario",
+    "add_scale_in",
+    "cause",
+    "cpu_alarm",
+    "leftovers",
+    "nothing_left",
+    "lock_item",
+]
 
 
 def cpu_alarm(
