@@ -16,6 +16,7 @@ os.environ.update(DEFAULT_ENV)
 share_model_loader()
 speedups.share_client_methods()
 speedups.reuse_url_callbacks()
+speedups.index_backend_dicts()
 os.environ.update({"POWERTOOLS_LOG_LEVEL": "WARNING", "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"})
 
 logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)

@@ -200,6 +200,7 @@ class LocalAws:
         share_model_loader()
         speedups.reuse_url_callbacks()
         speedups.share_client_methods()
+        speedups.index_backend_dicts()
         speedups.remember_valid_definitions()
         speedups.reuse_interpreter_clients()
         for key, value in DEFAULT_ENV.items():

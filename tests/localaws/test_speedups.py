@@ -577,3 +577,23 @@ def test_random_ids_are_drawn_from_the_characters_moto_draws_from(sfn) -> None:
     answer = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro")
     assert re.fullmatch(r"i-[0-9a-f]{17}", answer["Instances"][0]["InstanceId"])
     assert re.fullmatch(r"[A-Za-z0-9]{52}", answer["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"])
+
+
+def test_a_backend_used_after_a_reset_is_registered_again_and_reset_by_the_next_mock() -> None:
+    from moto.core.base_backend import BackendDict
+    from moto.sqs.models import sqs_backends
+
+    speedups.index_backend_dicts()
+    speedups.index_backend_dicts()  # installing it again stacks nothing
+    assert getattr(BackendDict._create_account_specific_backend, "__wrapped__", None) is not None
+    assert not hasattr(BackendDict._create_account_specific_backend.__wrapped__, "__wrapped__")
+    for _ in range(2):
+        with mock_aws():
+            sqs = boto3.client("sqs", region_name="us-east-1")
+            assert sqs.list_queues().get("QueueUrls", []) == []  # what the mock before made is gone
+            sqs.create_queue(QueueName="left-by-this-mock")
+            # known by identity: an equal-looking dictionary of another service is not this one
+            assert sqs_backends in BackendDict._instances
+            assert [b for b in BackendDict._instances if b is sqs_backends] == [sqs_backends]
+    BackendDict.reset()
+    assert sqs_backends not in BackendDict._instances and len(BackendDict._instances) == 0
