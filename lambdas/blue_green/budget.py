@@ -113,9 +113,11 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     success path's last loop, green's alarms evaluated with traffic, is bounded by
     healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
     from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import rounds
+    from blue_green.polling import rounds, rounds_restarted
 
     ready = rounds(timing, timing.ready_timeout_seconds)
+    # the staging loop restarts its backoff once, when the ready commands are sent
+    staging = rounds_restarted(timing, timing.ready_timeout_seconds)
     healthy = rounds(timing, timing.healthy_timeout_seconds)
     states = {
         # Start; "SuspendBlue failed" (the failure recorder); Compensate
@@ -137,8 +139,8 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     loops = {
         # the lock was taken over from an execution that ended without its compensation
         "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
-        "staging ready": ready,
-        "staging ready after a relaunch": ready,
+        "staging ready": staging,
+        "staging ready after a relaunch": staging,
         "production settings": ready,
         "image": rounds(timing, timing.image_timeout_seconds),
         "green healthy": healthy,

@@ -1,6 +1,11 @@
 """Polling loops are Wait -> Check -> Choice in the state machine; this computes the Wait's length
 (backoff from ``poll_seconds`` up to ``max_poll_seconds``) and enforces the loop's deadline.
 
+A loop whose wait has two phases (the staging instance boots and passes its status checks in minutes,
+then its ready commands run in seconds) restarts the backoff once, when the second phase begins
+(:func:`advance` with ``restart``): its next check comes ``poll_seconds`` later, not a minute later,
+and the deadline stays the loop's.
+
 :func:`rounds` replays the same schedule without a clock: how many rounds a loop can run, which is
 what an execution's history budget is made of (see ``budget``)."""
 
@@ -37,14 +42,18 @@ def next_wait(attempt: int, timing: Timing, remaining: int) -> int:
     return max(1, min(wait, max(remaining, 1)))
 
 
-def advance(poll: Poll, timing: Timing, what: str, error: type[Exception] = WaitTimedOut) -> Poll:
+def advance(
+    poll: Poll, timing: Timing, what: str, error: type[Exception] = WaitTimedOut, *, restart: bool = False
+) -> Poll:
     """Called by a Check that found the thing not ready yet: raise ``error`` once the deadline has
-    passed, otherwise return the poll with its next (longer) wait."""
+    passed, otherwise return the poll with its next (longer) wait; with ``restart`` (the wait's second
+    phase has just begun: at most once per loop, which :func:`rounds_restarted` counts on), the backoff
+    starts again from ``poll_seconds``."""
     now = clock.now()
     if now >= clock.parse(poll.deadline):
         waited = int((now - clock.parse(poll.started_at)).total_seconds())
         raise error(f"{what} after {waited}s (timeout reached)")
-    attempt = poll.attempt + 1
+    attempt = 0 if restart else poll.attempt + 1
     remaining = int((clock.parse(poll.deadline) - now).total_seconds())
     return poll.model_copy(update={"attempt": attempt, "wait_seconds": next_wait(attempt, timing, remaining)})
 
@@ -65,6 +74,26 @@ def rounds(timing: Timing, timeout_seconds: int) -> int:
         if wait == timing.max_poll_seconds:
             # from here every wait is max_poll_seconds, the last one cut at the deadline
             return count + -(-(timeout_seconds - elapsed) // wait)
+
+
+def rounds_restarted(timing: Timing, timeout_seconds: int) -> int:
+    """At least the most rounds a loop can run when its backoff restarts once before its deadline
+    (:func:`advance` with ``restart``): the rounds of one schedule to the deadline, plus the backoff's
+    climb to ``max_poll_seconds`` run again (at most as many rounds as the loop has). The capped waits
+    of the two schedules share the time; only the climb is paid twice (tests/unit/test_budget.py
+    replays a restart at every round of a grid of timings against it)."""
+    plain = rounds(timing, timeout_seconds)
+    return plain + min(_climb(timing), plain)
+
+
+def _climb(timing: Timing) -> int:
+    """Rounds whose wait is below ``max_poll_seconds`` (the backoff's climb)."""
+    attempt = 0
+    while (
+        attempt < BACKOFF_ATTEMPTS_MAX and next_wait(attempt, timing, timing.max_poll_seconds) < timing.max_poll_seconds
+    ):
+        attempt += 1
+    return attempt
 
 
 def elapsed(poll: Poll) -> int:

@@ -271,6 +271,40 @@ def test_ready_commands_fail_then_succeed(world, monkeypatch):
     assert state.status == "READY" and "attempt 2" in state.progress
 
 
+def test_the_ready_commands_are_checked_poll_seconds_after_they_are_sent_not_at_the_boots_long_interval(
+    world, monkeypatch
+):
+    plan, state = launched(world, ready_commands=["/opt/shop/ready"])
+    doc = lambda s: document(plan, bake=s)  # noqa: E731
+    real_checks = ec2_adapter.status_checks
+
+    # the instance boots and its status checks take minutes: the backoff climbs
+    monkeypatch.setattr(ec2_adapter, "status_checks", lambda i: StatusChecks(instance="initializing", system="ok"))
+    for _ in range(4):
+        world.clock.advance(state.poll.wait_seconds)
+        state = bake.check(doc(state))
+    assert state.status == "BOOTING" and state.poll.wait_seconds == 60
+    deadline = state.poll.deadline
+
+    # the checks pass: the ready commands are sent, and looked at poll_seconds later, within the same deadline
+    monkeypatch.setattr(ec2_adapter, "status_checks", real_checks)
+    world.clock.advance(state.poll.wait_seconds)
+    state = bake.check(doc(state))
+    assert state.status == "CHECKING" and state.command.attempt == 1
+    assert state.poll.wait_seconds == 15 and state.poll.deadline == deadline
+
+    # still running: the backoff climbs again from there
+    monkeypatch.setattr(ssm_adapter, "invocation", invocation("InProgress"))
+    world.clock.advance(state.poll.wait_seconds)
+    state = bake.check(doc(state))
+    assert state.poll.wait_seconds == 22
+    # a command sent again after a failure keeps the backoff it has (one restart per loop: the budget's)
+    monkeypatch.setattr(ssm_adapter, "invocation", invocation("Failed", stderr="not yet"))
+    world.clock.advance(state.poll.wait_seconds)
+    state = bake.check(doc(state))
+    assert state.command.attempt == 2 and state.poll.wait_seconds == 33
+
+
 def test_ready_timeout_raises_staging_not_ready(world, monkeypatch):
     plan, state = launched(world, ready_commands=["/opt/shop/ready"])
     state = bake.check(document(plan, bake=state))

@@ -387,3 +387,21 @@ def test_when_blue_cannot_be_restored_green_keeps_serving(local_aws):
     assert "DeleteGreenGroup" not in states and "DeleteImage" not in states
     assert "TerminateStagingInstance" in states
     assert {i["State"]["Name"] for i in staging_instances(arn)} == {"terminated"}
+
+
+def test_the_ready_commands_end_is_noticed_within_a_short_poll_not_a_whole_boot_interval(aws):
+    # the staging instance boots and passes its status checks in minutes (the poll's backoff climbs to
+    # max_poll_seconds), then the ready commands run in seconds
+    arn = aws.start_deploy(aws.world.request("2.0.0"))
+    assert aws.wait(arn)["status"] == "SUCCEEDED"
+    looks = [
+        (e["timestamp"], json.loads(e["stateExitedEventDetails"]["output"])["bake"])
+        for e in aws.history(arn)
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "CheckStaging"
+    ]
+    sent = next(at for at, bake in looks if bake.get("command"))
+    ready = next(at for at, bake in looks if bake["status"] == "READY")
+    timing, pace = aws.world.profile()["timing"], aws.sim.pace
+    # noticed by the second short round after the command ended: not a max_poll_seconds interval later
+    assert (ready - sent).total_seconds() <= pace.command_in_progress + 1.5 * timing["poll_seconds"]
+    assert (ready - sent).total_seconds() < 60

@@ -15,9 +15,10 @@ from blue_green.models.request import DeploymentRequest, Timing, describe_valida
 from tests.unit._clock import Clock
 
 
-def replay(timing: Timing, timeout: int) -> int:
+def replay(timing: Timing, timeout: int, restart_at: int | None = None) -> int:
     """Rounds of a loop run by polling.start/advance themselves, every check instant, until the
-    check raises at the deadline."""
+    check raises at the deadline; with ``restart_at``, the check of that round restarts the backoff
+    (the staging loop's ready commands were sent)."""
     moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
     clock.set_clock(moved)
     try:
@@ -26,7 +27,7 @@ def replay(timing: Timing, timeout: int) -> int:
             moved.advance(poll.wait_seconds)
             count += 1
             try:
-                poll = polling.advance(poll, timing, "staging", StagingNotReady)
+                poll = polling.advance(poll, timing, "staging", StagingNotReady, restart=count == restart_at)
             except StagingNotReady:
                 return count
     finally:
@@ -53,6 +54,31 @@ def test_rounds_are_the_real_polling_schedule_run_to_its_deadline(poll, max_poll
     assert polling.rounds(timing, timeout) == replay(timing, timeout)
 
 
+@pytest.mark.parametrize(
+    ("poll", "max_poll", "timeout"),
+    [
+        (15, 60, 1800),
+        (15, 60, 200),
+        (1, 1, 300),
+        (1, 4, 97),
+        (5, 300, 3000),
+        (60, 30, 600),
+        (10, 3600, 5),
+        (2, 9, 1234),
+        *[(poll, max_poll, 600) for poll in (1, 5, 15, 30) for max_poll in (4, 60, 300)],
+    ],
+)
+def test_a_loop_that_restarts_its_backoff_once_runs_no_more_rounds_than_the_budget_counts(poll, max_poll, timeout):
+    timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
+    plain = replay(timing, timeout)
+    # restarted at each round it can be (the ready commands sent at any check before the deadline)
+    worst = max(replay(timing, timeout, restart_at=r) for r in range(1, plain + 1))
+    assert worst <= polling.rounds_restarted(timing, timeout) <= worst + polling._climb(timing)
+    # a restart at the first round's check, when the climb is short, costs the climb again
+    if max_poll > poll and timeout > 10 * max_poll:
+        assert worst > plain
+
+
 def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     timing = Timing()
     history = budget.deploy_history(timing)
@@ -60,8 +86,9 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     assert history.loops == {
         # twice healthy_timeout_seconds, drain_seconds and two minutes, three times
         "clean-up after the ended execution": polling.rounds(timing, 3 * (2 * 900 + 30 + 120)),
-        "staging ready": ready,
-        "staging ready after a relaunch": ready,
+        # the ready commands restart the backoff once
+        "staging ready": polling.rounds_restarted(timing, 1800),
+        "staging ready after a relaunch": polling.rounds_restarted(timing, 1800),
         "production settings": ready,
         "image": polling.rounds(timing, 3600),
         "green healthy": healthy,

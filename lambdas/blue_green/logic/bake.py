@@ -220,13 +220,19 @@ def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeSta
         # status checks pass before the SSM agent has registered: wait for it (same attempt number)
         return _waiting(plan, bake, "the SSM agent to register" + (f"; {note}" if note else ""), status="CHECKING")
     run = CommandRun(purpose="ready", command_id=command_id, attempt=attempt)
-    return _waiting(plan, bake.model_copy(update={"command": run}), what, status="CHECKING")
+    # the wait's second phase: commands take seconds where the boot took minutes, so the backoff starts
+    # again (once: a command sent again after a failure keeps the backoff it has)
+    return _waiting(plan, bake.model_copy(update={"command": run}), what, status="CHECKING", restart=attempt == 1)
 
 
-def _waiting(plan: Plan, bake: BakeState, what: str, status: str) -> BakeState:
+def _waiting(plan: Plan, bake: BakeState, what: str, status: str, restart: bool = False) -> BakeState:
     """Not ready yet: next poll (raises StagingNotReady once the ready timeout has passed)."""
     poll = polling.advance(
-        bake.poll, plan.profile.timing, f"staging {bake.instance_id} not ready: {what}", StagingNotReady
+        bake.poll,
+        plan.profile.timing,
+        f"staging {bake.instance_id} not ready: {what}",
+        StagingNotReady,
+        restart=restart,
     )
     progress = f"staging {bake.instance_id} {what} {duration_text(polling.elapsed(bake.poll))}"
     return bake.model_copy(update={"status": status, "poll": poll, "progress": progress})
