@@ -15,7 +15,7 @@ export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export PYTHONDONTWRITEBYTECODE :=
 STAMP := $(VENV)/.installed-$(shell { cat requirements.lock pyproject.toml; echo "$(PYTHON)"; } | sha256sum | cut -c1-12)
 
-.PHONY: demo test unit integration scenarios faults lint synth diagram docs docs-serve mutation bench-suite lock clean
+.PHONY: demo test unit integration scenarios faults lint synth diagram docs docs-serve mutation bench bench-suite lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	@if [ -x $(PY) ] && [ "$$($(PY) -c 'import sys; print(sys.base_prefix)')" != "$$($(PYTHON) -c 'import sys; print(sys.base_prefix)')" ]; then \
@@ -101,6 +101,13 @@ docs-serve: $(STAMP)
 ## mutation: the mutation score (mutmut over lambdas/blue_green/logic/, and the state machines); slow: hours on 2 cores, resumable
 mutation: $(STAMP)
 	@$(PY) -m tests.mutation.run
+
+## bench: deployment pace on the local AWS (bench/pace.py): an ordinary deployment and a manual rollback beside
+## AWS's own time and the seed's fixed 60 s polling, the detection lag of every wait, the ±25% variation model,
+## state transitions, invocations, AWS calls and cost; writes docs/performance.md and docs/performance.json
+## (a few seconds). `make test` checks that the page is what this writes
+bench: $(STAMP)
+	@$(PY) -m bench.pace --write
 
 ## bench-suite: the CPU of the suite's heaviest work (a sample of the fault matrix, deployments with a
 ## rollback) in this tree, or side by side with another revision, in turns: `make bench-suite AGAINST=HEAD~1`

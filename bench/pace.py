@@ -1,0 +1,441 @@
+"""Deployment pace: how long a deployment takes against how long AWS itself takes, side by side with
+the seed's fixed 60 s polling, on the local AWS at its default pace: ``make bench``.
+
+One ordinary deployment (blue 1.0.0 x3 behind a classic ELB and a target group, 2.0.0 without approval,
+the scenario profile's timing), then a manual rollback, run on the local AWS in simulated time. From
+the execution's history and the simulator's timeline, for every wait of the workflow:
+
+- when the step that started it returned (the wait's start), when AWS was done (the timeline: status
+  checks passed, the command ended, the image available, green's instances InService, their load
+  balancer health checks passed), when the workflow noticed (its Check that found it done);
+- AWS's own time is the makespan less every wait's detection lag (the waits are sequential, so each lag
+  is on the critical path); the seed's playbook polls every 60 s, first 60 s after the start: replayed
+  on the same AWS durations, it notices at the next multiple of 60 s.
+
+The variation model draws every AWS duration again from ±25% of the measured one (uniformly, a seeded
+generator) and replays both schedules on each draw: this project's (``blue_green.polling``, the staging
+loop restarting its backoff when its ready commands are sent) and the seed's. The replay of this
+project's schedule on the measured durations must give the measured lags (``replay_matches``): the model
+is the workflow's own schedule, not a guess.
+
+Also counted: state transitions (what Step Functions bills), Lambda invocations, the functions' AWS
+calls, and the cost of a deployment at list prices (GB-seconds from a stated model of a handler's
+billed duration: the local AWS runs handlers in-process, so their real duration is not measured here).
+
+Reported, never asserted (figures are simulated seconds and counts; the smoke test in
+tests/scenarios/test_pace_bench.py checks that the model agrees with the run and that docs/performance.md
+is what this writes). Not measured yet (issue 11): fleets of 300 and 1,000 instances, 10 and 50 apps
+at once, API rate limits, automatic rollback latency.
+
+    python -m bench.pace [--samples 2000] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import statistics
+import sys
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+DOC = ROOT / "docs" / "performance.md"
+RESULT = ROOT / "docs" / "performance.json"
+
+#: the seed's playbook waits with ``until: ...; retries: 5; delay: 60``: a check every 60 s
+SEED_POLL = 60
+#: AWS Step Functions Standard: $0.025 per 1,000 state transitions (us-east-1 list price)
+PRICE_TRANSITION = 0.025 / 1000
+#: AWS Lambda: $0.20 per million requests, $0.0000133334 per GB-second on arm64 (us-east-1 list prices)
+PRICE_REQUEST = 0.20 / 1_000_000
+PRICE_GB_SECOND = 0.0000133334
+#: the model of a handler's billed duration: its own work, plus each AWS call's round trip in the region
+HANDLER_SECONDS, CALL_SECONDS = 0.1, 0.03
+VARIATION = 0.25
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    """A wait of the workflow: the Task whose return starts it (or the wait whose notice does: the staging
+    loop's second phase), the Check that notices its end, and which events of the simulator's timeline
+    after the start say AWS is done (the first such event, or with ``last`` the latest)."""
+
+    name: str
+    starts_after: str
+    check: str
+    done: Callable[[Any], bool]
+    last: bool = False
+    follows: str | None = None
+
+
+@dataclass
+class Wait:
+    name: str
+    started: float
+    aws_done: float
+    noticed: float
+    checks: int
+    follows: str | None = None
+
+    @property
+    def aws(self) -> float:
+        return self.aws_done - self.started
+
+    @property
+    def lag(self) -> float:
+        return self.noticed - self.aws_done
+
+
+@dataclass
+class Run:
+    makespan: float
+    waits: list[Wait]
+    transitions: int
+    invocations: int
+    calls: int
+    memory_mb: int
+    #: the request's profile timing (the polling schedule replayed)
+    timing: dict[str, int] = field(default_factory=dict)
+    rollback: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def aws_time(self) -> float:
+        return self.makespan - sum(w.lag for w in self.waits)
+
+    @property
+    def gb_seconds(self) -> float:
+        return self.memory_mb / 1024 * (self.invocations * HANDLER_SECONDS + self.calls * CALL_SECONDS)
+
+    @property
+    def cost(self) -> float:
+        return (
+            self.transitions * PRICE_TRANSITION + self.invocations * PRICE_REQUEST + self.gb_seconds * PRICE_GB_SECOND
+        )
+
+
+# --- the schedules -----------------------------------------------------------------------------------
+
+
+def ours_notices(aws_seconds: float, timing: Any) -> float:
+    """When this project's loop (started at 0, ``blue_green.polling``'s backoff, every Check instant)
+    first finds done a wait that AWS ends after ``aws_seconds``."""
+    from blue_green.polling import next_wait
+
+    at, attempt = float(timing.poll_seconds), 0
+    while at < aws_seconds:
+        attempt += 1
+        at += next_wait(attempt, timing, timing.max_poll_seconds)
+    return at
+
+
+def seed_notices(aws_seconds: float) -> float:
+    """When the seed's playbook (a check every 60 s, the first 60 s after the start) finds it done."""
+    return max(1, math.ceil(aws_seconds / SEED_POLL)) * SEED_POLL
+
+
+def replay(durations: dict[str, float], waits: list[Wait], notices: Callable[[float], float]) -> dict[str, float]:
+    """Each wait's detection lag when AWS takes ``durations`` and the loop notices as ``notices`` says.
+    A wait that follows another starts when that one is noticed, so only its own duration counts."""
+    return {w.name: notices(durations[w.name]) - durations[w.name] for w in waits}
+
+
+# --- the run -----------------------------------------------------------------------------------------
+
+
+def _specs(green: str, staging: str, image: str) -> list[WaitSpec]:
+    green_instances: set[str] = set()
+
+    def green_ready(e: Any) -> bool:
+        if e.subject == "group-instance" and e.kind == "ready" and e.detail.startswith(green):
+            green_instances.add(e.resource)
+            return True
+        return False
+
+    def command_ended(e: Any) -> bool:
+        return bool(e.subject == "command" and e.kind == "ready" and e.resource.endswith(f"/{staging}"))
+
+    return [
+        WaitSpec(
+            "staging boot and status checks",
+            "LaunchStaging",
+            "CheckStaging",
+            lambda e: e.subject == "status-checks" and e.kind == "ready" and e.resource == staging,
+        ),
+        WaitSpec("ready commands", "", "CheckStaging", command_ended, follows="staging boot and status checks"),
+        WaitSpec("production settings", "ApplyProductionSettings", "CheckProductionSettings", command_ended),
+        WaitSpec(
+            "image",
+            "CreateImage",
+            "CheckImage",
+            lambda e: e.subject == "image" and e.kind == "ready" and e.resource == image,
+        ),
+        WaitSpec("green healthy", "CreateGreenGroup", "CheckGreenHealth", green_ready, last=True),
+        WaitSpec(
+            "green in service",
+            "AttachGreen",
+            "CheckGreenInService",
+            lambda e: e.subject in ("elb-target", "target") and e.kind == "ready" and e.resource in green_instances,
+            last=True,
+        ),
+    ]
+
+
+def _seconds(at: datetime, origin: datetime) -> float:
+    return (at - origin).total_seconds()
+
+
+def measure(progress: Callable[[str], None] = lambda _: None) -> Run:
+    """One ordinary deployment and a manual rollback on the local AWS; what each wait took."""
+    from immutable_deploy.localaws.harness import LocalAws
+
+    with LocalAws(iam="record") as aws:
+        assert aws.iam is not None
+        progress("deploying 2.0.0")
+        request = aws.world.request("2.0.0")
+        arn = aws.start_deploy(request)
+        desc = aws.wait(arn, timeout=300)
+        if desc["status"] != "SUCCEEDED":
+            raise SystemExit(f"the measured deployment did not succeed: {desc.get('error')} {desc.get('cause')}")
+        out = json.loads(desc["output"])
+        history = aws.history(arn)
+        calls = len(aws.iam.calls)
+        functions = aws.client("lambda").list_functions()["Functions"]
+        memory = max(f["MemorySize"] for f in functions if "Handlers" in f["FunctionName"])
+        origin = history[0]["timestamp"]
+        exits = [
+            (e["stateExitedEventDetails"]["name"], _seconds(e["timestamp"], origin), e["stateExitedEventDetails"])
+            for e in history
+            if e["type"].endswith("StateExited")
+        ]
+        launched = next(json.loads(d["output"]) for name, _, d in exits if name == "LaunchStaging")
+        specs = _specs(out["green_asg"], launched["bake"]["instance_id"], out["image_id"])
+        timeline = [(e, _sim_seconds(e, origin)) for e in aws.sim.timeline]
+        run = Run(
+            makespan=_seconds(history[-1]["timestamp"], origin),
+            waits=_waits(specs, exits, timeline),
+            transitions=sum(1 for e in history if e["type"].endswith("StateEntered")),
+            invocations=sum(1 for e in history if e["type"] == "LambdaFunctionScheduled"),
+            calls=calls,
+            memory_mb=int(memory),
+            timing=dict(request["profile"]["timing"]),
+        )
+        progress("rolling back")
+        run.rollback = _rollback(aws)
+        return run
+
+
+def _sim_seconds(event: Any, origin: datetime) -> float:
+    """A timeline event's time in seconds after the execution's start."""
+    at = datetime.fromisoformat(event.at.replace("Z", "+00:00"))
+    return _seconds(at, origin) + (event.seconds - int(event.seconds))
+
+
+def _waits(specs: list[WaitSpec], exits: list[tuple], timeline: list[tuple]) -> list[Wait]:
+    waits: list[Wait] = []
+    for spec in specs:
+        if spec.follows:
+            started = next(w.noticed for w in waits if w.name == spec.follows)
+        else:
+            started = next(
+                at for name, at, _ in exits if name == spec.starts_after and at >= (waits[-1].noticed if waits else 0)
+            )
+        ends = [at for event, at in timeline if at >= started and spec.done(event)]
+        if not ends:
+            raise SystemExit(f"bench: the timeline does not say when {spec.name} ended")
+        aws_done = max(ends) if spec.last else min(ends)
+        checks = [at for name, at, _ in exits if name == spec.check and at > started]
+        noticed = next((at for at in checks if at >= aws_done), None)
+        if noticed is None:
+            raise SystemExit(f"bench: no {spec.check} after {spec.name} ended")
+        waits.append(
+            Wait(spec.name, started, aws_done, noticed, sum(1 for at in checks if at <= noticed), spec.follows)
+        )
+    return waits
+
+
+def _rollback(aws: Any) -> dict[str, float]:
+    """A manual rollback after the deployment: start to end, and the load balancers' health checks of the
+    kept group (AWS's own part: from its instances' registration to the last passing check)."""
+    before = len(aws.sim.timeline)
+    arn = aws.start_rollback({"app": "web", "profile": {"traffic": aws.world.profile()["traffic"]}})
+    desc = aws.wait(arn, timeout=300)
+    history = aws.history(arn)
+    total = _seconds(history[-1]["timestamp"], history[0]["timestamp"])
+    events = aws.sim.timeline[before:]
+    registered = [e.seconds for e in events if e.subject in ("elb-target", "target") and e.kind == "registered"]
+    healthy = [e.seconds for e in events if e.subject in ("elb-target", "target") and e.kind == "ready"]
+    checks = (max(healthy) - min(registered)) if registered and healthy else float("nan")
+    return {"seconds": total, "health_checks_seconds": checks, "succeeded": float(desc["status"] == "SUCCEEDED")}
+
+
+# --- the model over variations ------------------------------------------------------------------------
+
+
+def variation(run: Run, timing: Any, samples: int, seed: int = 11) -> dict[str, dict[str, float]]:
+    """Overhead over AWS's own time (%) and total detection lag (s), mean and p95, when every AWS duration
+    is drawn again from ±25% of the measured one."""
+    rng = random.Random(seed)
+    fixed = run.aws_time - sum(w.aws for w in run.waits)
+    results: dict[str, list[tuple[float, float]]] = {"this project": [], "seed's 60 s polls": []}
+    for _ in range(samples):
+        durations = {w.name: w.aws * rng.uniform(1 - VARIATION, 1 + VARIATION) for w in run.waits}
+        aws_time = fixed + sum(durations.values())
+        for name, notices in (("this project", lambda d: ours_notices(d, timing)), ("seed's 60 s polls", seed_notices)):
+            lag = sum(replay(durations, run.waits, notices).values())
+            results[name].append((100 * lag / aws_time, lag))
+    out = {}
+    for name, values in results.items():
+        overheads, lags = sorted(v[0] for v in values), sorted(v[1] for v in values)
+        out[name] = {
+            "overhead_mean_pct": statistics.mean(overheads),
+            "overhead_p95_pct": overheads[int(0.95 * (len(overheads) - 1))],
+            "lag_mean_s": statistics.mean(lags),
+            "lag_p95_s": lags[int(0.95 * (len(lags) - 1))],
+        }
+    return out
+
+
+def replay_matches(run: Run, timing: Any) -> dict[str, tuple[float, float]]:
+    """Each wait's measured lag beside the lag the replay of this project's schedule gives for its
+    measured AWS duration: equal when the model is the workflow's schedule."""
+    modelled = replay({w.name: w.aws for w in run.waits}, run.waits, lambda d: ours_notices(d, timing))
+    return {w.name: (w.lag, modelled[w.name]) for w in run.waits}
+
+
+# --- the report --------------------------------------------------------------------------------------
+
+
+def report(run: Run, timing: Any, samples: int) -> dict[str, Any]:
+    seed_lags = {w.name: seed_notices(w.aws) - w.aws for w in run.waits}
+    seed_total = run.aws_time + sum(seed_lags.values())
+    return {
+        "makespan_s": run.makespan,
+        "aws_time_s": run.aws_time,
+        "seed_s": seed_total,
+        "waits": [{**asdict(w), "aws_s": w.aws, "lag_s": w.lag, "seed_lag_s": seed_lags[w.name]} for w in run.waits],
+        "transitions": run.transitions,
+        "invocations": run.invocations,
+        "aws_calls": run.calls,
+        "memory_mb": run.memory_mb,
+        "gb_seconds": run.gb_seconds,
+        "cost_usd": run.cost,
+        "rollback": run.rollback,
+        "variation": variation(run, timing, samples),
+        "samples": samples,
+    }
+
+
+def _pct(value: float, base: float) -> str:
+    return f"{100 * (value - base) / base:+.1f}%"
+
+
+def page(result: dict[str, Any]) -> str:
+    aws, ours, seed = result["aws_time_s"], result["makespan_s"], result["seed_s"]
+    v = result["variation"]
+    ours_v, seed_v = v["this project"], v["seed's 60 s polls"]
+    waits = result["waits"]
+    lags = " / ".join(f"{w['lag_s']:.0f}" for w in waits)
+    seed_lags = " / ".join(f"{w['seed_lag_s']:.0f}" for w in waits)
+    names = " / ".join(w["name"] for w in waits)
+    rb = result["rollback"]
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`bench/pace.py`; the figures are in `docs/performance.json`). One ordinary",
+        "deployment on the local AWS at its default pace (blue 1.0.0 ×3 behind a classic ELB and a target",
+        "group, 2.0.0 without approval, the scenario profile's timing), in simulated seconds, then a manual",
+        "rollback. AWS's own time is the deployment less every wait's detection lag (the time between AWS",
+        "being done and the workflow noticing); the seed's fixed 60 s polling is replayed on the same AWS",
+        "durations. Figures are reported, never asserted.",
+        "",
+        "| | this project | the seed's 60 s polls | AWS's own time (critical path) |",
+        "|---|---|---|---|",
+        f"| ordinary deployment | {ours:.0f} s ({_pct(ours, aws)}) | {seed:.0f} s ({_pct(seed, aws)}) | {aws:.0f} s |",
+        f"| AWS durations ±25% ({result['samples']} draws): overhead mean (p95) | "
+        f"+{ours_v['overhead_mean_pct']:.1f}% (+{ours_v['overhead_p95_pct']:.1f}%) | "
+        f"+{seed_v['overhead_mean_pct']:.1f}% (+{seed_v['overhead_p95_pct']:.1f}%) | |",
+        f"| total detection lag, mean (p95) | {ours_v['lag_mean_s']:.0f} s ({ours_v['lag_p95_s']:.0f} s) | "
+        f"{seed_v['lag_mean_s']:.0f} s ({seed_v['lag_p95_s']:.0f} s) | |",
+        f"| detection lag per wait ({names}) | {lags} s | {seed_lags} s | |",
+        f"| manual rollback (start → end) | {rb['seconds']:.0f} s | | "
+        f"{rb['health_checks_seconds']:.0f} s of health checks |",
+        f"| state transitions / Lambda invocations / the functions' AWS calls | {result['transitions']} / "
+        f"{result['invocations']} / {result['aws_calls']} | | |",
+        f"| cost per deployment (list prices, us-east-1) | ${result['cost_usd']:.4f} | | |",
+        "",
+        "## Each wait",
+        "",
+        "| wait | AWS took | noticed after | detection lag | Checks | seed's lag |",
+        "|---|---|---|---|---|---|",
+    ]
+    for w in waits:
+        lines.append(
+            f"| {w['name']} | {w['aws_s']:.0f} s | {w['noticed'] - w['started']:.0f} s | {w['lag_s']:.0f} s | "
+            f"{w['checks']} | {w['seed_lag_s']:.0f} s |"
+        )
+    lines += [
+        "",
+        "## How it is measured",
+        "",
+        "- A wait starts when the Task that began it returns (LaunchStaging, the ready commands being sent,",
+        "  ApplyProductionSettings, CreateImage, CreateGreenGroup, AttachGreen) and AWS is done at the",
+        "  simulator's timeline event (status checks passed, the command ended, the image available, green's",
+        "  last instance InService, green's last load balancer health check passed).",
+        "- The ±25% model draws each AWS duration uniformly from 75% to 125% of the measured one and replays",
+        "  both schedules: this project's (`blue_green.polling`: 15, 22, 33, 50, 60, … s, the staging loop",
+        "  restarting its backoff when the ready commands are sent) and the seed's (a check every 60 s). The",
+        "  replay of this project's schedule on the measured durations gives the measured lags (the smoke",
+        "  test checks it), so the model is the workflow's own schedule.",
+        "- Cost: state transitions at $0.025 per 1,000, Lambda requests at $0.20 per million, and the",
+        f"  GB-seconds ({result['gb_seconds']:.2f}) at $0.0000133334 (arm64), from a model of each invocation's",
+        f"  billed duration: {HANDLER_SECONDS * 1000:.0f} ms, plus {CALL_SECONDS * 1000:.0f} ms per AWS call",
+        "  (the local AWS runs the handlers in-process, so their real duration is not measured here).",
+        "- Not measured yet (issue 11): fleets of 300 and 1,000 instances, 10 and 50 apps at once, API rate",
+        "  limits, automatic rollback latency.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def timing_of(run: Run) -> Any:
+    from blue_green.models.request import Timing
+
+    return Timing(**run.timing)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.pace", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=2000, help="draws of the ±25%% variation model")
+    parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)} and {RESULT.name}")
+    args = parser.parse_args(argv)
+    steps = ["deploying 2.0.0", "rolling back", "replaying the schedules", "done"]
+
+    def progress(what: str) -> None:
+        done = steps.index(what) if what in steps else 0
+        bar = "#" * (done * 20 // (len(steps) - 1))
+        print(f"\r[{bar:<20}] {what:<28}", end="" if what != "done" else "\n", file=sys.stderr, flush=True)
+
+    run = measure(progress)
+    progress("replaying the schedules")
+    timing = timing_of(run)
+    result = report(run, timing, args.samples)
+    mismatches = {k: v for k, v in replay_matches(run, timing).items() if abs(v[0] - v[1]) > 1}
+    progress("done")
+    text = page(result)
+    print(text)
+    if mismatches:
+        print(f"the replay of the schedule disagrees with the run: {mismatches}", file=sys.stderr)
+    if args.write:
+        DOC.write_text(text)
+        RESULT.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        print(f"written to {DOC.relative_to(ROOT)} and {RESULT.relative_to(ROOT)}", file=sys.stderr)
+    return 1 if mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""`make bench`'s deployment pace (bench/pace.py), run once: its model of the polling schedule is the
+workflow's own (replayed on the measured AWS durations it gives the measured detection lags), its
+figures hold together, and docs/performance.md is what it writes. Figures are reported, not asserted."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench import pace
+
+
+@pytest.fixture(scope="module")
+def run() -> pace.Run:
+    return pace.measure()
+
+
+def test_the_replayed_schedule_gives_the_lags_the_deployment_had(run):
+    timing = pace.timing_of(run)
+    assert [w.name for w in run.waits] == [
+        "staging boot and status checks",
+        "ready commands",
+        "production settings",
+        "image",
+        "green healthy",
+        "green in service",
+    ]
+    for name, (measured, modelled) in pace.replay_matches(run, timing).items():
+        assert abs(measured - modelled) <= 1, (name, measured, modelled)
+    # each wait noticed after AWS was done, by a Check of its own loop
+    assert all(w.started <= w.aws_done <= w.noticed and w.checks >= 1 for w in run.waits)
+    # the staging loop's second phase starts when the first is noticed (its backoff restarts there)
+    boot, ready = run.waits[0], run.waits[1]
+    assert ready.started == boot.noticed
+
+
+def test_the_figures_hold_together(run):
+    result = pace.report(run, pace.timing_of(run), samples=200)
+    assert result["aws_time_s"] == pytest.approx(result["makespan_s"] - sum(w["lag_s"] for w in result["waits"]))
+    assert result["aws_time_s"] < result["makespan_s"] and result["aws_time_s"] < result["seed_s"]
+    # the seed polls every 60 s, first 60 s after the start: its lag is what is left to the next minute
+    for w in result["waits"]:
+        assert w["seed_lag_s"] == pytest.approx(max(60, -(-w["aws_s"] // 60) * 60) - w["aws_s"])
+    variation = result["variation"]
+    for schedule in variation.values():
+        assert 0 <= schedule["overhead_mean_pct"] <= schedule["overhead_p95_pct"]
+        assert 0 <= schedule["lag_mean_s"] <= schedule["lag_p95_s"]
+    assert result["transitions"] > result["invocations"] > 0 and result["aws_calls"] > result["invocations"]
+    assert result["rollback"]["succeeded"] == 1.0 and result["rollback"]["seconds"] > 0
+    assert result["cost_usd"] == pytest.approx(
+        result["transitions"] * pace.PRICE_TRANSITION
+        + result["invocations"] * pace.PRICE_REQUEST
+        + result["gb_seconds"] * pace.PRICE_GB_SECOND
+    )
+
+
+def test_docs_performance_is_what_make_bench_writes(run):
+    result = pace.report(run, pace.timing_of(run), samples=2000)
+    assert pace.DOC.read_text() == pace.page(result), "docs/performance.md is stale: run `make bench`"
+    written = json.loads(pace.RESULT.read_text())
+    assert written == json.loads(json.dumps(result, sort_keys=True)), "docs/performance.json is stale: `make bench`"
