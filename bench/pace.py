@@ -33,11 +33,16 @@ at once, API rate limits, automatic rollback latency.
 from __future__ import annotations
 
 import argparse
+import bisect
+import contextlib
+import io
 import json
 import math
+import os
 import random
 import statistics
 import sys
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -81,6 +86,8 @@ class Wait:
     noticed: float
     checks: int
     follows: str | None = None
+    #: the poll the loop started with, as the Task that began the wait returned it (None: a fresh one)
+    first_poll: dict | None = None
 
     @property
     def aws(self) -> float:
@@ -121,16 +128,42 @@ class Run:
 # --- the schedules -----------------------------------------------------------------------------------
 
 
-def ours_notices(aws_seconds: float, timing: Any) -> float:
-    """When this project's loop (started at 0, ``blue_green.polling``'s backoff, every Check instant)
-    first finds done a wait that AWS ends after ``aws_seconds``."""
-    from blue_green.polling import next_wait
+def schedule(timing: Any, first: dict | None = None, horizon: float = 86_400) -> list[float]:
+    """When this project's loop looks (seconds after its start, every Check instant), up to ``horizon``:
+    ``blue_green.polling`` run on a clock of its own, from the poll the loop started with (``first``, as
+    its Task returned it: an expected first wait and quick rounds after a group was attached), or from
+    a fresh one (``polling.start``: the staging loop's restart when its ready commands are sent)."""
+    from datetime import timedelta, timezone
 
-    at, attempt = float(timing.poll_seconds), 0
-    while at < aws_seconds:
-        attempt += 1
-        at += next_wait(attempt, timing, timing.max_poll_seconds)
-    return at
+    from blue_green import clock, polling
+    from blue_green.models.state import Poll
+
+    origin = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = [origin]
+    clock.set_clock(lambda: now[0])
+    try:
+        if first is None:
+            poll = polling.start(timing, int(horizon) + 1)
+        else:
+            poll = Poll.model_validate({**first, "started_at": clock.iso(origin)})
+            poll = poll.model_copy(update={"deadline": clock.iso(origin + timedelta(seconds=horizon + 1))})
+        points: list[float] = []
+        at = 0.0
+        while True:
+            at += poll.wait_seconds
+            points.append(at)
+            if at >= horizon:
+                return points
+            now[0] = origin + timedelta(seconds=at)
+            poll = polling.advance(poll, timing, "bench")
+    finally:
+        clock.set_clock(None)
+
+
+def ours_notices(aws_seconds: float, points: list[float]) -> float:
+    """When the loop whose looks are ``points`` (:func:`schedule`) first finds done a wait that AWS ends
+    after ``aws_seconds``."""
+    return points[bisect.bisect_left(points, aws_seconds)]
 
 
 def seed_notices(aws_seconds: float) -> float:
@@ -138,10 +171,16 @@ def seed_notices(aws_seconds: float) -> float:
     return max(1, math.ceil(aws_seconds / SEED_POLL)) * SEED_POLL
 
 
-def replay(durations: dict[str, float], waits: list[Wait], notices: Callable[[float], float]) -> dict[str, float]:
+def replay(durations: dict[str, float], waits: list[Wait], notices: Callable[[Wait, float], float]) -> dict[str, float]:
     """Each wait's detection lag when AWS takes ``durations`` and the loop notices as ``notices`` says.
     A wait that follows another starts when that one is noticed, so only its own duration counts."""
-    return {w.name: notices(durations[w.name]) - durations[w.name] for w in waits}
+    return {w.name: notices(w, durations[w.name]) - durations[w.name] for w in waits}
+
+
+def our_schedules(run: Run, timing: Any) -> Callable[[Wait, float], float]:
+    """This project's notice of each wait, from the schedule its loop started with."""
+    points = {w.name: schedule(timing, w.first_poll) for w in run.waits}
+    return lambda w, d: ours_notices(d, points[w.name])
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -238,12 +277,13 @@ def _sim_seconds(event: Any, origin: datetime) -> float:
 def _waits(specs: list[WaitSpec], exits: list[tuple], timeline: list[tuple]) -> list[Wait]:
     waits: list[Wait] = []
     for spec in specs:
+        first_poll = None
         if spec.follows:
             started = next(w.noticed for w in waits if w.name == spec.follows)
         else:
-            started = next(
-                at for name, at, _ in exits if name == spec.starts_after and at >= (waits[-1].noticed if waits else 0)
-            )
+            after = waits[-1].noticed if waits else 0
+            started, details = next((at, d) for name, at, d in exits if name == spec.starts_after and at >= after)
+            first_poll = _poll_in(json.loads(details["output"]), spec.check)
         ends = [at for event, at in timeline if at >= started and spec.done(event)]
         if not ends:
             raise SystemExit(f"bench: the timeline does not say when {spec.name} ended")
@@ -252,10 +292,24 @@ def _waits(specs: list[WaitSpec], exits: list[tuple], timeline: list[tuple]) -> 
         noticed = next((at for at in checks if at >= aws_done), None)
         if noticed is None:
             raise SystemExit(f"bench: no {spec.check} after {spec.name} ended")
-        waits.append(
-            Wait(spec.name, started, aws_done, noticed, sum(1 for at in checks if at <= noticed), spec.follows)
-        )
+        looks = sum(1 for at in checks if at <= noticed)
+        waits.append(Wait(spec.name, started, aws_done, noticed, looks, spec.follows, first_poll))
     return waits
+
+
+#: where each loop's Task leaves the poll its Check goes on with
+_POLL_AT = {
+    "CheckStaging": "bake",
+    "CheckProductionSettings": "bake",
+    "CheckImage": "image",
+    "CheckGreenHealth": "fleet",
+    "CheckGreenInService": "traffic",
+}
+
+
+def _poll_in(document: dict, check: str) -> dict | None:
+    found = (document.get(_POLL_AT[check]) or {}).get("poll")
+    return dict(found) if found else None
 
 
 def _rollback(aws: Any) -> dict[str, float]:
@@ -282,10 +336,15 @@ def variation(run: Run, timing: Any, samples: int, seed: int = 11) -> dict[str, 
     rng = random.Random(seed)
     fixed = run.aws_time - sum(w.aws for w in run.waits)
     results: dict[str, list[tuple[float, float]]] = {"this project": [], "seed's 60 s polls": []}
+    ours = our_schedules(run, timing)
+    schedules: tuple[tuple[str, Callable[[Wait, float], float]], ...] = (
+        ("this project", ours),
+        ("seed's 60 s polls", lambda w, d: seed_notices(d)),
+    )
     for _ in range(samples):
         durations = {w.name: w.aws * rng.uniform(1 - VARIATION, 1 + VARIATION) for w in run.waits}
         aws_time = fixed + sum(durations.values())
-        for name, notices in (("this project", lambda d: ours_notices(d, timing)), ("seed's 60 s polls", seed_notices)):
+        for name, notices in schedules:
             lag = sum(replay(durations, run.waits, notices).values())
             results[name].append((100 * lag / aws_time, lag))
     out = {}
@@ -303,7 +362,7 @@ def variation(run: Run, timing: Any, samples: int, seed: int = 11) -> dict[str, 
 def replay_matches(run: Run, timing: Any) -> dict[str, tuple[float, float]]:
     """Each wait's measured lag beside the lag the replay of this project's schedule gives for its
     measured AWS duration: equal when the model is the workflow's schedule."""
-    modelled = replay({w.name: w.aws for w in run.waits}, run.waits, lambda d: ours_notices(d, timing))
+    modelled = replay({w.name: w.aws for w in run.waits}, run.waits, our_schedules(run, timing))
     return {w.name: (w.lag, modelled[w.name]) for w in run.waits}
 
 
@@ -388,9 +447,11 @@ def page(result: dict[str, Any]) -> str:
         "  last instance InService, green's last load balancer health check passed).",
         "- The ±25% model draws each AWS duration uniformly from 75% to 125% of the measured one and replays",
         "  both schedules: this project's (`blue_green.polling`: 15, 22, 33, 50, 60, … s, the staging loop",
-        "  restarting its backoff when the ready commands are sent) and the seed's (a check every 60 s). The",
-        "  replay of this project's schedule on the measured durations gives the measured lags (the smoke",
-        "  test checks it), so the model is the workflow's own schedule.",
+        "  restarting its backoff when the ready commands are sent, a group just attached first looked at",
+        "  when its load balancers' health checks can have passed, then every check interval) and the",
+        "  seed's (a check every 60 s). Each loop is replayed from the poll its Task started it with, and",
+        "  the replay on the measured durations gives the measured lags (the smoke test checks it): the",
+        "  model is the workflow's own schedule.",
         "- Cost: state transitions at $0.025 per 1,000, Lambda requests at $0.20 per million, and the",
         f"  GB-seconds ({result['gb_seconds']:.2f}) at $0.0000133334 (arm64), from a model of each invocation's",
         f"  billed duration: {HANDLER_SECONDS * 1000:.0f} ms, plus {CALL_SECONDS * 1000:.0f} ms per AWS call",
@@ -420,7 +481,10 @@ def main(argv: list[str] | None = None) -> int:
         bar = "#" * (done * 20 // (len(steps) - 1))
         print(f"\r[{bar:<20}] {what:<28}", end="" if what != "done" else "\n", file=sys.stderr, flush=True)
 
-    run = measure(progress)
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    with contextlib.redirect_stdout(io.StringIO()):  # the handlers' metrics and logs
+        run = measure(progress)
     progress("replaying the schedules")
     timing = timing_of(run)
     result = report(run, timing, args.samples)

@@ -113,12 +113,14 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     success path's last loop, green's alarms evaluated with traffic, is bounded by
     healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
     from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import rounds, rounds_restarted
+    from blue_green.polling import rounds, rounds_expected, rounds_restarted
 
     ready = rounds(timing, timing.ready_timeout_seconds)
     # the staging loop restarts its backoff once, when the ready commands are sent
     staging = rounds_restarted(timing, timing.ready_timeout_seconds)
     healthy = rounds(timing, timing.healthy_timeout_seconds)
+    # a group just attached: the load balancers' health-check time first, then quick rounds
+    attached = rounds_expected(timing, timing.healthy_timeout_seconds)
     states = {
         # Start; "SuspendBlue failed" (the failure recorder); Compensate
         "Pass": 3,
@@ -144,12 +146,12 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "production settings": ready,
         "image": rounds(timing, timing.image_timeout_seconds),
         "green healthy": healthy,
-        "green in service": healthy,
+        "green in service": attached,
         # DetachBlue finding green short (blue grew, or an instance dropped out) goes back to the
         # green-in-service loop: at most once per round of it, each DetachBlue + Blue detached?
         # (counted as a round: a little more than those two states record)
         "blue detached after another wait": healthy,
-        "blue in service again": healthy,
+        "blue in service again": attached,
         "green group deleted": healthy,
     }
     return History(states=states, loops=loops)
@@ -160,12 +162,13 @@ def rollback_history(timing: Timing) -> History:
     the failure (DetachCurrent fails, UndoRollback waits for the groups that served before to its
     timeout and fails, the lock is released) and the success (release, notification, output)."""
     from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import rounds
+    from blue_green.polling import rounds, rounds_expected
 
     healthy = rounds(timing, timing.healthy_timeout_seconds)
     previous = {
         "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
-        "previous group in service": healthy,
+        # attached just before: the load balancers' health-check time first, then quick rounds
+        "previous group in service": rounds_expected(timing, timing.healthy_timeout_seconds),
     }
     # Start, "DetachCurrent failed", "Undo failed"; ValidateRollback AcquireLock StartCleanup PlanRollback
     # AttachPrevious DetachCurrent UndoRollback ReleaseLockAfterIncompleteUndo; Took over an ended execution?,

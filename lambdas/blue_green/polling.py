@@ -22,17 +22,32 @@ if TYPE_CHECKING:
     from blue_green.models.request import Timing
 
 BACKOFF = 1.5
+#: rounds polled at the expected pace after an expected first wait (:func:`start` with ``expect``)
+QUICK_ROUNDS = 3
+#: the shortest expected first wait and quick interval (:func:`start` with ``expect``): no load balancer
+#: checks more often than every 5 s, nor calls an instance healthy after fewer than 2 checks
+QUICK_EVERY_MIN, EXPECTED_MIN = 5, 10
 #: past this many attempts the backoff is past any max_poll_seconds (and 1.5 ** attempt would overflow)
 BACKOFF_ATTEMPTS_MAX = 64
 
 
-def start(timing: Timing, timeout_seconds: int) -> Poll:
+def start(timing: Timing, timeout_seconds: int, expect: tuple[int, int] | None = None) -> Poll:
+    """A loop's first poll. With ``expect`` = (seconds, every): what is waited for cannot be done
+    before ``seconds`` (a load balancer calls an instance healthy after its healthy threshold of checks,
+    an interval apart), so the first wait is that long, and the next :data:`QUICK_ROUNDS` come every
+    ``every`` seconds (when a check can have changed the answer), before the usual backoff."""
     now = clock.now()
+    wait, quick = timing.poll_seconds, (0, 0)
+    if expect is not None:
+        seconds, every = max(EXPECTED_MIN, expect[0]), max(QUICK_EVERY_MIN, expect[1])
+        wait, quick = max(1, min(seconds, timeout_seconds)), (QUICK_ROUNDS, every)
     return Poll(
         started_at=clock.iso(now),
         deadline=clock.iso(now + timedelta(seconds=timeout_seconds)),
         attempt=0,
-        wait_seconds=timing.poll_seconds,
+        wait_seconds=wait,
+        quick_rounds=quick[0],
+        quick_seconds=quick[1],
     )
 
 
@@ -53,8 +68,11 @@ def advance(
     if now >= clock.parse(poll.deadline):
         waited = int((now - clock.parse(poll.started_at)).total_seconds())
         raise error(f"{what} after {waited}s (timeout reached)")
-    attempt = 0 if restart else poll.attempt + 1
     remaining = int((clock.parse(poll.deadline) - now).total_seconds())
+    attempt = 0 if restart else poll.attempt + 1
+    if poll.quick_rounds > 0 and not restart:
+        wait = max(1, min(poll.quick_seconds, max(remaining, 1)))
+        return poll.model_copy(update={"attempt": attempt, "quick_rounds": poll.quick_rounds - 1, "wait_seconds": wait})
     return poll.model_copy(update={"attempt": attempt, "wait_seconds": next_wait(attempt, timing, remaining)})
 
 
@@ -84,6 +102,29 @@ def rounds_restarted(timing: Timing, timeout_seconds: int) -> int:
     replays a restart at every round of a grid of timings against it)."""
     plain = rounds(timing, timeout_seconds)
     return plain + min(_climb(timing), plain)
+
+
+def rounds_expected(timing: Timing, timeout_seconds: int) -> int:
+    """At least the most rounds a loop started with ``expect`` can run, whatever the expected time: its
+    first wait and its quick rounds (at their shortest, :data:`EXPECTED_MIN` and :data:`QUICK_EVERY_MIN`),
+    then the backoff from where those checks left it, over the time they leave."""
+    quick = 1 + QUICK_ROUNDS
+    left = timeout_seconds - EXPECTED_MIN - QUICK_ROUNDS * QUICK_EVERY_MIN
+    return quick + (_rounds_from(timing, quick, left) if left > 0 else 0)
+
+
+def _rounds_from(timing: Timing, attempt: int, seconds: int) -> int:
+    """Rounds of the backoff from check number ``attempt`` on until ``seconds`` have passed."""
+    elapsed, count = 0, 0
+    while True:
+        wait = next_wait(attempt, timing, timing.max_poll_seconds)
+        elapsed += wait
+        count += 1
+        if elapsed >= seconds:
+            return count
+        if wait == timing.max_poll_seconds:
+            return count + -(-(seconds - elapsed) // wait)
+        attempt += 1
 
 
 def _climb(timing: Timing) -> int:

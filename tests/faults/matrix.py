@@ -456,7 +456,7 @@ def stopped_waiting_in(
         if setup:
             SETUPS[setup](aws)
         if failure:
-            aws.sim.set_scenario(_failure(failure))
+            _fail(aws, failure)
         if rollback:
             _deploy(aws)
         with _held_waiting(wait_state) as (reached, _):
@@ -549,10 +549,17 @@ def _waits_entered(rollback: bool = False, prepare: Callable[[Any], None] | None
 
 #: how a reference deployment is made to fail, so that its compensation enters its own Wait states: green
 #: never becomes healthy (the compensation before the switch), or tagging blue is throttled past every
-#: retry just after blue was detached (the compensation after it puts blue back first)
+#: retry just after blue was detached (the compensation after it puts blue back first), and the same
+#: with the load balancers taking longer than their configured checks to call blue healthy again (its
+#: first look, when they could have passed, finds it not yet in service: the compensation waits again).
+#: Fields of the simulator's Scenario, and ``pace``: fields of its Pace changed for the run
 FAILURES: dict[str, dict[str, Any]] = {
     "green never healthy": {"unhealthy_versions": ["2.0.0"]},
     "blue's tagging throttled after the switch": {"throttle": {"CreateOrUpdateTags": 1000}},
+    "blue's tagging throttled after the switch, its health checks slow": {
+        "throttle": {"CreateOrUpdateTags": 1000},
+        "pace": {"health_check_interval": 20.0},
+    },
 }
 
 
@@ -578,7 +585,17 @@ SETUPS: dict[str, Callable[[Any], None]] = {
 def _failure(name: str) -> Any:
     from immutable_deploy.localaws.faults import Scenario
 
-    return Scenario(**FAILURES[name])
+    return Scenario(**{k: v for k, v in FAILURES[name].items() if k != "pace"})
+
+
+def _fail(aws: Any, name: str) -> None:
+    """Make the local AWS fail as :data:`FAILURES` says (its scenario, and its pace when the failure
+    changes it)."""
+    import dataclasses
+
+    aws.sim.set_scenario(_failure(name))
+    if FAILURES[name].get("pace"):
+        aws.sim.pace = dataclasses.replace(aws.sim.pace, **FAILURES[name]["pace"])
 
 
 def _waits_beyond(known: list[str], runs: dict[str, Callable[[Any], None]], rollback: bool = False) -> list[list[str]]:
@@ -604,7 +621,7 @@ def _compensation_waits(ordinary: list[str]) -> list[list[str]]:
     not (``ordinary``), each with the failure (:data:`FAILURES`) under which it was first entered."""
 
     def failing(failure: str) -> Callable[[Any], None]:
-        return lambda aws: aws.sim.set_scenario(_failure(failure))
+        return lambda aws: _fail(aws, failure)
 
     return _waits_beyond(ordinary, {failure: failing(failure) for failure in FAILURES})
 

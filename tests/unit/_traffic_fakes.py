@@ -58,6 +58,9 @@ class FakeAws:
         self.groups: dict[str, dict] = {}
         self.calls: list[tuple] = []
         self.out: set[tuple[str, str]] = set()  # (load balancer name or target group ARN, instance id)
+        #: load balancer name or target group ARN -> (healthy threshold, interval) of its health check;
+        #: a target not listed has none that the fake tells (health_checks answers None for it)
+        self.health: dict[str, tuple[int, int]] = {}
 
     def add(self, name: str, lbs=(ELB_NAME,), tgs=(TG,), suspended=(), tags=None, instances: int = 2) -> list[str]:
         ids = [f"i-{name}-{n}" for n in range(instances)]
@@ -156,6 +159,12 @@ class FakeAws:
 
     def target_states(self, arn: str) -> dict[str, str]:
         return self._states("target_group_arns", arn, elb.TG_HEALTHY, "unhealthy")
+
+    def health_checks(self, lbs: list[str], tgs: list[str]) -> elb.HealthChecks | None:
+        pairs = [self.health[t] for t in [*lbs, *tgs] if t in self.health]
+        if not pairs:
+            return None
+        return elb.HealthChecks(seconds=max(t * i for t, i in pairs), interval=min(i for _, i in pairs))
 
 
 def blue_group(name: str, lbs=(ELB_NAME,), tgs=(TG,)) -> dict:

@@ -104,4 +104,5 @@ def fake_aws(monkeypatch: pytest.MonkeyPatch, fake_clock: Any) -> FakeAws:
         monkeypatch.setattr(autoscaling, name, getattr(fake, name))
     monkeypatch.setattr(elb, "instance_states", fake.instance_states)
     monkeypatch.setattr(elb, "target_states", fake.target_states)
+    monkeypatch.setattr(elb, "health_checks", fake.health_checks)
     return fake

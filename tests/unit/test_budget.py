@@ -79,6 +79,55 @@ def test_a_loop_that_restarts_its_backoff_once_runs_no_more_rounds_than_the_budg
         assert worst > plain
 
 
+def replay_expected(timing: Timing, timeout: int, expect: tuple[int, int]) -> int:
+    """Rounds of a loop started with ``expect`` until its check raises at the deadline."""
+    moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+    clock.set_clock(moved)
+    try:
+        poll, count = polling.start(timing, timeout, expect), 0
+        while True:
+            moved.advance(poll.wait_seconds)
+            count += 1
+            try:
+                poll = polling.advance(poll, timing, "green", StagingNotReady)
+            except StagingNotReady:
+                return count
+    finally:
+        clock.set_clock(None)
+
+
+@pytest.mark.parametrize("timeout", [5, 60, 300, 900, 3600])
+@pytest.mark.parametrize("expect", [(20, 10), (150, 30), (10, 5), (3000, 300), (1, 1)])
+@pytest.mark.parametrize(("poll", "max_poll"), [(15, 60), (1, 1), (5, 300)])
+def test_a_loop_with_an_expected_first_wait_runs_no_more_rounds_than_the_budget_counts(poll, max_poll, expect, timeout):
+    timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
+    assert replay_expected(timing, timeout, expect) <= polling.rounds_expected(timing, timeout)
+
+
+def test_an_expected_first_wait_then_quick_rounds_then_the_backoff():
+    timing = Timing()  # 15 s, backing off to 60 s
+    moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
+    clock.set_clock(moved)
+    try:
+        poll = polling.start(timing, 900, expect=(20, 10))
+        waits = [poll.wait_seconds]
+        for _ in range(6):
+            moved.advance(poll.wait_seconds)
+            poll = polling.advance(poll, timing, "green", StagingNotReady)
+            waits.append(poll.wait_seconds)
+        assert waits == [20, 10, 10, 10, 60, 60, 60]  # the backoff goes on from the checks already made
+        assert poll.attempt == 6
+        # the quick rounds are spent: the document carries no trace of them; a plain poll never had any
+        assert "quick_rounds" not in poll.model_dump() and "quick_rounds" not in polling.start(timing, 60).model_dump()
+        assert polling.start(timing, 900, expect=(20, 10)).model_dump()["quick_seconds"] == 10
+        # never past the deadline; never quicker than a load balancer can check (every 5 s, 2 checks)
+        assert polling.start(timing, 12, expect=(20, 10)).wait_seconds == 12
+        assert polling.start(timing, 900, expect=(2, 1)).model_dump()["quick_seconds"] == 5
+        assert polling.start(timing, 900, expect=(2, 1)).wait_seconds == 10
+    finally:
+        clock.set_clock(None)
+
+
 def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     timing = Timing()
     history = budget.deploy_history(timing)
@@ -92,9 +141,10 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
         "production settings": ready,
         "image": polling.rounds(timing, 3600),
         "green healthy": healthy,
-        "green in service": healthy,
+        # a group just attached waits the load balancers' health-check time, then polls quickly
+        "green in service": polling.rounds_expected(timing, 900),
         "blue detached after another wait": healthy,
-        "blue in service again": healthy,
+        "blue in service again": polling.rounds_expected(timing, 900),
         "green group deleted": healthy,
     }
     rounds = sum(history.loops.values())

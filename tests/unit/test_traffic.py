@@ -331,6 +331,27 @@ def test_attach_green_reports_the_targets_and_starts_the_poll(fake_aws):
     assert fake_aws.calls == [("attach_load_balancers", GREEN, [ELB_NAME]), ("attach_target_groups", GREEN, [TG])]
 
 
+@pytest.mark.parametrize(
+    ("health", "first", "every"),
+    [
+        # the slowest target's threshold x interval first, then every interval of the most frequent one
+        ({ELB_NAME: (2, 10), TG: (3, 30)}, 90, 10),
+        ({ELB_NAME: (10, 5)}, 50, 5),
+    ],
+)
+def test_a_group_just_attached_is_first_looked_at_when_the_health_checks_can_have_passed(
+    fake_aws, health, first, every
+):
+    fake_aws.health.update(health)
+    fake_aws.add(GREEN, lbs=(), tgs=())
+    poll = traffic.attach_green(deploy(deploy_doc())).poll
+    assert (poll.wait_seconds, poll.quick_rounds, poll.quick_seconds) == (first, 3, every)
+    # a rollback puts the kept group back the same way
+    fake_aws.add(BLUE, lbs=(), tgs=())
+    poll = traffic.rollback_attach(rollback(rollback_doc([GREEN], BLUE))).poll
+    assert (poll.wait_seconds, poll.quick_rounds, poll.quick_seconds) == (first, 3, every)
+
+
 class MetricsRecorder:
     def __init__(self):
         self.added: list[dict] = []

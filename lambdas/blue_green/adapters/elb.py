@@ -6,6 +6,8 @@ reads what the load balancers think of the instances.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from blue_green.aws import client, transient_errors
 
 #: what a classic ELB / a target group calls a healthy instance
@@ -36,3 +38,32 @@ def target_group_label(target_group_arn: str) -> str:
     """The name part of a target group ARN (``...:targetgroup/<name>/<id>``), for messages."""
     parts = target_group_arn.split(":targetgroup/", 1)
     return parts[1].split("/", 1)[0] if len(parts) == 2 else target_group_arn
+
+
+@dataclass(frozen=True)
+class HealthChecks:
+    """How the load balancers check a newly registered instance: it is healthy once ``seconds`` have
+    passed at the earliest (the slowest target's healthy threshold times its interval), and new answers
+    come every ``interval`` seconds (the most frequent target's)."""
+
+    seconds: int
+    interval: int
+
+
+def health_checks(load_balancer_names: list[str], target_group_arns: list[str]) -> HealthChecks | None:
+    """The health checks of these classic load balancers and target groups (as configured on them);
+    None without any target."""
+    pairs: list[tuple[int, int]] = []  # (healthy threshold, interval)
+    with transient_errors():
+        if load_balancer_names:
+            found = client("elb").describe_load_balancers(LoadBalancerNames=load_balancer_names)
+            for lb in found.get("LoadBalancerDescriptions", []):
+                check = lb.get("HealthCheck") or {}
+                pairs.append((int(check.get("HealthyThreshold", 10)), int(check.get("Interval", 30))))
+        if target_group_arns:
+            found = client("elbv2").describe_target_groups(TargetGroupArns=target_group_arns)
+            for tg in found.get("TargetGroups", []):
+                pairs.append((int(tg.get("HealthyThresholdCount", 5)), int(tg.get("HealthCheckIntervalSeconds", 30))))
+    if not pairs:
+        return None
+    return HealthChecks(seconds=max(t * i for t, i in pairs), interval=min(i for _, i in pairs))

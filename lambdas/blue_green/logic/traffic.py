@@ -210,8 +210,13 @@ def _set_state(name: str, state: str, retired: bool = False) -> None:
     autoscaling.put_tags(name, tags)
 
 
-def _start(timing: Timing) -> Poll:
-    return polling.start(timing, timing.healthy_timeout_seconds)
+def _start(timing: Timing, attached_to: tuple[list[str], list[str]] | None = None) -> Poll:
+    """The health loop's first poll; after attaching a group to ``attached_to`` (load balancer names,
+    target group ARNs), the first wait is their health checks' own time (healthy threshold x interval),
+    the earliest the group can be in service behind them, then a look every interval."""
+    checks = elb.health_checks(*attached_to) if attached_to else None
+    expect = (checks.seconds, checks.interval) if checks else None
+    return polling.start(timing, timing.healthy_timeout_seconds, expect)
 
 
 # --- deploy ---------------------------------------------------------------------------------
@@ -235,7 +240,7 @@ def attach_green(doc: DeployDocument) -> TrafficState:
     logger.info("attached green", extra={"green_asg": green, "targets": attached})
     return TrafficState(
         status="ATTACHING",
-        poll=_start(plan.profile.timing),
+        poll=_start(plan.profile.timing, (traffic.load_balancer_names, traffic.target_group_arns)),
         progress=f"attached green {green} to {', '.join(attached)}",
     )
 
@@ -378,6 +383,7 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
     traffic = plan.profile.traffic
     undone = []
     waiting = False
+    reattached: tuple[list[str], list[str]] = ([], [])  # to what blue was attached again: its health checks
     for blue in doc.blue.groups if doc.blue else []:
         info = autoscaling.group(blue.name)
         if info is None:
@@ -393,6 +399,8 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
         _attach(blue.name, lbs, tgs)
         if missing_lbs or missing_tgs:
             undone.append(f"re-attached {blue.name} to {', '.join(_label(t) for t in [*missing_lbs, *missing_tgs])}")
+            reattached[0].extend(n for n in missing_lbs if n not in reattached[0])
+            reattached[1].extend(a for a in missing_tgs if a not in reattached[1])
         resumed = _resume(info, plan.execution.arn, plan.names.short_id)
         if resumed:
             undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
@@ -403,7 +411,8 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
             waiting = True
     result: dict[str, Any] = {"undone": undone}
     if waiting:  # the state machine waits for blue's health only when there is something to wait for
-        result["poll"] = _start(plan.profile.timing).model_dump(mode="json")
+        poll = _start(plan.profile.timing, reattached if reattached[0] or reattached[1] else None)
+        result["poll"] = poll.model_dump(mode="json")
     return result
 
 
@@ -481,7 +490,7 @@ def rollback_attach(doc: RollbackDocument) -> TrafficState:
     attached = _attach(info.name, traffic.load_balancer_names, traffic.target_group_arns)
     return TrafficState(
         status="ATTACHING",
-        poll=_start(plan.profile.timing),
+        poll=_start(plan.profile.timing, (traffic.load_balancer_names, traffic.target_group_arns)),
         progress=f"attached {info.name} to {', '.join(attached)}"
         + (f" (resumed {', '.join(resumed)})" if resumed else ""),
     )

@@ -14,7 +14,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, computed_field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializerFunctionWrapHandler,
+    computed_field,
+    model_serializer,
+)
 
 from blue_green import text
 from blue_green.models.request import Profile, Release, RollbackTarget
@@ -83,6 +91,18 @@ class Poll(Loose):
     deadline: str
     attempt: int = 0
     wait_seconds: int
+    #: rounds still to poll every ``quick_seconds`` before the backoff (after an expected first wait:
+    #: ``blue_green.polling.start`` with ``expect``); left out of the document when there are none
+    quick_rounds: int = 0
+    quick_seconds: int = 0
+
+    @model_serializer(mode="wrap")
+    def _without_quick_rounds_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.quick_rounds:
+            data.pop("quick_rounds", None)
+            data.pop("quick_seconds", None)
+        return data
 
 
 class BlueGroup(Loose):
