@@ -24,10 +24,11 @@ billed duration: the local AWS runs handlers in-process, so their real duration 
 
 Reported, never asserted (figures are simulated seconds and counts; the smoke test in
 tests/scenarios/test_pace_bench.py checks that the model agrees with the run and that docs/performance.md
-is what this writes). Not measured yet (issue 11): fleets of 300 and 1,000 instances, 10 and 50 apps
-at once, API rate limits, automatic rollback latency.
+is what this writes). ``--fleets`` runs the same with blue (and green) of other sizes (300 and 1,000 by
+default: a few minutes of CPU). Not measured yet (issue 11): 10 and 50 apps at once, API rate limits,
+automatic rollback latency.
 
-    python -m bench.pace [--samples 2000] [--write]
+    python -m bench.pace [--samples 2000] [--fleets 300,1000] [--write]
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import os
 import random
 import statistics
 import sys
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -109,6 +111,11 @@ class Run:
     #: the request's profile timing (the polling schedule replayed)
     timing: dict[str, int] = field(default_factory=dict)
     rollback: dict[str, float] = field(default_factory=dict)
+    #: the largest state input or output the execution recorded (UTF-8 bytes; Step Functions' limit: 256 KB)
+    largest_document: int = 0
+    #: blue's (and green's) instances, and the CPU this process spent on the run (not in the page)
+    capacity: int = 3
+    cpu_seconds: float = 0.0
 
     @property
     def aws_time(self) -> float:
@@ -228,16 +235,19 @@ def _seconds(at: datetime, origin: datetime) -> float:
     return (at - origin).total_seconds()
 
 
-def measure(progress: Callable[[str], None] = lambda _: None) -> Run:
-    """One ordinary deployment and a manual rollback on the local AWS; what each wait took."""
+def measure(progress: Callable[[str], None] = lambda _: None, capacity: int = 3) -> Run:
+    """One ordinary deployment and a manual rollback on the local AWS, blue ``capacity`` instances (green
+    the same); what each wait took."""
     from immutable_deploy.localaws.harness import LocalAws
 
-    with LocalAws(iam="record") as aws:
+    cpu = time.process_time()
+    with LocalAws(iam="record", blue_capacity=capacity) as aws:
         assert aws.iam is not None
         progress("deploying 2.0.0")
         request = aws.world.request("2.0.0")
+        request["profile"]["fleet"]["max_size"] = max(request["profile"]["fleet"]["max_size"], capacity)
         arn = aws.start_deploy(request)
-        desc = aws.wait(arn, timeout=300)
+        desc = aws.wait(arn, timeout=600 + capacity)
         if desc["status"] != "SUCCEEDED":
             raise SystemExit(f"the measured deployment did not succeed: {desc.get('error')} {desc.get('cause')}")
         out = json.loads(desc["output"])
@@ -261,10 +271,12 @@ def measure(progress: Callable[[str], None] = lambda _: None) -> Run:
             invocations=sum(1 for e in history if e["type"] == "LambdaFunctionScheduled"),
             calls=calls,
             memory_mb=int(memory),
+            largest_document=_largest_document(history),
             timing=dict(request["profile"]["timing"]),
         )
         progress("rolling back")
         run.rollback = _rollback(aws)
+        run.capacity, run.cpu_seconds = capacity, time.process_time() - cpu
         return run
 
 
@@ -295,6 +307,18 @@ def _waits(specs: list[WaitSpec], exits: list[tuple], timeline: list[tuple]) -> 
         looks = sum(1 for at in checks if at <= noticed)
         waits.append(Wait(spec.name, started, aws_done, noticed, looks, spec.follows, first_poll))
     return waits
+
+
+def _largest_document(history: list[dict]) -> int:
+    sizes = [
+        len(details[key].encode())
+        for e in history
+        for details in (e.get("stateEnteredEventDetails"), e.get("stateExitedEventDetails"))
+        if details
+        for key in ("input", "output")
+        if details.get(key)
+    ]
+    return max(sizes, default=0)
 
 
 #: where each loop's Task leaves the poll its Check goes on with
@@ -389,6 +413,22 @@ def report(run: Run, timing: Any, samples: int) -> dict[str, Any]:
     }
 
 
+def fleet_row(run: Run) -> dict[str, Any]:
+    """What a run with another fleet size is reported by (docs/performance.md's fleet table)."""
+    return {
+        "instances": run.capacity,
+        "makespan_s": run.makespan,
+        "aws_time_s": run.aws_time,
+        "lag_s": sum(w.lag for w in run.waits),
+        "rollback_s": run.rollback["seconds"],
+        "transitions": run.transitions,
+        "invocations": run.invocations,
+        "aws_calls": run.calls,
+        "largest_document_bytes": run.largest_document,
+        "cpu_s": round(run.cpu_seconds, 1),
+    }
+
+
 def _pct(value: float, base: float) -> str:
     return f"{100 * (value - base) / base:+.1f}%"
 
@@ -456,10 +496,32 @@ def page(result: dict[str, Any]) -> str:
         f"  GB-seconds ({result['gb_seconds']:.2f}) at $0.0000133334 (arm64), from a model of each invocation's",
         f"  billed duration: {HANDLER_SECONDS * 1000:.0f} ms, plus {CALL_SECONDS * 1000:.0f} ms per AWS call",
         "  (the local AWS runs the handlers in-process, so their real duration is not measured here).",
-        "- Not measured yet (issue 11): fleets of 300 and 1,000 instances, 10 and 50 apps at once, API rate",
-        "  limits, automatic rollback latency.",
+        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits, automatic rollback latency.",
         "",
     ]
+    fleets = result.get("fleets") or []
+    if fleets:
+        lines += [
+            "## Fleet sizes",
+            "",
+            "The same deployment and rollback with blue (and so green) of each size. The local AWS launches all",
+            "of a group's instances at once and models no API rate limits yet, so its time does not move with the",
+            "size; what these runs show is that the workflow's calls and transitions do not grow with the fleet",
+            "(each load balancer answers for every instance at once), nor does the execution's largest state",
+            "document (Step Functions refuses one over 256 KB; the local AWS does not, so it is measured here).",
+            "The local AWS's CPU seconds are in `docs/performance.json`.",
+            "",
+            "| instances | deployment | AWS's own time | detection lag | manual rollback | transitions | "
+            "invocations | AWS calls | largest state document |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for f in fleets:
+            lines.append(
+                f"| {f['instances']:,} | {f['makespan_s']:.0f} s | {f['aws_time_s']:.0f} s | {f['lag_s']:.0f} s | "
+                f"{f['rollback_s']:.0f} s | {f['transitions']} | {f['invocations']} | {f['aws_calls']} | "
+                f"{f['largest_document_bytes'] / 1024:.1f} KB |"
+            )
+        lines.append("")
     return "\n".join(lines)
 
 
@@ -473,6 +535,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.pace", description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=2000, help="draws of the ±25%% variation model")
     parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)} and {RESULT.name}")
+    parser.add_argument(
+        "--fleets", default="300,1000", help="other fleet sizes to run, comma-separated ('' for none; 1,000: minutes)"
+    )
     args = parser.parse_args(argv)
     steps = ["deploying 2.0.0", "rolling back", "replaying the schedules", "done"]
 
@@ -488,6 +553,13 @@ def main(argv: list[str] | None = None) -> int:
     progress("replaying the schedules")
     timing = timing_of(run)
     result = report(run, timing, args.samples)
+    fleets = [fleet_row(run)]
+    for size in (int(n) for n in args.fleets.split(",") if n.strip()):
+        print(f"\r{'':<60}\rfleet of {size:,} instances...", end="", file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            fleets.append(fleet_row(measure(capacity=size)))
+        print(f" {fleets[-1]['cpu_s']} s of CPU", file=sys.stderr, flush=True)
+    result["fleets"] = fleets
     mismatches = {k: v for k, v in replay_matches(run, timing).items() if abs(v[0] - v[1]) > 1}
     progress("done")
     text = page(result)

@@ -102,11 +102,13 @@ def build_world(
     elbv2 = shared_client("elbv2", region)
 
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    # two /20 subnets (4,091 addresses each): room for blue and green fleets of 1,000 (make bench), where
+    # two /24s ran out of addresses (moto then failed CreateAutoScalingGroup halfway, unlike AWS)
     subnets = [
-        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{az}")["Subnet"][
+        ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.0.{i}.0/20", AvailabilityZone=f"{region}{az}")["Subnet"][
             "SubnetId"
         ]
-        for i, az in ((1, "a"), (2, "b"))
+        for i, az in ((64, "a"), (80, "b"))
     ]
     sg = ec2.create_security_group(GroupName=f"{app}-sg", Description=f"{app} instances", VpcId=vpc_id)["GroupId"]
     image_id = ec2.register_image(
@@ -202,7 +204,7 @@ def create_blue(
         AutoScalingGroupName=name,
         LaunchTemplate={"LaunchTemplateId": lt["LaunchTemplateId"], "Version": "1"},
         MinSize=2,
-        MaxSize=10,
+        MaxSize=max(10, capacity),
         DesiredCapacity=capacity,
         VPCZoneIdentifier=",".join(world.subnet_ids),
         HealthCheckType="ELB",
