@@ -383,7 +383,9 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
     traffic = plan.profile.traffic
     undone = []
     waiting = False
-    reattached: tuple[list[str], list[str]] = ([], [])  # to what blue was attached again: its health checks
+    # the targets blue is not in service behind (attached again now, or by an earlier try of this step):
+    # their health checks are the wait
+    waiting_on: tuple[list[str], list[str]] = ([], [])
     for blue in doc.blue.groups if doc.blue else []:
         info = autoscaling.group(blue.name)
         if info is None:
@@ -399,19 +401,22 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
         _attach(blue.name, lbs, tgs)
         if missing_lbs or missing_tgs:
             undone.append(f"re-attached {blue.name} to {', '.join(_label(t) for t in [*missing_lbs, *missing_tgs])}")
-            reattached[0].extend(n for n in missing_lbs if n not in reattached[0])
-            reattached[1].extend(a for a in missing_tgs if a not in reattached[1])
+
         resumed = _resume(info, plan.execution.arn, plan.names.short_id)
         if resumed:
             undone.append(f"resumed {', '.join(resumed)} on {blue.name}")
         if info.tags.get(TAG_STATE) == STATE_KEPT:
             autoscaling.put_tags(blue.name, {TAG_STATE: STATE_SERVING})
         served = Traffic.model_construct(load_balancer_names=lbs, target_group_arns=tgs)
-        if resumed or missing_lbs or missing_tgs or not _health(blue.name, served)[0]:
+        healthy = _health(blue.name, served)[0]
+        if missing_lbs or missing_tgs or not healthy:
+            waiting_on[0].extend(n for n in (lbs if not healthy else missing_lbs) if n not in waiting_on[0])
+            waiting_on[1].extend(a for a in (tgs if not healthy else missing_tgs) if a not in waiting_on[1])
+        if resumed or missing_lbs or missing_tgs or not healthy:
             waiting = True
     result: dict[str, Any] = {"undone": undone}
     if waiting:  # the state machine waits for blue's health only when there is something to wait for
-        poll = _start(plan.profile.timing, reattached if reattached[0] or reattached[1] else None)
+        poll = _start(plan.profile.timing, waiting_on if waiting_on[0] or waiting_on[1] else None)
         result["poll"] = poll.model_dump(mode="json")
     return result
 
