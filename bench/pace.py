@@ -25,8 +25,8 @@ billed duration: the local AWS runs handlers in-process, so their real duration 
 Reported, never asserted (figures are simulated seconds and counts; the smoke test in
 tests/scenarios/test_pace_bench.py checks that the model agrees with the run and that docs/performance.md
 is what this writes). ``--fleets`` runs the same with blue (and green) of other sizes (300 and 1,000 by
-default: a few minutes of CPU). Not measured yet (issue 11): 10 and 50 apps at once, API rate limits,
-automatic rollback latency.
+default: a few minutes of CPU), and a deployment failing after the switch gives the automatic rollback's
+latency. Not measured yet (issue 11): 10 and 50 apps at once, API rate limits.
 
     python -m bench.pace [--samples 2000] [--fleets 300,1000] [--write]
 """
@@ -111,6 +111,8 @@ class Run:
     #: the request's profile timing (the polling schedule replayed)
     timing: dict[str, int] = field(default_factory=dict)
     rollback: dict[str, float] = field(default_factory=dict)
+    #: a deployment failing after the switch: seconds from the failure (:func:`measure_automatic_rollback`)
+    automatic_rollback: dict[str, float] = field(default_factory=dict)
     #: the largest state input or output the execution recorded (UTF-8 bytes; Step Functions' limit: 256 KB)
     largest_document: int = 0
     #: blue's (and green's) instances, and the CPU this process spent on the run (not in the page)
@@ -336,6 +338,54 @@ def _poll_in(document: dict, check: str) -> dict | None:
     return dict(found) if found else None
 
 
+def measure_automatic_rollback(progress: Callable[[str], None] = lambda _: None) -> dict[str, float]:
+    """A deployment that fails after the switch (SuspendBlue: Auto Scaling throttles SuspendProcesses past
+    every retry, from the moment that step runs): seconds from the failure (the compensation's first
+    state) to blue in service again, to green out of the load balancers, and to the execution's end."""
+    from immutable_deploy.localaws.faults import Scenario
+    from immutable_deploy.localaws.harness import LocalAws
+
+    with LocalAws() as aws:
+        progress("an automatic rollback")
+        original = aws.lambdas.invoke
+
+        def invoke(name: str, body: str, headers: Any) -> bytes:
+            if "Traffic" in name and json.loads(body).get("action") == "suspend_blue":
+                aws.sim.set_scenario(Scenario(throttle={"SuspendProcesses": 1000}))
+            return bytes(original(name, body, headers))
+
+        # the local AWS's invocation seam, as the fault matrix uses it (tests/faults/matrix.py)
+        aws.lambdas.invoke = invoke  # type: ignore[method-assign, assignment]
+        arn = aws.start_deploy(aws.world.request("2.0.0"))
+        desc = aws.wait(arn, timeout=600)
+        aws.lambdas.invoke = original  # type: ignore[method-assign]
+        if desc.get("error") != "DeploymentRolledBack":
+            raise SystemExit(f"bench: the failing deployment ended {desc['status']} {desc.get('error')}")
+        history = aws.history(arn)
+        origin = history[0]["timestamp"]
+
+        def exited(name: str, ok: Callable[[dict], bool] = lambda _: True) -> float:
+            return next(
+                _seconds(e["timestamp"], origin)
+                for e in history
+                if e["type"].endswith("StateExited")
+                and e["stateExitedEventDetails"]["name"] == name
+                and ok(json.loads(e["stateExitedEventDetails"]["output"]))
+            )
+
+        failed = next(
+            _seconds(e["timestamp"], origin)
+            for e in history
+            if e["type"].endswith("StateEntered") and e["stateEnteredEventDetails"]["name"] == "Compensate"
+        )
+        blue_back = exited("CheckBlue", lambda out: bool(out.get("undo", {}).get("check_blue", {}).get("healthy")))
+        return {
+            "blue_in_service_s": blue_back - failed,
+            "green_out_s": exited("DetachGreen") - failed,
+            "ended_s": _seconds(history[-1]["timestamp"], origin) - failed,
+        }
+
+
 def _rollback(aws: Any) -> dict[str, float]:
     """A manual rollback after the deployment: start to end, and the load balancers' health checks of the
     kept group (AWS's own part: from its instances' registration to the last passing check)."""
@@ -408,6 +458,7 @@ def report(run: Run, timing: Any, samples: int) -> dict[str, Any]:
         "gb_seconds": run.gb_seconds,
         "cost_usd": run.cost,
         "rollback": run.rollback,
+        "automatic_rollback": run.automatic_rollback,
         "variation": variation(run, timing, samples),
         "samples": samples,
     }
@@ -441,7 +492,7 @@ def page(result: dict[str, Any]) -> str:
     lags = " / ".join(f"{w['lag_s']:.0f}" for w in waits)
     seed_lags = " / ".join(f"{w['seed_lag_s']:.0f}" for w in waits)
     names = " / ".join(w["name"] for w in waits)
-    rb = result["rollback"]
+    rb, ab = result["rollback"], result["automatic_rollback"]
     lines = [
         "# Performance",
         "",
@@ -463,6 +514,9 @@ def page(result: dict[str, Any]) -> str:
         f"| detection lag per wait ({names}) | {lags} s | {seed_lags} s | |",
         f"| manual rollback (start → end) | {rb['seconds']:.0f} s | | "
         f"{rb['health_checks_seconds']:.0f} s of health checks |",
+        f"| automatic rollback after the switch (SuspendBlue fails): blue in service again / green out / "
+        f"execution ends, after the failure | {ab['blue_in_service_s']:.0f} / {ab['green_out_s']:.0f} / "
+        f"{ab['ended_s']:.0f} s | | |",
         f"| state transitions / Lambda invocations / the functions' AWS calls | {result['transitions']} / "
         f"{result['invocations']} / {result['aws_calls']} | | |",
         f"| cost per deployment (list prices, us-east-1) | ${result['cost_usd']:.4f} | | |",
@@ -496,7 +550,10 @@ def page(result: dict[str, Any]) -> str:
         f"  GB-seconds ({result['gb_seconds']:.2f}) at $0.0000133334 (arm64), from a model of each invocation's",
         f"  billed duration: {HANDLER_SECONDS * 1000:.0f} ms, plus {CALL_SECONDS * 1000:.0f} ms per AWS call",
         "  (the local AWS runs the handlers in-process, so their real duration is not measured here).",
-        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits, automatic rollback latency.",
+        "- The automatic rollback: Auto Scaling throttles SuspendProcesses past every retry from the moment",
+        "  SuspendBlue (after the switch) runs; the compensation puts blue back, waits for it, takes green",
+        "  out, drains and deletes it.",
+        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits.",
         "",
     ]
     fleets = result.get("fleets") or []
@@ -539,7 +596,7 @@ def main(argv: list[str] | None = None) -> int:
         "--fleets", default="300,1000", help="other fleet sizes to run, comma-separated ('' for none; 1,000: minutes)"
     )
     args = parser.parse_args(argv)
-    steps = ["deploying 2.0.0", "rolling back", "replaying the schedules", "done"]
+    steps = ["deploying 2.0.0", "rolling back", "an automatic rollback", "replaying the schedules", "done"]
 
     def progress(what: str) -> None:
         done = steps.index(what) if what in steps else 0
@@ -550,6 +607,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", message="No application metrics to publish")
     with contextlib.redirect_stdout(io.StringIO()):  # the handlers' metrics and logs
         run = measure(progress)
+        run.automatic_rollback = measure_automatic_rollback(progress)
     progress("replaying the schedules")
     timing = timing_of(run)
     result = report(run, timing, args.samples)

@@ -13,7 +13,9 @@ from bench import pace
 
 @pytest.fixture(scope="module")
 def run() -> pace.Run:
-    return pace.measure()
+    measured = pace.measure()
+    measured.automatic_rollback = pace.measure_automatic_rollback()
+    return measured
 
 
 def test_the_replayed_schedule_gives_the_lags_the_deployment_had(run):
@@ -48,6 +50,9 @@ def test_the_figures_hold_together(run):
         assert 0 <= schedule["lag_mean_s"] <= schedule["lag_p95_s"]
     assert result["transitions"] > result["invocations"] > 0 and result["aws_calls"] > result["invocations"]
     assert result["rollback"]["succeeded"] == 1.0 and result["rollback"]["seconds"] > 0
+    # the automatic rollback puts blue back before (or as) it takes green out, and ends after both
+    automatic = result["automatic_rollback"]
+    assert 0 < automatic["blue_in_service_s"] <= automatic["green_out_s"] < automatic["ended_s"]
     assert result["cost_usd"] == pytest.approx(
         result["transitions"] * pace.PRICE_TRANSITION
         + result["invocations"] * pace.PRICE_REQUEST
