@@ -15,6 +15,7 @@ from blue_green.models.request import Timing
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
 from tests.scenarios.conftest import cause
+from tests.unit._polling import replay
 
 #: every loop may run 30 simulated seconds, polling every 1 to 2 s (about 16 rounds)
 TIMING = dict(
@@ -67,24 +68,7 @@ def quick_health_checks(aws: Any) -> None:
 def attached_rounds(timeout: int) -> int:
     """The rounds of a loop started after an attach (``polling.start`` with the checks above) that runs
     to its deadline, by polling's own schedule (every check instant)."""
-    from datetime import datetime, timedelta, timezone
-
-    from blue_green import clock, polling
-    from blue_green.errors import WaitTimedOut
-
-    timing, now = Timing(**TIMING), [datetime(2026, 1, 1, tzinfo=timezone.utc)]
-    clock.set_clock(lambda: now[0])
-    try:
-        poll, count = polling.start(timing, timeout, (CHECK_INTERVAL * HEALTHY_THRESHOLD, CHECK_INTERVAL)), 0
-        while True:
-            now[0] += timedelta(seconds=poll.wait_seconds)
-            count += 1
-            try:
-                poll = polling.advance(poll, timing, "in service")
-            except WaitTimedOut:
-                return count
-    finally:
-        clock.set_clock(None)
+    return replay(Timing(**TIMING), timeout, expect=(CHECK_INTERVAL * HEALTHY_THRESHOLD, CHECK_INTERVAL))
 
 
 def per_state(history: list[dict]) -> list[tuple[str, str, Counter]]:

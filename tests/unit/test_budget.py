@@ -13,25 +13,7 @@ from blue_green import budget, clock, polling
 from blue_green.errors import StagingNotReady
 from blue_green.models.request import DeploymentRequest, Timing, describe_validation_error
 from tests.unit._clock import Clock
-
-
-def replay(timing: Timing, timeout: int, restart_at: int | None = None) -> int:
-    """Rounds of a loop run by polling.start/advance themselves, every check instant, until the
-    check raises at the deadline; with ``restart_at``, the check of that round restarts the backoff
-    (the staging loop's ready commands were sent)."""
-    moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
-    clock.set_clock(moved)
-    try:
-        poll, count = polling.start(timing, timeout), 0
-        while True:
-            moved.advance(poll.wait_seconds)
-            count += 1
-            try:
-                poll = polling.advance(poll, timing, "staging", StagingNotReady, restart=count == restart_at)
-            except StagingNotReady:
-                return count
-    finally:
-        clock.set_clock(None)
+from tests.unit._polling import replay
 
 
 @pytest.mark.parametrize(
@@ -79,29 +61,12 @@ def test_a_loop_that_restarts_its_backoff_once_runs_no_more_rounds_than_the_budg
         assert worst > plain
 
 
-def replay_expected(timing: Timing, timeout: int, expect: tuple[int, int]) -> int:
-    """Rounds of a loop started with ``expect`` until its check raises at the deadline."""
-    moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
-    clock.set_clock(moved)
-    try:
-        poll, count = polling.start(timing, timeout, expect), 0
-        while True:
-            moved.advance(poll.wait_seconds)
-            count += 1
-            try:
-                poll = polling.advance(poll, timing, "green", StagingNotReady)
-            except StagingNotReady:
-                return count
-    finally:
-        clock.set_clock(None)
-
-
 @pytest.mark.parametrize("timeout", [5, 60, 300, 900, 3600])
 @pytest.mark.parametrize("expect", [(20, 10), (150, 30), (10, 5), (3000, 300), (1, 1)])
 @pytest.mark.parametrize(("poll", "max_poll"), [(15, 60), (1, 1), (5, 300)])
 def test_a_loop_with_an_expected_first_wait_runs_no_more_rounds_than_the_budget_counts(poll, max_poll, expect, timeout):
     timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
-    assert replay_expected(timing, timeout, expect) <= polling.rounds_expected(timing, timeout)
+    assert replay(timing, timeout, expect=expect) <= polling.rounds_expected(timing, timeout)
 
 
 def test_an_expected_first_wait_then_quick_rounds_then_the_backoff():
