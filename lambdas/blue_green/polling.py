@@ -81,17 +81,7 @@ def rounds(timing: Timing, timeout_seconds: int) -> int:
     run: the schedule of :func:`advance` when every Check takes no time (a real Check takes some, so
     it runs fewer). The last round's Check is the one that raises at the deadline, or in a loop that
     ends well, the one that found the thing ready just in time."""
-    elapsed, wait, attempt, count = 0, timing.poll_seconds, 0, 0
-    while True:
-        elapsed += wait
-        count += 1
-        if elapsed >= timeout_seconds:
-            return count
-        attempt += 1
-        wait = next_wait(attempt, timing, timeout_seconds - elapsed)
-        if wait == timing.max_poll_seconds:
-            # from here every wait is max_poll_seconds, the last one cut at the deadline
-            return count + -(-(timeout_seconds - elapsed) // wait)
+    return _rounds_from(timing, 0, timeout_seconds)
 
 
 def rounds_restarted(timing: Timing, timeout_seconds: int) -> int:
