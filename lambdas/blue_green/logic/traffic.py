@@ -416,8 +416,8 @@ def restore_blue(doc: DeployDocument) -> dict[str, Any]:
             waiting = True
     result: dict[str, Any] = {"undone": undone}
     if waiting:  # the state machine waits for blue's health only when there is something to wait for
-        poll = _start(plan.profile.timing, waiting_on if waiting_on[0] or waiting_on[1] else None)
-        result["poll"] = poll.model_dump(mode="json")
+        # (no target to wait on: elb.health_checks asks nothing and answers None, the profile's poll)
+        result["poll"] = _start(plan.profile.timing, waiting_on).model_dump(mode="json")
     return result
 
 
