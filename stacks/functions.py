@@ -121,6 +121,13 @@ class HandlerFunctions(Construct):
             "Traffic", "traffic", "Switches load balancers between blue and green", grants.traffic()
         )
         self.audit = self._function("Audit", "audit", "Reports what a rollback left behind", grants.audit())
+        self.events = self._function(
+            "Events",
+            "events",
+            "Ends a polling wait when AWS reports what it waits for (AMI, SSM command)",
+            grants.events(),
+            timeout=Duration.seconds(30),
+        )
 
     def _function(
         self,
@@ -171,7 +178,17 @@ class HandlerFunctions(Construct):
         return function
 
     def all(self) -> list[lambda_.Function]:
-        return [self.request, self.lock, self.bake, self.approval, self.image, self.fleet, self.traffic, self.audit]
+        return [
+            self.request,
+            self.lock,
+            self.bake,
+            self.approval,
+            self.image,
+            self.fleet,
+            self.traffic,
+            self.audit,
+            self.events,
+        ]
 
     def as_functions(self) -> Functions:
         return Functions(
@@ -183,4 +200,5 @@ class HandlerFunctions(Construct):
             fleet=self.fleet,
             traffic=self.traffic,
             audit=self.audit,
+            events=self.events,
         )

@@ -24,6 +24,7 @@ from aws_cdk import (
 from constructs import Construct
 
 from stacks import nag
+from stacks.completion_events import CompletionEvents
 from stacks.ended_executions import EndedExecutions
 from stacks.functions import HandlerFunctions
 from stacks.inventory import StoredProfiles
@@ -160,6 +161,10 @@ class ImmutableDeployStack(cdk.Stack):
             rollback=self.rollback,
             cleanup=self.cleanup,
             dead_letters=self.trigger.dead_letters,
+        )
+
+        self.completion_rule = CompletionEvents(
+            self, "CompletionEvents", function=self.functions.events, dead_letters=self.trigger.dead_letters
         )
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)

@@ -364,6 +364,23 @@ class Grants:
             self.publish(),
         ]
 
+    def events(self) -> list[Grant]:
+        return [
+            table_items(
+                self.table_arn,
+                ["WAKE", "SEEN"],
+                ["GetItem", "PutItem", "DeleteItem"],
+                "The waits an AWS completion event may end (their task tokens), and the events seen.",
+            ),
+            Grant(
+                ["states:SendTaskSuccess"],
+                ["*"],
+                "SendTaskSuccess has no resource to scope it by: the task token is the authority, and only the "
+                "tokens this stack's own wait states stored in its table are answered (with no data: the Check "
+                "that follows decides).",
+            ),
+        ]
+
     def audit(self) -> list[Grant]:
         return [Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY), self.publish()]
 
@@ -381,7 +398,8 @@ class Grants:
 
     def all(self) -> dict[str, list[Grant]]:
         return {
-            m: getattr(self, m)() for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit")
+            m: getattr(self, m)()
+            for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events")
         }
 
 

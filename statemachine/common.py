@@ -61,6 +61,7 @@ class Functions:
     fleet: lambda_.IFunction
     traffic: lambda_.IFunction
     audit: lambda_.IFunction
+    events: lambda_.IFunction
 
 
 def with_retry(task: sfn.TaskStateBase, attempts: int = 6) -> sfn.TaskStateBase:
@@ -410,9 +411,16 @@ class Flow:
                 continue
             if isinstance(step, phases.Task):
                 assert isinstance(state, tasks.LambdaInvoke)
+                if isinstance(step, phases.AwaitEvent) and step.next:
+                    # no event came: the poll's wait is over, the Check looks (before the catch-all)
+                    state.add_catch(lookup[step.next], errors=["States.Timeout"], result_path=sfn.JsonPath.DISCARD)
                 if step.catch:
                     target, result_path = step.catch
-                    state.add_catch(lookup[target], errors=["States.ALL"], result_path=result_path)
+                    state.add_catch(
+                        lookup[target],
+                        errors=["States.ALL"],
+                        result_path=sfn.JsonPath.DISCARD if result_path == phases.DISCARD else result_path,
+                    )
                 if step.compensated:
                     guard(state)
             following = step.next or (self.steps[at + 1].state if at + 1 < len(self.steps) else None)
@@ -426,21 +434,31 @@ def _build(scope: Construct, fn: Functions, step: phases.Step) -> sfn.State:
     if isinstance(step, phases.Wait):
         return wait_for(scope, step.state, step.seconds_path, step.comment)
     function = getattr(fn, step.function)
+    if isinstance(step, phases.AwaitEvent):
+        # no event: the wait is the poll's, and the Check looks as it would have after a Wait state
+        polled = {"poll": sfn.JsonPath.object_at(step.poll_path)}
+        return _token_task(scope, step, function, polled, f"{step.poll_path}.wait_seconds")
     if isinstance(step, phases.AwaitToken):
-        task = tasks.LambdaInvoke(
-            scope,
-            step.state,
-            lambda_function=function,
-            integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
-            payload=sfn.TaskInput.from_object(
-                {"action": step.action, "token": sfn.JsonPath.task_token, "state": sfn.JsonPath.entire_payload}
-            ),
-            # The answer is whatever SendTaskSuccess sent (up to 256 KB): not kept in the document.
-            result_path=sfn.JsonPath.DISCARD,
-            task_timeout=sfn.Timeout.at(step.timeout_path),
-            retry_on_service_exceptions=False,
-            comment=step.comment,
-        )
-        with_retry(task)
-        return task
+        # The answer is whatever SendTaskSuccess sent (up to 256 KB): not kept in the document.
+        return _token_task(scope, step, function, {"state": sfn.JsonPath.entire_payload}, step.timeout_path)
     return invoke(scope, step.state, function, step.action, step.result, step.comment, **step.payload)
+
+
+def _token_task(
+    scope: Construct, step: phases.Task, function: lambda_.IFunction, payload: dict, timeout_path: str
+) -> tasks.LambdaInvoke:
+    """A Lambda Task that hands out its task token (with ``payload``) and waits for the answer, which is
+    not kept in the document, for at most the seconds at ``timeout_path``."""
+    task = tasks.LambdaInvoke(
+        scope,
+        step.state,
+        lambda_function=function,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object({"action": step.action, "token": sfn.JsonPath.task_token, **payload}),
+        result_path=sfn.JsonPath.DISCARD,
+        task_timeout=sfn.Timeout.at(timeout_path),
+        retry_on_service_exceptions=False,
+        comment=step.comment,
+    )
+    with_retry(task)
+    return task

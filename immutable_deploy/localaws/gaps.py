@@ -196,22 +196,47 @@ def _error_code(exc: Exception) -> str:
     return "SDK_CLIENT_ERROR"
 
 
+def _invoke_function(rule: Any, target: dict, event: dict) -> None:
+    """EventBridge invoking a Lambda target (asynchronously on AWS: here at once, in-process, through
+    the local AWS's own invocation of the handlers)."""
+    from moto.awslambda.models import lambda_backends
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    try:
+        payload = target_input(rule, target, event)
+        headers: dict[str, str] = {}
+        lambda_backends[arn.account][arn.region].invoke(arn.resource_id, None, payload, {}, headers)
+        if "x-amz-function-error" in headers:
+            # an asynchronous invocation's error: Lambda retries it (and then drops it); nothing comes back
+            logger.warning("the %s target of rule %s failed on an event", arn.resource_id, rule.name)
+    except Exception as exc:  # noqa: BLE001 - EventBridge reports a failed delivery through the DLQ
+        _dead_letter(rule, target, event, _error_code(exc), str(getattr(exc, "message", None) or exc))
+
+
+def _service_of(target: dict) -> str:
+    return str(target["Arn"].split(":")[2])
+
+
 def _send_to_targets_with_step_functions(original: Callable) -> Callable:
     def send_to_targets(self: Any, original_event: dict, transform_input: bool = True) -> None:
         if getattr(self, "state", "ENABLED") == "DISABLED":
             return
-        machines = [t for t in self.targets if t["Arn"].split(":")[2:3] == ["states"]]
-        if not machines:
+        ours = [t for t in self.targets if _service_of(t) in ("states", "lambda")]
+        if not ours:
             return original(self, original_event, transform_input)
         if not self.event_pattern.matches_event(original_event):
             return None
-        others = [t for t in self.targets if t not in machines]
+        others = [t for t in self.targets if t not in ours]
         if others:
             view = copy.copy(self)
             view.targets = others
             original(view, original_event, transform_input)
-        for target in machines:
-            _start_execution(self, target, copy.deepcopy(original_event))
+        for target in ours:
+            if _service_of(target) == "states":
+                _start_execution(self, target, copy.deepcopy(original_event))
+            else:
+                _invoke_function(self, target, copy.deepcopy(original_event))
         return None
 
     send_to_targets.__wrapped__ = original  # type: ignore[attr-defined]

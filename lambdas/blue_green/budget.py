@@ -22,7 +22,7 @@ worst case of each part.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from blue_green import text
@@ -82,6 +82,8 @@ RETRY_EVENTS = 3
 RETRIES_PER_INVOCATION = 1
 #: one polling round: Wait -> Check (Lambda) -> Choice
 ROUND = ("Wait", "Task", "Choice")
+#: one round of a loop whose wait an event can end (phases.watch): AwaitEvent (a token Task) -> Check -> Choice
+WATCHED_ROUND = ("TokenTask", "Task", "Choice")
 
 
 @dataclass(frozen=True)
@@ -91,16 +93,20 @@ class History:
 
     states: dict[str, int]
     loops: dict[str, int]
+    #: loops whose waits an event can end (name -> rounds): two Lambda invocations a round
+    watched: dict[str, int] = field(default_factory=dict)
 
     @property
     def invocations(self) -> int:
         """Lambda invocations (which may be retried)."""
-        return self.states.get("Task", 0) + self.states.get("TokenTask", 0) + sum(self.loops.values())
+        fixed = self.states.get("Task", 0) + self.states.get("TokenTask", 0)
+        return fixed + sum(self.loops.values()) + 2 * sum(self.watched.values())
 
     @property
     def events(self) -> int:
         fixed = sum(EVENTS[kind] * count for kind, count in self.states.items())
         rounds = sum(self.loops.values()) * sum(EVENTS[kind] for kind in ROUND)
+        rounds += sum(self.watched.values()) * sum(EVENTS[kind] for kind in WATCHED_ROUND)
         retries = RETRY_EVENTS * RETRIES_PER_INVOCATION * self.invocations
         return EXECUTION_EVENTS + fixed + rounds + retries
 
@@ -112,6 +118,7 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     costs nothing here: a task-token wait records the same events however long it waits. (The
     success path's last loop, green's alarms evaluated with traffic, is bounded by
     healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
+    from blue_green.logic.bake import WATCHED_ATTEMPTS
     from blue_green.logic.cleanup import cleanup_timeout
     from blue_green.polling import rounds, rounds_expected, rounds_restarted
 
@@ -138,13 +145,18 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "Choice": 9,
         "Fail": 1,
     }
+    # the loops whose waits AWS's completion events can end (phases.watch): their fallback polls, plus
+    # one round per watched resource that an event ends early (blue_green.logic.events: an event ends
+    # one wait), the ready commands' first WATCHED_ATTEMPTS, the settings command, the image
+    watched = {
+        "staging ready": staging + WATCHED_ATTEMPTS,
+        "staging ready after a relaunch": staging + WATCHED_ATTEMPTS,
+        "production settings": ready + 1,
+        "image": rounds(timing, timing.image_timeout_seconds) + 1,
+    }
     loops = {
         # the lock was taken over from an execution that ended without its compensation
         "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
-        "staging ready": staging,
-        "staging ready after a relaunch": staging,
-        "production settings": ready,
-        "image": rounds(timing, timing.image_timeout_seconds),
         "green healthy": healthy,
         "green in service": attached,
         # DetachBlue finding green short (blue grew, or an instance dropped out) goes back to the
@@ -154,7 +166,7 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "blue in service again": attached,
         "green group deleted": healthy,
     }
-    return History(states=states, loops=loops)
+    return History(states=states, loops=loops, watched=watched)
 
 
 def rollback_history(timing: Timing) -> History:

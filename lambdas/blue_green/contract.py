@@ -59,6 +59,10 @@ NOTHING_TO_CLEAN = "NOTHING_TO_CLEAN"
 
 LOCK_PREFIX = "LOCK#"
 APPROVAL_PREFIX = "APPROVAL#"
+#: a polling wait that a completion event may end early: the task token waiting on a resource
+WAKE_PREFIX = "WAKE#"
+#: a completion event that came (for a wait that may register after it)
+SEEN_PREFIX = "SEEN#"
 
 
 def lock_key(app: str) -> str:
@@ -69,6 +73,16 @@ def lock_key(app: str) -> str:
 def approval_key(app: str) -> str:
     """The item of the app's pending approval (its task token)."""
     return f"{APPROVAL_PREFIX}{app}"
+
+
+def wake_key(resource_id: str) -> str:
+    """The item of the wait watching this resource (an image, an SSM command): its task token."""
+    return f"{WAKE_PREFIX}{resource_id}"
+
+
+def seen_key(resource_id: str) -> str:
+    """The item saying this resource's completion event came."""
+    return f"{SEEN_PREFIX}{resource_id}"
 
 
 # --- error names the state machines match on and end with (docs/outputs-and-errors.md) -------------------

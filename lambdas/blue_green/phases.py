@@ -27,7 +27,7 @@ from typing import Any, Literal, Union
 from blue_green import contract
 
 #: The handler functions, one per module of ``lambdas/handlers`` (and one role each).
-Function = Literal["request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit"]
+Function = Literal["request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events"]
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,18 @@ class AwaitToken(Task):
 
 
 @dataclass(frozen=True)
+class AwaitEvent(Task):
+    """A polling loop's wait that AWS's completion event can end early (:func:`watch`): a Lambda Task
+    that hands its task token to the events function (``blue_green.logic.events``) and pauses until an
+    event answers it, or for the poll's ``wait_seconds`` (at ``poll_path``); either way it goes on to
+    ``next``, the Check. Any failure of its own (the events function denied, throttled past its
+    retries) goes to ``fallback``, a Wait of the same seconds, and the loop just polls: it never spins."""
+
+    poll_path: str = ""
+    fallback: str = ""
+
+
+@dataclass(frozen=True)
 class Wait:
     """Wait the seconds at ``seconds_path`` (always a value of the input or a Check's backoff)."""
 
@@ -96,6 +108,8 @@ class Choice:
 
 
 Step = Union[Task, Wait, Choice]
+#: a Catch whose error output is dropped (the state's input goes on unchanged)
+DISCARD = "DISCARD"
 
 
 def poll(
@@ -112,6 +126,39 @@ def poll(
     if check_first:
         return [decide, Wait(wait, seconds, wait_comment), replace(check, next=choice)]
     return [Wait(wait, seconds, wait_comment), check, decide]
+
+
+def watch(
+    wait: str, wait_comment: str, check: Task, choice: str, done: tuple[Rule, ...], *, check_first: bool = False
+) -> list[Step]:
+    """:func:`poll` whose wait AWS's completion event for what it watches (the ids in the Check's
+    ``<result>.poll.watch``: an image, an SSM command) ends early: AwaitEvent -> Check -> Choice. The
+    wait lasts the poll's ``wait_seconds`` when no event comes (or when the poll watches nothing), so
+    the loop polls exactly as :func:`poll` does, only sooner when AWS says it is done."""
+    assert check.result, f"{check.state}: a Check writes its result (with its poll) somewhere"
+    fallback = Wait(
+        f"{wait}Polled",
+        f"{check.result}.poll.wait_seconds",
+        "The wait could not watch for AWS's event: it waits the poll's seconds.",
+        next=check.state,
+    )
+    waiter = AwaitEvent(
+        wait,
+        "events",
+        "watch",
+        None,
+        wait_comment + " (AWS's completion event ends the wait early)",
+        compensated=False,
+        next=check.state,
+        catch=(fallback.state, DISCARD),
+        poll_path=f"{check.result}.poll",
+        fallback=fallback.state,
+        tests=("tests/scenarios/test_event_waits.py",),
+    )
+    decide = Choice(choice, done, default=wait)
+    if check_first:
+        return [decide, waiter, fallback, replace(check, next=choice)]
+    return [waiter, fallback, check, decide]
 
 
 @dataclass(frozen=True)
@@ -283,7 +330,7 @@ DEPLOY: tuple[Phase, ...] = (
                 undo=("TerminateStagingInstance",),
                 tests=("tests/scenarios/test_deploy.py::test_spot_refused_everywhere_falls_back_to_on_demand",),
             ),
-            *poll(
+            *watch(
                 "WaitForStaging",
                 "Staging boots and warms up.",
                 Task(
@@ -360,7 +407,7 @@ DEPLOY: tuple[Phase, ...] = (
                     "test_a_failing_production_settings_command_fails_with_command_failed",
                 ),
             ),
-            *poll(
+            *watch(
                 "WaitForProductionSettings",
                 "The settings command runs.",
                 Task(
@@ -387,7 +434,7 @@ DEPLOY: tuple[Phase, ...] = (
                 undo=("DeleteImage",),
                 tests=("tests/scenarios/test_deploy.py::test_failed_image_rolls_back_and_leaves_nothing",),
             ),
-            *poll(
+            *watch(
                 "WaitForImage",
                 "The image is pending.",
                 Task(

@@ -1,6 +1,10 @@
 """Polling loops are Wait -> Check -> Choice in the state machine; this computes the Wait's length
 (backoff from ``poll_seconds`` up to ``max_poll_seconds``) and enforces the loop's deadline.
 
+A wait that watches a resource whose completion AWS reports by an event (``Poll.watch``: an image, an
+SSM command; see ``blue_green.logic.events``) ends when the event comes: its length is only the
+fallback for an event that never does, ``max_poll_seconds``, as the seed's fixed poll.
+
 A loop whose wait has two phases (the staging instance boots and passes its status checks in minutes,
 then its ready commands run in seconds) restarts the backoff once, when the second phase begins
 (:func:`advance` with ``restart``): its next check comes ``poll_seconds`` later, not a minute later,
@@ -12,7 +16,7 @@ what an execution's history budget is made of (see ``budget``)."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from blue_green import clock
 from blue_green.errors import WaitTimedOut
@@ -31,13 +35,19 @@ QUICK_EVERY_MIN, EXPECTED_MIN = 5, 10
 BACKOFF_ATTEMPTS_MAX = 64
 
 
-def start(timing: Timing, timeout_seconds: int, expect: tuple[int, int] | None = None) -> Poll:
-    """A loop's first poll. With ``expect`` = (seconds, every): what is waited for cannot be done
+def start(
+    timing: Timing, timeout_seconds: int, expect: tuple[int, int] | None = None, watch: Sequence[str] = ()
+) -> Poll:
+    """A loop's first poll. ``watch``: the resources whose completion events end its waits early
+    (``Poll.watch``). With ``expect`` = (seconds, every): what is waited for cannot be done
     before ``seconds`` (a load balancer calls an instance healthy after its healthy threshold of checks,
     an interval apart), so the first wait is that long, and the next :data:`QUICK_ROUNDS` come every
     ``every`` seconds (when a check can have changed the answer), before the usual backoff."""
     now = clock.now()
     wait, quick = timing.poll_seconds, (0, 0)
+    if watch:
+        # AWS's event ends the wait: the timeout is only the fallback, for an event that never comes
+        wait = max(1, min(timing.max_poll_seconds, timeout_seconds))
     if expect is not None:
         seconds, every = max(EXPECTED_MIN, expect[0]), max(QUICK_EVERY_MIN, expect[1])
         wait, quick = max(1, min(seconds, timeout_seconds)), (QUICK_ROUNDS, every)
@@ -48,6 +58,7 @@ def start(timing: Timing, timeout_seconds: int, expect: tuple[int, int] | None =
         wait_seconds=wait,
         quick_rounds=quick[0],
         quick_seconds=quick[1],
+        watch=list(watch),
     )
 
 
@@ -58,18 +69,30 @@ def next_wait(attempt: int, timing: Timing, remaining: int) -> int:
 
 
 def advance(
-    poll: Poll, timing: Timing, what: str, error: type[Exception] = WaitTimedOut, *, restart: bool = False
+    poll: Poll,
+    timing: Timing,
+    what: str,
+    error: type[Exception] = WaitTimedOut,
+    *,
+    restart: bool = False,
+    watch: Sequence[str] | None = None,
 ) -> Poll:
     """Called by a Check that found the thing not ready yet: raise ``error`` once the deadline has
     passed, otherwise return the poll with its next (longer) wait; with ``restart`` (the wait's second
     phase has just begun: at most once per loop, which :func:`rounds_restarted` counts on), the backoff
-    starts again from ``poll_seconds``."""
+    starts again from ``poll_seconds``. ``watch``: what the next wait watches (``None``: what it did)."""
     now = clock.now()
     if now >= clock.parse(poll.deadline):
         waited = int((now - clock.parse(poll.started_at)).total_seconds())
         raise error(f"{what} after {waited}s (timeout reached)")
     remaining = int((clock.parse(poll.deadline) - now).total_seconds())
     attempt = 0 if restart else poll.attempt + 1
+    if watch is not None:
+        poll = poll.model_copy(update={"watch": list(watch)})
+    if poll.watch:
+        # an event ends the wait (the backoff's attempt still counts, for when the loop stops watching)
+        wait = max(1, min(timing.max_poll_seconds, max(remaining, 1)))
+        return poll.model_copy(update={"attempt": attempt, "wait_seconds": wait})
     if poll.quick_rounds > 0 and not restart:
         wait = max(1, min(poll.quick_seconds, max(remaining, 1)))
         return poll.model_copy(update={"attempt": attempt, "quick_rounds": poll.quick_rounds - 1, "wait_seconds": wait})

@@ -387,7 +387,7 @@ def test_rollback_status_and_history(aws, cli):
     rows = history.out.splitlines()
     assert rows[0].split()[:4] == ["STARTED", "KIND", "VERSION", "OUTCOME"]
     assert rows[1].split()[1:5] == ["rollback", "to", "web-1.0.0", "SUCCEEDED"]  # newest first
-    assert rows[2].split()[1:4] == ["deploy", "2.0.0", "SUCCEEDED"] and "13m14s" in rows[2]
+    assert rows[2].split()[1:4] == ["deploy", "2.0.0", "SUCCEEDED"] and "12m40s" in rows[2]
     limited = cli("history", "web", "--limit", "1", "--json").json()
     assert [e["kind"] for e in limited["executions"]] == ["rollback"]
     assert cli("history", "other").out.startswith("No deployments or rollbacks of other")

@@ -112,6 +112,11 @@ def test_every_task_has_its_timeout(machines):
             integration = resource_of(task)
             if integration == "lambda:invoke":
                 assert task.get("TimeoutSeconds") == 300 and "TimeoutSecondsPath" not in task, f"{kind}: {name}"
+            elif integration == "lambda:invoke.waitForTaskToken" and name in EVENT_WAITS:
+                poll = EVENT_WAITS[name][0]
+                assert task.get("TimeoutSecondsPath") == f"{poll}.wait_seconds", f"{kind}: {name}"
+                assert task["Parameters"]["Payload"] == {"action": "watch", "token.$": "$$.Task.Token", "poll.$": poll}
+                assert task.get("ResultPath") is None and "HeartbeatSeconds" not in task
             elif integration == "lambda:invoke.waitForTaskToken":
                 assert name == "AwaitApproval"
                 assert task.get("TimeoutSecondsPath") == "$.request.profile.bake.approval.timeout_seconds"
@@ -161,10 +166,17 @@ DEPLOY_UNDO = {
     "TerminateStagingInstance": ("terminate_staging", "ClearPendingApproval"),
     "ClearPendingApproval": ("clear_approval", "AuditRollback"),
 }
+#: the polling waits AWS's completion events end early (phases.watch): a token Task timing out after
+#: the poll's wait; whatever fails there (the timeout included), the loop's Check looks next
+EVENT_WAITS = {
+    "WaitForStaging": ("$.bake.poll", "CheckStaging"),
+    "WaitForProductionSettings": ("$.bake.poll", "CheckProductionSettings"),
+    "WaitForImage": ("$.image.poll", "CheckImage"),
+}
 ROLLBACK_GUARDED = ["PlanRollback", "AttachPrevious", "CheckPrevious", "DetachCurrent", "StartCleanup", "CheckCleanup"]
 
 
-def catch(errors: list[str], result_path: str, next_state: str) -> dict:
+def catch(errors: list[str], result_path: str | None, next_state: str) -> dict:
     return {"ErrorEquals": errors, "ResultPath": result_path, "Next": next_state}
 
 
@@ -178,6 +190,11 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ValidateRequest": [catch(["InvalidDeploymentRequest"], "$", "Explain InvalidDeploymentRequest")],
         "AcquireLock": [catch(["DeploymentInProgress"], "$.error", "Explain DeploymentInProgress")],
         **{name: [guarded(name)] for name in DEPLOY_GUARDED},
+        # no event: the poll's wait is over, the Check looks; the wait failed: it waits the poll's seconds
+        **{
+            name: [catch(["States.Timeout"], None, check), catch(ALL, None, f"{name}Polled")]
+            for name, (_, check) in EVENT_WAITS.items()
+        },
         # traffic is on green: a failed clean-up, lock release or notification never rolls it back
         "PruneKeptGroups": [catch(ALL, "$.pruned", "ReleaseLock")],
         "ReleaseLock": [catch(ALL, "$.lock.release_error", "NotifyDeployed")],
@@ -425,9 +442,9 @@ def test_the_label_is_app_and_version_bounded_and_printable(app, version):
 WAIT_SECONDS = {
     "deploy": {
         "WaitForCleanup": "$.lock.cleanup.poll.wait_seconds",
-        "WaitForStaging": "$.bake.poll.wait_seconds",
-        "WaitForProductionSettings": "$.bake.poll.wait_seconds",
-        "WaitForImage": "$.image.poll.wait_seconds",
+        "WaitForStagingPolled": "$.bake.poll.wait_seconds",
+        "WaitForProductionSettingsPolled": "$.bake.poll.wait_seconds",
+        "WaitForImagePolled": "$.image.poll.wait_seconds",
         "WaitForGreen": "$.fleet.poll.wait_seconds",
         "WaitForGreenInService": "$.traffic.poll.wait_seconds",
         "DrainBlue": "$.request.profile.timing.drain_seconds",

@@ -271,9 +271,7 @@ def test_ready_commands_fail_then_succeed(world, monkeypatch):
     assert state.status == "READY" and "attempt 2" in state.progress
 
 
-def test_the_ready_commands_are_checked_poll_seconds_after_they_are_sent_not_at_the_boots_long_interval(
-    world, monkeypatch
-):
+def test_the_ready_commands_are_watched_then_polled_on_a_backoff_restarted_when_they_are_sent(world, monkeypatch):
     plan, state = launched(world, ready_commands=["/opt/shop/ready"])
     doc = lambda s: document(plan, bake=s)  # noqa: E731
     real_checks = ec2_adapter.status_checks
@@ -286,23 +284,33 @@ def test_the_ready_commands_are_checked_poll_seconds_after_they_are_sent_not_at_
     assert state.status == "BOOTING" and state.poll.wait_seconds == 60
     deadline = state.poll.deadline
 
-    # the checks pass: the ready commands are sent, and looked at poll_seconds later, within the same deadline
+    # the checks pass: the ready commands are sent, and the wait watches their command (Run Command's
+    # event ends it; max_poll_seconds is the fallback), within the same deadline, its backoff restarted
     monkeypatch.setattr(ec2_adapter, "status_checks", real_checks)
+    assert state.poll.watch == []  # booting: nothing sends an event that says the instance is ready
     world.clock.advance(state.poll.wait_seconds)
     state = bake.check(doc(state))
     assert state.status == "CHECKING" and state.command.attempt == 1
-    assert state.poll.wait_seconds == 15 and state.poll.deadline == deadline
+    assert state.poll.watch == [state.command.command_id] and state.poll.attempt == 0
+    assert state.poll.wait_seconds == 60 and state.poll.deadline == deadline
 
-    # still running: the backoff climbs again from there
+    # past the watched attempts, the commands are polled: poll_seconds after they are sent, then the backoff
+    failed = state.command.model_copy(update={"attempt": bake.WATCHED_ATTEMPTS})
+    monkeypatch.setattr(ssm_adapter, "invocation", invocation("Failed"))
+    world.clock.advance(state.poll.wait_seconds)
+    state = bake.check(doc(state.model_copy(update={"command": failed})))
+    assert state.command.attempt == bake.WATCHED_ATTEMPTS + 1 and state.poll.watch == []
+    # the backoff goes on from the restart at the first attempt (the watched rounds counted in it)
+    assert state.poll.wait_seconds == 22
     monkeypatch.setattr(ssm_adapter, "invocation", invocation("InProgress"))
     world.clock.advance(state.poll.wait_seconds)
     state = bake.check(doc(state))
-    assert state.poll.wait_seconds == 22
+    assert state.poll.watch == [] and state.poll.wait_seconds == 33
     # a command sent again after a failure keeps the backoff it has (one restart per loop: the budget's)
     monkeypatch.setattr(ssm_adapter, "invocation", invocation("Failed", stderr="not yet"))
     world.clock.advance(state.poll.wait_seconds)
     state = bake.check(doc(state))
-    assert state.command.attempt == 2 and state.poll.wait_seconds == 33
+    assert state.command.attempt == bake.WATCHED_ATTEMPTS + 2 and state.poll.wait_seconds == 50
 
 
 def test_ready_timeout_raises_staging_not_ready(world, monkeypatch):

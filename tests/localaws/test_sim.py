@@ -845,6 +845,8 @@ def test_timeline_is_exact_and_ordered(sim: Simulator, clock: VirtualClock, ec2:
         (160.0, "ready", "status-checks", instance_id),
         (1000.0, "created", "image", image_id),
         (1420.0, "ready", "image", image_id),
+        # EC2's "EC2 AMI State Change", at the same moment
+        (1420.0, "sent", "event", f"arn:aws:ec2:us-east-1::image/{image_id}"),
     ]
     assert sim.timeline[1].at == "2030-01-01T00:00:40Z"
 

@@ -221,14 +221,15 @@ def test_dead_letters_arrive_only_because_the_queue_policy_admits_the_rule(aws):
     sqs = boto3.client("sqs")
     url = aws.stack.outputs["ReleaseDeadLetterQueueUrl"]
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
-    # one statement per rule that dead-letters there: the release rule's, and the ended executions' rule
+    # one statement per rule that dead-letters there: the release rule's, the ended executions' rule, and
+    # the completion events' rule
     (statement,) = [
         st
         for st in policy["Statement"]
         if st["Effect"] == "Allow" and st["Condition"]["ArnEquals"]["aws:SourceArn"] == release_rule(aws)["Arn"]
     ]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
-    assert len([st for st in policy["Statement"] if st["Effect"] == "Allow"]) == 2
+    assert len([st for st in policy["Statement"] if st["Effect"] == "Allow"]) == 3
     statement["Condition"]["ArnEquals"]["aws:SourceArn"] += "-another"
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     boto3.client("stepfunctions").delete_state_machine(stateMachineArn=aws.stack.deploy_arn)

@@ -100,11 +100,6 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     assert history.loops == {
         # twice healthy_timeout_seconds, drain_seconds and two minutes, three times
         "clean-up after the ended execution": polling.rounds(timing, 3 * (2 * 900 + 30 + 120)),
-        # the ready commands restart the backoff once
-        "staging ready": polling.rounds_restarted(timing, 1800),
-        "staging ready after a relaunch": polling.rounds_restarted(timing, 1800),
-        "production settings": ready,
-        "image": polling.rounds(timing, 3600),
         "green healthy": healthy,
         # a group just attached waits the load balancers' health-check time, then polls quickly
         "green in service": polling.rounds_expected(timing, 900),
@@ -112,10 +107,19 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
         "blue in service again": polling.rounds_expected(timing, 900),
         "green group deleted": healthy,
     }
-    rounds = sum(history.loops.values())
+    # the waits AWS's completion events end: their fallback polls, and one round ended early by each
+    # watched resource (the ready commands' first three attempts, the settings command, the image)
+    assert history.watched == {
+        # the ready commands restart the backoff once
+        "staging ready": polling.rounds_restarted(timing, 1800) + 3,
+        "staging ready after a relaunch": polling.rounds_restarted(timing, 1800) + 3,
+        "production settings": ready + 1,
+        "image": polling.rounds(timing, 3600) + 1,
+    }
+    rounds, watched = sum(history.loops.values()), sum(history.watched.values())
     fixed = 3 * 2 + 23 * 5 + 6 + 2 * 2 + 9 * 2 + 1
-    invocations = 23 + 1 + rounds
-    assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + 3 * invocations
+    invocations = 23 + 1 + rounds + 2 * watched
+    assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + watched * (6 + 5 + 2) + 3 * invocations
     assert budget.deploy_history(timing, approval_required=False).events == history.events - 6 - 5 - 2 * 3
     assert budget.rollback_history(timing).events < history.events
 

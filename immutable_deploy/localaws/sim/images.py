@@ -36,21 +36,29 @@ class Images:
                 image.creation_date = naive(sim._now())
                 sim._record("created", "image", image.id, str(image.name or ""))
                 sim.visibility.created(image.id)
-                sim._after(sim.pace.image_pending, lambda: self._done(image))
+                where = (backend.account_id, backend.region_name)
+                sim._after(sim.pace.image_pending, lambda: self._done(image, *where))
             return image
 
         sim._patches.set(AmiBackend, "create_image", create_image_)
 
-    def _done(self, image: Any) -> None:
+    def _done(self, image: Any, account: str, region: str) -> None:
         from moto.ec2.models.instances import StateReason
 
         if image.state != "pending":
             return
+        detail: dict[str, Any] = {"RequestId": image.id, "ImageId": image.id}
         if self.sim.scenario.image_fails:
             image.state = "failed"
             message = "Client.InternalError: simulated image creation failure"
             image.state_reason = StateReason(message, "Client.InternalError")
             self.sim._record("failed", "image", image.id, message)
+            detail |= {"State": "failed", "ErrorMessage": message}
         else:
             image.state = "available"
             self.sim._record("ready", "image", image.id)
+            detail |= {"State": "available", "ErrorMessage": ""}
+        # EC2 sends "EC2 AMI State Change" to the default bus when an image leaves pending
+        if self.sim.pace.completion_events:
+            arn = f"arn:aws:ec2:{region}::image/{image.id}"
+            self.sim._emit(account, region, "aws.ec2", "EC2 AMI State Change", detail, [arn])

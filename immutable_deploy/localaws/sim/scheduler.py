@@ -48,6 +48,9 @@ class Pace:
     # with connection draining enabled
     deregistration_delay: float | None = None
     group_delete: float = 30.0
+    #: EC2 and SSM send their completion events (AMI state change, command status change) to the
+    #: default bus, as AWS does; False: they send none (a workflow that waits for them polls)
+    completion_events: bool = True
 
     @classmethod
     def instant(cls) -> Pace:
@@ -72,8 +75,8 @@ class TimelineEvent:
     """One lifecycle transition of the simulated AWS.
 
     ``kind``: created, running, ready, failed, refused, registered, draining, deregistered,
-    terminated, deleting, deleted, throttled. ``subject``: instance, status-checks, image,
-    command, group-instance, group, elb-target, target, api.
+    terminated, deleting, deleted, throttled, sent. ``subject``: instance, status-checks, image,
+    command, group-instance, group, elb-target, target, api, event (sent to the default bus).
     """
 
     at: str  # simulated time, ISO 8601 UTC
@@ -170,6 +173,9 @@ class Scheduler:
         self._event_time: datetime | None = None
         self._ticking = False
         self._origin = self.clock.now()
+        #: events AWS sends to an account's default bus, not delivered yet: (account, region, entry)
+        self._outbox: list[tuple[str, str, dict[str, Any]]] = []
+        self._delivering = threading.local()
 
     def tick(self) -> None:
         """Apply every transition due by the clock's current time, in due-time order."""
@@ -208,6 +214,53 @@ class Scheduler:
 
     def _on_clock(self, _now: datetime) -> None:
         self.tick()
+        self.deliver_events()
+
+    def deliver_events(self) -> int:
+        """Put the events the simulated services sent (``_emit``) on their account's default bus, where
+        EventBridge's rules deliver them; returns how many. Never inside a Lambda handler (its AWS
+        calls and its SDK backoff tick the simulator): what a rule invokes runs after the handler, as
+        EventBridge's asynchronous invocations do, not nested in it."""
+        from immutable_deploy.localaws.iam.enforce import CURRENT_FUNCTION
+
+        if CURRENT_FUNCTION.get() is not None or getattr(self._delivering, "active", False):
+            return 0
+        delivered = 0
+        self._delivering.active = True
+        try:
+            while True:
+                with self._lock:
+                    if not self._outbox:
+                        return delivered
+                    account, region, entry = self._outbox.pop(0)
+                self._put_event(account, region, entry)
+                delivered += 1
+        finally:
+            self._delivering.active = False
+
+    def _put_event(self, account: str, region: str, entry: dict[str, Any]) -> None:
+        from moto.events.models import events_backends
+
+        try:
+            events_backends[account][region].put_events([entry])
+        except Exception:  # noqa: BLE001 - AWS's own event delivery never fails what sent it
+            LOG.exception("could not put the %s event", entry.get("DetailType"))
+
+    def _emit(self, account: str, region: str, source: str, detail_type: str, detail: dict, resources: list) -> None:
+        """Queue the event an AWS service sends on a transition (delivered by :meth:`deliver_events`)."""
+        import json
+
+        entry = {
+            "Source": source,
+            "DetailType": detail_type,
+            "Detail": json.dumps(detail),
+            "Resources": resources,
+            "EventBusName": "default",
+            "Time": iso(self._now()),
+        }
+        with self._lock:
+            self._outbox.append((account, region, entry))
+            self._record("sent", "event", str(resources[0] if resources else detail_type), detail_type)
 
     def _now(self) -> datetime:
         """Simulated now; while a transition runs, its due time (keeps the timeline exact)."""

@@ -8,7 +8,7 @@ import functools
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from immutable_deploy.localaws.sim.scheduler import iso, naive
+from immutable_deploy.localaws.sim.scheduler import aware, iso, naive
 
 if TYPE_CHECKING:  # pragma: no cover
     from immutable_deploy.localaws.sim.simulator import Simulator
@@ -28,12 +28,12 @@ class SsmCommands:
         def send_command_(backend: Any, *args: Any, **kwargs: Any) -> Any:
             command = send_command(backend, *args, **kwargs)
             with sim._lock:
-                self._start(command)
+                self._start(command, backend.account_id, backend.region_name)
             return command
 
         sim._patches.set(SimpleSystemManagerBackend, "send_command", send_command_)
 
-    def _start(self, command: Any) -> None:
+    def _start(self, command: Any, account: str, region: str) -> None:
         sim = self.sim
         now = sim._now()
         command.status = command.status_details = "InProgress"
@@ -55,10 +55,12 @@ class SsmCommands:
             sim._record("created", "command", resource, str(command.document_name or ""))
             sim._after(
                 sim.pace.command_in_progress,
-                functools.partial(self._invocation_done, command, invocation, fails, now),
+                functools.partial(self._invocation_done, command, invocation, fails, now, (account, region)),
             )
 
-    def _invocation_done(self, command: Any, invocation: dict[str, Any], fails: bool, started: datetime) -> None:
+    def _invocation_done(
+        self, command: Any, invocation: dict[str, Any], fails: bool, started: datetime, where: tuple[str, str]
+    ) -> None:
         sim = self.sim
         status = "Failed" if fails else "Success"
         invocation.update(
@@ -76,3 +78,16 @@ class SsmCommands:
         command.error_count = sum(1 for i in done if i["Status"] == "Failed")
         if len(done) == len(command.invocations):
             command.status = command.status_details = "Failed" if command.error_count else "Success"
+            # Run Command sends "EC2 Command Status-change Notification" when the command ends
+            if sim.pace.completion_events:
+                account, region = where
+                detail = {
+                    "command-id": command.command_id,
+                    "document-name": command.document_name,
+                    "expire-after": iso(aware(command.expires_after)),
+                    "parameters": {},
+                    "requested-date-time": iso(aware(command.requested_date_time)),
+                    "status": command.status,
+                }
+                arns = [f"arn:aws:ec2:{region}:{account}:instance/{i['InstanceId']}" for i in command.invocations]
+                sim._emit(account, region, "aws.ssm", "EC2 Command Status-change Notification", detail, arns)

@@ -49,6 +49,64 @@ class StepFunctionsTime:
         patches.set(jitter_strategy_decl, "random", random.Random(self.sim.scenario.jitter_seed))
         patches.set(timestamp, "datetime", DatetimeShim(clock))
         self._install_timestamps()
+        self._install_event_waits()
+
+    def _install_event_waits(self) -> None:
+        """The workflow's event-driven waits (``phases.AwaitEvent``) in simulated time: while one waits
+        for its task token, simulated time moves on to the simulator's next transition (whose completion
+        event, delivered by EventBridge's rule to the events function, may answer the token), and the
+        wait times out at its TimeoutSeconds of simulated time. Other token waits (the approval) keep
+        moto's: time stands still until someone answers."""
+        from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+            StateTaskServiceCallback,
+        )
+        from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeTimedOut
+
+        from blue_green import phases
+
+        waits = {
+            step.state
+            for workflow in (phases.DEPLOY, phases.ROLLBACK)
+            for step in phases.steps(workflow)
+            if isinstance(step, phases.AwaitEvent)
+        }
+        original = self.sim._patches.original(StateTaskServiceCallback, "_eval_wait_for_task_token")
+        sim = self.sim
+
+        def _eval_wait_for_task_token(
+            state: Any, env: Any, timeout_seconds: int, callback_endpoint: Any, heartbeat_endpoint: Any
+        ) -> Any:
+            if heartbeat_endpoint is not None or state.name not in waits:
+                return original(state, env, timeout_seconds, callback_endpoint, heartbeat_endpoint)
+            outcome = self.wait_for_callback(callback_endpoint, timeout_seconds)
+            if outcome is None:
+                return CallbackOutcomeTimedOut(callback_id=callback_endpoint.callback_id)
+            return outcome
+
+        sim._patches.set(StateTaskServiceCallback, "_eval_wait_for_task_token", _eval_wait_for_task_token)
+
+    def wait_for_callback(self, endpoint: Any, timeout_seconds: float) -> Any:
+        """The endpoint's outcome once answered, or None at ``timeout_seconds`` of simulated time (or when
+        the task is interrupted: its execution stopped). Meanwhile the simulator's transitions are
+        applied and the events they send delivered, in order: in virtual time by jumping to each next
+        transition, in real time by sleeping until it."""
+        sim, clock = self.sim, self.sim.clock
+        deadline = clock.now() + timedelta(seconds=timeout_seconds)
+        while True:
+            sim.tick()
+            sim.deliver_events()
+            outcome = endpoint.get_outcome()
+            if outcome is not None or endpoint._notify_event.is_set():
+                return outcome
+            now = clock.now()
+            if now >= deadline:
+                return None
+            following = sim.next_transition()
+            until = deadline if following is None else min(deadline, max(following, now))
+            if clock.realtime:
+                clock.sleep(max((until - now).total_seconds(), 0.01), interrupt=endpoint._notify_event)
+            elif until > now:
+                clock.advance_to(until)
 
     def _install_timestamps(self) -> None:
         """Execution start/stop dates and history event timestamps in simulated time."""

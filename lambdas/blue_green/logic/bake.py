@@ -7,7 +7,7 @@ Every action takes the whole :class:`DeployDocument` and returns the new ``$.bak
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -31,6 +31,10 @@ SPOT_OPTIONS = {
     "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
 }
 EXCERPT = 500
+
+
+#: the ready commands' attempts whose completion events end the staging loop's wait early
+WATCHED_ATTEMPTS = 3
 
 
 def duration_text(seconds: int) -> str:
@@ -205,7 +209,21 @@ def check(doc: DeployDocument) -> BakeState:
         )
         logger.info("ready commands failed, sending them again", extra={"attempt": run.attempt, "result": note})
         return _send_ready(plan, bake, attempt=run.attempt + 1, note=note)
-    return _waiting(plan, bake, f"ready commands (attempt {run.attempt}, {result.status})", status="CHECKING")
+    return _waiting(
+        plan,
+        bake,
+        f"ready commands (attempt {run.attempt}, {result.status})",
+        status="CHECKING",
+        watch=_watched(run.command_id, run.attempt),
+    )
+
+
+def _watched(command_id: str, attempt: int) -> list[str]:
+    """What a wait for the ready commands watches: their command, for the first
+    :data:`WATCHED_ATTEMPTS` attempts. Each event ends a round early; past those, the commands are
+    polled, so that commands failing in a second cannot spin the loop (and the execution's history:
+    ``budget`` counts the rounds the events can add)."""
+    return [command_id] if attempt <= WATCHED_ATTEMPTS else []
 
 
 def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeState:
@@ -222,17 +240,29 @@ def _send_ready(plan: Plan, bake: BakeState, attempt: int, note: str) -> BakeSta
     run = CommandRun(purpose="ready", command_id=command_id, attempt=attempt)
     # the wait's second phase: commands take seconds where the boot took minutes, so the backoff starts
     # again (once: a command sent again after a failure keeps the backoff it has)
-    return _waiting(plan, bake.model_copy(update={"command": run}), what, status="CHECKING", restart=attempt == 1)
+    return _waiting(
+        plan,
+        bake.model_copy(update={"command": run}),
+        what,
+        status="CHECKING",
+        restart=attempt == 1,
+        watch=_watched(command_id, attempt),
+    )
 
 
-def _waiting(plan: Plan, bake: BakeState, what: str, status: str, restart: bool = False) -> BakeState:
-    """Not ready yet: next poll (raises StagingNotReady once the ready timeout has passed)."""
+def _waiting(
+    plan: Plan, bake: BakeState, what: str, status: str, restart: bool = False, watch: Sequence[str] = ()
+) -> BakeState:
+    """Not ready yet: next poll (raises StagingNotReady once the ready timeout has passed). ``watch``:
+    the command whose completion event ends the next wait early (booting and status checks send none
+    that says the instance is ready: those are polled)."""
     poll = polling.advance(
         bake.poll,
         plan.profile.timing,
         f"staging {bake.instance_id} not ready: {what}",
         StagingNotReady,
         restart=restart,
+        watch=watch,
     )
     progress = f"staging {bake.instance_id} {what} {duration_text(polling.elapsed(bake.poll))}"
     return bake.model_copy(update={"status": status, "poll": poll, "progress": progress})
@@ -301,7 +331,7 @@ def apply_settings(doc: DeployDocument) -> BakeState:
         update={
             "status": "SETTINGS",
             "command": CommandRun(purpose="production_settings", command_id=command_id, attempt=1),
-            "poll": polling.start(timing, timing.ready_timeout_seconds),
+            "poll": polling.start(timing, timing.ready_timeout_seconds, watch=[command_id]),
             "progress": f"staging {bake.instance_id} production settings sent ({command_id})",
         }
     )

@@ -71,7 +71,7 @@ def create(doc: DeployDocument) -> ImageState:
         name=name,
         state="pending",
         snapshot_ids=[],
-        poll=polling.start(timing, timing.image_timeout_seconds),
+        poll=polling.start(timing, timing.image_timeout_seconds, watch=[image_id]),
         progress=f"image {image_id} creating from {bake.instance_id}",
     )
 

@@ -95,13 +95,18 @@ class Poll(Loose):
     #: ``blue_green.polling.start`` with ``expect``); left out of the document when there are none
     quick_rounds: int = 0
     quick_seconds: int = 0
+    #: what the next wait watches: the ids of the resources (an image, an SSM command) whose completion
+    #: event AWS sends ends it early (``blue_green.logic.events``); left out of the document when none
+    watch: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=4)
 
     @model_serializer(mode="wrap")
-    def _without_quick_rounds_when_none(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _without_empty_extras(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         if not self.quick_rounds:
             data.pop("quick_rounds", None)
             data.pop("quick_seconds", None)
+        if not self.watch:
+            data.pop("watch", None)
         return data
 
 
