@@ -20,6 +20,14 @@ from typing import Any, Callable, TextIO
 
 from blue_green import contract, phases as workflow
 
+#: the polling waits AWS's completion events end (token Tasks, shown as the Wait states they stand for)
+EVENT_WAITS = frozenset(
+    step.state
+    for flow in (workflow.DEPLOY, workflow.ROLLBACK)
+    for step in workflow.steps(flow)
+    if isinstance(step, workflow.AwaitEvent)
+)
+
 #: seconds between two polls (``--poll-seconds``); tests make it tiny
 POLL_SECONDS = 2.0
 
@@ -131,6 +139,8 @@ class Tracker:
         self.approval: dict | None = None
         #: what the operator answered (SendTaskSuccess's output, from the history's TaskSucceeded)
         self.approval_answer: dict | None = None
+        #: inside a polling wait that AWS's event ends (a token Task): its timeout is the poll, not a failure
+        self.in_event_wait = False
 
     # -- what the views show ---------------------------------------------------------------------
     def elapsed(self, extra: float = 0.0) -> float:
@@ -179,6 +189,9 @@ class Tracker:
             return self._entered(kind, event["stateEnteredEventDetails"], at)
         if kind.endswith("StateExited"):
             return self._exited(kind, event["stateExitedEventDetails"], at)
+        if self.in_event_wait and kind.startswith(("Task", "Lambda")) and not kind.endswith("StateEntered"):
+            # the wait's own events: ended by AWS's event, by its poll's timeout, or fell back to a Wait
+            return []
         if kind in (
             "TaskFailed",
             "LambdaFunctionFailed",
@@ -208,6 +221,12 @@ class Tracker:
 
     def _entered(self, kind: str, details: dict, at: datetime) -> list[Change]:
         name = details["name"]
+        self.in_event_wait = name in EVENT_WAITS
+        if self.in_event_wait:
+            # a Wait, shown as one: the loop's Check step waits
+            if self.current is not None:
+                self.current.status = "waiting"
+            return []
         if kind == "ChoiceStateEntered" or kind in ("SucceedStateEntered", "FailStateEntered"):
             return []
         phase = phase_of(self.kind, name, self.phase, self.compensating)
