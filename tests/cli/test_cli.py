@@ -541,13 +541,24 @@ def test_the_tracker_says_what_is_being_waited_for():
         ),
         ev(2, "TaskStateEntered", 10, stateEnteredEventDetails={"name": "CheckImage"}),
         ev(3, "TaskStateExited", 11, stateExitedEventDetails={"name": "CheckImage", "output": doc}),
-        ev(4, "WaitStateEntered", 11, stateEnteredEventDetails={"name": "WaitForImage"}),
+        # WaitForImage is a token Task an EC2 event ends: shown as the wait it stands for
+        ev(4, "TaskStateEntered", 11, stateEnteredEventDetails={"name": "WaitForImage"}),
+        ev(5, "TaskScheduled", 11, taskScheduledEventDetails={"resourceType": "lambda"}),
+        ev(6, "TaskSubmitted", 11),
     ]:
         changes += tracker.apply(event)
     assert tracker.phase == "image" and tracker.waiting_for() == "image pending 4m10s"
     assert [c.text for c in changes] == ["started", "image pending 4m10s"]
     view = follow.TtyView(__import__("io").StringIO(), "deploy web")
     assert "  waiting for: image pending 4m10s" in view.render(tracker)
+    # no event within the poll's wait: its timeout is the poll, not a failure; the Check looks again
+    for event in [
+        ev(7, "TaskTimedOut", 71, taskTimedOutEventDetails={"error": "States.Timeout"}),
+        ev(8, "TaskStateEntered", 71, stateEnteredEventDetails={"name": "CheckImage"}),
+    ]:
+        changes += tracker.apply(event)
+    assert not any("failed" in c.text or "retrying" in c.text for c in changes)
+    assert tracker.steps["CheckImage"].status == "running" and tracker.steps["CheckImage"].attempts == 2
 
 
 def test_the_tracker_names_who_approved_from_the_history():
