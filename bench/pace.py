@@ -1,8 +1,9 @@
 """Deployment pace: how long a deployment takes against how long AWS itself takes, side by side with
 the seed's fixed 60 s polling, on the local AWS at its default pace: ``make bench``.
 
-One ordinary deployment (blue 1.0.0 x3 behind a classic ELB and a target group, 2.0.0 without approval,
-the scenario profile's timing), then a manual rollback, run on the local AWS in simulated time. From
+One ordinary deployment (2.0.0 without approval over 1.5.0 x3 behind a classic ELB and a target group,
+1.5.0 deployed first over a hand-made 1.0.0: the waits no event ends start from what the app's previous
+deployment took; the scenario profile's timing), then a manual rollback, run on the local AWS in simulated time. From
 the execution's history and the simulator's timeline, for every wait of the workflow:
 
 - when the step that started it returned (the wait's start), when AWS was done (the timeline: status
@@ -256,16 +257,15 @@ def measure(progress: Callable[[str], None] = lambda _: None, capacity: int = 3)
     cpu = time.process_time()
     with LocalAws(iam="record", blue_capacity=capacity) as aws:
         assert aws.iam is not None
+        # the app's previous release: what its polled waits take is what the measured one starts from
+        progress("deploying 1.5.0")
+        _deploy(aws, "1.5.0", capacity)
         progress("deploying 2.0.0")
-        request = aws.world.request("2.0.0")
-        request["profile"]["fleet"]["max_size"] = max(request["profile"]["fleet"]["max_size"], capacity)
-        arn = aws.start_deploy(request)
-        desc = aws.wait(arn, timeout=600 + capacity)
-        if desc["status"] != "SUCCEEDED":
-            raise SystemExit(f"the measured deployment did not succeed: {desc.get('error')} {desc.get('cause')}")
+        before = len(aws.iam.calls)
+        arn, desc = _deploy(aws, "2.0.0", capacity)
         out = json.loads(desc["output"])
         history = aws.history(arn)
-        calls = len(aws.iam.calls)
+        calls = len(aws.iam.calls) - before
         functions = aws.client("lambda").list_functions()["Functions"]
         memory = max(f["MemorySize"] for f in functions if "Handlers" in f["FunctionName"])
         origin = history[0]["timestamp"]
@@ -291,12 +291,22 @@ def measure(progress: Callable[[str], None] = lambda _: None, capacity: int = 3)
             calls=calls,
             memory_mb=int(memory),
             largest_document=_largest_document(history),
-            timing=dict(request["profile"]["timing"]),
+            timing=dict(aws.world.request("2.0.0")["profile"]["timing"]),
         )
         progress("rolling back")
         run.rollback = _rollback(aws)
         run.capacity, run.cpu_seconds = capacity, time.process_time() - cpu
         return run
+
+
+def _deploy(aws: Any, version: str, capacity: int) -> tuple[str, dict]:
+    request = aws.world.request(version)
+    request["profile"]["fleet"]["max_size"] = max(request["profile"]["fleet"]["max_size"], capacity)
+    arn = aws.start_deploy(request)
+    desc = aws.wait(arn, timeout=600 + capacity)
+    if desc["status"] != "SUCCEEDED":
+        raise SystemExit(f"the deployment of {version} did not succeed: {desc.get('error')} {desc.get('cause')}")
+    return arn, desc
 
 
 def _invocations(history: list[dict]) -> int:
@@ -528,8 +538,9 @@ def page(result: dict[str, Any]) -> str:
         "# Performance",
         "",
         "Written by `make bench` (`bench/pace.py`; the figures are in `docs/performance.json`). One ordinary",
-        "deployment on the local AWS at its default pace (blue 1.0.0 ×3 behind a classic ELB and a target",
-        "group, 2.0.0 without approval, the scenario profile's timing), in simulated seconds, then a manual",
+        "deployment on the local AWS at its default pace (2.0.0 without approval over blue 1.5.0 ×3 behind a",
+        "classic ELB and a target group, the scenario profile's timing; 1.5.0 was deployed first, so the",
+        "waits AWS sends no event for start from what they took then), in simulated seconds, then a manual",
         "rollback. AWS's own time is the deployment less every wait's detection lag (the time between AWS",
         "being done and the workflow noticing); the seed's fixed 60 s polling is replayed on the same AWS",
         "durations. Figures are reported, never asserted.",
@@ -575,8 +586,10 @@ def page(result: dict[str, Any]) -> str:
         "  production settings and the image are noticed when AWS's completion event arrives (Run",
         "  Command's status change, EC2's AMI state change: the local AWS sends them as AWS does, the",
         "  stack's rule gives them to the events function, which answers the waiting task token); the",
-        "  other waits poll (`blue_green.polling`: 15, 22, 33, 50, 60, … s, a group just attached first",
-        "  looked at when its load balancers' health checks can have passed, then every check interval).",
+        "  other waits poll (`blue_green.polling`: 15, 22, 33, 50, 60, … s; the staging boot and green",
+        "  healthy first looked at 0.75 of what the app's previous deployment took, then every 5% of it up",
+        "  to 1.25 of it (`blue_green.logic.pace`); a group just attached first looked at when its load",
+        "  balancers' health checks can have passed, then every check interval).",
         "  Each loop is replayed from the poll its Task started it with, and",
         "  the replay on the measured durations gives the measured lags (the smoke test checks it): the",
         "  model is the workflow's own schedule.",
@@ -587,8 +600,7 @@ def page(result: dict[str, Any]) -> str:
         "- The automatic rollback: Auto Scaling throttles SuspendProcesses past every retry from the moment",
         "  SuspendBlue (after the switch) runs; the compensation puts blue back, waits for it, takes green",
         "  out, drains and deletes it.",
-        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits; the boot, status checks",
-        "  and health checks (no event says they are done) still poll from the start of the wait.",
+        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits.",
         "",
     ]
     fleets = result.get("fleets") or []
@@ -631,7 +643,14 @@ def main(argv: list[str] | None = None) -> int:
         "--fleets", default="300,1000", help="other fleet sizes to run, comma-separated ('' for none; 1,000: minutes)"
     )
     args = parser.parse_args(argv)
-    steps = ["deploying 2.0.0", "rolling back", "an automatic rollback", "replaying the schedules", "done"]
+    steps = [
+        "deploying 1.5.0",
+        "deploying 2.0.0",
+        "rolling back",
+        "an automatic rollback",
+        "replaying the schedules",
+        "done",
+    ]
 
     def progress(what: str) -> None:
         done = steps.index(what) if what in steps else 0

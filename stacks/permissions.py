@@ -384,14 +384,22 @@ class Grants:
     def audit(self) -> list[Grant]:
         return [Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY), self.publish()]
 
+    def pace(self) -> Grant:
+        return table_items(
+            self.table_arn,
+            ["PACE"],
+            ["GetItem", "PutItem"],
+            "What each app's previous deployments' polled waits took (when to look first: logic/pace.py).",
+        )
+
     def bake(self) -> list[Grant]:
-        return bake(self.arns, self.scope, self.lock_check())
+        return [*bake(self.arns, self.scope, self.lock_check()), self.pace()]
 
     def image(self) -> list[Grant]:
         return image(self.arns, self.scope, self.lock_check())
 
     def fleet(self) -> list[Grant]:
-        return fleet(self.arns, self.scope, self.lock_check(), self.table_arn)
+        return [*fleet(self.arns, self.scope, self.lock_check(), self.table_arn), self.pace()]
 
     def traffic(self) -> list[Grant]:
         return traffic(self.arns, self.scope, self.lock_check())

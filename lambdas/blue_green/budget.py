@@ -120,12 +120,15 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
     from blue_green.logic.bake import WATCHED_ATTEMPTS
     from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import rounds, rounds_expected, rounds_restarted
+    from blue_green.polling import LEARNED_ROUNDS_MAX, rounds, rounds_expected, rounds_learned_restarted
 
     ready = rounds(timing, timing.ready_timeout_seconds)
-    # the staging loop restarts its backoff once, when the ready commands are sent
-    staging = rounds_restarted(timing, timing.ready_timeout_seconds)
+    # the staging loop starts from what this app's boots took before (up to LEARNED_ROUNDS_MAX quick
+    # rounds: blue_green.logic.pace), and restarts its backoff once, when the ready commands are sent
+    staging = rounds_learned_restarted(timing, timing.ready_timeout_seconds)
     healthy = rounds(timing, timing.healthy_timeout_seconds)
+    # green healthy in its group: from what this app's groups took before
+    learned = max(healthy, rounds_expected(timing, timing.healthy_timeout_seconds, LEARNED_ROUNDS_MAX))
     # a group just attached: the load balancers' health-check time first, then quick rounds
     attached = rounds_expected(timing, timing.healthy_timeout_seconds)
     states = {
@@ -157,7 +160,7 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
     loops = {
         # the lock was taken over from an execution that ended without its compensation
         "clean-up after the ended execution": rounds(timing, cleanup_timeout(timing)),
-        "green healthy": healthy,
+        "green healthy": learned,
         "green in service": attached,
         # DetachBlue finding green short (blue grew, or an instance dropped out) goes back to the
         # green-in-service loop: at most once per round of it, each DetachBlue + Blue detached?

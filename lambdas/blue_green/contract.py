@@ -59,6 +59,8 @@ NOTHING_TO_CLEAN = "NOTHING_TO_CLEAN"
 
 LOCK_PREFIX = "LOCK#"
 APPROVAL_PREFIX = "APPROVAL#"
+#: what this app's previous deployments took, per polled wait (blue_green.logic.pace)
+PACE_PREFIX = "PACE#"
 #: a polling wait that a completion event may end early: the task token waiting on a resource
 WAKE_PREFIX = "WAKE#"
 #: a completion event that came (for a wait that may register after it)
@@ -73,6 +75,11 @@ def lock_key(app: str) -> str:
 def approval_key(app: str) -> str:
     """The item of the app's pending approval (its task token)."""
     return f"{APPROVAL_PREFIX}{app}"
+
+
+def pace_key(app: str) -> str:
+    """The item of what the app's previous deployments' polled waits took."""
+    return f"{PACE_PREFIX}{app}"
 
 
 def wake_key(resource_id: str) -> str:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 BACKOFF = 1.5
 #: rounds polled at the expected pace after an expected first wait (:func:`start` with ``expect``)
 QUICK_ROUNDS = 3
+#: the most quick rounds an expectation learned from previous deployments asks for (the history budget's)
+LEARNED_ROUNDS_MAX = 12
 #: the shortest expected first wait and quick interval (:func:`start` with ``expect``): no load balancer
 #: checks more often than every 5 s, nor calls an instance healthy after fewer than 2 checks
 QUICK_EVERY_MIN, EXPECTED_MIN = 5, 10
@@ -36,13 +38,17 @@ BACKOFF_ATTEMPTS_MAX = 64
 
 
 def start(
-    timing: Timing, timeout_seconds: int, expect: tuple[int, int] | None = None, watch: Sequence[str] = ()
+    timing: Timing,
+    timeout_seconds: int,
+    expect: tuple[int, int] | tuple[int, int, int] | None = None,
+    watch: Sequence[str] = (),
 ) -> Poll:
     """A loop's first poll. ``watch``: the resources whose completion events end its waits early
-    (``Poll.watch``). With ``expect`` = (seconds, every): what is waited for cannot be done
+    (``Poll.watch``). With ``expect`` = (seconds, every[, rounds]): what is waited for cannot be done
     before ``seconds`` (a load balancer calls an instance healthy after its healthy threshold of checks,
-    an interval apart), so the first wait is that long, and the next :data:`QUICK_ROUNDS` come every
-    ``every`` seconds (when a check can have changed the answer), before the usual backoff."""
+    an interval apart; this app's previous deployments never took less: ``blue_green.logic.pace``), so
+    the first wait is that long, and the next ``rounds`` (:data:`QUICK_ROUNDS` unless given, at most
+    :data:`LEARNED_ROUNDS_MAX`) come every ``every`` seconds, before the usual backoff."""
     now = clock.now()
     wait, quick = timing.poll_seconds, (0, 0)
     if watch:
@@ -50,7 +56,8 @@ def start(
         wait = max(1, min(timing.max_poll_seconds, timeout_seconds))
     if expect is not None:
         seconds, every = max(EXPECTED_MIN, expect[0]), max(QUICK_EVERY_MIN, expect[1])
-        wait, quick = max(1, min(seconds, timeout_seconds)), (QUICK_ROUNDS, every)
+        count = min(LEARNED_ROUNDS_MAX, max(1, expect[2])) if len(expect) > 2 else QUICK_ROUNDS
+        wait, quick = max(1, min(seconds, timeout_seconds)), (count, every)
     return Poll(
         started_at=clock.iso(now),
         deadline=clock.iso(now + timedelta(seconds=timeout_seconds)),
@@ -89,6 +96,9 @@ def advance(
     attempt = 0 if restart else poll.attempt + 1
     if watch is not None:
         poll = poll.model_copy(update={"watch": list(watch)})
+    if restart:
+        # the wait's second phase: what was expected of the first no longer applies
+        poll = poll.model_copy(update={"quick_rounds": 0, "quick_seconds": 0})
     if poll.watch:
         # an event ends the wait (the backoff's attempt still counts, for when the loop stops watching)
         wait = max(1, min(timing.max_poll_seconds, max(remaining, 1)))
@@ -117,13 +127,23 @@ def rounds_restarted(timing: Timing, timeout_seconds: int) -> int:
     return plain + min(_climb(timing), plain)
 
 
-def rounds_expected(timing: Timing, timeout_seconds: int) -> int:
-    """At least the most rounds a loop started with ``expect`` can run, whatever the expected time: its
-    first wait and its quick rounds (at their shortest, :data:`EXPECTED_MIN` and :data:`QUICK_EVERY_MIN`),
-    then the backoff from where those checks left it, over the time they leave."""
-    quick = 1 + QUICK_ROUNDS
-    left = timeout_seconds - EXPECTED_MIN - QUICK_ROUNDS * QUICK_EVERY_MIN
+def rounds_expected(timing: Timing, timeout_seconds: int, quick_rounds: int = QUICK_ROUNDS) -> int:
+    """At least the most rounds a loop started with ``expect`` (of up to ``quick_rounds`` quick rounds)
+    can run, whatever the expected time: its first wait and its quick rounds (at their shortest,
+    :data:`EXPECTED_MIN` and :data:`QUICK_EVERY_MIN`), then the backoff from where those checks left it,
+    over the time they leave. (Fewer quick rounds leave more time to a backoff that has climbed less:
+    never more rounds, as tests/unit/test_budget.py replays.)"""
+    quick = 1 + quick_rounds
+    left = timeout_seconds - EXPECTED_MIN - quick_rounds * QUICK_EVERY_MIN
     return quick + (_rounds_from(timing, quick, left) if left > 0 else 0)
+
+
+def rounds_learned_restarted(timing: Timing, timeout_seconds: int) -> int:
+    """At least the most rounds the staging loop can run: started with an expectation learned from
+    previous deployments (:data:`LEARNED_ROUNDS_MAX` quick rounds at most), its backoff restarted once
+    when the ready commands are sent (the climb paid again, :func:`rounds_restarted`)."""
+    plain = max(rounds_expected(timing, timeout_seconds, LEARNED_ROUNDS_MAX), rounds(timing, timeout_seconds))
+    return plain + min(_climb(timing), plain)
 
 
 def _rounds_from(timing: Timing, attempt: int, seconds: int) -> int:

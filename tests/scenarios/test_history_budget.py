@@ -141,8 +141,9 @@ def test_a_deployment_whose_loops_all_run_long_stays_within_its_budget(local_aws
     )
     assert len(history) <= untaken.events <= computed.events, (len(history), computed)
     # (a round of a wait an event can end is two invocations, each allowed a retry: 19 events counted
-    # for the 12 a round without retries records, where a Wait round is 12 counted for 9)
-    assert untaken.events <= 2.2 * len(history), (len(history), untaken)
+    # for the 12 a round without retries records, where a Wait round is 12 counted for 9; and the
+    # relaunch's staging loop starts from what the first launch's boot took: fewer rounds)
+    assert untaken.events <= 2.4 * len(history), (len(history), untaken)
     # the loops ran most of their rounds (green in service: its first look when the health checks can
     # have passed, then one every interval, then the backoff)
     rounds = {n: states[n] for n in ("CheckGreenHealth", "CheckGreenDeleted")}

@@ -12,7 +12,12 @@ from blue_green.models.request import Timing
 from tests.unit._clock import Clock
 
 
-def replay(timing: Timing, timeout: int, restart_at: int | None = None, expect: tuple[int, int] | None = None) -> int:
+def replay(
+    timing: Timing,
+    timeout: int,
+    restart_at: int | None = None,
+    expect: tuple[int, int] | tuple[int, int, int] | None = None,
+) -> int:
     """Rounds of a loop started by ``polling.start`` (with ``expect``: a group just attached) and advanced
     by ``polling.advance`` until its check raises at the deadline; with ``restart_at``, the check of that
     round restarts the backoff (the staging loop's ready commands were sent)."""

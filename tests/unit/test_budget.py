@@ -69,6 +69,21 @@ def test_a_loop_with_an_expected_first_wait_runs_no_more_rounds_than_the_budget_
     assert replay(timing, timeout, expect=expect) <= polling.rounds_expected(timing, timeout)
 
 
+@pytest.mark.parametrize("timeout", [60, 300, 1800])
+@pytest.mark.parametrize(("poll", "max_poll"), [(15, 60), (1, 2), (5, 300)])
+def test_the_staging_loop_learned_and_restarted_runs_no_more_rounds_than_the_budget_counts(poll, max_poll, timeout):
+    # any learned expectation (first wait, quick interval, up to LEARNED_ROUNDS_MAX quick rounds), the
+    # ready commands sent at any round: never more rounds than rounds_learned_restarted
+    timing = Timing.model_construct(poll_seconds=poll, max_poll_seconds=max(poll, max_poll))
+    bound = polling.rounds_learned_restarted(timing, timeout)
+    worst = 0
+    for expect in [None, (10, 5, polling.LEARNED_ROUNDS_MAX), (10, 5, 1), (120, 8, 10), (600, 30, 12), (1, 1, 99)]:
+        plain = replay(timing, timeout, expect=expect)
+        for restart_at in [None, *range(1, plain + 1)]:
+            worst = max(worst, replay(timing, timeout, restart_at=restart_at, expect=expect))
+    assert worst <= bound
+
+
 def test_an_expected_first_wait_then_quick_rounds_then_the_backoff():
     timing = Timing()  # 15 s, backing off to 60 s
     moved = Clock(datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc))
@@ -100,7 +115,8 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     assert history.loops == {
         # twice healthy_timeout_seconds, drain_seconds and two minutes, three times
         "clean-up after the ended execution": polling.rounds(timing, 3 * (2 * 900 + 30 + 120)),
-        "green healthy": healthy,
+        # from what the app's groups took before: up to LEARNED_ROUNDS_MAX quick rounds
+        "green healthy": max(healthy, polling.rounds_expected(timing, 900, polling.LEARNED_ROUNDS_MAX)),
         # a group just attached waits the load balancers' health-check time, then polls quickly
         "green in service": polling.rounds_expected(timing, 900),
         "blue detached after another wait": healthy,
@@ -110,9 +126,9 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     # the waits AWS's completion events end: their fallback polls, and one round ended early by each
     # watched resource (the ready commands' first three attempts, the settings command, the image)
     assert history.watched == {
-        # the ready commands restart the backoff once
-        "staging ready": polling.rounds_restarted(timing, 1800) + 3,
-        "staging ready after a relaunch": polling.rounds_restarted(timing, 1800) + 3,
+        # from what the app's boots took before; the ready commands restart the backoff once
+        "staging ready": polling.rounds_learned_restarted(timing, 1800) + 3,
+        "staging ready after a relaunch": polling.rounds_learned_restarted(timing, 1800) + 3,
         "production settings": ready + 1,
         "image": polling.rounds(timing, 3600) + 1,
     }

@@ -15,6 +15,7 @@ from blue_green import contract, naming, polling
 from blue_green.adapters import ec2, ssm
 from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
 from blue_green.handler import BadEvent
+from blue_green.logic import pace
 from blue_green.models.aws import Instance
 from blue_green.models.request import render
 from blue_green.models.state import BakeState, CommandRun, DeployDocument, Plan
@@ -156,7 +157,8 @@ def _launched(plan: Plan, instance: Instance, number: int, fallbacks: list[str])
         private_ip=instance.private_ip,
         public_ip=instance.public_ip,
         command=None,
-        poll=polling.start(timing, timing.ready_timeout_seconds),
+        # looked at first when this app's staging instances were ready before (blue_green.logic.pace)
+        poll=polling.start(timing, timing.ready_timeout_seconds, expect=pace.expectation(plan.app, "staging_boot")),
         progress=f"staging {instance.instance_id} launched ({instance.market} {instance.instance_type} "
         f"in {instance.subnet_id}, launch {number})",
     )
@@ -191,6 +193,9 @@ def check(doc: DeployDocument) -> BakeState:
         return _waiting(
             plan, bake, f"status checks (instance {checks.instance}, system {checks.system})", status="BOOTING"
         )
+    if bake.status == "BOOTING":
+        # booted and checked: what it took tells the next deployment when to look (blue_green.logic.pace)
+        pace.learn(plan.app, "staging_boot", polling.elapsed(bake.poll))
 
     commands = plan.profile.bake.ready_commands
     if not commands:

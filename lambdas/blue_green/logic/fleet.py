@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from blue_green import contract, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch
 from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
+from blue_green.logic import pace
 from blue_green.models.aws import Group
 from blue_green.models.state import DeployDocument, FleetState, Poll
 from blue_green.observability import logger, metrics
@@ -233,7 +234,12 @@ def create_group(doc: DeployDocument) -> FleetState:
             "policies": policy_names,
             "alarms": alarm_names,
             "status": "LAUNCHING",
-            "poll": polling.start(plan.profile.timing, plan.profile.timing.healthy_timeout_seconds),
+            # looked at first when this app's groups were healthy before (blue_green.logic.pace)
+            "poll": polling.start(
+                plan.profile.timing,
+                plan.profile.timing.healthy_timeout_seconds,
+                expect=pace.expectation(plan.app, "green_healthy"),
+            ),
             "progress": f"green {name} launching {state.desired} instances",
         }
     )
@@ -394,6 +400,8 @@ def check(doc: DeployDocument) -> FleetState:
     progress = f"green healthy {viable}/{state.desired}"
     if viable >= state.desired:
         metrics.add_metric(name="GreenHealthyDuration", unit=MetricUnit.Seconds, value=polling.elapsed(poll))
+        if state.status != "HEALTHY":
+            pace.learn(plan.app, "green_healthy", polling.elapsed(poll))
         return state.model_copy(
             update={"healthy": viable, "total": total, "status": "HEALTHY", "poll": poll, "progress": progress}
         )
