@@ -27,7 +27,8 @@ Reported, never asserted (figures are simulated seconds and counts; the smoke te
 tests/scenarios/test_pace_bench.py checks that the model agrees with the run and that docs/performance.md
 is what this writes). ``--fleets`` runs the same with blue (and green) of other sizes (300 and 1,000 by
 default: a few minutes of CPU), and a deployment failing after the switch gives the automatic rollback's
-latency. Not measured yet (issue 11): 10 and 50 apps at once, API rate limits.
+latency. ``--apps`` runs 1, 10 and 50 apps deploying at once under AWS's API rate limits (the local AWS's
+token buckets, sim/ratelimits.py; virtual time shared by the executions, sim/concurrency.py).
 
     python -m bench.pace [--samples 2000] [--fleets 300,1000] [--write]
 """
@@ -600,17 +601,43 @@ def page(result: dict[str, Any]) -> str:
         "- The automatic rollback: Auto Scaling throttles SuspendProcesses past every retry from the moment",
         "  SuspendBlue (after the switch) runs; the compensation puts blue back, waits for it, takes green",
         "  out, drains and deletes it.",
-        "- Not measured yet (issue 11): 10 and 50 apps at once, API rate limits.",
         "",
     ]
+    concurrent = result.get("concurrent") or []
+    if concurrent:
+        alone = concurrent[0]["makespan_mean_s"]
+        lines += [
+            "## Apps deploying at once, under AWS's API rate limits",
+            "",
+            "Each app deploys 2.0.0 over its own blue 1.0.0 ×3 (its own classic ELB and target group; one VPC,",
+            "account and stack), all started at the same simulated moment and sharing virtual time (a first",
+            "deployment of each: no pace learned yet). The local AWS refuses requests as AWS's per-API token",
+            "buckets would (`immutable_deploy/localaws/sim/ratelimits.py`: EC2's documented 100 tokens",
+            "refilled at 20/s for each non-mutating API and 50 at 5/s for each mutating one, applied to Auto",
+            "Scaling and Elastic Load Balancing too, which publish no sizes); the SDK's retries and the state",
+            "machine's Retry absorb the throttling. The lag is the mean deployment's time over one app's alone.",
+            "",
+            "| apps at once | deployed | rolled back | green serving | deployment, mean (max) | lag over one app "
+            "| throttled requests (most throttled API) |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for c in concurrent:
+            top = max(c["throttled_by_api"].items(), key=lambda kv: kv[1], default=None)
+            worst = f" ({top[0]} {top[1]:,})" if top else ""
+            lines.append(
+                f"| {c['apps']} | {c['deployed']} | {c['rolled_back']} | {c['serving_green']} | "
+                f"{c['makespan_mean_s']:.0f} s ({c['makespan_max_s']:.0f} s) | "
+                f"{c['makespan_mean_s'] - alone:+.0f} s | {c['throttled_requests']:,}{worst} |"
+            )
+        lines.append("")
     fleets = result.get("fleets") or []
     if fleets:
         lines += [
             "## Fleet sizes",
             "",
-            "The same deployment and rollback with blue (and so green) of each size. The local AWS launches all",
-            "of a group's instances at once and models no API rate limits yet, so its time does not move with the",
-            "size; what these runs show is that the workflow's calls and transitions do not grow with the fleet",
+            "The same deployment and rollback with blue (and so green) of each size (no rate limits: one app). The",
+            "local AWS launches all of a group's instances at once, so its time does not move with the size;",
+            "what these runs show is that the workflow's calls and transitions do not grow with the fleet",
             "(each load balancer answers for every instance at once), nor does the execution's largest state",
             "document (Step Functions refuses one over 256 KB; the local AWS does not, so it is measured here).",
             "The local AWS's CPU seconds are in `docs/performance.json`.",
@@ -629,6 +656,50 @@ def page(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def measure_concurrent(apps: int, rate_limits: bool = True) -> dict[str, Any]:
+    """``apps`` apps deploying 2.0.0 at the same simulated moment, each over its own blue 1.0.0 ×3 behind
+    its own load balancer and target group (one VPC, one account, one stack), under AWS's API rate limits
+    (sim/ratelimits.py) and sharing virtual time (sim/concurrency.py). A first deployment of each app (no
+    pace learned yet): compared with one app alone, what the others and the limits cost."""
+    from immutable_deploy.localaws.harness import LocalAws
+    from immutable_deploy.localaws.sim.ratelimits import RateLimits
+    from immutable_deploy.localaws.world import add_app
+
+    cpu = time.process_time()
+    with LocalAws(iam=None, concurrent=True) as aws:
+        worlds = {"web": aws.world} | {f"app{i:02d}": add_app(aws.world, f"app{i:02d}") for i in range(1, apps)}
+        if rate_limits:
+            aws.sim.limit_rates(RateLimits())
+        throttled_before = len(aws.sim.events("throttled", "api"))
+        with aws.sim.coordinator.hold():  # all started at the same simulated moment
+            arns = {app: aws.start_deploy(world.request("2.0.0", app=app)) for app, world in worlds.items()}
+        descs = {app: aws.wait(arn, timeout=900) for app, arn in arns.items()}
+        refused = dict(sorted((aws.sim.rate_limits.refused if aws.sim.rate_limits else {}).items()))
+        throttled = len(aws.sim.events("throttled", "api")) - throttled_before
+        aws.sim.limit_rates(None)  # what is measured next is not the deployments' own requests
+        outcomes, makespans, serving = [], [], 0
+        for app, arn in arns.items():
+            desc = descs[app]
+            history = aws.history(arn)
+            makespans.append(_seconds(history[-1]["timestamp"], history[0]["timestamp"]))
+            output = json.loads(desc.get("output") or "{}")
+            outcomes.append(output.get("status") or desc.get("error") or desc["status"])
+            green = output.get("green_asg")
+            serving += int(bool(green) and aws.serving_of(worlds[app]) == {"elb": [green], "tg": [green]})
+    return {
+        "apps": apps,
+        "rate_limits": rate_limits,
+        "deployed": outcomes.count("DEPLOYED"),
+        "rolled_back": outcomes.count("DeploymentRolledBack"),
+        "serving_green": serving,
+        "makespan_mean_s": round(sum(makespans) / len(makespans), 1),
+        "makespan_max_s": round(max(makespans), 1),
+        "throttled_requests": throttled,
+        "throttled_by_api": refused,
+        "cpu_s": round(time.process_time() - cpu, 1),
+    }
+
+
 def timing_of(run: Run) -> Any:
     from blue_green.models.request import Timing
 
@@ -641,6 +712,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help=f"write {DOC.relative_to(ROOT)} and {RESULT.name}")
     parser.add_argument(
         "--fleets", default="300,1000", help="other fleet sizes to run, comma-separated ('' for none; 1,000: minutes)"
+    )
+    parser.add_argument(
+        "--apps", default="1,10,50", help="apps deploying at once under the rate limits, comma-separated ('' for none)"
     )
     args = parser.parse_args(argv)
     steps = [
@@ -672,6 +746,13 @@ def main(argv: list[str] | None = None) -> int:
             fleets.append(fleet_row(measure(capacity=size)))
         print(f" {fleets[-1]['cpu_s']} s of CPU", file=sys.stderr, flush=True)
     result["fleets"] = fleets
+    concurrent = []
+    for apps in (int(n) for n in args.apps.split(",") if n.strip()):
+        print(f"\r{'':<60}\r{apps} apps at once...", end="", file=sys.stderr, flush=True)
+        with contextlib.redirect_stdout(io.StringIO()):
+            concurrent.append(measure_concurrent(apps))
+        print(f" {concurrent[-1]['cpu_s']} s of CPU", file=sys.stderr, flush=True)
+    result["concurrent"] = concurrent
     mismatches = {k: v for k, v in replay_matches(run, timing).items() if abs(v[0] - v[1]) > 1}
     progress("done")
     text = page(result)

@@ -58,6 +58,9 @@ class VirtualClock:
         self._offset = 0.0  # simulated seconds added by advance()/virtual sleep()
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        #: virtual mode: who decides when a sleeper's time has come (None: the sleeper advances the clock
+        #: itself; the simulator's coordinator of concurrent executions otherwise)
+        self._sleeper: Callable[[datetime], None] | None = None
 
     # -- reading -------------------------------------------------------------------------------
 
@@ -114,7 +117,10 @@ class VirtualClock:
         if sim_seconds <= 0:
             return True
         if self._speedup is None:
-            self.advance(sim_seconds)
+            if self._sleeper is not None:
+                self._sleeper(self.now() + timedelta(seconds=sim_seconds))
+            else:
+                self.advance(sim_seconds)
             return True
         real = sim_seconds / self._speedup
         interrupted = False
@@ -124,6 +130,15 @@ class VirtualClock:
             self._real_sleep(real)
         self._notify(self.now())
         return not interrupted
+
+    def sleep_until(self, when: datetime, interrupt: threading.Event | None = None) -> bool:
+        """:meth:`sleep` until ``when`` (at once when it is past)."""
+        return self.sleep((when - self.now()).total_seconds(), interrupt)
+
+    def set_sleeper(self, sleeper: Callable[[datetime], None] | None) -> None:
+        """Virtual mode: let ``sleeper(until)`` decide when a :meth:`sleep` returns (it blocks until the
+        clock has reached ``until``; the simulator's coordinator advances it for concurrent sleepers)."""
+        self._sleeper = sleeper
 
     # -- listeners -----------------------------------------------------------------------------
 

@@ -91,6 +91,7 @@ def provision(
     blue_capacity: int = 3,
     blue_targets: str = "both",
     iam: Mode | None = None,
+    concurrent: bool = False,
 ) -> Provisioned:
     """Set the local AWS up in a moto that is already running: moto's in-process mock (``mock_aws``)
     or a moto server in this process that boto3 reaches (``AWS_ENDPOINT_URL``); Step Functions must
@@ -98,7 +99,7 @@ def provision(
     time compressed by ``speedup``), creates the synthesized stack, runs its Lambda handlers
     in-process and seeds the sample world. With ``iam`` ("record" or "enforce"), every AWS call a
     function makes is checked against its synthesized role (iam/enforce.py). Every patch is undone
-    by ``cleanup``."""
+    by ``cleanup``. ``concurrent``: executions that run at once share virtual time (sim/concurrency.py)."""
     from immutable_deploy.localaws.clock import VirtualClock
     from immutable_deploy.localaws.faults import Scenario
     from immutable_deploy.localaws.sim import Pace, Simulator
@@ -107,7 +108,7 @@ def provision(
     gaps.mute_status_events(False)
     cleanup.callback(speedups.install())
     clock = VirtualClock(start, speedup=speedup)
-    sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario())
+    sim = Simulator(clock, pace=pace or Pace(), scenario=scenario or Scenario(), concurrent=concurrent)
     sim.install()
     cleanup.callback(sim.uninstall)
     stack = create_stack(template)
@@ -174,6 +175,7 @@ class LocalAws:
         blue_targets: str = "both",
         quiet: bool = True,
         iam: Mode | None | str = "default",
+        concurrent: bool = False,
     ) -> None:
         self.scenario = scenario
         self.pace = pace
@@ -182,6 +184,9 @@ class LocalAws:
         self.template = template
         self.blue = (blue_version, blue_capacity, blue_targets)
         self.quiet = quiet
+        #: executions that run at once share virtual time (sim/concurrency.py: start them inside
+        #: ``aws.sim.coordinator.hold()`` to start them at the same simulated moment)
+        self.concurrent = concurrent
         #: "record", "enforce" or None (no check); "default" is DEFAULT_IAM_MODE
         self.iam_mode: Mode | None = DEFAULT_IAM_MODE if iam == "default" else iam  # type: ignore[assignment]
         #: the IAM check (``.calls``, ``.denials``, ``.report()``, ``.expect_denials()``); None with iam=None
@@ -223,6 +228,7 @@ class LocalAws:
                 blue_capacity=capacity,
                 blue_targets=targets,
                 iam=self.iam_mode,
+                concurrent=self.concurrent,
             )
         except BaseException:
             self.__exit__(None, None, None)
@@ -336,13 +342,19 @@ class LocalAws:
     # -- the world -------------------------------------------------------------------------------
     def serving(self) -> dict[str, list[str]]:
         """Which Auto Scaling groups are attached to the world's classic ELB and target group."""
+        return self.serving_of(self.world)
+
+    def serving_of(self, world: World) -> dict[str, list[str]]:
+        """Which Auto Scaling groups are attached to ``world``'s classic ELB and target group (an app
+        added with ``world.add_app``)."""
         asg = self.client("autoscaling")
         out: dict[str, list[str]] = {"elb": [], "tg": []}
-        for group in asg.describe_auto_scaling_groups()["AutoScalingGroups"]:
-            if self.world.load_balancer_name in group.get("LoadBalancerNames", []):
-                out["elb"].append(group["AutoScalingGroupName"])
-            if self.world.target_group_arn in group.get("TargetGroupARNs", []):
-                out["tg"].append(group["AutoScalingGroupName"])
+        for page in asg.get_paginator("describe_auto_scaling_groups").paginate():
+            for group in page["AutoScalingGroups"]:
+                if world.load_balancer_name in group.get("LoadBalancerNames", []):
+                    out["elb"].append(group["AutoScalingGroupName"])
+                if world.target_group_arn in group.get("TargetGroupARNs", []):
+                    out["tg"].append(group["AutoScalingGroupName"])
         return out
 
     def groups(self) -> list[str]:

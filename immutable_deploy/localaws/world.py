@@ -7,7 +7,7 @@ moto in-process and against a moto server alike.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from blue_green import contract
@@ -97,9 +97,6 @@ def build_world(
     blue_targets: str = "both",
 ) -> World:
     ec2 = shared_client("ec2", region)
-    iam = shared_client("iam", region)
-    elb = shared_client("elb", region)
-    elbv2 = shared_client("elbv2", region)
 
     vpc_id = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     # two /20 subnets (4,091 addresses each): room for blue and green fleets of 1,000 (make bench), where
@@ -119,11 +116,56 @@ def build_world(
         BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8}}],
     )["ImageId"]
 
+    instance_profile = _instance_profile(region, app)
+    target_group_arn = _app_resources(region, vpc_id, subnets, sg, app)
+    world = World(
+        region=region,
+        vpc_id=vpc_id,
+        subnet_ids=subnets,
+        security_group_id=sg,
+        base_image_id=image_id,
+        load_balancer_name=f"{app}-elb",
+        target_group_arn=target_group_arn,
+        instance_profile=instance_profile,
+    )
+    if blue_version:
+        world.blue_asg = create_blue(world, app, blue_version, blue_capacity, blue_targets)
+    return world
+
+
+def add_app(
+    world: World, app: str, blue_version: str | None = "1.0.0", blue_capacity: int = 3, blue_targets: str = "both"
+) -> World:
+    """Another app in the same VPC (its own load balancer, target group and blue group; the first app's
+    instance profile, whose role the stack may pass), for several deployments at once; returns the
+    world as that app sees it."""
+    target_group_arn = _app_resources(world.region, world.vpc_id, world.subnet_ids, world.security_group_id, app)
+    other = replace(
+        world,
+        load_balancer_name=f"{app}-elb",
+        target_group_arn=target_group_arn,
+        blue_asg=None,
+        extra={},
+    )
+    if blue_version:
+        other.blue_asg = create_blue(other, app, blue_version, blue_capacity, blue_targets)
+    return other
+
+
+def _instance_profile(region: str, app: str) -> str:
+    iam = shared_client("iam", region)
     role = iam.create_role(
         RoleName=f"{app}-instance", AssumeRolePolicyDocument='{"Version":"2012-10-17","Statement":[]}'
     )
     iam.create_instance_profile(InstanceProfileName=f"{app}-instance")
     iam.add_role_to_instance_profile(InstanceProfileName=f"{app}-instance", RoleName=role["Role"]["RoleName"])
+    return f"{app}-instance"
+
+
+def _app_resources(region: str, vpc_id: str, subnets: list[str], sg: str, app: str) -> str:
+    """An app's classic ELB and ALB target group (its ARN)."""
+    elb = shared_client("elb", region)
+    elbv2 = shared_client("elbv2", region)
 
     elb.create_load_balancer(
         LoadBalancerName=f"{app}-elb",
@@ -165,19 +207,7 @@ def build_world(
         Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
     )
-    world = World(
-        region=region,
-        vpc_id=vpc_id,
-        subnet_ids=subnets,
-        security_group_id=sg,
-        base_image_id=image_id,
-        load_balancer_name=f"{app}-elb",
-        target_group_arn=tg["TargetGroupArn"],
-        instance_profile=f"{app}-instance",
-    )
-    if blue_version:
-        world.blue_asg = create_blue(world, app, blue_version, blue_capacity, blue_targets)
-    return world
+    return str(tg["TargetGroupArn"])
 
 
 def create_blue(

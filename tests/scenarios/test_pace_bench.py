@@ -64,9 +64,18 @@ def test_docs_performance_is_what_make_bench_writes(run):
     # (the fleets of 300 and 1,000 instances take minutes: their rows are read back, and the first row,
     # this fleet of 3, must be this run's; the CPU seconds are the machine's, not compared)
     written = json.loads(pace.RESULT.read_text())
-    result = {**pace.report(run, pace.timing_of(run), samples=2000), "fleets": written["fleets"]}
+    # (so are the apps deploying at once: 50 of them take half a minute)
+    result = {
+        **pace.report(run, pace.timing_of(run), samples=2000),
+        "fleets": written["fleets"],
+        "concurrent": written["concurrent"],
+    }
     assert pace.DOC.read_text() == pace.page(result), "docs/performance.md is stale: run `make bench`"
     assert written == json.loads(json.dumps(result, sort_keys=True)), "docs/performance.json is stale: `make bench`"
     ours = {k: v for k, v in pace.fleet_row(run).items() if k != "cpu_s"}
     assert {k: v for k, v in written["fleets"][0].items() if k != "cpu_s"} == ours
     assert [f["instances"] for f in written["fleets"]] == [3, 300, 1000]
+    # 1, 10 and 50 apps at once under the rate limits: all deployed, none rolled back, each green serving
+    assert [c["apps"] for c in written["concurrent"]] == [1, 10, 50]
+    for c in written["concurrent"]:
+        assert c["deployed"] == c["serving_green"] == c["apps"] and c["rolled_back"] == 0 and c["rate_limits"]

@@ -18,11 +18,13 @@ from immutable_deploy.localaws.clock import VirtualClock
 from immutable_deploy.localaws.faults import Scenario, throttle_response
 from immutable_deploy.localaws.sim.autoscaling import AutoScalingInstances
 from immutable_deploy.localaws.sim.cloudwatch import CloudWatchSim
+from immutable_deploy.localaws.sim.concurrency import Coordinator
 from immutable_deploy.localaws.sim.ec2 import Ec2Instances
 from immutable_deploy.localaws.sim.elb import ClassicElb
 from immutable_deploy.localaws.sim.elbv2 import TargetGroups
 from immutable_deploy.localaws.sim.health import HealthChecks
 from immutable_deploy.localaws.sim.images import Images
+from immutable_deploy.localaws.sim.ratelimits import RateLimits, TokenBuckets
 from immutable_deploy.localaws.sim.scaling import AutoScalingSim
 from immutable_deploy.localaws.sim.scaling_policies import ScalingPolicies
 from immutable_deploy.localaws.sim.scheduler import Pace, Scheduler, TimeShim
@@ -52,6 +54,8 @@ class Simulator(Scheduler):
         clock: VirtualClock | None = None,
         pace: Pace = Pace(),
         scenario: Scenario = Scenario(),
+        *,
+        concurrent: bool = False,
     ) -> None:
         super().__init__(clock)
         self.pace = pace
@@ -74,6 +78,10 @@ class Simulator(Scheduler):
         self._throttle_left = dict(scenario.throttle)
         self._lost_left = dict(scenario.lost_responses)
         self._domain_clock: Any = None
+        #: AWS's API rate limits (sim/ratelimits.py), once :meth:`limit_rates` turns them on
+        self.rate_limits: TokenBuckets | None = None
+        #: virtual time shared by executions that run at once (sim/concurrency.py); None: one at a time
+        self.coordinator: Coordinator | None = Coordinator(self) if concurrent else None
 
     def set_scenario(self, scenario: Scenario) -> None:
         """Change what goes wrong from now on (throttle and command-failure counts start afresh),
@@ -109,6 +117,8 @@ class Simulator(Scheduler):
                 self.policies.install()
                 self.alarms.install()
                 self.visibility.install()
+                if self.coordinator is not None:
+                    self.coordinator.install()
                 self._every_minute(self._minute)
             except BaseException:
                 self._patches.restore()
@@ -125,6 +135,8 @@ class Simulator(Scheduler):
             if _installed is not self:
                 return
             self.clock.remove_listener(self._on_clock)
+            if self.coordinator is not None:
+                self.coordinator.uninstall()
             self._patches.restore()
             self._restore_domain_clock()
             _installed = None
@@ -177,7 +189,7 @@ class Simulator(Scheduler):
 
         def call_action(response: Any) -> Any:
             sim.tick()
-            throttled = sim._throttled(response)
+            throttled = sim._rate_limited(response) or sim._throttled(response)
             if throttled is not None:
                 return throttled
             if getattr(response, "service_name", None) in SIMULATED_SERVICES:
@@ -192,6 +204,25 @@ class Simulator(Scheduler):
             return sim._lost(response, answer)
 
         self._patches.set(BaseResponse, "call_action", call_action)
+
+    def limit_rates(self, limits: RateLimits | None) -> None:
+        """API rate limits from now on (``RateLimits()``: AWS's per-API token buckets), or none."""
+        with self._lock:
+            self.rate_limits = TokenBuckets(limits) if limits is not None else None
+
+    def _rate_limited(self, response: Any) -> tuple[int, dict[str, str], str] | None:
+        buckets = self.rate_limits
+        if buckets is None:
+            return None
+        service = str(getattr(response, "service_name", "") or "")
+        operation = response._get_action()
+        account = str(getattr(response, "current_account", "") or "")
+        region = str(getattr(response, "region", "") or "")
+        if buckets.take(account, region, service, operation, self.clock.now()):
+            return None
+        with self._lock:
+            self._record("throttled", "api", operation, f"{service} rate limit")
+        return _throttling(response, operation)
 
     def faults_pending(self, operation: str) -> bool:
         """Whether the scenario is still to throttle ``operation`` or to lose its response."""

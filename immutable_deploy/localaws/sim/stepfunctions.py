@@ -34,7 +34,7 @@ class StepFunctionsTime:
             if wait_seconds <= 0:
                 return
             if not clock.realtime:
-                clock.advance(wait_seconds)
+                clock.sleep(wait_seconds)  # (with concurrent executions: until every one of them sleeps)
                 return
             deadline = clock.now() + timedelta(seconds=wait_seconds)
             while env.is_running():
@@ -92,6 +92,12 @@ class StepFunctionsTime:
         transition, in real time by sleeping until it."""
         sim, clock = self.sim, self.sim.clock
         deadline = clock.now() + timedelta(seconds=timeout_seconds)
+        if sim.coordinator is not None and not clock.realtime:
+            # the coordinator steps through the transitions (and delivers their events) for everyone
+            sim.coordinator.sleep_until(
+                deadline, ready=lambda: endpoint.get_outcome() is not None or endpoint._notify_event.is_set()
+            )
+            return endpoint.get_outcome()
         while True:
             sim.tick()
             sim.deliver_events()
