@@ -38,7 +38,7 @@ def sleep(seconds: float) -> None:
 
 
 #: the document keys whose ``progress`` texts say what is being waited for
-DOC_KEYS = ("bake", "image", "fleet", "traffic")
+DOC_KEYS = ("bake", "image", "fleet", "traffic", "window")
 
 #: state -> phase, from the phase lists the state machines are built from
 _PHASE_OF = {"deploy": workflow.phase_of_state(workflow.DEPLOY), "rollback": workflow.phase_of_state(workflow.ROLLBACK)}

@@ -37,7 +37,14 @@ class World:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def profile(
-        self, *, traffic: str = "both", launch: str = "launch_template", approval: bool = False, **timing: int
+        self,
+        *,
+        traffic: str = "both",
+        launch: str = "launch_template",
+        approval: bool = False,
+        bake_window: int = 0,
+        window_alarms: tuple[str, ...] = (),
+        **timing: int,
     ) -> dict:
         """A deployment profile for this world (the input contract's ``profile``)."""
         targets = {
@@ -70,7 +77,8 @@ class World:
                 "desired_capacity": None,
                 "health_check_grace_period_seconds": 300,
             },
-            "traffic": targets,
+            # no bake window unless asked (bake_window=seconds): every deployment test before it ran without one
+            "traffic": {**targets, "bake": {"seconds": bake_window, "alarms": list(window_alarms)}},
             "timing": {
                 "poll_seconds": 15,
                 "image_timeout_seconds": 3600,

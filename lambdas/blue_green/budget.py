@@ -111,7 +111,7 @@ class History:
         return EXECUTION_EVENTS + fixed + rounds + retries
 
 
-def deploy_history(timing: Timing, approval_required: bool = True) -> History:
+def deploy_history(timing: Timing, approval_required: bool = True, window_seconds: int = 0) -> History:
     """The longest deploy path: every loop to its timeout, the staging loop twice (a relaunch after
     an interruption), the approval, a failure at the last guarded step (SuspendBlue) and the whole
     compensation, waiting for blue and for green's group to be deleted. The approval's timeout
@@ -169,6 +169,12 @@ def deploy_history(timing: Timing, approval_required: bool = True) -> History:
         "blue in service again": attached,
         "green group deleted": healthy,
     }
+    if window_seconds:
+        from blue_green.logic.window import looks
+
+        # StartBakeWindow (its first look); then the window's looks, a fixed interval apart
+        states = {**states, "Task": states["Task"] + 1}
+        loops["bake window"] = looks(timing, window_seconds)
     return History(states=states, loops=loops, watched=watched)
 
 
@@ -201,9 +207,10 @@ def rollback_history(timing: Timing) -> History:
     return max(failing, succeeding, key=lambda h: h.events)
 
 
-def history_problem(timing: Timing) -> str | None:
-    """Why these timings are refused (their worst-case history passes :data:`HISTORY_LIMIT`), or None."""
-    worst = max(deploy_history(timing).events, rollback_history(timing).events)
+def history_problem(timing: Timing, window_seconds: int = 0) -> str | None:
+    """Why these timings (and bake window) are refused (their worst-case history passes
+    :data:`HISTORY_LIMIT`), or None."""
+    worst = max(deploy_history(timing, window_seconds=window_seconds).events, rollback_history(timing).events)
     if worst <= HISTORY_LIMIT:
         return None
     return (

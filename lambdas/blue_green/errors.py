@@ -126,3 +126,8 @@ class ResourceInUse(AwsRefusal):
 
 class NotFound(AwsRefusal):
     """The resource a call named does not exist (any more)."""
+
+
+class BakeWindowAlarm(DeploymentError):
+    """An alarm the profile names went into ALARM during the bake window after the switch: the deployment
+    rolls back (blue takes the traffic again, green is deleted); the message names the alarm."""

@@ -552,7 +552,46 @@ DEPLOY: tuple[Phase, ...] = (
                 undo=("RestoreBlue",),
                 tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",),
             ),
-            # Traffic is on green already: a failed clean-up of old groups is reported, never rolled back.
+        ),
+    ),
+    Phase(
+        "window",
+        steps=(
+            # Traffic is on green, blue warm at its capacity: an alarm the profile names rolls it back.
+            Task(
+                "StartBakeWindow",
+                "traffic",
+                "start_window",
+                "$.window",
+                "Open the bake window: watch the profile's alarms (traffic.bake) for traffic.bake.seconds.",
+                undo=("RestoreBlue", "DetachGreen", "DeleteGreenGroup"),
+                tests=("tests/scenarios/test_bake_window.py",),
+            ),
+            *poll(
+                "WaitForBakeWindow",
+                "Green serves; its alarms are watched.",
+                Task(
+                    "CheckBakeWindow",
+                    "traffic",
+                    "check_window",
+                    "$.window",
+                    "Any watched alarm in ALARM (BakeWindowAlarm: roll back)? The window over?",
+                    undo=("RestoreBlue", "DetachGreen", "DeleteGreenGroup"),
+                    tests=("tests/scenarios/test_bake_window.py",),
+                ),
+                "Bake window passed?",
+                (
+                    _status("$.window.status", "PASSED", "PruneKeptGroups"),
+                    _status("$.window.status", "SKIPPED", "PruneKeptGroups"),
+                ),
+                check_first=True,
+            ),
+        ),
+    ),
+    Phase(
+        "switched",
+        steps=(
+            # Traffic is on green for good: a failed clean-up of old groups is reported, never rolled back.
             Task(
                 "PruneKeptGroups",
                 "fleet",
@@ -700,11 +739,12 @@ ROLLBACK: tuple[Phase, ...] = (
 
 
 def switched_tail() -> frozenset[str]:
-    """The deploy states after the switch (after ``SuspendBlue``): none of them is compensated, because
-    traffic is on green. A deployment that ended in one of them (stopped) had switched: its clean-up
-    finishes it (green's alarm scaling) instead of rolling it back."""
+    """The deploy states after the switch stood (after the bake window, ``CheckBakeWindow``): none of
+    them is compensated, because traffic is on green for good. A deployment that ended in one of them
+    (stopped) had switched: its clean-up finishes it (green's alarm scaling) instead of rolling it
+    back. One that ended in the window is rolled back, as an alarm would have."""
     states = [state for phase in DEPLOY for state in phase.states]
-    tail = states[states.index("SuspendBlue") + 1 :]
+    tail = states[states.index("CheckBakeWindow") + 1 :]
     return frozenset(s for s in tail if s not in ("AlreadyDeployedOutput", "AlreadyDeployed"))
 
 

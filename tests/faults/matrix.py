@@ -202,8 +202,12 @@ def _subscribe(aws: Any) -> None:
 # --- the cases -------------------------------------------------------------------------------------------
 
 
+#: every deployment of the matrix has a short bake window, so that its states are faulted too
+WINDOW = 30
+
+
 def _deploy(aws: Any, version: str = "2.0.0") -> tuple[str, dict]:
-    arn = aws.start_deploy(aws.world.request(version))
+    arn = aws.start_deploy(aws.world.request(version, bake_window=WINDOW))
     return arn, aws.wait(arn, timeout=300)
 
 
@@ -352,7 +356,7 @@ def stopped_in(
 
     def run(aws: Any) -> Outcome:
         with _held(aws, function, action) as (reached, release):
-            stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval))
+            stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval, bake_window=WINDOW))
             if approval and action != "request":
                 from blue_green.logic import approval as approvals
 
@@ -465,7 +469,9 @@ def stopped_waiting_in(
         if rollback:
             _deploy(aws)
         with _held_waiting(wait_state) as (reached, _):
-            stopped = _start_rollback(aws) if rollback else aws.start_deploy(aws.world.request("2.0.0"))
+            stopped = (
+                _start_rollback(aws) if rollback else aws.start_deploy(aws.world.request("2.0.0", bake_window=WINDOW))
+            )
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
             _stop(aws, stopped)

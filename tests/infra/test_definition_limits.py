@@ -152,6 +152,9 @@ DEPLOY_GUARDED = [
     "CheckGreenInService",
     "DetachBlue",
     "SuspendBlue",
+    # the bake window: an alarm (or any failure) before the switch stands rolls it back
+    "StartBakeWindow",
+    "CheckBakeWindow",
 ]
 #: the compensating branch's undo steps: a failure is recorded under ``$.undo.<key>`` and the branch
 #: goes on where the step's success would have gone
@@ -445,6 +448,7 @@ WAIT_SECONDS = {
         "WaitForStagingPolled": "$.bake.poll.wait_seconds",
         "WaitForProductionSettingsPolled": "$.bake.poll.wait_seconds",
         "WaitForImagePolled": "$.image.poll.wait_seconds",
+        "WaitForBakeWindow": "$.window.poll.wait_seconds",
         "WaitForGreen": "$.fleet.poll.wait_seconds",
         "WaitForGreenInService": "$.traffic.poll.wait_seconds",
         "DrainBlue": "$.request.profile.timing.drain_seconds",

@@ -246,7 +246,12 @@ def test_a_rollback_keeps_only_traffic_and_timing_and_is_named_for_the_rollback(
     plan = request.validate_rollback(raw, EXEC)
     assert plan.app == "web" and plan.execution == EXEC
     assert plan.profile.model_dump() == {
-        "traffic": {"load_balancer_names": ["web-elb"], "target_group_arns": [TG]},
+        # (the bake window is the deploy's: the same traffic section, unused by a rollback)
+        "traffic": {
+            "load_balancer_names": ["web-elb"],
+            "target_group_arns": [TG],
+            "bake": {"seconds": 300, "alarms": []},
+        },
         "timing": {
             "poll_seconds": 5,
             "max_poll_seconds": 60,

@@ -412,9 +412,30 @@ class Fleet(Strict):
         return self
 
 
+#: a CloudWatch alarm's name: 1 to 255 characters, printable (AWS allows any UTF-8; control characters
+#: would only ever be a mistake or an attack on a log)
+AlarmName = Annotated[str, _matching(r"^[^\x00-\x1f\x7f]{1,255}$", "a CloudWatch alarm name (1 to 255 printable)")]
+
+
+class BakeWindow(Strict):
+    """After the switch, the deployment watches ``alarms`` for ``seconds`` before it is done: an alarm
+    in ALARM then rolls it back (blue, still warm at its capacity, takes the traffic again and green is
+    deleted). 0 seconds: no window."""
+
+    seconds: int = Field(default=300, ge=0, le=86_400)
+    alarms: list[AlarmName] = Field(default_factory=list, max_length=10)
+
+    @field_validator("alarms")
+    @classmethod
+    def _no_repeats(cls, v: list[str]) -> list[str]:
+        return _unique(v)
+
+
 class Traffic(Strict):
     load_balancer_names: list[LoadBalancerName] = Field(default_factory=list, max_length=10)
     target_group_arns: list[TargetGroupArn] = Field(default_factory=list, max_length=10)
+    #: the bake window after the switch (watched alarms, automatic rollback)
+    bake: BakeWindow = Field(default_factory=BakeWindow)
 
     @field_validator("load_balancer_names", "target_group_arns")
     @classmethod
@@ -464,6 +485,16 @@ class Profile(Strict):
     fleet: Fleet
     traffic: Traffic
     timing: Timing = Field(default_factory=Timing)
+
+    @model_validator(mode="after")
+    def _history_with_the_bake_window(self) -> "Profile":
+        from blue_green import budget
+
+        if self.traffic.bake.seconds:
+            problem = budget.history_problem(self.timing, self.traffic.bake.seconds)
+            if problem:
+                raise ValueError(problem)
+        return self
 
 
 class DeploymentRequest(Strict):

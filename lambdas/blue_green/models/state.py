@@ -197,6 +197,17 @@ class TrafficState(Loose):
     progress: Text = ""
 
 
+class WindowState(Loose):
+    """``$.window``: the bake window after the switch (``blue_green.logic.window``)."""
+
+    status: Literal["WATCHING", "PASSED", "SKIPPED"]
+    until: str | None = None
+    #: the alarms it watches (names, cut)
+    alarms: NameList = Field(default_factory=list)
+    poll: Poll | None = None
+    progress: Text = ""
+
+
 class AlarmsState(Loose):
     """``$.alarms``: the serving group's alarm-driven scaling (AlarmNotification), held from its creation
     (or a rollback's attach) until its alarms were evaluated with traffic, then resumed."""
@@ -260,6 +271,7 @@ class DeployDocument(Loose):
     undo: dict[str, Any] = Field(default_factory=dict)
     cleaning: Cleaning | None = None
     alarms: AlarmsState | None = None
+    window: WindowState | None = None
 
 
 class RollbackPlan(Loose):
