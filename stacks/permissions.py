@@ -402,7 +402,15 @@ class Grants:
         return [*fleet(self.arns, self.scope, self.lock_check(), self.table_arn), self.pace()]
 
     def traffic(self) -> list[Grant]:
-        return traffic(self.arns, self.scope, self.lock_check())
+        return [
+            *traffic(self.arns, self.scope, self.lock_check()),
+            table_items(
+                self.table_arn,
+                ["WINDOW"],
+                ["GetItem"],
+                "An operator's decision on the deployment in its bake window (promote or roll back), read only.",
+            ),
+        ]
 
     def all(self) -> dict[str, list[Grant]]:
         return {

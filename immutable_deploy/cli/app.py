@@ -13,7 +13,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from blue_green.errors import TransientAwsError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
-from immutable_deploy.cli.commands import approval, deploy, history, rollback, status
+from immutable_deploy.cli.commands import approval, deploy, history, rollback, status, window
 from immutable_deploy.cli.commands.common import Context
 
 DESCRIPTION = """\
@@ -151,10 +151,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=approval.reject, json=False)
 
     p = command(
+        "promote",
+        "end the bake window of APP's deployment now: it is done (no more waiting on its alarms)",
+    )
+    p.add_argument("app", metavar="APP")
+    p.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    p.set_defaults(handler=window.promote)
+
+    p = command(
         "rollback",
         "put the kept group of APP back in service and follow it",
         "Start the rollback state machine for APP: the most recently retired kept group serves "
-        "again. Traffic targets come from the stored profile, or from --profile FILE.",
+        "again. Traffic targets come from the stored profile, or from --profile FILE. While a deployment of APP "
+        "is in its bake window, it rolls that deployment back instead (blue, still warm, serves again).",
     )
     p.add_argument("app", metavar="APP")
     p.add_argument(

@@ -183,6 +183,15 @@ class Aws:
         fresh.sort(key=lambda e: e["id"])
         return fresh
 
+    def current_state(self, arn: str) -> str | None:
+        """The state the execution entered last (one small page of its history, newest first)."""
+        page = self.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=25, reverseOrder=True)
+        for event in page.get("events", []):
+            details = event.get("stateEnteredEventDetails")
+            if details:
+                return str(details["name"])
+        return None
+
     def executions(self, machine_arn: str) -> Iterator[dict]:
         """The machine's executions, newest first (paged lazily)."""
         kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 100}

@@ -61,6 +61,8 @@ LOCK_PREFIX = "LOCK#"
 APPROVAL_PREFIX = "APPROVAL#"
 #: what this app's previous deployments took, per polled wait (blue_green.logic.pace)
 PACE_PREFIX = "PACE#"
+#: an operator's decision on the deployment in its bake window: promote, or roll back (logic/window.py)
+WINDOW_PREFIX = "WINDOW#"
 #: a polling wait that a completion event may end early: the task token waiting on a resource
 WAKE_PREFIX = "WAKE#"
 #: a completion event that came (for a wait that may register after it)
@@ -75,6 +77,11 @@ def lock_key(app: str) -> str:
 def approval_key(app: str) -> str:
     """The item of the app's pending approval (its task token)."""
     return f"{APPROVAL_PREFIX}{app}"
+
+
+def window_key(app: str) -> str:
+    """The item of an operator's decision on the app's deployment in its bake window."""
+    return f"{WINDOW_PREFIX}{app}"
 
 
 def pace_key(app: str) -> str:

@@ -131,3 +131,8 @@ class NotFound(AwsRefusal):
 class BakeWindowAlarm(DeploymentError):
     """An alarm the profile names went into ALARM during the bake window after the switch: the deployment
     rolls back (blue takes the traffic again, green is deleted); the message names the alarm."""
+
+
+class RolledBackByOperator(DeploymentError):
+    """An operator rolled the deployment back during its bake window (``immutable-deploy rollback`` while
+    it watched its alarms): it rolls back as for a failure; the message names who."""

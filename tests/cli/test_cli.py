@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
 import boto3
 import pytest
@@ -578,3 +580,67 @@ def test_the_tracker_names_who_approved_from_the_history():
     ):
         changes += tracker.apply({"id": i, "type": kind, "timestamp": t0 + timedelta(seconds=i), **details})
     assert changes[-1].text.endswith("approved by arn:aws:iam::123456789012:user/ana: looks good")
+
+
+# --- the bake window --------------------------------------------------------------------------------
+
+
+def _in_its_window(aws, cli) -> tuple[str, threading.Event]:
+    """A deployment of web 2.0.0 with a 10-minute bake window, held at its second look (the test acts, then
+    lets it look again)."""
+    aws.store_profile("web", aws.world.profile(bake_window=600))
+    reached, release = threading.Event(), threading.Event()
+    original, looks = aws.lambdas.invoke, []
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        if "Traffic" in name and json.loads(body).get("action") == "check_window":
+            looks.append(1)
+            if len(looks) == 2:
+                reached.set()
+                assert release.wait(60), "the test never let the window look again"
+        return original(name, body, headers)
+
+    aws.lambdas.invoke = invoke
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait", "--json")
+    assert run.code == 0, run.err
+    assert reached.wait(60)
+    return json.loads(run.out)["execution"], release
+
+
+def test_promote_ends_the_bake_window_at_its_next_look(local_aws, cli):
+    aws = local_aws()
+    assert cli("promote", "web").code == exitcodes.NOTHING_PENDING  # nothing in a window yet
+    arn, release = _in_its_window(aws, cli)
+    promoted = cli("promote", "web", "--json")
+    release.set()
+    assert promoted.code == 0, promoted.err
+    assert json.loads(promoted.out) == {
+        "status": "PROMOTED",
+        "app": "web",
+        "execution": arn,
+        "by": "arn:aws:sts::123456789012:user/moto",
+    }
+    desc = aws.wait(arn)
+    assert desc["status"] == "SUCCEEDED" and json.loads(desc["output"])["status"] == "DEPLOYED"
+    history = aws.history(arn)
+    entered = [e for e in history if e["type"] == "TaskStateEntered"]
+    opened = next(e["timestamp"] for e in entered if e["stateEnteredEventDetails"]["name"] == "StartBakeWindow")
+    done = next(e["timestamp"] for e in entered if e["stateEnteredEventDetails"]["name"] == "PruneKeptGroups")
+    assert (done - opened).total_seconds() < 600  # ended early, at the look after the promotion
+
+
+def test_rollback_during_the_bake_window_rolls_the_deployment_back(local_aws, cli):
+    aws = local_aws()
+    arn, release = _in_its_window(aws, cli)
+    rolled = cli("rollback", "web", "--json")
+    release.set()
+    assert rolled.code == 0, rolled.err
+    assert json.loads(rolled.out)["status"] == "ROLLING_BACK"
+    desc = aws.wait(arn)
+    assert desc["status"] == "FAILED" and desc["error"] == "DeploymentRolledBack"
+    report = json.loads(desc["cause"])
+    assert (report["failed_state"], report["error"]) == ("CheckBakeWindow", "RolledBackByOperator")
+    assert "rolled back by arn:aws:sts::123456789012:user/moto" in report["cause"]
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+    # no rollback execution was started: the deployment undid itself
+    assert executions(aws, "rollback") == []

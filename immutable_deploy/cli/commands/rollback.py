@@ -18,6 +18,7 @@ from immutable_deploy.cli.commands.common import (
     rejected,
     with_profile,
 )
+from immutable_deploy.cli.commands.window import decide, deployment_in_window
 
 
 def rollback(ctx: Context, args: Any) -> int:
@@ -37,6 +38,15 @@ def rollback(ctx: Context, args: Any) -> int:
         RollbackRequest.model_validate({"app": complete["app"], "profile": target})
     except ValidationError as exc:
         return rejected(ctx, describe_validation_error(exc), "rollback request")
+    in_window = deployment_in_window(ctx, app)
+    if in_window is not None:
+        # the deployment has switched but its bake window lasts: it rolls itself back (blue is warm)
+        by = decide(ctx, app, in_window, "roll back")
+        ctx.say(f"Rolling back {app} as {by}: the deployment in its bake window rolls back at its next look.")
+        ctx.say(f"  execution: {in_window}")
+        ctx.say(f"  see it with: {ctx.hint(f'status {app}')}")
+        ctx.result({"status": "ROLLING_BACK", "app": app, "execution": in_window, "by": by})
+        return exitcodes.OK
     holder = ctx.aws.running_holder(app)
     if holder:
         return in_progress(ctx, app, holder)

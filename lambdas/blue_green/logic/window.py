@@ -7,6 +7,10 @@ the compensating branch puts blue back behind the load balancers, takes green ou
 for any failure before the deployment was done. When the window passes, the deployment goes on
 (kept groups pruned, the lock released, DEPLOYED).
 
+An operator may end it early, either way (``immutable-deploy promote APP``, or ``rollback APP`` while it
+lasts): :func:`decide` stores the decision as ``WINDOW#<app>``, for this execution, and the next look
+acts on it (after the alarms: an alarm in ALARM rolls back whatever was decided).
+
 The window is looked at every ``timing.poll_seconds``, or more rarely for a long window (at most
 :data:`LOOKS_MAX` looks, which the history budget counts: :func:`looks`)."""
 
@@ -14,11 +18,11 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
-from blue_green import clock
-from blue_green.adapters import cloudwatch
-from blue_green.errors import BakeWindowAlarm
+from blue_green import clock, contract
+from blue_green.adapters import cloudwatch, store
+from blue_green.errors import BakeWindowAlarm, RolledBackByOperator
 from blue_green.logic.bake import duration_text
 from blue_green.models.state import DeployDocument, Poll, WindowState
 
@@ -27,6 +31,27 @@ if TYPE_CHECKING:
 
 #: the most looks of one window (a long window is looked at more rarely)
 LOOKS_MAX = 120
+#: an operator's decisions on a deployment in its bake window (:func:`decide`)
+PROMOTE, ROLL_BACK = "promote", "roll back"
+#: an unused decision is forgotten after this long (DynamoDB TTL)
+DECISION_TTL_SECONDS = 86_400
+
+
+def decide(app: str, execution: str, decision: Literal["promote", "roll back"], by: str) -> None:
+    """An operator's decision on ``execution``, the deployment of ``app`` in its bake window: it takes
+    effect at the window's next look (promote: the window passes; roll back: the deployment rolls back
+    as for a failure, :class:`~blue_green.errors.RolledBackByOperator`)."""
+    now = clock.now()
+    store.put(
+        contract.window_key(app),
+        {
+            "execution": execution,
+            "decision": decision,
+            "by": by,
+            "at": clock.iso(now),
+            "ttl": int((now + timedelta(seconds=DECISION_TTL_SECONDS)).timestamp()),
+        },
+    )
 
 
 def interval(timing: Timing, seconds: int) -> int:
@@ -72,6 +97,13 @@ def _look(doc: DeployDocument, state: WindowState) -> WindowState:
         others = f" (and {len(firing) - 1} more)" if len(firing) > 1 else ""
         raise BakeWindowAlarm(f"alarm {alarm['AlarmName']} went into ALARM during the bake window{others}: {reason}")
     assert state.until is not None and state.poll is not None  # pragma: no mutate (WATCHING has both)
+    decided = store.get(contract.window_key(plan.app))
+    if decided is not None and decided.get("execution") == plan.execution.arn:
+        by = str(decided.get("by") or "an operator")
+        if decided.get("decision") == ROLL_BACK:
+            raise RolledBackByOperator(f"rolled back by {by} during the bake window")
+        if decided.get("decision") == PROMOTE:
+            return state.model_copy(update={"status": "PASSED", "progress": f"bake window ended early by {by}"})
     now = clock.now()
     left = (clock.parse(state.until) - now).total_seconds()
     watched = ", ".join(spec.alarms) or "no alarms"
