@@ -677,13 +677,19 @@ def measure_concurrent(apps: int, rate_limits: bool = True) -> dict[str, Any]:
         refused = dict(sorted((aws.sim.rate_limits.refused if aws.sim.rate_limits else {}).items()))
         throttled = len(aws.sim.events("throttled", "api")) - throttled_before
         aws.sim.limit_rates(None)  # what is measured next is not the deployments' own requests
-        outcomes, makespans, serving = [], [], 0
+        outcomes, makespans, serving, failures = [], [], 0, []
         for app, arn in arns.items():
             desc = descs[app]
             history = aws.history(arn)
             makespans.append(_seconds(history[-1]["timestamp"], history[0]["timestamp"]))
             output = json.loads(desc.get("output") or "{}")
             outcomes.append(output.get("status") or desc.get("error") or desc["status"])
+            if desc["status"] != "SUCCEEDED":
+                report = json.loads(desc.get("cause") or "{}") if (desc.get("cause") or "").startswith("{") else {}
+                failures.append(
+                    f"{app}: {report.get('failed_state', '?')} {report.get('error', desc.get('error'))}: "
+                    f"{str(report.get('cause', desc.get('cause')))[:300]}"
+                )
             green = output.get("green_asg")
             serving += int(bool(green) and aws.serving_of(worlds[app]) == {"elb": [green], "tg": [green]})
     return {
@@ -696,6 +702,8 @@ def measure_concurrent(apps: int, rate_limits: bool = True) -> dict[str, Any]:
         "makespan_max_s": round(max(makespans), 1),
         "throttled_requests": throttled,
         "throttled_by_api": refused,
+        #: why a deployment did not end DEPLOYED (its failed state, error and cause)
+        "failures": failures,
         "cpu_s": round(time.process_time() - cpu, 1),
     }
 

@@ -611,6 +611,10 @@ def test_promote_ends_the_bake_window_at_its_next_look(local_aws, cli):
     aws = local_aws()
     assert cli("promote", "web").code == exitcodes.NOTHING_PENDING  # nothing in a window yet
     arn, release = _in_its_window(aws, cli)
+    # status shows the window as its last look left it, and how to end it either way
+    shown = cli("status", "web")
+    assert "now at CheckBakeWindow" in shown.out and "bake window until" in shown.out, shown.out
+    assert "left, watching no alarms" in shown.out and "immutable-deploy promote web" in shown.out
     promoted = cli("promote", "web", "--json")
     release.set()
     assert promoted.code == 0, promoted.err

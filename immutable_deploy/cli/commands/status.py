@@ -10,6 +10,7 @@ that neither serve nor are kept).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -25,6 +26,7 @@ from blue_green.profiles import StoredProfile, StoredProfileError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import Aws, CliError
 from immutable_deploy.cli.commands.common import Context
+from immutable_deploy.cli.commands.window import WINDOW_STATES
 
 TAG_APP = contract.TAG_APP
 TAG_VERSION = contract.TAG_VERSION
@@ -179,6 +181,25 @@ def current_state(aws: Aws, arn: str) -> str | None:
     return None
 
 
+def bake_window(aws: Aws, arn: str) -> dict | None:
+    """The bake window of a deployment in it, as its last look left it (until, alarms, progress)."""
+    try:
+        events = aws.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)[
+            "events"
+        ]
+    except ClientError:
+        return None
+    for event in sorted(events, key=lambda e: -e["id"]):
+        details = event.get("stateExitedEventDetails") or {}
+        try:
+            window = (json.loads(details.get("output") or "{}") or {}).get("window")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(window, dict) and window.get("status") == "WATCHING":
+            return {k: window.get(k) for k in ("until", "alarms", "progress")}
+    return None
+
+
 def _running(aws: Aws, app: str) -> dict | None:
     """The execution holding the app's lock, and the state it is in when it runs."""
     lock = aws.item(contract.lock_key(app))
@@ -188,12 +209,14 @@ def _running(aws: Aws, app: str) -> dict | None:
         owner_status = aws.describe_execution(lock["owner"])["status"]
     except ClientError:
         owner_status = "UNKNOWN"
+    state = current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None
     return {
         "execution": lock["owner"],
         "purpose": lock.get("purpose"),
         "since": lock.get("acquired_at"),
         "status": owner_status,
-        "state": current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None,
+        "state": state,
+        "bake_window": bake_window(aws, lock["owner"]) if state in WINDOW_STATES else None,
     }
 
 
@@ -258,6 +281,10 @@ def _print_status(ctx: Context, r: dict) -> None:
             + (f", now at {run['state']}" if run.get("state") else "")
         )
         ctx.say(f"  {run['execution']}")
+        window = run.get("bake_window")
+        if window:
+            ctx.say(f"  bake window until {window['until']}: {window['progress']}")
+            ctx.say(f"  {ctx.hint(f'promote {app}')}   |   {ctx.hint(f'rollback {app}')}")
     else:
         ctx.say(f"running: nothing (a stale lock of {run['execution']} ({run['status']}) will be taken over)")
     if r["approval"]:

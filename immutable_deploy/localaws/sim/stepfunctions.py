@@ -7,6 +7,8 @@ event timestamps are simulated times."""
 from __future__ import annotations
 
 import random
+import threading
+import types
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +52,33 @@ class StepFunctionsTime:
         patches.set(timestamp, "datetime", DatetimeShim(clock))
         self._install_timestamps()
         self._install_event_waits()
+        self._install_task_timeouts()
+
+    def _install_task_timeouts(self) -> None:
+        """A Task's TimeoutSeconds in simulated time. moto runs each Task on a thread and waits for it
+        that many *real* seconds: with executions sharing virtual time, a Lambda step whose SDK backoff
+        waits for the others could outlast 300 real seconds on a busy machine and fail States.Timeout
+        (a rollback no AWS would have made). Here the wait ends when the Task does, or when that many
+        simulated seconds have passed."""
+        from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+
+        clock = self.sim.clock
+
+        class SimulatedEvent(threading.Event):
+            def wait(self, timeout: float | None = None) -> bool:
+                if timeout is None:
+                    return super().wait()
+                deadline = clock.now() + timedelta(seconds=timeout)
+                while not super().wait(0.05):
+                    if clock.now() >= deadline:
+                        return self.is_set()
+                return True
+
+        shim = types.SimpleNamespace(
+            **{name: getattr(threading, name) for name in dir(threading) if not name.startswith("__")}
+        )
+        shim.Event = SimulatedEvent
+        self.sim._patches.set(execute_state, "threading", shim)
 
     def _install_event_waits(self) -> None:
         """The workflow's event-driven waits (``phases.AwaitEvent``) in simulated time: while one waits
