@@ -4,8 +4,11 @@
 1. deploy web 2.0.0 over 1.0.0 (staging is approved by the demo, as an operator would);
 2. status;
 3. deploy 2.1.0, whose instances never pass their health checks: the workflow rolls back on its own;
-4. roll 2.0.0 back by hand to 1.0.0;
-5. status and history, then a summary of what served when.
+4. deploy 2.2.0, whose load balancer 5xx alarm goes off in its bake window: it rolls back in seconds;
+5. roll 2.0.0 back by hand to 1.0.0;
+6. status and history, then a summary of what served when.
+
+Every deployment watches the alarm ``web-elb-5xx-high`` for a two-minute bake window after its switch.
 
 The local AWS is moto running the synthesized state machines, the project's handlers in this
 process, and a simulator that gives AWS its pace (images pending for minutes, instances booting,
@@ -32,6 +35,8 @@ for _path in (str(ROOT / "lambdas"), str(ROOT)):
 
 APP = "web"
 COMMIT = "9fceb02"
+#: the team's alarm each deployment's bake window watches
+ALARM = "web-elb-5xx-high"
 
 
 class Watched:
@@ -113,6 +118,21 @@ class Demo:
         thread.start()
         return thread
 
+    def alarm_in_window(self, version: str) -> threading.Thread:
+        """The monitoring: once the live view shows ``version`` in its bake window, the load balancer's
+        5xx alarm goes off (as a bad release's errors would set it off)."""
+
+        def run() -> None:
+            if self.out.wait_for("bake window:", 300) and self.out.wait_for(f"{APP} {version}", 1):
+                self.say(f"\n[monitoring] {ALARM} goes into ALARM: 5xx responses from {version}")
+                self.aws.client("cloudwatch").set_alarm_state(
+                    AlarmName=ALARM, StateValue="ALARM", StateReason="Threshold Crossed: 1 datapoint [57.0] > 10"
+                )
+
+        thread = threading.Thread(target=run, name="demo-monitoring", daemon=True)
+        thread.start()
+        return thread
+
     def record(self, why: str) -> None:
         serving = self.aws.serving()
         self.served.append((self.now(), ", ".join(serving["elb"]) or "nothing", why))
@@ -142,18 +162,28 @@ class Demo:
         operator.join(timeout=5)
         self.record("2.1.0 failed its health checks and was rolled back automatically")
 
-        self.banner("4. Roll 2.0.0 back by hand")
+        self.banner("4. Deploy web 2.2.0: its 5xx alarm goes off in the bake window")
+        self.out.seen = ""  # the monitoring reads what the view shows from now on
+        operator = self.approve_when_asked("demo: staging of 2.2.0 looked fine", "2.2.0")
+        monitoring = self.alarm_in_window("2.2.0")
+        self.outcomes["deploy 2.2.0"] = self.cli("deploy", APP, "2.2.0", "--commit", COMMIT)
+        operator.join(timeout=5)
+        monitoring.join(timeout=5)
+        self.aws.client("cloudwatch").set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="quiet again")
+        self.record(f"2.2.0 set {ALARM} off in its bake window and was rolled back automatically")
+
+        self.banner("5. Roll 2.0.0 back by hand")
         self.outcomes["rollback"] = self.cli("rollback", APP)
         self.record("rolled back by hand")
 
-        self.banner("5. Status and history")
+        self.banner("6. Status and history")
         self.cli("status", APP)
         self.cli("history", APP)
 
         self.banner("Summary: what served web-elb when")
         for when, group, why in self.served:
             self.say(f"  {when}  {group:<24} {why}")
-        expected = {"deploy 2.0.0": 0, "deploy 2.1.0": 5, "rollback": 0}
+        expected = {"deploy 2.0.0": 0, "deploy 2.1.0": 5, "deploy 2.2.0": 5, "rollback": 0}
         ok = self.outcomes == expected and self.served[-1][1] == world.blue_asg
         self.say()
         self.say(
@@ -172,7 +202,24 @@ def run(speedup: float = 60.0, out: TextIO | None = None, poll_seconds: float = 
     out.flush()
     with LocalAws(speedup=speedup, scenario=Scenario(unhealthy_versions={"2.1.0"})) as aws:
         # the app's stored profile, as the stack deploys it from inventory/web.yaml
-        aws.store_profile(APP, aws.world.profile(approval=True, healthy_timeout_seconds=300))
+        aws.store_profile(
+            APP,
+            aws.world.profile(approval=True, healthy_timeout_seconds=300, bake_window=120, window_alarms=(ALARM,)),
+        )
+        # the team's alarm on the load balancer's 5xx responses (quiet at the start)
+        cloudwatch = aws.client("cloudwatch")
+        cloudwatch.put_metric_alarm(
+            AlarmName=ALARM,
+            Namespace="AWS/ELB",
+            MetricName="HTTPCode_Backend_5XX",
+            Dimensions=[{"Name": "LoadBalancerName", "Value": aws.world.load_balancer_name}],
+            Statistic="Sum",
+            Period=60,
+            EvaluationPeriods=1,
+            Threshold=10,
+            ComparisonOperator="GreaterThanThreshold",
+        )
+        cloudwatch.set_alarm_state(AlarmName=ALARM, StateValue="OK", StateReason="quiet")
         ok = Demo(aws, out, poll_seconds).run()
         out.write(f"Real time: {time.monotonic() - started:.0f} s. Local AWS stopped.\n")
     return 0 if ok else 1
