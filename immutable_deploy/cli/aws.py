@@ -183,10 +183,19 @@ class Aws:
         fresh.sort(key=lambda e: e["id"])
         return fresh
 
-    def current_state(self, arn: str) -> str | None:
-        """The state the execution entered last (one small page of its history, newest first)."""
-        page = self.client("stepfunctions").get_execution_history(executionArn=arn, maxResults=25, reverseOrder=True)
-        for event in page.get("events", []):
+    def recent_events(self, arn: str, count: int = 50) -> list[dict]:
+        """The execution's last ``count`` history events, newest first (none when it cannot be read)."""
+        try:
+            page = self.client("stepfunctions").get_execution_history(
+                executionArn=arn, reverseOrder=True, maxResults=count
+            )
+        except ClientError:
+            return []
+        return sorted(page.get("events", []), key=lambda e: -e["id"])
+
+    def current_state(self, arn: str, events: list[dict] | None = None) -> str | None:
+        """The state the execution entered last (from ``events``, newest first, or its recent history)."""
+        for event in self.recent_events(arn) if events is None else events:
             details = event.get("stateEnteredEventDetails")
             if details:
                 return str(details["name"])

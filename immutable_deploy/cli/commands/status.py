@@ -167,29 +167,10 @@ def _groups(aws: Aws, app: str, stored: StoredProfile | None) -> tuple[list[dict
     return serving, kept, other
 
 
-def current_state(aws: Aws, arn: str) -> str | None:
-    """The last state entered by a running execution."""
-    try:
-        events = aws.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)[
-            "events"
-        ]
-    except ClientError:
-        return None
-    for event in sorted(events, key=lambda e: -e["id"]):
-        if "stateEnteredEventDetails" in event:
-            return event["stateEnteredEventDetails"]["name"]
-    return None
-
-
-def bake_window(aws: Aws, arn: str) -> dict | None:
-    """The bake window of a deployment in it, as its last look left it (until, alarms, progress)."""
-    try:
-        events = aws.client("stepfunctions").get_execution_history(executionArn=arn, reverseOrder=True, maxResults=50)[
-            "events"
-        ]
-    except ClientError:
-        return None
-    for event in sorted(events, key=lambda e: -e["id"]):
+def bake_window(events: list[dict]) -> dict | None:
+    """The bake window of a deployment in it, as its last look left it (until, alarms, progress), from its
+    recent history events (newest first)."""
+    for event in events:
         details = event.get("stateExitedEventDetails") or {}
         try:
             window = (json.loads(details.get("output") or "{}") or {}).get("window")
@@ -209,14 +190,15 @@ def _running(aws: Aws, app: str) -> dict | None:
         owner_status = aws.describe_execution(lock["owner"])["status"]
     except ClientError:
         owner_status = "UNKNOWN"
-    state = current_state(aws, lock["owner"]) if owner_status == "RUNNING" else None
+    events = aws.recent_events(lock["owner"]) if owner_status == "RUNNING" else []
+    state = aws.current_state(lock["owner"], events) if events else None
     return {
         "execution": lock["owner"],
         "purpose": lock.get("purpose"),
         "since": lock.get("acquired_at"),
         "status": owner_status,
         "state": state,
-        "bake_window": bake_window(aws, lock["owner"]) if state in WINDOW_STATES else None,
+        "bake_window": bake_window(events) if state in WINDOW_STATES else None,
     }
 
 
