@@ -519,16 +519,18 @@ def image(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
             "Tags only as part of CreateImage (ec2:CreateAction), and only with role=image.",
             _merge({"StringEquals": {"ec2:CreateAction": "CreateImage"}}, _tags("aws:RequestTag", "image", scope.apps)),
         ),
-        Grant(
-            ["ec2:DeregisterImage"],
-            [arns.ec2("image")],
-            "Only images the workflow baked (role=image).",
-            _tags("aws:ResourceTag", "image", scope.apps),
-        ),
+        *deleting_baked_images(arns, scope, "The undo: only images the workflow baked (role=image)."),
+    ]
+
+
+def deleting_baked_images(arns: Arns, scope: Scope, why: str) -> list[Grant]:
+    """ec2:DeregisterImage and ec2:DeleteSnapshot on what the image role baked (role=image) only."""
+    return [
+        Grant(["ec2:DeregisterImage"], [arns.ec2("image")], why, _tags("aws:ResourceTag", "image", scope.apps)),
         Grant(
             ["ec2:DeleteSnapshot"],
             [arns.ec2("snapshot")],
-            "Only snapshots of images the workflow baked (role=image).",
+            why.replace("images", "snapshots of images"),
             _tags("aws:ResourceTag", "image", scope.apps),
         ),
     ]
@@ -629,6 +631,9 @@ def fleet(arns: Arns, scope: Scope, lock_check: Grant, table_arn: str) -> list[G
             "Blue's alarms copied onto green: only alarms named immutable-deploy-* "
             "(a person's alarms are never touched).",
         ),
+        *deleting_baked_images(
+            arns, scope, "Pruning: only images the workflow baked (role=image) that nothing uses any more."
+        ),
         *pass_roles(arns, scope.fleet_roles, "fleet"),
         Grant(
             ["iam:CreateServiceLinkedRole"],
@@ -653,9 +658,10 @@ def traffic(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
             app,
         ),
         Grant(
-            ["autoscaling:SetDesiredCapacity"],
+            ["autoscaling:SetDesiredCapacity", "autoscaling:UpdateAutoScalingGroup"],
             groups,
-            "Only the app's groups: green grown to blue's capacity before blue is detached.",
+            "Only the app's groups: green grown to blue's capacity before blue is detached, blue scaled to "
+            "fleet.kept_size after the bake window, and a kept group scaled back up by a rollback.",
             app,
         ),
         Grant(

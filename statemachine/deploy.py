@@ -56,6 +56,7 @@ class DeployDefinition(Construct):
             "green_asg.$": "$.fleet.green_asg",
             "blue_asg.$": "$.blue.primary",
             "execution.$": "$.request.execution.arn",
+            "retained.$": "$.retained",
             "pruned.$": "$.pruned",
             "capacity.$": "$.traffic.capacity",
             # the lock, and whether it was taken over from an ended execution (and the clean-up after it)

@@ -33,8 +33,14 @@ TAG_SUSPENDED = f"{TAG_PREFIX}suspended-by-deploy"
 TAG_LAUNCH = f"{TAG_PREFIX}launch"
 #: on the stack's own resources
 TAG_COMPONENT = f"{TAG_PREFIX}component"
+#: on a kept group scaled down after its bake window (``fleet.kept_size``): the capacity it served at,
+#: ``min/desired/max``, to which a rollback scales it back up before it takes traffic
+TAG_KEPT_CAPACITY = f"{TAG_PREFIX}kept-capacity"
+#: on an image: the image its staging instance was launched from (a kept image that a later bake
+#: started from is never deleted with its group)
+TAG_SOURCE_IMAGE = f"{TAG_PREFIX}source-image"
 #: the tags the traffic role writes on groups that already exist (never the app or role tag)
-STATE_TAG_KEYS = (TAG_STATE, TAG_RETIRED_AT, TAG_SUSPENDED)
+STATE_TAG_KEYS = (TAG_STATE, TAG_RETIRED_AT, TAG_SUSPENDED, TAG_KEPT_CAPACITY)
 
 #: names of what the workflow creates without tags to scope it by (launch configurations, copied
 #: alarms) start with this, so that IAM can limit the functions to them by name

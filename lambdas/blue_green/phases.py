@@ -581,8 +581,8 @@ DEPLOY: tuple[Phase, ...] = (
                 ),
                 "Bake window passed?",
                 (
-                    _status("$.window.status", "PASSED", "PruneKeptGroups"),
-                    _status("$.window.status", "SKIPPED", "PruneKeptGroups"),
+                    _status("$.window.status", "PASSED", "ScaleDownBlue"),
+                    _status("$.window.status", "SKIPPED", "ScaleDownBlue"),
                 ),
                 check_first=True,
             ),
@@ -593,11 +593,21 @@ DEPLOY: tuple[Phase, ...] = (
         steps=(
             # Traffic is on green for good: a failed clean-up of old groups is reported, never rolled back.
             Task(
+                "ScaleDownBlue",
+                "traffic",
+                "scale_down_blue",
+                "$.retained",
+                'Scale blue, kept for rollback, to fleet.kept_size ("full": it stays at its capacity).',
+                compensated=False,
+                catch=("PruneKeptGroups", "$.retained"),
+                tests=("tests/scenarios/test_retention.py",),
+            ),
+            Task(
                 "PruneKeptGroups",
                 "fleet",
                 "prune_kept",
                 "$.pruned",
-                "Delete kept groups older than the newest fleet.kept_groups (blue stays).",
+                "Delete kept groups older than the newest fleet.kept_groups (blue stays), and images nothing uses.",
                 compensated=False,
                 catch=("ReleaseLock", "$.pruned"),
                 tests=("tests/scenarios/test_retention.py",),

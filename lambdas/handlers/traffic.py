@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from blue_green import naming
 from blue_green.adapters import autoscaling
 from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import traffic, window
+from blue_green.logic import retention, traffic, window
 from blue_green.models.state import DeployDocument, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
 
@@ -33,6 +33,8 @@ ACTIONS: dict[str, Action] = {
     # the bake window: it looks at alarms only (an alarm rolls the deployment back through the compensation)
     "start_window": window.start,
     "check_window": window.check,
+    # after the window: blue, kept for rollback, scaled to fleet.kept_size
+    "scale_down_blue": Locked(retention.scale_down_blue),
     "restore_blue": Locked(traffic.restore_blue),
     "check_blue": traffic.check_blue,
     "detach_green": Locked(traffic.detach_green, unless=_no_green_of_ours),

@@ -199,6 +199,7 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
             for name, (_, check) in EVENT_WAITS.items()
         },
         # traffic is on green: a failed clean-up, lock release or notification never rolls it back
+        "ScaleDownBlue": [catch(ALL, "$.retained", "PruneKeptGroups")],
         "PruneKeptGroups": [catch(ALL, "$.pruned", "ReleaseLock")],
         "ReleaseLock": [catch(ALL, "$.lock.release_error", "NotifyDeployed")],
         # the release serves already: nothing was created, and a failed release of the lock changes that not
@@ -501,6 +502,7 @@ DOCUMENTED_OUTPUTS = {
         "blue_asg",
         "launch_template_id",
         "execution",
+        "retained",
         "pruned",
         "capacity",
         "lock",
@@ -515,6 +517,7 @@ DOCUMENTED_OUTPUTS = {
         "blue_asg",
         "launch_configuration_name",
         "execution",
+        "retained",
         "pruned",
         "capacity",
         "lock",

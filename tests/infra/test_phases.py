@@ -119,7 +119,7 @@ def test_every_task_between_taking_and_releasing_the_lock_catches_into_compensat
     not_compensated = {name for name, task in declared.items() if not task.compensated}
     # and the waits an event can end: whatever goes wrong there, the loop's Check looks (it polls)
     assert not_compensated == (
-        {"ReleaseUnchanged", "PruneKeptGroups", "ReleaseLock", "SettleGreenAlarms", "CheckGreenAlarms"}
+        {"ReleaseUnchanged", "ScaleDownBlue", "PruneKeptGroups", "ReleaseLock", "SettleGreenAlarms", "CheckGreenAlarms"}
         | {"WaitForStaging", "WaitForProductionSettings", "WaitForImage"}
         if kind == "deploy"
         else {"ReleaseLock", "SettlePreviousAlarms", "CheckPreviousAlarms"}

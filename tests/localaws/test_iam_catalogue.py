@@ -423,6 +423,7 @@ def test_group_actions_carry_the_groups_tags(world):
         ("ResumeProcesses", {"ScalingProcesses": ["Launch"]}, None, None),
         ("PutScalingPolicy", {"PolicyName": "p"}, None, None),
         ("SetDesiredCapacity", {"DesiredCapacity": 4}, None, None),
+        ("UpdateAutoScalingGroup", {"MinSize": 0, "DesiredCapacity": 0}, "autoscaling:MinSize", 0),
         ("DeleteAutoScalingGroup", {"ForceDelete": True}, None, None),
     ):
         (request,) = requests_for("autoscaling", operation, {"AutoScalingGroupName": "web-1.0.0", **extra}, world)
@@ -738,6 +739,11 @@ SAMPLES: list[tuple[str, str, dict]] = [
     ("autoscaling", "ResumeProcesses", {"AutoScalingGroupName": "web-1.0.0", "ScalingProcesses": ["Launch"]}),
     ("autoscaling", "PutScalingPolicy", {"AutoScalingGroupName": "web-1.0.0", "PolicyName": "p"}),
     ("autoscaling", "SetDesiredCapacity", {"AutoScalingGroupName": "web-1.0.0", "DesiredCapacity": 4}),
+    (
+        "autoscaling",
+        "UpdateAutoScalingGroup",
+        {"AutoScalingGroupName": "web-1.0.0", "MinSize": 0, "DesiredCapacity": 0},
+    ),
     ("autoscaling", "CreateOrUpdateTags", {"Tags": GREEN_TAGS}),
     ("autoscaling", "DeleteTags", {"Tags": GREEN_TAGS}),
     (

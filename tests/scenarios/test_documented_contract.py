@@ -98,6 +98,8 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
         "green_asg": green["AutoScalingGroupName"],
         "blue_asg": BLUE,
         "execution": arn,
+        # blue kept at its capacity (fleet.kept_size "full"), nothing older to prune
+        "retained": {"kept_size": "full", "scaled": []},
         "pruned": {"deleted": [], "left": [], "kept": [BLUE]},
         "capacity": {"blue": 3, "green_needed": 3, "green_in_service": 3},
         # no lock was taken over: no clean-up ran before it

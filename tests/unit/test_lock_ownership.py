@@ -19,6 +19,7 @@ LOCKED = {
         "attach_green",
         "detach_blue",
         "suspend_blue",
+        "scale_down_blue",
         "restore_blue",
         "detach_green",
         "rollback_attach",

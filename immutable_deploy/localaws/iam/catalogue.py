@@ -819,6 +819,28 @@ def _group_only(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     return [_group_request(operation, name, w, f"{operation} on {name}")]
 
 
+@_op("autoscaling", "UpdateAutoScalingGroup")
+def _update_group(p: Params, w: World) -> list[AuthzRequest]:
+    """The group's sizes only (the retention's scale-down, a rollback's scale-up): with its tags as
+    autoscaling:/aws:ResourceTag and the sizes as autoscaling:MinSize/MaxSize [SAR]. Changing what it
+    launches would need the launch template's checks as well, and is refused here."""
+    _refuse(
+        "autoscaling",
+        "UpdateAutoScalingGroup",
+        p,
+        (
+            "LaunchTemplate",
+            "LaunchConfigurationName",
+            "MixedInstancesPolicy",
+            "ServiceLinkedRoleARN",
+            "VPCZoneIdentifier",
+        ),
+    )
+    name = p["AutoScalingGroupName"]
+    context = {"autoscaling:MinSize": p.get("MinSize"), "autoscaling:MaxSize": p.get("MaxSize")}
+    return [_group_request("UpdateAutoScalingGroup", name, w, f"UpdateAutoScalingGroup on {name}", **context)]
+
+
 @_op("autoscaling", "CreateOrUpdateTags", "DeleteTags")
 def _group_tags(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     """One request per group the tags name: the tags as aws:RequestTag (CreateOrUpdateTags) and their keys

@@ -156,6 +156,12 @@ def set_desired_capacity(name: str, desired: int) -> None:
         _asg().set_desired_capacity(AutoScalingGroupName=name, DesiredCapacity=desired, HonorCooldown=False)
 
 
+def resize(name: str, min_size: int, desired: int) -> None:
+    """Set the group's minimum size and desired capacity together (its maximum stays)."""
+    with transient_errors():
+        _asg().update_auto_scaling_group(AutoScalingGroupName=name, MinSize=min_size, DesiredCapacity=desired)
+
+
 def put_tags(name: str, tags: dict[str, str], propagate: bool = False) -> None:
     if not tags:
         return
@@ -258,6 +264,32 @@ def launch_template(name: str) -> LaunchTemplate | None:
                 latest_version=t.get("LatestVersionNumber"),
                 tags={x["Key"]: x.get("Value", "") for x in t.get("Tags", [])},
             )
+    return None
+
+
+def launch_template_image(spec: LaunchTemplateSpec) -> str | None:
+    """The image a group's launch template (the version it names, else the default) launches."""
+    ident = {"LaunchTemplateId": spec.id} if spec.id else {"LaunchTemplateName": spec.name}
+    try:
+        with transient_errors():
+            response = _ec2().describe_launch_template_versions(**ident, Versions=[spec.version or "$Default"])
+    except ClientError as exc:
+        if "NotFound" in error_code(exc) or "Malformed" in error_code(exc):
+            return None
+        raise
+    for version in response.get("LaunchTemplateVersions", []):
+        image = version.get("LaunchTemplateData", {}).get("ImageId")
+        return str(image) if image else None
+    return None
+
+
+def group_image(info: Group) -> str | None:
+    """The image ``info`` launches from (its launch template's or launch configuration's)."""
+    if info.launch_template is not None and (info.launch_template.id or info.launch_template.name):
+        return launch_template_image(info.launch_template)
+    if info.launch_configuration_name:
+        found = launch_configuration(info.launch_configuration_name)
+        return found.image_id if found else None
     return None
 
 

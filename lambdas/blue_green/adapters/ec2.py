@@ -124,6 +124,25 @@ def find_instances(tags: dict[str, str], states: Iterable[str] = LIVE_STATES) ->
     return sorted(found, key=lambda i: i.launch_time or "")
 
 
+#: the tag Auto Scaling puts on the instances it launches
+GROUP_TAG = "aws:autoscaling:groupName"
+
+
+def images_running(image_ids: Iterable[str], except_groups: Iterable[str] = ()) -> set[str]:
+    """Which of ``image_ids`` a live instance (anyone's, not only the app's) was launched from, not
+    counting the instances of ``except_groups`` (groups being deleted)."""
+    ids, skip = sorted(set(image_ids)), set(except_groups)
+    if not ids:
+        return set()
+    filters = [{"Name": "image-id", "Values": ids}, {"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    return {
+        raw["ImageId"]
+        for reservation in _pages("describe_instances", "Reservations", Filters=filters)
+        for raw in reservation.get("Instances", [])
+        if raw.get("ImageId") in ids and _tags(raw).get(GROUP_TAG) not in skip
+    }
+
+
 def describe_instance(instance_id: str) -> Instance | None:
     try:
         with transient_errors():

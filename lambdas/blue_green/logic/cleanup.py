@@ -147,9 +147,17 @@ def _stopped_in(last_state: str | None, ended: workflow.Ended) -> dict[str, Any]
     }
 
 
+def _up_to_the_release(workflow_phases: tuple[phases.Phase, ...], tail: frozenset[str]) -> frozenset[str]:
+    """The switched states of the phase that releases the lock: ReleaseLock goes on to the announcement."""
+    (phase,) = (p for p in workflow_phases if "ReleaseLock" in p.states)
+    return frozenset(s for s in phase.states if s in tail)
+
+
 #: the states after the switch that a deployment or a rollback leaves before it is announced
-#: (NotifyDeployed, NotifyRolledBack)
-ANNOUNCED_AFTER = frozenset({"PruneKeptGroups", "ReleaseLock"})
+#: (ReleaseLock -> NotifyDeployed, NotifyRolledBack): read from the phases, so a step added there is covered
+ANNOUNCED_AFTER = _up_to_the_release(phases.DEPLOY, phases.switched_tail()) | _up_to_the_release(
+    phases.ROLLBACK, phases.rollback_switched_tail()
+)
 
 
 def _claim(app: str, ended: str, own: str, on_behalf_of: str | None, free_too: bool = False) -> str | None:

@@ -10,6 +10,7 @@ Tags written by the traffic phase and read here:
 
 from __future__ import annotations
 
+import re
 from typing import Any, Iterable
 
 from blue_green import contract, naming
@@ -20,6 +21,23 @@ TAG_STATE = contract.TAG_STATE
 TAG_RETIRED_AT = contract.TAG_RETIRED_AT
 STATE_SERVING = "serving"
 STATE_KEPT = "kept"
+
+#: ``min/desired/max``, as :func:`capacity_record` writes it
+_CAPACITY = re.compile(r"^(\d{1,4})/(\d{1,4})/(\d{1,4})$")
+
+
+def capacity_record(info: Group) -> str:
+    return f"{info.min_size}/{info.desired_capacity}/{info.max_size}"
+
+
+def recorded_capacity(info: Group) -> tuple[int, int, int] | None:
+    """The capacity a scaled-down kept group served at (its kept-capacity tag), or None (no tag, or one
+    that is not ours to read: a person may edit tags)."""
+    match = _CAPACITY.match(info.tags.get(naming.TAG_KEPT_CAPACITY, ""))
+    if match is None:
+        return None
+    low, desired, high = (int(n) for n in match.groups())
+    return (low, desired, high) if low <= desired <= high else None
 
 
 def _targets(traffic: Any) -> tuple[list[str], list[str]]:

@@ -57,7 +57,8 @@ def create(doc: DeployDocument) -> ImageState:
         image_id = image.image_id
         logger.info("image already created", extra={"image_id": image_id})
     else:
-        tags = dict(plan.tags) | {naming.TAG_ROLE: ROLE}
+        # the source is recorded so that retention never deletes an image a later bake starts from
+        tags = dict(plan.tags) | {naming.TAG_ROLE: ROLE, naming.TAG_SOURCE_IMAGE: plan.profile.bake.source_ami_id}
         try:
             image_id = ec2.create_image(bake.instance_id, name, _description(plan), tags)
         except ec2.ImageNameTaken as exc:

@@ -23,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from blue_green import clock, naming, polling
 from blue_green.adapters import autoscaling, cloudwatch, elb
 from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from blue_green.logic import discovery
 from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
 from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue
 from blue_green.models.aws import Group
@@ -201,6 +202,12 @@ def _resume(info: Group, arn: str | None, short: str | None, hold: Iterable[str]
         value = json.dumps({"execution": record.get("execution"), "processes": kept}, separators=(",", ":"))
         autoscaling.put_tags(info.name, {naming.TAG_SUSPENDED: value})
     return processes
+
+
+def resume_recorded(info: Group, arn: str, short: str, hold: Iterable[str] = ()) -> list[str]:
+    """Resume what this execution's suspended-by record on ``info`` lists, except ``hold`` (which
+    the record keeps): the retention's scale-down lets a kept group terminate, nothing more."""
+    return _resume(info, arn, short, hold)
 
 
 def _set_state(name: str, state: str, retired: bool = False) -> None:
@@ -488,6 +495,13 @@ def rollback_attach(doc: RollbackDocument) -> TrafficState:
     plan = doc.request
     traffic = plan.profile.traffic
     info = _previous(doc)
+    # A kept group scaled down after its bake window (fleet.kept_size) goes back to the capacity it
+    # served at first: rollback_check then waits for all of it, healthy, before the current group goes.
+    scaled = ""
+    served = discovery.recorded_capacity(info)
+    if served is not None and info.desired_capacity < served[1]:
+        autoscaling.resize(info.name, served[0], served[1])
+        scaled = f"; scaled {info.name} back up from {info.desired_capacity} to {served[1]} instances"
     # The kept group idled while it was set aside: its scale-in alarms are in ALARM, and Auto Scaling
     # acts on an alarm in breach as soon as AlarmNotification is resumed. Its alarm-driven and
     # scheduled scaling waits until it serves again (rollback_detach resumes it), as green's does.
@@ -497,7 +511,8 @@ def rollback_attach(doc: RollbackDocument) -> TrafficState:
         status="ATTACHING",
         poll=_start(plan.profile.timing, (traffic.load_balancer_names, traffic.target_group_arns)),
         progress=f"attached {info.name} to {', '.join(attached)}"
-        + (f" (resumed {', '.join(resumed)})" if resumed else ""),
+        + (f" (resumed {', '.join(resumed)})" if resumed else "")
+        + scaled,
     )
 
 
@@ -506,7 +521,8 @@ def rollback_check(doc: RollbackDocument) -> TrafficState:
     timing = plan.profile.timing
     info = _previous(doc)
     state = _traffic_state(doc)
-    ok, _, shown, progress = _health(info.name, plan.profile.traffic)
+    # never a group with nothing in service: a kept group at 0 (scaled down by hand) would serve nobody
+    ok, _, shown, progress = _health(info.name, plan.profile.traffic, max(info.desired_capacity, 1))
     poll = state.poll or _start(timing)
     if ok:
         return state.model_copy(
@@ -529,7 +545,7 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
     plan = doc.request
     traffic = plan.profile.traffic
     previous = _previous(doc)
-    ok, _, shown, progress = _health(previous.name, traffic)
+    ok, _, shown, progress = _health(previous.name, traffic, max(previous.desired_capacity, 1))
     if not ok:
         raise BlueUnhealthy(f"refusing to detach the serving groups: {previous.name} is not in service ({progress})")
     detached, notes, resumed_notes = [], [], []
@@ -555,6 +571,8 @@ def rollback_detach(doc: RollbackDocument) -> TrafficState:
             {naming.TAG_SUSPENDED: naming.suspended_record(plan.execution.arn, plan.names.short_id, still_held)},
         )
     _set_state(previous.name, STATE_SERVING)
+    if naming.TAG_KEPT_CAPACITY in previous.tags:  # it serves at that capacity again
+        autoscaling.delete_tags(previous.name, [naming.TAG_KEPT_CAPACITY])
     state = _traffic_state(doc)
     return state.model_copy(
         update={

@@ -386,6 +386,9 @@ class Fleet(Strict):
     health_check_type: Literal["ELB", "EC2"] = "ELB"
     #: previous groups kept running for rollback; older ones this tool created are deleted after a switch
     kept_groups: int = Field(default=1, ge=1, le=5)
+    #: what blue runs at once the bake window passed: "full" (its capacity: a rollback takes seconds),
+    #: or a number of instances (0: none; a rollback scales it back up first and waits until healthy)
+    kept_size: Literal["full"] | Annotated[int, Field(ge=0, le=1000)] = "full"
 
     @field_validator("subnet_ids", "security_group_ids")
     @classmethod
