@@ -53,6 +53,7 @@ class DeployDefinition(Construct):
             "app.$": "$.request.app",
             "version.$": "$.request.release.version",
             "image_id.$": "$.image.image_id",
+            "image_reused.$": "$.image.reused",
             "green_asg.$": "$.fleet.green_asg",
             "blue_asg.$": "$.blue.primary",
             "execution.$": "$.request.execution.arn",

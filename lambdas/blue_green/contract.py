@@ -39,6 +39,9 @@ TAG_KEPT_CAPACITY = f"{TAG_PREFIX}kept-capacity"
 #: on an image: the image its staging instance was launched from (a kept image that a later bake
 #: started from is never deleted with its group)
 TAG_SOURCE_IMAGE = f"{TAG_PREFIX}source-image"
+#: on an image: a digest of what went into it (app, commit, source image, rendered user data and
+#: commands): a release with the same digest reuses the image instead of baking again
+TAG_BAKE_INPUTS = f"{TAG_PREFIX}bake-inputs"
 #: the tags the traffic role writes on groups that already exist (never the app or role tag)
 STATE_TAG_KEYS = (TAG_STATE, TAG_RETIRED_AT, TAG_SUSPENDED, TAG_KEPT_CAPACITY)
 

@@ -11,6 +11,7 @@ import re
 from blue_green.contract import (
     NAME_PREFIX as NAME_PREFIX,
     TAG_APP as TAG_APP,
+    TAG_BAKE_INPUTS as TAG_BAKE_INPUTS,
     TAG_COMMIT as TAG_COMMIT,
     TAG_EXECUTION as TAG_EXECUTION,
     TAG_KEPT_CAPACITY as TAG_KEPT_CAPACITY,

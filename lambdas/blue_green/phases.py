@@ -301,7 +301,7 @@ DEPLOY: tuple[Phase, ...] = (
             Choice(
                 "Already deployed?",
                 (Rule("boolean_equals", "$.blue.already_deployed", "ReleaseUnchanged", True),),
-                default="LaunchStaging",
+                default="FindBakedImage",
             ),
             # This release serves already (and the request did not say force): nothing was created.
             Task(
@@ -321,6 +321,25 @@ DEPLOY: tuple[Phase, ...] = (
     Phase(
         "bake",
         steps=(
+            # The same commit and bake inputs were baked before and the image is there: no staging, no bake.
+            Task(
+                "FindBakedImage",
+                "image",
+                "find_reusable",
+                "$.image",
+                "An image baked before from this commit and these bake inputs (bake.reuse_image)?",
+                tests=("tests/scenarios/test_image_reuse.py",),
+            ),
+            Choice(
+                "Image baked already?",
+                (Rule("is_true", "$.image.reused", "Approval on reuse?"),),
+                default="LaunchStaging",
+            ),
+            Choice(
+                "Approval on reuse?",
+                (Rule("is_true", "$.request.profile.bake.approval.on_reuse", "Approval required?"),),
+                default="CreateLaunchSettings",
+            ),
             Task(
                 "LaunchStaging",
                 "bake",
@@ -368,7 +387,7 @@ DEPLOY: tuple[Phase, ...] = (
             Choice(
                 "Approval required?",
                 (Rule("boolean_equals", "$.request.profile.bake.approval.required", "AwaitApproval", True),),
-                default="ApplyProductionSettings",
+                default="Image reused?",
             ),
             AwaitToken(
                 "AwaitApproval",
@@ -390,6 +409,11 @@ DEPLOY: tuple[Phase, ...] = (
                 None,
                 "Forget the answered approval.",
                 tests=("tests/scenarios/test_deploy.py::test_approval_given_continues_the_deployment",),
+            ),
+            Choice(
+                "Image reused?",
+                (Rule("is_true", "$.image.reused", "CreateLaunchSettings"),),
+                default="ApplyProductionSettings",
             ),
         ),
     ),

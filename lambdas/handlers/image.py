@@ -11,6 +11,7 @@ from blue_green.observability import logger, metrics, tracer
 
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
 ACTIONS: dict[str, Action] = {
+    "find_reusable": image.find_reusable,  # read only
     "create": Locked(image.create),
     "check": image.check,
     "delete": image.delete,  # the undo: only this execution's own image

@@ -95,6 +95,7 @@ def test_a_deployment_outputs_exactly_the_documented_fields(local_aws, launch):
         "app": "web",
         "version": "2.0.0",
         "image_id": image_id,
+        "image_reused": False,
         "green_asg": green["AutoScalingGroupName"],
         "blue_asg": BLUE,
         "execution": arn,

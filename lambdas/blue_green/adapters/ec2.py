@@ -219,6 +219,7 @@ def _image(raw: dict[str, Any]) -> Image:
             m["Ebs"]["SnapshotId"] for m in raw.get("BlockDeviceMappings", []) if m.get("Ebs", {}).get("SnapshotId")
         ),
         tags=_tags(raw),
+        created=str(raw.get("CreationDate", "")),
     )
 
 

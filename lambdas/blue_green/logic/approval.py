@@ -51,6 +51,8 @@ def request(doc: DeployDocument, token: str) -> dict[str, Any]:
         "commit": plan.release.commit,
         "staging_instance": bake.instance_id if bake else None,
         "staging_address": address,
+        # no staging when the release reuses an image baked before (bake.approval.on_reuse)
+        "reused_image": doc.image.image_id if doc.image is not None and doc.image.reused else None,
         "requested_at": clock.iso(now),
         "expires_at": clock.iso(now + timedelta(seconds=timeout)),
         # DynamoDB TTL removes what nobody answered, a day after it expired.
@@ -60,9 +62,14 @@ def request(doc: DeployDocument, token: str) -> dict[str, Any]:
     notify.publish(
         subject=f"{plan.label}: approval needed",
         message=(
-            f"Staging for {plan.app} {plan.release.version} ({plan.release.git_ref} @ {plan.release.commit}) is ready "
-            f"at {address or 'an address not known'} (instance {item['staging_instance']}).\n"
-            f"Approve:  immutable-deploy approve {plan.app}\n"
+            (
+                f"{plan.app} {plan.release.version} ({plan.release.git_ref} @ {plan.release.commit}) reuses image "
+                f"{item['reused_image']}, baked before from the same commit and bake inputs (no staging).\n"
+                if item["reused_image"]
+                else f"Staging for {plan.app} {plan.release.version} ({plan.release.git_ref} @ {plan.release.commit}) "
+                f"is ready at {address or 'an address not known'} (instance {item['staging_instance']}).\n"
+            )
+            + f"Approve:  immutable-deploy approve {plan.app}\n"
             f"Reject:   immutable-deploy reject {plan.app} --reason '...'\n"
             f"(or answer the task token of item APPROVAL#{plan.app} in the state table with "
             f"aws stepfunctions send-task-success / send-task-failure --error ApprovalRejected)\n"

@@ -7,6 +7,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from aws_lambda_powertools.metrics import MetricUnit
 
 from blue_green import naming, polling
@@ -15,6 +18,7 @@ from blue_green.errors import ImageFailed, ResourceConflict, TransientAwsError, 
 from blue_green.handler import BadEvent
 from blue_green.logic.bake import duration_text, require_bake
 from blue_green.models.aws import Image
+from blue_green.models.request import render
 from blue_green.models.state import DeployDocument, ImageState, Plan
 from blue_green.observability import logger, metrics
 
@@ -49,6 +53,52 @@ def _existing(plan: Plan) -> Image | None:
     return None
 
 
+def bake_inputs(plan: Plan) -> str:
+    """A digest of everything that makes the image what it is: the app, the commit, the source image,
+    the user data and the commands as rendered for this release (so a template that writes
+    ``{version}`` bakes each version anew), the instance profile staging ran with. Instance types,
+    subnets and the approval do not change what is baked."""
+    bake, release = plan.profile.bake, plan.release
+    inputs = {
+        "app": plan.app,
+        "commit": release.commit,
+        "source_ami_id": bake.source_ami_id,
+        "instance_profile": bake.instance_profile,
+        "user_data": render(bake.user_data, plan.app, release),
+        "ready_commands": [render(c, plan.app, release) for c in bake.ready_commands],
+        "production_settings_commands": [render(c, plan.app, release) for c in bake.production_settings_commands],
+    }
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def find_reusable(doc: DeployDocument) -> ImageState | None:
+    """The newest available image this tool baked for the same inputs (:func:`bake_inputs`), as the
+    execution's ``$.image`` marked ``reused``; None (bake one) when there is none, or when the profile
+    says ``bake.reuse_image: false``. Read only: it creates nothing, and the compensation never deletes
+    a reused image (it deletes only what carries this execution's tag)."""
+    plan = doc.request
+    if not plan.profile.bake.reuse_image:
+        return None
+    wanted = {naming.TAG_APP: plan.app, naming.TAG_ROLE: ROLE, naming.TAG_BAKE_INPUTS: bake_inputs(plan)}
+    found = [i for i in ec2.find_images(tags=wanted) if i.state == "available" and i.tags.get(naming.TAG_COMMIT)]
+    if not found:
+        return None
+    image = max(found, key=lambda i: (i.created, i.image_id))
+    timing = plan.profile.timing
+    baked_for = image.tags.get(naming.TAG_VERSION, "an earlier release")
+    logger.info("reusing image", extra={"image_id": image.image_id, "baked_for": baked_for})
+    metrics.add_metric(name="ImagesReused", unit=MetricUnit.Count, value=1)
+    return ImageState(
+        image_id=image.image_id,
+        name=image.name,
+        state="available",
+        snapshot_ids=list(image.snapshot_ids),
+        poll=polling.start(timing, timing.image_timeout_seconds),
+        progress=f"reusing image {image.image_id}, baked for {baked_for} from the same commit and bake inputs",
+        reused=True,
+    )
+
+
 def create(doc: DeployDocument) -> ImageState:
     plan, bake = doc.request, require_bake(doc)
     name = plan.names.image
@@ -58,7 +108,11 @@ def create(doc: DeployDocument) -> ImageState:
         logger.info("image already created", extra={"image_id": image_id})
     else:
         # the source is recorded so that retention never deletes an image a later bake starts from
-        tags = dict(plan.tags) | {naming.TAG_ROLE: ROLE, naming.TAG_SOURCE_IMAGE: plan.profile.bake.source_ami_id}
+        tags = dict(plan.tags) | {
+            naming.TAG_ROLE: ROLE,
+            naming.TAG_SOURCE_IMAGE: plan.profile.bake.source_ami_id,
+            naming.TAG_BAKE_INPUTS: bake_inputs(plan),
+        }
         try:
             image_id = ec2.create_image(bake.instance_id, name, _description(plan), tags)
         except ec2.ImageNameTaken as exc:

@@ -127,6 +127,8 @@ class Image:
     #: the EBS snapshots of its block device mappings
     snapshot_ids: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
+    #: CreationDate, as AWS gave it ("" when it did not)
+    created: str = ""
 
 
 # --- SSM ------------------------------------------------------------------------------------------

@@ -351,6 +351,8 @@ class Approval(Strict):
     # At most a week: the state machine's own timeout (30 days) must stay a backstop that never cuts
     # a deployment short before its compensating branch has run.
     timeout_seconds: int = Field(default=86400, ge=1, le=604_800)
+    #: ask even when the release reuses an image baked before (no staging instance to test then)
+    on_reuse: bool = False
 
 
 class Bake(Strict):
@@ -365,6 +367,9 @@ class Bake(Strict):
     approval: Approval = Field(default_factory=Approval)
     production_settings_commands: Commands = Field(default_factory=list)
     key_name: str | None = Field(default=None, min_length=1, max_length=255)
+    #: a release whose commit and bake inputs were baked before, and whose image still exists, reuses
+    #: that image: no staging, no approval (unless approval.on_reuse), no bake
+    reuse_image: bool = True
 
     @field_validator("instance_types", "subnet_ids", "security_group_ids")
     @classmethod

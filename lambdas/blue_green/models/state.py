@@ -158,6 +158,8 @@ class ImageState(Loose):
     snapshot_ids: list[str] = Field(default_factory=list)
     poll: Poll
     progress: Text = ""
+    #: an image baked before for the same inputs (FindBakedImage): never deleted by this execution
+    reused: bool = False
 
 
 class FleetState(Loose):
