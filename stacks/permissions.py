@@ -328,6 +328,12 @@ class Grants:
                 [f"arn:{a.p}:ssm:{a.r}:{a.a}:parameter{self.profile_prefix}*"],
                 "The stored profiles of the inventory's apps, read-only, under the stack's own parameter prefix.",
             ),
+            table_items(
+                self.table_arn,
+                ["NORETURN"],
+                ["GetItem"],
+                "Whether the serving group's deployment ran an irreversible migration (a rollback then needs force).",
+            ),
         ]
 
     def lock(self) -> list[Grant]:
@@ -393,7 +399,16 @@ class Grants:
         )
 
     def bake(self) -> list[Grant]:
-        return [*bake(self.arns, self.scope, self.lock_check()), self.pace()]
+        return [
+            *bake(self.arns, self.scope, self.lock_check()),
+            self.pace(),
+            table_items(
+                self.table_arn,
+                ["NORETURN"],
+                ["PutItem"],
+                "The point of no return: the irreversible migration a deployment sent, under its green group.",
+            ),
+        ]
 
     def image(self) -> list[Grant]:
         return image(self.arns, self.scope, self.lock_check())
@@ -423,7 +438,9 @@ def bake(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
     created = [arns.ec2("instance"), arns.ec2("volume"), arns.ec2("network-interface")]
     return [
         Grant(
-            DESCRIBE_EC2 + ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"],
+            DESCRIBE_EC2
+            + ["autoscaling:DescribeAutoScalingGroups"]
+            + ["ssm:GetCommandInvocation", "ssm:ListCommandInvocations", "ssm:ListCommands"],
             ["*"],
             READ_ONLY,
         ),
@@ -486,9 +503,10 @@ def bake(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
         Grant(
             ["ssm:SendCommand"],
             [arns.ec2("instance")],
-            "Run Command only on staging instances (role=staging), never on production instances.",
+            "Run Command only on staging instances (role=staging) and, for the profile's after_switch "
+            "migrations, green instances (role=green); never on instances the workflow did not launch.",
             {
-                "StringEquals": {f"ssm:resourceTag/{TAG_ROLE}": "staging"},
+                "StringEquals": {f"ssm:resourceTag/{TAG_ROLE}": ["staging", "green"]},
                 "StringLike": {f"ssm:resourceTag/{TAG_APP}": list(scope.apps) if scope.apps is not None else "*"},
             },
         ),
@@ -546,6 +564,12 @@ def fleet(arns: Arns, scope: Scope, lock_check: Grant, table_arn: str) -> list[G
             ["LAUNCHCONFIGS"],
             ["GetItem", "PutItem", "DeleteItem"],
             "Launch configurations of pruned groups, deleted by a later prune once their group is gone.",
+        ),
+        table_items(
+            table_arn,
+            ["NORETURN"],
+            ["DeleteItem"],
+            "The point-of-no-return record of a green group, removed with the group (its undo, or a prune).",
         ),
         Grant(
             ["ec2:CreateLaunchTemplate"],

@@ -31,7 +31,7 @@ from statemachine.common import (
     release_then,
     undo_rollback,
 )
-from statemachine.compensation import compensating_branch
+from statemachine.compensation import compensating_branch, held_report
 
 REFUSED = "CleanupRefused"
 
@@ -92,6 +92,20 @@ class CleanupDefinition(Construct):
             rejected=done,
             incomplete=self._release_if_own(
                 "ReleaseLockIncomplete", "Release the lock though incomplete?", contract.ROLLBACK_INCOMPLETE, incomplete
+            ),
+            held=held_report(self).next(
+                self._release_if_own(
+                    "ReleaseLockHeld",
+                    "Release the lock though held?",
+                    contract.ROLLBACK_HELD,
+                    sfn.Fail(
+                        self,
+                        contract.ROLLBACK_HELD,
+                        error=contract.ROLLBACK_HELD,
+                        cause_path=sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report")),
+                        comment="Past an irreversible migration, a person said not to roll back: nothing was undone.",
+                    ),
+                )
             ),
         )
         switched = sfn.Condition.and_(

@@ -6,7 +6,9 @@ It undoes, in reverse order, what the execution whose document it runs on create
 idempotent, retried, and never stops the branch; a failed undo is recorded under ``$.undo`` and the
 audit reports whatever is left. What follows the audit is the caller's: ``rolled_back`` (nothing
 left, blue serves), ``rejected`` (the approval was refused or timed out) and ``incomplete`` (the
-report lists what is left behind).
+report lists what is left behind), and ``held``: the execution had passed its point of no return (an
+irreversible migration) and the person asked whether to roll back past it said no, did not answer in
+time, or could not be asked. Then nothing is undone.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from aws_cdk import aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from blue_green import contract, phases
-from statemachine.common import Functions, invoke, wait_for
+from statemachine.common import Functions, invoke, wait_for, with_retry
+
+#: where the answer to the question (its error, when it was no) is kept
+QUESTION = "$.undo.rollback_question"
 
 
 def compensating_branch(
@@ -25,6 +30,7 @@ def compensating_branch(
     rolled_back: sfn.IChainable,
     rejected: sfn.IChainable,
     incomplete: sfn.IChainable,
+    held: sfn.IChainable,
 ) -> sfn.IChainable:
     """The branch's first state (``Compensate``), its states built into ``scope``."""
     undos = {step.state: step for step in phases.UNDO}
@@ -101,7 +107,14 @@ def compensating_branch(
         .otherwise(rolled_back)
     )
 
-    begin.next(restore_blue)
+    begin.next(
+        sfn.Choice(scope, "Past the point of no return?")
+        .when(
+            sfn.Condition.is_present("$.migrations.point_of_no_return.migration"),
+            _ask_first(scope, fn, then=restore_blue, held=held),
+        )
+        .otherwise(restore_blue)
+    )
     then(
         restore_blue,
         sfn.Choice(scope, "Blue to wait for?")
@@ -159,3 +172,51 @@ def compensating_branch(
     then(clear, audit)
     audit.next(outcome)
     return begin
+
+
+def _ask_first(scope: Construct, fn: Functions, *, then: sfn.IChainable, held: sfn.IChainable) -> sfn.IChainable:
+    """An irreversible migration ran: ask a person (the approval's item and approve/reject, worded as
+    "roll back past an irreversible migration?") and roll back only on a yes. No, no answer within
+    the approval's timeout, or a question that could not be asked: ``held``, nothing undone."""
+    ask = tasks.LambdaInvoke(
+        scope,
+        "AskToRollBack",
+        lambda_function=fn.approval,
+        integration_pattern=sfn.IntegrationPattern.WAIT_FOR_TASK_TOKEN,
+        payload=sfn.TaskInput.from_object(
+            {"action": "ask_rollback", "token": sfn.JsonPath.task_token, "state": sfn.JsonPath.entire_payload}
+        ),
+        result_path=sfn.JsonPath.DISCARD,
+        task_timeout=sfn.Timeout.at(phases.APPROVAL_TIMEOUT_PATH),
+        retry_on_service_exceptions=False,
+        comment="Past an irreversible migration: ask a person whether to roll back (approve: roll back).",
+    )
+    with_retry(ask)
+    answered = invoke(scope, "ClearRollbackQuestion", fn.approval, "clear", None, "Forget the answered question.")
+    answered.add_catch(then, errors=["States.ALL"], result_path="$.undo.clear_question")
+    answered.next(then)
+    declined = invoke(scope, "ClearDeclinedQuestion", fn.approval, "clear", None, "Forget the question.")
+    declined.add_catch(held, errors=["States.ALL"], result_path="$.undo.clear_question")
+    declined.next(held)
+    ask.add_catch(declined, errors=["States.ALL"], result_path=QUESTION)
+    ask.next(answered)
+    return ask
+
+
+def held_report(scope: Construct) -> sfn.Pass:
+    """``$.report`` of a rollback held at the point of no return: what failed, the migration, the answer."""
+    return sfn.Pass(
+        scope,
+        "Rollback held",
+        parameters={
+            "held": True,
+            "migration.$": "$.migrations.point_of_no_return.migration",
+            "point_of_no_return.$": "$.migrations.point_of_no_return",
+            "failed_state.$": "$.failure.state",
+            "error.$": "$.failure.error",
+            "failure.$": "$.failure",
+            "answer.$": QUESTION,
+            "left_behind": ["everything this deployment made: the person asked chose not to roll back"],
+        },
+        result_path="$.report",
+    )

@@ -25,7 +25,7 @@ from statemachine.common import (
     release_then,
     validate_then_lock,
 )
-from statemachine.compensation import compensating_branch
+from statemachine.compensation import compensating_branch, held_report
 
 
 class DeployDefinition(Construct):
@@ -133,12 +133,20 @@ class DeployDefinition(Construct):
             cause_path=report_cause,
             comment="Something could not be undone: the Cause lists every resource left behind.",
         )
+        held = sfn.Fail(
+            self,
+            contract.ROLLBACK_HELD,
+            error=contract.ROLLBACK_HELD,
+            cause_path=report_cause,
+            comment="Past an irreversible migration, a person said not to roll back: nothing was undone.",
+        )
         return compensating_branch(
             self,
             self.fn,
             rolled_back=self._release("ReleaseLockRolledBack", "ROLLED_BACK", rolled_back),
             rejected=self._release("ReleaseLockRejected", "REJECTED", rejected),
             incomplete=self._release("ReleaseLockIncomplete", "ROLLBACK_INCOMPLETE", incomplete),
+            held=held_report(self).next(self._release("ReleaseLockHeld", "ROLLBACK_HELD", held)),
         )
 
     def _release(self, state_name: str, outcome: str, then: sfn.Fail) -> tasks.LambdaInvoke:

@@ -40,30 +40,32 @@ class RollbackDefinition(Construct):
         flow = Flow(self, fn, phases.ROLLBACK)
         plan = flow.states["PlanRollback"]
         assert isinstance(plan, sfn.TaskStateBase)
-        nothing = sfn.Pass(
-            self,
-            "Explain NothingToRollBack",
-            parameters={"detail.$": "States.StringToJson($.error.Cause)"},
-            result_path="$.rejection",
-        )
-        nothing_fail = sfn.Fail(
-            self,
-            contract.NOTHING_TO_ROLL_BACK,
-            error=contract.NOTHING_TO_ROLL_BACK,
-            cause_path="$.rejection.detail.errorMessage",
-            comment="No kept group exists.",
-        )
-        plan.add_catch(nothing, errors=[contract.NOTHING_TO_ROLL_BACK], result_path="$.error")
-        nothing.next(
-            release_then(
+        refusals = {
+            contract.NOTHING_TO_ROLL_BACK: ("NOTHING_TO_ROLL_BACK", "No kept group exists."),
+            contract.IRREVERSIBLE_MIGRATION: (
+                "IRREVERSIBLE_MIGRATION",
+                "The serving release ran an irreversible migration and the request did not say force.",
+            ),
+        }
+        for error, (outcome, comment) in refusals.items():
+            explain = sfn.Pass(
                 self,
-                fn.lock,
-                "ReleaseLockNothingToRollBack",
-                purpose="rollback",
-                outcome="NOTHING_TO_ROLL_BACK",
-                then=nothing_fail,
+                f"Explain {error}",
+                parameters={"detail.$": "States.StringToJson($.error.Cause)"},
+                result_path="$.rejection",
             )
-        )
+            refused = sfn.Fail(self, error, error=error, cause_path="$.rejection.detail.errorMessage", comment=comment)
+            plan.add_catch(explain, errors=[error], result_path="$.error")
+            explain.next(
+                release_then(
+                    self,
+                    fn.lock,
+                    f"ReleaseLock{error}" if error != contract.NOTHING_TO_ROLL_BACK else "ReleaseLockNothingToRollBack",
+                    purpose="rollback",
+                    outcome=outcome,
+                    then=refused,
+                )
+            )
 
         failed = sfn.Fail(
             self,
@@ -125,7 +127,7 @@ class RollbackDefinition(Construct):
             notify_rolled_back(self, topic),
             flow.states["SettlePreviousAlarms"],
         )
-        # NothingToRollBack is caught above, before the compensation's catch-all that wire adds.
+        # NothingToRollBack and IrreversibleMigration are caught above, before the catch-all that wire adds.
         flow.wire(
             Compensable(self, undo).guard,
             external={"NotifyRolledBack": announce_rolled_back, "RollbackOutput": output},

@@ -163,13 +163,19 @@ def build_parser() -> argparse.ArgumentParser:
         "put the kept group of APP back in service and follow it",
         "Start the rollback state machine for APP: the most recently retired kept group serves "
         "again. Traffic targets come from the stored profile, or from --profile FILE. While a deployment of APP "
-        "is in its bake window, it rolls that deployment back instead (blue, still warm, serves again).",
+        "is in its bake window, it rolls that deployment back instead (blue, still warm, serves again). A "
+        "rollback away from a release that ran an irreversible migration is refused without --force.",
     )
     p.add_argument("app", metavar="APP")
     p.add_argument(
         "--profile",
         metavar="FILE",
         help="a profile (YAML or JSON) whose timing (and, for an app without a stored profile, traffic) to use",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="roll back even past an irreversible migration of the serving release (profile migrations)",
     )
     _follow_options(p)
     p.set_defaults(handler=rollback.rollback)

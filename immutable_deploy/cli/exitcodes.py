@@ -12,11 +12,14 @@ code  meaning
       execution failed with ``InvalidDeploymentRequest``
 4     a deployment or rollback of this app is in progress (``DeploymentInProgress``)
 5     the deployment failed and was rolled back completely (``DeploymentRolledBack``)
-6     rollback incomplete: something was left behind and needs a person (``RollbackIncomplete``)
+6     rollback incomplete: something was left behind and needs a person (``RollbackIncomplete``),
+      or held: past an irreversible migration, the person asked said not to roll back
+      (``RollbackHeld``)
 7     approval rejected (or timed out) (``ApprovalRejected``)
 8     following stopped (Ctrl-C); the execution keeps running
-9     the rollback state machine failed (``RollbackFailed``) or had nothing to roll back
-      (``NothingToRollBack``)
+9     the rollback state machine failed (``RollbackFailed``), had nothing to roll back
+      (``NothingToRollBack``), or refused to go back past an irreversible migration without
+      ``--force`` (``IrreversibleMigration``)
 10    approve/reject: no deployment of this app is waiting for approval
 ====  ======================================================================================
 """
@@ -46,6 +49,8 @@ BY_ERROR = {
     contract.APPROVAL_REJECTED: APPROVAL_REJECTED,
     contract.ROLLBACK_FAILED: ROLLBACK_FAILED,
     contract.NOTHING_TO_ROLL_BACK: ROLLBACK_FAILED,
+    contract.IRREVERSIBLE_MIGRATION: ROLLBACK_FAILED,
+    contract.ROLLBACK_HELD: ROLLBACK_INCOMPLETE,
 }
 
 EPILOG = """\
@@ -56,10 +61,11 @@ exit codes:
   3   rejected input (local validation, nothing started; or InvalidDeploymentRequest)
   4   a deployment or rollback of the app is in progress (DeploymentInProgress)
   5   the deployment was rolled back (DeploymentRolledBack)
-  6   rollback incomplete: resources left behind (RollbackIncomplete)
+  6   rollback incomplete: resources left behind (RollbackIncomplete), or held (RollbackHeld)
   7   approval rejected or timed out (ApprovalRejected)
   8   following stopped with Ctrl-C; the execution keeps running
-  9   rollback failed (RollbackFailed) or nothing to roll back (NothingToRollBack)
+  9   rollback failed (RollbackFailed), nothing to roll back (NothingToRollBack), or refused past an
+      irreversible migration without --force (IrreversibleMigration)
   10  approve/reject: nothing is waiting for approval
 """
 

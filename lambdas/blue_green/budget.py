@@ -111,7 +111,9 @@ class History:
         return EXECUTION_EVENTS + fixed + rounds + retries
 
 
-def deploy_history(timing: Timing, approval_required: bool = True, window_seconds: int = 0) -> History:
+def deploy_history(
+    timing: Timing, approval_required: bool = True, window_seconds: int = 0, migrations: int = 0
+) -> History:
     """The longest deploy path: every loop to its timeout, the staging loop twice (a relaunch after
     an interruption), the approval, a failure at the last guarded step (SuspendBlue) and the whole
     compensation, waiting for blue and for green's group to be deleted. The approval's timeout
@@ -169,6 +171,19 @@ def deploy_history(timing: Timing, approval_required: bool = True, window_second
         "blue in service again": attached,
         "green group deleted": healthy,
     }
+    # FindBakedImage, then Image baked already? and Image reused? (no image to reuse: it bakes); the two
+    # migrations Choices and the compensation's Past the point of no return?
+    states = {**states, "Task": states["Task"] + 1, "Choice": states["Choice"] + 5}
+    if migrations:
+        # RunStagingMigrations RunSwitchMigrations; past an irreversible one: AskToRollBack (a token
+        # Task) and ClearRollbackQuestion; each migration polled to ready_timeout_seconds
+        states = {
+            **states,
+            "Task": states["Task"] + 3,
+            "TokenTask": states.get("TokenTask", 0) + 1,
+        }
+        for number in range(1, migrations + 1):
+            loops[f"migration {number}"] = ready
     if window_seconds:
         from blue_green.logic.window import looks
 
@@ -207,10 +222,11 @@ def rollback_history(timing: Timing) -> History:
     return max(failing, succeeding, key=lambda h: h.events)
 
 
-def history_problem(timing: Timing, window_seconds: int = 0) -> str | None:
-    """Why these timings (and bake window) are refused (their worst-case history passes
-    :data:`HISTORY_LIMIT`), or None."""
-    worst = max(deploy_history(timing, window_seconds=window_seconds).events, rollback_history(timing).events)
+def history_problem(timing: Timing, window_seconds: int = 0, migrations: int = 0) -> str | None:
+    """Why these timings (with the bake window and the profile's migrations) are refused (their
+    worst-case history passes :data:`HISTORY_LIMIT`), or None."""
+    deploy = deploy_history(timing, window_seconds=window_seconds, migrations=migrations)
+    worst = max(deploy.events, rollback_history(timing).events)
     if worst <= HISTORY_LIMIT:
         return None
     return (
@@ -314,6 +330,19 @@ def document_budget() -> dict[str, int]:
         poll=poll,
         progress=hostile,
     )
+    migrations = state.MigrationsState(
+        stage="after_switch",
+        status="RUNNING",
+        instance_id=ident,
+        index=4,
+        command_id="c" * 36,
+        ran=["m" * 63] * 5,  # at most five migrations, named by ^[a-z0-9][a-z0-9-]{0,62}$
+        point_of_no_return=state.PointOfNoReturn(
+            migration="m" * 63, state="s" * 80, at="2026-01-01T00:00:00Z", instance_id=ident
+        ),
+        poll=poll,
+        progress=hostile,
+    )
     undo_result = {
         "undone": text.notes(names, UNDONE_MAX, state.TEXT_MAX),
         "deleting": True,
@@ -349,6 +378,17 @@ def document_budget() -> dict[str, int]:
         "image": step(image.model_dump(mode="json")),
         "fleet": step(fleet.model_dump(mode="json")),
         "traffic": step(traffic.model_dump(mode="json")),
+        "migrations": step(migrations.model_dump(mode="json")),
+        # the bake window (a failure in it is compensated): at most ten alarm names of 255 characters
+        "window": step(
+            state.WindowState(
+                status="WATCHING",
+                until="2026-01-01T00:00:00Z",
+                alarms=[hostile[:255]] * 10,
+                poll=poll,
+                progress=hostile,
+            ).model_dump(mode="json")
+        ),
         "staging": step(undo_result),  # TerminateStaging's {"undone": [...]}
         "failure": json_bytes({"state": "s" * 80, "error": "E" * 128, "cause": ""}) + cause_bytes(),
         "undo": len(audit.UNDO_ORDER) * undo_step,

@@ -76,6 +76,8 @@ WINDOW_PREFIX = "WINDOW#"
 WAKE_PREFIX = "WAKE#"
 #: a completion event that came (for a wait that may register after it)
 SEEN_PREFIX = "SEEN#"
+#: an irreversible migration a deployment ran: a rollback away from its green group needs force
+NO_RETURN_PREFIX = "NORETURN#"
 
 
 def lock_key(app: str) -> str:
@@ -91,6 +93,11 @@ def approval_key(app: str) -> str:
 def window_key(app: str) -> str:
     """The item of an operator's decision on the app's deployment in its bake window."""
     return f"{WINDOW_PREFIX}{app}"
+
+
+def no_return_key(app: str, group: str) -> str:
+    """The item saying that the deployment which made ``group`` ran an irreversible migration."""
+    return f"{NO_RETURN_PREFIX}{app}#{group}"
 
 
 def pace_key(app: str) -> str:
@@ -115,6 +122,7 @@ INVALID_REQUEST = errors.InvalidDeploymentRequest.__name__
 IN_PROGRESS = errors.DeploymentInProgress.__name__
 APPROVAL_REJECTED = errors.ApprovalRejected.__name__
 NOTHING_TO_ROLL_BACK = errors.NothingToRollBack.__name__
+IRREVERSIBLE_MIGRATION = errors.IrreversibleMigration.__name__
 LOCK_LOST = errors.LockLost.__name__
 TRANSIENT = errors.TransientAwsError.__name__
 LEFTOVERS_NOT_CLEANED = errors.LeftoversNotCleaned.__name__
@@ -122,6 +130,8 @@ LEFTOVERS_NOT_CLEANED = errors.LeftoversNotCleaned.__name__
 ROLLED_BACK = "DeploymentRolledBack"
 ROLLBACK_INCOMPLETE = "RollbackIncomplete"
 ROLLBACK_FAILED = "RollbackFailed"
+#: past an irreversible migration, the person asked said not to roll back: the world is left as it is
+ROLLBACK_HELD = "RollbackHeld"
 
 #: every error a failed execution can end with
 ENDS_WITH = (
@@ -132,12 +142,21 @@ ENDS_WITH = (
     ROLLBACK_INCOMPLETE,
     NOTHING_TO_ROLL_BACK,
     ROLLBACK_FAILED,
+    ROLLBACK_HELD,
+    IRREVERSIBLE_MIGRATION,
 )
 
 #: the errors a deploy execution ends with once its own compensation ran to its end, or before it
 #: held the lock: nothing is left for a clean-up (any other ending of one that held the lock is)
-DEPLOY_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE)
+DEPLOY_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, APPROVAL_REJECTED, ROLLED_BACK, ROLLBACK_INCOMPLETE, ROLLBACK_HELD)
 #: the same for a rollback execution: refused before the lock, nothing to roll back, or its own undo ran
-ROLLBACK_ENDED_CLEAN = (INVALID_REQUEST, IN_PROGRESS, NOTHING_TO_ROLL_BACK, ROLLBACK_FAILED, ROLLBACK_INCOMPLETE)
+ROLLBACK_ENDED_CLEAN = (
+    INVALID_REQUEST,
+    IN_PROGRESS,
+    NOTHING_TO_ROLL_BACK,
+    IRREVERSIBLE_MIGRATION,
+    ROLLBACK_FAILED,
+    ROLLBACK_INCOMPLETE,
+)
 #: either (no error name ends both kinds differently: those of one never end the other)
 ENDED_CLEAN = tuple(dict.fromkeys(DEPLOY_ENDED_CLEAN + ROLLBACK_ENDED_CLEAN))

@@ -70,6 +70,15 @@ class ResourceConflict(DeploymentError):
     """A resource with this deployment's name exists but was not created by this execution."""
 
 
+class MigrationFailed(DeploymentError):
+    """A migration's SSM command failed (or outlived ``ready_timeout_seconds``)."""
+
+
+class IrreversibleMigration(DeploymentError):
+    """A manual rollback would go back past an irreversible migration of the serving release, and the
+    request did not say ``force``: nothing was changed."""
+
+
 class NothingToRollBack(DeploymentError):
     """A rollback found no kept group to put back."""
 

@@ -281,6 +281,47 @@ def settle_alarm_steps(action: str, group: str, then: str, whose: str) -> tuple[
 
 # --- the deploy workflow -----------------------------------------------------------------------------
 
+
+def _migrations(stage: str, name: str, then: str, undo: tuple[str, ...]) -> tuple[Step, ...]:
+    """The profile's migrations of ``stage`` (``blue_green.logic.migrations``), one after the other:
+    skipped when it has none, polled until each succeeded. An irreversible one passes the point of no
+    return: from then on the compensation asks a person before it rolls back."""
+    where = "on staging, before the image" if stage == "on_staging" else "on one green instance, green serving"
+    tests = ("tests/scenarios/test_migrations.py",)
+    return (
+        Choice(
+            f"Migrations {'on staging' if stage == 'on_staging' else 'after the switch'}?",
+            (Rule("is_true", f"$.request.migrate.{stage}", f"Run{name}Migrations"),),
+            default=then,
+        ),
+        Task(
+            f"Run{name}Migrations",
+            "bake",
+            f"run_{name.lower()}_migrations",
+            "$.migrations",
+            f"Send the first {stage} migration {where} (an irreversible one passes the point of no return).",
+            undo=undo,
+            tests=tests,
+        ),
+        *poll(
+            f"WaitFor{name}Migrations",
+            "The migration runs.",
+            Task(
+                f"Check{name}Migrations",
+                "bake",
+                f"check_{name.lower()}_migrations",
+                "$.migrations",
+                "Did it succeed (MigrationFailed if not)? Send the next one.",
+                undo=undo,
+                tests=tests,
+            ),
+            f"{name} migrations done?",
+            (_status("$.migrations.status", "DONE", then),),
+            check_first=True,
+        ),
+    )
+
+
 APPROVAL_TIMEOUT_PATH = "$.request.profile.bake.approval.timeout_seconds"
 DRAIN_SECONDS_PATH = "$.request.profile.timing.drain_seconds"
 
@@ -446,9 +487,10 @@ DEPLOY: tuple[Phase, ...] = (
                     ),
                 ),
                 "Production settings applied?",
-                (_status("$.bake.status", "SETTINGS_APPLIED", "CreateImage"),),
+                (_status("$.bake.status", "SETTINGS_APPLIED", "Migrations on staging?"),),
                 check_first=True,
             ),
+            *_migrations("on_staging", "Staging", "CreateImage", ()),
             Task(
                 "CreateImage",
                 "image",
@@ -576,6 +618,12 @@ DEPLOY: tuple[Phase, ...] = (
                 undo=("RestoreBlue",),
                 tests=("tests/scenarios/test_deploy.py::test_failure_after_blue_was_detached_puts_blue_back",),
             ),
+        ),
+    ),
+    Phase(
+        "migrate",
+        steps=_migrations(
+            "after_switch", "Switch", "StartBakeWindow", ("RestoreBlue", "DetachGreen", "DeleteGreenGroup")
         ),
     ),
     Phase(

@@ -1,4 +1,5 @@
-"""Ask for approval (the task waits on its token) and clear the pending approval."""
+"""Ask for approval (the task waits on its token), or whether to roll back past an irreversible migration,
+and clear the pending question."""
 
 from __future__ import annotations
 
@@ -10,7 +11,12 @@ from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
 #: ``request`` also takes the task token the state machine sent beside the document
-ACTIONS: dict[str, Callable[..., Any]] = {"request": approval.request, "clear": approval.clear}
+ACTIONS: dict[str, Callable[..., Any]] = {
+    "request": approval.request,
+    # past an irreversible migration, the compensation asks before it rolls back
+    "ask_rollback": approval.ask_rollback,
+    "clear": approval.clear,
+}
 
 
 @logger.inject_lambda_context(log_event=False)
@@ -18,5 +24,9 @@ ACTIONS: dict[str, Callable[..., Any]] = {"request": approval.request, "clear": 
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: Any) -> Any:
     token = event.get("token")
-    actions = {**ACTIONS, "request": lambda doc: ACTIONS["request"](doc, token)}
+    actions = {
+        **ACTIONS,
+        "request": lambda doc: ACTIONS["request"](doc, token),
+        "ask_rollback": lambda doc: ACTIONS["ask_rollback"](doc, token),
+    }
     return dispatch(event, actions, DeployDocument)

@@ -1,11 +1,13 @@
-"""Bake: launch the staging instance, wait for it, apply production settings, terminate it."""
+"""Bake: launch the staging instance, wait for it, apply production settings, run the migrations (on
+staging, or on green after the switch), terminate staging."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import bake
+from blue_green.logic import bake, migrations
 from blue_green.models.state import DeployDocument
 from blue_green.observability import logger, metrics, tracer
 
@@ -16,6 +18,11 @@ ACTIONS: dict[str, Action] = {
     "relaunch": Locked(bake.relaunch),
     "apply_settings": Locked(bake.apply_settings),
     "check_settings": bake.check_settings,
+    # each sends a migration at most once (found again by its comment); the checks send the next one
+    "run_staging_migrations": Locked(partial(migrations.start, stage="on_staging")),
+    "check_staging_migrations": Locked(partial(migrations.check, stage="on_staging")),
+    "run_switch_migrations": Locked(partial(migrations.start, stage="after_switch")),
+    "check_switch_migrations": Locked(partial(migrations.check, stage="after_switch")),
     "terminate": Locked(bake.terminate),
     # the undo touches only this execution's own staging instances: with or without the lock
     "undo_terminate": bake.terminate,

@@ -435,6 +435,20 @@ def test_rollback_with_nothing_to_put_back_exits_9(local_aws, cli):
     assert "NothingToRollBack" in run.out and "no kept group" in run.out
 
 
+def test_rollback_past_an_irreversible_migration_needs_force(local_aws, cli):
+    aws = local_aws()
+    profile = aws.world.profile()
+    profile["migrations"] = [{"name": "drop-legacy-orders", "commands": ["/opt/app/bin/migrate"], "reversible": False}]
+    aws.store_profile("web", profile)
+    assert cli("deploy", "web", "2.0.0", "--commit", COMMIT).code == 0
+    refused = cli("rollback", "web")
+    assert refused.code == exitcodes.ROLLBACK_FAILED
+    assert "IrreversibleMigration" in refused.out and "drop-legacy-orders" in refused.out and "--force" in refused.out
+    forced = cli("rollback", "web", "--force")
+    assert forced.code == exitcodes.OK, forced.out
+    assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
 def test_rollback_without_any_profile_is_rejected_locally(local_aws, cli, tmp_path):
     aws = local_aws()
     assert cli("rollback", "web").code == exitcodes.REJECTED_INPUT

@@ -202,12 +202,23 @@ def _subscribe(aws: Any) -> None:
 # --- the cases -------------------------------------------------------------------------------------------
 
 
-#: every deployment of the matrix has a short bake window, so that its states are faulted too
+#: every deployment of the matrix has a short bake window and a (reversible) migration of each stage, so
+#: that their states are faulted too
 WINDOW = 30
+MIGRATIONS = [
+    {"name": "add-orders-index", "commands": ["/opt/app/bin/migrate add-orders-index"]},
+    {"name": "backfill-orders", "commands": ["/opt/app/bin/migrate backfill-orders"], "run": "after_switch"},
+]
+
+
+def _request(aws: Any, version: str = "2.0.0", **options: Any) -> dict:
+    request = aws.world.request(version, bake_window=WINDOW, **options)
+    request["profile"]["migrations"] = MIGRATIONS
+    return request
 
 
 def _deploy(aws: Any, version: str = "2.0.0") -> tuple[str, dict]:
-    arn = aws.start_deploy(aws.world.request(version, bake_window=WINDOW))
+    arn = aws.start_deploy(_request(aws, version))
     return arn, aws.wait(arn, timeout=300)
 
 
@@ -356,7 +367,7 @@ def stopped_in(
 
     def run(aws: Any) -> Outcome:
         with _held(aws, function, action) as (reached, release):
-            stopped = aws.start_deploy(aws.world.request("2.0.0", approval=approval, bake_window=WINDOW))
+            stopped = aws.start_deploy(_request(aws, "2.0.0", approval=approval))
             if approval and action != "request":
                 from blue_green.logic import approval as approvals
 
@@ -469,9 +480,7 @@ def stopped_waiting_in(
         if rollback:
             _deploy(aws)
         with _held_waiting(wait_state) as (reached, _):
-            stopped = (
-                _start_rollback(aws) if rollback else aws.start_deploy(aws.world.request("2.0.0", bake_window=WINDOW))
-            )
+            stopped = _start_rollback(aws) if rollback else aws.start_deploy(_request(aws, "2.0.0"))
             if not reached.wait(30):
                 return Outcome("NOT_REACHED", None, [], BLUE_VERSION, problems=[f"{wait_state} was never entered"])
             _stop(aws, stopped)

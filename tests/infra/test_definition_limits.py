@@ -118,7 +118,7 @@ def test_every_task_has_its_timeout(machines):
                 assert task["Parameters"]["Payload"] == {"action": "watch", "token.$": "$$.Task.Token", "poll.$": poll}
                 assert task.get("ResultPath") is None and "HeartbeatSeconds" not in task
             elif integration == "lambda:invoke.waitForTaskToken":
-                assert name == "AwaitApproval"
+                assert name in ("AwaitApproval", "AskToRollBack"), f"{kind}: {name}"
                 assert task.get("TimeoutSecondsPath") == "$.request.profile.bake.approval.timeout_seconds"
                 assert "TimeoutSeconds" not in task and "HeartbeatSeconds" not in task
             else:
@@ -153,6 +153,11 @@ DEPLOY_GUARDED = [
     "CheckGreenInService",
     "DetachBlue",
     "SuspendBlue",
+    # the migrations: a failed one (or any failure) is compensated (asking first past the point of no return)
+    "RunStagingMigrations",
+    "CheckStagingMigrations",
+    "RunSwitchMigrations",
+    "CheckSwitchMigrations",
     # the bake window: an alarm (or any failure) before the switch stands rolls it back
     "StartBakeWindow",
     "CheckBakeWindow",
@@ -214,12 +219,21 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLockRolledBack": [catch(ALL, "$.lock_release_error", "DeploymentRolledBack")],
         "ReleaseLockRejected": [catch(ALL, "$.lock_release_error", "ApprovalRejected")],
         "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+        # past the point of no return: a no, no answer or no question holds the rollback (nothing undone)
+        "AskToRollBack": [catch(ALL, "$.undo.rollback_question", "ClearDeclinedQuestion")],
+        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "RestoreBlue")],
+        "ClearDeclinedQuestion": [catch(ALL, "$.undo.clear_question", "Rollback held")],
+        "ReleaseLockHeld": [catch(ALL, "$.lock_release_error", "RollbackHeld")],
     },
     "rollback": {
         "ValidateRollback": [catch(["InvalidDeploymentRequest"], "$", "Explain InvalidRollbackRequest")],
         "AcquireLock": [catch(["DeploymentInProgress"], "$.error", "Explain DeploymentInProgress")],
-        # NothingToRollBack first: it is not a failure to undo
-        "PlanRollback": [catch(["NothingToRollBack"], "$.error", "Explain NothingToRollBack"), guarded("PlanRollback")],
+        # NothingToRollBack and IrreversibleMigration first: refusals, not failures to undo
+        "PlanRollback": [
+            catch(["NothingToRollBack"], "$.error", "Explain NothingToRollBack"),
+            catch(["IrreversibleMigration"], "$.error", "Explain IrreversibleMigration"),
+            guarded("PlanRollback"),
+        ],
         **{name: [guarded(name)] for name in ROLLBACK_GUARDED[1:]},
         "ReleaseLock": [catch(ALL, "$.lock.release_error", "NotifyRolledBack")],
         "NotifyRolledBack": [catch(ALL, "$.notification_error", "SettlePreviousAlarms")],
@@ -229,6 +243,7 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLockAfterFailure": [catch(ALL, "$.lock_release_error", "RollbackFailed")],
         "ReleaseLockAfterIncompleteUndo": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
         "ReleaseLockNothingToRollBack": [catch(ALL, "$.lock_release_error", "NothingToRollBack")],
+        "ReleaseLockIrreversibleMigration": [catch(ALL, "$.lock_release_error", "IrreversibleMigration")],
     },
     "cleanup": {
         # nothing is touched before the input is checked and the lock claimed for the ended execution
@@ -237,6 +252,11 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "AuditRollback": [catch(ALL, "$.audit_error", "Audit failed")],
         "ReleaseLock": [catch(ALL, "$.lock_release_error", "CleanedUpOutput")],
         "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
+        # past the point of no return: a no, no answer or no question holds the rollback (nothing undone)
+        "AskToRollBack": [catch(ALL, "$.undo.rollback_question", "ClearDeclinedQuestion")],
+        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "RestoreBlue")],
+        "ClearDeclinedQuestion": [catch(ALL, "$.undo.clear_question", "Rollback held")],
+        "ReleaseLockHeld": [catch(ALL, "$.lock_release_error", "RollbackHeld")],
         # it had switched: green's alarm scaling, the lock, the announcement never fail it
         "SettleGreenAlarms": [catch(ALL, "$.alarms", "Release the lock (switched)?")],
         "CheckGreenAlarms": [catch(ALL, "$.alarms", "Release the lock (switched)?")],
@@ -451,6 +471,8 @@ WAIT_SECONDS = {
         "WaitForProductionSettingsPolled": "$.bake.poll.wait_seconds",
         "WaitForImagePolled": "$.image.poll.wait_seconds",
         "WaitForBakeWindow": "$.window.poll.wait_seconds",
+        "WaitForStagingMigrations": "$.migrations.poll.wait_seconds",
+        "WaitForSwitchMigrations": "$.migrations.poll.wait_seconds",
         "WaitForGreen": "$.fleet.poll.wait_seconds",
         "WaitForGreenInService": "$.traffic.poll.wait_seconds",
         "DrainBlue": "$.request.profile.timing.drain_seconds",
@@ -551,6 +573,9 @@ DOCUMENTED_FAILURES = {
     ("deploy", "ApprovalRejected"): "ApprovalRejected",
     ("deploy", "DeploymentRolledBack"): "DeploymentRolledBack",
     ("deploy", "RollbackIncomplete"): "RollbackIncomplete",
+    ("deploy", "RollbackHeld"): "RollbackHeld",
+    ("cleanup", "RollbackHeld"): "RollbackHeld",
+    ("rollback", "IrreversibleMigration"): "IrreversibleMigration",
     ("rollback", "InvalidRollbackRequest"): "InvalidDeploymentRequest",
     ("rollback", "DeploymentInProgress"): "DeploymentInProgress",
     ("rollback", "NothingToRollBack"): "NothingToRollBack",

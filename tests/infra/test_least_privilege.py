@@ -110,12 +110,16 @@ def test_staging_powers_reach_staging_instances_only(example_template):
         assert not allowed(example_template, module, action, instance, **ADOPTED_BLUE), action
     ssm = {f"ssm:resourceTag/{k.split('/', 1)[1]}": v for k, v in STAGING.items()}
     assert allowed(example_template, "bake", "ssm:SendCommand", instance, **ssm)
-    assert not allowed(
+    # green's instances only for the profile's after_switch migrations; never a hand-made (adopted) one
+    assert allowed(
         example_template,
         "bake",
         "ssm:SendCommand",
         instance,
         **{"ssm:resourceTag/immutable-deploy:app": "web", "ssm:resourceTag/immutable-deploy:role": "green"},
+    )
+    assert not allowed(
+        example_template, "bake", "ssm:SendCommand", instance, **{"ssm:resourceTag/immutable-deploy:app": "web"}
     )
     assert not allowed(
         example_template, "bake", "ssm:SendCommand", f"arn:aws:ssm:{REGION}::document/AWS-RunPowerShellScript"

@@ -390,6 +390,9 @@ def test_an_ended_deploy_or_rollback_execution_without_its_compensation_starts_t
         contract.ROLLBACK_INCOMPLETE,
         contract.NOTHING_TO_ROLL_BACK,
         contract.ROLLBACK_FAILED,
+        # held past an irreversible migration on a person's word: nothing is to be undone
+        contract.ROLLBACK_HELD,
+        contract.IRREVERSIBLE_MIGRATION,
     }
     (target,) = rule["Targets"]
     (cleanup,) = [

@@ -54,6 +54,14 @@ def state_items(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     items: dict[str, dict[str, Any]] = {}
     monkeypatch.setattr(store, "get", lambda pk: dict(items[pk]) if pk in items else None)
     monkeypatch.setattr(store, "put", lambda pk, values: items.__setitem__(pk, {"pk": pk, **values}))
+
+    def delete_if_owner(pk: str, field: str, owner: str) -> bool:
+        if pk in items and items[pk].get(field) == owner:
+            del items[pk]
+            return True
+        return False
+
+    monkeypatch.setattr(store, "delete_if_owner", delete_if_owner)
     return items
 
 

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from blue_green import budget, clock, polling
 from blue_green.errors import StagingNotReady
-from blue_green.models.request import DeploymentRequest, Timing, describe_validation_error
+from blue_green.models.request import DeploymentRequest, Profile, Timing, describe_validation_error
 from tests.unit._clock import Clock
 from tests.unit._polling import replay
 
@@ -135,11 +135,17 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
         "image": polling.rounds(timing, 3600) + 1,
     }
     rounds, watched = sum(history.loops.values()), sum(history.watched.values())
-    fixed = 3 * 2 + 23 * 5 + 6 + 2 * 2 + 9 * 2 + 1
-    invocations = 23 + 1 + rounds + 2 * watched
+    # (FindBakedImage; Image baked already?, Image reused?, the two migrations Choices, Past the point of
+    # no return?)
+    fixed = 3 * 2 + 24 * 5 + 6 + 2 * 2 + 14 * 2 + 1
+    invocations = 24 + 1 + rounds + 2 * watched
     assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + watched * (6 + 5 + 2) + 3 * invocations
     assert budget.deploy_history(timing, approval_required=False).events == history.events - 6 - 5 - 2 * 3
     assert budget.rollback_history(timing).events < history.events
+    # migrations: each polled to ready_timeout_seconds; the two Run steps, the question and its clearing
+    with_two = budget.deploy_history(timing, migrations=2)
+    assert with_two.loops == {**history.loops, "migration 1": ready, "migration 2": ready}
+    assert with_two.events == history.events + 2 * ready * (9 + 3) + 3 * (5 + 3) + (6 + 3)
 
 
 def test_timings_whose_worst_case_history_is_too_long_are_refused_naming_profile_timing():
@@ -213,3 +219,26 @@ def test_a_plan_too_large_for_the_document_is_named_by_its_largest_fields():
     assert problem.startswith("request: validated, it is 70,")
     assert "largest: profile.bake.user_data 40,002 bytes, profile.bake.ready_commands 30,004 bytes" in problem
     assert budget.plan_problem({"app": "web", "profile": {"bake": {"user_data": "u" * 1000}}}) is None
+
+
+def test_a_profile_whose_migrations_would_make_the_history_too_long_is_refused():
+    # a timing that fits without migrations, and would not with five of them polled to their timeout
+    timing = {
+        "poll_seconds": 1,
+        "max_poll_seconds": 1,
+        "image_timeout_seconds": 30,
+        "healthy_timeout_seconds": 30,
+        "ready_timeout_seconds": 120,
+    }
+    assert budget.deploy_history(Timing(**timing)).events <= budget.HISTORY_LIMIT
+    assert budget.deploy_history(Timing(**timing), migrations=5).events > budget.HISTORY_LIMIT
+    profile = {
+        "bake": {"source_ami_id": "ami-12345678", "instance_types": ["t3.medium"], "subnet_ids": ["subnet-12345678"]},
+        "fleet": {"instance_type": "m5.large", "subnet_ids": ["subnet-12345678"], "min_size": 1, "max_size": 2},
+        "traffic": {"load_balancer_names": ["web"], "bake": {"seconds": 0}},
+        "timing": timing,
+    }
+    Profile.model_validate(profile)
+    migrations = [{"name": f"m{i}", "commands": ["/opt/app/bin/migrate"]} for i in range(5)]
+    with pytest.raises(ValidationError, match="history events"):
+        Profile.model_validate({**profile, "migrations": migrations})

@@ -12,7 +12,18 @@ from blue_green.handler import Locked
 
 #: handler module -> the actions that need the lock (the Deploy and Rollback steps that change AWS)
 LOCKED = {
-    "bake": {"launch", "check", "relaunch", "apply_settings", "terminate"},
+    "bake": {
+        "launch",
+        "check",
+        "relaunch",
+        "apply_settings",
+        "terminate",
+        # a check sends the next migration
+        "run_staging_migrations",
+        "check_staging_migrations",
+        "run_switch_migrations",
+        "check_switch_migrations",
+    },
     "image": {"create"},
     "fleet": {"create_launch", "create_group", "prune_kept"},
     "traffic": {

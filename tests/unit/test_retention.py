@@ -56,5 +56,5 @@ def test_a_kept_group_is_force_deleted_and_reported_even_without_a_version(monke
     monkeypatch.setattr(autoscaling, "delete_group", lambda name, force=True: calls.append((name, force)))
     monkeypatch.setattr(autoscaling, "launch_template", lambda name: None)
     info = {"name": "web-old", "version": None, "instances": 3, "execution": MADE_BY + "1"}
-    assert retention._delete_kept(info) == ["deleting kept group web-old (unknown version, 3 instances)"]
+    assert retention._delete_kept("web", info) == ["deleting kept group web-old (unknown version, 3 instances)"]
     assert calls == [("web-old", True)]  # its instances go with it

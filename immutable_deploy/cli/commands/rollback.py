@@ -27,6 +27,8 @@ def rollback(ctx: Context, args: Any) -> int:
     # a rollback uses only traffic and timing: the rest of a deployment's profile file is not sent
     given = {k: v for k, v in (override or {}).items() if k in ("traffic", "timing")}
     payload: dict[str, Any] = {"app": app}
+    if getattr(args, "force", False):
+        payload["force"] = True
     if given:
         payload["profile"] = given
     try:
@@ -35,7 +37,7 @@ def rollback(ctx: Context, args: Any) -> int:
         return rejected(ctx, exc.problems, "rollback request")
     target = {k: v for k, v in complete["profile"].items() if k in ("traffic", "timing")}
     try:
-        RollbackRequest.model_validate({"app": complete["app"], "profile": target})
+        RollbackRequest.model_validate({"app": complete["app"], "profile": target, "force": bool(payload.get("force"))})
     except ValidationError as exc:
         return rejected(ctx, describe_validation_error(exc), "rollback request")
     in_window = deployment_in_window(ctx, app)

@@ -81,6 +81,51 @@ def request(doc: DeployDocument, token: str) -> dict[str, Any]:
     return {"requested": True}
 
 
+#: how the question past an irreversible migration reads (item ``question``; the CLI shows it)
+ROLLBACK_QUESTION = "roll back past an irreversible migration?"
+
+
+def ask_rollback(doc: DeployDocument, token: str) -> dict[str, Any]:
+    """The deployment failed after an irreversible migration: ask whether to roll back past it, on the
+    approval's path (``APPROVAL#<app>``: ``immutable-deploy approve`` rolls back, ``reject`` holds)."""
+    plan = doc.request
+    point = doc.migrations.point_of_no_return if doc.migrations else None
+    failure = doc.failure
+    timeout = plan.profile.bake.approval.timeout_seconds
+    now = clock.now()
+    item = {
+        "token": token,
+        "execution": plan.execution.arn,
+        "version": plan.release.version,
+        "git_ref": plan.release.git_ref,
+        "commit": plan.release.commit,
+        "question": ROLLBACK_QUESTION,
+        "migration": point.migration if point else None,
+        "passed_at": point.at if point else None,
+        "failed_state": failure.state if failure else None,
+        "error": failure.error if failure else None,
+        "requested_at": clock.iso(now),
+        "expires_at": clock.iso(now + timedelta(seconds=timeout)),
+        "ttl": int((now + timedelta(seconds=timeout) + timedelta(days=1)).timestamp()),
+    }
+    store.put(_key(plan.app), item)
+    notify.publish(
+        subject=f"{plan.label}: roll back past an irreversible migration?",
+        message=(
+            f"{plan.app} {plan.release.version} failed in {item['failed_state']} ({item['error']}) after its "
+            f"irreversible migration {item['migration']} ran ({item['passed_at']}). Nothing has been undone: blue's "
+            "release may not work with what the migration changed.\n"
+            f"Roll back:      immutable-deploy approve {plan.app}\n"
+            f"Do not (fix forward; the deployment ends RollbackHeld, nothing undone):\n"
+            f"                immutable-deploy reject {plan.app} --reason '...'\n"
+            f"Unanswered by {item['expires_at']}, nothing is rolled back."
+        ),
+        attributes={"event": "rollback_question", "app": plan.app},
+        details={"execution": plan.execution.arn, "migration": item["migration"]},
+    )
+    return {"requested": True}
+
+
 def clear(doc: DeployDocument) -> dict[str, Any]:
     """Remove this execution's pending approval (after an answer, or as an undo)."""
     removed = store.delete_if_owner(_key(doc.request.app), "execution", doc.request.execution.arn)

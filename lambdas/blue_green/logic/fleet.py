@@ -12,7 +12,7 @@ from typing import Any, Callable, TypeVar
 from aws_lambda_powertools.metrics import MetricUnit
 
 from blue_green import contract, naming, polling
-from blue_green.adapters import autoscaling, cloudwatch
+from blue_green.adapters import autoscaling, cloudwatch, store
 from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
 from blue_green.logic import pace
 from blue_green.models.aws import Group
@@ -444,6 +444,9 @@ def delete_group(doc: DeployDocument) -> dict[str, Any]:
     if info is not None and not _ours(info.tags, doc):
         return {"undone": [], "deleting": False}  # not ours: leave it and its alarms alone
     undone: list[str] = []
+    # green goes: so does the record that a rollback away from it would pass an irreversible migration
+    if store.delete_if_owner(contract.no_return_key(doc.request.app, green), "execution", doc.request.execution.arn):
+        undone.append(f"removed the point-of-no-return record of {green}")
     alarms = _our_alarms(doc)
     if alarms:
         cloudwatch.delete_alarms(alarms)

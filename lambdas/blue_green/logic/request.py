@@ -16,9 +16,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green import naming, profiles
-from blue_green.adapters import inventory
-from blue_green.errors import InvalidDeploymentRequest, NothingToRollBack
+from blue_green import contract, naming, profiles
+from blue_green.adapters import inventory, store
+from blue_green.errors import InvalidDeploymentRequest, IrreversibleMigration, NothingToRollBack
 from blue_green.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
 from blue_green.models.state import (
     BlueGroup,
@@ -197,6 +197,7 @@ def validate_rollback(raw: Any, execution: Execution) -> RollbackPlan:
     return RollbackPlan(
         app=request.app,
         profile=request.profile,
+        force=request.force,
         execution=execution,
         names=names_for(request.app, "rollback", execution),
     )
@@ -211,6 +212,16 @@ def plan_rollback(doc: RollbackDocument) -> RollbackPlan:
         raise NothingToRollBack(
             f"{request.app} has no kept group to put back (serving now: {', '.join(serving) or 'nothing'})"
         )
+    if not request.force:
+        for name in serving:
+            item = store.get(contract.no_return_key(request.app, name))
+            if item is not None:
+                raise IrreversibleMigration(
+                    f"{name} ({item.get('version')}) ran the irreversible migration {item.get('migration')} at "
+                    f"{item.get('at')}: going back to {previous['name']} ({previous['version']}) may not work with "
+                    "what it changed; nothing was changed. Roll back with force (immutable-deploy rollback --force) "
+                    "if you are sure."
+                )
     return request.model_copy(
         update={
             "serving": serving,

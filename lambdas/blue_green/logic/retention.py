@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blue_green import naming
+from blue_green import contract, naming
 from blue_green.adapters import autoscaling, cloudwatch, ec2, store
 from blue_green.errors import NotFound, ResourceInUse, TransientAwsError
 from blue_green.logic import discovery, image as image_role, traffic
@@ -77,9 +77,11 @@ def _alarms_of(group: str) -> list[str]:
     return sorted(names)
 
 
-def _delete_kept(info: dict[str, Any]) -> list[str]:
+def _delete_kept(app: str, info: dict[str, Any]) -> list[str]:
     name = info["name"]
     done: list[str] = []
+    if store.delete_if_owner(contract.no_return_key(app, name), "execution", info["execution"]):
+        done.append(f"removed the point-of-no-return record of {name}")
     alarms = _alarms_of(name)
     if alarms:
         cloudwatch.delete_alarms(alarms)
@@ -185,7 +187,7 @@ def prune(doc: DeployDocument) -> dict[str, Any]:
         if not info["execution"]:
             left.append(f"{info['name']} (not created by immutable-deploy: delete it yourself)")
             continue
-        deleted += _delete_kept(info)
+        deleted += _delete_kept(plan.app, info)
         if info.get("launch_configuration"):
             configurations.append(info["launch_configuration"])
     deleted += _delete_pending_launch_configurations(plan.app, configurations)

@@ -488,18 +488,43 @@ class Timing(Strict):
         return self
 
 
+MigrationName = Annotated[
+    str, _matching(r"^[a-z0-9][a-z0-9-]{0,62}$", "a migration name (lowercase letters, digits and '-', at most 63)")
+]
+
+
+class Migration(Strict):
+    """A change to state the releases share (a database schema, say), run once through SSM Run Command:
+    ``on_staging`` after the production settings, before the image; ``after_switch`` on one green
+    instance once green serves, before the bake window. Once an irreversible one has been sent, blue's
+    release may no longer work: automatic rollback stops and asks a person, and a manual rollback past
+    it needs ``force``."""
+
+    name: MigrationName
+    commands: Annotated[list[Command], Field(min_length=1, max_length=MAX_COMMANDS)]
+    run: Literal["on_staging", "after_switch"] = "on_staging"
+    reversible: StrictBool = True
+
+
 class Profile(Strict):
     bake: Bake
     fleet: Fleet
     traffic: Traffic
     timing: Timing = Field(default_factory=Timing)
+    migrations: list[Migration] = Field(default_factory=list, max_length=5)
+
+    @field_validator("migrations")
+    @classmethod
+    def _unique_migrations(cls, v: list[Migration]) -> list[Migration]:
+        _unique([m.name for m in v])
+        return v
 
     @model_validator(mode="after")
     def _history_with_the_bake_window(self) -> "Profile":
         from blue_green import budget
 
-        if self.traffic.bake.seconds:
-            problem = budget.history_problem(self.timing, self.traffic.bake.seconds)
+        if self.traffic.bake.seconds or self.migrations:
+            problem = budget.history_problem(self.timing, self.traffic.bake.seconds, len(self.migrations))
             if problem:
                 raise ValueError(problem)
         return self
@@ -533,6 +558,14 @@ class DeploymentRequest(Strict):
                         f"profile.bake.{field}[{index}]: rendered for this release it is {length:,} "
                         f"characters; at most {MAX_COMMAND_CHARS:,}"
                     )
+        for index, migration in enumerate(self.profile.migrations):
+            for at, command in enumerate(migration.commands):
+                length = len(render(command, self.app, self.release))
+                if length > MAX_COMMAND_CHARS:
+                    problems.append(
+                        f"profile.migrations[{index}].commands[{at}]: rendered for this release it is {length:,} "
+                        f"characters; at most {MAX_COMMAND_CHARS:,}"
+                    )
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -548,6 +581,8 @@ class RollbackRequest(Strict):
 
     app: AppName
     profile: RollbackTarget
+    #: roll back even past an irreversible migration of the serving release
+    force: StrictBool = False
 
 
 _APP_NAME = TypeAdapter(AppName)

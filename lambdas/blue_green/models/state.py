@@ -41,6 +41,11 @@ LABEL_MAX = 80
 Text = Annotated[str, PlainSerializer(lambda v: text.printable(v, TEXT_MAX), return_type=str)]
 Notes = Annotated[list[str], PlainSerializer(lambda v: text.notes(v, NOTES_MAX, TEXT_MAX), return_type=list[str])]
 NameList = Annotated[list[str], PlainSerializer(lambda v: text.notes(v, NAMES_MAX, NAME_MAX), return_type=list[str])]
+#: names shown, not used (the window's alarms are read from the profile): cut shorter
+SHOWN_NAME_MAX = 64
+ShownNames = Annotated[
+    list[str], PlainSerializer(lambda v: text.notes(v, NAMES_MAX, SHOWN_NAME_MAX), return_type=list[str])
+]
 
 
 def label(app: str, version: str) -> str:
@@ -84,6 +89,12 @@ class Plan(Loose):
     def label(self) -> str:
         """App and version for subjects (``NotifyDeployed`` formats its subject from it)."""
         return label(self.app, self.release.version)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def migrate(self) -> dict[str, bool]:
+        """Which stages have migrations to run (the deploy machine's Choices read ``$.request.migrate``)."""
+        return {stage: any(m.run == stage for m in self.profile.migrations) for stage in ("on_staging", "after_switch")}
 
 
 class Poll(Loose):
@@ -204,8 +215,8 @@ class WindowState(Loose):
 
     status: Literal["WATCHING", "PASSED", "SKIPPED"]
     until: str | None = None
-    #: the alarms it watches (names, cut)
-    alarms: NameList = Field(default_factory=list)
+    #: the alarms it watches, for people (names cut to 64 characters: the looks read the profile's)
+    alarms: ShownNames = Field(default_factory=list)
     poll: Poll | None = None
     progress: Text = ""
 
@@ -222,6 +233,31 @@ class AlarmsState(Loose):
     #: the latest the hold lasts: the switch, plus the longest alarm's window and one more period, at
     #: most healthy_timeout_seconds
     until: str | None = None
+    poll: Poll | None = None
+    progress: Text = ""
+
+
+class PointOfNoReturn(Loose):
+    """Where the deployment passed its point of no return: the irreversible migration sent first."""
+
+    migration: str
+    state: str
+    at: str
+    instance_id: str
+
+
+class MigrationsState(Loose):
+    """``$.migrations``: the profile's migrations of one stage, run one after the other
+    (``blue_green.logic.migrations``); what earlier stages ran and the point of no return carry over."""
+
+    stage: Literal["on_staging", "after_switch"]
+    status: Literal["RUNNING", "DONE"]
+    instance_id: str | None = None
+    #: the migration being run (its index in the profile's list) and its command
+    index: int | None = None
+    command_id: str | None = None
+    ran: NameList = Field(default_factory=list)
+    point_of_no_return: PointOfNoReturn | None = None
     poll: Poll | None = None
     progress: Text = ""
 
@@ -274,6 +310,7 @@ class DeployDocument(Loose):
     cleaning: Cleaning | None = None
     alarms: AlarmsState | None = None
     window: WindowState | None = None
+    migrations: MigrationsState | None = None
 
 
 class RollbackPlan(Loose):
@@ -284,6 +321,8 @@ class RollbackPlan(Loose):
     serving: list[str] = Field(default_factory=list)
     retiring: str | None = None
     previous: str | None = None
+    #: the request's force: roll back even past an irreversible migration
+    force: bool = False
 
 
 class RollbackDocument(Loose):
