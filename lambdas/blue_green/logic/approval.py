@@ -37,10 +37,10 @@ class ApprovalNoLongerPending(DeploymentError):
 _key = contract.approval_key
 
 
-def request(doc: DeployDocument, token: str) -> dict[str, Any]:
+def _ask(doc: DeployDocument, token: str, **details: Any) -> dict[str, Any]:
+    """Store the app's pending question (``APPROVAL#<app>``: the task token, the release, ``details``)
+    until the approval's timeout (DynamoDB's TTL removes it a day later if nobody answered)."""
     plan = doc.request
-    bake = doc.bake
-    address = (bake.public_ip or bake.private_ip) if bake else None
     timeout = plan.profile.bake.approval.timeout_seconds
     now = clock.now()
     item = {
@@ -49,16 +49,27 @@ def request(doc: DeployDocument, token: str) -> dict[str, Any]:
         "version": plan.release.version,
         "git_ref": plan.release.git_ref,
         "commit": plan.release.commit,
-        "staging_instance": bake.instance_id if bake else None,
-        "staging_address": address,
-        # no staging when the release reuses an image baked before (bake.approval.on_reuse)
-        "reused_image": doc.image.image_id if doc.image is not None and doc.image.reused else None,
+        **details,
         "requested_at": clock.iso(now),
         "expires_at": clock.iso(now + timedelta(seconds=timeout)),
-        # DynamoDB TTL removes what nobody answered, a day after it expired.
         "ttl": int((now + timedelta(seconds=timeout) + timedelta(days=1)).timestamp()),
     }
     store.put(_key(plan.app), item)
+    return item
+
+
+def request(doc: DeployDocument, token: str) -> dict[str, Any]:
+    plan = doc.request
+    bake = doc.bake
+    address = (bake.public_ip or bake.private_ip) if bake else None
+    item = _ask(
+        doc,
+        token,
+        staging_instance=bake.instance_id if bake else None,
+        staging_address=address,
+        # no staging when the release reuses an image baked before (bake.approval.on_reuse)
+        reused_image=doc.image.image_id if doc.image is not None and doc.image.reused else None,
+    )
     notify.publish(
         subject=f"{plan.label}: approval needed",
         message=(
@@ -91,24 +102,15 @@ def ask_rollback(doc: DeployDocument, token: str) -> dict[str, Any]:
     plan = doc.request
     point = doc.migrations.point_of_no_return if doc.migrations else None
     failure = doc.failure
-    timeout = plan.profile.bake.approval.timeout_seconds
-    now = clock.now()
-    item = {
-        "token": token,
-        "execution": plan.execution.arn,
-        "version": plan.release.version,
-        "git_ref": plan.release.git_ref,
-        "commit": plan.release.commit,
-        "question": ROLLBACK_QUESTION,
-        "migration": point.migration if point else None,
-        "passed_at": point.at if point else None,
-        "failed_state": failure.state if failure else None,
-        "error": failure.error if failure else None,
-        "requested_at": clock.iso(now),
-        "expires_at": clock.iso(now + timedelta(seconds=timeout)),
-        "ttl": int((now + timedelta(seconds=timeout) + timedelta(days=1)).timestamp()),
-    }
-    store.put(_key(plan.app), item)
+    item = _ask(
+        doc,
+        token,
+        question=ROLLBACK_QUESTION,
+        migration=point.migration if point else None,
+        passed_at=point.at if point else None,
+        failed_state=failure.state if failure else None,
+        error=failure.error if failure else None,
+    )
     notify.publish(
         subject=f"{plan.label}: roll back past an irreversible migration?",
         message=(
