@@ -419,6 +419,12 @@ class Grants:
     def traffic(self) -> list[Grant]:
         return [
             *traffic(self.arns, self.scope, self.lock_check()),
+            Grant(
+                ["cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms", "cloudwatch:TagResource"],
+                [self.arns.alarm()],
+                "The bake window's own alarms on the target groups (traffic.bake.target_group_alarms): only alarms "
+                "named immutable-deploy-* (a person's alarms are never touched).",
+            ),
             table_items(
                 self.table_arn,
                 ["WINDOW"],

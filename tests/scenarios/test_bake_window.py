@@ -114,3 +114,73 @@ def test_a_deployment_stopped_in_its_window_is_rolled_back_by_the_clean_up(local
     # not done: the switch had not stood, so blue serves again and green is gone
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
     assert nothing_left(arn) and lock_item(aws) is None
+
+
+def window_alarms() -> dict[str, dict]:
+    cw = boto3.client("cloudwatch")
+    return {a["AlarmName"]: a for a in cw.describe_alarms(AlarmNamePrefix="immutable-deploy-")["MetricAlarms"]}
+
+
+def test_the_windows_own_target_group_alarms_roll_back_and_go_with_green(local_aws):
+    aws = local_aws()
+    request = aws.world.request("2.0.0", bake_window=300, traffic="tg")
+    request["profile"]["traffic"]["bake"]["target_group_alarms"] = {"five_xx_per_minute": 25}
+    original, created = aws.lambdas.invoke, {}
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        answer = original(name, body, headers)
+        if "Traffic" in name and json.loads(body).get("action") == "start_window":
+            created.update(window_alarms())  # as StartBakeWindow left them
+            five_xx = next(n for n in created if n.endswith("-tg0-5xx"))
+            boto3.client("cloudwatch").set_alarm_state(
+                AlarmName=five_xx, StateValue="ALARM", StateReason="Threshold Crossed: 2 datapoints [40.0, 31.0] > 25"
+            )
+        return answer
+
+    aws.lambdas.invoke = invoke
+    arn = aws.start_deploy(request)
+    desc = aws.wait(arn)
+    assert desc["status"] == "FAILED" and desc["error"] == "DeploymentRolledBack", cause(desc)
+    # one 5xx and one unhealthy-hosts alarm on the target group, on its load balancer's metrics
+    (green,) = [n.removeprefix("immutable-deploy-").removesuffix("-tg0-5xx") for n in created if n.endswith("-5xx")]
+    five_xx, unhealthy = (
+        created[f"immutable-deploy-{green}-tg0-5xx"],
+        created[f"immutable-deploy-{green}-tg0-unhealthy"],
+    )
+    dimensions = {d["Name"]: d["Value"] for d in five_xx["Dimensions"]}
+    assert dimensions["TargetGroup"] == aws.world.target_group_arn.split(":", 5)[5]
+    assert dimensions["LoadBalancer"].startswith("app/web-alb/")
+    assert (five_xx["MetricName"], five_xx["Statistic"], five_xx["Threshold"]) == (
+        "HTTPCode_Target_5XX_Count",
+        "Sum",
+        25,
+    )
+    assert (unhealthy["MetricName"], unhealthy["Statistic"], unhealthy["Threshold"]) == (
+        "UnHealthyHostCount",
+        "Maximum",
+        1,
+    )
+    assert five_xx["EvaluationPeriods"] == 2 and five_xx["TreatMissingData"] == "notBreaching"
+    # the alarm that fired is named; blue serves again; the alarms went with green
+    report = cause(desc)
+    assert report["error"] == "BakeWindowAlarm" and f"immutable-deploy-{green}-tg0-5xx" in report["cause"]
+    assert aws.serving()["tg"] == ["web-1.0.0"]
+    assert window_alarms() == {} and nothing_left(arn)
+
+
+def test_the_windows_own_alarms_are_deleted_when_it_passes(local_aws):
+    aws = local_aws()
+    request = aws.world.request("2.0.0", bake_window=60, traffic="tg")
+    request["profile"]["traffic"]["bake"]["target_group_alarms"] = {}
+    desc = aws.wait(aws.start_deploy(request))
+    assert desc["status"] == "SUCCEEDED", cause(desc)
+    out = json.loads(desc["output"])
+    watched = [
+        json.loads(e["stateExitedEventDetails"]["output"])["window"]["alarms"]
+        for e in aws.history(desc["executionArn"])
+        if e["type"] == "TaskStateExited" and e["stateExitedEventDetails"]["name"] == "StartBakeWindow"
+    ]
+    assert watched == [
+        [f"immutable-deploy-{out['green_asg']}-tg0-5xx"[:64], f"immutable-deploy-{out['green_asg']}-tg0-unhealthy"[:64]]
+    ]
+    assert not any(name.startswith(f"immutable-deploy-{out['green_asg']}-tg") for name in window_alarms())

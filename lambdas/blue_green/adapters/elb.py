@@ -67,3 +67,19 @@ def health_checks(load_balancer_names: list[str], target_group_arns: list[str]) 
     if not pairs:
         return None
     return HealthChecks(seconds=max(t * i for t, i in pairs), interval=min(i for _, i in pairs))
+
+
+def metric_dimensions(target_group_arn: str) -> dict[str, str] | None:
+    """CloudWatch's ``TargetGroup`` and ``LoadBalancer`` dimension values of a target group
+    (``targetgroup/<name>/<id>``, ``app/<name>/<id>``: the ARNs' resource parts), with its first load
+    balancer; None when the target group serves no load balancer (it has no such metrics)."""
+    with transient_errors():
+        found = client("elbv2").describe_target_groups(TargetGroupArns=[target_group_arn])
+    for tg in found.get("TargetGroups", []):
+        balancers = tg.get("LoadBalancerArns") or []
+        if balancers:
+            return {
+                "TargetGroup": target_group_arn.split(":", 5)[5],
+                "LoadBalancer": str(balancers[0]).split(":loadbalancer/", 1)[1],
+            }
+    return None

@@ -432,7 +432,9 @@ def _our_alarms(doc: DeployDocument) -> list[str]:
             continue  # AWS removes these with their policy
         if not alarm["AlarmName"].startswith(naming.NAME_PREFIX):
             continue  # not a copy this workflow made: never touched
-        if alarm["AlarmName"] in recorded or _has_dimension(alarm, green) or any(marker in a for a in actions):
+        # named after green: its copied alarms, and the bake window's own on the target groups
+        named = alarm["AlarmName"].startswith(f"{naming.NAME_PREFIX}{green}-")
+        if named or alarm["AlarmName"] in recorded or _has_dimension(alarm, green) or any(marker in a for a in actions):
             names.append(alarm["AlarmName"])
     return sorted(names)
 

@@ -20,11 +20,11 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-from blue_green import clock, contract
-from blue_green.adapters import cloudwatch, store
+from blue_green import clock, contract, naming
+from blue_green.adapters import cloudwatch, elb, store
 from blue_green.errors import BakeWindowAlarm, RolledBackByOperator
 from blue_green.logic.bake import duration_text
-from blue_green.models.state import DeployDocument, Poll, WindowState
+from blue_green.models.state import DeployDocument, Plan, Poll, WindowState
 
 if TYPE_CHECKING:
     from blue_green.models.request import Timing
@@ -64,18 +64,79 @@ def looks(timing: Timing, seconds: int) -> int:
     return math.ceil(seconds / interval(timing, seconds)) + 1
 
 
+def target_group_alarms(plan: Plan) -> list[tuple[str, str, int]]:
+    """The alarms the window creates (``traffic.bake.target_group_alarms``): for each of the profile's
+    target groups, in order, ``(name, metric, index)`` for its 5xx count and its unhealthy hosts. Named
+    after green (``immutable-deploy-<green>-tg<i>-...``), so that green's undo deletes them too."""
+    if plan.profile.traffic.bake.target_group_alarms is None:
+        return []
+    green = plan.names.green_asg
+    return [
+        (f"{naming.NAME_PREFIX}{green}-tg{i}-{suffix}", metric, i)
+        for i, _ in enumerate(plan.profile.traffic.target_group_arns)
+        for suffix, metric in (("5xx", "HTTPCode_Target_5XX_Count"), ("unhealthy", "UnHealthyHostCount"))
+    ]
+
+
+def _create_alarms(plan: Plan) -> list[str]:
+    """Create (or update: PutMetricAlarm is idempotent) the window's alarms on the target groups."""
+    spec = plan.profile.traffic.bake.target_group_alarms
+    created: list[str] = []
+    if spec is None:
+        return created
+    arns = plan.profile.traffic.target_group_arns
+    for name, metric, index in target_group_alarms(plan):
+        dimensions = elb.metric_dimensions(arns[index])
+        if dimensions is None:
+            continue  # a target group behind no load balancer has no such metrics
+        five_xx = metric == "HTTPCode_Target_5XX_Count"
+        cloudwatch.put_metric_alarm(
+            {
+                "AlarmName": name,
+                "AlarmDescription": f"immutable-deploy bake window of {plan.app} {plan.release.version}: {metric}",
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": metric,
+                "Dimensions": [{"Name": k, "Value": v} for k, v in dimensions.items()],
+                "Statistic": "Sum" if five_xx else "Maximum",
+                "Period": 60,
+                "EvaluationPeriods": spec.minutes,
+                "DatapointsToAlarm": spec.minutes,
+                "Threshold": float(spec.five_xx_per_minute if five_xx else spec.unhealthy_hosts),
+                "ComparisonOperator": "GreaterThanThreshold" if five_xx else "GreaterThanOrEqualToThreshold",
+                # no traffic, no 5xx: missing datapoints are not a breach
+                "TreatMissingData": "notBreaching",
+                "Tags": naming.as_tag_list(plan.tags),
+            }
+        )
+        created.append(name)
+    return created
+
+
+def _delete_alarms(plan: Plan) -> list[str]:
+    names = [name for name, _, _ in target_group_alarms(plan)]
+    existing = [a["AlarmName"] for a in cloudwatch.metric_alarms(names=names)] if names else []
+    if existing:
+        cloudwatch.delete_alarms(existing)
+    return existing
+
+
+def _watched(plan: Plan) -> list[str]:
+    return [*plan.profile.traffic.bake.alarms, *(name for name, _, _ in target_group_alarms(plan))]
+
+
 def start(doc: DeployDocument) -> WindowState:
-    """Open the window (or skip it: 0 seconds), and look at once."""
+    """Open the window (or skip it: 0 seconds): create its target-group alarms, and look at once."""
     plan = doc.request
     spec = plan.profile.traffic.bake
     if spec.seconds == 0:
         return WindowState(status="SKIPPED", progress="no bake window")
     now = clock.now()
     until = now + timedelta(seconds=spec.seconds)
+    _create_alarms(plan)
     state = WindowState(
         status="WATCHING",
         until=clock.iso(until),
-        alarms=list(spec.alarms),
+        alarms=_watched(plan),
         poll=Poll(started_at=clock.iso(now), deadline=clock.iso(until), wait_seconds=1),
     )
     return _look(doc, state)
@@ -90,7 +151,7 @@ def check(doc: DeployDocument) -> WindowState:
 def _look(doc: DeployDocument, state: WindowState) -> WindowState:
     plan = doc.request
     spec = plan.profile.traffic.bake
-    firing = [a for a in cloudwatch.metric_alarms(names=list(spec.alarms)) if a.get("StateValue") == "ALARM"]
+    firing = [a for a in cloudwatch.metric_alarms(names=_watched(plan)) if a.get("StateValue") == "ALARM"]
     if firing:
         alarm = firing[0]
         reason = str(alarm.get("StateReason") or "no reason given")
@@ -103,11 +164,13 @@ def _look(doc: DeployDocument, state: WindowState) -> WindowState:
         if decided.get("decision") == ROLL_BACK:
             raise RolledBackByOperator(f"rolled back by {by} during the bake window")
         if decided.get("decision") == PROMOTE:
+            _delete_alarms(plan)
             return state.model_copy(update={"status": "PASSED", "progress": f"bake window ended early by {by}"})
     now = clock.now()
     left = (clock.parse(state.until) - now).total_seconds()
-    watched = ", ".join(spec.alarms) or "no alarms"
+    watched = ", ".join(_watched(plan)) or "no alarms"
     if left <= 0:
+        _delete_alarms(plan)  # the window's own: they watched green for the window only
         return state.model_copy(
             update={"status": "PASSED", "progress": f"bake window of {duration_text(spec.seconds)} passed ({watched})"}
         )

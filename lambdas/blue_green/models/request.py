@@ -425,6 +425,18 @@ class Fleet(Strict):
 AlarmName = Annotated[str, _matching(r"^[^\x00-\x1f\x7f]{1,255}$", "a CloudWatch alarm name (1 to 255 printable)")]
 
 
+class TargetGroupAlarms(Strict):
+    """Alarms the workflow creates on each of the profile's target groups for the bake window (green
+    alone is behind them then), watched beside ``alarms`` and deleted when the window ends."""
+
+    #: HTTPCode_Target_5XX_Count (Sum over a minute) above this goes into ALARM
+    five_xx_per_minute: int = Field(default=10, ge=0, le=1_000_000)
+    #: UnHealthyHostCount (Maximum over a minute) at or above this goes into ALARM
+    unhealthy_hosts: int = Field(default=1, ge=1, le=1000)
+    #: for this many minutes in a row
+    minutes: int = Field(default=2, ge=1, le=10)
+
+
 class BakeWindow(Strict):
     """After the switch, the deployment watches ``alarms`` for ``seconds`` before it is done: an alarm
     in ALARM then rolls it back (blue, still warm at its capacity, takes the traffic again and green is
@@ -432,6 +444,8 @@ class BakeWindow(Strict):
 
     seconds: int = Field(default=300, ge=0, le=86_400)
     alarms: list[AlarmName] = Field(default_factory=list, max_length=10)
+    #: also watch green's own target-group 5xx and unhealthy-host metrics through alarms created for the window
+    target_group_alarms: TargetGroupAlarms | None = None
 
     @field_validator("alarms")
     @classmethod
