@@ -64,6 +64,8 @@ DESCRIBE_SCALING = [
     "autoscaling:DescribeScalingActivities",
 ]
 DESCRIBE_ELB = [
+    "elasticloadbalancing:DescribeListeners",
+    "elasticloadbalancing:DescribeRules",
     "elasticloadbalancing:DescribeLoadBalancers",
     "elasticloadbalancing:DescribeInstanceHealth",
     "elasticloadbalancing:DescribeTargetGroups",
@@ -201,6 +203,9 @@ class Arns:
 
     def alarm(self) -> str:
         return f"arn:{self.p}:cloudwatch:{self.r}:{self.a}:alarm:{NAME_PREFIX}*"
+
+    def elbv2(self, resource: str) -> str:
+        return f"arn:{self.p}:elasticloadbalancing:{self.r}:{self.a}:{resource}"
 
     def role(self, name_or_arn: str) -> str:
         return name_or_arn if name_or_arn.startswith("arn:") else f"arn:{self.p}:iam::{self.a}:role/{name_or_arn}"
@@ -715,6 +720,45 @@ def traffic(arns: Arns, scope: Scope, lock_check: Grant) -> list[Grant]:
                 _merge(app, lbs),
             )
         )
+    twins = arns.elbv2("targetgroup/idc-*/*")
+    grants += [
+        Grant(
+            ["elasticloadbalancing:CreateTargetGroup"],
+            [twins],
+            "The canary's target groups of green's own (traffic.canary): named idc-<short id>-<n>, created with "
+            "the app and role=canary tags.",
+            _tags("aws:RequestTag", "canary", scope.apps),
+        ),
+        Grant(
+            ["elasticloadbalancing:AddTags"],
+            [twins],
+            "Tags only as part of CreateTargetGroup (elasticloadbalancing:CreateAction), only with role=canary.",
+            _merge(
+                {"StringEquals": {"elasticloadbalancing:CreateAction": "CreateTargetGroup"}},
+                _tags("aws:RequestTag", "canary", scope.apps),
+            ),
+        ),
+        Grant(
+            ["elasticloadbalancing:DeleteTargetGroup"],
+            [twins],
+            "Only the canary's own target groups (role=canary), once the canary ended or was undone.",
+            _tags("aws:ResourceTag", "canary", scope.apps),
+        ),
+        Grant(
+            ["elasticloadbalancing:ModifyListener", "elasticloadbalancing:ModifyRule"],
+            [arns.elbv2("listener/app/*"), arns.elbv2("listener-rule/app/*")],
+            "The canary reweights the forwards of the listeners and rules that send to the profile's target "
+            "groups, only those the team tagged for the app (immutable-deploy:app): their load balancers are "
+            "known only at run time. Only the forward action changes; the others are written back as read.",
+            app,
+        ),
+        Grant(
+            ["autoscaling:AttachLoadBalancerTargetGroups", "autoscaling:DetachLoadBalancerTargetGroups"],
+            groups,
+            "Only the app's groups, only to and from the canary's own target groups (idc-*).",
+            _merge(app, {"ForAllValues:StringLike": {"autoscaling:TargetGroupARNs": [twins]}}),
+        ),
+    ]
     if scope.target_group_arns is None or scope.target_group_arns:
         tgs = (
             {}

@@ -58,6 +58,7 @@ def compensating_branch(
         result_path="$.undo",
         comment="Something failed after the lock was taken: undo what this execution did.",
     )
+    undo_canary = undo("UndoCanary")
     restore_blue = undo("RestoreBlue")
     wait_blue = wait_for(scope, "WaitForBlue", "$.undo.restore_blue.poll.wait_seconds", "Blue's health checks pass.")
     check_blue = undo("CheckBlue")
@@ -107,13 +108,15 @@ def compensating_branch(
         .otherwise(rolled_back)
     )
 
+    # a canary's weights go back to blue first: a weight change, in seconds
+    then(undo_canary, restore_blue)
     begin.next(
         sfn.Choice(scope, "Past the point of no return?")
         .when(
             sfn.Condition.is_present("$.migrations.point_of_no_return.migration"),
-            _ask_first(scope, fn, then=restore_blue, held=held),
+            _ask_first(scope, fn, then=undo_canary, held=held),
         )
-        .otherwise(restore_blue)
+        .otherwise(undo_canary)
     )
     then(
         restore_blue,

@@ -214,6 +214,8 @@ def _app_resources(region: str, vpc_id: str, subnets: list[str], sg: str, app: s
         Protocol="HTTP",
         Port=80,
         DefaultActions=[{"Type": "forward", "TargetGroupArn": tg["TargetGroupArn"]}],
+        # the team lets the canary reweight it (traffic.canary)
+        Tags=[{"Key": APP_TAG, "Value": app}],
     )
     return str(tg["TargetGroupArn"])
 

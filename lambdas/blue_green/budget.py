@@ -22,6 +22,7 @@ worst case of each part.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -40,8 +41,9 @@ HISTORY_LIMIT = 20_000
 #: Step Functions' limit on a state's input or output (UTF-8 bytes)
 DOCUMENT_HARD_LIMIT = 256 * 1024
 #: what the computed worst-case document must stay under: room for the Task parameters around it
-#: (``{"action", "state": <document>, "token"}``) and for Causes this model does not know
-DOCUMENT_LIMIT = 224 * 1024
+#: (``{"action", "state": <document>, "token"}``, a few hundred bytes) and for Causes this model does
+#: not know (16 KB: with the canary's undo step and state the worst case is about 238 KB)
+DOCUMENT_LIMIT = 240 * 1024
 
 #: what a handler's error message may be in a recorded Cause (printable ASCII characters)
 ERROR_MESSAGE_MAX = 600
@@ -112,7 +114,11 @@ class History:
 
 
 def deploy_history(
-    timing: Timing, approval_required: bool = True, window_seconds: int = 0, migrations: int = 0
+    timing: Timing,
+    approval_required: bool = True,
+    window_seconds: int = 0,
+    migrations: int = 0,
+    canary: tuple[int, ...] = (),
 ) -> History:
     """The longest deploy path: every loop to its timeout, the staging loop twice (a relaunch after
     an interruption), the approval, a failure at the last guarded step (SuspendBlue) and the whole
@@ -172,8 +178,16 @@ def deploy_history(
         "green group deleted": healthy,
     }
     # FindBakedImage, then Image baked already? and Image reused? (no image to reuse: it bakes); the two
-    # migrations Choices and the compensation's Past the point of no return?
-    states = {**states, "Task": states["Task"] + 1, "Choice": states["Choice"] + 5}
+    # migrations Choices and the compensation's Past the point of no return?; Canary?, Canary to end?
+    # and the compensation's UndoCanary
+    states = {**states, "Task": states["Task"] + 2, "Choice": states["Choice"] + 7}
+    if canary:
+        # CreateCanaryTargetGroups, a ShiftCanary per step, EndCanary; green in service behind its own
+        # target groups; each step's hold, looked at every poll_seconds (its first look at once)
+        states = {**states, "Task": states["Task"] + 2 + len(canary)}
+        loops["green in service for the canary"] = attached
+        for number, seconds in enumerate(canary, start=1):
+            loops[f"canary step {number}"] = math.ceil(seconds / timing.poll_seconds) + 1
     if migrations:
         # RunStagingMigrations RunSwitchMigrations; past an irreversible one: AskToRollBack (a token
         # Task) and ClearRollbackQuestion; each migration polled to ready_timeout_seconds
@@ -222,10 +236,12 @@ def rollback_history(timing: Timing) -> History:
     return max(failing, succeeding, key=lambda h: h.events)
 
 
-def history_problem(timing: Timing, window_seconds: int = 0, migrations: int = 0) -> str | None:
-    """Why these timings (with the bake window and the profile's migrations) are refused (their
-    worst-case history passes :data:`HISTORY_LIMIT`), or None."""
-    deploy = deploy_history(timing, window_seconds=window_seconds, migrations=migrations)
+def history_problem(
+    timing: Timing, window_seconds: int = 0, migrations: int = 0, canary: tuple[int, ...] = ()
+) -> str | None:
+    """Why these timings (with the bake window, the profile's migrations and canary steps' seconds) are
+    refused (their worst-case history passes :data:`HISTORY_LIMIT`), or None."""
+    deploy = deploy_history(timing, window_seconds=window_seconds, migrations=migrations, canary=canary)
     worst = max(deploy.events, rollback_history(timing).events)
     if worst <= HISTORY_LIMIT:
         return None
@@ -281,7 +297,7 @@ def document_budget() -> dict[str, int]:
     release: every phase's result, every undo step's result or error, the failure, the report and
     the errors of the audit and of the release; a success path holds fewer parts (``pruned`` and a
     notification error instead of the undo steps and the report)."""
-    from blue_green.logic import audit
+    from blue_green.logic import audit, canary
     from blue_green.models import state
 
     hostile = '"' * 1000  # every character escaped in JSON: what bounded texts cost at most
@@ -379,6 +395,20 @@ def document_budget() -> dict[str, int]:
         "fleet": step(fleet.model_dump(mode="json")),
         "traffic": step(traffic.model_dump(mode="json")),
         "migrations": step(migrations.model_dump(mode="json")),
+        # the canary: a twin per target group (ARNs of at most 256 characters; a twin's name is 14), at
+        # most FORWARDS_MAX forwards (AWS's listener and rule ARNs: at most 160 characters)
+        "canary": step(
+            state.CanaryState(
+                status="HOLDING",
+                twins={"t" * 255 + str(i): "t" * 128 for i in range(10)},
+                forwards=[state.CanaryForward(kind="rule", arn="r" * 160) for _ in range(canary.FORWARDS_MAX)],
+                step=4,
+                weight=99,
+                until="2026-01-01T00:00:00Z",
+                poll=poll,
+                progress=hostile,
+            ).model_dump(mode="json")
+        ),
         # the bake window (a failure in it is compensated): at most ten alarm names of 255 characters
         "window": step(
             state.WindowState(

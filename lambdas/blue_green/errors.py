@@ -70,6 +70,15 @@ class ResourceConflict(DeploymentError):
     """A resource with this deployment's name exists but was not created by this execution."""
 
 
+class CanaryAlarm(DeploymentError):
+    """An alarm the profile names went into ALARM while a canary step held: all the weight goes back to
+    blue (the compensation); the message names the alarm and the weight."""
+
+
+class CanaryUnsupported(DeploymentError):
+    """The canary cannot run here: a target group behind no listener forward, or a twin's name taken."""
+
+
 class MigrationFailed(DeploymentError):
     """A migration's SSM command failed (or outlived ``ready_timeout_seconds``)."""
 

@@ -560,7 +560,70 @@ DEPLOY: tuple[Phase, ...] = (
                     tests=("tests/scenarios/test_deploy.py::test_green_never_healthy_rolls_back_and_blue_serves",),
                 ),
                 "Green healthy?",
-                (_status("$.fleet.status", "HEALTHY", "AttachGreen"),),
+                (_status("$.fleet.status", "HEALTHY", "Canary?"),),
+            ),
+        ),
+    ),
+    Phase(
+        "canary",
+        steps=(
+            Choice(
+                "Canary?",
+                (Rule("is_present", "$.request.profile.traffic.canary[0]", "CreateCanaryTargetGroups"),),
+                default="AttachGreen",
+            ),
+            Task(
+                "CreateCanaryTargetGroups",
+                "traffic",
+                "start_canary",
+                "$.canary",
+                "Green's own target groups, made like blue's; green attached to them (no traffic yet).",
+                undo=("UndoCanary",),
+                tests=("tests/scenarios/test_canary.py",),
+            ),
+            *poll(
+                "WaitForCanaryGreen",
+                "Green's health checks pass behind its own target groups.",
+                Task(
+                    "CheckCanaryGreen",
+                    "traffic",
+                    "check_canary_green",
+                    "$.canary",
+                    "Green in service behind its own target groups (GreenUnhealthy past healthy_timeout_seconds)?",
+                    undo=("UndoCanary",),
+                    tests=("tests/scenarios/test_canary.py",),
+                ),
+                "Green ready for the canary?",
+                (_status("$.canary.status", "READY", "ShiftCanary"),),
+                check_first=True,
+            ),
+            Task(
+                "ShiftCanary",
+                "traffic",
+                "shift_canary",
+                "$.canary",
+                "The next step's weight of every listener forward to green's target groups.",
+                undo=("UndoCanary",),
+                tests=("tests/scenarios/test_canary.py",),
+            ),
+            *poll(
+                "WaitForCanaryStep",
+                "The step holds; its alarms are watched.",
+                Task(
+                    "CheckCanaryStep",
+                    "traffic",
+                    "check_canary",
+                    "$.canary",
+                    "Any watched alarm in ALARM (CanaryAlarm: all weight back to blue)? The step held long enough?",
+                    undo=("UndoCanary",),
+                    tests=("tests/scenarios/test_canary.py",),
+                ),
+                "Canary step held?",
+                (
+                    _status("$.canary.status", "NEXT", "ShiftCanary"),
+                    _status("$.canary.status", "DONE", "AttachGreen"),
+                ),
+                check_first=True,
             ),
         ),
     ),
@@ -605,7 +668,19 @@ DEPLOY: tuple[Phase, ...] = (
             Choice(
                 "Blue detached?",
                 (_status("$.traffic.status", "ATTACHING", "WaitForGreenInService"),),
-                default="Blue to drain?",
+                default="Canary to end?",
+            ),
+            Choice("Canary to end?", (Rule("is_present", "$.canary.twins", "EndCanary"),), default="Blue to drain?"),
+            # green alone behind blue's target groups now: the forwards back on them alone, the twins deleted
+            Task(
+                "EndCanary",
+                "traffic",
+                "end_canary",
+                "$.canary",
+                "Green serves alone: every forward back on the original target groups, green's own deleted.",
+                undo=("UndoCanary",),
+                next="Blue to drain?",
+                tests=("tests/scenarios/test_canary.py",),
             ),
             Choice("Blue to drain?", (Rule("is_null", "$.blue.primary", "SuspendBlue"),), default="DrainBlue"),
             Wait("DrainBlue", DRAIN_SECONDS_PATH, "Let blue's in-flight requests finish."),
@@ -719,6 +794,13 @@ DEPLOY: tuple[Phase, ...] = (
 #: The deploy workflow's compensating branch, in the order it undoes (``statemachine/deploy.py`` wires
 #: the decisions between them: wait for blue only if it was put back, drain green only if it served...).
 UNDO: tuple[Undo, ...] = (
+    Undo(
+        "UndoCanary",
+        "traffic",
+        "undo_canary",
+        "undo_canary",
+        "All the weight back on blue's target groups; green's own detached and deleted.",
+    ),
     Undo(
         "RestoreBlue",
         "traffic",

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from blue_green import naming
 from blue_green.adapters import autoscaling
 from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import retention, traffic, window
+from blue_green.logic import canary, retention, traffic, window
 from blue_green.models.state import DeployDocument, RollbackDocument
 from blue_green.observability import logger, metrics, tracer
 
@@ -26,6 +26,13 @@ def _no_green_of_ours(doc: DeployDocument) -> bool:
 #: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked). Every
 #: step here changes what serves the app's traffic, except the checks.
 ACTIONS: dict[str, Action] = {
+    # the canary: green's own target groups, the listeners' weights shifted step by step
+    "start_canary": Locked(canary.start),
+    "check_canary_green": canary.check_green,
+    "shift_canary": Locked(canary.shift),
+    "check_canary": canary.check,
+    "end_canary": Locked(canary.end),
+    "undo_canary": Locked(canary.undo),
     "attach_green": Locked(traffic.attach_green),
     "check_green": traffic.check_green,
     "detach_blue": Locked(traffic.detach_blue),

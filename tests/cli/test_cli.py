@@ -662,3 +662,50 @@ def test_rollback_during_the_bake_window_rolls_the_deployment_back(local_aws, cl
     assert aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
     # no rollback execution was started: the deployment undid itself
     assert executions(aws, "rollback") == []
+
+
+def _held_at(aws: Any, action: str) -> tuple[threading.Event, threading.Event]:
+    """Hold the deployment at its first call of the traffic or approval function's ``action`` (the test
+    looks, then lets it go on)."""
+    reached, release = threading.Event(), threading.Event()
+    original = aws.lambdas.invoke
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        if json.loads(body).get("action") == action and not reached.is_set():
+            reached.set()
+            assert release.wait(60), "the test never let it go on"
+        return original(name, body, headers)
+
+    aws.lambdas.invoke = invoke
+    return reached, release
+
+
+def test_status_shows_a_canary_step_and_greens_weight(local_aws, cli):
+    aws = local_aws()
+    profile = aws.world.profile(traffic="tg")
+    profile["traffic"]["canary"] = [{"weight": 10, "seconds": 300}]
+    aws.store_profile("web", profile)
+    reached, release = _held_at(aws, "check_canary")
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait", "--json")
+    assert run.code == 0, run.err
+    assert reached.wait(60)
+    shown = cli("status", "web")
+    release.set()
+    assert "now at CheckCanaryStep" in shown.out, shown.out
+    assert "canary: 10% of the target groups' traffic to green: canary step 1/1: 10% to green for 300 s" in shown.out
+    assert aws.wait(json.loads(run.out)["execution"])["status"] == "SUCCEEDED"
+
+
+def test_status_shows_the_question_past_an_irreversible_migration(local_aws, cli):
+    aws = local_aws(scenario=Scenario(unhealthy_versions={"2.0.0"}))
+    profile = aws.world.profile(healthy_timeout_seconds=120)
+    profile["migrations"] = [{"name": "drop-legacy-orders", "commands": ["/opt/app/bin/migrate"], "reversible": False}]
+    aws.store_profile("web", profile)
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--no-wait", "--json")
+    arn = json.loads(run.out)["execution"]
+    aws.wait(arn, until="AskToRollBack")
+    shown = cli("status", "web")
+    assert "waiting for an answer: roll back past an irreversible migration? web 2.0.0 failed in " in shown.out
+    assert "after migration drop-legacy-orders" in shown.out and "roll back: immutable-deploy approve web" in shown.out
+    assert cli("approve", "web").code == 0
+    assert aws.wait(arn)["error"] == "DeploymentRolledBack"

@@ -202,8 +202,8 @@ def _subscribe(aws: Any) -> None:
 # --- the cases -------------------------------------------------------------------------------------------
 
 
-#: every deployment of the matrix has a short bake window (with its own target-group alarms) and a
-#: (reversible) migration of each stage, so that their states and calls are faulted too
+#: every deployment of the matrix has a canary step, a short bake window (with its own target-group
+#: alarms) and a (reversible) migration of each stage, so that their states and calls are faulted too
 WINDOW = 30
 MIGRATIONS = [
     {"name": "add-orders-index", "commands": ["/opt/app/bin/migrate add-orders-index"]},
@@ -215,6 +215,7 @@ def _request(aws: Any, version: str = "2.0.0", **options: Any) -> dict:
     request = aws.world.request(version, bake_window=WINDOW, **options)
     request["profile"]["migrations"] = MIGRATIONS
     request["profile"]["traffic"]["bake"]["target_group_alarms"] = {}  # the window's own alarms too
+    request["profile"]["traffic"]["canary"] = [{"weight": 10, "seconds": 30}]  # and a canary step
     return request
 
 

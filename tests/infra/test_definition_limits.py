@@ -149,9 +149,15 @@ DEPLOY_GUARDED = [
     "CreateLaunchSettings",
     "CreateGreenGroup",
     "CheckGreenHealth",
+    # the canary: any failure (an alarm at a step) puts all the weight back on blue first (UndoCanary)
+    "CreateCanaryTargetGroups",
+    "CheckCanaryGreen",
+    "ShiftCanary",
+    "CheckCanaryStep",
     "AttachGreen",
     "CheckGreenInService",
     "DetachBlue",
+    "EndCanary",
     "SuspendBlue",
     # the migrations: a failed one (or any failure) is compensated (asking first past the point of no return)
     "RunStagingMigrations",
@@ -165,6 +171,7 @@ DEPLOY_GUARDED = [
 #: the compensating branch's undo steps: a failure is recorded under ``$.undo.<key>`` and the branch
 #: goes on where the step's success would have gone
 DEPLOY_UNDO = {
+    "UndoCanary": ("undo_canary", "RestoreBlue"),
     "RestoreBlue": ("restore_blue", "Blue to wait for?"),
     "CheckBlue": ("check_blue", "Blue healthy?"),
     "DetachGreen": ("detach_green", "Green taken out?"),
@@ -221,7 +228,7 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
         # past the point of no return: a no, no answer or no question holds the rollback (nothing undone)
         "AskToRollBack": [catch(ALL, "$.undo.rollback_question", "ClearDeclinedQuestion")],
-        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "RestoreBlue")],
+        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "UndoCanary")],
         "ClearDeclinedQuestion": [catch(ALL, "$.undo.clear_question", "Rollback held")],
         "ReleaseLockHeld": [catch(ALL, "$.lock_release_error", "RollbackHeld")],
     },
@@ -254,7 +261,7 @@ CATCHES: dict[str, dict[str, list[dict]]] = {
         "ReleaseLockIncomplete": [catch(ALL, "$.lock_release_error", "RollbackIncomplete")],
         # past the point of no return: a no, no answer or no question holds the rollback (nothing undone)
         "AskToRollBack": [catch(ALL, "$.undo.rollback_question", "ClearDeclinedQuestion")],
-        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "RestoreBlue")],
+        "ClearRollbackQuestion": [catch(ALL, "$.undo.clear_question", "UndoCanary")],
         "ClearDeclinedQuestion": [catch(ALL, "$.undo.clear_question", "Rollback held")],
         "ReleaseLockHeld": [catch(ALL, "$.lock_release_error", "RollbackHeld")],
         # it had switched: green's alarm scaling, the lock, the announcement never fail it
@@ -471,6 +478,8 @@ WAIT_SECONDS = {
         "WaitForProductionSettingsPolled": "$.bake.poll.wait_seconds",
         "WaitForImagePolled": "$.image.poll.wait_seconds",
         "WaitForBakeWindow": "$.window.poll.wait_seconds",
+        "WaitForCanaryGreen": "$.canary.poll.wait_seconds",
+        "WaitForCanaryStep": "$.canary.poll.wait_seconds",
         "WaitForStagingMigrations": "$.migrations.poll.wait_seconds",
         "WaitForSwitchMigrations": "$.migrations.poll.wait_seconds",
         "WaitForGreen": "$.fleet.poll.wait_seconds",

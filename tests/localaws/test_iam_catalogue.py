@@ -326,6 +326,7 @@ def test_describe_calls_are_requested_on_star(world):
 # == Auto Scaling ===================================================================================
 
 
+ELBV2 = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 GREEN_TAGS = [
     {
         "ResourceId": "web-2.0.0",
@@ -746,6 +747,31 @@ SAMPLES: list[tuple[str, str, dict]] = [
     ),
     ("autoscaling", "CreateOrUpdateTags", {"Tags": GREEN_TAGS}),
     ("autoscaling", "DeleteTags", {"Tags": GREEN_TAGS}),
+    (
+        "elbv2",
+        "CreateTargetGroup",
+        {
+            "Name": "idc-0a1b2c3d-0",
+            "Protocol": "HTTP",
+            "Port": 80,
+            "VpcId": "vpc-1",
+            "Tags": [{"Key": APP, "Value": "web"}, {"Key": "immutable-deploy:role", "Value": "canary"}],
+        },
+    ),
+    ("elbv2", "DeleteTargetGroup", {"TargetGroupArn": f"{ELBV2}:targetgroup/idc-0a1b2c3d-0/0123456789abcdef"}),
+    (
+        "elbv2",
+        "ModifyListener",
+        {"ListenerArn": f"{ELBV2}:listener/app/web-alb/0123456789abcdef/fedcba9876543210", "DefaultActions": []},
+    ),
+    (
+        "elbv2",
+        "ModifyRule",
+        {
+            "RuleArn": f"{ELBV2}:listener-rule/app/web-alb/0123456789abcdef/fedcba9876543210/1111222233334444",
+            "Actions": [],
+        },
+    ),
     (
         "autoscaling",
         "CreateLaunchConfiguration",

@@ -135,10 +135,10 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
         "image": polling.rounds(timing, 3600) + 1,
     }
     rounds, watched = sum(history.loops.values()), sum(history.watched.values())
-    # (FindBakedImage; Image baked already?, Image reused?, the two migrations Choices, Past the point of
-    # no return?)
-    fixed = 3 * 2 + 24 * 5 + 6 + 2 * 2 + 14 * 2 + 1
-    invocations = 24 + 1 + rounds + 2 * watched
+    # (FindBakedImage, UndoCanary; Image baked already?, Image reused?, the two migrations Choices, Past
+    # the point of no return?, Canary?, Canary to end?)
+    fixed = 3 * 2 + 25 * 5 + 6 + 2 * 2 + 16 * 2 + 1
+    invocations = 25 + 1 + rounds + 2 * watched
     assert history.events == 2 + fixed + rounds * (2 + 5 + 2) + watched * (6 + 5 + 2) + 3 * invocations
     assert budget.deploy_history(timing, approval_required=False).events == history.events - 6 - 5 - 2 * 3
     assert budget.rollback_history(timing).events < history.events
@@ -146,6 +146,12 @@ def test_the_deploy_history_counts_every_loop_of_the_longest_path():
     with_two = budget.deploy_history(timing, migrations=2)
     assert with_two.loops == {**history.loops, "migration 1": ready, "migration 2": ready}
     assert with_two.events == history.events + 2 * ready * (9 + 3) + 3 * (5 + 3) + (6 + 3)
+    # a canary: green in service behind its own target groups, then each step held, a look per poll_seconds
+    canary = budget.deploy_history(timing, canary=(60, 300))
+    steps = {"canary step 1": 60 // 15 + 1, "canary step 2": 300 // 15 + 1}
+    attached = polling.rounds_expected(timing, 900)
+    assert canary.loops == {**history.loops, "green in service for the canary": attached, **steps}
+    assert canary.events == history.events + (attached + sum(steps.values())) * (9 + 3) + 4 * (5 + 3)
 
 
 def test_timings_whose_worst_case_history_is_too_long_are_refused_naming_profile_timing():

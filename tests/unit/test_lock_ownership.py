@@ -27,6 +27,10 @@ LOCKED = {
     "image": {"create"},
     "fleet": {"create_launch", "create_group", "prune_kept"},
     "traffic": {
+        "start_canary",
+        "shift_canary",
+        "end_canary",
+        "undo_canary",
         "attach_green",
         "detach_blue",
         "suspend_blue",

@@ -251,6 +251,7 @@ def test_a_rollback_keeps_only_traffic_and_timing_and_is_named_for_the_rollback(
             "load_balancer_names": ["web-elb"],
             "target_group_arns": [TG],
             "bake": {"seconds": 300, "alarms": [], "target_group_alarms": None},
+            "canary": [],
         },
         "timing": {
             "poll_seconds": 5,

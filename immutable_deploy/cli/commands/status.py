@@ -16,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green import aws as domain_aws, contract
+from blue_green import aws as domain_aws, contract, phases
 from blue_green.adapters import elb
 from blue_green.adapters.autoscaling import DELETING
 from blue_green.errors import TransientAwsError
@@ -28,6 +28,8 @@ from immutable_deploy.cli.aws import Aws, CliError
 from immutable_deploy.cli.commands.common import Context
 from immutable_deploy.cli.commands.window import WINDOW_STATES
 
+#: the deploy states of the canary (``status`` shows the step and green's weight)
+CANARY_STATES = frozenset(next(p for p in phases.DEPLOY if p.name == "canary").states)
 TAG_APP = contract.TAG_APP
 TAG_VERSION = contract.TAG_VERSION
 TAG_STATE = contract.TAG_STATE
@@ -167,18 +169,28 @@ def _groups(aws: Aws, app: str, stored: StoredProfile | None) -> tuple[list[dict
     return serving, kept, other
 
 
-def bake_window(events: list[dict]) -> dict | None:
-    """The bake window of a deployment in it, as its last look left it (until, alarms, progress), from its
-    recent history events (newest first)."""
+def _last(events: list[dict], key: str, statuses: tuple[str, ...], fields: tuple[str, ...]) -> dict | None:
+    """``fields`` of the document's ``key`` as the newest state that left it in one of ``statuses`` had it,
+    from an execution's recent history events (newest first)."""
     for event in events:
         details = event.get("stateExitedEventDetails") or {}
         try:
-            window = (json.loads(details.get("output") or "{}") or {}).get("window")
+            found = (json.loads(details.get("output") or "{}") or {}).get(key)
         except (ValueError, AttributeError):
             continue
-        if isinstance(window, dict) and window.get("status") == "WATCHING":
-            return {k: window.get(k) for k in ("until", "alarms", "progress")}
+        if isinstance(found, dict) and found.get("status") in statuses:
+            return {k: found.get(k) for k in fields}
     return None
+
+
+def bake_window(events: list[dict]) -> dict | None:
+    """The bake window of a deployment in it, as its last look left it (until, alarms, progress)."""
+    return _last(events, "window", ("WATCHING",), ("until", "alarms", "progress"))
+
+
+def canary(events: list[dict]) -> dict | None:
+    """The canary of a deployment in it: the step held, green's weight, until when, its progress."""
+    return _last(events, "canary", ("ATTACHING", "READY", "HOLDING", "NEXT"), ("step", "weight", "until", "progress"))
 
 
 def _running(aws: Aws, app: str) -> dict | None:
@@ -199,6 +211,7 @@ def _running(aws: Aws, app: str) -> dict | None:
         "status": owner_status,
         "state": state,
         "bake_window": bake_window(events) if state in WINDOW_STATES else None,
+        "canary": canary(events) if state in CANARY_STATES else None,
     }
 
 
@@ -263,13 +276,23 @@ def _print_status(ctx: Context, r: dict) -> None:
             + (f", now at {run['state']}" if run.get("state") else "")
         )
         ctx.say(f"  {run['execution']}")
+        step = run.get("canary")
+        if step:
+            ctx.say(f"  canary: {step['weight']}% of the target groups' traffic to green: {step['progress']}")
         window = run.get("bake_window")
         if window:
             ctx.say(f"  bake window until {window['until']}: {window['progress']}")
             ctx.say(f"  {ctx.hint(f'promote {app}')}   |   {ctx.hint(f'rollback {app}')}")
     else:
         ctx.say(f"running: nothing (a stale lock of {run['execution']} ({run['status']}) will be taken over)")
-    if r["approval"]:
+    if r["approval"] and r["approval"].get("question"):
+        a = r["approval"]
+        ctx.say(
+            f"waiting for an answer: {a['question']} {app} {a.get('version')} failed in {a.get('failed_state')} "
+            f"({a.get('error')}) after migration {a.get('migration')} (until {a.get('expires_at')})"
+        )
+        ctx.say(f"  roll back: {ctx.hint(f'approve {app}')}   |   hold: {ctx.hint(f'reject {app} --reason TEXT')}")
+    elif r["approval"]:
         a = r["approval"]
         ctx.say(
             f"waiting for approval: {app} {a.get('version')}, staging at {a.get('staging_address') or '?'} "

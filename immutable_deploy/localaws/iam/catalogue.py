@@ -87,7 +87,7 @@ class InstanceProfileFacts:
 class World(Protocol):
     """What AWS knows when it authorizes a call. ``kind`` in :meth:`tags` is the ARN resource type
     (``instance``, ``image``, ``snapshot``, ``launch-template``, ``spot-instances-request``,
-    ``security-group``, ``subnet``, ``key-pair``, ``auto-scaling-group``, ``alarm``); unknown
+    ``security-group``, ``subnet``, ``key-pair``, ``auto-scaling-group``, ``alarm``; ``elbv2`` by ARN); unknown
     resources have no tags. Implemented over moto by :class:`..enforce.MotoWorld`."""
 
     account: str
@@ -254,7 +254,14 @@ UNSCOPED: dict[str, tuple[str, ...]] = {
         "DescribeLoadBalancerTargetGroups",
     ),
     "elb": ("DescribeLoadBalancers", "DescribeInstanceHealth", "DescribeTags"),
-    "elbv2": ("DescribeLoadBalancers", "DescribeTargetGroups", "DescribeTargetHealth", "DescribeTags"),
+    "elbv2": (
+        "DescribeLoadBalancers",
+        "DescribeTargetGroups",
+        "DescribeTargetHealth",
+        "DescribeTags",
+        "DescribeListeners",
+        "DescribeRules",
+    ),
     "ssm": ("ListCommands", "GetCommandInvocation", "ListCommandInvocations"),
     # task tokens are not resources: [SAR] lists no resource type for these two
     "stepfunctions": ("SendTaskSuccess", "SendTaskFailure"),
@@ -802,6 +809,61 @@ def _load_balancers(p: Params, w: World, operation: str) -> list[AuthzRequest]:
     name, lbs = p["AutoScalingGroupName"], list(p.get("LoadBalancerNames") or [])
     return [
         _group_request(operation, name, w, f"{operation} {lbs} on {name}", **{"autoscaling:LoadBalancerNames": lbs})
+    ]
+
+
+# == ELBv2: the canary's target groups and listener forwards ====================================
+
+
+def _elbv2_arn(w: World, resource: str) -> str:
+    return f"arn:{w.partition}:elasticloadbalancing:{w.region}:{w.account}:{resource}"
+
+
+@_op("elbv2", "CreateTargetGroup")
+def _create_target_group(p: Params, w: World) -> list[AuthzRequest]:
+    """The target group (its id is not known yet: ``targetgroup/<name>/*``) with the request's tags as
+    aws:RequestTag and aws:TagKeys, and, with tags, elasticloadbalancing:AddTags on it with
+    elasticloadbalancing:CreateAction [SAR] (tag-on-create needs AddTags too)."""
+    name = p["Name"]
+    tags = _tag_dict(p.get("Tags"))
+    arn = _elbv2_arn(w, f"targetgroup/{name}/*")
+    out = [_req("elasticloadbalancing:CreateTargetGroup", arn, f"CreateTargetGroup {name}", **request_tags(tags))]
+    if tags:
+        out.append(
+            _req(
+                "elasticloadbalancing:AddTags",
+                arn,
+                f"CreateTargetGroup {name}: its tags",
+                **request_tags(tags),
+                **{"elasticloadbalancing:CreateAction": "CreateTargetGroup"},
+            )
+        )
+    return out
+
+
+@_op("elbv2", "DeleteTargetGroup")
+def _delete_target_group(p: Params, w: World) -> list[AuthzRequest]:
+    arn = p["TargetGroupArn"]
+    return [
+        _req(
+            "elasticloadbalancing:DeleteTargetGroup",
+            arn,
+            f"DeleteTargetGroup {arn}",
+            **resource_tags(w.tags("elbv2", arn), None),
+        )
+    ]
+
+
+@_op("elbv2", "ModifyListener", "ModifyRule")
+def _modify_forwards(p: Params, w: World, operation: str) -> list[AuthzRequest]:
+    """The listener or rule, with its tags as aws:ResourceTag [SAR]. The target groups its actions
+    name are not authorized separately."""
+    _refuse("elbv2", operation, p, ("Certificates", "SslPolicy", "AlpnPolicy", "Conditions", "Port", "Protocol"))
+    arn = p["ListenerArn"] if operation == "ModifyListener" else p["RuleArn"]
+    return [
+        _req(
+            f"elasticloadbalancing:{operation}", arn, f"{operation} {arn}", **resource_tags(w.tags("elbv2", arn), None)
+        )
     ]
 
 

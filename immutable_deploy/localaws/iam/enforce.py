@@ -88,8 +88,16 @@ class MotoWorld:
 
         return cloudwatch_backends[self.account][self.region]
 
+    @property
+    def _elbv2(self) -> Any:
+        from moto.elbv2.models import elbv2_backends
+
+        return elbv2_backends[self.account][self.region]
+
     # -- World
     def tags(self, kind: str, resource_id: str) -> Mapping[str, str]:
+        if kind == "elbv2":  # by ARN: target groups, listeners, rules
+            return dict(self._elbv2.tagging_service.get_tag_dict_for_resource(resource_id))
         if kind == "auto-scaling-group":
             group = self._asg.autoscaling_groups.get(resource_id)
             return {t["Key"]: t.get("Value", "") for t in (group.tags if group else [])}

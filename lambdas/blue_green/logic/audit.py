@@ -12,7 +12,7 @@ from typing import Any
 
 from blue_green import naming, text
 from blue_green.adapters import inventory, notify
-from blue_green.logic import discovery
+from blue_green.logic import canary, discovery
 from blue_green.models.state import DeployDocument
 
 #: entries of ``undone`` and of ``left_behind`` kept in the report, and characters of each
@@ -26,6 +26,7 @@ REPORT_NAME_MAX = 96
 NOTIFIED_MAX = 200
 
 UNDO_ORDER = (
+    "undo_canary",
     "restore_blue",
     "check_blue",
     "detach_green",
@@ -57,6 +58,7 @@ def left_behind(doc: DeployDocument) -> list[str]:
     found += [f"image {i}" for i in inventory.images(arn)]
     found += [f"snapshot {s}" for s in inventory.snapshots(arn)]
     found += [f"launch template {t}" for t in inventory.launch_templates(arn)]
+    found += [f"canary target group {t}" for t in canary.twins_left(plan)]
     # Found by name, but only this execution's: a launch configuration made from its image (they carry
     # no tags), a group tagged with it. One that only bears the name was refused as a ResourceConflict
     # and never touched: it is not left behind by this execution.

@@ -204,6 +204,16 @@ def _resume(info: Group, arn: str | None, short: str | None, hold: Iterable[str]
     return processes
 
 
+def health(group_name: str, traffic: Traffic) -> tuple[bool, int, dict[str, str], str]:
+    """(ok, count, in service, progress) of a group behind every target of ``traffic`` (the canary's twins)."""
+    return _health(group_name, traffic)
+
+
+def start_health(timing: Timing, load_balancer_names: list[str], target_group_arns: list[str]) -> Poll:
+    """The first poll of a health loop after attaching a group to these targets."""
+    return _start(timing, (load_balancer_names, target_group_arns))
+
+
 def resume_recorded(info: Group, arn: str, short: str, hold: Iterable[str] = ()) -> list[str]:
     """Resume what this execution's suspended-by record on ``info`` lists, except ``hold`` (which
     the record keeps): the retention's scale-down lets a kept group terminate, nothing more."""

@@ -453,11 +453,34 @@ class BakeWindow(Strict):
         return _unique(v)
 
 
+class CanaryStep(Strict):
+    """One step of a canary: ``weight`` percent of the target groups' traffic to green, held for
+    ``seconds`` while the bake window's alarms are looked at."""
+
+    weight: int = Field(ge=1, le=99)
+    seconds: int = Field(default=300, ge=0, le=3600)
+
+
 class Traffic(Strict):
     load_balancer_names: list[LoadBalancerName] = Field(default_factory=list, max_length=10)
     target_group_arns: list[TargetGroupArn] = Field(default_factory=list, max_length=10)
     #: the bake window after the switch (watched alarms, automatic rollback)
     bake: BakeWindow = Field(default_factory=BakeWindow)
+    #: before the switch, green's share of the target groups' traffic grows by these steps (weighted
+    #: listener forwards to a target group of green's own); classic load balancers switch all at once
+    canary: list[CanaryStep] = Field(default_factory=list, max_length=5)
+
+    @model_validator(mode="after")
+    def _canary_steps(self) -> "Traffic":
+        if self.canary and not self.target_group_arns:
+            raise ValueError(
+                "canary: needs target_group_arns (weighted listener forwards); "
+                "classic load balancers switch all at once"
+            )
+        weights = [step.weight for step in self.canary]
+        if any(later <= earlier for earlier, later in zip(weights, weights[1:], strict=False)):
+            raise ValueError(f"canary: the weights must grow from step to step (they are {weights})")
+        return self
 
     @field_validator("load_balancer_names", "target_group_arns")
     @classmethod
@@ -537,8 +560,9 @@ class Profile(Strict):
     def _history_with_the_bake_window(self) -> "Profile":
         from blue_green import budget
 
-        if self.traffic.bake.seconds or self.migrations:
-            problem = budget.history_problem(self.timing, self.traffic.bake.seconds, len(self.migrations))
+        if self.traffic.bake.seconds or self.migrations or self.traffic.canary:
+            canary = tuple(step.seconds for step in self.traffic.canary)
+            problem = budget.history_problem(self.timing, self.traffic.bake.seconds, len(self.migrations), canary)
             if problem:
                 raise ValueError(problem)
         return self

@@ -237,6 +237,28 @@ class AlarmsState(Loose):
     progress: Text = ""
 
 
+class CanaryForward(Loose):
+    """A listener's default actions (``listener``) or a listener rule (``rule``) the canary reweights."""
+
+    kind: Literal["listener", "rule"]
+    arn: str
+
+
+class CanaryState(Loose):
+    """``$.canary``: green's share of the target groups' traffic, step by step (``blue_green.logic.canary``)."""
+
+    status: Literal["ATTACHING", "READY", "HOLDING", "NEXT", "DONE", "ENDED"]
+    #: original target group ARN -> its canary twin's (green's own)
+    twins: dict[str, str] = Field(default_factory=dict)
+    forwards: list[CanaryForward] = Field(default_factory=list)
+    #: the step being held (0-based; -1 before the first)
+    step: int = -1
+    weight: int = 0
+    until: str | None = None
+    poll: Poll | None = None
+    progress: Text = ""
+
+
 class PointOfNoReturn(Loose):
     """Where the deployment passed its point of no return: the irreversible migration sent first."""
 
@@ -311,6 +333,7 @@ class DeployDocument(Loose):
     alarms: AlarmsState | None = None
     window: WindowState | None = None
     migrations: MigrationsState | None = None
+    canary: CanaryState | None = None
 
 
 class RollbackPlan(Loose):
