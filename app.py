@@ -8,12 +8,14 @@ fails the synth.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from stacks.immutable_deploy_stack import ImmutableDeployStack
+from stacks.inventory import InventoryError
 
 # isort: split
 from blue_green import contract  # importable once stacks put lambdas/ on the path
@@ -33,8 +35,17 @@ def build(app: cdk.App) -> ImmutableDeployStack:
     return stack
 
 
-if __name__ == "__main__":
+def main() -> int:
     # Under the CDK CLI, CDK_OUTDIR says where; `python app.py` alone writes to ./cdk.out.
     application = cdk.App(outdir=None if os.environ.get("CDK_OUTDIR") else "cdk.out")
-    build(application)
+    try:
+        build(application)
+    except InventoryError as exc:  # one line per problem, naming the file and the field: no traceback
+        sys.stderr.write("".join(f"inventory: {problem}\n" for problem in exc.problems))
+        return 1
     application.synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -18,19 +18,17 @@ from pathlib import Path
 import yaml
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
-from pydantic import ValidationError
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from blue_green.models.request import APP_PATTERN, Profile, describe_validation_error  # noqa: E402
+from blue_green.models.request import APP_PATTERN  # noqa: E402
 from blue_green.profiles import (  # noqa: E402
     StoredProfile,
     StoredProfileError,
     from_inventory,
-    is_overridable,
-    required_fields,
+    partial_problems,
 )
 
 STANDARD_TIER_LIMIT = 4096
@@ -39,7 +37,11 @@ ADVANCED_TIER_LIMIT = 8192
 
 
 class InventoryError(ValueError):
-    pass
+    """A file of the inventory that cannot be used; ``problems``: one line each (file: field: what)."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 def load_profiles(directory: Path) -> dict[str, StoredProfile]:
@@ -53,11 +55,14 @@ def load_profiles(directory: Path) -> dict[str, StoredProfile]:
         app = path.stem
         if not re.match(APP_PATTERN, app):
             raise InventoryError(f"{path}: {app!r} is not an app name (lowercase letters, digits and '-')")
-        data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        try:
+            data = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        except (ValueError, yaml.YAMLError) as exc:
+            raise InventoryError(f"{path}: not {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}") from exc
         try:
             stored = from_inventory(data)
         except StoredProfileError as exc:
-            raise InventoryError(f"{path}: {exc}") from exc
+            raise InventoryError(f"{path}: {exc}", [f"{path}: {p}" for p in str(exc).split("; ")]) from exc
         check_partial(stored, path)
         if app in profiles:
             raise InventoryError(f"{path}: a second profile for {app}")
@@ -74,23 +79,9 @@ def load_profiles(directory: Path) -> dict[str, StoredProfile]:
 def check_partial(stored: StoredProfile, path: Path) -> None:
     """Everything present must be valid; a required field may be missing only when a request may
     set it (else no request could ever complete the profile)."""
-    try:
-        Profile.model_validate(stored.profile)
-    except ValidationError as exc:
-        problems = []
-        for err, line in zip(exc.errors(), describe_validation_error(exc), strict=False):
-            if err.get("type") != "missing":
-                problems.append(f"profile.{line}")
-                continue
-            missing = ".".join(str(part) for part in err["loc"])
-            problems += [
-                f"profile.{field}: required field is missing, and a request may not set it "
-                f"(not overridable), so no deployment could use this profile"
-                for field in required_fields(missing)
-                if not is_overridable(field, stored.overridable)
-            ]
-        if problems:
-            raise InventoryError(f"{path}: " + "; ".join(problems)) from exc
+    problems = partial_problems(stored)
+    if problems:
+        raise InventoryError(f"{path}: " + "; ".join(problems), [f"{path}: {p}" for p in problems])
 
 
 class StoredProfiles(Construct):

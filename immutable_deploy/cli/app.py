@@ -198,6 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=history.history)
 
     _local_commands(sub)
+    _profile_commands(sub)
     return parser
 
 
@@ -218,6 +219,33 @@ Ctrl-C or SIGTERM.
   unhealthy_versions=2.1.0                     instances of these versions never become healthy
   ready_command_failures=2                     the first N SSM command invocations fail
   throttle=DescribeImages:3                    the first N calls of an operation are throttled"""
+
+
+def _profile_commands(sub: Any) -> None:
+    """``profile``: inventory files checked and described without AWS."""
+    from immutable_deploy.cli.commands import profile
+
+    group = sub.add_parser(
+        "profile",
+        help="check an inventory file, or print its JSON Schema (no AWS needed)",
+        description="An app's stored profile (inventory/<app>.yaml), checked as the stack's synth checks it.",
+    )
+    commands_ = group.add_subparsers(dest="profile_command", metavar="COMMAND", required=True)
+    p = commands_.add_parser(
+        "check",
+        help="every problem of an inventory file, one line each with its field (exit 3 if any)",
+        description="Check FILE (inventory/<app>.yaml or .json) as `cdk synth` does: every field, the "
+        "overridable list, the required fields a request may not set, its size. Exit 0 when it is valid, 3 "
+        "when it is not.",
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help='print {"file", "app", "problems": [...]} on stdout')
+    p.set_defaults(local_handler=profile.check)
+    p = commands_.add_parser(
+        "schema",
+        help="print the JSON Schema of an inventory file (for editors: # yaml-language-server: $schema=...)",
+    )
+    p.set_defaults(local_handler=profile.schema)
 
 
 def _local_commands(sub: Any) -> None:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from blue_green.aws import client, error_code, transient_errors
 from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import Profile, parse_app, request_size_problem
+from blue_green.models.request import Profile, describe_validation_error, parse_app, request_size_problem
 
 DEFAULT_PREFIX = "/immutable-deploy/ImmutableDeploy/profiles/"  # the stack sets PROFILE_PARAMETER_PREFIX
 
@@ -179,6 +179,29 @@ def from_inventory(data: Any) -> StoredProfile:
     if problems:
         raise StoredProfileError("; ".join(problems))
     return StoredProfile(profile=profile, overridable=tuple(overridable))
+
+
+def partial_problems(stored: StoredProfile) -> list[str]:
+    """What is wrong with a stored profile, one line per field (``profile.<path>: <what>``): everything
+    present must be valid, and a required field may be missing only when a request may set it (else no
+    request could ever complete the profile)."""
+    try:
+        Profile.model_validate(stored.profile)
+    except ValidationError as exc:
+        problems = []
+        for err, line in zip(exc.errors(), describe_validation_error(exc), strict=False):
+            if err.get("type") != "missing":
+                problems.append(f"profile.{line}")
+                continue
+            missing = ".".join(str(part) for part in err["loc"])
+            problems += [
+                f"profile.{field}: required field is missing, and a request may not set it "
+                f"(not overridable), so no deployment could use this profile"
+                for field in required_fields(missing)
+                if not is_overridable(field, stored.overridable)
+            ]
+        return problems
+    return []
 
 
 def from_parameter(value: str) -> StoredProfile:

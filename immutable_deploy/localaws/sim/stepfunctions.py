@@ -7,6 +7,7 @@ event timestamps are simulated times."""
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import types
 from datetime import timedelta
@@ -55,11 +56,13 @@ class StepFunctionsTime:
         self._install_task_timeouts()
 
     def _install_task_timeouts(self) -> None:
-        """A Task's TimeoutSeconds in simulated time. moto runs each Task on a thread and waits for it
-        that many *real* seconds: with executions sharing virtual time, a Lambda step whose SDK backoff
-        waits for the others could outlast 300 real seconds on a busy machine and fail States.Timeout
-        (a rollback no AWS would have made). Here the wait ends when the Task does, or when that many
-        simulated seconds have passed."""
+        """A task-token Task's TimeoutSeconds in simulated time, and no timeout for a Lambda step. moto runs
+        each Task on a thread and waits for it that many *real* seconds: with executions sharing virtual
+        time, a Lambda step whose SDK backoff waits for the others could outlast 300 real seconds on a busy
+        machine and fail States.Timeout (a rollback no AWS would have made); and in simulated seconds,
+        another execution's Waits could pass them while the step ran (an audit timed out so, once). A
+        token wait ends when it is answered or that many simulated seconds have passed; a Lambda step
+        when its handler returns."""
         from moto.stepfunctions.parser.asl.component.state.exec import execute_state
 
         clock = self.sim.clock
@@ -67,6 +70,13 @@ class StepFunctionsTime:
         class SimulatedEvent(threading.Event):
             def wait(self, timeout: float | None = None) -> bool:
                 if timeout is None:
+                    return super().wait()
+                # (the Task whose wait this is: ExecutionState._evaluate_with_timeout's self)
+                resource = getattr(sys._getframe(1).f_locals.get("self"), "resource", None)
+                if getattr(resource, "condition", None) != "waitForTaskToken":
+                    # a Lambda step runs in this process and ends when its handler returns (the fault
+                    # matrix injects Lambda timeouts as errors): simulated time that other executions'
+                    # Waits move on meanwhile must not time it out
                     return super().wait()
                 deadline = clock.now() + timedelta(seconds=timeout)
                 while not super().wait(0.05):
