@@ -9,7 +9,7 @@ from immutable_deploy import demo
 
 def test_the_demo_tells_the_whole_story():
     out = io.StringIO()
-    assert demo.run(speedup=240, out=out, poll_seconds=0.05) == 0
+    assert demo.run(speedup=240, out=out, poll_seconds=0.05) == 0, out.getvalue()[-4000:]
     text = out.getvalue()
     # 1. 2.0.0 over 1.0.0, approved by the demo's operator
     assert "$ immutable-deploy deploy web 2.0.0" in text and "Waiting for approval: web 2.0.0" in text
