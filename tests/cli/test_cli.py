@@ -709,3 +709,17 @@ def test_status_shows_the_question_past_an_irreversible_migration(local_aws, cli
     assert "after migration drop-legacy-orders" in shown.out and "roll back: immutable-deploy approve web" in shown.out
     assert cli("approve", "web").code == 0
     assert aws.wait(arn)["error"] == "DeploymentRolledBack"
+
+
+def test_status_of_an_app_nobody_knows_says_so_and_fails(local_aws, cli):
+    local_aws()
+    run = cli("status", "webb")  # a typo of web
+    assert run.code == exitcodes.REJECTED_INPUT
+    assert "no app named 'webb' here: no stored profile, no group tagged immutable-deploy:app=webb" in run.out
+    assert "serving: nothing" not in run.out
+    assert cli("status", "web").code == exitcodes.OK  # the world's web: a group tagged for it serves
+
+
+def test_version(cli):
+    run = cli("--version")
+    assert run.code == 0 and run.out.startswith("immutable-deploy ")

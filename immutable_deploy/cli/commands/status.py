@@ -235,6 +235,14 @@ def status(ctx: Context, args: Any) -> int:
         "approval": approval,
         "stored_profile": stored is not None,
     }
+    if not any((stored, serving, kept, other, running, approval)):
+        # a typo (`status webb`) must not read as "serving: nothing"
+        ctx.say(
+            f"immutable-deploy: no app named {app!r} here: no stored profile, no group tagged "
+            f"{TAG_APP}={app}, nothing running"
+        )
+        ctx.result({**report, "known": False})
+        return exitcodes.REJECTED_INPUT
     _print_status(ctx, report)
     ctx.result(report)
     return exitcodes.OK
