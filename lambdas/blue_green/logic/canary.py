@@ -112,8 +112,9 @@ def _apply(state: CanaryState, weight: int) -> list[str]:
         for original, twin in state.twins.items()
     }
     done = []
+    now = {f.arn: f for f in listeners.forwards_to(list(state.twins))}  # their actions as they are now
     for recorded in state.forwards:
-        current = next((f for f in listeners.forwards_to(list(state.twins)) if f.arn == recorded.arn), None)
+        current = now.get(recorded.arn)
         if current is None:
             continue  # the rule is gone
         listeners.set_actions(current, listeners.weighted(current.actions, split))
