@@ -311,6 +311,17 @@ def relaunch(doc: DeployDocument) -> BakeState:
 # --- production settings ---------------------------------------------------------------------
 
 
+def send_once(plan: Plan, instance_id: str, commands: list[str], comment: str) -> str:
+    """The id of the command sent under ``comment`` to ``instance_id``: the one a previous run of the
+    step sent, else ``commands`` (rendered) sent now. An unreachable SSM agent is transient (retried)."""
+    try:
+        return ssm.find_command(instance_id, comment) or ssm.send_command(
+            instance_id, rendered(plan, commands), comment
+        )
+    except ssm.InstanceNotManaged as exc:
+        raise TransientAwsError(f"the SSM agent of {instance_id} is not reachable: {exc}") from exc
+
+
 def apply_settings(doc: DeployDocument) -> BakeState:
     """Send the production settings commands (after approval, before the image)."""
     plan, bake = doc.request, require_bake(doc)
@@ -325,12 +336,7 @@ def apply_settings(doc: DeployDocument) -> BakeState:
             f"staging {bake.instance_id} is {state}: it was lost before the production settings; deploy again"
         )
     comment = f"immutable-deploy {plan.names.short_id} {plan.app} {plan.release.version} production settings"
-    try:
-        command_id = ssm.find_command(bake.instance_id, comment) or ssm.send_command(
-            bake.instance_id, rendered(plan, commands), comment
-        )
-    except ssm.InstanceNotManaged as exc:
-        raise TransientAwsError(f"the SSM agent of {bake.instance_id} is not reachable: {exc}") from exc
+    command_id = send_once(plan, bake.instance_id, commands, comment)
     timing = plan.profile.timing
     return bake.model_copy(
         update={

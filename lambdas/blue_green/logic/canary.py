@@ -21,9 +21,9 @@ import math
 from datetime import timedelta
 
 from blue_green import clock, naming, polling
-from blue_green.adapters import autoscaling, cloudwatch, listeners
+from blue_green.adapters import autoscaling, listeners
 from blue_green.errors import CanaryAlarm, CanaryUnsupported, GreenUnhealthy
-from blue_green.logic import traffic as switch
+from blue_green.logic import traffic as switch, window
 from blue_green.models.request import Traffic
 from blue_green.models.state import CanaryForward, CanaryState, DeployDocument, Plan, Poll
 from blue_green.observability import logger
@@ -149,12 +149,10 @@ def check(doc: DeployDocument) -> CanaryState:
     """The step's hold: an alarm in ALARM rolls back (CanaryAlarm); its seconds over: the next step,
     or DONE after the last."""
     plan, state = doc.request, _canary(doc)
-    alarms = list(plan.profile.traffic.bake.alarms)
-    firing = [a for a in cloudwatch.metric_alarms(names=alarms) if a.get("StateValue") == "ALARM"]
+    firing = window.in_alarm(list(plan.profile.traffic.bake.alarms))
     if firing:
-        alarm = firing[0]
-        reason = str(alarm.get("StateReason") or "no reason given")
-        raise CanaryAlarm(f"alarm {alarm['AlarmName']} went into ALARM at {state.weight}% to green: {reason}")
+        name, reason = firing[0]
+        raise CanaryAlarm(f"alarm {name} went into ALARM at {state.weight}% to green: {reason}")
     assert state.until is not None and state.poll is not None  # pragma: no mutate (HOLDING has both)
     left = (clock.parse(state.until) - clock.now()).total_seconds()
     steps = plan.profile.traffic.canary

@@ -19,8 +19,8 @@ from typing import Literal
 
 from blue_green import clock, contract, polling
 from blue_green.adapters import autoscaling, ec2, ssm, store
-from blue_green.errors import MigrationFailed, StagingInterrupted, TransientAwsError
-from blue_green.logic.bake import duration_text, excerpt, rendered, require_bake
+from blue_green.errors import MigrationFailed, StagingInterrupted
+from blue_green.logic.bake import duration_text, excerpt, require_bake, send_once
 from blue_green.models.request import Migration
 from blue_green.models.state import DeployDocument, MigrationsState, Plan, PointOfNoReturn
 from blue_green.observability import logger
@@ -60,13 +60,7 @@ def _comment(plan: Plan, migration: Migration) -> str:
 def _send(doc: DeployDocument, state: MigrationsState, index: int, migration: Migration) -> MigrationsState:
     plan = doc.request
     instance_id = state.instance_id or ""
-    comment = _comment(plan, migration)
-    try:
-        command_id = ssm.find_command(instance_id, comment) or ssm.send_command(
-            instance_id, rendered(plan, migration.commands), comment
-        )
-    except ssm.InstanceNotManaged as exc:
-        raise TransientAwsError(f"the SSM agent of {instance_id} is not reachable: {exc}") from exc
+    command_id = send_once(plan, instance_id, migration.commands, _comment(plan, migration))
     point = state.point_of_no_return
     note = ""
     if not migration.reversible and point is None:

@@ -124,6 +124,15 @@ def _watched(plan: Plan) -> list[str]:
     return [*plan.profile.traffic.bake.alarms, *(name for name, _, _ in target_group_alarms(plan))]
 
 
+def in_alarm(names: list[str]) -> list[tuple[str, str]]:
+    """``(name, reason)`` of each of these alarms in ALARM now (the bake window's and the canary's looks)."""
+    return [
+        (str(a["AlarmName"]), str(a.get("StateReason") or "no reason given"))
+        for a in cloudwatch.metric_alarms(names=names)
+        if a.get("StateValue") == "ALARM"
+    ]
+
+
 def start(doc: DeployDocument) -> WindowState:
     """Open the window (or skip it: 0 seconds): create its target-group alarms, and look at once."""
     plan = doc.request
@@ -151,12 +160,11 @@ def check(doc: DeployDocument) -> WindowState:
 def _look(doc: DeployDocument, state: WindowState) -> WindowState:
     plan = doc.request
     spec = plan.profile.traffic.bake
-    firing = [a for a in cloudwatch.metric_alarms(names=_watched(plan)) if a.get("StateValue") == "ALARM"]
+    firing = in_alarm(_watched(plan))
     if firing:
-        alarm = firing[0]
-        reason = str(alarm.get("StateReason") or "no reason given")
+        name, reason = firing[0]
         others = f" (and {len(firing) - 1} more)" if len(firing) > 1 else ""
-        raise BakeWindowAlarm(f"alarm {alarm['AlarmName']} went into ALARM during the bake window{others}: {reason}")
+        raise BakeWindowAlarm(f"alarm {name} went into ALARM during the bake window{others}: {reason}")
     assert state.until is not None and state.poll is not None  # pragma: no mutate (WATCHING has both)
     decided = store.get(contract.window_key(plan.app))
     if decided is not None and decided.get("execution") == plan.execution.arn:
