@@ -26,13 +26,7 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 from typing import Any, TextIO
-
-ROOT = Path(__file__).resolve().parent.parent
-for _path in (str(ROOT / "lambdas"), str(ROOT)):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
 
 APP = "web"
 COMMIT = "9fceb02"
@@ -103,7 +97,7 @@ class Demo:
     def approve_when_asked(self, comment: str, version: str) -> threading.Thread:
         """The operator: wait until the live view asks for approval of ``version`` and the approval is
         pending, then approve it."""
-        from blue_green.logic import approval
+        from immutable_deploy.domain.logic import approval
 
         def run() -> None:
             deadline = time.monotonic() + 300

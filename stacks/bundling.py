@@ -1,5 +1,10 @@
-"""Build the dependencies layer without Docker: pip downloads wheels for the functions' platform
-(manylinux, aarch64, CPython 3.14) into a cache under .build/, and each synth copies the cache."""
+"""The functions' code and layer, built without Docker.
+
+The layer: pip downloads wheels for the functions' platform (manylinux, aarch64, CPython 3.14) into a
+cache (``.build/`` of the source tree, else the user's cache), and each synth copies the cache.
+The code: the ``immutable_deploy`` namespace with only its domain package and the handlers, copied
+into a folder named by their content (the asset), so that a function imports
+``immutable_deploy.handlers.<module>`` as the tests and the local AWS do, from a checkout or a wheel."""
 
 from __future__ import annotations
 
@@ -12,8 +17,30 @@ from pathlib import Path
 import aws_cdk as cdk
 import jsii
 
-ROOT = Path(__file__).resolve().parent.parent
-CACHE = ROOT / ".build"
+from immutable_deploy.paths import LAMBDA_PACKAGES, PACKAGE, cache_dir
+
+#: what is not code: left out of the functions' asset
+_NOT_CODE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo")
+
+
+def handler_code() -> Path:
+    """A folder holding ``immutable_deploy/{__init__.py, domain/, handlers/}`` and nothing else: made
+    once per content (its name is their hash), then reused."""
+    digest = hashlib.sha256()
+    sources = [(name, (PACKAGE / name).resolve()) for name in LAMBDA_PACKAGES]
+    for name, folder in sources:
+        for file in sorted(folder.rglob("*.py")):
+            if "__pycache__" not in file.parts:
+                digest.update(f"{name}/{file.relative_to(folder)}".encode() + b"\0" + file.read_bytes())
+    target = cache_dir() / f"lambda-code-{digest.hexdigest()[:16]}"
+    if not (target / ".complete").exists():
+        shutil.rmtree(target, ignore_errors=True)
+        for name, folder in sources:
+            shutil.copytree(folder, target / "immutable_deploy" / name, ignore=_NOT_CODE)
+        # the namespace package itself is empty in a function: no CLI, no CDK, no local AWS
+        (target / "immutable_deploy" / "__init__.py").write_text("")
+        (target / ".complete").write_text("ok")
+    return target
 
 
 @jsii.implements(cdk.ILocalBundling)
@@ -27,7 +54,7 @@ class PipLayerBundling:
         digest = hashlib.sha256(
             self.requirements.read_bytes() + f"{self.platform}|{self.python_version}".encode()
         ).hexdigest()[:16]
-        return CACHE / f"layer-{digest}"
+        return cache_dir() / f"layer-{digest}"
 
     def try_bundle(self, output_dir: str, *args, **kwargs) -> bool:  # noqa: ANN002, ANN003 - jsii's signature
         cache = self._cache_dir()

@@ -1,9 +1,7 @@
 """The handlers: one Lambda function and one IAM role each, scoped to what that function touches
-(the grants are data, in :mod:`stacks.permissions`)."""
+(the grants are data, in :mod:`immutable_deploy.cdk.permissions`)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import aws_cdk as cdk
 from aws_cdk import (
@@ -17,13 +15,12 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks import nag, permissions
-from stacks.bundling import PipLayerBundling
-from stacks.permissions import Arns, Grant, Scope
-from statemachine.common import Functions
+from immutable_deploy.cdk import nag, permissions
+from immutable_deploy.cdk.bundling import PipLayerBundling, handler_code
+from immutable_deploy.cdk.permissions import Arns, Grant, Scope
+from immutable_deploy.paths import LAYER_REQUIREMENTS
+from immutable_deploy.workflow.common import Functions
 
-ROOT = Path(__file__).resolve().parent.parent
-LAMBDAS = ROOT / "lambdas"
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 ARCHITECTURE = lambda_.Architecture.ARM_64
 
@@ -51,20 +48,19 @@ class HandlerFunctions(Construct):
             self,
             "Dependencies",
             code=lambda_.Code.from_asset(
-                str(LAMBDAS / "layer"),
+                str(LAYER_REQUIREMENTS.parent.resolve()),
                 bundling=cdk.BundlingOptions(
                     # Never used: local bundling (pip, for the functions' platform) always succeeds.
                     image=cdk.DockerImage.from_registry("unused-local-bundling"),
-                    local=PipLayerBundling(LAMBDAS / "layer" / "requirements.txt", "manylinux2014_aarch64", "3.14"),
+                    local=PipLayerBundling(LAYER_REQUIREMENTS, "manylinux2014_aarch64", "3.14"),
                 ),
             ),
             compatible_runtimes=[RUNTIME],
             compatible_architectures=[ARCHITECTURE],
             description="pydantic and Powertools for the Immutable Deploy handlers",
         )
-        self._code = lambda_.Code.from_asset(
-            str(LAMBDAS), exclude=["layer", "**/__pycache__", "*.pyc", "requirements*.txt"]
-        )
+        # the copy's own marker (handler_code) is not code, nor is bytecode something imported from it wrote
+        self._code = lambda_.Code.from_asset(str(handler_code()), exclude=[".complete", "**/__pycache__", "*.pyc"])
         self._env = {
             "STATE_TABLE": table.table_name,
             "NOTIFY_TOPIC_ARN": topic.topic_arn,
@@ -98,7 +94,7 @@ class HandlerFunctions(Construct):
             "lock",
             "Per-app deployment lock, and the clean-up after an execution that ended holding it",
             grants.lock(),
-            # blue_green.logic.cleanup: whose executions it cleans up after, and which machine does it
+            # immutable_deploy.domain.logic.cleanup: whose executions it cleans up after, and which machine does it
             environment={
                 "DEPLOY_EXECUTION_PREFIX": deploy_execution_prefix,
                 "ROLLBACK_EXECUTION_PREFIX": rollback_execution_prefix,
@@ -164,7 +160,7 @@ class HandlerFunctions(Construct):
             construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=f"handlers.{module}.handler",
+            handler=f"immutable_deploy.handlers.{module}.handler",
             code=self._code,
             layers=[self.layer],
             role=role,

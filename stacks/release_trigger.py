@@ -47,7 +47,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks import nag
+from immutable_deploy.cdk import nag
 
 DETAIL_TYPE = "Release Published"
 DETAIL_FIELDS = ("app", "version", "git_ref", "commit")
@@ -256,7 +256,13 @@ class ReleaseTrigger(Construct):
     validated by :func:`settings_from` (the stack does it first, before it creates anything)."""
 
     def __init__(
-        self, scope: Construct, construct_id: str, *, machine: sfn.IStateMachine, settings: TriggerSettings
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        machine: sfn.IStateMachine,
+        settings: TriggerSettings,
+        bus_prefix: str | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         stack = Stack.of(self)
@@ -265,7 +271,7 @@ class ReleaseTrigger(Construct):
         if existing is None:
             #: the accounts the bus policy admits
             self.sender_accounts = accounts or [stack.account]
-            name = f"{stack.stack_name}{BUS_SUFFIX}"
+            name = f"{bus_prefix or stack.stack_name}{BUS_SUFFIX}"
             created = events.EventBus(
                 self,
                 "Bus",

@@ -10,11 +10,11 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from blue_green.errors import TransientAwsError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 from immutable_deploy.cli.commands import approval, deploy, history, rollback, status, window
 from immutable_deploy.cli.commands.common import Context
+from immutable_deploy.domain.errors import TransientAwsError
 
 DESCRIPTION = """\
 Immutable blue/green deployments of EC2 applications: start, follow, approve, roll back and

@@ -13,9 +13,9 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from blue_green import contract
-from blue_green.profiles import StoredProfile, read_parameter
 from immutable_deploy.cli import exitcodes
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.profiles import StoredProfile, read_parameter
 
 DEFAULT_STACK = "ImmutableDeploy"
 #: events per page when a poll reads what is new, newest first: a poll every 2 s finds a few

@@ -18,7 +18,6 @@ import importlib
 import io
 import json
 import os
-import sys
 import threading
 import traceback
 import zipfile
@@ -33,16 +32,6 @@ from immutable_deploy.localaws.synth import cached_template, synthesize  # noqa:
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
 ACCOUNT = "123456789012"
-
-
-def ensure_import_paths() -> None:
-    """The handlers' packages live in lambdas/ (the Lambda asset), the CDK app at the top level."""
-    for path in (str(LAMBDAS), str(ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-
-
-ensure_import_paths()
 
 
 class _Resolver:
@@ -424,8 +413,6 @@ class InProcessLambda:
         from moto.awslambda.models import LambdaFunction
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
-        if str(LAMBDAS) not in sys.path:
-            sys.path.insert(0, str(LAMBDAS))
         os.environ.update(self.local.env)
         runner = self
         self._original = LambdaFunction.invoke

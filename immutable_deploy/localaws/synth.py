@@ -28,9 +28,11 @@ import tempfile
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[2]
-LAMBDAS = ROOT / "lambdas"
-CACHE = ROOT / ".build" / "synth"
+from immutable_deploy.paths import PACKAGE, cache_dir, source_tree
+
+CACHE = cache_dir() / "synth"
+#: what shapes the stack: the app and its constructs, the state machines, the Lambda code
+SHAPING_PACKAGES = ("cdk", "workflow", "domain", "handlers")
 #: what `cdk deploy` sets from its credentials: the account and region the stack is bound to (unset:
 #: environment-agnostic)
 ENV_KEYS = ("CDK_DEFAULT_ACCOUNT", "CDK_DEFAULT_REGION")
@@ -45,12 +47,15 @@ LOCAL_CONTEXT = {"allow_request_profiles": True, "instance_roles": ["web-instanc
 def _code_digest() -> str:
     """The CDK app, its constructs and state machines, the Lambda code and the CDK libraries."""
     digest = hashlib.sha256()
-    for path in (ROOT / "app.py", ROOT / "cdk.json"):
-        digest.update(path.name.encode() + path.read_bytes())
-    for folder in (ROOT / "stacks", ROOT / "statemachine", LAMBDAS):
+    root = source_tree()
+    if root is not None:
+        for path in (root / "app.py", root / "cdk.json"):
+            digest.update(path.name.encode() + path.read_bytes())
+    for name in SHAPING_PACKAGES:
+        folder = (PACKAGE / name).resolve()
         for file in sorted(folder.rglob("*")):
             if file.is_file() and "__pycache__" not in file.parts and file.suffix != ".pyc":
-                digest.update(str(file.relative_to(ROOT)).encode() + file.read_bytes())
+                digest.update(f"{name}/{file.relative_to(folder)}".encode() + file.read_bytes())
     for package in ("aws-cdk-lib", "cdk-nag", "constructs", "jsii"):
         digest.update(f"{package}=={importlib.metadata.version(package)}".encode())
     return digest.hexdigest()
@@ -81,10 +86,7 @@ def synthesize_into(outdir: Path, context: dict, env: dict[str, str] | None = No
     os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
     import aws_cdk as cdk
 
-    for path in (str(LAMBDAS), str(ROOT)):
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    import app as cdk_app
+    from immutable_deploy.cdk import app as cdk_app
 
     saved = {key: os.environ.get(key) for key in ENV_KEYS}
     try:
@@ -138,8 +140,11 @@ def _run_app(outdir: Path, context: dict, env: dict[str, str]) -> None:
             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
     )
+    root = source_tree()
+    # as cdk.json runs it in a checkout; the installed package's own app elsewhere
+    command = [sys.executable, "app.py"] if root is not None else [sys.executable, "-m", "immutable_deploy.cdk.app"]
     process = subprocess.run(
-        [sys.executable, "app.py"], cwd=ROOT, env=environment, text=True, capture_output=True, timeout=300, check=False
+        command, cwd=root, env=environment, text=True, capture_output=True, timeout=300, check=False
     )
     if process.returncode != 0:
         raise RuntimeError(f"python app.py exited {process.returncode}:\n{process.stderr[-3000:]}")

@@ -12,8 +12,8 @@ import pytest
 from botocore.client import BaseClient
 from hypothesis import given, settings, strategies as st
 
-from blue_green.models.request import APP_PATTERN, VERSION_PATTERN, git_ref_problem
 from immutable_deploy.cli import exitcodes
+from immutable_deploy.domain.models.request import APP_PATTERN, VERSION_PATTERN, git_ref_problem
 
 COMMIT = "9fceb02"
 # the suite's Hypothesis profile (tests/conftest.py: derandomized), with fewer examples than its 100

@@ -1,15 +1,19 @@
-"""The Lambda asset (the lambdas/ folder) plus the dependencies layer carry everything the handlers
-import; nothing else is there at run time but the Python standard library and the runtime's boto3."""
+"""The Lambda asset (the ``immutable_deploy`` namespace with only its domain package and the handlers,
+from lambdas/) plus the dependencies layer carry everything the handlers import; nothing else is there
+at run time but the Python standard library and the runtime's boto3."""
 
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
-from stacks import bundling
-from stacks.bundling import PipLayerBundling
+from immutable_deploy.cdk import bundling
+from immutable_deploy.cdk.bundling import PipLayerBundling
+from immutable_deploy.paths import LAMBDA_PACKAGES
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"
@@ -50,12 +54,15 @@ def imported_top_levels() -> dict[str, set[str]]:
             else:
                 continue
             for name in names:
-                found.setdefault(name.split(".")[0], set()).add(str(path.relative_to(ROOT)))
+                parts = name.split(".")
+                # the namespace's own: only what the asset holds of it counts as its own
+                top = ".".join(parts[:2]) if parts[0] == "immutable_deploy" else parts[0]
+                found.setdefault(top, set()).add(str(path.relative_to(ROOT)))
     return found
 
 
 def test_every_import_of_the_handlers_is_shipped():
-    own = {p.name for p in LAMBDAS.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    own = {f"immutable_deploy.{name}" for name in LAMBDA_PACKAGES}
     layer = {LAYER_MODULES[d] for d in layer_distributions()}
     missing = {
         module: sorted(files)
@@ -63,6 +70,44 @@ def test_every_import_of_the_handlers_is_shipped():
         if module not in sys.stdlib_module_names and module not in own | layer | RUNTIME_PROVIDED | {"__future__"}
     }
     assert missing == {}, f"imported by the handlers but neither in lambdas/ nor in the layer: {missing}"
+
+
+def test_the_asset_is_the_namespace_with_the_domain_and_the_handlers_alone():
+    code = bundling.handler_code()
+    assert sorted(p.name for p in code.iterdir() if p.name != ".complete") == ["immutable_deploy"]
+    assert sorted(p.name for p in (code / "immutable_deploy").iterdir()) == ["__init__.py", "domain", "handlers"]
+    assert (code / "immutable_deploy" / "__init__.py").read_text() == ""
+    assert not list(code.rglob("__pycache__"))
+    # every handler imports from the asset alone (the layer's packages from this environment): no
+    # module of the CLI, the CDK app or the local AWS is needed, nor any file of the repository
+    modules = sorted(p.stem for p in (LAMBDAS / "handlers").glob("*.py") if p.stem != "__init__")
+    script = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}:\n"
+        "    h = importlib.import_module('immutable_deploy.handlers.' + m)\n"
+        "    assert callable(h.handler), m\n"
+        "import immutable_deploy\n"
+        f"assert list(immutable_deploy.__path__) == [{str(code / 'immutable_deploy')!r}], immutable_deploy.__path__\n"
+        "print('ok')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(
+        {
+            "PYTHONPATH": str(code),
+            "PYTHONDONTWRITEBYTECODE": "1",  # the folder is the functions' asset, read by every synth
+            "AWS_DEFAULT_REGION": "eu-west-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=code,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
 def test_every_layer_distribution_is_pinned_and_known():
@@ -125,7 +170,7 @@ def test_the_layer_bundles_without_docker_for_the_functions_platform(tmp_path, m
     _wheel(wheels, "pydantic", "99.0.0", "pydantic", "py3-none-any", {"NEWER": ""})  # not the pin
     monkeypatch.setenv("PIP_NO_INDEX", "1")
     monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    monkeypatch.setattr(bundling, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(bundling, "cache_dir", lambda: tmp_path / "cache")
 
     # When the layer is bundled as a synth does (locally, no Docker)
     out = tmp_path / "asset"

@@ -4,8 +4,9 @@ Two kinds of mutants, each run against the tests that can notice it:
 
 * **Python** (``lambdas/blue_green/logic/``): mutmut 3 makes every mutant (an operator, a constant,
   a condition changed) and runs, for each, the unit and integration tests that called the mutated
-  function (its stats run). mutmut works in ``.build/mutation/``, a staging directory where ``src`` links to
-  lambdas/ and ``tests`` to tests/ (see ``[tool.mutmut]`` in pyproject.toml); the plugin
+  function (its stats run). mutmut works in ``.build/mutation/``, a staging directory where
+  ``src/immutable_deploy/{domain,handlers}`` link to lambdas/blue_green and lambdas/handlers, and
+  ``tests`` to tests/ (see ``[tool.mutmut]`` in pyproject.toml); the plugin
   ``tests.mutation.mutmut_plugin`` makes the tests import the mutated copy.
 * **State machines** (the synthesized deploy and rollback definitions, :mod:`tests.mutation.asl`):
   each mutant is first run against the definition pins (tests/infra/test_definition_limits.py, in
@@ -20,7 +21,7 @@ score table of docs/reliability.md (between its ``mutation-score`` markers).
 
     python -m tests.mutation.run                  # both kinds, then the report
     python -m tests.mutation.run python --max-children 2
-    python -m tests.mutation.run python --only 'blue_green.logic.audit*'   # again, after new tests
+    python -m tests.mutation.run python --only 'immutable_deploy.domain.logic.audit*'   # again, after new tests
     python -m tests.mutation.run asl [--pins-only] [--limit N]
     python -m tests.mutation.run asl --again --new-tests tests/scenarios/test_x.py   # after new tests
     python -m tests.mutation.run report           # the report from what earlier runs recorded
@@ -63,10 +64,20 @@ MAX_TESTS = 40
 
 
 def stage() -> None:
-    """.build/mutation/: src -> lambdas/, tests -> tests/, pyproject.toml, examples (read by tests)."""
+    """.build/mutation/: src/immutable_deploy/{domain -> lambdas/blue_green, handlers -> lambdas/handlers}
+    (so that mutmut names the mutants immutable_deploy.domain.*), tests -> tests/, pyproject.toml,
+    examples (read by tests)."""
     STAGE.mkdir(parents=True, exist_ok=True)
+    namespace = STAGE / "src" / "immutable_deploy"
+    if (STAGE / "src").is_symlink():  # the staging of before the namespace: src -> lambdas
+        (STAGE / "src").unlink()
+    namespace.mkdir(parents=True, exist_ok=True)
+    (namespace / "__init__.py").write_text("")
+    for link, target in (("domain", "immutable_deploy.domain"), ("handlers", "handlers")):
+        path = namespace / link
+        if not path.is_symlink():
+            path.symlink_to(f"../../../../lambdas/{target}")
     for link, target in (
-        ("src", "lambdas"),
         ("tests", "tests"),
         ("pyproject.toml", "pyproject.toml"),
         ("examples", "examples"),
@@ -84,7 +95,7 @@ def stage() -> None:
 
 def run_python(max_children: int, only: list[str]) -> None:
     """mutmut over every mutant not yet checked, or again over those named by ``only`` (globs of
-    mutant names, e.g. ``blue_green.logic.audit*`` after the audit's tests changed)."""
+    mutant names, e.g. ``immutable_deploy.domain.logic.audit*`` after the audit's tests changed)."""
     stage()
     forget_stale_stats()
     mutmut = Path(sys.executable).with_name("mutmut")

@@ -6,8 +6,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import RollbackRequest, describe_validation_error
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import (
     Context,
@@ -19,6 +17,8 @@ from immutable_deploy.cli.commands.common import (
     with_profile,
 )
 from immutable_deploy.cli.commands.window import decide, deployment_in_window
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.models.request import RollbackRequest, describe_validation_error
 
 
 def rollback(ctx: Context, args: Any) -> int:
