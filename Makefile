@@ -58,7 +58,7 @@ unit: $(STAMP)
 ## integration: the adapters, the logic and the handlers on moto; the local AWS itself, the stack and its
 ## IAM, the CLI against the local AWS
 integration: $(STAMP)
-	@$(PY) -m pytest tests/integration tests/localaws tests/infra tests/cli tests/mutation tests/test_offline.py
+	@$(PY) -m pytest tests/integration tests/localaws tests/infra tests/cli tests/packaging tests/mutation tests/test_offline.py
 
 scenarios: $(STAMP)
 	@$(PY) -m pytest tests/scenarios tests/faults
@@ -121,7 +121,7 @@ bench-suite: $(STAMP)
 RUNTIME_PROVIDED := boto3 botocore jmespath s3transfer python-dateutil six urllib3
 LOCK_FLAGS = --quiet --custom-compile-command "make lock" $(if $(UPGRADE),--upgrade)
 lock: $(STAMP)
-	@$(VENV)/bin/uv pip compile pyproject.toml --extra cdk --extra dev --universal --python-version 3.11 \
+	@$(VENV)/bin/uv pip compile pyproject.toml --extra cdk --extra local --extra dev --universal --python-version 3.11 \
 		--annotation-style line -o requirements.lock $(LOCK_FLAGS)
 	@$(VENV)/bin/uv pip compile lambdas/layer/requirements.in -c requirements.lock --python-version 3.14 \
 		--python-platform aarch64-manylinux_2_17 $(foreach p,$(RUNTIME_PROVIDED),--no-emit-package $(p)) \

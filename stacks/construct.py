@@ -239,7 +239,8 @@ class ImmutableDeploy(Construct):
         if nag:
             from cdk_nag import AwsSolutionsChecks
 
-            cdk.Aspects.of(self).add(AwsSolutionsChecks(verbose=True))
+            # a policy validation of this construct's resources: an unacknowledged finding fails the synth
+            cdk.Validations.of(self).add_plugins(AwsSolutionsChecks(self, verbose=True))
 
     def _output(self, key: str, value: str, description: str | None = None) -> None:
         # plain logical ids (what the CLI reads), whatever this construct's id

@@ -311,6 +311,12 @@ def _local_commands(sub: Any) -> None:
 
 
 def _local_up(args: Any) -> int:
+    from immutable_deploy.localaws.extras import HINT, missing
+
+    absent = missing()
+    if absent:  # an install without the [local] extra: say what to install, not an ImportError
+        sys.stderr.write(f"immutable-deploy: error: {HINT} (missing: {', '.join(absent)})\n")
+        return exitcodes.ERROR
     from immutable_deploy.localaws.server import up
 
     return up(args)

@@ -61,6 +61,17 @@ def _code_digest() -> str:
     return digest.hexdigest()
 
 
+@functools.lru_cache(maxsize=1)
+def project_context() -> dict:
+    """cdk.json's context (its feature flags), which the CDK CLI passes to app.py: every synth here
+    starts from it, so that the tests read the template ``cdk deploy`` would deploy. None outside a
+    checkout (the installed package's own app runs with the CDK's defaults)."""
+    root = source_tree()
+    if root is None or not (root / "cdk.json").is_file():
+        return {}
+    return dict(json.loads((root / "cdk.json").read_text()).get("context", {}))
+
+
 def _inventory_digest(context: dict) -> str:
     """The inventory app.py reads: the context's ``inventory``, else ``inventory/`` of the working
     directory."""
@@ -93,7 +104,7 @@ def synthesize_into(outdir: Path, context: dict, env: dict[str, str] | None = No
         for key in ENV_KEYS:
             os.environ.pop(key, None)
         os.environ.update(_bound(env))
-        app = cdk.App(context=context, outdir=str(outdir))
+        app = cdk.App(context={**project_context(), **context}, outdir=str(outdir))
         cdk_app.build(app)
         app.synth()  # raises when cdk-nag reports an unacknowledged finding
     finally:
@@ -136,7 +147,7 @@ def _run_app(outdir: Path, context: dict, env: dict[str, str]) -> None:
         {
             **env,
             "CDK_OUTDIR": str(outdir),
-            "CDK_CONTEXT_JSON": json.dumps(context),
+            "CDK_CONTEXT_JSON": json.dumps({**project_context(), **context}),
             "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
         }
     )

@@ -136,14 +136,15 @@ def test_the_bus_admits_exactly_the_accounts_given(senders_template):
         "Action": "events:PutEvents",
         "Condition": {"ArnNotLike": {"aws:PrincipalArn": PUBLISHERS}},
     }
-    assert texts(allow["Principal"]["AWS"]) == [f"arn:<AWS::Partition>:iam::{a}:root" for a in SENDERS]
+    # bound to a region, the partition is written out (cdk.json's @aws-cdk/core:enablePartitionLiterals)
+    assert texts(allow["Principal"]["AWS"]) == [f"arn:aws:iam::{a}:root" for a in SENDERS]
     assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalAccount": SENDERS}}
     # the stack's own account is not admitted unless listed: its principals are refused too
     assert OWN_ACCOUNT not in json.dumps([allow["Principal"], deny["Condition"]])
     assert (
         text(allow["Resource"])
         == text(deny["Resource"])
-        == f"arn:<AWS::Partition>:events:eu-west-1:{OWN_ACCOUNT}:event-bus/ImmutableDeploy-releases"
+        == f"arn:aws:events:eu-west-1:{OWN_ACCOUNT}:event-bus/ImmutableDeploy-releases"
     )
     assert the_rule(senders_template)["EventBusName"] == {"Ref": logical}
     assert the_rule(senders_template)["EventPattern"]["source"] == ["ci.example"]
