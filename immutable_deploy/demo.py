@@ -232,10 +232,19 @@ def run(speedup: float = 60.0, out: TextIO | None = None, poll_seconds: float = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    import click
+
     from immutable_deploy.cli.app import SPEEDUP
 
+    def speedup(text: str) -> float:
+        """The CLI's own check of --speedup (a click type), for argparse."""
+        try:
+            return float(SPEEDUP.convert(text, None, None))
+        except click.BadParameter as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speedup", type=SPEEDUP, default=60.0, help="simulated seconds per real second (default 60)")
+    parser.add_argument("--speedup", type=speedup, default=60.0, help="simulated seconds per real second (default 60)")
     args = parser.parse_args(argv)
     # The handlers' own structured logs and metrics would drown the operator's view.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")
