@@ -594,6 +594,11 @@ def _green(aws: Any, doc: dict) -> list[str]:
     healthy = sum(1 for i in instances if i.get("HealthStatus") == "Healthy" and i.get("LifecycleState") == "InService")
     desired = groups[0].get("DesiredCapacity")
     lines = [f"  green {name}: {healthy}/{len(instances)} in service in its group (desired {desired})"]
+    lines += [
+        f"  green {i['InstanceId']}: {i.get('LifecycleState')}, {i.get('HealthStatus')} in its group"
+        for i in instances
+        if i.get("HealthStatus") != "Healthy" or i.get("LifecycleState") != "InService"
+    ]
     request: dict = doc["request"] if isinstance(doc.get("request"), dict) else {}
     profile: dict = request["profile"] if isinstance(request.get("profile"), dict) else {}
     traffic: dict = profile["traffic"] if isinstance(profile.get("traffic"), dict) else {}

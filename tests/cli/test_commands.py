@@ -344,8 +344,10 @@ def test_the_heartbeat_says_what_is_waited_for_and_why_green_is_not_healthy(loca
     aws.store_profile("web", aws.world.profile(healthy_timeout_seconds=600))
     clock = iter(range(0, 10**9, 7))  # every look at the clock: 7 s later
     monkeypatch.setattr(follow, "monotonic", lambda: float(next(clock)))
-    # the simulated time stands still between states: hold green's 8th health check (its instances have
-    # failed their health checks by then) until the follower's heartbeat has said why
+    # the simulated time stands still between states: hold each of green's health checks from the 3rd on
+    # for a moment (the follower's heartbeats come while it is held), until a heartbeat has said why the
+    # load balancers find green unhealthy (Auto Scaling replaces unhealthy instances: not at every check
+    # are they registered)
     said, beat = threading.Event(), follow.heartbeat_lines
 
     def heartbeat_lines(aws_: Any, tracker: follow.Tracker) -> list[str]:
@@ -360,14 +362,14 @@ def test_the_heartbeat_says_what_is_waited_for_and_why_green_is_not_healthy(loca
     def invoke(name: str, body: str, headers: Any) -> bytes:
         if json.loads(body).get("action") == "check_green":
             checks.append(1)
-            if len(checks) == 8:
-                said.wait(30)
+            if len(checks) >= 3:
+                said.wait(1.0)
         return original(name, body, headers)
 
     aws.lambdas.invoke = invoke
     run = cli("deploy", "web", "2.1.0", "--commit", COMMIT, "--heartbeat", "20")
     assert run.code == exitcodes.ROLLED_BACK
-    assert len(checks) > 8 and said.is_set(), run.out
+    assert said.is_set(), run.out
     beats = [line for line in run.out.splitlines() if "still waiting:" in line]
     assert any(
         "CheckGreenInService" in b and "web-tg 0/3 healthy" in b and "check " in b and "gives up at " in b
@@ -442,3 +444,39 @@ def test_the_approval_block_is_printed_above_the_live_region(monkeypatch):
     assert text.rfind("\x1b[1A", 0, block) > text.find("deploy web  phase")
     assert text.find("deploy web  phase", block) > block
     assert "approve:  immutable-deploy approve web" in text
+
+
+def test_cancel_on_a_terminal_asks_first(local_aws, cli, monkeypatch):
+    aws, arn = _waiting_for_approval(local_aws, cli)
+    monkeypatch.setattr(follow, "is_tty", lambda stream: True)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    declined = cli("cancel", "web", "--no-wait")
+    assert declined.code == exitcodes.USAGE and "Cancel the deploy of web (" in declined.err
+    assert "Not cancelled." in declined.out and describe(arn)["status"] == "RUNNING"
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    accepted = cli("cancel", "web", "--no-wait")
+    assert accepted.code == 0, accepted.out + accepted.err
+    assert describe(arn)["status"] == "ABORTED"
+
+
+def test_watch_follows_the_cleanup_after_a_cancel_that_did_not_wait(local_aws, cli, monkeypatch):
+    aws, arn = _waiting_for_approval(local_aws, cli)
+    # the clean-up's first step waits until the follower has found it (the test's stand-in for a slow one)
+    adopting, go_on = threading.Event(), threading.Event()
+    original = aws.lambdas.invoke
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        if json.loads(body).get("action") == "adopt":
+            adopting.set()
+            assert go_on.wait(30), "the follower never polled"
+        return original(name, body, headers)
+
+    aws.lambdas.invoke = invoke
+    monkeypatch.setattr(follow, "sleep", lambda seconds: go_on.set())
+    assert cli("cancel", "web", "--yes", "--no-wait").code == 0
+    assert adopting.wait(30)
+    run = cli("watch", "web", "--json")
+    assert run.code == exitcodes.OK, run.out + run.err
+    assert "Following the cleanup of web" in run.err and "Cleaned up after " in run.err
+    assert run.json()["status"] == "CLEANED_UP" and run.json()["execution"] == arn
+    assert nothing_left(arn) and aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}

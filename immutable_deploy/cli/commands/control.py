@@ -71,6 +71,21 @@ def running(ctx: Context, app: str) -> tuple[str, dict] | None:
             payload = parse_cause(desc.get("input"))
             if desc["status"] == "RUNNING" and isinstance(payload, dict) and payload.get("app") == app:
                 return str(execution["executionArn"]), desc
+    # a clean-up that has not claimed the lock yet: the app is its ended execution's
+    for scanned, execution in enumerate(ctx.aws.executions(ctx.aws.cleanup_arn, status="RUNNING")):
+        if scanned >= RUNNING_SCAN:
+            break
+        desc = ctx.aws.describe_execution(execution["executionArn"])
+        payload = parse_cause(desc.get("input"))
+        ended = payload.get("execution_arn") if isinstance(payload, dict) else None
+        if desc["status"] != "RUNNING" or not isinstance(ended, str):
+            continue
+        try:
+            request = parse_cause(ctx.aws.describe_execution(ended).get("input"))
+        except ClientError:
+            continue
+        if isinstance(request, dict) and request.get("app") == app:
+            return str(execution["executionArn"]), desc
     return None
 
 
