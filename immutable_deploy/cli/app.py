@@ -473,7 +473,6 @@ def history_command(**params: Any) -> int:
 
 @cli.group(
     "profile",
-    cls=SectionedGroup,
     short_help="check an inventory file, or print its JSON Schema (no AWS needed)",
     help="An app's stored profile (inventory/<app>.yaml), checked as the stack's synth checks it.",
     context_settings=CONTEXT,
@@ -532,7 +531,6 @@ Ctrl-C or SIGTERM.
 
 @cli.group(
     "local",
-    cls=SectionedGroup,
     short_help="a local AWS to try Immutable Deploy on, without an AWS account",
     help="The built-in local AWS: moto with the Immutable Deploy stack and a simulator of AWS's pace and faults.",
     context_settings=CONTEXT,
@@ -613,6 +611,9 @@ def completion_script(shell: str) -> str:
 
 def _usage_error(exc: click.UsageError) -> None:
     """A usage error as the tool reports it: the usage line, then what is wrong, naming the option."""
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):  # a group without its command: its help
+        sys.stderr.write(exc.format_message() + "\n")
+        return
     if exc.ctx is not None:
         sys.stderr.write(exc.ctx.get_usage() + "\n")
         sys.stderr.write(f"Try '{exc.ctx.command_path} --help' for help.\n")

@@ -612,11 +612,9 @@ def heartbeat_lines(aws: Any, tracker: Tracker) -> list[str]:
         return []
     doc = parse_json(tracker.last_output) if tracker.last_output else None
     doc = doc if isinstance(doc, dict) else {}
+    facts = [f"since {stamp(tracker, step.started)}"]
     if tracker.wait is not None:
-        what, since = f"{step.name}, in {tracker.wait[0]}", tracker.wait[1]
-    else:
-        what, since = step.name, step.started
-    facts = [f"since {stamp(tracker, since)}"]
+        facts.append(f"in {tracker.wait[0]} since {stamp(tracker, tracker.wait[1])}")
     if step.attempts > 1:
         facts.append(f"check {step.attempts}")
     poll = _poll_of(doc, step.phase)
@@ -624,7 +622,7 @@ def heartbeat_lines(aws: Any, tracker: Tracker) -> list[str]:
         facts.append(f"gives up at {poll['deadline']}")
     waiting = tracker.waiting_for()
     head = f"{stamp(tracker, tracker.last)} {step.phase:<8} {step.name:<26}"
-    lines = [f"{head} still waiting: {waiting or what} ({', '.join(facts)})"]
+    lines = [f"{head} still waiting: {waiting or step.name} ({', '.join(facts)})"]
     if step.phase in ("fleet", "traffic", "canary") or "Green" in step.name:
         lines += _green(aws, doc)
     return lines

@@ -480,3 +480,103 @@ def test_watch_follows_the_cleanup_after_a_cancel_that_did_not_wait(local_aws, c
     assert "Following the cleanup of web" in run.err and "Cleaned up after " in run.err
     assert run.json()["status"] == "CLEANED_UP" and run.json()["execution"] == arn
     assert nothing_left(arn) and aws.serving() == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+
+
+class _Clients:
+    """Just the three reads the heartbeat makes, answering as AWS does for a green that fails its checks."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def client(self, service: str) -> Any:
+        return self
+
+    def describe_auto_scaling_groups(self, AutoScalingGroupNames: list[str]) -> dict:
+        self.calls.append("asg")
+        return {
+            "AutoScalingGroups": [
+                {
+                    "DesiredCapacity": 2,
+                    "Instances": [
+                        {"InstanceId": "i-1", "LifecycleState": "InService", "HealthStatus": "Healthy"},
+                        {"InstanceId": "i-2", "LifecycleState": "Pending", "HealthStatus": "Healthy"},
+                    ],
+                }
+            ]
+        }
+
+    def describe_target_health(self, TargetGroupArn: str) -> dict:
+        self.calls.append("tg")
+        return {
+            "TargetHealthDescriptions": [
+                {
+                    "Target": {"Id": "i-1"},
+                    "TargetHealth": {
+                        "State": "unhealthy",
+                        "Reason": "Target.Timeout",
+                        "Description": "Request timed out",
+                    },
+                },
+                {
+                    "Target": {"Id": "i-9"},
+                    "TargetHealth": {"State": "unhealthy", "Reason": "Target.Timeout"},
+                },  # not green's
+            ]
+        }
+
+    def describe_instance_health(self, LoadBalancerName: str) -> dict:
+        self.calls.append("elb")
+        return {
+            "InstanceStates": [
+                {"InstanceId": "i-1", "State": "OutOfService", "ReasonCode": "Instance", "Description": "failed"}
+            ]
+        }
+
+
+def test_the_heartbeat_of_a_loop_in_its_wait_names_the_wait_its_checks_its_deadline_and_the_reasons():
+    tracker = follow.Tracker("deploy", "web")
+    doc = json.dumps(
+        {
+            "request": {
+                "profile": {
+                    "traffic": {
+                        "load_balancer_names": ["web-elb"],
+                        "target_group_arns": ["arn:aws:elasticloadbalancing:us-east-1:1:targetgroup/web-tg/abc"],
+                    }
+                }
+            },
+            "fleet": {"green_asg": "web-2.1.0-x", "desired": 2},
+            "traffic": {
+                "progress": "web-elb 0/2 InService",
+                "poll": {"started_at": "t", "deadline": "2026-11-28T09:31:50Z", "attempt": 2, "wait_seconds": 15},
+            },
+        }
+    )
+    entered = {"stateEnteredEventDetails": {"name": "CheckGreenInService"}}
+    exited = {"stateExitedEventDetails": {"name": "CheckGreenInService", "output": doc}}
+    _events(
+        tracker,
+        ("ExecutionStarted", 0, {"executionStartedEventDetails": {"input": "{}"}}),
+        ("TaskStateEntered", 60, entered),
+        ("TaskStateExited", 61, exited),
+        ("WaitStateEntered", 61, {"stateEnteredEventDetails": {"name": "WaitForGreenInService"}}),
+        ("WaitStateExited", 76, {"stateExitedEventDetails": {"name": "WaitForGreenInService"}}),
+        ("TaskStateEntered", 76, entered),
+        ("TaskStateExited", 77, exited),
+        ("WaitStateEntered", 77, {"stateEnteredEventDetails": {"name": "WaitForGreenInService"}}),
+    )
+    clients = _Clients()
+    lines = follow.heartbeat_lines(clients, tracker)
+    assert lines[0] == (
+        "[+01:17] traffic  CheckGreenInService        still waiting: web-elb 0/2 InService (since [+01:00], "
+        "in WaitForGreenInService since [+01:17], check 2, gives up at 2026-11-28T09:31:50Z)"
+    )
+    assert lines[1:] == [
+        "  green web-2.1.0-x: 1/2 in service in its group (desired 2)",
+        "  green i-2: Pending, Healthy in its group",
+        "  web-tg i-1: unhealthy (Target.Timeout: Request timed out)",
+        "  web-elb i-1: OutOfService (Instance: failed)",
+    ]
+    # nothing is waited for once it has ended
+    _events(tracker, ("ExecutionSucceeded", 90, {"executionSucceededEventDetails": {}}))
+    assert follow.heartbeat_lines(clients, tracker) == []

@@ -113,11 +113,15 @@ def watch(ctx: Context, args: Any) -> int:
 def _confirm(ctx: Context, args: Any, kind: str, arn: str) -> bool:
     if args.yes:
         return True
-    return click.confirm(
-        f"Cancel the {kind} of {args.app} ({arn.rsplit(':', 1)[-1]})? What it did is then undone",
-        default=False,
-        err=True,
-    )
+    try:
+        return click.confirm(
+            f"Cancel the {kind} of {args.app} ({arn.rsplit(':', 1)[-1]})? What it did is then undone",
+            default=False,
+            err=True,
+        )
+    except click.Abort:  # Ctrl-C or end of input at the question: no
+        ctx.say("")
+        return False
 
 
 def cancel(ctx: Context, args: Any) -> int:
