@@ -480,9 +480,10 @@ class TtyView:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1))
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1), expand=True)
+        # one line per step, cut to the terminal's width: a region that grows and shrinks would jump
         for column in ("", "phase", "step", "time", "detail"):
-            table.add_column(column, no_wrap=column != "detail", overflow="fold")
+            table.add_column(column, no_wrap=True, overflow="ellipsis", ratio=1 if column == "detail" else None)
         hidden = len(tracker.steps) - self.MAX_STEPS
         if hidden > 0:
             table.add_row("", "", Text(f"({hidden} earlier steps)"), "", "")
@@ -492,7 +493,7 @@ class TtyView:
         waiting = tracker.waiting_for()
         if waiting:
             since = f" (since {stamp(tracker, tracker.wait[1])})" if tracker.wait is not None else ""
-            parts.append(Text(f"  waiting for: {waiting}{since}"))
+            parts.append(Text(f"  waiting for: {waiting}{since}", no_wrap=True, overflow="ellipsis"))
         return Group(*parts)
 
     def text(self, tracker: Tracker, width: int = 160) -> str:

@@ -580,3 +580,31 @@ def test_the_heartbeat_of_a_loop_in_its_wait_names_the_wait_its_checks_its_deadl
     # nothing is waited for once it has ended
     _events(tracker, ("ExecutionSucceeded", 90, {"executionSucceededEventDetails": {}}))
     assert follow.heartbeat_lines(clients, tracker) == []
+
+
+def test_cancel_a_rollback_lets_the_group_that_served_before_serve_alone_again(aws, cli, monkeypatch):
+    green = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--json").json()["green_asg"]
+    # hold the rollback at its first look at the kept group (attached by then), until cancel has stopped it
+    reached, go_on = threading.Event(), threading.Event()
+    original = aws.lambdas.invoke
+
+    def invoke(name: str, body: str, headers: Any) -> bytes:
+        if json.loads(body).get("action") == "rollback_check" and not reached.is_set():
+            reached.set()
+            assert go_on.wait(30), "cancel never stopped it"
+        return original(name, body, headers)
+
+    aws.lambdas.invoke = invoke
+    monkeypatch.setattr(follow, "sleep", lambda seconds: go_on.set())
+    arn = cli("rollback", "web", "--no-wait", "--json").json()["execution"]
+    assert reached.wait(30)
+    assert sorted(aws.serving()["elb"]) == sorted([green, "web-1.0.0"])  # both behind the load balancer
+    run = cli("cancel", "web", "--yes", "--reason", "not now", "--json")
+    assert run.code == exitcodes.OK, run.err
+    result = run.json()
+    assert result["kind"] == "rollback" and result["execution"] == arn
+    assert result["cleanup"]["status"] == "CLEANED_UP" and result["locked"] is False
+    assert "Cancelled the rollback of web" in run.err
+    assert describe(arn)["status"] == "ABORTED" and describe(arn)["error"] == "Cancelled"
+    assert aws.serving() == {"elb": [green], "tg": [green]}
+    assert result["serving"] == [f"{green} (2.0.0)"]
