@@ -158,16 +158,7 @@ def _globals() -> dict[str, Any]:
 def _prefix(given: dict[str, Any]) -> str:
     """``immutable-deploy`` with the global options given, for the commands the tool prints."""
     words = [PROG]
-    for name in (
-        "region",
-        "aws_profile",
-        "endpoint_url",
-        "stack",
-        "deploy_arn",
-        "rollback_arn",
-        "cleanup_arn",
-        "table",
-    ):
+    for name in GLOBAL_NAMES:
         value = given.get(name)
         if value and not (name == "stack" and value == DEFAULT_STACK):
             words += ["--" + name.replace("_", "-"), shlex.quote(str(value))]

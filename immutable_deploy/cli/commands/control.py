@@ -56,6 +56,17 @@ def kind_of(ctx: Context, desc: dict) -> str:
     raise CliError(f"{desc.get('executionArn')} is not an execution of the stack's state machines ({machine})")
 
 
+def _machines(ctx: Context, *kinds: str) -> list[str]:
+    """The ARNs of those of the stack's state machines that can be located (given, or the stack's outputs)."""
+    found = []
+    for kind in kinds:
+        try:
+            found.append(str(getattr(ctx.aws, f"{kind}_arn")))
+        except CliError:
+            continue
+    return found
+
+
 def running(ctx: Context, app: str) -> tuple[str, dict] | None:
     """The execution that runs for ``app``, with its DescribeExecution: the one that holds its lock, else
     a deployment or rollback of it that has started but not taken the lock yet (the first second of one)."""
@@ -63,7 +74,7 @@ def running(ctx: Context, app: str) -> tuple[str, dict] | None:
     if holder:
         arn = str(holder["owner"])
         return arn, ctx.aws.describe_execution(arn)
-    for machine in (ctx.aws.deploy_arn, ctx.aws.rollback_arn):
+    for machine in _machines(ctx, "deploy", "rollback"):
         for scanned, execution in enumerate(ctx.aws.executions(machine, status="RUNNING")):
             if scanned >= RUNNING_SCAN:
                 break
@@ -72,7 +83,8 @@ def running(ctx: Context, app: str) -> tuple[str, dict] | None:
             if desc["status"] == "RUNNING" and isinstance(payload, dict) and payload.get("app") == app:
                 return str(execution["executionArn"]), desc
     # a clean-up that has not claimed the lock yet: the app is its ended execution's
-    for scanned, execution in enumerate(ctx.aws.executions(ctx.aws.cleanup_arn, status="RUNNING")):
+    cleanups = (e for machine in _machines(ctx, "cleanup") for e in ctx.aws.executions(machine, status="RUNNING"))
+    for scanned, execution in enumerate(cleanups):
         if scanned >= RUNNING_SCAN:
             break
         desc = ctx.aws.describe_execution(execution["executionArn"])
