@@ -13,7 +13,7 @@ from typing import Any, Callable
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError, ProfileNotFound
 
-from blue_green.errors import TransientAwsError
+from immutable_deploy.domain.errors import TransientAwsError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 from immutable_deploy.cli.commands.common import Context

@@ -24,7 +24,7 @@ from typing import Any, Callable, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from blue_green import contract, phases as workflow
+from immutable_deploy.domain import contract, phases as workflow
 
 #: the polling waits AWS's completion events end (token Tasks, shown as the Wait states they stand for)
 EVENT_WAITS = frozenset(

@@ -859,7 +859,7 @@ def test_every_request_of_a_deployment_and_a_rollback_is_true_to_the_sar(local_a
     """A deployment from a launch template (spot refused for the first type, an approval, blue's
     scaling policy and alarm copied) and a manual rollback, on the local AWS in "record" mode: the
     point is what the catalogue yields for the handlers' real calls, whatever the policies allow."""
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
     from immutable_deploy.localaws.faults import Scenario
 
     aws = local_aws(iam="record", scenario=Scenario(spot_capacity_refused={"t3.medium"}))

@@ -23,8 +23,8 @@ from typing import Any
 import click
 from botocore.exceptions import ClientError
 
-from blue_green import contract
-from blue_green.profiles import StoredProfileError
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.profiles import StoredProfileError
 from immutable_deploy.cli import exitcodes, follow as live
 from immutable_deploy.cli.aws import CliError
 from immutable_deploy.cli.commands.common import Context, follow_execution, parse_cause
