@@ -117,14 +117,17 @@ class Demo:
         """The monitoring: when ``version`` takes the traffic and its bake window opens, the load
         balancer's 5xx alarm goes off (as a bad release's errors would set it off). Hooked on the window's
         first look, in simulated time: the window (two minutes, half a second of real time at 240x)
-        cannot pass before the alarm is set, however busy the machine."""
+        cannot pass before the alarm is set, however busy the machine. Set at the look itself, just
+        before it reads the alarm: the local AWS evaluates alarms every simulated minute, as CloudWatch
+        does, and would put an alarm set earlier (at the window's start) back to OK before a look on a
+        busy machine saw it."""
         lambdas = self.aws.lambdas
         original = lambdas.invoke
 
         def invoke(name: str, body: str, headers: Any) -> bytes:
             event = json.loads(body)
             request = (event.get("state") or {}).get("request") or {}
-            if event.get("action") == "start_window" and (request.get("release") or {}).get("version") == version:
+            if event.get("action") == "check_window" and (request.get("release") or {}).get("version") == version:
                 lambdas.invoke = original
                 self.say(f"\n[monitoring] {ALARM} goes into ALARM: 5xx responses from {version}")
                 self.aws.client("cloudwatch").set_alarm_state(
@@ -226,10 +229,19 @@ def run(speedup: float = 60.0, out: TextIO | None = None, poll_seconds: float = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    import click
+
     from immutable_deploy.cli.app import SPEEDUP
 
+    def speedup(text: str) -> float:
+        """The CLI's own check of --speedup (a click type), for argparse."""
+        try:
+            return float(SPEEDUP.convert(text, None, None))
+        except click.BadParameter as exc:
+            raise argparse.ArgumentTypeError(exc.message) from None
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--speedup", type=SPEEDUP, default=60.0, help="simulated seconds per real second (default 60)")
+    parser.add_argument("--speedup", type=speedup, default=60.0, help="simulated seconds per real second (default 60)")
     args = parser.parse_args(argv)
     # The handlers' own structured logs and metrics would drown the operator's view.
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "ERROR")

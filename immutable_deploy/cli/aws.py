@@ -61,14 +61,18 @@ class Aws:
     stack: str = DEFAULT_STACK
     deploy_arn_option: str | None = None
     rollback_arn_option: str | None = None
+    cleanup_arn_option: str | None = None
     table_option: str | None = None
+    #: the AWS named profile (``--aws-profile``); None: boto3's default (AWS_PROFILE, else default)
+    profile_name: str | None = None
     _clients: dict[str, Any] = field(default_factory=dict, repr=False)
     _outputs: dict[str, str] | None = field(default=None, repr=False)
     _outputs_error: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.endpoint_url = self.endpoint_url or os.environ.get("AWS_ENDPOINT_URL") or None
-        self.session = boto3.session.Session(region_name=self.region) if self.region else boto3.session.Session()
+        # raises botocore's ProfileNotFound for a profile the config files do not have (a usage error)
+        self.session = boto3.session.Session(region_name=self.region, profile_name=self.profile_name)
         if not self.session.region_name:
             raise CliError("no AWS region: pass --region or set AWS_REGION / AWS_DEFAULT_REGION")
 
@@ -95,7 +99,7 @@ class Aws:
             why = self._outputs_error or f"stack {self.stack} has no output {required}"
             raise CliError(
                 f"cannot find {required}: {why}. Deploy the stack, or pass --stack NAME "
-                f"or the explicit option (--deploy-arn, --rollback-arn, --table)"
+                f"or the explicit option (--deploy-arn, --rollback-arn, --cleanup-arn, --table)"
             )
         return self._outputs
 
@@ -106,6 +110,10 @@ class Aws:
     @property
     def rollback_arn(self) -> str:
         return self.rollback_arn_option or self.outputs("RollbackStateMachineArn")["RollbackStateMachineArn"]
+
+    @property
+    def cleanup_arn(self) -> str:
+        return self.cleanup_arn_option or self.outputs("CleanupStateMachineArn")["CleanupStateMachineArn"]
 
     @property
     def table(self) -> str:
@@ -201,9 +209,11 @@ class Aws:
                 return str(details["name"])
         return None
 
-    def executions(self, machine_arn: str) -> Iterator[dict]:
-        """The machine's executions, newest first (paged lazily)."""
+    def executions(self, machine_arn: str, status: str | None = None) -> Iterator[dict]:
+        """The machine's executions (only those in ``status`` when given), newest first (paged lazily)."""
         kwargs: dict[str, Any] = {"stateMachineArn": machine_arn, "maxResults": 100}
+        if status:
+            kwargs["statusFilter"] = status
         while True:
             page = self.client("stepfunctions").list_executions(**kwargs)
             yield from page.get("executions", [])

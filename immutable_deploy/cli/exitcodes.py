@@ -8,8 +8,8 @@ code  meaning
 1     unexpected error (AWS unreachable, stack not found, an execution that was aborted or
       timed out, a failure with an error this tool does not know)
 2     usage error (bad command line)
-3     rejected input: the request failed local validation (nothing was started) or the
-      execution failed with ``InvalidDeploymentRequest``
+3     rejected input: the request failed local validation (nothing was started), the
+      execution failed with ``InvalidDeploymentRequest``, or nothing is known of the app
 4     a deployment or rollback of this app is in progress (``DeploymentInProgress``)
 5     the deployment failed and was rolled back completely (``DeploymentRolledBack``)
 6     rollback incomplete: something was left behind and needs a person (``RollbackIncomplete``),
@@ -20,7 +20,8 @@ code  meaning
 9     the rollback state machine failed (``RollbackFailed``), had nothing to roll back
       (``NothingToRollBack``), or refused to go back past an irreversible migration without
       ``--force`` (``IrreversibleMigration``)
-10    approve/reject: no deployment of this app is waiting for approval
+10    nothing to act on: approve/reject: no deployment of this app is waiting for approval;
+      promote: none is in its bake window; watch/cancel: nothing of the app is running
 ====  ======================================================================================
 """
 
@@ -58,7 +59,7 @@ exit codes:
   0   deployed / rolled back as asked (with --no-wait: started); other commands: done
   1   unexpected error (also an execution aborted or timed out)
   2   usage error
-  3   rejected input (local validation, nothing started; or InvalidDeploymentRequest)
+  3   rejected input (local validation, nothing started; or InvalidDeploymentRequest); unknown app
   4   a deployment or rollback of the app is in progress (DeploymentInProgress)
   5   the deployment was rolled back (DeploymentRolledBack)
   6   rollback incomplete: resources left behind (RollbackIncomplete), or held (RollbackHeld)
@@ -66,7 +67,8 @@ exit codes:
   8   following stopped with Ctrl-C; the execution keeps running
   9   rollback failed (RollbackFailed), nothing to roll back (NothingToRollBack), or refused past an
       irreversible migration without --force (IrreversibleMigration)
-  10  approve/reject: nothing is waiting for approval
+  10  nothing to act on: approve/reject: nothing waits for approval; promote: no bake window;
+      watch/cancel: nothing of the app is running
 """
 
 

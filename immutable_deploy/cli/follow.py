@@ -4,19 +4,25 @@ healthy 2/3"), the elapsed time, and at ``AwaitApproval`` the staging address wi
 approve/reject commands.
 
 It polls ``GetExecutionHistory`` (reading only the new events) and ``DescribeExecution``. On a
-terminal it redraws one block in place (ANSI); otherwise it prints plain lines, one per change, so
-that CI logs stay readable. Ctrl-C raises ``KeyboardInterrupt`` out of :func:`follow`; the caller
+terminal it redraws one block in place (rich ``Live``: a table of the steps with their state and
+time; messages such as the approval block are printed above it); otherwise it prints plain lines,
+one per change, so that CI logs stay readable, and while nothing changes a heartbeat every
+``--heartbeat`` seconds: what is waited for, since when, how far, and for green's group the load
+balancers' reasons for each unhealthy instance. Ctrl-C raises ``KeyboardInterrupt`` out of :func:`follow`; the caller
 says how to resume. The execution itself is never touched.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TextIO
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from immutable_deploy.domain import contract, phases as workflow
 
@@ -30,6 +36,13 @@ EVENT_WAITS = frozenset(
 
 #: seconds between two polls (``--poll-seconds``); tests make it tiny
 POLL_SECONDS = 2.0
+#: seconds without a printed line after which the plain view says what it waits for (``--heartbeat``)
+HEARTBEAT_SECONDS = 60.0
+
+
+def monotonic() -> float:
+    """The clock of the heartbeat and of the running timers (a module attribute so that tests can replace it)."""
+    return time.monotonic()
 
 
 def sleep(seconds: float) -> None:
@@ -141,6 +154,10 @@ class Tracker:
         self.approval_answer: dict | None = None
         #: inside a polling wait that AWS's event ends (a token Task): its timeout is the poll, not a failure
         self.in_event_wait = False
+        #: the wait state between two looks of a polling loop (its name, since when); None outside one
+        self.wait: tuple[str, datetime] | None = None
+        #: the newest execution document a state left (its JSON text: parsed only when a heartbeat needs it)
+        self.last_output: str | None = None
 
     # -- what the views show ---------------------------------------------------------------------
     def elapsed(self, extra: float = 0.0) -> float:
@@ -152,6 +169,8 @@ class Tracker:
         step = self.current
         if self.ended or step is None:
             return ""
+        if self.wait is not None and step.status == "ok":
+            return step.progress or f"{self.wait[0]} ({step.phase})"
         if step.name == "AwaitApproval":
             approve, reject = f"approve {self.app}", f"reject {self.app} --reason TEXT"
             return f"approval: {self.approve_hint(approve)} or {self.approve_hint(reject)}"
@@ -222,11 +241,12 @@ class Tracker:
     def _entered(self, kind: str, details: dict, at: datetime) -> list[Change]:
         name = details["name"]
         self.in_event_wait = name in EVENT_WAITS
-        if self.in_event_wait:
-            # a Wait, shown as one: the loop's Check step waits
-            if self.current is not None:
-                self.current.status = "waiting"
+        if self.in_event_wait or (kind == "WaitStateEntered" and name.startswith("WaitFor")):
+            # the wait between two looks of a polling loop: the look that ended is done (its time does not
+            # grow while the loop waits); the view says what is waited for, and since when
+            self._waiting(name, at)
             return []
+        self.wait = None
         if kind == "ChoiceStateEntered" or kind in ("SucceedStateEntered", "FailStateEntered"):
             return []
         phase = phase_of(self.kind, name, self.phase, self.compensating)
@@ -246,10 +266,6 @@ class Tracker:
                 return [Change(at, "rollback", "Compensate", text)]
             return []
         self.phase = phase
-        if kind == "WaitStateEntered" and name.startswith("WaitFor"):
-            if self.current is not None:
-                self.current.status = "waiting"
-            return []
         step = self.steps.get(name)
         if step is not None and step.ended is not None and step.status != "failed":
             # one more round of a polling loop
@@ -264,8 +280,16 @@ class Tracker:
         self.current = step
         return [Change(at, phase, name, "waiting" if step.status == "waiting" else "started")]
 
+    def _waiting(self, name: str, at: datetime) -> None:
+        self.wait = (name, at)
+        step = self.current
+        if step is not None and step.ended is None and step.status == "running":
+            step.status = "waiting"  # a wait entered from a step that did not end (not in this workflow)
+
     def _exited(self, kind: str, details: dict, at: datetime) -> list[Change]:
         name = details["name"]
+        if details.get("output"):
+            self.last_output = details["output"]
         step = self.steps.get(name)
         if step is None or kind not in ("TaskStateExited", "WaitStateExited"):
             return []
@@ -367,10 +391,13 @@ def stamp(tracker: Tracker, at: datetime | None) -> str:
 
 
 class PlainView:
-    """One line per change; for logs and pipes."""
+    """One line per change; for logs and pipes. While nothing changes, a heartbeat: at least one line
+    every ``heartbeat`` seconds saying what is waited for (CI systems kill jobs that print nothing)."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, heartbeat: float = HEARTBEAT_SECONDS) -> None:
         self.out = out
+        self.heartbeat = heartbeat
+        self.last_line = monotonic()
 
     def update(self, tracker: Tracker, changes: list[Change], notes: list[str]) -> None:
         for change in changes:
@@ -381,21 +408,37 @@ class PlainView:
             self.out.write(line + "\n")
         if changes or notes:
             self.out.flush()
+            self.last_line = monotonic()
+
+    def due(self) -> bool:
+        """Whether a heartbeat is due: nothing was printed for ``heartbeat`` seconds."""
+        return monotonic() - self.last_line >= self.heartbeat
+
+    def beat(self, lines: list[str]) -> None:
+        for line in lines:
+            self.out.write(line + "\n")
+        self.out.flush()
+        self.last_line = monotonic()
 
     def finish(self, tracker: Tracker) -> None:
         self.out.flush()
 
 
 class TtyView:
-    """A block redrawn in place: header, the latest steps, what is being waited for."""
+    """A rich ``Live`` region redrawn in place: the header, a table of the latest steps with their state
+    and time, what is being waited for. Messages (the approval block) are printed above it, never
+    inside the redraw."""
 
     MAX_STEPS = 14
 
     def __init__(self, out: TextIO, title: str) -> None:
+        from rich.console import Console
+        from rich.live import Live
+
         self.out = out
         self.title = title
-        self.drawn = 0
-        self.mark = time.monotonic()
+        self.mark = monotonic()
+        self.console = Console(file=out, force_terminal=True, highlight=False, soft_wrap=False)
         encoding = (getattr(out, "encoding", None) or "").lower()
         fancy = "utf" in encoding
         self.icons = (
@@ -403,48 +446,82 @@ class TtyView:
             if fancy
             else {"ok": "+", "failed": "x", "running": ">", "waiting": ".", "retrying": "r"}
         )
+        self.live = Live(
+            console=self.console,
+            auto_refresh=False,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            transient=False,
+            vertical_overflow="visible",
+        )
+        self.started = False
 
-    def render(self, tracker: Tracker) -> list[str]:
-        extra = time.monotonic() - self.mark
-        lines = [f"{self.title}  phase {tracker.phase}  elapsed {duration(tracker.elapsed(extra))}"]
-        steps = list(tracker.steps.values())
-        if len(steps) > self.MAX_STEPS:
-            lines.append(f"  ({len(steps) - self.MAX_STEPS} earlier steps)")
-            steps = steps[-self.MAX_STEPS :]
-        for step in steps:
+    def rows(self, tracker: Tracker) -> list[tuple[str, str, str, str, str]]:
+        """(icon, phase, step, time, detail) of the latest steps."""
+        extra = monotonic() - self.mark
+        rows = []
+        for step in list(tracker.steps.values())[-self.MAX_STEPS :]:
             seconds = step.seconds(tracker.last)
             if seconds is not None and step.status not in ("ok", "failed") and not tracker.ended:
                 seconds += extra
             detail = step.error if step.status == "failed" else step.progress
             checks = f" ({step.attempts} checks)" if step.attempts > 1 else ""
-            lines.append(
-                f"  {self.icons.get(step.status, ' ')} {step.phase:<8} {step.name:<26} "
-                f"{duration(seconds):>7}{checks}  {detail}".rstrip()
+            rows.append(
+                (self.icons.get(step.status, " "), step.phase, step.name, f"{duration(seconds)}{checks}", detail)
             )
+        return rows
+
+    def header(self, tracker: Tracker) -> str:
+        extra = monotonic() - self.mark
+        return f"{self.title}  phase {tracker.phase}  elapsed {duration(tracker.elapsed(extra))}"
+
+    def render(self, tracker: Tracker) -> Any:
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 1), expand=True)
+        # one line per step, cut to the terminal's width: a region that grows and shrinks would jump
+        for column in ("", "phase", "step", "time", "detail"):
+            table.add_column(column, no_wrap=True, overflow="ellipsis", ratio=1 if column == "detail" else None)
+        hidden = len(tracker.steps) - self.MAX_STEPS
+        if hidden > 0:
+            table.add_row("", "", Text(f"({hidden} earlier steps)"), "", "")
+        for icon, phase, name, took, detail in self.rows(tracker):
+            table.add_row(icon, Text(phase), Text(name), Text(took, justify="right"), Text(detail))
+        parts: list[Any] = [Text(self.header(tracker), style="bold"), table]
         waiting = tracker.waiting_for()
         if waiting:
-            lines.append(f"  waiting for: {waiting}")
-        if tracker.awaiting_approval and tracker.approval:
-            lines += tracker.approval_reached(tracker.approval)
-        return lines
+            since = f" (since {stamp(tracker, tracker.wait[1])})" if tracker.wait is not None else ""
+            parts.append(Text(f"  waiting for: {waiting}{since}", no_wrap=True, overflow="ellipsis"))
+        return Group(*parts)
+
+    def text(self, tracker: Tracker, width: int = 160) -> str:
+        """The region as plain text (what a terminal shows, without its escape codes)."""
+        from rich.console import Console
+
+        console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+        with console.capture() as captured:
+            console.print(self.render(tracker))
+        return captured.get()
 
     def update(self, tracker: Tracker, changes: list[Change], notes: list[str]) -> None:
         if changes:
-            self.mark = time.monotonic()
-        lines = self.render(tracker)
-        width = 200
-        try:
-            width = os.get_terminal_size(self.out.fileno()).columns
-        except (OSError, ValueError, AttributeError):
-            pass
-        text = "".join(f"{line[: max(width - 1, 20)]}\x1b[K\n" for line in lines)
-        up = f"\x1b[{self.drawn}F" if self.drawn else ""
-        self.out.write(up + text + "\x1b[J")
-        self.out.flush()
-        self.drawn = len(lines)
+            self.mark = monotonic()
+        if not self.started:
+            self.live.start()
+            self.started = True
+        for line in notes:
+            self.live.console.print(line, markup=False, highlight=False)
+        self.live.update(self.render(tracker), refresh=True)
 
     def finish(self, tracker: Tracker) -> None:
         self.update(tracker, [], [])
+        self.live.stop()
+
+    def stop(self) -> None:
+        if self.started:
+            self.live.stop()
 
 
 def is_tty(out: TextIO) -> bool:
@@ -452,6 +529,104 @@ def is_tty(out: TextIO) -> bool:
         return bool(out.isatty()) and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):
         return False
+
+
+# --- the heartbeat: what a wait waits for ------------------------------------------------------------
+
+
+def _poll_of(doc: dict, phase: str) -> dict | None:
+    """The poll (started_at, deadline, attempt) of the document part the waiting loop belongs to."""
+    for key in (phase, *DOC_KEYS, "alarms", "canary", "migrations"):
+        part = doc.get(key)
+        if isinstance(part, dict) and isinstance(part.get("poll"), dict):
+            return dict(part["poll"])
+    return None
+
+
+def target_health(aws: Any, instance_ids: list[str], traffic: dict) -> list[str]:
+    """Why the instances that are not healthy are not, as the load balancers say: ELBv2's
+    ``TargetHealth.Reason``/``Description`` per target group, the classic ELB's ``ReasonCode``/``Description``."""
+    lines: list[str] = []
+    wanted = set(instance_ids)
+    for arn in traffic.get("target_group_arns") or []:
+        label = str(arn).rsplit("/", 2)[-2] if str(arn).count("/") >= 2 else str(arn)
+        try:
+            found = aws.client("elbv2").describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]
+        except (ClientError, BotoCoreError) as exc:
+            lines.append(f"  {label}: health not known ({exc})")
+            continue
+        for target in found:
+            health = target.get("TargetHealth") or {}
+            if target.get("Target", {}).get("Id") in wanted and health.get("State") != "healthy":
+                reason = ": ".join(str(x) for x in (health.get("Reason"), health.get("Description")) if x)
+                lines.append(
+                    f"  {label} {target['Target']['Id']}: {health.get('State')} ({reason or 'no reason given'})"
+                )
+    for name in traffic.get("load_balancer_names") or []:
+        try:
+            states = aws.client("elb").describe_instance_health(LoadBalancerName=name)["InstanceStates"]
+        except (ClientError, BotoCoreError) as exc:
+            lines.append(f"  {name}: health not known ({exc})")
+            continue
+        for state in states:
+            if state.get("InstanceId") in wanted and state.get("State") != "InService":
+                reason = ": ".join(
+                    str(x) for x in (state.get("ReasonCode"), state.get("Description")) if x and x != "N/A"
+                )
+                lines.append(f"  {name} {state['InstanceId']}: {state.get('State')} ({reason or 'no reason given'})")
+    return lines
+
+
+def _green(aws: Any, doc: dict) -> list[str]:
+    """Green's group as AWS has it: healthy/desired, and why its unhealthy instances are not healthy."""
+    fleet = doc.get("fleet")
+    if not isinstance(fleet, dict) or not fleet.get("green_asg"):
+        return []
+    name = str(fleet["green_asg"])
+    try:
+        groups = aws.client("autoscaling").describe_auto_scaling_groups(AutoScalingGroupNames=[name])[
+            "AutoScalingGroups"
+        ]
+    except (ClientError, BotoCoreError) as exc:
+        return [f"  green {name}: not known ({exc})"]
+    if not groups:
+        return [f"  green {name}: gone"]
+    instances = groups[0].get("Instances", [])
+    healthy = sum(1 for i in instances if i.get("HealthStatus") == "Healthy" and i.get("LifecycleState") == "InService")
+    desired = groups[0].get("DesiredCapacity")
+    lines = [f"  green {name}: {healthy}/{len(instances)} in service in its group (desired {desired})"]
+    lines += [
+        f"  green {i['InstanceId']}: {i.get('LifecycleState')}, {i.get('HealthStatus')} in its group"
+        for i in instances
+        if i.get("HealthStatus") != "Healthy" or i.get("LifecycleState") != "InService"
+    ]
+    request: dict = doc["request"] if isinstance(doc.get("request"), dict) else {}
+    profile: dict = request["profile"] if isinstance(request.get("profile"), dict) else {}
+    traffic: dict = profile["traffic"] if isinstance(profile.get("traffic"), dict) else {}
+    return lines + target_health(aws, [i["InstanceId"] for i in instances], traffic)
+
+
+def heartbeat_lines(aws: Any, tracker: Tracker) -> list[str]:
+    """What the execution waits for, since when, how far it got; for a wait on green, its health."""
+    step = tracker.current
+    if tracker.ended or step is None:
+        return []
+    doc = parse_json(tracker.last_output) if tracker.last_output else None
+    doc = doc if isinstance(doc, dict) else {}
+    facts = [f"since {stamp(tracker, step.started)}"]
+    if tracker.wait is not None:
+        facts.append(f"in {tracker.wait[0]} since {stamp(tracker, tracker.wait[1])}")
+    if step.attempts > 1:
+        facts.append(f"check {step.attempts}")
+    poll = _poll_of(doc, step.phase)
+    if poll and poll.get("deadline"):
+        facts.append(f"gives up at {poll['deadline']}")
+    waiting = tracker.waiting_for()
+    head = f"{stamp(tracker, tracker.last)} {step.phase:<8} {step.name:<26}"
+    lines = [f"{head} still waiting: {waiting or step.name} ({', '.join(facts)})"]
+    if step.phase in ("fleet", "traffic", "canary") or "Green" in step.name:
+        lines += _green(aws, doc)
+    return lines
 
 
 def follow(
@@ -464,28 +639,40 @@ def follow(
     tty: bool | None = None,
     poll_seconds: float | None = None,
     approve_hint: Callable[[str], str] | None = None,
+    heartbeat: float | None = None,
 ) -> dict:
     """Show the execution until it ends; returns its final ``DescribeExecution``.
 
     Raises ``KeyboardInterrupt`` when the user presses Ctrl-C (the execution keeps running)."""
     tracker = Tracker(kind, app, approve_hint)
     title = f"{kind} {app} · {arn.rsplit(':', 1)[-1]}"
-    view: PlainView | TtyView = TtyView(out, title) if (is_tty(out) if tty is None else tty) else PlainView(out)
+    view: PlainView | TtyView = (
+        TtyView(out, title)
+        if (is_tty(out) if tty is None else tty)
+        else PlainView(out, HEARTBEAT_SECONDS if heartbeat is None else heartbeat)
+    )
     last_id = 0
-    while True:
-        # describe first: once it has ended, the history read after it is complete
-        desc = aws.describe_execution(arn)
-        changes: list[Change] = []
-        for event in aws.new_events(arn, last_id):
-            last_id = max(last_id, event["id"])
-            changes += tracker.apply(event)
-        notes: list[str] = []
-        if tracker.awaiting_approval and tracker.approval is None:
-            item = aws.item(contract.approval_key(app))
-            if item and item.get("execution") == arn:
-                notes = tracker.approval_reached(item)
-        view.update(tracker, changes, notes if isinstance(view, PlainView) else [])
-        if desc["status"] != "RUNNING":
-            view.finish(tracker)
-            return desc
-        sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
+    try:
+        while True:
+            # describe first: once it has ended, the history read after it is complete
+            desc = aws.describe_execution(arn)
+            changes: list[Change] = []
+            for event in aws.new_events(arn, last_id):
+                last_id = max(last_id, event["id"])
+                changes += tracker.apply(event)
+            notes: list[str] = []
+            if tracker.awaiting_approval and tracker.approval is None:
+                item = aws.item(contract.approval_key(app))
+                if item and item.get("execution") == arn:
+                    notes = tracker.approval_reached(item)
+            view.update(tracker, changes, notes)
+            if desc["status"] != "RUNNING":
+                view.finish(tracker)
+                return desc
+            if isinstance(view, PlainView) and view.due():
+                view.beat(heartbeat_lines(aws, tracker) or [f"{stamp(tracker, tracker.last)} still running"])
+            sleep(POLL_SECONDS if poll_seconds is None else poll_seconds)
+    except BaseException:
+        if isinstance(view, TtyView):
+            view.stop()
+        raise

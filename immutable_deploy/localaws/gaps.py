@@ -674,6 +674,43 @@ def _stopped_stays_stopped(original: Callable) -> Callable:
     return set_error
 
 
+# --- Step Functions: StopExecution's error and cause ------------------------------------------------------
+#
+# AWS keeps the error and the cause given to StopExecution (DescribeExecution's error and cause, the
+# ExecutionAborted event's details, the status change event's detail). moto's response reads only the
+# execution's ARN and stops it with an empty error and cause.
+
+
+def _stop_execution_keeps_error_and_cause(original: Callable) -> Callable:
+    def stop_execution(self: Any) -> Any:
+        from moto.core.responses import ActionResult
+        from moto.core.utils import utcnow
+
+        error, cause = self._get_param("error"), self._get_param("cause")
+        if error is None and cause is None:
+            return original(self)
+        execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+        execution.stop(stop_date=utcnow(), error=error or "", cause=cause or "")
+        return ActionResult({"stopDate": execution.stop_date})
+
+    stop_execution.__wrapped__ = original  # type: ignore[attr-defined]
+    return stop_execution
+
+
+def _aborted_keeps_error_and_cause(original: Callable) -> Callable:
+    def reflect(self: Any) -> None:
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped
+
+        original(self)
+        state = self.execution.exec_worker.env.program_state()
+        if isinstance(state, ProgramStopped):
+            self.execution.error = state.error or None
+            self.execution.cause = state.cause or None
+
+    reflect.__wrapped__ = original  # type: ignore[attr-defined]
+    return reflect
+
+
 # --- Step Functions -> EventBridge: "Step Functions Execution Status Change" -----------------------------
 #
 # AWS sends an event to the account's default bus each time an execution's status changes; moto sends
@@ -787,8 +824,10 @@ def install() -> Callable[[], None]:
         (AutoScalingBackend, "delete_launch_configuration", _launch_configuration_in_use_refused),
         (ComparisonVariable, "_eval_body", _choice_path_must_exist),
         (StepFunctionResponse, "get_execution_history", _paged_execution_history),
+        (StepFunctionResponse, "stop_execution", _stop_execution_keeps_error_and_cause),
         (Execution, "stop", _stop_wakes_waiting_tasks),
         (Environment, "set_error", _stopped_stays_stopped),
+        (BaseExecutionWorkerCommunication, "_reflect_execution_status", _aborted_keeps_error_and_cause),
         (BaseExecutionWorkerCommunication, "terminated", _status_change_events),
         (StateTaskLambda, "_from_error", _lambda_service_errors_named),
     ):

@@ -89,18 +89,18 @@ def test_deploying_the_serving_release_again_says_so_and_exits_0_and_force_deplo
 def test_a_locally_invalid_request_starts_nothing_and_exits_3(aws, cli, tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump({"fleet": {"min_size": -1}, "timing": {"poll_secs": 5}}))
-    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(bad))
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--overrides", str(bad))
     assert run.code == exitcodes.REJECTED_INPUT
     assert "nothing was started" in run.out
     assert "profile.fleet.min_size: Input should be greater than or equal to 0" in run.out
     assert "profile.timing.poll_secs: unknown field" in run.out
     assert executions(aws) == []
     # a bad release is refused first, before the stored profile is read (tests/cli/test_hostile_options.py)
-    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--profile", str(bad))
+    run = cli("deploy", "web", "2.0.0", "--commit", "not-hex", "--overrides", str(bad))
     assert run.code == exitcodes.REJECTED_INPUT
     assert "release.commit: 'not-hex' is not a git commit id" in run.out and "profile." not in run.out
     # --json: the problems as a list, and still nothing started
-    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(bad), "--json")
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--overrides", str(bad), "--json")
     assert run.code == 3
     result = json.loads(run.out)
     assert result["status"] == "REJECTED" and result["error"] == "InvalidDeploymentRequest"
@@ -112,7 +112,7 @@ def test_no_stored_profile_and_none_given_is_rejected_locally(local_aws, cli):
     aws = local_aws()
     run = cli("deploy", "web", "2.0.0", "--commit", COMMIT)
     assert run.code == 3
-    assert "profile: web has no stored profile" in run.out and "--profile FILE" in run.out
+    assert "profile: web has no stored profile" in run.out and "--overrides FILE" in run.out
     assert executions(aws) == []
 
 
@@ -122,7 +122,7 @@ def test_the_profile_file_is_merged_over_the_stored_profile(aws, cli, tmp_path):
     override.write_text(
         json.dumps({"fleet": {"desired_capacity": 4, "instance_type": "c6i.large"}, "timing": {"drain_seconds": 0}})
     )
-    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override), "--json")
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--overrides", str(override), "--json")
     assert run.code == 0, run.err
     result = json.loads(run.out)
     green = group(result["green_asg"])
@@ -145,7 +145,7 @@ def test_an_override_the_stored_profile_does_not_allow_is_refused_locally(local_
             {"bake": {"approval": {"required": False}, "instance_profile": "admin"}, "fleet": {"desired_capacity": 3}}
         )
     )
-    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--profile", str(override))
+    run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--overrides", str(override))
     assert run.code == exitcodes.REJECTED_INPUT
     allowed = "(web's stored profile makes overridable: fleet.min_size, fleet.max_size, fleet.desired_capacity, timing)"
     assert f"profile.bake.approval.required: a request may not set this field {allowed}" in run.out
@@ -153,7 +153,7 @@ def test_an_override_the_stored_profile_does_not_allow_is_refused_locally(local_
     assert "desired_capacity: a request may not" not in run.out
     traffic = tmp_path / "traffic.yaml"
     traffic.write_text(yaml.safe_dump({"traffic": {"load_balancer_names": ["web-elb"]}}))
-    run = cli("rollback", "web", "--profile", str(traffic), "--json")
+    run = cli("rollback", "web", "--overrides", str(traffic), "--json")
     assert run.code == exitcodes.REJECTED_INPUT
     assert run.json()["cause"][0].startswith("profile.traffic.load_balancer_names: a request may not set this field")
     assert executions(aws) == [] and executions(aws, "rollback") == []
@@ -168,7 +168,7 @@ def test_a_stack_that_refuses_request_profiles_refuses_them_locally(local_aws, c
     )
     whole = tmp_path / "api.yaml"
     whole.write_text(yaml.safe_dump(aws.world.profile()))
-    run = cli("deploy", "api", "1.0.0", "--commit", COMMIT, "--profile", str(whole))
+    run = cli("deploy", "api", "1.0.0", "--commit", COMMIT, "--overrides", str(whole))
     assert run.code == exitcodes.REJECTED_INPUT
     assert "profile: api has no stored profile" in run.out and "allow_request_profiles=true" in run.out
     run = cli("rollback", "api")
@@ -455,7 +455,7 @@ def test_rollback_without_any_profile_is_rejected_locally(local_aws, cli, tmp_pa
     assert executions(aws, "rollback") == []
     traffic = tmp_path / "t.yaml"
     traffic.write_text(yaml.safe_dump({"traffic": {"load_balancer_names": ["Not A Name!"]}}))
-    run = cli("rollback", "web", "--profile", str(traffic))
+    run = cli("rollback", "web", "--overrides", str(traffic))
     assert run.code == 3 and "profile.traffic.load_balancer_names[0]" in run.out
 
 
@@ -486,7 +486,8 @@ def test_on_a_terminal_the_view_redraws_in_place(aws, cli, monkeypatch):
     monkeypatch.setattr(follow, "is_tty", lambda out: True)
     run = cli("deploy", "web", "2.0.0", "--commit", COMMIT, "--stack", "ImmutableDeploy")
     assert run.code == 0
-    assert "\x1b[" in run.out and "\x1b[J" in run.out
+    # rich's Live region: drawn, then the cursor goes up over it (erasing each line) to draw it again
+    assert "\x1b[2K\x1b[1A" in run.out and run.out.count("phase ") > 3
     assert "phase image" in run.out and "elapsed" in run.out
     assert "CheckImage" in run.out and "checks)" in run.out
 
@@ -566,7 +567,7 @@ def test_the_tracker_says_what_is_being_waited_for():
     assert tracker.phase == "image" and tracker.waiting_for() == "image pending 4m10s"
     assert [c.text for c in changes] == ["started", "image pending 4m10s"]
     view = follow.TtyView(__import__("io").StringIO(), "deploy web")
-    assert "  waiting for: image pending 4m10s" in view.render(tracker)
+    assert "  waiting for: image pending 4m10s (since [+00:11])" in view.text(tracker)
     # no event within the poll's wait: its timeout is the poll, not a failure; the Check looks again
     for event in [
         ev(7, "TaskTimedOut", 71, taskTimedOutEventDetails={"error": "States.Timeout"}),

@@ -165,23 +165,24 @@ def test_serving_with_a_scenario(template: dict, capsys: pytest.CaptureFixture[s
 def test_local_up_runs_until_stopped_and_writes_the_timeline(
     template: dict, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from immutable_deploy.cli.app import build_parser
+    from immutable_deploy.cli.app import local_up_args, local_up_command
     from immutable_deploy.localaws import server as server_module
 
     monkeypatch.setattr(server_module, "cached_template", lambda: template)
-    args = build_parser().parse_args(
-        [
-            "local",
+    args = local_up_args(
+        local_up_command.make_context(
             "up",
-            "--port",
-            "0",
-            "--speedup",
-            "600",
-            "--scenario",
-            "image_fails=true",
-            "--timeline",
-            str(tmp_path / "t.json"),
-        ]
+            [
+                "--port",
+                "0",
+                "--speedup",
+                "600",
+                "--scenario",
+                "image_fails=true",
+                "--timeline",
+                str(tmp_path / "t.json"),
+            ],
+        ).params
     )
     stop = threading.Event()
     seen: list[LocalServer] = []

@@ -9,6 +9,7 @@ from typing import Any
 
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import Context
+from immutable_deploy.cli.commands.status import known, unknown
 from immutable_deploy.domain import aws as domain_aws
 from immutable_deploy.domain.logic import approval as approvals
 
@@ -19,23 +20,38 @@ def _answer(ctx: Context, app: str, answer: Any) -> dict | int:
         with domain_aws.using(ctx.aws.client, state_table=ctx.aws.table):
             return answer()
     except approvals.NoPendingApproval:
+        if not known(ctx.aws, app):
+            return unknown(ctx, app)
         ctx.say(f"Nothing to answer: no deployment of {app} is waiting for approval.")
         holder = ctx.aws.running_holder(app)
         if holder:
             ctx.say(f"  running: {holder.get('owner')} (since {holder.get('acquired_at')})")
+        ctx.result({"status": "NOTHING_PENDING", "app": app, "execution": holder.get("owner") if holder else None})
     except approvals.ApprovalNoLongerPending as exc:
         ctx.say(f"Nothing to answer: {exc}")
+        ctx.result({"status": "NOTHING_PENDING", "app": app, "cause": str(exc)})
     return exitcodes.NOTHING_PENDING
 
 
 def approve(ctx: Context, args: Any) -> int:
     approved_by = ctx.aws.caller()
-    item = _answer(ctx, args.app, lambda: approvals.approve(args.app, approved_by, args.comment or ""))
+    comment = args.comment or ""
+    item = _answer(ctx, args.app, lambda: approvals.approve(args.app, approved_by, comment))
     if isinstance(item, int):
         return item
     ctx.say(f"Approved {args.app} {item.get('version')} as {approved_by}; the deployment continues.")
     ctx.say(f"  execution: {item.get('execution')}")
     ctx.say(f"  see it with: {ctx.hint(f'status {args.app}')}")
+    ctx.result(
+        {
+            "status": "APPROVED",
+            "app": args.app,
+            "execution": item.get("execution"),
+            "version": item.get("version"),
+            "by": approved_by,
+            "comment": comment,
+        }
+    )
     return exitcodes.OK
 
 
@@ -46,4 +62,14 @@ def reject(ctx: Context, args: Any) -> int:
         return item
     ctx.say(f"Rejected {args.app} {item.get('version')} as {rejected_by}: staging is being cleaned up.")
     ctx.say(f"  execution: {item.get('execution')}")
+    ctx.result(
+        {
+            "status": "REJECTED",
+            "app": args.app,
+            "execution": item.get("execution"),
+            "version": item.get("version"),
+            "by": rejected_by,
+            "reason": args.reason,
+        }
+    )
     return exitcodes.OK

@@ -18,7 +18,7 @@ from immutable_deploy.cli.aws import Aws, CliError
 from immutable_deploy.domain import contract
 from immutable_deploy.domain.profiles import complete_request
 
-NONE_GIVEN = "none was given (--profile FILE)"
+NONE_GIVEN = "none was given (--overrides FILE)"
 
 
 @dataclass
@@ -29,6 +29,8 @@ class Context:
     stdout: TextIO  # the one JSON result with --json
     prefix: str  # "immutable-deploy" plus the global options given, for the commands we print
     poll_seconds: float | None = None
+    #: seconds without a change after which the plain view says what it waits for (None: its default)
+    heartbeat: float | None = None
 
     def hint(self, words: str) -> str:
         return f"{self.prefix} {words}"
@@ -64,21 +66,22 @@ def load_profile_file(path: str) -> dict:
     try:
         text = Path(path).read_text()
     except OSError as exc:
-        raise CliError(f"--profile {path}: {exc.strerror or exc}", exitcodes.USAGE) from exc
+        raise CliError(f"--overrides {path}: {exc.strerror or exc}", exitcodes.USAGE) from exc
     try:
         profile = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise CliError(f"--profile {path}: not YAML or JSON: {exc}", exitcodes.REJECTED_INPUT) from exc
+        raise CliError(f"--overrides {path}: not YAML or JSON: {exc}", exitcodes.REJECTED_INPUT) from exc
     if profile is None:
         return {}
     if not isinstance(profile, dict):
         raise CliError(
-            f"--profile {path}: a profile is a mapping (bake, fleet, traffic, timing), not a {type(profile).__name__}",
+            f"--overrides {path}: a profile is a mapping (bake, fleet, traffic, timing), "
+            f"not a {type(profile).__name__}",
             exitcodes.REJECTED_INPUT,
         )
     if "app" in profile and "profile" in profile:
         raise CliError(
-            f"--profile {path}: this looks like a whole request; give only its profile "
+            f"--overrides {path}: this looks like a whole request; give only its profile "
             f"(the app and release come from the command line)",
             exitcodes.REJECTED_INPUT,
         )
@@ -127,33 +130,43 @@ def with_profile(ctx: Context, request: dict) -> dict:
     )
 
 
-def follow_and_report(ctx: Context, arn: str, app: str, kind: str) -> int:
+def follow_execution(ctx: Context, arn: str, app: str, kind: str) -> tuple[int, dict]:
+    """Follow the execution to its end and say how it ended: its exit code and its JSON result."""
     try:
         desc = live.follow(
-            ctx.aws, arn, app=app, kind=kind, out=ctx.out, poll_seconds=ctx.poll_seconds, approve_hint=ctx.hint
+            ctx.aws,
+            arn,
+            app=app,
+            kind=kind,
+            out=ctx.out,
+            poll_seconds=ctx.poll_seconds,
+            approve_hint=ctx.hint,
+            heartbeat=ctx.heartbeat,
         )
     except KeyboardInterrupt:
         ctx.say("")
         ctx.say(f"Stopped following. The {kind} goes on: {arn}")
         ctx.say(f"  see it with: {ctx.hint(f'status {app}')}")
-        ctx.result(
-            {
-                "status": "RUNNING",
-                "error": "FollowStopped",
-                "cause": "following was stopped (Ctrl-C); the execution keeps running",
-                "execution": arn,
-            }
-        )
-        return exitcodes.FOLLOW_STOPPED
+        ctx.say(f"  follow it again: {ctx.hint(f'watch {app}')}")
+        return exitcodes.FOLLOW_STOPPED, {
+            "status": "RUNNING",
+            "error": "FollowStopped",
+            "cause": "following was stopped (Ctrl-C); the execution keeps running",
+            "execution": arn,
+        }
     code = exitcodes.for_execution(desc)
     if desc["status"] == "SUCCEEDED":
         output = parse_cause(desc.get("output")) or {}
         summarize_success(ctx, app, kind, output)
-        ctx.result(output)
-        return code
+        return code, output if isinstance(output, dict) else {"output": output}
     cause = parse_cause(desc.get("cause"))
     summarize_failure(ctx, app, kind, desc, cause)
-    ctx.result({"status": desc["status"], "error": desc.get("error"), "cause": cause, "execution": arn})
+    return code, {"status": desc["status"], "error": desc.get("error"), "cause": cause, "execution": arn}
+
+
+def follow_and_report(ctx: Context, arn: str, app: str, kind: str) -> int:
+    code, result = follow_execution(ctx, arn, app, kind)
+    ctx.result(result)
     return code
 
 
@@ -165,6 +178,9 @@ def summarize_success(ctx: Context, app: str, kind: str, output: dict) -> None:
             f"({', '.join(output.get('serving') or [])} serves it)."
         )
         ctx.say(f"  to deploy it again anyway: {ctx.hint(f'deploy {app} {version} --force')}")
+        return
+    if kind == "cleanup":
+        summarize_cleanup(ctx, output)
         return
     if kind == "deploy":
         blue = output.get("blue_asg")
@@ -178,6 +194,27 @@ def summarize_success(ctx: Context, app: str, kind: str, output: dict) -> None:
             f"Rolled back {app}: {output.get('serving_asg')} serves again; "
             f"{', '.join(output.get('retired_asgs') or [output.get('retired_asg')])} kept aside."
         )
+
+
+def summarize_cleanup(ctx: Context, output: dict) -> None:
+    """What a clean-up did: what it undid, what it left, or why it had nothing to do."""
+    ended = str(output.get("execution") or "the ended execution").rsplit(":", 1)[-1]
+    status = output.get("status")
+    if status == contract.NOTHING_TO_CLEAN:
+        ctx.say(f"Nothing to clean up after {ended}: {output.get('reason')}")
+        return
+    if status == contract.CLEANED_UP:
+        report: dict = output["report"] if isinstance(output.get("report"), dict) else {}
+        where = f" (it ended in {report['failed_state']}, {report.get('error')})" if report.get("failed_state") else ""
+        ctx.say(f"Cleaned up after {ended}{where}:")
+        for line in report.get("undone") or []:
+            ctx.say(f"  undone: {line}")
+        for line in report.get("left_behind") or []:
+            ctx.say(f"  LEFT BEHIND: {line}")
+        if not report.get("left_behind"):
+            ctx.say("  nothing left behind")
+        return
+    ctx.say(f"Finished {ended} ({status}): it had switched; the group it put in service serves.")
 
 
 def summarize_failure(ctx: Context, app: str, kind: str, desc: dict, cause: Any) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from immutable_deploy.cli import exitcodes
+from immutable_deploy.cli.aws import CliError
 from immutable_deploy.cli.commands.common import (
     Context,
     execution_name,
@@ -42,6 +43,7 @@ def release_problems(app: str, release: dict[str, str]) -> list[str]:
 
 
 def git(*args: str) -> str | None:
+    """``git ARGS`` in the working directory: its output, or None when it fails (or git is missing)."""
     try:
         done = subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
@@ -49,33 +51,53 @@ def git(*args: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else None
 
 
-def default_commit(git_ref: str) -> tuple[str | None, str]:
-    """The commit of ``git_ref`` in the repository of the working directory, else its HEAD."""
-    commit = git("rev-parse", "--verify", "--quiet", f"{git_ref}^{{commit}}")
+def local_commit(git_ref: str) -> str | None:
+    """The commit ``git_ref`` names in the git repository of the working directory, or None when the
+    directory is not in a git repository or the ref is not there. Never HEAD instead: a deployment of
+    whatever happens to be checked out is not the release. (``git_ref`` was validated as a ref name; it
+    follows --end-of-options all the same.)"""
+    return git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{git_ref}^{{commit}}")
+
+
+def resolve_commit(git_ref: str, commit: str | None) -> tuple[str, str]:
+    """The release's commit and where it came from: ``commit`` (checked against the ref when the ref is
+    in the local repository), else the ref's commit there. Raises a usage error (CliError, exit 2) when
+    there is none, or when the two disagree."""
+    found = local_commit(git_ref)
     if commit:
-        return commit, f"{git_ref} in the local repository"
-    commit = git("rev-parse", "--verify", "--quiet", "HEAD")
-    if commit:
-        return commit, f"HEAD of the local repository ({git_ref} is not there)"
-    return None, ""
+        if found and not found.lower().startswith(commit.strip().lower()):
+            raise CliError(
+                f"--commit {commit} is not the commit of {git_ref} in the local git repository ({found}): "
+                f"deploy the commit the release's ref names, or pass the --git-ref that names {commit}",
+                exitcodes.USAGE,
+            )
+        return commit, ""
+    if found:
+        return found, f"{git_ref} in the local git repository"
+    where = (
+        "is not in the local git repository"
+        if git("rev-parse", "--git-dir")
+        else ("cannot be read: the working directory is not in a git repository")
+    )
+    raise CliError(
+        f"no commit for the release: {git_ref} {where}; pass --commit SHA (the release's commit)", exitcodes.USAGE
+    )
 
 
 def deploy(ctx: Context, args: Any) -> int:
     app, version = args.app, args.version
-    override = load_profile_file(args.profile) if args.profile else None
+    override = load_profile_file(args.overrides) if args.overrides else None
     git_ref = args.git_ref or f"refs/tags/{version}"
-    commit = args.commit
-    if not commit:
-        commit, source = default_commit(git_ref)
-        if commit:
-            ctx.say(f"commit {commit[:12]}: {source}")
-    release = {"version": version, "git_ref": git_ref}
-    if commit:
-        release["commit"] = commit
-    # what is sent: the release and only the --profile file; the workflow merges it over the stored profile
-    early = release_problems(app, release)
+    # the app and the release as given are checked before anything else (git is asked only about a valid ref)
+    given = {"version": version, "git_ref": git_ref, **({"commit": args.commit} if args.commit else {})}
+    early = [p for p in release_problems(app, given) if p != NO_COMMIT]
     if early:
         return rejected(ctx, early)
+    commit, source = resolve_commit(git_ref, args.commit)
+    if source:
+        ctx.say(f"commit {commit[:12]}: {source}")
+    release = {"version": version, "git_ref": git_ref, "commit": commit}
+    # what is sent: the release and only the --overrides file; the workflow merges it over the stored profile
     request: dict[str, Any] = {"app": app, "release": release}
     if args.force:
         request["force"] = True

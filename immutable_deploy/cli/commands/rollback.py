@@ -23,7 +23,7 @@ from immutable_deploy.domain.models.request import RollbackRequest, describe_val
 
 def rollback(ctx: Context, args: Any) -> int:
     app = args.app
-    override = load_profile_file(args.profile) if args.profile else None
+    override = load_profile_file(args.overrides) if args.overrides else None
     # a rollback uses only traffic and timing: the rest of a deployment's profile file is not sent
     given = {k: v for k, v in (override or {}).items() if k in ("traffic", "timing")}
     payload: dict[str, Any] = {"app": app}

@@ -215,6 +215,29 @@ def _running(aws: Aws, app: str) -> dict | None:
     }
 
 
+def known(aws: Aws, app: str) -> bool:
+    """Whether anything is known of ``app`` here: a stored profile, a group tagged for it, its lock or its
+    approval item (a typo of an app name is not "nothing to do")."""
+    if not re.match(APP_PATTERN, app):
+        return False
+    try:
+        if aws.stored_profile(app) is not None:
+            return True
+    except StoredProfileError:
+        return True  # stored, if unusable
+    return bool(_described(aws, app) or aws.item(contract.lock_key(app)) or aws.item(contract.approval_key(app)))
+
+
+def unknown(ctx: Context, app: str) -> int:
+    """Say that nothing is known of ``app``; the exit code (3, as ``status`` of such an app)."""
+    ctx.say(
+        f"immutable-deploy: no app named {app!r} here: no stored profile, no group tagged {TAG_APP}={app}, "
+        f"nothing running"
+    )
+    ctx.result({"status": "UNKNOWN_APP", "app": app, "known": False})
+    return exitcodes.REJECTED_INPUT
+
+
 def status(ctx: Context, args: Any) -> int:
     aws, app = ctx.aws, args.app
     try:

@@ -34,6 +34,10 @@ def decide(ctx: Context, app: str, execution: str, decision: Literal["promote", 
 def promote(ctx: Context, args: Any) -> int:
     execution = deployment_in_window(ctx, args.app)
     if execution is None:
+        from immutable_deploy.cli.commands.status import known, unknown
+
+        if not known(ctx.aws, args.app):
+            return unknown(ctx, args.app)
         ctx.say(f"Nothing to promote: no deployment of {args.app} is in its bake window.")
         ctx.result({"status": "NOTHING_PENDING", "app": args.app})
         return exitcodes.NOTHING_PENDING

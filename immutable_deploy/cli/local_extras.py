@@ -1,4 +1,5 @@
-"""What ``immutable-deploy local up`` needs beyond the command itself: the ``[local]`` extra.
+"""What ``immutable-deploy local up`` needs beyond the command itself: the ``[local]`` extra (not in
+immutable_deploy.localaws, whose package imports moto).
 
 Checked before anything of the local AWS is imported, so that an install without it says what to
 install instead of failing on an import deep inside moto."""
