@@ -27,6 +27,7 @@ from stacks import nag
 from stacks.completion_events import CompletionEvents
 from stacks.ended_executions import EndedExecutions
 from stacks.functions import HandlerFunctions
+from stacks.history import History
 from stacks.inventory import StoredProfiles
 from stacks.permissions import Scope, parse_roles
 from stacks.release_trigger import ReleaseTrigger, settings_from
@@ -166,6 +167,9 @@ class ImmutableDeployStack(cdk.Stack):
         self.completion_rule = CompletionEvents(
             self, "CompletionEvents", function=self.functions.events, dead_letters=self.trigger.dead_letters
         )
+        names = {"deploy": deploy_name, "rollback": rollback_name, "cleanup": cleanup_name}
+        self.history = History(self, "History", functions=self.functions, table=self.table, machine_names=names)
+        self.history.deliver(self.trigger.dead_letters)
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)

@@ -205,7 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="at most N executions, 1 to 2000 (default 20)",
     )
-    p.add_argument("--json", action="store_true", help="print the executions as JSON on stdout")
+    p.add_argument("--json", action="store_true", help="print the executions and next_page as JSON on stdout")
+    p.add_argument("--page", metavar="TOKEN", help="the next page: the token the previous page printed")
     p.set_defaults(handler=history.history)
 
     _local_commands(sub)

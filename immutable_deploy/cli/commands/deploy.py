@@ -20,6 +20,7 @@ from immutable_deploy.cli.commands.common import (
     rejected,
     with_profile,
 )
+from immutable_deploy.cli.commands.history import started_by
 
 NO_COMMIT = "release.commit: not given (--commit) and the working directory is not a git repository"
 
@@ -97,6 +98,7 @@ def deploy(ctx: Context, args: Any) -> int:
     if holder:
         return in_progress(ctx, app, holder)
     name = execution_name(app, version)
+    request["started_by"] = started_by(ctx.aws)  # who, for the history (immutable-deploy history)
     arn = ctx.aws.start_execution(ctx.aws.deploy_arn, name, request)
     ctx.say(f"Deploying {app} {version} ({git_ref} @ {commit[:12]}): execution {name}")
     ctx.say(f"  {arn}")
