@@ -207,6 +207,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print the executions and next_page as JSON on stdout")
     p.add_argument("--page", metavar="TOKEN", help="the next page: the token the previous page printed")
+    p.add_argument("--timeline", metavar="FILE.html", help="write one execution's timeline there as an HTML page")
+    p.add_argument("--execution", metavar="NAME", help="with --timeline: this execution (default: the newest)")
     p.set_defaults(handler=history.history)
 
     _local_commands(sub)
@@ -301,7 +303,11 @@ def _local_commands(sub: Any) -> None:
     p.add_argument(
         "--approval", action="store_true", help="web's stored profile requires approval of the staging instance"
     )
-    p.add_argument("--timeline", metavar="FILE", help="on stop, write the simulator's timeline there as JSON")
+    p.add_argument(
+        "--timeline",
+        metavar="FILE",
+        help="on stop, write the simulator's timeline there as JSON (FILE.html: the newest execution's page)",
+    )
     p.add_argument(
         "--events",
         action="store_true",

@@ -272,7 +272,11 @@ class LocalServer:
             return [dataclasses.asdict(event) for event in self.sim.timeline]
 
     def write_timeline(self, path: str | os.PathLike[str]) -> int:
-        """The simulator's timeline as a JSON document; returns the number of events."""
+        """The simulator's timeline as a JSON document; returns the number of events. A path ending in
+        ``.html``: the page of the newest deploy or rollback execution instead (immutable_deploy.timeline),
+        and the number of its history events."""
+        if str(path).lower().endswith(".html"):
+            return self._write_timeline_page(path)
         events = self.timeline()
         document = {
             "endpoint": self.url,
@@ -283,6 +287,21 @@ class LocalServer:
         }
         Path(path).write_text(json.dumps(document, indent=2) + "\n")
         return len(events)
+
+    def _write_timeline_page(self, path: str | os.PathLike[str]) -> int:
+        import boto3
+
+        from immutable_deploy import timeline as pages
+
+        region = self.stack.deploy_arn.split(":")[3]
+        sfn = boto3.client("stepfunctions", endpoint_url=self.url, region_name=region)
+        newest = pages.newest_of(sfn, [(self.stack.deploy_arn, "deploy"), (self.stack.rollback_arn, "rollback")])
+        if newest is None:
+            pages.write(path, pages.render(pages.parse([], kind="deploy", status="no execution ran")))
+            return 0
+        arn, kind = newest
+        pages.write(path, pages.page_for(sfn, arn, kind))
+        return len(pages.read_history(sfn, arn))
 
     def stop(self, timeline: str | os.PathLike[str] | None = None) -> None:
         """Stop serving and undo everything :func:`serve` changed in this process (idempotent).

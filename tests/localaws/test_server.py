@@ -155,6 +155,12 @@ def test_serving_with_a_scenario(template: dict, capsys: pytest.CaptureFixture[s
         )
         assert code == 5, err  # DeploymentRolledBack
         assert serving(handle) == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+        # a timeline ending in .html: the page of the newest execution (immutable_deploy.timeline), from its
+        # history (tests/cli/test_timeline_page.py opens such pages in a browser)
+        assert handle.write_timeline(tmp_path / "timeline.html") > 20
+        page = (tmp_path / "timeline.html").read_text()
+        assert "<title>web 2.1.0: deploy " in page and "FAILED (DeploymentRolledBack)" in page
+        assert 'data-serving="blue + green"' in page and 'data-phase="rollback"' in page
     finally:
         handle.stop(timeline=tmp_path / "timeline.json")
     document = json.loads((tmp_path / "timeline.json").read_text())

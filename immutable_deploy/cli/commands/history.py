@@ -160,6 +160,11 @@ def history(ctx: Context, args: Any) -> int:
         app = parse_app(args.app)
     except ValueError as exc:
         raise CliError(str(exc), exitcodes.USAGE) from None
+    timeline = getattr(args, "timeline", None)
+    if timeline is not None:
+        from immutable_deploy import timeline as pages
+
+        return pages.write_for(ctx, app, timeline, getattr(args, "execution", None))
     token = getattr(args, "page", None)
     start = start_key(token, app) if token is not None else None
     rows, next_page = read_page(ctx.aws, app, args.limit, start)
