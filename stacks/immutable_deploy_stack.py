@@ -29,6 +29,7 @@ from stacks.ended_executions import EndedExecutions
 from stacks.functions import HandlerFunctions
 from stacks.history import History
 from stacks.inventory import StoredProfiles
+from stacks.monitoring import Monitoring
 from stacks.permissions import Scope, parse_roles
 from stacks.release_trigger import ReleaseTrigger, settings_from
 from statemachine.cleanup import CleanupDefinition
@@ -170,6 +171,10 @@ class ImmutableDeployStack(cdk.Stack):
         names = {"deploy": deploy_name, "rollback": rollback_name, "cleanup": cleanup_name}
         self.history = History(self, "History", functions=self.functions, table=self.table, machine_names=names)
         self.history.deliver(self.trigger.dead_letters)
+        self.monitoring = Monitoring(
+            self, "Monitoring", deploy=self.deploy, rollback=self.rollback, cleanup=self.cleanup
+        )
+        self.monitoring.watch([*self.functions.all(), self.history.function], self.trigger.dead_letters, self.topic)
 
         CfnOutput(self, "DeployStateMachineArn", value=self.deploy.state_machine_arn)
         CfnOutput(self, "RollbackStateMachineArn", value=self.rollback.state_machine_arn)
