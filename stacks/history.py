@@ -22,6 +22,7 @@ from aws_cdk import (
     aws_dynamodb as dynamodb,
     aws_events as events,
     aws_events_targets as targets,
+    aws_lambda_destinations as destinations,
     aws_sqs as sqs,
 )
 from constructs import Construct
@@ -35,6 +36,8 @@ from stacks.functions import HandlerFunctions
 #: a summary written late is still right (it is written from the event): retry for a while
 MAX_EVENT_AGE = Duration.hours(6)
 RETRY_ATTEMPTS = 20
+#: Lambda's own retries of an invocation that failed (throttled DynamoDB...), before the dead-letter queue
+ASYNC_RETRIES = 2
 
 
 class History(Construct):
@@ -83,7 +86,14 @@ class History(Construct):
         )
 
     def deliver(self, dead_letters: sqs.IQueue) -> events.Rule:
-        """The rule on the machines' ends, whose failed deliveries go to ``dead_letters``."""
+        """The rule on the machines' ends, whose failed deliveries go to ``dead_letters``; so do the events
+        the function failed on (Lambda retries an asynchronous invocation twice, then gives it to its
+        on-failure destination, with the event: it can be sent again)."""
+        self.function.configure_async_invoke(
+            on_failure=destinations.SqsDestination(dead_letters),
+            retry_attempts=ASYNC_RETRIES,
+            max_event_age=MAX_EVENT_AGE,
+        )
         self.rule = events.Rule(
             self,
             "Rule",

@@ -186,3 +186,21 @@ def test_cloudwatch_may_publish_to_the_topic_for_these_two_alarms_only(template)
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
+
+
+def test_the_history_rule_and_function_give_what_they_could_not_record_to_the_dead_letter_queue(template):
+    queue = dead_letter_queue(template)
+    history = function_of(template, "history")
+    (rule,) = [
+        r["Properties"]
+        for r in resources(template, "AWS::Events::Rule").values()
+        if any(t["Arn"] == {"Fn::GetAtt": [history, "Arn"]} for t in r["Properties"].get("Targets", []))
+    ]
+    assert rule["EventPattern"]["detail"]["status"] == ["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"]
+    assert len(rule["EventPattern"]["detail"]["stateMachineArn"]) == 3
+    (target,) = rule["Targets"]
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [queue, "Arn"]}}
+    (invoke,) = resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    assert invoke["Properties"]["FunctionName"] == {"Ref": history}
+    assert invoke["Properties"]["MaximumRetryAttempts"] == 2
+    assert invoke["Properties"]["DestinationConfig"] == {"OnFailure": {"Destination": {"Fn::GetAtt": [queue, "Arn"]}}}
