@@ -212,3 +212,18 @@ def test_a_page_token_it_did_not_print_is_a_usage_error(aws, cli, token, why):
 def test_a_good_token_of_an_empty_history_is_an_empty_page(aws, cli):
     page = cli("history", "web", "--page", token_of(GOOD), "--json").json()
     assert page == {"app": "web", "executions": [], "next_page": None}
+
+
+def test_a_stack_without_the_history_index_says_so(aws, cli):
+    # a state table as the stack made it before it recorded history: no index
+    ddb = shared_client("dynamodb")
+    old = "ImmutableDeploy-OldState"
+    ddb.create_table(
+        TableName=old,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    run = cli("--table", old, "history", "web")
+    assert run.code == exitcodes.ERROR and run.out == ""
+    assert run.err.startswith(f"immutable-deploy: error: the state table {old} has no index 'history': ")

@@ -15,13 +15,14 @@ import re
 import shlex
 from typing import Any
 
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
 from blue_green import contract
 from blue_green.models.history import Summary
 from blue_green.models.request import parse_app
 from immutable_deploy.cli import exitcodes, follow as live
-from immutable_deploy.cli.aws import Aws, CliError
+from immutable_deploy.cli.aws import Aws, CliError, error_code
 from immutable_deploy.cli.commands.common import Context
 
 #: a page token's version (a token of another shape is refused, never sent to DynamoDB)
@@ -90,7 +91,17 @@ def read_page(aws: Aws, app: str, limit: int, start: dict[str, Any] | None) -> t
     dynamodb = aws.client("dynamodb")
     while len(found) <= limit:
         kwargs["Limit"] = limit + 1 - len(found)
-        page = dynamodb.query(**kwargs)
+        try:
+            page = dynamodb.query(**kwargs)
+        except ClientError as exc:
+            # AWS: ValidationException "The table does not have the specified index"; moto: ResourceNotFound
+            missing = error_code(exc) in ("ValidationException", "ResourceNotFoundException")
+            if missing and "index" in str(exc).lower():
+                raise CliError(
+                    f"the state table {aws.table} has no index {contract.HISTORY_INDEX!r}: the stack predates the "
+                    "history of deployments; deploy its current version (cdk deploy)"
+                ) from None
+            raise
         for item in page.get("Items", []):
             try:
                 summary = Summary.model_validate_json(item["summary"]["S"])
