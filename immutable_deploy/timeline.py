@@ -42,7 +42,7 @@ PHASE_COLOURS = {
     "rollback": "#d62828",
     "done": "#43aa8b",
 }
-SERVING_COLOURS = {"blue": "#1d4ed8", "green": "#16a34a", "blue + green": "#0e7490", "none": "#9ca3af"}
+SERVING_COLOURS = {"blue": "#1d4ed8", "green": "#16a34a", "blue + green": "#0e7490", "as left": "#9ca3af"}
 _PHASE_OF = {"deploy": workflow.phase_of_state(workflow.DEPLOY), "rollback": workflow.phase_of_state(workflow.ROLLBACK)}
 #: in a deployment: the state whose success makes what serves; in a rollback, the same for the kept group
 _SERVING_AFTER = {
@@ -115,6 +115,9 @@ def _phase(kind: str, state: str, current: str, compensating: bool) -> str:
     known = _PHASE_OF["rollback" if kind == "rollback" else "deploy"]
     if known.get(state) == "start":
         return "start"
+    if kind == "cleanup":
+        # the clean-up adopts the ended execution, then runs its compensation (or finishes it)
+        return "start" if state == "AdoptEndedExecution" else known.get(state, "rollback")
     if kind == "rollback":
         return known.get(state, "rollback")
     if compensating:
@@ -131,7 +134,8 @@ def _seconds(event: dict, t0: datetime) -> float:
 
 def parse(events: list[dict], *, kind: str, execution: str = "", status: str = "") -> Timeline:
     """The timeline of one execution from its history events (oldest first, as GetExecutionHistory
-    pages them); ``kind`` is deploy or rollback (a clean-up is drawn as a deploy's compensation)."""
+    pages them); ``kind`` is deploy, rollback or cleanup (drawn as a deployment's compensation, from what
+    the ended execution left serving)."""
     events = sorted(events, key=lambda e: e.get("id", 0))
     if not events:
         return Timeline("?", None, kind, execution, status or "UNKNOWN", None, 0.0)
@@ -148,7 +152,8 @@ def parse(events: list[dict], *, kind: str, execution: str = "", status: str = "
     open_states: dict[str, tuple[float, str, int]] = {}
     compensating, current = False, "start"
     # a rollback starts with the group a deployment put in (green) and puts the kept one back (blue)
-    serving_now, serving_since = ("green" if kind == "rollback" else "blue", 0.0)
+    # a clean-up starts with whatever the ended execution left serving
+    serving_now, serving_since = ({"rollback": "green", "cleanup": "as left"}.get(kind, "blue"), 0.0)
     loops: dict[str, Loop] = {}
     end = 0.0
     for event in events:
@@ -158,8 +163,8 @@ def parse(events: list[dict], *, kind: str, execution: str = "", status: str = "
         entered, exited = event.get("stateEnteredEventDetails"), event.get("stateExitedEventDetails")
         if entered:
             name = str(entered.get("name", "?"))
-            if name == "Compensate" or name.endswith(" failed") and kind == "deploy":
-                compensating = compensating or name == "Compensate"
+            if name == "Compensate":
+                compensating = True
             phase = _phase(kind, name, current, compensating)
             current = phase
             open_states[name] = (at, phase, int(event.get("id", 0)))
@@ -171,7 +176,7 @@ def parse(events: list[dict], *, kind: str, execution: str = "", status: str = "
             if is_wait and name.startswith("WaitFor"):
                 loop = loops.setdefault(name, Loop(name, phase))
                 loop.waits.append(Span(name, since, at))
-            moved = _SERVING_AFTER.get(kind, {}).get(name)
+            moved = _SERVING_AFTER["deploy" if kind == "cleanup" else kind].get(name)
             if moved and moved != serving_now and kind_of_event.endswith("Exited"):
                 timeline.serving.append(Span(serving_now, serving_since, at))
                 serving_now, serving_since = moved, at
@@ -185,8 +190,13 @@ def parse(events: list[dict], *, kind: str, execution: str = "", status: str = "
                 "ExecutionTimedOut": "TIMED_OUT",
             }[kind_of_event]
             output = _json((event.get("executionSucceededEventDetails") or {}).get("output"))
-            if isinstance(output, dict) and timeline.version is None:
-                timeline.version = _text(output.get("version"))
+            if isinstance(output, dict):
+                # a clean-up's input names only the ended execution: its output says whose
+                found = output.get("report")
+                report: dict[str, Any] = found if isinstance(found, dict) else {}
+                timeline.version = timeline.version or _text(output.get("version")) or _text(report.get("version"))
+                if timeline.app == "?":
+                    timeline.app = _text(output.get("app")) or "?"
     # states still open when the history ends (a stopped execution) end with it
     for name, (since, phase, seq) in open_states.items():
         timeline.states.append(Span(name, since, end, phase, seq))
@@ -391,14 +401,19 @@ def read_history(sfn: Any, execution_arn: str) -> list[dict]:
         kwargs["nextToken"] = page["nextToken"]
 
 
-def page_for(sfn: Any, execution_arn: str, kind: str) -> str:
+def page_for(sfn: Any, execution_arn: str, kind: str, app: str | None = None, version: str | None = None) -> str:
+    """The page of one execution; ``app`` and ``version`` (its history summary's) when its history does not
+    say (a clean-up that failed)."""
     described = sfn.describe_execution(executionArn=execution_arn)
     timeline = parse(
         read_history(sfn, execution_arn),
-        kind="rollback" if kind == "rollback" else "deploy",
+        kind=kind if kind in ("rollback", "cleanup") else "deploy",
         execution=str(described.get("name") or execution_arn.rsplit(":", 1)[-1]),
         status=str(described.get("status", "")),
     )
+    if timeline.app == "?" and app:
+        timeline.app = app
+    timeline.version = timeline.version or version
     return render(timeline)
 
 
@@ -425,7 +440,7 @@ def write_for(ctx: Any, app: str, path: str, execution: str | None) -> int:
     if chosen is None:
         what = f"execution {execution} of {app}" if execution else f"an execution of {app}"
         raise CliError(f"no history of {what}", exitcodes.REJECTED_INPUT)
-    page = page_for(ctx.aws.client("stepfunctions"), chosen.execution_arn, chosen.kind)
+    page = page_for(ctx.aws.client("stepfunctions"), chosen.execution_arn, chosen.kind, chosen.app, chosen.version)
     target = write(path, page)
     ctx.say(f"Wrote the timeline of {chosen.kind} {chosen.execution_name} ({app}) to {target}")
     ctx.result({"app": app, "execution": chosen.execution_name, "kind": chosen.kind, "file": str(target)})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shlex
 import time
 
@@ -112,6 +113,18 @@ def test_history_says_how_each_ended_who_started_it_and_what_was_undone(four_end
     assert "    failed in CheckGreenInService: " + compensated["cause"] in lines
     assert f"    undone: {stopped['undone'][0]}" in lines
     assert "ci.example (111122223333)" in text and "More:" not in text
+
+
+def test_a_cleanups_timeline_is_its_compensation_from_what_the_stopped_deployment_left(four_ends, cli, tmp_path):
+    rows = cli("history", "web", "--json").json()["executions"]
+    (cleanup,) = [r for r in rows if r["kind"] == "cleanup"]
+    path = tmp_path / "cleanup.html"
+    run = cli("history", "web", "--timeline", str(path), "--execution", cleanup["execution_name"])
+    assert run.code == exitcodes.OK, run.err
+    page = path.read_text()
+    assert f"<title>web 4.0.0: cleanup {cleanup['execution_name']}</title>" in page
+    assert re.findall(r'data-phase="([a-z]+)"', page)[:2] == ["start", "rollback"]
+    assert 'data-serving="as left"' in page and "TerminateStagingInstance" in page
 
 
 def test_paging_returns_every_record_exactly_once_newest_first(four_ends, cli):
