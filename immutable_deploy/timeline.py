@@ -280,6 +280,16 @@ def _tick_step(t_max: float) -> float:
     return max(t_max / 10, 1.0)
 
 
+def _legend(serving: list[Span]) -> str:
+    """Each of the lane's colours, and how long that served."""
+    keys = []
+    for name in dict.fromkeys(s.name for s in serving):
+        took = sum(s.end - s.start for s in serving if s.name == name)
+        colour = SERVING_COLOURS.get(name, "#9ca3af")
+        keys.append(f'<span class="key" style="background:{colour}"></span>{html.escape(f"{name} {_duration(took)}")}')
+    return '<p class="legend">' + " ".join(keys) + "</p>"
+
+
 def render(timeline: Timeline) -> str:
     """The page: self-contained HTML (inline CSS and SVG), every value escaped."""
     t_max = max(timeline.seconds, 1.0)
@@ -359,6 +369,7 @@ def render(timeline: Timeline) -> str:
         f"{html.escape(_duration(timeline.seconds))}</p>",
         _section("Phases", phase_rows, max(len(timeline.phases), 1) * ROW + 16, "phases", t_max),
         _section("What served traffic", lane, ROW + 16, "traffic", t_max),
+        _legend(timeline.serving),
         _section("AWS waits (Wait/Check loops)", loop_rows, max(len(timeline.loops), 1) * ROW + 16, "waits", t_max)
         if timeline.loops
         else '<section class="waits"><h2>AWS waits (Wait/Check loops)</h2><p>No polling wait.</p></section>',
@@ -380,6 +391,8 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 15px; margin: 18px 0 6p
 svg { display: block; background: #f9fafb; border: 1px solid #e5e7eb; }
 .label { font-size: 12px; fill: #111827; } .lanelabel { font-size: 12px; fill: #fff; }
 .wait { stroke: #fff; stroke-width: 1; }
+.legend { font-size: 12px; color: #374151; margin: 4px 0 0; }
+.key { display: inline-block; width: 10px; height: 10px; margin: 0 4px 0 12px; vertical-align: middle; }
 .tick { stroke: #e5e7eb; } .ticklabel { font-size: 10px; fill: #6b7280; }
 table { border-collapse: collapse; margin-top: 6px; } td, th { padding: 2px 10px; text-align: left; }
 tr:nth-child(even) { background: #f3f4f6; }
