@@ -399,6 +399,17 @@ tr:nth-child(even) { background: #f3f4f6; }
 """
 
 
+def empty_page(message: str) -> str:
+    """A page that says there is nothing to show (escaped, like every page)."""
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+        f"<title>{html.escape(message)}</title><style>{CSS}</style></head>"
+        f"<body><h1>{html.escape(message)}</h1></body></html>\n"
+    )
+
+
 # --- reading -----------------------------------------------------------------------------------------
 
 

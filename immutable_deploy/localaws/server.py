@@ -225,6 +225,11 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _is_page(path: str | os.PathLike[str]) -> bool:
+    """``--timeline FILE.html``: the newest execution's page (immutable_deploy.timeline), not the JSON."""
+    return str(path).lower().endswith(".html")
+
+
 class LocalServer:
     """A running local AWS endpoint (what :func:`serve` returns)."""
 
@@ -275,7 +280,7 @@ class LocalServer:
         """The simulator's timeline as a JSON document; returns the number of events. A path ending in
         ``.html``: the page of the newest deploy or rollback execution instead (immutable_deploy.timeline),
         and the number of its history events."""
-        if str(path).lower().endswith(".html"):
+        if _is_page(path):
             return self._write_timeline_page(path)
         events = self.timeline()
         document = {
@@ -297,7 +302,7 @@ class LocalServer:
         sfn = boto3.client("stepfunctions", endpoint_url=self.url, region_name=region)
         newest = pages.newest_of(sfn, [(self.stack.deploy_arn, "deploy"), (self.stack.rollback_arn, "rollback")])
         if newest is None:
-            pages.write(path, pages.render(pages.parse([], kind="deploy", status="no execution ran")))
+            pages.write(path, pages.empty_page("No deploy or rollback execution ran on this local AWS."))
             return 0
         arn, kind = newest
         pages.write(path, pages.page_for(sfn, arn, kind))
@@ -518,7 +523,8 @@ def up(
         try:
             out.write(banner(handle))
             if args.timeline:
-                out.write(f"On stop, the simulator's timeline is written to {args.timeline}.\n")
+                what = "the newest execution's timeline page" if _is_page(args.timeline) else "the simulator's timeline"
+                out.write(f"On stop, {what} is written to {args.timeline}.\n")
             out.flush()
             if ready is not None:
                 ready(handle)
@@ -534,7 +540,9 @@ def up(
         finally:
             events = len(handle.sim.timeline)
             handle.stop(timeline=args.timeline)
-        if args.timeline:
+        if args.timeline and _is_page(args.timeline):
+            out.write(f"Timeline page written to {args.timeline}.\n")
+        elif args.timeline:
             out.write(f"Timeline ({events} events) written to {args.timeline}.\n")
         out.write("Stopped.\n")
         out.flush()

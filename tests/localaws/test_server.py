@@ -264,3 +264,22 @@ def test_bad_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     )
     assert up(args, out=io.StringIO()) == 2
     assert "unknown scenario setting 'bogus'" in capsys.readouterr().err
+
+
+def test_local_up_writes_the_newest_executions_page_when_the_timeline_is_html(
+    template: dict, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from immutable_deploy.cli.app import build_parser
+    from immutable_deploy.localaws import server as server_module
+
+    monkeypatch.setattr(server_module, "cached_template", lambda: template)
+    page = tmp_path / "t.html"
+    args = build_parser().parse_args(["local", "up", "--port", "0", "--speedup", "600", "--timeline", str(page)])
+    stop = threading.Event()
+    out = io.StringIO()
+    assert up(args, out=out, ready=lambda handle: stop.set(), stop_event=stop) == 0
+    text = out.getvalue()
+    assert f"On stop, the newest execution's timeline page is written to {page}." in text
+    assert f"Timeline page written to {page}." in text
+    # nothing ran: the page says so (test_serving_with_a_scenario writes one of a real deployment)
+    assert "<h1>No deploy or rollback execution ran on this local AWS.</h1>" in page.read_text()
