@@ -14,11 +14,11 @@ from pathlib import Path
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.immutable_deploy_stack import ImmutableDeployStack
-from stacks.inventory import InventoryError
+from immutable_deploy.cdk.immutable_deploy_stack import ImmutableDeployStack
+from immutable_deploy.cdk.inventory import InventoryError
 
 # isort: split
-from blue_green import contract  # importable once stacks put lambdas/ on the path
+from immutable_deploy.domain import contract  # importable once stacks put lambdas/ on the path
 
 
 def build(app: cdk.App) -> ImmutableDeployStack:

@@ -14,7 +14,7 @@ the execution's history and the simulator's timeline, for every wait of the work
   on the same AWS durations, it notices at the next multiple of 60 s.
 
 The variation model draws every AWS duration again from ±25% of the measured one (uniformly, a seeded
-generator) and replays both schedules on each draw: this project's (``blue_green.polling``, the staging
+generator) and replays both schedules on each draw: this project's (``immutable_deploy.domain.polling``, the staging
 loop restarting its backoff when its ready commands are sent) and the seed's. The replay of this
 project's schedule on the measured durations must give the measured lags (``replay_matches``): the model
 is the workflow's own schedule, not a guess.
@@ -141,13 +141,13 @@ class Run:
 
 def schedule(timing: Any, first: dict | None = None, horizon: float = 86_400) -> list[float]:
     """When this project's loop looks (seconds after its start, every Check instant), up to ``horizon``:
-    ``blue_green.polling`` run on a clock of its own, from the poll the loop started with (``first``, as
+    ``immutable_deploy.domain.polling`` run on a clock of its own, from the poll the loop started with (``first``, as
     its Task returned it: an expected first wait and quick rounds after a group was attached), or from
     a fresh one (``polling.start``: the staging loop's restart when its ready commands are sent)."""
     from datetime import timedelta, timezone
 
-    from blue_green import clock, polling
-    from blue_green.models.state import Poll
+    from immutable_deploy.domain import clock, polling
+    from immutable_deploy.domain.models.state import Poll
 
     origin = datetime(2026, 1, 1, tzinfo=timezone.utc)
     now = [origin]
@@ -587,9 +587,9 @@ def page(result: dict[str, Any]) -> str:
         "  production settings and the image are noticed when AWS's completion event arrives (Run",
         "  Command's status change, EC2's AMI state change: the local AWS sends them as AWS does, the",
         "  stack's rule gives them to the events function, which answers the waiting task token); the",
-        "  other waits poll (`blue_green.polling`: 15, 22, 33, 50, 60, … s; the staging boot and green",
+        "  other waits poll (`immutable_deploy.domain.polling`: 15, 22, 33, 50, 60, … s; the staging boot and green",
         "  healthy first looked at 0.75 of what the app's previous deployment took, then every 5% of it up",
-        "  to 1.25 of it (`blue_green.logic.pace`); a group just attached first looked at when its load",
+        "  to 1.25 of it (`immutable_deploy.domain.logic.pace`); a group just attached first looked at when its load",
         "  balancers' health checks can have passed, then every check interval).",
         "  Each loop is replayed from the poll its Task started it with, and",
         "  the replay on the measured durations gives the measured lags (the smoke test checks it): the",
@@ -709,7 +709,7 @@ def measure_concurrent(apps: int, rate_limits: bool = True) -> dict[str, Any]:
 
 
 def timing_of(run: Run) -> Any:
-    from blue_green.models.request import Timing
+    from immutable_deploy.domain.models.request import Timing
 
     return Timing(**run.timing)
 

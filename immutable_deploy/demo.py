@@ -103,7 +103,7 @@ class Demo:
     def approve_when_asked(self, comment: str, version: str) -> threading.Thread:
         """The operator: wait until the live view asks for approval of ``version`` and the approval is
         pending, then approve it."""
-        from blue_green.logic import approval
+        from immutable_deploy.domain.logic import approval
 
         def run() -> None:
             deadline = time.monotonic() + 300

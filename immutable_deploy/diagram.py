@@ -75,7 +75,7 @@ def _successors(state: dict) -> list[str]:
 
 class Chart:
     def __init__(self, definition: dict, phase_of: dict[str, str] | None = None):
-        """``phase_of``: state -> its phase (blue_green.phases), drawn as a box inside the guarded part."""
+        """``phase_of``: state -> its phase (immutable_deploy.domain.phases), drawn as a box inside the guarded part."""
         self.d = definition
         self.phase_of = phase_of or {}
         self.states: dict[str, dict] = definition["States"]
@@ -368,7 +368,7 @@ def condition(rule: dict) -> str:
 
 
 def generate() -> str:
-    from blue_green import phases
+    from immutable_deploy.domain import phases
 
     return Chart(deploy_definition(), phases.phase_of_state(phases.DEPLOY)).mermaid()
 

@@ -1,5 +1,5 @@
 """The docs' table of what each handler's role may do, generated from the grants the stack uses
-(:mod:`stacks.permissions`), for the example inventory (``examples/inventory``) with requests that
+(:mod:`immutable_deploy.cdk.permissions`), for the example inventory (``examples/inventory``) with requests that
 may not carry profiles (the default).
 
     python -m immutable_deploy.permissions_doc            # print the tables
@@ -46,8 +46,8 @@ def _actions(actions: list[str]) -> str:
 
 def generate() -> str:
     _ensure_paths()
-    from stacks.inventory import load_profiles
-    from stacks.permissions import Arns, Grants, Scope, runtime
+    from immutable_deploy.cdk.inventory import load_profiles
+    from immutable_deploy.cdk.permissions import Arns, Grants, Scope, runtime
 
     stored = load_profiles(ROOT / "examples" / "inventory")
     scope = Scope.from_inventory(

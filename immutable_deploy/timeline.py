@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterable
 
-from blue_green import phases as workflow
+from immutable_deploy.domain import phases as workflow
 
 #: the colours of the phases (by name; an unknown phase gets the last)
 PHASE_COLOURS = {

@@ -4,7 +4,7 @@ EC2 sends "EC2 AMI State Change" and SSM Run Command "EC2 Command Status-change 
 account's default bus. The rule matches their final statuses only (an image available or failed, a
 command that ended), so the function runs about once per image and command of the account, not for
 every status on the way. The function answers the task token of the wait watching that resource (see
-``blue_green.logic.events``); an event for anything else is remembered for an hour and changes
+``immutable_deploy.domain.logic.events``); an event for anything else is remembered for an hour and changes
 nothing. Failed deliveries go to the release trigger's dead-letter queue (a lost event costs one poll
 interval, never an outcome: the wait's timeout is the polling fallback).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from aws_cdk import Duration, aws_events as events, aws_events_targets as targets, aws_lambda as lambda_, aws_sqs as sqs
 from constructs import Construct
 
-from blue_green.models.events import DETAIL_TYPES, SOURCES
+from immutable_deploy.domain.models.events import DETAIL_TYPES, SOURCES
 
 #: the event is worth little after a few polls: a later delivery finds the wait over
 MAX_EVENT_AGE = Duration.minutes(15)
@@ -22,7 +22,7 @@ RETRY_ATTEMPTS = 3
 
 
 def completion_pattern() -> events.EventPattern:
-    """Final statuses of the events :data:`blue_green.models.events.DETAIL_TYPES` reads."""
+    """Final statuses of the events :data:`immutable_deploy.domain.models.events.DETAIL_TYPES` reads."""
     status_fields = [{spec[2]: sorted(spec[3])} for spec in DETAIL_TYPES.values()]
     return events.EventPattern(
         source=sorted(set(SOURCES.values())),

@@ -3,7 +3,7 @@
 Step Functions sends "Step Functions Execution Status Change" events to the account's default bus.
 A deploy or rollback execution that is stopped (ABORTED), times out (TIMED_OUT), or fails with
 anything but the errors its own compensation or undo ends with (``States.DataLimitExceeded``,
-``States.Runtime``, the history limit: blue_green.contract.ENDED_CLEAN lists the others) starts the
+``States.Runtime``, the history limit: immutable_deploy.domain.contract.ENDED_CLEAN lists the others) starts the
 clean-up state machine at once, with ``{"execution_arn": <it>}``. The clean-up itself checks again
 (it acts only while the ended execution still holds its app's lock), so an event delivered twice,
 or one for an execution whose compensation did run, cleans nothing twice.
@@ -16,8 +16,8 @@ from __future__ import annotations
 from aws_cdk import aws_events as events, aws_events_targets as targets, aws_sqs as sqs, aws_stepfunctions as sfn
 from constructs import Construct
 
-from blue_green import contract
-from stacks.release_trigger import MAX_EVENT_AGE, RETRY_ATTEMPTS
+from immutable_deploy.domain import contract
+from immutable_deploy.cdk.release_trigger import MAX_EVENT_AGE, RETRY_ATTEMPTS
 
 DETAIL_TYPE = "Step Functions Execution Status Change"
 

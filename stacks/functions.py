@@ -1,5 +1,5 @@
 """The handlers: one Lambda function and one IAM role each, scoped to what that function touches
-(the grants are data, in :mod:`stacks.permissions`)."""
+(the grants are data, in :mod:`immutable_deploy.cdk.permissions`)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks import nag, permissions
-from stacks.bundling import PipLayerBundling
-from stacks.permissions import Arns, Grant, Scope
-from statemachine.common import Functions
+from immutable_deploy.cdk import nag, permissions
+from immutable_deploy.cdk.bundling import PipLayerBundling
+from immutable_deploy.cdk.permissions import Arns, Grant, Scope
+from immutable_deploy.workflow.common import Functions
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS = ROOT / "lambdas"
@@ -101,7 +101,7 @@ class HandlerFunctions(Construct):
             "lock",
             "Per-app deployment lock, and the clean-up after an execution that ended holding it",
             grants.lock(),
-            # blue_green.logic.cleanup: whose executions it cleans up after, and which machine does it
+            # immutable_deploy.domain.logic.cleanup: whose executions it cleans up after, and which machine does it
             environment={
                 "DEPLOY_EXECUTION_PREFIX": deploy_execution_prefix,
                 "ROLLBACK_EXECUTION_PREFIX": rollback_execution_prefix,
@@ -173,7 +173,7 @@ class HandlerFunctions(Construct):
             construct_id,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,
-            handler=f"handlers.{module}.handler",
+            handler=f"immutable_deploy.handlers.{module}.handler",
             code=self._code,
             layers=[self.layer],
             role=role,

@@ -27,11 +27,11 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from blue_green import contract
-from blue_green.logic.history import DEFAULT_TTL_DAYS, MACHINE_ENV, TTL_ENV
-from blue_green.models.history import ENDED_STATUSES
-from stacks.ended_executions import DETAIL_TYPE
-from stacks.functions import HandlerFunctions
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.logic.history import DEFAULT_TTL_DAYS, MACHINE_ENV, TTL_ENV
+from immutable_deploy.domain.models.history import ENDED_STATUSES
+from immutable_deploy.cdk.ended_executions import DETAIL_TYPE
+from immutable_deploy.cdk.functions import HandlerFunctions
 
 #: a summary written late is still right (it is written from the event): retry for a while
 MAX_EVENT_AGE = Duration.hours(6)

@@ -23,18 +23,18 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks import nag
-from stacks.completion_events import CompletionEvents
-from stacks.ended_executions import EndedExecutions
-from stacks.functions import HandlerFunctions
-from stacks.history import History
-from stacks.inventory import StoredProfiles
-from stacks.monitoring import Monitoring
-from stacks.permissions import Scope, parse_roles
-from stacks.release_trigger import ReleaseTrigger, settings_from
-from statemachine.cleanup import CleanupDefinition
-from statemachine.deploy import DeployDefinition
-from statemachine.rollback import RollbackDefinition
+from immutable_deploy.cdk import nag
+from immutable_deploy.cdk.completion_events import CompletionEvents
+from immutable_deploy.cdk.ended_executions import EndedExecutions
+from immutable_deploy.cdk.functions import HandlerFunctions
+from immutable_deploy.cdk.history import History
+from immutable_deploy.cdk.inventory import StoredProfiles
+from immutable_deploy.cdk.monitoring import Monitoring
+from immutable_deploy.cdk.permissions import Scope, parse_roles
+from immutable_deploy.cdk.release_trigger import ReleaseTrigger, settings_from
+from immutable_deploy.workflow.cleanup import CleanupDefinition
+from immutable_deploy.workflow.deploy import DeployDefinition
+from immutable_deploy.workflow.rollback import RollbackDefinition
 
 
 def context_flag(scope: Construct, key: str) -> bool:

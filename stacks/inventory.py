@@ -1,5 +1,5 @@
 """The user's inventory: one profile per app (``inventory/<app>.yaml`` or ``.json``), deployed as
-SSM parameters that the workflow reads (``blue_green.profiles``: one parser for every reader).
+SSM parameters that the workflow reads (``immutable_deploy.domain.profiles``: one parser for every reader).
 
 A file holds the profile itself (``bake``, ``fleet``, ``traffic``, ``timing`` at the top) with an
 optional ``overridable`` list, or ``{profile, overridable}``. Everything is checked at synth, each
@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "lambdas") not in sys.path:
     sys.path.insert(0, str(ROOT / "lambdas"))
 
-from blue_green.models.request import APP_PATTERN  # noqa: E402
-from blue_green.profiles import (  # noqa: E402
+from immutable_deploy.domain.models.request import APP_PATTERN  # noqa: E402
+from immutable_deploy.domain.profiles import (  # noqa: E402
     StoredProfile,
     StoredProfileError,
     from_inventory,

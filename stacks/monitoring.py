@@ -28,12 +28,12 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from blue_green import contract
-from blue_green.observability import NAMESPACE, SERVICE
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.observability import NAMESPACE, SERVICE
 
 #: the polled phases' durations the handlers publish (Powertools EMF, dimension service)
 PHASE_METRICS = ("BakeDuration", "ImageDuration", "GreenHealthyDuration", "GreenInServiceDuration")
-#: the outcomes the lock's release counts (blue_green.logic.lock.release), per metric
+#: the outcomes the lock's release counts (immutable_deploy.domain.logic.lock.release), per metric
 OUTCOMES = {
     "Deployments": (
         contract.DEPLOYED,

@@ -1,7 +1,7 @@
 """What each handler's role may do: least privilege, written as data.
 
 Every grant names its actions, resources and conditions, and says why; a grant on a wildcard
-resource is acknowledged to cdk-nag with that reason (see :mod:`stacks.nag`). The rules:
+resource is acknowledged to cdk-nag with that reason (see :mod:`immutable_deploy.cdk.nag`). The rules:
 
 - **Describe/List/Get calls** of EC2, Auto Scaling, Elastic Load Balancing, SSM Run Command and
   CloudWatch alarms support only ``Resource: *``; they read, never change.
@@ -32,9 +32,9 @@ from typing import Any, Iterable
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 
-from blue_green import contract
-from blue_green.contract import NAME_PREFIX, TAG_APP, TAG_ROLE
-from blue_green.profiles import is_overridable
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.contract import NAME_PREFIX, TAG_APP, TAG_ROLE
+from immutable_deploy.domain.profiles import is_overridable
 
 #: the tags the traffic role writes on groups that exist (blue and green): never the app or role tag
 STATE_TAG_KEYS = list(contract.STATE_TAG_KEYS)

@@ -48,7 +48,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from stacks import nag
+from immutable_deploy.cdk import nag
 
 DETAIL_TYPE = "Release Published"
 DETAIL_FIELDS = ("app", "version", "git_ref", "commit")

@@ -1,5 +1,5 @@
 """The clean-up state machine: the compensation of a deploy or rollback execution that ended without it
-(stopped, timed out, failed past its Catch: blue_green.logic.cleanup says when and how).
+(stopped, timed out, failed past its Catch: immutable_deploy.domain.logic.cleanup says when and how).
 
 Input: ``{"execution_arn": <the ended execution>}`` (from the rule on "Step Functions Execution Status
 Change", or a person), or with ``"on_behalf_of": <the execution that took its lock over>`` (from that
@@ -19,8 +19,8 @@ from __future__ import annotations
 from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
-from blue_green import contract, phases
-from statemachine.common import (
+from immutable_deploy.domain import contract, phases
+from immutable_deploy.workflow.common import (
     Flow,
     Functions,
     error_message_fail,
@@ -31,7 +31,7 @@ from statemachine.common import (
     release_then,
     undo_rollback,
 )
-from statemachine.compensation import compensating_branch, held_report
+from immutable_deploy.workflow.compensation import compensating_branch, held_report
 
 REFUSED = "CleanupRefused"
 

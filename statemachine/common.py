@@ -24,7 +24,7 @@ from aws_cdk import (
 )
 from constructs import Construct
 
-from blue_green import contract, phases
+from immutable_deploy.domain import contract, phases
 
 #: Retried by the state machine: Lambda's own service errors and AWS trouble that outlived the SDK's retries.
 TRANSIENT_ERRORS = [
@@ -373,7 +373,7 @@ def never_fails(task: tasks.SnsPublish, following: sfn.IChainable) -> tasks.SnsP
     return task
 
 
-# --- a workflow's phases (blue_green.phases), built ------------------------------------------------
+# --- a workflow's phases (immutable_deploy.domain.phases), built ------------------------------------------------
 
 _CONDITIONS = {
     "string_equals": lambda rule: sfn.Condition.string_equals(rule.path, rule.value),

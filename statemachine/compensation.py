@@ -1,6 +1,6 @@
 """The deploy workflow's compensating branch, built once for each state machine that runs it: the deploy
 machine (after any failure once the lock is held) and the clean-up machine (after an execution that
-ended without running it; see blue_green.logic.cleanup).
+ended without running it; see immutable_deploy.domain.logic.cleanup).
 
 It undoes, in reverse order, what the execution whose document it runs on created: every undo is
 idempotent, retried, and never stops the branch; a failed undo is recorded under ``$.undo`` and the
@@ -16,8 +16,8 @@ from __future__ import annotations
 from aws_cdk import aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from blue_green import contract, phases
-from statemachine.common import Functions, invoke, wait_for, with_retry
+from immutable_deploy.domain import contract, phases
+from immutable_deploy.workflow.common import Functions, invoke, wait_for, with_retry
 
 #: where the answer to the question (its error, when it was no) is kept
 QUESTION = "$.undo.rollback_question"
@@ -37,7 +37,7 @@ def compensating_branch(
     built: dict[str, tasks.LambdaInvoke] = {}
 
     def undo(state_name: str) -> tasks.LambdaInvoke:
-        """The undo Task declared in blue_green.phases.UNDO: its result, or failure (after
+        """The undo Task declared in immutable_deploy.domain.phases.UNDO: its result, or failure (after
         retries: ``{"Error", "Cause"}``, written by its Catch), is recorded under
         $.undo.<key>, and it never stops the branch: see ``then``."""
         step = undos[state_name]
@@ -75,7 +75,7 @@ def compensating_branch(
     delete_image = undo("DeleteImage")
     terminate = undo("TerminateStagingInstance")
     clear = undo("ClearPendingApproval")
-    assert built.keys() == undos.keys(), "every undo of blue_green.phases.UNDO is in the branch"
+    assert built.keys() == undos.keys(), "every undo of immutable_deploy.domain.phases.UNDO is in the branch"
     audit = invoke(scope, "AuditRollback", fn.audit, "audit", "$.report", "What is left behind?")
     audit.add_catch(
         sfn.Pass(

@@ -15,8 +15,8 @@ from __future__ import annotations
 from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn, aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from blue_green import contract, phases
-from statemachine.common import (
+from immutable_deploy.domain import contract, phases
+from immutable_deploy.workflow.common import (
     Compensable,
     Flow,
     Functions,
@@ -25,7 +25,7 @@ from statemachine.common import (
     release_then,
     validate_then_lock,
 )
-from statemachine.compensation import compensating_branch, held_report
+from immutable_deploy.workflow.compensation import compensating_branch, held_report
 
 
 class DeployDefinition(Construct):

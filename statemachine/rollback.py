@@ -11,8 +11,8 @@ from __future__ import annotations
 from aws_cdk import aws_sns as sns, aws_stepfunctions as sfn
 from constructs import Construct
 
-from blue_green import contract, phases
-from statemachine.common import (
+from immutable_deploy.domain import contract, phases
+from immutable_deploy.workflow.common import (
     Compensable,
     Flow,
     Functions,

@@ -147,11 +147,11 @@ def local_aws(template) -> Iterator[Callable[..., LocalAws]]:
         pytest.fail("IAM check of the functions' AWS calls:\n" + "\n".join(problems), pytrace=False)
 
 
-# --- a clock the tests move by hand (installed as blue_green.clock), for the unit and the integration tests
+# --- a clock the tests move by hand (installed as immutable_deploy.domain.clock), for the unit and the integration tests
 
 
 def _hand_clock(start: Any) -> Iterator[Any]:
-    from blue_green import clock
+    from immutable_deploy.domain import clock
     from tests.unit._clock import Clock
 
     hand = Clock(start)

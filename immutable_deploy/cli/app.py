@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
-from blue_green.errors import TransientAwsError
+from immutable_deploy.domain.errors import TransientAwsError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import DEFAULT_STACK, Aws, CliError
 from immutable_deploy.cli.commands import approval, deploy, history, rollback, status, window

@@ -13,8 +13,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from blue_green import contract
-from blue_green.profiles import StoredProfile, read_parameter
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.profiles import StoredProfile, read_parameter
 from immutable_deploy.cli import exitcodes
 
 DEFAULT_STACK = "ImmutableDeploy"

@@ -26,7 +26,7 @@ code  meaning
 
 from __future__ import annotations
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 
 OK = 0
 ERROR = 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, TextIO
 
-from blue_green import contract, phases as workflow
+from immutable_deploy.domain import contract, phases as workflow
 
 #: the polling waits AWS's completion events end (token Tasks, shown as the Wait states they stand for)
 EVENT_WAITS = frozenset(

@@ -1,7 +1,7 @@
 """Simulated time for the local AWS.
 
 A :class:`VirtualClock` is the one source of "now" for the simulator, for the Lambda domain code
-(``blue_green.clock``) and for the Step Functions interpreter's Wait and Retry states.
+(``immutable_deploy.domain.clock``) and for the Step Functions interpreter's Wait and Retry states.
 
 Two modes:
 

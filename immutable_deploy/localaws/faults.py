@@ -10,7 +10,7 @@ from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import HTTPException
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 
 # (group name, group tags) -> the group's instances never become healthy
 GroupPredicate = Callable[[str, Mapping[str, str]], bool]

@@ -127,7 +127,7 @@ def store_profile(stack: LocalStack, app: str, profile: dict, region: str = "us-
     """Store an app's profile as the stack does from inventory/<app>.yaml: ``profile`` is that file's
     content (the profile, with an optional ``overridable`` list, or ``{profile, overridable}``), read
     by the stack's own parser. Returns the parameter's name."""
-    from blue_green.profiles import from_inventory
+    from immutable_deploy.domain.profiles import from_inventory
 
     name = f"{stack.outputs['ProfileParameterPrefix']}{app}"
     shared_client("ssm", region).put_parameter(

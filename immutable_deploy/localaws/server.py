@@ -197,7 +197,7 @@ def _quiet_handlers(cleanup: ExitStack) -> None:
     """The handlers' INFO logs (the stack sets POWERTOOLS_LOG_LEVEL=INFO) and metrics would flood
     the server's console: warnings only."""
     os.environ.update(QUIET_ENV)
-    observability = sys.modules.get("blue_green.observability")
+    observability = sys.modules.get("immutable_deploy.domain.observability")
     if observability is not None:  # already imported (its logger read the level then)
         logger = observability.logger
         level = logger.log_level
@@ -209,7 +209,7 @@ def _reset_boto3() -> None:
     """Forget clients and sessions made before the environment changed."""
     import boto3
 
-    from blue_green import aws as bg_aws
+    from immutable_deploy.domain import aws as bg_aws
 
     boto3.DEFAULT_SESSION = None
     bg_aws.reset_clients()

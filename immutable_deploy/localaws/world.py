@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 from immutable_deploy.localaws.speedups import client as shared_client
 
 APP_TAG = contract.TAG_APP

@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from blue_green.models.request import Profile
-from blue_green.profiles import DEFAULT_OVERRIDABLE, KNOWN_PATHS
+from immutable_deploy.domain.models.request import Profile
+from immutable_deploy.domain.profiles import DEFAULT_OVERRIDABLE, KNOWN_PATHS
 
 FILE = Path(__file__).with_name("inventory.schema.json")
 

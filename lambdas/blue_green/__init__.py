@@ -1,4 +1,4 @@
 """Domain code of Immutable Deploy's workflow: models, AWS adapters and the logic of each step.
 
-Handlers in ``lambdas/handlers`` are thin wrappers over ``blue_green.logic``.
+Handlers in ``lambdas/handlers`` are thin wrappers over ``immutable_deploy.domain.logic``.
 """

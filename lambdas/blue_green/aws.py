@@ -17,7 +17,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ConnectionError as BotoConnectionError, ReadTimeoutError
 
-from blue_green.errors import AccessDenied, AwsRefusal, TransientAwsError
+from immutable_deploy.domain.errors import AccessDenied, AwsRefusal, TransientAwsError
 
 TRANSIENT_CODES = frozenset(
     {

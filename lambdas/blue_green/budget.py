@@ -26,10 +26,10 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from blue_green import text
+from immutable_deploy.domain import text
 
 if TYPE_CHECKING:
-    from blue_green.models.request import Timing
+    from immutable_deploy.domain.models.request import Timing
 
 # --- limits ----------------------------------------------------------------------------------------
 
@@ -126,13 +126,13 @@ def deploy_history(
     costs nothing here: a task-token wait records the same events however long it waits. (The
     success path's last loop, green's alarms evaluated with traffic, is bounded by
     healthy_timeout_seconds as each of the compensation's two loops it stands instead of is.)"""
-    from blue_green.logic.bake import WATCHED_ATTEMPTS
-    from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import LEARNED_ROUNDS_MAX, rounds, rounds_expected, rounds_learned_restarted
+    from immutable_deploy.domain.logic.bake import WATCHED_ATTEMPTS
+    from immutable_deploy.domain.logic.cleanup import cleanup_timeout
+    from immutable_deploy.domain.polling import LEARNED_ROUNDS_MAX, rounds, rounds_expected, rounds_learned_restarted
 
     ready = rounds(timing, timing.ready_timeout_seconds)
     # the staging loop starts from what this app's boots took before (up to LEARNED_ROUNDS_MAX quick
-    # rounds: blue_green.logic.pace), and restarts its backoff once, when the ready commands are sent
+    # rounds: immutable_deploy.domain.logic.pace), and restarts its backoff once, when the ready commands are sent
     staging = rounds_learned_restarted(timing, timing.ready_timeout_seconds)
     healthy = rounds(timing, timing.healthy_timeout_seconds)
     # green healthy in its group: from what this app's groups took before
@@ -157,7 +157,7 @@ def deploy_history(
         "Fail": 1,
     }
     # the loops whose waits AWS's completion events can end (phases.watch): their fallback polls, plus
-    # one round per watched resource that an event ends early (blue_green.logic.events: an event ends
+    # one round per watched resource that an event ends early (immutable_deploy.domain.logic.events: an event ends
     # one wait), the ready commands' first WATCHED_ATTEMPTS, the settings command, the image
     watched = {
         "staging ready": staging + WATCHED_ATTEMPTS,
@@ -199,7 +199,7 @@ def deploy_history(
         for number in range(1, migrations + 1):
             loops[f"migration {number}"] = ready
     if window_seconds:
-        from blue_green.logic.window import looks
+        from immutable_deploy.domain.logic.window import looks
 
         # StartBakeWindow (its first look); then the window's looks, a fixed interval apart
         states = {**states, "Task": states["Task"] + 1}
@@ -211,8 +211,8 @@ def rollback_history(timing: Timing) -> History:
     """The longest rollback path: the kept group's health loop to its timeout, then the longer of
     the failure (DetachCurrent fails, UndoRollback waits for the groups that served before to its
     timeout and fails, the lock is released) and the success (release, notification, output)."""
-    from blue_green.logic.cleanup import cleanup_timeout
-    from blue_green.polling import rounds, rounds_expected
+    from immutable_deploy.domain.logic.cleanup import cleanup_timeout
+    from immutable_deploy.domain.polling import rounds, rounds_expected
 
     healthy = rounds(timing, timing.healthy_timeout_seconds)
     previous = {
@@ -297,8 +297,8 @@ def document_budget() -> dict[str, int]:
     release: every phase's result, every undo step's result or error, the failure, the report and
     the errors of the audit and of the release; a success path holds fewer parts (``pruned`` and a
     notification error instead of the undo steps and the report)."""
-    from blue_green.logic import audit, canary
-    from blue_green.models import state
+    from immutable_deploy.domain.logic import audit, canary
+    from immutable_deploy.domain.models import state
 
     hostile = '"' * 1000  # every character escaped in JSON: what bounded texts cost at most
     arn = "a" * 256 * 4  # an execution ARN: names of 80 characters, each up to 4 bytes in UTF-8

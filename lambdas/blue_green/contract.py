@@ -2,13 +2,13 @@
 of its state table, and the error names its executions end with.
 
 The stack (IAM conditions on tags), the handlers, the ``immutable-deploy`` command and the local
-AWS import these; the state and phase names are in :mod:`blue_green.phases`. Plain constants: no
+AWS import these; the state and phase names are in :mod:`immutable_deploy.domain.phases`. Plain constants: no
 AWS imports.
 """
 
 from __future__ import annotations
 
-from blue_green import errors
+from immutable_deploy.domain import errors
 
 # --- tags --------------------------------------------------------------------------------------------
 
@@ -68,7 +68,7 @@ NOTHING_TO_CLEAN = "NOTHING_TO_CLEAN"
 
 LOCK_PREFIX = "LOCK#"
 APPROVAL_PREFIX = "APPROVAL#"
-#: what this app's previous deployments took, per polled wait (blue_green.logic.pace)
+#: what this app's previous deployments took, per polled wait (immutable_deploy.domain.logic.pace)
 PACE_PREFIX = "PACE#"
 #: an operator's decision on the deployment in its bake window: promote, or roll back (logic/window.py)
 WINDOW_PREFIX = "WINDOW#"
@@ -78,7 +78,7 @@ WAKE_PREFIX = "WAKE#"
 SEEN_PREFIX = "SEEN#"
 #: an irreversible migration a deployment ran: a rollback away from its green group needs force
 NO_RETURN_PREFIX = "NORETURN#"
-#: the summary of an ended execution (blue_green.logic.history), kept ``HISTORY_TTL_DAYS`` days
+#: the summary of an ended execution (immutable_deploy.domain.logic.history), kept ``HISTORY_TTL_DAYS`` days
 HISTORY_PREFIX = "HISTORY#"
 #: the global secondary index over the summaries: an app's, newest first
 HISTORY_INDEX = "history"
@@ -131,7 +131,7 @@ def seen_key(resource_id: str) -> str:
 
 # --- error names the state machines match on and end with (docs/outputs-and-errors.md) -------------------
 
-#: raised by the handlers (the class names of blue_green.errors)
+#: raised by the handlers (the class names of immutable_deploy.domain.errors)
 INVALID_REQUEST = errors.InvalidDeploymentRequest.__name__
 IN_PROGRESS = errors.DeploymentInProgress.__name__
 APPROVAL_REJECTED = errors.ApprovalRejected.__name__

@@ -20,11 +20,11 @@ from typing import Any, Callable, Iterator, Mapping, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from blue_green import aws, budget, text
-from blue_green.errors import DocumentTooLarge
-from blue_green.logic import lock
-from blue_green.models.state import TEXT_MAX
-from blue_green.observability import logger
+from immutable_deploy.domain import aws, budget, text
+from immutable_deploy.domain.errors import DocumentTooLarge
+from immutable_deploy.domain.logic import lock
+from immutable_deploy.domain.models.state import TEXT_MAX
+from immutable_deploy.domain.observability import logger
 
 Doc = TypeVar("Doc", bound=BaseModel)
 #: one action of a handler: the parsed document in, JSON-ready data (or a model) out
@@ -98,7 +98,7 @@ def bounded_result(action: str, value: Any) -> Any:
 @contextmanager
 def bounded_errors() -> Iterator[None]:
     """Re-raise whatever escapes as :func:`bounded_error` does (used by every handler's entry); AWS's
-    refusal on IAM's grounds as :class:`~blue_green.errors.AccessDenied` first (:func:`aws.access_denied`)."""
+    refusal on IAM's grounds as :class:`~immutable_deploy.domain.errors.AccessDenied` first (:func:`aws.access_denied`)."""
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - re-raised with its class name kept

@@ -7,8 +7,8 @@ import json
 import re
 
 # re-exported (the `X as X` form marks it for mypy's no_implicit_reexport and for ruff): the logic reads
-# the tag keys as naming.TAG_* (spelled once, in blue_green.contract)
-from blue_green.contract import (
+# the tag keys as naming.TAG_* (spelled once, in immutable_deploy.domain.contract)
+from immutable_deploy.domain.contract import (
     NAME_PREFIX as NAME_PREFIX,
     TAG_APP as TAG_APP,
     TAG_BAKE_INPUTS as TAG_BAKE_INPUTS,

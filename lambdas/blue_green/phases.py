@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Union
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 
 #: The handler functions, one per module of ``lambdas/handlers`` (and one role each).
 Function = Literal["request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events"]
@@ -66,7 +66,7 @@ class AwaitToken(Task):
 @dataclass(frozen=True)
 class AwaitEvent(Task):
     """A polling loop's wait that AWS's completion event can end early (:func:`watch`): a Lambda Task
-    that hands its task token to the events function (``blue_green.logic.events``) and pauses until an
+    that hands its task token to the events function (``immutable_deploy.domain.logic.events``) and pauses until an
     event answers it, or for the poll's ``wait_seconds`` (at ``poll_path``); either way it goes on to
     ``next``, the Check. Any failure of its own (the events function denied, throttled past its
     retries) goes to ``fallback``, a Wait of the same seconds, and the loop just polls: it never spins."""
@@ -197,7 +197,7 @@ def _status(path: str, value: str, next_state: str) -> Rule:
 def _cleanup_first(purpose: str, then: str) -> tuple[Step, ...]:
     """AcquireLock took the lock over from an execution that ended without its compensation (stopped,
     timed out, failed past its Catch): before anything else, run the clean-up state machine after it
-    (blue_green.logic.cleanup) and go on only once it undid everything."""
+    (immutable_deploy.domain.logic.cleanup) and go on only once it undid everything."""
     return (
         Choice(
             "Took over an ended execution?",
@@ -283,7 +283,7 @@ def settle_alarm_steps(action: str, group: str, then: str, whose: str) -> tuple[
 
 
 def _migrations(stage: str, name: str, then: str, undo: tuple[str, ...]) -> tuple[Step, ...]:
-    """The profile's migrations of ``stage`` (``blue_green.logic.migrations``), one after the other:
+    """The profile's migrations of ``stage`` (``immutable_deploy.domain.logic.migrations``), one after the other:
     skipped when it has none, polled until each succeeded. An irreversible one passes the point of no
     return: from then on the compensation asks a person before it rolls back."""
     where = "on staging, before the image" if stage == "on_staging" else "on one green instance, green serving"

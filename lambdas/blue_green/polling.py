@@ -2,7 +2,7 @@
 (backoff from ``poll_seconds`` up to ``max_poll_seconds``) and enforces the loop's deadline.
 
 A wait that watches a resource whose completion AWS reports by an event (``Poll.watch``: an image, an
-SSM command; see ``blue_green.logic.events``) ends when the event comes: its length is only the
+SSM command; see ``immutable_deploy.domain.logic.events``) ends when the event comes: its length is only the
 fallback for an event that never does, ``max_poll_seconds``, as the seed's fixed poll.
 
 A loop whose wait has two phases (the staging instance boots and passes its status checks in minutes,
@@ -18,12 +18,12 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Sequence
 
-from blue_green import clock
-from blue_green.errors import WaitTimedOut
-from blue_green.models.state import Poll
+from immutable_deploy.domain import clock
+from immutable_deploy.domain.errors import WaitTimedOut
+from immutable_deploy.domain.models.state import Poll
 
 if TYPE_CHECKING:
-    from blue_green.models.request import Timing
+    from immutable_deploy.domain.models.request import Timing
 
 BACKOFF = 1.5
 #: rounds polled at the expected pace after an expected first wait (:func:`start` with ``expect``)
@@ -46,7 +46,7 @@ def start(
     """A loop's first poll. ``watch``: the resources whose completion events end its waits early
     (``Poll.watch``). With ``expect`` = (seconds, every[, rounds]): what is waited for cannot be done
     before ``seconds`` (a load balancer calls an instance healthy after its healthy threshold of checks,
-    an interval apart; this app's previous deployments never took less: ``blue_green.logic.pace``), so
+    an interval apart; this app's previous deployments never took less: ``immutable_deploy.domain.logic.pace``), so
     the first wait is that long, and the next ``rounds`` (:data:`QUICK_ROUNDS` unless given, at most
     :data:`LEARNED_ROUNDS_MAX`) come every ``every`` seconds, before the usual backoff."""
     now = clock.now()

@@ -23,9 +23,9 @@ from typing import Any, Callable, Iterator
 from botocore.exceptions import ClientError
 from pydantic import BaseModel, ValidationError
 
-from blue_green.aws import client, error_code, transient_errors
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import Profile, describe_validation_error, parse_app, request_size_problem
+from immutable_deploy.domain.aws import client, error_code, transient_errors
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.models.request import Profile, describe_validation_error, parse_app, request_size_problem
 
 DEFAULT_PREFIX = "/immutable-deploy/ImmutableDeploy/profiles/"  # the stack sets PROFILE_PARAMETER_PREFIX
 

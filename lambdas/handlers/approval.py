@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from blue_green.handler import dispatch
-from blue_green.logic import approval
-from blue_green.models.state import DeployDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import dispatch
+from immutable_deploy.domain.logic import approval
+from immutable_deploy.domain.models.state import DeployDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 #: ``request`` also takes the task token the state machine sent beside the document
 ACTIONS: dict[str, Callable[..., Any]] = {

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import Action, dispatch
-from blue_green.logic import audit
-from blue_green.models.state import DeployDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import Action, dispatch
+from immutable_deploy.domain.logic import audit
+from immutable_deploy.domain.models.state import DeployDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 ACTIONS: dict[str, Action] = {"audit": audit.audit}
 

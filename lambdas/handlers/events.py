@@ -1,6 +1,6 @@
 """Event-driven waits: register a polling wait's task token (from the state machine), and answer it
 when AWS's completion event for what it watches arrives (from EventBridge). See
-``blue_green.logic.events``."""
+``immutable_deploy.domain.logic.events``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from blue_green.handler import bounded_errors, to_json
-from blue_green.logic import events
-from blue_green.models.events import AwsEvent, UnreadableEvent, WatchRequest
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import bounded_errors, to_json
+from immutable_deploy.domain.logic import events
+from immutable_deploy.domain.models.events import AwsEvent, UnreadableEvent, WatchRequest
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 #: from the state machine (an event from EventBridge carries no action)
 ACTIONS: dict[str, Callable[[WatchRequest], Any]] = {"watch": events.watch}

@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import fleet, retention
-from blue_green.models.state import DeployDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import Action, Locked, dispatch
+from immutable_deploy.domain.logic import fleet, retention
+from immutable_deploy.domain.models.state import DeployDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
-#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
+#: Locked: runs only while this execution owns the app's lock (see immutable_deploy.domain.handler.Locked)
 ACTIONS: dict[str, Action] = {
     "create_launch": Locked(fleet.create_launch),
     "create_group": Locked(fleet.create_group),

@@ -1,6 +1,6 @@
 """The history of deployments: AWS's "Step Functions Execution Status Change" event of a deploy,
 rollback or clean-up execution that ended (from EventBridge) becomes its summary in the state table.
-See ``blue_green.logic.history``."""
+See ``immutable_deploy.domain.logic.history``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green.handler import bounded_errors, to_json
-from blue_green.logic import history
-from blue_green.models.history import StatusChange, UnreadableStatusChange
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import bounded_errors, to_json
+from immutable_deploy.domain.logic import history
+from immutable_deploy.domain.models.history import StatusChange, UnreadableStatusChange
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import image
-from blue_green.models.state import DeployDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import Action, Locked, dispatch
+from immutable_deploy.domain.logic import image
+from immutable_deploy.domain.models.state import DeployDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
-#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked)
+#: Locked: runs only while this execution owns the app's lock (see immutable_deploy.domain.handler.Locked)
 ACTIONS: dict[str, Action] = {
     "find_reusable": image.find_reusable,  # read only
     "create": Locked(image.create),

@@ -1,5 +1,5 @@
 """Take and release the per-app lock (deploy, rollback and clean-up state machines), and clean up after
-an execution that ended holding it (blue_green.logic.cleanup)."""
+an execution that ended holding it (immutable_deploy.domain.logic.cleanup)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from blue_green.handler import bounded_errors, bounded_result
-from blue_green.logic import cleanup, lock
-from blue_green.models.request import Timing
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain.handler import bounded_errors, bounded_result
+from immutable_deploy.domain.logic import cleanup, lock
+from immutable_deploy.domain.models.request import Timing
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 
 class _Exec(BaseModel):

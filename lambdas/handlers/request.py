@@ -6,12 +6,12 @@ from typing import Any, Callable
 
 from pydantic import BaseModel
 
-from blue_green import budget
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.handler import bounded_errors, dispatch, to_json
-from blue_green.logic import request
-from blue_green.models.state import DeployDocument, Execution, RollbackDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain import budget
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.handler import bounded_errors, dispatch, to_json
+from immutable_deploy.domain.logic import request
+from immutable_deploy.domain.models.state import DeployDocument, Execution, RollbackDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 
 class ValidateEvent(BaseModel):

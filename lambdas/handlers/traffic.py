@@ -6,12 +6,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from blue_green import naming
-from blue_green.adapters import autoscaling
-from blue_green.handler import Action, Locked, dispatch
-from blue_green.logic import canary, retention, traffic, window
-from blue_green.models.state import DeployDocument, RollbackDocument
-from blue_green.observability import logger, metrics, tracer
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.handler import Action, Locked, dispatch
+from immutable_deploy.domain.logic import canary, retention, traffic, window
+from immutable_deploy.domain.models.state import DeployDocument, RollbackDocument
+from immutable_deploy.domain.observability import logger, metrics, tracer
 
 
 def _no_green_of_ours(doc: DeployDocument) -> bool:
@@ -23,7 +23,7 @@ def _no_green_of_ours(doc: DeployDocument) -> bool:
     return info is None or info.tags.get(naming.TAG_EXECUTION) != doc.request.execution.arn
 
 
-#: Locked: runs only while this execution owns the app's lock (see blue_green.handler.Locked). Every
+#: Locked: runs only while this execution owns the app's lock (see immutable_deploy.domain.handler.Locked). Every
 #: step here changes what serves the app's traffic, except the checks.
 ACTIONS: dict[str, Action] = {
     # the canary: green's own target groups, the listeners' weights shifted step by step

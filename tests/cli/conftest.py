@@ -22,7 +22,7 @@ def fast_follow(monkeypatch):
 @pytest.fixture(autouse=True)
 def quiet_handlers(monkeypatch):
     """The handlers run in this process: keep their logs and metrics off the CLI's stdout."""
-    from blue_green.observability import logger
+    from immutable_deploy.domain.observability import logger
 
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     level = logger.log_level

@@ -10,8 +10,8 @@ import boto3
 import pytest
 import yaml
 
-from blue_green.contract import TAG_APP
-from blue_green.profiles import DEFAULT_OVERRIDABLE
+from immutable_deploy.domain.contract import TAG_APP
+from immutable_deploy.domain.profiles import DEFAULT_OVERRIDABLE
 from immutable_deploy.cli import exitcodes, follow, main
 from immutable_deploy.cli.aws import Aws
 from immutable_deploy.cli.commands import execution_name

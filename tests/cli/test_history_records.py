@@ -14,9 +14,9 @@ import time
 import boto3
 import pytest
 
-from blue_green import contract
-from blue_green.logic import history as records
-from blue_green.models.history import Summary
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.logic import history as records
+from immutable_deploy.domain.models.history import Summary
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.speedups import client as shared_client

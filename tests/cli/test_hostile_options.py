@@ -12,7 +12,7 @@ import pytest
 from botocore.client import BaseClient
 from hypothesis import given, settings, strategies as st
 
-from blue_green.models.request import APP_PATTERN, VERSION_PATTERN, git_ref_problem
+from immutable_deploy.domain.models.request import APP_PATTERN, VERSION_PATTERN, git_ref_problem
 from immutable_deploy.cli import exitcodes
 
 COMMIT = "9fceb02"

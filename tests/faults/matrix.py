@@ -103,7 +103,7 @@ def _groups(names: list[str] | None = None) -> list[dict]:
 
 
 def invariants(aws: Any, outcome: Outcome, notifications: Counter) -> list[str]:
-    from blue_green import contract
+    from immutable_deploy.domain import contract
     from tests.scenarios.conftest import leftovers, lock_item
 
     problems: list[str] = []
@@ -274,7 +274,7 @@ def faulted(where: str, **fault: Any) -> Callable[[Any], Outcome]:
 def _from_the_compensation(aws: Any, then: Callable[[], None]) -> Iterator[None]:
     """Call ``then`` once, when the compensation invokes its first step (in the execution's thread,
     before that step runs)."""
-    from blue_green import phases
+    from immutable_deploy.domain import phases
 
     undo_actions = {(u.function, u.action) for u in phases.UNDO}
     original, begun = aws.lambdas.invoke, threading.Event()
@@ -294,7 +294,7 @@ def _from_the_compensation(aws: Any, then: Callable[[], None]) -> Iterator[None]
 
 
 def _history_item(aws: Any, execution_arn: str) -> dict | None:
-    from blue_green import contract
+    from immutable_deploy.domain import contract
 
     key = {"pk": {"S": contract.history_key("deploy", execution_arn.rsplit(":", 1)[-1])}}
     return aws.client("dynamodb").get_item(TableName=aws.stack.table_name, Key=key).get("Item")
@@ -385,7 +385,7 @@ def stopped_in(
         with _held(aws, function, action) as (reached, release):
             stopped = aws.start_deploy(_request(aws, "2.0.0", approval=approval))
             if approval and action != "request":
-                from blue_green.logic import approval as approvals
+                from immutable_deploy.domain.logic import approval as approvals
 
                 aws.wait(stopped, until="AwaitApproval")
                 approvals.approve("web", "fault-matrix")
@@ -723,7 +723,7 @@ def reference() -> dict[str, Any]:
 def _tasks(workflow: tuple[Any, ...], skip: tuple[str, ...]) -> list[Any]:
     """A workflow's Tasks, one per handler action, but for those a plain run does not reach (the
     takeover's clean-up, the relaunch after an interruption, an unchanged release) and ``skip``."""
-    from blue_green import phases
+    from immutable_deploy.domain import phases
 
     never = ("ReleaseUnchanged", "StartCleanup", "CheckCleanup", "RelaunchStaging", *skip)
     seen: set[tuple[str, str]] = set()
@@ -737,7 +737,7 @@ def _tasks(workflow: tuple[Any, ...], skip: tuple[str, ...]) -> list[Any]:
 
 
 def _deploy_tasks(skip: tuple[str, ...]) -> list[Any]:
-    from blue_green import phases
+    from immutable_deploy.domain import phases
 
     return _tasks(phases.DEPLOY, skip)
 
@@ -784,7 +784,7 @@ def _call_cases(want: Callable[[str], bool]) -> list[Case]:
 def _stop_cases() -> list[Case]:
     """A stop in every Task of a deployment and of a rollback, in every Wait state each enters, and in every
     Wait state the compensation of a failed deployment enters besides."""
-    from blue_green import phases
+    from immutable_deploy.domain import phases
 
     out = []
     # the two Tasks before the phases: the request is checked, then the lock taken

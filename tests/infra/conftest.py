@@ -104,7 +104,7 @@ def role_policies(template: dict, module: str) -> list[dict]:
     (function,) = [
         r
         for r in template["Resources"].values()
-        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == f"handlers.{module}.handler"
+        if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == f"immutable_deploy.handlers.{module}.handler"
     ]
     role = function["Properties"]["Role"]["Fn::GetAtt"][0]
     return [

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from blue_green import contract, errors
+from immutable_deploy.domain import contract, errors
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = [
@@ -59,7 +59,7 @@ def test_no_source_spells_a_tag_key_a_table_key_or_an_error_name_itself(path):
             found.append((line, value))
         elif value in ERROR_NAMES and path.parent.name != "localaws":
             found.append((line, value))
-    assert found == [], f"use blue_green.contract in {path.relative_to(ROOT)}"
+    assert found == [], f"use immutable_deploy.domain.contract in {path.relative_to(ROOT)}"
 
 
 def test_the_handlers_error_names_are_the_names_of_their_classes():

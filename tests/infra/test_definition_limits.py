@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from blue_green.adapters.notify import SUBJECT_MAX
-from blue_green.models import state
-from blue_green.models.request import AppName, Version
+from immutable_deploy.domain.adapters.notify import SUBJECT_MAX
+from immutable_deploy.domain.models import state
+from immutable_deploy.domain.models.request import AppName, Version
 from immutable_deploy.localaws.stack import cached_template
 
 #: Lambda's own transient errors and ours (TransientAwsError), exactly

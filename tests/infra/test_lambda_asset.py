@@ -8,8 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
-from stacks import bundling
-from stacks.bundling import PipLayerBundling
+from immutable_deploy.cdk import bundling
+from immutable_deploy.cdk.bundling import PipLayerBundling
 
 ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = ROOT / "lambdas"

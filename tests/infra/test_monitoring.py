@@ -38,7 +38,7 @@ def function_of(template: dict, module: str) -> str:
     (found,) = [
         k
         for k, r in resources(template, "AWS::Lambda::Function").items()
-        if r["Properties"]["Handler"] == f"handlers.{module}.handler"
+        if r["Properties"]["Handler"] == f"immutable_deploy.handlers.{module}.handler"
     ]
     return found
 

@@ -9,6 +9,6 @@ def test_the_security_doc_permissions_are_current():
 
     expected = permissions_doc.block(permissions_doc.generate())
     assert permissions_doc.current_block(permissions_doc.DOC.read_text()) == expected, (
-        "docs/security.md's permission tables differ from stacks/permissions.py: run `make docs` "
+        "docs/security.md's permission tables differ from immutable_deploy.cdk/permissions.py: run `make docs` "
         "(python -m immutable_deploy.permissions_doc --write) and commit docs/security.md"
     )

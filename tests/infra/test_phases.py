@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blue_green import phases
+from immutable_deploy.domain import phases
 from immutable_deploy.cli import follow
 from immutable_deploy.localaws.stack import cached_template
 from tests.infra.test_definition_limits import definitions
@@ -30,7 +30,7 @@ def machines() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def handler_of() -> dict[str, str]:
-    """Lambda function logical id -> its handler module (``handlers.traffic``)."""
+    """Lambda function logical id -> its handler module (``immutable_deploy.handlers.traffic``)."""
     template = cached_template()
     return {
         logical: resource["Properties"]["Handler"].rsplit(".", 1)[0]
@@ -103,7 +103,7 @@ def test_every_action_of_every_handler_is_run_by_some_state(machines, handler_of
 def test_each_step_runs_its_declared_handler_and_action(machines, handler_of, kind):
     used = lambda_tasks(machines[kind], handler_of)
     for task in phases.tasks(WORKFLOWS[kind]):
-        assert used[task.state] == (f"handlers.{task.function}", task.action), task.state
+        assert used[task.state] == (f"immutable_deploy.handlers.{task.function}", task.action), task.state
 
 
 @pytest.mark.parametrize("kind", WORKFLOWS)

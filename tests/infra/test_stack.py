@@ -30,7 +30,7 @@ def test_every_function_has_its_own_role(template):
     assert len(set(roles)) == len(roles)
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(
-        f"handlers.{m}.handler"
+        f"immutable_deploy.handlers.{m}.handler"
         for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events", "history")
     )
 

@@ -11,7 +11,7 @@ import pytest
 from immutable_deploy.diagram import definition_from_template
 from immutable_deploy.localaws.gaps import render_input_template
 from immutable_deploy.localaws.stack import cached_template, synthesize
-from stacks.release_trigger import settings_from
+from immutable_deploy.cdk.release_trigger import settings_from
 from tests.infra.conftest import array_with, resource_properties
 
 FIELDS = ("app", "version", "git_ref", "commit")
@@ -368,7 +368,7 @@ def test_input_templates_render_as_eventbridge_does():
 
 
 def test_an_ended_deploy_or_rollback_execution_without_its_compensation_starts_the_cleanup(template):
-    from blue_green import contract
+    from immutable_deploy.domain import contract
 
     (rule,) = [
         r["Properties"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
-from blue_green import aws
+from immutable_deploy.domain import aws
 from immutable_deploy.localaws.speedups import client as shared_client
 from tests.unit._bake_documents import World
 from tests.unit._clock import Clock

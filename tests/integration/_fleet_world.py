@@ -5,8 +5,8 @@ tests/unit/_fleet_documents.py."""
 
 from __future__ import annotations
 
-from blue_green import naming
-from blue_green.logic import discovery
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.logic import discovery
 from immutable_deploy.localaws.speedups import client as shared_client
 from tests.unit._fleet_documents import APP, BLUE, BLUE_VERSION, ELB_NAME, World
 

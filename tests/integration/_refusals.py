@@ -7,7 +7,7 @@ from __future__ import annotations
 import types
 from typing import Any, Callable
 
-from blue_green import aws
+from immutable_deploy.domain import aws
 
 
 def refuse(service: str, operation: str, code: str, status: int = 400) -> Callable[[], None]:

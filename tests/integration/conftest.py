@@ -19,9 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from blue_green import aws
-from blue_green.adapters import store
-from blue_green.observability import metrics
+from immutable_deploy.domain import aws
+from immutable_deploy.domain.adapters import store
+from immutable_deploy.domain.observability import metrics
 from immutable_deploy.localaws import speedups
 from immutable_deploy.localaws.world import World as LocalWorld, build_world as build_local_world
 from tests.integration import _bake_world, _fleet_world

@@ -1,5 +1,5 @@
-"""adapters.autoscaling on moto: what it returns (the models of blue_green.models.aws, parsed from
-AWS's answers) and what it makes of AWS's refusals (the errors of blue_green.errors, never a
+"""adapters.autoscaling on moto: what it returns (the models of immutable_deploy.domain.models.aws, parsed from
+AWS's answers) and what it makes of AWS's refusals (the errors of immutable_deploy.domain.errors, never a
 ClientError the logic would have to recognise)."""
 
 from __future__ import annotations
@@ -8,10 +8,10 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from blue_green import naming  # noqa: E402
-from blue_green.adapters import autoscaling  # noqa: E402
-from blue_green.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse  # noqa: E402
-from blue_green.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec  # noqa: E402
+from immutable_deploy.domain import naming  # noqa: E402
+from immutable_deploy.domain.adapters import autoscaling  # noqa: E402
+from immutable_deploy.domain.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse  # noqa: E402
+from immutable_deploy.domain.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec  # noqa: E402
 from tests.integration._refusals import refuse  # noqa: E402
 from tests.unit._fleet_documents import BLUE, BLUE_VERSION
 

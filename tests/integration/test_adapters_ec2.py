@@ -1,10 +1,10 @@
 """adapters.ec2 on moto: the staging instance and the image come back as the models of
-blue_green.models.aws, parsed from AWS's answers."""
+immutable_deploy.domain.models.aws, parsed from AWS's answers."""
 
 from __future__ import annotations
 
-from blue_green.adapters import ec2
-from blue_green.models.aws import Image, Instance, StatusChecks
+from immutable_deploy.domain.adapters import ec2
+from immutable_deploy.domain.models.aws import Image, Instance, StatusChecks
 
 
 def test_an_instance_and_its_image_are_described_as_models(world):

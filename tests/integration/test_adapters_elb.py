@@ -1,4 +1,4 @@
-"""The load balancers' health checks as configured on them (blue_green.adapters.elb.health_checks), on
+"""The load balancers' health checks as configured on them (immutable_deploy.domain.adapters.elb.health_checks), on
 moto: how long a newly registered instance takes to be healthy at the earliest, and how often a check
 can change the answer."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import boto3
 
-from blue_green.adapters import elb
+from immutable_deploy.domain.adapters import elb
 
 
 def test_the_slowest_targets_threshold_times_its_interval_and_the_most_frequent_interval(local_world) -> None:

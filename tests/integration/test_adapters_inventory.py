@@ -1,4 +1,4 @@
-"""The request check's look-ups (blue_green.adapters.inventory): which of the named resources exist,
+"""The request check's look-ups (immutable_deploy.domain.adapters.inventory): which of the named resources exist,
 in one call when all do, one call each only to tell which are unknown."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from blue_green import aws
-from blue_green.adapters import inventory
+from immutable_deploy.domain import aws
+from immutable_deploy.domain.adapters import inventory
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from blue_green import clock
-from blue_green.logic import approval, request
-from blue_green.models.state import DeployDocument, Execution
+from immutable_deploy.domain import clock
+from immutable_deploy.domain.logic import approval, request
+from immutable_deploy.domain.models.state import DeployDocument, Execution
 from tests.integration.test_request_lock_approval import EXEC
 
 OTHER = Execution(

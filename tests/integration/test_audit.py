@@ -9,8 +9,8 @@ import json
 import boto3
 import pytest
 
-from blue_green import naming  # noqa: E402
-from blue_green.logic import audit, discovery, fleet  # noqa: E402
+from immutable_deploy.domain import naming  # noqa: E402
+from immutable_deploy.domain.logic import audit, discovery, fleet  # noqa: E402
 from tests.integration._fleet_world import make_group
 from tests.unit._fleet_documents import ARN, BLUE, OTHER_ARN, deploy, document
 

@@ -12,20 +12,20 @@ from dataclasses import replace
 import pytest
 from botocore.exceptions import ClientError
 
-from blue_green import naming
-from blue_green.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
-from blue_green.errors import (
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
+from immutable_deploy.domain.errors import (
     CommandFailed,
     StagingInterrupted,
     StagingLaunchFailed,
     StagingNotReady,
     TransientAwsError,
 )
-from blue_green.handler import BadEvent
-from blue_green.logic import bake
-from blue_green.models.aws import CommandInvocation, StatusChecks
-from blue_green.observability import metrics
-from handlers import bake as bake_handler
+from immutable_deploy.domain.handler import BadEvent
+from immutable_deploy.domain.logic import bake
+from immutable_deploy.domain.models.aws import CommandInvocation, StatusChecks
+from immutable_deploy.domain.observability import metrics
+from immutable_deploy.handlers import bake as bake_handler
 from tests.integration._bake_world import market, refuse_run_instances
 from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 

@@ -10,8 +10,8 @@ import json
 import boto3
 from moto import mock_aws
 
-from blue_green import aws
-from blue_green.adapters import notify
+from immutable_deploy.domain import aws
+from immutable_deploy.domain.adapters import notify
 
 
 def test_published_notifications_carry_the_safe_subject(monkeypatch):

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from blue_green import budget
-from blue_green.models.state import Execution
+from immutable_deploy.domain import budget
+from immutable_deploy.domain.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
 
 EXEC = Execution(
@@ -19,7 +19,7 @@ EXEC = Execution(
 
 
 def test_the_request_handler_refuses_a_plan_that_would_not_fit(local_world, monkeypatch):
-    from handlers.request import handler
+    from immutable_deploy.handlers.request import handler
 
     event = {"action": "validate", "input": local_world.request("2.0.0"), "execution": EXEC.model_dump()}
     plan = handler(event, LambdaContext("request", 30))

@@ -10,9 +10,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from blue_green import aws
-from blue_green.adapters import ec2
-from blue_green.errors import TransientAwsError
+from immutable_deploy.domain import aws
+from immutable_deploy.domain.adapters import ec2
+from immutable_deploy.domain.errors import TransientAwsError
 from immutable_deploy.localaws.clock import VirtualClock
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Simulator

@@ -8,8 +8,8 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from blue_green.logic import request
-from blue_green.models.state import DeployDocument, Execution
+from immutable_deploy.domain.logic import request
+from immutable_deploy.domain.models.state import DeployDocument, Execution
 from immutable_deploy.localaws.world import create_blue
 
 EXEC = Execution(

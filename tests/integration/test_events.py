@@ -1,4 +1,4 @@
-"""Event-driven waits (blue_green.logic.events) against moto's DynamoDB: a wait's token is answered by
+"""Event-driven waits (immutable_deploy.domain.logic.events) against moto's DynamoDB: a wait's token is answered by
 the completion event of what it watches, whichever comes first, once; events it cannot use change
 nothing. The workflow adapter's answer is recorded here (the real token path runs in
 tests/scenarios/test_event_waits.py)."""
@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from blue_green import clock, contract
-from blue_green.adapters import store, workflow
-from blue_green.logic import events
-from blue_green.models.events import AwsEvent, WatchRequest
+from immutable_deploy.domain import clock, contract
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.logic import events
+from immutable_deploy.domain.models.events import AwsEvent, WatchRequest
 from tests.integration.conftest import moto
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
@@ -114,7 +114,7 @@ def test_a_wait_that_watches_nothing_stores_nothing(answered):
     ],
 )
 def test_the_handler_ignores_events_it_cannot_use_and_stores_nothing(answered, event):
-    from handlers.events import handler
+    from immutable_deploy.handlers.events import handler
     from immutable_deploy.localaws.stack import LambdaContext
 
     events.watch(wait("t1", IMAGE))
@@ -125,7 +125,7 @@ def test_the_handler_ignores_events_it_cannot_use_and_stores_nothing(answered, e
 
 
 def test_the_handler_reads_the_wait_states_payload_and_eventbridges_event(answered):
-    from handlers.events import handler
+    from immutable_deploy.handlers.events import handler
     from immutable_deploy.localaws.stack import LambdaContext
 
     payload = {"action": "watch", "token": "t1", "poll": json.loads(wait("t1", IMAGE).poll.model_dump_json())}

@@ -7,11 +7,11 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import autoscaling
-from blue_green.errors import GreenUnhealthy, ResourceConflict, ResourceInUse, WaitTimedOut
-from blue_green.logic import fleet
-from handlers.fleet import handler
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.errors import GreenUnhealthy, ResourceConflict, ResourceInUse, WaitTimedOut
+from immutable_deploy.domain.logic import fleet
+from immutable_deploy.handlers.fleet import handler
 from tests.integration._fleet_world import group, tags_of
 from tests.integration._refusals import refuse
 from tests.unit._fleet_documents import APP, ARN, BLUE, OTHER_ARN, FakeContext, deploy, document

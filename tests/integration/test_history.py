@@ -1,4 +1,4 @@
-"""The history function (blue_green.logic.history) against moto's DynamoDB: each ended execution's
+"""The history function (immutable_deploy.domain.logic.history) against moto's DynamoDB: each ended execution's
 status change event becomes one summary item, the same whatever times the event comes; what it says
 comes from the event (who, what, how it ended, what was undone); events it cannot use write nothing.
 The whole path, from the rule on the local AWS's real executions to ``immutable-deploy history``, runs in
@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from blue_green import contract
-from blue_green.adapters import store
-from blue_green.aws import client
-from blue_green.logic import history
-from blue_green.models.history import StatusChange
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.adapters import store
+from immutable_deploy.domain.aws import client
+from immutable_deploy.domain.logic import history
+from immutable_deploy.domain.models.history import StatusChange
 from tests.integration.conftest import moto
 
 ACCOUNT = "123456789012"
@@ -148,7 +148,7 @@ def test_without_started_by_it_is_unknown_and_a_timeout_is_its_own_outcome(table
 
 
 def test_a_cleanup_writes_what_it_undid_onto_the_ended_deployment_which_its_own_event_keeps(table, monkeypatch):
-    from blue_green.adapters import workflow
+    from immutable_deploy.domain.adapters import workflow
 
     stopped_arn = f"arn:aws:states:us-east-1:{ACCOUNT}:execution:ImmutableDeploy-Deploy:web-stopped"
     _, stopped = event(name="web-stopped", status="ABORTED")
@@ -181,7 +181,7 @@ def test_a_cleanup_writes_what_it_undid_onto_the_ended_deployment_which_its_own_
     ids=["another machine", "a name that is no execution name", "not an end", "no valid app"],
 )
 def test_an_event_it_cannot_use_writes_nothing(table, detail):
-    from handlers import history as handler
+    from immutable_deploy.handlers import history as handler
     from immutable_deploy.localaws.stack import LambdaContext
 
     envelope, body = event(**detail)

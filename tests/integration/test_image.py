@@ -7,12 +7,12 @@ from dataclasses import replace
 
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import ec2 as ec2_adapter
-from blue_green.errors import ImageFailed, ResourceConflict, WaitTimedOut
-from blue_green.logic import bake, image
-from blue_green.observability import metrics
-from handlers import image as image_handler
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import ec2 as ec2_adapter
+from immutable_deploy.domain.errors import ImageFailed, ResourceConflict, WaitTimedOut
+from immutable_deploy.domain.logic import bake, image
+from immutable_deploy.domain.observability import metrics
+from immutable_deploy.handlers import image as image_handler
 from tests.unit import _models
 from tests.unit._bake_documents import ARN, OTHER_ARN, FakeContext, document, event, make_plan
 
@@ -208,7 +208,7 @@ def test_create_starts_pending_and_says_from_what(world, baked):
 
 
 def test_a_name_taken_by_an_image_not_yet_visible_is_transient(world, baked, monkeypatch):
-    from blue_green.errors import TransientAwsError
+    from immutable_deploy.domain.errors import TransientAwsError
 
     plan, staging = baked
     monkeypatch.setattr(ec2_adapter, "create_image", lambda *a: (_ for _ in ()).throw(ec2_adapter.ImageNameTaken(a[1])))
@@ -241,7 +241,7 @@ def test_an_available_image_says_so_and_counts_its_duration_once(world, baked):
 
 
 def test_check_without_an_image_is_a_bad_event(world, baked):
-    from blue_green.handler import BadEvent
+    from immutable_deploy.domain.handler import BadEvent
 
     plan, staging = baked
     with pytest.raises(BadEvent, match=r"^the document has no \$\.image: the image was never created$"):
@@ -339,7 +339,7 @@ class FakeEc2:
 
 
 def recorded(plan, image_id, snapshot_ids=()):
-    from blue_green.models.state import ImageState
+    from immutable_deploy.domain.models.state import ImageState
 
     poll = {"started_at": "2026-01-05T12:00:00Z", "deadline": "2026-01-05T12:20:00Z", "wait_seconds": 10}
     return ImageState(

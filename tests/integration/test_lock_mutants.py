@@ -13,10 +13,10 @@ from typing import Iterator
 import pytest
 from moto import mock_aws
 
-from blue_green import aws, clock
-from blue_green.adapters import store, workflow
-from blue_green.errors import DeploymentInProgress, LockLost
-from blue_green.logic import lock
+from immutable_deploy.domain import aws, clock
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.errors import DeploymentInProgress, LockLost
+from immutable_deploy.domain.logic import lock
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:me"
 OTHER = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:other"

@@ -14,11 +14,11 @@ import boto3
 import botocore.client
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import store
-from blue_green.errors import LockLost
-from blue_green.logic import request
-from blue_green.models.state import Execution
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import store
+from immutable_deploy.domain.errors import LockLost
+from immutable_deploy.domain.logic import request
+from immutable_deploy.domain.models.state import Execution
 from immutable_deploy.localaws.stack import LambdaContext
 from immutable_deploy.localaws.world import World
 from tests.unit.test_lock_ownership import LOCKED
@@ -69,7 +69,7 @@ def held_by(owner: str) -> None:
 
 
 def call(module: str, action: str, doc: dict) -> Any:
-    handler = importlib.import_module(f"handlers.{module}").handler
+    handler = importlib.import_module(f"immutable_deploy.handlers.{module}").handler
     return handler({"action": action, "state": doc}, LambdaContext(f"ImmutableDeploy-{module}", 60))
 
 

@@ -8,11 +8,11 @@ import json
 import boto3
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import store, workflow
-from blue_green.errors import DeploymentInProgress, InvalidDeploymentRequest
-from blue_green.logic import approval, lock, request
-from blue_green.models.state import DeployDocument, Execution
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.errors import DeploymentInProgress, InvalidDeploymentRequest
+from immutable_deploy.domain.logic import approval, lock, request
+from immutable_deploy.domain.models.state import DeployDocument, Execution
 
 EXEC = Execution(
     arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",
@@ -114,7 +114,7 @@ def test_first_deploy_has_no_blue_and_uses_min_size(local_world):
 
 
 def test_the_lock_admits_one_execution_and_is_reentrant(local_world, monkeypatch):
-    monkeypatch.setattr("blue_green.adapters.workflow.describe", lambda arn: workflow.Ended("RUNNING"))
+    monkeypatch.setattr("immutable_deploy.domain.adapters.workflow.describe", lambda arn: workflow.Ended("RUNNING"))
     lock.acquire("web", EXEC.arn, "deploy")
     lock.acquire("web", EXEC.arn, "deploy")  # Step Functions may run the step twice
     with pytest.raises(DeploymentInProgress, match="deploy is in progress"):
@@ -126,7 +126,7 @@ def test_the_lock_admits_one_execution_and_is_reentrant(local_world, monkeypatch
 
 
 def test_a_lock_whose_holder_ended_is_taken_over(local_world, monkeypatch):
-    monkeypatch.setattr("blue_green.adapters.workflow.describe", lambda arn: workflow.Ended("ABORTED"))
+    monkeypatch.setattr("immutable_deploy.domain.adapters.workflow.describe", lambda arn: workflow.Ended("ABORTED"))
     lock.acquire("web", "arn:stopped", "deploy")
     taken = lock.acquire("web", EXEC.arn, "deploy")
     # a stopped execution ran no compensation: the one taking its lock over cleans up after it first
@@ -138,10 +138,10 @@ def test_approval_is_stored_by_app_and_answered_with_the_token(local_world, monk
     plan = request.validate(local_world.request("2.0.0", approval=True), EXEC)
     sent = []
     monkeypatch.setattr(
-        "blue_green.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output))
+        "immutable_deploy.domain.adapters.workflow.send_success", lambda token, output: sent.append(("ok", token, output))
     )
     monkeypatch.setattr(
-        "blue_green.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c))
+        "immutable_deploy.domain.adapters.workflow.send_failure", lambda token, e, c: sent.append(("no", token, e, c))
     )
     approval.request(DeployDocument(request=plan), "token-1")
     assert approval.pending("web")["execution"] == EXEC.arn
@@ -153,8 +153,8 @@ def test_approval_is_stored_by_app_and_answered_with_the_token(local_world, monk
 
 
 def test_every_log_line_of_a_step_carries_app_and_execution(local_world):
-    from blue_green.handler import dispatch
-    from blue_green.observability import logger
+    from immutable_deploy.domain.handler import dispatch
+    from immutable_deploy.domain.observability import logger
 
     plan = request.validate(local_world.request("2.0.0"), EXEC)
     dispatch(

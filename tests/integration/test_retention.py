@@ -9,9 +9,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from blue_green import naming  # noqa: E402
-from blue_green.adapters import autoscaling, store  # noqa: E402
-from blue_green.logic import retention  # noqa: E402
+from immutable_deploy.domain import naming  # noqa: E402
+from immutable_deploy.domain.adapters import autoscaling, store  # noqa: E402
+from immutable_deploy.domain.logic import retention  # noqa: E402
 from tests.integration._fleet_world import group, make_group
 from tests.integration._refusals import refuse  # noqa: E402
 from tests.unit._fleet_documents import BLUE, OTHER_ARN, deploy, document
@@ -225,7 +225,7 @@ def _with_configuration(describe, name: str):
 
 
 def plan(world):
-    from blue_green.logic import request
+    from immutable_deploy.domain.logic import request
     from tests.unit._fleet_documents import rollback, rollback_document
 
     return request.plan_rollback(rollback(rollback_document(world, serving=[], previous=None)))
@@ -249,7 +249,7 @@ def test_with_nothing_serving_the_kept_group_still_goes_back(aws_world):
 
 
 def test_without_a_kept_group_there_is_nothing_to_roll_back_and_it_says_what_serves(aws_world):
-    from blue_green.errors import NothingToRollBack
+    from immutable_deploy.domain.errors import NothingToRollBack
 
     with pytest.raises(NothingToRollBack, match=f"^web has no kept group to put back \\(serving now: {BLUE}\\)$"):
         plan(aws_world)

@@ -9,12 +9,12 @@ import json
 import boto3
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import elb
-from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
-from blue_green.logic import discovery, fleet, lock, traffic
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH
-from handlers.traffic import handler
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import elb
+from immutable_deploy.domain.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from immutable_deploy.domain.logic import discovery, fleet, lock, traffic
+from immutable_deploy.domain.logic.fleet import HELD_UNTIL_SWITCH
+from immutable_deploy.handlers.traffic import handler
 from tests.integration._fleet_world import (
     elb_instances,
     group,

@@ -557,7 +557,7 @@ def test_dynamodb_items_carry_their_partition_key_as_leading_keys(world):
         (request,) = requests_for("dynamodb", operation, {"TableName": "state", **params}, world)
         assert (request.action, request.resource) == (f"dynamodb:{operation}", table)
         assert request.context == {"dynamodb:LeadingKeys": ["LOCK#web"]}
-    # the history function's summary of an ended execution (blue_green.logic.history), conditional or not
+    # the history function's summary of an ended execution (immutable_deploy.domain.logic.history), conditional or not
     for params in (
         {"Item": {"pk": {"S": "HISTORY#deploy#web-1"}, "history_app": {"S": "web"}}},
         {"Item": {"pk": {"S": "HISTORY#deploy#web-1"}}, "ConditionExpression": "attribute_not_exists(cleaned_up_by)"},
@@ -867,7 +867,7 @@ def test_every_request_of_a_deployment_and_a_rollback_is_true_to_the_sar(local_a
     """A deployment from a launch template (spot refused for the first type, an approval, blue's
     scaling policy and alarm copied) and a manual rollback, on the local AWS in "record" mode: the
     point is what the catalogue yields for the handlers' real calls, whatever the policies allow."""
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
     from immutable_deploy.localaws.faults import Scenario
 
     aws = local_aws(iam="record", scenario=Scenario(spot_capacity_refused={"t3.medium"}))

@@ -221,7 +221,7 @@ def test_install_sets_the_domain_clock_and_uninstall_restores_everything(moto: N
     from moto.core.responses import BaseResponse
     from moto.ec2.models.instances import InstanceBackend
 
-    from blue_green import clock as domain_clock
+    from immutable_deploy.domain import clock as domain_clock
 
     call_action, run_instances = BaseResponse.call_action, InstanceBackend.run_instances
     with Simulator(clock) as sim:

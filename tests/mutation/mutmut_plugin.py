@@ -2,10 +2,10 @@
 ``[tool.mutmut] pytest_add_cli_args``): the tests must import the mutated copy of the Lambda code
 (``mutants/src``, which is lambdas/ in the staging directory, see run.py), never the original.
 
-Two things would otherwise put the original first: the editable install maps ``blue_green`` to
+Two things would otherwise put the original first: the editable install maps ``immutable_deploy.domain`` to
 lambdas/, and ``immutable_deploy.localaws.stack`` inserts lambdas/ at the front of ``sys.path`` when
 it is imported (tests/conftest.py imports it). Both only decide how a *top-level* package is found,
-so importing ``blue_green`` and ``handlers`` here, first, from ``mutants/src`` pins every later
+so importing ``immutable_deploy.domain`` and ``handlers`` here, first, from ``mutants/src`` pins every later
 import of their modules to the mutated copy.
 
 It also orders a mutant's tests (mutmut hands them over in no particular order, and stops at the
@@ -52,7 +52,7 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: list[Any]) -
     mutant = os.environ.get("MUTANT_UNDER_TEST", "")
     if mutant in NOT_A_MUTANT:
         return
-    module = mutant.rpartition(".")[0].rpartition(".")[2]  # blue_green.logic.lock.x_acquire__mutmut_3 -> lock
+    module = mutant.rpartition(".")[0].rpartition(".")[2]  # immutable_deploy.domain.logic.lock.x_acquire__mutmut_3 -> lock
     try:
         durations = json.loads(Path("mutmut-stats.json").read_text())["duration_by_test"]
     except (OSError, ValueError, KeyError):

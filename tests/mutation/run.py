@@ -20,7 +20,7 @@ score table of docs/reliability.md (between its ``mutation-score`` markers).
 
     python -m tests.mutation.run                  # both kinds, then the report
     python -m tests.mutation.run python --max-children 2
-    python -m tests.mutation.run python --only 'blue_green.logic.audit*'   # again, after new tests
+    python -m tests.mutation.run python --only 'immutable_deploy.domain.logic.audit*'   # again, after new tests
     python -m tests.mutation.run asl [--pins-only] [--limit N]
     python -m tests.mutation.run asl --again --new-tests tests/scenarios/test_x.py   # after new tests
     python -m tests.mutation.run report           # the report from what earlier runs recorded
@@ -84,7 +84,7 @@ def stage() -> None:
 
 def run_python(max_children: int, only: list[str]) -> None:
     """mutmut over every mutant not yet checked, or again over those named by ``only`` (globs of
-    mutant names, e.g. ``blue_green.logic.audit*`` after the audit's tests changed)."""
+    mutant names, e.g. ``immutable_deploy.domain.logic.audit*`` after the audit's tests changed)."""
     stage()
     forget_stale_stats()
     mutmut = Path(sys.executable).with_name("mutmut")

@@ -53,7 +53,7 @@ def test_every_equivalent_mutant_named_exists_and_says_why(template):
         if name.startswith(("deploy:", "rollback:")):
             assert name in state_machine, name
         else:
-            assert name.startswith("blue_green.logic.") and "__mutmut_" in name, name
+            assert name.startswith("immutable_deploy.domain.logic.") and "__mutmut_" in name, name
             assert not python or name in python, name
         assert len(reason.split()) >= 5, f"{name}: say why no test can tell it from the original"
 
@@ -107,14 +107,14 @@ def test_dropping_transient_aws_error_from_the_retry_is_noticed(template, broken
 #: notice it
 BREAKS = {
     "green's alarm scaling no longer held until the switch": (
-        "blue_green.logic.fleet",
+        "immutable_deploy.domain.logic.fleet",
         'HELD_UNTIL_SWITCH = ["AlarmNotification", "ScheduledActions"]',
         'HELD_UNTIL_SWITCH = ["ScheduledActions"]',
         ["HELD_UNTIL_SWITCH"],
         test_fidelity.test_green_keeps_its_desired_capacity_through_the_switch_while_its_alarm_scaling_is_held,
     ),
     "the audit no longer reports blue's processes left suspended": (
-        "blue_green.logic.audit",
+        "immutable_deploy.domain.logic.audit",
         "        if arn in suspended_by or plan.names.short_id in suspended_by:\n",
         "        if False:\n",
         ["left_behind"],

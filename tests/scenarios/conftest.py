@@ -80,7 +80,7 @@ def leftovers(execution_arn: str) -> Leftovers:
 
     Not counted: what the execution changed on resources that are not its own (blue's tags and
     suspended processes: the audit reports those), and records meant to outlive it (history)."""
-    from blue_green import naming
+    from immutable_deploy.domain import naming
 
     short = naming.short_id(execution_arn)
     named = re.compile(rf"(?<![0-9a-f]){short}(?![0-9a-f])")  # green's name, and names made from it

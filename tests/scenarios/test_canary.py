@@ -103,7 +103,7 @@ def test_an_alarm_at_ten_percent_puts_all_the_weight_back_on_blue(local_aws):
 def test_a_canary_needs_target_groups_behind_listeners():
     from pydantic import ValidationError
 
-    from blue_green.models.request import Traffic
+    from immutable_deploy.domain.models.request import Traffic
 
     try:
         Traffic.model_validate({"load_balancer_names": ["web-elb"], "canary": STEPS})

@@ -9,7 +9,7 @@ import json
 import boto3
 import pytest
 
-from handlers import traffic as traffic_handler
+from immutable_deploy.handlers import traffic as traffic_handler
 from immutable_deploy.localaws.world import create_blue
 from tests.scenarios.conftest import cause
 

@@ -212,7 +212,7 @@ def test_transient_throttling_is_retried_and_the_deploy_succeeds(local_aws):
 
 
 def test_approval_rejected_cleans_the_bake_up(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws()
     arn = aws.start_deploy(aws.world.request("2.0.0", approval=True))
@@ -229,7 +229,7 @@ def test_approval_rejected_cleans_the_bake_up(local_aws):
 
 
 def test_approval_given_continues_the_deployment(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws()
     arn = aws.start_deploy(aws.world.request("2.0.0", approval=True))
@@ -246,7 +246,7 @@ def test_approval_given_continues_the_deployment(local_aws):
 
 
 def test_a_second_deploy_while_one_runs_is_refused(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws()
     first = aws.start_deploy(aws.world.request("2.0.0", approval=True))

@@ -13,7 +13,7 @@ import json
 import boto3
 import pytest
 
-from blue_green import naming
+from immutable_deploy.domain import naming
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
 from tests.scenarios.conftest import cause, leftovers, lock_item, nothing_left

@@ -12,7 +12,7 @@ import json
 import boto3
 import pytest
 
-from blue_green import naming
+from immutable_deploy.domain import naming
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.world import create_blue
 from tests.scenarios.conftest import cause, leftovers, lock_item, nothing_left
@@ -158,7 +158,7 @@ def test_green_takes_blues_desired_capacity_clamped_unless_it_is_set(local_aws, 
     ],
 )
 def test_green_reads_blues_live_desired_capacity_when_it_is_created(local_aws, blue_now, max_size, expected):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     # Given blue at 3 when the deployment starts, which waits for an approval
     aws = local_aws()

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 from tests.scenarios.conftest import leftovers, lock_item, nothing_left
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 import boto3
 
-from blue_green import contract
-from blue_green.models.request import Timing
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.models.request import Timing
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim.scheduler import Pace
 from tests.scenarios.conftest import cause, lock_item, nothing_left
@@ -114,7 +114,7 @@ def test_a_failed_image_is_noticed_when_ec2_reports_it_and_rolled_back(local_aws
 
 
 def test_ready_commands_that_keep_failing_are_watched_three_times_then_polled(local_aws):
-    from blue_green.logic.bake import WATCHED_ATTEMPTS
+    from immutable_deploy.domain.logic.bake import WATCHED_ATTEMPTS
 
     aws = local_aws(scenario=Scenario(ready_command_failures=WATCHED_ATTEMPTS + 1))
     arn, _ = deployed(aws)

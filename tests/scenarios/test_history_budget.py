@@ -11,8 +11,8 @@ from typing import Any
 
 import boto3
 
-from blue_green import budget
-from blue_green.models.request import Timing
+from immutable_deploy.domain import budget
+from immutable_deploy.domain.models.request import Timing
 from immutable_deploy.localaws.faults import Scenario
 from immutable_deploy.localaws.sim import Pace
 from tests.scenarios.conftest import cause

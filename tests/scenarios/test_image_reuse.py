@@ -68,7 +68,7 @@ def test_reuse_can_be_turned_off(local_aws):
 
 
 def test_the_approval_is_skipped_on_reuse_unless_the_profile_asks_for_it(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws()
     deploy(aws, aws.world.request("2.0.0"))

@@ -1,6 +1,6 @@
 """The waits AWS sends no event for (the staging boot and status checks, green's group healthy) start
 from what the app's previous deployment took: the second deployment of an app notices them sooner,
-through the synthesized deploy machine (blue_green.logic.pace)."""
+through the synthesized deploy machine (immutable_deploy.domain.logic.pace)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import boto3
 
-from blue_green import polling
+from immutable_deploy.domain import polling
 from tests.scenarios.conftest import cause
 
 

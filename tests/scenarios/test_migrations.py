@@ -36,7 +36,7 @@ def migration_commands() -> list[dict]:
 
 
 def test_an_irreversible_migration_stops_automatic_rollback_until_a_person_says_roll_back(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws(scenario=Scenario(unhealthy_versions={"2.0.0"}))
     arn = aws.start_deploy(request(aws, "2.0.0", IRREVERSIBLE, healthy_timeout_seconds=120))
@@ -59,7 +59,7 @@ def test_an_irreversible_migration_stops_automatic_rollback_until_a_person_says_
 
 
 def test_a_person_who_says_no_keeps_the_world_as_it_is(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws(scenario=Scenario(unhealthy_versions={"2.0.0"}))
     arn = aws.start_deploy(request(aws, "2.0.0", IRREVERSIBLE, healthy_timeout_seconds=120))

@@ -7,7 +7,7 @@ import json
 
 import boto3
 
-from blue_green.profiles import DEFAULT_OVERRIDABLE
+from immutable_deploy.domain.profiles import DEFAULT_OVERRIDABLE
 from tests.scenarios.conftest import cause, nothing_left
 
 RELEASE = {"version": "2.0.0", "git_ref": "release/2.0.0", "commit": "9fceb02"}

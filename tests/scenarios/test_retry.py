@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import boto3
 
-from blue_green import aws as functions_aws
+from immutable_deploy.domain import aws as functions_aws
 from immutable_deploy.localaws.faults import Scenario
 from tests.scenarios.conftest import cause, leftovers, lock_item, nothing_left
 

@@ -81,7 +81,7 @@ def test_rollback_input_is_validated(local_aws):
 
 
 def test_rollback_while_a_deploy_runs_is_refused(local_aws):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     aws = local_aws()
     deploy(aws, "2.0.0")
@@ -121,7 +121,7 @@ def test_a_rollback_that_fails_after_taking_the_current_group_out_waits_for_it_b
     # DetachCurrent takes the current group out, then fails: the undo puts the current group back,
     # and takes the previous one out only once the current one serves at its capacity again (its
     # instances register and pass the health checks anew)
-    from handlers import traffic as traffic_handler
+    from immutable_deploy.handlers import traffic as traffic_handler
 
     detach = traffic_handler.ROLLBACK_ACTIONS["rollback_detach"]
 

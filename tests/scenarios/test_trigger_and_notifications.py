@@ -295,7 +295,7 @@ def test_a_notification_that_cannot_be_published_never_fails_the_deployment(aws)
 
 
 def test_approval_needed_is_announced_with_the_staging_address_and_the_command(aws, subscriber):
-    from blue_green.logic import approval
+    from immutable_deploy.domain.logic import approval
 
     arn = aws.start_deploy(aws.world.request("2.0.0", approval=True))
     aws.wait(arn, until="AwaitApproval")

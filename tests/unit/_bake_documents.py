@@ -8,10 +8,10 @@ import types
 from datetime import datetime, timezone
 from typing import Any
 
-from blue_green import clock, naming
-from blue_green.logic.request import names_for
-from blue_green.models.request import DeploymentRequest
-from blue_green.models.state import DeployDocument, Execution, Plan
+from immutable_deploy.domain import clock, naming
+from immutable_deploy.domain.logic.request import names_for
+from immutable_deploy.domain.models.request import DeploymentRequest
+from immutable_deploy.domain.models.state import DeployDocument, Execution, Plan
 
 ARN = "arn:aws:states:us-east-1:123456789012:execution:deploy:abc"
 OTHER_ARN = "arn:aws:states:us-east-1:123456789012:execution:deploy:other"

@@ -1,4 +1,4 @@
-"""A clock the unit tests move by hand (installed as ``blue_green.clock``)."""
+"""A clock the unit tests move by hand (installed as ``immutable_deploy.domain.clock``)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ import types
 from datetime import datetime, timezone
 from typing import Any
 
-from blue_green import clock, naming
-from blue_green.logic import discovery
-from blue_green.models.state import DeployDocument, RollbackDocument
+from immutable_deploy.domain import clock, naming
+from immutable_deploy.domain.logic import discovery
+from immutable_deploy.domain.models.state import DeployDocument, RollbackDocument
 
 APP = "web"
 VERSION = "2.3.0"

@@ -1,4 +1,4 @@
-"""The adapters' models (blue_green.models.aws) built from the plain fields a test's fake keeps: the
+"""The adapters' models (immutable_deploy.domain.models.aws) built from the plain fields a test's fake keeps: the
 fakes keep what exists as dicts they can change in place, and answer with the model, as the adapters
 do."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from blue_green.models.aws import Group, GroupInstance, Image, Instance, LaunchTemplate, LaunchTemplateSpec
+from immutable_deploy.domain.models.aws import Group, GroupInstance, Image, Instance, LaunchTemplate, LaunchTemplateSpec
 
 _SEQUENCES = ("load_balancer_names", "target_group_arns", "suspended_processes")
 

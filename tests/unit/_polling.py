@@ -1,4 +1,4 @@
-"""The polling schedule replayed by ``blue_green.polling`` itself, on a clock of its own (every check
+"""The polling schedule replayed by ``immutable_deploy.domain.polling`` itself, on a clock of its own (every check
 instant): how many rounds a loop runs before its check raises at the deadline. The budget's unit tests
 hold ``polling.rounds`` and its variants to it; the history-budget scenarios count real loops against it."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from blue_green import clock, polling
-from blue_green.errors import StagingNotReady
-from blue_green.models.request import Timing
+from immutable_deploy.domain import clock, polling
+from immutable_deploy.domain.errors import StagingNotReady
+from immutable_deploy.domain.models.request import Timing
 from tests.unit._clock import Clock
 
 

@@ -11,10 +11,10 @@ import types
 
 from botocore.exceptions import ParamValidationError
 
-from blue_green import naming
-from blue_green.adapters import elb
-from blue_green.logic import traffic
-from blue_green.models.aws import Group
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import elb
+from immutable_deploy.domain.logic import traffic
+from immutable_deploy.domain.models.aws import Group
 from tests.unit import _models
 from tests.unit._fleet_documents import (
     APP,

@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 from botocore.client import BaseClient
 
-from blue_green.adapters import autoscaling, elb, store
+from immutable_deploy.domain.adapters import autoscaling, elb, store
 from tests.unit._traffic_fakes import FakeAws
 
 AWS_CALL = "a unit test makes no AWS call: use the fakes in tests/unit, or move the test to tests/integration"
@@ -50,7 +50,7 @@ class Refusals:
 @pytest.fixture(autouse=True)
 def state_items(monkeypatch: pytest.MonkeyPatch) -> dict[str, dict[str, Any]]:
     """The state table as a dict (pk -> item), for the logic that reads and writes it as it goes (what an
-    app's previous deployments took: blue_green.logic.pace); empty unless a test puts items there."""
+    app's previous deployments took: immutable_deploy.domain.logic.pace); empty unless a test puts items there."""
     items: dict[str, dict[str, Any]] = {}
     monkeypatch.setattr(store, "get", lambda pk: dict(items[pk]) if pk in items else None)
     monkeypatch.setattr(store, "put", lambda pk, values: items.__setitem__(pk, {"pk": pk, **values}))

@@ -1,5 +1,5 @@
 """After the switch the serving group's AlarmNotification stays held until its alarms were evaluated with
-traffic (blue_green.logic.traffic._settle): resumed at once when no alarm acting on its scaling
+traffic (immutable_deploy.domain.logic.traffic._settle): resumed at once when no alarm acting on its scaling
 policies is in ALARM, otherwise after the longest alarm's window (Period x (EvaluationPeriods + 1))
 from the switch, at most healthy_timeout_seconds; only what this execution's record still holds."""
 
@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import autoscaling, cloudwatch
-from blue_green.logic import discovery, traffic
-from blue_green.models.state import AlarmsState
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import autoscaling, cloudwatch
+from immutable_deploy.domain.logic import discovery, traffic
+from immutable_deploy.domain.models.state import AlarmsState
 from tests.unit._fleet_documents import ARN, ROLLBACK_ARN, deploy
 from tests.unit._traffic_fakes import GREEN, deploy_doc
 

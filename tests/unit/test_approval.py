@@ -20,7 +20,7 @@ import pytest
 def test_the_workflow_adapter_tells_a_task_that_no_longer_waits_from_other_errors(monkeypatch, code, raised):
     from botocore.exceptions import ClientError
 
-    from blue_green.adapters import workflow
+    from immutable_deploy.domain.adapters import workflow
 
     class Sfn:
         def send_task_success(self, **kwargs):

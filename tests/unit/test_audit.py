@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from blue_green.logic import audit
+from immutable_deploy.domain.logic import audit
 
 # --- readable_cause and report ---------------------------------------------------------------------
 

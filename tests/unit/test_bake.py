@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from blue_green.logic import bake
+from immutable_deploy.domain.logic import bake
 
 # --- pinned where mutation testing found them loose (docs/reliability.md) ---------------------------
 

@@ -9,13 +9,13 @@ import types
 
 import pytest
 
-from blue_green import naming
-from blue_green.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
-from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, TransientAwsError
-from blue_green.handler import BadEvent
-from blue_green.logic import bake
-from blue_green.models.aws import CommandInvocation, Instance, StatusChecks
-from blue_green.observability import metrics
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import ec2 as ec2_adapter, ssm as ssm_adapter
+from immutable_deploy.domain.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, TransientAwsError
+from immutable_deploy.domain.handler import BadEvent
+from immutable_deploy.domain.logic import bake
+from immutable_deploy.domain.models.aws import CommandInvocation, Instance, StatusChecks
+from immutable_deploy.domain.observability import metrics
 from tests.unit import _models
 from tests.unit._bake_documents import ARN, document, make_plan
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from blue_green import budget, text
-from blue_green.adapters import notify
-from blue_green.errors import DocumentTooLarge, InvalidDeploymentRequest, LockLost, StagingLaunchFailed
-from blue_green.handler import BadEvent, bounded_error, dispatch
-from blue_green.models.state import TEXT_MAX, BakeState, Poll
+from immutable_deploy.domain import budget, text
+from immutable_deploy.domain.adapters import notify
+from immutable_deploy.domain.errors import DocumentTooLarge, InvalidDeploymentRequest, LockLost, StagingLaunchFailed
+from immutable_deploy.domain.handler import BadEvent, bounded_error, dispatch
+from immutable_deploy.domain.models.state import TEXT_MAX, BakeState, Poll
 
 HOSTILE = [
     "",
@@ -153,7 +153,7 @@ SESSION = "arn:aws:sts::123456789012:assumed-role/ImmutableDeploy-HandlersBakeRo
     ],
 )
 def test_a_call_aws_denied_fails_the_step_as_access_denied_naming_the_permission(operation, code, message, expected):
-    from blue_green.errors import AccessDenied
+    from immutable_deploy.domain.errors import AccessDenied
 
     error = raised(boom(_client_error(operation, code, message)))
     assert type(error) is AccessDenied and str(error) == expected

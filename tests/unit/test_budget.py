@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from blue_green import budget, clock, polling
-from blue_green.errors import StagingNotReady
-from blue_green.models.request import DeploymentRequest, Profile, Timing, describe_validation_error
+from immutable_deploy.domain import budget, clock, polling
+from immutable_deploy.domain.errors import StagingNotReady
+from immutable_deploy.domain.models.request import DeploymentRequest, Profile, Timing, describe_validation_error
 from tests.unit._clock import Clock
 from tests.unit._polling import replay
 

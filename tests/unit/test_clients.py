@@ -4,7 +4,7 @@ change (the local AWS, a test) gets clients made from the environment it has now
 
 from __future__ import annotations
 
-from blue_green import aws
+from immutable_deploy.domain import aws
 
 ATTEMPTS = "IMMUTABLE_DEPLOY_AWS_MAX_ATTEMPTS"
 

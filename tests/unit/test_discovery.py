@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from blue_green.adapters import autoscaling
-from blue_green.logic import discovery
-from blue_green.models.aws import Group, GroupInstance, LaunchTemplateSpec
-from blue_green.models.request import Traffic
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.logic import discovery
+from immutable_deploy.domain.models.aws import Group, GroupInstance, LaunchTemplateSpec
+from immutable_deploy.domain.models.request import Traffic
 
 APP = "web"
 ELB, OTHER_ELB = "web-elb", "other-elb"

@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from blue_green import clock, polling
-from blue_green.errors import WaitTimedOut
-from blue_green.models.request import Timing
+from immutable_deploy.domain import clock, polling
+from immutable_deploy.domain.errors import WaitTimedOut
+from immutable_deploy.domain.models.request import Timing
 from tests.unit._clock import Clock
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)

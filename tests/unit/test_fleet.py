@@ -9,11 +9,11 @@ import copy
 import pytest
 from botocore.exceptions import ClientError
 
-from blue_green import naming, polling
-from blue_green.adapters import autoscaling, cloudwatch
-from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError, WaitTimedOut
-from blue_green.logic import fleet
-from blue_green.models.aws import LaunchConfiguration
+from immutable_deploy.domain import naming, polling
+from immutable_deploy.domain.adapters import autoscaling, cloudwatch
+from immutable_deploy.domain.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError, WaitTimedOut
+from immutable_deploy.domain.logic import fleet
+from immutable_deploy.domain.models.aws import LaunchConfiguration
 from tests.unit import _models
 from tests.unit._fleet_documents import APP, ARN, BLUE, OTHER_ARN, World, deploy, document
 

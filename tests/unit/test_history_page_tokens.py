@@ -11,7 +11,7 @@ from datetime import datetime
 
 from hypothesis import given, settings, strategies as st
 
-from blue_green import contract
+from immutable_deploy.domain import contract
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import CliError
 from immutable_deploy.cli.commands.history import page_token, start_key

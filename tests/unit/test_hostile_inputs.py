@@ -13,10 +13,10 @@ from typing import Any, Iterator
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from blue_green import profiles
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.logic import request
-from blue_green.models.request import (
+from immutable_deploy.domain import profiles
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.logic import request
+from immutable_deploy.domain.models.request import (
     AMI_PATTERN,
     APP_PATTERN,
     INSTANCE_TYPE_PATTERN,
@@ -25,7 +25,7 @@ from blue_green.models.request import (
     TG_ARN_PATTERN,
     VERSION_PATTERN,
 )
-from blue_green.models.state import Execution
+from immutable_deploy.domain.models.state import Execution
 
 EXEC = Execution(
     arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",

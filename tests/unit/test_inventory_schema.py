@@ -15,7 +15,7 @@ import yaml
 import app as cdk_app
 from immutable_deploy.cli import exitcodes, main
 from immutable_deploy.schema import FILE, inventory_schema, text
-from stacks.inventory import InventoryError, load_profiles
+from immutable_deploy.cdk.inventory import InventoryError, load_profiles
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "inventory" / "web.yaml"
 

@@ -1,7 +1,7 @@
 """The layers (docs/contributing.md): the logic decides, the adapters talk to AWS. No module of
-``blue_green/logic`` imports boto3 or botocore, nor ``blue_green.aws`` (which wraps them), at any
+``blue_green/logic`` imports boto3 or botocore, nor ``immutable_deploy.domain.aws`` (which wraps them), at any
 level of the module (a function's own imports included): AWS's answers reach the logic as the models
-of ``blue_green.models.aws`` and its refusals as the errors of ``blue_green.errors``."""
+of ``immutable_deploy.domain.models.aws`` and its refusals as the errors of ``immutable_deploy.domain.errors``."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-import blue_green.logic
+import immutable_deploy.domain.logic
 
 #: the logic as the tests import it (lambdas/, or the mutated copy a mutation run stages)
-LOGIC = Path(blue_green.logic.__file__).resolve().parent
-FORBIDDEN = ("boto3", "botocore", "blue_green.aws")
+LOGIC = Path(immutable_deploy.domain.logic.__file__).resolve().parent
+FORBIDDEN = ("boto3", "botocore", "immutable_deploy.domain.aws")
 
 
 def imported(path: Path) -> list[tuple[int, str]]:
@@ -51,8 +51,8 @@ def test_no_logic_module_imports_boto3_or_botocore(path):
         "from botocore.exceptions import ClientError",
         "from botocore import exceptions",
         "def f():\n    import boto3\n",
-        "from blue_green.aws import error_code",
-        "from blue_green import aws",
+        "from immutable_deploy.domain.aws import error_code",
+        "from immutable_deploy.domain import aws",
     ],
 )
 def test_an_import_of_boto3_or_botocore_anywhere_in_a_module_is_found(tmp_path, source):
@@ -63,5 +63,5 @@ def test_an_import_of_boto3_or_botocore_anywhere_in_a_module_is_found(tmp_path, 
 
 def test_a_comment_or_a_text_naming_boto3_is_not_an_import(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text('"""boto3 answers"""\n# import botocore\nTEXT = "import boto3"\nfrom blue_green import naming\n')
+    module.write_text('"""boto3 answers"""\n# import botocore\nTEXT = "import boto3"\nfrom immutable_deploy.domain import naming\n')
     assert [m for _, m in imported(module) if forbidden(m)] == []

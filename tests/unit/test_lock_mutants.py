@@ -11,10 +11,10 @@ from typing import Iterator
 
 import pytest
 
-from blue_green import clock
-from blue_green.adapters import store
-from blue_green.errors import LockLost
-from blue_green.logic import lock
+from immutable_deploy.domain import clock
+from immutable_deploy.domain.adapters import store
+from immutable_deploy.domain.errors import LockLost
+from immutable_deploy.domain.logic import lock
 
 ME = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:me"
 
@@ -57,7 +57,7 @@ def lock_event(**fields) -> dict:
 def test_the_lock_handler_takes_every_field_from_the_state_machine_with_no_default():
     from pydantic import ValidationError
 
-    from handlers.lock import LockEvent
+    from immutable_deploy.handlers.lock import LockEvent
 
     with pytest.raises(ValidationError, match="purpose"):
         LockEvent.model_validate(lock_event(action="acquire"))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from blue_green.handler import Locked
+from immutable_deploy.domain.handler import Locked
 
 #: handler module -> the actions that need the lock (the Deploy and Rollback steps that change AWS)
 LOCKED = {
@@ -46,11 +46,11 @@ LOCKED = {
 
 def test_the_actions_that_need_the_lock_are_exactly_those_that_change_aws():
     for module, expected in LOCKED.items():
-        handler = importlib.import_module(f"handlers.{module}")
+        handler = importlib.import_module(f"immutable_deploy.handlers.{module}")
         tables = [handler.ACTIONS] + ([handler.ROLLBACK_ACTIONS] if module == "traffic" else [])
         marked = {name for table in tables for name, action in table.items() if isinstance(action, Locked)}
         assert marked == expected, module
     for module in ("approval", "audit", "request"):
-        assert not hasattr(importlib.import_module(f"handlers.{module}"), "ACTIONS") or not any(
-            isinstance(a, Locked) for a in importlib.import_module(f"handlers.{module}").ACTIONS.values()
+        assert not hasattr(importlib.import_module(f"immutable_deploy.handlers.{module}"), "ACTIONS") or not any(
+            isinstance(a, Locked) for a in importlib.import_module(f"immutable_deploy.handlers.{module}").ACTIONS.values()
         )

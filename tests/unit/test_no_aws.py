@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from blue_green import aws
+from immutable_deploy.domain import aws
 from tests.unit.conftest import AWS_CALL, NETWORK, NotAUnitTest, Refusals
 
 

@@ -1,11 +1,11 @@
-"""What an app's previous deployments took tells the next one when to look (blue_green.logic.pace)."""
+"""What an app's previous deployments took tells the next one when to look (immutable_deploy.domain.logic.pace)."""
 
 from __future__ import annotations
 
 import json
 
-from blue_green import polling
-from blue_green.logic import pace
+from immutable_deploy.domain import polling
+from immutable_deploy.domain.logic import pace
 
 
 def test_a_new_app_has_no_expectation_and_polls_as_before(state_items):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.profiles import (
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.profiles import (
     DEFAULT_OVERRIDABLE,
     PROTECTED,
     StoredProfile,
@@ -21,7 +21,7 @@ from blue_green.profiles import (
     from_parameter,
     merge,
 )
-from stacks.inventory import InventoryError, load_profiles
+from immutable_deploy.cdk.inventory import InventoryError, load_profiles
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "inventory"
 RELEASE = {"version": "2.0.0", "git_ref": "release/2.0.0", "commit": "9fceb02"}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from blue_green.models.request import (
+from immutable_deploy.domain.models.request import (
     MAX_COMMAND_CHARS,
     DeploymentRequest,
     Profile,

@@ -4,7 +4,7 @@ tests/integration/test_request_lock_approval.py)."""
 
 from __future__ import annotations
 
-from blue_green.models.request import Release, render
+from immutable_deploy.domain.models.request import Release, render
 
 
 def test_user_data_fills_only_known_placeholders():

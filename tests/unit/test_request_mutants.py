@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from blue_green import profiles
-from blue_green.adapters import inventory
-from blue_green.errors import InvalidDeploymentRequest, NothingToRollBack
-from blue_green.logic import request
-from blue_green.models.request import Profile
-from blue_green.models.state import Execution, RollbackDocument
+from immutable_deploy.domain import profiles
+from immutable_deploy.domain.adapters import inventory
+from immutable_deploy.domain.errors import InvalidDeploymentRequest, NothingToRollBack
+from immutable_deploy.domain.logic import request
+from immutable_deploy.domain.models.request import Profile
+from immutable_deploy.domain.models.state import Execution, RollbackDocument
 
 EXEC = Execution(
     arn="arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:one",

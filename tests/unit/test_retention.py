@@ -5,9 +5,9 @@ Scaling faked (pruning a moto world is in tests/integration/test_retention.py)."
 
 from __future__ import annotations
 
-from blue_green import naming
-from blue_green.adapters import autoscaling
-from blue_green.logic import retention
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.logic import retention
 
 MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deploy:web-1-"
 
@@ -17,7 +17,7 @@ MADE_BY = "arn:aws:states:us-east-1:123456789012:execution:ImmutableDeploy-Deplo
 
 def test_a_copied_alarm_is_found_by_any_of_its_actions_or_its_dimension_whichever_keys_aws_returns(monkeypatch):
     # DescribeAlarms may leave out any of the action lists and the dimensions
-    from blue_green.adapters import cloudwatch
+    from immutable_deploy.domain.adapters import cloudwatch
 
     group_name = "web-1-0-0-abcde"
     marker = (
@@ -49,7 +49,7 @@ def test_a_copied_alarm_is_found_by_any_of_its_actions_or_its_dimension_whicheve
 
 
 def test_a_kept_group_is_force_deleted_and_reported_even_without_a_version(monkeypatch):
-    from blue_green.adapters import cloudwatch
+    from immutable_deploy.domain.adapters import cloudwatch
 
     calls = []
     monkeypatch.setattr(cloudwatch, "metric_alarms", lambda *a, **k: [])

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from blue_green.models.request import Release, render, shell_template_problems
+from immutable_deploy.domain.models.request import Release, render, shell_template_problems
 
 USER_DATA = """#!/bin/bash
 set -euo pipefail

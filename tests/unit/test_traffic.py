@@ -9,10 +9,10 @@ import json
 
 import pytest
 
-from blue_green import naming
-from blue_green.errors import BlueUnhealthy, NothingToRollBack
-from blue_green.logic import discovery, traffic
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.errors import BlueUnhealthy, NothingToRollBack
+from immutable_deploy.domain.logic import discovery, traffic
+from immutable_deploy.domain.logic.fleet import HELD_UNTIL_SWITCH
 from tests.unit._fleet_documents import APP, ARN, BLUE, ELB_NAME, ROLLBACK_ARN, deploy, rollback
 from tests.unit._traffic_fakes import GONE, GREEN, OLD, POLL_AT_T0, SUSPENDED_LIST, TG, deploy_doc, fields, rollback_doc
 

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from blue_green import naming  # noqa: E402
-from blue_green.errors import BlueUnhealthy  # noqa: E402
-from blue_green.logic import discovery, traffic  # noqa: E402
+from immutable_deploy.domain import naming  # noqa: E402
+from immutable_deploy.domain.errors import BlueUnhealthy  # noqa: E402
+from immutable_deploy.domain.logic import discovery, traffic  # noqa: E402
 from tests.unit._fleet_documents import ARN, BLUE, ELB_NAME, OTHER_ARN, ROLLBACK_ARN, deploy, rollback
 from tests.unit._traffic_fakes import (
     GONE,

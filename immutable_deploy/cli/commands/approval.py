@@ -1,14 +1,14 @@
 """``immutable-deploy approve APP`` and ``reject APP``: answer the deployment that waits for approval.
 
-The operator's side of the approval runs the domain's own logic (blue_green.logic.approval) with this
+The operator's side of the approval runs the domain's own logic (immutable_deploy.domain.logic.approval) with this
 command's clients and state table: the same item, token and clean-up as the tests of the workflow."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from blue_green import aws as domain_aws
-from blue_green.logic import approval as approvals
+from immutable_deploy.domain import aws as domain_aws
+from immutable_deploy.domain.logic import approval as approvals
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import Context
 

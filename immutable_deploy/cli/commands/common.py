@@ -13,8 +13,8 @@ from typing import Any, TextIO
 
 import yaml
 
-from blue_green import contract
-from blue_green.profiles import complete_request
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.profiles import complete_request
 from immutable_deploy.cli import exitcodes, follow as live
 from immutable_deploy.cli.aws import Aws, CliError
 
@@ -115,7 +115,7 @@ def in_progress(ctx: Context, app: str, holder: dict) -> int:
 
 def with_profile(ctx: Context, request: dict) -> dict:
     """The request with the profile it runs with, by the workflow's own rules and code
-    (``blue_green.profiles.complete_request``): the app name first, then only the fields the
+    (``immutable_deploy.domain.profiles.complete_request``): the app name first, then only the fields the
     stored profile makes overridable, and no profile of an app without a stored one unless the
     stack accepts them (its output ``RequestProfiles``; when the stack cannot be read, the
     workflow's ValidateRequest decides). Raises InvalidDeploymentRequest."""

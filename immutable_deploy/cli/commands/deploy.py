@@ -8,8 +8,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import DeploymentRequest, Release, describe_validation_error, parse_app
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.models.request import DeploymentRequest, Release, describe_validation_error, parse_app
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import (
     Context,

@@ -2,7 +2,7 @@
 a page at a time; ``--timeline FILE.html`` renders one of them as a page (immutable_deploy.timeline).
 
 The summaries are the state table's ``HISTORY#`` items, written by the stack's history function when
-each execution ended (blue_green.logic.history), read through the table's ``history`` index (an app's,
+each execution ended (immutable_deploy.domain.logic.history), read through the table's ``history`` index (an app's,
 newest first). ``--page TOKEN`` continues where a page stopped: the token is the last item's key,
 base64 JSON, checked on the way in (a token that is not one this command printed is a usage error)."""
 
@@ -18,9 +18,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from blue_green import contract
-from blue_green.models.history import Summary
-from blue_green.models.request import parse_app
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.models.history import Summary
+from immutable_deploy.domain.models.request import parse_app
 from immutable_deploy.cli import exitcodes, follow as live
 from immutable_deploy.cli.aws import Aws, CliError, error_code
 from immutable_deploy.cli.commands.common import Context

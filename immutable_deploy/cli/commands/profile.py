@@ -12,8 +12,8 @@ from typing import Any
 
 import yaml
 
-from blue_green.models.request import APP_PATTERN
-from blue_green.profiles import StoredProfileError, from_inventory, partial_problems
+from immutable_deploy.domain.models.request import APP_PATTERN
+from immutable_deploy.domain.profiles import StoredProfileError, from_inventory, partial_problems
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.schema import text as schema_text
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green.errors import InvalidDeploymentRequest
-from blue_green.models.request import RollbackRequest, describe_validation_error
+from immutable_deploy.domain.errors import InvalidDeploymentRequest
+from immutable_deploy.domain.models.request import RollbackRequest, describe_validation_error
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import (
     Context,

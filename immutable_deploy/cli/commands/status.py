@@ -1,9 +1,9 @@
 """``immutable-deploy status APP``: what serves the app now, what is kept for rollback, what runs.
 
 Which of the app's groups serve and which are kept is the domain's answer
-(:mod:`blue_green.logic.discovery`, what the workflow decides by), and so is how many of a group's
-instances a load balancer or target group has in service (:func:`blue_green.logic.traffic.in_service`);
-both run with this command's clients (:func:`blue_green.aws.using`). What the domain does not carry
+(:mod:`immutable_deploy.domain.logic.discovery`, what the workflow decides by), and so is how many of a group's
+instances a load balancer or target group has in service (:func:`immutable_deploy.domain.logic.traffic.in_service`);
+both run with this command's clients (:func:`immutable_deploy.domain.aws.using`). What the domain does not carry
 is read here: the groups as AWS describes them (for their image, their instances, and the groups
 that neither serve nor are kept).
 """
@@ -16,13 +16,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green import aws as domain_aws, contract, phases
-from blue_green.adapters import elb
-from blue_green.adapters.autoscaling import DELETING
-from blue_green.errors import TransientAwsError
-from blue_green.logic import discovery, traffic as traffic_logic
-from blue_green.models.request import APP_PATTERN, Traffic
-from blue_green.profiles import StoredProfile, StoredProfileError
+from immutable_deploy.domain import aws as domain_aws, contract, phases
+from immutable_deploy.domain.adapters import elb
+from immutable_deploy.domain.adapters.autoscaling import DELETING
+from immutable_deploy.domain.errors import TransientAwsError
+from immutable_deploy.domain.logic import discovery, traffic as traffic_logic
+from immutable_deploy.domain.models.request import APP_PATTERN, Traffic
+from immutable_deploy.domain.profiles import StoredProfile, StoredProfileError
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.aws import Aws, CliError
 from immutable_deploy.cli.commands.common import Context

@@ -1,13 +1,13 @@
 """The bake window from the operator's side: ``immutable-deploy promote APP`` ends it early; ``rollback APP``
 while it lasts rolls the deployment back (commands/rollback.py). Both store the decision for the running
-execution with the domain's own logic (blue_green.logic.window.decide); its next look acts on it."""
+execution with the domain's own logic (immutable_deploy.domain.logic.window.decide); its next look acts on it."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from blue_green import aws as domain_aws, phases
-from blue_green.logic import window
+from immutable_deploy.domain import aws as domain_aws, phases
+from immutable_deploy.domain.logic import window
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.cli.commands.common import Context
 

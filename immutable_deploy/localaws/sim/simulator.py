@@ -161,9 +161,9 @@ class Simulator(Scheduler):
 
     def _install_domain_clock(self) -> None:
         try:
-            from blue_green import clock as domain_clock
+            from immutable_deploy.domain import clock as domain_clock
         except ImportError:  # server mode without the lambdas on sys.path
-            LOG.warning("blue_green is not importable: the domain code keeps the wall clock")
+            LOG.warning("immutable_deploy.domain is not importable: the domain code keeps the wall clock")
             return
         domain_clock.set_clock(self.clock.now)
         self._domain_clock = domain_clock

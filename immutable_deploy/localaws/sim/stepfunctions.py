@@ -101,7 +101,7 @@ class StepFunctionsTime:
         )
         from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackOutcomeTimedOut
 
-        from blue_green import phases
+        from immutable_deploy.domain import phases
 
         waits = {
             step.state

@@ -1,9 +1,9 @@
 """Auto Scaling (and the EC2 launch templates that Auto Scaling groups launch from).
 
-Small functions over boto3 that return the models of ``blue_green.models.aws`` (policies, which are
+Small functions over boto3 that return the models of ``immutable_deploy.domain.models.aws`` (policies, which are
 copied back into put calls, as AWS describes them). Every call runs inside ``transient_errors()``;
 describe calls that AWS paginates are paginated. "Not found" is ``None`` / empty, never an error.
-AWS's refusals the logic decides about are raised as ``blue_green.errors`` (AlreadyExists,
+AWS's refusals the logic decides about are raised as ``immutable_deploy.domain.errors`` (AlreadyExists,
 ResourceInUse, NotFound), never as botocore's ClientError.
 """
 
@@ -13,9 +13,9 @@ from typing import Any, Iterable
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, refusals, transient_errors
-from blue_green.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse
-from blue_green.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec
+from immutable_deploy.domain.aws import client, error_code, refusals, transient_errors
+from immutable_deploy.domain.errors import AlreadyExists, AwsRefusal, NotFound, ResourceInUse
+from immutable_deploy.domain.models.aws import Group, GroupInstance, LaunchConfiguration, LaunchTemplate, LaunchTemplateSpec
 
 #: ``Status`` of a group whose deletion has started.
 DELETING = "Delete in progress"

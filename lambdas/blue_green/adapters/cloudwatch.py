@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from blue_green.aws import client, transient_errors
+from immutable_deploy.domain.aws import client, transient_errors
 
 #: the fields of a described metric alarm that put_metric_alarm accepts back
 PUT_FIELDS = (

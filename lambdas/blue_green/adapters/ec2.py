@@ -1,8 +1,8 @@
 """EC2: the staging instance (launch, describe, status checks, terminate, its spot request) and the
 image baked from it (create, describe, deregister, snapshots).
 
-Every function returns the models of ``blue_green.models.aws`` (or ids), never boto3 responses, and
-makes its calls inside :func:`blue_green.aws.transient_errors`. Look-ups by id return ``None`` for an id
+Every function returns the models of ``immutable_deploy.domain.models.aws`` (or ids), never boto3 responses, and
+makes its calls inside :func:`immutable_deploy.domain.aws.transient_errors`. Look-ups by id return ``None`` for an id
 EC2 does not know (which, right after a create, is also what eventual consistency looks like).
 """
 
@@ -12,9 +12,9 @@ from typing import Any, Iterable, Iterator
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, response_str, transient_errors
-from blue_green.errors import TransientAwsError
-from blue_green.models.aws import Image, Instance, StatusChecks
+from immutable_deploy.domain.aws import client, error_code, response_str, transient_errors
+from immutable_deploy.domain.errors import TransientAwsError
+from immutable_deploy.domain.models.aws import Image, Instance, StatusChecks
 
 #: RunInstances refusals that mean "not this type / subnet / market now": try the next combination.
 CAPACITY_CODES = frozenset(

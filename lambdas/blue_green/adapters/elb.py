@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from blue_green.aws import client, transient_errors
+from immutable_deploy.domain.aws import client, transient_errors
 
 #: what a classic ELB / a target group calls a healthy instance
 ELB_HEALTHY = "InService"

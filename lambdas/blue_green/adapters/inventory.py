@@ -8,10 +8,10 @@ from typing import Any, Callable, Iterable
 
 from botocore.exceptions import ClientError
 
-from blue_green import naming
-from blue_green.adapters import autoscaling
-from blue_green.aws import client, error_code, transient_errors
-from blue_green.models.aws import Group
+from immutable_deploy.domain import naming
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.aws import client, error_code, transient_errors
+from immutable_deploy.domain.models.aws import Group
 
 
 def _ids_that_exist(call: Callable[..., dict[str, Any]], key: str, id_field: str, ids: list[str]) -> set[str]:
@@ -110,13 +110,13 @@ def key_pair_exists(name: str) -> bool:
 
 
 def serving_groups(app: str, traffic: Any) -> list[dict[str, Any]]:
-    from blue_green.logic import discovery
+    from immutable_deploy.domain.logic import discovery
 
     return discovery.serving_groups(app, traffic)
 
 
 def previous_group(app: str, traffic: Any, exclude: Iterable[str]) -> dict[str, Any] | None:
-    from blue_green.logic import discovery
+    from immutable_deploy.domain.logic import discovery
 
     return discovery.previous_group(app, traffic, exclude=list(exclude))
 

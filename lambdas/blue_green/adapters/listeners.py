@@ -1,4 +1,4 @@
-"""ELBv2 target groups and listener forwards, for the canary (``blue_green.logic.canary``).
+"""ELBv2 target groups and listener forwards, for the canary (``immutable_deploy.domain.logic.canary``).
 
 A canary target group is made like the target group it stands beside (protocol, port, VPC, target
 type, health check); the forwards are the listeners' default actions and rules that forward to a
@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, transient_errors
+from immutable_deploy.domain.aws import client, error_code, transient_errors
 
 #: what a target group's copy keeps (DescribeTargetGroups' fields that CreateTargetGroup takes)
 _COPIED = (

@@ -11,8 +11,8 @@ import json
 import os
 from typing import Any
 
-from blue_green import text
-from blue_green.aws import client, transient_errors
+from immutable_deploy.domain import text
+from immutable_deploy.domain.aws import client, transient_errors
 
 #: SNS accepts subjects "less than 100 characters long"
 SUBJECT_MAX = 99

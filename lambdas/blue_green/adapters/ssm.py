@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, response_str, transient_errors
-from blue_green.models.aws import CommandInvocation
+from immutable_deploy.domain.aws import client, error_code, response_str, transient_errors
+from immutable_deploy.domain.models.aws import CommandInvocation
 
 DOCUMENT = "AWS-RunShellScript"
 #: Run Command statuses after which the invocation will not change any more.

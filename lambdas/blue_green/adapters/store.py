@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, state_table, transient_errors
+from immutable_deploy.domain.aws import client, error_code, state_table, transient_errors
 
 
 def table_name() -> str:

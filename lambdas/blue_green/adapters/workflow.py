@@ -10,8 +10,8 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from blue_green.aws import client, error_code, response_str, transient_errors
-from blue_green.models.history import StatusChangeDetail
+from immutable_deploy.domain.aws import client, error_code, response_str, transient_errors
+from immutable_deploy.domain.models.history import StatusChangeDetail
 
 #: what Step Functions answers for a task token whose task no longer waits
 STALE_TOKEN = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})

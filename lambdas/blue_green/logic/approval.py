@@ -10,10 +10,10 @@ import json
 from datetime import timedelta
 from typing import Any, Callable
 
-from blue_green import clock, contract
-from blue_green.adapters import notify, store, workflow
-from blue_green.errors import ApprovalRejected, DeploymentError
-from blue_green.models.state import DeployDocument
+from immutable_deploy.domain import clock, contract
+from immutable_deploy.domain.adapters import notify, store, workflow
+from immutable_deploy.domain.errors import ApprovalRejected, DeploymentError
+from immutable_deploy.domain.models.state import DeployDocument
 
 APPROVAL_ERROR = contract.APPROVAL_REJECTED
 

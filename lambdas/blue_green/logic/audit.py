@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blue_green import naming, text
-from blue_green.adapters import inventory, notify
-from blue_green.logic import canary, discovery
-from blue_green.models.state import DeployDocument
+from immutable_deploy.domain import naming, text
+from immutable_deploy.domain.adapters import inventory, notify
+from immutable_deploy.domain.logic import canary, discovery
+from immutable_deploy.domain.models.state import DeployDocument
 
 #: entries of ``undone`` and of ``left_behind`` kept in the report, and characters of each
 REPORT_NOTES = 12

@@ -11,15 +11,15 @@ from typing import Any, Sequence
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from blue_green import contract, naming, polling
-from blue_green.adapters import ec2, ssm
-from blue_green.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
-from blue_green.handler import BadEvent
-from blue_green.logic import pace
-from blue_green.models.aws import Instance
-from blue_green.models.request import render
-from blue_green.models.state import BakeState, CommandRun, DeployDocument, Plan
-from blue_green.observability import logger, metrics
+from immutable_deploy.domain import contract, naming, polling
+from immutable_deploy.domain.adapters import ec2, ssm
+from immutable_deploy.domain.errors import CommandFailed, StagingInterrupted, StagingLaunchFailed, StagingNotReady, TransientAwsError
+from immutable_deploy.domain.handler import BadEvent
+from immutable_deploy.domain.logic import pace
+from immutable_deploy.domain.models.aws import Instance
+from immutable_deploy.domain.models.request import render
+from immutable_deploy.domain.models.state import BakeState, CommandRun, DeployDocument, Plan
+from immutable_deploy.domain.observability import logger, metrics
 
 ROLE = "staging"
 #: which launch of this execution an instance is (1, or 2 after an interruption)
@@ -157,7 +157,7 @@ def _launched(plan: Plan, instance: Instance, number: int, fallbacks: list[str])
         private_ip=instance.private_ip,
         public_ip=instance.public_ip,
         command=None,
-        # looked at first when this app's staging instances were ready before (blue_green.logic.pace)
+        # looked at first when this app's staging instances were ready before (immutable_deploy.domain.logic.pace)
         poll=polling.start(timing, timing.ready_timeout_seconds, expect=pace.expectation(plan.app, "staging_boot")),
         progress=f"staging {instance.instance_id} launched ({instance.market} {instance.instance_type} "
         f"in {instance.subnet_id}, launch {number})",
@@ -194,7 +194,7 @@ def check(doc: DeployDocument) -> BakeState:
             plan, bake, f"status checks (instance {checks.instance}, system {checks.system})", status="BOOTING"
         )
     if bake.status == "BOOTING":
-        # booted and checked: what it took tells the next deployment when to look (blue_green.logic.pace)
+        # booted and checked: what it took tells the next deployment when to look (immutable_deploy.domain.logic.pace)
         pace.learn(plan.app, "staging_boot", polling.elapsed(bake.poll))
 
     commands = plan.profile.bake.ready_commands

@@ -7,7 +7,7 @@
 2. :func:`shift` sends the next step's ``weight`` percent of each forward to the twin (the rest stays
    on the original, blue's), and :func:`check` holds it for the step's ``seconds``, looking at the
    profile's alarms (``traffic.bake.alarms``) every ``poll_seconds``: one in ALARM raises
-   :class:`~blue_green.errors.CanaryAlarm` and the compensation puts every forward back on the original
+   :class:`~immutable_deploy.domain.errors.CanaryAlarm` and the compensation puts every forward back on the original
    alone (:func:`undo`: a weight change, in seconds).
 3. After the last step the deployment goes on as without a canary: green is attached to the original
    target groups, blue detached from them (green then has all the traffic), and :func:`end` puts the
@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 from datetime import timedelta
 
-from blue_green import clock, naming, polling
-from blue_green.adapters import autoscaling, listeners
-from blue_green.errors import CanaryAlarm, CanaryUnsupported, GreenUnhealthy
-from blue_green.logic import traffic as switch, window
-from blue_green.models.request import Traffic
-from blue_green.models.state import CanaryForward, CanaryState, DeployDocument, Plan, Poll
-from blue_green.observability import logger
+from immutable_deploy.domain import clock, naming, polling
+from immutable_deploy.domain.adapters import autoscaling, listeners
+from immutable_deploy.domain.errors import CanaryAlarm, CanaryUnsupported, GreenUnhealthy
+from immutable_deploy.domain.logic import traffic as switch, window
+from immutable_deploy.domain.models.request import Traffic
+from immutable_deploy.domain.models.state import CanaryForward, CanaryState, DeployDocument, Plan, Poll
+from immutable_deploy.domain.observability import logger
 
 ROLE = "canary"
 #: the most listener forwards (default actions and rules) one canary reweights

@@ -32,11 +32,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from blue_green import clock, contract, phases, polling
-from blue_green.adapters import store, workflow
-from blue_green.errors import LeftoversNotCleaned
-from blue_green.logic.lock import OWNER, TOOK_OVER_FROM
-from blue_green.models.request import Timing
+from immutable_deploy.domain import clock, contract, phases, polling
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.errors import LeftoversNotCleaned
+from immutable_deploy.domain.logic.lock import OWNER, TOOK_OVER_FROM
+from immutable_deploy.domain.models.request import Timing
 
 #: the function's environment: the deploy machine's execution ARNs start with this
 #: (``arn:<partition>:states:<region>:<account>:execution:<deploy machine>:``)
@@ -234,7 +234,7 @@ def start(app: str, own: str, short_id: str, took_over_from: str, timing: Timing
 def check(cleanup: dict[str, Any], timing: Timing) -> dict[str, Any]:
     """Has the clean-up ended? CLEANED_UP (its report kept) or NOTHING_TO_CLEAN go on; anything else
     (it failed, left something behind, or timed out) raises :class:`LeftoversNotCleaned`."""
-    from blue_green.models.state import Poll
+    from immutable_deploy.domain.models.state import Poll
 
     found = workflow.describe(cleanup["cleanup"])
     if found.status == "RUNNING":

@@ -13,9 +13,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterable
 
-from blue_green import contract, naming
-from blue_green.adapters import autoscaling
-from blue_green.models.aws import Group
+from immutable_deploy.domain import contract, naming
+from immutable_deploy.domain.adapters import autoscaling
+from immutable_deploy.domain.models.aws import Group
 
 TAG_STATE = contract.TAG_STATE
 TAG_RETIRED_AT = contract.TAG_RETIRED_AT

@@ -20,10 +20,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from blue_green import clock, contract
-from blue_green.adapters import store, workflow
-from blue_green.models.events import AwsEvent, WatchRequest
-from blue_green.observability import logger
+from immutable_deploy.domain import clock, contract
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.models.events import AwsEvent, WatchRequest
+from immutable_deploy.domain.observability import logger
 
 #: how long an event is remembered for a wait that registers after it
 SEEN_SECONDS = 3600

@@ -11,13 +11,13 @@ from typing import Any, Callable, TypeVar
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from blue_green import contract, naming, polling
-from blue_green.adapters import autoscaling, cloudwatch, store
-from blue_green.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
-from blue_green.logic import pace
-from blue_green.models.aws import Group
-from blue_green.models.state import DeployDocument, FleetState, Poll
-from blue_green.observability import logger, metrics
+from immutable_deploy.domain import contract, naming, polling
+from immutable_deploy.domain.adapters import autoscaling, cloudwatch, store
+from immutable_deploy.domain.errors import AlreadyExists, GreenUnhealthy, ResourceConflict, TransientAwsError
+from immutable_deploy.domain.logic import pace
+from immutable_deploy.domain.models.aws import Group
+from immutable_deploy.domain.models.state import DeployDocument, FleetState, Poll
+from immutable_deploy.domain.observability import logger, metrics
 
 ROLE_GREEN = "green"
 ASG_DIMENSION = "AutoScalingGroupName"
@@ -234,7 +234,7 @@ def create_group(doc: DeployDocument) -> FleetState:
             "policies": policy_names,
             "alarms": alarm_names,
             "status": "LAUNCHING",
-            # looked at first when this app's groups were healthy before (blue_green.logic.pace)
+            # looked at first when this app's groups were healthy before (immutable_deploy.domain.logic.pace)
             "poll": polling.start(
                 plan.profile.timing,
                 plan.profile.timing.healthy_timeout_seconds,

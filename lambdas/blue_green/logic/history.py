@@ -3,7 +3,7 @@
 Execution Status Change" event to the history function, which writes the execution's summary to the
 state table as ``HISTORY#<kind>#<name>``: the same event twice writes the same item.
 
-The summary (:class:`~blue_green.models.history.Summary`) is read from the event: who started it and
+The summary (:class:`~immutable_deploy.domain.models.history.Summary`) is read from the event: who started it and
 what it deployed from the input, the outcome from the output or the error, and what was undone from
 the report (a compensated deployment's cause, a clean-up's output). An event too large to carry the
 input or output (AWS leaves them out past 256 KB) is completed with DescribeExecution.
@@ -25,9 +25,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green import contract
-from blue_green.adapters import store, workflow
-from blue_green.models.history import (
+from immutable_deploy.domain import contract
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.models.history import (
     EXECUTION_ARN,
     Kind,
     StatusChange,
@@ -39,8 +39,8 @@ from blue_green.models.history import (
     parsed,
     text,
 )
-from blue_green.models.request import parse_app
-from blue_green.observability import logger
+from immutable_deploy.domain.models.request import parse_app
+from immutable_deploy.domain.observability import logger
 
 TTL_ENV = "HISTORY_TTL_DAYS"
 DEFAULT_TTL_DAYS = 400

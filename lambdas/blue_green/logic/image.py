@@ -12,15 +12,15 @@ import json
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from blue_green import naming, polling
-from blue_green.adapters import ec2
-from blue_green.errors import ImageFailed, ResourceConflict, TransientAwsError, WaitTimedOut
-from blue_green.handler import BadEvent
-from blue_green.logic.bake import duration_text, require_bake
-from blue_green.models.aws import Image
-from blue_green.models.request import render
-from blue_green.models.state import DeployDocument, ImageState, Plan
-from blue_green.observability import logger, metrics
+from immutable_deploy.domain import naming, polling
+from immutable_deploy.domain.adapters import ec2
+from immutable_deploy.domain.errors import ImageFailed, ResourceConflict, TransientAwsError, WaitTimedOut
+from immutable_deploy.domain.handler import BadEvent
+from immutable_deploy.domain.logic.bake import duration_text, require_bake
+from immutable_deploy.domain.models.aws import Image
+from immutable_deploy.domain.models.request import render
+from immutable_deploy.domain.models.state import DeployDocument, ImageState, Plan
+from immutable_deploy.domain.observability import logger, metrics
 
 ROLE = "image"
 #: image states that still lead to ``available``

@@ -8,13 +8,13 @@ from typing import Any
 
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
-from blue_green import clock, contract
-from blue_green.adapters import store, workflow
-from blue_green.errors import DeploymentInProgress, LockLost
-from blue_green.observability import NAMESPACE, SERVICE, logger
+from immutable_deploy.domain import clock, contract
+from immutable_deploy.domain.adapters import store, workflow
+from immutable_deploy.domain.errors import DeploymentInProgress, LockLost
+from immutable_deploy.domain.observability import NAMESPACE, SERVICE, logger
 
 OWNER = "owner"
-#: on a lock taken over: the execution it was taken from (see blue_green.logic.cleanup)
+#: on a lock taken over: the execution it was taken from (see immutable_deploy.domain.logic.cleanup)
 TOOK_OVER_FROM = "took_over_from"
 
 
@@ -49,7 +49,7 @@ def acquire(app: str, owner: str, purpose: str) -> dict[str, Any]:
 
 
 def _needs_cleanup(status: str, error: str | None) -> bool:
-    from blue_green.logic.cleanup import needs_cleanup
+    from immutable_deploy.domain.logic.cleanup import needs_cleanup
 
     return needs_cleanup(status, error)
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from blue_green import clock, contract, polling
-from blue_green.adapters import autoscaling, ec2, ssm, store
-from blue_green.errors import MigrationFailed, StagingInterrupted
-from blue_green.logic.bake import duration_text, excerpt, require_bake, send_once
-from blue_green.models.request import Migration
-from blue_green.models.state import DeployDocument, MigrationsState, Plan, PointOfNoReturn
-from blue_green.observability import logger
+from immutable_deploy.domain import clock, contract, polling
+from immutable_deploy.domain.adapters import autoscaling, ec2, ssm, store
+from immutable_deploy.domain.errors import MigrationFailed, StagingInterrupted
+from immutable_deploy.domain.logic.bake import duration_text, excerpt, require_bake, send_once
+from immutable_deploy.domain.models.request import Migration
+from immutable_deploy.domain.models.state import DeployDocument, MigrationsState, Plan, PointOfNoReturn
+from immutable_deploy.domain.observability import logger
 
 Stage = Literal["on_staging", "after_switch"]
 #: the state that sends a stage's migrations (where a point of no return is passed)

@@ -20,9 +20,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from blue_green import contract, polling
-from blue_green.adapters import store
-from blue_green.observability import logger
+from immutable_deploy.domain import contract, polling
+from immutable_deploy.domain.adapters import store
+from immutable_deploy.domain.observability import logger
 
 Wait = Literal["staging_boot", "green_healthy"]
 #: the deployments remembered per wait

@@ -16,11 +16,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from blue_green import contract, naming, profiles
-from blue_green.adapters import inventory, store
-from blue_green.errors import InvalidDeploymentRequest, IrreversibleMigration, NothingToRollBack
-from blue_green.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
-from blue_green.models.state import (
+from immutable_deploy.domain import contract, naming, profiles
+from immutable_deploy.domain.adapters import inventory, store
+from immutable_deploy.domain.errors import InvalidDeploymentRequest, IrreversibleMigration, NothingToRollBack
+from immutable_deploy.domain.models.request import DeploymentRequest, Profile, RollbackRequest, Traffic, describe_validation_error
+from immutable_deploy.domain.models.state import (
     BlueGroup,
     BlueState,
     DeployDocument,

@@ -27,13 +27,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blue_green import contract, naming
-from blue_green.adapters import autoscaling, cloudwatch, ec2, store
-from blue_green.errors import NotFound, ResourceInUse, TransientAwsError
-from blue_green.logic import discovery, image as image_role, traffic
-from blue_green.models.aws import Image
-from blue_green.models.state import DeployDocument
-from blue_green.observability import logger
+from immutable_deploy.domain import contract, naming
+from immutable_deploy.domain.adapters import autoscaling, cloudwatch, ec2, store
+from immutable_deploy.domain.errors import NotFound, ResourceInUse, TransientAwsError
+from immutable_deploy.domain.logic import discovery, image as image_role, traffic
+from immutable_deploy.domain.models.aws import Image
+from immutable_deploy.domain.models.state import DeployDocument
+from immutable_deploy.domain.observability import logger
 
 
 def scale_down_blue(doc: DeployDocument) -> dict[str, Any]:

@@ -20,15 +20,15 @@ from typing import Any, Iterable, Iterator, TypeGuard
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from blue_green import clock, naming, polling
-from blue_green.adapters import autoscaling, cloudwatch, elb
-from blue_green.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
-from blue_green.logic import discovery
-from blue_green.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
-from blue_green.logic.fleet import HELD_UNTIL_SWITCH, live_blue
-from blue_green.models.aws import Group
-from blue_green.models.request import Timing, Traffic
-from blue_green.models.state import (
+from immutable_deploy.domain import clock, naming, polling
+from immutable_deploy.domain.adapters import autoscaling, cloudwatch, elb
+from immutable_deploy.domain.errors import BlueUnhealthy, GreenUnhealthy, NothingToRollBack
+from immutable_deploy.domain.logic import discovery
+from immutable_deploy.domain.logic.discovery import STATE_KEPT, STATE_SERVING, TAG_RETIRED_AT, TAG_STATE
+from immutable_deploy.domain.logic.fleet import HELD_UNTIL_SWITCH, live_blue
+from immutable_deploy.domain.models.aws import Group
+from immutable_deploy.domain.models.request import Timing, Traffic
+from immutable_deploy.domain.models.state import (
     AlarmsState,
     Capacity,
     DeployDocument,
@@ -37,7 +37,7 @@ from blue_green.models.state import (
     RollbackDocument,
     TrafficState,
 )
-from blue_green.observability import logger, metrics
+from immutable_deploy.domain.observability import logger, metrics
 
 #: the processes a kept group has suspended (InstanceRefresh and the rest are left alone)
 SUSPENDED_PROCESSES = (

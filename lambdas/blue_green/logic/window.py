@@ -2,7 +2,7 @@
 (``traffic.bake.alarms``) for ``traffic.bake.seconds`` before it is done.
 
 Blue stays warm at its capacity meanwhile (SuspendBlue held its scaling processes), and the lock is
-held: an alarm in ALARM at any look raises :class:`~blue_green.errors.BakeWindowAlarm`, naming it, and
+held: an alarm in ALARM at any look raises :class:`~immutable_deploy.domain.errors.BakeWindowAlarm`, naming it, and
 the compensating branch puts blue back behind the load balancers, takes green out and deletes it, as
 for any failure before the deployment was done. When the window passes, the deployment goes on
 (kept groups pruned, the lock released, DEPLOYED).
@@ -20,14 +20,14 @@ import math
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
-from blue_green import clock, contract, naming
-from blue_green.adapters import cloudwatch, elb, store
-from blue_green.errors import BakeWindowAlarm, RolledBackByOperator
-from blue_green.logic.bake import duration_text
-from blue_green.models.state import DeployDocument, Plan, Poll, WindowState
+from immutable_deploy.domain import clock, contract, naming
+from immutable_deploy.domain.adapters import cloudwatch, elb, store
+from immutable_deploy.domain.errors import BakeWindowAlarm, RolledBackByOperator
+from immutable_deploy.domain.logic.bake import duration_text
+from immutable_deploy.domain.models.state import DeployDocument, Plan, Poll, WindowState
 
 if TYPE_CHECKING:
-    from blue_green.models.request import Timing
+    from immutable_deploy.domain.models.request import Timing
 
 #: the most looks of one window (a long window is looked at more rarely)
 LOOKS_MAX = 120
@@ -40,7 +40,7 @@ DECISION_TTL_SECONDS = 86_400
 def decide(app: str, execution: str, decision: Literal["promote", "roll back"], by: str) -> None:
     """An operator's decision on ``execution``, the deployment of ``app`` in its bake window: it takes
     effect at the window's next look (promote: the window passes; roll back: the deployment rolls back
-    as for a failure, :class:`~blue_green.errors.RolledBackByOperator`)."""
+    as for a failure, :class:`~immutable_deploy.domain.errors.RolledBackByOperator`)."""
     now = clock.now()
     store.put(
         contract.window_key(app),

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from blue_green.models.state import Poll
+from immutable_deploy.domain.models.state import Poll
 
 #: task tokens are opaque; AWS documents at most 1,024 characters (a margin for future growth)
 TOKEN_MAX = 2048

@@ -520,7 +520,7 @@ class Timing(Strict):
 
     @model_validator(mode="after")
     def _history(self) -> "Timing":
-        from blue_green import budget  # budget replays polling's schedule, and polling imports this module
+        from immutable_deploy.domain import budget  # budget replays polling's schedule, and polling imports this module
 
         problem = budget.history_problem(self)
         if problem:
@@ -561,7 +561,7 @@ class Profile(Strict):
 
     @model_validator(mode="after")
     def _history_with_the_bake_window(self) -> "Profile":
-        from blue_green import budget
+        from immutable_deploy.domain import budget
 
         if self.traffic.bake.seconds or self.migrations or self.traffic.canary:
             canary = tuple(step.seconds for step in self.traffic.canary)

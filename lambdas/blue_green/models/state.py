@@ -24,8 +24,8 @@ from pydantic import (
     model_serializer,
 )
 
-from blue_green import text
-from blue_green.models.request import Profile, Release, RollbackTarget
+from immutable_deploy.domain import text
+from immutable_deploy.domain.models.request import Profile, Release, RollbackTarget
 
 #: a progress text or a note: at most this many characters in the document
 TEXT_MAX = 240
@@ -103,11 +103,11 @@ class Poll(Loose):
     attempt: int = 0
     wait_seconds: int
     #: rounds still to poll every ``quick_seconds`` before the backoff (after an expected first wait:
-    #: ``blue_green.polling.start`` with ``expect``); left out of the document when there are none
+    #: ``immutable_deploy.domain.polling.start`` with ``expect``); left out of the document when there are none
     quick_rounds: int = 0
     quick_seconds: int = 0
     #: what the next wait watches: the ids of the resources (an image, an SSM command) whose completion
-    #: event AWS sends ends it early (``blue_green.logic.events``); left out of the document when none
+    #: event AWS sends ends it early (``immutable_deploy.domain.logic.events``); left out of the document when none
     watch: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=4)
 
     @model_serializer(mode="wrap")
@@ -211,7 +211,7 @@ class TrafficState(Loose):
 
 
 class WindowState(Loose):
-    """``$.window``: the bake window after the switch (``blue_green.logic.window``)."""
+    """``$.window``: the bake window after the switch (``immutable_deploy.domain.logic.window``)."""
 
     status: Literal["WATCHING", "PASSED", "SKIPPED"]
     until: str | None = None
@@ -245,7 +245,7 @@ class CanaryForward(Loose):
 
 
 class CanaryState(Loose):
-    """``$.canary``: green's share of the target groups' traffic, step by step (``blue_green.logic.canary``)."""
+    """``$.canary``: green's share of the target groups' traffic, step by step (``immutable_deploy.domain.logic.canary``)."""
 
     status: Literal["ATTACHING", "READY", "HOLDING", "NEXT", "DONE", "ENDED"]
     #: original target group ARN -> its canary twin's (green's own)
@@ -270,7 +270,7 @@ class PointOfNoReturn(Loose):
 
 class MigrationsState(Loose):
     """``$.migrations``: the profile's migrations of one stage, run one after the other
-    (``blue_green.logic.migrations``); what earlier stages ran and the point of no return carry over."""
+    (``immutable_deploy.domain.logic.migrations``); what earlier stages ran and the point of no return carry over."""
 
     stage: Literal["on_staging", "after_switch"]
     status: Literal["RUNNING", "DONE"]
