@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "security.md"
 START_MARKER = "<!-- permissions:start -->"
 END_MARKER = "<!-- permissions:end -->"
-MODULES = ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events")
+MODULES = ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events", "history")
 
 
 def _condition(conditions: dict | None) -> str:

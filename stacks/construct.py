@@ -39,7 +39,9 @@ from immutable_deploy.cdk import nag
 from immutable_deploy.cdk.completion_events import CompletionEvents
 from immutable_deploy.cdk.ended_executions import EndedExecutions
 from immutable_deploy.cdk.functions import HandlerFunctions
+from immutable_deploy.cdk.history import History
 from immutable_deploy.cdk.inventory import StoredProfiles
+from immutable_deploy.cdk.monitoring import Monitoring
 from immutable_deploy.cdk.permissions import Scope, parse_roles
 from immutable_deploy.cdk.release_trigger import ReleaseTrigger, settings_from
 from immutable_deploy.workflow.cleanup import CleanupDefinition
@@ -235,6 +237,15 @@ class ImmutableDeploy(Construct):
         self.completion_rule = CompletionEvents(
             self, "CompletionEvents", function=self.functions.events, dead_letters=self.trigger.dead_letters
         )
+        # every end of every execution, summarized into the state table (immutable-deploy history)
+        names = {"deploy": deploy_name, "rollback": rollback_name, "cleanup": cleanup_name}
+        self.history = History(self, "History", functions=self.functions, table=self.table, machine_names=names)
+        self.history.deliver(self.trigger.dead_letters)
+        # the dashboard and the alarms (failed, timed-out or aborted deployments; undelivered events)
+        self.monitoring = Monitoring(
+            self, "Monitoring", deploy=self.deploy, rollback=self.rollback, cleanup=self.cleanup
+        )
+        self.monitoring.watch([*self.functions.all(), self.history.function], self.trigger.dead_letters, self.topic)
         self._outputs()
         if nag:
             from cdk_nag import AwsSolutionsChecks

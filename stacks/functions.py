@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import aws_cdk as cdk
 from aws_cdk import (
     Duration,
@@ -88,6 +90,8 @@ class HandlerFunctions(Construct):
             ended_executions=[f"{deploy_execution_prefix}*", f"{rollback_execution_prefix}*"],
             cleanup_machine=cleanup_machine_arn,
         )
+        #: every handler's grants (a function added later, stacks/history.py, takes its own from here)
+        self.permissions = grants
         self.request = self._function("Request", "request", "Validates requests and finds blue", grants.request())
         self.lock = self._function(
             "Lock",
@@ -124,6 +128,12 @@ class HandlerFunctions(Construct):
             grants.events(),
             timeout=Duration.seconds(30),
         )
+
+    def add_function(
+        self, construct_id: str, module: str, description: str, grants: list[Grant], **options: Any
+    ) -> lambda_.Function:
+        """A handler function of another construct's, made as these are (its own role, the layer, the logs)."""
+        return self._function(construct_id, module, description, grants, **options)
 
     def _function(
         self,

@@ -62,3 +62,4 @@ class ImmutableDeployStack(cdk.Stack):
         self.permission_scope, self.functions = c.permission_scope, c.functions
         self.deploy, self.rollback, self.cleanup = c.deploy, c.rollback, c.cleanup
         self.trigger, self.ended_rule, self.completion_rule = c.trigger, c.ended_rule, c.completion_rule
+        self.history, self.monitoring = c.history, c.monitoring

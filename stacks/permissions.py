@@ -392,6 +392,23 @@ class Grants:
             ),
         ]
 
+    def history(self) -> list[Grant]:
+        return [
+            table_items(
+                self.table_arn,
+                ["HISTORY"],
+                ["PutItem"],
+                "The summaries of ended executions (immutable-deploy history): written once per execution, "
+                "again by the clean-up after it with what it undid.",
+            ),
+            Grant(
+                ["states:DescribeExecution"],
+                self.executions,
+                "An ended execution of this stack's own three state machines whose status change event left its "
+                "input or output out (past 256 KB), and the execution a clean-up cleaned up after.",
+            ),
+        ]
+
     def audit(self) -> list[Grant]:
         return [Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY), self.publish()]
 
@@ -441,7 +458,7 @@ class Grants:
     def all(self) -> dict[str, list[Grant]]:
         return {
             m: getattr(self, m)()
-            for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events")
+            for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events", "history")
         }
 
 

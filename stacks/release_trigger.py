@@ -9,7 +9,8 @@ The event (documented in the README)::
       "detail": {"app": "web", "version": "2.3.0", "git_ref": "v2.3.0", "commit": "0a1b2c3d..."}
     }
 
-becomes the execution input ``{"app": "web", "release": {"version", "git_ref", "commit"}}``; the
+becomes the execution input ``{"app": "web", "release": {"version", "git_ref", "commit"}, "started_by":
+"<source> (<account>)"}``; the
 profile is the app's stored one (the inventory). The rule only checks that the four fields exist:
 their values are validated by the workflow itself (``ValidateRequest``), which fails fast with
 ``InvalidDeploymentRequest`` before creating anything.
@@ -81,12 +82,15 @@ BUS_NAME = re.compile(r"[A-Za-z0-9._-]{1,256}")
 
 
 def execution_input() -> events.RuleTargetInput:
-    """``{"app", "release": {"version", "git_ref", "commit"}}`` from the event's detail."""
+    """``{"app", "release": {"version", "git_ref", "commit"}, "started_by": "<source> (<account>)"}`` from the
+    event."""
     field = lambda name: events.EventField.from_path(f"$.detail.{name}")  # noqa: E731
     return events.RuleTargetInput.from_object(
         {
             "app": field("app"),
             "release": {name: field(name) for name in DETAIL_FIELDS if name != "app"},
+            # who, for the history: the sender's chosen source and its account (not authentication)
+            "started_by": f"{events.EventField.source} ({events.EventField.account})",
         }
     )
 

@@ -452,7 +452,14 @@ def status_command(**params: Any) -> int:
 @command(cli, "history", "past deployments and rollbacks of APP, newest first")
 @click.argument("app")
 @click.option("--limit", type=IntRange(1, 2000), default=20, metavar="N", help="at most N executions, 1 to 2000")
-@json_option("print the executions as JSON on stdout")
+@click.option("--page", metavar="TOKEN", help="the next page: the token the previous page printed")
+@click.option(
+    "--timeline",
+    metavar="FILE.html",
+    help="write one execution's timeline there as a self-contained HTML page (its phases, waits, what served)",
+)
+@click.option("--execution", metavar="NAME", help="with --timeline: this execution (default: the newest)")
+@json_option("print the executions and next_page as JSON on stdout")
 def history_command(**params: Any) -> int:
     from immutable_deploy.cli.commands import history
 
@@ -555,7 +562,11 @@ def local_group() -> None:
     help="version of the group serving at the start (default 1.0.0)",
 )
 @click.option("--approval", is_flag=True, help="web's stored profile requires approval of the staging instance")
-@click.option("--timeline", metavar="FILE", help="on stop, write the simulator's timeline there as JSON")
+@click.option(
+    "--timeline",
+    metavar="FILE",
+    help="on stop, write the simulator's timeline there as JSON (FILE.html: the newest execution's page)",
+)
 @click.option("--events", is_flag=True, help="print the simulated AWS's events as they happen (instances, images, ...)")
 @click.option("--verbose", is_flag=True, help="log every request, and the handlers' logs")
 def local_up_command(**params: Any) -> int:

@@ -225,6 +225,11 @@ def _url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+def _is_page(path: str | os.PathLike[str]) -> bool:
+    """``--timeline FILE.html``: the newest execution's page (immutable_deploy.timeline), not the JSON."""
+    return str(path).lower().endswith(".html")
+
+
 class LocalServer:
     """A running local AWS endpoint (what :func:`serve` returns)."""
 
@@ -272,7 +277,11 @@ class LocalServer:
             return [dataclasses.asdict(event) for event in self.sim.timeline]
 
     def write_timeline(self, path: str | os.PathLike[str]) -> int:
-        """The simulator's timeline as a JSON document; returns the number of events."""
+        """The simulator's timeline as a JSON document; returns the number of events. A path ending in
+        ``.html``: the page of the newest deploy or rollback execution instead (immutable_deploy.timeline),
+        and the number of its history events."""
+        if _is_page(path):
+            return self._write_timeline_page(path)
         events = self.timeline()
         document = {
             "endpoint": self.url,
@@ -283,6 +292,21 @@ class LocalServer:
         }
         Path(path).write_text(json.dumps(document, indent=2) + "\n")
         return len(events)
+
+    def _write_timeline_page(self, path: str | os.PathLike[str]) -> int:
+        import boto3
+
+        from immutable_deploy import timeline as pages
+
+        region = self.stack.deploy_arn.split(":")[3]
+        sfn = boto3.client("stepfunctions", endpoint_url=self.url, region_name=region)
+        newest = pages.newest_of(sfn, [(self.stack.deploy_arn, "deploy"), (self.stack.rollback_arn, "rollback")])
+        if newest is None:
+            pages.write(path, pages.empty_page("No deploy or rollback execution ran on this local AWS."))
+            return 0
+        arn, kind = newest
+        pages.write(path, pages.page_for(sfn, arn, kind))
+        return len(pages.read_history(sfn, arn))
 
     def stop(self, timeline: str | os.PathLike[str] | None = None) -> None:
         """Stop serving and undo everything :func:`serve` changed in this process (idempotent).
@@ -499,7 +523,8 @@ def up(
         try:
             out.write(banner(handle))
             if args.timeline:
-                out.write(f"On stop, the simulator's timeline is written to {args.timeline}.\n")
+                what = "the newest execution's timeline page" if _is_page(args.timeline) else "the simulator's timeline"
+                out.write(f"On stop, {what} is written to {args.timeline}.\n")
             out.flush()
             if ready is not None:
                 ready(handle)
@@ -515,7 +540,9 @@ def up(
         finally:
             events = len(handle.sim.timeline)
             handle.stop(timeline=args.timeline)
-        if args.timeline:
+        if args.timeline and _is_page(args.timeline):
+            out.write(f"Timeline page written to {args.timeline}.\n")
+        elif args.timeline:
             out.write(f"Timeline ({events} events) written to {args.timeline}.\n")
         out.write("Stopped.\n")
         out.flush()

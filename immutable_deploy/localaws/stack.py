@@ -220,11 +220,16 @@ class _StackBuilder:
 
     def _table(self, logical: str, props: dict) -> None:
         name = self.short(logical)
+        indexes = [
+            {key: index[key] for key in ("IndexName", "KeySchema", "Projection")}
+            for index in props.get("GlobalSecondaryIndexes", [])
+        ]
         self.client("dynamodb").create_table(
             TableName=name,
             KeySchema=props["KeySchema"],
             AttributeDefinitions=props["AttributeDefinitions"],
             BillingMode="PAY_PER_REQUEST",
+            **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
         self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}"}
 

@@ -78,6 +78,15 @@ WAKE_PREFIX = "WAKE#"
 SEEN_PREFIX = "SEEN#"
 #: an irreversible migration a deployment ran: a rollback away from its green group needs force
 NO_RETURN_PREFIX = "NORETURN#"
+#: the summary of an ended execution (immutable_deploy.domain.logic.history), kept ``HISTORY_TTL_DAYS`` days
+HISTORY_PREFIX = "HISTORY#"
+#: the global secondary index over the summaries: an app's, newest first
+HISTORY_INDEX = "history"
+#: its partition key (the app) and sort key (when the execution ended, ISO 8601 UTC)
+HISTORY_APP = "history_app"
+HISTORY_ENDED = "history_ended"
+#: who started an execution when its request does not say
+UNKNOWN_CALLER = "unknown"
 
 
 def lock_key(app: str) -> str:
@@ -108,6 +117,11 @@ def pace_key(app: str) -> str:
 def wake_key(resource_id: str) -> str:
     """The item of the wait watching this resource (an image, an SSM command): its task token."""
     return f"{WAKE_PREFIX}{resource_id}"
+
+
+def history_key(kind: str, execution_name: str) -> str:
+    """The item of an ended execution's summary (the same execution, whatever its events, one item)."""
+    return f"{HISTORY_PREFIX}{kind}#{execution_name}"
 
 
 def seen_key(resource_id: str) -> str:

@@ -55,9 +55,14 @@ def test_deploy_follows_every_phase_in_plain_lines_and_exits_0(aws, cli):
     assert f"Deployed web 2.0.0: image {out_json['image_id']}, {out_json['green_asg']} serves." in out
     assert "web-1.0.0 is kept for rollback: immutable-deploy rollback web" in out
     assert aws.serving() == {"elb": [out_json["green_asg"]], "tg": [out_json["green_asg"]]}
-    # the input is the release from the command line; the workflow reads the stored profile itself
+    # the input is the release from the command line and who sent it (the caller's identity, for the
+    # history); the workflow reads the stored profile itself
     sent = json.loads(describe(arn)["input"])
-    assert sent == {"app": "web", "release": {"version": "2.0.0", "git_ref": "refs/tags/2.0.0", "commit": COMMIT}}
+    assert sent == {
+        "app": "web",
+        "release": {"version": "2.0.0", "git_ref": "refs/tags/2.0.0", "commit": COMMIT},
+        "started_by": boto3.client("sts").get_caller_identity()["Arn"],
+    }
 
 
 def test_deploy_json_prints_one_object_on_stdout_and_progress_on_stderr(aws, cli):

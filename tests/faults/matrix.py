@@ -293,6 +293,13 @@ def _from_the_compensation(aws: Any, then: Callable[[], None]) -> Iterator[None]
         aws.lambdas.invoke = original
 
 
+def _history_item(aws: Any, execution_arn: str) -> dict | None:
+    from immutable_deploy.domain import contract
+
+    key = {"pk": {"S": contract.history_key("deploy", execution_arn.rsplit(":", 1)[-1])}}
+    return aws.client("dynamodb").get_item(TableName=aws.stack.table_name, Key=key).get("Item")
+
+
 def denied_on_deploy(function: str, action: str) -> Callable[[Any], Outcome]:
     """The next request of the IAM ``action`` by the function named ``function`` (or with it in its name) is
     denied explicitly, as a service control policy or a permissions boundary would: the deployment fails
@@ -313,6 +320,13 @@ def denied_on_deploy(function: str, action: str) -> Callable[[Any], Outcome]:
             # is the same (its denials show in the function's errors and logs, not in the deployment)
             if desc["status"] != "SUCCEEDED":
                 outcome.problems.append(f"denying the events function {action} failed the deployment: {said[:600]}")
+        elif "History" in role:
+            # the history function records an execution once it has ended: denied, the deployment is the same and
+            # only its summary is missing (on AWS its event reaches the dead-letter queue after Lambda's retries)
+            if desc["status"] != "SUCCEEDED":
+                outcome.problems.append(f"denying the history function {action} failed the deployment: {said[:600]}")
+            elif _history_item(aws, arn) is not None:
+                outcome.problems.append(f"the history recorded {arn} although {action} was denied")
         elif "AccessDenied" not in said or action not in said:
             outcome.problems.append(f"the denial of {action} is not reported as AccessDenied naming it: {said[:600]}")
         if desc.get("error") == "AccessDenied":  # denied before the lock: nothing was created, nothing announced

@@ -15,7 +15,7 @@ from immutable_deploy.localaws.iam.evaluator import evaluate
 from immutable_deploy.localaws.iam.model import AuthzRequest
 from tests.infra.conftest import ACCOUNT, REGION, as_list, role_policies, statements
 
-HANDLERS = ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit")
+HANDLERS = ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "history")
 MUTATING = {"Write", "Tagging", "Permissions management"}
 #: unconditioned mutations on a wildcard, each with the reason it is acceptable
 JUSTIFIED = {
@@ -268,3 +268,22 @@ def test_each_function_reaches_only_its_own_state_table_items(example_template):
         example_template, "approval", "dynamodb:DeleteItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]}
     )
     assert not allowed(example_template, "bake", "dynamodb:DeleteItem", arn, **{"dynamodb:LeadingKeys": ["LOCK#web"]})
+
+
+def test_the_history_writes_only_summaries_and_reads_only_this_stacks_executions(example_template):
+    (arn,) = [
+        s["Resource"] for s in statements(example_template, "history") if "dynamodb:PutItem" in as_list(s["Action"])
+    ]
+    summary = {"dynamodb:LeadingKeys": ["HISTORY#deploy#web-2-0-0-20261128T090000-ab12"]}
+    assert allowed(example_template, "history", "dynamodb:PutItem", arn, **summary)
+    for other in ("LOCK#web", "APPROVAL#web", "WAKE#ami-0123456789abcdef0", "history#x"):
+        assert not allowed(example_template, "history", "dynamodb:PutItem", arn, **{"dynamodb:LeadingKeys": [other]})
+    for action in ("dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:Query"):
+        assert not allowed(example_template, "history", action, arn, **summary)
+    states = f"arn:aws:states:{REGION}:{ACCOUNT}"
+    for machine in ("Deploy", "Rollback", "Cleanup"):
+        execution = f"{states}:execution:ImmutableDeploy-{machine}:web-1"
+        assert allowed(example_template, "history", "states:DescribeExecution", execution)
+        assert not allowed(example_template, "history", "states:StopExecution", execution)
+        assert not allowed(example_template, "history", "states:GetExecutionHistory", execution)
+    assert not allowed(example_template, "history", "states:DescribeExecution", f"{states}:execution:Other-Deploy:x")

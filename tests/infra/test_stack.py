@@ -25,13 +25,13 @@ def test_outputs_name_both_state_machines_and_the_topic(template):
 
 def test_every_function_has_its_own_role(template):
     functions = resources(template, "AWS::Lambda::Function")
-    assert len(functions) == 9
+    assert len(functions) == 10
     roles = [json.dumps(f["Properties"]["Role"]) for f in functions.values()]
     assert len(set(roles)) == len(roles)
     handlers = sorted(f["Properties"]["Handler"] for f in functions.values())
     assert handlers == sorted(
         f"immutable_deploy.handlers.{m}.handler"
-        for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events")
+        for m in ("request", "lock", "bake", "approval", "image", "fleet", "traffic", "audit", "events", "history")
     )
 
 

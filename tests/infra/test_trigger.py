@@ -248,12 +248,19 @@ def test_the_target_is_the_deploy_state_machine_with_app_and_release(template):
     ]
     assert target["Arn"] == {"Ref": machines[0]}
     transformer = target["InputTransformer"]
-    assert transformer["InputPathsMap"] == {f"detail-{n}": f"$.detail.{n}" for n in FIELDS}
+    assert transformer["InputPathsMap"] == {
+        **{f"detail-{n}": f"$.detail.{n}" for n in FIELDS},
+        "source": "$.source",
+        "account": "$.account",
+    }
     # As EventBridge renders it (a string placeholder outside quotes becomes a JSON string):
     values = {"detail-app": "web", "detail-version": "2.3.0", "detail-git_ref": "v2.3.0", "detail-commit": "0a1b2c3"}
+    values |= {"source": 'ci.release "main"', "account": "111122223333"}
     assert json.loads(render_input_template(transformer["InputTemplate"], values)) == {
         "app": "web",
         "release": {"version": "2.3.0", "git_ref": "v2.3.0", "commit": "0a1b2c3"},
+        # who, for the history
+        "started_by": 'ci.release "main" (111122223333)',
     }
 
 
@@ -369,6 +376,7 @@ def test_an_ended_deploy_or_rollback_execution_without_its_compensation_starts_t
         for r in template["Resources"].values()
         if r["Type"] == "AWS::Events::Rule"
         and r["Properties"]["EventPattern"]["detail-type"] == ["Step Functions Execution Status Change"]
+        and "$or" in r["Properties"]["EventPattern"]["detail"]  # (the history's rule takes every end)
     ]
     assert "EventBusName" not in rule  # Step Functions sends these to the default bus only
     pattern = rule["EventPattern"]

@@ -557,6 +557,14 @@ def test_dynamodb_items_carry_their_partition_key_as_leading_keys(world):
         (request,) = requests_for("dynamodb", operation, {"TableName": "state", **params}, world)
         assert (request.action, request.resource) == (f"dynamodb:{operation}", table)
         assert request.context == {"dynamodb:LeadingKeys": ["LOCK#web"]}
+    # the history function's summary of an ended execution (immutable_deploy.domain.logic.history), conditional or not
+    for params in (
+        {"Item": {"pk": {"S": "HISTORY#deploy#web-1"}, "history_app": {"S": "web"}}},
+        {"Item": {"pk": {"S": "HISTORY#deploy#web-1"}}, "ConditionExpression": "attribute_not_exists(cleaned_up_by)"},
+    ):
+        (request,) = requests_for("dynamodb", "PutItem", {"TableName": "state", **params}, world)
+        assert (request.action, request.resource) == ("dynamodb:PutItem", table)
+        assert request.context == {"dynamodb:LeadingKeys": ["HISTORY#deploy#web-1"]}
 
 
 def test_publish_describe_execution_and_get_instance_profile(world):

@@ -155,6 +155,12 @@ def test_serving_with_a_scenario(template: dict, capsys: pytest.CaptureFixture[s
         )
         assert code == 5, err  # DeploymentRolledBack
         assert serving(handle) == {"elb": ["web-1.0.0"], "tg": ["web-1.0.0"]}
+        # a timeline ending in .html: the page of the newest execution (immutable_deploy.timeline), from its
+        # history (tests/cli/test_timeline_page.py opens such pages in a browser)
+        assert handle.write_timeline(tmp_path / "timeline.html") > 20
+        page = (tmp_path / "timeline.html").read_text()
+        assert "<title>web 2.1.0: deploy " in page and "FAILED (DeploymentRolledBack)" in page
+        assert 'data-serving="blue + green"' in page and 'data-phase="rollback"' in page
     finally:
         handle.stop(timeline=tmp_path / "timeline.json")
     document = json.loads((tmp_path / "timeline.json").read_text())
@@ -259,3 +265,24 @@ def test_bad_scenario_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> No
     )
     assert up(args, out=io.StringIO()) == 2
     assert "unknown scenario setting 'bogus'" in capsys.readouterr().err
+
+
+def test_local_up_writes_the_newest_executions_page_when_the_timeline_is_html(
+    template: dict, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from immutable_deploy.cli.app import local_up_args, local_up_command
+    from immutable_deploy.localaws import server as server_module
+
+    monkeypatch.setattr(server_module, "cached_template", lambda: template)
+    page = tmp_path / "t.html"
+    args = local_up_args(
+        local_up_command.make_context("up", ["--port", "0", "--speedup", "600", "--timeline", str(page)]).params
+    )
+    stop = threading.Event()
+    out = io.StringIO()
+    assert up(args, out=out, ready=lambda handle: stop.set(), stop_event=stop) == 0
+    text = out.getvalue()
+    assert f"On stop, the newest execution's timeline page is written to {page}." in text
+    assert f"Timeline page written to {page}." in text
+    # nothing ran: the page says so (test_serving_with_a_scenario writes one of a real deployment)
+    assert "<h1>No deploy or rollback execution ran on this local AWS.</h1>" in page.read_text()

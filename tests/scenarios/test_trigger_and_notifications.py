@@ -154,11 +154,13 @@ def test_a_release_event_starts_a_deployment_with_exactly_the_release(aws):
     aws.store_profile("web", aws.world.profile())
     # When CI publishes a release event
     put_release_event(aws)
-    # Then exactly one deploy execution starts, with {app, release} and nothing else
+    # Then exactly one deploy execution starts, with {app, release}, who sent it (the history's
+    # started_by: the event's source and account) and nothing else
     arn = wait_for_execution(aws)
     assert execution_input(arn) == {
         "app": "web",
         "release": {"version": "2.0.0", "git_ref": "release/2.0.0", "commit": "9fceb02"},
+        "started_by": "ci.example (123456789012)",
     }
     # and, the stored profile filling the rest, the release is deployed
     desc = aws.wait(arn)
@@ -170,7 +172,7 @@ def test_a_release_event_starts_a_deployment_with_exactly_the_release(aws):
 def test_extra_detail_fields_are_not_passed_on(aws):
     put_release_event(aws, {**DETAIL, "profile": {"fleet": {"desired_capacity": 99}}, "url": "https://ci/1"})
     arn = wait_for_execution(aws)
-    assert set(execution_input(arn)) == {"app", "release"}
+    assert set(execution_input(arn)) == {"app", "release", "started_by"}
 
 
 @pytest.mark.parametrize(
@@ -221,15 +223,15 @@ def test_dead_letters_arrive_only_because_the_queue_policy_admits_the_rule(aws):
     sqs = boto3.client("sqs")
     url = aws.stack.outputs["ReleaseDeadLetterQueueUrl"]
     policy = json.loads(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["Policy"])["Attributes"]["Policy"])
-    # one statement per rule that dead-letters there: the release rule's, the ended executions' rule, and
-    # the completion events' rule
+    # one statement per rule that dead-letters there: the release rule's, the ended executions' rule, the
+    # completion events' rule and the history's rule
     (statement,) = [
         st
         for st in policy["Statement"]
         if st["Effect"] == "Allow" and st["Condition"]["ArnEquals"]["aws:SourceArn"] == release_rule(aws)["Arn"]
     ]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
-    assert len([st for st in policy["Statement"] if st["Effect"] == "Allow"]) == 3
+    assert len([st for st in policy["Statement"] if st["Effect"] == "Allow"]) == 4
     statement["Condition"]["ArnEquals"]["aws:SourceArn"] += "-another"
     sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(policy)})
     boto3.client("stepfunctions").delete_state_machine(stateMachineArn=aws.stack.deploy_arn)

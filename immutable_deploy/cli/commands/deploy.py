@@ -19,6 +19,7 @@ from immutable_deploy.cli.commands.common import (
     rejected,
     with_profile,
 )
+from immutable_deploy.cli.commands.history import started_by
 from immutable_deploy.domain.errors import InvalidDeploymentRequest
 from immutable_deploy.domain.models.request import DeploymentRequest, Release, describe_validation_error, parse_app
 
@@ -119,6 +120,7 @@ def deploy(ctx: Context, args: Any) -> int:
     if holder:
         return in_progress(ctx, app, holder)
     name = execution_name(app, version)
+    request["started_by"] = started_by(ctx.aws)  # who, for the history (immutable-deploy history)
     arn = ctx.aws.start_execution(ctx.aws.deploy_arn, name, request)
     ctx.say(f"Deploying {app} {version} ({git_ref} @ {commit[:12]}): execution {name}")
     ctx.say(f"  {arn}")

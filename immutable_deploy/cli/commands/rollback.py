@@ -16,6 +16,7 @@ from immutable_deploy.cli.commands.common import (
     rejected,
     with_profile,
 )
+from immutable_deploy.cli.commands.history import started_by
 from immutable_deploy.cli.commands.window import decide, deployment_in_window
 from immutable_deploy.domain.errors import InvalidDeploymentRequest
 from immutable_deploy.domain.models.request import RollbackRequest, describe_validation_error
@@ -53,6 +54,7 @@ def rollback(ctx: Context, args: Any) -> int:
     if holder:
         return in_progress(ctx, app, holder)
     name = execution_name(app, "rollback")
+    payload["started_by"] = started_by(ctx.aws)  # who, for the history (immutable-deploy history)
     arn = ctx.aws.start_execution(ctx.aws.rollback_arn, name, payload)
     ctx.say(f"Rolling back {app}: execution {name}")
     ctx.say(f"  {arn}")

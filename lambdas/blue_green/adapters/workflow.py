@@ -11,6 +11,7 @@ from typing import Any, Callable
 from botocore.exceptions import ClientError
 
 from immutable_deploy.domain.aws import client, error_code, response_str, transient_errors
+from immutable_deploy.domain.models.history import StatusChangeDetail
 
 #: what Step Functions answers for a task token whose task no longer waits
 STALE_TOKEN = frozenset({"TaskTimedOut", "TaskDoesNotExist", "InvalidToken"})
@@ -114,3 +115,33 @@ def start(machine_arn: str, name: str, payload: dict[str, Any]) -> str:
             raise
     prefix, _, machine = machine_arn.partition(":stateMachine:")
     return f"{prefix}:execution:{machine}:{name}"
+
+
+def status_change(execution_arn: str) -> StatusChangeDetail | None:
+    """The execution as its status change event tells it (DescribeExecution: its name, status, times,
+    input, output, error and cause); None when Step Functions does not know it."""
+    try:
+        with transient_errors():
+            found = client("stepfunctions").describe_execution(executionArn=execution_arn)
+    except ClientError as exc:
+        if error_code(exc) in ("ExecutionDoesNotExist", "InvalidArn"):
+            return None
+        raise
+
+    def millis(value: Any) -> int | None:
+        return int(value.timestamp() * 1000) if value is not None else None
+
+    return StatusChangeDetail.model_validate(
+        {
+            "executionArn": found["executionArn"],
+            "stateMachineArn": found["stateMachineArn"],
+            "name": found["name"],
+            "status": found["status"],
+            "startDate": millis(found.get("startDate")),
+            "stopDate": millis(found.get("stopDate")),
+            "input": found.get("input"),
+            "output": found.get("output"),
+            "error": found.get("error"),
+            "cause": found.get("cause"),
+        }
+    )

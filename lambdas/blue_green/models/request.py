@@ -76,6 +76,9 @@ AppName = Annotated[
 Version = Annotated[str, _matching(VERSION_PATTERN, "a version (letters, digits, '.', '_', '+', '-', at most 64)")]
 CommitId = Annotated[str, _matching(r"^[0-9a-f]{7,40}$", "a git commit id (7 to 40 hex digits)")]
 AmiId = Annotated[str, _matching(AMI_PATTERN, "an image id (ami-...)")]
+#: who started an execution: an IAM ARN (the CLI's caller), or ``<event source> (<account>)`` (the release
+#: trigger); printable ASCII only (it is shown by ``immutable-deploy history`` and kept in its summary)
+StartedBy = Annotated[str, _matching(r"^[\x20-\x7e]{1,320}\Z", "who started it (1 to 320 printable ASCII characters)")]
 
 
 def git_ref_problem(ref: str) -> str | None:
@@ -577,6 +580,8 @@ class DeploymentRequest(Strict):
     #: deploy even when this release (version and commit) already serves every load balancer; without
     #: it, such a request ends at once with status ALREADY_DEPLOYED and creates nothing
     force: StrictBool = False
+    #: who started it (the history's record; absent: unknown)
+    started_by: StartedBy | None = None
 
     @model_validator(mode="after")
     def _rendered_sizes(self) -> "DeploymentRequest":
@@ -621,6 +626,8 @@ class RollbackRequest(Strict):
     profile: RollbackTarget
     #: roll back even past an irreversible migration of the serving release
     force: StrictBool = False
+    #: who started it (the history's record; absent: unknown)
+    started_by: StartedBy | None = None
 
 
 _APP_NAME = TypeAdapter(AppName)
