@@ -27,6 +27,7 @@ from aws_cdk import (
     Duration,
     RemovalPolicy,
     aws_dynamodb as dynamodb,
+    aws_iam as iam,
     aws_kms as kms,
     aws_logs as logs,
     aws_sns as sns,
@@ -42,7 +43,7 @@ from immutable_deploy.cdk.functions import HandlerFunctions
 from immutable_deploy.cdk.history import History
 from immutable_deploy.cdk.inventory import StoredProfiles
 from immutable_deploy.cdk.monitoring import Monitoring
-from immutable_deploy.cdk.permissions import Scope, parse_roles
+from immutable_deploy.cdk.permissions import TOPIC_KEY_ACTIONS, Scope, parse_roles
 from immutable_deploy.cdk.release_trigger import ReleaseTrigger, settings_from
 from immutable_deploy.workflow.cleanup import CleanupDefinition
 from immutable_deploy.workflow.deploy import DeployDefinition
@@ -137,12 +138,35 @@ class ImmutableDeploy(Construct):
             time_to_live_attribute="ttl",
             removal_policy=RemovalPolicy.DESTROY,
         )
+        #: the key the notification topic is encrypted with, when the topic is this construct's own:
+        #: customer managed, because CloudWatch may not use the AWS managed alias/aws/sns, and AWS refuses an
+        #: alarm's notification to a topic whose key CloudWatch cannot use
+        self.notification_key: kms.IKey | None = None
+        if topic is None:
+            key = kms.Key(
+                self,
+                "NotificationKey",
+                description="Immutable Deploy notifications (SNS server-side encryption)",
+                enable_key_rotation=True,
+                removal_policy=RemovalPolicy.DESTROY,
+                pending_window=Duration.days(7),
+            )
+            key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    sid="CloudWatchAlarmsOfThisAccount",
+                    principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                    actions=list(TOPIC_KEY_ACTIONS),
+                    resources=["*"],  # in a key policy, "*" is this key
+                    conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+                )
+            )
+            self.notification_key = key
         self.topic: sns.ITopic = topic or sns.Topic(
             self,
             "Notifications",
             display_name="Immutable Deploy",
             enforce_ssl=True,
-            master_key=kms.Alias.from_alias_name(self, "SnsKey", "alias/aws/sns"),
+            master_key=self.notification_key,
         )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))
@@ -186,6 +210,7 @@ class ImmutableDeploy(Construct):
             "Handlers",
             table=self.table,
             topic=self.topic,
+            topic_key=self.notification_key,
             execution_arn_patterns=executions,
             deploy_execution_prefix=deploy_execution_prefix,
             rollback_execution_prefix=rollback_execution_prefix,
@@ -320,4 +345,8 @@ class ImmutableDeploy(Construct):
                 "lambda:InvokeFunction on the handler's versions and aliases (CDK's generated invoke policy)."
             )
         nag.acknowledge(machine.role, findings)
+        if self.notification_key is not None:  # its notify states publish to the encrypted topic
+            machine.add_to_role_policy(
+                iam.PolicyStatement(actions=list(TOPIC_KEY_ACTIONS), resources=[self.notification_key.key_arn])
+            )
         return machine

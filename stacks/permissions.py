@@ -289,6 +289,10 @@ def runtime(log_group_arn: str) -> list[Grant]:
     ]
 
 
+#: what a publisher to an SNS topic encrypted with a KMS key needs on that key (SNS calls KMS as the publisher)
+TOPIC_KEY_ACTIONS = ("kms:GenerateDataKey", "kms:Decrypt")
+
+
 class Grants:
     """Each handler's grants (besides :func:`runtime`), one method per handler module."""
 
@@ -303,7 +307,9 @@ class Grants:
         executions: list[str],
         ended_executions: list[str],
         cleanup_machine: str,
+        topic_key_arn: str | None = None,
     ) -> None:
+        self.topic_key_arn = topic_key_arn
         self.arns, self.scope, self.table_arn = arns, scope, table_arn
         self.topic_arn, self.profile_prefix, self.executions = topic_arn, profile_prefix, executions
         self.ended_executions, self.cleanup_machine = ended_executions, cleanup_machine
@@ -316,8 +322,17 @@ class Grants:
             "The app's lock item: a step checks that its execution still holds the lock.",
         )
 
-    def publish(self) -> Grant:
-        return Grant(["sns:Publish"], [self.topic_arn], "The stack's notification topic.")
+    def publish(self) -> list[Grant]:
+        grants = [Grant(["sns:Publish"], [self.topic_arn], "The stack's notification topic.")]
+        if self.topic_key_arn is not None:
+            grants.append(
+                Grant(
+                    list(TOPIC_KEY_ACTIONS),
+                    [self.topic_key_arn],
+                    "The notification topic's key: SNS encrypts what a publisher sends with it, as the publisher.",
+                )
+            )
+        return grants
 
     def request(self) -> list[Grant]:
         a = self.arns
@@ -372,7 +387,7 @@ class Grants:
                 ["GetItem", "PutItem", "DeleteItem"],
                 "The per-app pending approval items.",
             ),
-            self.publish(),
+            *self.publish(),
         ]
 
     def events(self) -> list[Grant]:
@@ -410,7 +425,7 @@ class Grants:
         ]
 
     def audit(self) -> list[Grant]:
-        return [Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY), self.publish()]
+        return [Grant(DESCRIBE_EC2 + DESCRIBE_SCALING + DESCRIBE_ELB, ["*"], READ_ONLY), *self.publish()]
 
     def pace(self) -> Grant:
         return table_items(

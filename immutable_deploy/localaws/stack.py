@@ -151,6 +151,8 @@ class _StackBuilder:
         self.local = LocalStack(template=template, region=region)
         self._clients: dict[str, Any] = {}
         self.passes: list[dict[str, Callable[[str, dict], None]]] = [
+            # 0: the notification topic's key (the topic and the publishers' policies name it)
+            {"AWS::KMS::Key": self._key},
             # 1: things nothing else needs resolved first
             {
                 "AWS::IAM::Role": self._role,
@@ -232,6 +234,11 @@ class _StackBuilder:
             **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
         )
         self.physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:{self.region}:{ACCOUNT}:table/{name}"}
+
+    def _key(self, logical: str, props: dict) -> None:
+        # its policy is not evaluated here (tests/infra/test_monitoring.py checks it and the publishers')
+        meta = self.client("kms").create_key(Description=props.get("Description", ""))["KeyMetadata"]
+        self.physical[logical] = {"Ref": meta["KeyId"], "Arn": meta["Arn"], "KeyId": meta["KeyId"]}
 
     def _topic(self, logical: str, props: dict) -> None:
         arn = self.client("sns").create_topic(Name=self.short(logical))["TopicArn"]

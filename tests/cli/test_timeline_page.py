@@ -22,7 +22,8 @@ from immutable_deploy import timeline as pages
 from immutable_deploy.cli import exitcodes
 from immutable_deploy.localaws.faults import Scenario
 
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's chromium (.ci/run installs it), or another Chromium-based browser (GitHub's runners: google-chrome)
+CHROMIUM = os.environ.get("IMMUTABLE_DEPLOY_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
     "--headless",
     "--no-sandbox",

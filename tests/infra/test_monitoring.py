@@ -1,6 +1,6 @@
 """The dashboard and the alarms (stacks/monitoring.py) in the synthesized template: every metric points
 at the right state machine, function or queue, and both alarms notify the stack's topic, which lets
-CloudWatch publish for these alarms only."""
+CloudWatch publish for these alarms only, and whose key CloudWatch and every publisher may use."""
 
 from __future__ import annotations
 
@@ -186,6 +186,49 @@ def test_cloudwatch_may_publish_to_the_topic_for_these_two_alarms_only(template)
     assert any(
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements
     )
+
+
+def _actions(statement: dict) -> set[str]:
+    actions = statement["Action"]
+    return {actions} if isinstance(actions, str) else set(actions)
+
+
+def test_every_publisher_can_use_the_topics_key_which_is_not_the_aws_managed_one(template):
+    # AWS's rule, which neither moto nor the IAM catalogue enforce: SNS encrypts what it is sent with the
+    # topic's key, as the publisher, so a publisher without kms:GenerateDataKey and kms:Decrypt on that
+    # key is refused; and CloudWatch may not use the AWS managed alias/aws/sns at all, so an alarm's
+    # notification to a topic under that key never arrives ("CloudWatch Alarms does not have
+    # authorization to access the SNS topic encryption key").
+    topic = logical(template, "AWS::SNS::Topic", "Notifications")
+    key_id = template["Resources"][topic]["Properties"]["KmsMasterKeyId"]
+    assert isinstance(key_id, dict), f"the topic's key must be the construct's own, not {key_id}"
+    key = key_id["Fn::GetAtt"][0]
+    properties = template["Resources"][key]["Properties"]
+    assert template["Resources"][key]["Type"] == "AWS::KMS::Key" and properties["EnableKeyRotation"] is True
+    # the key's policy: CloudWatch, for this account's alarms only
+    (cloudwatch,) = [
+        s for s in properties["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"}
+    ]
+    assert cloudwatch["Effect"] == "Allow" and _actions(cloudwatch) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert cloudwatch["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    # every role allowed sns:Publish on the topic (functions and state machines) may use its key
+    publishers, users = set(), set()
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        roles = {r["Ref"] for r in policy["Properties"]["Roles"]}
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+            targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            if "sns:Publish" in _actions(statement) and {"Ref": topic} in targets:
+                publishers |= roles
+            if {"kms:GenerateDataKey", "kms:Decrypt"} <= _actions(statement) and key_id in targets:
+                assert statement["Effect"] == "Allow" and len(targets) == 1
+                users |= roles
+    machines = {
+        m["Properties"]["RoleArn"]["Fn::GetAtt"][0]
+        for m in resources(template, "AWS::StepFunctions::StateMachine").values()
+    }
+    assert machines <= publishers  # each machine's notify states publish
+    assert publishers and publishers <= users, f"may publish but not use the key: {sorted(publishers - users)}"
+    assert users <= publishers, f"may use the key but not publish: {sorted(users - publishers)}"
 
 
 def test_the_history_rule_and_function_give_what_they_could_not_record_to_the_dead_letter_queue(template):
