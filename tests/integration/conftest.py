@@ -30,7 +30,14 @@ TABLE = "unit-state"
 
 
 @pytest.fixture(autouse=True)
-def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
+def state_table() -> Iterator[None]:
+    # its own MonkeyPatch: a test's monkeypatch.undo() (which puts back what that test patched) must not
+    # undo the table too (it did, and such a test passed only after another had set STATE_TABLE)
+    with pytest.MonkeyPatch.context() as patch:
+        yield from _state_table(patch)
+
+
+def _state_table(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     if "STATE_TABLE" not in os.environ:
         monkeypatch.setenv("STATE_TABLE", TABLE)
     original = store.table_name
@@ -50,6 +57,7 @@ def state_table(monkeypatch: pytest.MonkeyPatch) -> None:
         return name
 
     monkeypatch.setattr(store, "table_name", table_name)
+    yield
 
 
 @contextmanager

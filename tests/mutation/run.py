@@ -73,10 +73,12 @@ def stage() -> None:
         (STAGE / "src").unlink()
     namespace.mkdir(parents=True, exist_ok=True)
     (namespace / "__init__.py").write_text("")
-    for link, target in (("domain", "immutable_deploy.domain"), ("handlers", "handlers")):
-        path = namespace / link
+    for link, target in (("domain", "blue_green"), ("handlers", "handlers")):
+        path, wanted = namespace / link, f"../../../../lambdas/{target}"
+        if path.is_symlink() and os.readlink(path) != wanted:
+            path.unlink()
         if not path.is_symlink():
-            path.symlink_to(f"../../../../lambdas/{target}")
+            path.symlink_to(wanted)
     for link, target in (
         ("tests", "tests"),
         ("pyproject.toml", "pyproject.toml"),
