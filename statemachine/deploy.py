@@ -120,25 +120,14 @@ class DeployDefinition(Construct):
         contract_fail = {
             contract.APPROVAL_REJECTED: "The release was rejected (or not approved in time); staging was cleaned up.",
             contract.ROLLED_BACK: "Blue serves again and nothing of this deployment is left.",
+            contract.ROLLBACK_INCOMPLETE: "Something could not be undone: the Cause lists every resource left behind.",
+            contract.ROLLBACK_HELD: "Past an irreversible migration, a person said not to roll back: nothing was "
+            "undone.",
         }
         report_cause = sfn.JsonPath.json_to_string(sfn.JsonPath.object_at("$.report"))
-        rejected, rolled_back = (
+        rejected, rolled_back, incomplete, held = (
             sfn.Fail(self, error, error=error, cause_path=report_cause, comment=comment)
             for error, comment in contract_fail.items()
-        )
-        incomplete = sfn.Fail(
-            self,
-            contract.ROLLBACK_INCOMPLETE,
-            error=contract.ROLLBACK_INCOMPLETE,
-            cause_path=report_cause,
-            comment="Something could not be undone: the Cause lists every resource left behind.",
-        )
-        held = sfn.Fail(
-            self,
-            contract.ROLLBACK_HELD,
-            error=contract.ROLLBACK_HELD,
-            cause_path=report_cause,
-            comment="Past an irreversible migration, a person said not to roll back: nothing was undone.",
         )
         return compensating_branch(
             self,

@@ -132,6 +132,14 @@ def bounded_error(exc: Exception, limit: int | None = None) -> Exception:
     return named(message)
 
 
+def ignored(exc: Exception) -> dict[str, str]:
+    """What a handler answers an EventBridge event it cannot use (it changes nothing, and a retry would
+    not either): the first line of why, logged as a warning."""
+    reason = str(exc).splitlines()[0][:200]
+    logger.warning("event ignored", extra={"reason": reason})
+    return {"ignored": reason}
+
+
 def to_json(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", exclude_none=False)

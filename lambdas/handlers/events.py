@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 
-from immutable_deploy.domain.handler import bounded_errors, to_json
+from immutable_deploy.domain.handler import bounded_errors, ignored, to_json
 from immutable_deploy.domain.logic import events
 from immutable_deploy.domain.models.events import AwsEvent, UnreadableEvent, WatchRequest
 from immutable_deploy.domain.observability import logger, metrics, tracer
@@ -29,8 +29,5 @@ def handler(event: dict[str, Any], context: Any) -> Any:
         try:
             completion = AwsEvent.model_validate(event)
             return to_json(events.completed(completion))
-        except (ValidationError, UnreadableEvent) as exc:
-            # from EventBridge: an event this function cannot use changes nothing (a retry would not either)
-            reason = str(exc).splitlines()[0][:200]
-            logger.warning("event ignored", extra={"reason": reason})
-            return {"ignored": reason}
+        except (ValidationError, UnreadableEvent) as exc:  # from EventBridge: changes nothing
+            return ignored(exc)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from immutable_deploy.domain.handler import bounded_errors, to_json
+from immutable_deploy.domain.handler import bounded_errors, ignored, to_json
 from immutable_deploy.domain.logic import history
 from immutable_deploy.domain.models.history import StatusChange, UnreadableStatusChange
 from immutable_deploy.domain.observability import logger, metrics, tracer
@@ -23,7 +23,4 @@ def handler(event: dict[str, Any], context: Any) -> Any:
             change = StatusChange.model_validate(event)
             return to_json(history.record(change))
         except (ValidationError, UnreadableStatusChange) as exc:
-            # an event this function cannot use changes nothing (a retry would not either)
-            reason = str(exc).splitlines()[0][:200]
-            logger.warning("event ignored", extra={"reason": reason})
-            return {"ignored": reason}
+            return ignored(exc)
