@@ -74,40 +74,28 @@ def _build_wheel(out: Path) -> None:
     assert built.returncode == 0, built.stderr[-3000:]
 
 
+def _install(home: Path, requirement: str) -> Path:
+    """A new venv under ``home`` with ``requirement`` installed, pinned as the suite tests."""
+    made = run([sys.executable, "-m", "venv", str(home / "env")])
+    assert made.returncode == 0, made.stderr
+    python = str(home / "env" / "bin" / "python")
+    lock = str(ROOT / "requirements.lock")
+    installed = run([python, "-m", "pip", "install", "--quiet", "--constraint", lock, requirement])
+    assert installed.returncode == 0, installed.stderr[-3000:]
+    return home / "env"
+
+
 @pytest.fixture(scope="module")
 def venv(wheel, tmp_path_factory) -> Path:
     with built_once(tmp_path_factory, "immutable-deploy-venv") as (home, done):
-        if not done:
-            made = run([sys.executable, "-m", "venv", str(home / "env")])
-            assert made.returncode == 0, made.stderr
-            installed = run(
-                [
-                    str(home / "env" / "bin" / "python"),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--constraint",
-                    str(ROOT / "requirements.lock"),
-                    f"{wheel}[cdk,local]",
-                ],
-            )
-            assert installed.returncode == 0, installed.stderr[-3000:]
-        return home / "env"
+        return home / "env" if done else _install(home, f"{wheel}[cdk,local]")
 
 
 @pytest.fixture(scope="module")
 def bare_venv(wheel, tmp_path_factory) -> Path:
     """The wheel without extras: what ``pipx install immutable-deploy`` gives."""
     with built_once(tmp_path_factory, "immutable-deploy-bare-venv") as (home, done):
-        if not done:
-            made = run([sys.executable, "-m", "venv", str(home / "env")])
-            assert made.returncode == 0, made.stderr
-            python = str(home / "env" / "bin" / "python")
-            lock = str(ROOT / "requirements.lock")
-            installed = run([python, "-m", "pip", "install", "--quiet", "--constraint", lock, str(wheel)])
-            assert installed.returncode == 0, installed.stderr[-3000:]
-        return home / "env"
+        return home / "env" if done else _install(home, str(wheel))
 
 
 def env_for(venv: Path, cache: Path, **extra: str) -> dict[str, str]:
